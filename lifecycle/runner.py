@@ -1,0 +1,76 @@
+"""The thin edge where argument lists become processes.
+
+Everything else in the package builds commands as lists and decides; a `Runner` only runs them.
+Invoke tasks wrap their `Context` (so `MockContext` stands in for tests and `invoke --dry` prints
+without running); Nox sessions and the engine bootstrap (which runs before any virtual environment
+exists) use `SubprocessRunner`, which keeps the exit status that a session must pass on. Every runner prints the command before running it.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Result:
+    return_code: int
+    stdout: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.return_code == 0
+
+
+class Runner(Protocol):
+    def __call__(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        warn: bool = False,
+        capture: bool = False,
+    ) -> Result:
+        """Run argv; raise on failure unless warn; return stdout when capture is set."""
+
+
+class CommandFailed(Exception):
+    def __init__(self, argv: Sequence[str], return_code: int):
+        super().__init__(f"command failed with exit status {return_code}: {shlex.join(argv)}")
+        self.argv = list(argv)
+        self.return_code = return_code
+
+
+@dataclass
+class SubprocessRunner:
+    """Runs commands directly; `dry` prints them only."""
+
+    dry: bool = False
+    echo: bool = True
+
+    def __call__(self, argv, *, env=None, warn=False, capture=False) -> Result:
+        if self.echo:
+            print(f"+ {shlex.join(argv)}", file=sys.stderr, flush=True)
+        if self.dry:
+            return Result(0)
+        done = subprocess.run(list(argv), env=dict(env) if env is not None else None, text=True,
+                              stdout=subprocess.PIPE if capture else None, check=False)
+        if done.returncode and not warn:
+            raise CommandFailed(argv, done.returncode)
+        return Result(done.returncode, done.stdout or "")
+
+
+@dataclass
+class InvokeRunner:
+    """Runs through an Invoke Context, so `invoke --dry` and `MockContext` work unchanged."""
+
+    context: object
+
+    def __call__(self, argv, *, env=None, warn=False, capture=False) -> Result:
+        result = self.context.run(shlex.join(argv), env=dict(env or {}), warn=warn, hide="out" if capture else None,
+                                  echo=True, pty=False)
+        return Result(result.return_code, result.stdout or "")

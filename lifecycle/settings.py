@@ -1,0 +1,133 @@
+"""The one settings table, and how it is overridden.
+
+Precedence, lowest first: the defaults below; `.lifecycle/images.env` (written by
+`invoke images.offline`, the switch to locally built base images); the user's `.env`; the process
+environment; a task's command-line flag. Names are the ones `docker/compose.yaml` interpolates, so the
+same variable means the same thing to the suite and to a plain `docker compose` call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from lifecycle.errors import UserError
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGES = ("dev", "test-qa", "stage", "prod")
+IMAGES_ENV = Path(".lifecycle") / "images.env"
+USER_ENV = Path(".env")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+
+
+TABLE = (
+    Setting("PROJ_NAME", "project", "Image name: stages are tagged PROJ_NAME:STAGE; also the app folder."),
+    Setting("COMPOSE_PROJECT_NAME", "", "Compose project; empty means PROJ_NAME plus a hash of the checkout path."),
+    Setting("BASE_IMAGE", "python", "Python base image repository (FROM BASE_IMAGE:PY_VERSION-PY_BASE)."),
+    Setting("PY_VERSION", "3.12", "Python version: the base image's tag prefix."),
+    Setting("PY_BASE", "slim", "Base image variant: the base image's tag suffix."),
+    Setting("DB_IMAGE", "mysql:8.4", "Database image, MySQL-compatible with the official mysql interface."),
+    Setting("TZ", "UTC", "Time zone of every image."),
+    Setting("ZIP_DIR", "updated_zip", "Folder (in the checkout) that holds the code zip and its manifest."),
+    Setting("ZIP_NAME", "Project_playground.zip", "File name of the code zip that stage and prod embed."),
+    Setting("EXTRA_CA_DIR", "", "Folder of *.crt CA certificates to trust in every image that fetches packages."),
+    Setting("APP_PORT", "8000", "Host port the dev, stage and prod site is published on (127.0.0.1)."),
+    Setting("DEBIAN_MIRROR", "http://deb.debian.org/debian", "Debian mirror for the offline base images."),
+    Setting("DEBIAN_SUITE", "trixie", "Debian release of the offline base images."),
+    Setting("OFFLINE_PREFIX", "lifecycle", "Repository prefix of the offline base images (PREFIX/python, ...)."),
+)
+DEFAULTS = {s.name: s.default for s in TABLE}
+
+_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+
+
+def parse_env_file(text: str, source: str) -> dict[str, str]:
+    """Read `KEY=VALUE` lines (comments, blanks, `export` and matching quotes allowed), strictly."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _LINE.match(line)
+        if not match:
+            raise UserError(f"{source} line {number}: expected KEY=VALUE, got {line[:40]!r}; fix or remove that line")
+        key, value = match.groups()
+        if value[:1] in "\"'" and (len(value) < 2 or value[-1] != value[0]):
+            raise UserError(f"{source} line {number}: unterminated quote in {key}; close the quote")
+        if value[:1] in "\"'":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def read_env_file(root: Path, relative: Path) -> dict[str, str]:
+    path = root / relative
+    if not path.is_file():
+        return {}
+    return parse_env_file(path.read_text(encoding="utf-8"), str(relative))
+
+
+def default_project_name(proj_name: str, root: Path) -> str:
+    """One compose project per checkout, so two clones or CI jobs on one machine never collide."""
+    digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
+    return f"{proj_name}-{digest}".lower()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved values of TABLE plus the environment every docker command runs with."""
+
+    root: Path
+    values: Mapping[str, str]
+    env: Mapping[str, str]
+
+    def __getitem__(self, name: str) -> str:
+        return self.values[name]
+
+    @property
+    def project_name(self) -> str:
+        return self["COMPOSE_PROJECT_NAME"] or default_project_name(self["PROJ_NAME"], self.root)
+
+    @property
+    def zip_path(self) -> Path:
+        return self.root / self["ZIP_DIR"] / self["ZIP_NAME"]
+
+    def image(self, stage: str) -> str:
+        return f"{self['PROJ_NAME']}:{stage}"
+
+    @property
+    def base_image(self) -> str:
+        return f"{self['BASE_IMAGE']}:{self['PY_VERSION']}-{self['PY_BASE']}"
+
+    def override(self, **changes: str | None) -> Settings:
+        """A copy with CLI flags applied (None means the flag was not given)."""
+        given = {k: str(v) for k, v in changes.items() if v is not None}
+        return Settings(self.root, {**self.values, **given}, {**self.env, **given})
+
+
+def load_settings(root: Path = ROOT, environ: Mapping[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    files = {**read_env_file(root, IMAGES_ENV), **read_env_file(root, USER_ENV)}
+    merged = {**files, **environ}
+    values = {name: merged.get(name, default) for name, default in DEFAULTS.items()}
+    validate(values)
+    env = {**files, **environ, **values, "COMPOSE_BAKE": "false"}
+    return Settings(root, values, env)
+
+
+def validate(values: Mapping[str, str]) -> None:
+    port = values["APP_PORT"]
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"APP_PORT={port!r} is not a port number; set it to a number from 1 to 65535")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", values["PROJ_NAME"]):
+        raise UserError(f"PROJ_NAME={values['PROJ_NAME']!r} is not a valid image name; use lowercase letters, digits, '-', '_' or '.'")
