@@ -34,8 +34,10 @@ class Runner(Protocol):
         env: Mapping[str, str] | None = None,
         warn: bool = False,
         capture: bool = False,
+        interactive: bool = False,
     ) -> Result:
-        """Run argv; raise on failure unless warn; return stdout when capture is set."""
+        """Run argv; raise on failure unless warn; return stdout when capture is set; give it the
+        terminal when interactive (a shell, createsuperuser)."""
 
 
 class CommandFailed(Exception):
@@ -52,7 +54,7 @@ class SubprocessRunner:
     dry: bool = False
     echo: bool = True
 
-    def __call__(self, argv, *, env=None, warn=False, capture=False) -> Result:
+    def __call__(self, argv, *, env=None, warn=False, capture=False, interactive=False) -> Result:
         if self.echo:
             print(f"+ {shlex.join(argv)}", file=sys.stderr, flush=True)
         if self.dry:
@@ -70,7 +72,7 @@ class InvokeRunner:
 
     context: object
 
-    def __call__(self, argv, *, env=None, warn=False, capture=False) -> Result:
+    def __call__(self, argv, *, env=None, warn=False, capture=False, interactive=False) -> Result:
         result = self.context.run(shlex.join(argv), env=dict(env or {}), warn=warn, hide="out" if capture else None,
-                                  echo=True, pty=False)
+                                  echo=True, pty=interactive)
         return Result(result.return_code, result.stdout or "")

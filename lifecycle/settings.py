@@ -121,7 +121,9 @@ def load_settings(root: Path = ROOT, environ: Mapping[str, str] | None = None) -
     merged = {**files, **environ}
     values = {name: merged.get(name, default) for name, default in DEFAULTS.items()}
     validate(values)
-    env = {**files, **environ, **values, "COMPOSE_BAKE": "false"}
+    # HOST_UID/GID: dev and test-qa run as the host user, so files they write on the host are theirs.
+    host = {"HOST_UID": str(os.getuid()), "HOST_GID": str(os.getgid())}
+    env = {**host, **files, **environ, **values, "COMPOSE_BAKE": "false"}
     return Settings(root, values, env)
 
 

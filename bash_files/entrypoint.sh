@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Container entrypoint for the dev, stage and prod images.
+# Reads *_FILE secrets, waits (with a deadline) for the database, applies migrations when the
+# container runs a server (switch off with DJANGO_MIGRATE=false), then execs the command so that it
+# is the process that receives SIGTERM. Can be sourced (by qa.sh and tests) without running main.
+set -Eeuo pipefail
+
+log() { printf '%s entrypoint: %s\n' "$(date -u +%FT%TZ)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# VAR_FILE=/run/secrets/x sets VAR from that file, so secrets need not sit in the environment.
+file_env() {
+	local var="$1" file_var="${1}_FILE"
+	if [[ -n "${!var:-}" && -n "${!file_var:-}" ]]; then
+		die "both $var and $file_var are set; set only one"
+	fi
+	if [[ -n "${!file_var:-}" ]]; then
+		[[ -r "${!file_var}" ]] || die "$file_var=${!file_var} is not a readable file"
+		export "$var"="$(<"${!file_var}")"
+		unset "$file_var"
+	fi
+}
+
+require_whole_number() {
+	local name="$1" value="$2"
+	[[ "$value" =~ ^[0-9]+$ ]] || die "$name='$value' is not a whole number of seconds; fix it in .env or the environment"
+}
+
+# TCP only: the official images' temporary init server listens on a socket, never on TCP, so an
+# open port means the real server. Compose's healthcheck gate comes first; this is the safety net.
+wait_for_db() {
+	local host="${DB_HOST:-db}" port="${DB_PORT:-3306}" timeout="${DB_WAIT_TIMEOUT:-60}"
+	require_whole_number DB_WAIT_TIMEOUT "$timeout"
+	local deadline=$((SECONDS + timeout))
+	# shellcheck disable=SC2016 # $1 and $2 expand in the child shell, which gets host and port as arguments
+	until timeout 2 bash -c ': >"/dev/tcp/$1/$2"' _ "$host" "$port" 2>/dev/null; do
+		if ((SECONDS >= deadline)); then
+			die "database $host:$port not reachable after ${timeout}s (DB_WAIT_TIMEOUT); is the db service up? try: invoke ps"
+		fi
+		sleep 1
+	done
+	log "database $host:$port is reachable"
+}
+
+runs_server() {
+	[[ "${1:-}" == gunicorn || " $* " == *" runserver "* ]]
+}
+
+main() {
+	file_env DJANGO_SECRET_KEY
+	file_env DB_PASSWORD
+	if runs_server "$@"; then
+		wait_for_db
+		if [[ "${DJANGO_MIGRATE:-true}" == true ]]; then
+			python manage.py migrate --noinput
+		else
+			log "DJANGO_MIGRATE=${DJANGO_MIGRATE}: skipping migrations"
+		fi
+	fi
+	exec "$@"
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+	main "$@"
+fi

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Entrypoint of the test-qa image: waits for the database, runs `manage.py check`, then pytest under
+# coverage with JUnit XML and coverage reports in REPORTS_DIR. Arguments go to pytest; the exit
+# status is pytest's.
+set -Eeuo pipefail
+
+# shellcheck source=bash_files/entrypoint.sh
+source "$(dirname "$(readlink -f "$0")")/entrypoint.sh"
+
+run_tests() {
+	local reports="${REPORTS_DIR:-/reports}" status=0
+	mkdir -p "$reports"
+	# Coverage's data file lives with the reports: the code folder may be read-only.
+	export COVERAGE_FILE="$reports/.coverage"
+	coverage run --source=django_site -m pytest tests/site --junitxml="$reports/junit.xml" "$@" || status=$?
+	coverage xml -q -o "$reports/coverage.xml" || log "warning: no coverage report"
+	coverage report --skip-empty || true
+	return "$status"
+}
+
+main_qa() {
+	file_env DJANGO_SECRET_KEY
+	file_env DB_PASSWORD
+	wait_for_db
+	python manage.py check
+	run_tests "$@"
+}
+
+main_qa "$@"

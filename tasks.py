@@ -1,0 +1,160 @@
+"""Invoke tasks for the container lifecycle: `invoke --list`, `invoke --help TASK`.
+
+Thin by design: each task resolves settings (defaults < .lifecycle/images.env < .env < environment <
+flags), then calls the shared core in `lifecycle/`, which builds every docker command as a list and
+prints it before it runs. `invoke --dry TASK` prints the commands without running them.
+"""
+
+from __future__ import annotations
+
+import functools
+import shlex
+
+from invoke import Collection, Exit, task
+
+from lifecycle import doctor as doctor_checks
+from lifecycle.doctor import preflight
+from lifecycle import offline
+from lifecycle.compose import compose, exec_, logs as logs_cmd, ps as ps_cmd, run as run_cmd
+from lifecycle.errors import UserError
+from lifecycle.runner import CommandFailed, InvokeRunner
+from lifecycle.settings import STAGES, load_settings
+from lifecycle.stack import Suite, terminal_prompt
+
+STAGE_HELP = f"One of {', '.join(STAGES)}. Default: dev."
+
+
+def user_errors(body):
+    """Expected failures end the task with their one-line message and exit status 1."""
+
+    @functools.wraps(body)
+    def wrapper(c, *args, **kwargs):
+        try:
+            return body(c, *args, **kwargs)
+        except (UserError, CommandFailed) as error:
+            raise Exit(f"error: {error}", code=1) from None
+
+    return wrapper
+
+
+def suite(c, engine=True) -> Suite:
+    """The shared core for this task; `engine` tasks first check that docker and compose v2 answer."""
+    s = Suite(load_settings(), InvokeRunner(c), dry=c.config.run.dry)
+    if engine and not s.dry:
+        preflight(s.run)
+    return s
+
+
+@task
+@user_errors
+def zip(c):  # noqa: A001 - the task is called zip on the command line
+    """Pack the code that stage and prod embed into ZIP_DIR/ZIP_NAME (deterministic, with a manifest)."""
+    suite(c, engine=False).zip()
+
+
+@task(help={"stage": STAGE_HELP, "no_cache": "Build without Docker's layer cache. Default: off."})
+@user_errors
+def build(c, stage="dev", no_cache=False):
+    """Build one stage's image (tagged PROJ_NAME:STAGE); test-qa, stage and prod re-zip the code first."""
+    suite(c).build(stage, no_cache=no_cache)
+
+
+@task(help={"stage": STAGE_HELP, "build": "Build the image first (cached). Default: on; --no-build skips it.",
+            "wait_timeout": "Seconds to wait for healthy containers. Default: 180."})  # fmt: skip
+@user_errors
+def up(c, stage="dev", build=True, wait_timeout=180):
+    """Start the database and one stage, wait until both are healthy, print the URL."""
+    suite(c).up(stage, build=build, wait_timeout=int(wait_timeout))
+
+
+@task(help={"volumes": "Also delete the database volume (asks to confirm). Default: off.",
+            "yes": "Confirm --volumes without asking. Default: off."})  # fmt: skip
+@user_errors
+def down(c, volumes=False, yes=False):
+    """Stop and remove this checkout's containers and network; data stays unless --volumes."""
+    suite(c).down(volumes=volumes, yes=yes, ask=terminal_prompt())
+
+
+@task(help={"service": "Only this service (db, dev, test-qa, stage, prod). Default: all.",
+            "follow": "Keep following the output. Default: off.", "tail": "Lines per service. Default: 200."})  # fmt: skip
+@user_errors
+def logs(c, service=None, follow=False, tail="200"):
+    """Show the containers' logs."""
+    s = suite(c)
+    s.run(logs_cmd(s.settings, [service] if service else [], follow=follow, tail=tail), env=s.settings.env)
+
+
+@task
+@user_errors
+def ps(c):
+    """List this checkout's containers and their health."""
+    s = suite(c)
+    s.run(ps_cmd(s.settings), env=s.settings.env)
+
+
+@task(help={"stage": STAGE_HELP + " The stage must be up (invoke up)."})
+@user_errors
+def shell(c, stage="dev"):
+    """Open a bash shell in the running container of a stage."""
+    s = suite(c)
+    s.run(exec_(s.settings, stage, ["bash"]), env=s.settings.env, interactive=True)
+
+
+@task(help={"command": "The manage.py command and its arguments, quoted, e.g. 'createsuperuser'.",
+            "stage": STAGE_HELP})  # fmt: skip
+@user_errors
+def manage(c, command, stage="dev"):
+    """Run a manage.py command in a one-off container of a stage (the database is started if needed)."""
+    s = suite(c)
+    argv = ["python", "manage.py", *shlex.split(command)]
+    s.run(run_cmd(s.settings, stage, argv, tty=True), env=s.settings.env, interactive=True)
+
+
+@task(help={"pytest_args": "Extra pytest arguments, quoted, e.g. '-k health -x'. Default: none."})
+@user_errors
+def qa(c, pytest_args=""):
+    """Run the site's tests inside the test-qa image against a throwaway database (same as nox -s qa)."""
+    status = suite(c).qa(shlex.split(pytest_args))
+    if status:
+        raise Exit(f"qa: pytest exited {status}; reports and logs are in reports/", code=status)
+
+
+@task(help={"volumes": "Also delete the database volume (asks to confirm). Default: off.",
+            "yes": "Confirm --volumes without asking. Default: off."})  # fmt: skip
+@user_errors
+def clean(c, volumes=False, yes=False):
+    """Remove what the suite made for this checkout: containers, stage images, zip, reports."""
+    suite(c).clean(volumes=volumes, yes=yes, ask=terminal_prompt())
+
+
+@task
+@user_errors
+def doctor(c):
+    """Check the machine: engine, Compose v2, BuildKit, base images, disk, ports, line endings."""
+    s = suite(c, engine=False)
+    failures = doctor_checks.report(s.settings, s.run)
+    if failures:
+        raise Exit(f"doctor: {failures} check(s) failed; fix them as shown above", code=1)
+
+
+@task(name="offline", help={"force": "Rebuild the images even when they exist. Default: off."})
+@user_errors
+def images_offline(c, force=False):
+    """Build the base images from Debian packages (no registry) and switch the stack to them."""
+    s = suite(c)
+    made = offline.ensure_offline_images(s.settings, s.run, force=force)
+    if not s.dry:
+        offline.write_switch(s.settings)
+    print(f"offline images: {', '.join(made) if made else 'all present, nothing rebuilt'}")
+
+
+@task(name="compose", help={"args": "Arguments for docker compose, quoted, e.g. 'config'.", "stage": STAGE_HELP})
+@user_errors
+def compose_passthrough(c, args, stage="dev"):
+    """Run any docker compose command with this checkout's project, file, profile and settings."""
+    s = suite(c)
+    s.run(compose(s.settings, *shlex.split(args), stage=stage), env=s.settings.env, interactive=True)
+
+
+images = Collection("images", images_offline)
+ns = Collection(zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough, images)

@@ -1,0 +1,70 @@
+"""/health: 200 with the database, 503 without it, and recovery without restarting the app."""
+
+from unittest import mock
+
+import pytest
+from django.db import OperationalError, connection
+
+REACHABLE = {"status": "ok", "database": "reachable"}
+UNREACHABLE = {"status": "error", "database": "unreachable"}
+
+# transaction=True: no test transaction wraps the requests, so the view's connection.close() really
+# drops the connection and the following request has to reconnect, as in production.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.mark.parametrize("path", ["/health", "/health/"], ids=["without-slash", "with-slash"])
+def test_health_is_ok_when_database_answers(client, path):
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response.json() == REACHABLE
+
+
+def test_health_is_served_over_plain_http_despite_ssl_redirect(client, settings):
+    # The container healthcheck calls the app directly over HTTP, without the proxy's header.
+    assert settings.SECURE_SSL_REDIRECT
+    assert client.get("/health").status_code == 200
+    assert client.get("/api/notes").status_code == 301
+
+
+def test_health_is_503_when_query_fails_then_recovers(client):
+    with mock.patch.object(connection, "cursor", side_effect=OperationalError(2006, "MySQL server has gone away")):
+        failed = client.get("/health")
+    assert failed.status_code == 503
+    assert failed["Content-Type"] == "application/json"
+    assert failed.json() == UNREACHABLE
+
+    recovered = client.get("/health")
+    assert recovered.status_code == 200
+    assert recovered.json() == REACHABLE
+
+
+def test_health_is_503_when_server_refuses_connections_then_recovers(client):
+    # Drop the open connection and point it at a port nobody listens on: a database that is down.
+    connection.close()
+    with mock.patch.dict(connection.settings_dict, {"HOST": "127.0.0.1", "PORT": 1}):
+        failed = client.get("/health")
+    assert failed.status_code == 503
+    assert failed.json() == UNREACHABLE
+    assert connection.connection is None
+
+    recovered = client.get("/health")
+    assert recovered.status_code == 200
+    assert recovered.json() == REACHABLE
+
+
+def test_health_closes_the_broken_connection_so_the_next_request_reconnects(client):
+    client.get("/health")
+    broken_connection = connection.connection
+    assert broken_connection is not None
+    with mock.patch.object(connection, "cursor", side_effect=OperationalError(2013, "Lost connection")):
+        client.get("/health")
+    assert connection.connection is None
+
+    client.get("/health")
+    assert connection.connection is not None
+    assert connection.connection is not broken_connection
+
+
+def test_health_refuses_post(client):
+    assert client.post("/health").status_code == 405
