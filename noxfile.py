@@ -11,12 +11,14 @@ from pathlib import Path
 
 import nox
 
-from lifecycle import compose as cmd
-from lifecycle.errors import UserError
-from lifecycle.runner import CommandFailed, SubprocessRunner
-from lifecycle.settings import STAGES, load_settings
-from lifecycle.doctor import preflight
-from lifecycle.stack import Suite
+sys.path.insert(0, str(Path(__file__).parent))  # nox, unlike invoke, does not put the noxfile's folder on the path
+
+from lifecycle import compose as cmd  # noqa: E402
+from lifecycle.errors import UserError  # noqa: E402
+from lifecycle.runner import CommandFailed, SubprocessRunner  # noqa: E402
+from lifecycle.settings import STAGES, load_settings  # noqa: E402
+from lifecycle.doctor import preflight  # noqa: E402
+from lifecycle.stack import Suite  # noqa: E402
 
 nox.needs_version = ">=2026.10.20"
 nox.options.sessions = ["lint", "unit", "qa", "e2e"]

@@ -8,12 +8,10 @@ set -Eeuo pipefail
 log() { printf '%s entrypoint: %s\n' "$(date -u +%FT%TZ)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# VAR_FILE=/run/secrets/x sets VAR from that file, so secrets need not sit in the environment.
+# VAR_FILE=/run/secrets/x sets VAR from that file (and wins over VAR, which compose may default), so
+# secrets need not sit in the environment.
 file_env() {
 	local var="$1" file_var="${1}_FILE"
-	if [[ -n "${!var:-}" && -n "${!file_var:-}" ]]; then
-		die "both $var and $file_var are set; set only one"
-	fi
 	if [[ -n "${!file_var:-}" ]]; then
 		[[ -r "${!file_var}" ]] || die "$file_var=${!file_var} is not a readable file"
 		export "$var"="$(<"${!file_var}")"

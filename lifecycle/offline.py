@@ -218,7 +218,7 @@ def ensure_offline_images(settings: Settings, run: Runner, force: bool = False) 
 
 def render_switch(values: Mapping[str, str]) -> str:
     header = (
-        "# Written by `python3 -m lifecycle.offline` (invoke images.offline): use the locally built offline base images.\n"
+        "# Written by `python3 -m lifecycle.offline` (invoke images.offline): use the offline base images built here.\n"
         f"# Delete this file to return to the official images ({DEFAULTS['BASE_IMAGE']}:{DEFAULTS['PY_VERSION']}-"
         f"{DEFAULTS['PY_BASE']}, {DEFAULTS['DB_IMAGE']}).\n"
     )

@@ -80,7 +80,7 @@ docker_process_sql() {
 install_system_tables() {
 	log "initialising database files in $DATADIR"
 	# "normal" root authentication: the server runs as mysql, so root cannot use unix_socket authentication.
-	mariadb-install-db "$@" --datadir="$DATADIR" --rpm --skip-test-db --skip-auth-anonymous-user \
+	mariadb-install-db "$@" --datadir="$DATADIR" --rpm --skip-test-db \
 		--auth-root-authentication-method=normal --cross-bootstrap --default-time-zone=SYSTEM >/dev/null
 }
 
@@ -106,6 +106,7 @@ initial_sql() {
 	printf '%s\n' \
 		"SET @@SESSION.SQL_LOG_BIN=0;" \
 		"SET @@SESSION.SQL_MODE=REPLACE(@@SESSION.SQL_MODE, 'NO_BACKSLASH_ESCAPES', '');" \
+		"DELETE FROM mysql.global_priv WHERE User = '';" \
 		"ALTER USER 'root'@'localhost' IDENTIFIED BY $(sql_string "$MYSQL_ROOT_PASSWORD");"
 	if [[ -n "$MYSQL_ROOT_HOST" && "$MYSQL_ROOT_HOST" != localhost ]]; then
 		printf '%s\n' \

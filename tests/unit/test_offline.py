@@ -318,8 +318,10 @@ def test_trim_rootfs_drops_debootstrap_leftovers_only(tmp_path):
     ]
     for name in kept + dropped:
         path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not name.endswith("/"):
+        if name.endswith("/"):
+            path.mkdir(parents=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("x")
     offline.trim_rootfs(tmp_path)
     assert [name for name in kept if (tmp_path / name).exists()] == kept
