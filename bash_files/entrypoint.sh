@@ -40,6 +40,18 @@ wait_for_db() {
 	log "database $host:$port is reachable"
 }
 
+# Settings errors (no DJANGO_SECRET_KEY, DEBUG in prod, DB_PORT=abc) become one line, not a traceback.
+check_settings() {
+	python - <<'PY' || exit 1
+import importlib, os, sys
+from django.core.exceptions import ImproperlyConfigured
+try:
+    importlib.import_module(os.environ.get("DJANGO_SETTINGS_MODULE", "django_site.settings"))
+except ImproperlyConfigured as error:
+    sys.exit(f"entrypoint: configuration error: {error}")
+PY
+}
+
 runs_server() {
 	[[ "${1:-}" == gunicorn || " $* " == *" runserver "* ]]
 }
@@ -47,6 +59,7 @@ runs_server() {
 main() {
 	file_env DJANGO_SECRET_KEY
 	file_env DB_PASSWORD
+	check_settings
 	if runs_server "$@"; then
 		wait_for_db
 		if [[ "${DJANGO_MIGRATE:-true}" == true ]]; then

@@ -21,6 +21,7 @@ run_tests() {
 main_qa() {
 	file_env DJANGO_SECRET_KEY
 	file_env DB_PASSWORD
+	check_settings
 	wait_for_db
 	python manage.py check
 	run_tests "$@"

@@ -190,8 +190,8 @@ def remove_work_dir(work_dir: Path, run: Runner) -> None:
     shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def make_rootfs(settings: Settings, run: Runner, tag: str, work_parent: Path = WORK_DIR) -> None:
-    work_dir = Path(tempfile.mkdtemp(prefix="lifecycle-rootfs-", dir=work_parent))
+def make_rootfs(settings: Settings, run: Runner, tag: str) -> None:
+    work_dir = Path(tempfile.mkdtemp(prefix="lifecycle-rootfs-", dir=WORK_DIR))
     try:
         rootfs_dir, tarfile = work_dir / "rootfs", work_dir / "rootfs.tar"
         run(debootstrap_argv(settings["DEBIAN_SUITE"], settings["DEBIAN_MIRROR"], rootfs_dir))

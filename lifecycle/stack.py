@@ -14,13 +14,15 @@ from pathlib import Path
 
 from lifecycle import codezip
 from lifecycle import compose as cmd
+from lifecycle.doctor import port_is_free
 from lifecycle.errors import UserError
 from lifecycle.runner import Runner
 from lifecycle.settings import STAGES, Settings
 
 CERTS_DIR = Path("docker") / "certs"
 ZIPPED_STAGES = ("test-qa", "stage", "prod")  # the stages whose image carries the code zip
-SECRET_STAGES = ("stage", "prod")  # the stages that refuse to start without DJANGO_SECRET_KEY
+SECRET_STAGES = ("stage", "prod")
+QA_REPORT_FILES = ("junit.xml", "coverage.xml", ".coverage", "compose-ps.txt", "compose-logs.txt")  # the stages that refuse to start without DJANGO_SECRET_KEY
 
 
 def needs_zip(stage: str) -> bool:
@@ -137,9 +139,23 @@ class Suite:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.settings['APP_PORT']}/"
 
+    def ensure_port_free(self, stage: str) -> None:
+        """A taken APP_PORT fails early with the fix, unless it is this stage's own running container."""
+        port = int(self.settings["APP_PORT"])
+        if stage == "test-qa" or self.dry or port_is_free(port):
+            return
+        ours = self.run(cmd.compose(self.settings, "ps", "--quiet", stage, stage=stage), env=self.settings.env,
+                        warn=True, capture=True).stdout.strip()  # fmt: skip
+        if not ours:
+            raise UserError(
+                f"127.0.0.1:{port} (APP_PORT) is already in use; stop what listens there "
+                "(invoke down, if it is another stage of this checkout) or set APP_PORT in .env"
+            )
+
     def up(self, stage: str, *, build: bool = True, wait_timeout: int = 180) -> str:
         cmd.check_stage(stage)
         ensure_secret_key(self.settings, stage)
+        self.ensure_port_free(stage)
         if build:
             self.build(stage)
         result = self.run(cmd.up(self.settings, stage, wait_timeout=wait_timeout), env=self.settings.env, warn=True)
@@ -161,13 +177,18 @@ class Suite:
         """Build test-qa, run pytest in it against a throwaway database, copy the reports out, tear down.
 
         Runs under its own compose project (`<project>-qa`), so its database volume is never the one
-        `invoke up` uses, and deleting it at the end loses nothing.
+        `invoke up` uses, and deleting it at the end loses nothing; and with its own image tag
+        (`<project>:test-qa`), so two checkouts' runs never swap images between build and run.
         """
-        settings, env = self.settings, self.settings.env
+        settings = self.settings.override(TEST_QA_IMAGE=f"{self.settings.project_name}:test-qa")
+        env = settings.env
         reports = reports or settings.root / "reports"
         project = f"{settings.project_name}-qa"
         container = f"{project}-pytest"
-        self.build("test-qa")
+        Suite(settings, self.run, self.dry).build("test-qa")
+        if not self.dry:  # a report left from an earlier run must not pass for this run's
+            for name in QA_REPORT_FILES:
+                (reports / name).unlink(missing_ok=True)
         status = 1
         try:
             self.run(cmd.compose(settings, "up", "--detach", "--wait", "db", stage="test-qa", project=project), env=env)
@@ -196,7 +217,7 @@ class Suite:
     def clean(self, *, volumes: bool = False, yes: bool = False, ask: Callable[[str], str] | None = None) -> None:
         """Remove what the suite made for this checkout: containers, networks, stage images, zip, reports."""
         self.down(volumes=volumes, yes=yes, ask=ask)
-        images = [self.settings.image(stage) for stage in STAGES]
+        images = [self.settings.image(stage) for stage in STAGES] + [f"{self.settings.project_name}:test-qa"]
         present = [i for i in images if self.run(cmd.docker("image", "inspect", i), warn=True, capture=True).ok]
         if present:
             self.run(cmd.docker("image", "rm", *present), env=self.settings.env)

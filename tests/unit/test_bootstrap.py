@@ -1,0 +1,237 @@
+"""lifecycle.bootstrap: the engine plan, the first .env and the tools venv (plain data, tmp folders)."""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import RecordingRunner
+
+from lifecycle import bootstrap
+from lifecycle.bootstrap import INSTALL_COMPOSE, INSTALL_ENGINE, START_DAEMON, EngineFacts, engine_plan
+from lifecycle.errors import UserError
+from lifecycle.runner import CommandFailed, Result
+from lifecycle.settings import parse_env_file
+
+
+def facts(**changes: bool) -> EngineFacts:
+    """A machine where everything works, with `changes` applied."""
+    base = dict(engine_answers=True, compose_v2=True, dockerd_installed=True, docker_cli_installed=True,
+                is_root=True, has_apt=True)  # fmt: skip
+    return EngineFacts(**{**base, **changes})
+
+
+# ------------------------------------------------------------------------------------------------ engine plan
+
+
+@pytest.mark.parametrize(
+    ("machine", "expected"),
+    [
+        pytest.param(facts(), [], id="everything works so nothing is done"),
+        pytest.param(facts(is_root=False, has_apt=False), [], id="everything works even as non-root without apt"),
+        pytest.param(facts(compose_v2=False), [INSTALL_COMPOSE], id="engine answers but no compose installs compose"),
+        pytest.param(
+            facts(compose_v2=False, is_root=False), [INSTALL_COMPOSE], id="compose alone is installed as non-root"
+        ),
+        pytest.param(
+            facts(compose_v2=False, has_apt=False), [INSTALL_COMPOSE], id="compose alone needs no apt"
+        ),
+        pytest.param(
+            facts(engine_answers=False, compose_v2=False, dockerd_installed=False, docker_cli_installed=False),
+            [INSTALL_ENGINE, INSTALL_COMPOSE, START_DAEMON],
+            id="no dockerd as root with apt installs engine and compose then starts it",
+        ),
+        pytest.param(
+            facts(engine_answers=False, dockerd_installed=False),
+            [INSTALL_ENGINE, START_DAEMON],
+            id="no dockerd but compose present installs the engine and starts it",
+        ),
+        pytest.param(facts(engine_answers=False), [START_DAEMON], id="dockerd installed but not running is started"),
+        pytest.param(
+            facts(engine_answers=False, has_apt=False),
+            [START_DAEMON],
+            id="starting an installed dockerd needs no apt",
+        ),
+        pytest.param(
+            facts(engine_answers=False, compose_v2=False),
+            [INSTALL_COMPOSE, START_DAEMON],
+            id="dockerd stopped and no compose installs compose and starts dockerd",
+        ),
+    ],
+)
+def test_engine_plan(machine, expected):
+    assert engine_plan(machine) == expected
+
+
+@pytest.mark.parametrize(
+    ("machine", "why"),
+    [
+        pytest.param(facts(engine_answers=False, is_root=False), "not root", id="a stopped dockerd as non-root"),
+        pytest.param(
+            facts(engine_answers=False, dockerd_installed=False, is_root=False),
+            "not root",
+            id="no engine as non-root",
+        ),
+        pytest.param(
+            facts(engine_answers=False, dockerd_installed=False, has_apt=False),
+            "no apt-get: not Debian or Ubuntu",
+            id="no engine and no apt",
+        ),
+    ],
+)
+def test_engine_plan_refuses_what_it_cannot_do(machine, why):
+    with pytest.raises(UserError) as error:
+        engine_plan(machine)
+    message = str(error.value)
+    assert f"can't be set up automatically ({why})" in message
+    assert "install Docker Engine (or Docker Desktop) with the Compose v2 plugin" in message
+    assert "https://docs.docker.com/engine/install/" in message
+    assert "\n" not in message
+
+
+# ---------------------------------------------------------------------------------------------- first .env
+
+
+def test_first_env_text_without_host_certs():
+    text = bootstrap.first_env_text("s3cret", [])
+    assert parse_env_file(text, ".env") == {"DJANGO_SECRET_KEY": "s3cret"}
+    assert text.endswith("\n")
+    assert "EXTRA_CA_DIR" not in text
+
+
+def test_first_env_text_with_host_certs_trusts_the_host_ca_folder():
+    text = bootstrap.first_env_text("s3cret", ["proxy.crt"])
+    assert parse_env_file(text, ".env") == {"DJANGO_SECRET_KEY": "s3cret", "EXTRA_CA_DIR": str(bootstrap.HOST_CA_DIR)}
+
+
+@pytest.fixture
+def host_ca_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "host-ca"
+    folder.mkdir()
+    monkeypatch.setattr(bootstrap, "HOST_CA_DIR", folder)
+    return folder
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    root = tmp_path / "checkout"
+    root.mkdir()
+    return root
+
+
+def test_ensure_user_env_writes_a_private_env_with_a_fresh_key(checkout, host_ca_dir):
+    bootstrap.ensure_user_env(checkout)
+    path = checkout / ".env"
+    values = parse_env_file(path.read_text(), ".env")
+    assert set(values) == {"DJANGO_SECRET_KEY"}
+    assert len(values["DJANGO_SECRET_KEY"]) >= 50
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_ensure_user_env_adds_extra_ca_dir_when_the_host_has_certs(checkout, host_ca_dir):
+    (host_ca_dir / "proxy.crt").write_text("cert")
+    bootstrap.ensure_user_env(checkout)
+    values = parse_env_file((checkout / ".env").read_text(), ".env")
+    assert values["EXTRA_CA_DIR"] == str(host_ca_dir)
+
+
+def test_ensure_user_env_ignores_non_crt_files_in_the_host_folder(checkout, host_ca_dir):
+    (host_ca_dir / "README").write_text("not a cert")
+    bootstrap.ensure_user_env(checkout)
+    assert "EXTRA_CA_DIR" not in parse_env_file((checkout / ".env").read_text(), ".env")
+
+
+def test_ensure_user_env_never_touches_an_existing_env(checkout, host_ca_dir):
+    (host_ca_dir / "proxy.crt").write_text("cert")
+    path = checkout / ".env"
+    path.write_text("DJANGO_SECRET_KEY=mine\n")
+    path.chmod(0o644)
+    before = path.stat()
+    bootstrap.ensure_user_env(checkout)
+    assert path.read_text() == "DJANGO_SECRET_KEY=mine\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert path.stat().st_mtime_ns == before.st_mtime_ns
+
+
+def test_ensure_user_env_twice_keeps_the_first_key(checkout, host_ca_dir):
+    bootstrap.ensure_user_env(checkout)
+    first = (checkout / ".env").read_text()
+    bootstrap.ensure_user_env(checkout)
+    assert (checkout / ".env").read_text() == first
+
+
+def test_two_checkouts_get_different_keys(tmp_path, host_ca_dir):
+    keys = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        bootstrap.ensure_user_env(tmp_path / name)
+        keys.append(parse_env_file((tmp_path / name / ".env").read_text(), ".env")["DJANGO_SECRET_KEY"])
+    assert keys[0] != keys[1]
+
+
+# ----------------------------------------------------------------------------------------------- tools venv
+
+TOOLS = "invoke==3.0.3\npytest==9.2.0\n"
+
+
+def tools_checkout(root, text=TOOLS):
+    (root / "requirements").mkdir()
+    (root / "requirements" / "tools.txt").write_text(text)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class VenvRunner(RecordingRunner):
+    """Records like RecordingRunner, and makes the folder that `python -m venv DIR` would make."""
+
+    def __call__(self, argv, **options):
+        result = super().__call__(argv, **options)
+        if list(argv[1:3]) == ["-m", "venv"]:
+            Path(argv[3]).mkdir(parents=True, exist_ok=True)
+        return result
+
+
+def install_argv(root) -> list[list[str]]:
+    venv = root / ".venv"
+    return [
+        [sys.executable, "-m", "venv", str(venv)],
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "-r", str(root / "requirements/tools.txt")],
+    ]
+
+
+def test_ensure_tools_venv_creates_and_stamps_a_new_venv(checkout):
+    digest = tools_checkout(checkout)
+    run = VenvRunner()
+    assert bootstrap.ensure_tools_venv(run, checkout) == checkout / ".venv"
+    assert run.calls == install_argv(checkout)
+    assert (checkout / ".venv" / ".tools.sha256").read_text() == digest
+
+
+def test_ensure_tools_venv_skips_when_the_stamp_matches(checkout):
+    digest = tools_checkout(checkout)
+    (checkout / ".venv").mkdir()
+    (checkout / ".venv" / ".tools.sha256").write_text(digest)
+    run = RecordingRunner()
+    assert bootstrap.ensure_tools_venv(run, checkout) == checkout / ".venv"
+    assert run.calls == []
+
+
+def test_ensure_tools_venv_reinstalls_when_tools_txt_changed(checkout):
+    digest = tools_checkout(checkout)
+    (checkout / ".venv").mkdir()
+    (checkout / ".venv" / ".tools.sha256").write_text("0" * 64)
+    run = RecordingRunner()
+    bootstrap.ensure_tools_venv(run, checkout)
+    assert run.calls == install_argv(checkout)
+    assert (checkout / ".venv" / ".tools.sha256").read_text() == digest
+
+
+def test_ensure_tools_venv_does_not_stamp_a_failed_install(checkout):
+    tools_checkout(checkout)
+    run = VenvRunner({(str(checkout / ".venv" / "bin" / "python"),): Result(1)})
+    with pytest.raises(CommandFailed):
+        bootstrap.ensure_tools_venv(run, checkout)
+    assert (checkout / ".venv").is_dir()
+    assert not (checkout / ".venv" / ".tools.sha256").exists()
