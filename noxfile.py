@@ -90,5 +90,5 @@ def e2e(session: nox.Session) -> None:
     Runs tests/integration: zip, build stage and prod, up, /health and a write-then-read, down;
     offline base images; what each image must and must not contain; faults and bad input.
     """
-    session.install(*pinned("pytest", "invoke"))
+    session.install(*pinned("pytest", "invoke", "nox"))
     session.run("pytest", "tests/integration", *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable})

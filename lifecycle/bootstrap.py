@@ -129,17 +129,21 @@ def start_daemon() -> None:
         time.sleep(1)
 
 
+def apt_install(run: Runner, *packages: str) -> None:
+    apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    run(["apt-get", "update", "-q"], env=apt_env)
+    run(["apt-get", "install", "-y", "-q", *packages], env=apt_env)
+
+
 def ensure_engine(run: Runner) -> None:
     plan = engine_plan(engine_facts())
     if not plan:
         print("docker engine and compose v2: ready", file=sys.stderr)
         return
-    apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for step in plan:
         print(f"engine set-up: {step}", file=sys.stderr)
         if step == INSTALL_ENGINE:
-            run(["apt-get", "update", "-q"], env=apt_env)
-            run(["apt-get", "install", "-y", "-q", "docker.io"], env=apt_env)
+            apt_install(run, "docker.io")
         elif step == INSTALL_COMPOSE:
             install_compose_plugin(run)
         elif step == START_DAEMON:
@@ -196,6 +200,8 @@ def ensure_base_images(run: Runner, root: Path = ROOT) -> None:
     if not (root / IMAGES_ENV).is_file() and official_available(run, settings.base_image):
         print(f"base images: official ({settings.base_image}, {settings['DB_IMAGE']})", file=sys.stderr)
         return
+    if shutil.which("debootstrap") is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        apt_install(run, "debootstrap")
     made = offline.ensure_offline_images(settings, run)
     offline.write_switch(settings)
     print(f"base images: offline ({', '.join(made) or 'all present'}); switch: {IMAGES_ENV}", file=sys.stderr)

@@ -20,13 +20,14 @@ def check_stage(stage: str) -> str:
     return stage
 
 
-def compose(settings: Settings, *args: str, stage: str | None = None, project: str | None = None) -> list[str]:
+def compose(settings: Settings, *args: str, stage: str | None = None, project: str | None = None,
+            file: str = COMPOSE_FILE) -> list[str]:
     """`docker compose` for this checkout's project; `stage` enables that profile (None: all of them)."""
     profile = check_stage(stage) if stage else ALL_PROFILES
     return [
         "docker", "compose",
         "--project-name", project or settings.project_name,
-        "--file", str(settings.root / COMPOSE_FILE),
+        "--file", str(settings.root / file),
         "--profile", profile,
         *args,
     ]  # fmt: skip

@@ -22,6 +22,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lifecycle.compose import compose
 from lifecycle.errors import UserError
 from lifecycle.runner import CommandFailed, Runner, SubprocessRunner
 from lifecycle.settings import DEFAULTS, IMAGES_ENV, Settings, load_settings
@@ -104,17 +105,7 @@ def compose_project(settings: Settings) -> str:
 
 
 def build_argv(settings: Settings, services: Sequence[str]) -> list[str]:
-    compose_file = settings.root / COMPOSE_FILE
-    return [
-        "docker",
-        "compose",
-        "--project-name",
-        compose_project(settings),
-        "--file",
-        str(compose_file),
-        "build",
-        *services,
-    ]
+    return compose(settings, "build", *services, project=compose_project(settings), file=str(COMPOSE_FILE))
 
 
 def build_env(settings: Settings) -> dict[str, str]:

@@ -62,9 +62,9 @@ def parse_env_file(text: str, source: str) -> dict[str, str]:
         if not match:
             raise UserError(f"{source} line {number}: expected KEY=VALUE, got {line[:40]!r}; fix or remove that line")
         key, value = match.groups()
-        if value[:1] in "\"'" and (len(value) < 2 or value[-1] != value[0]):
-            raise UserError(f"{source} line {number}: unterminated quote in {key}; close the quote")
-        if value[:1] in "\"'":
+        if value and value[0] in "\"'":
+            if len(value) < 2 or value[-1] != value[0]:
+                raise UserError(f"{source} line {number}: unterminated quote in {key}; close the quote")
             value = value[1:-1]
         values[key] = value
     return values
@@ -80,7 +80,7 @@ def read_env_file(root: Path, relative: Path) -> dict[str, str]:
 def default_project_name(proj_name: str, root: Path) -> str:
     """One compose project per checkout, so two clones or CI jobs on one machine never collide."""
     digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
-    return f"{proj_name}-{digest}".lower()
+    return re.sub(r"[^a-z0-9_-]", "-", f"{proj_name}-{digest}".lower())  # compose allows fewer characters than images
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,8 @@ def load_settings(root: Path = ROOT, environ: Mapping[str, str] | None = None) -
     environ = os.environ if environ is None else environ
     files = {**read_env_file(root, IMAGES_ENV), **read_env_file(root, USER_ENV)}
     merged = {**files, **environ}
-    values = {name: merged.get(name, default) for name, default in DEFAULTS.items()}
+    # An empty value means the default, as it does for compose's ${VAR:-default}.
+    values = {name: merged.get(name) or default for name, default in DEFAULTS.items()}
     validate(values)
     # HOST_UID/GID: dev and test-qa run as the host user, so files they write on the host are theirs.
     host = {"HOST_UID": str(os.getuid()), "HOST_GID": str(os.getgid())}

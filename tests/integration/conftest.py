@@ -10,11 +10,19 @@ Tests get them through the session fixture `engine` (conftest modules are not im
 
 from __future__ import annotations
 
+import os
+import re
+import secrets
+import socket
+import string
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -104,3 +112,152 @@ def engine() -> EngineHelpers:
     if docker("info", "--format", "{{.ServerVersion}}", check=False).returncode:
         pytest.fail("no Docker engine answers `docker info`; start it, or deselect with -m 'not integration'")
     return EngineHelpers()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# An isolated checkout for tests that drive the real `invoke` CLI: its own image name, compose project and port, so
+# images and containers other people use at the same time (`project:*`, the default compose project) are never touched.
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+INVOKE_TIMEOUT = 300  # seconds for a task that does not build
+BUILD_TIMEOUT = 1800  # seconds for a build: minutes when the layer cache is cold, seconds when warm
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def random_secret(length: int = 50) -> str:
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(length))
+
+
+def strip_ansi(text: str) -> str:
+    return ANSI.sub("", text)
+
+
+def invoke_argv() -> list[str]:
+    """The invoke CLI of the nox session (PYTHON_FOR_TASKS), else of the interpreter running pytest."""
+    return [os.environ.get("PYTHON_FOR_TASKS", sys.executable), "-m", "invoke"]
+
+
+@dataclass
+class IsolatedCheckout:
+    """Settings (through the environment) that give one test run its own images, compose project and port."""
+
+    proj_name: str
+    port: int
+    db_password: str
+    db_root_password: str
+    root: Path = REPO_ROOT
+
+    @property
+    def project(self) -> str:
+        return self.proj_name  # COMPOSE_PROJECT_NAME is set to the same unique name
+
+    @property
+    def volume(self) -> str:
+        return f"{self.project}_db-data"
+
+    def image(self, stage: str) -> str:
+        return f"{self.proj_name}:{stage}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "PROJ_NAME": self.proj_name,
+            "COMPOSE_PROJECT_NAME": self.project,
+            "APP_PORT": str(self.port),
+            "DB_PASSWORD": self.db_password,
+            "DB_ROOT_PASSWORD": self.db_root_password,
+        }
+
+    def invoke(
+        self, *args: str, env: Mapping[str, str] | None = None, timeout: float = INVOKE_TIMEOUT
+    ) -> subprocess.CompletedProcess[str]:
+        """`invoke ARGS` in the repo root with this checkout's settings (env overrides them); stdin is /dev/null.
+
+        stdout and stderr are captured as text with ANSI colours removed."""
+        done = subprocess.run(
+            [*invoke_argv(), *args],
+            cwd=self.root,
+            env={**self.env, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        return subprocess.CompletedProcess(done.args, done.returncode, strip_ansi(done.stdout), strip_ansi(done.stderr))
+
+    def images(self) -> list[str]:
+        """Every tag of this checkout's image name."""
+        done = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", self.proj_name)
+        return sorted(line for line in done.stdout.split() if line.startswith(f"{self.proj_name}:"))
+
+    def containers(self, service: str | None = None) -> list[str]:
+        """Ids of this compose project's containers (running or not), optionally of one service."""
+        filters = ["--filter", f"label=com.docker.compose.project={self.project}"]
+        if service:
+            filters += ["--filter", f"label=com.docker.compose.service={service}"]
+        return docker("ps", "--all", "--quiet", *filters).stdout.split()
+
+    def health(self, service: str) -> str:
+        """The docker health status of the service's one container ('' when there is none or no healthcheck)."""
+        ids = self.containers(service)
+        if len(ids) != 1:
+            return ""
+        done = docker("inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}{{end}}", ids[0], check=False)
+        return done.stdout.strip()
+
+    def volume_exists(self) -> bool:
+        return docker("volume", "inspect", self.volume, check=False).returncode == 0
+
+
+def describe(done: subprocess.CompletedProcess[str]) -> str:
+    """A failed command's exit status and output, for assertion messages."""
+    return f"exit {done.returncode}\n--- stdout\n{done.stdout[-4000:]}\n--- stderr\n{done.stderr[-4000:]}"
+
+
+@pytest.fixture(scope="session")
+def isolated(engine: EngineHelpers) -> Iterator[IsolatedCheckout]:
+    """One isolated checkout per test session; afterwards its containers, network, volume and images are removed."""
+    checkout = IsolatedCheckout(
+        proj_name=unique_name("it"),
+        port=free_port(),
+        db_password=random_secret(24),
+        db_root_password=random_secret(24),
+    )
+    try:
+        yield checkout
+    finally:
+        down = checkout.invoke("down", "--volumes", "--yes", timeout=180)
+        for container in checkout.containers():  # only if down failed: still only this project's containers
+            docker("rm", "--force", "--volumes", container, check=False)
+        docker("volume", "rm", "--force", checkout.volume, check=False)
+        tags = checkout.images()
+        if tags:
+            docker("image", "rm", "--force", *tags, check=False)
+        if down.returncode:
+            print(f"warning: `invoke down --volumes --yes` of {checkout.project} failed: {describe(down)}")
+
+
+@pytest.fixture(scope="session")
+def stage_builds(isolated: IsolatedCheckout) -> dict[str, subprocess.CompletedProcess[str]]:
+    """`invoke build --stage stage` and `--stage prod` run once for the session (cached after the first time).
+
+    Returns the finished commands, so tests can assert on what the CLI said as well as use the images."""
+    return {stage: isolated.invoke("build", "--stage", stage, timeout=BUILD_TIMEOUT) for stage in ("stage", "prod")}
+
+
+@pytest.fixture(scope="session")
+def built_images(isolated: IsolatedCheckout, stage_builds) -> dict[str, str]:
+    """stage -> image tag for stage and prod; fails (with the build output) when a build failed."""
+    for stage, done in stage_builds.items():
+        if done.returncode:
+            pytest.fail(f"invoke build --stage {stage} failed: {describe(done)}")
+    return {stage: isolated.image(stage) for stage in stage_builds}

@@ -103,6 +103,8 @@ def test_build_argv(tmp_path, services, prefix, expected_tail):
         expected_tail[0],
         "--file",
         str(tmp_path / "docker/offline/compose.yaml"),
+        "--profile",
+        "*",
         *expected_tail[1:],
     ]
 

@@ -1,0 +1,248 @@
+"""lifecycle.stack's decisions: CA certificates, volume deletion, the secret key, the zip, git labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import RecordingRunner
+
+from lifecycle.errors import UserError
+from lifecycle.runner import Result
+from lifecycle.stack import confirm_volume_deletion, ensure_secret_key, git_metadata, needs_zip, sync_certs
+
+# ------------------------------------------------------------------------------------------------ sync_certs
+
+
+@pytest.fixture
+def source(tmp_path) -> Path:
+    folder = tmp_path / "ca"
+    folder.mkdir()
+    (folder / "proxy.crt").write_bytes(b"PROXY")
+    (folder / "corp.crt").write_bytes(b"CORP")
+    (folder / "notes.txt").write_text("not a certificate")
+    return folder
+
+
+@pytest.fixture
+def target(tmp_path) -> Path:
+    return tmp_path / "docker" / "certs"
+
+
+def staged(target: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(target.iterdir())}
+
+
+def test_sync_certs_mirrors_the_crt_files(source, target):
+    assert sync_certs(str(source), target) == ["corp.crt", "proxy.crt"]
+    assert staged(target) == {"corp.crt": b"CORP", "proxy.crt": b"PROXY"}
+
+
+def test_sync_certs_removes_stale_certs_and_updates_changed_ones(source, target):
+    target.mkdir(parents=True)
+    (target / "old.crt").write_bytes(b"OLD")
+    (target / "proxy.crt").write_bytes(b"OUTDATED")
+    (target / "README.md").write_text("kept")
+    sync_certs(str(source), target)
+    assert staged(target) == {"README.md": b"kept", "corp.crt": b"CORP", "proxy.crt": b"PROXY"}
+
+
+def test_sync_certs_leaves_unchanged_files_alone(source, target):
+    sync_certs(str(source), target)
+    before = (target / "corp.crt").stat().st_mtime_ns
+    sync_certs(str(source), target)
+    assert (target / "corp.crt").stat().st_mtime_ns == before
+
+
+def test_sync_certs_expands_the_home_folder(source, target, monkeypatch):
+    monkeypatch.setenv("HOME", str(source.parent))
+    assert sync_certs("~/ca", target) == ["corp.crt", "proxy.crt"]
+
+
+def test_sync_certs_with_an_empty_setting_removes_every_staged_cert(target):
+    target.mkdir(parents=True)
+    (target / "old.crt").write_bytes(b"OLD")
+    (target / "README.md").write_text("kept")
+    assert sync_certs("", target) == []
+    assert staged(target) == {"README.md": b"kept"}
+
+
+def test_sync_certs_with_an_empty_setting_makes_the_folder(target):
+    assert sync_certs("", target) == []
+    assert target.is_dir()
+
+
+NOT_A_FOLDER = "EXTRA_CA_DIR={} is not a folder; point it at a folder of *.crt files or unset it"
+NO_CERTS = "EXTRA_CA_DIR={} holds no *.crt files; add the proxy's CA certificates or unset it"
+
+
+def bad_source(base: Path, kind: str) -> Path:
+    path = base / kind
+    if kind == "file.crt":
+        path.write_text("a file, not a folder")
+    elif kind == "empty":
+        path.mkdir()
+        (path / "README").write_text("no certificates here")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        pytest.param("missing", NOT_A_FOLDER, id="a missing folder is refused"),
+        pytest.param("file.crt", NOT_A_FOLDER, id="a file instead of a folder is refused"),
+        pytest.param("empty", NO_CERTS, id="a folder without crt files is refused"),
+    ],
+)
+def test_sync_certs_refuses_a_bad_folder_and_changes_nothing(tmp_path, target, kind, message):
+    bad = bad_source(tmp_path, kind)
+    target.mkdir(parents=True)
+    (target / "old.crt").write_bytes(b"OLD")
+    with pytest.raises(UserError) as error:
+        sync_certs(str(bad), target)
+    assert str(error.value) == message.format(bad)
+    assert staged(target) == {"old.crt": b"OLD"}
+
+
+def test_sync_certs_refuses_a_missing_folder_before_making_the_target(tmp_path, target):
+    with pytest.raises(UserError):
+        sync_certs(str(tmp_path / "missing"), target)
+    assert not target.exists()
+
+
+# -------------------------------------------------------------------------------------- volume deletion
+
+
+class Asker:
+    def __init__(self, answer: str):
+        self.answer = answer
+        self.prompts: list[str] = []
+
+    def __call__(self, prompt: str) -> str:
+        self.prompts.append(prompt)
+        return self.answer
+
+
+def test_yes_confirms_without_asking():
+    ask = Asker("wrong")
+    confirm_volume_deletion("shop-1a2b", True, ask)
+    assert ask.prompts == []
+
+
+def test_no_terminal_and_no_yes_is_refused():
+    with pytest.raises(UserError) as error:
+        confirm_volume_deletion("shop-1a2b", False, None)
+    assert str(error.value) == (
+        "--volumes deletes the database of shop-1a2b; add --yes to confirm (nothing was changed)"
+    )
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param("", id="an empty answer is refused"),
+        pytest.param("y", id="a plain y is refused"),
+        pytest.param("shop", id="a partial name is refused"),
+        pytest.param("SHOP-1A2B", id="the name in another case is refused"),
+    ],
+)
+def test_a_wrong_typed_name_is_refused(answer):
+    ask = Asker(answer)
+    with pytest.raises(UserError) as error:
+        confirm_volume_deletion("shop-1a2b", False, ask)
+    assert str(error.value) == "not confirmed; nothing was deleted"
+    assert len(ask.prompts) == 1 and "shop-1a2b" in ask.prompts[0]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [pytest.param("shop-1a2b", id="the exact name confirms"), pytest.param("  shop-1a2b\n", id="whitespace is ok")],
+)
+def test_the_right_typed_name_confirms(answer):
+    confirm_volume_deletion("shop-1a2b", False, Asker(answer))
+
+
+# -------------------------------------------------------------------------------------------- secret key
+
+
+@pytest.mark.parametrize(
+    ("stage", "key", "refused"),
+    [
+        pytest.param("dev", None, False, id="dev needs no key"),
+        pytest.param("test-qa", None, False, id="test-qa needs no key"),
+        pytest.param("stage", None, True, id="stage without a key is refused"),
+        pytest.param("prod", None, True, id="prod without a key is refused"),
+        pytest.param("prod", "", True, id="prod with an empty key is refused"),
+        pytest.param("stage", "k", False, id="stage with a key passes"),
+        pytest.param("prod", "k", False, id="prod with a key passes"),
+    ],
+)
+def test_ensure_secret_key(make_settings, stage, key, refused):
+    settings = make_settings() if key is None else make_settings(DJANGO_SECRET_KEY=key)
+    if not refused:
+        ensure_secret_key(settings, stage)
+        return
+    with pytest.raises(UserError) as error:
+        ensure_secret_key(settings, stage)
+    assert str(error.value) == (
+        f"{stage} needs DJANGO_SECRET_KEY; set it in .env (scripts/bootstrap writes one when there is no .env)"
+    )
+
+
+def test_the_secret_key_may_come_from_env_file(tmp_path, make_settings):
+    (tmp_path / ".env").write_text("DJANGO_SECRET_KEY=from-file\n")
+    ensure_secret_key(make_settings(), "prod")
+
+
+# ------------------------------------------------------------------------------------------------ needs_zip
+
+
+@pytest.mark.parametrize(
+    ("stage", "expected"),
+    [
+        pytest.param("dev", False, id="dev bind-mounts the code"),
+        pytest.param("test-qa", True, id="test-qa embeds the zip"),
+        pytest.param("stage", True, id="stage embeds the zip"),
+        pytest.param("prod", True, id="prod embeds the zip"),
+    ],
+)
+def test_needs_zip(stage, expected):
+    assert needs_zip(stage) is expected
+
+
+def test_needs_zip_refuses_an_unknown_stage():
+    with pytest.raises(UserError, match=r"^unknown stage 'production'; use one of: dev, test-qa, stage, prod$"):
+        needs_zip("production")
+
+
+# ---------------------------------------------------------------------------------------------- git labels
+
+
+def git(root: Path, *query: str) -> tuple[str, ...]:
+    return ("git", "-C", str(root), *query)
+
+
+def test_git_metadata_reads_each_label_from_git(tmp_path):
+    run = RecordingRunner({
+        git(tmp_path, "rev-parse", "HEAD"): Result(0, "abc123\n"),
+        git(tmp_path, "log", "-1", "--format=%cI"): Result(0, "2026-01-02T03:04:05+00:00\n"),
+        git(tmp_path, "describe", "--tags", "--always", "--dirty"): Result(0, "v1.2.0-dirty\n"),
+        git(tmp_path, "remote", "get-url", "origin"): Result(0, "https://example.org/shop.git\n"),
+    })  # fmt: skip
+    assert git_metadata(run, tmp_path) == {
+        "VCS_REF": "abc123",
+        "CREATED": "2026-01-02T03:04:05+00:00",
+        "VERSION": "v1.2.0-dirty",
+        "SOURCE_URL": "https://example.org/shop.git",
+    }
+    assert all(call[:3] == ["git", "-C", str(tmp_path)] for call in run.calls)
+
+
+def test_git_metadata_is_unknown_when_git_fails(tmp_path):
+    run = RecordingRunner(default=Result(128, "fatal: not a git repository\n"))
+    assert git_metadata(run, tmp_path) == dict.fromkeys(("VCS_REF", "CREATED", "VERSION", "SOURCE_URL"), "unknown")
+
+
+def test_git_metadata_is_unknown_for_an_empty_answer(tmp_path):
+    run = RecordingRunner({git(tmp_path, "remote", "get-url", "origin"): Result(0, "\n")}, default=Result(0, "x\n"))
+    assert git_metadata(run, tmp_path) == {"VCS_REF": "x", "CREATED": "x", "VERSION": "x", "SOURCE_URL": "unknown"}
