@@ -13,12 +13,12 @@ import nox
 
 sys.path.insert(0, str(Path(__file__).parent))  # nox, unlike invoke, does not put the noxfile's folder on the path
 
-from lifecycle import compose as cmd  # noqa: E402
-from lifecycle.errors import UserError  # noqa: E402
-from lifecycle.runner import CommandFailed, SubprocessRunner  # noqa: E402
-from lifecycle.settings import STAGES, load_settings  # noqa: E402
-from lifecycle.doctor import preflight  # noqa: E402
-from lifecycle.stack import Suite  # noqa: E402
+from lifecycle import compose as cmd
+from lifecycle.doctor import preflight
+from lifecycle.errors import UserError
+from lifecycle.runner import CommandFailed, SubprocessRunner
+from lifecycle.settings import STAGES, load_settings
+from lifecycle.stack import Suite
 
 nox.needs_version = ">=2026.10.20"
 nox.options.sessions = ["lint", "unit", "qa", "e2e"]
@@ -27,8 +27,13 @@ nox.options.error_on_external_run = True
 
 ROOT = Path(__file__).parent
 TOOLS = ROOT / "requirements" / "tools.txt"
-SHELL_SCRIPTS = ["bash_files/entrypoint.sh", "bash_files/qa.sh", "scripts/bootstrap", ".ci/run",
-                 *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("docker/**/*.sh"))]  # fmt: skip
+SHELL_SCRIPTS = [
+    "bash_files/entrypoint.sh",
+    "bash_files/qa.sh",
+    "scripts/bootstrap",
+    ".ci/run",
+    *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("docker/**/*.sh")),
+]
 DOCKERFILES = ["docker/Dockerfile", *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("docker/offline/*.Dockerfile"))]
 
 

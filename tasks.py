@@ -13,9 +13,12 @@ import shlex
 from invoke import Collection, Exit, task
 
 from lifecycle import doctor as doctor_checks
-from lifecycle.doctor import preflight
 from lifecycle import offline
-from lifecycle.compose import compose, exec_, logs as logs_cmd, ps as ps_cmd, run as run_cmd
+from lifecycle.compose import compose, exec_
+from lifecycle.compose import logs as logs_cmd
+from lifecycle.compose import ps as ps_cmd
+from lifecycle.compose import run as run_cmd
+from lifecycle.doctor import preflight
 from lifecycle.errors import UserError
 from lifecycle.runner import CommandFailed, InvokeRunner
 from lifecycle.settings import STAGES, load_settings
@@ -59,24 +62,38 @@ def build(c, stage="dev", no_cache=False):
     suite(c).build(stage, no_cache=no_cache)
 
 
-@task(help={"stage": STAGE_HELP, "build": "Build the image first (cached). Default: on; --no-build skips it.",
-            "wait_timeout": "Seconds to wait for healthy containers. Default: 180."})  # fmt: skip
+@task(
+    help={
+        "stage": STAGE_HELP,
+        "build": "Build the image first (cached). Default: on; --no-build skips it.",
+        "wait_timeout": "Seconds to wait for healthy containers. Default: 180.",
+    }
+)
 @user_errors
 def up(c, stage="dev", build=True, wait_timeout=180):
     """Start the database and one stage, wait until both are healthy, print the URL."""
     suite(c).up(stage, build=build, wait_timeout=int(wait_timeout))
 
 
-@task(help={"volumes": "Also delete the database volume (asks to confirm). Default: off.",
-            "yes": "Confirm --volumes without asking. Default: off."})  # fmt: skip
+@task(
+    help={
+        "volumes": "Also delete the database volume (asks to confirm). Default: off.",
+        "yes": "Confirm --volumes without asking. Default: off.",
+    }
+)
 @user_errors
 def down(c, volumes=False, yes=False):
     """Stop and remove this checkout's containers and network; data stays unless --volumes."""
     suite(c).down(volumes=volumes, yes=yes, ask=terminal_prompt())
 
 
-@task(help={"service": "Only this service (db, dev, test-qa, stage, prod). Default: all.",
-            "follow": "Keep following the output. Default: off.", "tail": "Lines per service. Default: 200."})  # fmt: skip
+@task(
+    help={
+        "service": "Only this service (db, dev, test-qa, stage, prod). Default: all.",
+        "follow": "Keep following the output. Default: off.",
+        "tail": "Lines per service. Default: 200.",
+    }
+)
 @user_errors
 def logs(c, service=None, follow=False, tail="200"):
     """Show the containers' logs."""
@@ -100,8 +117,7 @@ def shell(c, stage="dev"):
     s.run(exec_(s.settings, stage, ["bash"]), env=s.settings.env, interactive=True)
 
 
-@task(help={"command": "The manage.py command and its arguments, quoted, e.g. 'createsuperuser'.",
-            "stage": STAGE_HELP})  # fmt: skip
+@task(help={"command": "The manage.py command and its arguments, quoted, e.g. 'createsuperuser'.", "stage": STAGE_HELP})
 @user_errors
 def manage(c, command, stage="dev"):
     """Run a manage.py command in a one-off container of a stage (the database is started if needed)."""
@@ -119,8 +135,12 @@ def qa(c, pytest_args=""):
         raise Exit(f"qa: pytest exited {status}; reports and logs are in reports/", code=status)
 
 
-@task(help={"volumes": "Also delete the database volume (asks to confirm). Default: off.",
-            "yes": "Confirm --volumes without asking. Default: off."})  # fmt: skip
+@task(
+    help={
+        "volumes": "Also delete the database volume (asks to confirm). Default: off.",
+        "yes": "Confirm --volumes without asking. Default: off.",
+    }
+)
 @user_errors
 def clean(c, volumes=False, yes=False):
     """Remove what the suite made for this checkout: containers, stage images, zip, reports."""

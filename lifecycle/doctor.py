@@ -115,12 +115,32 @@ def buildkit_check(settings: Settings, run: Runner, base_present: bool) -> Check
         return Check("buildkit", True, "skipped (base image not present yet)")
     with tempfile.TemporaryDirectory() as folder:
         Path(folder, "Dockerfile").write_text(BUILDKIT_PROBE.format(image=settings.base_image))
-        Path(folder, "compose.yaml").write_text("services:\n  probe:\n    build: .\n    image: lifecycle-buildkit-probe\n")
-        ok = run(["docker", "compose", "--project-directory", folder, "--file", f"{folder}/compose.yaml",
-                  "build", "--quiet", "probe"], env=settings.env, warn=True, capture=True).ok  # fmt: skip
+        Path(folder, "compose.yaml").write_text(
+            "services:\n  probe:\n    build: .\n    image: lifecycle-buildkit-probe\n"
+        )
+        ok = run(
+            [
+                "docker",
+                "compose",
+                "--project-directory",
+                folder,
+                "--file",
+                f"{folder}/compose.yaml",
+                "build",
+                "--quiet",
+                "probe",
+            ],
+            env=settings.env,
+            warn=True,
+            capture=True,
+        ).ok
     run(docker("image", "rm", "--force", "lifecycle-buildkit-probe"), warn=True, capture=True)
-    return Check("buildkit", ok, "cache mounts work through compose" if ok else "compose build with a cache mount failed",
-                 "update the Compose v2 plugin (scripts/bootstrap) and check the engine's log")
+    return Check(
+        "buildkit",
+        ok,
+        "cache mounts work through compose" if ok else "compose build with a cache mount failed",
+        "update the Compose v2 plugin (scripts/bootstrap) and check the engine's log",
+    )
 
 
 def checks(settings: Settings, run: Runner) -> list[Check]:
@@ -148,7 +168,9 @@ def report(settings: Settings, run: Runner) -> int:
 
 def preflight(run: Runner) -> None:
     """Before any compose call: a clear line instead of docker's own error when the basics are missing."""
-    for check in (engine_check(_output(run, docker("version", "--format", "{{.Server.Version}}"))),
-                  compose_check(_output(run, docker("compose", "version", "--short")))):  # fmt: skip
+    for check in (
+        engine_check(_output(run, docker("version", "--format", "{{.Server.Version}}"))),
+        compose_check(_output(run, docker("compose", "version", "--short"))),
+    ):
         if not check.ok:
             raise UserError(f"{check.detail}; {check.fix}")

@@ -3,7 +3,8 @@
 Everything else in the package builds commands as lists and decides; a `Runner` only runs them.
 Invoke tasks wrap their `Context` (so `MockContext` stands in for tests and `invoke --dry` prints
 without running); Nox sessions and the engine bootstrap (which runs before any virtual environment
-exists) use `SubprocessRunner`, which keeps the exit status that a session must pass on. Every runner prints the command before running it.
+exists) use `SubprocessRunner`, which keeps the exit status that a session must pass on. Every
+runner prints the command before running it.
 """
 
 from __future__ import annotations
@@ -59,8 +60,13 @@ class SubprocessRunner:
             print(f"+ {shlex.join(argv)}", file=sys.stderr, flush=True)
         if self.dry:
             return Result(0)
-        done = subprocess.run(list(argv), env=dict(env) if env is not None else None, text=True,
-                              stdout=subprocess.PIPE if capture else None, check=False)
+        done = subprocess.run(
+            list(argv),
+            env=dict(env) if env is not None else None,
+            text=True,
+            stdout=subprocess.PIPE if capture else None,
+            check=False,
+        )
         if done.returncode and not warn:
             raise CommandFailed(argv, done.returncode)
         return Result(done.returncode, done.stdout or "")
@@ -73,6 +79,12 @@ class InvokeRunner:
     context: object
 
     def __call__(self, argv, *, env=None, warn=False, capture=False, interactive=False) -> Result:
-        result = self.context.run(shlex.join(argv), env=dict(env or {}), warn=warn, hide="out" if capture else None,
-                                  echo=True, pty=interactive)
+        result = self.context.run(
+            shlex.join(argv),
+            env=dict(env or {}),
+            warn=warn,
+            hide="out" if capture else None,
+            echo=True,
+            pty=interactive,
+        )
         return Result(result.return_code, result.stdout or "")

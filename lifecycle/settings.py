@@ -133,4 +133,7 @@ def validate(values: Mapping[str, str]) -> None:
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise UserError(f"APP_PORT={port!r} is not a port number; set it to a number from 1 to 65535")
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", values["PROJ_NAME"]):
-        raise UserError(f"PROJ_NAME={values['PROJ_NAME']!r} is not a valid image name; use lowercase letters, digits, '-', '_' or '.'")
+        raise UserError(
+            f"PROJ_NAME={values['PROJ_NAME']!r} is not a valid image name; "
+            "use lowercase letters, digits, '-', '_' or '.'"
+        )

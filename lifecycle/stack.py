@@ -22,7 +22,13 @@ from lifecycle.settings import STAGES, Settings
 CERTS_DIR = Path("docker") / "certs"
 ZIPPED_STAGES = ("test-qa", "stage", "prod")  # the stages whose image carries the code zip
 SECRET_STAGES = ("stage", "prod")
-QA_REPORT_FILES = ("junit.xml", "coverage.xml", ".coverage", "compose-ps.txt", "compose-logs.txt")  # the stages that refuse to start without DJANGO_SECRET_KEY
+QA_REPORT_FILES = (
+    "junit.xml",
+    "coverage.xml",
+    ".coverage",
+    "compose-ps.txt",
+    "compose-logs.txt",
+)  # the stages that refuse to start without DJANGO_SECRET_KEY
 
 
 def needs_zip(stage: str) -> bool:
@@ -144,8 +150,12 @@ class Suite:
         port = int(self.settings["APP_PORT"])
         if stage == "test-qa" or self.dry or port_is_free(port):
             return
-        ours = self.run(cmd.compose(self.settings, "ps", "--quiet", stage, stage=stage), env=self.settings.env,
-                        warn=True, capture=True).stdout.strip()  # fmt: skip
+        ours = self.run(
+            cmd.compose(self.settings, "ps", "--quiet", stage, stage=stage),
+            env=self.settings.env,
+            warn=True,
+            capture=True,
+        ).stdout.strip()
         if not ours:
             raise UserError(
                 f"127.0.0.1:{port} (APP_PORT) is already in use; stop what listens there "
@@ -161,13 +171,21 @@ class Suite:
         result = self.run(cmd.up(self.settings, stage, wait_timeout=wait_timeout), env=self.settings.env, warn=True)
         if not result.ok:
             self.run(cmd.logs(self.settings, tail="40"), env=self.settings.env, warn=True)
-            raise UserError(f"{stage} did not come up healthy (deadline {wait_timeout}s); see the logs above (invoke logs)")
+            raise UserError(
+                f"{stage} did not come up healthy (deadline {wait_timeout}s); see the logs above (invoke logs)"
+            )
         if stage != "test-qa":
             self.say(f"{stage} is up and healthy: {self.url()}")
         return self.url()
 
-    def down(self, *, volumes: bool = False, yes: bool = False, project: str | None = None,
-             ask: Callable[[str], str] | None = None) -> None:
+    def down(
+        self,
+        *,
+        volumes: bool = False,
+        yes: bool = False,
+        project: str | None = None,
+        ask: Callable[[str], str] | None = None,
+    ) -> None:
         if volumes:
             confirm_volume_deletion(project or self.settings.project_name, yes, ask)
         self.run(cmd.down(self.settings, volumes=volumes, project=project), env=self.settings.env)
@@ -192,8 +210,11 @@ class Suite:
         status = 1
         try:
             self.run(cmd.compose(settings, "up", "--detach", "--wait", "db", stage="test-qa", project=project), env=env)
-            status = self.run(cmd.run(settings, "test-qa", pytest_args, name=container, remove=False,
-                                      project=project), env=env, warn=True).return_code  # fmt: skip
+            status = self.run(
+                cmd.run(settings, "test-qa", pytest_args, name=container, remove=False, project=project),
+                env=env,
+                warn=True,
+            ).return_code
             if not self.dry:
                 reports.mkdir(parents=True, exist_ok=True)
             self.run(cmd.docker("cp", f"{container}:/reports/.", str(reports)), env=env, warn=True)
@@ -207,8 +228,10 @@ class Suite:
 
     def dump_state(self, project: str, reports: Path) -> None:
         """After a failure, keep what explains it: compose ps and the logs, next to the test reports."""
-        for name, argv in (("compose-ps.txt", cmd.ps(self.settings, project=project)),
-                           ("compose-logs.txt", cmd.logs(self.settings, tail="all", project=project))):  # fmt: skip
+        for name, argv in (
+            ("compose-ps.txt", cmd.ps(self.settings, project=project)),
+            ("compose-logs.txt", cmd.logs(self.settings, tail="all", project=project)),
+        ):
             output = self.run(argv, env=self.settings.env, warn=True, capture=True).stdout
             if not self.dry:
                 (reports / name).write_text(output, encoding="utf-8")
@@ -221,8 +244,12 @@ class Suite:
         present = [i for i in images if self.run(cmd.docker("image", "inspect", i), warn=True, capture=True).ok]
         if present:
             self.run(cmd.docker("image", "rm", *present), env=self.settings.env)
-        paths = [self.settings.zip_path, codezip.manifest_path_for(self.settings.zip_path),
-                 self.settings.root / "reports", *(self.settings.root / CERTS_DIR).glob("*.crt")]  # fmt: skip
+        paths = [
+            self.settings.zip_path,
+            codezip.manifest_path_for(self.settings.zip_path),
+            self.settings.root / "reports",
+            *(self.settings.root / CERTS_DIR).glob("*.crt"),
+        ]
         for path in paths:
             if path.exists():
                 self.say(f"remove {path.relative_to(self.settings.root)}")
