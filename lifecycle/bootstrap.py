@@ -66,7 +66,7 @@ MANUAL_HELP = (
 def engine_plan(facts: EngineFacts) -> list[str]:
     """What must be done so that `docker info` and `docker compose version` both work."""
     plan = []
-    if not facts.engine_answers and not facts.dockerd_installed:
+    if not facts.docker_cli_installed or (not facts.engine_answers and not facts.dockerd_installed):
         plan.append(INSTALL_ENGINE)
     if not facts.compose_v2:
         plan.append(INSTALL_COMPOSE)

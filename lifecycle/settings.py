@@ -137,3 +137,9 @@ def validate(values: Mapping[str, str]) -> None:
             f"PROJ_NAME={values['PROJ_NAME']!r} is not a valid image name; "
             "use lowercase letters, digits, '-', '_' or '.'"
         )
+    project = values["COMPOSE_PROJECT_NAME"]
+    if project and not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", project):
+        raise UserError(
+            f"COMPOSE_PROJECT_NAME={project!r} is not a valid compose project name; "
+            "use lowercase letters, digits, '-' or '_', or leave it empty"
+        )

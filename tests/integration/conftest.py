@@ -27,6 +27,11 @@ from typing import TypeVar
 
 import pytest
 
+# The checkout on sys.path, so integration tests can import `lifecycle` however pytest is started (as tests/unit does).
+CHECKOUT = Path(__file__).resolve().parents[2]
+if str(CHECKOUT) not in sys.path:
+    sys.path.insert(0, str(CHECKOUT))
+
 T = TypeVar("T")
 
 
@@ -98,12 +103,25 @@ def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval:
         time.sleep(interval)
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def random_secret(length: int = 50) -> str:
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(length))
+
+
 class EngineHelpers:
     unique_name = staticmethod(unique_name)
     docker = staticmethod(docker)
     docker_volume = staticmethod(docker_volume)
     docker_container = staticmethod(docker_container)
     wait_for = staticmethod(wait_for)
+    free_port = staticmethod(free_port)
+    random_secret = staticmethod(random_secret)
 
 
 @pytest.fixture(scope="session")
@@ -118,21 +136,10 @@ def engine() -> EngineHelpers:
 # An isolated checkout for tests that drive the real `invoke` CLI: its own image name, compose project and port, so
 # images and containers other people use at the same time (`project:*`, the default compose project) are never touched.
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = CHECKOUT
 INVOKE_TIMEOUT = 300  # seconds for a task that does not build
 BUILD_TIMEOUT = 1800  # seconds for a build: minutes when the layer cache is cold, seconds when warm
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def random_secret(length: int = 50) -> str:
-    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(length))
 
 
 def strip_ansi(text: str) -> str:

@@ -36,9 +36,7 @@ def facts(**changes: bool) -> EngineFacts:
         pytest.param(
             facts(compose_v2=False, is_root=False), [INSTALL_COMPOSE], id="compose alone is installed as non-root"
         ),
-        pytest.param(
-            facts(compose_v2=False, has_apt=False), [INSTALL_COMPOSE], id="compose alone needs no apt"
-        ),
+        pytest.param(facts(compose_v2=False, has_apt=False), [INSTALL_COMPOSE], id="compose alone needs no apt"),
         pytest.param(
             facts(engine_answers=False, compose_v2=False, dockerd_installed=False, docker_cli_installed=False),
             [INSTALL_ENGINE, INSTALL_COMPOSE, START_DAEMON],
@@ -50,6 +48,11 @@ def facts(**changes: bool) -> EngineFacts:
             id="no dockerd but compose present installs the engine and starts it",
         ),
         pytest.param(facts(engine_answers=False), [START_DAEMON], id="dockerd installed but not running is started"),
+        pytest.param(
+            facts(engine_answers=False, docker_cli_installed=False),
+            [INSTALL_ENGINE, START_DAEMON],
+            id="dockerd without the docker CLI installs the engine package, which brings the CLI",
+        ),
         pytest.param(
             facts(engine_answers=False, has_apt=False),
             [START_DAEMON],

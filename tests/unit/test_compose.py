@@ -29,6 +29,11 @@ def head(profile: str = "*", project: str = PROJECT) -> list[str]:
         pytest.param(
             cmd.compose(SETTINGS, "ls", project="other"), [*head(project="other"), "ls"], id="compose project override"
         ),
+        pytest.param(
+            cmd.compose(SETTINGS, "build", file="docker/offline/compose.yaml"),
+            [*head()[:5], "/checkout/docker/offline/compose.yaml", "--profile", "*", "build"],
+            id="compose with another file in the checkout",
+        ),
         # build()
         pytest.param(cmd.build(SETTINGS, "dev"), [*head("dev"), "build", "dev"], id="build dev uses the cache"),
         pytest.param(

@@ -112,7 +112,7 @@ def test_crlf_files_finds_only_crlf_scripts_in_the_script_folders(tmp_path):
     files = {
         "scripts/bootstrap": b"#!/bin/sh\r\necho hi\r\n",
         "scripts/lf": b"#!/bin/sh\necho hi\n",
-        "bash_files/entrypoint.sh": b"#!/bin/sh\nexec \"$@\"\n",
+        "bash_files/entrypoint.sh": b'#!/bin/sh\nexec "$@"\n',
         "bash_files/qa.sh": b"#!/bin/sh\r\n",
         ".ci/run": b"#!/bin/sh\n",
         "docker/db-init/init.sh": b"echo\r\n",

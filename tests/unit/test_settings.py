@@ -68,15 +68,22 @@ def test_non_table_keys_from_files_and_environment_reach_the_docker_env(tmp_path
     assert "DJANGO_SECRET_KEY" not in settings.values
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an empty value (PY_VERSION=) is kept as '' by the suite, while compose's ${PY_VERSION:-3.12} "
-    "treats it as unset; the suite then checks/pulls base image 'python:-slim' but compose builds from "
-    "python:3.12-slim",
+@pytest.mark.parametrize(
+    ("images_env", "user_env", "environ", "expected"),
+    [
+        pytest.param(None, None, "", "3.12", id="an empty environment value means the default"),
+        pytest.param(None, "", None, "3.12", id="an empty .env value means the default"),
+        pytest.param("3.13", "", None, "3.12", id="an empty .env value hides images.env and means the default"),
+        pytest.param("3.13", "3.11", "", "3.12", id="an empty environment value hides both files"),
+    ],
 )
-def test_an_empty_value_means_the_default_as_it_does_for_compose(tmp_path):
-    settings = load_settings(root=tmp_path, environ={"PY_VERSION": ""})
-    assert settings.base_image == "python:3.12-slim"
+def test_an_empty_value_means_the_default_as_for_compose(tmp_path, images_env, user_env, environ, expected):
+    """Compose lets a set-but-empty variable win and then applies ${PY_VERSION:-3.12}'s default; so does the suite."""
+    test_precedence(tmp_path, images_env, user_env, environ, expected)
+
+
+def test_an_empty_value_gives_the_default_base_image(tmp_path):
+    assert load_settings(root=tmp_path, environ={"PY_VERSION": "", "PY_BASE": ""}).base_image == "python:3.12-slim"
 
 
 # ------------------------------------------------------------------------------------------ env-file parser
@@ -102,13 +109,14 @@ def test_parse_env_file_accepts(text, expected):
     assert parse_env_file(text, ".env") == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: parse_env_file tests `value[:1] in \"\\\"'\"`, which is True for an empty value, so `KEY=` "
-    "is rejected as 'unterminated quote in KEY'",
-)
 def test_parse_env_file_accepts_an_empty_value():
-    assert parse_env_file("EXTRA_CA_DIR=\n", ".env") == {"EXTRA_CA_DIR": ""}
+    assert parse_env_file("EXTRA_CA_DIR=\nexport B=\n", ".env") == {"EXTRA_CA_DIR": "", "B": ""}
+
+
+def test_an_empty_value_in_env_file_loads(tmp_path):
+    write(tmp_path, USER_ENV, "EXTRA_CA_DIR=\nAPP_PORT=\n")
+    settings = load_settings(root=tmp_path, environ={})
+    assert (settings["EXTRA_CA_DIR"], settings["APP_PORT"]) == ("", "8000")
 
 
 @pytest.mark.parametrize(
@@ -202,6 +210,7 @@ def test_proj_name_accepts(tmp_path, name):
     ],
 )
 def test_proj_name_rejects(tmp_path, name):
+    """PROJ_NAME is refused with the rule it breaks."""
     with pytest.raises(UserError) as error:
         load_settings(root=tmp_path, environ={"PROJ_NAME": name})
     assert str(error.value) == (
@@ -209,15 +218,20 @@ def test_proj_name_rejects(tmp_path, name):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: PROJ_NAME validation allows '.', but the default compose project name is PROJ_NAME-HASH and "
-    "compose project names allow only [a-z0-9_-], so PROJ_NAME=my.app passes validation and then every "
-    "docker compose call fails",
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("project", id="the default name"),
+        pytest.param("my.app", id="a dot becomes a dash"),
+        pytest.param("a..b_c-d", id="dots underscores and dashes"),
+    ],
 )
-def test_a_valid_proj_name_gives_a_valid_compose_project_name(tmp_path):
-    settings = load_settings(root=tmp_path, environ={"PROJ_NAME": "my.app"})
+def test_a_valid_proj_name_gives_a_valid_compose_project_name(tmp_path, name):
+    """Compose project names allow only [a-z0-9_-]; image names also allow '.'."""
+    settings = load_settings(root=tmp_path, environ={"PROJ_NAME": name})
     assert re.fullmatch(r"[a-z0-9][a-z0-9_-]*", settings.project_name)
+    assert settings.project_name.startswith(name.replace(".", "-") + "-")
+    assert settings.image("prod") == f"{name}:prod"
 
 
 # -------------------------------------------------------------------------------------------- project name
@@ -306,8 +320,9 @@ def test_docker_env_holds_every_setting(tmp_path):
 
 # ------------------------------------------------------------------------------- compose.yaml stays in sync
 
-COMPOSE_DEFAULT = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):-([^}]*)\}")
-COMPOSE_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)([^}]*)\}")
+# Innermost references only: ${TEST_QA_IMAGE:-${PROJ_NAME:-project}:test-qa} yields PROJ_NAME's default.
+COMPOSE_DEFAULT = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):-([^}$]*)\}")
+COMPOSE_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)([^}$]*)\}")
 
 
 def compose_text() -> str:
@@ -335,3 +350,16 @@ def test_table_names_are_unique_and_documented():
     assert len(names) == len(set(names))
     assert all(s.help.strip() for s in TABLE)
     assert settings_module.STAGES == ("dev", "test-qa", "stage", "prod")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("My-Project", id="an uppercase compose project name is refused"),
+        pytest.param("my.project", id="a dot in the compose project name is refused"),
+    ],
+)
+def test_compose_project_name_rejects(tmp_path, name):
+    with pytest.raises(UserError) as error:
+        load_settings(root=tmp_path, environ={"COMPOSE_PROJECT_NAME": name})
+    assert str(error.value).startswith(f"COMPOSE_PROJECT_NAME={name!r} is not a valid compose project name;")

@@ -14,6 +14,7 @@ from invoke import Config, MockContext, Result
 from invoke.exceptions import Exit
 
 import tasks
+from lifecycle import stack
 from lifecycle.settings import Settings, load_settings
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -23,7 +24,11 @@ UNKNOWN_STAGE = "error: unknown stage 'qa'; use one of: dev, test-qa, stage, pro
 
 @pytest.fixture
 def make_checkout(tmp_path, monkeypatch):
-    """`make_checkout(**environ)`: a minimal tmp checkout that `tasks.load_settings` resolves to."""
+    """`make_checkout(**environ)`: a minimal tmp checkout that `tasks.load_settings` resolves to.
+
+    APP_PORT counts as free, whatever listens on this machine (tests that need it taken patch it again).
+    """
+    monkeypatch.setattr(stack, "port_is_free", lambda port: True)
 
     def make(**environ: str) -> Settings:
         root = tmp_path / "checkout"
@@ -190,6 +195,27 @@ def test_up_no_build_skips_the_build(make_checkout):
     ]
 
 
+def test_up_with_app_port_taken_by_something_else_exits_before_building(make_checkout, monkeypatch):
+    settings = make_checkout(APP_PORT="8123")
+    monkeypatch.setattr(stack, "port_is_free", lambda port: port != 8123)
+    c = context()
+    with pytest.raises(Exit) as error:
+        tasks.up(c, stage="dev")
+    assert error.value.message.startswith("error: 127.0.0.1:8123 (APP_PORT) is already in use; ")
+    assert compose_calls(c) == [compose_argv(settings, "dev", "ps", "--quiet", "dev")]
+    assert not settings.zip_path.exists()
+
+
+def test_up_with_app_port_taken_by_this_stage_goes_ahead(make_checkout, monkeypatch):
+    settings = make_checkout()
+    monkeypatch.setattr(stack, "port_is_free", lambda port: False)
+    c = context({r"docker compose .* ps --quiet dev": Result("0123abcd\n")})
+    tasks.up(c, stage="dev", build=False)
+    assert compose_calls(c)[-1] == compose_argv(
+        settings, "dev", "up", "--detach", "--no-build", "--wait", "--wait-timeout", "180"
+    )
+
+
 def test_up_that_never_gets_healthy_shows_logs_and_exits(make_checkout):
     settings = make_checkout()
     c = context({r"docker compose .* up ": Result(exited=1)})
@@ -298,7 +324,10 @@ def test_dry_clean_removes_no_files(make_checkout):
     c = context(dry=True)
     tasks.clean(c)
     assert settings.zip_path.is_file()
-    assert ["docker", "image", "rm", "shop:dev", "shop:test-qa", "shop:stage", "shop:prod"] in commands(c)
+    assert settings.zip_path.with_name("Project_playground.manifest.json").is_file()
+    removals = [argv[3:] for argv in commands(c) if argv[:3] == ["docker", "image", "rm"]]
+    assert len(removals) == 1
+    assert {"shop:dev", "shop:test-qa", "shop:stage", "shop:prod"} <= set(removals[0])
 
 
 # -------------------------------------------------------------------------------------- the command line

@@ -1,0 +1,613 @@
+"""Faults with the real engine: a database that is late, goes away or comes back; SIGTERM in the middle of a
+request; a worker killed by SIGKILL; sustained load; a failing or interrupted `nox -s qa`; two checkouts at once.
+
+Everything runs under names no other run uses (`it-<random>` projects, images, networks and containers), and
+everything a test makes is removed in a `finally`. Every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = os.environ.get("PYTHON_FOR_TASKS", sys.executable)
+HTTPS = {"X-Forwarded-Proto": "https"}
+COPY_IGNORE = shutil.ignore_patterns(
+    ".git", ".venv", ".nox", "reports", "updated_zip", "__pycache__", ".pytest_cache", ".ruff_cache", ".benchmarks"
+)
+
+sys.path.insert(0, str(ROOT))
+from lifecycle.settings import load_settings  # noqa: E402
+
+
+# ------------------------------------------------------------------------------------------------- helpers
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_tool(
+    module: str,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    cwd: Path = ROOT,
+    timeout: float = 900,
+    drop: tuple[str, ...] = (),
+) -> subprocess.CompletedProcess[str]:
+    """`python -m invoke|nox ARGS` with the environment plus `env`, without a terminal; stdout and stderr combined."""
+    full = {**os.environ, **(env or {})}
+    for name in drop:
+        full.pop(name, None)
+    return subprocess.run(
+        [PYTHON, "-m", module, *args],
+        cwd=cwd,
+        env=full,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@dataclass
+class Project:
+    """An isolated compose project: its own PROJ_NAME (image tags), COMPOSE_PROJECT_NAME and APP_PORT."""
+
+    name: str
+    port: int
+
+    @classmethod
+    def new(cls) -> Project:
+        return cls(f"it-{uuid.uuid4().hex[:8]}", free_port())
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"PROJ_NAME": self.name, "COMPOSE_PROJECT_NAME": self.name, "APP_PORT": str(self.port)}
+
+    def invoke(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        return run_tool("invoke", *args, env=self.env, timeout=timeout)
+
+    def container(self, service: str) -> str:
+        return f"{self.name}-{service}-1"
+
+    def cleanup(self, engine) -> None:
+        self.invoke("down", "--volumes", "--yes", timeout=300)
+        for stage in ("dev", "test-qa", "stage", "prod"):
+            engine.docker("image", "rm", f"{self.name}:{stage}", check=False)
+
+
+def http_get(port: int, path: str, headers: Mapping[str, str] | None = None, timeout: float = 10):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers=dict(headers or {}))
+        response = conn.getresponse()
+        return response.status, response.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+def try_get(port: int, path: str, headers: Mapping[str, str] | None = None, timeout: float = 10):
+    try:
+        return http_get(port, path, headers, timeout)
+    except OSError:
+        return None
+
+
+def host_port(engine, container: str) -> int:
+    out = engine.docker("port", container, "8000/tcp").stdout.strip().splitlines()[0]
+    return int(out.rsplit(":", 1)[1])
+
+
+def inspect(engine, container: str, fmt: str) -> str:
+    return engine.docker("inspect", "--format", fmt, container).stdout.strip()
+
+
+def last_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+@pytest.fixture(scope="module")
+def site_settings():
+    return load_settings(ROOT)
+
+
+@pytest.fixture(scope="module")
+def stack(engine) -> Iterator[Project]:
+    """One isolated prod stack (`invoke up --stage prod`) for the tests that do not destroy it."""
+    project = Project.new()
+    try:
+        done = project.invoke("up", "--stage", "prod")
+        assert done.returncode == 0, done.stdout[-4000:]
+        yield project
+    finally:
+        project.cleanup(engine)
+
+
+@dataclass
+class PrivateDb:
+    network: str
+    container: str
+    alias: str
+    password: str
+
+
+def db_ready(engine, container: str) -> bool:
+    return engine.docker("exec", container, "mariadb-healthcheck.sh", check=False).returncode == 0 or (
+        inspect(engine, container, "{{if .State.Health}}{{.State.Health.Status}}{{end}}") == "healthy"
+    )
+
+
+@contextmanager
+def private_network(engine) -> Iterator[str]:
+    network = engine.unique_name("it-net")
+    engine.docker("network", "create", "--label", "it.test=faults", network)
+    try:
+        yield network
+    finally:
+        engine.docker("network", "rm", network, check=False)
+
+
+@contextmanager
+def db_container(engine, settings, network: str, alias: str, password: str) -> Iterator[str]:
+    env = {**os.environ, "MYSQL_PASSWORD": password, "MYSQL_ROOT_PASSWORD": secrets.token_hex(12)}
+    with engine.docker_container(
+        settings["DB_IMAGE"],
+        "--network",
+        network,
+        "--network-alias",
+        alias,
+        "--init",
+        "-e",
+        "MYSQL_DATABASE=app",
+        "-e",
+        "MYSQL_USER=app",
+        "-e",
+        "MYSQL_PASSWORD",
+        "-e",
+        "MYSQL_ROOT_PASSWORD",
+        prefix="it-db",
+        env=env,
+    ) as name:
+        yield name
+
+
+@contextmanager
+def app_container(
+    engine,
+    image: str,
+    network: str,
+    db: PrivateDb | None = None,
+    *,
+    db_host: str = "db",
+    password: str = "x",
+    extra: tuple[str, ...] = (),
+    secret_key: str | None = None,
+) -> Iterator[str]:
+    """The prod image run as compose runs it (init, read-only, tmpfs, no capabilities), on a private network."""
+    env = {
+        **os.environ,
+        "DJANGO_SECRET_KEY": secret_key or secrets.token_urlsafe(50),
+        "DB_PASSWORD": db.password if db else password,
+    }
+    host = db.alias if db else db_host
+    with engine.docker_container(
+        image,
+        "--network",
+        network,
+        "--init",
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges:true",
+        "--stop-timeout",
+        "15",
+        "-p",
+        "127.0.0.1::8000",
+        "-e",
+        f"DB_HOST={host}",
+        "-e",
+        "DB_PASSWORD",
+        "-e",
+        "DJANGO_SECRET_KEY",
+        *extra,
+        prefix="it-app",
+        env=env,
+    ) as name:
+        yield name
+
+
+def app_healthy(engine, container: str) -> bool:
+    return engine.docker("exec", container, "python3", "/usr/local/bin/healthcheck.py", check=False).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def private_db(engine, site_settings) -> Iterator[PrivateDb]:
+    """A network and a database container of our own, for app containers started with `docker run`."""
+    password = secrets.token_hex(12)
+    with private_network(engine) as network:
+        alias = "db"
+        with db_container(engine, site_settings, network, alias, password) as name:
+            engine.wait_for(lambda: db_ready(engine, name), timeout=180, what="the private database", interval=1)
+            yield PrivateDb(network, name, alias, password)
+
+
+# ------------------------------------------------------------------------------------ 1. database late or absent
+def test_app_waits_for_a_database_that_starts_late(engine, stack, site_settings):
+    password = secrets.token_hex(12)
+    with (
+        private_network(engine) as network,
+        app_container(engine, f"{stack.name}:prod", network, db_host="late-db", password=password) as app,
+    ):
+        time.sleep(5)
+        assert inspect(engine, app, "{{.State.Running}}") == "true", engine.docker("logs", app).stderr
+        with db_container(engine, site_settings, network, "late-db", password):
+            engine.wait_for(lambda: app_healthy(engine, app), timeout=180, what="the app to turn healthy", interval=2)
+            assert inspect(engine, app, "{{.RestartCount}}") == "0"
+
+
+def test_app_without_database_exits_with_one_line_naming_db_wait_timeout(engine, stack):
+    with private_network(engine) as network:
+        started = time.monotonic()
+        with app_container(
+            engine, f"{stack.name}:prod", network, db_host="no-such-db", extra=("-e", "DB_WAIT_TIMEOUT=3")
+        ) as app:
+            engine.wait_for(
+                lambda: inspect(engine, app, "{{.State.Running}}") == "false",
+                timeout=30,
+                what="the app to give up on the database",
+                interval=0.25,
+            )
+            elapsed = time.monotonic() - started
+            code = int(inspect(engine, app, "{{.State.ExitCode}}"))
+            logs = engine.docker("logs", app)
+            output = logs.stdout + logs.stderr
+    assert code != 0
+    assert elapsed < 12, f"took {elapsed:.1f}s with DB_WAIT_TIMEOUT=3"
+    line = last_line(output)
+    assert "DB_WAIT_TIMEOUT" in line and "no-such-db" in line, output
+    assert "Traceback" not in output
+
+
+# ----------------------------------------------------------------------------------- 2. database restarted
+def test_health_is_503_while_database_is_down_and_recovers_without_app_restart(engine, stack, private_db):
+    with app_container(engine, f"{stack.name}:prod", private_db.network, private_db) as app:
+        engine.wait_for(lambda: app_healthy(engine, app), timeout=180, what="the app to turn healthy", interval=1)
+        port = host_port(engine, app)
+        before = inspect(engine, app, "{{.State.StartedAt}} {{.State.Pid}} {{.RestartCount}}")
+        assert http_get(port, "/health")[0] == 200
+        engine.docker("stop", private_db.container)
+        try:
+
+            def unavailable():
+                got = try_get(port, "/health")
+                return got if got and got[0] == 503 else None
+
+            _status, body = engine.wait_for(unavailable, timeout=30, what="/health to answer 503")
+            assert "Traceback" not in body
+            assert json.loads(body)["database"] == "unreachable"
+        finally:
+            engine.docker("start", private_db.container)
+        engine.wait_for(lambda: db_ready(engine, private_db.container), timeout=120, what="the database back")
+
+        def available():
+            got = try_get(port, "/health")
+            return got if got and got[0] == 200 else None
+
+        _status, body = engine.wait_for(available, timeout=60, what="/health to answer 200 again")
+        assert json.loads(body)["database"] == "reachable"
+        after = inspect(engine, app, "{{.State.StartedAt}} {{.State.Pid}} {{.RestartCount}}")
+        assert after == before, "the app container was restarted"
+
+
+# ----------------------------------------------------------------------------------- 4. SIGTERM mid-request
+def test_sigterm_lets_a_slow_request_finish_and_exits_zero(engine, stack, private_db):
+    with app_container(engine, f"{stack.name}:prod", private_db.network, private_db) as app:
+        engine.wait_for(lambda: app_healthy(engine, app), timeout=180, what="the app to turn healthy", interval=1)
+        port = host_port(engine, app)
+        body = json.dumps({"text": "written while the container stops " + uuid.uuid4().hex}).encode()
+        head = (
+            "POST /api/notes HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-Proto: https\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        half = len(body) // 2
+        stop = {}
+
+        def stop_container():
+            began = time.monotonic()
+            stop["result"] = engine.docker("stop", "--time", "15", app, check=False)
+            stop["seconds"] = time.monotonic() - began
+
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+            client.sendall(head + body[:half])
+            time.sleep(0.5)  # the worker has the request and waits for the rest of the body
+            stopper = threading.Thread(target=stop_container)
+            stopper.start()
+            time.sleep(1)
+            client.sendall(body[half:])
+            response = b""
+            while chunk := client.recv(65536):
+                response += chunk
+        stopper.join(timeout=60)
+        assert not stopper.is_alive(), "docker stop did not return within 60 s"
+        status_line = response.split(b"\r\n", 1)[0].decode()
+        assert " 201 " in status_line, response[:500]
+        assert stop["result"].returncode == 0, stop["result"].stderr
+        assert stop["seconds"] < 10, f"docker stop took {stop['seconds']:.1f}s of a 15 s grace period"
+        assert inspect(engine, app, "{{.State.ExitCode}}") == "0", engine.docker("logs", app).stderr[-2000:]
+
+
+# ----------------------------------------------------------------------------------- 5. worker SIGKILLed
+PROCESS_TABLE = r"""
+import os
+for pid in sorted(int(p) for p in os.listdir('/proc') if p.isdigit()):
+    try:
+        cmd = open(f'/proc/{pid}/cmdline', 'rb').read().replace(b'\0', b' ').decode().strip()
+        ppid = [l.split()[1] for l in open(f'/proc/{pid}/status') if l.startswith('PPid:')][0]
+    except OSError:
+        continue
+    print(pid, ppid, cmd)
+"""
+
+
+def gunicorn_workers(engine, container: str) -> tuple[int, set[int]]:
+    """(master pid, worker pids): gunicorn processes whose parent is the gunicorn master."""
+    out = engine.docker("exec", container, "python3", "-c", PROCESS_TABLE).stdout
+    rows = [line.split(" ", 2) for line in out.splitlines() if line.count(" ") >= 2]
+    gunicorn = {int(pid): int(ppid) for pid, ppid, cmd in rows if "gunicorn" in cmd}
+    masters = [pid for pid, ppid in gunicorn.items() if ppid not in gunicorn]
+    assert len(masters) == 1, out
+    return masters[0], {pid for pid, ppid in gunicorn.items() if ppid == masters[0]}
+
+
+def test_killed_worker_is_replaced_and_requests_keep_succeeding(engine, stack):
+    container = stack.container("prod")
+    master, workers = gunicorn_workers(engine, container)
+    assert workers, "no gunicorn workers found"
+    victim = min(workers)
+    engine.docker("exec", container, "python3", "-c", f"import os, signal; os.kill({victim}, signal.SIGKILL)")
+    statuses = [http_get(stack.port, "/health")[0] for _ in range(10)]
+
+    def replaced():
+        now_master, now = gunicorn_workers(engine, container)
+        return now_master == master and victim not in now and len(now) == len(workers) and now - workers
+
+    engine.wait_for(replaced, timeout=30, what="the master to start a new worker")
+    statuses += [http_get(stack.port, path, HTTPS)[0] for path in ("/health", "/api/notes") * 10]
+    assert set(statuses) == {200}, statuses
+
+
+# ----------------------------------------------------------------------------------- 6. sustained load
+def memory_bytes(engine, container: str) -> float:
+    usage = engine.docker("stats", "--no-stream", "--format", "{{.MemUsage}}", container).stdout.split("/")[0].strip()
+    number, unit = re.fullmatch(r"([\d.]+)\s*([KMGT]?i?B)", usage).groups()
+    scale = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9}
+    return float(number) * scale[unit]
+
+
+def load(port: int, seconds: float, connections: int = 32) -> dict:
+    """`connections` threads, each on its own keep-alive connection, alternating /health and /api/notes."""
+    deadline = time.monotonic() + seconds
+
+    def client(index: int) -> dict:
+        counts: dict = {}
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        paths = ("/health", "/api/notes") if index % 2 else ("/api/notes", "/health")
+        n = 0
+        while time.monotonic() < deadline:
+            try:
+                conn.request("GET", paths[n % 2], headers=HTTPS)
+                response = conn.getresponse()
+                response.read()
+                key = response.status
+                if response.will_close:
+                    conn.close()
+            except (OSError, http.client.HTTPException) as error:
+                key = type(error).__name__
+                conn.close()
+            counts[key] = counts.get(key, 0) + 1
+            n += 1
+        conn.close()
+        return counts
+
+    total: dict = {}
+    with ThreadPoolExecutor(connections) as pool:
+        for counts in pool.map(client, range(connections)):
+            for key, value in counts.items():
+                total[key] = total.get(key, 0) + value
+    return total
+
+
+@pytest.mark.slow
+def test_sustained_load_has_no_errors_and_no_memory_growth(engine, stack):
+    container = stack.container("prod")
+    warm = load(stack.port, 10)
+    assert set(warm) == {200}, warm
+    after_warm_up = memory_bytes(engine, container)
+    counts = load(stack.port, 60)
+    at_end = memory_bytes(engine, container)
+    assert set(counts) == {200}, f"non-2xx or errors under load: {counts}"
+    assert counts[200] > 1000, counts
+    assert at_end <= after_warm_up * 1.5, f"memory {after_warm_up / 2**20:.0f} MiB -> {at_end / 2**20:.0f} MiB"
+
+
+# ----------------------------------------------------------------------------------- 7./8. nox -s qa
+@dataclass
+class Checkout:
+    root: Path
+    proj_name: str
+
+    @property
+    def project(self) -> str:
+        digest = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:8]
+        return f"{self.proj_name}-{digest}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"PROJ_NAME": self.proj_name}
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        env = {**os.environ, **self.env}
+        for name in ("COMPOSE_PROJECT_NAME", "APP_PORT"):
+            env.pop(name, None)
+        return subprocess.Popen(
+            [PYTHON, "-m", "nox", *args],
+            cwd=self.root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+
+    def leftovers(self, engine) -> dict[str, str]:
+        label = f"label=com.docker.compose.project={self.project}-qa"
+        found = {
+            "containers": engine.docker("ps", "-a", "--quiet", "--filter", label).stdout.strip(),
+            "named containers": engine.docker("ps", "-a", "--quiet", "--filter", f"name={self.project}").stdout.strip(),
+            "networks": engine.docker("network", "ls", "--quiet", "--filter", label).stdout.strip(),
+            "volumes": engine.docker("volume", "ls", "--quiet", "--filter", label).stdout.strip(),
+        }
+        return {kind: ids for kind, ids in found.items() if ids}
+
+    def cleanup(self, engine) -> None:
+        """Whatever the run left (a failing test says so before this runs), then the image it tagged."""
+        label = f"label=com.docker.compose.project={self.project}-qa"
+        ids = engine.docker("ps", "-a", "--quiet", "--filter", label).stdout.split()
+        if ids:
+            engine.docker("rm", "--force", "--volumes", *ids, check=False)
+        for kind in ("network", "volume"):
+            ids = engine.docker(kind, "ls", "--quiet", "--filter", label).stdout.split()
+            if ids:
+                engine.docker(kind, "rm", *ids, check=False)
+        engine.docker("image", "rm", f"{self.project}:test-qa", check=False)
+
+
+@contextmanager
+def checkout_copy(engine, tmp_path: Path, name: str, extra_tests: Mapping[str, str] = ()) -> Iterator[Checkout]:
+    target = tmp_path / name
+    shutil.copytree(ROOT, target, ignore=COPY_IGNORE, symlinks=True)
+    for path in (".env", ".lifecycle"):  # ignored by git, needed by the suite: copied explicitly
+        source = ROOT / path
+        if source.is_dir():
+            shutil.copytree(source, target / path, dirs_exist_ok=True)
+        elif source.is_file():
+            shutil.copy2(source, target / path)
+    for relative, text in dict(extra_tests).items():
+        (target / relative).write_text(text, encoding="utf-8")
+    checkout = Checkout(target, f"it-{uuid.uuid4().hex[:8]}")
+    try:
+        yield checkout
+    finally:
+        checkout.cleanup(engine)
+
+
+def junit_totals(path: Path) -> tuple[int, int]:
+    """(tests, failures + errors) from pytest's JUnit XML."""
+    text = path.read_text(encoding="utf-8")
+    suite = re.search(r"<testsuite\b[^>]*>", text).group(0)
+    value = {k: int(v) for k, v in re.findall(r'\b(tests|failures|errors)="(\d+)"', suite)}
+    return value["tests"], value.get("failures", 0) + value.get("errors", 0)
+
+
+FAILING_TEST = """def test_zz_fails_on_purpose():
+    assert 1 + 1 == 3, "fails on purpose (integration test of nox -s qa)"
+"""
+SLOW_TEST = """import time
+
+
+def test_zz_waits_for_an_interrupt():
+    time.sleep(300)
+"""
+PASSING_TEST = """def test_zz_passes_on_purpose():
+    assert True
+"""
+
+
+def test_failing_qa_test_fails_the_session_and_leaves_nothing_behind(engine, tmp_path):
+    with checkout_copy(engine, tmp_path, "failing", {"tests/site/test_site_zz_fail.py": FAILING_TEST}) as checkout:
+        process = checkout.popen("-s", "qa")
+        output, _ = process.communicate(timeout=1200)
+        assert process.returncode != 0, output[-3000:]
+        reports = checkout.root / "reports"
+        junit = (reports / "junit.xml").read_text(encoding="utf-8")
+        assert "test_zz_fails_on_purpose" in junit and "<failure" in junit
+        assert junit_totals(reports / "junit.xml")[1] >= 1
+        assert (reports / "compose-logs.txt").is_file(), output[-3000:]
+        assert (reports / "compose-ps.txt").is_file(), output[-3000:]
+        assert "Traceback" not in last_line(output)
+        assert checkout.leftovers(engine) == {}
+
+
+def test_interrupted_qa_session_leaves_nothing_behind(engine, tmp_path):
+    with checkout_copy(engine, tmp_path, "interrupted", {"tests/site/test_site_zz_slow.py": SLOW_TEST}) as checkout:
+        process = checkout.popen("-s", "qa")
+        try:
+            pytest_container = f"{checkout.project}-qa-pytest"
+
+            def running():
+                if process.poll() is not None:
+                    raise AssertionError(f"nox ended before pytest ran: {process.stdout.read()[-3000:]}")
+                listed = engine.docker(
+                    "ps", "--quiet", "--filter", f"name=^{pytest_container}$", "--filter", "status=running"
+                ).stdout
+                return listed.strip()
+
+            engine.wait_for(running, timeout=1200, what="the pytest container to run", interval=1)
+            time.sleep(3)  # pytest is collecting or sleeping in the slow test
+            os.killpg(process.pid, signal.SIGINT)
+            output, _ = process.communicate(timeout=180)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
+        assert process.returncode != 0, output[-3000:]
+        assert checkout.leftovers(engine) == {}, output[-3000:]
+
+
+@pytest.mark.slow
+def test_two_checkouts_run_qa_at_the_same_time(engine, tmp_path):
+    extra = {"tests/site/test_site_zz_extra.py": PASSING_TEST}
+    with checkout_copy(engine, tmp_path, "one", {}) as one, checkout_copy(engine, tmp_path, "two", extra) as two:
+        processes = [one.popen("-s", "qa"), two.popen("-s", "qa")]
+        try:
+            outputs = [p.communicate(timeout=1500)[0] for p in processes]
+        finally:
+            for p in processes:
+                if p.poll() is None:
+                    os.killpg(p.pid, signal.SIGKILL)
+        for process, output in zip(processes, outputs, strict=True):
+            assert process.returncode == 0, output[-4000:]
+        tests_one, failed_one = junit_totals(one.root / "reports" / "junit.xml")
+        tests_two, failed_two = junit_totals(two.root / "reports" / "junit.xml")
+        assert failed_one == failed_two == 0
+        assert tests_two == tests_one + 1, (tests_one, tests_two)
+        assert one.leftovers(engine) == {} and two.leftovers(engine) == {}
