@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import socket
 import urllib.error
 import urllib.request
 import uuid
@@ -75,10 +76,12 @@ def assert_healthy_stack(isolated, engine) -> None:
         )
 
 
-def up_prod(isolated):
-    done = isolated.invoke("up", "--stage", "prod", timeout=UP_TIMEOUT)
+def up_prod(isolated, port: int | None = None) -> str:
+    """`invoke up --stage prod` (on another APP_PORT when port is given); returns the URL it printed."""
+    env = {"APP_PORT": str(port)} if port else None
+    done = isolated.invoke("up", "--stage", "prod", env=env, timeout=UP_TIMEOUT)
     assert done.returncode == 0, f"invoke up --stage prod failed: {describe(done)}"
-    url = f"http://127.0.0.1:{isolated.port}/"
+    url = f"http://127.0.0.1:{port or isolated.port}/"
     assert url in done.stdout + done.stderr, f"invoke up did not print the URL {url}: {describe(done)}"
     return url
 
@@ -160,10 +163,40 @@ def test_down_leaves_no_containers_but_keeps_the_volume(isolated):
     assert isolated.volume_exists(), f"invoke down (without --volumes) deleted {isolated.volume}"
 
 
-def test_up_again_still_has_the_note(isolated, engine, base_url):
-    up_prod(isolated)
+PORT_CHECK_BUG = (
+    "product bug: lifecycle/doctor.py port_is_free() binds without SO_REUSEADDR, so a TIME_WAIT connection left on "
+    "APP_PORT by any request the site answered (the proxy closes first) makes `invoke up` refuse the port for ~60 s "
+    "after `invoke down`, although docker binds it fine; fix: probe.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1) before bind"
+)
+
+
+def leave_time_wait_on(port: int) -> None:
+    """What serving one request leaves behind: a connection the server side closed first, in TIME_WAIT on port."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            server_side, _ = listener.accept()
+            server_side.close()  # the server closes first, as the site's proxy does after a response
+            client.settimeout(5)
+            assert client.recv(1) == b""  # the FIN arrived; closing now leaves the server side in TIME_WAIT
+
+
+@pytest.mark.xfail(strict=True, reason=PORT_CHECK_BUG)
+def test_up_right_after_down_reuses_the_port(isolated, engine):
+    assert isolated.containers() == [], "the stack should be down at this step"
+    leave_time_wait_on(isolated.port)
+    done = isolated.invoke("up", "--stage", "prod", "--no-build", timeout=UP_TIMEOUT)
+    assert done.returncode == 0, f"invoke up right after invoke down failed: {describe(done)}"
+
+
+def test_up_again_still_has_the_note(isolated, engine):
+    # A fresh port: the one used before may be refused for a minute (see test_up_right_after_down_reuses_the_port).
+    port = engine.free_port()
+    url = up_prod(isolated, port)
     assert_healthy_stack(isolated, engine)
-    assert NOTE_TEXT in [n["text"] for n in notes(base_url)["notes"]], "the note written before down is gone"
+    assert NOTE_TEXT in [n["text"] for n in notes(url)["notes"]], "the note written before down is gone"
 
 
 def test_down_volumes_without_a_terminal_refuses_and_keeps_the_data(isolated):
