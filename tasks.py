@@ -25,6 +25,10 @@ from lifecycle.settings import STAGES, load_settings
 from lifecycle.stack import Suite, terminal_prompt
 
 STAGE_HELP = f"One of {', '.join(STAGES)}. Default: dev."
+VOLUME_HELP = {
+    "volumes": "Also delete the database volume (asks to confirm). Default: off.",
+    "yes": "Confirm --volumes without asking. Default: off.",
+}
 
 
 def user_errors(body):
@@ -75,12 +79,7 @@ def up(c, stage="dev", build=True, wait_timeout=180):
     suite(c).up(stage, build=build, wait_timeout=int(wait_timeout))
 
 
-@task(
-    help={
-        "volumes": "Also delete the database volume (asks to confirm). Default: off.",
-        "yes": "Confirm --volumes without asking. Default: off.",
-    }
-)
+@task(help=VOLUME_HELP)
 @user_errors
 def down(c, volumes=False, yes=False):
     """Stop and remove this checkout's containers and network; data stays unless --volumes."""
@@ -135,12 +134,7 @@ def qa(c, pytest_args=""):
         raise Exit(f"qa: pytest exited {status}; reports and logs are in reports/", code=status)
 
 
-@task(
-    help={
-        "volumes": "Also delete the database volume (asks to confirm). Default: off.",
-        "yes": "Confirm --volumes without asking. Default: off.",
-    }
-)
+@task(help=VOLUME_HELP)
 @user_errors
 def clean(c, volumes=False, yes=False):
     """Remove what the suite made for this checkout: containers, stage images, zip, reports."""

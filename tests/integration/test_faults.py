@@ -381,7 +381,12 @@ def gunicorn_workers(engine, container: str) -> tuple[int, set[int]]:
     """(master pid, worker pids): gunicorn processes whose parent is the gunicorn master."""
     out = engine.docker("exec", container, "python3", "-c", PROCESS_TABLE).stdout
     rows = [line.split(" ", 2) for line in out.splitlines() if line.count(" ") >= 2]
-    gunicorn = {int(pid): int(ppid) for pid, ppid, cmd in rows if "gunicorn" in cmd}
+    # Not PID 1: with `init: true` that is docker-init, whose command line names gunicorn too.
+    gunicorn = {
+        int(pid): int(ppid)
+        for pid, ppid, cmd in rows
+        if "gunicorn" in cmd and not cmd.split(" ", 1)[0].endswith(("docker-init", "tini"))
+    }
     masters = [pid for pid, ppid in gunicorn.items() if ppid not in gunicorn]
     assert len(masters) == 1, out
     return masters[0], {pid for pid, ppid in gunicorn.items() if ppid == masters[0]}
