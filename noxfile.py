@@ -97,3 +97,25 @@ def e2e(session: nox.Session) -> None:
     """
     session.install(*pinned("pytest", "invoke", "nox"))
     session.run("pytest", "tests/integration", *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable})
+
+
+@nox.session(venv_backend="none")
+def bench(session: nox.Session) -> None:
+    """Benchmark builds, image sizes, qa, start-up and serving against targets (~10+ min; not in the default set).
+
+    Runs under isolated settings (PROJ_NAME=bench, its own compose project and port) and removes what it made.
+    Prints a table and writes reports/bench.json and reports/bench.md. Options after `--`: --runs N (medians of
+    N samples, default 3), --duration S (seconds per load run), --skip SECTION, --strict (exit 1 on a MISS).
+    """
+    from lifecycle.bench import parse_options, run_bench  # only this session needs it
+
+    options = parse_options(session.posargs)
+    suite = engine_suite(session)
+    try:
+        rows = run_bench(suite.settings, suite.run, options.runs, ROOT / "reports", duration=options.duration,
+                         skip=options.skip)  # fmt: skip
+    except (UserError, CommandFailed) as error:
+        session.error(str(error))
+    missed = [row.metric for row in rows if row.status == "MISS"]
+    if options.strict and missed:
+        session.error(f"{len(missed)} target(s) missed: {', '.join(missed)}")

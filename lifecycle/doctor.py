@@ -92,6 +92,8 @@ def images_check(present: dict[str, bool], registry_ok: bool) -> Check:
 
 def port_is_free(port: int) -> bool:
     with socket.socket() as probe:
+        # Without SO_REUSEADDR a TIME_WAIT left by the last request counts as "in use"; docker can bind it.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

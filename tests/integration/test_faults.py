@@ -369,7 +369,7 @@ PROCESS_TABLE = r"""
 import os
 for pid in sorted(int(p) for p in os.listdir('/proc') if p.isdigit()):
     try:
-        cmd = open(f'/proc/{pid}/cmdline', 'rb').read().replace(b'\0', b' ').decode().strip()
+        cmd = open(f'/proc/{pid}/cmdline', 'rb').read().replace(b'\0', b' ').replace(b'\n', b' ').decode().strip()
         ppid = [l.split()[1] for l in open(f'/proc/{pid}/status') if l.startswith('PPid:')][0]
     except OSError:
         continue

@@ -163,13 +163,6 @@ def test_down_leaves_no_containers_but_keeps_the_volume(isolated):
     assert isolated.volume_exists(), f"invoke down (without --volumes) deleted {isolated.volume}"
 
 
-PORT_CHECK_BUG = (
-    "product bug: lifecycle/doctor.py port_is_free() binds without SO_REUSEADDR, so a TIME_WAIT connection left on "
-    "APP_PORT by any request the site answered (the proxy closes first) makes `invoke up` refuse the port for ~60 s "
-    "after `invoke down`, although docker binds it fine; fix: probe.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1) before bind"
-)
-
-
 def leave_time_wait_on(port: int) -> None:
     """What serving one request leaves behind: a connection the server side closed first, in TIME_WAIT on port."""
     with socket.socket() as listener:
@@ -183,7 +176,6 @@ def leave_time_wait_on(port: int) -> None:
             assert client.recv(1) == b""  # the FIN arrived; closing now leaves the server side in TIME_WAIT
 
 
-@pytest.mark.xfail(strict=True, reason=PORT_CHECK_BUG)
 def test_up_right_after_down_reuses_the_port(isolated, engine):
     assert isolated.containers() == [], "the stack should be down at this step"
     leave_time_wait_on(isolated.port)

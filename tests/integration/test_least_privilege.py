@@ -1,0 +1,207 @@
+"""Least privilege with the real engine: the running stage and prod containers are non-root, read-only, without
+capabilities or privilege escalation; no secret is baked into an image; the app uses its own database user;
+Django's deploy checks are clean; hadolint and ShellCheck are clean.
+
+One isolated project (`it-<random>`) runs db, stage and prod (two free ports); it is removed at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import string
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = os.environ.get("PYTHON_FOR_TASKS", sys.executable)
+RUNTIME_STAGES = ("stage", "prod")
+
+sys.path.insert(0, str(ROOT))
+from lifecycle.settings import load_settings  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_invoke(*args: str, env: Mapping[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PYTHON, "-m", "invoke", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@dataclass
+class Stack:
+    name: str
+    ports: dict[str, int]
+
+    def env(self, stage: str) -> dict[str, str]:
+        return {"PROJ_NAME": self.name, "COMPOSE_PROJECT_NAME": self.name, "APP_PORT": str(self.ports[stage])}
+
+    def container(self, stage: str) -> str:
+        return f"{self.name}-{stage}-1"
+
+
+@pytest.fixture(scope="module")
+def stack(engine) -> Iterator[Stack]:
+    """`invoke up --stage stage` and `--stage prod` in one isolated project (one db, two ports)."""
+    stack = Stack(f"it-{uuid.uuid4().hex[:8]}", {stage: free_port() for stage in RUNTIME_STAGES})
+    try:
+        for stage in RUNTIME_STAGES:
+            done = run_invoke("up", "--stage", stage, env=stack.env(stage))
+            assert done.returncode == 0, done.stdout[-4000:]
+        yield stack
+    finally:
+        run_invoke("down", "--volumes", "--yes", env=stack.env("prod"), timeout=300)
+        for stage in ("dev", "test-qa", *RUNTIME_STAGES):
+            engine.docker("image", "rm", f"{stack.name}:{stage}", check=False)
+
+
+@pytest.fixture(scope="module")
+def settings():
+    return load_settings(ROOT)
+
+
+PROCESS_UIDS = r"""
+import os
+for pid in (p for p in os.listdir('/proc') if p.isdigit()):
+    try:
+        uid = [l.split()[1] for l in open(f'/proc/{pid}/status') if l.startswith('Uid:')][0]
+        cmd = open(f'/proc/{pid}/cmdline', 'rb').read().replace(b'\0', b' ').replace(b'\n', b' ').decode().strip()
+    except OSError:
+        continue
+    print(uid, cmd)
+"""
+
+
+@pytest.mark.parametrize("stage", RUNTIME_STAGES)
+def test_container_runs_non_root_read_only_without_capabilities(engine, stack, stage):
+    container = stack.container(stage)
+    info = json.loads(engine.docker("inspect", container).stdout)[0]
+    host = info["HostConfig"]
+    assert info["Config"]["User"].split(":")[0] == "10001"
+    assert host["ReadonlyRootfs"] is True
+    assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd")
+    assert any(opt.startswith("no-new-privileges") and not opt.endswith("false") for opt in host["SecurityOpt"])
+    assert host["Privileged"] is False
+    assert "/tmp" in (host.get("Tmpfs") or {})
+    assert engine.docker("exec", container, "id", "-u").stdout.strip() == "10001"
+    processes = engine.docker("exec", container, "python3", "-c", PROCESS_UIDS).stdout.splitlines()
+    assert processes and all(line.split(" ", 1)[0] == "10001" for line in processes), processes
+    assert engine.docker("exec", container, "touch", "/app/x", check=False).returncode != 0
+    assert engine.docker("exec", container, "touch", "/tmp/x", check=False).returncode == 0, "tmpfs not writable"
+
+
+def secret_values(settings) -> dict[str, str]:
+    env = settings.env
+    values = {
+        "DJANGO_SECRET_KEY": env.get("DJANGO_SECRET_KEY", ""),
+        "DB_PASSWORD": env.get("DB_PASSWORD", "app-dev-password"),
+        "DB_ROOT_PASSWORD": env.get("DB_ROOT_PASSWORD", "root-dev-password"),
+    }
+    return {name: value for name, value in values.items() if len(value) >= 8}
+
+
+@pytest.mark.parametrize("stage", RUNTIME_STAGES)
+def test_no_secret_in_image_layers_labels_or_history(engine, stack, settings, stage):
+    image = f"{stack.name}:{stage}"
+    wanted = secret_values(settings)
+    assert "DJANGO_SECRET_KEY" in wanted, "no DJANGO_SECRET_KEY in .env to look for"
+    metadata = engine.docker("image", "inspect", image).stdout
+    history = engine.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", image).stdout
+    for name, value in wanted.items():
+        assert value not in metadata, f"{name} in the labels, environment or config of {image}"
+        assert value not in history, f"{name} in the build history (a build argument?) of {image}"
+    # Every layer's files: stream `docker save` and look for the bytes, across chunk boundaries.
+    # A control: a string of the app's own code (in /app) must be found, or the scan sees no file contents.
+    needles = {"control": b"SECURE_REDIRECT_EXEMPT", **{name: value.encode() for name, value in wanted.items()}}
+    keep = max(len(n) for n in needles.values())
+    found: set[str] = set()
+    with subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE) as save:
+        tail = b""
+        while chunk := save.stdout.read(1 << 20):
+            window = tail + chunk
+            found |= {name for name, needle in needles.items() if needle in window}
+            tail = window[-keep:]
+    assert save.returncode == 0
+    assert "control" in found, f"the scan of {image} did not see the app's code"
+    assert found == {"control"}, f"{sorted(found - {'control'})} in a layer of {image}"
+
+
+def test_app_uses_its_own_database_user_not_root(engine, stack):
+    code = (
+        "from django.db import connection; c = connection.cursor(); "
+        "c.execute('SELECT CURRENT_USER()'); print(c.fetchone()[0])"
+    )
+    done = engine.docker("exec", stack.container("prod"), "python", "manage.py", "shell", "-c", code)
+    user = done.stdout.strip().splitlines()[-1]
+    assert user.startswith("app@"), user
+    assert not user.startswith("root@")
+
+
+def test_deploy_checks_are_clean_in_prod(engine, stack):
+    key = "".join(secrets.choice(string.ascii_letters + string.digits + "!@#%^&*(-_=+)") for _ in range(50))
+    done = engine.docker(
+        "exec",
+        "-e",
+        "DJANGO_SECRET_KEY",
+        stack.container("prod"),
+        "python",
+        "manage.py",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        check=False,
+        env={**os.environ, "DJANGO_SECRET_KEY": key},
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "WARNING" not in output, output
+
+
+def tool(name: str) -> Path:
+    path = Path(PYTHON).parent / name
+    if not path.is_file():
+        pytest.skip(f"{name} is not installed next to {PYTHON} (pip install -r requirements/tools.txt)")
+    return path
+
+
+def test_hadolint_is_clean():
+    files = ["docker/Dockerfile", *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("docker/offline/*.Dockerfile"))]
+    done = subprocess.run([str(tool("hadolint")), *files], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_shellcheck_is_clean():
+    files = [
+        *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("bash_files/*.sh")),
+        "scripts/bootstrap",
+        ".ci/run",
+        *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("docker/db-init/*.sh")),
+        *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("docker/offline/*.sh")),
+    ]
+    done = subprocess.run(
+        [str(tool("shellcheck")), "-x", *files], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

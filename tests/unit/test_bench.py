@@ -1,0 +1,332 @@
+"""lifecycle.bench's pure half: wrk output -> numbers, results -> PASS/MISS rows, rows -> table and markdown."""
+
+from __future__ import annotations
+
+import pytest
+
+from lifecycle.bench import (
+    CONCURRENCY,
+    MB,
+    STAGES,
+    Row,
+    added_over_base,
+    append_line,
+    carry_notes,
+    evaluate,
+    first_healthy,
+    parse_docker_time,
+    parse_history,
+    parse_options,
+    parse_pip_uv,
+    parse_wrk,
+    render_markdown,
+    render_table,
+    restored,
+    serving_summary,
+    timeline,
+    to_ms,
+    wrk_argv,
+)
+
+# ------------------------------------------------------------------------------------------------ wrk output
+
+CLEAN = """\
+Running 10s test @ http://127.0.0.1:8000/health
+  2 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     5.12ms    2.01ms  30.00ms   80.00%
+    Req/Sec     1.50k   200.00     2.00k    70.00%
+  Latency Distribution
+     50%    4.80ms
+     75%    6.00ms
+     90%    7.50ms
+     99%   12.00ms
+  30000 requests in 10.00s, 5.00MB read
+Requests/sec:   3000.00
+Transfer/sec:    500.00KB
+"""
+
+MICROSECONDS_AND_ERRORS = """\
+Running 10s test @ http://127.0.0.1:8000/api/notes
+  1 threads and 1 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   635.91us    0.89ms  12.92ms   93.69%
+    Req/Sec     1.60k    80.07     1.70k    86.54%
+  Latency Distribution
+     50%  250.00us
+     75%  491.00us
+     90%  700.00us
+     99%    1.20s
+  16001 requests in 10.01s, 17.76MB read
+  Socket errors: connect 1, read 2, write 3, timeout 4
+  Non-2xx or 3xx responses: 5
+Requests/sec:   1598.50
+Transfer/sec:      1.78MB
+"""
+
+MINUTES = """\
+Running 1m test @ http://127.0.0.1:8000/
+  2 threads and 32 connections
+  Latency Distribution
+     50%    1.00m
+     75%    1.00m
+     90%    1.00m
+     99%    1.50m
+  12 requests in 1.00m, 1.00KB read
+  Socket errors: connect 0, read 0, write 0, timeout 40
+Requests/sec:      0.20
+Transfer/sec:      17.00B
+"""
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        (CLEAN, {"requests": 30000, "seconds": 10.0, "rps": 3000.0, "p50_ms": 4.8, "p75_ms": 6.0, "p90_ms": 7.5,
+                 "p99_ms": 12.0, "non_2xx": 0, "errors": 0}),
+        (MICROSECONDS_AND_ERRORS, {"requests": 16001, "seconds": 10.01, "rps": 1598.5, "p50_ms": 0.25,
+                                   "p75_ms": 0.491, "p90_ms": 0.7, "p99_ms": 1200.0, "non_2xx": 5, "errors": 15}),
+        (MINUTES, {"requests": 12, "seconds": 60.0, "rps": 0.2, "p50_ms": 60000.0, "p99_ms": 90000.0, "errors": 40}),
+    ],
+    ids=["clean", "microseconds-and-errors", "minutes-and-timeouts"],
+)  # fmt: skip
+def test_parse_wrk(output, expected):
+    result = parse_wrk(output)
+    for key, value in expected.items():
+        assert result[key] == pytest.approx(value), key
+
+
+def test_parse_wrk_keeps_the_socket_error_kinds():
+    assert parse_wrk(MICROSECONDS_AND_ERRORS)["socket"] == {"connect": 1, "read": 2, "write": 3, "timeout": 4}
+
+
+def test_parse_wrk_refuses_output_without_results():
+    with pytest.raises(ValueError, match="Requests/sec"):
+        parse_wrk("unable to connect to 127.0.0.1:8000 Connection refused\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"), [("635.91us", 0.63591), ("1.20ms", 1.2), ("2.00s", 2000.0), ("1.00m", 60000.0)]
+)
+def test_to_ms(text, ms):
+    assert to_ms(text) == pytest.approx(ms)
+
+
+def test_to_ms_refuses_other_text():
+    with pytest.raises(ValueError):
+        to_ms("12 parsecs")
+
+
+def test_wrk_argv_sends_the_header_and_caps_threads_at_the_connections():
+    argv = wrk_argv("http://127.0.0.1:9/health", 1, 10, [("X-Forwarded-Proto", "https")])
+    assert argv == ["wrk", "--latency", "-t", "1", "-c", "1", "-d", "10s", "-H", "X-Forwarded-Proto: https",
+                    "http://127.0.0.1:9/health"]  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------- sizes and times
+
+
+def test_added_over_base():
+    assert added_over_base(250 * MB, 163 * MB) == 87 * MB
+    assert added_over_base(None, 163 * MB) is None
+
+
+def test_parse_history_drops_the_base_layers_and_sorts_biggest_first():
+    text = "0\tENV APP_STAGE=prod\n40000000\tCOPY /opt/venv /opt/venv # buildkit\n5000\tRUN collectstatic\n" \
+           "160000000\t/bin/sh -c #(nop) ADD file:rootfs\n"  # fmt: skip
+    assert parse_history(text, base_layers=1) == [(40000000, "COPY /opt/venv /opt/venv # buildkit"),
+                                                  (5000, "RUN collectstatic"), (0, "ENV APP_STAGE=prod")]  # fmt: skip
+
+
+def test_parse_docker_time():
+    assert parse_docker_time("1970-01-01T00:00:10.500000000Z") == pytest.approx(10.5)
+    assert parse_docker_time("1970-01-01T01:00:10+01:00") == pytest.approx(10.0)
+    assert parse_docker_time("0001-01-01T00:00:00Z") is None
+
+
+def test_timeline_from_container_states():
+    state = {"StartedAt": "1970-01-01T00:00:12.000000000Z",
+             "Health": {"Log": [{"End": "1970-01-01T00:00:13Z", "ExitCode": 1},
+                                {"End": "1970-01-01T00:00:15.25Z", "ExitCode": 0},
+                                {"End": "1970-01-01T00:00:17Z", "ExitCode": 0}]}}  # fmt: skip
+    assert first_healthy(state) == pytest.approx(15.25)
+    assert timeline(10.0, {"prod": state}) == {"prod_started": 2.0, "prod_healthy": 5.25}
+    assert timeline(10.0, {"db": {}}) == {"db_started": None, "db_healthy": None}
+
+
+def test_parse_pip_uv():
+    out = "noise\nBENCH pip 100.0 130.5\nBENCH uv 200.0 203.0 210.25\n"
+    assert parse_pip_uv(out) == {"pip": 30.5, "uv_bootstrap": 3.0, "uv_install": 7.25}
+    with pytest.raises(ValueError):
+        parse_pip_uv("BENCH pip 1 2\n")
+
+
+def test_serving_summary_takes_medians_and_sums_errors():
+    samples = [{"rps": 100.0, "p50_ms": 1.0, "p99_ms": 9.0, "errors": 1},
+               {"rps": 300.0, "p50_ms": 3.0, "p99_ms": 7.0, "errors": 0},
+               {"rps": 200.0, "p50_ms": 2.0, "p99_ms": 8.0, "errors": 2}]  # fmt: skip
+    assert serving_summary(samples) == {"rps": 200.0, "p50_ms": 2.0, "p99_ms": 8.0, "errors": 3}
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+
+
+def wrk(rps, p99, errors=0, p50=1.0):
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "errors": errors}
+
+
+def results(**changes):
+    """A small, all-PASS result set; `changes` replace whole sections."""
+    base = {
+        "meta": {"nproc": 2, "loadavg_start": "0.50 0.40 0.30"},
+        "build": {"cold": {stage: [100.0, 120.0, 110.0] for stage in STAGES}, "noop": [1.0], "code_only": [4.0],
+                  "requirements": [30.0]},
+        "zip": {"seconds": [0.05], "files": 31, "bytes": 8764},
+        "images": {"base": {"name": "lifecycle/python:3.13-trixie", "bytes": 163 * MB},
+                   "stages": {"dev": {"bytes": 687 * MB, "gcc": "/usr/bin/gcc"},
+                              "stage": {"bytes": 200 * MB, "gcc": ""},
+                              "prod": {"bytes": 210 * MB, "gcc": "", "top_layers": [[45 * MB, "COPY /opt/venv"]]}}},
+        "qa": {"seconds": [25.0], "status": [0]},
+        "up": {"healthy_seconds": [6.0], "stop_seconds": [1.0], "timeline": [{}]},
+        "serving": {"workers": "2", "precheck": {"/health": 200},
+                    "site": {"/health": {str(c): [wrk(800.0, 30.0)] for c in CONCURRENCY}},
+                    "ceiling": {str(c): [wrk(1000.0, 5.0)] for c in CONCURRENCY}},
+        "pip_vs_uv": {"pip": [40.0], "uv_bootstrap": [3.0], "uv_install": [12.0]},
+    }  # fmt: skip
+    return {**base, **changes}
+
+
+def by_key(rows):
+    return {row.key: row for row in rows}
+
+
+def test_all_targets_met():
+    rows = by_key(evaluate(results()))
+    for key in ("noop_prod", "code_only_prod", "code_only_ratio", "size_prod", "toolchain_stage", "toolchain_prod",
+                "qa", "healthy", "stop", "errors_/health", "p99_/health", "ceiling_/health"):  # fmt: skip
+        assert rows[key].status == "PASS", key
+    assert rows["cold_build_prod"].value == "110.0 s"  # the median
+    assert rows["toolchain_dev"].status == "info"
+    assert rows["size_prod"].value == "210.0 MB (+47.0 MB over lifecycle/python:3.13-trixie)"
+    assert rows["uv"].value == "12.0 s (+ 3.0 s = 15.0 s)"
+
+
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        ({"build": {"cold": {"prod": [100.0]}, "noop": [2.5]}}, "noop_prod"),
+        ({"build": {"cold": {"prod": [200.0]}, "code_only": [5.5]}}, "code_only_prod"),
+        ({"build": {"cold": {"prod": [60.0]}, "code_only": [4.0]}}, "code_only_ratio"),  # 6.7 % of the cold build
+        ({"images": {"base": {"name": "b", "bytes": 100 * MB}, "stages": {"prod": {"bytes": 161 * MB}}}}, "size_prod"),
+        ({"images": {"base": {"bytes": 1}, "stages": {"stage": {"bytes": 2, "gcc": "/bin/gcc"}}}}, "toolchain_stage"),
+        ({"qa": {"seconds": [31.0], "status": [0]}}, "qa"),
+        ({"qa": {"seconds": [10.0], "status": [1]}}, "qa"),  # fast but failing is no pass
+        ({"up": {"healthy_seconds": [10.5], "stop_seconds": [1.0], "timeline": [{"db_healthy": 4.0}]}}, "healthy"),
+        ({"up": {"healthy_seconds": [5.0], "stop_seconds": [14.9], "grace_period_s": 15}}, "stop"),
+    ],
+    ids=["noop", "code-only-seconds", "code-only-ratio", "prod-size", "gcc-in-stage", "qa-slow", "qa-failing",
+         "healthy", "stop"],
+)  # fmt: skip
+def test_a_missed_target_is_a_miss_with_a_reason(changes, key):
+    row = by_key(evaluate(results(**changes)))[key]
+    assert row.status == "MISS"
+    assert row.why
+
+
+def test_stop_near_the_grace_period_says_sigterm_is_lost():
+    row = by_key(evaluate(results(up={"healthy_seconds": [5.0], "stop_seconds": [14.9], "grace_period_s": 15})))["stop"]
+    assert "SIGTERM" in row.why
+
+
+@pytest.mark.parametrize(
+    ("site", "ceiling", "precheck", "missed"),
+    [
+        ([wrk(800.0, 30.0, errors=1)], [wrk(1000.0, 5.0)], 200, {"errors_/health"}),
+        ([wrk(800.0, 30.0)], [wrk(1000.0, 5.0)], 301, {"errors_/health"}),  # a redirect is not a pass
+        ([wrk(800.0, 51.0)], [wrk(1000.0, 5.0)], 200, {"p99_/health"}),
+        ([wrk(499.0, 30.0)], [wrk(1000.0, 5.0)], 200, {"ceiling_/health"}),
+    ],
+    ids=["errors", "redirected", "p99", "ceiling"],
+)
+def test_serving_targets(site, ceiling, precheck, missed):
+    serving = {"workers": "2", "precheck": {"/health": precheck},
+               "site": {"/health": {str(c): site for c in CONCURRENCY}},
+               "ceiling": {str(c): ceiling for c in CONCURRENCY}}  # fmt: skip
+    rows = [row for row in evaluate(results(serving=serving)) if row.key.endswith("/health")]
+    assert {row.key for row in rows if row.status == "MISS"} == missed
+
+
+def test_serving_value_shows_the_ratio_to_the_ceiling():
+    assert by_key(evaluate(results()))["serve_/health_16"].value == "800 req/s (80 % of 1000), p50 1.0 ms, p99 30.0 ms"
+
+
+def test_missing_sections_give_no_rows_and_errors_are_listed():
+    rows = evaluate({"errors": {"qa": "command failed"}})
+    assert [(row.key, row.status, row.why) for row in rows] == [("error_qa", "n/a", "command failed")]
+
+
+def test_unmeasured_value_is_not_a_pass():
+    assert by_key(evaluate(results(qa={"seconds": [], "status": []})))["qa"].status == "n/a"
+
+
+def test_carry_notes_keeps_the_maintainers_words_by_key():
+    rows = [Row("qa", "nox -s qa", "40 s", "≤ 30 s", "MISS"), Row("stop", "docker stop", "1 s", "≤ 2 s", "PASS")]
+    carry_notes(rows, [{"key": "qa", "note": "db init dominates; see #12"}, {"key": "gone", "note": "x"}])
+    assert [row.note for row in rows] == ["db init dominates; see #12", ""]
+
+
+# ------------------------------------------------------------------------------------------------- rendering
+
+SMALL = [
+    Row("noop_prod", "no-op rebuild prod", "1.0 s", "≤ 2 s", "PASS"),
+    Row("qa", "nox -s qa (images built)", "40.0 s", "≤ 30 s", "MISS", "fresh database | init"),
+    Row("zip", "invoke zip", "0.05 s", note=""),
+]
+
+
+def test_render_table_aligns_columns_and_marks_the_maintainer_placeholder():
+    lines = render_table(SMALL).splitlines()
+    assert lines[0].split() == ["Metric", "Value", "Target", "Result", "Why", "/", "what", "it", "would", "take"]
+    assert set(lines[1]) == {"-", " "}
+    assert lines[2].index("1.0 s") == lines[3].index("40.0 s") == lines[0].index("Value")
+    assert "MISS" in lines[3] and "maintainer: (fill in)" in lines[3]
+    assert lines[4].rstrip().endswith("info")
+
+
+def test_render_table_cuts_long_reasons():
+    row = Row("x", "m", "v", "t", "MISS", "y" * 200)
+    assert render_table([row], why_width=40).splitlines()[2].endswith("…")
+
+
+def test_render_markdown():
+    text = render_markdown(SMALL, {"date": "2026-01-01T00:00:00+00:00", "nproc": 2, "docker": "20.10.24",
+                                   "notes": ["one", "two"]})  # fmt: skip
+    assert "- **nproc:** 2" in text and "- **Docker:** 20.10.24" in text and "- **Notes:** one; two" in text
+    assert "Targets: 1 PASS, 1 MISS." in text
+    assert (
+        "| nox -s qa (images built) | 40.0 s | ≤ 30 s | MISS | fresh database \\| init — maintainer: (fill in) |"
+        in text
+    )
+    assert text.count("\n| ") == 4  # header and three rows
+
+
+# --------------------------------------------------------------------------------------------- files and options
+
+
+def test_restored_puts_the_file_back_byte_for_byte(tmp_path):
+    path = tmp_path / "wsgi.py"
+    path.write_bytes(b"x = 1\r\nno newline at end")
+    before = path.stat()
+    with pytest.raises(RuntimeError), restored(path):
+        append_line(path, "# bench")
+        assert path.read_bytes() == b"x = 1\r\nno newline at end\n# bench\n"
+        raise RuntimeError("the build failed")
+    assert path.read_bytes() == b"x = 1\r\nno newline at end"
+    assert path.stat().st_mtime_ns == before.st_mtime_ns
+
+
+def test_parse_options():
+    options = parse_options(["--runs", "1", "--skip", "pipuv", "--skip", "qa"])
+    assert (options.runs, options.duration, options.skip, options.strict) == (1, 10, ["pipuv", "qa"], False)
+    with pytest.raises(SystemExit):
+        parse_options(["--runs", "0"])
