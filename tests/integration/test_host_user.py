@@ -1,0 +1,60 @@
+"""What users of container setups run into on their own machines (shared/USERS.md), with the real engine:
+files written through a bind mount belong to the host user, and a new dependency is there after `invoke up`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+
+import pytest
+from conftest import BUILD_TIMEOUT, REPO_ROOT, IsolatedCheckout, describe, docker
+
+pytestmark = pytest.mark.integration
+
+HOST_USER = {"HOST_UID": "4321", "HOST_GID": "4321"}
+
+
+def run_in(checkout: IsolatedCheckout, stage: str, program: str, *args: str, env: dict[str, str] | None = None):
+    """`docker compose run` of the stage's service through the suite's own compose passthrough."""
+    compose_args = " ".join(["run --rm --no-deps --entrypoint", program, stage, *args])
+    return checkout.invoke("compose", compose_args, "--stage", stage, env=env)
+
+
+@pytest.mark.parametrize("stage", ["dev", "test-qa"])
+def test_dev_and_test_qa_write_files_as_the_host_user(isolated, stage):
+    done = isolated.invoke("build", "--stage", stage, timeout=BUILD_TIMEOUT)
+    assert done.returncode == 0, describe(done)
+    probe_dir = REPO_ROOT / f".owner-probe-{uuid.uuid4().hex[:8]}"
+    probe_dir.mkdir()
+    probe_dir.chmod(0o777)
+    try:
+        who = run_in(isolated, stage, "id", env=HOST_USER)
+        assert who.returncode == 0, describe(who)
+        assert "uid=4321" in who.stdout and "gid=4321" in who.stdout
+        if stage == "dev":  # dev bind-mounts the checkout: what it writes there must be the host user's
+            touched = run_in(isolated, stage, "touch", f"/app/{probe_dir.name}/made-in-container", env=HOST_USER)
+            assert touched.returncode == 0, describe(touched)
+            made = probe_dir / "made-in-container"
+            assert (made.stat().st_uid, made.stat().st_gid) == (4321, 4321)
+    finally:
+        shutil.rmtree(probe_dir)
+
+
+def test_a_new_dependency_is_importable_after_invoke_up_dev(isolated, tmp_path):
+    """No stale environment: `invoke up` rebuilds dev when requirements change, and the venv lives in the image."""
+    copy = tmp_path / "checkout"
+    shutil.copytree(REPO_ROOT, copy, ignore=shutil.ignore_patterns(".git", ".venv", ".nox", "reports", "updated_zip"))
+    requirements = copy / "requirements" / "runtime.txt"
+    requirements.write_text(requirements.read_text() + "six==1.17.0\n")
+    checkout = IsolatedCheckout(isolated.proj_name + "-deps", isolated.port, "pw-deps", "root-deps", root=copy)
+    try:
+        up = checkout.invoke("up", "--stage", "dev", timeout=BUILD_TIMEOUT)
+        assert up.returncode == 0, describe(up)
+        imported = checkout.invoke("compose", "exec --no-TTY dev python -c 'import six; print(six.__version__)'")
+        assert imported.returncode == 0, describe(imported)
+        assert "1.17.0" in imported.stdout
+    finally:
+        checkout.invoke("down", "--volumes", "--yes", timeout=180)
+        if checkout.images():
+            docker("image", "rm", "--force", *checkout.images(), check=False)
