@@ -409,7 +409,7 @@ COLUMNS = ("Metric", "Value", "Target", "Result", "Why / what it would take")
 def _cells(row: Row) -> list[str]:
     why = row.why
     if row.status == "MISS":
-        why = (why + " — " if why else "") + (f"maintainer: {row.note}" if row.note else "maintainer: (fill in)")
+        why = " — ".join(part for part in (why, row.note and f"note: {row.note}") if part)
     return [row.metric, row.value, row.target, row.status, why]
 
 

@@ -365,3 +365,28 @@ def test_prod_image_rejects_malformed_numbers(engine, stack, variable, value):
     )
     assert code != 0
     assert_one_line(output, f"{variable}=", value)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bash_files/entrypoint.sh main() validates only Django settings before wait_for_db; gunicorn.conf.py's "
+    "checks (GUNICORN_*, PORT) run after the database wait and migrations, so without a database the user waits "
+    "DB_WAIT_TIMEOUT and reads the database line instead",
+)
+@pytest.mark.parametrize(("variable", "value"), [("GUNICORN_WORKERS", "abc"), ("PORT", "99999")])
+def test_malformed_gunicorn_number_is_reported_before_waiting_for_the_database(engine, stack, variable, value):
+    code, output = docker_run(
+        engine,
+        f"{stack.name}:prod",
+        "-e",
+        "DJANGO_SECRET_KEY",
+        "-e",
+        "DB_HOST=no-such-db",
+        "-e",
+        "DB_WAIT_TIMEOUT=3",
+        "-e",
+        f"{variable}={value}",
+        env={"DJANGO_SECRET_KEY": secrets.token_urlsafe(50)},
+    )
+    assert code != 0
+    assert_one_line(output, f"{variable}=", value)

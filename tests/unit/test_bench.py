@@ -284,12 +284,12 @@ SMALL = [
 ]
 
 
-def test_render_table_aligns_columns_and_marks_the_maintainer_placeholder():
+def test_render_table_aligns_columns_and_gives_the_reason_of_a_miss():
     lines = render_table(SMALL).splitlines()
     assert lines[0].split() == ["Metric", "Value", "Target", "Result", "Why", "/", "what", "it", "would", "take"]
     assert set(lines[1]) == {"-", " "}
     assert lines[2].index("1.0 s") == lines[3].index("40.0 s") == lines[0].index("Value")
-    assert "MISS" in lines[3] and "maintainer: (fill in)" in lines[3]
+    assert "MISS" in lines[3] and lines[3].rstrip().endswith("fresh database | init")
     assert lines[4].rstrip().endswith("info")
 
 
@@ -304,7 +304,7 @@ def test_render_markdown():
     assert "- **nproc:** 2" in text and "- **Docker:** 20.10.24" in text and "- **Notes:** one; two" in text
     assert "Targets: 1 PASS, 1 MISS." in text
     assert (
-        "| nox -s qa (images built) | 40.0 s | ≤ 30 s | MISS | fresh database \\| init — maintainer: (fill in) |"
+        "| nox -s qa (images built) | 40.0 s | ≤ 30 s | MISS | fresh database \\| init |"
         in text
     )
     assert text.count("\n| ") == 4  # header and three rows
