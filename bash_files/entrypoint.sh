@@ -52,6 +52,14 @@ except ImproperlyConfigured as error:
 PY
 }
 
+# The gunicorn config validates its numbers (GUNICORN_WORKERS, PORT, ...): run it before any wait, so a
+# typo is one line now instead of a failure after DB_WAIT_TIMEOUT.
+check_gunicorn_config() {
+	if [[ "${1:-}" == gunicorn && -r /etc/gunicorn.conf.py ]]; then
+		python /etc/gunicorn.conf.py || exit 1
+	fi
+}
+
 runs_server() {
 	[[ "${1:-}" == gunicorn || " $* " == *" runserver "* ]]
 }
@@ -60,6 +68,7 @@ main() {
 	file_env DJANGO_SECRET_KEY
 	file_env DB_PASSWORD
 	check_settings
+	check_gunicorn_config "$@"
 	if runs_server "$@"; then
 		wait_for_db
 		if [[ "${DJANGO_MIGRATE:-true}" == true ]]; then

@@ -367,12 +367,6 @@ def test_prod_image_rejects_malformed_numbers(engine, stack, variable, value):
     assert_one_line(output, f"{variable}=", value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bash_files/entrypoint.sh main() validates only Django settings before wait_for_db; gunicorn.conf.py's "
-    "checks (GUNICORN_*, PORT) run after the database wait and migrations, so without a database the user waits "
-    "DB_WAIT_TIMEOUT and reads the database line instead",
-)
 @pytest.mark.parametrize(("variable", "value"), [("GUNICORN_WORKERS", "abc"), ("PORT", "99999")])
 def test_malformed_gunicorn_number_is_reported_before_waiting_for_the_database(engine, stack, variable, value):
     code, output = docker_run(
