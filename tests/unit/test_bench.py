@@ -303,10 +303,7 @@ def test_render_markdown():
                                    "notes": ["one", "two"]})  # fmt: skip
     assert "- **nproc:** 2" in text and "- **Docker:** 20.10.24" in text and "- **Notes:** one; two" in text
     assert "Targets: 1 PASS, 1 MISS." in text
-    assert (
-        "| nox -s qa (images built) | 40.0 s | ≤ 30 s | MISS | fresh database \\| init |"
-        in text
-    )
+    assert "| nox -s qa (images built) | 40.0 s | ≤ 30 s | MISS | fresh database \\| init |" in text
     assert text.count("\n| ") == 4  # header and three rows
 
 
