@@ -1,11 +1,14 @@
 """Shared helpers for tests against the real Docker engine: unique names, containers and volumes that are
 always removed, and waiting with a deadline.
 
-Tests get them through the session fixture `engine` (conftest modules are not importable by name), e.g.
+Tests get them through the session fixture `engine`, e.g.
 
     def test_x(engine):
         with engine.docker_volume() as volume, engine.docker_container("alpine", "-v", f"{volume}:/data") as name:
             engine.wait_for(lambda: ..., timeout=30, what="...")
+
+or import them: `from conftest import ...` (pytest's default import mode puts this folder on sys.path; run the
+integration tests as their own pytest run, `pytest tests/integration`, so `conftest` is this module).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import socket
 import string
 import subprocess
@@ -137,8 +141,30 @@ def engine() -> EngineHelpers:
 # images and containers other people use at the same time (`project:*`, the default compose project) are never touched.
 
 REPO_ROOT = CHECKOUT
+ZIP = REPO_ROOT / "updated_zip" / "Project_playground.zip"
+# The Python whose invoke and nox run the tasks: the nox session's (PYTHON_FOR_TASKS), else the one running pytest.
+PYTHON_FOR_TASKS = os.environ.get("PYTHON_FOR_TASKS", sys.executable)
 INVOKE_TIMEOUT = 300  # seconds for a task that does not build
 BUILD_TIMEOUT = 1800  # seconds for a build: minutes when the layer cache is cold, seconds when warm
+UP_TIMEOUT = 600  # seconds: invoke up builds (cached) and waits for health (its own deadline is 180 s)
+HEALTH_TIMEOUT = 90
+HTTPS_PROXY_HEADERS = {"X-Forwarded-Proto": "https"}  # the site redirects plain HTTP, except /health
+# `docker run` options that run the prod image as compose runs it: init, read-only, tmpfs, no capabilities.
+PROD_RUN_OPTIONS = (
+    "--init",
+    "--read-only",
+    "--tmpfs",
+    "/tmp",
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges:true",
+)
+# What a copy of the checkout leaves out: git, virtualenvs, caches, reports and the code zip (.env and
+# .lifecycle, ignored by git but needed by the tasks, are copied).
+COPY_IGNORE = shutil.ignore_patterns(
+    ".git", ".venv", ".nox", "reports", "updated_zip", "__pycache__", ".pytest_cache", ".ruff_cache", ".benchmarks"
+)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -148,18 +174,98 @@ def strip_ansi(text: str) -> str:
 
 def invoke_argv() -> list[str]:
     """The invoke CLI of the nox session (PYTHON_FOR_TASKS), else of the interpreter running pytest."""
-    return [os.environ.get("PYTHON_FOR_TASKS", sys.executable), "-m", "invoke"]
+    return [PYTHON_FOR_TASKS, "-m", "invoke"]
+
+
+def copy_checkout(dest: Path) -> Path:
+    """A copy of the checkout at dest (see COPY_IGNORE), symlinks kept as symlinks; returns dest."""
+    shutil.copytree(REPO_ROOT, dest, ignore=COPY_IGNORE, symlinks=True)
+    return dest
+
+
+# Without a terminal (stdin is /dev/null), stdout and stderr combined in one text stream.
+COMBINED_OUTPUT = {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
+
+
+def run_combined(
+    argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run argv without a terminal; its stdout and stderr, combined, are .stdout. env is the whole environment
+    (None: this process's)."""
+    return subprocess.run(
+        list(argv), cwd=cwd, env=dict(env) if env is not None else None, timeout=timeout, check=False, **COMBINED_OUTPUT
+    )
+
+
+def tool_env(env: Mapping[str, str] | None = None, drop: Sequence[str] = ()) -> dict[str, str]:
+    """This process's environment plus env, without the names in drop."""
+    full = {**os.environ, **(env or {})}
+    for name in drop:
+        full.pop(name, None)
+    return full
+
+
+def run_tool(
+    module: str,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    cwd: Path = REPO_ROOT,
+    timeout: float = 900,
+    drop: Sequence[str] = (),
+) -> subprocess.CompletedProcess[str]:
+    """`python -m invoke|nox ARGS` (PYTHON_FOR_TASKS) with the environment plus env, minus drop, without a terminal;
+    stdout and stderr combined in .stdout."""
+    return run_combined([PYTHON_FOR_TASKS, "-m", module, *args], env=tool_env(env, drop), cwd=cwd, timeout=timeout)
+
+
+def start_tool(
+    module: str, *args: str, env: Mapping[str, str] | None = None, cwd: Path = REPO_ROOT, drop: Sequence[str] = ()
+) -> subprocess.Popen[str]:
+    """run_tool's command started and not waited for, in a session of its own (so a test can signal its group)."""
+    return subprocess.Popen(
+        [PYTHON_FOR_TASKS, "-m", module, *args],
+        cwd=cwd,
+        env=tool_env(env, drop),
+        start_new_session=True,
+        **COMBINED_OUTPUT,
+    )
+
+
+def nonblank_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def last_line(text: str) -> str:
+    """The last non-blank line ('' when there is none)."""
+    lines = nonblank_lines(text)
+    return lines[-1] if lines else ""
+
+
+def assert_one_line(output: str, *words: str) -> str:
+    """The last non-empty line names every word; nothing anywhere is a traceback."""
+    line = last_line(output)
+    assert "Traceback" not in output, output[-3000:]
+    for word in words:
+        assert word in line, f"{word!r} not in the last line {line!r}\n{output[-3000:]}"
+    return line
 
 
 @dataclass
 class IsolatedCheckout:
-    """Settings (through the environment) that give one test run its own images, compose project and port."""
+    """Settings (through the environment) that give one test run its own images, compose project and port.
+
+    Without db passwords the checkout's .env (or the defaults) provides them."""
 
     proj_name: str
     port: int
-    db_password: str
-    db_root_password: str
+    db_password: str | None = None
+    db_root_password: str | None = None
     root: Path = REPO_ROOT
+
+    @classmethod
+    def new(cls, **fields) -> IsolatedCheckout:
+        """A checkout with a name (`it-<random>`) and a free port of its own."""
+        return cls(unique_name("it"), free_port(), **fields)
 
     @property
     def project(self) -> str:
@@ -172,15 +278,19 @@ class IsolatedCheckout:
     def image(self, stage: str) -> str:
         return f"{self.proj_name}:{stage}"
 
+    def container(self, service: str) -> str:
+        """The name compose gives the service's (first) container."""
+        return f"{self.project}-{service}-1"
+
     @property
     def env(self) -> dict[str, str]:
+        passwords = {"DB_PASSWORD": self.db_password, "DB_ROOT_PASSWORD": self.db_root_password}
         return {
             **os.environ,
             "PROJ_NAME": self.proj_name,
             "COMPOSE_PROJECT_NAME": self.project,
             "APP_PORT": str(self.port),
-            "DB_PASSWORD": self.db_password,
-            "DB_ROOT_PASSWORD": self.db_root_password,
+            **{name: value for name, value in passwords.items() if value is not None},
         }
 
     def invoke(
@@ -200,6 +310,25 @@ class IsolatedCheckout:
             check=False,
         )
         return subprocess.CompletedProcess(done.args, done.returncode, strip_ansi(done.stdout), strip_ansi(done.stderr))
+
+    def invoke_combined(
+        self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 900
+    ) -> subprocess.CompletedProcess[str]:
+        """`invoke ARGS` as `invoke` runs it, but with stdout and stderr combined in .stdout, as they are (run_tool)."""
+        return run_tool("invoke", *args, env={**self.env, **(env or {})}, cwd=self.root, timeout=timeout)
+
+    def remove(self, timeout: float = INVOKE_TIMEOUT) -> subprocess.CompletedProcess[str]:
+        """`invoke down --volumes --yes`, then what it left: this project's containers and volume, this name's images.
+
+        Returns the finished `invoke down`."""
+        down = self.invoke("down", "--volumes", "--yes", timeout=timeout)
+        for container in self.containers():  # only if down failed: still only this project's containers
+            docker("rm", "--force", "--volumes", container, check=False)
+        docker("volume", "rm", "--force", self.volume, check=False)
+        tags = self.images()
+        if tags:
+            docker("image", "rm", "--force", *tags, check=False)
+        return down
 
     def images(self) -> list[str]:
         """Every tag of this checkout's image name."""
@@ -233,22 +362,11 @@ def describe(done: subprocess.CompletedProcess[str]) -> str:
 @pytest.fixture(scope="session")
 def isolated(engine: EngineHelpers) -> Iterator[IsolatedCheckout]:
     """One isolated checkout per test session; afterwards its containers, network, volume and images are removed."""
-    checkout = IsolatedCheckout(
-        proj_name=unique_name("it"),
-        port=free_port(),
-        db_password=random_secret(24),
-        db_root_password=random_secret(24),
-    )
+    checkout = IsolatedCheckout.new(db_password=random_secret(24), db_root_password=random_secret(24))
     try:
         yield checkout
     finally:
-        down = checkout.invoke("down", "--volumes", "--yes", timeout=180)
-        for container in checkout.containers():  # only if down failed: still only this project's containers
-            docker("rm", "--force", "--volumes", container, check=False)
-        docker("volume", "rm", "--force", checkout.volume, check=False)
-        tags = checkout.images()
-        if tags:
-            docker("image", "rm", "--force", *tags, check=False)
+        down = checkout.remove(timeout=180)
         if down.returncode:
             print(f"warning: `invoke down --volumes --yes` of {checkout.project} failed: {describe(down)}")
 
@@ -268,3 +386,35 @@ def built_images(isolated: IsolatedCheckout, stage_builds) -> dict[str, str]:
         if done.returncode:
             pytest.fail(f"invoke build --stage {stage} failed: {describe(done)}")
     return {stage: isolated.image(stage) for stage in stage_builds}
+
+
+@contextmanager
+def project_up(*stages: str) -> Iterator[IsolatedCheckout]:
+    """A new isolated checkout (db passwords from .env) with `invoke up --stage S` done for each stage, removed
+    afterwards. The first stage serves on the checkout's port, each further one on a free port of its own."""
+    project = IsolatedCheckout.new()
+    try:
+        for index, stage in enumerate(stages):
+            port = project.port if index == 0 else free_port()
+            done = project.invoke_combined("up", "--stage", stage, env={"APP_PORT": str(port)})
+            assert done.returncode == 0, done.stdout[-4000:]
+        yield project
+    finally:
+        project.remove()
+
+
+@pytest.fixture(scope="module")
+def stack(engine: EngineHelpers) -> Iterator[IsolatedCheckout]:
+    """One isolated prod stack (`invoke up --stage prod`) per test module, for tests that do not destroy it.
+
+    A module that needs other stages up overrides this fixture (see test_least_privilege.py)."""
+    with project_up("prod") as project:
+        yield project
+
+
+@pytest.fixture(scope="module")
+def settings():
+    """The checkout's resolved settings (.env, images.env, the environment)."""
+    from lifecycle.settings import load_settings
+
+    return load_settings(REPO_ROOT)

@@ -13,11 +13,9 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -28,78 +26,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import (
+    HTTPS_PROXY_HEADERS,
+    PROD_RUN_OPTIONS,
+    assert_one_line,
+    copy_checkout,
+    last_line,
+    start_tool,
+    unique_name,
+)
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-PYTHON = os.environ.get("PYTHON_FOR_TASKS", sys.executable)
-HTTPS = {"X-Forwarded-Proto": "https"}
-COPY_IGNORE = shutil.ignore_patterns(
-    ".git", ".venv", ".nox", "reports", "updated_zip", "__pycache__", ".pytest_cache", ".ruff_cache", ".benchmarks"
-)
-
-sys.path.insert(0, str(ROOT))
-from lifecycle.settings import load_settings  # noqa: E402
-
 
 # ------------------------------------------------------------------------------------------------- helpers
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def run_tool(
-    module: str,
-    *args: str,
-    env: Mapping[str, str] | None = None,
-    cwd: Path = ROOT,
-    timeout: float = 900,
-    drop: tuple[str, ...] = (),
-) -> subprocess.CompletedProcess[str]:
-    """`python -m invoke|nox ARGS` with the environment plus `env`, without a terminal; stdout and stderr combined."""
-    full = {**os.environ, **(env or {})}
-    for name in drop:
-        full.pop(name, None)
-    return subprocess.run(
-        [PYTHON, "-m", module, *args],
-        cwd=cwd,
-        env=full,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout,
-    )
-
-
-@dataclass
-class Project:
-    """An isolated compose project: its own PROJ_NAME (image tags), COMPOSE_PROJECT_NAME and APP_PORT."""
-
-    name: str
-    port: int
-
-    @classmethod
-    def new(cls) -> Project:
-        return cls(f"it-{uuid.uuid4().hex[:8]}", free_port())
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {"PROJ_NAME": self.name, "COMPOSE_PROJECT_NAME": self.name, "APP_PORT": str(self.port)}
-
-    def invoke(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        return run_tool("invoke", *args, env=self.env, timeout=timeout)
-
-    def container(self, service: str) -> str:
-        return f"{self.name}-{service}-1"
-
-    def cleanup(self, engine) -> None:
-        self.invoke("down", "--volumes", "--yes", timeout=300)
-        for stage in ("dev", "test-qa", "stage", "prod"):
-            engine.docker("image", "rm", f"{self.name}:{stage}", check=False)
-
-
 def http_get(port: int, path: str, headers: Mapping[str, str] | None = None, timeout: float = 10):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -124,28 +64,6 @@ def host_port(engine, container: str) -> int:
 
 def inspect(engine, container: str, fmt: str) -> str:
     return engine.docker("inspect", "--format", fmt, container).stdout.strip()
-
-
-def last_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
-
-
-@pytest.fixture(scope="module")
-def site_settings():
-    return load_settings(ROOT)
-
-
-@pytest.fixture(scope="module")
-def stack(engine) -> Iterator[Project]:
-    """One isolated prod stack (`invoke up --stage prod`) for the tests that do not destroy it."""
-    project = Project.new()
-    try:
-        done = project.invoke("up", "--stage", "prod")
-        assert done.returncode == 0, done.stdout[-4000:]
-        yield project
-    finally:
-        project.cleanup(engine)
 
 
 @dataclass
@@ -219,14 +137,7 @@ def app_container(
         image,
         "--network",
         network,
-        "--init",
-        "--read-only",
-        "--tmpfs",
-        "/tmp",
-        "--cap-drop",
-        "ALL",
-        "--security-opt",
-        "no-new-privileges:true",
+        *PROD_RUN_OPTIONS,
         "--stop-timeout",
         "15",
         "-p",
@@ -249,26 +160,26 @@ def app_healthy(engine, container: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def private_db(engine, site_settings) -> Iterator[PrivateDb]:
+def private_db(engine, settings) -> Iterator[PrivateDb]:
     """A network and a database container of our own, for app containers started with `docker run`."""
     password = secrets.token_hex(12)
     with private_network(engine) as network:
         alias = "db"
-        with db_container(engine, site_settings, network, alias, password) as name:
+        with db_container(engine, settings, network, alias, password) as name:
             engine.wait_for(lambda: db_ready(engine, name), timeout=180, what="the private database", interval=1)
             yield PrivateDb(network, name, alias, password)
 
 
 # ------------------------------------------------------------------------------------ 1. database late or absent
-def test_app_waits_for_a_database_that_starts_late(engine, stack, site_settings):
+def test_app_waits_for_a_database_that_starts_late(engine, stack, settings):
     password = secrets.token_hex(12)
     with (
         private_network(engine) as network,
-        app_container(engine, f"{stack.name}:prod", network, db_host="late-db", password=password) as app,
+        app_container(engine, stack.image("prod"), network, db_host="late-db", password=password) as app,
     ):
         time.sleep(5)
         assert inspect(engine, app, "{{.State.Running}}") == "true", engine.docker("logs", app).stderr
-        with db_container(engine, site_settings, network, "late-db", password):
+        with db_container(engine, settings, network, "late-db", password):
             engine.wait_for(lambda: app_healthy(engine, app), timeout=180, what="the app to turn healthy", interval=2)
             assert inspect(engine, app, "{{.RestartCount}}") == "0"
 
@@ -277,7 +188,7 @@ def test_app_without_database_exits_with_one_line_naming_db_wait_timeout(engine,
     with private_network(engine) as network:
         started = time.monotonic()
         with app_container(
-            engine, f"{stack.name}:prod", network, db_host="no-such-db", extra=("-e", "DB_WAIT_TIMEOUT=3")
+            engine, stack.image("prod"), network, db_host="no-such-db", extra=("-e", "DB_WAIT_TIMEOUT=3")
         ) as app:
             engine.wait_for(
                 lambda: inspect(engine, app, "{{.State.Running}}") == "false",
@@ -291,14 +202,12 @@ def test_app_without_database_exits_with_one_line_naming_db_wait_timeout(engine,
             output = logs.stdout + logs.stderr
     assert code != 0
     assert elapsed < 12, f"took {elapsed:.1f}s with DB_WAIT_TIMEOUT=3"
-    line = last_line(output)
-    assert "DB_WAIT_TIMEOUT" in line and "no-such-db" in line, output
-    assert "Traceback" not in output
+    assert_one_line(output, "DB_WAIT_TIMEOUT", "no-such-db")
 
 
 # ----------------------------------------------------------------------------------- 2. database restarted
 def test_health_is_503_while_database_is_down_and_recovers_without_app_restart(engine, stack, private_db):
-    with app_container(engine, f"{stack.name}:prod", private_db.network, private_db) as app:
+    with app_container(engine, stack.image("prod"), private_db.network, private_db) as app:
         engine.wait_for(lambda: app_healthy(engine, app), timeout=180, what="the app to turn healthy", interval=1)
         port = host_port(engine, app)
         before = inspect(engine, app, "{{.State.StartedAt}} {{.State.Pid}} {{.RestartCount}}")
@@ -329,7 +238,7 @@ def test_health_is_503_while_database_is_down_and_recovers_without_app_restart(e
 
 # ----------------------------------------------------------------------------------- 4. SIGTERM mid-request
 def test_sigterm_lets_a_slow_request_finish_and_exits_zero(engine, stack, private_db):
-    with app_container(engine, f"{stack.name}:prod", private_db.network, private_db) as app:
+    with app_container(engine, stack.image("prod"), private_db.network, private_db) as app:
         engine.wait_for(lambda: app_healthy(engine, app), timeout=180, what="the app to turn healthy", interval=1)
         port = host_port(engine, app)
         body = json.dumps({"text": "written while the container stops " + uuid.uuid4().hex}).encode()
@@ -405,7 +314,7 @@ def test_killed_worker_is_replaced_and_requests_keep_succeeding(engine, stack):
         return now_master == master and victim not in now and len(now) == len(workers) and now - workers
 
     engine.wait_for(replaced, timeout=30, what="the master to start a new worker")
-    statuses += [http_get(stack.port, path, HTTPS)[0] for path in ("/health", "/api/notes") * 10]
+    statuses += [http_get(stack.port, path, HTTPS_PROXY_HEADERS)[0] for path in ("/health", "/api/notes") * 10]
     assert set(statuses) == {200}, statuses
 
 
@@ -428,7 +337,7 @@ def load(port: int, seconds: float, connections: int = 32) -> dict:
         n = 0
         while time.monotonic() < deadline:
             try:
-                conn.request("GET", paths[n % 2], headers=HTTPS)
+                conn.request("GET", paths[n % 2], headers=HTTPS_PROXY_HEADERS)
                 response = conn.getresponse()
                 response.read()
                 key = response.status
@@ -479,19 +388,8 @@ class Checkout:
         return {"PROJ_NAME": self.proj_name}
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
-        env = {**os.environ, **self.env}
-        for name in ("COMPOSE_PROJECT_NAME", "APP_PORT"):
-            env.pop(name, None)
-        return subprocess.Popen(
-            [PYTHON, "-m", "nox", *args],
-            cwd=self.root,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+        """`nox ARGS` in this copy, under its default compose project (COMPOSE_PROJECT_NAME and APP_PORT unset)."""
+        return start_tool("nox", *args, env=self.env, cwd=self.root, drop=("COMPOSE_PROJECT_NAME", "APP_PORT"))
 
     def leftovers(self, engine) -> dict[str, str]:
         label = f"label=com.docker.compose.project={self.project}-qa"
@@ -518,17 +416,10 @@ class Checkout:
 
 @contextmanager
 def checkout_copy(engine, tmp_path: Path, name: str, extra_tests: Mapping[str, str] = ()) -> Iterator[Checkout]:
-    target = tmp_path / name
-    shutil.copytree(ROOT, target, ignore=COPY_IGNORE, symlinks=True)
-    for path in (".env", ".lifecycle"):  # ignored by git, needed by the suite: copied explicitly
-        source = ROOT / path
-        if source.is_dir():
-            shutil.copytree(source, target / path, dirs_exist_ok=True)
-        elif source.is_file():
-            shutil.copy2(source, target / path)
+    target = copy_checkout(tmp_path / name)
     for relative, text in dict(extra_tests).items():
         (target / relative).write_text(text, encoding="utf-8")
-    checkout = Checkout(target, f"it-{uuid.uuid4().hex[:8]}")
+    checkout = Checkout(target, unique_name("it"))
     try:
         yield checkout
     finally:

@@ -8,7 +8,7 @@ import shutil
 import uuid
 
 import pytest
-from conftest import BUILD_TIMEOUT, REPO_ROOT, IsolatedCheckout, describe, docker
+from conftest import BUILD_TIMEOUT, REPO_ROOT, IsolatedCheckout, copy_checkout, describe
 
 pytestmark = pytest.mark.integration
 
@@ -43,8 +43,7 @@ def test_dev_and_test_qa_write_files_as_the_host_user(isolated, stage):
 
 def test_a_new_dependency_is_importable_after_invoke_up_dev(isolated, tmp_path):
     """No stale environment: `invoke up` rebuilds dev when requirements change, and the venv lives in the image."""
-    copy = tmp_path / "checkout"
-    shutil.copytree(REPO_ROOT, copy, ignore=shutil.ignore_patterns(".git", ".venv", ".nox", "reports", "updated_zip"))
+    copy = copy_checkout(tmp_path / "checkout")
     requirements = copy / "requirements" / "runtime.txt"
     requirements.write_text(requirements.read_text() + "six==1.17.0\n")
     checkout = IsolatedCheckout(isolated.proj_name + "-deps", isolated.port, "pw-deps", "root-deps", root=copy)
@@ -55,6 +54,4 @@ def test_a_new_dependency_is_importable_after_invoke_up_dev(isolated, tmp_path):
         assert imported.returncode == 0, describe(imported)
         assert "1.17.0" in imported.stdout
     finally:
-        checkout.invoke("down", "--volumes", "--yes", timeout=180)
-        if checkout.images():
-            docker("image", "rm", "--force", *checkout.images(), check=False)
+        checkout.remove(timeout=180)

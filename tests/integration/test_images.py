@@ -12,33 +12,31 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 import zipfile
-from pathlib import Path
 
 import pytest
+from conftest import (
+    BUILD_TIMEOUT,
+    HEALTH_TIMEOUT,
+    PYTHON_FOR_TASKS,
+    REPO_ROOT,
+    UP_TIMEOUT,
+    ZIP,
+    copy_checkout,
+    describe,
+)
 
 from lifecycle.settings import parse_env_file
 
 pytestmark = pytest.mark.integration
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ZIP = REPO_ROOT / "updated_zip" / "Project_playground.zip"
 MANIFEST = ZIP.with_name("Project_playground.manifest.json")
 RUNTIME_STAGES = ("stage", "prod")
 APP_UID = "10001"
 RUN_TIMEOUT = 120  # seconds for one short command in a throwaway container
-BUILD_TIMEOUT = 1800  # seconds: minutes with a cold layer cache, seconds when warm
-UP_TIMEOUT = 600
-HEALTH_TIMEOUT = 90
 OCI_LABELS = ("title", "description", "source", "revision", "created", "version")
 MYSQL_EXTENSION = "python -c 'import MySQLdb._mysql as m; print(m.__file__)'"
-
-
-def describe(done) -> str:
-    return f"exit {done.returncode}\n--- stdout\n{done.stdout[-4000:]}\n--- stderr\n{done.stderr[-4000:]}"
 
 
 def run_in(image: str, script: str, *, env: dict[str, str] | None = None):
@@ -261,20 +259,13 @@ def test_zip_is_byte_identical_across_two_runs(isolated):
 
 def test_zip_is_byte_identical_in_a_copy_of_the_tree(isolated, tmp_path):
     assert isolated.invoke("zip").returncode == 0
-    copy = tmp_path / "checkout"
-    shutil.copytree(
-        REPO_ROOT,
-        copy,
-        ignore=shutil.ignore_patterns(
-            ".git", ".venv", ".nox", "reports", "updated_zip", ".pytest_cache", ".ruff_cache", ".benchmarks"
-        ),
-    )
+    copy = copy_checkout(tmp_path / "checkout")
     script = (
         "from pathlib import Path; from lifecycle.codezip import pack_zip; "
         "root = Path.cwd(); print(pack_zip(root, root / 'updated_zip' / 'Project_playground.zip').sha256)"
     )
     done = subprocess.run(
-        [os.environ.get("PYTHON_FOR_TASKS", sys.executable), "-c", script],
+        [PYTHON_FOR_TASKS, "-c", script],
         cwd=copy,
         capture_output=True,
         text=True,

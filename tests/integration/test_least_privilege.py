@@ -10,76 +10,24 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import string
 import subprocess
-import sys
-import uuid
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import PYTHON_FOR_TASKS, REPO_ROOT, IsolatedCheckout, project_up
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-PYTHON = os.environ.get("PYTHON_FOR_TASKS", sys.executable)
 RUNTIME_STAGES = ("stage", "prod")
 
-sys.path.insert(0, str(ROOT))
-from lifecycle.settings import load_settings  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def run_invoke(*args: str, env: Mapping[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PYTHON, "-m", "invoke", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout,
-    )
-
-
-@dataclass
-class Stack:
-    name: str
-    ports: dict[str, int]
-
-    def env(self, stage: str) -> dict[str, str]:
-        return {"PROJ_NAME": self.name, "COMPOSE_PROJECT_NAME": self.name, "APP_PORT": str(self.ports[stage])}
-
-    def container(self, stage: str) -> str:
-        return f"{self.name}-{stage}-1"
-
 
 @pytest.fixture(scope="module")
-def stack(engine) -> Iterator[Stack]:
+def stack(engine) -> Iterator[IsolatedCheckout]:
     """`invoke up --stage stage` and `--stage prod` in one isolated project (one db, two ports)."""
-    stack = Stack(f"it-{uuid.uuid4().hex[:8]}", {stage: free_port() for stage in RUNTIME_STAGES})
-    try:
-        for stage in RUNTIME_STAGES:
-            done = run_invoke("up", "--stage", stage, env=stack.env(stage))
-            assert done.returncode == 0, done.stdout[-4000:]
-        yield stack
-    finally:
-        run_invoke("down", "--volumes", "--yes", env=stack.env("prod"), timeout=300)
-        for stage in ("dev", "test-qa", *RUNTIME_STAGES):
-            engine.docker("image", "rm", f"{stack.name}:{stage}", check=False)
-
-
-@pytest.fixture(scope="module")
-def settings():
-    return load_settings(ROOT)
+    with project_up(*RUNTIME_STAGES) as project:
+        yield project
 
 
 PROCESS_UIDS = r"""
@@ -124,7 +72,7 @@ def secret_values(settings) -> dict[str, str]:
 
 @pytest.mark.parametrize("stage", RUNTIME_STAGES)
 def test_no_secret_in_image_layers_labels_or_history(engine, stack, settings, stage):
-    image = f"{stack.name}:{stage}"
+    image = stack.image(stage)
     wanted = secret_values(settings)
     assert "DJANGO_SECRET_KEY" in wanted, "no DJANGO_SECRET_KEY in .env to look for"
     metadata = engine.docker("image", "inspect", image).stdout
@@ -181,27 +129,30 @@ def test_deploy_checks_are_clean_in_prod(engine, stack):
 
 
 def tool(name: str) -> Path:
-    path = Path(PYTHON).parent / name
+    path = Path(PYTHON_FOR_TASKS).parent / name
     if not path.is_file():
-        pytest.skip(f"{name} is not installed next to {PYTHON} (pip install -r requirements/tools.txt)")
+        pytest.skip(f"{name} is not installed next to {PYTHON_FOR_TASKS} (pip install -r requirements/tools.txt)")
     return path
 
 
 def test_hadolint_is_clean():
-    files = ["docker/Dockerfile", *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("docker/offline/*.Dockerfile"))]
-    done = subprocess.run([str(tool("hadolint")), *files], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    files = [
+        "docker/Dockerfile",
+        *sorted(str(p.relative_to(REPO_ROOT)) for p in REPO_ROOT.glob("docker/offline/*.Dockerfile")),
+    ]
+    done = subprocess.run([str(tool("hadolint")), *files], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_shellcheck_is_clean():
     files = [
-        *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("bash_files/*.sh")),
+        *sorted(str(p.relative_to(REPO_ROOT)) for p in REPO_ROOT.glob("bash_files/*.sh")),
         "scripts/bootstrap",
         ".ci/run",
-        *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("docker/db-init/*.sh")),
-        *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("docker/offline/*.sh")),
+        *sorted(str(p.relative_to(REPO_ROOT)) for p in REPO_ROOT.glob("docker/db-init/*.sh")),
+        *sorted(str(p.relative_to(REPO_ROOT)) for p in REPO_ROOT.glob("docker/offline/*.sh")),
     ]
     done = subprocess.run(
-        [str(tool("shellcheck")), "-x", *files], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [str(tool("shellcheck")), "-x", *files], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stdout + done.stderr

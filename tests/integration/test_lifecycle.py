@@ -17,26 +17,13 @@ import socket
 import urllib.error
 import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
+from conftest import HEALTH_TIMEOUT, HTTPS_PROXY_HEADERS, REPO_ROOT, UP_TIMEOUT, ZIP, describe, nonblank_lines
 
 pytestmark = pytest.mark.integration
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ZIP = REPO_ROOT / "updated_zip" / "Project_playground.zip"
-HTTPS_PROXY_HEADERS = {"X-Forwarded-Proto": "https"}  # the site redirects plain HTTP, except /health
-UP_TIMEOUT = 600  # seconds: invoke up builds (cached) and waits for health (its own deadline is 180 s)
-HEALTH_TIMEOUT = 90
 NOTE_TEXT = f"lifecycle note {uuid.uuid4().hex}"  # unique, so a note from another run cannot pass the test
-
-
-def describe(done) -> str:
-    return f"exit {done.returncode}\n--- stdout\n{done.stdout[-4000:]}\n--- stderr\n{done.stderr[-4000:]}"
-
-
-def nonblank_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.strip()]
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -15,7 +15,6 @@ import pytest
 
 from lifecycle.offline import ensure_offline_images, offline_tags, suite_versions
 from lifecycle.runner import SubprocessRunner
-from lifecycle.settings import load_settings
 
 pytestmark = pytest.mark.integration
 
@@ -45,11 +44,6 @@ INIT_FILES = {
     ),
     "04-row.sql": ("INSERT INTO init_runs VALUES ('sql');\n", 0o644),
 }
-
-
-@pytest.fixture(scope="module")
-def settings():
-    return load_settings()
 
 
 @pytest.fixture(scope="module")
