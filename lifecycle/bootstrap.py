@@ -162,12 +162,11 @@ def ensure_tools_venv(run: Runner, root: Path = ROOT) -> Path:
     return venv
 
 
-def first_env_text(secret_key: str, host_ca_certs: list[str]) -> str:
-    """The first `.env`: a generated key, and the host's own extra CAs when it has any (a proxy's)."""
-    lines = [
-        "# Local settings for the task suite and compose (see README: Settings). Not committed.",
-        f"DJANGO_SECRET_KEY={secret_key}",
-    ]
+def first_env_text(secrets_by_name: dict[str, str], host_ca_certs: list[str]) -> str:
+    """The first `.env`: generated secrets (so no literal default password is ever in use), and the host's
+    own extra CAs when it has any (a proxy's)."""
+    lines = ["# Local settings for the task suite and compose (see README: Settings). Not committed."]
+    lines += [f"{name}={value}" for name, value in secrets_by_name.items()]
     if host_ca_certs:
         lines += [
             "# This machine trusts extra CA certificates (a TLS-intercepting proxy?): so do the images.",
@@ -182,10 +181,16 @@ def ensure_user_env(root: Path = ROOT) -> None:
     if path.exists():
         return
     host_certs = sorted(p.name for p in HOST_CA_DIR.glob("*.crt"))
-    path.write_text(first_env_text(secrets.token_urlsafe(50), host_certs), encoding="utf-8")
+    generated = {
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DB_PASSWORD": secrets.token_urlsafe(24),
+        "DB_ROOT_PASSWORD": secrets.token_urlsafe(24),
+    }
+    path.write_text(first_env_text(generated, host_certs), encoding="utf-8")
     path.chmod(0o600)
     print(
-        f"wrote {path.name}: a generated DJANGO_SECRET_KEY" + (f", EXTRA_CA_DIR={HOST_CA_DIR}" if host_certs else ""),
+        f"wrote {path.name}: generated DJANGO_SECRET_KEY, DB_PASSWORD, DB_ROOT_PASSWORD"
+        + (f", EXTRA_CA_DIR={HOST_CA_DIR}" if host_certs else ""),
         file=sys.stderr,
     )
 

@@ -98,16 +98,19 @@ def test_engine_plan_refuses_what_it_cannot_do(machine, why):
 # ---------------------------------------------------------------------------------------------- first .env
 
 
+GENERATED = {"DJANGO_SECRET_KEY": "s3cret", "DB_PASSWORD": "pw", "DB_ROOT_PASSWORD": "root-pw"}
+
+
 def test_first_env_text_without_host_certs():
-    text = bootstrap.first_env_text("s3cret", [])
-    assert parse_env_file(text, ".env") == {"DJANGO_SECRET_KEY": "s3cret"}
+    text = bootstrap.first_env_text(GENERATED, [])
+    assert parse_env_file(text, ".env") == GENERATED
     assert text.endswith("\n")
     assert "EXTRA_CA_DIR" not in text
 
 
 def test_first_env_text_with_host_certs_trusts_the_host_ca_folder():
-    text = bootstrap.first_env_text("s3cret", ["proxy.crt"])
-    assert parse_env_file(text, ".env") == {"DJANGO_SECRET_KEY": "s3cret", "EXTRA_CA_DIR": str(bootstrap.HOST_CA_DIR)}
+    text = bootstrap.first_env_text(GENERATED, ["proxy.crt"])
+    assert parse_env_file(text, ".env") == {**GENERATED, "EXTRA_CA_DIR": str(bootstrap.HOST_CA_DIR)}
 
 
 @pytest.fixture
@@ -125,12 +128,13 @@ def checkout(tmp_path):
     return root
 
 
-def test_ensure_user_env_writes_a_private_env_with_a_fresh_key(checkout, host_ca_dir):
+def test_ensure_user_env_writes_a_private_env_with_fresh_secrets(checkout, host_ca_dir):
     bootstrap.ensure_user_env(checkout)
     path = checkout / ".env"
     values = parse_env_file(path.read_text(), ".env")
-    assert set(values) == {"DJANGO_SECRET_KEY"}
+    assert set(values) == {"DJANGO_SECRET_KEY", "DB_PASSWORD", "DB_ROOT_PASSWORD"}
     assert len(values["DJANGO_SECRET_KEY"]) >= 50
+    assert len(set(values.values())) == 3, "each secret is generated on its own"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
