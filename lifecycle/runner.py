@@ -37,8 +37,8 @@ class Runner(Protocol):
         capture: bool = False,
         interactive: bool = False,
     ) -> Result:
-        """Run argv; raise on failure unless warn; return stdout when capture is set; give it the
-        terminal when interactive (a shell, createsuperuser)."""
+        """Run argv; raise on failure unless warn; with capture, return stdout and keep stderr off the
+        terminal (probes whose failure is an answer); give it the terminal when interactive."""
 
 
 class CommandFailed(Exception):
@@ -50,21 +50,19 @@ class CommandFailed(Exception):
 
 @dataclass
 class SubprocessRunner:
-    """Runs commands directly; `dry` prints them only."""
+    """Runs commands directly (nox sessions, the bootstrap), printing each first."""
 
-    dry: bool = False
     echo: bool = True
 
     def __call__(self, argv, *, env=None, warn=False, capture=False, interactive=False) -> Result:
         if self.echo:
             print(f"+ {shlex.join(argv)}", file=sys.stderr, flush=True)
-        if self.dry:
-            return Result(0)
         done = subprocess.run(
             list(argv),
             env=dict(env) if env is not None else None,
             text=True,
             stdout=subprocess.PIPE if capture else None,
+            stderr=subprocess.DEVNULL if capture else None,
             check=False,
         )
         if done.returncode and not warn:
@@ -83,7 +81,7 @@ class InvokeRunner:
             shlex.join(argv),
             env=dict(env or {}),
             warn=warn,
-            hide="out" if capture else None,
+            hide="both" if capture else None,
             echo=True,
             pty=interactive,
         )
