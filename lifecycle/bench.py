@@ -881,7 +881,7 @@ def machine_facts(settings: Settings, run: Runner, runs: int, tool: str) -> dict
         "commit": out(["git", "-C", str(settings.root), "rev-parse", "--short", "HEAD"]),
         "python": sys.version.split()[0],
         "notes": [
-            "cold builds use --no-cache: no layer cache, but BuildKit's apt and pip cache mounts stay warm",
+            "cold builds use --no-cache: no layer cache, but BuildKit's apt and uv cache mounts stay warm",
             "every value shares the cores with the load generator and with other users of the engine",
         ],
     }
