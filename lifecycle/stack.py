@@ -21,14 +21,8 @@ from lifecycle.settings import STAGES, Settings
 
 CERTS_DIR = Path("docker") / "certs"
 ZIPPED_STAGES = ("test-qa", "stage", "prod")  # the stages whose image carries the code zip
-SECRET_STAGES = ("stage", "prod")
-QA_REPORT_FILES = (
-    "junit.xml",
-    "coverage.xml",
-    ".coverage",
-    "compose-ps.txt",
-    "compose-logs.txt",
-)  # the stages that refuse to start without DJANGO_SECRET_KEY
+SECRET_STAGES = ("stage", "prod")  # the stages that refuse to start without DJANGO_SECRET_KEY
+QA_REPORT_FILES = ("junit.xml", "coverage.xml", ".coverage", "compose-ps.txt", "compose-logs.txt")
 
 
 def needs_zip(stage: str) -> bool:
