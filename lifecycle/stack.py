@@ -142,7 +142,7 @@ class Suite:
     def ensure_port_free(self, stage: str) -> None:
         """A taken APP_PORT fails early with the fix, unless it is this stage's own running container."""
         port = int(self.settings["APP_PORT"])
-        if stage == "test-qa" or self.dry or port_is_free(port):
+        if self.dry or port_is_free(port):
             return
         ours = self.run(
             cmd.compose(self.settings, "ps", "--quiet", stage, stage=stage),
@@ -157,7 +157,8 @@ class Suite:
             )
 
     def up(self, stage: str, *, build: bool = True, wait_timeout: int = 180) -> str:
-        cmd.check_stage(stage)
+        if cmd.check_stage(stage) == "test-qa":
+            raise UserError("test-qa runs the tests and exits, it is not a service to keep up; use invoke qa")
         ensure_secret_key(self.settings, stage)
         self.ensure_port_free(stage)
         if build:
@@ -168,8 +169,7 @@ class Suite:
             raise UserError(
                 f"{stage} did not come up healthy (deadline {wait_timeout}s); see the logs above (invoke logs)"
             )
-        if stage != "test-qa":
-            self.say(f"{stage} is up and healthy: {self.url()}")
+        self.say(f"{stage} is up and healthy: {self.url()}")
         return self.url()
 
     def down(

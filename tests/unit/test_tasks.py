@@ -176,6 +176,17 @@ def test_up_prod_without_secret_key_exits_and_runs_nothing(make_checkout):
     assert not settings.zip_path.exists()
 
 
+def test_up_test_qa_points_to_invoke_qa_and_runs_nothing(make_checkout):
+    make_checkout()
+    c = context()
+    with pytest.raises(Exit) as error:
+        tasks.up(c, stage="test-qa")
+    assert error.value.message == (
+        "error: test-qa runs the tests and exits, it is not a service to keep up; use invoke qa"
+    )
+    assert commands(c) == list(PREFLIGHT)
+
+
 def test_up_prod_builds_then_waits_for_health(make_checkout):
     settings = make_checkout(DJANGO_SECRET_KEY="k")
     c = context()
