@@ -242,14 +242,6 @@ def pack_bytes(
     return zip_bytes(files), files
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_if_changed(path: Path, data: bytes) -> bool:
     """Atomically write `data` to `path` (temp file in the same folder, then rename), unless it already holds it."""
     try:
@@ -365,10 +357,3 @@ def is_stale(root: Path, zip_path: Path, include: Sequence[str] = DEFAULT_INCLUD
         return True
     data, _ = pack_bytes(root, include, zip_path.parent)
     return current != data
-
-
-def verify_zip(path: Path) -> None:
-    """Raise UserError when the zip is missing, corrupt, or has an entry that would land outside the app folder."""
-    problem = unpack_zip.zip_problem(Path(path))
-    if problem:
-        raise UserError(problem)
