@@ -3,7 +3,7 @@
 Standard library only, no import of `lifecycle`: the image has neither. Every entry is checked before
 anything is written, so a bad zip (missing, corrupt, or with an entry that would land outside DEST)
 writes nothing, prints one line to stderr and exits 2. `lifecycle.codezip` loads this file for
-`unsafe_reason` and `zip_problem`, so the host (`invoke zip`, `verify_zip`) and the image apply ONE rule.
+`unsafe_reason` and `zip_problem`, so the host (`invoke zip`) and the image apply ONE rule.
 """
 
 from __future__ import annotations

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle import offline
+from lifecycle.compose import docker
+from lifecycle.doctor import image_available
 from lifecycle.errors import UserError
 from lifecycle.runner import CommandFailed, Runner, SubprocessRunner
 from lifecycle.settings import DEFAULTS, IMAGES_ENV, ROOT, USER_ENV, load_settings
@@ -89,8 +91,8 @@ def _answers(argv: list[str]) -> bool:
 
 def engine_facts() -> EngineFacts:
     return EngineFacts(
-        engine_answers=_answers(["docker", "info"]),
-        compose_v2=_answers(["docker", "compose", "version"]),
+        engine_answers=_answers(docker("info")),
+        compose_v2=_answers(docker("compose", "version")),
         dockerd_installed=shutil.which("dockerd") is not None,
         docker_cli_installed=shutil.which("docker") is not None,
         is_root=os.geteuid() == 0,
@@ -122,7 +124,7 @@ def start_daemon() -> None:
     with DOCKERD_LOG.open("ab") as log:
         subprocess.Popen(["dockerd"], stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + ENGINE_DEADLINE_S
-    while not _answers(["docker", "info"]):
+    while not _answers(docker("info")):
         if time.monotonic() > deadline:
             raise UserError(f"dockerd did not answer within {ENGINE_DEADLINE_S}s; see {DOCKERD_LOG}")
         time.sleep(1)
@@ -196,12 +198,7 @@ def ensure_user_env(root: Path = ROOT) -> None:
 
 
 def official_available(run: Runner, base_image: str) -> bool:
-    for image in (base_image, OFFICIAL_DB_IMAGE):
-        if run(["docker", "image", "inspect", image], warn=True, capture=True).ok:
-            continue
-        if not run(["docker", "pull", "--quiet", image], warn=True).ok:
-            return False
-    return True
+    return all(image_available(run, image) for image in (base_image, OFFICIAL_DB_IMAGE))
 
 
 def ensure_base_images(run: Runner, root: Path = ROOT) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle.compose import docker
+from lifecycle.compose import compose, docker
 from lifecycle.errors import UserError
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
@@ -101,11 +101,21 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+def image_present(run: Runner, image: str) -> bool:
+    return run(docker("image", "inspect", "--format", "{{.Id}}", image), warn=True, capture=True).ok
+
+
+def image_available(run: Runner, image: str) -> bool:
+    """Present locally, or pulled now (False when no registry answers)."""
+    return image_present(run, image) or run(docker("pull", "--quiet", image), warn=True).ok
+
+
 def _output(run: Runner, argv: list[str]) -> str | None:
     result = run(argv, warn=True, capture=True)
     return result.stdout if result.ok else None
 
 
+BUILDKIT_PROBE_IMAGE = "lifecycle-buildkit-probe"
 BUILDKIT_PROBE = """FROM {image}
 RUN --mount=type=cache,target=/var/cache/probe true
 """
@@ -118,25 +128,13 @@ def buildkit_check(settings: Settings, run: Runner, base_present: bool) -> Check
     with tempfile.TemporaryDirectory() as folder:
         Path(folder, "Dockerfile").write_text(BUILDKIT_PROBE.format(image=settings.base_image))
         Path(folder, "compose.yaml").write_text(
-            "services:\n  probe:\n    build: .\n    image: lifecycle-buildkit-probe\n"
+            f"services:\n  probe:\n    build: .\n    image: {BUILDKIT_PROBE_IMAGE}\n"
         )
-        ok = run(
-            [
-                "docker",
-                "compose",
-                "--project-directory",
-                folder,
-                "--file",
-                f"{folder}/compose.yaml",
-                "build",
-                "--quiet",
-                "probe",
-            ],
-            env=settings.env,
-            warn=True,
-            capture=True,
-        ).ok
-    run(docker("image", "rm", "--force", "lifecycle-buildkit-probe"), warn=True, capture=True)
+        probe = compose(
+            settings, "build", "--quiet", "probe", project=BUILDKIT_PROBE_IMAGE, file=f"{folder}/compose.yaml"
+        )
+        ok = run(probe, env=settings.env, warn=True, capture=True).ok
+    run(docker("image", "rm", "--force", BUILDKIT_PROBE_IMAGE), warn=True, capture=True)
     return Check(
         "buildkit",
         ok,
@@ -150,7 +148,7 @@ def checks(settings: Settings, run: Runner) -> list[Check]:
     result = [engine, compose_check(_output(run, docker("compose", "version", "--short")))]
     if engine.ok:
         images = [settings.base_image, settings["DB_IMAGE"]]
-        present = {i: run(docker("image", "inspect", i), warn=True, capture=True).ok for i in images}
+        present = {image: image_present(run, image) for image in images}
         registry_ok = all(present.values()) or run(docker("manifest", "inspect", images[0]), warn=True, capture=True).ok
         result += [images_check(present, registry_ok), buildkit_check(settings, run, present[images[0]])]
         root_dir = (_output(run, docker("info", "--format", "{{.DockerRootDir}}")) or "/").strip()

@@ -22,7 +22,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle.compose import compose
+from lifecycle.compose import compose, docker
+from lifecycle.doctor import image_present
 from lifecycle.errors import UserError
 from lifecycle.runner import CommandFailed, Runner, SubprocessRunner
 from lifecycle.settings import DEFAULTS, IMAGES_ENV, Settings, load_settings
@@ -93,11 +94,7 @@ def tar_argv(source_dir: Path | str, tarfile: Path | str) -> list[str]:
 
 
 def import_argv(tarfile: Path | str, tag: str) -> list[str]:
-    return ["docker", "import", str(tarfile), tag]
-
-
-def inspect_argv(tag: str) -> list[str]:
-    return ["docker", "image", "inspect", "--format", "{{.Id}}", tag]
+    return docker("import", str(tarfile), tag)
 
 
 def compose_project(settings: Settings) -> str:
@@ -122,11 +119,7 @@ def build_env(settings: Settings) -> dict[str, str]:
 
 
 def existing_images(run: Runner, tags: OfflineTags) -> set[str]:
-    present = set()
-    for tag in (tags.rootfs, tags.python, tags.db):
-        if run(inspect_argv(tag), warn=True, capture=True).ok:
-            present.add(tag)
-    return present
+    return {tag for tag in (tags.rootfs, tags.python, tags.db) if image_present(run, tag)}
 
 
 def check_rootfs_prerequisites() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lifecycle import codezip
 from lifecycle import compose as cmd
-from lifecycle.doctor import port_is_free
+from lifecycle.doctor import image_available, image_present, port_is_free
 from lifecycle.errors import UserError
 from lifecycle.runner import Runner
 from lifecycle.settings import STAGES, Settings
@@ -111,9 +111,7 @@ class Suite:
     # ---------------------------------------------------------------------------------------- build
     def ensure_base_image(self) -> None:
         image = self.settings.base_image
-        if self.run(cmd.docker("image", "inspect", "--format", "{{.Id}}", image), warn=True, capture=True).ok:
-            return
-        if not self.run(cmd.docker("pull", "--quiet", image), warn=True).ok:
+        if not image_available(self.run, image):
             raise UserError(
                 f"base image {image} is neither present nor pullable; check BASE_IMAGE/PY_VERSION/PY_BASE "
                 "(the offline images have Python 3.13) or run scripts/bootstrap"
@@ -235,7 +233,7 @@ class Suite:
         """Remove what the suite made for this checkout: containers, networks, stage images, zip, reports."""
         self.down(volumes=volumes, yes=yes, ask=ask)
         images = [self.settings.image(stage) for stage in STAGES] + [f"{self.settings.project_name}:test-qa"]
-        present = [i for i in images if self.run(cmd.docker("image", "inspect", i), warn=True, capture=True).ok]
+        present = [image for image in images if image_present(self.run, image)]
         if present:
             self.run(cmd.docker("image", "rm", *present), env=self.settings.env)
         paths = [

@@ -75,11 +75,6 @@ def test_plan(existing, force, expected):
             ["docker", "import", "/var/tmp/x/rootfs.tar", "lifecycle/debian:trixie"],
             id="docker-import",
         ),
-        pytest.param(
-            offline.inspect_argv("lifecycle/mariadb:11.8"),
-            ["docker", "image", "inspect", "--format", "{{.Id}}", "lifecycle/mariadb:11.8"],
-            id="image-inspect",
-        ),
     ],
 )
 def test_argv(argv, expected):
