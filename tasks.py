@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import functools
 import shlex
+import sys
+from pathlib import Path
 
 from invoke import Collection, Exit, task
 
+from lifecycle import dbclient, offline
 from lifecycle import doctor as doctor_checks
-from lifecycle import offline
 from lifecycle.compose import compose, exec_
 from lifecycle.compose import logs as logs_cmd
 from lifecycle.compose import ps as ps_cmd
@@ -25,9 +27,11 @@ from lifecycle.settings import STAGES, load_settings
 from lifecycle.stack import Suite, terminal_prompt
 
 STAGE_HELP = f"One of {', '.join(STAGES)}. Default: dev."
+NO_BACKUP_HELP = "Skip the automatic safety backup (the output says so). Default: off (back up first)."
 VOLUME_HELP = {
-    "volumes": "Also delete the database volume (asks to confirm). Default: off.",
+    "volumes": "Also delete the database volume (asks to confirm; backs it up first). Default: off.",
     "yes": "Confirm --volumes without asking. Default: off.",
+    "no_backup": NO_BACKUP_HELP,
 }
 
 
@@ -71,19 +75,20 @@ def build(c, stage="dev", no_cache=False):
         "stage": STAGE_HELP,
         "build": "Build the image first (cached). Default: on; --no-build skips it.",
         "wait_timeout": "Seconds to wait for healthy containers. Default: 180.",
+        "no_backup": "When DB_IMAGE's major version changed, " + NO_BACKUP_HELP,
     }
 )
 @user_errors
-def up(c, stage="dev", build=True, wait_timeout=180):
+def up(c, stage="dev", build=True, wait_timeout=180, no_backup=False):
     """Start the database and one stage, wait until both are healthy, print the URL."""
-    suite(c).up(stage, build=build, wait_timeout=int(wait_timeout))
+    suite(c).up(stage, build=build, wait_timeout=int(wait_timeout), no_backup=no_backup)
 
 
 @task(help=VOLUME_HELP)
 @user_errors
-def down(c, volumes=False, yes=False):
+def down(c, volumes=False, yes=False, no_backup=False):
     """Stop and remove this checkout's containers and network; data stays unless --volumes."""
-    suite(c).down(volumes=volumes, yes=yes, ask=terminal_prompt())
+    suite(c).down(volumes=volumes, yes=yes, ask=terminal_prompt(), no_backup=no_backup)
 
 
 @task(
@@ -136,9 +141,9 @@ def qa(c, pytest_args=""):
 
 @task(help=VOLUME_HELP)
 @user_errors
-def clean(c, volumes=False, yes=False):
+def clean(c, volumes=False, yes=False, no_backup=False):
     """Remove what the suite made for this checkout: containers, stage images, zip, reports."""
-    suite(c).clean(volumes=volumes, yes=yes, ask=terminal_prompt())
+    suite(c).clean(volumes=volumes, yes=yes, ask=terminal_prompt(), no_backup=no_backup)
 
 
 @task
@@ -170,5 +175,64 @@ def compose_passthrough(c, args, stage="dev"):
     s.run(compose(s.settings, *shlex.split(args), stage=stage), env=s.settings.env, interactive=True)
 
 
+@task(name="backup")
+@user_errors
+def db_backup(c):
+    """Back up the running database into BACKUP_DIR: a streamed, consistent dump (.sql.gz) and its manifest."""
+    suite(c).database().backup()
+
+
+@task(
+    name="restore",
+    help={
+        "file": "The backup (.sql.gz, with its .json manifest next to it); invoke db.list shows them.",
+        "yes": "Replace the database without asking for the project name. Default: off (asks; refuses without a "
+        "terminal).",
+        "other_database": "Restore a backup of another database name into this one. Default: off (refused).",
+        "no_backup": NO_BACKUP_HELP,
+    },
+)
+@user_errors
+def db_restore(c, file, yes=False, other_database=False, no_backup=False):
+    """Verify a backup, load it into a scratch database, swap it in atomically, say which migrations it lacks."""
+    suite(c).database().restore(
+        Path(file), yes=yes, ask=terminal_prompt(), other_database=other_database, no_backup=no_backup
+    )
+
+
+@task(
+    name="reset",
+    help={
+        "yes": "Reset without asking for the project name. Default: off (asks; refuses without a terminal).",
+        "load": "A fixture to load afterwards (manage.py loaddata, path as the app container sees it). Default: none.",
+        "stage": "The stage whose image migrates. Default: the running app service, else dev.",
+        "no_backup": NO_BACKUP_HELP,
+    },
+)
+@user_errors
+def db_reset(c, yes=False, load=None, stage=None, no_backup=False):
+    """Drop and recreate the database, migrate it and optionally load a fixture; a safety backup first."""
+    suite(c).database().reset(yes=yes, ask=terminal_prompt(), stage=stage, fixture=load, no_backup=no_backup)
+
+
+@task(name="list")
+@user_errors
+def db_list(c):
+    """List the backups: size, age, kind (manual or automatic), tables, rows, server and migrations."""
+    print("\n".join(suite(c, engine=False).database().list()))
+
+
+@task(name="shell", help={"root": "Connect as root instead of the app user. Default: off."})
+@user_errors
+def db_shell(c, root=False):
+    """A SQL prompt in the running db service, as the app user on its database (root only with --root)."""
+    s = suite(c)
+    database = s.database()
+    database.require_running()
+    tty = sys.stdin.isatty()
+    s.run(dbclient.shell(s.settings, database.tools(), root=root, tty=tty), env=s.settings.env, interactive=tty)
+
+
 images = Collection("images", images_offline)
-ns = Collection(zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough, images)
+db = Collection("db", db_backup, db_restore, db_reset, db_list, db_shell)
+ns = Collection(zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough, images, db)

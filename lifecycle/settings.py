@@ -44,6 +44,8 @@ TABLE = (
     Setting("APP_PORT", "8000", "Host port the dev, stage and prod site is published on (127.0.0.1)."),
     Setting("DEBIAN_MIRROR", "http://deb.debian.org/debian", "Debian mirror for the offline base images."),
     Setting("DEBIAN_SUITE", "trixie", "Debian release of the offline base images."),
+    Setting("BACKUP_DIR", "backups", "Folder (relative to the checkout, or absolute) of database backups."),
+    Setting("BACKUP_KEEP", "10", "Automatic backups kept per project; older ones are pruned (never manual ones)."),
     Setting("OFFLINE_PREFIX", "lifecycle", "Repository prefix of the offline base images (PREFIX/python, ...)."),
 )
 DEFAULTS = {s.name: s.default for s in TABLE}
@@ -132,6 +134,8 @@ def validate(values: Mapping[str, str]) -> None:
     port = values["APP_PORT"]
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise UserError(f"APP_PORT={port!r} is not a port number; set it to a number from 1 to 65535")
+    if not values["BACKUP_KEEP"].isdigit():
+        raise UserError(f"BACKUP_KEEP={values['BACKUP_KEEP']!r} is not a count; set it to a whole number such as 10")
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", values["PROJ_NAME"]):
         raise UserError(
             f"PROJ_NAME={values['PROJ_NAME']!r} is not a valid image name; "

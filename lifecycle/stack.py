@@ -9,14 +9,14 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from lifecycle import codezip
+from lifecycle import backup, codezip
 from lifecycle import compose as cmd
 from lifecycle.doctor import image_available, image_present, port_is_free
 from lifecycle.errors import UserError
-from lifecycle.runner import Runner
+from lifecycle.runner import ProcessStreams, Runner, Streams
 from lifecycle.settings import STAGES, Settings
 
 CERTS_DIR = Path("docker") / "certs"
@@ -68,13 +68,7 @@ def sync_certs(source: str, target: Path) -> list[str]:
 
 def confirm_volume_deletion(project: str, yes: bool, ask: Callable[[str], str] | None) -> None:
     """Deleting the database volume needs --yes, or the project name typed at a terminal."""
-    if yes:
-        return
-    if ask is None:
-        raise UserError(f"--volumes deletes the database of {project}; add --yes to confirm (nothing was changed)")
-    answer = ask(f"This deletes the database volume of {project}. Type the project name to confirm: ")
-    if answer.strip() != project:
-        raise UserError("not confirmed; nothing was deleted")
+    backup.confirm_project(project, "--volumes deletes the database", yes, ask)
 
 
 def terminal_prompt() -> Callable[[str], str] | None:
@@ -93,6 +87,7 @@ class Suite:
     settings: Settings
     run: Runner
     dry: bool = False
+    streams: Streams = field(default_factory=ProcessStreams)
 
     def say(self, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -133,6 +128,9 @@ class Suite:
         self.ensure_base_image()
         self.run(cmd.build(self.settings, stage, no_cache=no_cache), env=self.build_env(stage))
 
+    def database(self) -> backup.Database:
+        return backup.Database(self.settings, self.run, self.streams, self.say, self.dry)
+
     # ------------------------------------------------------------------------------------ up / down
     def url(self) -> str:
         return f"http://127.0.0.1:{self.settings['APP_PORT']}/"
@@ -154,19 +152,22 @@ class Suite:
                 "(invoke down, if it is another stage of this checkout) or set APP_PORT in .env"
             )
 
-    def up(self, stage: str, *, build: bool = True, wait_timeout: int = 180) -> str:
+    def up(self, stage: str, *, build: bool = True, wait_timeout: int = 180, no_backup: bool = False) -> str:
         if cmd.check_stage(stage) == "test-qa":
             raise UserError("test-qa runs the tests and exits, it is not a service to keep up; use invoke qa")
         ensure_secret_key(self.settings, stage)
         self.ensure_port_free(stage)
         if build:
             self.build(stage)
+        database = self.database()
+        database.guard_server_change(no_backup=no_backup)
         result = self.run(cmd.up(self.settings, stage, wait_timeout=wait_timeout), env=self.settings.env, warn=True)
         if not result.ok:
             self.run(cmd.logs(self.settings, tail="40"), env=self.settings.env, warn=True)
             raise UserError(
                 f"{stage} did not come up healthy (deadline {wait_timeout}s); see the logs above (invoke logs)"
             )
+        database.record_server()
         self.say(f"{stage} is up and healthy: {self.url()}")
         return self.url()
 
@@ -177,9 +178,12 @@ class Suite:
         yes: bool = False,
         project: str | None = None,
         ask: Callable[[str], str] | None = None,
+        no_backup: bool = False,
     ) -> None:
         if volumes:
             confirm_volume_deletion(project or self.settings.project_name, yes, ask)
+            if project is None:  # another project's volume is not this checkout's data
+                self.database().guard_volume_deletion(no_backup=no_backup)
         self.run(cmd.down(self.settings, volumes=volumes, project=project), env=self.settings.env)
 
     # ------------------------------------------------------------------------------------------- qa
@@ -229,9 +233,16 @@ class Suite:
                 (reports / name).write_text(output, encoding="utf-8")
 
     # ---------------------------------------------------------------------------------------- clean
-    def clean(self, *, volumes: bool = False, yes: bool = False, ask: Callable[[str], str] | None = None) -> None:
+    def clean(
+        self,
+        *,
+        volumes: bool = False,
+        yes: bool = False,
+        ask: Callable[[str], str] | None = None,
+        no_backup: bool = False,
+    ) -> None:
         """Remove what the suite made for this checkout: containers, networks, stage images, zip, reports."""
-        self.down(volumes=volumes, yes=yes, ask=ask)
+        self.down(volumes=volumes, yes=yes, ask=ask, no_backup=no_backup)
         images = [self.settings.image(stage) for stage in STAGES] + [f"{self.settings.project_name}:test-qa"]
         present = [image for image in images if image_present(self.run, image)]
         if present:
