@@ -113,3 +113,19 @@ def read_marker_offline(volume: str, image: str) -> list[str]:
         "run", "--rm", "--network", "none", "--volume", f"{volume}:/var/lib/mysql:ro",
         "--entrypoint", "sh", image, "-c", 'cat "$1" 2>/dev/null || true', "sh", MARKER,
     )  # fmt: skip
+
+
+def plain_dump_to_file(settings: Settings, tools: DbTools, path: str) -> list[str]:
+    """The plain tools' baseline for the benchmark: `dump | gzip` into a file inside the container."""
+    script = 'p="$1"; f="$2"; shift 2; MYSQL_PWD="$MYSQL_ROOT_PASSWORD" "$p" --user=root "$@" | gzip > "$f"'
+    return _exec(settings, script, [tools.dump, path, "--single-transaction", tools.database])
+
+
+def plain_load_from_file(settings: Settings, tools: DbTools, path: str, database: str) -> list[str]:
+    """The plain tools' baseline for the benchmark: `gunzip | client` from a file inside the container."""
+    script = 'p="$1"; f="$2"; shift 2; gunzip -c "$f" | MYSQL_PWD="$MYSQL_ROOT_PASSWORD" "$p" --user=root "$@"'
+    return _exec(settings, script, [tools.client, path, database])
+
+
+def remove_file(settings: Settings, path: str) -> list[str]:
+    return _exec(settings, 'rm -f "$1"', [path])
