@@ -11,6 +11,7 @@ swap, the previous data is still there. Decisions are plain functions; `Database
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -19,7 +20,7 @@ import re
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -243,7 +244,11 @@ def swap_sql(live: str, scratch: str, replaced: str, live_tables: Sequence[str],
              for t in live_tables]  # fmt: skip
     moves += [f"{sql_identifier(scratch)}.{sql_identifier(t)} TO {sql_identifier(live)}.{sql_identifier(t)}"
               for t in new_tables]  # fmt: skip
-    statements = [f"DROP DATABASE IF EXISTS {sql_identifier(replaced)}", f"CREATE DATABASE {sql_identifier(replaced)}"]
+    statements = [
+        "SET SESSION lock_wait_timeout = 60",  # a transaction holding a table makes the swap fail, not hang for a day
+        f"DROP DATABASE IF EXISTS {sql_identifier(replaced)}",
+        f"CREATE DATABASE {sql_identifier(replaced)}",
+    ]
     if moves:
         statements.append("RENAME TABLE " + ", ".join(moves))
     statements += [f"DROP DATABASE {sql_identifier(replaced)}", f"DROP DATABASE {sql_identifier(scratch)}"]
@@ -409,38 +414,50 @@ class Database:
         migrations = {app: name for app, name in self.query(
             "SELECT app, MAX(name) FROM django_migrations GROUP BY app", tools.database, warn=True)}  # fmt: skip
         running = self.containers()
-        self.folder.mkdir(parents=True, exist_ok=True)
         now = datetime.now(UTC)
         path = self.folder / backup_name(self.settings.project_name, now)
+        draft = Manifest(
+            file=path.name, sha256="", size=0, created=now.isoformat(), kind=kind, reason=reason,
+            project=self.settings.project_name, database=tools.database, server_image=running.db_image,
+            server_version=version, dump_tool=tools.dump, migrations=migrations,
+            code_zip_sha256=running.code_zip_sha256, commit=running.commit,
+        )  # fmt: skip
         partial = path.with_name(path.name + ".partial")
-        counter = RowCounter()
         try:
-            with partial.open("wb") as raw:
-                hashing = HashingFile(raw)
-                with gzip.GzipFile(filename="", mode="wb", fileobj=hashing, compresslevel=1, mtime=0) as packed:
-
-                    def sink(chunk: bytes) -> None:
-                        counter.feed(chunk)
-                        packed.write(chunk)
-
-                    status = self.streams.stream_out(dbclient.dump(self.settings, tools), sink, env=self.settings.env)
-                raw.flush()
-                os.fsync(raw.fileno())
-            tables = counter.finish()
-            if status or not counter.completed:
-                raise UserError(f"the dump failed (exit {status}, see above); no backup was written")
-            manifest = Manifest(
-                file=path.name, sha256=hashing.digest.hexdigest(), size=hashing.size, created=now.isoformat(),
-                kind=kind, reason=reason, project=self.settings.project_name, database=tools.database,
-                server_image=running.db_image, server_version=version, dump_tool=tools.dump, tables=tables,
-                migrations=migrations, code_zip_sha256=running.code_zip_sha256, commit=running.commit,
-            )  # fmt: skip
-            manifest_path(path).write_text(manifest.to_json(), encoding="utf-8")
-            partial.rename(path)  # the commit point: only a complete dump with its manifest has the final name
+            self.folder.mkdir(parents=True, exist_ok=True)
+            manifest = self._stream_dump(path, partial, draft, tools)
+        except OSError as error:
+            raise UserError(f"writing {partial} failed ({error.strerror or error}); no backup was written") from None
         finally:
-            partial.unlink(missing_ok=True)
-        self.say(f"backup: {path} ({format_size(manifest.size)}, {len(tables)} tables, {manifest.rows} rows, {kind})")
+            with contextlib.suppress(OSError):  # a folder that could not be made holds no partial file
+                partial.unlink(missing_ok=True)
+        self.say(f"backup: {path} ({format_size(manifest.size)}, {len(manifest.tables)} tables, {manifest.rows} rows, "
+                 f"{kind})")  # fmt: skip
         return path
+
+    def _stream_dump(self, path: Path, partial: Path, draft: Manifest, tools: DbTools) -> Manifest:
+        """Stream the dump into `partial` (gzip, sha256, row counts on the way), write the manifest, then give the
+        dump its final name: only a complete dump with its manifest ever has it."""
+        counter = RowCounter()
+        with partial.open("wb") as raw:
+            hashing = HashingFile(raw)
+            # Level 1: a safety backup runs before every destructive step, so its speed matters more than its size.
+            with gzip.GzipFile(filename="", mode="wb", fileobj=hashing, compresslevel=1, mtime=0) as packed:
+
+                def sink(chunk: bytes) -> None:
+                    counter.feed(chunk)
+                    packed.write(chunk)
+
+                status = self.streams.stream_out(dbclient.dump(self.settings, tools), sink, env=self.settings.env)
+            raw.flush()
+            os.fsync(raw.fileno())
+        tables = counter.finish()
+        if status or not counter.completed:
+            raise UserError(f"the dump failed (exit {status}, see above); no backup was written")
+        manifest = replace(draft, sha256=hashing.digest.hexdigest(), size=hashing.size, tables=tables)
+        manifest_path(path).write_text(manifest.to_json(), encoding="utf-8")
+        partial.rename(path)
+        return manifest
 
     def safety_backup(self, reason: str, *, skip: bool) -> Path | None:
         """The automatic backup before a destructive step; then prune automatic backups beyond BACKUP_KEEP."""
@@ -448,7 +465,10 @@ class Database:
             self.say(f"safety backup skipped (--no-backup) {reason}")
             return None
         self.say(f"safety backup {reason}")
-        path = self.backup(AUTOMATIC, reason)
+        try:
+            path = self.backup(AUTOMATIC, reason)
+        except UserError as error:
+            raise UserError(f"{error}; nothing else was done (add --no-backup to go on without a backup)") from None
         self.prune()
         return path
 
@@ -631,5 +651,9 @@ class Database:
         if not self.volume_exists():
             return
         if not no_backup and not self.is_running():
-            self.run(cmd.compose(self.settings, "up", "--detach", "--wait", dbclient.SERVICE), env=self.settings.env)
+            started = self.run(cmd.compose(self.settings, "up", "--detach", "--wait", dbclient.SERVICE),
+                               env=self.settings.env, warn=True)  # fmt: skip
+            if not started.ok:
+                raise UserError("could not start the db service to back up the volume first (see above); nothing was "
+                                "deleted (add --no-backup to delete it without a backup)")  # fmt: skip
         self.safety_backup("before deleting the database volume", skip=no_backup)

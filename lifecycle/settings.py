@@ -134,8 +134,8 @@ def validate(values: Mapping[str, str]) -> None:
     port = values["APP_PORT"]
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise UserError(f"APP_PORT={port!r} is not a port number; set it to a number from 1 to 65535")
-    if not values["BACKUP_KEEP"].isdigit():
-        raise UserError(f"BACKUP_KEEP={values['BACKUP_KEEP']!r} is not a count; set it to a whole number such as 10")
+    if not values["BACKUP_KEEP"].isdigit() or int(values["BACKUP_KEEP"]) < 1:
+        raise UserError(f"BACKUP_KEEP={values['BACKUP_KEEP']!r} is not a count of at least 1; set it to e.g. 10")
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", values["PROJ_NAME"]):
         raise UserError(
             f"PROJ_NAME={values['PROJ_NAME']!r} is not a valid image name; "

@@ -250,6 +250,7 @@ def test_up_with_a_new_major_db_image_backs_up_first_unless_told_not_to(stack, n
 def test_down_volumes_leaves_a_backup_that_restores_into_a_fresh_volume(stack):
     sql(stack, "CREATE TABLE it_last (v VARCHAR(20) CHARACTER SET utf8mb4); INSERT INTO it_last VALUES ('\U0001f44b')")
     before = set(backups(stack))
+    invoke_ok(stack, "down")  # the data now sits in a volume with no server running: down --volumes starts one
     output = invoke_ok(stack, "down", "--volumes", "--yes")
     assert "safety backup before deleting the database volume" in output
     assert not stack.volume_exists()

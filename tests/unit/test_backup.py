@@ -420,3 +420,23 @@ def test_bench_rows_compare_with_the_plain_tools_and_check_peak_memory():
     assert rows["db_backup_throughput"].status == "PASS" and rows["db_restore_throughput"].status == "MISS"
     assert rows["db_backup_peak"].status == "PASS" and rows["db_restore_peak"].status == "MISS"
     assert "REPEAT(SHA2(n, 256), 16)" in backup_bench.generate_sql(2) and "n < 2000" in backup_bench.generate_sql(2)
+
+
+@pytest.mark.parametrize("value", ["0", "ten", "-1", "1.5"])
+def test_backup_keep_must_be_a_count_of_at_least_one(tmp_path, value):
+    with pytest.raises(UserError) as error:
+        load_settings(root=tmp_path, environ={"BACKUP_KEEP": value})
+    assert str(error.value).startswith(f"BACKUP_KEEP={value!r} is not a count of at least 1")
+
+
+def test_an_unwritable_backup_folder_is_one_line_and_leaves_nothing(tmp_path):
+    (tmp_path / "blocked").write_text("a file where the folder should be")
+    with pytest.raises(UserError) as error:
+        database(tmp_path, FakeStreams(MYSQLDUMP_STYLE), BACKUP_DIR="blocked/backups").backup()
+    assert "no backup was written" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_failed_safety_backup_says_how_to_go_on_without_one(tmp_path):
+    with pytest.raises(UserError) as error:
+        database(tmp_path, FakeStreams(b"", status=2)).safety_backup("before db.reset", skip=False)
+    assert str(error.value).endswith("nothing else was done (add --no-backup to go on without a backup)")
