@@ -7,6 +7,7 @@ file order because the last ones change the stack underneath (a new DB_IMAGE, `d
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -16,7 +17,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import IsolatedCheckout, assert_one_line, docker, start_tool, unique_name, wait_for
+from conftest import (
+    IsolatedCheckout,
+    assert_one_line,
+    copy_checkout,
+    docker,
+    run_tool,
+    start_tool,
+    unique_name,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -218,6 +228,22 @@ def test_reset_refuses_without_confirmation_then_backs_up_drops_and_migrates(sta
     assert "reset app: migrated" in output
     listing = invoke_ok(stack, "db.list")
     assert f"{safety.name}" in listing and "automatic (before db.reset)" in listing
+
+
+def test_qa_fails_naming_the_app_when_a_model_change_has_no_migration(engine, tmp_path):
+    copy = copy_checkout(tmp_path / "checkout")
+    models = copy / "django_site" / "notes" / "models.py"
+    models.write_text(models.read_text().replace("    text = ", "    pinned = models.BooleanField(default=False)\n"
+                                                 "    text = ", 1))  # fmt: skip
+    proj_name = unique_name("it-gate")
+    project = f"{proj_name}-{hashlib.sha256(str(copy.resolve()).encode()).hexdigest()[:8]}"
+    try:
+        done = run_tool("nox", "-s", "qa", "--", "-k", "test_every_model_change", env={"PROJ_NAME": proj_name},
+                        cwd=copy, drop=("COMPOSE_PROJECT_NAME", "APP_PORT"))  # fmt: skip
+        assert done.returncode != 0, done.stdout[-3000:]
+        assert "Migrations for 'notes':" in done.stdout and "a model change has no migration" in done.stdout
+    finally:
+        docker("image", "rm", f"{project}:test-qa", check=False)
 
 
 # ------------------------------------------------------------------------------- changes under the stack
