@@ -17,8 +17,9 @@ from lifecycle import compose as cmd
 from lifecycle.doctor import preflight
 from lifecycle.errors import UserError
 from lifecycle.runner import CommandFailed, SubprocessRunner
-from lifecycle.settings import STAGES, load_settings
+from lifecycle.settings import load_settings
 from lifecycle.stack import Suite
+from lifecycle.stages import STAGES
 
 nox.needs_version = ">=2026.10.20"
 nox.options.sessions = ["lint", "unit", "qa", "e2e"]
@@ -63,7 +64,7 @@ def lint(session: nox.Session) -> None:
     session.run("hadolint", *DOCKERFILES)
     suite = engine_suite(session)
     for stage in STAGES:
-        suite.run(cmd.config_check(suite.settings, stage), env=suite.settings.env)
+        suite.run(cmd.config_argv(suite.settings, stage), env=suite.settings.env)
 
 
 @nox.session

@@ -1,20 +1,27 @@
-"""`invoke doctor` and the preflight every Docker-touching task runs.
+"""`invoke doctor` and the preflight every Docker-touching task runs: reports, not probes.
 
-Each check gathers one fact through the runner and hands it to a plain function that decides; a
+Each check takes one fact from `lifecycle.probes` and hands it to a plain function that decides; a
 failing check carries the fix, so the user reads one line and knows what to do.
 """
 
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle.compose import compose, docker
+from lifecycle.compose import compose_argv, docker_argv
 from lifecycle.errors import UserError
+from lifecycle.probes import (
+    compose_version,
+    docker_root_dir,
+    engine_version,
+    image_in_registry,
+    image_present,
+    port_is_free,
+)
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
 
@@ -90,31 +97,6 @@ def images_check(present: dict[str, bool], registry_ok: bool) -> Check:
     return Check("base images", False, f"missing and no registry: {', '.join(missing)}", fix)
 
 
-def port_is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        # Without SO_REUSEADDR a TIME_WAIT left by the last request counts as "in use"; docker can bind it.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def image_present(run: Runner, image: str) -> bool:
-    return run(docker("image", "inspect", "--format", "{{.Id}}", image), warn=True, capture=True).ok
-
-
-def image_available(run: Runner, image: str) -> bool:
-    """Present locally, or pulled now (False when no registry answers)."""
-    return image_present(run, image) or run(docker("pull", "--quiet", image), warn=True).ok
-
-
-def _output(run: Runner, argv: list[str]) -> str | None:
-    result = run(argv, warn=True, capture=True)
-    return result.stdout if result.ok else None
-
-
 BUILDKIT_PROBE_IMAGE = "lifecycle-buildkit-probe"
 BUILDKIT_PROBE = """FROM {image}
 RUN --mount=type=cache,target=/var/cache/probe true
@@ -130,11 +112,11 @@ def buildkit_check(settings: Settings, run: Runner, base_present: bool) -> Check
         Path(folder, "compose.yaml").write_text(
             f"services:\n  probe:\n    build: .\n    image: {BUILDKIT_PROBE_IMAGE}\n"
         )
-        probe = compose(
+        probe = compose_argv(
             settings, "build", "--quiet", "probe", project=BUILDKIT_PROBE_IMAGE, file=f"{folder}/compose.yaml"
         )
         ok = run(probe, env=settings.env, warn=True, capture=True).ok
-    run(docker("image", "rm", "--force", BUILDKIT_PROBE_IMAGE), warn=True, capture=True)
+    run(docker_argv("image", "rm", "--force", BUILDKIT_PROBE_IMAGE), warn=True, capture=True)
     return Check(
         "buildkit",
         ok,
@@ -144,14 +126,14 @@ def buildkit_check(settings: Settings, run: Runner, base_present: bool) -> Check
 
 
 def checks(settings: Settings, run: Runner) -> list[Check]:
-    engine = engine_check(_output(run, docker("version", "--format", "{{.Server.Version}}")))
-    result = [engine, compose_check(_output(run, docker("compose", "version", "--short")))]
+    engine = engine_check(engine_version(run))
+    result = [engine, compose_check(compose_version(run))]
     if engine.ok:
         images = [settings.base_image, settings["DB_IMAGE"]]
         present = {image: image_present(run, image) for image in images}
-        registry_ok = all(present.values()) or run(docker("manifest", "inspect", images[0]), warn=True, capture=True).ok
+        registry_ok = all(present.values()) or image_in_registry(run, images[0])
         result += [images_check(present, registry_ok), buildkit_check(settings, run, present[images[0]])]
-        root_dir = (_output(run, docker("info", "--format", "{{.DockerRootDir}}")) or "/").strip()
+        root_dir = docker_root_dir(run) or "/"
         where = root_dir if Path(root_dir).exists() else "/"
         result.append(disk_check(shutil.disk_usage(where).free, where))
     port = int(settings["APP_PORT"])
@@ -168,9 +150,6 @@ def report(settings: Settings, run: Runner) -> int:
 
 def preflight(run: Runner) -> None:
     """Before any compose call: a clear line instead of docker's own error when the basics are missing."""
-    for check in (
-        engine_check(_output(run, docker("version", "--format", "{{.Server.Version}}"))),
-        compose_check(_output(run, docker("compose", "version", "--short"))),
-    ):
+    for check in (engine_check(engine_version(run)), compose_check(compose_version(run))):
         if not check.ok:
             raise UserError(f"{check.detail}; {check.fix}")

@@ -22,9 +22,9 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle.compose import compose, docker
-from lifecycle.doctor import image_present
+from lifecycle.compose import compose_argv, docker_argv
 from lifecycle.errors import UserError
+from lifecycle.probes import image_present
 from lifecycle.runner import CommandFailed, Runner, SubprocessRunner
 from lifecycle.settings import DEFAULTS, IMAGES_ENV, Settings, load_settings
 
@@ -94,18 +94,18 @@ def tar_argv(source_dir: Path | str, tarfile: Path | str) -> list[str]:
 
 
 def import_argv(tarfile: Path | str, tag: str) -> list[str]:
-    return docker("import", str(tarfile), tag)
+    return docker_argv("import", str(tarfile), tag)
 
 
 def compose_project(settings: Settings) -> str:
     return f"{settings['OFFLINE_PREFIX']}-offline-images".replace("/", "-").lower()
 
 
-def build_argv(settings: Settings, services: Sequence[str]) -> list[str]:
-    return compose(settings, "build", *services, project=compose_project(settings), file=str(COMPOSE_FILE))
+def build_images_argv(settings: Settings, services: Sequence[str]) -> list[str]:
+    return compose_argv(settings, "build", *services, project=compose_project(settings), file=str(COMPOSE_FILE))
 
 
-def build_env(settings: Settings) -> dict[str, str]:
+def build_images_env(settings: Settings) -> dict[str, str]:
     """settings.env plus what docker/offline/compose.yaml interpolates (OFFLINE_* so DB_IMAGE keeps its meaning)."""
     tags = offline_tags(settings)
     return {
@@ -196,7 +196,7 @@ def ensure_offline_images(settings: Settings, run: Runner, force: bool = False) 
         make_rootfs(settings, run, tags.rootfs)
     services = [step for step in steps if step != "rootfs"]
     if services:
-        run(build_argv(settings, services), env=build_env(settings))
+        run(build_images_argv(settings, services), env=build_images_env(settings))
     return [tags.of(step) for step in steps]
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle import settings as settings_module
 from lifecycle.errors import UserError
 from lifecycle.settings import DEFAULTS, IMAGES_ENV, TABLE, USER_ENV, load_settings, parse_env_file
+from lifecycle.stages import PROD
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 
@@ -182,6 +182,29 @@ def test_app_port_rejects(tmp_path, port):
     assert str(error.value) == f"APP_PORT={port!r} is not a port number; set it to a number from 1 to 65535"
 
 
+@pytest.mark.parametrize(
+    "seconds",
+    [
+        pytest.param("0", id="zero seconds is refused"),
+        pytest.param("3m", id="a unit is refused"),
+        pytest.param("-5", id="a negative number is refused"),
+    ],
+)
+def test_wait_timeout_rejects(tmp_path, seconds):
+    with pytest.raises(UserError) as error:
+        load_settings(root=tmp_path, environ={"WAIT_TIMEOUT": seconds})
+    assert str(error.value) == (
+        f"WAIT_TIMEOUT={seconds!r} is not a number of seconds; set it to a whole number above 0"
+    )
+
+
+def test_a_flag_is_checked_like_a_setting(tmp_path):
+    settings = load_settings(root=tmp_path, environ={})
+    assert settings.override(WAIT_TIMEOUT=30)["WAIT_TIMEOUT"] == "30"
+    with pytest.raises(UserError, match=r"^WAIT_TIMEOUT='soon' is not a number of seconds"):
+        settings.override(WAIT_TIMEOUT="soon")
+
+
 def test_a_bad_app_port_in_env_file_is_refused_too(tmp_path):
     write(tmp_path, USER_ENV, "APP_PORT=eighty\n")
     with pytest.raises(UserError, match=r"^APP_PORT='eighty' is not a port number"):
@@ -231,7 +254,7 @@ def test_a_valid_proj_name_gives_a_valid_compose_project_name(tmp_path, name):
     settings = load_settings(root=tmp_path, environ={"PROJ_NAME": name})
     assert re.fullmatch(r"[a-z0-9][a-z0-9_-]*", settings.project_name)
     assert settings.project_name.startswith(name.replace(".", "-") + "-")
-    assert settings.image("prod") == f"{name}:prod"
+    assert settings.image(PROD) == f"{name}:prod"
 
 
 # -------------------------------------------------------------------------------------------- project name
@@ -267,7 +290,7 @@ def test_compose_project_name_overrides_the_hash(tmp_path):
 
 def test_derived_names(tmp_path):
     settings = load_settings(root=tmp_path, environ={"PROJ_NAME": "shop", "ZIP_DIR": "out", "ZIP_NAME": "c.zip"})
-    assert settings.image("prod") == "shop:prod"
+    assert settings.image(PROD) == "shop:prod"
     assert settings.zip_path == tmp_path / "out" / "c.zip"
     assert settings.base_image == "python:3.12-slim"
 
@@ -349,7 +372,6 @@ def test_table_names_are_unique_and_documented():
     names = [s.name for s in TABLE]
     assert len(names) == len(set(names))
     assert all(s.help.strip() for s in TABLE)
-    assert settings_module.STAGES == ("dev", "test-qa", "stage", "prod")
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,8 @@ from conftest import RecordingRunner
 
 from lifecycle.errors import UserError
 from lifecycle.runner import Result
-from lifecycle.stack import confirm_volume_deletion, ensure_secret_key, git_metadata, needs_zip, sync_certs
+from lifecycle.stack import confirm_volume_deletion, ensure_secret_key, git_metadata, sync_certs
+from lifecycle.stages import PROD, Stage
 
 # ------------------------------------------------------------------------------------------------ sync_certs
 
@@ -180,10 +181,10 @@ def test_the_right_typed_name_confirms(answer):
 def test_ensure_secret_key(make_settings, stage, key, refused):
     settings = make_settings() if key is None else make_settings(DJANGO_SECRET_KEY=key)
     if not refused:
-        ensure_secret_key(settings, stage)
+        ensure_secret_key(settings, Stage.parse(stage))
         return
     with pytest.raises(UserError) as error:
-        ensure_secret_key(settings, stage)
+        ensure_secret_key(settings, Stage.parse(stage))
     assert str(error.value) == (
         f"{stage} needs DJANGO_SECRET_KEY; set it in .env (scripts/bootstrap writes one when there is no .env)"
     )
@@ -191,28 +192,7 @@ def test_ensure_secret_key(make_settings, stage, key, refused):
 
 def test_the_secret_key_may_come_from_env_file(tmp_path, make_settings):
     (tmp_path / ".env").write_text("DJANGO_SECRET_KEY=from-file\n")
-    ensure_secret_key(make_settings(), "prod")
-
-
-# ------------------------------------------------------------------------------------------------ needs_zip
-
-
-@pytest.mark.parametrize(
-    ("stage", "expected"),
-    [
-        pytest.param("dev", False, id="dev bind-mounts the code"),
-        pytest.param("test-qa", True, id="test-qa embeds the zip"),
-        pytest.param("stage", True, id="stage embeds the zip"),
-        pytest.param("prod", True, id="prod embeds the zip"),
-    ],
-)
-def test_needs_zip(stage, expected):
-    assert needs_zip(stage) is expected
-
-
-def test_needs_zip_refuses_an_unknown_stage():
-    with pytest.raises(UserError, match=r"^unknown stage 'production'; use one of: dev, test-qa, stage, prod$"):
-        needs_zip("production")
+    ensure_secret_key(make_settings(), PROD)
 
 
 # ---------------------------------------------------------------------------------------------- git labels
