@@ -135,16 +135,12 @@ def check_rootfs_prerequisites() -> None:
 
 def copy_extra_cas(settings: Settings, rootfs_dir: Path) -> None:
     """Put EXTRA_CA_DIR/*.crt where update-ca-certificates (run when ca-certificates installs) picks them up."""
-    if not settings["EXTRA_CA_DIR"]:
+    certificates = settings.extra_ca_certs()
+    if not certificates:
         return
-    source = (settings.root / settings["EXTRA_CA_DIR"]).resolve()
-    if not source.is_dir():
-        raise UserError(
-            f"EXTRA_CA_DIR={settings['EXTRA_CA_DIR']!r} is not a folder; point it at a folder of *.crt files"
-        )
     destination = rootfs_dir / "usr" / "local" / "share" / "ca-certificates"
     destination.mkdir(parents=True, exist_ok=True)
-    for certificate in sorted(source.glob("*.crt")):
+    for certificate in certificates:
         shutil.copyfile(certificate, destination / certificate.name)
 
 

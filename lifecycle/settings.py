@@ -107,6 +107,24 @@ class Settings:
         return f"{self['PROJ_NAME']}:{stage.tag}"
 
     @property
+    def extra_ca_dir(self) -> Path | None:
+        """EXTRA_CA_DIR resolved, here only: `~` expanded, a relative path taken from the checkout."""
+        value = self["EXTRA_CA_DIR"]
+        return self.root / Path(value).expanduser() if value else None
+
+    def extra_ca_certs(self) -> list[Path]:
+        """The *.crt files of EXTRA_CA_DIR, sorted ([] when it is unset); refuses a folder that has none."""
+        folder = self.extra_ca_dir
+        if folder is None:
+            return []
+        if not folder.is_dir():
+            raise UserError(f"EXTRA_CA_DIR={folder} is not a folder; point it at a folder of *.crt files or unset it")
+        certificates = sorted(folder.glob("*.crt"))
+        if not certificates:
+            raise UserError(f"EXTRA_CA_DIR={folder} holds no *.crt files; add the proxy's CA certificates or unset it")
+        return certificates
+
+    @property
     def base_image(self) -> str:
         return f"{self['BASE_IMAGE']}:{self['PY_VERSION']}-{self['PY_BASE']}"
 

@@ -40,16 +40,9 @@ def git_metadata(run: Runner, root: Path) -> dict[str, str]:
     return values
 
 
-def sync_certs(source: str, target: Path) -> list[str]:
-    """Mirror source/*.crt into the build context's certs folder; return the file names."""
-    wanted = {}
-    if source:
-        folder = Path(source).expanduser()
-        if not folder.is_dir():
-            raise UserError(f"EXTRA_CA_DIR={source} is not a folder; point it at a folder of *.crt files or unset it")
-        wanted = {path.name: path.read_bytes() for path in sorted(folder.glob("*.crt"))}
-        if not wanted:
-            raise UserError(f"EXTRA_CA_DIR={source} holds no *.crt files; add the proxy's CA certificates or unset it")
+def sync_certs(certificates: Sequence[Path], target: Path) -> list[str]:
+    """Mirror the certificates (Settings.extra_ca_certs) into the build context's certs folder; return their names."""
+    wanted = {path.name: path.read_bytes() for path in certificates}
     target.mkdir(parents=True, exist_ok=True)
     for stale in target.glob("*.crt"):
         if stale.name not in wanted:
@@ -121,7 +114,7 @@ class Suite:
 
     def build(self, stage: Stage, *, no_cache: bool = False) -> None:
         if not self.dry:
-            certs = sync_certs(self.settings["EXTRA_CA_DIR"], self.settings.root / CERTS_DIR)
+            certs = sync_certs(self.settings.extra_ca_certs(), self.settings.root / CERTS_DIR)
             if certs:
                 self.say(f"extra CA certificates: {', '.join(certs)}")
         self.ensure_base_image()
