@@ -368,6 +368,30 @@ def test_compose_yaml_gives_every_table_setting_a_default():
     assert bare == []
 
 
+DOCKERFILE_ARG = re.compile(r"^ARG ([A-Za-z_][A-Za-z0-9_]*)=(\S*)$", re.MULTILINE)
+COMPOSE_BUILD_ARG = re.compile(r"^    ([A-Z_][A-Z0-9_]*): \$\{\1:-([^}$]*)\}$", re.MULTILINE)
+
+
+def dockerfile_defaults() -> dict[str, str]:
+    paths = [CHECKOUT / "docker" / "Dockerfile", *sorted((CHECKOUT / "docker" / "offline").glob("*.Dockerfile"))]
+    return dict(found for path in paths for found in DOCKERFILE_ARG.findall(path.read_text()))
+
+
+def test_dockerfile_arg_defaults_match_the_settings_table():
+    """A plain `docker build` (no compose, no suite) must build what the defaults describe."""
+    found = {name: default for name, default in dockerfile_defaults().items() if name in DEFAULTS}
+    assert {"BASE_IMAGE", "PY_VERSION", "PY_BASE", "TZ", "ZIP_DIR", "ZIP_NAME", "PROJ_NAME"} <= set(found)
+    assert {name: default for name, default in found.items() if default != DEFAULTS[name]} == {}
+
+
+def test_compose_build_args_default_to_the_dockerfile_arg_defaults():
+    """Every build argument compose passes falls back to the same value the Dockerfile's ARG has."""
+    build_args = dict(COMPOSE_BUILD_ARG.findall(compose_text()))
+    assert {"ZIP_NAME", "ZIP_SHA256", "VERSION"} <= set(build_args)
+    arg_defaults = dockerfile_defaults()
+    assert {name: value for name, value in build_args.items() if arg_defaults.get(name) != value} == {}
+
+
 def test_table_names_are_unique_and_documented():
     names = [s.name for s in TABLE]
     assert len(names) == len(set(names))
