@@ -32,6 +32,7 @@ ROOT = Path(__file__).parent
 TOOLS = ROOT / "requirements" / "tools.txt"
 SHELL_SCRIPTS = [
     "bash_files/entrypoint.sh",
+    "bash_files/file_env.sh",
     "bash_files/qa.sh",
     "scripts/bootstrap",
     ".ci/run",
