@@ -7,14 +7,13 @@ failing check carries the fix, so the user reads one line and knows what to do.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle.compose import compose_argv, docker_argv
 from lifecycle.errors import UserError
 from lifecycle.probes import (
+    buildkit_cache_mounts_work,
     compose_version,
     docker_root_dir,
     engine_version,
@@ -97,30 +96,14 @@ def images_check(present: dict[str, bool], registry_ok: bool) -> Check:
     return Check("base images", False, f"missing and no registry: {', '.join(missing)}", fix)
 
 
-BUILDKIT_PROBE_IMAGE = "lifecycle-buildkit-probe"
-BUILDKIT_PROBE = """FROM {image}
-RUN --mount=type=cache,target=/var/cache/probe true
-"""
-
-
-def buildkit_check(settings: Settings, run: Runner, base_present: bool) -> Check:
-    """Build a one-line image with a cache mount through compose: proves BuildKit is what builds."""
-    if not base_present:
+def buildkit_check(works: bool | None) -> Check:
+    """Whether compose builds with BuildKit's cache mounts (None: not probed, the base image is missing)."""
+    if works is None:
         return Check("buildkit", True, "skipped (base image not present yet)")
-    with tempfile.TemporaryDirectory() as folder:
-        Path(folder, "Dockerfile").write_text(BUILDKIT_PROBE.format(image=settings.base_image))
-        Path(folder, "compose.yaml").write_text(
-            f"services:\n  probe:\n    build: .\n    image: {BUILDKIT_PROBE_IMAGE}\n"
-        )
-        probe = compose_argv(
-            settings, "build", "--quiet", "probe", project=BUILDKIT_PROBE_IMAGE, file=f"{folder}/compose.yaml"
-        )
-        ok = run(probe, env=settings.env, warn=True, capture=True).ok
-    run(docker_argv("image", "rm", "--force", BUILDKIT_PROBE_IMAGE), warn=True, capture=True)
     return Check(
         "buildkit",
-        ok,
-        "cache mounts work through compose" if ok else "compose build with a cache mount failed",
+        works,
+        "cache mounts work through compose" if works else "compose build with a cache mount failed",
         "update the Compose v2 plugin (scripts/bootstrap) and check the engine's log",
     )
 
@@ -132,7 +115,8 @@ def checks(settings: Settings, run: Runner) -> list[Check]:
         images = [settings.base_image, settings["DB_IMAGE"]]
         present = {image: image_present(run, image) for image in images}
         registry_ok = all(present.values()) or image_in_registry(run, images[0])
-        result += [images_check(present, registry_ok), buildkit_check(settings, run, present[images[0]])]
+        buildkit = buildkit_cache_mounts_work(settings, run) if present[images[0]] else None
+        result += [images_check(present, registry_ok), buildkit_check(buildkit)]
         root_dir = docker_root_dir(run) or "/"
         where = root_dir if Path(root_dir).exists() else "/"
         result.append(disk_check(shutil.disk_usage(where).free, where))

@@ -9,12 +9,19 @@ Standard library only: the bootstrap uses them before any virtual environment ex
 from __future__ import annotations
 
 import socket
+import tempfile
+from pathlib import Path
 
-from lifecycle.compose import docker_argv
+from lifecycle.compose import compose_argv, docker_argv
 from lifecycle.runner import Runner
+from lifecycle.settings import Settings
 
 # `docker info` hangs, rather than fails, on a wedged daemon: the bootstrap must not wait forever.
 ENGINE_PROBE_TIMEOUT_S = 20
+BUILDKIT_PROBE_IMAGE = "lifecycle-buildkit-probe"
+BUILDKIT_PROBE = """FROM {image}
+RUN --mount=type=cache,target=/var/cache/probe true
+"""
 
 
 def output(run: Runner, argv: list[str]) -> str | None:
@@ -72,3 +79,18 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def buildkit_cache_mounts_work(settings: Settings, run: Runner) -> bool:
+    """Build a one-line image with a cache mount through compose (then remove it): BuildKit is what builds."""
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "Dockerfile").write_text(BUILDKIT_PROBE.format(image=settings.base_image))
+        Path(folder, "compose.yaml").write_text(
+            f"services:\n  probe:\n    build: .\n    image: {BUILDKIT_PROBE_IMAGE}\n"
+        )
+        probe = compose_argv(
+            settings, "build", "--quiet", "probe", project=BUILDKIT_PROBE_IMAGE, file=f"{folder}/compose.yaml"
+        )
+        works = run(probe, env=settings.env, warn=True, capture=True).ok
+    run(docker_argv("image", "rm", "--force", BUILDKIT_PROBE_IMAGE), warn=True, capture=True)
+    return works

@@ -206,3 +206,16 @@ def test_report_counts_failures_and_prints_one_line_each(make_settings, monkeypa
     assert doctor.report(make_settings(), run) == 3
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(" ")[0] for line in lines] == ["FAIL", "FAIL", "FAIL", "ok"]
+
+
+@pytest.mark.parametrize(
+    ("works", "ok", "detail"),
+    [
+        pytest.param(True, True, "cache mounts work through compose", id="cache mounts work"),
+        pytest.param(False, False, "compose build with a cache mount failed", id="cache mounts fail"),
+        pytest.param(None, True, "skipped (base image not present yet)", id="not probed without a base image"),
+    ],
+)
+def test_buildkit_check(works, ok, detail):
+    check = doctor.buildkit_check(works)
+    assert (check.ok, check.detail) == (ok, detail)

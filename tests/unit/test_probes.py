@@ -103,3 +103,12 @@ def test_a_missing_program_is_exit_127_like_a_shell():
 
 def test_a_command_past_its_deadline_is_exit_124_like_timeout():
     assert QUIET(["sleep", "5"], warn=True, timeout=0.2) == Result(124)
+
+
+def test_the_buildkit_probe_builds_through_compose_and_removes_its_image(make_settings):
+    run = RecordingRunner()
+    assert probes.buildkit_cache_mounts_work(make_settings(), run) is True
+    build, remove = run.calls
+    assert build[:2] == ["docker", "compose"] and build[-3:] == ["build", "--quiet", "probe"]
+    assert build[build.index("--project-name") + 1] == probes.BUILDKIT_PROBE_IMAGE
+    assert remove == ["docker", "image", "rm", "--force", probes.BUILDKIT_PROBE_IMAGE]
