@@ -127,7 +127,7 @@ class Suite:
     def ensure_port_free(self, stage: Stage) -> None:
         """A taken APP_PORT fails early with the fix, unless it is this stage's own running container."""
         port = int(self.settings["APP_PORT"])
-        if self.dry or port_is_free(port):
+        if self.dry or not stage.serves_http or port_is_free(port):
             return
         ours = self.run(
             cmd.compose_argv(self.settings, "ps", "--quiet", stage.service, stage=stage),
