@@ -6,16 +6,14 @@ failing check carries the fix, so the user reads one line and knows what to do.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from lifecycle.errors import UserError
 from lifecycle.probes import (
     buildkit_cache_mounts_work,
     compose_version,
-    docker_root_dir,
+    crlf_files,
+    engine_disk_space,
     engine_version,
     image_in_registry,
     image_present,
@@ -25,7 +23,6 @@ from lifecycle.runner import Runner
 from lifecycle.settings import Settings
 
 MIN_FREE_GIB = 5
-SCRIPT_GLOBS = ("bash_files/*", "scripts/*", ".ci/*", "docker/**/*.sh")
 BOOTSTRAP_FIX = "run scripts/bootstrap (Debian/Ubuntu as root) or start Docker Desktop"
 
 
@@ -70,15 +67,6 @@ def port_check(port: int, free: bool) -> Check:
     return Check("port", free, f"127.0.0.1:{port} {'free' if free else 'in use'}", fix)
 
 
-def crlf_files(root: Path, globs: Iterable[str] = SCRIPT_GLOBS) -> list[str]:
-    found = set()
-    for pattern in globs:
-        for path in root.glob(pattern):
-            if path.is_file() and b"\r\n" in path.read_bytes():
-                found.add(str(path.relative_to(root)))
-    return sorted(found)
-
-
 def crlf_check(files: list[str]) -> Check:
     if not files:
         return Check("line endings", True, "shell scripts use LF")
@@ -117,9 +105,8 @@ def checks(settings: Settings, run: Runner) -> list[Check]:
         registry_ok = all(present.values()) or image_in_registry(run, images[0])
         buildkit = buildkit_cache_mounts_work(settings, run) if present[images[0]] else None
         result += [images_check(present, registry_ok), buildkit_check(buildkit)]
-        root_dir = docker_root_dir(run) or "/"
-        where = root_dir if Path(root_dir).exists() else "/"
-        result.append(disk_check(shutil.disk_usage(where).free, where))
+        where, free = engine_disk_space(run)
+        result.append(disk_check(free, where))
     port = int(settings["APP_PORT"])
     result += [port_check(port, port_is_free(port)), crlf_check(crlf_files(settings.root))]
     return result

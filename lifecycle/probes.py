@@ -1,15 +1,18 @@
-"""Facts about the machine, each gathered by one small read-only probe.
+"""Facts about the machine and the checkout, each gathered by one small probe that changes nothing
+(the BuildKit probe removes the throwaway image it builds).
 
 Everything that asks the engine or the host a question comes here: doctor reports these facts, the
-suite and the bootstrap act on them. Probes run through the `Runner` (so they are printed, and a
+suite, the bootstrap and the benchmark act on them. Probes run through the `Runner` (so they are printed, and a
 `RecordingRunner` answers them in tests) and never raise for a "no": a failing command is an answer.
 Standard library only: the bootstrap uses them before any virtual environment exists.
 """
 
 from __future__ import annotations
 
+import shutil
 import socket
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from lifecycle.compose import compose_argv, docker_argv
@@ -18,6 +21,7 @@ from lifecycle.settings import Settings
 
 # `docker info` hangs, rather than fails, on a wedged daemon: the bootstrap must not wait forever.
 ENGINE_PROBE_TIMEOUT_S = 20
+SCRIPT_GLOBS = ("bash_files/*", "scripts/*", ".ci/*", "docker/**/*.sh")  # where shell scripts live
 BUILDKIT_PROBE_IMAGE = "lifecycle-buildkit-probe"
 BUILDKIT_PROBE = """FROM {image}
 RUN --mount=type=cache,target=/var/cache/probe true
@@ -48,6 +52,13 @@ def engine_answers(run: Runner) -> bool:
 def docker_root_dir(run: Runner) -> str | None:
     found = output(run, docker_argv("info", "--format", "{{.DockerRootDir}}"))
     return found.strip() if found else None
+
+
+def engine_disk_space(run: Runner) -> tuple[str, int]:
+    """(folder, free bytes) where the engine keeps images: its root dir when visible here, else /."""
+    root_dir = docker_root_dir(run) or "/"
+    where = root_dir if Path(root_dir).exists() else "/"
+    return where, shutil.disk_usage(where).free
 
 
 def image_id(run: Runner, image: str) -> str | None:
@@ -94,3 +105,13 @@ def buildkit_cache_mounts_work(settings: Settings, run: Runner) -> bool:
         works = run(probe, env=settings.env, warn=True, capture=True).ok
     run(docker_argv("image", "rm", "--force", BUILDKIT_PROBE_IMAGE), warn=True, capture=True)
     return works
+
+
+def crlf_files(root: Path, globs: Iterable[str] = SCRIPT_GLOBS) -> list[str]:
+    """The shell scripts in the checkout with Windows line endings (bash fails on them with $'\\r')."""
+    found = set()
+    for pattern in globs:
+        for path in root.glob(pattern):
+            if path.is_file() and b"\r\n" in path.read_bytes():
+                found.add(str(path.relative_to(root)))
+    return sorted(found)
