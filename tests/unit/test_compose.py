@@ -23,7 +23,7 @@ def head(profile: str = "*", project: str = PROJECT) -> list[str]:
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        # compose()
+        # compose_argv()
         pytest.param(
             cmd.compose_argv(SETTINGS, "config"), [*head(), "config"], id="compose without a stage enables all"
         ),
@@ -38,7 +38,7 @@ def head(profile: str = "*", project: str = PROJECT) -> list[str]:
             [*head()[:5], "/checkout/docker/offline/compose.yaml", "--profile", "*", "build"],
             id="compose with another file in the checkout",
         ),
-        # build()
+        # build_argv()
         pytest.param(cmd.build_argv(SETTINGS, DEV), [*head("dev"), "build", "dev"], id="build dev uses the cache"),
         pytest.param(
             cmd.build_argv(SETTINGS, PROD, no_cache=True),
@@ -55,7 +55,7 @@ def head(profile: str = "*", project: str = PROJECT) -> list[str]:
             [*head("test-qa"), "build", "--no-cache", "--pull", "test-qa"],
             id="build with both flags passes both",
         ),
-        # up()
+        # up_argv()
         pytest.param(
             cmd.up_argv(SETTINGS, PROD),
             [*head("prod"), "up", "--detach", "--no-build", "--wait", "--wait-timeout", "180"],
@@ -66,7 +66,7 @@ def head(profile: str = "*", project: str = PROJECT) -> list[str]:
             [*head("dev", "p2"), "up", "--detach", "--no-build", "--wait", "--wait-timeout", "30"],
             id="up with a timeout and a project",
         ),
-        # down()
+        # down_argv()
         pytest.param(
             cmd.down_argv(SETTINGS), [*head(), "down", "--remove-orphans"], id="down keeps volumes by default"
         ),
@@ -80,7 +80,7 @@ def head(profile: str = "*", project: str = PROJECT) -> list[str]:
             [*head(project="shop-test-qa"), "down", "--remove-orphans", "--volumes"],
             id="down of another project",
         ),
-        # logs()
+        # logs_argv()
         pytest.param(
             cmd.logs_argv(SETTINGS), [*head(), "logs", "--no-color", "--tail", "200"], id="logs of everything"
         ),
@@ -94,19 +94,19 @@ def head(profile: str = "*", project: str = PROJECT) -> list[str]:
             [*head(project="p2"), "logs", "--no-color", "--tail", "all"],
             id="logs of another project",
         ),
-        # ps()
+        # ps_argv()
         pytest.param(cmd.ps_argv(SETTINGS), [*head(), "ps", "--all"], id="ps lists stopped containers too"),
         pytest.param(
             cmd.ps_argv(SETTINGS, project="p2"), [*head(project="p2"), "ps", "--all"], id="ps of another project"
         ),
-        # exec_()
+        # exec_argv()
         pytest.param(cmd.exec_argv(SETTINGS, DEV, ["bash"]), [*head("dev"), "exec", "dev", "bash"], id="exec with tty"),
         pytest.param(
             cmd.exec_argv(SETTINGS, PROD, ["ls", "-l"], tty=False),
             [*head("prod"), "exec", "--no-TTY", "prod", "ls", "-l"],
             id="exec without tty passes --no-TTY",
         ),
-        # run()
+        # run_argv()
         pytest.param(
             cmd.run_argv(SETTINGS, TEST_QA, ["pytest"]),
             [*head("test-qa"), "run", "--rm", "--no-TTY", "test-qa", "pytest"],
@@ -127,7 +127,7 @@ def head(profile: str = "*", project: str = PROJECT) -> list[str]:
             [*head("prod"), "run", "--rm", "prod", "python", "manage.py", "migrate"],
             id="run with tty drops --no-TTY",
         ),
-        # config_check(), docker()
+        # config_argv(), docker_argv()
         pytest.param(
             cmd.config_argv(SETTINGS, STAGE), [*head("stage"), "config", "--quiet"], id="config check of a stage"
         ),
