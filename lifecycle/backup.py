@@ -30,10 +30,11 @@ from lifecycle.dbclient import DbTools
 from lifecycle.errors import UserError
 from lifecycle.runner import CHUNK, CommandFailed, Runner, Streams
 from lifecycle.settings import Settings
+from lifecycle.stages import DEV, STAGES, Stage
 
 SUFFIX = ".sql.gz"
 MANUAL, AUTOMATIC = "manual", "automatic"
-APP_SERVICES = ("dev", "stage", "prod")  # the services whose image carries the code and manage.py
+APP_SERVICES = tuple(stage.service for stage in STAGES if stage.serves_http)  # they run manage.py
 DUMP_COMPLETED = b"-- Dump completed"  # the last comment line mysqldump and mariadb-dump write
 LABEL_ZIP, LABEL_COMMIT = "io.lifecycle.code-zip.sha256", "org.opencontainers.image.revision"
 
@@ -381,7 +382,7 @@ class Database:
         return self.run(argv, env=self.settings.env, **options).stdout
 
     def is_running(self) -> bool:
-        argv = cmd.compose(self.settings, "ps", "--quiet", "--status", "running", dbclient.SERVICE)
+        argv = cmd.compose_argv(self.settings, "ps", "--quiet", "--status", "running", dbclient.SERVICE)
         return bool(self._run(argv, warn=True, capture=True).strip())
 
     def require_running(self) -> None:
@@ -399,7 +400,7 @@ class Database:
 
     def containers(self) -> Running:
         label = f"label=com.docker.compose.project={self.settings.project_name}"
-        ps = cmd.docker("ps", "--filter", label, "--format", PS_FORMAT)
+        ps = cmd.docker_argv("ps", "--filter", label, "--format", PS_FORMAT)
         return running_containers(self._run(ps, capture=True, warn=True))
 
     # ------------------------------------------------------------------------------------------ backup
@@ -566,7 +567,7 @@ class Database:
         if service is None:
             self.say("no app container is running: invoke manage 'migrate --plan' shows what the schema lacks")
             return []
-        argv = cmd.compose(self.settings, "exec", "--no-TTY", service, "python", "manage.py", "migrate", "--plan")
+        argv = cmd.compose_argv(self.settings, "exec", "--no-TTY", service, "python", "manage.py", "migrate", "--plan")
         plan = self.run(argv, env=self.settings.env, capture=True, warn=True)
         if not plan.ok:  # the data is in place; only the report is missing
             self.say(f"warning: migrate --plan failed in {service}; run invoke manage 'migrate --plan' to see what "
@@ -581,7 +582,7 @@ class Database:
         return missing
 
     # ------------------------------------------------------------------------------------------- reset
-    def reset(self, *, yes: bool, ask, stage: str | None = None, fixture: str | None = None,
+    def reset(self, *, yes: bool, ask, stage: Stage | None = None, fixture: str | None = None,
               no_backup: bool = False) -> None:  # fmt: skip
         """Drop and recreate the database, migrate it, optionally load a fixture; a safety backup first."""
         if self.dry:
@@ -592,18 +593,19 @@ class Database:
         confirm_project(self.settings.project_name, f"resetting drops every table of the database {database}",
                         yes, ask)  # fmt: skip
         self.safety_backup("before db.reset", skip=no_backup)
-        service = stage or self.containers().app_service or "dev"
+        running = self.containers().app_service
+        stage = stage or next((s for s in STAGES if s.service == running), DEV)
         self._recreate(database, like=database)
         for command in (["migrate", "--noinput"], *([["loaddata", fixture]] if fixture else [])):
-            self.run(self._manage(service, command), env=self.settings.env)
+            self.run(self._manage(stage, running, command), env=self.settings.env)
         self.say(f"reset {database}: migrated{f', loaded {fixture}' if fixture else ''}")
 
-    def _manage(self, service: str, command: Sequence[str]) -> list[str]:
-        """manage.py in the service's running container, else in a one-off one."""
+    def _manage(self, stage: Stage, running: str | None, command: Sequence[str]) -> list[str]:
+        """manage.py in the stage's running container, else in a one-off one."""
         argv = ["python", "manage.py", *command]
-        if service == self.containers().app_service:
-            return cmd.compose(self.settings, "exec", "--no-TTY", service, *argv)
-        return cmd.run(self.settings, service, argv)
+        if stage.service == running:
+            return cmd.compose_argv(self.settings, "exec", "--no-TTY", stage.service, *argv)
+        return cmd.run_argv(self.settings, stage, argv)
 
     # ------------------------------------------------------------------------- server records and guards
     def record_server(self) -> None:
@@ -617,7 +619,7 @@ class Database:
             self.say(f"warning: could not record the database server in its volume: {error}")
 
     def volume_exists(self) -> bool:
-        return self.run(cmd.docker("volume", "inspect", self.volume), warn=True, capture=True).ok
+        return self.run(cmd.docker_argv("volume", "inspect", self.volume), warn=True, capture=True).ok
 
     def guard_server_change(self, *, no_backup: bool) -> None:
         """Before `up`: when DB_IMAGE's major version differs from the volume's record, back up with the old one."""
@@ -636,7 +638,7 @@ class Database:
         if not no_backup and not running:
             old_image = recorded.split()[0]
             self.say(f"{reason}: starting the old server to back up first")
-            started = self.run(cmd.compose(self.settings, "up", "--detach", "--wait", dbclient.SERVICE),
+            started = self.run(cmd.compose_argv(self.settings, "up", "--detach", "--wait", dbclient.SERVICE),
                                env={**self.settings.env, "DB_IMAGE": old_image}, warn=True)  # fmt: skip
             if not started.ok:
                 raise UserError(f"could not start {old_image} to back up the data first; set DB_IMAGE back to it, "
@@ -651,7 +653,7 @@ class Database:
         if not self.volume_exists():
             return
         if not no_backup and not self.is_running():
-            started = self.run(cmd.compose(self.settings, "up", "--detach", "--wait", dbclient.SERVICE),
+            started = self.run(cmd.compose_argv(self.settings, "up", "--detach", "--wait", dbclient.SERVICE),
                                env=self.settings.env, warn=True)  # fmt: skip
             if not started.ok:
                 raise UserError("could not start the db service to back up the volume first (see above); nothing was "
