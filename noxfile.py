@@ -103,17 +103,19 @@ def e2e(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmark builds, image sizes, qa, start-up and serving against targets (~10+ min; not in the default set).
 
-    Runs under isolated settings (PROJ_NAME=bench, its own compose project and port) and removes what it made.
+    Runs under isolated settings (its own images, compose project, port and zip folder) and removes what it made.
     Prints a table and writes reports/bench.json and reports/bench.md. Options after `--`: --runs N (medians of
     N samples, default 3), --duration S (seconds per load run), --skip SECTION, --strict (exit 1 on a MISS).
     """
-    from lifecycle.bench import parse_options, run_bench  # only this session needs it
+    from lifecycle.bench.main import run_bench  # only this session needs them
+    from lifecycle.bench.options import parse_options
 
     options = parse_options(session.posargs)
     suite = engine_suite(session)
     try:
-        rows = run_bench(suite.settings, suite.run, options.runs, ROOT / "reports", duration=options.duration,
-                         skip=options.skip)  # fmt: skip
+        rows = run_bench(
+            suite.settings, suite.run, options.runs, ROOT / "reports", duration=options.duration, skip=options.skip
+        )
     except (UserError, CommandFailed) as error:
         session.error(str(error))
     missed = [row.metric for row in rows if row.status == "MISS"]

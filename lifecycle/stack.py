@@ -229,19 +229,27 @@ class Suite:
                 (reports / name).write_text(output, encoding="utf-8")
 
     # ---------------------------------------------------------------------------------------- clean
-    def clean(self, *, volumes: bool = False, yes: bool = False, ask: Callable[[str], str] | None = None) -> None:
-        """Remove what the suite made for this checkout: containers, networks, stage images, zip, reports."""
+    def clean(
+        self,
+        *,
+        volumes: bool = False,
+        yes: bool = False,
+        ask: Callable[[str], str] | None = None,
+        checkout_files: bool = True,
+    ) -> None:
+        """Remove what the suite made for this checkout: containers, networks, stage images, zip, reports.
+
+        `checkout_files=False` keeps what every project of the checkout shares (reports/, the staged CA
+        certificates): the benchmark cleans its own project that way without touching the user's files.
+        """
         self.down(volumes=volumes, yes=yes, ask=ask)
         images = [self.settings.image(stage) for stage in STAGES] + [f"{self.settings.project_name}:test-qa"]
         present = [image for image in images if image_present(self.run, image)]
         if present:
             self.run(cmd.docker("image", "rm", *present), env=self.settings.env)
-        paths = [
-            self.settings.zip_path,
-            codezip.manifest_path_for(self.settings.zip_path),
-            self.settings.root / "reports",
-            *(self.settings.root / CERTS_DIR).glob("*.crt"),
-        ]
+        paths = [self.settings.zip_path, codezip.manifest_path_for(self.settings.zip_path)]
+        if checkout_files:
+            paths += [self.settings.root / "reports", *(self.settings.root / CERTS_DIR).glob("*.crt")]
         for path in paths:
             if path.exists():
                 self.say(f"remove {path.relative_to(self.settings.root)}")

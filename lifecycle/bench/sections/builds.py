@@ -1,0 +1,106 @@
+"""Builds: cold builds of every stage, and the rebuilds a user waits for after no change, a code change
+and a requirements change (the whole `invoke build` process, and the compose build inside it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lifecycle.bench.context import CODE_FILE, Bench, Section, append_line, change_code, restored
+from lifecycle.bench.evaluate import Results, Row, fmt, judged, load_hint, median
+from lifecycle.settings import STAGES
+
+REQUIREMENTS_FILE = Path("requirements") / "runtime.txt"
+EXTRA_PIN = "six==1.17.0"  # harmless: a pure-Python wheel nothing imports
+BUILD_PROD = ("build", "--stage", "prod")
+REBUILD_TARGETS = {"noop_s": 0.3, "code_only_s": 1.0, "code_only_ratio": 0.05}
+
+
+# ------------------------------------------------------------------------------------------------ cold
+def measure_cold(bench: Bench) -> dict[str, Any]:
+    return {stage: [bench.build_stage(stage, no_cache=True).suite for _ in range(bench.runs)] for stage in STAGES}
+
+
+def cold_rows(cold: Mapping[str, Any], results: Results) -> list[Row]:
+    return [
+        Row(f"cold_build_{stage}", f"cold build {stage} (--no-cache)", fmt(median(cold[stage])))
+        for stage in STAGES
+        if stage in cold
+    ]
+
+
+COLD = Section("cold", "every stage built with --no-cache (cache mounts warm)", measure_cold, cold_rows)
+
+
+# --------------------------------------------------------------------------------------------- rebuild
+def measure_rebuilds(bench: Bench) -> dict[str, Any]:
+    """Per change, `invoke build --stage prod` as a process, then the same change again through the suite
+    (to time the compose build alone); each code change is new, so no run hits the cache of the last."""
+    root, image = bench.settings.root, bench.settings.image("prod")
+    bench.build_stage("prod")  # whatever came before, prod is cached from here on
+    noop: dict[str, list[float]] = {"whole": [], "compose": []}
+    code: dict[str, list[float]] = {"whole": [], "compose": []}
+    for _ in range(bench.runs):
+        noop["whole"].append(bench.invoke(*BUILD_PROD))
+        noop["compose"].append(bench.build_stage("prod").compose)
+    with restored(root / CODE_FILE):
+        for number in range(bench.runs):
+            change_code(root, number)
+            code["whole"].append(bench.invoke(*BUILD_PROD))
+            bench.remember_image(image)
+            change_code(root, number)
+            code["compose"].append(bench.build_stage("prod").compose)
+    requirements = []
+    with restored(root / REQUIREMENTS_FILE):
+        for number in range(bench.runs):
+            append_line(root / REQUIREMENTS_FILE, f"{EXTRA_PIN}  # bench: requirements change {number}")
+            requirements.append(bench.build_stage("prod").suite)
+    bench.build_stage("prod")  # back to the checkout's tree (cached)
+    return {"noop": noop, "code_only": code, "requirements": requirements}
+
+
+def rebuild_rows(rebuild: Mapping[str, Any], results: Results) -> list[Row]:
+    t, busy = REBUILD_TARGETS, load_hint(results)
+    noop, noop_compose = median(rebuild["noop"]["whole"]), median(rebuild["noop"]["compose"])
+    code, code_compose = median(rebuild["code_only"]["whole"]), median(rebuild["code_only"]["compose"])
+    cold = median(results.get("cold", {}).get("prod", []))
+    around = "the Python and invoke start, the engine probes, git metadata and the zip check"
+    noop_why = f"{fmt(noop_compose, 's', 2)} of it is the compose build; the rest is {around}; {busy}"
+    code_why = (
+        f"{fmt(code_compose, 's', 2)} of it is the compose build: the code stage (unzip + compileall), then the "
+        f"layers after COPY --from=code, collectstatic included (a Django start-up); the rest is {around}; {busy}"
+    )
+    ratio = None if code is None or not cold else code / cold * 100
+    ratio_why = f"the cold build ({fmt(cold)}) is short: {t['code_only_ratio'] * 100:g} % of it is " + fmt(
+        None if cold is None else cold * t["code_only_ratio"]
+    )
+    command = "invoke build --stage prod"
+    return [
+        judged("noop_prod", f"{command}, nothing changed", noop, t["noop_s"], digits=2, why=noop_why),
+        Row("noop_prod_compose", "  of which compose build", fmt(noop_compose, "s", 2)),
+        judged("code_only_prod", f"{command}, one .py changed", code, t["code_only_s"], digits=2, why=code_why),
+        Row("code_only_prod_compose", "  of which compose build", fmt(code_compose, "s", 2)),
+        judged(
+            "code_only_ratio",
+            "code change / cold prod build",
+            ratio,
+            t["code_only_ratio"] * 100,
+            unit="%",
+            why=ratio_why,
+        ),
+        Row(
+            "requirements_prod",
+            f"requirements change (+{EXTRA_PIN}) rebuild prod",
+            fmt(median(rebuild["requirements"])),
+        ),
+    ]
+
+
+REBUILD = Section(
+    "rebuild",
+    "invoke build --stage prod after no change, a code change, a requirements change",
+    measure_rebuilds,
+    rebuild_rows,
+    REBUILD_TARGETS,
+)
