@@ -42,7 +42,9 @@ def image_history(run: Runner, image: str) -> str:
 
 
 def container_state(run: Runner, container: str) -> dict[str, Any]:
-    return json.loads(output(run, cmd.docker("inspect", "--format", "{{json .State}}", container)) or "{}")
+    """The container's State, plus when it was created (after the build, when `up` rebuilds)."""
+    inspected = json.loads(output(run, cmd.docker("inspect", "--format", "{{json .}}", container)) or "{}")
+    return {**inspected.get("State", {}), "CreatedAt": inspected.get("Created", "")}
 
 
 def megabytes(size: int | None) -> float | None:
@@ -89,12 +91,18 @@ def first_healthy(state: Mapping[str, Any]) -> float | None:
 
 
 def timeline(t0: float, states: Mapping[str, Mapping[str, Any]]) -> dict[str, float | None]:
-    """Seconds after `t0` (the `up` call) at which each container started and first turned healthy."""
+    """Seconds after `t0` (the `up` call) at which each container was created, started and first turned
+    healthy (None for what the state does not say)."""
     out: dict[str, float | None] = {}
     for name, state in states.items():
-        started, healthy = parse_docker_time(state.get("StartedAt", "")), first_healthy(state)
-        out[f"{name}_started"] = None if started is None else round(started - t0, 2)
-        out[f"{name}_healthy"] = None if healthy is None else round(healthy - t0, 2)
+        moments = {
+            "created": parse_docker_time(state.get("CreatedAt", "")),
+            "started": parse_docker_time(state.get("StartedAt", "")),
+            "healthy": first_healthy(state),
+        }
+        for moment, stamp in moments.items():
+            if moment != "created" or stamp is not None:
+                out[f"{name}_{moment}"] = None if stamp is None else round(stamp - t0, 2)
     return out
 
 

@@ -187,6 +187,8 @@ def test_timeline_from_container_states():
     assert first_healthy(state) == pytest.approx(15.25)
     assert timeline(10.0, {"prod": state}) == {"prod_started": 2.0, "prod_healthy": 5.25}
     assert timeline(10.0, {"db": {}}) == {"db_started": None, "db_healthy": None}
+    created = {**state, "CreatedAt": "1970-01-01T00:00:11.5Z"}
+    assert timeline(10.0, {"prod": created}) == {"prod_created": 1.5, "prod_started": 2.0, "prod_healthy": 5.25}
 
 
 def test_parse_pip_uv():
@@ -458,7 +460,7 @@ def test_rebuilds_are_judged_by_the_whole_command_and_show_the_compose_build_apa
     assert (rows["noop_prod"].value, rows["noop_prod"].status) == ("0.66 s", "MISS")
     assert rows["noop_prod"].target == "≤ 0.3 s"
     assert rows["noop_prod_compose"].value == "0.20 s" and rows["noop_prod_compose"].status == "info"
-    assert "0.20 s of it is the compose build" in rows["noop_prod"].why
+    assert "the compose build alone takes 0.20 s" in rows["noop_prod"].why
     assert (rows["code_only_prod"].value, rows["code_only_prod"].status) == ("2.38 s", "MISS")
     assert rows["code_only_prod"].target == "≤ 1 s"
     assert rows["code_only_prod_compose"].value == "1.40 s"
@@ -478,11 +480,11 @@ def test_up_after_a_code_change_says_when_the_new_container_started_and_turned_h
         "healthy_seconds": [5.0],
         "stop_seconds": [1.0],
         "code_change_seconds": [6.1],
-        "code_change_timeline": [{"prod_started": 2.4, "prod_healthy": 5.9}],
+        "code_change_timeline": [{"prod_created": 2.1, "prod_started": 2.4, "prod_healthy": 5.9}],
     }
     row = by_key(rows_of(results(up=up)))["code_change_up"]
     assert (row.value, row.target, row.status) == ("6.1 s", "≤ 4 s", "MISS")
-    assert "started at 2.4 s" in row.why and "healthy at 5.9 s" in row.why
+    assert "created at 2.1 s" in row.why and "started at 2.4 s" in row.why and "healthy at 5.9 s" in row.why
 
 
 # ---------------------------------------------------------------------------------- timing and cleanup

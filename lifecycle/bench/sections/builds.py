@@ -66,9 +66,9 @@ def rebuild_rows(rebuild: Mapping[str, Any], results: Results) -> list[Row]:
     code, code_compose = median(rebuild["code_only"]["whole"]), median(rebuild["code_only"]["compose"])
     cold = median(results.get("cold", {}).get("prod", []))
     around = "the Python and invoke start, the engine probes, git metadata and the zip check"
-    noop_why = f"{fmt(noop_compose, 's', 2)} of it is the compose build; the rest is {around}; {busy}"
+    noop_why = f"the compose build alone takes {fmt(noop_compose, 's', 2)}; the rest is {around}; {busy}"
     code_why = (
-        f"{fmt(code_compose, 's', 2)} of it is the compose build: the code stage (unzip + compileall), then the "
+        f"the compose build alone takes {fmt(code_compose, 's', 2)}: the code stage (unzip + compileall), then the "
         f"layers after COPY --from=code, collectstatic included (a Django start-up); the rest is {around}; {busy}"
     )
     ratio = None if code is None or not cold else code / cold * 100
@@ -78,9 +78,9 @@ def rebuild_rows(rebuild: Mapping[str, Any], results: Results) -> list[Row]:
     command = "invoke build --stage prod"
     return [
         judged("noop_prod", f"{command}, nothing changed", noop, t["noop_s"], digits=2, why=noop_why),
-        Row("noop_prod_compose", "  of which compose build", fmt(noop_compose, "s", 2)),
+        Row("noop_prod_compose", "  the same, compose build alone", fmt(noop_compose, "s", 2)),
         judged("code_only_prod", f"{command}, one .py changed", code, t["code_only_s"], digits=2, why=code_why),
-        Row("code_only_prod_compose", "  of which compose build", fmt(code_compose, "s", 2)),
+        Row("code_only_prod_compose", "  the same, compose build alone", fmt(code_compose, "s", 2)),
         judged(
             "code_only_ratio",
             "code change / cold prod build",

@@ -80,8 +80,9 @@ def rows(up: Mapping[str, Any], results: Results) -> list[Row]:
     if "code_change_seconds" in up:
         code = (up.get("code_change_timeline") or [{}])[-1]
         why = (
-            f"after `invoke up`: the new prod container started at {code.get('prod_started')} s (the rebuild "
-            f"before it: see the code-change build row) and turned healthy at {code.get('prod_healthy')} s"
+            f"after `invoke up`: the image rebuilt and the new prod container created at {code.get('prod_created')} s "
+            f"(the old one stopped), started at {code.get('prod_started')} s, healthy at {code.get('prod_healthy')} s "
+            "(the entrypoint's checks and migrate, gunicorn, then a health check every 2 s)"
         )
         seconds = median(up["code_change_seconds"])
         out.append(
