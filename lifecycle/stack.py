@@ -244,7 +244,8 @@ class Suite:
         """
         self.down(volumes=volumes, yes=yes, ask=ask)
         images = [self.settings.image(stage) for stage in STAGES] + [f"{self.settings.project_name}:test-qa"]
-        present = [image for image in images if image_present(self.run, image)]
+        # each once: with COMPOSE_PROJECT_NAME=PROJ_NAME the qa tag is also a stage tag
+        present = [image for image in dict.fromkeys(images) if image_present(self.run, image)]
         if present:
             self.run(cmd.docker("image", "rm", *present), env=self.settings.env)
         paths = [self.settings.zip_path, codezip.manifest_path_for(self.settings.zip_path)]

@@ -171,12 +171,15 @@ class Bench:
         """Remove what the bench created, and nothing else: its containers, project, images and zip."""
         for action in self.undo:
             action()
-        self.suite.clean(volumes=True, yes=True, checkout_files=False)
-        for image_id in sorted(self.image_ids):  # earlier builds' images the later ones untagged
-            if facts.output(self.run, cmd.docker("image", "inspect", "--format", "{{len .RepoTags}}", image_id)) == "0":
-                self.run(cmd.docker("image", "rm", image_id), env=self.env, warn=True, capture=True)
-        with contextlib.suppress(OSError):  # the bench's own zip folder, once empty
-            (self.settings.root / BENCH_ZIP_DIR).rmdir()
+        try:
+            self.suite.clean(volumes=True, yes=True, checkout_files=False)
+        finally:
+            for image_id in sorted(self.image_ids):  # earlier builds' images the later ones untagged
+                tags = facts.output(self.run, cmd.docker("image", "inspect", "--format", "{{len .RepoTags}}", image_id))
+                if tags == "0":
+                    self.run(cmd.docker("image", "rm", image_id), env=self.env, warn=True, capture=True)
+            with contextlib.suppress(OSError):  # the bench's own zip folder, once empty
+                (self.settings.root / BENCH_ZIP_DIR).rmdir()
 
 
 class restored:
