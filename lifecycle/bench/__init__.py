@@ -24,7 +24,8 @@ How to add a section (e.g. `release`):
 1. Write `lifecycle/bench/sections/release.py` with
    - `measure(bench: Bench) -> dict`: do the work through `bench` (`bench.suite`, `bench.run`,
      `bench.invoke(...)` to time a whole task as a user runs it, `bench.build_stage`, `bench.container`
-     for anything started outside the compose project, so cleanup removes it) and return plain,
+     to name a container started outside the compose project, `bench.undo.append(fn)` for anything else
+     the run must take down, so cleanup removes it also after a failure) and return plain,
      JSON-able measurements (lists of samples; `range(bench.runs)` of them for times);
    - `rows(measured: Mapping, results: Mapping) -> list[Row]`: the table rows of those measurements,
      `judged(key, metric, value, limit, why=...)` for a row with a target (PASS/MISS, the reason shown
