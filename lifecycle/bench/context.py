@@ -19,10 +19,12 @@ from lifecycle import compose as cmd
 from lifecycle.bench import facts
 from lifecycle.bench.evaluate import Results, Row
 from lifecycle.bench.load import free_port, generate_load
-from lifecycle.errors import UserError
-from lifecycle.runner import CommandFailed, Result, Runner
+from lifecycle.errors import EXPECTED_FAILURES, UserError
+from lifecycle.probes import image_id
+from lifecycle.runner import Result, Runner
 from lifecycle.settings import Settings, default_project_name
 from lifecycle.stack import Suite
+from lifecycle.stages import PROD, Stage
 
 BENCH_ZIP_DIR = "updated_zip/bench"
 CODE_FILE = Path("django_site") / "wsgi.py"  # the file a code change appends a comment to
@@ -49,7 +51,7 @@ def failure_recorded(name: str, results: dict[str, Any]) -> Iterator[None]:
     """A failed step is kept in results["errors"] (and shown as a row) instead of ending the run."""
     try:
         yield
-    except (UserError, CommandFailed, OSError, ValueError, KeyError) as error:
+    except (*EXPECTED_FAILURES, OSError, ValueError) as error:  # anything else is a bench bug: shown whole
         say(f"{name} failed: {error}")
         results.setdefault("errors", {})[name] = str(error)
 
@@ -68,10 +70,10 @@ class TimedRunner:
     run: Runner
     seconds: dict[tuple[str, ...], float] = field(default_factory=dict)
 
-    def __call__(self, argv, *, env=None, warn=False, capture=False, interactive=False) -> Result:
+    def __call__(self, argv, **options) -> Result:
         start = time.perf_counter()
         try:
-            return self.run(argv, env=env, warn=warn, capture=capture, interactive=interactive)
+            return self.run(argv, **options)
         finally:
             self.seconds[tuple(argv)] = round(time.perf_counter() - start, 3)
 
@@ -108,21 +110,21 @@ class Bench:
         self.undo: list[Callable[[], None]] = []  # what sections started outside the compose project
 
     # ------------------------------------------------------------------------------------- timing
-    def build_stage(self, stage: str, *, no_cache: bool = False) -> BuildTime:
+    def build_stage(self, stage: Stage, *, no_cache: bool = False) -> BuildTime:
         """`Suite.build` under the isolated settings, timed whole and compose alone."""
         seconds, _ = timed(lambda: self.suite.build(stage, no_cache=no_cache))
-        compose = self.run.seconds[tuple(cmd.build(self.settings, stage, no_cache=no_cache))]
+        compose = self.run.seconds[tuple(cmd.build_argv(self.settings, stage, no_cache=no_cache))]
         self.remember_image(self.settings.image(stage))
         say(f"build {stage}{' --no-cache' if no_cache else ''}: {seconds:.1f} s (compose build {compose:.1f} s)")
         return BuildTime(seconds, compose)
 
     def remember_image(self, image: str) -> None:
         """Note the image a build just tagged: a later build may untag it, and cleanup still removes it."""
-        image_id = facts.image_id(self.run, image)
-        if image_id:
-            self.image_ids.add(image_id)
+        built = image_id(self.run, image)
+        if built:
+            self.image_ids.add(built)
 
-    def ensure_image(self, stage: str) -> None:
+    def ensure_image(self, stage: Stage) -> None:
         if facts.image_bytes(self.run, self.settings.image(stage)) is None:
             self.build_stage(stage)
 
@@ -148,7 +150,7 @@ class Bench:
 
     # --------------------------------------------------------------------------------- containers
     def service_id(self, service: str) -> str:
-        argv = cmd.compose(self.settings, "ps", "--quiet", service, stage="prod")
+        argv = cmd.compose_argv(self.settings, "ps", "--quiet", service, stage=PROD)
         out = self.run(argv, env=self.env, warn=True, capture=True).stdout.strip()
         if not out:
             raise UserError(f"no running {service} container in project {self.name}")
@@ -157,7 +159,9 @@ class Bench:
     def container(self, suffix: str) -> str:
         """A name for a container the bench starts with plain `docker run`; cleanup removes it."""
         name = f"{self.name}-{suffix}"
-        self.undo.append(lambda: self.run(cmd.docker("rm", "--force", name), env=self.env, warn=True, capture=True))
+        self.undo.append(
+            lambda: self.run(cmd.docker_argv("rm", "--force", name), env=self.env, warn=True, capture=True)
+        )
         return name
 
     # ---------------------------------------------------------------------------------- the run
@@ -175,9 +179,11 @@ class Bench:
             self.suite.clean(volumes=True, yes=True, checkout_files=False)
         finally:
             for image_id in sorted(self.image_ids):  # earlier builds' images the later ones untagged
-                tags = facts.output(self.run, cmd.docker("image", "inspect", "--format", "{{len .RepoTags}}", image_id))
+                tags = facts.output(
+                    self.run, cmd.docker_argv("image", "inspect", "--format", "{{len .RepoTags}}", image_id)
+                )
                 if tags == "0":
-                    self.run(cmd.docker("image", "rm", image_id), env=self.env, warn=True, capture=True)
+                    self.run(cmd.docker_argv("image", "rm", image_id), env=self.env, warn=True, capture=True)
             with contextlib.suppress(OSError):  # the bench's own zip folder, once empty
                 (self.settings.root / BENCH_ZIP_DIR).rmdir()
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lifecycle import compose as cmd
+from lifecycle import probes
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
 
@@ -21,29 +22,25 @@ MB = 1_000_000  # decimal megabytes, as `docker images` shows them
 
 
 def output(run: Runner, argv: list[str]) -> str | None:
-    """A probe's stripped stdout; None when the command fails (the failure is the answer)."""
-    result = run(argv, warn=True, capture=True)
-    return result.stdout.strip() if result.ok else None
+    """A probe's stdout without the newline; None when the command fails (the failure is the answer)."""
+    found = probes.output(run, argv)
+    return None if found is None else found.strip()
 
 
 def image_bytes(run: Runner, image: str) -> int | None:
-    out = output(run, cmd.docker("image", "inspect", "--format", "{{.Size}}", image))
+    out = output(run, cmd.docker_argv("image", "inspect", "--format", "{{.Size}}", image))
     return int(out) if out and out.isdigit() else None
-
-
-def image_id(run: Runner, image: str) -> str | None:
-    return output(run, cmd.docker("image", "inspect", "--format", "{{.Id}}", image))
 
 
 def image_history(run: Runner, image: str) -> str:
     """Sizes and commands of an image's layers, newest first (see parse_history)."""
-    argv = cmd.docker("history", "--no-trunc", "--human=false", "--format", "{{.Size}}\t{{.CreatedBy}}", image)
+    argv = cmd.docker_argv("history", "--no-trunc", "--human=false", "--format", "{{.Size}}\t{{.CreatedBy}}", image)
     return output(run, argv) or ""
 
 
 def container_state(run: Runner, container: str) -> dict[str, Any]:
     """The container's State, plus when it was created (after the build, when `up` rebuilds)."""
-    inspected = json.loads(output(run, cmd.docker("inspect", "--format", "{{json .}}", container)) or "{}")
+    inspected = json.loads(output(run, cmd.docker_argv("inspect", "--format", "{{json .}}", container)) or "{}")
     return {**inspected.get("State", {}), "CreatedAt": inspected.get("Created", "")}
 
 
@@ -117,15 +114,15 @@ def machine_facts(settings: Settings, run: Runner, runs: int, tool: str) -> dict
         return output(run, argv) or "unknown"
 
     def image(name: str) -> str:
-        return f"{name} ({known(cmd.docker('image', 'inspect', '--format', '{{.Id}} {{.Size}} bytes', name))})"
+        return f"{name} ({known(cmd.docker_argv('image', 'inspect', '--format', '{{.Id}} {{.Size}} bytes', name))})"
 
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "runs": runs,
         "nproc": os.cpu_count(),
         "loadavg_start": loadavg(),
-        "docker": known(cmd.docker("version", "--format", "{{.Server.Version}}")),
-        "compose": known(cmd.docker("compose", "version", "--short")),
+        "docker": (probes.engine_version(run) or "unknown").strip(),
+        "compose": (probes.compose_version(run) or "unknown").strip(),
         "base_image": image(settings.base_image),
         "db_image": image(settings["DB_IMAGE"]),
         "load_generator": known(["sh", "-c", "wrk -v 2>&1 | head -1"]) if tool == "wrk" else "Python (no wrk)",

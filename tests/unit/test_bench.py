@@ -15,7 +15,7 @@ from lifecycle.bench.sections import SECTIONS, TARGETS
 from lifecycle.bench.sections.pipuv import parse_pip_uv
 from lifecycle.bench.sections.serve import CONCURRENCY, serving_summary
 from lifecycle.runner import Result
-from lifecycle.settings import STAGES
+from lifecycle.stages import NAMES
 
 # ------------------------------------------------------------------------------------------------ wrk output
 
@@ -227,7 +227,7 @@ def results(**changes):
     """A small, all-PASS result set; `changes` replace whole sections."""
     base = {
         "meta": {"nproc": 2, "loadavg_start": "0.50 0.40 0.30"},
-        "cold": {stage: [100.0, 120.0, 110.0] for stage in STAGES},
+        "cold": {stage: [100.0, 120.0, 110.0] for stage in NAMES},
         "rebuild": rebuild(),
         "zip": {"seconds": [0.05], "files": 31, "bytes": 8764},
         "images": {
@@ -515,7 +515,7 @@ def test_cleanup_removes_the_bench_project_and_images_through_the_suite_and_keep
     down = next(argv for argv in run.calls if "down" in argv)
     assert down[down.index("--project-name") + 1] == bench.name and "--volumes" in down
     removed = next(argv for argv in run.calls if argv[:3] == ["docker", "image", "rm"])
-    assert sorted(removed[3:]) == sorted(f"{bench.name}:{stage}" for stage in STAGES)  # test-qa named once
+    assert sorted(removed[3:]) == sorted(f"{bench.name}:{stage}" for stage in NAMES)  # test-qa named once
     assert ["docker", "image", "rm", "sha256:old"] in run.calls
     assert (settings.root / "reports" / "junit.xml").read_text() == "the user's"
     assert (settings.root / "docker" / "certs" / "proxy.crt").is_file()

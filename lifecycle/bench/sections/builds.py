@@ -10,23 +10,23 @@ from typing import Any
 
 from lifecycle.bench.context import CODE_FILE, Bench, Section, append_line, change_code, restored
 from lifecycle.bench.evaluate import Results, Row, fmt, judged, load_hint, median
-from lifecycle.settings import STAGES
+from lifecycle.stages import NAMES, PROD, STAGES
 
 REQUIREMENTS_FILE = Path("requirements") / "runtime.txt"
 EXTRA_PIN = "six==1.17.0"  # harmless: a pure-Python wheel nothing imports
-BUILD_PROD = ("build", "--stage", "prod")
+BUILD_PROD = ("build", "--stage", PROD.name)
 REBUILD_TARGETS = {"noop_s": 0.3, "code_only_s": 1.0, "code_only_ratio": 0.05}
 
 
 # ------------------------------------------------------------------------------------------------ cold
 def measure_cold(bench: Bench) -> dict[str, Any]:
-    return {stage: [bench.build_stage(stage, no_cache=True).suite for _ in range(bench.runs)] for stage in STAGES}
+    return {stage.name: [bench.build_stage(stage, no_cache=True).suite for _ in range(bench.runs)] for stage in STAGES}
 
 
 def cold_rows(cold: Mapping[str, Any], results: Results) -> list[Row]:
     return [
         Row(f"cold_build_{stage}", f"cold build {stage} (--no-cache)", fmt(median(cold[stage])))
-        for stage in STAGES
+        for stage in NAMES
         if stage in cold
     ]
 
@@ -38,26 +38,26 @@ COLD = Section("cold", "every stage built with --no-cache (cache mounts warm)", 
 def measure_rebuilds(bench: Bench) -> dict[str, Any]:
     """Per change, `invoke build --stage prod` as a process, then the same change again through the suite
     (to time the compose build alone); each code change is new, so no run hits the cache of the last."""
-    root, image = bench.settings.root, bench.settings.image("prod")
-    bench.build_stage("prod")  # whatever came before, prod is cached from here on
+    root, image = bench.settings.root, bench.settings.image(PROD)
+    bench.build_stage(PROD)  # whatever came before, prod is cached from here on
     noop: dict[str, list[float]] = {"whole": [], "compose": []}
     code: dict[str, list[float]] = {"whole": [], "compose": []}
     for _ in range(bench.runs):
         noop["whole"].append(bench.invoke(*BUILD_PROD))
-        noop["compose"].append(bench.build_stage("prod").compose)
+        noop["compose"].append(bench.build_stage(PROD).compose)
     with restored(root / CODE_FILE):
         for number in range(bench.runs):
             change_code(root, number)
             code["whole"].append(bench.invoke(*BUILD_PROD))
             bench.remember_image(image)
             change_code(root, number)
-            code["compose"].append(bench.build_stage("prod").compose)
+            code["compose"].append(bench.build_stage(PROD).compose)
     requirements = []
     with restored(root / REQUIREMENTS_FILE):
         for number in range(bench.runs):
             append_line(root / REQUIREMENTS_FILE, f"{EXTRA_PIN}  # bench {time.time_ns()} {number}")
-            requirements.append(bench.build_stage("prod").suite)
-    bench.build_stage("prod")  # back to the checkout's tree (cached)
+            requirements.append(bench.build_stage(PROD).suite)
+    bench.build_stage(PROD)  # back to the checkout's tree (cached)
     return {"noop": noop, "code_only": code, "requirements": requirements}
 
 
@@ -65,7 +65,7 @@ def rebuild_rows(rebuild: Mapping[str, Any], results: Results) -> list[Row]:
     t, busy = REBUILD_TARGETS, load_hint(results)
     noop, noop_compose = median(rebuild["noop"]["whole"]), median(rebuild["noop"]["compose"])
     code, code_compose = median(rebuild["code_only"]["whole"]), median(rebuild["code_only"]["compose"])
-    cold = median(results.get("cold", {}).get("prod", []))
+    cold = median(results.get("cold", {}).get(PROD.name, []))
     around = "the Python and invoke start, the engine probes, git metadata and the zip check"
     noop_why = f"the compose build alone takes {fmt(noop_compose, 's', 2)}; the rest is {around}; {busy}"
     code_why = (

@@ -9,23 +9,23 @@ from lifecycle import compose as cmd
 from lifecycle.bench import facts
 from lifecycle.bench.context import Bench, Section
 from lifecycle.bench.evaluate import Results, Row, fmt, verdict
-from lifecycle.settings import STAGES
+from lifecycle.stages import PROD, STAGE, STAGES
 
 IMAGE_TARGETS = {"prod_added_mb": 60.0}
-SHIPPED = ("stage", "prod")  # the stages that must not carry a compiler
+SHIPPED = (STAGE.name, PROD.name)  # the stages that must not carry a compiler
 
 
 def measure(bench: Bench) -> dict[str, Any]:
     run, base = bench.run, bench.settings.base_image
-    base_layers = len((facts.output(run, cmd.docker("history", "--quiet", base)) or "").splitlines())
+    base_layers = len((facts.output(run, cmd.docker_argv("history", "--quiet", base)) or "").splitlines())
     images: dict[str, Any] = {"base": {"name": base, "bytes": facts.image_bytes(run, base)}, "stages": {}}
     for stage in STAGES:
         bench.ensure_image(stage)
         image = bench.settings.image(stage)
         gcc = facts.output(
-            run, cmd.docker("run", "--rm", "--entrypoint", "sh", image, "-c", "command -v gcc cc || true")
+            run, cmd.docker_argv("run", "--rm", "--entrypoint", "sh", image, "-c", "command -v gcc cc || true")
         )
-        images["stages"][stage] = {
+        images["stages"][stage.name] = {
             "image": image,
             "bytes": facts.image_bytes(run, image),
             "gcc": (gcc or "").replace("\n", " "),
@@ -41,7 +41,7 @@ def rows(images: Mapping[str, Any], results: Results) -> list[Row]:
         added = facts.added_over_base(info.get("bytes"), base.get("bytes"))
         total, over = fmt(facts.megabytes(info.get("bytes")), "MB"), fmt(facts.megabytes(added), "MB")
         size = f"{total} (+{over} over {base.get('name')})"
-        if stage == "prod":
+        if stage == PROD.name:
             layers = "; ".join(
                 f"{facts.megabytes(size):.0f} MB {made[:70]}" for size, made in info.get("top_layers", [])[:3]
             )

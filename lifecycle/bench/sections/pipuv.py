@@ -9,6 +9,7 @@ from typing import Any
 from lifecycle import compose as cmd
 from lifecycle.bench.context import Bench, Section, say
 from lifecycle.bench.evaluate import Results, Row, fmt, median
+from lifecycle.stages import DEV
 
 UV_PIN = "uv==0.13.9"
 SCRIPT = (
@@ -38,11 +39,13 @@ def parse_pip_uv(output: str) -> dict[str, float]:
 
 def measure(bench: Bench) -> dict[str, Any]:
     timings: dict[str, list[float]] = {"pip": [], "uv_bootstrap": [], "uv_install": []}
-    bench.ensure_image("dev")
+    bench.ensure_image(DEV)
     for number in range(bench.runs):
         no_cache = ("--env", "PIP_NO_CACHE_DIR=1", "--env", "UV_NO_CACHE=1")
         name = bench.container(f"pipuv-{number}")
-        argv = cmd.docker("run", "--rm", "--name", name, "--entrypoint", "bash", *no_cache, bench.settings.image("dev"))
+        argv = cmd.docker_argv(
+            "run", "--rm", "--name", name, "--entrypoint", "bash", *no_cache, bench.settings.image(DEV)
+        )
         times = parse_pip_uv(bench.run([*argv, "-c", SCRIPT], env=bench.env, capture=True).stdout)
         for key, value in times.items():
             timings[key].append(value)

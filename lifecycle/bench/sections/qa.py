@@ -29,7 +29,7 @@ def measure(bench: Bench) -> dict[str, Any]:
                 path.write_bytes(saved[name])
             else:
                 path.unlink(missing_ok=True)
-        bench.remember_image(f"{bench.name}:test-qa")
+        bench.remember_image(bench.suite.qa_image())
     return {"seconds": seconds, "status": statuses}
 
 

@@ -11,6 +11,7 @@ from lifecycle import compose as cmd
 from lifecycle.bench.context import Bench, Section
 from lifecycle.bench.evaluate import Results, Row, fmt, judged, load_hint, median, verdict
 from lifecycle.bench.load import HTTPS_HEADER, free_port, http_status, wait_for
+from lifecycle.stages import PROD
 
 CONCURRENCY = (1, 16, 32)
 REFERENCE_CONCURRENCY = 16
@@ -25,7 +26,7 @@ TRIVIAL_APP = """def app(environ, start_response):
 
 
 def measure(bench: Bench) -> dict[str, Any]:
-    bench.ensure_image("prod")
+    bench.ensure_image(PROD)
     serving: dict[str, Any] = {
         "tool": bench.tool,
         "duration_s": bench.duration,
@@ -36,7 +37,7 @@ def measure(bench: Bench) -> dict[str, Any]:
         "ceiling": {},
     }
     base_url = bench.suite.url().rstrip("/")
-    bench.suite.up("prod", build=False)
+    bench.suite.up(PROD, build=False)
     try:
         for number in range(SEED_NOTES):
             http_status(
@@ -62,11 +63,11 @@ def measure_ceiling(bench: Bench) -> dict[str, list[dict[str, Any]]]:
     """The same gunicorn settings in the same prod image, serving a one-line WSGI app."""
     port, name = free_port(), bench.container("ceiling")
     gunicorn_env = [f"{k}={v}" for k, v in bench.env.items() if k.startswith("GUNICORN_")]
-    argv = cmd.docker(
+    argv = cmd.docker_argv(
         *("run", "--detach", "--rm", "--name", name, "--init", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL"),
         *("--security-opt", "no-new-privileges:true", "--publish", f"127.0.0.1:{port}:8000"),
         *("--env", f"TRIVIAL_APP={TRIVIAL_APP}", *[arg for pair in gunicorn_env for arg in ("--env", pair)]),
-        *("--entrypoint", "sh", bench.settings.image("prod"), "-c"),
+        *("--entrypoint", "sh", bench.settings.image(PROD), "-c"),
         'printf "%s" "$TRIVIAL_APP" > /tmp/trivial.py && '
         "exec gunicorn --config /etc/gunicorn.conf.py --chdir /tmp trivial:app",
     )
@@ -77,7 +78,7 @@ def measure_ceiling(bench: Bench) -> dict[str, list[dict[str, Any]]]:
         bench.load(url, REFERENCE_CONCURRENCY, WARM_UP_S)
         return load_series(bench, url)
     finally:
-        bench.run(cmd.docker("rm", "--force", name), env=bench.env, warn=True, capture=True)
+        bench.run(cmd.docker_argv("rm", "--force", name), env=bench.env, warn=True, capture=True)
 
 
 def serving_summary(samples: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:

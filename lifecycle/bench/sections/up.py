@@ -11,6 +11,7 @@ from lifecycle import compose as cmd
 from lifecycle.bench import facts
 from lifecycle.bench.context import CODE_FILE, Bench, Section, change_code, restored, say, timed
 from lifecycle.bench.evaluate import Results, Row, judged, median
+from lifecycle.stages import PROD
 
 UP_TARGETS = {"healthy_s": 10.0, "stop_s": 2.0, "code_change_up_s": 4.0}
 GRACE_PERIOD_S = 15  # stop_grace_period of stage and prod in docker/compose.yaml
@@ -19,33 +20,33 @@ GRACE_PERIOD_S = 15  # stop_grace_period of stage and prod in docker/compose.yam
 def measure(bench: Bench) -> dict[str, Any]:
     """Up once (database volume initialised), down keeping the volume; then per run: timed up, timed stop;
     then, with the stack up, per run: a code change and a timed `invoke up --stage prod`."""
-    bench.ensure_image("prod")
+    bench.ensure_image(PROD)
     suite = bench.suite
     up: dict[str, Any] = {"healthy_seconds": [], "stop_seconds": [], "timeline": [], "grace_period_s": GRACE_PERIOD_S}
-    suite.up("prod", build=False)
+    suite.up(PROD, build=False)
     suite.down()
     for _ in range(bench.runs):
         t0 = time.time()
-        elapsed, _ = timed(lambda: suite.up("prod", build=False))
+        elapsed, _ = timed(lambda: suite.up(PROD, build=False))
         up["healthy_seconds"].append(elapsed)
-        db, prod = bench.service_id("db"), bench.service_id("prod")
+        db, prod = bench.service_id("db"), bench.service_id(PROD.service)
         states = {"db": facts.container_state(bench.run, db), "prod": facts.container_state(bench.run, prod)}
         up["timeline"].append(facts.timeline(t0, states))
         say(f"up prod → healthy: {elapsed:.1f} s {up['timeline'][-1]}")
-        elapsed, _ = timed(lambda prod=prod: bench.run(cmd.docker("stop", prod), env=bench.env, capture=True))
+        elapsed, _ = timed(lambda prod=prod: bench.run(cmd.docker_argv("stop", prod), env=bench.env, capture=True))
         up["stop_seconds"].append(elapsed)
         say(f"docker stop prod: {elapsed:.1f} s")
         suite.down()
     up["code_change_seconds"], up["code_change_timeline"] = [], []
-    suite.up("prod", build=False)
+    suite.up(PROD, build=False)
     try:
         with restored(bench.settings.root / CODE_FILE):
             for number in range(bench.runs):
                 change_code(bench.settings.root, number)
                 t0 = time.time()
-                up["code_change_seconds"].append(bench.invoke("up", "--stage", "prod"))
-                bench.remember_image(bench.settings.image("prod"))
-                prod = facts.container_state(bench.run, bench.service_id("prod"))
+                up["code_change_seconds"].append(bench.invoke("up", "--stage", PROD.name))
+                bench.remember_image(bench.settings.image(PROD))
+                prod = facts.container_state(bench.run, bench.service_id(PROD.service))
                 up["code_change_timeline"].append(facts.timeline(t0, {"prod": prod}))
     finally:
         suite.down()
