@@ -1,6 +1,8 @@
 """Docker facts: the machine a run happened on, image sizes and layers, and when containers turned healthy.
 
-The parsers are pure (unit-tested); the probes run one `docker` command each through the runner.
+The parsers are pure (unit-tested). The questions only the benchmark asks (sizes, layers, container
+timelines) are here, on `lifecycle.probes.output`; those the suite shares (image ids, engine and compose
+versions) come from `lifecycle.probes`.
 """
 
 from __future__ import annotations
