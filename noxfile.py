@@ -19,7 +19,7 @@ from lifecycle import compose as cmd
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
 from lifecycle.runner import SubprocessRunner
-from lifecycle.settings import load_settings
+from lifecycle.settings import ENGINE_CACHE, load_settings
 from lifecycle.stack import Suite
 from lifecycle.stages import STAGES
 
@@ -60,7 +60,7 @@ def engine_suite(session: nox.Session) -> Suite:
     """The shared core with a runner that prints each command, once docker and compose v2 answer."""
     with session_errors(session):
         suite = Suite(load_settings(), SubprocessRunner())
-        preflight(suite.run)
+        preflight(suite.run, cache=suite.settings.root / ENGINE_CACHE)
     return suite
 
 
