@@ -411,15 +411,16 @@ def test_no_backup_skips_and_says_so(tmp_path):
 
 # ------------------------------------------------------------------------------------------ bench rows
 def test_bench_rows_compare_with_the_plain_tools_and_check_peak_memory():
-    from lifecycle import backup_bench
+    from lifecycle.bench.sections import backup as section
 
-    results = {"data_bytes": 200_000_000, "plain_backup_s": 10.0, "plain_restore_s": 20.0, "backup_s": 10.5,
-               "restore_s": 40.0, "backup_peak_kb": 50 * 1024, "restore_peak_kb": 150 * 1024}  # fmt: skip
-    rows = {row.key: row for row in backup_bench.rows(results)}
+    measured = {"data_bytes": 200_000_000, "plain_backup_s": [10.0], "plain_restore_s": [20.0], "backup_s": [10.5],
+                "restore_s": [40.0], "backup_peak_kb": [50 * 1024], "restore_peak_kb": [150 * 1024]}  # fmt: skip
+    rows = {row.key: row for row in section.rows(measured, {})}
     assert rows["db_backup_throughput"].value == "19.0 vs 20.0 MB/s (95%)"
     assert rows["db_backup_throughput"].status == "PASS" and rows["db_restore_throughput"].status == "MISS"
+    assert "verifies" in rows["db_restore_throughput"].why
     assert rows["db_backup_peak"].status == "PASS" and rows["db_restore_peak"].status == "MISS"
-    assert "REPEAT(SHA2(n, 256), 16)" in backup_bench.generate_sql(2) and "n < 2000" in backup_bench.generate_sql(2)
+    assert "REPEAT(SHA2(n, 256), 16)" in section.generate_sql(2) and "n < 2000" in section.generate_sql(2)
 
 
 @pytest.mark.parametrize("value", ["0", "ten", "-1", "1.5"])
