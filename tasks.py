@@ -12,9 +12,9 @@ import shlex
 
 from invoke import Collection, Exit, task
 
+from lifecycle import deps, offline, sbom
 from lifecycle import doctor as doctor_checks
-from lifecycle import offline
-from lifecycle.compose import compose, exec_
+from lifecycle.compose import check_stage, compose, exec_
 from lifecycle.compose import logs as logs_cmd
 from lifecycle.compose import ps as ps_cmd
 from lifecycle.compose import run as run_cmd
@@ -71,12 +71,17 @@ def build(c, stage="dev", no_cache=False):
         "stage": STAGE_HELP,
         "build": "Build the image first (cached). Default: on; --no-build skips it.",
         "wait_timeout": "Seconds to wait for healthy containers. Default: 180.",
+        "debug": "dev only: run the server under debugpy on 127.0.0.1:DEBUG_PORT (5678). Default: off.",
+        "wait": "With --debug: start the server only once a debugger attaches. Default: off.",
     }
 )
 @user_errors
-def up(c, stage="dev", build=True, wait_timeout=180):
+def up(c, stage="dev", build=True, wait_timeout=180, debug=False, wait=False):
     """Start the database and one stage, wait until both are healthy, print the URL."""
-    suite(c).up(stage, build=build, wait_timeout=int(wait_timeout))
+    if wait and not debug:
+        raise Exit("error: --wait pauses the server for a debugger; use it with --debug", code=1)
+    mode = ("wait" if wait else "listen") if debug else None
+    suite(c).up(stage, build=build, wait_timeout=int(wait_timeout), debug=mode)
 
 
 @task(help=VOLUME_HELP)
@@ -170,5 +175,30 @@ def compose_passthrough(c, args, stage="dev"):
     s.run(compose(s.settings, *shlex.split(args), stage=stage), env=s.settings.env, interactive=True)
 
 
+@task(name="sbom", help={"stage": STAGE_HELP})
+@user_errors
+def sbom_summary(c, stage="dev"):
+    """Summarise the stage's SBOM (reports/sbom-STAGE.json, written by every build): counts and key versions."""
+    s = suite(c, engine=False)
+    print("\n".join(sbom.summary(sbom.load(s.settings.root, check_stage(stage)), stage)))
+
+
+@task(name="lock")
+@user_errors
+def deps_lock(c):
+    """Regenerate every requirements/*.txt from its .in with hashes (uv; deterministic: pins move only on upgrade)."""
+    deps.lock_all(InvokeRunner(c), dry=c.config.run.dry)
+
+
+@task(name="upgrade", help={"package": "Upgrade only this package (e.g. django). Default: every package."})
+@user_errors
+def deps_upgrade(c, package=None):
+    """Upgrade one package or all of them in every lock, and print each version change."""
+    deps.lock_all(InvokeRunner(c), upgrade_all=package is None, upgrade_package=package, dry=c.config.run.dry)
+
+
 images = Collection("images", images_offline)
-ns = Collection(zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough, images)
+dependencies = Collection("deps", deps_lock, deps_upgrade)
+ns = Collection(zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough, sbom_summary)
+ns.add_collection(images)
+ns.add_collection(dependencies)

@@ -11,6 +11,7 @@ from lifecycle.errors import UserError
 from lifecycle.settings import STAGES, Settings
 
 COMPOSE_FILE = "docker/compose.yaml"
+DEBUG_FILE = "docker/compose.debug.yaml"  # the dev server under debugpy
 ALL_PROFILES = "*"
 
 
@@ -43,19 +44,40 @@ def build(settings: Settings, stage: str, *, no_cache: bool = False, pull: bool 
     return compose(settings, "build", *flags, check_stage(stage), stage=stage)
 
 
-def up(settings: Settings, stage: str, *, wait_timeout: int = 180, project: str | None = None) -> list[str]:
-    """Start db and the stage's service detached, returning once every container is healthy."""
-    return compose(
+def build_service(settings: Settings, service: str, *, no_cache: bool = False) -> list[str]:
+    """Build a helper service that no stage's profile names (e.g. an sbom-* image)."""
+    return compose(settings, "build", *["--no-cache"] * no_cache, service)
+
+
+def cat_in_image(image: str, path: str) -> list[str]:
+    """Print one file of an image, in a throwaway container with no network."""
+    return docker("run", "--rm", "--network", "none", "--entrypoint", "cat", image, path)
+
+
+def up(
+    settings: Settings,
+    stage: str,
+    *,
+    wait_timeout: int = 180,
+    project: str | None = None,
+    debug: bool = False,
+    healthy: bool = True,
+) -> list[str]:
+    """Start db and the stage's service detached, returning once every container is healthy (`healthy`;
+    otherwise once started, e.g. a server paused until a debugger attaches). `debug` adds DEBUG_FILE."""
+    argv = compose(
         settings,
         "up",
         "--detach",
         "--no-build",
-        "--wait",
-        "--wait-timeout",
-        str(wait_timeout),
+        *(["--wait", "--wait-timeout", str(wait_timeout)] if healthy else []),
         stage=stage,
         project=project,
     )
+    if debug:
+        at = argv.index("--profile")
+        argv[at:at] = ["--file", str(settings.root / DEBUG_FILE)]
+    return argv
 
 
 def down(settings: Settings, *, volumes: bool = False, project: str | None = None) -> list[str]:

@@ -42,6 +42,7 @@ TABLE = (
     Setting("ZIP_NAME", "Project_playground.zip", "File name of the code zip that stage and prod embed."),
     Setting("EXTRA_CA_DIR", "", "Folder of *.crt CA certificates to trust in every image that fetches packages."),
     Setting("APP_PORT", "8000", "Host port the dev, stage and prod site is published on (127.0.0.1)."),
+    Setting("DEBUG_PORT", "5678", "Host port of debugpy (127.0.0.1) under invoke up --stage dev --debug."),
     Setting("DEBIAN_MIRROR", "http://deb.debian.org/debian", "Debian mirror for the offline base images."),
     Setting("DEBIAN_SUITE", "trixie", "Debian release of the offline base images."),
     Setting("OFFLINE_PREFIX", "lifecycle", "Repository prefix of the offline base images (PREFIX/python, ...)."),
@@ -129,9 +130,10 @@ def load_settings(root: Path = ROOT, environ: Mapping[str, str] | None = None) -
 
 
 def validate(values: Mapping[str, str]) -> None:
-    port = values["APP_PORT"]
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise UserError(f"APP_PORT={port!r} is not a port number; set it to a number from 1 to 65535")
+    for name in ("APP_PORT", "DEBUG_PORT"):
+        port = values[name]
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise UserError(f"{name}={port!r} is not a port number; set it to a number from 1 to 65535")
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", values["PROJ_NAME"]):
         raise UserError(
             f"PROJ_NAME={values['PROJ_NAME']!r} is not a valid image name; "

@@ -6,13 +6,14 @@ commands come from `lifecycle.compose`; this module only sequences them.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import codezip
+from lifecycle import codezip, sbom
 from lifecycle import compose as cmd
 from lifecycle.doctor import image_available, image_present, port_is_free
 from lifecycle.errors import UserError
@@ -131,15 +132,33 @@ class Suite:
             if certs:
                 self.say(f"extra CA certificates: {', '.join(certs)}")
         self.ensure_base_image()
-        self.run(cmd.build(self.settings, stage, no_cache=no_cache), env=self.build_env(stage))
+        env = self.build_env(stage)
+        env["SBOM_SHA256"] = self.write_sbom(stage, env, no_cache=no_cache)
+        self.run(cmd.build(self.settings, stage, no_cache=no_cache), env=env)
+
+    def write_sbom(self, stage: str, env: dict[str, str], *, no_cache: bool = False) -> str:
+        """Build the stage's SBOM image (dependency layers only: cached on a code change), copy its SBOM to
+        reports/sbom-STAGE.json and return its sha256 (the label stage and prod carry)."""
+        service = sbom.SERVICE[stage]
+        self.run(cmd.build_service(self.settings, service, no_cache=no_cache), env=env)
+        document = self.run(
+            cmd.cat_in_image(self.settings.image(service), sbom.BUILT_PATH), env=env, capture=True
+        ).stdout
+        if self.dry:
+            return "dry-run"
+        path = sbom.report_path(self.settings.root, stage)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(document, encoding="utf-8")
+        self.say(f"SBOM: {path.relative_to(self.settings.root)}")
+        return hashlib.sha256(document.encode()).hexdigest()
 
     # ------------------------------------------------------------------------------------ up / down
     def url(self) -> str:
         return f"http://127.0.0.1:{self.settings['APP_PORT']}/"
 
-    def ensure_port_free(self, stage: str) -> None:
-        """A taken APP_PORT fails early with the fix, unless it is this stage's own running container."""
-        port = int(self.settings["APP_PORT"])
+    def ensure_port_free(self, stage: str, setting: str = "APP_PORT") -> None:
+        """A taken port fails early with the fix, unless it is this stage's own running container."""
+        port = int(self.settings[setting])
         if self.dry or port_is_free(port):
             return
         ours = self.run(
@@ -150,24 +169,37 @@ class Suite:
         ).stdout.strip()
         if not ours:
             raise UserError(
-                f"127.0.0.1:{port} (APP_PORT) is already in use; stop what listens there "
-                "(invoke down, if it is another stage of this checkout) or set APP_PORT in .env"
+                f"127.0.0.1:{port} ({setting}) is already in use; stop what listens there "
+                f"(invoke down, if it is another stage of this checkout) or set {setting} in .env"
             )
 
-    def up(self, stage: str, *, build: bool = True, wait_timeout: int = 180) -> str:
+    def up(self, stage: str, *, build: bool = True, wait_timeout: int = 180, debug: str | None = None) -> str:
+        """Build, start db and the stage, wait until healthy. `debug` ("listen" or "wait"): the dev server
+        under debugpy on 127.0.0.1:DEBUG_PORT; "wait" starts it only once a client attaches, so the task
+        returns once the container runs instead of waiting for health."""
         if cmd.check_stage(stage) == "test-qa":
             raise UserError("test-qa runs the tests and exits, it is not a service to keep up; use invoke qa")
+        if debug and stage != "dev":
+            raise UserError(f"--debug needs --stage dev: debugpy is in the dev image only, never in {stage}")
         ensure_secret_key(self.settings, stage)
         self.ensure_port_free(stage)
+        if debug:
+            self.ensure_port_free(stage, "DEBUG_PORT")
         if build:
             self.build(stage)
-        result = self.run(cmd.up(self.settings, stage, wait_timeout=wait_timeout), env=self.settings.env, warn=True)
+        env = {**self.settings.env, **({"DEBUGPY": debug} if debug else {})}
+        paused = debug == "wait"
+        argv = cmd.up(self.settings, stage, wait_timeout=wait_timeout, debug=bool(debug), healthy=not paused)
+        result = self.run(argv, env=env, warn=True)
         if not result.ok:
             self.run(cmd.logs(self.settings, tail="40"), env=self.settings.env, warn=True)
             raise UserError(
                 f"{stage} did not come up healthy (deadline {wait_timeout}s); see the logs above (invoke logs)"
             )
-        self.say(f"{stage} is up and healthy: {self.url()}")
+        if debug:
+            waiting = "; the server starts once a client attaches" if paused else ""
+            self.say(f"debugpy listens on 127.0.0.1:{self.settings['DEBUG_PORT']}{waiting} (README: Debugging)")
+        self.say(f"{stage} is {'started' if paused else 'up and healthy'}: {self.url()}")
         return self.url()
 
     def down(
@@ -232,7 +264,8 @@ class Suite:
     def clean(self, *, volumes: bool = False, yes: bool = False, ask: Callable[[str], str] | None = None) -> None:
         """Remove what the suite made for this checkout: containers, networks, stage images, zip, reports."""
         self.down(volumes=volumes, yes=yes, ask=ask)
-        images = [self.settings.image(stage) for stage in STAGES] + [f"{self.settings.project_name}:test-qa"]
+        images = [self.settings.image(name) for name in (*STAGES, *sbom.SERVICES)]
+        images.append(f"{self.settings.project_name}:test-qa")
         present = [image for image in images if image_present(self.run, image)]
         if present:
             self.run(cmd.docker("image", "rm", *present), env=self.settings.env)

@@ -14,6 +14,8 @@ ROOT = Path("/checkout")
 PROJECT = "shop-test"
 SETTINGS = load_settings(root=ROOT, environ={"PROJ_NAME": "shop", "COMPOSE_PROJECT_NAME": PROJECT})
 FILE = "/checkout/docker/compose.yaml"
+DEBUG_FILE = "/checkout/docker/compose.debug.yaml"
+DEBUG_HEAD = ["docker", "compose", "--project-name", PROJECT, "--file", FILE, "--file", DEBUG_FILE, "--profile", "dev"]
 
 
 def head(profile: str = "*", project: str = PROJECT) -> list[str]:
@@ -51,7 +53,31 @@ def head(profile: str = "*", project: str = PROJECT) -> list[str]:
             [*head("test-qa"), "build", "--no-cache", "--pull", "test-qa"],
             id="build with both flags passes both",
         ),
+        # build_service(), cat_in_image()
+        pytest.param(
+            cmd.build_service(SETTINGS, "sbom-runtime"), [*head(), "build", "sbom-runtime"], id="build a helper service"
+        ),
+        pytest.param(
+            cmd.build_service(SETTINGS, "sbom-dev", no_cache=True),
+            [*head(), "build", "--no-cache", "sbom-dev"],
+            id="build a helper service without cache",
+        ),
+        pytest.param(
+            cmd.cat_in_image("shop:sbom-dev", "/sbom.cdx.json"),
+            ["docker", "run", "--rm", "--network", "none", "--entrypoint", "cat", "shop:sbom-dev", "/sbom.cdx.json"],
+            id="cat a file of an image without network",
+        ),
         # up()
+        pytest.param(
+            cmd.up(SETTINGS, "dev", debug=True),
+            [*DEBUG_HEAD, "up", "--detach", "--no-build", "--wait", "--wait-timeout", "180"],
+            id="up with the debugger adds the debug file",
+        ),
+        pytest.param(
+            cmd.up(SETTINGS, "dev", debug=True, healthy=False),
+            [*DEBUG_HEAD, "up", "--detach", "--no-build"],
+            id="up without waiting for health (a server paused for a debugger)",
+        ),
         pytest.param(
             cmd.up(SETTINGS, "prod"),
             [*head("prod"), "up", "--detach", "--no-build", "--wait", "--wait-timeout", "180"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import io
 import re
@@ -64,6 +65,10 @@ def compose_argv(settings: Settings, profile: str, *args: str) -> list[str]:
             "--file", str(settings.root / "docker" / "compose.yaml"), "--profile", profile, *args]  # fmt: skip
 
 
+def sbom_build(settings: Settings, service: str, *flags: str) -> list[str]:
+    return compose_argv(settings, "*", "build", *flags, service)
+
+
 def compose_calls(c: MockContext) -> list[list[str]]:
     return [argv for argv in commands(c) if argv[:3] == ["docker", "compose", "--project-name"]]
 
@@ -76,11 +81,21 @@ def test_build_prod_without_cache_runs_the_exact_compose_build(make_checkout):
     c = context()
     tasks.build(c, stage="prod", no_cache=True)
     expected = compose_argv(settings, "prod", "build", "--no-cache", "prod")
-    assert compose_calls(c) == [expected]
+    assert compose_calls(c) == [sbom_build(settings, "sbom-runtime", "--no-cache"), expected]
     build_call = c.run.call_args_list[commands(c).index(expected)]
     assert build_call.kwargs["env"]["COMPOSE_BAKE"] == "false"
     assert re.fullmatch(r"[0-9a-f]{64}", build_call.kwargs["env"]["ZIP_SHA256"])
     assert settings.zip_path.is_file()
+
+
+def test_build_copies_the_sbom_to_reports_and_labels_the_image_with_its_sha256(make_checkout):
+    settings = make_checkout()
+    document = '{"bomFormat": "CycloneDX", "components": []}\n'
+    c = context({r"docker run --rm --network none --entrypoint cat shop:sbom-runtime /sbom.cdx.json": Result(document)})
+    tasks.build(c, stage="prod")
+    assert (settings.root / "reports" / "sbom-prod.json").read_text() == document
+    build_call = c.run.call_args_list[commands(c).index(compose_argv(settings, "prod", "build", "prod"))]
+    assert build_call.kwargs["env"]["SBOM_SHA256"] == hashlib.sha256(document.encode()).hexdigest()
 
 
 def test_build_runs_preflight_first_and_checks_the_base_image(make_checkout):
@@ -96,7 +111,7 @@ def test_build_dev_does_not_zip(make_checkout):
     settings = make_checkout()
     c = context()
     tasks.build(c)
-    assert compose_calls(c) == [compose_argv(settings, "dev", "build", "dev")]
+    assert compose_calls(c) == [sbom_build(settings, "sbom-dev"), compose_argv(settings, "dev", "build", "dev")]
     assert not settings.zip_path.exists()
 
 
@@ -192,6 +207,7 @@ def test_up_prod_builds_then_waits_for_health(make_checkout):
     c = context()
     tasks.up(c, stage="prod", wait_timeout="60")
     assert compose_calls(c) == [
+        sbom_build(settings, "sbom-runtime"),
         compose_argv(settings, "prod", "build", "prod"),
         compose_argv(settings, "prod", "up", "--detach", "--no-build", "--wait", "--wait-timeout", "60"),
     ]
@@ -292,7 +308,11 @@ def test_qa_failure_keeps_reports_tears_down_and_exits_with_pytests_status(make_
         ["docker", "compose", "--project-name", project, "--file", str(settings.root / "docker/compose.yaml"),
          "--profile", "*", "down", "--remove-orphans", "--volumes"],
     ]  # fmt: skip
-    assert {p.name for p in (settings.root / "reports").iterdir()} == {"compose-ps.txt", "compose-logs.txt"}
+    assert {p.name for p in (settings.root / "reports").iterdir()} == {
+        "compose-ps.txt",
+        "compose-logs.txt",
+        "sbom-test-qa.json",
+    }
 
 
 # -------------------------------------------------------------------------------------------------- dry run
@@ -386,3 +406,54 @@ def test_every_task_has_a_summary_and_states_each_default(name):
         words = default_words(parameter.default)
         if words is not None:
             assert f"Default: {words}" in text
+
+
+# -------------------------------------------------------------------------------------------------- debugger
+
+
+def debug_up_argv(settings: Settings, *wait: str) -> list[str]:
+    argv = compose_argv(settings, "dev", "up", "--detach", "--no-build", *wait)
+    argv[6:6] = ["--file", str(settings.root / "docker" / "compose.debug.yaml")]
+    return argv
+
+
+@pytest.mark.parametrize(
+    ("flags", "mode", "wait"),
+    [
+        pytest.param({}, "listen", ("--wait", "--wait-timeout", "180"), id="--debug waits for health"),
+        pytest.param({"wait": True}, "wait", (), id="--debug --wait returns once started (paused for a client)"),
+    ],
+)
+def test_up_debug_adds_the_debug_file_and_passes_the_mode(make_checkout, flags, mode, wait):
+    settings = make_checkout()
+    c = context()
+    tasks.up(c, stage="dev", build=False, debug=True, **flags)
+    expected = debug_up_argv(settings, *wait)
+    assert compose_calls(c) == [expected]
+    assert c.run.call_args_list[commands(c).index(expected)].kwargs["env"]["DEBUGPY"] == mode
+
+
+@pytest.mark.parametrize(
+    ("stage", "flags", "message"),
+    [
+        ("prod", {"debug": True}, "error: --debug needs --stage dev: debugpy is in the dev image only, never in prod"),
+        ("dev", {"wait": True}, "error: --wait pauses the server for a debugger; use it with --debug"),
+    ],
+)
+def test_up_debug_refuses_what_it_cannot_do_before_building(make_checkout, stage, flags, message):
+    make_checkout(DJANGO_SECRET_KEY="k")
+    c = context()
+    with pytest.raises(Exit) as error:
+        tasks.up(c, stage=stage, **flags)
+    assert (error.value.message, error.value.code) == (message, 1)
+    assert compose_calls(c) == []
+
+
+def test_up_debug_with_debug_port_taken_exits_before_building(make_checkout, monkeypatch):
+    settings = make_checkout(DEBUG_PORT="8124")
+    monkeypatch.setattr(stack, "port_is_free", lambda port: port != 8124)
+    c = context()
+    with pytest.raises(Exit) as error:
+        tasks.up(c, stage="dev", debug=True)
+    assert error.value.message.startswith("error: 127.0.0.1:8124 (DEBUG_PORT) is already in use; ")
+    assert compose_calls(c) == [compose_argv(settings, "dev", "ps", "--quiet", "dev")]

@@ -1,0 +1,59 @@
+"""SBOMs: each image's CycloneDX SBOM (its virtualenv and Debian packages), built by the Dockerfile's
+sbom-* stages (docker/sbom.py), copied to `reports/sbom-<stage>.json` by every build, summarised by
+`invoke sbom`. stage and prod carry theirs at `IMAGE_PATH`, its sha256 in the `io.lifecycle.sbom.sha256` label.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from lifecycle.errors import UserError
+
+# The compose service (Dockerfile stage) whose image holds each stage's SBOM: stage and prod share their
+# dependencies, so they share one.
+SERVICE = {"dev": "sbom-dev", "test-qa": "sbom-test-qa", "stage": "sbom-runtime", "prod": "sbom-runtime"}
+SERVICES = tuple(dict.fromkeys(SERVICE.values()))
+BUILT_PATH = "/sbom.cdx.json"  # in an sbom-* image
+IMAGE_PATH = "/usr/share/doc/lifecycle/sbom.cdx.json"  # in stage and prod
+KEY_PACKAGES = ("django", "mysqlclient", "gunicorn", "whitenoise", "debugpy", "pytest", "libmariadb3")
+
+
+def report_path(root: Path, stage: str) -> Path:
+    return root / "reports" / f"sbom-{stage}.json"
+
+
+def ecosystem(component: dict) -> str:
+    """pypi, deb, ... from the component's package URL."""
+    purl = component.get("purl", "")
+    return purl[4:].split("/", 1)[0] if purl.startswith("pkg:") else "other"
+
+
+def versions(bom: dict) -> dict[str, str]:
+    """Lower-case component name -> version."""
+    return {c["name"].lower(): c.get("version", "") for c in bom.get("components", [])}
+
+
+def load(root: Path, stage: str) -> dict:
+    path = report_path(root, stage)
+    if not path.is_file():
+        raise UserError(f"no SBOM for {stage} yet ({path.relative_to(root)}); run invoke build --stage {stage}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise UserError(
+            f"{path.relative_to(root)} is not JSON ({error}); rebuild: invoke build --stage {stage}"
+        ) from None
+
+
+def summary(bom: dict, stage: str) -> list[str]:
+    """A few lines: format, counts per ecosystem, and the versions of the packages that matter here."""
+    counts = Counter(ecosystem(c) for c in bom.get("components", []))
+    found = versions(bom)
+    lines = [
+        f"{stage}: CycloneDX {bom.get('specVersion', '?')}, {sum(counts.values())} components "
+        f"({', '.join(f'{n} {kind}' for kind, n in sorted(counts.items()))})"
+    ]
+    lines += [f"  {name} {found[name]}" for name in KEY_PACKAGES if name in found]
+    return lines
