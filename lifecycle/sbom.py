@@ -42,9 +42,7 @@ def load(root: Path, stage: str) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
-        raise UserError(
-            f"{path.relative_to(root)} is not JSON ({error}); rebuild: invoke build --stage {stage}"
-        ) from None
+        raise UserError(f"{path.name} is not JSON ({error}); rebuild it: invoke build --stage {stage}") from None
 
 
 def summary(bom: dict, stage: str) -> list[str]:
