@@ -28,7 +28,8 @@ REQUIREMENTS = "requirements"
 IMAGE_PYTHON = "3.12"
 HOST_PYTHON = "3.11"
 STAMP = "# inputs-sha256: "
-AUDIT_SERVICE = "https://pypi.org/pypi/pip/json"  # pip-audit's default vulnerability source: PyPI's JSON API
+# pip-audit's default vulnerability source: PyPI's per-release JSON API (which some mirrors do not serve).
+AUDIT_SERVICE = "https://pypi.org/pypi/{name}/{version}/json"
 _INCLUDE = re.compile(r"^\s*(?:-r|-c|--requirement|--constraint)[\s=]+(\S+)")
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
 
@@ -160,6 +161,12 @@ def lock_all(
     if not dry and not any(changes.values()):
         say("no version changed")
     return changes
+
+
+def audit_probe_url(root: Path = ROOT) -> str:
+    """A release pip-audit would ask about: pip-audit's own, at its locked version."""
+    version = pins(read_lock(root, Lock("audit", HOST_PYTHON)))["pip-audit"]
+    return AUDIT_SERVICE.format(name="pip-audit", version=version)
 
 
 def unreachable(url: str, timeout: float = 15) -> str | None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.server
+import socket
 import subprocess
 import sys
+import threading
 import zipfile
 from pathlib import Path
 
@@ -142,6 +145,47 @@ def test_upgrading_a_package_no_lock_holds_is_refused_before_anything_runs(tmp_p
     with pytest.raises(UserError, match=r"^flask is in no lock; add it to a requirements/\*\.in, then run invoke"):
         deps.lock_all(run, tmp_path, upgrade_package="flask")
     assert calls == []
+
+
+# ------------------------------------------------------------------------------- the audit service probe
+
+
+@pytest.fixture
+def loopback_server():
+    """An HTTP server on 127.0.0.1 that answers 200 on /ok and 404 elsewhere; yields its base URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if self.path == "/ok" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_unreachable_says_why(loopback_server, monkeypatch):
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    assert deps.unreachable(f"{loopback_server}/ok") is None
+    assert deps.unreachable(f"{loopback_server}/pypi/x/1/json") == "Not Found"
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    assert "refused" in deps.unreachable(f"http://127.0.0.1:{port}/", timeout=5).lower()
+
+
+def test_the_audit_probe_asks_for_the_locked_pip_audit_release():
+    version = deps.pins((CHECKOUT / "requirements" / "audit.txt").read_text())["pip-audit"]
+    assert deps.audit_probe_url(CHECKOUT) == f"https://pypi.org/pypi/pip-audit/{version}/json"
 
 
 # ---------------------------------------------------------------------------------------- the real locks
