@@ -187,14 +187,16 @@ def sbom_summary(c, stage="dev"):
 @user_errors
 def deps_lock(c):
     """Regenerate every requirements/*.txt from its .in with hashes (uv; deterministic: pins move only on upgrade)."""
-    deps.lock_all(InvokeRunner(c), dry=c.config.run.dry)
+    s = suite(c, engine=False)
+    deps.lock_all(s.run, s.settings.root, dry=s.dry)
 
 
 @task(name="upgrade", help={"package": "Upgrade only this package (e.g. django). Default: every package."})
 @user_errors
 def deps_upgrade(c, package=None):
     """Upgrade one package or all of them in every lock, and print each version change."""
-    deps.lock_all(InvokeRunner(c), upgrade_all=package is None, upgrade_package=package, dry=c.config.run.dry)
+    s = suite(c, engine=False)
+    deps.lock_all(s.run, s.settings.root, upgrade_all=package is None, upgrade_package=package, dry=s.dry)
 
 
 images = Collection("images", images_offline)

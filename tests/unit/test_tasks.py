@@ -15,7 +15,7 @@ from invoke import Config, MockContext, Result
 from invoke.exceptions import Exit
 
 import tasks
-from lifecycle import stack
+from lifecycle import deps, stack
 from lifecycle.settings import Settings, load_settings
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -457,3 +457,28 @@ def test_up_debug_with_debug_port_taken_exits_before_building(make_checkout, mon
         tasks.up(c, stage="dev", debug=True)
     assert error.value.message.startswith("error: 127.0.0.1:8124 (DEBUG_PORT) is already in use; ")
     assert compose_calls(c) == [compose_argv(settings, "dev", "ps", "--quiet", "dev")]
+
+
+# -------------------------------------------------------------------------------------------------- deps
+
+
+def test_deps_upgrade_of_a_package_no_lock_holds_runs_nothing(make_checkout):
+    make_checkout()
+    c = context()
+    with pytest.raises(Exit) as error:
+        tasks.deps_upgrade(c, package="nosuchpkg")
+    assert (error.value.message, error.value.code) == (
+        "error: nosuchpkg is in no lock; add it to a requirements/*.in, then run invoke deps.lock",
+        1,
+    )
+    assert commands(c) == []
+
+
+def test_dry_deps_lock_prints_one_uv_compile_per_lock_and_writes_nothing(make_checkout):
+    settings = make_checkout()
+    c = context(dry=True)
+    tasks.deps_lock(c)
+    argvs = commands(c)
+    assert [argv[argv.index("--output-file") + 1] for argv in argvs] == [lock.output for lock in deps.LOCKS]
+    assert all(argv[1:3] == ["--directory", str(settings.root)] for argv in argvs)
+    assert not (settings.root / "requirements").exists()
