@@ -32,14 +32,14 @@ def compile_lock(
 
     Universal (markers instead of this host's platform) for a fixed Python version, so the host's own
     Python never changes the result; the existing lock is uv's preference, so only `--upgrade*` moves a pin.
-    System certificates (`--native-tls`) so a TLS-intercepting proxy the host trusts works as for pip.
+    System certificates (`--system-certs`) so a TLS-intercepting proxy the host trusts works as for pip.
     """
     upgrade = ["--upgrade"] * upgrade_all + (["--upgrade-package", upgrade_package] if upgrade_package else [])
     return [
         uv_binary(),
         "--directory",
         str(root),
-        "--native-tls",
+        "--system-certs",
         "--no-python-downloads",
         "pip",
         "compile",
