@@ -39,14 +39,19 @@ def compose(
     ]
 
 
-def build(settings: Settings, stage: str, *, no_cache: bool = False, pull: bool = False) -> list[str]:
+def build(
+    settings: Settings, stage: str, *, no_cache: bool = False, pull: bool = False, with_service: str | None = None
+) -> list[str]:
+    """Build the stage's image; `with_service` also builds a helper service (an sbom-* image) in the same run,
+    which then enables every profile."""
     flags = ["--no-cache"] * no_cache + ["--pull"] * pull
+    if with_service:
+        return compose(settings, "build", *flags, with_service, check_stage(stage))
     return compose(settings, "build", *flags, check_stage(stage), stage=stage)
 
 
-def build_service(settings: Settings, service: str, *, no_cache: bool = False) -> list[str]:
-    """Build a helper service that no stage's profile names (e.g. an sbom-* image)."""
-    return compose(settings, "build", *["--no-cache"] * no_cache, service)
+def image_id(image: str) -> list[str]:
+    return docker("image", "inspect", "--format", "{{.Id}}", image)
 
 
 def cat_in_image(image: str, path: str) -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle.errors import UserError
@@ -15,6 +16,8 @@ from lifecycle.errors import UserError
 # dependencies, so they share one.
 SERVICE = {"dev": "sbom-dev", "test-qa": "sbom-test-qa", "stage": "sbom-runtime", "prod": "sbom-runtime"}
 SERVICES = tuple(dict.fromkeys(SERVICE.values()))
+LABELLED = ("stage", "prod")  # the images that carry their SBOM and its sha256 label
+RECORDS = Path(".lifecycle")  # the last SBOM each stage's build copied out: sbom-STAGE.id
 BUILT_PATH = "/sbom.cdx.json"  # in an sbom-* image
 IMAGE_PATH = "/usr/share/doc/lifecycle/sbom.cdx.json"  # in stage and prod
 KEY_PACKAGES = ("django", "mysqlclient", "gunicorn", "whitenoise", "debugpy", "pytest", "libmariadb3")
@@ -22,6 +25,29 @@ KEY_PACKAGES = ("django", "mysqlclient", "gunicorn", "whitenoise", "debugpy", "p
 
 def report_path(root: Path, stage: str) -> Path:
     return root / "reports" / f"sbom-{stage}.json"
+
+
+@dataclass(frozen=True)
+class Record:
+    """Which SBOM image a stage's report was copied from, and the report's sha256 (the label's value)."""
+
+    image_id: str = ""
+    sha256: str = "unknown"
+
+    @staticmethod
+    def path(root: Path, stage: str) -> Path:
+        return root / RECORDS / f"sbom-{stage}.id"
+
+    @classmethod
+    def read(cls, root: Path, stage: str) -> Record:
+        path = cls.path(root, stage)
+        fields = path.read_text(encoding="utf-8").split() if path.is_file() else []
+        return cls(*fields) if len(fields) == 2 else cls()
+
+    def write(self, root: Path, stage: str) -> None:
+        path = self.path(root, stage)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{self.image_id} {self.sha256}\n", encoding="utf-8")
 
 
 def ecosystem(component: dict) -> str:

@@ -126,6 +126,13 @@ class Suite:
         return env
 
     def build(self, stage: str, *, no_cache: bool = False) -> None:
+        """Build the stage together with its SBOM image, and copy the SBOM to reports/sbom-STAGE.json.
+
+        stage and prod carry the SBOM's sha256 as a label, which must be known before their build: the build
+        takes the last one recorded, and only when the SBOM image changed (dependencies, not code) is the
+        stage built again with the new value (a label-only rebuild from cache). A code-only rebuild stays
+        one cached build plus one `docker image inspect`.
+        """
         cmd.check_stage(stage)
         if not self.dry:
             certs = sync_certs(self.settings["EXTRA_CA_DIR"], self.settings.root / CERTS_DIR)
@@ -133,24 +140,31 @@ class Suite:
                 self.say(f"extra CA certificates: {', '.join(certs)}")
         self.ensure_base_image()
         env = self.build_env(stage)
-        env["SBOM_SHA256"] = self.write_sbom(stage, env, no_cache=no_cache)
-        self.run(cmd.build(self.settings, stage, no_cache=no_cache), env=env)
+        recorded = sbom.Record.read(self.settings.root, stage)
+        env["SBOM_SHA256"] = recorded.sha256
+        argv = cmd.build(self.settings, stage, no_cache=no_cache, with_service=sbom.SERVICE[stage])
+        self.run(argv, env=env)
+        current = self.refresh_sbom(stage, env, recorded)
+        if current.sha256 != recorded.sha256 and stage in sbom.LABELLED and not self.dry:
+            env["SBOM_SHA256"] = current.sha256
+            self.run(cmd.build(self.settings, stage), env=env)
 
-    def write_sbom(self, stage: str, env: dict[str, str], *, no_cache: bool = False) -> str:
-        """Build the stage's SBOM image (dependency layers only: cached on a code change), copy its SBOM to
-        reports/sbom-STAGE.json and return its sha256 (the label stage and prod carry)."""
-        service = sbom.SERVICE[stage]
-        self.run(cmd.build_service(self.settings, service, no_cache=no_cache), env=env)
-        document = self.run(
-            cmd.cat_in_image(self.settings.image(service), sbom.BUILT_PATH), env=env, capture=True
-        ).stdout
+    def refresh_sbom(self, stage: str, env: dict[str, str], recorded: sbom.Record) -> sbom.Record:
+        """The SBOM of the stage's freshly built SBOM image, copied to reports/ unless it is the recorded one."""
+        image = self.settings.image(sbom.SERVICE[stage])
+        built = self.run(cmd.image_id(image), env=env, capture=True).stdout.strip()
+        report = sbom.report_path(self.settings.root, stage)
+        if built == recorded.image_id and report.is_file():
+            return recorded
+        document = self.run(cmd.cat_in_image(image, sbom.BUILT_PATH), env=env, capture=True).stdout
         if self.dry:
-            return "dry-run"
-        path = sbom.report_path(self.settings.root, stage)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(document, encoding="utf-8")
-        self.say(f"SBOM: {path.relative_to(self.settings.root)}")
-        return hashlib.sha256(document.encode()).hexdigest()
+            return recorded
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(document, encoding="utf-8")
+        current = sbom.Record(built, hashlib.sha256(document.encode()).hexdigest())
+        current.write(self.settings.root, stage)
+        self.say(f"SBOM: {report.relative_to(self.settings.root)}")
+        return current
 
     # ------------------------------------------------------------------------------------ up / down
     def url(self) -> str:

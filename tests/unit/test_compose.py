@@ -53,14 +53,21 @@ def head(profile: str = "*", project: str = PROJECT) -> list[str]:
             [*head("test-qa"), "build", "--no-cache", "--pull", "test-qa"],
             id="build with both flags passes both",
         ),
-        # build_service(), cat_in_image()
+        # build() with a helper service, image_id(), cat_in_image()
         pytest.param(
-            cmd.build_service(SETTINGS, "sbom-runtime"), [*head(), "build", "sbom-runtime"], id="build a helper service"
+            cmd.build(SETTINGS, "prod", with_service="sbom-runtime"),
+            [*head(), "build", "sbom-runtime", "prod"],
+            id="build a stage with its sbom image: every profile",
         ),
         pytest.param(
-            cmd.build_service(SETTINGS, "sbom-dev", no_cache=True),
-            [*head(), "build", "--no-cache", "sbom-dev"],
-            id="build a helper service without cache",
+            cmd.build(SETTINGS, "dev", no_cache=True, with_service="sbom-dev"),
+            [*head(), "build", "--no-cache", "sbom-dev", "dev"],
+            id="build a stage with its sbom image without cache",
+        ),
+        pytest.param(
+            cmd.image_id("shop:sbom-dev"),
+            ["docker", "image", "inspect", "--format", "{{.Id}}", "shop:sbom-dev"],
+            id="an image's id",
         ),
         pytest.param(
             cmd.cat_in_image("shop:sbom-dev", "/sbom.cdx.json"),

@@ -15,7 +15,7 @@ from invoke import Config, MockContext, Result
 from invoke.exceptions import Exit
 
 import tasks
-from lifecycle import deps, stack
+from lifecycle import deps, sbom, stack
 from lifecycle.settings import Settings, load_settings
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -65,8 +65,8 @@ def compose_argv(settings: Settings, profile: str, *args: str) -> list[str]:
             "--file", str(settings.root / "docker" / "compose.yaml"), "--profile", profile, *args]  # fmt: skip
 
 
-def sbom_build(settings: Settings, service: str, *flags: str) -> list[str]:
-    return compose_argv(settings, "*", "build", *flags, service)
+def build_with_sbom(settings: Settings, stage: str, *flags: str) -> list[str]:
+    return compose_argv(settings, "*", "build", *flags, sbom.SERVICE[stage], stage)
 
 
 def compose_calls(c: MockContext) -> list[list[str]]:
@@ -80,22 +80,53 @@ def test_build_prod_without_cache_runs_the_exact_compose_build(make_checkout):
     settings = make_checkout()
     c = context()
     tasks.build(c, stage="prod", no_cache=True)
-    expected = compose_argv(settings, "prod", "build", "--no-cache", "prod")
-    assert compose_calls(c) == [sbom_build(settings, "sbom-runtime", "--no-cache"), expected]
+    expected = build_with_sbom(settings, "prod", "--no-cache")
+    # The first build knows no SBOM yet: once it is copied out, prod is built again (from cache) with its label.
+    assert compose_calls(c) == [expected, compose_argv(settings, "prod", "build", "prod")]
     build_call = c.run.call_args_list[commands(c).index(expected)]
     assert build_call.kwargs["env"]["COMPOSE_BAKE"] == "false"
     assert re.fullmatch(r"[0-9a-f]{64}", build_call.kwargs["env"]["ZIP_SHA256"])
     assert settings.zip_path.is_file()
 
 
+SBOM_DOCUMENT = '{"bomFormat": "CycloneDX", "components": []}\n'
+
+
+def sbom_context(image_id: str) -> MockContext:
+    return context({
+        r"docker image inspect --format '\{\{.Id\}\}' shop:sbom-runtime": Result(f"{image_id}\n"),
+        r"docker run --rm --network none --entrypoint cat shop:sbom-runtime /sbom.cdx.json": Result(SBOM_DOCUMENT),
+    })  # fmt: skip
+
+
 def test_build_copies_the_sbom_to_reports_and_labels_the_image_with_its_sha256(make_checkout):
     settings = make_checkout()
-    document = '{"bomFormat": "CycloneDX", "components": []}\n'
-    c = context({r"docker run --rm --network none --entrypoint cat shop:sbom-runtime /sbom.cdx.json": Result(document)})
+    c = sbom_context("sha256:one")
     tasks.build(c, stage="prod")
-    assert (settings.root / "reports" / "sbom-prod.json").read_text() == document
-    build_call = c.run.call_args_list[commands(c).index(compose_argv(settings, "prod", "build", "prod"))]
-    assert build_call.kwargs["env"]["SBOM_SHA256"] == hashlib.sha256(document.encode()).hexdigest()
+    assert (settings.root / "reports" / "sbom-prod.json").read_text() == SBOM_DOCUMENT
+    labelled = c.run.call_args_list[commands(c).index(compose_argv(settings, "prod", "build", "prod"))]
+    assert labelled.kwargs["env"]["SBOM_SHA256"] == hashlib.sha256(SBOM_DOCUMENT.encode()).hexdigest()
+
+
+def test_a_rebuild_with_the_same_sbom_image_is_one_build_and_copies_nothing(make_checkout):
+    settings = make_checkout()
+    tasks.build(sbom_context("sha256:one"), stage="prod")
+    c = sbom_context("sha256:one")
+    tasks.build(c, stage="prod")
+    assert compose_calls(c) == [build_with_sbom(settings, "prod")]
+    assert c.run.call_args_list[commands(c).index(build_with_sbom(settings, "prod"))].kwargs["env"][
+        "SBOM_SHA256"] == hashlib.sha256(SBOM_DOCUMENT.encode()).hexdigest()  # fmt: skip
+    assert not [argv for argv in commands(c) if argv[:2] == ["docker", "run"]]
+
+
+def test_a_new_sbom_image_is_copied_out_again(make_checkout):
+    settings = make_checkout()
+    tasks.build(sbom_context("sha256:one"), stage="prod")
+    (settings.root / "reports" / "sbom-prod.json").write_text("old")
+    c = sbom_context("sha256:two")
+    tasks.build(c, stage="prod")
+    assert (settings.root / "reports" / "sbom-prod.json").read_text() == SBOM_DOCUMENT
+    assert compose_calls(c) == [build_with_sbom(settings, "prod")]  # same document, same label: no relabel
 
 
 def test_build_runs_preflight_first_and_checks_the_base_image(make_checkout):
@@ -111,7 +142,7 @@ def test_build_dev_does_not_zip(make_checkout):
     settings = make_checkout()
     c = context()
     tasks.build(c)
-    assert compose_calls(c) == [sbom_build(settings, "sbom-dev"), compose_argv(settings, "dev", "build", "dev")]
+    assert compose_calls(c) == [build_with_sbom(settings, "dev")]
     assert not settings.zip_path.exists()
 
 
@@ -207,7 +238,7 @@ def test_up_prod_builds_then_waits_for_health(make_checkout):
     c = context()
     tasks.up(c, stage="prod", wait_timeout="60")
     assert compose_calls(c) == [
-        sbom_build(settings, "sbom-runtime"),
+        build_with_sbom(settings, "prod"),
         compose_argv(settings, "prod", "build", "prod"),
         compose_argv(settings, "prod", "up", "--detach", "--no-build", "--wait", "--wait-timeout", "60"),
     ]
@@ -322,10 +353,12 @@ def test_dry_build_writes_no_files(make_checkout):
     settings = make_checkout()
     c = context(dry=True)
     tasks.build(c, stage="prod")
-    assert compose_argv(settings, "prod", "build", "prod") in commands(c)
+    assert build_with_sbom(settings, "prod") in commands(c)
     assert not settings.zip_path.exists()
     assert not settings.zip_path.parent.exists()
     assert not (settings.root / "docker").exists()
+    assert not (settings.root / "reports").exists()
+    assert not (settings.root / ".lifecycle").exists()
 
 
 def test_dry_build_skips_preflight(make_checkout):
