@@ -288,6 +288,7 @@ class Suite:
             codezip.manifest_path_for(self.settings.zip_path),
             self.settings.root / "reports",
             *(self.settings.root / CERTS_DIR).glob("*.crt"),
+            *(self.settings.root / sbom.RECORDS).glob("sbom-*.id"),
         ]
         for path in paths:
             if path.exists():

@@ -515,3 +515,15 @@ def test_dry_deps_lock_prints_one_uv_compile_per_lock_and_writes_nothing(make_ch
     assert [argv[argv.index("--output-file") + 1] for argv in argvs] == [lock.output for lock in deps.LOCKS]
     assert all(argv[1:3] == ["--directory", str(settings.root)] for argv in argvs)
     assert not (settings.root / "requirements").exists()
+
+
+def test_clean_removes_the_sbom_images_reports_and_records(make_checkout):
+    settings = make_checkout()
+    tasks.build(sbom_context("sha256:one"), stage="prod")
+    assert (settings.root / ".lifecycle" / "sbom-prod.id").is_file()
+    c = context()
+    tasks.clean(c)
+    removals = [argv[3:] for argv in commands(c) if argv[:3] == ["docker", "image", "rm"]]
+    assert {"shop:sbom-dev", "shop:sbom-test-qa", "shop:sbom-runtime"} <= set(removals[0])
+    assert not (settings.root / "reports").exists()
+    assert not (settings.root / ".lifecycle" / "sbom-prod.id").exists()
