@@ -1,6 +1,7 @@
 """SBOMs: each image's CycloneDX SBOM (its virtualenv and Debian packages), built by the Dockerfile's
 sbom-* stages (docker/sbom.py), copied to `reports/sbom-<stage>.json` by every build, summarised by
 `invoke sbom`. stage and prod carry theirs at `IMAGE_PATH`, its sha256 in the `io.lifecycle.sbom.sha256` label.
+Which image holds each stage's SBOM, and which stages ship theirs: the stage table (`lifecycle.stages`).
 """
 
 from __future__ import annotations
@@ -12,18 +13,14 @@ from pathlib import Path
 
 from lifecycle.errors import UserError
 
-# The compose service (Dockerfile stage) whose image holds each stage's SBOM: stage and prod share their
-# dependencies, so they share one.
-SERVICE = {"dev": "sbom-dev", "test-qa": "sbom-test-qa", "stage": "sbom-runtime", "prod": "sbom-runtime"}
-SERVICES = tuple(dict.fromkeys(SERVICE.values()))
-LABELLED = ("stage", "prod")  # the images that carry their SBOM and its sha256 label
-RECORDS = Path(".lifecycle")  # the last SBOM each stage's build copied out: sbom-STAGE.id
 BUILT_PATH = "/sbom.cdx.json"  # in an sbom-* image
 IMAGE_PATH = "/usr/share/doc/lifecycle/sbom.cdx.json"  # in stage and prod
+RECORDS = Path(".lifecycle")  # the last SBOM each stage's build copied out: sbom-STAGE.id
 KEY_PACKAGES = ("django", "mysqlclient", "gunicorn", "whitenoise", "debugpy", "pytest", "libmariadb3")
 
 
-def report_path(root: Path, stage: str) -> Path:
+def report_path(root: Path, stage: object) -> Path:
+    """reports/sbom-STAGE.json; stage is a Stage or its name."""
     return root / "reports" / f"sbom-{stage}.json"
 
 
@@ -35,16 +32,16 @@ class Record:
     sha256: str = "unknown"
 
     @staticmethod
-    def path(root: Path, stage: str) -> Path:
+    def path(root: Path, stage: object) -> Path:
         return root / RECORDS / f"sbom-{stage}.id"
 
     @classmethod
-    def read(cls, root: Path, stage: str) -> Record:
+    def read(cls, root: Path, stage: object) -> Record:
         path = cls.path(root, stage)
         fields = path.read_text(encoding="utf-8").split() if path.is_file() else []
         return cls(*fields) if len(fields) == 2 else cls()
 
-    def write(self, root: Path, stage: str) -> None:
+    def write(self, root: Path, stage: object) -> None:
         path = self.path(root, stage)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"{self.image_id} {self.sha256}\n", encoding="utf-8")

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from lifecycle import sbom
 from lifecycle.errors import UserError
+from lifecycle.stages import STAGES
+
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 BOM = {
     "bomFormat": "CycloneDX",
@@ -28,9 +34,22 @@ def test_summary_counts_ecosystems_and_names_the_key_versions():
     ]
 
 
-def test_every_stage_has_an_sbom_service_and_stage_and_prod_share_theirs():
-    assert set(sbom.SERVICE) == {"dev", "test-qa", "stage", "prod"}
-    assert sbom.SERVICE["stage"] == sbom.SERVICE["prod"]
+def test_stage_and_prod_share_their_sbom_image_and_ship_it_and_only_dev_has_the_debugger():
+    assert [(s.name, s.sbom, s.carries_sbom, s.has_debugger) for s in STAGES] == [
+        ("dev", "sbom-dev", False, True),
+        ("test-qa", "sbom-test-qa", False, False),
+        ("stage", "sbom-runtime", True, False),
+        ("prod", "sbom-runtime", True, False),
+    ]
+
+
+def test_every_sbom_image_is_a_compose_service_and_a_dockerfile_stage():
+    compose = yaml.safe_load((CHECKOUT / "docker" / "compose.yaml").read_text())["services"]
+    dockerfile = (CHECKOUT / "docker" / "Dockerfile").read_text()
+    for stage in STAGES:
+        assert compose[stage.sbom]["build"]["target"] == stage.sbom
+        assert compose[stage.sbom]["image"] == f"${{PROJ_NAME:-project}}:{stage.sbom}"
+        assert f" AS {stage.sbom}\n" in dockerfile
 
 
 @pytest.mark.parametrize(

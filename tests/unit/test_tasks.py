@@ -15,8 +15,9 @@ from invoke import Config, MockContext, Result
 from invoke.exceptions import Exit
 
 import tasks
-from lifecycle import deps, sbom, stack
+from lifecycle import deps, stack
 from lifecycle.settings import Settings, load_settings
+from lifecycle.stages import Stage
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 PREFLIGHT = (["docker", "version", "--format", "{{.Server.Version}}"], ["docker", "compose", "version", "--short"])
@@ -66,7 +67,7 @@ def compose_argv(settings: Settings, profile: str, *args: str) -> list[str]:
 
 
 def build_with_sbom(settings: Settings, stage: str, *flags: str) -> list[str]:
-    return compose_argv(settings, "*", "build", *flags, sbom.SERVICE[stage], stage)
+    return compose_argv(settings, "*", "build", *flags, Stage.parse(stage).sbom, stage)
 
 
 def compose_calls(c: MockContext) -> list[list[str]]:
