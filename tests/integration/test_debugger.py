@@ -82,7 +82,10 @@ def dev_under_debugger(*flags: str):
 def initialized_client(port: int) -> DapClient | None:
     """A client past `initialize`, or None while debugpy does not listen yet (the entrypoint first waits for
     the database and migrates; until then docker's port proxy accepts and drops the connection)."""
-    client = DapClient(port)
+    try:
+        client = DapClient(port)
+    except OSError:  # refused: nothing listens on the published port yet
+        return None
     try:
         request = client.send("initialize", clientID="it", adapterID="debugpy", pathFormat="path",
                               linesStartAt1=True, columnsStartAt1=True)  # fmt: skip
