@@ -15,7 +15,7 @@ from pathlib import Path
 from invoke import Collection, Exit, task
 
 from lifecycle import compose as cmd
-from lifecycle import dbclient, offline
+from lifecycle import dbclient, deps, offline, sbom
 from lifecycle import doctor as doctor_checks
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
@@ -74,13 +74,18 @@ def build(c, stage="dev", no_cache=False):
         "stage": STAGE_HELP,
         "build": "Build the image first (cached). Default: on; --no-build skips it.",
         "wait_timeout": f"Seconds to wait for healthy containers. Default: WAIT_TIMEOUT ({DEFAULTS['WAIT_TIMEOUT']}).",
+        "debug": "dev only: run the server under debugpy on 127.0.0.1:DEBUG_PORT (5678). Default: off.",
+        "wait": "With --debug: start the server only once a debugger attaches. Default: off.",
         "no_backup": "When DB_IMAGE's major version changed, " + NO_BACKUP_HELP,
     }
 )
 @user_errors
-def up(c, stage="dev", build=True, wait_timeout=None, no_backup=False):
+def up(c, stage="dev", build=True, wait_timeout=None, debug=False, wait=False, no_backup=False):
     """Start the database and one stage, wait until both are healthy, print the URL."""
-    suite(c, WAIT_TIMEOUT=wait_timeout).up(Stage.parse(stage), build=build, no_backup=no_backup)
+    if wait and not debug:
+        raise Exit("error: --wait pauses the server for a debugger; use it with --debug", code=1)
+    mode = ("wait" if wait else "listen") if debug else None
+    suite(c, WAIT_TIMEOUT=wait_timeout).up(Stage.parse(stage), build=build, debug=mode, no_backup=no_backup)
 
 
 @task(help=VOLUME_HELP)
@@ -236,6 +241,35 @@ def db_shell(c, root=False):
     s.run(dbclient.shell(s.settings, database.tools(), root=root, tty=tty), env=s.settings.env, interactive=tty)
 
 
+@task(name="sbom", help={"stage": STAGE_HELP})
+@user_errors
+def sbom_summary(c, stage="dev"):
+    """Summarise the stage's SBOM (reports/sbom-STAGE.json, written by every build): counts and key versions."""
+    target = Stage.parse(stage)
+    s = suite(c, engine=False)
+    print("\n".join(sbom.summary(sbom.load(s.settings.root, target), target.name)))
+
+
+@task(name="lock")
+@user_errors
+def deps_lock(c):
+    """Regenerate every requirements/*.txt from its .in with hashes (uv; deterministic: pins move only on upgrade)."""
+    s = suite(c, engine=False)
+    deps.lock_all(s.run, s.settings.root, dry=s.dry)
+
+
+@task(name="upgrade", help={"package": "Upgrade only this package (e.g. django). Default: every package."})
+@user_errors
+def deps_upgrade(c, package=None):
+    """Upgrade one package or all of them in every lock, and print each version change."""
+    s = suite(c, engine=False)
+    deps.lock_all(s.run, s.settings.root, upgrade_all=package is None, upgrade_package=package, dry=s.dry)
+
+
 images = Collection("images", images_offline)
+dependencies = Collection("deps", deps_lock, deps_upgrade)
 db = Collection("db", db_backup, db_restore, db_reset, db_list, db_shell)
-ns = Collection(zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough, images, db)
+ns = Collection(zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough, sbom_summary)
+ns.add_collection(images)
+ns.add_collection(dependencies)
+ns.add_collection(db)

@@ -6,13 +6,14 @@ commands come from `lifecycle.compose`; this module only sequences them.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lifecycle import backup, buildkey, codezip
+from lifecycle import backup, buildkey, codezip, sbom
 from lifecycle import compose as cmd
 from lifecycle.errors import UserError
 from lifecycle.probes import image_available, image_id, image_label, image_present, port_is_free
@@ -119,19 +120,56 @@ class Suite:
         return (stage is TEST_QA and self.settings.env.get("TEST_QA_IMAGE")) or self.settings.image(stage)
 
     def build(self, stage: Stage, *, no_cache: bool = False) -> None:
-        """Build the stage's image, or nothing when the image's build key says it is built from these inputs."""
+        """Build the stage together with its SBOM image, and copy the SBOM to reports/sbom-STAGE.json; or
+        nothing when the image's build key says it is built from these inputs and its SBOM is in reports/.
+
+        stage and prod carry the SBOM's sha256 as a label, which must be known before their build: the build
+        takes the last one recorded, and only when the SBOM image changed (dependencies, not code) is the
+        stage built again with the new value (a label-only rebuild from cache). A code-only rebuild stays
+        one cached build plus one `docker image inspect`.
+        """
         if not self.dry:
             certs = sync_certs(self.settings.extra_ca_certs(), self.settings.root / CERTS_DIR)
             if certs:
                 self.say(f"extra CA certificates: {', '.join(certs)}")
         base_id = self.ensure_base_image()
         env = self.build_env(stage)
-        key = buildkey.build_key(self.settings.root, stage.target, env, base_id, extra=[self.settings.project_name])
+        recorded = sbom.Record.read(self.settings.root, stage)
+        env["SBOM_SHA256"] = recorded.sha256
+        key = self.build_key(stage, env, base_id)
         tag = self.image_tag(stage)
-        if not no_cache and not self.dry and image_label(self.run, tag, buildkey.LABEL) == key:
+        report = sbom.report_path(self.settings.root, stage)
+        if not no_cache and not self.dry and report.is_file() and image_label(self.run, tag, buildkey.LABEL) == key:
             self.say(f"{tag} is up to date: built from these inputs (build key {key[:12]}); nothing to build")
             return
-        self.run(cmd.build_argv(self.settings, stage, no_cache=no_cache), env={**env, "BUILD_KEY": key})
+        argv = cmd.build_argv(self.settings, stage, no_cache=no_cache, with_sbom=True)
+        self.run(argv, env={**env, "BUILD_KEY": key})
+        current = self.refresh_sbom(stage, env, recorded)
+        if current.sha256 != recorded.sha256 and stage.carries_sbom and not self.dry:
+            env["SBOM_SHA256"] = current.sha256
+            self.run(
+                cmd.build_argv(self.settings, stage), env={**env, "BUILD_KEY": self.build_key(stage, env, base_id)}
+            )
+
+    def build_key(self, stage: Stage, env: dict[str, str], base_id: str) -> str:
+        return buildkey.build_key(self.settings.root, stage.target, env, base_id, extra=[self.settings.project_name])
+
+    def refresh_sbom(self, stage: Stage, env: dict[str, str], recorded: sbom.Record) -> sbom.Record:
+        """The SBOM of the stage's freshly built SBOM image, copied to reports/ unless it is the recorded one."""
+        image = self.settings.sbom_image(stage)
+        built = image_id(self.run, image) or ""
+        report = sbom.report_path(self.settings.root, stage)
+        if built == recorded.image_id and report.is_file():
+            return recorded
+        document = self.run(cmd.cat_in_image_argv(image, sbom.BUILT_PATH), env=env, capture=True).stdout
+        if self.dry:
+            return recorded
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(document, encoding="utf-8")
+        current = sbom.Record(built, hashlib.sha256(document.encode()).hexdigest())
+        current.write(self.settings.root, stage)
+        self.say(f"SBOM: {report.relative_to(self.settings.root)}")
+        return current
 
     def database(self) -> backup.Database:
         return backup.Database(self.settings, self.run, self.streams, self.say, self.dry)
@@ -140,9 +178,9 @@ class Suite:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.settings['APP_PORT']}/"
 
-    def ensure_port_free(self, stage: Stage) -> None:
-        """A taken APP_PORT fails early with the fix, unless it is this stage's own running container."""
-        port = int(self.settings["APP_PORT"])
+    def ensure_port_free(self, stage: Stage, setting: str = "APP_PORT") -> None:
+        """A taken port fails early with the fix, unless it is this stage's own running container."""
+        port = int(self.settings[setting])
         if self.dry or not stage.serves_http or port_is_free(port):
             return
         ours = self.run(
@@ -153,29 +191,42 @@ class Suite:
         ).stdout.strip()
         if not ours:
             raise UserError(
-                f"127.0.0.1:{port} (APP_PORT) is already in use; stop what listens there "
-                "(invoke down, if it is another stage of this checkout) or set APP_PORT in .env"
+                f"127.0.0.1:{port} ({setting}) is already in use; stop what listens there "
+                f"(invoke down, if it is another stage of this checkout) or set {setting} in .env"
             )
 
-    def up(self, stage: Stage, *, build: bool = True, no_backup: bool = False) -> str:
+    def up(self, stage: Stage, *, build: bool = True, debug: str | None = None, no_backup: bool = False) -> str:
         """Build (unless told not to), start db and the stage, return the URL once both are healthy.
 
-        A DB_IMAGE of another major version than the volume's record backs the data up first (unless no_backup)."""
+        `debug` ("listen" or "wait"): the dev server under debugpy on 127.0.0.1:DEBUG_PORT; "wait" starts it
+        only once a client attaches, so the task returns once the container runs instead of waiting for health.
+        A DB_IMAGE of another major version than the volume's record backs the data up first (unless no_backup).
+        """
         if stage.runs_through_qa:
             raise UserError(f"{stage} runs the tests and exits, it is not a service to keep up; use invoke qa")
+        if debug and not stage.has_debugger:
+            raise UserError(f"--debug needs --stage dev: debugpy is in the dev image only, never in {stage}")
         ensure_secret_key(self.settings, stage)
         self.ensure_port_free(stage)
+        if debug:
+            self.ensure_port_free(stage, "DEBUG_PORT")
         if build:
             self.build(stage)
         database = self.database()
         database.guard_server_change(no_backup=no_backup)
-        result = self.run(cmd.up_argv(self.settings, stage), env=self.settings.env, warn=True)
+        env = {**self.settings.env, **({"DEBUGPY": debug} if debug else {})}
+        paused = debug == "wait"
+        argv = cmd.up_argv(self.settings, stage, debug=bool(debug), healthy=not paused)
+        result = self.run(argv, env=env, warn=True)
         if not result.ok:
             self.run(cmd.logs_argv(self.settings, tail="40"), env=self.settings.env, warn=True)
             deadline = self.settings["WAIT_TIMEOUT"]
             raise UserError(f"{stage} did not come up healthy (deadline {deadline}s); see the logs above (invoke logs)")
         database.record_server()
-        self.say(f"{stage} is up and healthy: {self.url()}")
+        if debug:
+            waiting = "; the server starts once a client attaches" if paused else ""
+            self.say(f"debugpy listens on 127.0.0.1:{self.settings['DEBUG_PORT']}{waiting} (README: Debugging)")
+        self.say(f"{stage} is {'started' if paused else 'up and healthy'}: {self.url()}")
         return self.url()
 
     def down(
@@ -260,6 +311,7 @@ class Suite:
         """
         self.down(volumes=volumes, yes=yes, ask=ask, no_backup=no_backup)
         images = [self.settings.image(stage) for stage in STAGES] + [self.qa_image()]
+        images += [self.settings.sbom_image(stage) for stage in STAGES]
         # each once: with COMPOSE_PROJECT_NAME=PROJ_NAME the qa tag is also a stage tag
         present = [image for image in dict.fromkeys(images) if image_present(self.run, image)]
         if present:
@@ -267,6 +319,7 @@ class Suite:
         paths = [self.settings.zip_path, codezip.manifest_path_for(self.settings.zip_path)]
         if checkout_files:
             paths += [self.settings.root / "reports", *(self.settings.root / CERTS_DIR).glob("*.crt")]
+            paths += (self.settings.root / sbom.RECORDS).glob("sbom-*.id")
         for path in paths:
             if path.exists():
                 self.say(f"remove {path.relative_to(self.settings.root)}")
