@@ -14,6 +14,7 @@ from pathlib import Path
 
 from invoke import Collection, Exit, task
 
+from lifecycle import cluster as cluster_core
 from lifecycle import compose as cmd
 from lifecycle import dbclient, deps, offline, sbom
 from lifecycle import doctor as doctor_checks
@@ -266,10 +267,44 @@ def deps_upgrade(c, package=None):
     deps.lock_all(s.run, s.settings.root, upgrade_all=package is None, upgrade_package=package, dry=s.dry)
 
 
+def cluster_ops(c) -> cluster_core.ClusterOps:
+    settings = load_settings()
+    return cluster_core.ClusterOps(cluster_core.plan(settings), InvokeRunner(c), dry=c.config.run.dry)
+
+
+@task(name="up")
+@user_errors
+def cluster_up(c):
+    """Start a 3-node swarm here: 1 manager, 2 workers, each an engine in a network namespace; and a registry.
+
+    Settings: CLUSTER_NAME, CLUSTER_SUBNET, CLUSTER_REGISTRY_PORT, CLUSTER_REGISTRY_IMAGE, CLUSTER_DIR. Needs root.
+    A failure or Ctrl-C tears down everything it made; the host's own engine is never changed.
+    """
+    ops = cluster_ops(c)
+    timings = ops.up(load_settings()["CLUSTER_REGISTRY_IMAGE"])
+    print("cluster up in " + ", ".join(f"{step} {seconds:.1f}s" for step, seconds in timings.items()))
+
+
+@task(name="down")
+@user_errors
+def cluster_down(c):
+    """Stop the cluster's engines and relays; remove its namespaces, bridge, data roots (safe to repeat)."""
+    cluster_ops(c).down()
+
+
+@task(name="status")
+@user_errors
+def cluster_status(c):
+    """The cluster's nodes and their state, and one line per service whose last update failed or rolled back."""
+    print("\n".join(cluster_ops(c).status()))
+
+
 images = Collection("images", images_offline)
 dependencies = Collection("deps", deps_lock, deps_upgrade)
+cluster = Collection("cluster", cluster_up, cluster_down, cluster_status)
 db = Collection("db", db_backup, db_restore, db_reset, db_list, db_shell)
 ns = Collection(zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough, sbom_summary)
 ns.add_collection(images)
 ns.add_collection(dependencies)
 ns.add_collection(db)
+ns.add_collection(cluster)

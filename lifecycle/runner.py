@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from lifecycle.errors import CommandFailed
@@ -130,3 +131,21 @@ class ProcessStreams:
             except BrokenPipeError:  # the client gave up; its exit status says why
                 pass
         return process.returncode
+
+
+def spawn(argv: Sequence[str], log: Path, *, cwd: Path | None = None, dry: bool = False) -> int | None:
+    """Start a long-running process (an engine, a relay) in its own session, so Ctrl-C in the terminal reaches
+    only the task, which then stops it on purpose; output goes to `log`. Prints argv first; returns the pid."""
+    print(f"+ {shlex.join(argv)} >{log} 2>&1 &", file=sys.stderr, flush=True)
+    if dry:
+        return None
+    with open(log, "ab") as output:
+        process = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return process.pid

@@ -50,6 +50,13 @@ TABLE = (
     Setting("BACKUP_DIR", "backups", "Folder (relative to the checkout, or absolute) of database backups."),
     Setting("BACKUP_KEEP", "10", "Automatic backups kept per project; older ones are pruned (never manual ones)."),
     Setting("OFFLINE_PREFIX", "lifecycle", "Repository prefix of the offline base images (PREFIX/python, ...)."),
+    Setting("CLUSTER_NAME", "lifecycle", "Name of the on-machine cluster: prefix of its namespaces and node names."),
+    Setting("CLUSTER_SUBNET", "198.18.7.0/24", "Address range of the cluster's bridge; used nowhere on the host."),
+    Setting(
+        "CLUSTER_REGISTRY_PORT", "5050", "Port of the cluster's registry: 127.0.0.1:PORT on the host and every node."
+    ),
+    Setting("CLUSTER_REGISTRY_IMAGE", "lifecycle/registry:2.8", "Registry image loaded into the manager's engine."),
+    Setting("CLUSTER_DIR", "/var/lib/lifecycle-cluster", "Folder of the nodes' data roots, sockets and logs."),
 )
 DEFAULTS = {s.name: s.default for s in TABLE}
 

@@ -1,0 +1,565 @@
+"""A three-node Swarm on one machine: each node a `dockerd` in its own network namespace.
+
+Layout (all names derive from CLUSTER_NAME, so `down` needs no other state and also cleans up after a crash):
+
+- namespace `NAME-net` holds the bridge `br0`; namespaces `NAME-m` (manager), `NAME-w1`, `NAME-w2` (workers)
+  each hold one end of a veth pair (`eth0`, an address from CLUSTER_SUBNET) whose other end is a port of `br0`.
+  Nothing else is connected: no host interface, no route, no default gateway, so traffic can only go
+  between the namespaces the cluster created (and to each namespace's own loopback).
+- each node's engine: `dockerd` started with `nsenter --net=...` (not `ip netns exec`, which remounts /sys),
+  in its own UTS namespace (so `docker node ls` shows `NAME-m`, `NAME-w1`, `NAME-w2`), with its own data root,
+  exec root, pid file and unix socket under CLUSTER_DIR/NAME/NODE, and cgroup parent `NAME-NODE`. Its
+  iptables rules land in the node's namespace only.
+- the registry (CLUSTER_REGISTRY_IMAGE) runs on the manager, published on CLUSTER_REGISTRY_PORT. A relay
+  (`lifecycle.relay`) makes it `127.0.0.1:PORT` on the host and on each worker too, so an image has one
+  name everywhere (`127.0.0.1:PORT/app:tag`), and every engine, the host's included, treats it as an
+  insecure (plain HTTP) registry without any configuration. The host engine is never reconfigured.
+
+Plain data and argv builders first (unit-tested as tables); `ClusterOps` sequences them through a Runner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import re
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lifecycle.compose import docker as host_docker
+from lifecycle.doctor import image_present, port_is_free
+from lifecycle.errors import UserError
+from lifecycle.runner import Runner, spawn
+from lifecycle.settings import Settings
+
+NETNS_DIR = Path("/var/run/netns")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+BRIDGE = "br0"
+REGISTRY_CONTAINER = "registry"
+REGISTRY_CONTAINER_PORT = 5000
+NODE_LABEL = "lifecycle.node"
+ROLES = (("m", "manager"), ("w1", "worker"), ("w2", "worker"))
+FIRST_HOST = 11  # node addresses are the subnet's .11, .12, .13
+ENGINE_DEADLINE = 60  # seconds for an engine to answer on its socket
+READY_DEADLINE = 90  # seconds for every node to be Ready in the swarm
+STOP_DEADLINE = 30  # seconds an engine gets to stop after SIGTERM before SIGKILL
+UTS_WRAPPER = 'hostname "$1" && shift && exec "$@"'  # sets the node's host name, then becomes dockerd
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str  # m, w1, w2: also the veth port's name in the bridge namespace
+    role: str  # manager or worker
+    address: str
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    subnet: ipaddress.IPv4Network
+    registry_port: int
+    state_dir: Path  # CLUSTER_DIR/NAME: every node's data root, exec root, socket, pid files and logs
+    nodes: tuple[Node, ...]
+
+    @property
+    def manager(self) -> Node:
+        return self.nodes[0]
+
+    @property
+    def workers(self) -> tuple[Node, ...]:
+        return self.nodes[1:]
+
+    @property
+    def bridge_netns(self) -> str:
+        return f"{self.name}-net"
+
+    def node(self, name: str) -> Node:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise UserError(f"no node {name!r} in cluster {self.name}; use one of: {', '.join(n.name for n in self.nodes)}")
+
+    def netns(self, node: Node) -> str:
+        return f"{self.name}-{node.name}"
+
+    def netns_path(self, node: Node) -> Path:
+        return NETNS_DIR / self.netns(node)
+
+    def node_dir(self, node: Node) -> Path:
+        return self.state_dir / node.name
+
+    def socket(self, node: Node) -> Path:
+        return self.node_dir(node) / "docker.sock"
+
+    def docker_host(self, node: Node) -> str:
+        return f"unix://{self.socket(node)}"
+
+    def pidfile(self, node: Node) -> Path:
+        return self.node_dir(node) / "docker.pid"
+
+    def relay_pidfile(self, node: Node | None) -> Path:
+        """The relay that gives `node` (None: the host) the registry on its loopback."""
+        return (self.node_dir(node) if node else self.state_dir) / "relay.pid"
+
+    @property
+    def registry(self) -> str:
+        """The registry's name on the host and on every node."""
+        return f"127.0.0.1:{self.registry_port}"
+
+    @property
+    def namespaces(self) -> list[str]:
+        return [self.bridge_netns, *(self.netns(node) for node in self.nodes)]
+
+
+NAME_RULE = re.compile(r"[a-z][a-z0-9-]{0,19}")
+
+
+def plan(settings: Settings) -> Cluster:
+    """The cluster the settings describe; bad values end here with the setting to fix."""
+    name = settings["CLUSTER_NAME"]
+    if not NAME_RULE.fullmatch(name):
+        raise UserError(
+            f"CLUSTER_NAME={name!r} is not usable; use 1-20 lowercase letters, digits or '-', starting with a letter"
+        )
+    try:
+        subnet = ipaddress.IPv4Network(settings["CLUSTER_SUBNET"])
+    except ValueError:
+        raise UserError(
+            f"CLUSTER_SUBNET={settings['CLUSTER_SUBNET']!r} is not an IPv4 network; use e.g. 198.18.7.0/24"
+        ) from None
+    if subnet.num_addresses < 16:
+        raise UserError(f"CLUSTER_SUBNET={subnet} is too small; use a /28 or larger, e.g. 198.18.7.0/24")
+    port = settings["CLUSTER_REGISTRY_PORT"]
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"CLUSTER_REGISTRY_PORT={port!r} is not a port number; set it to a number from 1 to 65535")
+    directory = Path(settings["CLUSTER_DIR"])
+    if not directory.is_absolute():
+        raise UserError(f"CLUSTER_DIR={directory} must be an absolute path, e.g. /var/lib/lifecycle-cluster")
+    nodes = tuple(Node(n, role, str(subnet[FIRST_HOST + i])) for i, (n, role) in enumerate(ROLES))
+    return Cluster(name, subnet, int(port), directory / name, nodes)
+
+
+# --------------------------------------------------------------------------------------------- decisions
+
+
+def route_networks(ip_json: str) -> list[ipaddress.IPv4Network]:
+    """The destinations in `ip -json -4 route show table all` output (the default route is no range in use)."""
+    networks = []
+    for route in json.loads(ip_json or "[]"):
+        destination = route.get("dst", "default")
+        if destination != "default":
+            networks.append(ipaddress.IPv4Network(destination, strict=False))
+    return networks
+
+
+def subnet_conflicts(subnet: ipaddress.IPv4Network, used: Iterable[ipaddress.IPv4Network]) -> list[str]:
+    return sorted({str(network) for network in used if network.overlaps(subnet)})
+
+
+def node_readiness(node_ls_json_lines: str) -> dict[str, str]:
+    """Host name -> `Ready`/`Down`/... from `docker node ls --format '{{json .}}'`."""
+    rows = [json.loads(line) for line in node_ls_json_lines.splitlines() if line.strip()]
+    return {row["Hostname"]: row["Status"] for row in rows}
+
+
+def rollback_reason(service: str, update_status: Mapping[str, str] | None, tasks: Sequence[Mapping[str, str]]) -> str:
+    """One line for a service whose last update did not complete: what happened and the first task error."""
+    state = (update_status or {}).get("State", "")
+    if not state or state == "completed":
+        return ""
+    errors = [f"on {task['Node'] or 'no node'}: {task['Error']}" for task in tasks if task.get("Error")]
+    cause = errors[0] if errors else (update_status or {}).get("Message", "no task error recorded")
+    return f"{service}: update {state.replace('_', ' ')}: {cause}"
+
+
+# ------------------------------------------------------------------------------------------ argv builders
+
+
+def ip(*args: str) -> list[str]:
+    return ["ip", *args]
+
+
+def network_commands(cluster: Cluster) -> list[list[str]]:
+    """Namespaces, the bridge and one veth pair per node, in order."""
+    bridge = cluster.bridge_netns
+    commands = [
+        ip("netns", "add", bridge),
+        ip("-n", bridge, "link", "add", BRIDGE, "type", "bridge"),
+        ip("-n", bridge, "link", "set", "dev", BRIDGE, "up"),
+    ]
+    for node in cluster.nodes:
+        ns = cluster.netns(node)
+        commands += [
+            ip("netns", "add", ns),
+            ip("link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", node.name, "netns", bridge),
+            ip("-n", bridge, "link", "set", "dev", node.name, "master", BRIDGE, "up"),
+            ip("-n", ns, "address", "add", f"{node.address}/{cluster.subnet.prefixlen}", "dev", "eth0"),
+            ip("-n", ns, "link", "set", "dev", "eth0", "up"),
+            ip("-n", ns, "link", "set", "dev", "lo", "up"),
+        ]
+    return commands
+
+
+def in_netns(cluster: Cluster, node: Node, *argv: str) -> list[str]:
+    """argv in the node's network namespace only (mounts and /sys stay the host's, which dockerd needs)."""
+    return ["nsenter", f"--net={cluster.netns_path(node)}", *argv]
+
+
+def dockerd(cluster: Cluster, node: Node) -> list[str]:
+    here = cluster.node_dir(node)
+    return in_netns(
+        cluster,
+        node,
+        "unshare",
+        "--uts",
+        "--",
+        "sh",
+        "-c",
+        UTS_WRAPPER,
+        "sh",
+        cluster.netns(node),
+        "dockerd",
+        "--data-root",
+        str(here / "data"),
+        "--exec-root",
+        str(here / "exec"),
+        "--pidfile",
+        str(cluster.pidfile(node)),
+        "--host",
+        cluster.docker_host(node),
+        "--cgroup-parent",
+        cluster.netns(node),
+    )
+
+
+def docker(cluster: Cluster, node: Node, *args: str) -> list[str]:
+    """The docker CLI against one node's engine."""
+    return ["docker", "--host", cluster.docker_host(node), *args]
+
+
+def swarm_init(cluster: Cluster) -> list[str]:
+    manager = cluster.manager
+    return docker(
+        cluster,
+        manager,
+        "swarm",
+        "init",
+        "--advertise-addr",
+        manager.address,
+        "--listen-addr",
+        f"{manager.address}:2377",
+    )
+
+
+def swarm_join(cluster: Cluster, node: Node, token: str) -> list[str]:
+    return docker(
+        cluster,
+        node,
+        "swarm",
+        "join",
+        "--token",
+        token,
+        "--advertise-addr",
+        node.address,
+        "--listen-addr",
+        f"{node.address}:2377",
+        f"{cluster.manager.address}:2377",
+    )
+
+
+def registry_run(cluster: Cluster, image: str) -> list[str]:
+    published = f"{cluster.registry_port}:{REGISTRY_CONTAINER_PORT}"
+    return docker(
+        cluster, cluster.manager, "run", "--detach", "--name", REGISTRY_CONTAINER, "--restart", "always",
+        "--publish", published, image,
+    )  # fmt: skip
+
+
+def relay(cluster: Cluster, node: Node | None) -> list[str]:
+    """The registry on `node`'s loopback (None: the host's), relayed over the bridge to the manager."""
+    relay_module = [sys.executable, "-m", "lifecycle.relay", "--listen", cluster.registry]
+    if node is None:  # listens on the host, connects from inside the manager's namespace
+        return [
+            *relay_module,
+            "--connect",
+            cluster.registry,
+            "--connect-netns",
+            str(cluster.netns_path(cluster.manager)),
+        ]
+    return in_netns(cluster, node, *relay_module, "--connect", f"{cluster.manager.address}:{cluster.registry_port}")
+
+
+# ----------------------------------------------------------------------------------------------- processes
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    return state != "Z"  # a zombie is gone, only not yet reaped
+
+
+def stop_process(pid: int, deadline: float) -> None:
+    """SIGTERM, then SIGKILL once `deadline` seconds have passed."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if not alive(pid):
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def processes_using(path: Path) -> list[int]:
+    """Processes whose command line names `path`: a killed engine's containerd and shims."""
+    marker = str(path).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if marker in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def cgroup_dirs(parent: str) -> list[Path]:
+    """Every cgroup directory under the engine's cgroup parent, deepest first."""
+    found = [path for tree in CGROUP_ROOT.glob(f"*/{parent}") for path in [tree, *tree.rglob("*")] if path.is_dir()]
+    return sorted(found, key=lambda path: len(path.parts), reverse=True)
+
+
+def empty_cgroups(parent: str) -> None:
+    """Stop what is left in the engine's cgroups (containers of a killed engine), then remove them."""
+    for directory in cgroup_dirs(parent):
+        procs = directory / "cgroup.procs"
+        for pid in procs.read_text().split() if procs.exists() else ():
+            stop_process(int(pid), 5)
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+
+
+def mounts_under(path: Path, mountinfo: str) -> list[str]:
+    """Mount points below `path` in /proc/self/mountinfo text, deepest first (a killed engine leaves them)."""
+    prefix = str(path).rstrip("/") + "/"
+    points = {line.split()[4] for line in mountinfo.splitlines() if len(line.split()) > 4}
+    return sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True)
+
+
+# ---------------------------------------------------------------------------------------------- operations
+
+
+def wait_until(probe: Callable[[], bool], deadline: float, what: str, interval: float = 1.0) -> float:
+    """Seconds until probe() held; a UserError naming `what` after `deadline` seconds."""
+    start = time.monotonic()
+    while not probe():
+        if time.monotonic() - start > deadline:
+            raise UserError(f"{what} did not happen within {deadline:.0f}s; see the logs in the cluster's folder")
+        time.sleep(interval)
+    return time.monotonic() - start
+
+
+@dataclass
+class ClusterOps:
+    cluster: Cluster
+    run: Runner
+    dry: bool = False
+
+    def say(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    def output(self, argv: list[str]) -> str | None:
+        result = self.run(argv, warn=True, capture=True)
+        return result.stdout if result.ok else None
+
+    def exists(self) -> bool:
+        return any((NETNS_DIR / ns).exists() for ns in self.cluster.namespaces) or self.cluster.state_dir.exists()
+
+    # ---------------------------------------------------------------------------------------------- up
+    def check_host(self, registry_image: str) -> None:
+        """Refuse, before changing anything, what would fail halfway or touch something not ours."""
+        cluster = self.cluster
+        if os.geteuid() != 0:
+            raise UserError("the cluster needs root (network namespaces and engines); run it as root")
+        if self.exists():
+            raise UserError(f"cluster {cluster.name} is already up (or left over); run invoke cluster.down first")
+        conflicts = subnet_conflicts(
+            cluster.subnet, route_networks(self.output(ip("-json", "-4", "route", "show", "table", "all")) or "[]")
+        )
+        if conflicts:
+            raise UserError(
+                f"CLUSTER_SUBNET={cluster.subnet} overlaps {', '.join(conflicts)} on this host; "
+                "pick a range used nowhere else"
+            )
+        if not port_is_free(cluster.registry_port):
+            raise UserError(f"127.0.0.1:{cluster.registry_port} (CLUSTER_REGISTRY_PORT) is in use; set another port")
+        if not image_present(self.run, registry_image):
+            raise UserError(
+                f"registry image {registry_image} is not in the host engine; build it first (invoke registry.up) "
+                "or set CLUSTER_REGISTRY_IMAGE"
+            )
+
+    def start_engine(self, node: Node) -> float:
+        """Start one node's engine (again); seconds until it answers on its socket."""
+        here = self.cluster.node_dir(node)
+        if not self.dry:
+            here.mkdir(parents=True, exist_ok=True)
+        spawn(dockerd(self.cluster, node), here / "dockerd.log", dry=self.dry)
+        if self.dry:
+            return 0.0
+        return wait_until(
+            lambda: self.output(docker(self.cluster, node, "version", "--format", "{{.Server.Version}}")) is not None,
+            ENGINE_DEADLINE,
+            f"the engine of node {node.name} answering",
+        )
+
+    def stop_engine(self, node: Node) -> None:
+        pid = read_pid(self.cluster.pidfile(node))
+        if pid and not self.dry:
+            self.say(f"stop the engine of {node.name} (pid {pid}, SIGKILL after {STOP_DEADLINE}s)")
+            stop_process(pid, STOP_DEADLINE)
+
+    def start_relay(self, node: Node | None) -> None:
+        pidfile = self.cluster.relay_pidfile(node)
+        log = pidfile.with_suffix(".log")
+        pid = spawn(relay(self.cluster, node), log, cwd=Path(__file__).resolve().parent.parent, dry=self.dry)
+        if pid:
+            pidfile.write_text(f"{pid}\n")
+
+    def nodes_ready(self) -> dict[str, str]:
+        listing = self.output(docker(self.cluster, self.cluster.manager, "node", "ls", "--format", "{{json .}}"))
+        return node_readiness(listing or "")
+
+    def all_ready(self) -> bool:
+        states = self.nodes_ready()
+        return len(states) == len(self.cluster.nodes) and set(states.values()) == {"Ready"}
+
+    def up(self, registry_image: str) -> dict[str, float]:
+        """Build the whole cluster; any failure or Ctrl-C tears down what was made. Returns timings (s)."""
+        self.check_host(registry_image)
+        started = time.monotonic()
+        try:
+            timings = self._up(registry_image)
+        except BaseException:
+            self.say(f"cluster {self.cluster.name}: failed or interrupted; tearing down what was made")
+            self.down()
+            raise
+        timings["total"] = time.monotonic() - started
+        return timings
+
+    def _up(self, registry_image: str) -> dict[str, float]:
+        cluster, manager = self.cluster, self.cluster.manager
+        for argv in network_commands(cluster):
+            self.run(argv)
+        started = time.monotonic()
+        for node in cluster.nodes:
+            self.start_engine(node)
+        timings = {"engines": time.monotonic() - started}
+        started = time.monotonic()
+        self.run(swarm_init(cluster), capture=True)
+        token = (self.output(docker(cluster, manager, "swarm", "join-token", "--quiet", "worker")) or "").strip()
+        for node in cluster.workers:
+            self.run(swarm_join(cluster, node, token))
+        for node in cluster.nodes:
+            hostname = cluster.netns(node)
+            self.run(docker(cluster, manager, "node", "update", "--label-add", f"{NODE_LABEL}={node.name}", hostname))
+        if not self.dry:
+            wait_until(self.all_ready, READY_DEADLINE, "every node Ready in the swarm")
+        timings["swarm"] = time.monotonic() - started
+        started = time.monotonic()
+        archive = cluster.state_dir / "registry-image.tar"
+        self.run(host_docker("save", "--output", str(archive), registry_image))
+        self.run(docker(cluster, manager, "load", "--quiet", "--input", str(archive)))
+        if not self.dry:
+            archive.unlink()
+        self.run(registry_run(cluster, registry_image))
+        for node in (None, *cluster.workers):
+            self.start_relay(node)
+        timings["registry"] = time.monotonic() - started
+        self.say(
+            f"cluster {cluster.name} is up: 1 manager, {len(cluster.workers)} workers, registry {cluster.registry}\n"
+            f"  export DOCKER_HOST={cluster.docker_host(manager)}\n"
+            f"  push images as {cluster.registry}/NAME:TAG; invoke cluster.down removes everything"
+        )
+        return timings
+
+    # -------------------------------------------------------------------------------------------- down
+    def down(self) -> None:
+        """Stop and remove everything the cluster made; safe to run twice and after a crash."""
+        cluster = self.cluster
+        if self.dry:
+            self.say(f"dry run: would stop the engines and relays of {cluster.name} and remove {cluster.namespaces}")
+            return
+        for node in cluster.nodes:
+            pid = read_pid(cluster.relay_pidfile(node))
+            if pid:
+                stop_process(pid, 5)
+        host_relay = read_pid(cluster.relay_pidfile(None))
+        if host_relay:
+            stop_process(host_relay, 5)
+        for node in cluster.nodes:
+            self.stop_engine(node)
+        for pid in processes_using(cluster.state_dir):  # containerd and shims of an engine that was killed
+            stop_process(pid, 5)
+        for node in cluster.nodes:
+            empty_cgroups(cluster.netns(node))
+        for namespace in cluster.namespaces:
+            if (NETNS_DIR / namespace).exists():
+                self.run(ip("netns", "delete", namespace), warn=True)
+        for point in mounts_under(cluster.state_dir, Path("/proc/self/mountinfo").read_text()):
+            self.run(["umount", "--lazy", point], warn=True)
+        if cluster.state_dir.exists():
+            self.run(["rm", "-rf", "--one-file-system", str(cluster.state_dir)])
+        self.say(f"cluster {cluster.name} is down: engines stopped, namespaces and {cluster.state_dir} removed")
+
+    # ------------------------------------------------------------------------------------------ status
+    def status(self) -> list[str]:
+        """Nodes, then one line per service whose last update did not complete (with the reason)."""
+        cluster = self.cluster
+        if not self.exists():
+            return [f"cluster {cluster.name} is down"]
+        lines = [
+            f"cluster {cluster.name}: DOCKER_HOST={cluster.docker_host(cluster.manager)}, registry {cluster.registry}"
+        ]
+        lines += [f"  {host}: {state}" for host, state in sorted(self.nodes_ready().items())]
+        services = (
+            self.output(docker(cluster, cluster.manager, "service", "ls", "--format", "{{.Name}}")) or ""
+        ).split()
+        for service in services:
+            reason = self.update_problem(service)
+            if reason:
+                lines.append(f"  {reason}")
+        return lines
+
+    def update_problem(self, service: str) -> str:
+        manager = self.cluster.manager
+        status = self.output(
+            docker(self.cluster, manager, "service", "inspect", "--format", "{{json .UpdateStatus}}", service)
+        )
+        tasks = self.output(
+            docker(self.cluster, manager, "service", "ps", "--no-trunc", "--format", "{{json .}}", service)
+        )
+        parsed_tasks = [json.loads(line) for line in (tasks or "").splitlines() if line.strip()]
+        return rollback_reason(service, json.loads(status or "null"), parsed_tasks)
