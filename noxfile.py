@@ -113,6 +113,17 @@ def e2e(session: nox.Session) -> None:
     session.run("pytest", "tests/integration", *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable})
 
 
+@nox.session
+def cluster(session: nox.Session) -> None:
+    """A 3-node swarm on this machine: nodes, registry pulls, overlay DNS, a node dying under load, a rollback (~5 min).
+
+    Runs tests/cluster as root: three engines in network namespaces that the tests create and always remove
+    (invoke cluster.up/down). Not in the default set; .ci/run runs it right after. Writes reports/cluster.json.
+    """
+    session.install(*pinned("pytest", "invoke"))
+    session.run("pytest", "tests/cluster", *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable})
+
+
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
     """Benchmark builds, image sizes, qa, start-up and serving against targets (~10+ min; not in the default set).

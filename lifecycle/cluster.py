@@ -175,6 +175,8 @@ def rollback_reason(service: str, update_status: Mapping[str, str] | None, tasks
         return ""
     errors = [f"on {task['Node'] or 'no node'}: {task['Error']}" for task in tasks if task.get("Error")]
     cause = errors[0] if errors else (update_status or {}).get("Message", "no task error recorded")
+    if "No such image" in cause:
+        cause += " (can that node pull from the registry?)"
     return f"{service}: update {state.replace('_', ' ')}: {cause}"
 
 

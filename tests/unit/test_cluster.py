@@ -1,0 +1,177 @@
+"""lifecycle.cluster without an engine: the plan from settings, the argv builders as tables, and the decisions."""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from pathlib import Path
+
+import pytest
+
+from lifecycle import cluster as core
+from lifecycle.errors import UserError
+from lifecycle.settings import load_settings
+
+STATE = Path("/var/lib/lifecycle-cluster/lab")
+NS = "/var/run/netns"
+M = "unix:///var/lib/lifecycle-cluster/lab/m/docker.sock"
+
+
+@pytest.fixture
+def lab(tmp_path) -> core.Cluster:
+    return core.plan(load_settings(root=tmp_path, environ={"CLUSTER_NAME": "lab", "CLUSTER_REGISTRY_PORT": "5050"}))
+
+
+def test_plan_names_every_node_and_address(lab):
+    assert [(n.name, n.role, n.address) for n in lab.nodes] == [
+        ("m", "manager", "198.18.7.11"),
+        ("w1", "worker", "198.18.7.12"),
+        ("w2", "worker", "198.18.7.13"),
+    ]
+    assert lab.state_dir == STATE
+    assert lab.namespaces == ["lab-net", "lab-m", "lab-w1", "lab-w2"]
+    assert lab.docker_host(lab.manager) == M
+    assert lab.registry == "127.0.0.1:5050"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"CLUSTER_NAME": "Lab"}, "CLUSTER_NAME='Lab' is not usable"),
+        ({"CLUSTER_NAME": "a" * 21}, "is not usable"),
+        ({"CLUSTER_SUBNET": "198.18.7.0/29"}, "CLUSTER_SUBNET=198.18.7.0/29 is too small"),
+        ({"CLUSTER_SUBNET": "10.1.2.3/24"}, "is not an IPv4 network"),
+        ({"CLUSTER_SUBNET": "lab"}, "is not an IPv4 network"),
+        ({"CLUSTER_REGISTRY_PORT": "http"}, "CLUSTER_REGISTRY_PORT='http' is not a port number"),
+        ({"CLUSTER_REGISTRY_PORT": "70000"}, "is not a port number"),
+        ({"CLUSTER_DIR": "cluster"}, "CLUSTER_DIR=cluster must be an absolute path"),
+    ],
+    ids=["uppercase", "long-name", "small-subnet", "host-bits", "not-a-net", "port-word", "port-range", "relative-dir"],
+)
+def test_bad_settings_are_one_line_naming_the_setting(tmp_path, environ, message):
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")) as error:
+        core.plan(load_settings(root=tmp_path, environ=environ))
+    assert "\n" not in str(error.value)
+
+
+def test_network_commands_build_the_bridge_namespace_then_one_veth_per_node(lab):
+    commands = core.network_commands(lab)
+    assert commands[:3] == [
+        ["ip", "netns", "add", "lab-net"],
+        ["ip", "-n", "lab-net", "link", "add", "br0", "type", "bridge"],
+        ["ip", "-n", "lab-net", "link", "set", "dev", "br0", "up"],
+    ]
+    assert commands[3:9] == [
+        ["ip", "netns", "add", "lab-m"],
+        ["ip", "link", "add", "eth0", "netns", "lab-m", "type", "veth", "peer", "name", "m", "netns", "lab-net"],
+        ["ip", "-n", "lab-net", "link", "set", "dev", "m", "master", "br0", "up"],
+        ["ip", "-n", "lab-m", "address", "add", "198.18.7.11/24", "dev", "eth0"],
+        ["ip", "-n", "lab-m", "link", "set", "dev", "eth0", "up"],
+        ["ip", "-n", "lab-m", "link", "set", "dev", "lo", "up"],
+    ]
+    assert len(commands) == 3 + 6 * 3
+    assert not any("route" in argv or "default" in argv for argv in commands)  # no way out of the namespaces
+
+
+def test_builders(lab):
+    w1 = lab.node("w1")
+    table = [
+        (
+            core.dockerd(lab, w1),
+            ["nsenter", f"--net={NS}/lab-w1", "unshare", "--uts", "--", "sh", "-c", core.UTS_WRAPPER, "sh", "lab-w1",
+             "dockerd", "--data-root", f"{STATE}/w1/data", "--exec-root", f"{STATE}/w1/exec",
+             "--pidfile", f"{STATE}/w1/docker.pid", "--host", f"unix://{STATE}/w1/docker.sock",
+             "--cgroup-parent", "lab-w1"],
+        ),
+        (core.docker(lab, w1, "info"), ["docker", "--host", f"unix://{STATE}/w1/docker.sock", "info"]),
+        (
+            core.swarm_init(lab),
+            ["docker", "--host", M, "swarm", "init", "--advertise-addr", "198.18.7.11",
+             "--listen-addr", "198.18.7.11:2377"],
+        ),
+        (
+            core.swarm_join(lab, w1, "TOKEN"),
+            ["docker", "--host", f"unix://{STATE}/w1/docker.sock", "swarm", "join", "--token", "TOKEN",
+             "--advertise-addr", "198.18.7.12", "--listen-addr", "198.18.7.12:2377", "198.18.7.11:2377"],
+        ),
+        (
+            core.registry_run(lab, "lifecycle/registry:2.8"),
+            ["docker", "--host", M, "run", "--detach", "--name", "registry", "--restart", "always",
+             "--publish", "5050:5000", "lifecycle/registry:2.8"],
+        ),
+        (
+            core.relay(lab, None),
+            [sys.executable, "-m", "lifecycle.relay", "--listen", "127.0.0.1:5050", "--connect", "127.0.0.1:5050",
+             "--connect-netns", f"{NS}/lab-m"],
+        ),
+        (
+            core.relay(lab, w1),
+            ["nsenter", f"--net={NS}/lab-w1", sys.executable, "-m", "lifecycle.relay", "--listen", "127.0.0.1:5050",
+             "--connect", "198.18.7.11:5050"],
+        ),
+    ]  # fmt: skip
+    for argv, expected in table:
+        assert argv == expected
+
+
+def test_unknown_node_names_the_nodes(lab):
+    with pytest.raises(UserError, match="no node 'w3' in cluster lab; use one of: m, w1, w2"):
+        lab.node("w3")
+
+
+ROUTES = '[{"dst":"default","gateway":"192.0.2.1"},{"dst":"172.17.0.0/16"},{"dst":"192.0.2.2","type":"local"}]'
+
+
+@pytest.mark.parametrize(
+    ("subnet", "conflicts"),
+    [("198.18.7.0/24", []), ("172.17.3.0/24", ["172.17.0.0/16"]), ("192.0.2.0/24", ["192.0.2.2/32"])],
+)
+def test_a_subnet_the_host_uses_is_a_conflict_and_the_default_route_is_not(subnet, conflicts):
+    networks = core.route_networks(ROUTES)
+    assert core.subnet_conflicts(ipaddress.IPv4Network(subnet), networks) == conflicts
+
+
+def test_node_readiness_reads_node_ls_json():
+    lines = '{"Hostname":"lab-m","Status":"Ready"}\n{"Hostname":"lab-w2","Status":"Down"}\n'
+    assert core.node_readiness(lines) == {"lab-m": "Ready", "lab-w2": "Down"}
+
+
+@pytest.mark.parametrize(
+    ("status", "tasks", "line"),
+    [
+        (None, [], ""),
+        ({"State": "completed", "Message": "update completed"}, [], ""),
+        (
+            {"State": "rollback_completed", "Message": "rollback completed"},
+            [{"Node": "lab-m", "Error": ""}, {"Node": "lab-w2", "Error": '"No such image: r/app:v2@sha256:1"'}],
+            'web: update rollback completed: on lab-w2: "No such image: r/app:v2@sha256:1"'
+            " (can that node pull from the registry?)",
+        ),
+        (
+            {"State": "paused", "Message": "update paused due to failure"},
+            [{"Node": "", "Error": "task: non-zero exit (1)"}],
+            "web: update paused: on no node: task: non-zero exit (1)",
+        ),
+        (
+            {"State": "rollback_paused", "Message": "rollback paused"},
+            [],
+            "web: update rollback paused: rollback paused",
+        ),
+    ],
+    ids=["never-updated", "completed", "rolled-back-pull", "paused-exit", "no-task-error"],
+)
+def test_rollback_reason_is_one_line(status, tasks, line):
+    assert core.rollback_reason("web", status, tasks) == line
+
+
+def test_mounts_under_the_state_dir_deepest_first():
+    mountinfo = (
+        "36 35 98:0 / / rw - ext4 /dev/root rw\n"
+        f"40 36 0:50 / {STATE}/m/data/overlay2/abc/merged rw - overlay overlay rw\n"
+        f"41 36 0:4 / {STATE}/m/exec/netns/1-x rw - nsfs nsfs rw\n"
+        "42 36 0:4 / /var/lib/lifecycle-cluster/lab2/m rw - ext4 /dev/root rw\n"
+    )
+    assert core.mounts_under(STATE, mountinfo) == [
+        f"{STATE}/m/data/overlay2/abc/merged",
+        f"{STATE}/m/exec/netns/1-x",
+    ]
