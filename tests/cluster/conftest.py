@@ -7,6 +7,7 @@ engine, pushes them to 127.0.0.1:PORT and removes the host's tags again.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -16,7 +17,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
@@ -28,7 +28,14 @@ from lifecycle import cluster as core  # noqa: E402 - needs the checkout on sys.
 from lifecycle.runner import SubprocessRunner  # noqa: E402
 from lifecycle.settings import load_settings  # noqa: E402
 
-T = TypeVar("T")
+# The engine tests' helpers (wait_for, free_port), loaded by path: both folders' helpers are named conftest.
+_spec = importlib.util.spec_from_file_location(
+    "integration_helpers", CHECKOUT / "tests" / "integration" / "conftest.py"
+)
+integration_helpers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(integration_helpers)
+wait_for = integration_helpers.wait_for
+free_port = integration_helpers.free_port
 PYTHON = os.environ.get("PYTHON_FOR_TASKS", sys.executable)
 TASK_TIMEOUT = 300
 APP_PORT = 8000  # inside the app containers
@@ -44,25 +51,6 @@ APP_COMMAND = (
     f"http.server.ThreadingHTTPServer(('', {APP_PORT}), H).serve_forever()\n"
 )
 REPORT = CHECKOUT / "reports" / "cluster.json"
-
-
-def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 1.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def invoke(task: str, env: dict[str, str], timeout: float = TASK_TIMEOUT) -> subprocess.CompletedProcess[str]:
