@@ -43,7 +43,9 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 BRIDGE = "br0"
 REGISTRY_CONTAINER = "registry"
 REGISTRY_CONTAINER_PORT = 5000
-NODE_LABEL = "lifecycle.node"
+NODE_LABEL = "lifecycle.node"  # m, w1 or w2 on each node: for placement preferences and constraints
+DB_LABEL = "lifecycle.db=true"  # where the deploy pins the database (a worker, so the app reaches it across nodes)
+DB_NODE = "w1"
 ROLES = (("m", "manager"), ("w1", "worker"), ("w2", "worker"))
 FIRST_HOST = 11  # node addresses are the subnet's .11, .12, .13
 ENGINE_DEADLINE = 60  # seconds for an engine to answer on its socket
@@ -275,6 +277,15 @@ def swarm_join(cluster: Cluster, node: Node, token: str) -> list[str]:
     )
 
 
+def node_labels(cluster: Cluster) -> list[list[str]]:
+    """Every node named by a label; the database's node marked as the deploy expects."""
+    commands = []
+    for node in cluster.nodes:
+        labels = ["--label-add", f"{NODE_LABEL}={node.name}"] + ["--label-add", DB_LABEL] * (node.name == DB_NODE)
+        commands.append(docker(cluster, cluster.manager, "node", "update", *labels, cluster.netns(node)))
+    return commands
+
+
 def registry_run(cluster: Cluster, image: str) -> list[str]:
     published = f"{cluster.registry_port}:{REGISTRY_CONTAINER_PORT}"
     return docker(
@@ -484,9 +495,8 @@ class ClusterOps:
         token = (self.output(docker(cluster, manager, "swarm", "join-token", "--quiet", "worker")) or "").strip()
         for node in cluster.workers:
             self.run(swarm_join(cluster, node, token))
-        for node in cluster.nodes:
-            hostname = cluster.netns(node)
-            self.run(docker(cluster, manager, "node", "update", "--label-add", f"{NODE_LABEL}={node.name}", hostname))
+        for argv in node_labels(cluster):
+            self.run(argv, capture=True)
         if not self.dry:
             wait_until(self.all_ready, READY_DEADLINE, "every node Ready in the swarm")
         timings["swarm"] = time.monotonic() - started

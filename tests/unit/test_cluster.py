@@ -114,6 +114,15 @@ def test_builders(lab):
         assert argv == expected
 
 
+def test_every_node_is_labelled_and_one_worker_holds_the_database(lab):
+    assert core.node_labels(lab) == [
+        ["docker", "--host", M, "node", "update", "--label-add", "lifecycle.node=m", "lab-m"],
+        ["docker", "--host", M, "node", "update", "--label-add", "lifecycle.node=w1",
+         "--label-add", "lifecycle.db=true", "lab-w1"],
+        ["docker", "--host", M, "node", "update", "--label-add", "lifecycle.node=w2", "lab-w2"],
+    ]  # fmt: skip
+
+
 def test_unknown_node_names_the_nodes(lab):
     with pytest.raises(UserError, match="no node 'w3' in cluster lab; use one of: m, w1, w2"):
         lab.node("w3")
