@@ -32,8 +32,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle.compose import docker as host_docker
-from lifecycle.doctor import image_present, port_is_free
+from lifecycle import probes
+from lifecycle.compose import docker_argv
 from lifecycle.errors import UserError
 from lifecycle.runner import Runner, spawn
 from lifecycle.settings import Settings
@@ -404,8 +404,7 @@ class ClusterOps:
         print(message, file=sys.stderr, flush=True)
 
     def output(self, argv: list[str]) -> str | None:
-        result = self.run(argv, warn=True, capture=True)
-        return result.stdout if result.ok else None
+        return probes.output(self.run, argv)
 
     def exists(self) -> bool:
         return any((NETNS_DIR / ns).exists() for ns in self.cluster.namespaces) or self.cluster.state_dir.exists()
@@ -426,9 +425,9 @@ class ClusterOps:
                 f"CLUSTER_SUBNET={cluster.subnet} overlaps {', '.join(conflicts)} on this host; "
                 "pick a range used nowhere else"
             )
-        if not port_is_free(cluster.registry_port):
+        if not probes.port_is_free(cluster.registry_port):
             raise UserError(f"127.0.0.1:{cluster.registry_port} (CLUSTER_REGISTRY_PORT) is in use; set another port")
-        if not image_present(self.run, registry_image):
+        if not probes.image_present(self.run, registry_image):
             raise UserError(
                 f"registry image {registry_image} is not in the host engine; build it first (invoke registry.up) "
                 "or set CLUSTER_REGISTRY_IMAGE"
@@ -502,7 +501,7 @@ class ClusterOps:
         timings["swarm"] = time.monotonic() - started
         started = time.monotonic()
         archive = cluster.state_dir / "registry-image.tar"
-        self.run(host_docker("save", "--output", str(archive), registry_image))
+        self.run(docker_argv("save", "--output", str(archive), registry_image))
         self.run(docker(cluster, manager, "load", "--quiet", "--input", str(archive)))
         if not self.dry:
             archive.unlink()
