@@ -33,6 +33,7 @@ _spec = importlib.util.spec_from_file_location(
     "integration_helpers", CHECKOUT / "tests" / "integration" / "conftest.py"
 )
 integration_helpers = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = integration_helpers  # dataclasses look their module up there
 _spec.loader.exec_module(integration_helpers)
 wait_for = integration_helpers.wait_for
 free_port = integration_helpers.free_port
