@@ -28,6 +28,8 @@ import re
 import signal
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +52,7 @@ ROLES = (("m", "manager"), ("w1", "worker"), ("w2", "worker"))
 FIRST_HOST = 11  # node addresses are the subnet's .11, .12, .13
 ENGINE_DEADLINE = 60  # seconds for an engine to answer on its socket
 READY_DEADLINE = 90  # seconds for every node to be Ready in the swarm
+REGISTRY_DEADLINE = 60  # seconds for the registry to answer through the host's relay
 STOP_DEADLINE = 30  # seconds an engine gets to stop after SIGTERM before SIGKILL
 UTS_WRAPPER = 'hostname "$1" && shift && exec "$@"'  # sets the node's host name, then becomes dockerd
 
@@ -384,6 +387,18 @@ def mounts_under(path: Path, mountinfo: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------- operations
 
 
+def registry_answers(address: str) -> bool:
+    """The registry's API root answers (200, or 401 behind authentication) at http://ADDRESS/v2/."""
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through an HTTP proxy
+    try:
+        with direct.open(f"http://{address}/v2/", timeout=3):
+            return True
+    except urllib.error.HTTPError as error:
+        return error.code == 401
+    except OSError:
+        return False
+
+
 def wait_until(probe: Callable[[], bool], deadline: float, what: str, interval: float = 1.0) -> float:
     """Seconds until probe() held; a UserError naming `what` after `deadline` seconds."""
     start = time.monotonic()
@@ -429,8 +444,8 @@ class ClusterOps:
             raise UserError(f"127.0.0.1:{cluster.registry_port} (CLUSTER_REGISTRY_PORT) is in use; set another port")
         if not probes.image_present(self.run, registry_image):
             raise UserError(
-                f"registry image {registry_image} is not in the host engine; build it first (invoke registry.up) "
-                "or set CLUSTER_REGISTRY_IMAGE"
+                f"registry image {registry_image} is not in the host engine; build it (invoke images.offline) "
+                "or set CLUSTER_REGISTRY_IMAGE to one that is"
             )
 
     def start_engine(self, node: Node) -> float:
@@ -508,6 +523,12 @@ class ClusterOps:
         self.run(registry_run(cluster, registry_image))
         for node in (None, *cluster.workers):
             self.start_relay(node)
+        if not self.dry:
+            wait_until(
+                lambda: registry_answers(cluster.registry),
+                REGISTRY_DEADLINE,
+                f"the registry answering on {cluster.registry}",
+            )
         timings["registry"] = time.monotonic() - started
         self.say(
             f"cluster {cluster.name} is up: 1 manager, {len(cluster.workers)} workers, registry {cluster.registry}\n"
