@@ -282,7 +282,8 @@ def cluster_up(c):
     """
     ops = cluster_ops(c)
     timings = ops.up(load_settings()["CLUSTER_REGISTRY_IMAGE"])
-    print("cluster up in " + ", ".join(f"{step} {seconds:.1f}s" for step, seconds in timings.items()))
+    if not ops.dry:
+        print("cluster up in " + ", ".join(f"{step} {seconds:.1f}s" for step, seconds in timings.items()))
 
 
 @task(name="down")

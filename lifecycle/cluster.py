@@ -530,6 +530,9 @@ class ClusterOps:
                 f"the registry answering on {cluster.registry}",
             )
         timings["registry"] = time.monotonic() - started
+        if self.dry:
+            self.say(f"dry run: cluster {cluster.name} was not made; the commands above are what up runs")
+            return timings
         self.say(
             f"cluster {cluster.name} is up: 1 manager, {len(cluster.workers)} workers, registry {cluster.registry}\n"
             f"  export DOCKER_HOST={cluster.docker_host(manager)}\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import shlex
 import sys
 from pathlib import Path
 
@@ -184,3 +185,27 @@ def test_mounts_under_the_state_dir_deepest_first():
         f"{STATE}/m/data/overlay2/abc/merged",
         f"{STATE}/m/exec/netns/1-x",
     ]
+
+
+def test_a_dry_run_prints_the_commands_and_makes_nothing(tmp_path, capsys, monkeypatch):
+    from conftest import RecordingRunner
+
+    monkeypatch.setattr(core.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(core.probes, "port_is_free", lambda port: True)
+    environ = {"CLUSTER_NAME": "unit-dry", "CLUSTER_DIR": str(tmp_path / "clusters")}
+    lab = core.plan(load_settings(root=tmp_path, environ=environ))
+    runner = RecordingRunner()
+    ops = core.ClusterOps(lab, runner, dry=True)
+    ops.up("lifecycle/registry:2.8")
+    made = [argv for argv in runner.calls if argv[:2] != ["ip", "-json"] and "inspect" not in argv]
+    assert made[: len(core.network_commands(lab))] == core.network_commands(lab)
+    assert core.swarm_init(lab) in made and core.registry_run(lab, "lifecycle/registry:2.8") in made
+    assert not (tmp_path / "clusters").exists()
+    err = capsys.readouterr().err
+    assert "dry run: cluster unit-dry was not made" in err and shlex.join(core.dockerd(lab, lab.manager)) in err
+
+
+def test_status_of_a_cluster_that_is_not_up(tmp_path):
+    environ = {"CLUSTER_NAME": "unit-down", "CLUSTER_DIR": str(tmp_path)}
+    ops = core.ClusterOps(core.plan(load_settings(root=tmp_path, environ=environ)), run=None)
+    assert ops.status() == ["cluster unit-down is down"]
