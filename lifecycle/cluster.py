@@ -578,7 +578,10 @@ class ClusterOps:
         lines = [
             f"cluster {cluster.name}: DOCKER_HOST={cluster.docker_host(cluster.manager)}, registry {cluster.registry}"
         ]
-        lines += [f"  {host}: {state}" for host, state in sorted(self.nodes_ready().items())]
+        states = self.nodes_ready()
+        if not states:
+            return [*lines, "  the manager's engine does not answer; start over: invoke cluster.down, then cluster.up"]
+        lines += [f"  {host}: {state}" for host, state in sorted(states.items())]
         services = (
             self.output(docker(cluster, cluster.manager, "service", "ls", "--format", "{{.Name}}")) or ""
         ).split()
