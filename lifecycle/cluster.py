@@ -399,6 +399,10 @@ def registry_answers(address: str) -> bool:
         return False
 
 
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def wait_until(probe: Callable[[], bool], deadline: float, what: str, interval: float = 1.0) -> float:
     """Seconds until probe() held; a UserError naming `what` after `deadline` seconds."""
     start = time.monotonic()
@@ -414,9 +418,6 @@ class ClusterOps:
     cluster: Cluster
     run: Runner
     dry: bool = False
-
-    def say(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
 
     def output(self, argv: list[str]) -> str | None:
         return probes.output(self.run, argv)
@@ -465,7 +466,7 @@ class ClusterOps:
     def stop_engine(self, node: Node) -> None:
         pid = read_pid(self.cluster.pidfile(node))
         if pid and not self.dry:
-            self.say(f"stop the engine of {node.name} (pid {pid}, SIGKILL after {STOP_DEADLINE}s)")
+            say(f"stop the engine of {node.name} (pid {pid}, SIGKILL after {STOP_DEADLINE}s)")
             stop_process(pid, STOP_DEADLINE)
 
     def start_relay(self, node: Node | None) -> None:
@@ -490,7 +491,7 @@ class ClusterOps:
         try:
             timings = self._up(registry_image)
         except BaseException:
-            self.say(f"cluster {self.cluster.name}: failed or interrupted; tearing down what was made")
+            say(f"cluster {self.cluster.name}: failed or interrupted; tearing down what was made")
             self.down()
             raise
         timings["total"] = time.monotonic() - started
@@ -531,9 +532,9 @@ class ClusterOps:
             )
         timings["registry"] = time.monotonic() - started
         if self.dry:
-            self.say(f"dry run: cluster {cluster.name} was not made; the commands above are what up runs")
+            say(f"dry run: cluster {cluster.name} was not made; the commands above are what up runs")
             return timings
-        self.say(
+        say(
             f"cluster {cluster.name} is up: 1 manager, {len(cluster.workers)} workers, registry {cluster.registry}\n"
             f"  export DOCKER_HOST={cluster.docker_host(manager)}\n"
             f"  push images as {cluster.registry}/NAME:TAG; invoke cluster.down removes everything"
@@ -545,7 +546,7 @@ class ClusterOps:
         """Stop and remove everything the cluster made; safe to run twice and after a crash."""
         cluster = self.cluster
         if self.dry:
-            self.say(f"dry run: would stop the engines and relays of {cluster.name} and remove {cluster.namespaces}")
+            say(f"dry run: would stop the engines and relays of {cluster.name} and remove {cluster.namespaces}")
             return
         for node in cluster.nodes:
             pid = read_pid(cluster.relay_pidfile(node))
@@ -567,7 +568,7 @@ class ClusterOps:
             self.run(["umount", "--lazy", point], warn=True)
         if cluster.state_dir.exists():
             self.run(["rm", "-rf", "--one-file-system", str(cluster.state_dir)])
-        self.say(f"cluster {cluster.name} is down: engines stopped, namespaces and {cluster.state_dir} removed")
+        say(f"cluster {cluster.name} is down: engines stopped, namespaces and {cluster.state_dir} removed")
 
     # ------------------------------------------------------------------------------------------ status
     def status(self) -> list[str]:
