@@ -322,14 +322,12 @@ def read_pid(path: Path) -> int | None:
 
 
 def alive(pid: int) -> bool:
+    """The process exists and is not a zombie (gone, only not yet reaped)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
         return False
-    except PermissionError:
-        return True
-    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
-    return state != "Z"  # a zombie is gone, only not yet reaped
+    return pid > 0 and state != "Z"
 
 
 def stop_process(pid: int, deadline: float) -> None:
@@ -462,6 +460,10 @@ class ClusterOps:
             ENGINE_DEADLINE,
             f"the engine of node {node.name} answering",
         )
+
+    def engine_running(self, node: Node) -> bool:
+        pid = read_pid(self.cluster.pidfile(node))
+        return bool(pid) and alive(pid)
 
     def stop_engine(self, node: Node) -> None:
         pid = read_pid(self.cluster.pidfile(node))

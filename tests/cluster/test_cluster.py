@@ -170,7 +170,7 @@ def test_a_worker_dies_under_load_swarm_reschedules_and_it_rejoins(live, app_ima
     finally:
         if load and load.poll() is None:
             load.kill()
-        if core.read_pid(live.cluster.pidfile(w2)) is None or not core.alive(core.read_pid(live.cluster.pidfile(w2))):
+        if not live.ops.engine_running(w2):
             live.ops.start_engine(w2)
         service_remove(live, name)
 
