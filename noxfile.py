@@ -120,7 +120,7 @@ def cluster(session: nox.Session) -> None:
     Runs tests/cluster as root: three engines in network namespaces that the tests create and always remove
     (invoke cluster.up/down). Not in the default set; .ci/run runs it right after. Writes reports/cluster.json.
     """
-    session.install(*pinned("pytest", "invoke"))
+    install_locked(session)
     session.run("pytest", "tests/cluster", *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable})
 
 
