@@ -428,7 +428,8 @@ def test_parse_options():
 def test_every_section_has_one_name_an_option_and_its_targets_in_the_table():
     names = [section.name for section in SECTIONS]
     assert len(set(names)) == len(names)
-    assert names == ["zip", "cold", "rebuild", "images", "qa", "up", "serve", "backup", "pipuv"]  # run order
+    names_in_order = ["zip", "cold", "rebuild", "images", "qa", "up", "serve", "backup", "pipuv", "cluster"]
+    assert names == names_in_order  # run order
     assert parse_options(["--skip", names[-1]]).skip == [names[-1]]
     assert TARGETS["noop_s"] == 0.3 and TARGETS["code_only_s"] == 1.0 and TARGETS["code_change_up_s"] == 4.0
 
@@ -521,3 +522,36 @@ def test_cleanup_removes_the_bench_project_and_images_through_the_suite_and_keep
     assert (settings.root / "reports" / "junit.xml").read_text() == "the user's"
     assert (settings.root / "docker" / "certs" / "proxy.crt").is_file()
     assert not (settings.root / BENCH_ZIP_DIR).exists()
+
+
+CLUSTER = {
+    "seconds": 200.0,
+    "status": 0,
+    "up_seconds": 10.4,
+    "converge_3_nodes_seconds": 12.9,
+    "node_down_failed_requests": 0,
+    "node_down_connection_errors": 1,
+    "node_down_requests": 3571,
+    "reschedule_seconds": 18.2,
+    "rejoin_seconds": 1.2,
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "misses"),
+    [
+        ({}, []),
+        ({"converge_3_nodes_seconds": 45.0}, ["cluster_converge"]),
+        ({"node_down_failed_requests": 9}, ["cluster_failed_requests"]),
+        ({"reschedule_seconds": 75.0}, ["cluster_reschedule"]),
+        ({"status": 1}, ["cluster_converge", "cluster_failed_requests", "cluster_reschedule"]),
+    ],
+    ids=["all-pass", "slow-converge", "failed-requests", "slow-reschedule", "failing-run"],
+)
+def test_cluster_rows(changes, misses):
+    rows = by_key(rows_of(results(cluster={**CLUSTER, **changes})))
+    judged_keys = ["cluster_converge", "cluster_failed_requests", "cluster_reschedule"]
+    assert [key for key in judged_keys if rows[key].status == "MISS"] == misses
+    assert [key for key in judged_keys if rows[key].status == "PASS"] == [k for k in judged_keys if k not in misses]
+    assert rows["cluster_failed_requests"].target == "≤ 4"
+    assert rows["cluster_up"].value == "10.4 s"
