@@ -12,6 +12,7 @@ import shlex
 
 from invoke import Collection, Exit, task
 
+from lifecycle import deploy as swarm_deploy
 from lifecycle import doctor as doctor_checks
 from lifecycle import offline
 from lifecycle.compose import compose, exec_
@@ -170,5 +171,64 @@ def compose_passthrough(c, args, stage="dev"):
     s.run(compose(s.settings, *shlex.split(args), stage=stage), env=s.settings.env, interactive=True)
 
 
+def deployer(c) -> swarm_deploy.Deployer:
+    s = suite(c)
+    return swarm_deploy.Deployer(s.settings, s.run, dry=s.dry)
+
+
+@task(name="init")
+@user_errors
+def swarm_init(c):
+    """Put this engine in swarm mode as a single-node swarm on 127.0.0.1, labelled to hold the database."""
+    deployer(c).init_swarm()
+
+
+@task(name="leave")
+@user_errors
+def swarm_leave(c):
+    """Leave swarm mode (--force): every stack, service and secret of this single-node swarm goes with it."""
+    deployer(c).leave_swarm()
+
+
+@task(
+    name="deploy",
+    default=True,
+    help={
+        "stage": "Only prod deploys to a swarm. Default: prod.",
+        "replicas": "App replicas, at least 1. Default: DEPLOY_REPLICAS (2).",
+    },
+)
+@user_errors
+def deploy_(c, stage="prod", replicas=None):
+    """Deploy the last release to the swarm: secrets, database, migrate job once, rolling update; print the URL."""
+    d = deployer(c)
+    d.deploy(stage, replicas if replicas is not None else d.settings["DEPLOY_REPLICAS"])
+
+
+@task(name="status")
+@user_errors
+def deploy_status(c):
+    """Show the stack's services, replicas, the image digest each task runs, and the app's update state."""
+    deployer(c).status()
+
+
+@task(name="rollback")
+@user_errors
+def deploy_rollback(c):
+    """Roll the app back to the digest it ran before the last update, and wait until it has."""
+    deployer(c).rollback()
+
+
+@task(name="rm")
+@user_errors
+def deploy_rm(c):
+    """Remove the stack (services and network); its database volume and secrets stay."""
+    deployer(c).remove()
+
+
 images = Collection("images", images_offline)
-ns = Collection(zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough, images)
+swarm_tasks = Collection("swarm", swarm_init, swarm_leave)
+deploy_tasks = Collection("deploy", deploy_, deploy_status, deploy_rollback, deploy_rm)
+ns = Collection(zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough)
+for collection in (images, swarm_tasks, deploy_tasks):
+    ns.add_collection(collection)

@@ -42,6 +42,13 @@ TABLE = (
     Setting("ZIP_NAME", "Project_playground.zip", "File name of the code zip that stage and prod embed."),
     Setting("EXTRA_CA_DIR", "", "Folder of *.crt CA certificates to trust in every image that fetches packages."),
     Setting("APP_PORT", "8000", "Host port the dev, stage and prod site is published on (127.0.0.1)."),
+    Setting("HTTPS_PORT", "8443", "Port of the HTTPS proxy in front of prod (swarm: on every address)."),
+    Setting("DB_HOST", "db", "Swarm stack database: db runs one in the stack; another name is external."),
+    Setting("DB_NODE_LABEL", "lifecycle.db", "Swarm node label (LABEL=true) of the node holding the database volume."),
+    Setting("DEPLOY_REPLICAS", "2", "App replicas of invoke deploy when --replicas is not given."),
+    Setting("DEPLOY_TIMEOUT", "300", "Seconds invoke deploy waits for each step (database, migrate job, update)."),
+    Setting("APP_CPUS", "1", "CPU limit of each app replica in the swarm stack."),
+    Setting("APP_MEMORY", "512M", "Memory limit of each app replica in the swarm stack."),
     Setting("DEBIAN_MIRROR", "http://deb.debian.org/debian", "Debian mirror for the offline base images."),
     Setting("DEBIAN_SUITE", "trixie", "Debian release of the offline base images."),
     Setting("OFFLINE_PREFIX", "lifecycle", "Repository prefix of the offline base images (PREFIX/python, ...)."),
@@ -129,9 +136,12 @@ def load_settings(root: Path = ROOT, environ: Mapping[str, str] | None = None) -
 
 
 def validate(values: Mapping[str, str]) -> None:
-    port = values["APP_PORT"]
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise UserError(f"APP_PORT={port!r} is not a port number; set it to a number from 1 to 65535")
+    for name in ("APP_PORT", "HTTPS_PORT"):
+        port = values[name]
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise UserError(f"{name}={port!r} is not a port number; set it to a number from 1 to 65535")
+    if not values["DEPLOY_TIMEOUT"].isdigit():
+        raise UserError(f"DEPLOY_TIMEOUT={values['DEPLOY_TIMEOUT']!r} is not a whole number of seconds; e.g. 300")
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", values["PROJ_NAME"]):
         raise UserError(
             f"PROJ_NAME={values['PROJ_NAME']!r} is not a valid image name; "
