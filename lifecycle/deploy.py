@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle import swarm
@@ -30,6 +30,7 @@ from lifecycle.settings import Settings
 
 DEPLOYABLE_STAGES = ("prod",)
 RELEASES = Path(".lifecycle") / "releases.jsonl"
+TLS_DIR = Path(".lifecycle") / "tls"
 POLL_SECONDS = 2.0
 FAILED_TASK_STATES = ("failed", "rejected", "orphaned", "remove")
 ROLLED_BACK = ("rollback_completed", "rollback_paused")
@@ -69,13 +70,22 @@ def stack_files(settings: Settings) -> list[Path]:
     return [settings.root / file for file in files]
 
 
+def tls_pem(settings: Settings) -> str:
+    """The proxy's certificate chain and key in one PEM, as HAProxy's `crt` reads it."""
+    cert = Path(settings["TLS_CERT_FILE"] or settings.root / TLS_DIR / "cert.pem")
+    key = Path(settings["TLS_KEY_FILE"] or settings.root / TLS_DIR / "key.pem")
+    if not cert.is_file() or not key.is_file():
+        raise UserError(f"no TLS certificate at {cert} and key at {key}; set TLS_CERT_FILE and TLS_KEY_FILE in .env")
+    return cert.read_text(encoding="utf-8").rstrip("\n") + "\n" + key.read_text(encoding="utf-8")
+
+
 def secret_values(settings: Settings) -> dict[str, str]:
-    """The secrets this stack needs, from .env; a missing one is bad input."""
+    """The secrets this stack needs, from .env and the TLS files; a missing one is bad input."""
     names = [name for name in swarm.SECRETS if name != "DB_ROOT_PASSWORD" or db_in_stack(settings)]
     missing = [name for name in names if not settings.env.get(name)]
     if missing:
         raise UserError(f"{', '.join(missing)} not set; put it in .env (scripts/bootstrap writes them)")
-    return {name: settings.env[name] for name in names}
+    return {**{name: settings.env[name] for name in names}, "TLS_PEM": tls_pem(settings)}
 
 
 def is_converged(state: swarm.ServiceState, tasks: list[swarm.Task], image: str, replicas: int) -> bool:
@@ -97,7 +107,6 @@ class Deployer:
     dry: bool = False
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
-    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def stack(self) -> str:
@@ -117,7 +126,14 @@ class Deployer:
     def env(self, image: str, replicas: int, secrets: Mapping[str, str]) -> dict[str, str]:
         """The stack files' variables: the settings, the image, the replicas and the secrets' names."""
         names = {f"{variable}_SECRET": name for variable, name in secrets.items()}
-        return {**self.settings.env, **self.extra_env, "APP_IMAGE": image, "REPLICAS": str(replicas), **names}
+        config = swarm.content_name(self.stack, "haproxy", (self.settings.root / swarm.PROXY_CONFIG).read_bytes())
+        return {
+            **self.settings.env,
+            "APP_IMAGE": image,
+            "REPLICAS": str(replicas),
+            "PROXY_CONFIG": config,
+            **names,
+        }
 
     # --------------------------------------------------------------------------------------- the swarm
     def swarm_state(self) -> str:
@@ -172,7 +188,7 @@ class Deployer:
         names = {}
         with tempfile.TemporaryDirectory(prefix="lifecycle-secrets-") as folder:
             for variable, value in secret_values(self.settings).items():
-                name = names[variable] = swarm.secret_name(self.stack, variable, value)
+                name = names[variable] = swarm.content_name(self.stack, variable, value)
                 if self.dry or self.run(swarm.secret_inspect(name), warn=True, capture=True).ok:
                     continue
                 file = Path(folder) / variable.lower()
@@ -198,14 +214,15 @@ class Deployer:
                 )
             self.sleep(POLL_SECONDS)
 
-    def wait_db(self, timeout: float) -> None:
-        name = swarm.service_name(self.stack, "db")
+    def wait_running(self, service: str, timeout: float) -> None:
+        """Until the service has a running task (with a health check: a healthy one, as Swarm reports it)."""
+        name = swarm.service_name(self.stack, service)
         self.wait(
-            "the database",
+            f"the {service} service",
             lambda: "up" if any(t.desired == "Running" and t.status == "running" for t in self.tasks(name)) else None,
             timeout,
         )
-        self.say("db: healthy")
+        self.say(f"{service}: running")
 
     def migrate(self, env: Mapping[str, str], timeout: float) -> None:
         """Run the migrate job once with the new image; on failure, raise with its last log lines."""
@@ -269,10 +286,11 @@ class Deployer:
         before = self.service(self.app)
         if db_in_stack(self.settings):
             self.run(swarm.stack_deploy(self.stack, [self.settings.root / swarm.DB_FILE]), env=env)
-            self.wait_db(timeout)
+            self.wait_running("db", timeout)
         self.migrate(env, timeout)
         self.run(swarm.stack_deploy(self.stack, stack_files(self.settings)), env=env)
         self.wait_app(image, count, before.update_started if before else "", timeout)
+        self.wait_running("proxy", timeout)
         self.say(f"deployed {swarm.short(image)} with {count} replicas: {self.url}")
         return self.url
 

@@ -21,6 +21,7 @@ LOCAL_ADDRESS = "127.0.0.1"
 STACK_FILE = "docker/stack.yaml"
 DB_FILE = "docker/stack.db.yaml"
 MIGRATE_FILE = "docker/stack.migrate.yaml"
+PROXY_CONFIG = "docker/stack-haproxy.cfg"
 SECRETS = ("DJANGO_SECRET_KEY", "DB_PASSWORD", "DB_ROOT_PASSWORD")
 DIGEST_REFERENCE = re.compile(r"^[a-z0-9][a-z0-9._:/-]*@sha256:[0-9a-f]{64}$")
 
@@ -136,9 +137,9 @@ def pull(image: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------- secrets
-def secret_name(stack: str, variable: str, value: str) -> str:
-    """Swarm secrets are immutable: a name from the content makes a changed value a new secret (rotation)."""
-    digest = hashlib.sha256(value.encode()).hexdigest()[:12]
+def content_name(stack: str, variable: str, value: str | bytes) -> str:
+    """Swarm secrets and configs are immutable: a name from the content makes a changed value a new one (rotation)."""
+    digest = hashlib.sha256(value.encode() if isinstance(value, str) else value).hexdigest()[:12]
     return f"{stack}_{variable.lower()}_{digest}"
 
 
