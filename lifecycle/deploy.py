@@ -246,8 +246,12 @@ class Deployer:
             self.run(swarm.service_rm(name), warn=True, capture=True)
         self.say("migrate: complete")
 
-    def wait_app(self, image: str, replicas: int, started: str, timeout: float) -> None:
-        """Until every replica runs image, or Swarm has rolled the update back (a new update only, not `started`)."""
+    def wait_app(self, image: str, replicas: int, before: swarm.ServiceState | None, timeout: float) -> None:
+        """Until every replica runs image and, when the deploy changed the replicas' spec, Swarm's rolling update
+        has completed (its monitor window included); one line when Swarm rolled it back instead."""
+        after = self.service(self.app)
+        rolling = before is not None and after is not None and after.template != before.template
+        started = before.update_started if before else ""
         shown = [""]
 
         def converged() -> str | None:
@@ -262,12 +266,13 @@ class Deployer:
             fresh = state.update_started != started
             if fresh and state.update_state in ROLLED_BACK:
                 raise UserError(
-                    f"{swarm.short(image)} failed its health checks; Swarm rolled back to "
-                    f"{swarm.short(state.image)} ({state.update_message}) "
+                    f"{swarm.short(image)} failed: Swarm rolled the app back to {swarm.short(state.image)} "
+                    f"({state.update_message}); see invoke deploy.status"
                 )
             if fresh and state.update_state == "paused":
                 raise UserError(f"the update to {swarm.short(image)} paused: {state.update_message}")
-            return "converged" if is_converged(state, tasks, image, replicas) else None
+            finished = not rolling or (fresh and state.update_state == "completed")
+            return "converged" if finished and is_converged(state, tasks, image, replicas) else None
 
         self.wait(f"the update to {swarm.short(image)}", converged, timeout)
 
@@ -289,7 +294,7 @@ class Deployer:
             self.wait_running("db", timeout)
         self.migrate(env, timeout)
         self.run(swarm.stack_deploy(self.stack, stack_files(self.settings)), env=env)
-        self.wait_app(image, count, before.update_started if before else "", timeout)
+        self.wait_app(image, count, before, timeout)
         self.wait_running("proxy", timeout)
         self.say(f"deployed {swarm.short(image)} with {count} replicas: {self.url}")
         return self.url

@@ -175,6 +175,7 @@ class ServiceState:
     update_state: str  # "" (never updated), updating, completed, paused, rollback_started, rollback_completed, ...
     update_message: str
     update_started: str  # when the last update began: tells a new update from the one before
+    template: str  # the task template as JSON: when a deploy changes it, Swarm runs a rolling update
 
     @classmethod
     def parse(cls, inspect_json: str) -> ServiceState:
@@ -190,6 +191,7 @@ class ServiceState:
             update_state=update.get("State", ""),
             update_message=update.get("Message", ""),
             update_started=update.get("StartedAt", ""),
+            template=json.dumps(spec.get("TaskTemplate", {}), sort_keys=True),
         )
 
 
