@@ -14,6 +14,7 @@ import nox
 sys.path.insert(0, str(Path(__file__).parent))  # nox, unlike invoke, does not put the noxfile's folder on the path
 
 from lifecycle import compose as cmd
+from lifecycle import registry
 from lifecycle.doctor import preflight
 from lifecycle.errors import UserError
 from lifecycle.runner import CommandFailed, SubprocessRunner
@@ -55,7 +56,7 @@ def engine_suite(session: nox.Session) -> Suite:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff (check and format), ShellCheck, hadolint, and `docker compose config` for every stage."""
+    """Ruff (check and format), ShellCheck, hadolint, and `docker compose config` for every stage and the registry."""
     session.install("-r", str(TOOLS))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
@@ -64,6 +65,7 @@ def lint(session: nox.Session) -> None:
     suite = engine_suite(session)
     for stage in STAGES:
         suite.run(cmd.config_check(suite.settings, stage), env=suite.settings.env)
+    suite.run(registry.compose(suite.settings, "config", "--quiet"), env=suite.settings.env)
 
 
 @nox.session

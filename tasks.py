@@ -15,6 +15,7 @@ from invoke import Collection, Exit, task
 from lifecycle import deploy as swarm_deploy
 from lifecycle import doctor as doctor_checks
 from lifecycle import offline
+from lifecycle import registry as local_registry
 from lifecycle.compose import compose, exec_
 from lifecycle.compose import logs as logs_cmd
 from lifecycle.compose import ps as ps_cmd
@@ -23,7 +24,7 @@ from lifecycle.doctor import preflight
 from lifecycle.errors import UserError
 from lifecycle.runner import CommandFailed, InvokeRunner
 from lifecycle.settings import STAGES, load_settings
-from lifecycle.stack import Suite, terminal_prompt
+from lifecycle.stack import Suite, confirm_volume_deletion, terminal_prompt
 
 STAGE_HELP = f"One of {', '.join(STAGES)}. Default: dev."
 VOLUME_HELP = {
@@ -171,6 +172,31 @@ def compose_passthrough(c, args, stage="dev"):
     s.run(compose(s.settings, *shlex.split(args), stage=stage), env=s.settings.env, interactive=True)
 
 
+@task(name="up")
+@user_errors
+def registry_up(c):
+    """Run the local registry on 127.0.0.1:REGISTRY_PORT (registry:2, or the offline image when not pullable)."""
+    s = suite(c)
+    address = local_registry.start(s.settings, s.run, dry=s.dry)
+    print(f"local registry: http://{address}/ (releases: invoke release --stage stage|prod)")
+
+
+@task(
+    name="down",
+    help={
+        "volumes": "Also delete the registry's volume, i.e. every pushed image (asks to confirm). Default: off.",
+        "yes": "Confirm --volumes without asking. Default: off.",
+    },
+)
+@user_errors
+def registry_down(c, volumes=False, yes=False):
+    """Stop the local registry; its images stay on their volume unless --volumes."""
+    s = suite(c)
+    if volumes:
+        confirm_volume_deletion(local_registry.project(s.settings), yes, terminal_prompt(), "every pushed image")
+    s.run(local_registry.down_argv(s.settings, volumes=volumes), env=s.settings.env)
+
+
 def deployer(c) -> swarm_deploy.Deployer:
     s = suite(c)
     return swarm_deploy.Deployer(s.settings, s.run, dry=s.dry)
@@ -227,8 +253,9 @@ def deploy_rm(c):
 
 
 images = Collection("images", images_offline)
+registry = Collection("registry", registry_up, registry_down)
 swarm_tasks = Collection("swarm", swarm_init, swarm_leave)
 deploy_tasks = Collection("deploy", deploy_, deploy_status, deploy_rollback, deploy_rm)
 ns = Collection(zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough)
-for collection in (images, swarm_tasks, deploy_tasks):
+for collection in (images, registry, swarm_tasks, deploy_tasks):
     ns.add_collection(collection)

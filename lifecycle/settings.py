@@ -42,10 +42,6 @@ TABLE = (
     Setting("ZIP_NAME", "Project_playground.zip", "File name of the code zip that stage and prod embed."),
     Setting("EXTRA_CA_DIR", "", "Folder of *.crt CA certificates to trust in every image that fetches packages."),
     Setting("APP_PORT", "8000", "Host port the dev, stage and prod site is published on (127.0.0.1)."),
-    Setting("PROXY_IMAGE", "haproxy:3.0", "Image of the TLS proxy in front of prod."),
-    Setting("HTTPS_PORT", "8443", "Port of the HTTPS proxy in front of prod (swarm: on every address)."),
-    Setting("TLS_CERT_FILE", "", "PEM certificate (chain) the proxy serves; empty: the one in .lifecycle/tls/."),
-    Setting("TLS_KEY_FILE", "", "PEM private key of TLS_CERT_FILE; empty: the one in .lifecycle/tls/."),
     Setting("DB_HOST", "db", "Swarm stack database: db runs one in the stack; another name is external."),
     Setting("DB_NODE_LABEL", "lifecycle.db", "Swarm node label (LABEL=true) of the node holding the database volume."),
     Setting("DEPLOY_REPLICAS", "2", "App replicas of invoke deploy when --replicas is not given."),
@@ -55,6 +51,15 @@ TABLE = (
     Setting("DEBIAN_MIRROR", "http://deb.debian.org/debian", "Debian mirror for the offline base images."),
     Setting("DEBIAN_SUITE", "trixie", "Debian release of the offline base images."),
     Setting("OFFLINE_PREFIX", "lifecycle", "Repository prefix of the offline base images (PREFIX/python, ...)."),
+    Setting("REGISTRY", "", "Where releases are pushed (host[:port][/path]); empty: the local registry."),
+    Setting("REGISTRY_PORT", "5000", "Host port (on 127.0.0.1) of the local registry (invoke registry.up)."),
+    Setting("REGISTRY_IMAGE", "registry:2", "Image of the local registry; the offline one when not pullable."),
+    Setting(
+        "PROXY_IMAGE", "haproxy:3.0", "Image of the TLS proxy in front of prod; the offline one when not pullable."
+    ),
+    Setting("HTTPS_PORT", "8443", "Host port (on 127.0.0.1) where the proxy serves prod over HTTPS."),
+    Setting("TLS_CERT_FILE", "", "PEM certificate (chain) the proxy serves; empty: the one in .lifecycle/tls/."),
+    Setting("TLS_KEY_FILE", "", "PEM private key of TLS_CERT_FILE; empty: the one in .lifecycle/tls/."),
 )
 DEFAULTS = {s.name: s.default for s in TABLE}
 
@@ -116,6 +121,15 @@ class Settings:
         return f"{self['PROJ_NAME']}:{stage}"
 
     @property
+    def registry(self) -> str:
+        """Where releases go: REGISTRY, or the local registry that `invoke registry.up` runs."""
+        return self["REGISTRY"] or f"127.0.0.1:{self['REGISTRY_PORT']}"
+
+    @property
+    def release_repository(self) -> str:
+        return f"{self.registry}/{self['PROJ_NAME']}"
+
+    @property
     def base_image(self) -> str:
         return f"{self['BASE_IMAGE']}:{self['PY_VERSION']}-{self['PY_BASE']}"
 
@@ -138,11 +152,20 @@ def load_settings(root: Path = ROOT, environ: Mapping[str, str] | None = None) -
     return Settings(root, values, env)
 
 
+# host[:port][/path], lowercase as image references must be: registry.example.com/team, 127.0.0.1:5000
+REGISTRY_FORMAT = re.compile(r"[a-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
+
+
 def validate(values: Mapping[str, str]) -> None:
-    for name in ("APP_PORT", "HTTPS_PORT"):
+    for name in ("APP_PORT", "HTTPS_PORT", "REGISTRY_PORT"):
         port = values[name]
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise UserError(f"{name}={port!r} is not a port number; set it to a number from 1 to 65535")
+    if values["REGISTRY"] and not REGISTRY_FORMAT.fullmatch(values["REGISTRY"]):
+        raise UserError(
+            f"REGISTRY={values['REGISTRY']!r} is not a registry address; use HOST[:PORT][/PATH] in lowercase, "
+            "e.g. registry.example.com/team, or leave it empty for the local registry"
+        )
     if not values["DEPLOY_TIMEOUT"].isdigit():
         raise UserError(f"DEPLOY_TIMEOUT={values['DEPLOY_TIMEOUT']!r} is not a whole number of seconds; e.g. 300")
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", values["PROJ_NAME"]):

@@ -66,13 +66,16 @@ def sync_certs(source: str, target: Path) -> list[str]:
     return sorted(wanted)
 
 
-def confirm_volume_deletion(project: str, yes: bool, ask: Callable[[str], str] | None) -> None:
-    """Deleting the database volume needs --yes, or the project name typed at a terminal."""
+def confirm_volume_deletion(
+    project: str, yes: bool, ask: Callable[[str], str] | None, what: str = "the database"
+) -> None:
+    """Deleting a volume (the database's unless `what` says otherwise) needs --yes, or the project name typed at a
+    terminal."""
     if yes:
         return
     if ask is None:
-        raise UserError(f"--volumes deletes the database of {project}; add --yes to confirm (nothing was changed)")
-    answer = ask(f"This deletes the database volume of {project}. Type the project name to confirm: ")
+        raise UserError(f"--volumes deletes {what} of {project}; add --yes to confirm (nothing was changed)")
+    answer = ask(f"This deletes {what} of {project} (its volume). Type the project name to confirm: ")
     if answer.strip() != project:
         raise UserError("not confirmed; nothing was deleted")
 
