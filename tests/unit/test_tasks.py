@@ -350,7 +350,7 @@ def test_invoke_list_shows_every_task_with_a_summary():
         cwd=CHECKOUT, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    listed = dict(re.findall(r"^  (\S+)\s{2,}(\S.*)$", done.stdout, flags=re.MULTILINE))
+    listed = dict(re.findall(r"^  (\S+)(?: \([^)]*\))?\s{2,}(\S.*)$", done.stdout, flags=re.MULTILINE))
     assert set(listed) == set(tasks.ns.task_names)
     assert all(summary.strip() for summary in listed.values())
 
