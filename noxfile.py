@@ -71,7 +71,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def unit(session: nox.Session) -> None:
     """Host-side unit tests: command builders, zip, settings, decisions. No engine, seconds."""
-    session.install(*pinned("pytest", "invoke"))
+    session.install(*pinned("pytest", "invoke", "pyyaml"))
     session.run("pytest", "tests/unit", *session.posargs)
 
 
