@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import swarm
+from lifecycle import offline, swarm
 from lifecycle.errors import UserError
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
@@ -123,14 +123,15 @@ class Deployer:
     def url(self) -> str:
         return f"https://127.0.0.1:{self.settings['HTTPS_PORT']}/"
 
-    def env(self, image: str, replicas: int, secrets: Mapping[str, str]) -> dict[str, str]:
-        """The stack files' variables: the settings, the image, the replicas and the secrets' names."""
+    def env(self, image: str, replicas: int, secrets: Mapping[str, str], proxy_image: str) -> dict[str, str]:
+        """The stack files' variables: the settings, the images, the replicas and the secrets' names."""
         names = {f"{variable}_SECRET": name for variable, name in secrets.items()}
         config = swarm.content_name(self.stack, "haproxy", (self.settings.root / swarm.PROXY_CONFIG).read_bytes())
         return {
             **self.settings.env,
             "APP_IMAGE": image,
             "REPLICAS": str(replicas),
+            "PROXY_IMAGE": proxy_image,
             "PROXY_CONFIG": config,
             **names,
         }
@@ -227,7 +228,7 @@ class Deployer:
     def migrate(self, env: Mapping[str, str], timeout: float) -> None:
         """Run the migrate job once with the new image; on failure, raise with its last log lines."""
         name = swarm.service_name(self.stack, "migrate")
-        self.run(swarm.service_rm(name), warn=True, capture=True)  # a job left by an interrupted deploy
+        self.remove_job(name)  # a job left by an interrupted deploy
         self.run(swarm.stack_deploy(self.stack, [self.settings.root / swarm.MIGRATE_FILE]), env=env)
 
         def finished() -> str | None:
@@ -243,8 +244,15 @@ class Deployer:
                 print(logs, flush=True)
                 raise UserError(f"the migrate job {outcome}; nothing else was changed, the app runs as before")
         finally:
-            self.run(swarm.service_rm(name), warn=True, capture=True)
+            self.remove_job(name)
         self.say("migrate: complete")
+
+    def remove_job(self, name: str) -> None:
+        """The job's service, and the exited containers Swarm leaves behind on this node."""
+        self.run(swarm.service_rm(name), warn=True, capture=True)
+        left = self.run(swarm.stopped_task_containers(name), warn=True, capture=True).stdout.split()
+        if left:
+            self.run(swarm.container_rm(*left), warn=True, capture=True)
 
     def wait_app(self, image: str, replicas: int, before: swarm.ServiceState | None, timeout: float) -> None:
         """Until every replica runs image and, when the deploy changed the replicas' spec, Swarm's rolling update
@@ -287,7 +295,10 @@ class Deployer:
             self.require_image(image)
         if db_in_stack(self.settings) and not self.dry:
             self.require_db_node()
-        env = self.env(image, count, self.ensure_secrets())
+        proxy = self.settings["PROXY_IMAGE"]
+        if not self.dry:  # the official image when present or pullable, else the offline one (made when missing)
+            proxy = offline.available_or_offline(self.settings, self.run, "proxy", proxy)
+        env = self.env(image, count, self.ensure_secrets(), proxy)
         before = self.service(self.app)
         if db_in_stack(self.settings):
             self.run(swarm.stack_deploy(self.stack, [self.settings.root / swarm.DB_FILE]), env=env)

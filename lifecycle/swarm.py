@@ -123,6 +123,16 @@ def service_rm(name: str) -> list[str]:
     return ["docker", "service", "rm", name]
 
 
+def stopped_task_containers(service: str) -> list[str]:
+    """Probe: this node's exited containers of a service (Swarm leaves those of a finished job behind)."""
+    filters = ["--filter", f"label=com.docker.swarm.service.name={service}", "--filter", "status=exited"]
+    return ["docker", "container", "ls", "--all", "--quiet", *filters]
+
+
+def container_rm(*containers: str) -> list[str]:
+    return ["docker", "container", "rm", *containers]
+
+
 def service_rollback(name: str) -> list[str]:
     return ["docker", "service", "rollback", "--detach", name]
 

@@ -301,7 +301,7 @@ def test_a_failed_migration_stops_before_the_app_with_the_job_logs(make_settings
         d.deploy("prod", 2)
     deploys = [call for call in runner.calls if call[:3] == ["docker", "stack", "deploy"]]
     assert [call[-2] for call in deploys] == [str(tmp_path / swarm.MIGRATE_FILE)]  # never stack.yaml
-    assert runner.calls[-1] == swarm.service_rm("shop_migrate")
+    assert runner.calls[-2:] == [swarm.service_rm("shop_migrate"), swarm.stopped_task_containers("shop_migrate")]
     assert "OperationalError: boom" in capsys.readouterr().out
 
 
