@@ -240,12 +240,19 @@ class Deployer:
         try:
             outcome = self.wait("the migrate job", finished, timeout)
             if outcome and outcome != "complete":
-                logs = self.run(swarm.service_logs(name), warn=True, capture=True).stdout.strip()
-                print(logs, flush=True)
+                self.show_job_logs(name)
                 raise UserError(f"the migrate job {outcome}; nothing else was changed, the app runs as before")
         finally:
             self.remove_job(name)
         self.say("migrate: complete")
+
+    def show_job_logs(self, name: str) -> None:
+        """The failed job's last lines, from its container on this node (`docker service logs` can hang)."""
+        containers = self.run(swarm.stopped_task_containers(name), warn=True, capture=True).stdout.split()
+        for container in containers:
+            self.run(swarm.container_logs(container), warn=True)
+        if not containers:
+            self.say(f"the job ran on another node: docker service logs {name}")
 
     def remove_job(self, name: str) -> None:
         """The job's service, and the exited containers Swarm leaves behind on this node."""

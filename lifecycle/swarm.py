@@ -115,8 +115,8 @@ def service_tasks(name: str) -> list[str]:
     ]
 
 
-def service_logs(name: str, tail: int = 20) -> list[str]:
-    return ["docker", "service", "logs", "--no-task-ids", "--tail", str(tail), name]
+def container_logs(container: str, tail: int = 20) -> list[str]:
+    return ["docker", "container", "logs", "--tail", str(tail), container]
 
 
 def service_rm(name: str) -> list[str]:

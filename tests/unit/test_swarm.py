@@ -75,9 +75,24 @@ OLD = f"127.0.0.1:5000/shop@sha256:{'b' * 64}"
             id="service inspect as json",
         ),
         pytest.param(
-            swarm.service_logs("shop_migrate"),
-            ["docker", "service", "logs", "--no-task-ids", "--tail", "20", "shop_migrate"],
+            swarm.container_logs("c1"),
+            ["docker", "container", "logs", "--tail", "20", "c1"],
             id="the job's last 20 log lines",
+        ),
+        pytest.param(
+            swarm.stopped_task_containers("shop_migrate"),
+            [
+                "docker",
+                "container",
+                "ls",
+                "--all",
+                "--quiet",
+                "--filter",
+                "label=com.docker.swarm.service.name=shop_migrate",
+                "--filter",
+                "status=exited",
+            ],
+            id="the finished job's containers on this node",
         ),
         pytest.param(swarm.service_rm("shop_migrate"), ["docker", "service", "rm", "shop_migrate"], id="service rm"),
         pytest.param(
@@ -285,13 +300,13 @@ def test_deploy_of_a_digest_the_registry_lost_changes_nothing(make_settings, tmp
     assert runner.calls[-1] == swarm.pull(IMAGE)
 
 
-def test_a_failed_migration_stops_before_the_app_with_the_job_logs(make_settings, tmp_path, capsys):
+def test_a_failed_migration_stops_before_the_app_with_the_job_logs(make_settings, tmp_path):
     runner = RecordingRunner(
         {
             ("docker", "info"): Result(0, "active true n1"),
             ("docker", "node", "ls"): Result(0, "n1\n"),
             ("docker", "service", "ps"): Result(0, f"j1\tShutdown\tFailed 1 second ago\t{IMAGE}\n"),
-            ("docker", "service", "logs"): Result(0, "django.db.utils.OperationalError: boom\n"),
+            ("docker", "container", "ls"): Result(0, "c1\n"),
             ("docker", "service", "inspect"): Result(1),
         }
     )
@@ -301,8 +316,12 @@ def test_a_failed_migration_stops_before_the_app_with_the_job_logs(make_settings
         d.deploy("prod", 2)
     deploys = [call for call in runner.calls if call[:3] == ["docker", "stack", "deploy"]]
     assert [call[-2] for call in deploys] == [str(tmp_path / swarm.MIGRATE_FILE)]  # never stack.yaml
-    assert runner.calls[-2:] == [swarm.service_rm("shop_migrate"), swarm.stopped_task_containers("shop_migrate")]
-    assert "OperationalError: boom" in capsys.readouterr().out
+    assert swarm.container_logs("c1") in runner.calls
+    assert runner.calls[-3:] == [
+        swarm.service_rm("shop_migrate"),
+        swarm.stopped_task_containers("shop_migrate"),
+        swarm.container_rm("c1"),
+    ]
 
 
 def test_secrets_are_named_by_content_and_never_on_a_command_line(make_settings, tmp_path):
