@@ -15,6 +15,7 @@ from invoke import Collection, Exit, task
 from lifecycle import doctor as doctor_checks
 from lifecycle import offline
 from lifecycle import registry as local_registry
+from lifecycle import release as releasing
 from lifecycle.compose import compose, exec_
 from lifecycle.compose import logs as logs_cmd
 from lifecycle.compose import ps as ps_cmd
@@ -196,6 +197,49 @@ def registry_down(c, volumes=False, yes=False):
     s.run(local_registry.down_argv(s.settings, volumes=volumes), env=s.settings.env)
 
 
+@task(
+    help={
+        "stage": "stage or prod. Default: stage.",
+        "allow_dirty": "Release even with uncommitted changes (recorded as dirty). Default: off.",
+    }
+)
+@user_errors
+def release(c, stage="stage", allow_dirty=False):
+    """Build a stage (cached), push it to REGISTRY as PROJ_NAME:STAGE-<zip12> and :STAGE, print its digest."""
+    done = releasing.release(suite(c), stage, allow_dirty=allow_dirty)
+    if done:
+        print(done.reference)
+
+
+@task(help={"stage": "Only this stage's releases (stage or prod). Default: all."})
+@user_errors
+def releases(c, stage=None):
+    """List the releases recorded in .lifecycle/releases.jsonl, oldest first, by digest."""
+    log = releasing.ReleaseLog.of(load_settings())
+    found = [r for r in log.all() if stage in (None, r.stage)]
+    for found_release in found:
+        print(found_release.line())
+    if not found:
+        print(f"no releases recorded in {releasing.RELEASES_FILE} yet; make one: invoke release --stage stage")
+
+
 images = Collection("images", images_offline)
 registry = Collection("registry", registry_up, registry_down)
-ns = Collection(zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough, images, registry)
+ns = Collection(
+    zip,
+    build,
+    up,
+    down,
+    logs,
+    ps,
+    shell,
+    manage,
+    qa,
+    clean,
+    doctor,
+    compose_passthrough,
+    release,
+    releases,
+    images,
+    registry,
+)

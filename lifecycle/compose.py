@@ -106,3 +106,15 @@ def config_check(settings: Settings, stage: str) -> list[str]:
 def docker(*args: str) -> list[str]:
     """Plain docker CLI calls (inspect, cp, image rm): the only other door to the engine."""
     return ["docker", *args]
+
+
+def image_inspect(image: str, template: str = "{{json .}}") -> list[str]:
+    return docker("image", "inspect", "--format", template, image)
+
+
+def tag(source: str, target: str) -> list[str]:
+    return docker("tag", source, target)
+
+
+def push(image: str) -> list[str]:
+    return docker("push", image)

@@ -24,7 +24,7 @@ COMPOSE_FILE = "docker/registry.yaml"
 SERVICE = "registry"
 DATA_VOLUME = "registry-data"
 ANSWER_DEADLINE_S = 30
-BLOBS_DIR = "/var/lib/registry/docker/registry/v2/blobs"
+DATA_DIR = "/var/lib/registry"  # the blobs live below it in docker/registry/v2/blobs, made by the first push
 
 
 def project(settings: Settings) -> str:
@@ -50,7 +50,7 @@ def volume_name(settings: Settings) -> str:
 def blob_sizes_argv(settings: Settings) -> list[str]:
     """Every blob the registry stores, as `SIZE PATH` lines (GNU and busybox find and stat both do this)."""
     return compose(
-        settings, "exec", "--no-TTY", SERVICE, "find", BLOBS_DIR, "-type", "f", "-name", "data",
+        settings, "exec", "--no-TTY", SERVICE, "find", DATA_DIR, "-path", "*/v2/blobs/*", "-type", "f", "-name", "data",
         "-exec", "stat", "-c", "%s %n", "{}", "+",
     )  # fmt: skip
 

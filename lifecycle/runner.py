@@ -21,6 +21,7 @@ from typing import Protocol
 class Result:
     return_code: int
     stdout: str = ""
+    stderr: str = ""  # only with capture: what a failed probe or push said
 
     @property
     def ok(self) -> bool:
@@ -37,7 +38,7 @@ class Runner(Protocol):
         capture: bool = False,
         interactive: bool = False,
     ) -> Result:
-        """Run argv; raise on failure unless warn; with capture, return stdout and keep stderr off the
+        """Run argv; raise on failure unless warn; with capture, return stdout and stderr and keep both off the
         terminal (probes whose failure is an answer); give it the terminal when interactive."""
 
 
@@ -62,12 +63,12 @@ class SubprocessRunner:
             env=dict(env) if env is not None else None,
             text=True,
             stdout=subprocess.PIPE if capture else None,
-            stderr=subprocess.DEVNULL if capture else None,
+            stderr=subprocess.PIPE if capture else None,
             check=False,
         )
         if done.returncode and not warn:
             raise CommandFailed(argv, done.returncode)
-        return Result(done.returncode, done.stdout or "")
+        return Result(done.returncode, done.stdout or "", done.stderr or "")
 
 
 @dataclass
@@ -85,4 +86,4 @@ class InvokeRunner:
             echo=True,
             pty=interactive,
         )
-        return Result(result.return_code, result.stdout or "")
+        return Result(result.return_code, result.stdout or "", result.stderr or "")
