@@ -13,7 +13,7 @@ import shlex
 from invoke import Collection, Exit, task
 
 from lifecycle import doctor as doctor_checks
-from lifecycle import offline
+from lifecycle import offline, tls
 from lifecycle import registry as local_registry
 from lifecycle import release as releasing
 from lifecycle.compose import compose, exec_
@@ -223,8 +223,19 @@ def releases(c, stage=None):
         print(f"no releases recorded in {releasing.RELEASES_FILE} yet; make one: invoke release --stage stage")
 
 
+@task(name="trust")
+@user_errors
+def tls_trust(c):
+    """Print how to trust the proxy's certificate (curl --cacert, Python, browsers, the system store)."""
+    settings = load_settings()
+    if tls.cert_files(settings).local and not c.config.run.dry:
+        tls.ensure_local_certificate(settings.root, InvokeRunner(c))
+    print("\n".join(tls.trust_instructions(settings)))
+
+
 images = Collection("images", images_offline)
 registry = Collection("registry", registry_up, registry_down)
+tls_tasks = Collection("tls", tls_trust)
 ns = Collection(
     zip,
     build,
@@ -242,4 +253,5 @@ ns = Collection(
     releases,
     images,
     registry,
+    tls_tasks,
 )

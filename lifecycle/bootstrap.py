@@ -8,7 +8,8 @@ Steps, each idempotent (a second run takes seconds and changes nothing):
 2. the host tooling in `.venv` (requirements/tools.txt), reinstalled only when that file changes;
 3. `.env` with a freshly generated DJANGO_SECRET_KEY, only when there is no `.env` yet;
 4. base images: the official ones when present or pullable, otherwise the offline ones built from
-   Debian packages (`lifecycle.offline`), which then become the configured images.
+   Debian packages (`lifecycle.offline`), which then become the configured images;
+5. the HTTPS proxy's local CA and certificate in `.lifecycle/tls/` (`lifecycle.tls`), unless TLS_CERT_FILE is set.
 
 Standard library only: it runs before any virtual environment exists.
 """
@@ -28,7 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import offline
+from lifecycle import offline, tls
 from lifecycle.compose import docker
 from lifecycle.doctor import image_available
 from lifecycle.errors import UserError
@@ -214,6 +215,15 @@ def ensure_base_images(run: Runner, root: Path = ROOT) -> None:
     print(f"base images: offline ({', '.join(made) or 'all present'}); switch: {IMAGES_ENV}", file=sys.stderr)
 
 
+def ensure_tls(run: Runner, root: Path = ROOT) -> None:
+    settings = load_settings(root)
+    if not tls.cert_files(settings).local:
+        print(f"TLS: TLS_CERT_FILE={settings['TLS_CERT_FILE']} is used", file=sys.stderr)
+        return
+    made = tls.ensure_local_certificate(root, run)
+    print(f"TLS: {', '.join(made) if made else 'local CA and certificate present'} (invoke tls.trust)", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m lifecycle.bootstrap", description=__doc__.splitlines()[0])
     parser.add_argument("--engine-only", action="store_true", help="only make docker and compose usable")
@@ -225,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             ensure_tools_venv(run)
             ensure_user_env()
             ensure_base_images(run)
+            ensure_tls(run)
     except (UserError, CommandFailed) as error:
         print(f"bootstrap: {error}", file=sys.stderr)
         return 1

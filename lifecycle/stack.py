@@ -12,16 +12,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import codezip
+from lifecycle import codezip, offline, tls
 from lifecycle import compose as cmd
 from lifecycle.doctor import image_available, image_present, port_is_free
 from lifecycle.errors import UserError
 from lifecycle.runner import Runner
 from lifecycle.settings import STAGES, Settings
+from lifecycle.tls import wait_for_https
 
 CERTS_DIR = Path("docker") / "certs"
 ZIPPED_STAGES = ("test-qa", "stage", "prod")  # the stages whose image carries the code zip
 SECRET_STAGES = ("stage", "prod")  # the stages that refuse to start without DJANGO_SECRET_KEY
+PROXIED_STAGE = "prod"  # the stage whose profile runs the HTTPS proxy in front of it
 QA_REPORT_FILES = ("junit.xml", "coverage.xml", ".coverage", "compose-ps.txt", "compose-logs.txt")
 
 
@@ -137,41 +139,60 @@ class Suite:
         self.run(cmd.build(self.settings, stage, no_cache=no_cache), env=self.build_env(stage))
 
     # ------------------------------------------------------------------------------------ up / down
-    def url(self) -> str:
+    def url(self, stage: str = "dev") -> str:
+        if stage == PROXIED_STAGE:
+            return f"https://127.0.0.1:{self.settings['HTTPS_PORT']}/"
         return f"http://127.0.0.1:{self.settings['APP_PORT']}/"
 
-    def ensure_port_free(self, stage: str) -> None:
-        """A taken APP_PORT fails early with the fix, unless it is this stage's own running container."""
-        port = int(self.settings["APP_PORT"])
+    def ensure_port_free(self, stage: str, setting: str = "APP_PORT", service: str | None = None) -> None:
+        """A taken port fails early with the fix, unless it is this stage's own running container."""
+        port = int(self.settings[setting])
         if self.dry or port_is_free(port):
             return
         ours = self.run(
-            cmd.compose(self.settings, "ps", "--quiet", stage, stage=stage),
+            cmd.compose(self.settings, "ps", "--quiet", service or stage, stage=stage),
             env=self.settings.env,
             warn=True,
             capture=True,
         ).stdout.strip()
         if not ours:
             raise UserError(
-                f"127.0.0.1:{port} (APP_PORT) is already in use; stop what listens there "
-                "(invoke down, if it is another stage of this checkout) or set APP_PORT in .env"
+                f"127.0.0.1:{port} ({setting}) is already in use; stop what listens there "
+                f"(invoke down, if it is another stage of this checkout) or set {setting} in .env"
             )
+
+    def proxy_settings(self) -> Settings:
+        """The settings plus what the proxy service needs: its image (official when present or pullable, else
+        offline) and the certificate's absolute paths (the local one made when missing)."""
+        if self.dry:
+            return self.settings
+        files = tls.ensure_certificate(self.settings, self.run)
+        image = offline.available_or_offline(self.settings, self.run, "proxy", self.settings["PROXY_IMAGE"])
+        return self.settings.override(PROXY_IMAGE=image, TLS_CERT_FILE=str(files.cert), TLS_KEY_FILE=str(files.key))
 
     def up(self, stage: str, *, build: bool = True, wait_timeout: int = 180) -> str:
         if cmd.check_stage(stage) == "test-qa":
             raise UserError("test-qa runs the tests and exits, it is not a service to keep up; use invoke qa")
         ensure_secret_key(self.settings, stage)
         self.ensure_port_free(stage)
+        settings = self.settings
+        if stage == PROXIED_STAGE:
+            self.ensure_port_free(stage, "HTTPS_PORT", "proxy")
+            settings = self.proxy_settings()
         if build:
             self.build(stage)
-        result = self.run(cmd.up(self.settings, stage, wait_timeout=wait_timeout), env=self.settings.env, warn=True)
+        result = self.run(cmd.up(settings, stage, wait_timeout=wait_timeout), env=settings.env, warn=True)
         if not result.ok:
-            self.run(cmd.logs(self.settings, tail="40"), env=self.settings.env, warn=True)
+            self.run(cmd.logs(settings, tail="40"), env=settings.env, warn=True)
             raise UserError(
                 f"{stage} did not come up healthy (deadline {wait_timeout}s); see the logs above (invoke logs)"
             )
-        self.say(f"{stage} is up and healthy: {self.url()}")
-        return self.url()
+        if stage == PROXIED_STAGE and not self.dry:
+            wait_for_https(int(settings["HTTPS_PORT"]))
+        self.say(f"{stage} is up and healthy: {self.url(stage)}")
+        if stage == PROXIED_STAGE:
+            self.say(f"plain HTTP for probes: http://127.0.0.1:{settings['APP_PORT']}/health; trust: invoke tls.trust")
+        return self.url(stage)
 
     def down(
         self,
