@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # nox, unlike invoke, does not p
 
 from lifecycle import compose as cmd
 from lifecycle import registry
+from lifecycle.browser import ensure_chromium
 from lifecycle.doctor import preflight
 from lifecycle.errors import UserError
 from lifecycle.runner import CommandFailed, SubprocessRunner
@@ -95,9 +96,14 @@ def e2e(session: nox.Session) -> None:
     """The lifecycle as a user runs it, plus image contracts and faults, with the real engine (minutes).
 
     Runs tests/integration: zip, build stage and prod, up, /health and a write-then-read, down;
-    offline base images; what each image must and must not contain; faults and bad input.
+    offline base images; what each image must and must not contain; faults and bad input; releases
+    and the registry; prod over HTTPS, in headless Chromium too (installed from Debian when missing).
     """
-    session.install(*pinned("pytest", "invoke", "nox"))
+    session.install(*pinned("pytest", "invoke", "nox", "selenium"))
+    try:
+        ensure_chromium(SubprocessRunner())  # the HTTPS browser test; installed once, when missing
+    except (UserError, CommandFailed) as error:
+        session.error(str(error))
     session.run("pytest", "tests/integration", *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable})
 
 

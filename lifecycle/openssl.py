@@ -39,8 +39,3 @@ def check_valid_for(cert: Path, seconds: int) -> list[str]:
 
 def verify(ca_cert: Path, cert: Path) -> list[str]:
     return ["openssl", "verify", "-CAfile", str(ca_cert), str(cert)]
-
-
-def public_key(cert: Path) -> list[str]:
-    """The certificate's SubjectPublicKeyInfo as PEM (its base64 body is the DER that SPKI pins hash)."""
-    return ["openssl", "x509", "-in", str(cert), "-pubkey", "-noout"]

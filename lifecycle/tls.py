@@ -8,7 +8,6 @@ and ::1. Renewed when it would expire within 30 days; the CA is kept, so trustin
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import secrets
@@ -130,12 +129,6 @@ def ensure_certificate(settings: Settings, run: Runner) -> CertFiles:
     if files.local:
         ensure_local_certificate(settings.root, run)
     return files
-
-
-def spki_sha256(public_key_pem: str) -> str:
-    """base64(sha256(DER SubjectPublicKeyInfo)): what certificate pins and Chromium's SPKI lists take."""
-    body = "".join(line for line in public_key_pem.splitlines() if line and not line.startswith("-----"))
-    return base64.b64encode(hashlib.sha256(base64.b64decode(body)).digest()).decode()
 
 
 def trust_instructions(settings: Settings) -> list[str]:

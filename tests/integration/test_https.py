@@ -8,17 +8,23 @@ from __future__ import annotations
 import http.client
 import http.cookiejar
 import json
+import os
 import re
+import shutil
 import socket
 import ssl
+import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import pytest
-from conftest import UP_TIMEOUT, IsolatedCheckout, docker
+from conftest import CHECKOUT, UP_TIMEOUT, IsolatedCheckout, docker
 
+from lifecycle.browser import CHROMIUM_FLAGS, new_nss_db, trust_ca
 from lifecycle.tls import local_files
+
+REPORTS = CHECKOUT / "reports"
 
 pytestmark = pytest.mark.integration
 
@@ -157,3 +163,44 @@ def test_certificate_and_key_are_mounted_read_only_not_built_in(checkout):
     image = docker("inspect", "--format", "{{.Config.Image}}", proxy).stdout.strip()
     listing = docker("run", "--rm", "--entrypoint", "ls", image, "-A", "/usr/local/etc/haproxy", check=False).stdout
     assert "tls" not in listing and "pem" not in listing
+
+
+UNSTYLED_BACKGROUNDS = {"rgba(0, 0, 0, 0)", "transparent"}
+
+
+def test_admin_login_is_styled_in_a_real_browser_that_trusts_the_generated_ca(checkout, base, tmp_path):
+    """Headless Chromium (Debian's) with the CA in a fresh NSS database: no certificate error is ignored."""
+    from selenium import webdriver  # requirements/tools.txt; nox -s e2e installs it
+    from selenium.webdriver.chrome.service import Service
+
+    home = tmp_path / "home"
+    nss = home / ".pki" / "nssdb"
+    nss.mkdir(parents=True)
+    for argv in (new_nss_db(nss), trust_ca(nss, local_files(checkout.root).ca, "lifecycle test CA")):
+        subprocess.run(argv, check=True, capture_output=True)
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(flag)
+    service = Service(executable_path=shutil.which("chromedriver"), env={**os.environ, "HOME": str(home)})
+    driver = webdriver.Chrome(options=options, service=service)
+    try:
+        driver.set_page_load_timeout(60)
+        driver.get(f"{base}admin/login/")
+        REPORTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(REPORTS / "admin-login-https.png"))
+        assert driver.current_url == f"{base}admin/login/"
+        assert "Log in" in driver.title, f"not the login page (a certificate error?): {driver.title!r}"
+        sheets = driver.execute_script(
+            "return performance.getEntriesByType('resource')"
+            ".filter(e => e.initiatorType === 'link').map(e => [e.name, e.responseStatus])"
+        )
+        assert sheets and all(status == 200 for _, status in sheets), sheets
+        rules = driver.execute_script("return Array.from(document.styleSheets).map(s => s.cssRules.length)")
+        assert rules and min(rules) > 0, rules
+        header = driver.find_element("id", "header")
+        assert header.value_of_css_property("background-color") not in UNSTYLED_BACKGROUNDS
+        body_font = driver.find_element("tag name", "body").value_of_css_property("font-family")
+        assert "Times" not in body_font, f"the browser's default font: the stylesheet was not applied ({body_font})"
+    finally:
+        driver.quit()
