@@ -21,8 +21,9 @@ from lifecycle import compose as cmd
 from lifecycle.errors import UserError
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
+from lifecycle.stages import PROD, STAGE, Stage
 
-RELEASE_STAGES = ("stage", "prod")
+RELEASE_STAGES = (STAGE, PROD)
 RELEASES_FILE = Path(".lifecycle") / "releases.jsonl"
 ZIP_LABEL = "io.lifecycle.code-zip.sha256"
 DIGEST = re.compile(r"\bdigest: (sha256:[0-9a-f]{64})\b")
@@ -93,20 +94,22 @@ class ReleaseLog:
                 ) from None
         return releases
 
-    def latest(self, stage: str) -> Release | None:
-        return next((r for r in reversed(self.all()) if r.stage == stage), None)
+    def latest(self, stage: Stage | str) -> Release | None:
+        """The newest release of a stage (a `Stage` or its name), None when there is none."""
+        return next((r for r in reversed(self.all()) if r.stage == str(stage)), None)
 
 
-def check_release_stage(stage: str) -> str:
+def check_release_stage(stage: Stage) -> Stage:
     if stage not in RELEASE_STAGES:
-        raise UserError(f"only {' and '.join(RELEASE_STAGES)} are released, not {stage!r}; use --stage stage or prod")
+        names = " and ".join(str(s) for s in RELEASE_STAGES)
+        raise UserError(f"only {names} are released, not {stage.name!r}; use --stage stage or prod")
     return stage
 
 
-def release_tags(settings: Settings, stage: str, zip_sha256: str) -> tuple[str, str]:
+def release_tags(settings: Settings, stage: Stage, zip_sha256: str) -> tuple[str, str]:
     """(the immutable-by-convention tag S-<zip12>, the moving tag S)."""
     repository = settings.release_repository
-    return f"{repository}:{stage}-{zip_sha256[:12]}", f"{repository}:{stage}"
+    return f"{repository}:{stage.tag}-{zip_sha256[:12]}", f"{repository}:{stage.tag}"
 
 
 def dirty_refusal(commit: str | None, dirty: bool | None) -> str | None:
@@ -170,7 +173,7 @@ def pushed_layers(output: str) -> tuple[int, int]:
 
 
 def inspect_json(run: Runner, image: str) -> Mapping:
-    done = run(cmd.image_inspect(image), warn=True, capture=True)
+    done = run(cmd.image_inspect_argv(image), warn=True, capture=True)
     if not done.ok:
         raise UserError(f"image {image} is not present; build it (invoke build)")
     return json.loads(done.stdout)
@@ -190,7 +193,7 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def release(suite, stage: str, *, allow_dirty: bool = False) -> Release | None:
+def release(suite, stage: Stage, *, allow_dirty: bool = False) -> Release | None:
     """Build (cached), tag, push, record; returns the release (None in a dry run)."""
     settings, run = suite.settings, suite.run
     check_release_stage(stage)
@@ -211,8 +214,8 @@ def release(suite, stage: str, *, allow_dirty: bool = False) -> Release | None:
     versioned, moving = release_tags(settings, stage, zip_sha256)
     digest = ""
     for image in (versioned, moving):
-        run(cmd.tag(settings.image(stage), image))
-        done = run(cmd.push(image), warn=True, capture=True)
+        run(cmd.tag_argv(settings.image(stage), image))
+        done = run(cmd.push_argv(image), warn=True, capture=True)
         if not done.ok:
             raise UserError(push_error(settings, image, done.stderr or done.stdout))
         digest = pushed_digest(done.stdout)
@@ -220,7 +223,7 @@ def release(suite, stage: str, *, allow_dirty: bool = False) -> Release | None:
         say(f"pushed {image}: {pushed} layer(s) uploaded, {present} already in the registry")
     result = Release(
         reference=f"{settings.release_repository}@{digest}",
-        stage=stage,
+        stage=stage.name,
         tag=versioned,
         zip_sha256=zip_sha256,
         commit=commit or "unknown",

@@ -10,6 +10,7 @@ from lifecycle import release
 from lifecycle.errors import UserError
 from lifecycle.release import Release, ReleaseLog
 from lifecycle.settings import load_settings
+from lifecycle.stages import PROD, Stage
 
 DIGEST = "sha256:" + "ab" * 32
 ZIP = "0123456789abcdef" * 4
@@ -44,7 +45,7 @@ def test_log_appends_one_line_each_and_latest_is_per_stage(tmp_path):
     assert len(log.path.read_text().splitlines()) == 3
     assert log.all() == [first, prod, second]
     assert log.latest("stage") == second
-    assert log.latest("prod") == prod
+    assert log.latest("prod") == prod == log.latest(PROD)
 
 
 def test_log_with_a_broken_line_names_it(tmp_path):
@@ -71,13 +72,13 @@ def test_log_with_a_broken_line_names_it(tmp_path):
     ],
 )
 def test_release_tags(tmp_path, environ, stage, expected):
-    assert release.release_tags(load_settings(root=tmp_path, environ=environ), stage, ZIP) == expected
+    assert release.release_tags(load_settings(root=tmp_path, environ=environ), Stage.parse(stage), ZIP) == expected
 
 
-@pytest.mark.parametrize("stage", ["dev", "test-qa", "qa"])
+@pytest.mark.parametrize("stage", ["dev", "test-qa"])
 def test_only_stage_and_prod_are_released(stage):
     with pytest.raises(UserError, match=r"only stage and prod are released.*--stage stage or prod"):
-        release.check_release_stage(stage)
+        release.check_release_stage(Stage.parse(stage))
 
 
 @pytest.mark.parametrize(
