@@ -12,21 +12,20 @@ import shlex
 
 from invoke import Collection, Exit, task
 
+from lifecycle import compose as cmd
 from lifecycle import deploy as swarm_deploy
 from lifecycle import doctor as doctor_checks
-from lifecycle import offline
+from lifecycle import offline, tls
 from lifecycle import registry as local_registry
-from lifecycle.compose import compose, exec_
-from lifecycle.compose import logs as logs_cmd
-from lifecycle.compose import ps as ps_cmd
-from lifecycle.compose import run as run_cmd
+from lifecycle import release as releasing
 from lifecycle.doctor import preflight
-from lifecycle.errors import UserError
-from lifecycle.runner import CommandFailed, InvokeRunner
-from lifecycle.settings import STAGES, load_settings
+from lifecycle.errors import EXPECTED_FAILURES
+from lifecycle.runner import InvokeRunner
+from lifecycle.settings import DEFAULTS, load_settings
 from lifecycle.stack import Suite, confirm_volume_deletion, terminal_prompt
+from lifecycle.stages import NAMES, Stage
 
-STAGE_HELP = f"One of {', '.join(STAGES)}. Default: dev."
+STAGE_HELP = f"One of {', '.join(NAMES)}. Default: dev."
 VOLUME_HELP = {
     "volumes": "Also delete the database volume (asks to confirm). Default: off.",
     "yes": "Confirm --volumes without asking. Default: off.",
@@ -40,15 +39,16 @@ def user_errors(body):
     def wrapper(c, *args, **kwargs):
         try:
             return body(c, *args, **kwargs)
-        except (UserError, CommandFailed) as error:
+        except EXPECTED_FAILURES as error:
             raise Exit(f"error: {error}", code=1) from None
 
     return wrapper
 
 
-def suite(c, engine=True) -> Suite:
-    """The shared core for this task; `engine` tasks first check that docker and compose v2 answer."""
-    s = Suite(load_settings(), InvokeRunner(c), dry=c.config.run.dry)
+def suite(c, engine=True, **flags: str | None) -> Suite:
+    """The shared core for this task, with its flags over the settings; `engine` tasks first check that
+    docker and compose v2 answer."""
+    s = Suite(load_settings().override(**flags), InvokeRunner(c), dry=c.config.run.dry)
     if engine and not s.dry:
         preflight(s.run)
     return s
@@ -65,20 +65,20 @@ def zip(c):  # noqa: A001 - the task is called zip on the command line
 @user_errors
 def build(c, stage="dev", no_cache=False):
     """Build one stage's image (tagged PROJ_NAME:STAGE); test-qa, stage and prod re-zip the code first."""
-    suite(c).build(stage, no_cache=no_cache)
+    suite(c).build(Stage.parse(stage), no_cache=no_cache)
 
 
 @task(
     help={
         "stage": STAGE_HELP,
         "build": "Build the image first (cached). Default: on; --no-build skips it.",
-        "wait_timeout": "Seconds to wait for healthy containers. Default: 180.",
+        "wait_timeout": f"Seconds to wait for healthy containers. Default: WAIT_TIMEOUT ({DEFAULTS['WAIT_TIMEOUT']}).",
     }
 )
 @user_errors
-def up(c, stage="dev", build=True, wait_timeout=180):
-    """Start the database and one stage, wait until both are healthy, print the URL."""
-    suite(c).up(stage, build=build, wait_timeout=int(wait_timeout))
+def up(c, stage="dev", build=True, wait_timeout=None):
+    """Start the database and one stage (prod: and its HTTPS proxy), wait until all are healthy, print the URL."""
+    suite(c, WAIT_TIMEOUT=wait_timeout).up(Stage.parse(stage), build=build)
 
 
 @task(help=VOLUME_HELP)
@@ -90,7 +90,7 @@ def down(c, volumes=False, yes=False):
 
 @task(
     help={
-        "service": "Only this service (db, dev, test-qa, stage, prod). Default: all.",
+        "service": "Only this service (db, dev, test-qa, stage, prod, proxy). Default: all.",
         "follow": "Keep following the output. Default: off.",
         "tail": "Lines per service. Default: 200.",
     }
@@ -99,7 +99,7 @@ def down(c, volumes=False, yes=False):
 def logs(c, service=None, follow=False, tail="200"):
     """Show the containers' logs."""
     s = suite(c)
-    s.run(logs_cmd(s.settings, [service] if service else [], follow=follow, tail=tail), env=s.settings.env)
+    s.run(cmd.logs_argv(s.settings, [service] if service else [], follow=follow, tail=tail), env=s.settings.env)
 
 
 @task
@@ -107,24 +107,26 @@ def logs(c, service=None, follow=False, tail="200"):
 def ps(c):
     """List this checkout's containers and their health."""
     s = suite(c)
-    s.run(ps_cmd(s.settings), env=s.settings.env)
+    s.run(cmd.ps_argv(s.settings), env=s.settings.env)
 
 
 @task(help={"stage": STAGE_HELP + " The stage must be up (invoke up)."})
 @user_errors
 def shell(c, stage="dev"):
     """Open a bash shell in the running container of a stage."""
+    target = Stage.parse(stage)
     s = suite(c)
-    s.run(exec_(s.settings, stage, ["bash"]), env=s.settings.env, interactive=True)
+    s.run(cmd.exec_argv(s.settings, target, ["bash"]), env=s.settings.env, interactive=True)
 
 
 @task(help={"command": "The manage.py command and its arguments, quoted, e.g. 'createsuperuser'.", "stage": STAGE_HELP})
 @user_errors
 def manage(c, command, stage="dev"):
     """Run a manage.py command in a one-off container of a stage (the database is started if needed)."""
+    target = Stage.parse(stage)
     s = suite(c)
     argv = ["python", "manage.py", *shlex.split(command)]
-    s.run(run_cmd(s.settings, stage, argv, tty=True), env=s.settings.env, interactive=True)
+    s.run(cmd.run_argv(s.settings, target, argv, tty=True), env=s.settings.env, interactive=True)
 
 
 @task(help={"pytest_args": "Extra pytest arguments, quoted, e.g. '-k health -x'. Default: none."})
@@ -168,8 +170,9 @@ def images_offline(c, force=False):
 @user_errors
 def compose_passthrough(c, args, stage="dev"):
     """Run any docker compose command with this checkout's project, file, profile and settings."""
+    target = Stage.parse(stage)
     s = suite(c)
-    s.run(compose(s.settings, *shlex.split(args), stage=stage), env=s.settings.env, interactive=True)
+    s.run(cmd.compose_argv(s.settings, *shlex.split(args), stage=target), env=s.settings.env, interactive=True)
 
 
 @task(name="up")
@@ -195,6 +198,42 @@ def registry_down(c, volumes=False, yes=False):
     if volumes:
         confirm_volume_deletion(local_registry.project(s.settings), yes, terminal_prompt(), "every pushed image")
     s.run(local_registry.down_argv(s.settings, volumes=volumes), env=s.settings.env)
+
+
+@task(
+    help={
+        "stage": "stage or prod. Default: stage.",
+        "allow_dirty": "Release even with uncommitted changes (recorded as dirty). Default: off.",
+    }
+)
+@user_errors
+def release(c, stage="stage", allow_dirty=False):
+    """Build a stage (cached), push it to REGISTRY as PROJ_NAME:STAGE-<zip12> and :STAGE, print its digest."""
+    done = releasing.release(suite(c), Stage.parse(stage), allow_dirty=allow_dirty)
+    if done:
+        print(done.reference)
+
+
+@task(help={"stage": "Only this stage's releases (stage or prod). Default: all."})
+@user_errors
+def releases(c, stage=None):
+    """List the releases recorded in .lifecycle/releases.jsonl, oldest first, by digest."""
+    log = releasing.ReleaseLog.of(load_settings())
+    found = [r for r in log.all() if stage in (None, r.stage)]
+    for found_release in found:
+        print(found_release.line())
+    if not found:
+        print(f"no releases recorded in {releasing.RELEASES_FILE} yet; make one: invoke release --stage stage")
+
+
+@task(name="trust")
+@user_errors
+def tls_trust(c):
+    """Print how to trust the proxy's certificate (curl --cacert, Python, browsers, the system store)."""
+    settings = load_settings()
+    if tls.cert_files(settings).local and not c.config.run.dry:
+        tls.ensure_local_certificate(settings.root, InvokeRunner(c))
+    print("\n".join(tls.trust_instructions(settings)))
 
 
 def deployer(c) -> swarm_deploy.Deployer:
@@ -228,7 +267,7 @@ def swarm_leave(c):
 def deploy_(c, stage="prod", replicas=None):
     """Deploy the last release to the swarm: secrets, database, migrate job once, rolling update; print the URL."""
     d = deployer(c)
-    d.deploy(stage, replicas if replicas is not None else d.settings["DEPLOY_REPLICAS"])
+    d.deploy(Stage.parse(stage), replicas if replicas is not None else d.settings["DEPLOY_REPLICAS"])
 
 
 @task(name="status")
@@ -254,8 +293,27 @@ def deploy_rm(c):
 
 images = Collection("images", images_offline)
 registry = Collection("registry", registry_up, registry_down)
+tls_tasks = Collection("tls", tls_trust)
 swarm_tasks = Collection("swarm", swarm_init, swarm_leave)
 deploy_tasks = Collection("deploy", deploy_, deploy_status, deploy_rollback, deploy_rm)
-ns = Collection(zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough)
-for collection in (images, registry, swarm_tasks, deploy_tasks):
-    ns.add_collection(collection)
+ns = Collection(
+    zip,
+    build,
+    up,
+    down,
+    logs,
+    ps,
+    shell,
+    manage,
+    qa,
+    clean,
+    doctor,
+    compose_passthrough,
+    release,
+    releases,
+    images,
+    registry,
+    tls_tasks,
+    swarm_tasks,
+    deploy_tasks,
+)

@@ -15,7 +15,6 @@ right order, waits with a deadline while printing progress, and reports. The ord
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import time
@@ -23,22 +22,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import offline, swarm
+from lifecycle import offline, swarm, tls
 from lifecycle.errors import UserError
+from lifecycle.release import ReleaseLog
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
+from lifecycle.stages import PROD, Stage
 
-DEPLOYABLE_STAGES = ("prod",)
-RELEASES = Path(".lifecycle") / "releases.jsonl"
-TLS_DIR = Path(".lifecycle") / "tls"
+DEPLOYABLE_STAGES = (PROD,)
 POLL_SECONDS = 2.0
 FAILED_TASK_STATES = ("failed", "rejected", "orphaned", "remove")
 ROLLED_BACK = ("rollback_completed", "rollback_paused")
 
 
-def check_stage(stage: str) -> str:
+def check_stage(stage: Stage) -> Stage:
     if stage not in DEPLOYABLE_STAGES:
-        raise UserError(f"unknown stage {stage!r} for a swarm deploy; use --stage prod")
+        raise UserError(f"only prod deploys to a swarm, not {stage.name!r}; use --stage prod")
     return stage
 
 
@@ -49,15 +48,12 @@ def check_replicas(replicas: object) -> int:
     return int(text)
 
 
-def last_release(root: Path, stage: str) -> str:
+def last_release(settings: Settings, stage: Stage) -> str:
     """The image (`name@sha256:...`) of the newest release of stage recorded by `invoke release`."""
-    path = root / RELEASES
-    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
-    for line in reversed(lines):
-        record = json.loads(line) if line.strip() else {}
-        if record.get("stage") == stage and record.get("image"):
-            return swarm.check_digest_reference(record["image"])
-    raise UserError(f"no release of {stage} yet; run: invoke release --stage {stage}")
+    release = ReleaseLog.of(settings).latest(stage)
+    if release is None:
+        raise UserError(f"no release of {stage} yet; run: invoke release --stage {stage}")
+    return swarm.check_digest_reference(release.reference)
 
 
 def db_in_stack(settings: Settings) -> bool:
@@ -70,22 +66,18 @@ def stack_files(settings: Settings) -> list[Path]:
     return [settings.root / file for file in files]
 
 
-def tls_pem(settings: Settings) -> str:
-    """The proxy's certificate chain and key in one PEM, as HAProxy's `crt` reads it."""
-    cert = Path(settings["TLS_CERT_FILE"] or settings.root / TLS_DIR / "cert.pem")
-    key = Path(settings["TLS_KEY_FILE"] or settings.root / TLS_DIR / "key.pem")
-    if not cert.is_file() or not key.is_file():
-        raise UserError(f"no TLS certificate at {cert} and key at {key}; set TLS_CERT_FILE and TLS_KEY_FILE in .env")
-    return cert.read_text(encoding="utf-8").rstrip("\n") + "\n" + key.read_text(encoding="utf-8")
-
-
-def secret_values(settings: Settings) -> dict[str, str]:
-    """The secrets this stack needs, from .env and the TLS files; a missing one is bad input."""
+def secret_values(settings: Settings, certificate: tls.CertFiles) -> dict[str, str]:
+    """The secrets this stack needs, from .env and the proxy's certificate; a missing one is bad input."""
     names = [name for name in swarm.SECRETS if name != "DB_ROOT_PASSWORD" or db_in_stack(settings)]
     missing = [name for name in names if not settings.env.get(name)]
     if missing:
         raise UserError(f"{', '.join(missing)} not set; put it in .env (scripts/bootstrap writes them)")
-    return {**{name: settings.env[name] for name in names}, "TLS_PEM": tls_pem(settings)}
+    files = {"TLS_CERT": certificate.cert, "TLS_KEY": certificate.key}
+    unreadable = [str(path) for path in files.values() if not path.is_file()]
+    if unreadable:
+        raise UserError(f"no TLS certificate file {', '.join(unreadable)}; check TLS_CERT_FILE and TLS_KEY_FILE")
+    values = {name: path.read_text(encoding="utf-8") for name, path in files.items()}
+    return {**{name: settings.env[name] for name in names}, **values}
 
 
 def is_converged(state: swarm.ServiceState, tasks: list[swarm.Task], image: str, replicas: int) -> bool:
@@ -187,8 +179,9 @@ class Deployer:
     def ensure_secrets(self) -> dict[str, str]:
         """Create each content-named secret that does not exist yet; return variable -> secret name."""
         names = {}
+        certificate = tls.cert_files(self.settings) if self.dry else tls.ensure_certificate(self.settings, self.run)
         with tempfile.TemporaryDirectory(prefix="lifecycle-secrets-") as folder:
-            for variable, value in secret_values(self.settings).items():
+            for variable, value in secret_values(self.settings, certificate).items():
                 name = names[variable] = swarm.content_name(self.stack, variable, value)
                 if self.dry or self.run(swarm.secret_inspect(name), warn=True, capture=True).ok:
                     continue
@@ -292,11 +285,11 @@ class Deployer:
         self.wait(f"the update to {swarm.short(image)}", converged, timeout)
 
     # --------------------------------------------------------------------------------------- actions
-    def deploy(self, stage: str, replicas: object) -> str:
+    def deploy(self, stage: Stage, replicas: object) -> str:
         check_stage(stage)
         count = check_replicas(replicas)
         self.require_swarm()
-        image = last_release(self.settings.root, stage)
+        image = last_release(self.settings, stage)
         timeout = float(self.settings["DEPLOY_TIMEOUT"])
         if not self.dry:
             self.require_image(image)

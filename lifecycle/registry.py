@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from lifecycle import compose as cmd
 from lifecycle import offline
-from lifecycle.doctor import port_is_free
 from lifecycle.errors import UserError
+from lifecycle.probes import port_is_free
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
 
@@ -24,23 +24,23 @@ COMPOSE_FILE = "docker/registry.yaml"
 SERVICE = "registry"
 DATA_VOLUME = "registry-data"
 ANSWER_DEADLINE_S = 30
-BLOBS_DIR = "/var/lib/registry/docker/registry/v2/blobs"
+DATA_DIR = "/var/lib/registry"  # the blobs live below it in docker/registry/v2/blobs, made by the first push
 
 
 def project(settings: Settings) -> str:
     return f"{settings.project_name}-registry"
 
 
-def compose(settings: Settings, *args: str) -> list[str]:
-    return cmd.compose(settings, *args, project=project(settings), file=COMPOSE_FILE)
+def compose_argv(settings: Settings, *args: str) -> list[str]:
+    return cmd.compose_argv(settings, *args, project=project(settings), file=COMPOSE_FILE)
 
 
 def up_argv(settings: Settings) -> list[str]:
-    return compose(settings, "up", "--detach", "--no-build", SERVICE)
+    return compose_argv(settings, "up", "--detach", "--no-build", SERVICE)
 
 
 def down_argv(settings: Settings, *, volumes: bool = False) -> list[str]:
-    return compose(settings, "down", *["--volumes"] * volumes)
+    return compose_argv(settings, "down", *["--volumes"] * volumes)
 
 
 def volume_name(settings: Settings) -> str:
@@ -49,8 +49,8 @@ def volume_name(settings: Settings) -> str:
 
 def blob_sizes_argv(settings: Settings) -> list[str]:
     """Every blob the registry stores, as `SIZE PATH` lines (GNU and busybox find and stat both do this)."""
-    return compose(
-        settings, "exec", "--no-TTY", SERVICE, "find", BLOBS_DIR, "-type", "f", "-name", "data",
+    return compose_argv(
+        settings, "exec", "--no-TTY", SERVICE, "find", DATA_DIR, "-path", "*/v2/blobs/*", "-type", "f", "-name", "data",
         "-exec", "stat", "-c", "%s %n", "{}", "+",
     )  # fmt: skip
 
@@ -120,7 +120,7 @@ def start(settings: Settings, run: Runner, *, dry: bool = False) -> str:
         )
     image = service_image(settings, run)
     env = {**settings.env, "REGISTRY_IMAGE": image}
-    running = run(compose(settings, "ps", "--quiet", SERVICE), env=env, warn=True, capture=True).stdout.strip()
+    running = run(compose_argv(settings, "ps", "--quiet", SERVICE), env=env, warn=True, capture=True).stdout.strip()
     if not running and not dry and not port_is_free(int(settings["REGISTRY_PORT"])):
         raise UserError(
             f"127.0.0.1:{settings['REGISTRY_PORT']} (REGISTRY_PORT) is already in use; stop what listens there "

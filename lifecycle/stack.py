@@ -12,21 +12,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import codezip
+from lifecycle import codezip, offline, tls
 from lifecycle import compose as cmd
-from lifecycle.doctor import image_available, image_present, port_is_free
 from lifecycle.errors import UserError
+from lifecycle.probes import image_available, image_present, port_is_free
 from lifecycle.runner import Runner
-from lifecycle.settings import STAGES, Settings
+from lifecycle.settings import Settings
+from lifecycle.stages import STAGES, TEST_QA, Stage
+from lifecycle.tls import wait_for_https
 
 CERTS_DIR = Path("docker") / "certs"
-ZIPPED_STAGES = ("test-qa", "stage", "prod")  # the stages whose image carries the code zip
-SECRET_STAGES = ("stage", "prod")  # the stages that refuse to start without DJANGO_SECRET_KEY
 QA_REPORT_FILES = ("junit.xml", "coverage.xml", ".coverage", "compose-ps.txt", "compose-logs.txt")
-
-
-def needs_zip(stage: str) -> bool:
-    return cmd.check_stage(stage) in ZIPPED_STAGES
 
 
 def git_metadata(run: Runner, root: Path) -> dict[str, str]:
@@ -45,16 +41,9 @@ def git_metadata(run: Runner, root: Path) -> dict[str, str]:
     return values
 
 
-def sync_certs(source: str, target: Path) -> list[str]:
-    """Mirror source/*.crt into the build context's certs folder; return the file names."""
-    wanted = {}
-    if source:
-        folder = Path(source).expanduser()
-        if not folder.is_dir():
-            raise UserError(f"EXTRA_CA_DIR={source} is not a folder; point it at a folder of *.crt files or unset it")
-        wanted = {path.name: path.read_bytes() for path in sorted(folder.glob("*.crt"))}
-        if not wanted:
-            raise UserError(f"EXTRA_CA_DIR={source} holds no *.crt files; add the proxy's CA certificates or unset it")
+def sync_certs(certificates: Sequence[Path], target: Path) -> list[str]:
+    """Mirror the certificates (Settings.extra_ca_certs) into the build context's certs folder; return their names."""
+    wanted = {path.name: path.read_bytes() for path in certificates}
     target.mkdir(parents=True, exist_ok=True)
     for stale in target.glob("*.crt"):
         if stale.name not in wanted:
@@ -84,8 +73,8 @@ def terminal_prompt() -> Callable[[str], str] | None:
     return input if sys.stdin.isatty() else None
 
 
-def ensure_secret_key(settings: Settings, stage: str) -> None:
-    if stage in SECRET_STAGES and not settings.env.get("DJANGO_SECRET_KEY"):
+def ensure_secret_key(settings: Settings, stage: Stage) -> None:
+    if stage.needs_secret_key and not settings.env.get("DJANGO_SECRET_KEY"):
         raise UserError(
             f"{stage} needs DJANGO_SECRET_KEY; set it in .env (scripts/bootstrap writes one when there is no .env)"
         )
@@ -120,58 +109,83 @@ class Suite:
                 "(the offline images have Python 3.13) or run scripts/bootstrap"
             )
 
-    def build_env(self, stage: str) -> dict[str, str]:
+    def build_env(self, stage: Stage) -> dict[str, str]:
         env = {**self.settings.env, **git_metadata(self.run, self.settings.root)}
-        if needs_zip(stage):
+        if stage.zipped:
             result = self.zip()
             env["ZIP_SHA256"] = result.sha256 if result else "dry-run"
         return env
 
-    def build(self, stage: str, *, no_cache: bool = False) -> None:
-        cmd.check_stage(stage)
+    def build(self, stage: Stage, *, no_cache: bool = False) -> None:
         if not self.dry:
-            certs = sync_certs(self.settings["EXTRA_CA_DIR"], self.settings.root / CERTS_DIR)
+            certs = sync_certs(self.settings.extra_ca_certs(), self.settings.root / CERTS_DIR)
             if certs:
                 self.say(f"extra CA certificates: {', '.join(certs)}")
         self.ensure_base_image()
-        self.run(cmd.build(self.settings, stage, no_cache=no_cache), env=self.build_env(stage))
+        self.run(cmd.build_argv(self.settings, stage, no_cache=no_cache), env=self.build_env(stage))
 
     # ------------------------------------------------------------------------------------ up / down
-    def url(self) -> str:
+    def app_url(self) -> str:
+        """The app itself, plain HTTP on APP_PORT (for prod: /health only, the rest redirects to HTTPS)."""
         return f"http://127.0.0.1:{self.settings['APP_PORT']}/"
 
-    def ensure_port_free(self, stage: str) -> None:
-        """A taken APP_PORT fails early with the fix, unless it is this stage's own running container."""
-        port = int(self.settings["APP_PORT"])
-        if self.dry or port_is_free(port):
+    def url(self, stage: Stage) -> str:
+        """Where a user opens the stage: its HTTPS proxy when it has one, else the app."""
+        if stage.behind_https_proxy:
+            return f"https://127.0.0.1:{self.settings['HTTPS_PORT']}/"
+        return self.app_url()
+
+    def ensure_port_free(self, stage: Stage, setting: str = "APP_PORT", service: str | None = None) -> None:
+        """A taken port (APP_PORT, or `setting`) fails early with the fix, unless it is this stage's own running
+        container (or `service`'s)."""
+        port = int(self.settings[setting])
+        if self.dry or not stage.serves_http or port_is_free(port):
             return
         ours = self.run(
-            cmd.compose(self.settings, "ps", "--quiet", stage, stage=stage),
+            cmd.compose_argv(self.settings, "ps", "--quiet", service or stage.service, stage=stage),
             env=self.settings.env,
             warn=True,
             capture=True,
         ).stdout.strip()
         if not ours:
             raise UserError(
-                f"127.0.0.1:{port} (APP_PORT) is already in use; stop what listens there "
-                "(invoke down, if it is another stage of this checkout) or set APP_PORT in .env"
+                f"127.0.0.1:{port} ({setting}) is already in use; stop what listens there "
+                f"(invoke down, if it is another stage of this checkout) or set {setting} in .env"
             )
 
-    def up(self, stage: str, *, build: bool = True, wait_timeout: int = 180) -> str:
-        if cmd.check_stage(stage) == "test-qa":
-            raise UserError("test-qa runs the tests and exits, it is not a service to keep up; use invoke qa")
+    def proxy_settings(self) -> Settings:
+        """The settings plus what the proxy service needs: its image (official when present or pullable, else
+        offline) and the certificate's absolute paths (the local one made when missing)."""
+        if self.dry:
+            return self.settings
+        files = tls.ensure_certificate(self.settings, self.run)
+        image = offline.available_or_offline(self.settings, self.run, "proxy", self.settings["PROXY_IMAGE"])
+        return self.settings.override(PROXY_IMAGE=image, TLS_CERT_FILE=str(files.cert), TLS_KEY_FILE=str(files.key))
+
+    def up(self, stage: Stage, *, build: bool = True) -> str:
+        """Build (unless told not to), start db and the stage (prod: and its HTTPS proxy), return the URL once all
+        are healthy."""
+        if stage.runs_through_qa:
+            raise UserError(f"{stage} runs the tests and exits, it is not a service to keep up; use invoke qa")
         ensure_secret_key(self.settings, stage)
         self.ensure_port_free(stage)
+        settings = self.settings
+        if stage.behind_https_proxy:
+            self.ensure_port_free(stage, "HTTPS_PORT", "proxy")
+            settings = self.proxy_settings()
         if build:
             self.build(stage)
-        result = self.run(cmd.up(self.settings, stage, wait_timeout=wait_timeout), env=self.settings.env, warn=True)
+        result = self.run(cmd.up_argv(settings, stage), env=settings.env, warn=True)
         if not result.ok:
-            self.run(cmd.logs(self.settings, tail="40"), env=self.settings.env, warn=True)
-            raise UserError(
-                f"{stage} did not come up healthy (deadline {wait_timeout}s); see the logs above (invoke logs)"
-            )
-        self.say(f"{stage} is up and healthy: {self.url()}")
-        return self.url()
+            self.run(cmd.logs_argv(settings, tail="40"), env=settings.env, warn=True)
+            deadline = self.settings["WAIT_TIMEOUT"]
+            raise UserError(f"{stage} did not come up healthy (deadline {deadline}s); see the logs above (invoke logs)")
+        if stage.behind_https_proxy and not self.dry:
+            wait_for_https(int(settings["HTTPS_PORT"]))
+        self.say(f"{stage} is up and healthy: {self.url(stage)}")
+        if stage.behind_https_proxy:
+            self.say(f"plain HTTP for probes: {self.app_url()}health; trust the certificate: invoke tls.trust")
+        return self.url(stage)
 
     def down(
         self,
@@ -183,7 +197,7 @@ class Suite:
     ) -> None:
         if volumes:
             confirm_volume_deletion(project or self.settings.project_name, yes, ask)
-        self.run(cmd.down(self.settings, volumes=volumes, project=project), env=self.settings.env)
+        self.run(cmd.down_argv(self.settings, volumes=volumes, project=project), env=self.settings.env)
 
     # ------------------------------------------------------------------------------------------- qa
     def qa(self, pytest_args: Sequence[str] = (), reports: Path | None = None) -> int:
@@ -193,39 +207,43 @@ class Suite:
         `invoke up` uses, and deleting it at the end loses nothing; and with its own image tag
         (`<project>:test-qa`), so two checkouts' runs never swap images between build and run.
         """
-        settings = self.settings.override(TEST_QA_IMAGE=f"{self.settings.project_name}:test-qa")
+        settings = self.settings.override(TEST_QA_IMAGE=self.qa_image())
         env = settings.env
         reports = reports or settings.root / "reports"
         project = f"{settings.project_name}-qa"
         container = f"{project}-pytest"
-        Suite(settings, self.run, self.dry).build("test-qa")
+        Suite(settings, self.run, self.dry).build(TEST_QA)
         if not self.dry:  # a report left from an earlier run must not pass for this run's
             for name in QA_REPORT_FILES:
                 (reports / name).unlink(missing_ok=True)
         status = 1
         try:
-            self.run(cmd.compose(settings, "up", "--detach", "--wait", "db", stage="test-qa", project=project), env=env)
+            start_db = cmd.compose_argv(settings, "up", "--detach", "--wait", "db", stage=TEST_QA, project=project)
+            self.run(start_db, env=env)
             status = self.run(
-                cmd.run(settings, "test-qa", pytest_args, name=container, remove=False, project=project),
+                cmd.run_argv(settings, TEST_QA, pytest_args, name=container, remove=False, project=project),
                 env=env,
                 warn=True,
             ).return_code
             if not self.dry:
                 reports.mkdir(parents=True, exist_ok=True)
-            self.run(cmd.docker("cp", f"{container}:/reports/.", str(reports)), env=env, warn=True)
+            self.run(cmd.docker_argv("cp", f"{container}:/reports/.", str(reports)), env=env, warn=True)
             if status:
                 self.dump_state(project, reports)
         finally:
-            self.run(cmd.docker("rm", "--force", "--volumes", container), env=env, warn=True, capture=True)
-            self.run(cmd.down(settings, volumes=True, project=project), env=env, warn=True)
+            self.run(cmd.docker_argv("rm", "--force", "--volumes", container), env=env, warn=True, capture=True)
+            self.run(cmd.down_argv(settings, volumes=True, project=project), env=env, warn=True)
         self.say(f"qa: pytest exited {status}; reports in {reports}")
         return status
+
+    def qa_image(self) -> str:
+        return f"{self.settings.project_name}:{TEST_QA.tag}"
 
     def dump_state(self, project: str, reports: Path) -> None:
         """After a failure, keep what explains it: compose ps and the logs, next to the test reports."""
         for name, argv in (
-            ("compose-ps.txt", cmd.ps(self.settings, project=project)),
-            ("compose-logs.txt", cmd.logs(self.settings, tail="all", project=project)),
+            ("compose-ps.txt", cmd.ps_argv(self.settings, project=project)),
+            ("compose-logs.txt", cmd.logs_argv(self.settings, tail="all", project=project)),
         ):
             output = self.run(argv, env=self.settings.env, warn=True, capture=True).stdout
             if not self.dry:
@@ -235,10 +253,10 @@ class Suite:
     def clean(self, *, volumes: bool = False, yes: bool = False, ask: Callable[[str], str] | None = None) -> None:
         """Remove what the suite made for this checkout: containers, networks, stage images, zip, reports."""
         self.down(volumes=volumes, yes=yes, ask=ask)
-        images = [self.settings.image(stage) for stage in STAGES] + [f"{self.settings.project_name}:test-qa"]
+        images = [self.settings.image(stage) for stage in STAGES] + [self.qa_image()]
         present = [image for image in images if image_present(self.run, image)]
         if present:
-            self.run(cmd.docker("image", "rm", *present), env=self.settings.env)
+            self.run(cmd.docker_argv("image", "rm", *present), env=self.settings.env)
         paths = [
             self.settings.zip_path,
             codezip.manifest_path_for(self.settings.zip_path),

@@ -21,7 +21,7 @@ LOCAL_ADDRESS = "127.0.0.1"
 STACK_FILE = "docker/stack.yaml"
 DB_FILE = "docker/stack.db.yaml"
 MIGRATE_FILE = "docker/stack.migrate.yaml"
-PROXY_CONFIG = "docker/stack-haproxy.cfg"
+PROXY_CONFIG = "docker/proxy/haproxy.cfg"  # the one compose mounts too
 SECRETS = ("DJANGO_SECRET_KEY", "DB_PASSWORD", "DB_ROOT_PASSWORD")
 DIGEST_REFERENCE = re.compile(r"^[a-z0-9][a-z0-9._:/-]*@sha256:[0-9a-f]{64}$")
 

@@ -32,6 +32,8 @@ from conftest import (
     unique_name,
 )
 
+from lifecycle.release import RELEASES_FILE, Release, ReleaseLog
+
 pytestmark = pytest.mark.integration
 
 DEPLOY_TIMEOUT = 600  # seconds for one `invoke deploy` (its own deadline per step is DEPLOY_TIMEOUT=300)
@@ -78,7 +80,6 @@ class Swarm:
     https_port: int
     registry_port: int
     releases: dict[str, str] = field(default_factory=dict)  # name -> name@sha256 digest
-    made_images: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)  # every command's output, to look for secrets
     refusals: dict[str, str] = field(default_factory=dict)  # bad input -> the output of the refused deploy
     services_after_refusals: list[str] = field(default_factory=list)
@@ -106,17 +107,19 @@ class Swarm:
     def deploy(self, *args: str, env: dict[str, str] | None = None):
         return self.invoke("deploy", "--stage", "prod", *args, env=env)
 
+    @property
+    def log(self) -> ReleaseLog:
+        return ReleaseLog(self.root / RELEASES_FILE)
+
     def record(self, name: str, image: str) -> None:
-        """A release as `invoke release` records it: the image by digest, last line wins."""
+        """A release as `invoke release` records it (the newest is deployed), for an image pushed by the test."""
         self.releases[name] = image
-        with (self.root / ".lifecycle" / "releases.jsonl").open("a", encoding="utf-8") as file:
-            file.write(json.dumps({"stage": "prod", "image": image}) + "\n")
+        self.log.append(Release(image, "prod", name, "0" * 64, "unknown", True, "2026-01-01T00:00:00Z", "test"))
 
     def push(self, name: str, tag: str) -> str:
         """Push a local image to the module's registry; record it as a release; return name@sha256."""
         remote = f"127.0.0.1:{self.registry_port}/{self.checkout.proj_name}:{name}"
         docker("tag", tag, remote)
-        self.made_images.append(remote)
         docker("push", remote)
         digest = docker("image", "inspect", "--format", "{{index .RepoDigests 0}}", remote).stdout.strip()
         self.record(name, digest)
@@ -136,7 +139,6 @@ class Swarm:
         )
         tag = f"{self.checkout.proj_name}:{name}"
         docker("build", "--quiet", "--tag", tag, str(context))
-        self.made_images.append(tag)
         return self.push(name, tag)
 
     def app_tasks(self) -> list[tuple[str, str]]:
@@ -163,9 +165,12 @@ class Swarm:
         return done.stdout.strip()
 
 
-def https(port: int, path: str, method: str = "GET", body: dict | None = None) -> tuple[int, str]:
-    """One request through the proxy (its certificate is self-signed: not verified)."""
-    connection = http.client.HTTPSConnection("127.0.0.1", port, context=ssl._create_unverified_context(), timeout=10)
+def https(
+    port: int, path: str, method: str = "GET", body: dict | None = None, context: ssl.SSLContext | None = None
+) -> tuple[int, str]:
+    """One request through the proxy (the certificate is checked only with a context that trusts its CA)."""
+    context = context or ssl._create_unverified_context()
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
     try:
         data = json.dumps(body).encode() if body is not None else None
         connection.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
@@ -241,14 +246,7 @@ def site(engine, tmp_path_factory) -> Iterator[Swarm]:
     root = copy_checkout(tmp_path_factory.mktemp("swarm") / "checkout")
     checkout = IsolatedCheckout(unique_name("it"), free_port(), random_secret(24), random_secret(24), root=root)
     s = Swarm(checkout, https_port=free_port(), registry_port=free_port())
-    (root / ".lifecycle").mkdir(exist_ok=True)
-    (root / ".lifecycle" / "releases.jsonl").unlink(missing_ok=True)
-    tls = root / ".lifecycle" / "tls"
-    if not (tls / "cert.pem").is_file():
-        tls.mkdir(exist_ok=True)
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                        "/CN=localhost", "-keyout", str(tls / "key.pem"), "-out", str(tls / "cert.pem")],
-                       check=True, capture_output=True)  # fmt: skip
+    (root / RELEASES_FILE).unlink(missing_ok=True)
     found = swarm_state()
     try:
         if found != "active":
@@ -256,12 +254,12 @@ def site(engine, tmp_path_factory) -> Iterator[Swarm]:
         assert s.invoke("swarm.init").returncode == 0, s.outputs[-1][-3000:]
         done = s.invoke("registry.up")
         assert done.returncode == 0, done.stdout[-3000:]
-        done = s.invoke("build", "--stage", "prod", timeout=BUILD_TIMEOUT)
-        assert done.returncode == 0, done.stdout[-3000:]
-        s.made_images.append(s.checkout.image("prod"))
         s.refusals["no release"] = s.deploy().stdout
         s.refusals["unknown stage"] = s.invoke("deploy", "--stage", "qa").stdout
-        s.push("v1", s.checkout.image("prod"))
+        s.refusals["stage"] = s.invoke("deploy", "--stage", "stage").stdout
+        done = s.invoke("release", "--stage", "prod", "--allow-dirty", timeout=BUILD_TIMEOUT)
+        assert done.returncode == 0, done.stdout[-3000:]
+        s.releases["v1"] = s.log.latest("prod").reference
         s.refusals["replicas 0"] = s.deploy("--replicas", "0").stdout
         s.refusals["replicas two"] = s.deploy("--replicas", "two").stdout
         lost = f"127.0.0.1:{s.registry_port}/{s.checkout.proj_name}@sha256:{'0' * 64}"
@@ -275,8 +273,11 @@ def site(engine, tmp_path_factory) -> Iterator[Swarm]:
     finally:
         remove_stack_leftovers(s.stack)
         s.invoke("registry.down", "--volumes", "--yes", timeout=300)
-        if s.made_images:
-            docker("image", "rm", "--force", *s.made_images, check=False)
+        ours = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split()
+        names = (f"{s.checkout.proj_name}:", f"127.0.0.1:{s.registry_port}/{s.checkout.proj_name}:")
+        made = [image for image in ours if image.startswith(names)]
+        if made:
+            docker("image", "rm", "--force", *made, check=False)
         if found != "active":
             docker("swarm", "leave", "--force", check=False)
         shutil.rmtree(root, ignore_errors=True)
@@ -287,7 +288,8 @@ def site(engine, tmp_path_factory) -> Iterator[Swarm]:
     ("case", "words"),
     [
         ("no release", ["no release of prod yet", "invoke release"]),
-        ("unknown stage", ["unknown stage 'qa'", "--stage prod"]),
+        ("unknown stage", ["unknown stage 'qa'", "prod"]),
+        ("stage", ["only prod deploys", "--stage prod"]),
         ("replicas 0", ["--replicas '0'", "at least 1"]),
         ("replicas two", ["--replicas 'two'", "at least 1"]),
         ("lost digest", ["the registry no longer has", "sha256:000000000000", "nothing changed"]),
@@ -311,7 +313,8 @@ def test_three_replicas_answer_over_https(site):
     assert done.returncode == 0, done.stdout[-4000:]
     assert last_line(done.stdout).endswith(f"https://127.0.0.1:{site.https_port}/")
     assert site.app_images() == {site.releases["v1"]} and len(site.app_tasks()) == 3
-    assert https(site.https_port, "/")[0] == 200
+    trusting_the_ca = ssl.create_default_context(cafile=site.root / ".lifecycle" / "tls" / "ca.crt")
+    assert https(site.https_port, "/", context=trusting_the_ca)[0] == 200
     status, body = https(site.https_port, "/health")
     assert status == 200 and json.loads(body)["database"] == "reachable"
     status, body = https(site.https_port, "/api/notes", "POST", {"text": NOTE_TEXT})

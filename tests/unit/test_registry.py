@@ -36,7 +36,7 @@ HEAD = [
         ),
         pytest.param(
             registry.blob_sizes_argv(SETTINGS),
-            [*HEAD, "exec", "--no-TTY", "registry", "find", registry.BLOBS_DIR, "-type", "f",
+            [*HEAD, "exec", "--no-TTY", "registry", "find", "/var/lib/registry", "-path", "*/v2/blobs/*", "-type", "f",
              "-name", "data", "-exec", "stat", "-c", "%s %n", "{}", "+"],
             id="blob-sizes",
         ),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -71,13 +70,24 @@ def test_db_matches_compose():
     assert "MYSQL_PASSWORD" not in DB["environment"] and "MYSQL_ROOT_PASSWORD" not in DB["environment"]
 
 
-def test_the_proxy_reaches_the_app_on_the_port_compose_publishes():
-    config = (DOCKER / "stack-haproxy.cfg").read_text(encoding="utf-8")
+def test_the_proxy_is_compose_prods_with_the_same_configuration():
+    proxy, compose_proxy = STACK["services"]["proxy"], COMPOSE["proxy"]
+    assert proxy["image"] == compose_proxy["image"]
+    assert STACK["configs"]["haproxy"]["file"] == "./proxy/haproxy.cfg"
+    mounts = {target: source for source, target, _ in (volume.rsplit(":", 2) for volume in compose_proxy["volumes"])}
+    assert mounts["/usr/local/etc/haproxy/haproxy.cfg"] == "./proxy/haproxy.cfg"
+    assert [c["target"] for c in proxy["configs"]] == ["/usr/local/etc/haproxy/haproxy.cfg"]
+    assert {s["target"] for s in proxy["secrets"]} == {path for path in mounts if "/tls/" in path}
+    for name in ("PROXY_BACKEND_PORT", "PROXY_MAX_BODY_BYTES"):
+        assert proxy["environment"][name] == compose_proxy["environment"][name], name
+    assert proxy["environment"]["PROXY_BACKEND_HOST"] == "app"
     container_port = COMPOSE["prod"]["ports"][0].rsplit(":", 1)[1]
-    assert re.search(rf"server-template app \d+ app:{container_port}\b", config)
-    (port,) = STACK["services"]["proxy"]["ports"]
-    assert f"bind :{port['target']} ssl" in config
+    assert proxy["environment"]["PROXY_BACKEND_PORT"] == container_port
+    (port,) = proxy["ports"]
+    assert f"{port['target']}" == compose_proxy["ports"][0].rsplit(":", 1)[1]
     assert port["mode"] == "host" and port["published"] == "${HTTPS_PORT:-8443}"
+    for key in ("read_only", "tmpfs", "cap_drop", "stop_grace_period"):
+        assert proxy[key] == compose_proxy[key], key
 
 
 def test_the_app_update_is_safe():

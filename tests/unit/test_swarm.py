@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 from conftest import RecordingRunner
 
-from lifecycle import deploy, swarm
+from lifecycle import deploy, swarm, tls
 from lifecycle.errors import UserError
+from lifecycle.release import Release, ReleaseLog
 from lifecycle.runner import Result
+from lifecycle.settings import load_settings
+from lifecycle.stages import DEV, PROD, STAGE, TEST_QA
 
 DIGEST = "sha256:" + "a" * 64
 IMAGE = f"127.0.0.1:5000/shop@{DIGEST}"
@@ -165,32 +168,33 @@ def test_replicas_accepted(value, expected):
     assert deploy.check_replicas(value) == expected
 
 
-@pytest.mark.parametrize("stage", ["dev", "test-qa", "stage", "nope"])
+@pytest.mark.parametrize("stage", [DEV, TEST_QA, STAGE])
 def test_only_prod_deploys(stage):
     with pytest.raises(UserError, match="use --stage prod"):
         deploy.check_stage(stage)
 
 
-def write_releases(root: Path, *records: dict) -> None:
-    (root / ".lifecycle").mkdir(exist_ok=True)
-    (root / deploy.RELEASES).write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+def write_releases(root: Path, *records: tuple[str, str]) -> None:
+    """Releases as `invoke release` records them: (stage, reference) each."""
+    log = ReleaseLog(root / ".lifecycle" / "releases.jsonl")
+    for stage, reference in records:
+        log.append(Release(reference, stage, "tag", "0" * 64, "c" * 40, False, "2026-01-01T00:00:00Z", "base"))
 
 
 def test_last_release_is_the_newest_of_the_stage(tmp_path):
-    write_releases(tmp_path, {"stage": "prod", "image": OLD}, {"stage": "prod", "image": IMAGE},
-                   {"stage": "stage", "image": OLD})  # fmt: skip
-    assert deploy.last_release(tmp_path, "prod") == IMAGE
+    write_releases(tmp_path, ("prod", OLD), ("prod", IMAGE), ("stage", OLD))
+    assert deploy.last_release(load_settings(root=tmp_path, environ={}), PROD) == IMAGE
 
 
 def test_no_release_is_one_line(tmp_path):
     with pytest.raises(UserError, match="no release of prod yet; run: invoke release --stage prod"):
-        deploy.last_release(tmp_path, "prod")
+        deploy.last_release(load_settings(root=tmp_path, environ={}), PROD)
 
 
 def test_a_release_by_tag_is_refused(tmp_path):
-    write_releases(tmp_path, {"stage": "prod", "image": "shop:prod"})
+    write_releases(tmp_path, ("prod", "shop:prod"))
     with pytest.raises(UserError, match="not name@sha256"):
-        deploy.last_release(tmp_path, "prod")
+        deploy.last_release(load_settings(root=tmp_path, environ={}), PROD)
 
 
 def inspect_json(image=IMAGE, previous=OLD, replicas=3, state="completed", started="t1") -> str:
@@ -267,36 +271,34 @@ def test_short_names_the_digest():
 
 
 # ------------------------------------------------------------------------------------- the deploy, engine mocked
-def deployer(make_settings, tmp_path, runner, **environ) -> deploy.Deployer:
+def deployer(make_settings, tmp_path, runner, **environ: str) -> deploy.Deployer:
+    """A deploy of checkout tmp_path, with the user's own certificate (TLS_CERT_FILE) so no openssl runs."""
     (tmp_path / "docker").mkdir(exist_ok=True)
+    (tmp_path / swarm.PROXY_CONFIG).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / swarm.PROXY_CONFIG).write_text("global\n", encoding="utf-8")
-    tls = tmp_path / deploy.TLS_DIR
-    tls.mkdir(parents=True, exist_ok=True)
-    (tls / "cert.pem").write_text("CERT\n", encoding="utf-8")
-    (tls / "key.pem").write_text("KEY\n", encoding="utf-8")
-    settings = make_settings(
-        COMPOSE_PROJECT_NAME="shop",
-        DJANGO_SECRET_KEY="k",
-        DB_PASSWORD="p",
-        DB_ROOT_PASSWORD="r",
-        **environ,
-    )
+    certificate = tls.local_files(tmp_path)
+    certificate.cert.parent.mkdir(parents=True, exist_ok=True)
+    certificate.cert.write_text("CERT\n", encoding="utf-8")
+    certificate.key.write_text("KEY\n", encoding="utf-8")
+    defaults = {"DJANGO_SECRET_KEY": "k", "DB_PASSWORD": "p", "DB_ROOT_PASSWORD": "r", "COMPOSE_PROJECT_NAME": "shop"}
+    certificate_files = {"TLS_CERT_FILE": str(certificate.cert), "TLS_KEY_FILE": str(certificate.key)}
+    settings = make_settings(**{**defaults, **certificate_files, **environ})
     return deploy.Deployer(settings, runner, sleep=lambda _: None)
 
 
 def test_deploy_outside_swarm_mode_runs_nothing_else(make_settings, tmp_path):
     runner = RecordingRunner({("docker", "info"): Result(0, "inactive false \n")})
-    write_releases(tmp_path, {"stage": "prod", "image": IMAGE})
+    write_releases(tmp_path, ("prod", IMAGE))
     with pytest.raises(UserError, match=r"run: invoke swarm\.init"):
-        deployer(make_settings, tmp_path, runner).deploy("prod", 2)
+        deployer(make_settings, tmp_path, runner).deploy(PROD, 2)
     assert runner.calls == [swarm.swarm_state()]
 
 
 def test_deploy_of_a_digest_the_registry_lost_changes_nothing(make_settings, tmp_path):
     runner = RecordingRunner({("docker", "info"): Result(0, "active true n1"), ("docker", "pull"): Result(1)})
-    write_releases(tmp_path, {"stage": "prod", "image": IMAGE})
+    write_releases(tmp_path, ("prod", IMAGE))
     with pytest.raises(UserError, match=r"the registry no longer has .*sha256:aaaaaaaaaaaa"):
-        deployer(make_settings, tmp_path, runner).deploy("prod", 2)
+        deployer(make_settings, tmp_path, runner).deploy(PROD, 2)
     assert runner.calls[-1] == swarm.pull(IMAGE)
 
 
@@ -310,10 +312,10 @@ def test_a_failed_migration_stops_before_the_app_with_the_job_logs(make_settings
             ("docker", "service", "inspect"): Result(1),
         }
     )
-    write_releases(tmp_path, {"stage": "prod", "image": IMAGE})
+    write_releases(tmp_path, ("prod", IMAGE))
     d = deployer(make_settings, tmp_path, runner, DB_HOST="external.example")
     with pytest.raises(UserError, match="the migrate job failed; nothing else was changed"):
-        d.deploy("prod", 2)
+        d.deploy(PROD, 2)
     deploys = [call for call in runner.calls if call[:3] == ["docker", "stack", "deploy"]]
     assert [call[-2] for call in deploys] == [str(tmp_path / swarm.MIGRATE_FILE)]  # never stack.yaml
     assert swarm.container_logs("c1") in runner.calls
@@ -326,23 +328,29 @@ def test_a_failed_migration_stops_before_the_app_with_the_job_logs(make_settings
 
 def test_secrets_are_named_by_content_and_never_on_a_command_line(make_settings, tmp_path):
     runner = RecordingRunner({("docker", "secret", "inspect"): Result(1)})
-    d = deployer(make_settings, tmp_path, runner)
-    names = d.ensure_secrets()
-    assert set(names) == {"DJANGO_SECRET_KEY", "DB_PASSWORD", "DB_ROOT_PASSWORD", "TLS_PEM"}
+    names = deployer(make_settings, tmp_path, runner).ensure_secrets()
+    assert set(names) == {"DJANGO_SECRET_KEY", "DB_PASSWORD", "DB_ROOT_PASSWORD", "TLS_CERT", "TLS_KEY"}
     creates = [call for call in runner.calls if call[:3] == ["docker", "secret", "create"]]
     assert [call[-2] for call in creates] == list(names.values())
-    assert not any(value in " ".join(call) for call in runner.calls for value in ("CERT", "KEY\n"))
-    assert all(not any(part in {"k", "p", "r"} for part in call) for call in runner.calls)
+    assert all(not any(part in {"k", "p", "r", "CERT\n", "KEY\n"} for part in call) for call in runner.calls)
+
+
+def test_a_changed_value_is_a_new_secret(make_settings, tmp_path):
+    first = deployer(make_settings, tmp_path, RecordingRunner()).ensure_secrets()
+    second = deployer(make_settings, tmp_path, RecordingRunner(), DJANGO_SECRET_KEY="changed").ensure_secrets()
+    assert first["DJANGO_SECRET_KEY"] != second["DJANGO_SECRET_KEY"]
+    assert first["DB_PASSWORD"] == second["DB_PASSWORD"]
 
 
 def test_an_external_database_needs_no_root_password_and_no_db_file(make_settings, tmp_path):
     d = deployer(make_settings, tmp_path, RecordingRunner(), DB_HOST="db.example.com")
-    assert "DB_ROOT_PASSWORD" not in deploy.secret_values(d.settings)
+    assert "DB_ROOT_PASSWORD" not in deploy.secret_values(d.settings, tls.cert_files(d.settings))
     assert deploy.stack_files(d.settings) == [tmp_path / swarm.STACK_FILE]
 
 
 def test_missing_tls_certificate_is_one_line(make_settings, tmp_path):
     d = deployer(make_settings, tmp_path, RecordingRunner())
-    (tmp_path / deploy.TLS_DIR / "key.pem").unlink()
-    with pytest.raises(UserError, match="no TLS certificate"):
-        deploy.secret_values(d.settings)
+    certificate = tls.cert_files(d.settings)
+    certificate.key.unlink()
+    with pytest.raises(UserError, match="no TLS certificate file"):
+        deploy.secret_values(d.settings, certificate)

@@ -187,14 +187,26 @@ def test_up_test_qa_points_to_invoke_qa_and_runs_nothing(make_checkout):
     assert commands(c) == list(PREFLIGHT)
 
 
-def test_up_prod_builds_then_waits_for_health(make_checkout):
-    settings = make_checkout(DJANGO_SECRET_KEY="k")
+def test_up_prod_builds_then_waits_for_health_and_https(make_checkout, monkeypatch):
+    settings = make_checkout(DJANGO_SECRET_KEY="k", HTTPS_PORT="8444")
+    waited = []
+    monkeypatch.setattr(stack, "wait_for_https", waited.append)
     c = context()
     tasks.up(c, stage="prod", wait_timeout="60")
     assert compose_calls(c) == [
         compose_argv(settings, "prod", "build", "prod"),
         compose_argv(settings, "prod", "up", "--detach", "--no-build", "--wait", "--wait-timeout", "60"),
     ]
+    assert waited == [8444]
+    (up_env,) = [call.kwargs["env"] for call in c.run.call_args_list if " up --detach" in call.args[0]]
+    tls_dir = settings.root / ".lifecycle" / "tls"
+    assert (up_env["TLS_CERT_FILE"], up_env["TLS_KEY_FILE"]) == (
+        str(tls_dir / "server.crt"),
+        str(tls_dir / "server.key"),
+    )
+    assert up_env["PROXY_IMAGE"] == "haproxy:3.0"  # present, as far as the mocked engine says
+    openssl = [argv for argv in commands(c) if argv[0] == "openssl"]
+    assert [argv[1] for argv in openssl[:3]] == ["req", "req", "x509"], "the local CA and certificate are made first"
 
 
 def test_up_no_build_skips_the_build(make_checkout):
