@@ -273,9 +273,11 @@ class Deployer:
                 shown[0] = line
             fresh = state.update_started != started
             if fresh and state.update_state in ROLLED_BACK:
+                errors = sorted({task.error for task in tasks if task.image == image and task.error})
+                why = "; ".join(errors) or state.update_message
                 raise UserError(
-                    f"{swarm.short(image)} failed: Swarm rolled the app back to {swarm.short(state.image)} "
-                    f"({state.update_message}); see invoke deploy.status"
+                    f"{swarm.short(image)} failed ({why}): Swarm rolled the app back to {swarm.short(state.image)}; "
+                    "see invoke deploy.status"
                 )
             if fresh and state.update_state == "paused":
                 raise UserError(f"the update to {swarm.short(image)} paused: {state.update_message}")
@@ -333,7 +335,9 @@ class Deployer:
         self.run(swarm.stack_services(self.stack), warn=True)
         self.run(swarm.stack_tasks(self.stack), warn=True)
         state = self.service(self.app)
-        if state:
+        if state is None:
+            print(f"nothing is deployed in stack {self.stack}; run: invoke deploy --stage prod", flush=True)
+        else:
             update = state.update_state or "none yet"
             print(f"app runs {state.image}; last update: {update} {state.update_message}".rstrip(), flush=True)
 

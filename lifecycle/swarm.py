@@ -103,14 +103,14 @@ def service_inspect(name: str) -> list[str]:
 
 
 def service_tasks(name: str) -> list[str]:
-    """Every task of a service, newest first: id, desired state, current state, image."""
+    """Every task of a service, newest first: id, desired state, current state, image, error."""
     return [
         "docker",
         "service",
         "ps",
         "--no-trunc",
         "--format",
-        "{{.ID}}\t{{.DesiredState}}\t{{.CurrentState}}\t{{.Image}}",
+        "{{.ID}}\t{{.DesiredState}}\t{{.CurrentState}}\t{{.Image}}\t{{.Error}}",
         name,
     ]
 
@@ -211,6 +211,7 @@ class Task:
     desired: str
     state: str  # "Running 5 seconds ago", "Complete 2 seconds ago", "Failed 1 second ago", ...
     image: str
+    error: str = ""  # why Swarm ended the task: "task: non-zero exit (1)", "unhealthy container", ...
 
     @property
     def status(self) -> str:
@@ -221,6 +222,6 @@ def parse_tasks(text: str) -> list[Task]:
     tasks = []
     for line in text.splitlines():
         parts = line.split("\t")
-        if len(parts) == 4:
+        if len(parts) in (4, 5):
             tasks.append(Task(*(part.strip() for part in parts)))
     return tasks

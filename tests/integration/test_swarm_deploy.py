@@ -405,6 +405,17 @@ def test_scale_1_4_2(site):
         assert len(site.app_tasks()) == replicas and site.app_images() == {site.releases["v2"]}
 
 
+def test_an_unchanged_redeploy_restarts_nothing(site):
+    def running_task_ids() -> set[str]:
+        return set(docker("service", "ps", "--quiet", "--filter", "desired-state=running", f"{site.stack}_app",
+                          f"{site.stack}_db", f"{site.stack}_proxy").stdout.split())  # fmt: skip
+
+    before = running_task_ids()
+    done = site.deploy("--replicas", "2")
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert running_task_ids() == before
+
+
 def test_a_changed_secret_key_rotates_on_the_next_deploy(site):
     before = docker("service", "inspect", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Secrets}}",
                     f"{site.stack}_app").stdout  # fmt: skip

@@ -50,7 +50,7 @@ def test_the_migrate_job_runs_like_the_app():
     assert MIGRATE["deploy"]["mode"] == "replicated-job"
 
 
-@pytest.mark.parametrize("key", ["test", "interval", "timeout", "retries"])
+@pytest.mark.parametrize("key", ["test", "interval", "timeout", "retries", "start_period"])
 def test_app_health_check_matches_compose(key):
     assert APP["healthcheck"][key] == COMPOSE["prod"]["healthcheck"][key]
 

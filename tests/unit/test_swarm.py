@@ -78,6 +78,19 @@ OLD = f"127.0.0.1:5000/shop@sha256:{'b' * 64}"
             id="service inspect as json",
         ),
         pytest.param(
+            swarm.service_tasks("shop_app"),
+            [
+                "docker",
+                "service",
+                "ps",
+                "--no-trunc",
+                "--format",
+                "{{.ID}}\t{{.DesiredState}}\t{{.CurrentState}}\t{{.Image}}\t{{.Error}}",
+                "shop_app",
+            ],
+            id="every task with its image and error",
+        ),
+        pytest.param(
             swarm.container_logs("c1"),
             ["docker", "container", "logs", "--tail", "20", "c1"],
             id="the job's last 20 log lines",
@@ -231,7 +244,9 @@ TASKS = (
 
 
 def test_parse_tasks():
-    tasks = swarm.parse_tasks(TASKS)
+    tasks = swarm.parse_tasks(TASKS + f"t4\tShutdown\tFailed 2 seconds ago\t{IMAGE}\tunhealthy container\n")
+    assert tasks[-1].error == "unhealthy container"
+    tasks = tasks[:-1]
     assert [(t.id, t.desired, t.status, t.image) for t in tasks] == [
         ("t1", "Running", "running", IMAGE),
         ("t2", "Running", "starting", IMAGE),
