@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import offline, swarm, tls
+from lifecycle import offline, probes, swarm, tls
 from lifecycle.errors import UserError
 from lifecycle.release import ReleaseLog
 from lifecycle.runner import Runner
@@ -286,6 +286,11 @@ class Deployer:
 
         self.wait(f"the update to {swarm.short(image)}", converged, timeout)
 
+    def wait_served(self, timeout: float) -> None:
+        """Until this node's proxy answers /health over HTTPS (every node runs one: the proxy is global)."""
+        port = int(self.settings["HTTPS_PORT"])
+        self.wait(f"HTTPS on port {port}", lambda: "ok" if probes.https_health_answers(port) else None, timeout)
+
     # --------------------------------------------------------------------------------------- actions
     def deploy(self, stage: Stage, replicas: object) -> str:
         check_stage(stage)
@@ -309,6 +314,7 @@ class Deployer:
         self.run(swarm.stack_deploy(self.stack, stack_files(self.settings)), env=env)
         self.wait_app(image, count, before, timeout)
         self.wait_running("proxy", timeout)
+        self.wait_served(timeout)
         self.say(f"deployed {swarm.short(image)} with {count} replicas: {self.url}")
         return self.url
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import shutil
 import socket
+import ssl
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -90,6 +93,17 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def https_health_answers(port: int, timeout: float = 3) -> bool:
+    """Does https://127.0.0.1:PORT/health answer 200? Availability only: the certificate is not checked here."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(f"https://127.0.0.1:{port}/health", timeout=timeout, context=context) as answer:
+            return answer.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
 
 
 def buildkit_cache_mounts_work(settings: Settings, run: Runner) -> bool:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
 from conftest import RecordingRunner
 
-from lifecycle import deploy, swarm, tls
+from lifecycle import deploy, probes, swarm, tls
 from lifecycle.errors import UserError
 from lifecycle.release import Release, ReleaseLog
 from lifecycle.runner import Result
@@ -279,6 +280,13 @@ def test_parse_tasks():
 def test_is_converged(lines, replicas, expected):
     state = swarm.ServiceState.parse(inspect_json())
     assert deploy.is_converged(state, swarm.parse_tasks("\n".join(lines)), IMAGE, replicas) is expected
+
+
+def test_https_health_is_a_no_when_nothing_listens():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, not listening: connections are refused
+        assert probes.https_health_answers(port, timeout=1) is False
 
 
 def test_short_names_the_digest():
