@@ -329,6 +329,7 @@ class Deployer:
         self.run(swarm.service_rollback(self.app))
         self.wait(f"the rollback to {swarm.short(target)}", lambda: self.rolled_back(target, state.replicas),
                   float(self.settings["DEPLOY_TIMEOUT"]))  # fmt: skip
+        self.wait_served(float(self.settings["DEPLOY_TIMEOUT"]))
         self.say(f"rolled back to {swarm.short(target)}: {self.url}")
         return target
 
