@@ -18,7 +18,8 @@ from typing import Any
 
 from lifecycle import compose as cmd
 from lifecycle import registry
-from lifecycle.bench import ENDPOINTS, REFERENCE_CONCURRENCY, Row
+from lifecycle.bench.evaluate import Row
+from lifecycle.bench.sections.serve import ENDPOINTS, REFERENCE_CONCURRENCY
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
 from lifecycle.stages import PROD
