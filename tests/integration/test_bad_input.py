@@ -122,6 +122,16 @@ def test_port_in_use_is_named_and_nothing_starts(project, engine):
     assert project.containers() == []
 
 
+def test_https_port_in_use_is_named_and_nothing_starts(project, engine):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", project.https_port))
+        taken.listen()
+        done = project.invoke_combined("up", "--stage", "prod")
+    assert done.returncode != 0
+    assert_one_line(done.stdout, f"127.0.0.1:{project.https_port}", "HTTPS_PORT", "already in use")
+    assert project.containers() == []
+
+
 def test_python_version_missing_from_base_image(project, settings):
     done = project.invoke_combined("build", "--stage", "prod", env={"PY_VERSION": "3.99"}, timeout=300)
     assert done.returncode != 0

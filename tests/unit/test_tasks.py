@@ -14,7 +14,7 @@ from invoke import Config, MockContext, Result
 from invoke.exceptions import Exit
 
 import tasks
-from lifecycle import stack
+from lifecycle import registry, stack
 from lifecycle.settings import Settings, load_settings
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -398,3 +398,46 @@ def test_every_task_has_a_summary_and_states_each_default(name):
         words = default_words(parameter.default)
         if words is not None:
             assert f"Default: {words}" in text
+
+
+# ---------------------------------------------------------------------------------- registry, release, tls
+
+
+def test_registry_down_volumes_without_yes_and_no_terminal_deletes_nothing(make_checkout, monkeypatch):
+    make_checkout()
+    monkeypatch.setattr(tasks, "terminal_prompt", lambda: None)
+    c = context()
+    with pytest.raises(Exit) as error:
+        tasks.registry_down(c, volumes=True)
+    assert "--volumes deletes every pushed image of" in error.value.message
+    assert compose_calls(c) == []
+
+
+def test_registry_down_keeps_the_volume(make_checkout):
+    settings = make_checkout()
+    c = context()
+    tasks.registry_down(c)
+    assert compose_calls(c) == [registry.down_argv(settings)]
+
+
+@pytest.mark.parametrize("stage", ["dev", "test-qa"])
+def test_release_of_a_stage_that_is_not_shipped_exits_before_anything_runs(make_checkout, stage):
+    make_checkout()
+    c = context()
+    with pytest.raises(Exit) as error:
+        tasks.release(c, stage=stage)
+    assert error.value.message.startswith("error: only stage and prod are released")
+    assert commands(c) == list(PREFLIGHT)
+
+
+def test_releases_with_none_recorded_says_how_to_make_one(make_checkout, capsys):
+    make_checkout()
+    tasks.releases(context())
+    assert "invoke release --stage stage" in capsys.readouterr().out
+
+
+def test_tls_trust_prints_the_curl_line_with_the_generated_ca(make_checkout, capsys):
+    settings = make_checkout(HTTPS_PORT="8444")
+    tasks.tls_trust(context())
+    ca = settings.root / ".lifecycle" / "tls" / "ca.crt"
+    assert f"curl --cacert {ca} https://127.0.0.1:8444/" in capsys.readouterr().out
