@@ -15,7 +15,7 @@ from pathlib import Path
 from lifecycle import codezip, offline, tls
 from lifecycle import compose as cmd
 from lifecycle.errors import UserError
-from lifecycle.probes import image_available, image_present, port_is_free
+from lifecycle.probes import image_available, image_present, local_tags, port_is_free
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
 from lifecycle.stages import STAGES, TEST_QA, Stage
@@ -251,10 +251,12 @@ class Suite:
 
     # ---------------------------------------------------------------------------------------- clean
     def clean(self, *, volumes: bool = False, yes: bool = False, ask: Callable[[str], str] | None = None) -> None:
-        """Remove what the suite made for this checkout: containers, networks, stage images, zip, reports."""
+        """Remove what the suite made for this checkout: containers, networks, stage images and their local release
+        tags (the registry keeps what was pushed), zip, reports."""
         self.down(volumes=volumes, yes=yes, ask=ask)
         images = [self.settings.image(stage) for stage in STAGES] + [self.qa_image()]
         present = [image for image in images if image_present(self.run, image)]
+        present += local_tags(self.run, self.settings.release_repository)
         if present:
             self.run(cmd.docker_argv("image", "rm", *present), env=self.settings.env)
         paths = [

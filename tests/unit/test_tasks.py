@@ -441,3 +441,14 @@ def test_tls_trust_prints_the_curl_line_with_the_generated_ca(make_checkout, cap
     tasks.tls_trust(context())
     ca = settings.root / ".lifecycle" / "tls" / "ca.crt"
     assert f"curl --cacert {ca} https://127.0.0.1:8444/" in capsys.readouterr().out
+
+
+def test_clean_removes_the_local_release_tags_too(make_checkout):
+    settings = make_checkout(REGISTRY_PORT="5401")
+    tags = "127.0.0.1:5401/shop:prod-0123456789ab\n127.0.0.1:5401/shop:prod\nother:prod\n"
+    c = context({r"docker image ls ": Result(tags), r"docker image inspect ": Result(exited=1)})
+    tasks.clean(c)
+    removed = ["127.0.0.1:5401/shop:prod", "127.0.0.1:5401/shop:prod-0123456789ab"]
+    removals = [argv[3:] for argv in commands(c) if argv[:3] == ["docker", "image", "rm"]]
+    assert removals == [removed]
+    assert settings.release_repository == "127.0.0.1:5401/shop"
