@@ -157,7 +157,7 @@ def doctor(c):
 @task(name="offline", help={"force": "Rebuild the images even when they exist. Default: off."})
 @user_errors
 def images_offline(c, force=False):
-    """Build the base images from Debian packages (no registry) and switch the stack to them."""
+    """Build the offline images (Python, MariaDB, registry, HAProxy) from Debian packages and switch to them."""
     s = suite(c)
     made = offline.ensure_offline_images(s.settings, s.run, force=force)
     if not s.dry:
