@@ -13,8 +13,8 @@ import shlex
 from invoke import Collection, Exit, task
 
 from lifecycle import compose as cmd
+from lifecycle import deps, offline, sbom, tls
 from lifecycle import doctor as doctor_checks
-from lifecycle import offline, tls
 from lifecycle import registry as local_registry
 from lifecycle import release as releasing
 from lifecycle.doctor import preflight
@@ -72,12 +72,17 @@ def build(c, stage="dev", no_cache=False):
         "stage": STAGE_HELP,
         "build": "Build the image first (cached). Default: on; --no-build skips it.",
         "wait_timeout": f"Seconds to wait for healthy containers. Default: WAIT_TIMEOUT ({DEFAULTS['WAIT_TIMEOUT']}).",
+        "debug": "dev only: run the server under debugpy on 127.0.0.1:DEBUG_PORT (5678). Default: off.",
+        "wait": "With --debug: start the server only once a debugger attaches. Default: off.",
     }
 )
 @user_errors
-def up(c, stage="dev", build=True, wait_timeout=None):
+def up(c, stage="dev", build=True, wait_timeout=None, debug=False, wait=False):
     """Start the database and one stage (prod: and its HTTPS proxy), wait until all are healthy, print the URL."""
-    suite(c, WAIT_TIMEOUT=wait_timeout).up(Stage.parse(stage), build=build)
+    if wait and not debug:
+        raise Exit("error: --wait pauses the server for a debugger; use it with --debug", code=1)
+    mode = ("wait" if wait else "listen") if debug else None
+    suite(c, WAIT_TIMEOUT=wait_timeout).up(Stage.parse(stage), build=build, debug=mode)
 
 
 @task(help=VOLUME_HELP)
@@ -235,25 +240,38 @@ def tls_trust(c):
     print("\n".join(tls.trust_instructions(settings)))
 
 
+@task(name="sbom", help={"stage": STAGE_HELP})
+@user_errors
+def sbom_summary(c, stage="dev"):
+    """Summarise the stage's SBOM (reports/sbom-STAGE.json, written by every build): counts and key versions."""
+    target = Stage.parse(stage)
+    s = suite(c, engine=False)
+    print("\n".join(sbom.summary(sbom.load(s.settings.root, target), target.name)))
+
+
+@task(name="lock")
+@user_errors
+def deps_lock(c):
+    """Regenerate every requirements/*.txt from its .in with hashes (uv; deterministic: pins move only on upgrade)."""
+    s = suite(c, engine=False)
+    deps.lock_all(s.run, s.settings.root, dry=s.dry)
+
+
+@task(name="upgrade", help={"package": "Upgrade only this package (e.g. django). Default: every package."})
+@user_errors
+def deps_upgrade(c, package=None):
+    """Upgrade one package or all of them in every lock, and print each version change."""
+    s = suite(c, engine=False)
+    deps.lock_all(s.run, s.settings.root, upgrade_all=package is None, upgrade_package=package, dry=s.dry)
+
+
 images = Collection("images", images_offline)
+dependencies = Collection("deps", deps_lock, deps_upgrade)
 registry = Collection("registry", registry_up, registry_down)
 tls_tasks = Collection("tls", tls_trust)
 ns = Collection(
-    zip,
-    build,
-    up,
-    down,
-    logs,
-    ps,
-    shell,
-    manage,
-    qa,
-    clean,
-    doctor,
-    compose_passthrough,
-    release,
+    zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough, sbom_summary, release,
     releases,
-    images,
-    registry,
-    tls_tasks,
-)
+)  # fmt: skip
+for collection in (images, dependencies, registry, tls_tasks):
+    ns.add_collection(collection)

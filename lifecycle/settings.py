@@ -43,6 +43,7 @@ TABLE = (
     Setting("ZIP_NAME", "Project_playground.zip", "File name of the code zip that stage and prod embed."),
     Setting("EXTRA_CA_DIR", "", "Folder of *.crt CA certificates to trust in every image that fetches packages."),
     Setting("APP_PORT", "8000", "Host port the dev, stage and prod site is published on (127.0.0.1)."),
+    Setting("DEBUG_PORT", "5678", "Host port of debugpy (127.0.0.1) under invoke up --stage dev --debug."),
     Setting("WAIT_TIMEOUT", "180", "Seconds invoke up waits for the containers to turn healthy."),
     Setting("DEBIAN_MIRROR", "http://deb.debian.org/debian", "Debian mirror for the offline base images."),
     Setting("DEBIAN_SUITE", "trixie", "Debian release of the offline base images."),
@@ -116,6 +117,9 @@ class Settings:
     def image(self, stage: Stage) -> str:
         return f"{self['PROJ_NAME']}:{stage.tag}"
 
+    def sbom_image(self, stage: Stage) -> str:
+        return f"{self['PROJ_NAME']}:{stage.sbom}"
+
     @property
     def extra_ca_dir(self) -> Path | None:
         """EXTRA_CA_DIR resolved, here only: `~` expanded, a relative path taken from the checkout."""
@@ -173,7 +177,7 @@ REGISTRY_FORMAT = re.compile(r"[a-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9]+(?:[._-][a-z0
 
 
 def validate(values: Mapping[str, str]) -> None:
-    for name in ("APP_PORT", "HTTPS_PORT", "REGISTRY_PORT"):
+    for name in ("APP_PORT", "DEBUG_PORT", "HTTPS_PORT", "REGISTRY_PORT"):
         port = values[name]
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise UserError(f"{name}={port!r} is not a port number; set it to a number from 1 to 65535")
