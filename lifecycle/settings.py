@@ -47,6 +47,8 @@ TABLE = (
     Setting("WAIT_TIMEOUT", "180", "Seconds invoke up waits for the containers to turn healthy."),
     Setting("DEBIAN_MIRROR", "http://deb.debian.org/debian", "Debian mirror for the offline base images."),
     Setting("DEBIAN_SUITE", "trixie", "Debian release of the offline base images."),
+    Setting("BACKUP_DIR", "backups", "Folder (relative to the checkout, or absolute) of database backups."),
+    Setting("BACKUP_KEEP", "10", "Automatic backups kept per project; older ones are pruned (never manual ones)."),
     Setting("OFFLINE_PREFIX", "lifecycle", "Repository prefix of the offline base images (PREFIX/python, ...)."),
     Setting("REGISTRY", "", "Where releases are pushed (host[:port][/path]); empty: the local registry."),
     Setting("REGISTRY_PORT", "5000", "Host port (on 127.0.0.1) of the local registry (invoke registry.up)."),
@@ -189,6 +191,8 @@ def validate(values: Mapping[str, str]) -> None:
             f"REGISTRY={values['REGISTRY']!r} is not a registry address; use HOST[:PORT][/PATH] in lowercase, "
             "e.g. registry.example.com/team, or leave it empty for the local registry"
         )
+    if not values["BACKUP_KEEP"].isdigit() or int(values["BACKUP_KEEP"]) < 1:
+        raise UserError(f"BACKUP_KEEP={values['BACKUP_KEEP']!r} is not a count of at least 1; set it to e.g. 10")
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", values["PROJ_NAME"]):
         raise UserError(
             f"PROJ_NAME={values['PROJ_NAME']!r} is not a valid image name; "

@@ -10,14 +10,14 @@ import hashlib
 import shutil
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from lifecycle import buildkey, codezip, offline, sbom, tls
+from lifecycle import backup, buildkey, codezip, offline, sbom, tls
 from lifecycle import compose as cmd
 from lifecycle.errors import UserError
 from lifecycle.probes import image_available, image_id, image_label, image_present, local_tags, port_is_free
-from lifecycle.runner import Runner
+from lifecycle.runner import ProcessStreams, Runner, Streams
 from lifecycle.settings import Settings
 from lifecycle.stages import STAGES, TEST_QA, Stage
 from lifecycle.tls import wait_for_https
@@ -58,18 +58,9 @@ def sync_certs(certificates: Sequence[Path], target: Path) -> list[str]:
     return sorted(wanted)
 
 
-def confirm_volume_deletion(
-    project: str, yes: bool, ask: Callable[[str], str] | None, what: str = "the database"
-) -> None:
-    """Deleting a volume (the database's unless `what` says otherwise) needs --yes, or the project name typed at a
-    terminal."""
-    if yes:
-        return
-    if ask is None:
-        raise UserError(f"--volumes deletes {what} of {project}; add --yes to confirm (nothing was changed)")
-    answer = ask(f"This deletes {what} of {project} (its volume). Type the project name to confirm: ")
-    if answer.strip() != project:
-        raise UserError("not confirmed; nothing was deleted")
+def confirm_volume_deletion(project: str, yes: bool, ask: Callable[[str], str] | None) -> None:
+    """Deleting the database volume needs --yes, or the project name typed at a terminal."""
+    backup.confirm_project(project, "--volumes deletes the database", yes, ask)
 
 
 def terminal_prompt() -> Callable[[str], str] | None:
@@ -88,6 +79,7 @@ class Suite:
     settings: Settings
     run: Runner
     dry: bool = False
+    streams: Streams = field(default_factory=ProcessStreams)
 
     def say(self, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -180,6 +172,9 @@ class Suite:
         self.say(f"SBOM: {report.relative_to(self.settings.root)}")
         return current
 
+    def database(self) -> backup.Database:
+        return backup.Database(self.settings, self.run, self.streams, self.say, self.dry)
+
     # ------------------------------------------------------------------------------------ up / down
     def app_url(self) -> str:
         """The app itself, plain HTTP on APP_PORT (for prod: /health only, the rest redirects to HTTPS)."""
@@ -218,12 +213,13 @@ class Suite:
         image = offline.available_or_offline(self.settings, self.run, "proxy", self.settings["PROXY_IMAGE"])
         return self.settings.override(PROXY_IMAGE=image, TLS_CERT_FILE=str(files.cert), TLS_KEY_FILE=str(files.key))
 
-    def up(self, stage: Stage, *, build: bool = True, debug: str | None = None) -> str:
+    def up(self, stage: Stage, *, build: bool = True, debug: str | None = None, no_backup: bool = False) -> str:
         """Build (unless told not to), start db and the stage (prod: and its HTTPS proxy), return the URL once all
         are healthy.
 
         `debug` ("listen" or "wait"): the dev server under debugpy on 127.0.0.1:DEBUG_PORT; "wait" starts it
         only once a client attaches, so the task returns once the container runs instead of waiting for health.
+        A DB_IMAGE of another major version than the volume's record backs the data up first (unless no_backup).
         """
         if stage.runs_through_qa:
             raise UserError(f"{stage} runs the tests and exits, it is not a service to keep up; use invoke qa")
@@ -239,6 +235,8 @@ class Suite:
             self.ensure_port_free(stage, "DEBUG_PORT")
         if build:
             self.build(stage)
+        database = self.database()
+        database.guard_server_change(no_backup=no_backup)
         env = {**settings.env, **({"DEBUGPY": debug} if debug else {})}
         paused = debug == "wait"
         argv = cmd.up_argv(settings, stage, debug=bool(debug), healthy=not paused)
@@ -247,6 +245,7 @@ class Suite:
             self.run(cmd.logs_argv(settings, tail="40"), env=settings.env, warn=True)
             deadline = self.settings["WAIT_TIMEOUT"]
             raise UserError(f"{stage} did not come up healthy (deadline {deadline}s); see the logs above (invoke logs)")
+        database.record_server()
         if stage.behind_https_proxy and not self.dry:
             wait_for_https(int(settings["HTTPS_PORT"]))
         if debug:
@@ -264,9 +263,12 @@ class Suite:
         yes: bool = False,
         project: str | None = None,
         ask: Callable[[str], str] | None = None,
+        no_backup: bool = False,
     ) -> None:
         if volumes:
             confirm_volume_deletion(project or self.settings.project_name, yes, ask)
+            if project is None:  # another project's volume is not this checkout's data
+                self.database().guard_volume_deletion(no_backup=no_backup)
         self.run(cmd.down_argv(self.settings, volumes=volumes, project=project), env=self.settings.env)
 
     # ------------------------------------------------------------------------------------------- qa
@@ -327,6 +329,7 @@ class Suite:
         yes: bool = False,
         ask: Callable[[str], str] | None = None,
         checkout_files: bool = True,
+        no_backup: bool = False,
     ) -> None:
         """Remove what the suite made for this checkout: containers, networks, stage images and their local release
         tags (the registry keeps what was pushed), zip, reports.
@@ -334,7 +337,7 @@ class Suite:
         `checkout_files=False` keeps what every project of the checkout shares (reports/, the staged CA
         certificates): the benchmark cleans its own project that way without touching the user's files.
         """
-        self.down(volumes=volumes, yes=yes, ask=ask)
+        self.down(volumes=volumes, yes=yes, ask=ask, no_backup=no_backup)
         images = [self.settings.image(stage) for stage in STAGES] + [self.qa_image()]
         images += [self.settings.sbom_image(stage) for stage in STAGES]
         # each once: with COMPOSE_PROJECT_NAME=PROJ_NAME the qa tag is also a stage tag

@@ -428,7 +428,7 @@ def test_parse_options():
 def test_every_section_has_one_name_an_option_and_its_targets_in_the_table():
     names = [section.name for section in SECTIONS]
     assert len(set(names)) == len(names)
-    assert names == ["zip", "cold", "rebuild", "images", "qa", "up", "serve", "proxy", "release", "pipuv"]  # in order
+    assert names == ["zip", "cold", "rebuild", "images", "qa", "up", "serve", "proxy", "release", "backup", "pipuv"]
     assert parse_options(["--skip", names[-1]]).skip == [names[-1]]
     assert TARGETS["noop_s"] == 0.3 and TARGETS["code_only_s"] == 1.0 and TARGETS["code_change_up_s"] == 4.0
 

@@ -74,6 +74,11 @@ def compose_calls(c: MockContext) -> list[list[str]]:
     return [argv for argv in commands(c) if argv[:3] == ["docker", "compose", "--project-name"]]
 
 
+def stack_calls(c: MockContext) -> list[list[str]]:
+    """compose_calls without the database probes `up` makes (the volume's server record: ps, exec)."""
+    return [argv for argv in compose_calls(c) if argv[argv.index("--profile") + 2] not in ("ps", "exec")]
+
+
 # -------------------------------------------------------------------------------------------------- build
 
 
@@ -202,11 +207,21 @@ def test_down_volumes_without_yes_and_no_terminal_exits_and_removes_nothing(make
     assert compose_calls(c) == []
 
 
-def test_down_volumes_with_yes_deletes_the_volume(make_checkout):
+def test_down_volumes_with_yes_and_no_backup_deletes_the_volume_and_says_so(make_checkout, capsys):
     settings = make_checkout()
     c = context()
-    tasks.down(c, volumes=True, yes=True)
+    tasks.down(c, volumes=True, yes=True, no_backup=True)
     assert compose_calls(c) == [compose_argv(settings, "*", "down", "--remove-orphans", "--volumes")]
+    assert "safety backup skipped (--no-backup)" in capsys.readouterr().err
+
+
+def test_down_volumes_backs_up_first_and_a_failed_backup_deletes_nothing(make_checkout):
+    settings = make_checkout()
+    c = context({r"docker compose .* up --detach --wait db": Result(exited=1)})
+    with pytest.raises(Exit):
+        tasks.down(c, volumes=True, yes=True)
+    assert compose_argv(settings, "*", "up", "--detach", "--wait", "db") in compose_calls(c)
+    assert not [argv for argv in compose_calls(c) if "down" in argv]
 
 
 # ----------------------------------------------------------------------------------------------------- up
@@ -240,7 +255,7 @@ def test_up_prod_builds_then_waits_for_health_and_https(make_checkout, monkeypat
     monkeypatch.setattr(stack, "wait_for_https", waited.append)
     c = context()
     tasks.up(c, stage="prod", wait_timeout="60")
-    assert compose_calls(c) == [
+    assert stack_calls(c) == [
         build_with_sbom(settings, "prod"),
         compose_argv(settings, "prod", "build", "prod"),
         compose_argv(settings, "prod", "up", "--detach", "--no-build", "--wait", "--wait-timeout", "60"),
@@ -261,7 +276,7 @@ def test_up_no_build_skips_the_build(make_checkout):
     settings = make_checkout()
     c = context()
     tasks.up(c, stage="dev", build=False)
-    assert compose_calls(c) == [
+    assert stack_calls(c) == [
         compose_argv(settings, "dev", "up", "--detach", "--no-build", "--wait", "--wait-timeout", "180")
     ]
 
@@ -282,7 +297,7 @@ def test_up_with_app_port_taken_by_this_stage_goes_ahead(make_checkout, monkeypa
     monkeypatch.setattr(stack, "port_is_free", lambda port: False)
     c = context({r"docker compose .* ps --quiet dev": Result("0123abcd\n")})
     tasks.up(c, stage="dev", build=False)
-    assert compose_calls(c)[-1] == compose_argv(
+    assert stack_calls(c)[-1] == compose_argv(
         settings, "dev", "up", "--detach", "--no-build", "--wait", "--wait-timeout", "180"
     )
 
@@ -529,7 +544,7 @@ def test_up_debug_adds_the_debug_file_and_passes_the_mode(make_checkout, flags, 
     c = context()
     tasks.up(c, stage="dev", build=False, debug=True, **flags)
     expected = debug_up_argv(settings, *wait)
-    assert compose_calls(c) == [expected]
+    assert stack_calls(c) == [expected]
     assert c.run.call_args_list[commands(c).index(expected)].kwargs["env"]["DEBUGPY"] == mode
 
 
