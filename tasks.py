@@ -9,26 +9,30 @@ from __future__ import annotations
 
 import functools
 import shlex
+import sys
+from pathlib import Path
 
 from invoke import Collection, Exit, task
 
+from lifecycle import backup, dbclient, deps, offline, sbom, tls
 from lifecycle import compose as cmd
 from lifecycle import deploy as swarm_deploy
 from lifecycle import doctor as doctor_checks
-from lifecycle import offline, tls
 from lifecycle import registry as local_registry
 from lifecycle import release as releasing
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
 from lifecycle.runner import InvokeRunner
 from lifecycle.settings import DEFAULTS, ENGINE_CACHE, load_settings
-from lifecycle.stack import Suite, confirm_volume_deletion, terminal_prompt
+from lifecycle.stack import Suite, terminal_prompt
 from lifecycle.stages import NAMES, Stage
 
 STAGE_HELP = f"One of {', '.join(NAMES)}. Default: dev."
+NO_BACKUP_HELP = "Skip the automatic safety backup (the output says so). Default: off (back up first)."
 VOLUME_HELP = {
-    "volumes": "Also delete the database volume (asks to confirm). Default: off.",
+    "volumes": "Also delete the database volume (asks to confirm; backs it up first). Default: off.",
     "yes": "Confirm --volumes without asking. Default: off.",
+    "no_backup": NO_BACKUP_HELP,
 }
 
 
@@ -73,19 +77,25 @@ def build(c, stage="dev", no_cache=False):
         "stage": STAGE_HELP,
         "build": "Build the image first (cached). Default: on; --no-build skips it.",
         "wait_timeout": f"Seconds to wait for healthy containers. Default: WAIT_TIMEOUT ({DEFAULTS['WAIT_TIMEOUT']}).",
+        "debug": "dev only: run the server under debugpy on 127.0.0.1:DEBUG_PORT (5678). Default: off.",
+        "wait": "With --debug: start the server only once a debugger attaches. Default: off.",
+        "no_backup": "When DB_IMAGE's major version changed, " + NO_BACKUP_HELP,
     }
 )
 @user_errors
-def up(c, stage="dev", build=True, wait_timeout=None):
+def up(c, stage="dev", build=True, wait_timeout=None, debug=False, wait=False, no_backup=False):
     """Start the database and one stage (prod: and its HTTPS proxy), wait until all are healthy, print the URL."""
-    suite(c, WAIT_TIMEOUT=wait_timeout).up(Stage.parse(stage), build=build)
+    if wait and not debug:
+        raise Exit("error: --wait pauses the server for a debugger; use it with --debug", code=1)
+    mode = ("wait" if wait else "listen") if debug else None
+    suite(c, WAIT_TIMEOUT=wait_timeout).up(Stage.parse(stage), build=build, debug=mode, no_backup=no_backup)
 
 
 @task(help=VOLUME_HELP)
 @user_errors
-def down(c, volumes=False, yes=False):
+def down(c, volumes=False, yes=False, no_backup=False):
     """Stop and remove this checkout's containers and network; data stays unless --volumes."""
-    suite(c).down(volumes=volumes, yes=yes, ask=terminal_prompt())
+    suite(c).down(volumes=volumes, yes=yes, ask=terminal_prompt(), no_backup=no_backup)
 
 
 @task(
@@ -140,9 +150,9 @@ def qa(c, pytest_args=""):
 
 @task(help=VOLUME_HELP)
 @user_errors
-def clean(c, volumes=False, yes=False):
+def clean(c, volumes=False, yes=False, no_backup=False):
     """Remove what the suite made for this checkout: containers, stage images, zip, reports."""
-    suite(c).clean(volumes=volumes, yes=yes, ask=terminal_prompt())
+    suite(c).clean(volumes=volumes, yes=yes, ask=terminal_prompt(), no_backup=no_backup)
 
 
 @task
@@ -158,7 +168,7 @@ def doctor(c):
 @task(name="offline", help={"force": "Rebuild the images even when they exist. Default: off."})
 @user_errors
 def images_offline(c, force=False):
-    """Build the base images from Debian packages (no registry) and switch the stack to them."""
+    """Build the offline images (Python, MariaDB, registry, HAProxy) from Debian packages and switch to them."""
     s = suite(c)
     made = offline.ensure_offline_images(s.settings, s.run, force=force)
     if not s.dry:
@@ -196,7 +206,9 @@ def registry_down(c, volumes=False, yes=False):
     """Stop the local registry; its images stay on their volume unless --volumes."""
     s = suite(c)
     if volumes:
-        confirm_volume_deletion(local_registry.project(s.settings), yes, terminal_prompt(), "every pushed image")
+        backup.confirm_project(
+            local_registry.project(s.settings), "--volumes deletes every pushed image", yes, terminal_prompt()
+        )
     s.run(local_registry.down_argv(s.settings, volumes=volumes), env=s.settings.env)
 
 
@@ -234,6 +246,90 @@ def tls_trust(c):
     if tls.cert_files(settings).local and not c.config.run.dry:
         tls.ensure_local_certificate(settings.root, InvokeRunner(c))
     print("\n".join(tls.trust_instructions(settings)))
+
+
+@task(name="backup")
+@user_errors
+def db_backup(c):
+    """Back up the running database into BACKUP_DIR: a streamed, consistent dump (.sql.gz) and its manifest."""
+    suite(c).database().backup()
+
+
+@task(
+    name="restore",
+    help={
+        "file": "The backup (.sql.gz, with its .json manifest next to it); invoke db.list shows them.",
+        "yes": "Replace the database without asking for the project name. Default: off (asks; refuses without a "
+        "terminal).",
+        "other_database": "Restore a backup of another database name into this one. Default: off (refused).",
+        "no_backup": NO_BACKUP_HELP,
+    },
+)
+@user_errors
+def db_restore(c, file, yes=False, other_database=False, no_backup=False):
+    """Verify a backup, load it into a scratch database, swap it in atomically, say which migrations it lacks."""
+    suite(c).database().restore(
+        Path(file), yes=yes, ask=terminal_prompt(), other_database=other_database, no_backup=no_backup
+    )
+
+
+@task(
+    name="reset",
+    help={
+        "yes": "Reset without asking for the project name. Default: off (asks; refuses without a terminal).",
+        "load": "A fixture to load afterwards (manage.py loaddata, path as the app container sees it). Default: none.",
+        "stage": "The stage whose image migrates. Default: the running app service, else dev.",
+        "no_backup": NO_BACKUP_HELP,
+    },
+)
+@user_errors
+def db_reset(c, yes=False, load=None, stage=None, no_backup=False):
+    """Drop and recreate the database, migrate it and optionally load a fixture; a safety backup first."""
+    target = Stage.parse(stage) if stage else None
+    suite(c).database().reset(yes=yes, ask=terminal_prompt(), stage=target, fixture=load, no_backup=no_backup)
+
+
+@task(name="list")
+@user_errors
+def db_list(c):
+    """List the backups: size, age, kind (manual or automatic), tables, rows, server and migrations."""
+    print("\n".join(suite(c, engine=False).database().list()))
+
+
+@task(name="shell", help={"root": "Connect as root instead of the app user. Default: off."})
+@user_errors
+def db_shell(c, root=False):
+    """A SQL prompt in the running db service, as the app user on its database (root only with --root)."""
+    s = suite(c)
+    database = s.database()
+    database.require_running()
+    tty = sys.stdin.isatty()
+    s.run(dbclient.shell(s.settings, database.tools(), root=root, tty=tty), env=s.settings.env, interactive=tty)
+
+
+@task(name="sbom", help={"stage": STAGE_HELP})
+@user_errors
+def sbom_summary(c, stage="dev"):
+    """Summarise the stage's SBOM (reports/sbom-STAGE.json, written by every build): counts and key versions."""
+    target = Stage.parse(stage)
+    s = suite(c, engine=False)
+    print("\n".join(sbom.summary(sbom.load(s.settings.root, target), target.name)))
+
+
+@task(name="lock")
+@user_errors
+def deps_lock(c):
+    """Regenerate every requirements/*.txt from its .in with hashes (uv; deterministic: pins move only on upgrade)."""
+    s = suite(c, engine=False)
+    deps.lock_all(s.run, s.settings.root, dry=s.dry)
+
+
+@task(name="upgrade", help={"package": "Upgrade only this package (e.g. django). Default: every package."})
+@user_errors
+def deps_upgrade(c, package=None):
+    """Upgrade one package or all of them in every lock, and print each version change."""
+    s = suite(c, engine=False)
+    deps.lock_all(s.run, s.settings.root, upgrade_all=package is None, upgrade_package=package, dry=s.dry)
 
 
 def deployer(c) -> swarm_deploy.Deployer:
@@ -292,28 +388,15 @@ def deploy_rm(c):
 
 
 images = Collection("images", images_offline)
+dependencies = Collection("deps", deps_lock, deps_upgrade)
 registry = Collection("registry", registry_up, registry_down)
 tls_tasks = Collection("tls", tls_trust)
+db = Collection("db", db_backup, db_restore, db_reset, db_list, db_shell)
 swarm_tasks = Collection("swarm", swarm_init, swarm_leave)
 deploy_tasks = Collection("deploy", deploy_, deploy_status, deploy_rollback, deploy_rm)
 ns = Collection(
-    zip,
-    build,
-    up,
-    down,
-    logs,
-    ps,
-    shell,
-    manage,
-    qa,
-    clean,
-    doctor,
-    compose_passthrough,
-    release,
+    zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough, sbom_summary, release,
     releases,
-    images,
-    registry,
-    tls_tasks,
-    swarm_tasks,
-    deploy_tasks,
-)
+)  # fmt: skip
+for collection in (images, dependencies, registry, tls_tasks, db, swarm_tasks, deploy_tasks):
+    ns.add_collection(collection)

@@ -136,6 +136,12 @@ def image_present(run: Runner, image: str) -> bool:
     return image_id(run, image) is not None
 
 
+def local_tags(run: Runner, repository: str) -> list[str]:
+    """Every local `repository:tag` of one repository (e.g. the release tags `invoke release` made)."""
+    found = output(run, docker_argv("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repository)) or ""
+    return sorted(line for line in found.split() if line.startswith(f"{repository}:"))
+
+
 def image_in_registry(run: Runner, image: str) -> bool:
     """A registry answers for the image (without pulling it)."""
     return run(docker_argv("manifest", "inspect", image), warn=True, capture=True).ok

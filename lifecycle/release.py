@@ -205,7 +205,7 @@ def release(suite, stage: Stage, *, allow_dirty: bool = False) -> Release | None
         raise UserError(unreachable_message(settings))
     suite.build(stage)
     if suite.dry:
-        say(f"dry run: would tag and push {', '.join(release_tags(settings, stage, 'sha256-of-the-zip'))}")
+        say(f"dry run: would tag and push {', '.join(release_tags(settings, stage, '<zip-sha256>'))}")
         return None
     facts = inspect_json(run, settings.image(stage))
     zip_sha256 = (facts.get("Config", {}).get("Labels") or {}).get(ZIP_LABEL, "")

@@ -43,6 +43,7 @@ TABLE = (
     Setting("ZIP_NAME", "Project_playground.zip", "File name of the code zip that stage and prod embed."),
     Setting("EXTRA_CA_DIR", "", "Folder of *.crt CA certificates to trust in every image that fetches packages."),
     Setting("APP_PORT", "8000", "Host port the dev, stage and prod site is published on (127.0.0.1)."),
+    Setting("DEBUG_PORT", "5678", "Host port of debugpy (127.0.0.1) under invoke up --stage dev --debug."),
     Setting("WAIT_TIMEOUT", "180", "Seconds invoke up waits for the containers to turn healthy."),
     Setting("DB_HOST", "db", "Swarm stack database: db runs one in the stack; another name is external."),
     Setting("DB_NODE_LABEL", "lifecycle.db", "Swarm node label (LABEL=true) of the node holding the database volume."),
@@ -52,6 +53,8 @@ TABLE = (
     Setting("APP_MEMORY", "512M", "Memory limit of each app replica in the swarm stack."),
     Setting("DEBIAN_MIRROR", "http://deb.debian.org/debian", "Debian mirror for the offline base images."),
     Setting("DEBIAN_SUITE", "trixie", "Debian release of the offline base images."),
+    Setting("BACKUP_DIR", "backups", "Folder (relative to the checkout, or absolute) of database backups."),
+    Setting("BACKUP_KEEP", "10", "Automatic backups kept per project; older ones are pruned (never manual ones)."),
     Setting("OFFLINE_PREFIX", "lifecycle", "Repository prefix of the offline base images (PREFIX/python, ...)."),
     Setting("REGISTRY", "", "Where releases are pushed (host[:port][/path]); empty: the local registry."),
     Setting("REGISTRY_PORT", "5000", "Host port (on 127.0.0.1) of the local registry (invoke registry.up)."),
@@ -122,6 +125,9 @@ class Settings:
     def image(self, stage: Stage) -> str:
         return f"{self['PROJ_NAME']}:{stage.tag}"
 
+    def sbom_image(self, stage: Stage) -> str:
+        return f"{self['PROJ_NAME']}:{stage.sbom}"
+
     @property
     def extra_ca_dir(self) -> Path | None:
         """EXTRA_CA_DIR resolved, here only: `~` expanded, a relative path taken from the checkout."""
@@ -179,7 +185,7 @@ REGISTRY_FORMAT = re.compile(r"[a-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9]+(?:[._-][a-z0
 
 
 def validate(values: Mapping[str, str]) -> None:
-    for name in ("APP_PORT", "HTTPS_PORT", "REGISTRY_PORT"):
+    for name in ("APP_PORT", "DEBUG_PORT", "HTTPS_PORT", "REGISTRY_PORT"):
         port = values[name]
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise UserError(f"{name}={port!r} is not a port number; set it to a number from 1 to 65535")
@@ -191,6 +197,8 @@ def validate(values: Mapping[str, str]) -> None:
             f"REGISTRY={values['REGISTRY']!r} is not a registry address; use HOST[:PORT][/PATH] in lowercase, "
             "e.g. registry.example.com/team, or leave it empty for the local registry"
         )
+    if not values["BACKUP_KEEP"].isdigit() or int(values["BACKUP_KEEP"]) < 1:
+        raise UserError(f"BACKUP_KEEP={values['BACKUP_KEEP']!r} is not a count of at least 1; set it to e.g. 10")
     if not values["DEPLOY_TIMEOUT"].isdigit():
         raise UserError(f"DEPLOY_TIMEOUT={values['DEPLOY_TIMEOUT']!r} is not a whole number of seconds; e.g. 300")
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", values["PROJ_NAME"]):

@@ -22,6 +22,9 @@ class Stage:
     needs_secret_key: bool  # refuses to start without DJANGO_SECRET_KEY
     serves_http: bool  # a server that `invoke up` keeps running on APP_PORT
     runs_through_qa: bool  # runs pytest and exits: `invoke qa`, never `invoke up`
+    sbom: str  # the compose service, Dockerfile stage and tag of the image holding its SBOM
+    carries_sbom: bool  # ships its SBOM, with the sha256 as a label (known before the build: stack.Suite.build)
+    has_debugger: bool  # debugpy is installed: `invoke up --debug`
     behind_https_proxy: bool  # its profile runs the TLS proxy in front of it, on HTTPS_PORT
 
     @property
@@ -42,11 +45,11 @@ class Stage:
 
 # fmt: off
 STAGES = (
-    #     name       target     service    tag        zipped  secret  http   qa     https
-    Stage("dev",     "dev",     "dev",     "dev",     False,  False,  True,  False, False),
-    Stage("test-qa", "test-qa", "test-qa", "test-qa", True,   False,  False, True,  False),
-    Stage("stage",   "stage",   "stage",   "stage",   True,   True,   True,  False, False),
-    Stage("prod",    "prod",    "prod",    "prod",    True,   True,   True,  False, True),
+    #     name       target     service    tag        zipped secret http   qa     sbom            ships  debug  https
+    Stage("dev",     "dev",     "dev",     "dev",     False, False, True,  False, "sbom-dev",     False, True,  False),
+    Stage("test-qa", "test-qa", "test-qa", "test-qa", True,  False, False, True,  "sbom-test-qa", False, False, False),
+    Stage("stage",   "stage",   "stage",   "stage",   True,  True,  True,  False, "sbom-runtime", True,  False, False),
+    Stage("prod",    "prod",    "prod",    "prod",    True,  True,  True,  False, "sbom-runtime", True,  False, True),
 )
 # fmt: on
 NAMES = tuple(stage.name for stage in STAGES)

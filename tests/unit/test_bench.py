@@ -15,7 +15,7 @@ from lifecycle.bench.sections import SECTIONS, TARGETS
 from lifecycle.bench.sections.pipuv import parse_pip_uv
 from lifecycle.bench.sections.serve import CONCURRENCY, serving_summary
 from lifecycle.runner import Result
-from lifecycle.stages import NAMES
+from lifecycle.stages import NAMES, STAGES
 
 # ------------------------------------------------------------------------------------------------ wrk output
 
@@ -428,7 +428,7 @@ def test_parse_options():
 def test_every_section_has_one_name_an_option_and_its_targets_in_the_table():
     names = [section.name for section in SECTIONS]
     assert len(set(names)) == len(names)
-    assert names == ["zip", "cold", "rebuild", "images", "qa", "up", "serve", "pipuv"]  # the order they run in
+    assert names == ["zip", "cold", "rebuild", "images", "qa", "up", "serve", "proxy", "release", "backup", "pipuv"]
     assert parse_options(["--skip", names[-1]]).skip == [names[-1]]
     assert TARGETS["noop_s"] == 0.3 and TARGETS["code_only_s"] == 1.0 and TARGETS["code_change_up_s"] == 4.0
 
@@ -515,8 +515,45 @@ def test_cleanup_removes_the_bench_project_and_images_through_the_suite_and_keep
     down = next(argv for argv in run.calls if "down" in argv)
     assert down[down.index("--project-name") + 1] == bench.name and "--volumes" in down
     removed = next(argv for argv in run.calls if argv[:3] == ["docker", "image", "rm"])
-    assert sorted(removed[3:]) == sorted(f"{bench.name}:{stage}" for stage in NAMES)  # test-qa named once
+    sbom_images = {f"{bench.name}:{stage.sbom}" for stage in STAGES}  # each image once
+    assert sorted(removed[3:]) == sorted([f"{bench.name}:{stage}" for stage in NAMES] + sorted(sbom_images))
     assert ["docker", "image", "rm", "sha256:old"] in run.calls
     assert (settings.root / "reports" / "junit.xml").read_text() == "the user's"
     assert (settings.root / "docker" / "certs" / "proxy.crt").is_file()
     assert not (settings.root / BENCH_ZIP_DIR).exists()
+
+
+# ------------------------------------------------------------------------------------ release and proxy
+
+
+@pytest.mark.parametrize(
+    ("code_bytes", "status"),
+    [pytest.param(1_400_000, "PASS", id="code-layers-only"), pytest.param(30_000_000, "MISS", id="more-than-code")],
+)
+def test_release_push_rows(code_bytes, status):
+    pushes = {"first": {"seconds": 21.7, "bytes": 80_400_000, "blobs": 14},
+              "code_only": {"seconds": 2.0, "bytes": code_bytes, "blobs": 4}}  # fmt: skip
+    rows = by_key(rows_of(results(release=pushes)))
+    assert rows["push_first"].value == "21.7 s, 80.4 MB in 14 blobs"
+    assert rows["push_code_only_share"].status == status
+
+
+@pytest.mark.parametrize(
+    ("proxied_rps", "status"), [pytest.param(900.0, "PASS", id="90-percent"), pytest.param(700.0, "MISS", id="70")]
+)
+def test_proxy_rows(proxied_rps, status):
+    measured = {"/health": {"direct": [wrk(1000.0, 20.0)], "proxied": [wrk(proxied_rps, 25.0)]}}
+    rows = by_key(rows_of(results(proxy=measured)))
+    assert rows["proxy_share_/health"].status == status
+    assert rows["proxy_/health"].value.startswith(f"{proxied_rps:.0f} vs 1000 req/s direct")
+
+
+def test_bench_settings_isolate_the_https_and_registry_ports_too(make_settings):
+    from lifecycle.bench.context import bench_settings
+
+    settings = make_settings(APP_PORT="8000", HTTPS_PORT="8443", REGISTRY_PORT="5000", REGISTRY="registry.example.com")
+    isolated = bench_settings(settings)
+    assert isolated["REGISTRY"] == "" and isolated.registry.startswith("127.0.0.1:")
+    assert {isolated["APP_PORT"], isolated["HTTPS_PORT"], isolated["REGISTRY_PORT"]}.isdisjoint(
+        {"8000", "8443", "5000"}
+    )

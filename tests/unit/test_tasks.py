@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import io
 import re
@@ -14,8 +15,9 @@ from invoke import Config, MockContext, Result
 from invoke.exceptions import Exit
 
 import tasks
-from lifecycle import stack
+from lifecycle import deps, registry, stack
 from lifecycle.settings import Settings, load_settings
+from lifecycle.stages import Stage
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 PREFLIGHT = (["docker", "version", "--format", "{{.Server.Version}}"], ["docker", "compose", "version", "--short"])
@@ -64,8 +66,17 @@ def compose_argv(settings: Settings, profile: str, *args: str) -> list[str]:
             "--file", str(settings.root / "docker" / "compose.yaml"), "--profile", profile, *args]  # fmt: skip
 
 
+def build_with_sbom(settings: Settings, stage: str, *flags: str) -> list[str]:
+    return compose_argv(settings, "*", "build", *flags, Stage.parse(stage).sbom, stage)
+
+
 def compose_calls(c: MockContext) -> list[list[str]]:
     return [argv for argv in commands(c) if argv[:3] == ["docker", "compose", "--project-name"]]
+
+
+def stack_calls(c: MockContext) -> list[list[str]]:
+    """compose_calls without the database probes `up` makes (the volume's server record: ps, exec)."""
+    return [argv for argv in compose_calls(c) if argv[argv.index("--profile") + 2] not in ("ps", "exec")]
 
 
 # -------------------------------------------------------------------------------------------------- build
@@ -75,12 +86,53 @@ def test_build_prod_without_cache_runs_the_exact_compose_build(make_checkout):
     settings = make_checkout()
     c = context()
     tasks.build(c, stage="prod", no_cache=True)
-    expected = compose_argv(settings, "prod", "build", "--no-cache", "prod")
-    assert compose_calls(c) == [expected]
+    expected = build_with_sbom(settings, "prod", "--no-cache")
+    # The first build knows no SBOM yet: once it is copied out, prod is built again (from cache) with its label.
+    assert compose_calls(c) == [expected, compose_argv(settings, "prod", "build", "prod")]
     build_call = c.run.call_args_list[commands(c).index(expected)]
     assert build_call.kwargs["env"]["COMPOSE_BAKE"] == "false"
     assert re.fullmatch(r"[0-9a-f]{64}", build_call.kwargs["env"]["ZIP_SHA256"])
     assert settings.zip_path.is_file()
+
+
+SBOM_DOCUMENT = '{"bomFormat": "CycloneDX", "components": []}\n'
+
+
+def sbom_context(image_id: str) -> MockContext:
+    return context({
+        r"docker image inspect --format '\{\{.Id\}\}' shop:sbom-runtime": Result(f"{image_id}\n"),
+        r"docker run --rm --network none --entrypoint cat shop:sbom-runtime /sbom.cdx.json": Result(SBOM_DOCUMENT),
+    })  # fmt: skip
+
+
+def test_build_copies_the_sbom_to_reports_and_labels_the_image_with_its_sha256(make_checkout):
+    settings = make_checkout()
+    c = sbom_context("sha256:one")
+    tasks.build(c, stage="prod")
+    assert (settings.root / "reports" / "sbom-prod.json").read_text() == SBOM_DOCUMENT
+    labelled = c.run.call_args_list[commands(c).index(compose_argv(settings, "prod", "build", "prod"))]
+    assert labelled.kwargs["env"]["SBOM_SHA256"] == hashlib.sha256(SBOM_DOCUMENT.encode()).hexdigest()
+
+
+def test_a_rebuild_with_the_same_sbom_image_is_one_build_and_copies_nothing(make_checkout):
+    settings = make_checkout()
+    tasks.build(sbom_context("sha256:one"), stage="prod")
+    c = sbom_context("sha256:one")
+    tasks.build(c, stage="prod")
+    assert compose_calls(c) == [build_with_sbom(settings, "prod")]
+    assert c.run.call_args_list[commands(c).index(build_with_sbom(settings, "prod"))].kwargs["env"][
+        "SBOM_SHA256"] == hashlib.sha256(SBOM_DOCUMENT.encode()).hexdigest()  # fmt: skip
+    assert not [argv for argv in commands(c) if argv[:2] == ["docker", "run"]]
+
+
+def test_a_new_sbom_image_is_copied_out_again(make_checkout):
+    settings = make_checkout()
+    tasks.build(sbom_context("sha256:one"), stage="prod")
+    (settings.root / "reports" / "sbom-prod.json").write_text("old")
+    c = sbom_context("sha256:two")
+    tasks.build(c, stage="prod")
+    assert (settings.root / "reports" / "sbom-prod.json").read_text() == SBOM_DOCUMENT
+    assert compose_calls(c) == [build_with_sbom(settings, "prod")]  # same document, same label: no relabel
 
 
 def test_build_runs_preflight_first_and_checks_the_base_image(make_checkout):
@@ -96,7 +148,7 @@ def test_build_dev_does_not_zip(make_checkout):
     settings = make_checkout()
     c = context()
     tasks.build(c)
-    assert compose_calls(c) == [compose_argv(settings, "dev", "build", "dev")]
+    assert compose_calls(c) == [build_with_sbom(settings, "dev")]
     assert not settings.zip_path.exists()
 
 
@@ -155,11 +207,21 @@ def test_down_volumes_without_yes_and_no_terminal_exits_and_removes_nothing(make
     assert compose_calls(c) == []
 
 
-def test_down_volumes_with_yes_deletes_the_volume(make_checkout):
+def test_down_volumes_with_yes_and_no_backup_deletes_the_volume_and_says_so(make_checkout, capsys):
     settings = make_checkout()
     c = context()
-    tasks.down(c, volumes=True, yes=True)
+    tasks.down(c, volumes=True, yes=True, no_backup=True)
     assert compose_calls(c) == [compose_argv(settings, "*", "down", "--remove-orphans", "--volumes")]
+    assert "safety backup skipped (--no-backup)" in capsys.readouterr().err
+
+
+def test_down_volumes_backs_up_first_and_a_failed_backup_deletes_nothing(make_checkout):
+    settings = make_checkout()
+    c = context({r"docker compose .* up --detach --wait db": Result(exited=1)})
+    with pytest.raises(Exit):
+        tasks.down(c, volumes=True, yes=True)
+    assert compose_argv(settings, "*", "up", "--detach", "--wait", "db") in compose_calls(c)
+    assert not [argv for argv in compose_calls(c) if "down" in argv]
 
 
 # ----------------------------------------------------------------------------------------------------- up
@@ -193,7 +255,8 @@ def test_up_prod_builds_then_waits_for_health_and_https(make_checkout, monkeypat
     monkeypatch.setattr(stack, "wait_for_https", waited.append)
     c = context()
     tasks.up(c, stage="prod", wait_timeout="60")
-    assert compose_calls(c) == [
+    assert stack_calls(c) == [
+        build_with_sbom(settings, "prod"),
         compose_argv(settings, "prod", "build", "prod"),
         compose_argv(settings, "prod", "up", "--detach", "--no-build", "--wait", "--wait-timeout", "60"),
     ]
@@ -213,7 +276,7 @@ def test_up_no_build_skips_the_build(make_checkout):
     settings = make_checkout()
     c = context()
     tasks.up(c, stage="dev", build=False)
-    assert compose_calls(c) == [
+    assert stack_calls(c) == [
         compose_argv(settings, "dev", "up", "--detach", "--no-build", "--wait", "--wait-timeout", "180")
     ]
 
@@ -234,7 +297,7 @@ def test_up_with_app_port_taken_by_this_stage_goes_ahead(make_checkout, monkeypa
     monkeypatch.setattr(stack, "port_is_free", lambda port: False)
     c = context({r"docker compose .* ps --quiet dev": Result("0123abcd\n")})
     tasks.up(c, stage="dev", build=False)
-    assert compose_calls(c)[-1] == compose_argv(
+    assert stack_calls(c)[-1] == compose_argv(
         settings, "dev", "up", "--detach", "--no-build", "--wait", "--wait-timeout", "180"
     )
 
@@ -304,7 +367,11 @@ def test_qa_failure_keeps_reports_tears_down_and_exits_with_pytests_status(make_
         ["docker", "compose", "--project-name", project, "--file", str(settings.root / "docker/compose.yaml"),
          "--profile", "*", "down", "--remove-orphans", "--volumes"],
     ]  # fmt: skip
-    assert {p.name for p in (settings.root / "reports").iterdir()} == {"compose-ps.txt", "compose-logs.txt"}
+    assert {p.name for p in (settings.root / "reports").iterdir()} == {
+        "compose-ps.txt",
+        "compose-logs.txt",
+        "sbom-test-qa.json",
+    }
 
 
 # -------------------------------------------------------------------------------------------------- dry run
@@ -314,10 +381,12 @@ def test_dry_build_writes_no_files(make_checkout):
     settings = make_checkout()
     c = context(dry=True)
     tasks.build(c, stage="prod")
-    assert compose_argv(settings, "prod", "build", "prod") in commands(c)
+    assert build_with_sbom(settings, "prod") in commands(c)
     assert not settings.zip_path.exists()
     assert not settings.zip_path.parent.exists()
     assert not (settings.root / "docker").exists()
+    assert not (settings.root / "reports").exists()
+    assert not (settings.root / ".lifecycle").exists()
 
 
 def test_dry_build_skips_preflight(make_checkout):
@@ -398,3 +467,145 @@ def test_every_task_has_a_summary_and_states_each_default(name):
         words = default_words(parameter.default)
         if words is not None:
             assert f"Default: {words}" in text
+
+
+# ---------------------------------------------------------------------------------- registry, release, tls
+
+
+def test_registry_down_volumes_without_yes_and_no_terminal_deletes_nothing(make_checkout, monkeypatch):
+    make_checkout()
+    monkeypatch.setattr(tasks, "terminal_prompt", lambda: None)
+    c = context()
+    with pytest.raises(Exit) as error:
+        tasks.registry_down(c, volumes=True)
+    assert "--volumes deletes every pushed image of" in error.value.message
+    assert compose_calls(c) == []
+
+
+def test_registry_down_keeps_the_volume(make_checkout):
+    settings = make_checkout()
+    c = context()
+    tasks.registry_down(c)
+    assert compose_calls(c) == [registry.down_argv(settings)]
+
+
+@pytest.mark.parametrize("stage", ["dev", "test-qa"])
+def test_release_of_a_stage_that_is_not_shipped_exits_before_anything_runs(make_checkout, stage):
+    make_checkout()
+    c = context()
+    with pytest.raises(Exit) as error:
+        tasks.release(c, stage=stage)
+    assert error.value.message.startswith("error: only stage and prod are released")
+    assert commands(c) == list(PREFLIGHT)
+
+
+def test_releases_with_none_recorded_says_how_to_make_one(make_checkout, capsys):
+    make_checkout()
+    tasks.releases(context())
+    assert "invoke release --stage stage" in capsys.readouterr().out
+
+
+def test_tls_trust_prints_the_curl_line_with_the_generated_ca(make_checkout, capsys):
+    settings = make_checkout(HTTPS_PORT="8444")
+    tasks.tls_trust(context())
+    ca = settings.root / ".lifecycle" / "tls" / "ca.crt"
+    assert f"curl --cacert {ca} https://127.0.0.1:8444/" in capsys.readouterr().out
+
+
+def test_clean_removes_the_local_release_tags_too(make_checkout):
+    settings = make_checkout(REGISTRY_PORT="5401")
+    tags = "127.0.0.1:5401/shop:prod-0123456789ab\n127.0.0.1:5401/shop:prod\nother:prod\n"
+    c = context({r"docker image ls ": Result(tags), r"docker image inspect ": Result(exited=1)})
+    tasks.clean(c)
+    removed = ["127.0.0.1:5401/shop:prod", "127.0.0.1:5401/shop:prod-0123456789ab"]
+    removals = [argv[3:] for argv in commands(c) if argv[:3] == ["docker", "image", "rm"]]
+    assert removals == [removed]
+    assert settings.release_repository == "127.0.0.1:5401/shop"
+
+
+# -------------------------------------------------------------------------------------------------- debugger
+
+
+def debug_up_argv(settings: Settings, *wait: str) -> list[str]:
+    argv = compose_argv(settings, "dev", "up", "--detach", "--no-build", *wait)
+    argv[6:6] = ["--file", str(settings.root / "docker" / "compose.debug.yaml")]
+    return argv
+
+
+@pytest.mark.parametrize(
+    ("flags", "mode", "wait"),
+    [
+        pytest.param({}, "listen", ("--wait", "--wait-timeout", "180"), id="--debug waits for health"),
+        pytest.param({"wait": True}, "wait", (), id="--debug --wait returns once started (paused for a client)"),
+    ],
+)
+def test_up_debug_adds_the_debug_file_and_passes_the_mode(make_checkout, flags, mode, wait):
+    settings = make_checkout()
+    c = context()
+    tasks.up(c, stage="dev", build=False, debug=True, **flags)
+    expected = debug_up_argv(settings, *wait)
+    assert stack_calls(c) == [expected]
+    assert c.run.call_args_list[commands(c).index(expected)].kwargs["env"]["DEBUGPY"] == mode
+
+
+@pytest.mark.parametrize(
+    ("stage", "flags", "message"),
+    [
+        ("prod", {"debug": True}, "error: --debug needs --stage dev: debugpy is in the dev image only, never in prod"),
+        ("dev", {"wait": True}, "error: --wait pauses the server for a debugger; use it with --debug"),
+    ],
+)
+def test_up_debug_refuses_what_it_cannot_do_before_building(make_checkout, stage, flags, message):
+    make_checkout(DJANGO_SECRET_KEY="k")
+    c = context()
+    with pytest.raises(Exit) as error:
+        tasks.up(c, stage=stage, **flags)
+    assert (error.value.message, error.value.code) == (message, 1)
+    assert compose_calls(c) == []
+
+
+def test_up_debug_with_debug_port_taken_exits_before_building(make_checkout, monkeypatch):
+    settings = make_checkout(DEBUG_PORT="8124")
+    monkeypatch.setattr(stack, "port_is_free", lambda port: port != 8124)
+    c = context()
+    with pytest.raises(Exit) as error:
+        tasks.up(c, stage="dev", debug=True)
+    assert error.value.message.startswith("error: 127.0.0.1:8124 (DEBUG_PORT) is already in use; ")
+    assert compose_calls(c) == [compose_argv(settings, "dev", "ps", "--quiet", "dev")]
+
+
+# -------------------------------------------------------------------------------------------------- deps
+
+
+def test_deps_upgrade_of_a_package_no_lock_holds_runs_nothing(make_checkout):
+    make_checkout()
+    c = context()
+    with pytest.raises(Exit) as error:
+        tasks.deps_upgrade(c, package="nosuchpkg")
+    assert (error.value.message, error.value.code) == (
+        "error: nosuchpkg is in no lock; add it to a requirements/*.in, then run invoke deps.lock",
+        1,
+    )
+    assert commands(c) == []
+
+
+def test_dry_deps_lock_prints_one_uv_compile_per_lock_and_writes_nothing(make_checkout):
+    settings = make_checkout()
+    c = context(dry=True)
+    tasks.deps_lock(c)
+    argvs = commands(c)
+    assert [argv[argv.index("--output-file") + 1] for argv in argvs] == [lock.output for lock in deps.LOCKS]
+    assert all(argv[1:3] == ["--directory", str(settings.root)] for argv in argvs)
+    assert not (settings.root / "requirements").exists()
+
+
+def test_clean_removes_the_sbom_images_reports_and_records(make_checkout):
+    settings = make_checkout()
+    tasks.build(sbom_context("sha256:one"), stage="prod")
+    assert (settings.root / ".lifecycle" / "sbom-prod.id").is_file()
+    c = context()
+    tasks.clean(c)
+    removals = [argv[3:] for argv in commands(c) if argv[:3] == ["docker", "image", "rm"]]
+    assert {"shop:sbom-dev", "shop:sbom-test-qa", "shop:sbom-runtime"} <= set(removals[0])
+    assert not (settings.root / "reports").exists()
+    assert not (settings.root / ".lifecycle" / "sbom-prod.id").exists()
