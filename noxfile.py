@@ -16,7 +16,8 @@ import nox
 sys.path.insert(0, str(Path(__file__).parent))  # nox, unlike invoke, does not put the noxfile's folder on the path
 
 from lifecycle import compose as cmd
-from lifecycle import deps
+from lifecycle import deps, registry
+from lifecycle.browser import ensure_chromium
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
 from lifecycle.runner import SubprocessRunner
@@ -67,7 +68,8 @@ def engine_suite(session: nox.Session) -> Suite:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff (check and format), ShellCheck, hadolint, lock freshness, actionlint, `docker compose config`."""
+    """Ruff (check and format), ShellCheck, hadolint, lock freshness, actionlint, `docker compose config` (the
+    stages and the registry)."""
     install_locked(session)
     stale = deps.stale_locks()
     if stale:
@@ -80,6 +82,7 @@ def lint(session: nox.Session) -> None:
     suite = engine_suite(session)
     for stage in STAGES:
         suite.run(cmd.config_argv(suite.settings, stage), env=suite.settings.env)
+    suite.run(registry.compose_argv(suite.settings, "config", "--quiet"), env=suite.settings.env)
 
 
 @nox.session
@@ -107,9 +110,14 @@ def e2e(session: nox.Session) -> None:
     """The lifecycle as a user runs it, plus image contracts and faults, with the real engine (minutes).
 
     Runs tests/integration: zip, build stage and prod, up, /health and a write-then-read, down;
-    offline base images; what each image must and must not contain; faults and bad input.
+    offline base images; what each image must and must not contain; faults and bad input; releases
+    and the registry; prod over HTTPS, in headless Chromium too (installed from Debian when missing).
     """
     install_locked(session)
+    try:
+        ensure_chromium(SubprocessRunner())  # the HTTPS browser test; installed once, when missing
+    except EXPECTED_FAILURES as error:
+        session.error(str(error))
     session.run("pytest", "tests/integration", *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable})
 
 

@@ -14,10 +14,13 @@ from pathlib import Path
 
 from invoke import Collection, Exit, task
 
+from lifecycle import backup, dbclient, deps, offline, sbom, tls
 from lifecycle import cluster as cluster_core
 from lifecycle import compose as cmd
-from lifecycle import dbclient, deps, offline, sbom
+from lifecycle import deploy as swarm_deploy
 from lifecycle import doctor as doctor_checks
+from lifecycle import registry as local_registry
+from lifecycle import release as releasing
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
 from lifecycle.runner import InvokeRunner
@@ -82,7 +85,7 @@ def build(c, stage="dev", no_cache=False):
 )
 @user_errors
 def up(c, stage="dev", build=True, wait_timeout=None, debug=False, wait=False, no_backup=False):
-    """Start the database and one stage, wait until both are healthy, print the URL."""
+    """Start the database and one stage (prod: and its HTTPS proxy), wait until all are healthy, print the URL."""
     if wait and not debug:
         raise Exit("error: --wait pauses the server for a debugger; use it with --debug", code=1)
     mode = ("wait" if wait else "listen") if debug else None
@@ -98,7 +101,7 @@ def down(c, volumes=False, yes=False, no_backup=False):
 
 @task(
     help={
-        "service": "Only this service (db, dev, test-qa, stage, prod). Default: all.",
+        "service": "Only this service (db, dev, test-qa, stage, prod, proxy). Default: all.",
         "follow": "Keep following the output. Default: off.",
         "tail": "Lines per service. Default: 200.",
     }
@@ -166,7 +169,7 @@ def doctor(c):
 @task(name="offline", help={"force": "Rebuild the images even when they exist. Default: off."})
 @user_errors
 def images_offline(c, force=False):
-    """Build the base images from Debian packages (no registry) and switch the stack to them."""
+    """Build the offline images (Python, MariaDB, registry, HAProxy) from Debian packages and switch to them."""
     s = suite(c)
     made = offline.ensure_offline_images(s.settings, s.run, force=force)
     if not s.dry:
@@ -181,6 +184,69 @@ def compose_passthrough(c, args, stage="dev"):
     target = Stage.parse(stage)
     s = suite(c)
     s.run(cmd.compose_argv(s.settings, *shlex.split(args), stage=target), env=s.settings.env, interactive=True)
+
+
+@task(name="up")
+@user_errors
+def registry_up(c):
+    """Run the local registry on 127.0.0.1:REGISTRY_PORT (registry:2, or the offline image when not pullable)."""
+    s = suite(c)
+    address = local_registry.start(s.settings, s.run, dry=s.dry)
+    print(f"local registry: http://{address}/ (releases: invoke release --stage stage|prod)")
+
+
+@task(
+    name="down",
+    help={
+        "volumes": "Also delete the registry's volume, i.e. every pushed image (asks to confirm). Default: off.",
+        "yes": "Confirm --volumes without asking. Default: off.",
+    },
+)
+@user_errors
+def registry_down(c, volumes=False, yes=False):
+    """Stop the local registry; its images stay on their volume unless --volumes."""
+    s = suite(c)
+    if volumes:
+        backup.confirm_project(
+            local_registry.project(s.settings), "--volumes deletes every pushed image", yes, terminal_prompt()
+        )
+    s.run(local_registry.down_argv(s.settings, volumes=volumes), env=s.settings.env)
+
+
+@task(
+    help={
+        "stage": "stage or prod. Default: stage.",
+        "allow_dirty": "Release even with uncommitted changes (recorded as dirty). Default: off.",
+    }
+)
+@user_errors
+def release(c, stage="stage", allow_dirty=False):
+    """Build a stage (cached), push it to REGISTRY as PROJ_NAME:STAGE-<zip12> and :STAGE, print its digest."""
+    done = releasing.release(suite(c), Stage.parse(stage), allow_dirty=allow_dirty)
+    if done:
+        print(done.reference)
+
+
+@task(help={"stage": "Only this stage's releases (stage or prod). Default: all."})
+@user_errors
+def releases(c, stage=None):
+    """List the releases recorded in .lifecycle/releases.jsonl, oldest first, by digest."""
+    log = releasing.ReleaseLog.of(load_settings())
+    found = [r for r in log.all() if stage in (None, r.stage)]
+    for found_release in found:
+        print(found_release.line())
+    if not found:
+        print(f"no releases recorded in {releasing.RELEASES_FILE} yet; make one: invoke release --stage stage")
+
+
+@task(name="trust")
+@user_errors
+def tls_trust(c):
+    """Print how to trust the proxy's certificate (curl --cacert, Python, browsers, the system store)."""
+    settings = load_settings()
+    if tls.cert_files(settings).local and not c.config.run.dry:
+        tls.ensure_local_certificate(settings.root, InvokeRunner(c))
+    print("\n".join(tls.trust_instructions(settings)))
 
 
 @task(name="backup")
@@ -300,12 +366,72 @@ def cluster_status(c):
     print("\n".join(cluster_ops(c).status()))
 
 
+def deployer(c) -> swarm_deploy.Deployer:
+    s = suite(c)
+    return swarm_deploy.Deployer(s.settings, s.run, dry=s.dry)
+
+
+@task(name="init")
+@user_errors
+def swarm_init(c):
+    """Put this engine in swarm mode as a single-node swarm on 127.0.0.1, labelled to hold the database."""
+    deployer(c).init_swarm()
+
+
+@task(name="leave")
+@user_errors
+def swarm_leave(c):
+    """Leave swarm mode (--force): every stack, service and secret of this single-node swarm goes with it."""
+    deployer(c).leave_swarm()
+
+
+@task(
+    name="deploy",
+    default=True,
+    help={
+        "stage": "Only prod deploys to a swarm. Default: prod.",
+        "replicas": "App replicas, at least 1. Default: DEPLOY_REPLICAS (2).",
+    },
+)
+@user_errors
+def deploy_(c, stage="prod", replicas=None):
+    """Deploy the last release to the swarm: secrets, database, migrate job once, rolling update; print the URL."""
+    d = deployer(c)
+    d.deploy(Stage.parse(stage), replicas if replicas is not None else d.settings["DEPLOY_REPLICAS"])
+
+
+@task(name="status")
+@user_errors
+def deploy_status(c):
+    """Show the stack's services, replicas, the image digest each task runs, and the app's update state."""
+    deployer(c).status()
+
+
+@task(name="rollback")
+@user_errors
+def deploy_rollback(c):
+    """Roll the app back to the digest it ran before the last update, and wait until it has."""
+    deployer(c).rollback()
+
+
+@task(name="rm")
+@user_errors
+def deploy_rm(c):
+    """Remove the stack (services and network); its database volume and secrets stay."""
+    deployer(c).remove()
+
+
 images = Collection("images", images_offline)
 dependencies = Collection("deps", deps_lock, deps_upgrade)
 cluster = Collection("cluster", cluster_up, cluster_down, cluster_status)
+registry = Collection("registry", registry_up, registry_down)
+tls_tasks = Collection("tls", tls_trust)
 db = Collection("db", db_backup, db_restore, db_reset, db_list, db_shell)
-ns = Collection(zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough, sbom_summary)
-ns.add_collection(images)
-ns.add_collection(dependencies)
-ns.add_collection(db)
-ns.add_collection(cluster)
+swarm_tasks = Collection("swarm", swarm_init, swarm_leave)
+deploy_tasks = Collection("deploy", deploy_, deploy_status, deploy_rollback, deploy_rm)
+ns = Collection(
+    zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough, sbom_summary, release,
+    releases,
+)  # fmt: skip
+for collection in (images, dependencies, registry, tls_tasks, db, swarm_tasks, deploy_tasks, cluster):
+    ns.add_collection(collection)

@@ -8,7 +8,8 @@ Steps, each idempotent (a second run takes seconds and changes nothing):
 2. the host tooling in `.venv` (requirements/tools.txt, hash-checked), reinstalled only when that file changes;
 3. `.env` with a freshly generated DJANGO_SECRET_KEY, only when there is no `.env` yet;
 4. base images: the official ones when present or pullable, otherwise the offline ones built from
-   Debian packages (`lifecycle.offline`), which then become the configured images.
+   Debian packages (`lifecycle.offline`), which then become the configured images;
+5. the HTTPS proxy's local CA and certificate in `.lifecycle/tls/` (`lifecycle.tls`), unless TLS_CERT_FILE is set.
 
 Standard library only: it runs before any virtual environment exists.
 """
@@ -27,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import offline
+from lifecycle import offline, tls
 from lifecycle.errors import UserError, exit_status
 from lifecycle.probes import compose_version, engine_answers, image_available
 from lifecycle.runner import Runner, SubprocessRunner
@@ -209,6 +210,15 @@ def ensure_base_images(run: Runner, root: Path = ROOT) -> None:
     print(f"base images: offline ({', '.join(made) or 'all present'}); switch: {IMAGES_ENV}", file=sys.stderr)
 
 
+def ensure_tls(run: Runner, root: Path = ROOT) -> None:
+    settings = load_settings(root)
+    if not tls.cert_files(settings).local:
+        print(f"TLS: TLS_CERT_FILE={settings['TLS_CERT_FILE']} is used", file=sys.stderr)
+        return
+    made = tls.ensure_local_certificate(root, run)
+    print(f"TLS: {', '.join(made) if made else 'local CA and certificate present'} (invoke tls.trust)", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m lifecycle.bootstrap", description=__doc__.splitlines()[0])
     parser.add_argument("--engine-only", action="store_true", help="only make docker and compose usable")
@@ -221,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             ensure_tools_venv(run)
             ensure_user_env()
             ensure_base_images(run)
+            ensure_tls(run)
 
     return exit_status(set_up, prefix="bootstrap")
 

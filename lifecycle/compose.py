@@ -112,3 +112,15 @@ def docker_argv(*args: str) -> list[str]:
 def cat_in_image_argv(image: str, path: str) -> list[str]:
     """Print one file of an image, in a throwaway container with no network."""
     return docker_argv("run", "--rm", "--network", "none", "--entrypoint", "cat", image, path)
+
+
+def image_inspect_argv(image: str, template: str = "{{json .}}") -> list[str]:
+    return docker_argv("image", "inspect", "--format", template, image)
+
+
+def tag_argv(source: str, target: str) -> list[str]:
+    return docker_argv("tag", source, target)
+
+
+def push_argv(image: str) -> list[str]:
+    return docker_argv("push", image)

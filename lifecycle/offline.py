@@ -1,13 +1,16 @@
 """Base images made from Debian packages alone, for machines that reach no container registry.
 
-Three images, each made only when missing (or all of them with `force`):
+Five images, each made only when missing (or all of them with `force`):
 
-1. rootfs  `<OFFLINE_PREFIX>/debian:<suite>`: debootstrap minbase, tarred and `docker import`ed;
-2. python  `<OFFLINE_PREFIX>/python:<pyver>-<suite>`: Debian's python3 + venv, no compiler;
-3. db      `<OFFLINE_PREFIX>/mariadb:<version>`: Debian's MariaDB behind the official mysql image's interface.
+1. rootfs    `<OFFLINE_PREFIX>/debian:<suite>`: debootstrap minbase, tarred and `docker import`ed;
+2. python    `<OFFLINE_PREFIX>/python:<pyver>-<suite>`: Debian's python3 + venv, no compiler;
+3. db        `<OFFLINE_PREFIX>/mariadb:<version>`: Debian's MariaDB behind the official mysql image's interface;
+4. registry  `<OFFLINE_PREFIX>/registry:<version>`: Debian's docker-registry behind the official registry:2's;
+5. proxy     `<OFFLINE_PREFIX>/haproxy:<version>`: Debian's HAProxy behind the official haproxy image's.
 
-`write_switch` then writes `.lifecycle/images.env`, which points BASE_IMAGE/PY_VERSION/PY_BASE/DB_IMAGE at
-them; deleting that file returns to the official images. Standard library only: this runs before any venv exists.
+`write_switch` then writes `.lifecycle/images.env`, which points BASE_IMAGE/PY_VERSION/PY_BASE/DB_IMAGE and
+REGISTRY_IMAGE/PROXY_IMAGE at them; deleting that file returns to the official images. Standard library only:
+this runs before any venv exists.
 Run standalone as `python3 -m lifecycle.offline [--force]`.
 """
 
@@ -21,20 +24,34 @@ import tempfile
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from lifecycle.compose import compose_argv, docker_argv
 from lifecycle.errors import UserError, exit_status
-from lifecycle.probes import image_present
+from lifecycle.probes import image_available, image_present
 from lifecycle.runner import Runner, SubprocessRunner
 from lifecycle.settings import DEFAULTS, IMAGES_ENV, Settings, load_settings
 
-# Debian suite -> (Python version, MariaDB version) that its packages install.
-SUITES = {"trixie": ("3.13", "11.8"), "bookworm": ("3.11", "10.11")}
-STEPS = ("rootfs", "python", "db")
+
+class SuiteVersions(NamedTuple):
+    """What a Debian suite's packages install: the offline images' tags carry these versions."""
+
+    python: str
+    mariadb: str
+    registry: str
+    haproxy: str
+
+
+SUITES = {
+    "trixie": SuiteVersions(python="3.13", mariadb="11.8", registry="2.8", haproxy="3.0"),
+    "bookworm": SuiteVersions(python="3.11", mariadb="10.11", registry="2.8", haproxy="2.6"),
+}
+IMAGES = ("python", "db", "registry", "proxy")  # the images built on the rootfs, in build order
+STEPS = ("rootfs", *IMAGES)
 COMPOSE_FILE = Path("docker") / "offline" / "compose.yaml"
 # debootstrap needs a real disk (not a tmpfs /tmp) with room for the ~200 MB tree and its tar.
 WORK_DIR = Path("/var/tmp")
-SWITCH_KEYS = ("BASE_IMAGE", "PY_VERSION", "PY_BASE", "DB_IMAGE")
+SWITCH_KEYS = ("BASE_IMAGE", "PY_VERSION", "PY_BASE", "DB_IMAGE", "REGISTRY_IMAGE", "PROXY_IMAGE")
 
 
 @dataclass(frozen=True)
@@ -42,12 +59,14 @@ class OfflineTags:
     rootfs: str
     python: str
     db: str
+    registry: str
+    proxy: str
 
     def of(self, step: str) -> str:
         return getattr(self, step)
 
 
-def suite_versions(suite: str) -> tuple[str, str]:
+def suite_versions(suite: str) -> SuiteVersions:
     if suite not in SUITES:
         raise UserError(f"DEBIAN_SUITE={suite!r} is not supported; set it to one of: {', '.join(sorted(SUITES))}")
     return SUITES[suite]
@@ -55,31 +74,36 @@ def suite_versions(suite: str) -> tuple[str, str]:
 
 def offline_tags(settings: Settings) -> OfflineTags:
     suite, prefix = settings["DEBIAN_SUITE"], settings["OFFLINE_PREFIX"]
-    python_version, mariadb_version = suite_versions(suite)
+    versions = suite_versions(suite)
     return OfflineTags(
         rootfs=f"{prefix}/debian:{suite}",
-        python=f"{prefix}/python:{python_version}-{suite}",
-        db=f"{prefix}/mariadb:{mariadb_version}",
+        python=f"{prefix}/python:{versions.python}-{suite}",
+        db=f"{prefix}/mariadb:{versions.mariadb}",
+        registry=f"{prefix}/registry:{versions.registry}",
+        proxy=f"{prefix}/haproxy:{versions.haproxy}",
     )
 
 
 def switch_values(settings: Settings) -> dict[str, str]:
     """The settings that make the main stack use the offline images."""
     suite, prefix = settings["DEBIAN_SUITE"], settings["OFFLINE_PREFIX"]
-    python_version, _ = suite_versions(suite)
+    tags = offline_tags(settings)
     return {
         "BASE_IMAGE": f"{prefix}/python",
-        "PY_VERSION": python_version,
+        "PY_VERSION": suite_versions(suite).python,
         "PY_BASE": suite,
-        "DB_IMAGE": offline_tags(settings).db,
+        "DB_IMAGE": tags.db,
+        "REGISTRY_IMAGE": tags.registry,
+        "PROXY_IMAGE": tags.proxy,
     }
 
 
-def plan(tags: OfflineTags, existing: Collection[str], force: bool) -> list[str]:
-    """Which of STEPS to make, in order: missing images, plus the rootfs only when an image built on it is missing."""
+def plan(tags: OfflineTags, existing: Collection[str], force: bool, wanted: Sequence[str] = IMAGES) -> list[str]:
+    """Which of STEPS to make, in order: the wanted images that are missing (all of them with force), plus the
+    rootfs when an image built on it must be made and it is missing (or forced)."""
     if force:
-        return list(STEPS)
-    images = [step for step in ("python", "db") if tags.of(step) not in existing]
+        return ["rootfs", *[step for step in IMAGES if step in wanted]]
+    images = [step for step in IMAGES if step in wanted and tags.of(step) not in existing]
     if images and tags.rootfs not in existing:
         return ["rootfs", *images]
     return images
@@ -115,11 +139,14 @@ def build_images_env(settings: Settings) -> dict[str, str]:
         "OFFLINE_ROOTFS_IMAGE": tags.rootfs,
         "OFFLINE_PYTHON_IMAGE": tags.python,
         "OFFLINE_DB_IMAGE": tags.db,
+        "OFFLINE_REGISTRY_IMAGE": tags.registry,
+        "OFFLINE_PROXY_IMAGE": tags.proxy,
     }
 
 
-def existing_images(run: Runner, tags: OfflineTags) -> set[str]:
-    return {tag for tag in (tags.rootfs, tags.python, tags.db) if image_present(run, tag)}
+def existing_images(run: Runner, tags: OfflineTags, wanted: Sequence[str] = IMAGES) -> set[str]:
+    steps = ["rootfs", *wanted]
+    return {tags.of(step) for step in steps if image_present(run, tags.of(step))}
 
 
 def check_rootfs_prerequisites() -> None:
@@ -183,10 +210,13 @@ def make_rootfs(settings: Settings, run: Runner, tag: str) -> None:
         remove_work_dir(work_dir, run)
 
 
-def ensure_offline_images(settings: Settings, run: Runner, force: bool = False) -> list[str]:
-    """Make the missing offline images (all with force); return the tags made, [] when all existed."""
+def ensure_offline_images(
+    settings: Settings, run: Runner, force: bool = False, wanted: Sequence[str] = IMAGES
+) -> list[str]:
+    """Make the wanted offline images that are missing (all of them with force); return the tags made, [] when all
+    existed."""
     tags = offline_tags(settings)
-    steps = plan(tags, set() if force else existing_images(run, tags), force)
+    steps = plan(tags, set() if force else existing_images(run, tags, wanted), force, wanted)
     if "rootfs" in steps:
         check_rootfs_prerequisites()
         make_rootfs(settings, run, tags.rootfs)
@@ -196,11 +226,20 @@ def ensure_offline_images(settings: Settings, run: Runner, force: bool = False) 
     return [tags.of(step) for step in steps]
 
 
+def available_or_offline(settings: Settings, run: Runner, step: str, configured: str) -> str:
+    """The configured image of a service (registry, proxy) when present or pullable; else its offline image, made
+    when missing (cached)."""
+    if image_available(run, configured):
+        return configured
+    ensure_offline_images(settings, run, wanted=(step,))
+    return offline_tags(settings).of(step)
+
+
 def render_switch(values: Mapping[str, str]) -> str:
     header = (
         "# Written by `python3 -m lifecycle.offline` (invoke images.offline): use the offline base images built here.\n"
         f"# Delete this file to return to the official images ({DEFAULTS['BASE_IMAGE']}:{DEFAULTS['PY_VERSION']}-"
-        f"{DEFAULTS['PY_BASE']}, {DEFAULTS['DB_IMAGE']}).\n"
+        f"{DEFAULTS['PY_BASE']}, {DEFAULTS['DB_IMAGE']}, {DEFAULTS['REGISTRY_IMAGE']}, {DEFAULTS['PROXY_IMAGE']}).\n"
     )
     return header + "".join(f"{key}={values[key]}\n" for key in SWITCH_KEYS)
 
@@ -231,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if made:
             print(f"offline images made: {', '.join(made)}")
         else:
-            print(f"offline images present: {tags.rootfs}, {tags.python}, {tags.db}")
+            print(f"offline images present: {', '.join(tags.of(step) for step in STEPS)}")
         print(f"{IMAGES_ENV} points the stack at them; delete it to return to the official images")
 
     return exit_status(make_and_switch)

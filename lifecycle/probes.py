@@ -13,7 +13,10 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -133,6 +136,12 @@ def image_present(run: Runner, image: str) -> bool:
     return image_id(run, image) is not None
 
 
+def local_tags(run: Runner, repository: str) -> list[str]:
+    """Every local `repository:tag` of one repository (e.g. the release tags `invoke release` made)."""
+    found = output(run, docker_argv("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repository)) or ""
+    return sorted(line for line in found.split() if line.startswith(f"{repository}:"))
+
+
 def image_in_registry(run: Runner, image: str) -> bool:
     """A registry answers for the image (without pulling it)."""
     return run(docker_argv("manifest", "inspect", image), warn=True, capture=True).ok
@@ -152,6 +161,17 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def https_health_answers(port: int, timeout: float = 3) -> bool:
+    """Does https://127.0.0.1:PORT/health answer 200? Availability only: the certificate is not checked here."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(f"https://127.0.0.1:{port}/health", timeout=timeout, context=context) as answer:
+            return answer.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
 
 
 def buildkit_cache_mounts_work(settings: Settings, run: Runner) -> bool:

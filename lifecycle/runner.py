@@ -24,6 +24,7 @@ from lifecycle.errors import CommandFailed
 class Result:
     return_code: int
     stdout: str = ""
+    stderr: str = ""  # only with capture: what a failed probe or push said
 
     @property
     def ok(self) -> bool:
@@ -41,7 +42,7 @@ class Runner(Protocol):
         interactive: bool = False,
         timeout: float | None = None,
     ) -> Result:
-        """Run argv; raise on failure unless warn; with capture, return stdout and keep stderr off the
+        """Run argv; raise on failure unless warn; with capture, return stdout and stderr and keep both off the
         terminal (probes whose failure is an answer); give it the terminal when interactive; stop it
         after `timeout` seconds (exit status 124, as timeout(1) gives)."""
 
@@ -65,11 +66,11 @@ class SubprocessRunner:
                 env=dict(env) if env is not None else None,
                 text=True,
                 stdout=subprocess.PIPE if capture else None,
-                stderr=subprocess.DEVNULL if capture else None,
+                stderr=subprocess.PIPE if capture else None,
                 check=False,
                 timeout=timeout,
             )
-            result = Result(done.returncode, done.stdout or "")
+            result = Result(done.returncode, done.stdout or "", done.stderr or "")
         except subprocess.TimeoutExpired:
             result = Result(TIMED_OUT)
         except FileNotFoundError:
@@ -96,7 +97,7 @@ class InvokeRunner:
             pty=interactive,
             **deadline,
         )
-        return Result(result.return_code, result.stdout or "")
+        return Result(result.return_code, result.stdout or "", result.stderr or "")
 
 
 CHUNK = 1 << 20  # bytes per read: memory stays flat whatever the size of the stream

@@ -45,6 +45,12 @@ TABLE = (
     Setting("APP_PORT", "8000", "Host port the dev, stage and prod site is published on (127.0.0.1)."),
     Setting("DEBUG_PORT", "5678", "Host port of debugpy (127.0.0.1) under invoke up --stage dev --debug."),
     Setting("WAIT_TIMEOUT", "180", "Seconds invoke up waits for the containers to turn healthy."),
+    Setting("DB_HOST", "db", "Swarm stack database: db runs one in the stack; another name is external."),
+    Setting("DB_NODE_LABEL", "lifecycle.db", "Swarm node label (LABEL=true) of the node holding the database volume."),
+    Setting("DEPLOY_REPLICAS", "2", "App replicas of invoke deploy when --replicas is not given."),
+    Setting("DEPLOY_TIMEOUT", "300", "Seconds invoke deploy waits for each step (database, migrate job, update)."),
+    Setting("APP_CPUS", "1", "CPU limit of each app replica in the swarm stack."),
+    Setting("APP_MEMORY", "512M", "Memory limit of each app replica in the swarm stack."),
     Setting("DEBIAN_MIRROR", "http://deb.debian.org/debian", "Debian mirror for the offline base images."),
     Setting("DEBIAN_SUITE", "trixie", "Debian release of the offline base images."),
     Setting("BACKUP_DIR", "backups", "Folder (relative to the checkout, or absolute) of database backups."),
@@ -57,6 +63,15 @@ TABLE = (
     ),
     Setting("CLUSTER_REGISTRY_IMAGE", "lifecycle/registry:2.8", "Registry image loaded into the manager's engine."),
     Setting("CLUSTER_DIR", "/var/lib/lifecycle-cluster", "Folder of the nodes' data roots, sockets and logs."),
+    Setting("REGISTRY", "", "Where releases are pushed (host[:port][/path]); empty: the local registry."),
+    Setting("REGISTRY_PORT", "5000", "Host port (on 127.0.0.1) of the local registry (invoke registry.up)."),
+    Setting("REGISTRY_IMAGE", "registry:2", "Image of the local registry; the offline one when not pullable."),
+    Setting(
+        "PROXY_IMAGE", "haproxy:3.0", "Image of the TLS proxy in front of prod; the offline one when not pullable."
+    ),
+    Setting("HTTPS_PORT", "8443", "Host port (on 127.0.0.1) where the proxy serves prod over HTTPS."),
+    Setting("TLS_CERT_FILE", "", "PEM certificate (chain) the proxy serves; empty: the one in .lifecycle/tls/."),
+    Setting("TLS_KEY_FILE", "", "PEM private key of TLS_CERT_FILE; empty: the one in .lifecycle/tls/."),
 )
 DEFAULTS = {s.name: s.default for s in TABLE}
 
@@ -139,6 +154,15 @@ class Settings:
         return certificates
 
     @property
+    def registry(self) -> str:
+        """Where releases go: REGISTRY, or the local registry that `invoke registry.up` runs."""
+        return self["REGISTRY"] or f"127.0.0.1:{self['REGISTRY_PORT']}"
+
+    @property
+    def release_repository(self) -> str:
+        return f"{self.registry}/{self['PROJ_NAME']}"
+
+    @property
     def base_image(self) -> str:
         return f"{self['BASE_IMAGE']}:{self['PY_VERSION']}-{self['PY_BASE']}"
 
@@ -163,16 +187,27 @@ def load_settings(root: Path = ROOT, environ: Mapping[str, str] | None = None) -
     return Settings(root, values, env)
 
 
+# host[:port][/path], lowercase as image references must be: registry.example.com/team, 127.0.0.1:5000
+REGISTRY_FORMAT = re.compile(r"[a-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
+
+
 def validate(values: Mapping[str, str]) -> None:
-    for name in ("APP_PORT", "DEBUG_PORT"):
+    for name in ("APP_PORT", "DEBUG_PORT", "HTTPS_PORT", "REGISTRY_PORT"):
         port = values[name]
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise UserError(f"{name}={port!r} is not a port number; set it to a number from 1 to 65535")
     wait = values["WAIT_TIMEOUT"]
     if not wait.isdigit() or int(wait) == 0:
         raise UserError(f"WAIT_TIMEOUT={wait!r} is not a number of seconds; set it to a whole number above 0")
+    if values["REGISTRY"] and not REGISTRY_FORMAT.fullmatch(values["REGISTRY"]):
+        raise UserError(
+            f"REGISTRY={values['REGISTRY']!r} is not a registry address; use HOST[:PORT][/PATH] in lowercase, "
+            "e.g. registry.example.com/team, or leave it empty for the local registry"
+        )
     if not values["BACKUP_KEEP"].isdigit() or int(values["BACKUP_KEEP"]) < 1:
         raise UserError(f"BACKUP_KEEP={values['BACKUP_KEEP']!r} is not a count of at least 1; set it to e.g. 10")
+    if not values["DEPLOY_TIMEOUT"].isdigit():
+        raise UserError(f"DEPLOY_TIMEOUT={values['DEPLOY_TIMEOUT']!r} is not a whole number of seconds; e.g. 300")
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", values["PROJ_NAME"]):
         raise UserError(
             f"PROJ_NAME={values['PROJ_NAME']!r} is not a valid image name; "

@@ -13,13 +13,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lifecycle import backup, buildkey, codezip, sbom
+from lifecycle import backup, buildkey, codezip, offline, sbom, tls
 from lifecycle import compose as cmd
 from lifecycle.errors import UserError
-from lifecycle.probes import image_available, image_id, image_label, image_present, port_is_free
+from lifecycle.probes import image_available, image_id, image_label, image_present, local_tags, port_is_free
 from lifecycle.runner import ProcessStreams, Runner, Streams
 from lifecycle.settings import Settings
 from lifecycle.stages import STAGES, TEST_QA, Stage
+from lifecycle.tls import wait_for_https
 
 CERTS_DIR = Path("docker") / "certs"
 QA_REPORT_FILES = ("junit.xml", "coverage.xml", ".coverage", "compose-ps.txt", "compose-logs.txt")
@@ -175,16 +176,24 @@ class Suite:
         return backup.Database(self.settings, self.run, self.streams, self.say, self.dry)
 
     # ------------------------------------------------------------------------------------ up / down
-    def url(self) -> str:
+    def app_url(self) -> str:
+        """The app itself, plain HTTP on APP_PORT (for prod: /health only, the rest redirects to HTTPS)."""
         return f"http://127.0.0.1:{self.settings['APP_PORT']}/"
 
-    def ensure_port_free(self, stage: Stage, setting: str = "APP_PORT") -> None:
-        """A taken port fails early with the fix, unless it is this stage's own running container."""
+    def url(self, stage: Stage) -> str:
+        """Where a user opens the stage: its HTTPS proxy when it has one, else the app."""
+        if stage.behind_https_proxy:
+            return f"https://127.0.0.1:{self.settings['HTTPS_PORT']}/"
+        return self.app_url()
+
+    def ensure_port_free(self, stage: Stage, setting: str = "APP_PORT", service: str | None = None) -> None:
+        """A taken port (APP_PORT, or `setting`) fails early with the fix, unless it is this stage's own running
+        container (or `service`'s)."""
         port = int(self.settings[setting])
         if self.dry or not stage.serves_http or port_is_free(port):
             return
         ours = self.run(
-            cmd.compose_argv(self.settings, "ps", "--quiet", stage.service, stage=stage),
+            cmd.compose_argv(self.settings, "ps", "--quiet", service or stage.service, stage=stage),
             env=self.settings.env,
             warn=True,
             capture=True,
@@ -195,8 +204,18 @@ class Suite:
                 f"(invoke down, if it is another stage of this checkout) or set {setting} in .env"
             )
 
+    def proxy_settings(self) -> Settings:
+        """The settings plus what the proxy service needs: its image (official when present or pullable, else
+        offline) and the certificate's absolute paths (the local one made when missing)."""
+        if self.dry:
+            return self.settings
+        files = tls.ensure_certificate(self.settings, self.run)
+        image = offline.available_or_offline(self.settings, self.run, "proxy", self.settings["PROXY_IMAGE"])
+        return self.settings.override(PROXY_IMAGE=image, TLS_CERT_FILE=str(files.cert), TLS_KEY_FILE=str(files.key))
+
     def up(self, stage: Stage, *, build: bool = True, debug: str | None = None, no_backup: bool = False) -> str:
-        """Build (unless told not to), start db and the stage, return the URL once both are healthy.
+        """Build (unless told not to), start db and the stage (prod: and its HTTPS proxy), return the URL once all
+        are healthy.
 
         `debug` ("listen" or "wait"): the dev server under debugpy on 127.0.0.1:DEBUG_PORT; "wait" starts it
         only once a client attaches, so the task returns once the container runs instead of waiting for health.
@@ -208,26 +227,34 @@ class Suite:
             raise UserError(f"--debug needs --stage dev: debugpy is in the dev image only, never in {stage}")
         ensure_secret_key(self.settings, stage)
         self.ensure_port_free(stage)
+        settings = self.settings
+        if stage.behind_https_proxy:
+            self.ensure_port_free(stage, "HTTPS_PORT", "proxy")
+            settings = self.proxy_settings()
         if debug:
             self.ensure_port_free(stage, "DEBUG_PORT")
         if build:
             self.build(stage)
         database = self.database()
         database.guard_server_change(no_backup=no_backup)
-        env = {**self.settings.env, **({"DEBUGPY": debug} if debug else {})}
+        env = {**settings.env, **({"DEBUGPY": debug} if debug else {})}
         paused = debug == "wait"
-        argv = cmd.up_argv(self.settings, stage, debug=bool(debug), healthy=not paused)
+        argv = cmd.up_argv(settings, stage, debug=bool(debug), healthy=not paused)
         result = self.run(argv, env=env, warn=True)
         if not result.ok:
-            self.run(cmd.logs_argv(self.settings, tail="40"), env=self.settings.env, warn=True)
+            self.run(cmd.logs_argv(settings, tail="40"), env=settings.env, warn=True)
             deadline = self.settings["WAIT_TIMEOUT"]
             raise UserError(f"{stage} did not come up healthy (deadline {deadline}s); see the logs above (invoke logs)")
         database.record_server()
+        if stage.behind_https_proxy and not self.dry:
+            wait_for_https(int(settings["HTTPS_PORT"]))
         if debug:
             waiting = "; the server starts once a client attaches" if paused else ""
             self.say(f"debugpy listens on 127.0.0.1:{self.settings['DEBUG_PORT']}{waiting} (README: Debugging)")
-        self.say(f"{stage} is {'started' if paused else 'up and healthy'}: {self.url()}")
-        return self.url()
+        self.say(f"{stage} is {'started' if paused else 'up and healthy'}: {self.url(stage)}")
+        if stage.behind_https_proxy:
+            self.say(f"plain HTTP for probes: {self.app_url()}health; trust the certificate: invoke tls.trust")
+        return self.url(stage)
 
     def down(
         self,
@@ -304,7 +331,8 @@ class Suite:
         checkout_files: bool = True,
         no_backup: bool = False,
     ) -> None:
-        """Remove what the suite made for this checkout: containers, networks, stage images, zip, reports.
+        """Remove what the suite made for this checkout: containers, networks, stage images and their local release
+        tags (the registry keeps what was pushed), zip, reports.
 
         `checkout_files=False` keeps what every project of the checkout shares (reports/, the staged CA
         certificates): the benchmark cleans its own project that way without touching the user's files.
@@ -314,6 +342,7 @@ class Suite:
         images += [self.settings.sbom_image(stage) for stage in STAGES]
         # each once: with COMPOSE_PROJECT_NAME=PROJ_NAME the qa tag is also a stage tag
         present = [image for image in dict.fromkeys(images) if image_present(self.run, image)]
+        present += local_tags(self.run, self.settings.release_repository)
         if present:
             self.run(cmd.docker_argv("image", "rm", *present), env=self.settings.env)
         paths = [self.settings.zip_path, codezip.manifest_path_for(self.settings.zip_path)]

@@ -25,6 +25,7 @@ class Stage:
     sbom: str  # the compose service, Dockerfile stage and tag of the image holding its SBOM
     carries_sbom: bool  # ships its SBOM, with the sha256 as a label (known before the build: stack.Suite.build)
     has_debugger: bool  # debugpy is installed: `invoke up --debug`
+    behind_https_proxy: bool  # its profile runs the TLS proxy in front of it, on HTTPS_PORT
 
     @property
     def profile(self) -> str:
@@ -44,11 +45,11 @@ class Stage:
 
 # fmt: off
 STAGES = (
-    #     name       target     service    tag        zipped  secret  http   qa     sbom            ships  debugger
-    Stage("dev",     "dev",     "dev",     "dev",     False,  False,  True,  False, "sbom-dev",     False, True),
-    Stage("test-qa", "test-qa", "test-qa", "test-qa", True,   False,  False, True,  "sbom-test-qa", False, False),
-    Stage("stage",   "stage",   "stage",   "stage",   True,   True,   True,  False, "sbom-runtime", True,  False),
-    Stage("prod",    "prod",    "prod",    "prod",    True,   True,   True,  False, "sbom-runtime", True,  False),
+    #     name       target     service    tag        zipped secret http   qa     sbom            ships  debug  https
+    Stage("dev",     "dev",     "dev",     "dev",     False, False, True,  False, "sbom-dev",     False, True,  False),
+    Stage("test-qa", "test-qa", "test-qa", "test-qa", True,  False, False, True,  "sbom-test-qa", False, False, False),
+    Stage("stage",   "stage",   "stage",   "stage",   True,  True,  True,  False, "sbom-runtime", True,  False, False),
+    Stage("prod",    "prod",    "prod",    "prod",    True,  True,  True,  False, "sbom-runtime", True,  False, True),
 )
 # fmt: on
 NAMES = tuple(stage.name for stage in STAGES)

@@ -84,14 +84,14 @@ class BuildTime(NamedTuple):
 
 
 def bench_settings(settings: Settings) -> Settings:
-    """The isolated settings: own image name and compose project (per checkout), port and zip folder."""
+    """The isolated settings: own image name and compose project (per checkout), ports and zip folder."""
     name = default_project_name("bench", settings.root)
-    return settings.override(
-        PROJ_NAME=name, COMPOSE_PROJECT_NAME=name, APP_PORT=str(free_port()), ZIP_DIR=BENCH_ZIP_DIR
-    )
+    ports = {name: str(free_port()) for name in ("APP_PORT", "HTTPS_PORT", "REGISTRY_PORT")}
+    return settings.override(PROJ_NAME=name, COMPOSE_PROJECT_NAME=name, ZIP_DIR=BENCH_ZIP_DIR, REGISTRY="", **ports)
 
 
-ISOLATED = ("PROJ_NAME", "COMPOSE_PROJECT_NAME", "APP_PORT", "ZIP_DIR")  # what bench_settings changes
+# what bench_settings changes
+ISOLATED = ("PROJ_NAME", "COMPOSE_PROJECT_NAME", "APP_PORT", "HTTPS_PORT", "REGISTRY_PORT", "REGISTRY", "ZIP_DIR")
 
 
 class Bench:

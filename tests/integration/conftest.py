@@ -262,11 +262,26 @@ class IsolatedCheckout:
     db_password: str | None = None
     db_root_password: str | None = None
     root: Path = REPO_ROOT
+    https_port: int = 0  # the proxy in front of prod (HTTPS_PORT); 0: a free one
+    registry_port: int = 0  # the local registry (REGISTRY_PORT); 0: a free one
+
+    def __post_init__(self) -> None:
+        self.https_port = self.https_port or free_port()
+        self.registry_port = self.registry_port or free_port()
 
     @classmethod
     def new(cls, **fields) -> IsolatedCheckout:
-        """A checkout with a name (`it-<random>`) and a free port of its own."""
+        """A checkout with a name (`it-<random>`) and free ports of its own (app, HTTPS, registry)."""
         return cls(unique_name("it"), free_port(), **fields)
+
+    @property
+    def registry(self) -> str:
+        """The local registry's address (`invoke registry.up`)."""
+        return f"127.0.0.1:{self.registry_port}"
+
+    @property
+    def registry_volume(self) -> str:
+        return f"{self.project}-registry_registry-data"
 
     @property
     def project(self) -> str:
@@ -296,6 +311,8 @@ class IsolatedCheckout:
             "PROJ_NAME": self.proj_name,
             "COMPOSE_PROJECT_NAME": self.project,
             "APP_PORT": str(self.port),
+            "HTTPS_PORT": str(self.https_port),
+            "REGISTRY_PORT": str(self.registry_port),
             "BACKUP_DIR": str(self.backups),
             **{name: value for name, value in passwords.items() if value is not None},
         }

@@ -112,13 +112,15 @@ def test_only_compose_v1(project, tmp_path, engine):
     assert project.containers() == []
 
 
-def test_port_in_use_is_named_and_nothing_starts(project, engine):
+@pytest.mark.parametrize("setting", ["APP_PORT", "HTTPS_PORT"])
+def test_port_in_use_is_named_and_nothing_starts(project, engine, setting):
+    port = {"APP_PORT": project.port, "HTTPS_PORT": project.https_port}[setting]
     with socket.socket() as taken:
-        taken.bind(("127.0.0.1", project.port))
+        taken.bind(("127.0.0.1", port))
         taken.listen()
         done = project.invoke_combined("up", "--stage", "prod")
     assert done.returncode != 0
-    assert_one_line(done.stdout, f"127.0.0.1:{project.port}", "APP_PORT", "already in use")
+    assert_one_line(done.stdout, f"127.0.0.1:{port}", setting, "already in use")
     assert project.containers() == []
 
 

@@ -64,12 +64,14 @@ def assert_healthy_stack(isolated, engine) -> None:
 
 
 def up_prod(isolated, port: int | None = None) -> str:
-    """`invoke up --stage prod` (on another APP_PORT when port is given); returns the URL it printed."""
+    """`invoke up --stage prod` (on another APP_PORT when port is given); returns the plain HTTP URL of the app (the
+    printed HTTPS URL is the proxy's, see test_https.py)."""
     env = {"APP_PORT": str(port)} if port else None
     done = isolated.invoke("up", "--stage", "prod", env=env, timeout=UP_TIMEOUT)
     assert done.returncode == 0, f"invoke up --stage prod failed: {describe(done)}"
     url = f"http://127.0.0.1:{port or isolated.port}/"
-    assert url in done.stdout + done.stderr, f"invoke up did not print the URL {url}: {describe(done)}"
+    for printed in (f"https://127.0.0.1:{isolated.https_port}/", f"{url}health"):
+        assert printed in done.stdout + done.stderr, f"invoke up did not print {printed}: {describe(done)}"
     return url
 
 

@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.offline import build_images_argv, build_images_env, ensure_offline_images, offline_tags, suite_versions
+from lifecycle.offline import (
+    STEPS,
+    build_images_argv,
+    build_images_env,
+    ensure_offline_images,
+    offline_tags,
+    suite_versions,
+)
 from lifecycle.runner import SubprocessRunner
 
 pytestmark = pytest.mark.integration
@@ -58,7 +65,7 @@ def first_ensure(engine, settings):
 
 
 def test_ensure_leaves_all_images_present(engine, first_ensure, tags):
-    for tag in (tags.rootfs, tags.python, tags.db):
+    for tag in (tags.of(step) for step in STEPS):
         assert engine.docker("image", "inspect", tag, check=False).returncode == 0, f"{tag} missing after ensure"
 
 
@@ -69,7 +76,7 @@ def test_second_ensure_makes_nothing_and_is_quick(first_ensure, settings):
 
 
 def test_python_base_imports_ssl_and_venv(engine, first_ensure, tags, settings):
-    python_version, _ = suite_versions(settings["DEBIAN_SUITE"])
+    python_version = suite_versions(settings["DEBIAN_SUITE"]).python
     done = engine.docker(
         "run", "--rm", tags.python, "python", "-c", "import ssl, sys, venv; print('%d.%d' % sys.version_info[:2])"
     )

@@ -428,8 +428,8 @@ def test_parse_options():
 def test_every_section_has_one_name_an_option_and_its_targets_in_the_table():
     names = [section.name for section in SECTIONS]
     assert len(set(names)) == len(names)
-    names_in_order = ["zip", "cold", "rebuild", "images", "qa", "up", "serve", "backup", "pipuv", "cluster"]
-    assert names == names_in_order  # run order
+    names_in_order = ["zip", "cold", "rebuild", "images", "qa", "up", "serve", "proxy", "release", "backup", "pipuv"]
+    assert names == [*names_in_order, "cluster"]  # run order
     assert parse_options(["--skip", names[-1]]).skip == [names[-1]]
     assert TARGETS["noop_s"] == 0.3 and TARGETS["code_only_s"] == 1.0 and TARGETS["code_change_up_s"] == 4.0
 
@@ -555,3 +555,39 @@ def test_cluster_rows(changes, misses):
     assert [key for key in judged_keys if rows[key].status == "PASS"] == [k for k in judged_keys if k not in misses]
     assert rows["cluster_failed_requests"].target == "≤ 4"
     assert rows["cluster_up"].value == "10.4 s"
+
+
+# ------------------------------------------------------------------------------------ release and proxy
+
+
+@pytest.mark.parametrize(
+    ("code_bytes", "status"),
+    [pytest.param(1_400_000, "PASS", id="code-layers-only"), pytest.param(30_000_000, "MISS", id="more-than-code")],
+)
+def test_release_push_rows(code_bytes, status):
+    pushes = {"first": {"seconds": 21.7, "bytes": 80_400_000, "blobs": 14},
+              "code_only": {"seconds": 2.0, "bytes": code_bytes, "blobs": 4}}  # fmt: skip
+    rows = by_key(rows_of(results(release=pushes)))
+    assert rows["push_first"].value == "21.7 s, 80.4 MB in 14 blobs"
+    assert rows["push_code_only_share"].status == status
+
+
+@pytest.mark.parametrize(
+    ("proxied_rps", "status"), [pytest.param(900.0, "PASS", id="90-percent"), pytest.param(700.0, "MISS", id="70")]
+)
+def test_proxy_rows(proxied_rps, status):
+    measured = {"/health": {"direct": [wrk(1000.0, 20.0)], "proxied": [wrk(proxied_rps, 25.0)]}}
+    rows = by_key(rows_of(results(proxy=measured)))
+    assert rows["proxy_share_/health"].status == status
+    assert rows["proxy_/health"].value.startswith(f"{proxied_rps:.0f} vs 1000 req/s direct")
+
+
+def test_bench_settings_isolate_the_https_and_registry_ports_too(make_settings):
+    from lifecycle.bench.context import bench_settings
+
+    settings = make_settings(APP_PORT="8000", HTTPS_PORT="8443", REGISTRY_PORT="5000", REGISTRY="registry.example.com")
+    isolated = bench_settings(settings)
+    assert isolated["REGISTRY"] == "" and isolated.registry.startswith("127.0.0.1:")
+    assert {isolated["APP_PORT"], isolated["HTTPS_PORT"], isolated["REGISTRY_PORT"]}.isdisjoint(
+        {"8000", "8443", "5000"}
+    )

@@ -13,8 +13,15 @@ from lifecycle.offline import OfflineTags
 from lifecycle.runner import Result
 from lifecycle.settings import IMAGES_ENV, load_settings
 
-TAGS = OfflineTags(rootfs="lifecycle/debian:trixie", python="lifecycle/python:3.13-trixie", db="lifecycle/mariadb:11.8")
-ALL = {TAGS.rootfs, TAGS.python, TAGS.db}
+TAGS = OfflineTags(
+    rootfs="lifecycle/debian:trixie",
+    python="lifecycle/python:3.13-trixie",
+    db="lifecycle/mariadb:11.8",
+    registry="lifecycle/registry:2.8",
+    proxy="lifecycle/haproxy:3.0",
+)
+ALL = {TAGS.rootfs, TAGS.python, TAGS.db, TAGS.registry, TAGS.proxy}
+IMAGES = {TAGS.python, TAGS.db, TAGS.registry, TAGS.proxy}
 
 
 def make_settings(tmp_path: Path, **environ: str):
@@ -22,16 +29,20 @@ def make_settings(tmp_path: Path, **environ: str):
 
 
 class FakeRunner:
-    """Records commands; `docker image inspect TAG` succeeds only for tags in `existing`."""
+    """Records commands; `docker image inspect TAG` succeeds only for tags in `existing`, `docker pull TAG` only for
+    tags in `pullable`."""
 
-    def __init__(self, existing=()):
+    def __init__(self, existing=(), pullable=()):
         self.existing = set(existing)
+        self.pullable = set(pullable)
         self.calls: list[tuple[list[str], dict | None]] = []
 
     def __call__(self, argv, *, env=None, warn=False, capture=False):
         self.calls.append((list(argv), env))
         if argv[:3] == ["docker", "image", "inspect"]:
             return Result(0 if argv[-1] in self.existing else 1)
+        if argv[:2] == ["docker", "pull"]:
+            return Result(0 if argv[-1] in self.pullable else 1)
         return Result(0)
 
     @property
@@ -43,18 +54,32 @@ class FakeRunner:
     ("existing", "force", "expected"),
     [
         pytest.param(ALL, False, [], id="all-present-nothing"),
-        pytest.param(ALL, True, ["rootfs", "python", "db"], id="all-present-force-all"),
-        pytest.param(set(), False, ["rootfs", "python", "db"], id="none-present-all"),
-        pytest.param({TAGS.rootfs}, False, ["python", "db"], id="rootfs-only-both-images"),
-        pytest.param({TAGS.rootfs, TAGS.python}, False, ["db"], id="db-missing-db-only"),
-        pytest.param({TAGS.rootfs, TAGS.db}, False, ["python"], id="python-missing-python-only"),
-        pytest.param({TAGS.python, TAGS.db}, False, [], id="rootfs-missing-but-unneeded"),
-        pytest.param({TAGS.python}, False, ["rootfs", "db"], id="db-and-rootfs-missing"),
-        pytest.param({"lifecycle/debian:bookworm"}, False, ["rootfs", "python", "db"], id="other-suite-ignored"),
+        pytest.param(ALL, True, ["rootfs", "python", "db", "registry", "proxy"], id="all-present-force-all"),
+        pytest.param(set(), False, ["rootfs", "python", "db", "registry", "proxy"], id="none-present-all"),
+        pytest.param({TAGS.rootfs}, False, ["python", "db", "registry", "proxy"], id="rootfs-only-every-image"),
+        pytest.param(ALL - {TAGS.db}, False, ["db"], id="db-missing-db-only"),
+        pytest.param(ALL - {TAGS.python}, False, ["python"], id="python-missing-python-only"),
+        pytest.param(ALL - {TAGS.proxy}, False, ["proxy"], id="proxy-missing-proxy-only"),
+        pytest.param(IMAGES, False, [], id="rootfs-missing-but-unneeded"),
+        pytest.param(IMAGES - {TAGS.db}, False, ["rootfs", "db"], id="db-and-rootfs-missing"),
+        pytest.param({"lifecycle/debian:bookworm"}, False, list(offline.STEPS), id="other-suite-ignored"),
     ],
 )
 def test_plan(existing, force, expected):
     assert offline.plan(TAGS, existing, force) == expected
+
+
+@pytest.mark.parametrize(
+    ("existing", "force", "wanted", "expected"),
+    [
+        pytest.param({TAGS.rootfs}, False, ["registry"], ["registry"], id="only-the-wanted-image"),
+        pytest.param(set(), False, ["proxy"], ["rootfs", "proxy"], id="wanted-image-and-its-rootfs"),
+        pytest.param(ALL, True, ["proxy"], ["rootfs", "proxy"], id="force-rebuilds-only-the-wanted"),
+        pytest.param({TAGS.rootfs, TAGS.registry}, False, ["registry"], [], id="wanted-present-nothing"),
+    ],
+)
+def test_plan_of_wanted_images(existing, force, wanted, expected):
+    assert offline.plan(TAGS, existing, force, wanted) == expected
 
 
 @pytest.mark.parametrize(
@@ -109,19 +134,29 @@ def test_build_env_adds_offline_values_and_keeps_settings(tmp_path):
     assert env["PATH"] == "/usr/bin"
     assert env["COMPOSE_BAKE"] == "false"
     assert env["DB_IMAGE"] == "mysql:8.4"  # the main stack's meaning is untouched
-    assert {
-        k: env[k] for k in ("OFFLINE_SUITE", "OFFLINE_ROOTFS_IMAGE", "OFFLINE_PYTHON_IMAGE", "OFFLINE_DB_IMAGE")
-    } == {
+    assert {k: env[k] for k in OFFLINE_NAMES} == {
         "OFFLINE_SUITE": "bookworm",
         "OFFLINE_ROOTFS_IMAGE": "lifecycle/debian:bookworm",
         "OFFLINE_PYTHON_IMAGE": "lifecycle/python:3.11-bookworm",
         "OFFLINE_DB_IMAGE": "lifecycle/mariadb:10.11",
+        "OFFLINE_REGISTRY_IMAGE": "lifecycle/registry:2.8",
+        "OFFLINE_PROXY_IMAGE": "lifecycle/haproxy:2.6",
     }
+
+
+OFFLINE_NAMES = (
+    "OFFLINE_SUITE",
+    "OFFLINE_ROOTFS_IMAGE",
+    "OFFLINE_PYTHON_IMAGE",
+    "OFFLINE_DB_IMAGE",
+    "OFFLINE_REGISTRY_IMAGE",
+    "OFFLINE_PROXY_IMAGE",
+)
 
 
 def test_build_env_names_match_compose_file():
     compose = (Path(offline.__file__).resolve().parent.parent / offline.COMPOSE_FILE).read_text()
-    for name in ("OFFLINE_SUITE", "OFFLINE_ROOTFS_IMAGE", "OFFLINE_PYTHON_IMAGE", "OFFLINE_DB_IMAGE"):
+    for name in OFFLINE_NAMES:
         assert f"${{{name}:?" in compose
 
 
@@ -136,17 +171,27 @@ def test_build_env_names_match_compose_file():
                 "PY_VERSION": "3.13",
                 "PY_BASE": "trixie",
                 "DB_IMAGE": "lifecycle/mariadb:11.8",
+                "REGISTRY_IMAGE": "lifecycle/registry:2.8",
+                "PROXY_IMAGE": "lifecycle/haproxy:3.0",
             },
             id="defaults-trixie",
         ),
         pytest.param(
             {"DEBIAN_SUITE": "bookworm", "OFFLINE_PREFIX": "acme"},
-            OfflineTags("acme/debian:bookworm", "acme/python:3.11-bookworm", "acme/mariadb:10.11"),
+            OfflineTags(
+                "acme/debian:bookworm",
+                "acme/python:3.11-bookworm",
+                "acme/mariadb:10.11",
+                "acme/registry:2.8",
+                "acme/haproxy:2.6",
+            ),
             {
                 "BASE_IMAGE": "acme/python",
                 "PY_VERSION": "3.11",
                 "PY_BASE": "bookworm",
                 "DB_IMAGE": "acme/mariadb:10.11",
+                "REGISTRY_IMAGE": "acme/registry:2.8",
+                "PROXY_IMAGE": "acme/haproxy:2.6",
             },
             id="bookworm-other-prefix",
         ),
@@ -174,13 +219,18 @@ def test_write_switch_content(tmp_path):
     assert offline.write_switch(settings) is True
     text = (tmp_path / IMAGES_ENV).read_text()
     assert text.startswith("# ")
-    assert "Delete this file to return to the official images (python:3.12-slim, mysql:8.4)" in text
+    assert (
+        "Delete this file to return to the official images (python:3.12-slim, mysql:8.4, registry:2, haproxy:3.0)"
+        in text
+    )
     lines = [line for line in text.splitlines() if not line.startswith("#")]
     assert lines == [
         "BASE_IMAGE=lifecycle/python",
         "PY_VERSION=3.13",
         "PY_BASE=trixie",
         "DB_IMAGE=lifecycle/mariadb:11.8",
+        "REGISTRY_IMAGE=lifecycle/registry:2.8",
+        "PROXY_IMAGE=lifecycle/haproxy:3.0",
     ]
     # The settings loader reads it back as the switch it is.
     reloaded = load_settings(root=tmp_path, environ={})
@@ -219,14 +269,14 @@ def test_ensure_does_nothing_when_all_exist(tmp_path):
 
 
 def test_ensure_makes_rootfs_when_an_image_on_it_is_missing(tmp_path, rootfs_allowed):
-    run = FakeRunner(existing={TAGS.python})
+    run = FakeRunner(existing=IMAGES - {TAGS.db})
     settings = make_settings(tmp_path)
     assert offline.ensure_offline_images(settings, run) == [TAGS.rootfs, TAGS.db]
     assert run.calls[-1][0] == offline.build_images_argv(settings, ["db"])
 
 
 def test_ensure_builds_db_from_existing_rootfs(tmp_path):
-    run = FakeRunner(existing={TAGS.rootfs, TAGS.python})
+    run = FakeRunner(existing=ALL - {TAGS.db})
     settings = make_settings(tmp_path)
     assert offline.ensure_offline_images(settings, run) == [TAGS.db]
     ((argv, env),) = [call for call in run.calls if call[0][:2] == ["docker", "compose"]]
@@ -237,7 +287,7 @@ def test_ensure_builds_db_from_existing_rootfs(tmp_path):
 
 def test_ensure_makes_rootfs_then_builds(tmp_path, rootfs_allowed):
     run = FakeRunner()
-    assert offline.ensure_offline_images(make_settings(tmp_path), run) == [TAGS.rootfs, TAGS.python, TAGS.db]
+    assert offline.ensure_offline_images(make_settings(tmp_path), run) == [TAGS.of(step) for step in offline.STEPS]
     assert run.programs == ["debootstrap --variant=minbase", "tar -C", "docker import", "docker compose"]
     assert not list(tmp_path.glob("lifecycle-rootfs-*")), "the work folder must be removed"
 
@@ -245,9 +295,7 @@ def test_ensure_makes_rootfs_then_builds(tmp_path, rootfs_allowed):
 def test_force_rebuilds_all_without_inspecting(tmp_path, rootfs_allowed):
     run = FakeRunner(existing=ALL)
     assert offline.ensure_offline_images(make_settings(tmp_path), run, force=True) == [
-        TAGS.rootfs,
-        TAGS.python,
-        TAGS.db,
+        TAGS.of(step) for step in offline.STEPS
     ]
     assert run.programs == ["debootstrap --variant=minbase", "tar -C", "docker import", "docker compose"]
 
@@ -262,7 +310,7 @@ def test_force_rebuilds_all_without_inspecting(tmp_path, rootfs_allowed):
 def test_rootfs_prerequisites(monkeypatch, tmp_path, which, euid, message):
     monkeypatch.setattr(offline.shutil, "which", lambda name: which)
     monkeypatch.setattr(offline.os, "geteuid", lambda: euid)
-    run = FakeRunner(existing={TAGS.python})
+    run = FakeRunner(existing=IMAGES - {TAGS.db})
     with pytest.raises(UserError, match=message):
         offline.ensure_offline_images(make_settings(tmp_path), run)
     assert run.programs == []
@@ -270,7 +318,7 @@ def test_rootfs_prerequisites(monkeypatch, tmp_path, which, euid, message):
 
 def test_prerequisites_not_checked_when_rootfs_not_needed(monkeypatch, tmp_path):
     monkeypatch.setattr(offline.shutil, "which", lambda name: None)
-    run = FakeRunner(existing={TAGS.python, TAGS.db})
+    run = FakeRunner(existing=IMAGES)
     assert offline.ensure_offline_images(make_settings(tmp_path), run) == []
 
 
@@ -323,3 +371,20 @@ def test_trim_rootfs_drops_debootstrap_leftovers_only(tmp_path):
     offline.trim_rootfs(tmp_path)
     assert [name for name in kept if (tmp_path / name).exists()] == kept
     assert [name for name in dropped if (tmp_path / name).exists()] == []
+
+
+@pytest.mark.parametrize(
+    ("existing", "pullable", "expected", "built"),
+    [
+        pytest.param({"registry:2"}, False, "registry:2", [], id="official-present-used"),
+        pytest.param(set(), True, "registry:2", [], id="official-pullable-used"),
+        pytest.param({TAGS.rootfs, TAGS.registry}, False, TAGS.registry, [], id="offline-present-used"),
+        pytest.param({TAGS.rootfs}, False, TAGS.registry, ["registry"], id="offline-built-when-missing"),
+    ],
+)
+def test_available_or_offline(tmp_path, existing, pullable, expected, built):
+    run = FakeRunner(existing=existing, pullable={"registry:2"} if pullable else ())
+    settings = make_settings(tmp_path)
+    assert offline.available_or_offline(settings, run, "registry", "registry:2") == expected
+    builds = [argv for argv, _ in run.calls if argv[:2] == ["docker", "compose"]]
+    assert builds == ([offline.build_images_argv(settings, built)] if built else [])

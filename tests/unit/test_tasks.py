@@ -15,7 +15,7 @@ from invoke import Config, MockContext, Result
 from invoke.exceptions import Exit
 
 import tasks
-from lifecycle import deps, stack
+from lifecycle import deps, registry, stack
 from lifecycle.settings import Settings, load_settings
 from lifecycle.stages import Stage
 
@@ -249,8 +249,10 @@ def test_up_test_qa_points_to_invoke_qa_and_runs_nothing(make_checkout):
     assert commands(c) == list(PREFLIGHT)
 
 
-def test_up_prod_builds_then_waits_for_health(make_checkout):
-    settings = make_checkout(DJANGO_SECRET_KEY="k")
+def test_up_prod_builds_then_waits_for_health_and_https(make_checkout, monkeypatch):
+    settings = make_checkout(DJANGO_SECRET_KEY="k", HTTPS_PORT="8444")
+    waited = []
+    monkeypatch.setattr(stack, "wait_for_https", waited.append)
     c = context()
     tasks.up(c, stage="prod", wait_timeout="60")
     assert stack_calls(c) == [
@@ -258,6 +260,16 @@ def test_up_prod_builds_then_waits_for_health(make_checkout):
         compose_argv(settings, "prod", "build", "prod"),
         compose_argv(settings, "prod", "up", "--detach", "--no-build", "--wait", "--wait-timeout", "60"),
     ]
+    assert waited == [8444]
+    (up_env,) = [call.kwargs["env"] for call in c.run.call_args_list if " up --detach" in call.args[0]]
+    tls_dir = settings.root / ".lifecycle" / "tls"
+    assert (up_env["TLS_CERT_FILE"], up_env["TLS_KEY_FILE"]) == (
+        str(tls_dir / "server.crt"),
+        str(tls_dir / "server.key"),
+    )
+    assert up_env["PROXY_IMAGE"] == "haproxy:3.0"  # present, as far as the mocked engine says
+    openssl = [argv for argv in commands(c) if argv[0] == "openssl"]
+    assert [argv[1] for argv in openssl[:3]] == ["req", "req", "x509"], "the local CA and certificate are made first"
 
 
 def test_up_no_build_skips_the_build(make_checkout):
@@ -419,7 +431,7 @@ def test_invoke_list_shows_every_task_with_a_summary():
         cwd=CHECKOUT, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    listed = dict(re.findall(r"^  (\S+)\s{2,}(\S.*)$", done.stdout, flags=re.MULTILINE))
+    listed = dict(re.findall(r"^  (\S+)(?: \([^)]*\))?\s{2,}(\S.*)$", done.stdout, flags=re.MULTILINE))
     assert set(listed) == set(tasks.ns.task_names)
     assert all(summary.strip() for summary in listed.values())
 
@@ -455,6 +467,60 @@ def test_every_task_has_a_summary_and_states_each_default(name):
         words = default_words(parameter.default)
         if words is not None:
             assert f"Default: {words}" in text
+
+
+# ---------------------------------------------------------------------------------- registry, release, tls
+
+
+def test_registry_down_volumes_without_yes_and_no_terminal_deletes_nothing(make_checkout, monkeypatch):
+    make_checkout()
+    monkeypatch.setattr(tasks, "terminal_prompt", lambda: None)
+    c = context()
+    with pytest.raises(Exit) as error:
+        tasks.registry_down(c, volumes=True)
+    assert "--volumes deletes every pushed image of" in error.value.message
+    assert compose_calls(c) == []
+
+
+def test_registry_down_keeps_the_volume(make_checkout):
+    settings = make_checkout()
+    c = context()
+    tasks.registry_down(c)
+    assert compose_calls(c) == [registry.down_argv(settings)]
+
+
+@pytest.mark.parametrize("stage", ["dev", "test-qa"])
+def test_release_of_a_stage_that_is_not_shipped_exits_before_anything_runs(make_checkout, stage):
+    make_checkout()
+    c = context()
+    with pytest.raises(Exit) as error:
+        tasks.release(c, stage=stage)
+    assert error.value.message.startswith("error: only stage and prod are released")
+    assert commands(c) == list(PREFLIGHT)
+
+
+def test_releases_with_none_recorded_says_how_to_make_one(make_checkout, capsys):
+    make_checkout()
+    tasks.releases(context())
+    assert "invoke release --stage stage" in capsys.readouterr().out
+
+
+def test_tls_trust_prints_the_curl_line_with_the_generated_ca(make_checkout, capsys):
+    settings = make_checkout(HTTPS_PORT="8444")
+    tasks.tls_trust(context())
+    ca = settings.root / ".lifecycle" / "tls" / "ca.crt"
+    assert f"curl --cacert {ca} https://127.0.0.1:8444/" in capsys.readouterr().out
+
+
+def test_clean_removes_the_local_release_tags_too(make_checkout):
+    settings = make_checkout(REGISTRY_PORT="5401")
+    tags = "127.0.0.1:5401/shop:prod-0123456789ab\n127.0.0.1:5401/shop:prod\nother:prod\n"
+    c = context({r"docker image ls ": Result(tags), r"docker image inspect ": Result(exited=1)})
+    tasks.clean(c)
+    removed = ["127.0.0.1:5401/shop:prod", "127.0.0.1:5401/shop:prod-0123456789ab"]
+    removals = [argv[3:] for argv in commands(c) if argv[:3] == ["docker", "image", "rm"]]
+    assert removals == [removed]
+    assert settings.release_repository == "127.0.0.1:5401/shop"
 
 
 # -------------------------------------------------------------------------------------------------- debugger

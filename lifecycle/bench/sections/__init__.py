@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lifecycle.bench.context import Section
-from lifecycle.bench.sections import backup, builds, cluster, code_zip, images, pipuv, qa, serve, up
+from lifecycle.bench.sections import backup, builds, cluster, code_zip, images, pipuv, proxy, qa, release, serve, up
 
 SECTIONS: tuple[Section, ...] = (
     code_zip.SECTION,
@@ -13,6 +13,8 @@ SECTIONS: tuple[Section, ...] = (
     qa.SECTION,
     up.SECTION,
     serve.SECTION,
+    proxy.SECTION,
+    release.SECTION,
     backup.SECTION,
     pipuv.SECTION,
     cluster.SECTION,

@@ -36,7 +36,7 @@ def measure(bench: Bench) -> dict[str, Any]:
         "site": {},
         "ceiling": {},
     }
-    base_url = bench.suite.url().rstrip("/")
+    base_url = bench.suite.app_url().rstrip("/")
     bench.suite.up(PROD, build=False)
     try:
         for number in range(SEED_NOTES):

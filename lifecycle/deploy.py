@@ -1,0 +1,360 @@
+"""Deploy the last release to a Docker Swarm: secrets, the database, the migrate job, the rolling update.
+
+Swarm schedules, restarts, updates and rolls back; this module prepares the inputs (the release's
+digest, content-named secrets, the stack's variables), runs the commands from `lifecycle.swarm` in the
+right order, waits with a deadline while printing progress, and reports. The order of a deploy:
+
+1. refuse bad input before touching anything (stage, replicas, swarm mode, a release, the image);
+2. create the secrets that do not exist yet (named by a hash of their value);
+3. the database (stack.db.yaml alone), until its one replica is healthy;
+4. the migrate job with the new image (stack.migrate.yaml alone), until it completes; on failure stop
+   here with its last log lines: the app has not been touched;
+5. the app (stack.yaml): Swarm's rolling update, start-first, rolled back by Swarm on failure;
+6. wait until every replica runs the new digest, or Swarm has rolled back (non-zero exit).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from lifecycle import offline, probes, swarm, tls
+from lifecycle.errors import UserError
+from lifecycle.release import ReleaseLog
+from lifecycle.runner import Runner
+from lifecycle.settings import Settings
+from lifecycle.stages import PROD, Stage
+
+DEPLOYABLE_STAGES = (PROD,)
+POLL_SECONDS = 2.0
+FAILED_TASK_STATES = ("failed", "rejected", "orphaned", "remove")
+ROLLED_BACK = ("rollback_completed", "rollback_paused")
+
+
+def check_stage(stage: Stage) -> Stage:
+    if stage not in DEPLOYABLE_STAGES:
+        raise UserError(f"only prod deploys to a swarm, not {stage.name!r}; use --stage prod")
+    return stage
+
+
+def check_replicas(replicas: object) -> int:
+    text = str(replicas).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise UserError(f"--replicas {replicas!r} is not a whole number of at least 1; e.g. --replicas 3")
+    return int(text)
+
+
+def last_release(settings: Settings, stage: Stage) -> str:
+    """The image (`name@sha256:...`) of the newest release of stage recorded by `invoke release`."""
+    release = ReleaseLog.of(settings).latest(stage)
+    if release is None:
+        raise UserError(f"no release of {stage} yet; run: invoke release --stage {stage}")
+    return swarm.check_digest_reference(release.reference)
+
+
+def db_in_stack(settings: Settings) -> bool:
+    """Only the default DB_HOST means a db service in the swarm; any other name is an external server."""
+    return settings["DB_HOST"] == "db"
+
+
+def stack_files(settings: Settings) -> list[Path]:
+    files = [swarm.STACK_FILE, *[swarm.DB_FILE] * db_in_stack(settings)]
+    return [settings.root / file for file in files]
+
+
+def secret_values(settings: Settings, certificate: tls.CertFiles) -> dict[str, str]:
+    """The secrets this stack needs, from .env and the proxy's certificate; a missing one is bad input."""
+    names = [name for name in swarm.SECRETS if name != "DB_ROOT_PASSWORD" or db_in_stack(settings)]
+    missing = [name for name in names if not settings.env.get(name)]
+    if missing:
+        raise UserError(f"{', '.join(missing)} not set; put it in .env (scripts/bootstrap writes them)")
+    files = {"TLS_CERT": certificate.cert, "TLS_KEY": certificate.key}
+    unreadable = [str(path) for path in files.values() if not path.is_file()]
+    if unreadable:
+        raise UserError(f"no TLS certificate file {', '.join(unreadable)}; check TLS_CERT_FILE and TLS_KEY_FILE")
+    values = {name: path.read_text(encoding="utf-8") for name, path in files.items()}
+    return {**{name: settings.env[name] for name in names}, **values}
+
+
+def is_converged(state: swarm.ServiceState, tasks: list[swarm.Task], image: str, replicas: int) -> bool:
+    running = [task for task in tasks if task.desired == "Running" and task.status == "running"]
+    return len(running) == replicas and all(task.image == image for task in running)
+
+
+def progress_line(state: swarm.ServiceState, tasks: list[swarm.Task], image: str, replicas: int) -> str:
+    running = [task for task in tasks if task.desired == "Running" and task.status == "running"]
+    new = sum(task.image == image for task in running)
+    update = state.update_state or "no update"
+    return f"app: {new}/{replicas} replicas on {swarm.short(image)}, {len(running)} running; update: {update}"
+
+
+@dataclass
+class Deployer:
+    settings: Settings
+    run: Runner
+    dry: bool = False
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+
+    @property
+    def stack(self) -> str:
+        return self.settings.project_name
+
+    @property
+    def app(self) -> str:
+        return swarm.service_name(self.stack, "app")
+
+    def say(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.settings['HTTPS_PORT']}/"
+
+    def env(self, image: str, replicas: int, secrets: Mapping[str, str], proxy_image: str) -> dict[str, str]:
+        """The stack files' variables: the settings, the images, the replicas and the secrets' names."""
+        names = {f"{variable}_SECRET": name for variable, name in secrets.items()}
+        config = swarm.content_name(self.stack, "haproxy", (self.settings.root / swarm.PROXY_CONFIG).read_bytes())
+        return {
+            **self.settings.env,
+            "APP_IMAGE": image,
+            "REPLICAS": str(replicas),
+            "PROXY_IMAGE": proxy_image,
+            "PROXY_CONFIG": config,
+            **names,
+        }
+
+    # --------------------------------------------------------------------------------------- the swarm
+    def swarm_state(self) -> str:
+        answer = self.run(swarm.swarm_state(), warn=True, capture=True)
+        return answer.stdout if answer.ok else ""
+
+    def require_swarm(self) -> str:
+        """This node's id; one line and nothing done when the engine is not a swarm manager."""
+        return "" if self.dry else swarm.require_manager(self.swarm_state())
+
+    def init_swarm(self) -> None:
+        if self.swarm_state().startswith("active"):
+            self.say("already in swarm mode")
+        else:
+            self.run(swarm.init())
+        node = self.require_swarm() or "NODE"
+        self.run(swarm.label_node(self.settings["DB_NODE_LABEL"], node), capture=True)
+        self.say(f"swarm mode on; node {node} holds the database ({self.settings['DB_NODE_LABEL']}=true)")
+
+    def leave_swarm(self) -> None:
+        if not self.swarm_state().startswith("active"):
+            self.say("not in swarm mode; nothing to do")
+            return
+        self.run(swarm.leave())
+
+    def service(self, name: str) -> swarm.ServiceState | None:
+        answer = self.run(swarm.service_inspect(name), warn=True, capture=True)
+        return swarm.ServiceState.parse(answer.stdout) if answer.ok and answer.stdout.strip() else None
+
+    def tasks(self, name: str) -> list[swarm.Task]:
+        answer = self.run(swarm.service_tasks(name), warn=True, capture=True)
+        return swarm.parse_tasks(answer.stdout) if answer.ok else []
+
+    def require_image(self, image: str) -> None:
+        if not self.run(swarm.pull(image), warn=True, capture=True).ok:
+            raise UserError(
+                f"the registry no longer has {swarm.short(image)}; run: invoke release --stage prod (nothing changed)"
+            )
+
+    def require_db_node(self) -> None:
+        label = self.settings["DB_NODE_LABEL"]
+        answer = self.run(swarm.nodes_labelled(label), warn=True, capture=True)
+        if answer.ok and not answer.stdout.strip():
+            raise UserError(
+                f"no swarm node is labelled {label}=true for the database; "
+                f"run: docker node update --label-add {label}=true NODE (invoke swarm.init does it here)"
+            )
+
+    # ------------------------------------------------------------------------------------- secrets
+    def ensure_secrets(self) -> dict[str, str]:
+        """Create each content-named secret that does not exist yet; return variable -> secret name."""
+        names = {}
+        certificate = tls.cert_files(self.settings) if self.dry else tls.ensure_certificate(self.settings, self.run)
+        with tempfile.TemporaryDirectory(prefix="lifecycle-secrets-") as folder:
+            for variable, value in secret_values(self.settings, certificate).items():
+                name = names[variable] = swarm.content_name(self.stack, variable, value)
+                if self.dry or self.run(swarm.secret_inspect(name), warn=True, capture=True).ok:
+                    continue
+                file = Path(folder) / variable.lower()
+                file.touch(mode=0o600)
+                file.write_text(value, encoding="utf-8")
+                self.run(swarm.secret_create(name, file, self.stack), capture=True)
+                self.say(f"secret {name} created")
+        return names
+
+    # ----------------------------------------------------------------------------------------- waits
+    def wait(self, what: str, done: Callable[[], str | None], timeout: float) -> str:
+        """Poll done() until it returns a non-empty answer; print each new progress line; one line at the deadline."""
+        if self.dry:
+            return ""
+        deadline = self.clock() + timeout
+        while True:
+            answer = done()
+            if answer:
+                return answer
+            if self.clock() >= deadline:
+                raise UserError(
+                    f"{what} did not finish within {timeout:.0f}s (DEPLOY_TIMEOUT); see invoke deploy.status"
+                )
+            self.sleep(POLL_SECONDS)
+
+    def wait_running(self, service: str, timeout: float) -> None:
+        """Until the service has a running task (with a health check: a healthy one, as Swarm reports it)."""
+        name = swarm.service_name(self.stack, service)
+        self.wait(
+            f"the {service} service",
+            lambda: "up" if any(t.desired == "Running" and t.status == "running" for t in self.tasks(name)) else None,
+            timeout,
+        )
+        self.say(f"{service}: running")
+
+    def migrate(self, env: Mapping[str, str], timeout: float) -> None:
+        """Run the migrate job once with the new image; on failure, raise with its last log lines."""
+        name = swarm.service_name(self.stack, "migrate")
+        self.remove_job(name)  # a job left by an interrupted deploy
+        self.run(swarm.stack_deploy(self.stack, [self.settings.root / swarm.MIGRATE_FILE]), env=env)
+
+        def finished() -> str | None:
+            states = [task.status for task in self.tasks(name)]
+            if "complete" in states:
+                return "complete"
+            return next((state for state in states if state in FAILED_TASK_STATES), None)
+
+        try:
+            outcome = self.wait("the migrate job", finished, timeout)
+            if outcome and outcome != "complete":
+                self.show_job_logs(name)
+                raise UserError(f"the migrate job {outcome}; nothing else was changed, the app runs as before")
+        finally:
+            self.remove_job(name)
+        self.say("migrate: complete")
+
+    def show_job_logs(self, name: str) -> None:
+        """The failed job's last lines, from its container on this node (`docker service logs` can hang)."""
+        containers = self.run(swarm.stopped_task_containers(name), warn=True, capture=True).stdout.split()
+        for container in containers:
+            self.run(swarm.container_logs(container), warn=True)
+        if not containers:
+            self.say(f"the job ran on another node: docker service logs {name}")
+
+    def remove_job(self, name: str) -> None:
+        """The job's service, and the exited containers Swarm leaves behind on this node."""
+        self.run(swarm.service_rm(name), warn=True, capture=True)
+        left = self.run(swarm.stopped_task_containers(name), warn=True, capture=True).stdout.split()
+        if left:
+            self.run(swarm.container_rm(*left), warn=True, capture=True)
+
+    def wait_app(self, image: str, replicas: int, before: swarm.ServiceState | None, timeout: float) -> None:
+        """Until every replica runs image and, when the deploy changed the replicas' spec, Swarm's rolling update
+        has completed (its monitor window included); one line when Swarm rolled it back instead."""
+        after = self.service(self.app)
+        rolling = before is not None and after is not None and after.template != before.template
+        started = before.update_started if before else ""
+        shown = [""]
+
+        def converged() -> str | None:
+            state = self.service(self.app)
+            if state is None:
+                return None
+            tasks = self.tasks(self.app)
+            line = progress_line(state, tasks, image, replicas)
+            if line != shown[0]:
+                self.say(line)
+                shown[0] = line
+            fresh = state.update_started != started
+            if fresh and state.update_state in ROLLED_BACK:
+                errors = sorted({task.error for task in tasks if task.image == image and task.error})
+                why = "; ".join(errors) or state.update_message
+                raise UserError(
+                    f"{swarm.short(image)} failed ({why}): Swarm rolled the app back to {swarm.short(state.image)}; "
+                    "see invoke deploy.status"
+                )
+            if fresh and state.update_state == "paused":
+                raise UserError(f"the update to {swarm.short(image)} paused: {state.update_message}")
+            finished = not rolling or (fresh and state.update_state == "completed")
+            return "converged" if finished and is_converged(state, tasks, image, replicas) else None
+
+        self.wait(f"the update to {swarm.short(image)}", converged, timeout)
+
+    def wait_served(self, timeout: float) -> None:
+        """Until this node's proxy answers /health over HTTPS (every node runs one: the proxy is global)."""
+        port = int(self.settings["HTTPS_PORT"])
+        self.wait(f"HTTPS on port {port}", lambda: "ok" if probes.https_health_answers(port) else None, timeout)
+
+    # --------------------------------------------------------------------------------------- actions
+    def deploy(self, stage: Stage, replicas: object) -> str:
+        check_stage(stage)
+        count = check_replicas(replicas)
+        self.require_swarm()
+        image = last_release(self.settings, stage)
+        timeout = float(self.settings["DEPLOY_TIMEOUT"])
+        if not self.dry:
+            self.require_image(image)
+        if db_in_stack(self.settings) and not self.dry:
+            self.require_db_node()
+        proxy = self.settings["PROXY_IMAGE"]
+        if not self.dry:  # the official image when present or pullable, else the offline one (made when missing)
+            proxy = offline.available_or_offline(self.settings, self.run, "proxy", proxy)
+        env = self.env(image, count, self.ensure_secrets(), proxy)
+        before = self.service(self.app)
+        if db_in_stack(self.settings):
+            self.run(swarm.stack_deploy(self.stack, [self.settings.root / swarm.DB_FILE]), env=env)
+            self.wait_running("db", timeout)
+        self.migrate(env, timeout)
+        self.run(swarm.stack_deploy(self.stack, stack_files(self.settings)), env=env)
+        self.wait_app(image, count, before, timeout)
+        self.wait_running("proxy", timeout)
+        self.wait_served(timeout)
+        self.say(f"deployed {swarm.short(image)} with {count} replicas: {self.url}")
+        return self.url
+
+    def rollback(self) -> str:
+        self.require_swarm()
+        state = self.service(self.app)
+        if state is None:
+            raise UserError(f"nothing is deployed in stack {self.stack}; run: invoke deploy --stage prod")
+        if not state.previous_image:
+            raise UserError(f"{self.app} has no previous version to roll back to")
+        target = state.previous_image
+        self.run(swarm.service_rollback(self.app))
+        self.wait(f"the rollback to {swarm.short(target)}", lambda: self.rolled_back(target, state.replicas),
+                  float(self.settings["DEPLOY_TIMEOUT"]))  # fmt: skip
+        self.wait_served(float(self.settings["DEPLOY_TIMEOUT"]))
+        self.say(f"rolled back to {swarm.short(target)}: {self.url}")
+        return target
+
+    def rolled_back(self, image: str, replicas: int) -> str | None:
+        state = self.service(self.app)
+        return "done" if state and is_converged(state, self.tasks(self.app), image, replicas) else None
+
+    def status(self) -> None:
+        self.require_swarm()
+        self.run(swarm.stack_services(self.stack), warn=True)
+        self.run(swarm.stack_tasks(self.stack), warn=True)
+        state = self.service(self.app)
+        if state is None:
+            print(f"nothing is deployed in stack {self.stack}; run: invoke deploy --stage prod", flush=True)
+        else:
+            update = state.update_state or "none yet"
+            print(f"app runs {state.image}; last update: {update} {state.update_message}".rstrip(), flush=True)
+
+    def remove(self) -> None:
+        """Remove the stack's services and network; its volumes and secrets stay."""
+        self.require_swarm()
+        self.run(swarm.stack_rm(self.stack))
+        self.wait(
+            f"removal of stack {self.stack}",
+            lambda: "gone" if not self.run(swarm.stack_networks(self.stack), capture=True).stdout.strip() else None,
+            float(self.settings["DEPLOY_TIMEOUT"]),
+        )
+        self.say(f"stack {self.stack} removed; its database volume and secrets are kept")

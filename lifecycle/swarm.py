@@ -1,0 +1,227 @@
+"""The one place that builds Docker Swarm command lines (swarm, stack, service, secret), and reads their answers.
+
+Every builder returns an argument list; `lifecycle.deploy` runs them through a `Runner`. The parsers turn
+the engine's `--format` output into plain values, so the decisions that use them need no engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lifecycle.errors import UserError
+
+# This machine's kernel has no IPVS, so the swarm listens and advertises on loopback; a real cluster
+# passes its own address (see README, "Deploy to a swarm").
+LOCAL_ADDRESS = "127.0.0.1"
+STACK_FILE = "docker/stack.yaml"
+DB_FILE = "docker/stack.db.yaml"
+MIGRATE_FILE = "docker/stack.migrate.yaml"
+PROXY_CONFIG = "docker/proxy/haproxy.cfg"  # the one compose mounts too
+SECRETS = ("DJANGO_SECRET_KEY", "DB_PASSWORD", "DB_ROOT_PASSWORD")
+DIGEST_REFERENCE = re.compile(r"^[a-z0-9][a-z0-9._:/-]*@sha256:[0-9a-f]{64}$")
+
+
+# ------------------------------------------------------------------------------------------ the swarm
+def init(address: str = LOCAL_ADDRESS) -> list[str]:
+    return ["docker", "swarm", "init", "--advertise-addr", address, "--listen-addr", f"{address}:2377"]
+
+
+def leave() -> list[str]:
+    return ["docker", "swarm", "leave", "--force"]
+
+
+def swarm_state() -> list[str]:
+    """Probe: `active true NODE_ID` on a manager, `inactive false` outside swarm mode."""
+    return ["docker", "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.NodeID}}"]
+
+
+def label_node(label: str, node: str) -> list[str]:
+    """Mark a node as the database's (stack.db.yaml places the db on `node.labels.LABEL == true`)."""
+    return ["docker", "node", "update", "--label-add", f"{label}=true", node]
+
+
+def nodes_labelled(label: str) -> list[str]:
+    return ["docker", "node", "ls", "--quiet", "--filter", f"node.label={label}=true"]
+
+
+def require_manager(state: str) -> str:
+    """The probe's answer, as a decision: stack commands only work on a swarm manager. Returns the node id."""
+    node_state, manager, node = [*state.split(), "", "", ""][:3]
+    if node_state != "active":
+        raise UserError(f"the engine is not in swarm mode ({node_state or 'no answer'}); run: invoke swarm.init")
+    if manager != "true":
+        raise UserError("this engine is a swarm worker; run the deploy on a manager node (docker node ls there)")
+    return node
+
+
+# ------------------------------------------------------------------------------------------ the stack
+def stack_deploy(stack: str, files: Sequence[Path]) -> list[str]:
+    """Deploy (or update) the services in files; never prunes, so services not in files stay untouched."""
+    flags = [part for file in files for part in ("--compose-file", str(file))]
+    return ["docker", "stack", "deploy", "--with-registry-auth", "--resolve-image", "never", *flags, stack]
+
+
+def stack_rm(stack: str) -> list[str]:
+    return ["docker", "stack", "rm", stack]
+
+
+def stack_services(stack: str) -> list[str]:
+    return ["docker", "stack", "services", "--format", "{{.Name}}\t{{.Mode}}\t{{.Replicas}}\t{{.Image}}", stack]
+
+
+def stack_tasks(stack: str) -> list[str]:
+    """Running and recent tasks with the image each runs (the digest is part of it)."""
+    return [
+        "docker",
+        "stack",
+        "ps",
+        "--no-trunc",
+        "--filter",
+        "desired-state=running",
+        "--format",
+        "{{.Name}}\t{{.Image}}\t{{.CurrentState}}\t{{.Error}}",
+        stack,
+    ]
+
+
+def stack_networks(stack: str) -> list[str]:
+    """Probe: the stack's networks, which `docker stack rm` removes last."""
+    return ["docker", "network", "ls", "--quiet", "--filter", f"label=com.docker.stack.namespace={stack}"]
+
+
+def service_name(stack: str, service: str) -> str:
+    return f"{stack}_{service}"
+
+
+def service_inspect(name: str) -> list[str]:
+    return ["docker", "service", "inspect", "--format", "{{json .}}", name]
+
+
+def service_tasks(name: str) -> list[str]:
+    """Every task of a service, newest first: id, desired state, current state, image, error."""
+    return [
+        "docker",
+        "service",
+        "ps",
+        "--no-trunc",
+        "--format",
+        "{{.ID}}\t{{.DesiredState}}\t{{.CurrentState}}\t{{.Image}}\t{{.Error}}",
+        name,
+    ]
+
+
+def container_logs(container: str, tail: int = 20) -> list[str]:
+    return ["docker", "container", "logs", "--tail", str(tail), container]
+
+
+def service_rm(name: str) -> list[str]:
+    return ["docker", "service", "rm", name]
+
+
+def stopped_task_containers(service: str) -> list[str]:
+    """Probe: this node's exited containers of a service (Swarm leaves those of a finished job behind)."""
+    filters = ["--filter", f"label=com.docker.swarm.service.name={service}", "--filter", "status=exited"]
+    return ["docker", "container", "ls", "--all", "--quiet", *filters]
+
+
+def container_rm(*containers: str) -> list[str]:
+    return ["docker", "container", "rm", *containers]
+
+
+def service_rollback(name: str) -> list[str]:
+    return ["docker", "service", "rollback", "--detach", name]
+
+
+def service_scale(name: str, replicas: int) -> list[str]:
+    return ["docker", "service", "scale", "--detach", f"{name}={replicas}"]
+
+
+def pull(image: str) -> list[str]:
+    """Probe and fetch: fails when the registry no longer has the image."""
+    return ["docker", "pull", "--quiet", image]
+
+
+# --------------------------------------------------------------------------------------------- secrets
+def content_name(stack: str, variable: str, value: str | bytes) -> str:
+    """Swarm secrets and configs are immutable: a name from the content makes a changed value a new one (rotation)."""
+    digest = hashlib.sha256(value.encode() if isinstance(value, str) else value).hexdigest()[:12]
+    return f"{stack}_{variable.lower()}_{digest}"
+
+
+def secret_inspect(name: str) -> list[str]:
+    return ["docker", "secret", "inspect", "--format", "{{.ID}}", name]
+
+
+def secret_create(name: str, file: Path, stack: str) -> list[str]:
+    """From a file, never the command line; labelled with the stack for `docker secret ls`."""
+    return ["docker", "secret", "create", "--label", f"com.docker.stack.namespace={stack}", name, str(file)]
+
+
+# --------------------------------------------------------------------------------------------- parsers
+def check_digest_reference(image: str) -> str:
+    if not DIGEST_REFERENCE.match(image):
+        raise UserError(f"release image {image!r} is not name@sha256:<digest>; run: invoke release --stage prod")
+    return image
+
+
+def short(image: str) -> str:
+    """`name@sha256:0123456789ab` for messages."""
+    name, _, digest = image.partition("@")
+    return f"{name}@{digest[:19]}" if digest else image
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """What `docker service inspect` says about one service, reduced to what a deploy decides on."""
+
+    image: str
+    previous_image: str
+    replicas: int
+    update_state: str  # "" (never updated), updating, completed, paused, rollback_started, rollback_completed, ...
+    update_message: str
+    update_started: str  # when the last update began: tells a new update from the one before
+    template: str  # the task template as JSON: when a deploy changes it, Swarm runs a rolling update
+
+    @classmethod
+    def parse(cls, inspect_json: str) -> ServiceState:
+        data = json.loads(inspect_json)
+        data = data[0] if isinstance(data, list) else data
+        spec = data.get("Spec", {})
+        previous = data.get("PreviousSpec") or {}
+        update = data.get("UpdateStatus") or {}
+        return cls(
+            image=spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image", ""),
+            previous_image=previous.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image", ""),
+            replicas=int(spec.get("Mode", {}).get("Replicated", {}).get("Replicas", 0)),
+            update_state=update.get("State", ""),
+            update_message=update.get("Message", ""),
+            update_started=update.get("StartedAt", ""),
+            template=json.dumps(spec.get("TaskTemplate", {}), sort_keys=True),
+        )
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    desired: str
+    state: str  # "Running 5 seconds ago", "Complete 2 seconds ago", "Failed 1 second ago", ...
+    image: str
+    error: str = ""  # why Swarm ended the task: "task: non-zero exit (1)", "unhealthy container", ...
+
+    @property
+    def status(self) -> str:
+        return self.state.split(" ", 1)[0].lower()
+
+
+def parse_tasks(text: str) -> list[Task]:
+    tasks = []
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) in (4, 5):
+            tasks.append(Task(*(part.strip() for part in parts)))
+    return tasks

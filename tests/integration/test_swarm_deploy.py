@@ -1,0 +1,440 @@
+"""`invoke deploy` on a real Docker Swarm: one swarm, registry and stack for the whole module (tests run in order).
+
+The engine is left in the swarm state it was found in: when the module puts it in swarm mode, it leaves swarm
+mode at the end, also on failure. Everything else the module makes (a copy of the checkout, the local
+registry, the stack, its secrets, config and volume, the images) is removed at the end. Load is bounded in
+time and count and goes to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from conftest import (
+    BUILD_TIMEOUT,
+    IsolatedCheckout,
+    assert_one_line,
+    copy_checkout,
+    docker,
+    free_port,
+    last_line,
+    random_secret,
+    unique_name,
+)
+
+from lifecycle.release import RELEASES_FILE, Release, ReleaseLog
+
+pytestmark = pytest.mark.integration
+
+DEPLOY_TIMEOUT = 600  # seconds for one `invoke deploy` (its own deadline per step is DEPLOY_TIMEOUT=300)
+LOAD_SECONDS = 20  # at least this long under load
+LOAD_CONNECTIONS = 4
+LOAD_MAX_REQUESTS = 50_000  # per run: the load is bounded in count as well as time
+NOTE_TEXT = "written before the swarm redeploys"
+MIGRATION_0002 = """from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("notes", "0001_initial")]
+    operations = [migrations.RunSQL("SELECT 1", migrations.RunSQL.noop)]
+"""
+MIGRATION_0003_FAILS = """from django.db import migrations
+
+
+def refuse(apps, schema_editor):
+    raise RuntimeError("migration 0003 refused on purpose by the swarm test")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("notes", "0002_swarm_check")]
+    operations = [migrations.RunPython(refuse, migrations.RunPython.noop)]
+"""
+# A code change the replicas serve (views.py) plus a new migration; and a release whose /health answers 500.
+CHANGE_CODE = (
+    "RUN echo '# swarm test: changed code' >> /app/django_site/views.py\n"
+    "COPY 0002_swarm_check.py /app/django_site/notes/migrations/\n"
+)
+BREAK_HEALTH = (
+    'RUN sed -i \'s/return JsonResponse({"status": "ok", "database": "reachable"})/'
+    'return JsonResponse({"status": "broken"}, status=500)/\' /app/django_site/views.py'
+    " && grep -q broken /app/django_site/views.py\n"
+)
+FAIL_MIGRATION = "COPY 0003_fails.py /app/django_site/notes/migrations/\n"
+
+
+@dataclass
+class Swarm:
+    """The module's checkout copy, its settings and what it released."""
+
+    checkout: IsolatedCheckout
+    https_port: int
+    registry_port: int
+    releases: dict[str, str] = field(default_factory=dict)  # name -> name@sha256 digest
+    outputs: list[str] = field(default_factory=list)  # every command's output, to look for secrets
+    refusals: dict[str, str] = field(default_factory=dict)  # bad input -> the output of the refused deploy
+    services_after_refusals: list[str] = field(default_factory=list)
+    secrets_after_refusals: list[str] = field(default_factory=list)
+    first_deploy: subprocess.CompletedProcess[str] | None = None
+
+    @property
+    def stack(self) -> str:
+        return self.checkout.project
+
+    @property
+    def root(self) -> Path:
+        return self.checkout.root
+
+    @property
+    def ports(self) -> dict[str, str]:
+        return {"HTTPS_PORT": str(self.https_port), "REGISTRY_PORT": str(self.registry_port)}
+
+    def invoke(self, *args: str, env: dict[str, str] | None = None, timeout: float = DEPLOY_TIMEOUT):
+        """`invoke ARGS` in the checkout copy with its settings (env overrides them), output combined."""
+        done = self.checkout.invoke_combined(*args, env={**self.ports, **(env or {})}, timeout=timeout)
+        self.outputs.append(done.stdout)
+        return done
+
+    def deploy(self, *args: str, env: dict[str, str] | None = None):
+        return self.invoke("deploy", "--stage", "prod", *args, env=env)
+
+    @property
+    def log(self) -> ReleaseLog:
+        return ReleaseLog(self.root / RELEASES_FILE)
+
+    def record(self, name: str, image: str) -> None:
+        """A release as `invoke release` records it (the newest is deployed), for an image pushed by the test."""
+        self.releases[name] = image
+        self.log.append(Release(image, "prod", name, "0" * 64, "unknown", True, "2026-01-01T00:00:00Z", "test"))
+
+    def push(self, name: str, tag: str) -> str:
+        """Push a local image to the module's registry; record it as a release; return name@sha256."""
+        remote = f"127.0.0.1:{self.registry_port}/{self.checkout.proj_name}:{name}"
+        docker("tag", tag, remote)
+        docker("push", remote)
+        digest = docker("image", "inspect", "--format", "{{index .RepoDigests 0}}", remote).stdout.strip()
+        self.record(name, digest)
+        return digest
+
+    def derive(self, name: str, base: str, steps: str, files: dict[str, str]) -> str:
+        """A release FROM base with Dockerfile steps run as root, the code recompiled; pushed and recorded."""
+        context = self.root / ".lifecycle" / f"derive-{name}"
+        context.mkdir(parents=True)
+        for file_name, text in files.items():
+            (context / file_name).write_text(text, encoding="utf-8")
+        (context / "Dockerfile").write_text(
+            f"FROM {base}\nUSER root\n{steps}"
+            "RUN python3 -m compileall -q --invalidation-mode unchecked-hash /app/django_site\n"
+            "USER 10001:10001\n",
+            encoding="utf-8",
+        )
+        tag = f"{self.checkout.proj_name}:{name}"
+        docker("build", "--quiet", "--tag", tag, str(context))
+        return self.push(name, tag)
+
+    def app_tasks(self) -> list[tuple[str, str]]:
+        """(image, state) of every app task Swarm wants running."""
+        done = docker("service", "ps", "--no-trunc", "--filter", "desired-state=running", "--format",
+                      "{{.Image}}\t{{.CurrentState}}", f"{self.stack}_app", check=False)  # fmt: skip
+        return [tuple(line.split("\t")) for line in done.stdout.splitlines() if line.strip()]
+
+    def app_logs(self) -> str:
+        """What every app container on this node wrote (`docker service logs` can hang on Engine 20.10)."""
+        label = f"label=com.docker.swarm.service.name={self.stack}_app"
+        containers = docker("ps", "--all", "--quiet", "--filter", label).stdout.split()
+        outputs = [docker("logs", container, check=False) for container in containers]
+        return "".join(done.stdout + done.stderr for done in outputs)
+
+    def app_images(self) -> set[str]:
+        return {image for image, _ in self.app_tasks()}
+
+    def sql(self, query: str) -> str:
+        service = f"label=com.docker.swarm.service.name={self.stack}_db"
+        (container,) = docker("ps", "--quiet", "--filter", service).stdout.split()
+        done = docker("exec", container, "sh", "-c",
+                      f'MYSQL_PWD="$(cat /run/secrets/db_password)" mysql -N -uapp app -e "{query}"')  # fmt: skip
+        return done.stdout.strip()
+
+
+def https(
+    port: int, path: str, method: str = "GET", body: dict | None = None, context: ssl.SSLContext | None = None
+) -> tuple[int, str]:
+    """One request through the proxy (the certificate is checked only with a context that trusts its CA)."""
+    context = context or ssl._create_unverified_context()
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
+    try:
+        data = json.dumps(body).encode() if body is not None else None
+        connection.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
+        response = connection.getresponse()
+        return response.status, response.read().decode(errors="replace")
+    finally:
+        connection.close()
+
+
+class Load:
+    """Bounded load on /health through the proxy while a deploy runs: LOAD_CONNECTIONS threads, at least
+    LOAD_SECONDS and until stopped, at most LOAD_MAX_REQUESTS requests and 600 s."""
+
+    def __init__(self, port: int):
+        self.port, self.ok, self.failures = port, 0, []
+        self.started = time.monotonic()
+        self.stop_after = self.started + 600
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.work, daemon=True) for _ in range(LOAD_CONNECTIONS)]
+        for thread in self.threads:
+            thread.start()
+
+    def work(self) -> None:
+        while time.monotonic() < self.stop_after and self.ok + len(self.failures) < LOAD_MAX_REQUESTS:
+            try:
+                status, _ = https(self.port, "/health")
+                outcome = None if status == 200 else f"HTTP {status}"
+            except OSError as error:
+                outcome = repr(error)
+            with self.lock:
+                if outcome:
+                    self.failures.append(outcome)
+                else:
+                    self.ok += 1
+
+    def finish(self) -> tuple[int, list[str]]:
+        self.stop_after = max(time.monotonic(), self.started + LOAD_SECONDS)
+        for thread in self.threads:
+            thread.join(timeout=60)
+        return self.ok, self.failures
+
+
+def swarm_state() -> str:
+    return docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
+
+
+def remove_stack_leftovers(stack: str) -> None:
+    """What deploy.rm keeps on purpose (volume, secrets) and the content-named configs: the test made them."""
+    docker("stack", "rm", stack, check=False)
+    deadline = time.monotonic() + 120
+    while (
+        time.monotonic() < deadline
+        and docker(
+            "network", "ls", "--quiet", "--filter", f"label=com.docker.stack.namespace={stack}", check=False
+        ).stdout.strip()
+    ):
+        time.sleep(1)
+    for kind in ("secret", "config"):
+        names = docker(kind, "ls", "--quiet", "--filter", f"name={stack}_", check=False).stdout.split()
+        if names:
+            docker(kind, "rm", *names, check=False)
+    deadline = time.monotonic() + 60  # the volume is free once the db container is gone
+    while docker("volume", "rm", f"{stack}_db-data", check=False).returncode and time.monotonic() < deadline:
+        if docker("volume", "inspect", f"{stack}_db-data", check=False).returncode:
+            break
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def site(engine, tmp_path_factory) -> Iterator[Swarm]:
+    """A copy of the checkout with its own names and ports, its local registry, the prod image built and
+    released; the engine in swarm mode; the bad input that must change nothing tried before the first deploy."""
+    root = copy_checkout(tmp_path_factory.mktemp("swarm") / "checkout")
+    checkout = IsolatedCheckout(unique_name("it"), free_port(), random_secret(24), random_secret(24), root=root)
+    s = Swarm(checkout, https_port=free_port(), registry_port=free_port())
+    (root / RELEASES_FILE).unlink(missing_ok=True)
+    found = swarm_state()
+    try:
+        if found != "active":
+            s.refusals["not in swarm mode"] = s.deploy().stdout
+        assert s.invoke("swarm.init").returncode == 0, s.outputs[-1][-3000:]
+        done = s.invoke("registry.up")
+        assert done.returncode == 0, done.stdout[-3000:]
+        s.refusals["no release"] = s.deploy().stdout
+        s.refusals["unknown stage"] = s.invoke("deploy", "--stage", "qa").stdout
+        s.refusals["stage"] = s.invoke("deploy", "--stage", "stage").stdout
+        done = s.invoke("release", "--stage", "prod", "--allow-dirty", timeout=BUILD_TIMEOUT)
+        assert done.returncode == 0, done.stdout[-3000:]
+        s.releases["v1"] = s.log.latest("prod").reference
+        s.refusals["replicas 0"] = s.deploy("--replicas", "0").stdout
+        s.refusals["replicas two"] = s.deploy("--replicas", "two").stdout
+        lost = f"127.0.0.1:{s.registry_port}/{s.checkout.proj_name}@sha256:{'0' * 64}"
+        s.record("lost", lost)
+        s.refusals["lost digest"] = s.deploy().stdout
+        s.record("v1", s.releases["v1"])
+        s.services_after_refusals = docker("service", "ls", "--quiet", "--filter", f"name={s.stack}_").stdout.split()
+        s.secrets_after_refusals = docker("secret", "ls", "--quiet", "--filter", f"name={s.stack}_").stdout.split()
+        s.first_deploy = s.deploy("--replicas", "3")
+        yield s
+    finally:
+        remove_stack_leftovers(s.stack)
+        s.invoke("registry.down", "--volumes", "--yes", timeout=300)
+        ours = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split()
+        names = (f"{s.checkout.proj_name}:", f"127.0.0.1:{s.registry_port}/{s.checkout.proj_name}:")
+        made = [image for image in ours if image.startswith(names)]
+        if made:
+            docker("image", "rm", "--force", *made, check=False)
+        if found != "active":
+            docker("swarm", "leave", "--force", check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+@pytest.mark.parametrize(
+    ("case", "words"),
+    [
+        ("no release", ["no release of prod yet", "invoke release"]),
+        ("unknown stage", ["unknown stage 'qa'", "prod"]),
+        ("stage", ["only prod deploys", "--stage prod"]),
+        ("replicas 0", ["--replicas '0'", "at least 1"]),
+        ("replicas two", ["--replicas 'two'", "at least 1"]),
+        ("lost digest", ["the registry no longer has", "sha256:000000000000", "nothing changed"]),
+    ],
+)
+def test_bad_input_is_one_line_and_changes_nothing(site, case, words):
+    output = site.refusals[case]
+    assert_one_line(output, *words)
+    assert site.services_after_refusals == [] and site.secrets_after_refusals == []
+
+
+def test_outside_swarm_mode_deploy_says_how_to_fix_it(site):
+    if "not in swarm mode" not in site.refusals:
+        pytest.skip("the engine was already in swarm mode; tests/unit covers the decision")
+    assert_one_line(site.refusals["not in swarm mode"], "not in swarm mode", "invoke swarm.init")
+
+
+# ------------------------------------------------------------------------------------------------ the site
+def test_three_replicas_answer_over_https(site):
+    done = site.first_deploy
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert last_line(done.stdout).endswith(f"https://127.0.0.1:{site.https_port}/")
+    assert site.app_images() == {site.releases["v1"]} and len(site.app_tasks()) == 3
+    trusting_the_ca = ssl.create_default_context(cafile=site.root / ".lifecycle" / "tls" / "ca.crt")
+    assert https(site.https_port, "/", context=trusting_the_ca)[0] == 200
+    status, body = https(site.https_port, "/health")
+    assert status == 200 and json.loads(body)["database"] == "reachable"
+    status, body = https(site.https_port, "/api/notes", "POST", {"text": NOTE_TEXT})
+    assert status == 201, body
+    status, body = https(site.https_port, "/api/notes")
+    assert status == 200 and NOTE_TEXT in [note["text"] for note in json.loads(body)["notes"]]
+
+
+def test_status_shows_the_digest_of_every_task(site):
+    done = site.invoke("deploy.status")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert done.stdout.count(site.releases["v1"]) >= 3  # three tasks, and the app's line
+
+
+def test_no_secret_in_inspect_task_inspect_or_output(site):
+    values = [site.checkout.db_password, site.checkout.db_root_password, dotenv(site.root)["DJANGO_SECRET_KEY"]]
+    services = docker("service", "ls", "--quiet", "--filter", f"name={site.stack}_").stdout.split()
+    containers = docker("ps", "--quiet", "--filter", f"label=com.docker.stack.namespace={site.stack}").stdout.split()
+    seen = [
+        docker("service", "inspect", *services).stdout,
+        docker("inspect", *containers).stdout,
+        *site.outputs,
+    ]
+    for value in values:
+        assert not any(value in text for text in seen)
+
+
+def dotenv(root: Path) -> dict[str, str]:
+    from lifecycle.settings import read_env_file
+
+    return read_env_file(root, Path(".env"))
+
+
+# ---------------------------------------------------------------------------------------- rolling updates
+def deploy_under_load(site, *args: str, env: dict[str, str] | None = None):
+    load = Load(site.https_port)
+    done = site.deploy(*args, env=env)
+    ok, failures = load.finish()
+    return done, ok, failures
+
+
+def test_code_change_rolls_out_under_load_with_zero_failures_and_migrates_once(site):
+    v2 = site.derive("v2", site.releases["v1"], CHANGE_CODE, {"0002_swarm_check.py": MIGRATION_0002})
+    done, ok, failures = deploy_under_load(site, "--replicas", "3")
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert failures == [] and ok > 0
+    assert site.app_images() == {v2} and len(site.app_tasks()) == 3
+    assert site.sql("SELECT COUNT(*) FROM django_migrations WHERE name = '0002_swarm_check'") == "1"
+    assert done.stdout.count(f"Creating service {site.stack}_migrate") == 1
+    logs = site.app_logs()
+    assert "Applying notes.0002" not in logs and "skipping migrations" in logs
+
+
+def test_rollback_returns_to_the_previous_digest(site):
+    done = site.invoke("deploy.rollback")
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert site.app_images() == {site.releases["v1"]}
+    assert https(site.https_port, "/health")[0] == 200
+
+
+def test_a_release_failing_its_health_check_is_rolled_back_by_swarm(site):
+    current = site.app_images()
+    bad = site.derive("bad", site.releases["v1"], BREAK_HEALTH, {})
+    done, ok, failures = deploy_under_load(site, "--replicas", "3")
+    assert done.returncode != 0
+    assert_one_line(done.stdout, bad.split("@")[1][:19], "rolled")
+    assert failures == [] and ok > 0
+    assert site.app_images() == current
+
+
+def test_a_failing_migration_stops_the_deploy_and_the_app_keeps_answering(site):
+    current = site.app_images()
+    site.derive("fails", site.releases["v2"], FAIL_MIGRATION, {"0003_fails.py": MIGRATION_0003_FAILS})
+    done = site.deploy("--replicas", "3")
+    assert done.returncode != 0
+    assert "migration 0003 refused on purpose" in done.stdout  # the job's last log lines
+    assert_one_line(done.stdout, "migrate job", "the app runs as before")
+    assert f"--compose-file {site.root}/docker/stack.yaml" not in done.stdout  # the app was never updated
+    assert site.app_images() == current and https(site.https_port, "/health")[0] == 200
+    assert site.sql("SELECT COUNT(*) FROM django_migrations WHERE name = '0003_fails'") == "0"
+
+
+def test_scale_1_4_2(site):
+    site.record("v2", site.releases["v2"])  # released again: the failed releases are not the last any more
+    for replicas in (1, 4, 2):
+        done = site.deploy("--replicas", str(replicas))
+        assert done.returncode == 0, done.stdout[-4000:]
+        assert len(site.app_tasks()) == replicas and site.app_images() == {site.releases["v2"]}
+
+
+def test_an_unchanged_redeploy_restarts_nothing(site):
+    def running_task_ids() -> set[str]:
+        return set(docker("service", "ps", "--quiet", "--filter", "desired-state=running", f"{site.stack}_app",
+                          f"{site.stack}_db", f"{site.stack}_proxy").stdout.split())  # fmt: skip
+
+    before = running_task_ids()
+    done = site.deploy("--replicas", "2")
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert running_task_ids() == before
+
+
+def test_a_changed_secret_key_rotates_on_the_next_deploy(site):
+    before = docker("service", "inspect", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Secrets}}",
+                    f"{site.stack}_app").stdout  # fmt: skip
+    done = site.deploy("--replicas", "2", env={"DJANGO_SECRET_KEY": random_secret(50)})
+    assert done.returncode == 0, done.stdout[-4000:]
+    after = docker("service", "inspect", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Secrets}}",
+                   f"{site.stack}_app").stdout  # fmt: skip
+    old = {s["SecretName"] for s in json.loads(before) if s["File"]["Name"] == "django_secret_key"}
+    new = {s["SecretName"] for s in json.loads(after) if s["File"]["Name"] == "django_secret_key"}
+    assert old != new and len(new) == 1
+    assert https(site.https_port, "/health")[0] == 200
+
+
+def test_rm_then_deploy_keeps_every_row(site):
+    done = site.invoke("deploy.rm")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert docker("service", "ls", "--quiet", "--filter", f"name={site.stack}_").stdout.split() == []
+    assert docker("volume", "inspect", f"{site.stack}_db-data", check=False).returncode == 0
+    done = site.deploy("--replicas", "2")
+    assert done.returncode == 0, done.stdout[-4000:]
+    status, body = https(site.https_port, "/api/notes")
+    assert status == 200 and NOTE_TEXT in [note["text"] for note in json.loads(body)["notes"]]

@@ -1,0 +1,157 @@
+"""lifecycle.release without an engine: the release record, its log, tags, refusals and registry errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lifecycle import release
+from lifecycle.errors import UserError
+from lifecycle.release import Release, ReleaseLog
+from lifecycle.settings import load_settings
+from lifecycle.stages import PROD, Stage
+
+DIGEST = "sha256:" + "ab" * 32
+ZIP = "0123456789abcdef" * 4
+
+
+def make_release(stage: str = "stage", digest: str = DIGEST, created: str = "2026-11-25T18:00:00Z") -> Release:
+    return Release(
+        reference=f"127.0.0.1:5000/shop@{digest}",
+        stage=stage,
+        tag=f"127.0.0.1:5000/shop:{stage}-{ZIP[:12]}",
+        zip_sha256=ZIP,
+        commit="c0ffee" * 6 + "abcd",
+        dirty=False,
+        created=created,
+        base_image="python@sha256:" + "cd" * 32,
+    )
+
+
+def test_release_json_round_trip_and_parts():
+    record = make_release()
+    assert Release.from_json(record.to_json()) == record
+    assert json.loads(record.to_json())["reference"] == f"127.0.0.1:5000/shop@{DIGEST}"
+    assert (record.repository, record.digest) == ("127.0.0.1:5000/shop", DIGEST)
+
+
+def test_log_appends_one_line_each_and_latest_is_per_stage(tmp_path):
+    log = ReleaseLog(tmp_path / ".lifecycle" / "releases.jsonl")
+    assert log.all() == [] and log.latest("stage") is None
+    first, prod, second = make_release(), make_release("prod"), make_release(digest="sha256:" + "ef" * 32)
+    for record in (first, prod, second):
+        log.append(record)
+    assert len(log.path.read_text().splitlines()) == 3
+    assert log.all() == [first, prod, second]
+    assert log.latest("stage") == second
+    assert log.latest("prod") == prod == log.latest(PROD)
+
+
+def test_log_with_a_broken_line_names_it(tmp_path):
+    log = ReleaseLog(tmp_path / "releases.jsonl")
+    log.append(make_release())
+    with log.path.open("a") as file:
+        file.write("{not json\n")
+    with pytest.raises(UserError, match=r"releases.jsonl line 2 is not a release record"):
+        log.all()
+
+
+@pytest.mark.parametrize(
+    ("environ", "stage", "expected"),
+    [
+        pytest.param(
+            {}, "stage", ("127.0.0.1:5000/project:stage-0123456789ab", "127.0.0.1:5000/project:stage"), id="local"
+        ),
+        pytest.param(
+            {"REGISTRY": "registry.example.com/team", "PROJ_NAME": "shop"},
+            "prod",
+            ("registry.example.com/team/shop:prod-0123456789ab", "registry.example.com/team/shop:prod"),
+            id="remote",
+        ),
+    ],
+)
+def test_release_tags(tmp_path, environ, stage, expected):
+    assert release.release_tags(load_settings(root=tmp_path, environ=environ), Stage.parse(stage), ZIP) == expected
+
+
+@pytest.mark.parametrize("stage", ["dev", "test-qa"])
+def test_only_stage_and_prod_are_released(stage):
+    with pytest.raises(UserError, match=r"only stage and prod are released.*--stage stage or prod"):
+        release.check_release_stage(Stage.parse(stage))
+
+
+@pytest.mark.parametrize(
+    ("commit", "dirty", "expected"),
+    [
+        pytest.param("abc", False, None, id="clean-commit-released"),
+        pytest.param("abc", True, "uncommitted changes", id="dirty-refused"),
+        pytest.param("abc", None, "uncommitted changes", id="unknown-state-refused"),
+        pytest.param(None, None, "no git commit", id="no-git-refused"),
+    ],
+)
+def test_dirty_refusal(commit, dirty, expected):
+    refusal = release.dirty_refusal(commit, dirty)
+    assert (refusal is None) if expected is None else (expected in refusal and "--allow-dirty" in refusal)
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        pytest.param("127.0.0.1:5401", ("127.0.0.1", 5401), id="local-port"),
+        pytest.param("registry.example.com/team", ("registry.example.com", 443), id="https-default-port"),
+        pytest.param("registry.example.com:8443/a/b", ("registry.example.com", 8443), id="port-and-path"),
+    ],
+)
+def test_registry_host_port(address, expected):
+    assert release.registry_host_port(address) == expected
+
+
+@pytest.mark.parametrize(
+    ("environ", "stderr", "expected"),
+    [
+        pytest.param(
+            {}, "unauthorized: authentication required",
+            "requires authentication for IMG; run: docker login 127.0.0.1:5000", id="auth-required",
+        ),
+        pytest.param(
+            {"REGISTRY": "registry.example.com/team"}, "no basic auth credentials",
+            "run: docker login registry.example.com", id="no-credentials-names-the-host",
+        ),
+        pytest.param({}, "name invalid: invalid repository name", "rejects the name IMG", id="name-invalid"),
+        pytest.param({}, "name unknown: repository x does not exist", "rejects the name IMG", id="name-unknown"),
+        pytest.param(
+            {}, "denied: requested access to the resource is denied",
+            "denies pushing IMG; docker login 127.0.0.1:5000 as a user", id="denied",
+        ),
+        pytest.param(
+            {}, 'Get "http://127.0.0.1:5000/v2/": dial tcp 127.0.0.1:5000: connect: connection refused',
+            "registry 127.0.0.1:5000 is not reachable; start it: invoke registry.up", id="refused-local",
+        ),
+        pytest.param(
+            {"REGISTRY": "registry.example.com"}, "dial tcp: lookup registry.example.com: no such host",
+            "registry registry.example.com is not reachable; check REGISTRY and the network", id="unknown-host",
+        ),
+        pytest.param({}, "\nsomething odd happened\n", "pushing IMG failed: something odd happened", id="other"),
+    ],
+)  # fmt: skip
+def test_push_error_is_one_line_with_the_fix(tmp_path, environ, stderr, expected):
+    message = release.push_error(load_settings(root=tmp_path, environ=environ), "IMG", stderr)
+    assert expected in message and "\n" not in message
+
+
+def test_pushed_digest_and_layers_from_push_output():
+    output = (
+        "The push refers to repository [127.0.0.1:5000/shop]\n"
+        "5f70bf18a086: Layer already exists\n"
+        "a1b2c3d4e5f6: Pushed\n"
+        "0a1b2c3d4e5f: Mounted from other/repo\n"
+        f"stage-0123456789ab: digest: {DIGEST} size: 2200\n"
+    )
+    assert release.pushed_digest(output) == DIGEST
+    assert release.pushed_layers(output) == (1, 2)
+
+
+def test_no_digest_in_push_output_is_a_user_error():
+    with pytest.raises(UserError, match="printed no digest"):
+        release.pushed_digest("Pushed\n")

@@ -1,0 +1,109 @@
+"""docker/compose.yaml and the swarm stack files hold some values twice: they must not drift apart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+DOCKER = Path(__file__).resolve().parents[2] / "docker"
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((DOCKER / name).read_text(encoding="utf-8"))
+
+
+COMPOSE = load("compose.yaml")["services"]
+STACK = load("stack.yaml")
+APP = STACK["services"]["app"]
+MIGRATE = load("stack.migrate.yaml")["services"]["migrate"]
+DB = load("stack.db.yaml")["services"]["db"]
+# Read from files in the swarm, from the environment in compose: the one intended difference.
+AS_FILES = {"DB_PASSWORD": "DB_PASSWORD_FILE", "DJANGO_SECRET_KEY": "DJANGO_SECRET_KEY_FILE"}
+
+
+def test_app_environment_matches_compose_prod():
+    prod = COMPOSE["prod"]["environment"]
+    for name, value in prod.items():
+        if value is None or name in {"DJANGO_MIGRATE", "DB_HOST", "DB_PORT"}:
+            continue  # passed on only when set; the swarm's own choices (below)
+        stack_name = AS_FILES.get(name, name)
+        assert stack_name in APP["environment"], f"{name} of compose prod is missing in the swarm app"
+        if name not in AS_FILES:
+            assert APP["environment"][name] == value, name
+    assert APP["environment"]["DJANGO_MIGRATE"] == "false"  # replicas never migrate: the job does
+    assert APP["environment"]["DB_HOST"] == "${DB_HOST:-db}"  # an external database is a setting
+
+
+def test_no_secret_value_in_the_app_environment():
+    assert not any(name in APP["environment"] for name in AS_FILES)
+    assert all(path.startswith("/run/secrets/") for name, path in APP["environment"].items() if name.endswith("_FILE"))
+
+
+def test_the_migrate_job_runs_like_the_app():
+    assert MIGRATE["environment"] == APP["environment"]
+    assert MIGRATE["secrets"] == APP["secrets"]
+    assert MIGRATE["image"] == APP["image"]
+    for key in ("read_only", "tmpfs", "cap_drop", "init", "networks"):
+        assert MIGRATE[key] == APP[key], key
+    assert MIGRATE["deploy"]["mode"] == "replicated-job"
+
+
+@pytest.mark.parametrize("key", ["test", "timeout", "retries", "start_period"])
+def test_app_health_check_matches_compose(key):
+    assert APP["healthcheck"][key] == COMPOSE["prod"]["healthcheck"][key]
+
+
+def test_app_health_check_interval_is_at_least_composes():
+    """Swarm replaces an unhealthy replica (compose only reports it), so the stack may check less often: a
+    slow check on a loaded host must not be taken for a dead replica. Never more often than compose."""
+    seconds = {name: int(check["healthcheck"]["interval"].rstrip("s")) for name, check in
+               (("stack", APP), ("compose", COMPOSE["prod"]))}  # fmt: skip
+    assert seconds["stack"] >= seconds["compose"]
+
+
+@pytest.mark.parametrize("key", ["read_only", "tmpfs", "cap_drop", "init", "stop_grace_period"])
+def test_app_least_privilege_matches_compose(key):
+    assert APP[key] == COMPOSE["prod"][key]
+
+
+def test_db_matches_compose():
+    compose_db = COMPOSE["db"]
+    assert DB["image"] == compose_db["image"]
+    for name in ("MYSQL_DATABASE", "MYSQL_USER"):
+        assert DB["environment"][name] == compose_db["environment"][name]
+    for key in ("interval", "timeout", "retries", "start_period"):
+        assert DB["healthcheck"][key] == compose_db["healthcheck"][key], key
+    assert "MYSQL_PASSWORD" not in DB["environment"] and "MYSQL_ROOT_PASSWORD" not in DB["environment"]
+
+
+def test_the_proxy_is_compose_prods_with_the_same_configuration():
+    proxy, compose_proxy = STACK["services"]["proxy"], COMPOSE["proxy"]
+    assert proxy["image"] == compose_proxy["image"]
+    assert STACK["configs"]["haproxy"]["file"] == "./proxy/haproxy.cfg"
+    mounts = {target: source for source, target, _ in (volume.rsplit(":", 2) for volume in compose_proxy["volumes"])}
+    assert mounts["/usr/local/etc/haproxy/haproxy.cfg"] == "./proxy/haproxy.cfg"
+    assert [c["target"] for c in proxy["configs"]] == ["/usr/local/etc/haproxy/haproxy.cfg"]
+    assert {s["target"] for s in proxy["secrets"]} == {path for path in mounts if "/tls/" in path}
+    for name in ("PROXY_BACKEND_PORT", "PROXY_MAX_BODY_BYTES"):
+        assert proxy["environment"][name] == compose_proxy["environment"][name], name
+    assert proxy["environment"]["PROXY_BACKEND_HOST"] == "app"
+    container_port = COMPOSE["prod"]["ports"][0].rsplit(":", 1)[1]
+    assert proxy["environment"]["PROXY_BACKEND_PORT"] == container_port
+    (port,) = proxy["ports"]
+    assert f"{port['target']}" == compose_proxy["ports"][0].rsplit(":", 1)[1]
+    assert port["mode"] == "host" and port["published"] == "${HTTPS_PORT:-8443}"
+    for key in ("read_only", "tmpfs", "cap_drop", "stop_grace_period"):
+        assert proxy[key] == compose_proxy[key], key
+
+
+def test_the_app_update_is_safe():
+    policy = APP["deploy"]
+    assert policy["endpoint_mode"] == "dnsrr"
+    assert policy["update_config"]["order"] == "start-first"
+    assert policy["update_config"]["failure_action"] == "rollback"
+    assert policy["update_config"]["parallelism"] == 1
+    interval = int(APP["healthcheck"]["interval"].rstrip("s"))
+    monitor = int(policy["update_config"]["monitor"].rstrip("s"))
+    assert monitor > interval * APP["healthcheck"]["retries"]

@@ -1,0 +1,379 @@
+"""lifecycle.swarm and lifecycle.deploy without an engine: options -> exact argv, the engine's answers -> decisions."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from conftest import RecordingRunner
+
+from lifecycle import deploy, probes, swarm, tls
+from lifecycle.errors import UserError
+from lifecycle.release import Release, ReleaseLog
+from lifecycle.runner import Result
+from lifecycle.settings import load_settings
+from lifecycle.stages import DEV, PROD, STAGE, TEST_QA
+
+DIGEST = "sha256:" + "a" * 64
+IMAGE = f"127.0.0.1:5000/shop@{DIGEST}"
+OLD = f"127.0.0.1:5000/shop@sha256:{'b' * 64}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        pytest.param(
+            swarm.init(),
+            ["docker", "swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377"],
+            id="init binds the swarm to loopback by default",
+        ),
+        pytest.param(
+            swarm.init("10.0.0.5"),
+            ["docker", "swarm", "init", "--advertise-addr", "10.0.0.5", "--listen-addr", "10.0.0.5:2377"],
+            id="init on another address",
+        ),
+        pytest.param(swarm.leave(), ["docker", "swarm", "leave", "--force"], id="leave forces (a manager)"),
+        pytest.param(
+            swarm.swarm_state(),
+            ["docker", "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.NodeID}}"],
+            id="swarm probe",
+        ),
+        pytest.param(
+            swarm.label_node("lifecycle.db", "n1"),
+            ["docker", "node", "update", "--label-add", "lifecycle.db=true", "n1"],
+            id="label the database node",
+        ),
+        pytest.param(
+            swarm.nodes_labelled("lifecycle.db"),
+            ["docker", "node", "ls", "--quiet", "--filter", "node.label=lifecycle.db=true"],
+            id="nodes with the database label",
+        ),
+        pytest.param(
+            swarm.stack_deploy("shop", [Path("/c/docker/stack.yaml"), Path("/c/docker/stack.db.yaml")]),
+            [
+                "docker",
+                "stack",
+                "deploy",
+                "--with-registry-auth",
+                "--resolve-image",
+                "never",
+                "--compose-file",
+                "/c/docker/stack.yaml",
+                "--compose-file",
+                "/c/docker/stack.db.yaml",
+                "shop",
+            ],
+            id="stack deploy with two files, never prunes",
+        ),
+        pytest.param(swarm.stack_rm("shop"), ["docker", "stack", "rm", "shop"], id="stack rm"),
+        pytest.param(
+            swarm.stack_networks("shop"),
+            ["docker", "network", "ls", "--quiet", "--filter", "label=com.docker.stack.namespace=shop"],
+            id="the stack's networks",
+        ),
+        pytest.param(
+            swarm.service_inspect("shop_app"),
+            ["docker", "service", "inspect", "--format", "{{json .}}", "shop_app"],
+            id="service inspect as json",
+        ),
+        pytest.param(
+            swarm.service_tasks("shop_app"),
+            [
+                "docker",
+                "service",
+                "ps",
+                "--no-trunc",
+                "--format",
+                "{{.ID}}\t{{.DesiredState}}\t{{.CurrentState}}\t{{.Image}}\t{{.Error}}",
+                "shop_app",
+            ],
+            id="every task with its image and error",
+        ),
+        pytest.param(
+            swarm.container_logs("c1"),
+            ["docker", "container", "logs", "--tail", "20", "c1"],
+            id="the job's last 20 log lines",
+        ),
+        pytest.param(
+            swarm.stopped_task_containers("shop_migrate"),
+            [
+                "docker",
+                "container",
+                "ls",
+                "--all",
+                "--quiet",
+                "--filter",
+                "label=com.docker.swarm.service.name=shop_migrate",
+                "--filter",
+                "status=exited",
+            ],
+            id="the finished job's containers on this node",
+        ),
+        pytest.param(swarm.service_rm("shop_migrate"), ["docker", "service", "rm", "shop_migrate"], id="service rm"),
+        pytest.param(
+            swarm.service_rollback("shop_app"),
+            ["docker", "service", "rollback", "--detach", "shop_app"],
+            id="rollback detached (the task waits itself)",
+        ),
+        pytest.param(
+            swarm.service_scale("shop_app", 4),
+            ["docker", "service", "scale", "--detach", "shop_app=4"],
+            id="scale",
+        ),
+        pytest.param(swarm.pull(IMAGE), ["docker", "pull", "--quiet", IMAGE], id="pull the release by digest"),
+        pytest.param(
+            swarm.secret_create("shop_db_password_0123", Path("/tmp/s/db_password"), "shop"),
+            [
+                "docker",
+                "secret",
+                "create",
+                "--label",
+                "com.docker.stack.namespace=shop",
+                "shop_db_password_0123",
+                "/tmp/s/db_password",
+            ],
+            id="secret from a file, never the command line",
+        ),
+        pytest.param(
+            swarm.secret_inspect("shop_x"),
+            ["docker", "secret", "inspect", "--format", "{{.ID}}", "shop_x"],
+            id="does the secret exist",
+        ),
+    ],
+)
+def test_argv(argv, expected):
+    assert argv == expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        pytest.param("inactive false ", "not in swarm mode (inactive); run: invoke swarm.init", id="inactive"),
+        pytest.param("", "not in swarm mode (no answer)", id="no answer"),
+        pytest.param("active false n1", "swarm worker", id="a worker"),
+    ],
+)
+def test_require_manager_refuses_in_one_line(answer, message):
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        swarm.require_manager(answer)
+
+
+def test_require_manager_returns_the_node_id():
+    assert swarm.require_manager("active true n1\n") == "n1"
+
+
+def test_content_name_changes_with_the_value_only():
+    one = swarm.content_name("shop", "DJANGO_SECRET_KEY", "a")
+    assert one.startswith("shop_django_secret_key_") and len(one.rsplit("_", 1)[1]) == 12
+    assert one == swarm.content_name("shop", "DJANGO_SECRET_KEY", "a")
+    assert one != swarm.content_name("shop", "DJANGO_SECRET_KEY", "b")
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "", "1.5", None])
+def test_replicas_must_be_a_whole_number_of_at_least_one(value):
+    with pytest.raises(UserError, match="--replicas"):
+        deploy.check_replicas(value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", 1), (3, 3), (" 4 ", 4)])
+def test_replicas_accepted(value, expected):
+    assert deploy.check_replicas(value) == expected
+
+
+@pytest.mark.parametrize("stage", [DEV, TEST_QA, STAGE])
+def test_only_prod_deploys(stage):
+    with pytest.raises(UserError, match="use --stage prod"):
+        deploy.check_stage(stage)
+
+
+def write_releases(root: Path, *records: tuple[str, str]) -> None:
+    """Releases as `invoke release` records them: (stage, reference) each."""
+    log = ReleaseLog(root / ".lifecycle" / "releases.jsonl")
+    for stage, reference in records:
+        log.append(Release(reference, stage, "tag", "0" * 64, "c" * 40, False, "2026-01-01T00:00:00Z", "base"))
+
+
+def test_last_release_is_the_newest_of_the_stage(tmp_path):
+    write_releases(tmp_path, ("prod", OLD), ("prod", IMAGE), ("stage", OLD))
+    assert deploy.last_release(load_settings(root=tmp_path, environ={}), PROD) == IMAGE
+
+
+def test_no_release_is_one_line(tmp_path):
+    with pytest.raises(UserError, match="no release of prod yet; run: invoke release --stage prod"):
+        deploy.last_release(load_settings(root=tmp_path, environ={}), PROD)
+
+
+def test_a_release_by_tag_is_refused(tmp_path):
+    write_releases(tmp_path, ("prod", "shop:prod"))
+    with pytest.raises(UserError, match="not name@sha256"):
+        deploy.last_release(load_settings(root=tmp_path, environ={}), PROD)
+
+
+def inspect_json(image=IMAGE, previous=OLD, replicas=3, state="completed", started="t1") -> str:
+    return json.dumps(
+        [
+            {
+                "Spec": {
+                    "TaskTemplate": {"ContainerSpec": {"Image": image}},
+                    "Mode": {"Replicated": {"Replicas": replicas}},
+                },
+                "PreviousSpec": {"TaskTemplate": {"ContainerSpec": {"Image": previous}}},
+                "UpdateStatus": {"State": state, "StartedAt": started, "Message": "update completed"},
+            }
+        ]
+    )
+
+
+def test_service_state_reads_image_previous_replicas_and_update():
+    state = swarm.ServiceState.parse(inspect_json())
+    assert (state.image, state.previous_image, state.replicas) == (IMAGE, OLD, 3)
+    assert (state.update_state, state.update_started) == ("completed", "t1")
+
+
+def test_service_state_of_a_service_never_updated():
+    state = swarm.ServiceState.parse(json.dumps([{"Spec": {"TaskTemplate": {"ContainerSpec": {"Image": IMAGE}}}}]))
+    assert (state.previous_image, state.update_state, state.replicas) == ("", "", 0)
+
+
+TASKS = (
+    f"t1\tRunning\tRunning 5 seconds ago\t{IMAGE}\n"
+    f"t2\tRunning\tStarting 1 second ago\t{IMAGE}\n"
+    f"t3\tShutdown\tShutdown 3 seconds ago\t{OLD}\n"
+)
+
+
+def test_parse_tasks():
+    tasks = swarm.parse_tasks(TASKS + f"t4\tShutdown\tFailed 2 seconds ago\t{IMAGE}\tunhealthy container\n")
+    assert tasks[-1].error == "unhealthy container"
+    tasks = tasks[:-1]
+    assert [(t.id, t.desired, t.status, t.image) for t in tasks] == [
+        ("t1", "Running", "running", IMAGE),
+        ("t2", "Running", "starting", IMAGE),
+        ("t3", "Shutdown", "shutdown", OLD),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lines", "replicas", "expected"),
+    [
+        pytest.param([f"a\tRunning\tRunning 1s\t{IMAGE}"] * 2, 2, True, id="all running the image"),
+        pytest.param(
+            [f"a\tRunning\tRunning 1s\t{IMAGE}", f"b\tRunning\tStarting 1s\t{IMAGE}"],
+            2,
+            False,
+            id="one still starting (not healthy yet)",
+        ),
+        pytest.param(
+            [f"a\tRunning\tRunning 1s\t{IMAGE}", f"b\tRunning\tRunning 1s\t{OLD}"], 2, False, id="one on the old digest"
+        ),
+        pytest.param([f"a\tRunning\tRunning 1s\t{IMAGE}"] * 3, 2, False, id="more than wanted (scaling down)"),
+        pytest.param(
+            [f"a\tRunning\tRunning 1s\t{IMAGE}", f"b\tShutdown\tRunning 1s\t{OLD}"],
+            1,
+            True,
+            id="an old task being shut down does not count",
+        ),
+    ],
+)
+def test_is_converged(lines, replicas, expected):
+    state = swarm.ServiceState.parse(inspect_json())
+    assert deploy.is_converged(state, swarm.parse_tasks("\n".join(lines)), IMAGE, replicas) is expected
+
+
+def test_https_health_is_a_no_when_nothing_listens():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, not listening: connections are refused
+        assert probes.https_health_answers(port, timeout=1) is False
+
+
+def test_short_names_the_digest():
+    assert swarm.short(IMAGE) == "127.0.0.1:5000/shop@sha256:aaaaaaaaaaaa"
+
+
+# ------------------------------------------------------------------------------------- the deploy, engine mocked
+def deployer(make_settings, tmp_path, runner, **environ: str) -> deploy.Deployer:
+    """A deploy of checkout tmp_path, with the user's own certificate (TLS_CERT_FILE) so no openssl runs."""
+    (tmp_path / "docker").mkdir(exist_ok=True)
+    (tmp_path / swarm.PROXY_CONFIG).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / swarm.PROXY_CONFIG).write_text("global\n", encoding="utf-8")
+    certificate = tls.local_files(tmp_path)
+    certificate.cert.parent.mkdir(parents=True, exist_ok=True)
+    certificate.cert.write_text("CERT\n", encoding="utf-8")
+    certificate.key.write_text("KEY\n", encoding="utf-8")
+    defaults = {"DJANGO_SECRET_KEY": "k", "DB_PASSWORD": "p", "DB_ROOT_PASSWORD": "r", "COMPOSE_PROJECT_NAME": "shop"}
+    certificate_files = {"TLS_CERT_FILE": str(certificate.cert), "TLS_KEY_FILE": str(certificate.key)}
+    settings = make_settings(**{**defaults, **certificate_files, **environ})
+    return deploy.Deployer(settings, runner, sleep=lambda _: None)
+
+
+def test_deploy_outside_swarm_mode_runs_nothing_else(make_settings, tmp_path):
+    runner = RecordingRunner({("docker", "info"): Result(0, "inactive false \n")})
+    write_releases(tmp_path, ("prod", IMAGE))
+    with pytest.raises(UserError, match=r"run: invoke swarm\.init"):
+        deployer(make_settings, tmp_path, runner).deploy(PROD, 2)
+    assert runner.calls == [swarm.swarm_state()]
+
+
+def test_deploy_of_a_digest_the_registry_lost_changes_nothing(make_settings, tmp_path):
+    runner = RecordingRunner({("docker", "info"): Result(0, "active true n1"), ("docker", "pull"): Result(1)})
+    write_releases(tmp_path, ("prod", IMAGE))
+    with pytest.raises(UserError, match=r"the registry no longer has .*sha256:aaaaaaaaaaaa"):
+        deployer(make_settings, tmp_path, runner).deploy(PROD, 2)
+    assert runner.calls[-1] == swarm.pull(IMAGE)
+
+
+def test_a_failed_migration_stops_before_the_app_with_the_job_logs(make_settings, tmp_path):
+    runner = RecordingRunner(
+        {
+            ("docker", "info"): Result(0, "active true n1"),
+            ("docker", "node", "ls"): Result(0, "n1\n"),
+            ("docker", "service", "ps"): Result(0, f"j1\tShutdown\tFailed 1 second ago\t{IMAGE}\n"),
+            ("docker", "container", "ls"): Result(0, "c1\n"),
+            ("docker", "service", "inspect"): Result(1),
+        }
+    )
+    write_releases(tmp_path, ("prod", IMAGE))
+    d = deployer(make_settings, tmp_path, runner, DB_HOST="external.example")
+    with pytest.raises(UserError, match="the migrate job failed; nothing else was changed"):
+        d.deploy(PROD, 2)
+    deploys = [call for call in runner.calls if call[:3] == ["docker", "stack", "deploy"]]
+    assert [call[-2] for call in deploys] == [str(tmp_path / swarm.MIGRATE_FILE)]  # never stack.yaml
+    assert swarm.container_logs("c1") in runner.calls
+    assert runner.calls[-3:] == [
+        swarm.service_rm("shop_migrate"),
+        swarm.stopped_task_containers("shop_migrate"),
+        swarm.container_rm("c1"),
+    ]
+
+
+def test_secrets_are_named_by_content_and_never_on_a_command_line(make_settings, tmp_path):
+    runner = RecordingRunner({("docker", "secret", "inspect"): Result(1)})
+    names = deployer(make_settings, tmp_path, runner).ensure_secrets()
+    assert set(names) == {"DJANGO_SECRET_KEY", "DB_PASSWORD", "DB_ROOT_PASSWORD", "TLS_CERT", "TLS_KEY"}
+    creates = [call for call in runner.calls if call[:3] == ["docker", "secret", "create"]]
+    assert [call[-2] for call in creates] == list(names.values())
+    assert all(not any(part in {"k", "p", "r", "CERT\n", "KEY\n"} for part in call) for call in runner.calls)
+
+
+def test_a_changed_value_is_a_new_secret(make_settings, tmp_path):
+    first = deployer(make_settings, tmp_path, RecordingRunner()).ensure_secrets()
+    second = deployer(make_settings, tmp_path, RecordingRunner(), DJANGO_SECRET_KEY="changed").ensure_secrets()
+    assert first["DJANGO_SECRET_KEY"] != second["DJANGO_SECRET_KEY"]
+    assert first["DB_PASSWORD"] == second["DB_PASSWORD"]
+
+
+def test_an_external_database_needs_no_root_password_and_no_db_file(make_settings, tmp_path):
+    d = deployer(make_settings, tmp_path, RecordingRunner(), DB_HOST="db.example.com")
+    assert "DB_ROOT_PASSWORD" not in deploy.secret_values(d.settings, tls.cert_files(d.settings))
+    assert deploy.stack_files(d.settings) == [tmp_path / swarm.STACK_FILE]
+
+
+def test_missing_tls_certificate_is_one_line(make_settings, tmp_path):
+    d = deployer(make_settings, tmp_path, RecordingRunner())
+    certificate = tls.cert_files(d.settings)
+    certificate.key.unlink()
+    with pytest.raises(UserError, match="no TLS certificate file"):
+        deploy.secret_values(d.settings, certificate)
