@@ -1,0 +1,157 @@
+"""`invoke deploy`, unchanged, on the three-node cluster: DOCKER_HOST is the manager's socket, and the release, the
+proxy and the database images are in the cluster's registry (pushed from the host, as `invoke release` does).
+Requests come from a worker's network namespace to each node's proxy (host-mode port on the node's address)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from conftest import PYTHON, ClusterUnderTest, integration_helpers
+
+from lifecycle import cluster as core
+from lifecycle import offline
+from lifecycle.runner import SubprocessRunner
+from lifecycle.settings import load_settings
+
+CLIENT = Path(__file__).with_name("netns_client.py")
+HTTPS_PORT = "8443"  # published by the proxy on each node's address, inside the cluster's namespaces only
+DEPLOY_TIMEOUT = 900
+BUILD_TIMEOUT = 1800
+CHANGE_CODE = "RUN echo '# cluster test: changed code' >> /app/django_site/views.py\n"
+
+
+@dataclass
+class ClusterSite:
+    live: ClusterUnderTest
+    root: Path
+    env: dict[str, str]
+    releases: dict[str, str] = field(default_factory=dict)
+    host_images: list[str] = field(default_factory=list)  # what the test tagged on the host engine, removed at the end
+
+    def invoke(self, *args: str, timeout: float = DEPLOY_TIMEOUT) -> subprocess.CompletedProcess[str]:
+        return integration_helpers.run_combined(
+            [PYTHON, "-m", "invoke", *args], timeout=timeout, env=self.env, cwd=self.root
+        )
+
+    def host_docker(self, *args: str) -> str:
+        host_env = {k: v for k, v in self.env.items() if k != "DOCKER_HOST"}
+        return integration_helpers.docker(*args, env=host_env).stdout
+
+    def push(self, local: str, remote_name: str) -> str:
+        """Push a host image to the cluster's registry; return its name@sha256 (the host tag is removed again)."""
+        remote = f"{self.live.cluster.registry}/{remote_name}"
+        self.host_docker("tag", local, remote)
+        try:
+            self.host_docker("push", "--quiet", remote)
+            return self.host_docker("image", "inspect", "--format", "{{index .RepoDigests 0}}", remote).strip()
+        finally:
+            self.host_docker("image", "rm", remote)
+
+    def release(self, name: str, local: str) -> str:
+        """A release as `invoke release` records it: pushed, by digest, last line wins."""
+        image = self.push(local, f"{self.env['PROJ_NAME']}:{name}")
+        with (self.root / ".lifecycle" / "releases.jsonl").open("a", encoding="utf-8") as file:
+            file.write(json.dumps({"stage": "prod", "image": image}) + "\n")
+        self.releases[name] = image
+        return image
+
+    def derive(self, name: str, base: str, steps: str) -> str:
+        context = self.root / ".lifecycle" / f"derive-{name}"
+        context.mkdir(parents=True)
+        (context / "Dockerfile").write_text(f"FROM {base}\nUSER root\n{steps}USER 10001:10001\n", encoding="utf-8")
+        tag = f"{self.env['PROJ_NAME']}:{name}"
+        self.host_docker("build", "--quiet", "--tag", tag, str(context))
+        self.host_images.append(tag)
+        return self.release(name, tag)
+
+    def tasks(self, service: str) -> list[dict[str, str]]:
+        return [t for t in self.live.tasks(f"{self.stack}_{service}") if t["DesiredState"] == "Running"]
+
+    @property
+    def stack(self) -> str:
+        return load_settings(root=self.root, environ=self.env).project_name
+
+    def client(self, node: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return self.live.in_netns(node, sys.executable, str(CLIENT), *args, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def site(live: ClusterUnderTest, tmp_path_factory) -> Iterator[ClusterSite]:
+    root = integration_helpers.copy_checkout(tmp_path_factory.mktemp("cluster-deploy") / "checkout")
+    name = f"cd{uuid.uuid4().hex[:6]}"
+    env = {k: v for k, v in live.env.items() if k != "DOCKER_HOST"}
+    env |= {"PROJ_NAME": name, "COMPOSE_PROJECT_NAME": name, "APP_PORT": str(integration_helpers.free_port())}
+    s = ClusterSite(live, root, env)
+    tls = root / ".lifecycle" / "tls"
+    tls.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-keyout", str(tls / "key.pem"), "-out", str(tls / "cert.pem")],
+                   check=True, capture_output=True)  # fmt: skip
+    (root / ".lifecycle" / "releases.jsonl").unlink(missing_ok=True)
+    try:
+        built = s.invoke("build", "--stage", "prod", timeout=BUILD_TIMEOUT)
+        assert built.returncode == 0, built.stdout[-3000:]
+        settings = load_settings(root=root, environ=env)
+        s.host_images.append(settings.image("prod"))
+        s.release("v1", settings.image("prod"))
+        run = SubprocessRunner(echo=False)
+        proxy = offline.available_or_offline(settings, run, "proxy", settings["PROXY_IMAGE"])
+        s.env |= {
+            "DOCKER_HOST": live.cluster.docker_host(live.cluster.manager),
+            "REGISTRY_PORT": str(live.cluster.registry_port),
+            "HTTPS_PORT": HTTPS_PORT,
+            "PROXY_IMAGE": s.push(proxy, f"{name}-proxy:v1"),
+            "DB_IMAGE": s.push(settings["DB_IMAGE"], f"{name}-db:v1"),
+        }
+        yield s
+    finally:
+        if s.host_images:
+            subprocess.run(["docker", "image", "rm", "--force", *s.host_images], capture_output=True, check=False)
+
+
+def node_addresses(live: ClusterUnderTest) -> list[str]:
+    return [node.address for node in live.cluster.nodes]
+
+
+def test_deploy_spreads_the_replicas_pins_the_database_and_every_node_serves(site):
+    done = site.invoke("deploy", "--replicas", "3")
+    assert done.returncode == 0, done.stdout[-4000:]
+    live = site.live
+    assert sorted(t["Node"] for t in site.tasks("app")) == sorted(live.hostname(n) for n in ("m", "w1", "w2"))
+    assert [t["Node"] for t in site.tasks("db")] == [live.hostname(core.DB_NODE)]
+    for address in node_addresses(live):  # the proxy on every node, seen from a worker's namespace
+        answer = site.client("w2", "request", address, HTTPS_PORT, "GET", "/health")
+        assert answer.stdout.splitlines()[:1] == ["200"], answer.stdout + answer.stderr
+    note = json.dumps({"text": f"written through {live.cluster.manager.address}"})
+    written = site.client("w2", "request", live.cluster.manager.address, HTTPS_PORT, "POST", "/api/notes", note)
+    assert written.stdout.splitlines()[0] in ("200", "201"), written.stdout
+    read = site.client("w1", "request", live.cluster.node("w2").address, HTTPS_PORT, "GET", "/api/notes")
+    assert f"written through {live.cluster.manager.address}" in read.stdout
+
+
+def test_a_rolling_update_across_the_nodes_fails_no_request(site, tmp_path):
+    v2 = site.derive("v2", site.releases["v1"], CHANGE_CODE)
+    stop = tmp_path / "stop"  # the mount namespace is shared: the client in w2's network namespace sees it
+    load = subprocess.Popen(
+        core.in_netns(site.live.cluster, site.live.cluster.node("w2"), sys.executable, str(CLIENT), "load",
+                      HTTPS_PORT, str(stop), *node_addresses(site.live)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        done = site.invoke("deploy", "--replicas", "3")
+    finally:
+        stop.touch()
+        out, err = load.communicate(timeout=120)
+    counts = json.loads(out)
+    print(f"rolling update across 3 nodes: {counts['ok']} ok, {len(counts['failures'])} failed")
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert counts["failures"] == [] and counts["ok"] > 0, err
+    tasks = site.tasks("app")
+    assert {t["Image"] for t in tasks} == {v2} and len({t["Node"] for t in tasks}) == 3
