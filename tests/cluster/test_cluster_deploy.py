@@ -7,13 +7,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, ClusterUnderTest, integration_helpers
+from conftest import PYTHON, ClusterUnderTest, integration_helpers, record
+from netns_client import CONNECTIONS as LOAD_CONNECTIONS  # the most requests in flight when a node dies
 
 from lifecycle import cluster as core
 from lifecycle import offline
@@ -154,4 +156,41 @@ def test_a_rolling_update_across_the_nodes_fails_no_request(site, tmp_path):
     assert done.returncode == 0, done.stdout[-4000:]
     assert counts["failures"] == [] and counts["ok"] > 0, err
     tasks = site.tasks("app")
-    assert {t["Image"] for t in tasks} == {v2} and len({t["Node"] for t in tasks}) == 3
+    # start-first updates place each new replica while the old one still runs, so the spread may end uneven
+    assert {t["Image"] for t in tasks} == {v2} and len(tasks) == 3 and len({t["Node"] for t in tasks}) >= 2
+
+
+def test_a_worker_dies_under_load_and_the_site_keeps_answering(site, tmp_path):
+    live = site.live
+    w2 = live.cluster.node("w2")
+    stop = tmp_path / "stop"
+    proxies = [live.cluster.manager.address, live.cluster.node("w1").address]  # the proxies on the nodes that stay
+    load = subprocess.Popen(
+        core.in_netns(live.cluster, live.cluster.node("w1"), sys.executable, str(CLIENT), "load", HTTPS_PORT,
+                      str(stop), *proxies),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(3)
+        stopped = time.monotonic()
+        live.ops.stop_engine(w2)
+
+        def rescheduled() -> bool:
+            nodes = [t["Node"] for t in site.tasks("app") if t["CurrentState"].startswith("Running")]
+            return len(nodes) == 3 and live.hostname("w2") not in nodes
+
+        integration_helpers.wait_for(rescheduled, 180, "the app's replica on w2 rescheduled on the other nodes")
+        reschedule = time.monotonic() - stopped
+        time.sleep(3)  # the load keeps running against the rescheduled replica
+    finally:
+        stop.touch()
+        out, err = load.communicate(timeout=120)
+        if not core.alive(core.read_pid(live.cluster.pidfile(w2)) or 0):
+            live.ops.start_engine(w2)
+    counts = json.loads(out)
+    print(f"deployed site, w2 died under load: {counts['ok']} ok, {len(counts['failures'])} failed; "
+          f"rescheduled in {reschedule:.1f}s")  # fmt: skip
+    record(deploy_node_down_failed_requests=len(counts["failures"]), deploy_reschedule_seconds=round(reschedule, 1))
+    assert counts["ok"] > 0, err
+    assert len(counts["failures"]) <= LOAD_CONNECTIONS, counts["failures"]  # at most the requests in flight there
+    integration_helpers.wait_for(lambda: live.ops.nodes_ready().get(live.hostname("w2")) == "Ready", 120, "w2 back")
