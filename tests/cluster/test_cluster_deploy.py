@@ -1,6 +1,7 @@
-"""`invoke deploy`, unchanged, on the three-node cluster: DOCKER_HOST is the manager's socket, and the release, the
-proxy and the database images are in the cluster's registry (pushed from the host, as `invoke release` does).
-Requests come from a worker's network namespace to each node's proxy (host-mode port on the node's address)."""
+"""`invoke release` and `invoke deploy`, unchanged, on the three-node cluster: releases are built on the host and pushed
+to the cluster's registry (REGISTRY_PORT=CLUSTER_REGISTRY_PORT), the deploy runs with DOCKER_HOST at the manager's
+socket, and the proxy and database images are pushed there too. Requests come from a worker's network namespace to
+each node's proxy (its host-mode port on the node's address)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,6 @@ CLIENT = Path(__file__).with_name("netns_client.py")
 HTTPS_PORT = "8443"  # published by the proxy on each node's address, inside the cluster's namespaces only
 DEPLOY_TIMEOUT = 900
 BUILD_TIMEOUT = 1800
-CHANGE_CODE = "RUN echo '# cluster test: changed code' >> /app/django_site/views.py\n"
 
 
 @dataclass
@@ -35,16 +35,19 @@ class ClusterSite:
     root: Path
     env: dict[str, str]
     releases: dict[str, str] = field(default_factory=dict)
-    host_images: list[str] = field(default_factory=list)  # what the test tagged on the host engine, removed at the end
 
-    def invoke(self, *args: str, timeout: float = DEPLOY_TIMEOUT) -> subprocess.CompletedProcess[str]:
-        return integration_helpers.run_combined(
-            [PYTHON, "-m", "invoke", *args], timeout=timeout, env=self.env, cwd=self.root
-        )
+    @property
+    def host_env(self) -> dict[str, str]:
+        """The same settings against the host's engine, which builds and pushes (the nodes only pull)."""
+        return {k: v for k, v in self.env.items() if k != "DOCKER_HOST"}
+
+    def invoke(self, *args: str, timeout: float = DEPLOY_TIMEOUT, host: bool = False):
+        argv = [PYTHON, "-m", "invoke", *args]
+        env = self.host_env if host else self.env
+        return integration_helpers.run_combined(argv, timeout=timeout, env=env, cwd=self.root)
 
     def host_docker(self, *args: str) -> str:
-        host_env = {k: v for k, v in self.env.items() if k != "DOCKER_HOST"}
-        return integration_helpers.docker(*args, env=host_env).stdout
+        return integration_helpers.docker(*args, env=self.host_env).stdout
 
     def push(self, local: str, remote_name: str) -> str:
         """Push a host image to the cluster's registry; return its name@sha256 (the host tag is removed again)."""
@@ -56,22 +59,12 @@ class ClusterSite:
         finally:
             self.host_docker("image", "rm", remote)
 
-    def release(self, name: str, local: str) -> str:
-        """A release as `invoke release` records it: pushed, by digest, last line wins."""
-        image = self.push(local, f"{self.env['PROJ_NAME']}:{name}")
-        with (self.root / ".lifecycle" / "releases.jsonl").open("a", encoding="utf-8") as file:
-            file.write(json.dumps({"stage": "prod", "image": image}) + "\n")
-        self.releases[name] = image
-        return image
-
-    def derive(self, name: str, base: str, steps: str) -> str:
-        context = self.root / ".lifecycle" / f"derive-{name}"
-        context.mkdir(parents=True)
-        (context / "Dockerfile").write_text(f"FROM {base}\nUSER root\n{steps}USER 10001:10001\n", encoding="utf-8")
-        tag = f"{self.env['PROJ_NAME']}:{name}"
-        self.host_docker("build", "--quiet", "--tag", tag, str(context))
-        self.host_images.append(tag)
-        return self.release(name, tag)
+    def release(self) -> str:
+        """`invoke release --stage prod` into the cluster's registry; the reference it recorded (name@sha256)."""
+        done = self.invoke("release", "--stage", "prod", "--allow-dirty", timeout=BUILD_TIMEOUT, host=True)
+        assert done.returncode == 0, done.stdout[-3000:]
+        lines = (self.root / ".lifecycle" / "releases.jsonl").read_text(encoding="utf-8").splitlines()
+        return json.loads(lines[-1])["reference"]
 
     def tasks(self, service: str) -> list[dict[str, str]]:
         return [t for t in self.live.tasks(f"{self.stack}_{service}") if t["DesiredState"] == "Running"]
@@ -88,34 +81,27 @@ class ClusterSite:
 def site(live: ClusterUnderTest, tmp_path_factory) -> Iterator[ClusterSite]:
     root = integration_helpers.copy_checkout(tmp_path_factory.mktemp("cluster-deploy") / "checkout")
     name = f"cd{uuid.uuid4().hex[:6]}"
-    env = {k: v for k, v in live.env.items() if k != "DOCKER_HOST"}
+    env = dict(live.env)
     env |= {"PROJ_NAME": name, "COMPOSE_PROJECT_NAME": name, "APP_PORT": str(integration_helpers.free_port())}
+    env |= {"REGISTRY_PORT": str(live.cluster.registry_port), "HTTPS_PORT": HTTPS_PORT}  # releases go to the cluster
     s = ClusterSite(live, root, env)
-    tls = root / ".lifecycle" / "tls"
-    tls.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-                    "-keyout", str(tls / "key.pem"), "-out", str(tls / "cert.pem")],
-                   check=True, capture_output=True)  # fmt: skip
     (root / ".lifecycle" / "releases.jsonl").unlink(missing_ok=True)
     try:
-        built = s.invoke("build", "--stage", "prod", timeout=BUILD_TIMEOUT)
-        assert built.returncode == 0, built.stdout[-3000:]
+        s.releases["v1"] = s.release()
         settings = load_settings(root=root, environ=env)
-        s.host_images.append(settings.image("prod"))
-        s.release("v1", settings.image("prod"))
         run = SubprocessRunner(echo=False)
         proxy = offline.available_or_offline(settings, run, "proxy", settings["PROXY_IMAGE"])
         s.env |= {
             "DOCKER_HOST": live.cluster.docker_host(live.cluster.manager),
-            "REGISTRY_PORT": str(live.cluster.registry_port),
-            "HTTPS_PORT": HTTPS_PORT,
             "PROXY_IMAGE": s.push(proxy, f"{name}-proxy:v1"),
             "DB_IMAGE": s.push(settings["DB_IMAGE"], f"{name}-db:v1"),
         }
         yield s
-    finally:
-        if s.host_images:
-            subprocess.run(["docker", "image", "rm", "--force", *s.host_images], capture_output=True, check=False)
+    finally:  # the images release built and tagged on the host: PROJ_NAME:prod and the registry's name:tags
+        listed = s.host_docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}").split()
+        ours = [image for image in listed if image.split(":")[-2].rsplit("/", 1)[-1] == name]
+        if ours:
+            s.host_docker("image", "rm", "--force", *ours)
 
 
 def node_addresses(live: ClusterUnderTest) -> list[str]:
@@ -139,7 +125,9 @@ def test_deploy_spreads_the_replicas_pins_the_database_and_every_node_serves(sit
 
 
 def test_a_rolling_update_across_the_nodes_fails_no_request(site, tmp_path):
-    v2 = site.derive("v2", site.releases["v1"], CHANGE_CODE)
+    views = site.root / "django_site" / "views.py"
+    views.write_text(views.read_text(encoding="utf-8") + "# cluster test: changed code\n", encoding="utf-8")
+    v2 = site.release()
     stop = tmp_path / "stop"  # the mount namespace is shared: the client in w2's network namespace sees it
     load = subprocess.Popen(
         core.in_netns(site.live.cluster, site.live.cluster.node("w2"), sys.executable, str(CLIENT), "load",
