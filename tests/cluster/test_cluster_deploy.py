@@ -97,9 +97,11 @@ def site(live: ClusterUnderTest, tmp_path_factory) -> Iterator[ClusterSite]:
             "DB_IMAGE": s.push(settings["DB_IMAGE"], f"{name}-db:v1"),
         }
         yield s
-    finally:  # the images release built and tagged on the host: PROJ_NAME:prod and the registry's name:tags
-        listed = s.host_docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}").split()
-        ours = [image for image in listed if image.split(":")[-2].rsplit("/", 1)[-1] == name]
+    finally:  # what release built on the host: PROJ_NAME:prod and the registry's name (tagged, or by digest only)
+        listed = [
+            line.split() for line in s.host_docker("image", "ls", "--format", "{{.ID}} {{.Repository}}").splitlines()
+        ]
+        ours = sorted({image_id for image_id, repository in listed if repository.rsplit("/", 1)[-1] == name})
         if ours:
             s.host_docker("image", "rm", "--force", *ours)
 
