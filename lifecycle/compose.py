@@ -12,6 +12,9 @@ from lifecycle.settings import STAGES, Settings
 
 COMPOSE_FILE = "docker/compose.yaml"
 ALL_PROFILES = "*"
+# Builds run with compose's warnings off: without buildx, compose warns on every build that it falls back from
+# bake to its own BuildKit client (and COMPOSE_BAKE=false, the other way out, is deprecated). Errors still show.
+BUILD_LOG_LEVEL = ["--log-level", "error"]
 
 
 def check_stage(stage: str) -> str:
@@ -21,12 +24,18 @@ def check_stage(stage: str) -> str:
 
 
 def compose(
-    settings: Settings, *args: str, stage: str | None = None, project: str | None = None, file: str = COMPOSE_FILE
+    settings: Settings,
+    *args: str,
+    stage: str | None = None,
+    project: str | None = None,
+    file: str = COMPOSE_FILE,
+    docker_options: Sequence[str] = (),
 ) -> list[str]:
     """`docker compose` for this checkout's project; `stage` enables that profile (None: all of them)."""
     profile = check_stage(stage) if stage else ALL_PROFILES
     return [
         "docker",
+        *docker_options,
         "compose",
         "--project-name",
         project or settings.project_name,
@@ -40,7 +49,7 @@ def compose(
 
 def build(settings: Settings, stage: str, *, no_cache: bool = False, pull: bool = False) -> list[str]:
     flags = ["--no-cache"] * no_cache + ["--pull"] * pull
-    return compose(settings, "build", *flags, check_stage(stage), stage=stage)
+    return compose(settings, "build", *flags, check_stage(stage), stage=stage, docker_options=BUILD_LOG_LEVEL)
 
 
 def up(settings: Settings, stage: str, *, wait_timeout: int = 180, project: str | None = None) -> list[str]:
@@ -77,8 +86,16 @@ def ps(settings: Settings, *, project: str | None = None) -> list[str]:
     return compose(settings, "ps", "--all", project=project)
 
 
-def exec_(settings: Settings, stage: str, command: Sequence[str], *, tty: bool = True) -> list[str]:
-    return compose(settings, "exec", *[] if tty else ["--no-TTY"], check_stage(stage), *command, stage=stage)
+def env_flags(env: Sequence[str]) -> list[str]:
+    """`--env NAME=VALUE` or `--env NAME` (compose then takes the value from its own environment) per item."""
+    return [flag for item in env for flag in ("--env", item)]
+
+
+def exec_(
+    settings: Settings, stage: str, command: Sequence[str], *, tty: bool = True, env: Sequence[str] = ()
+) -> list[str]:
+    flags = ([] if tty else ["--no-TTY"]) + env_flags(env)
+    return compose(settings, "exec", *flags, check_stage(stage), *command, stage=stage)
 
 
 def run(
@@ -94,8 +111,7 @@ def run(
 ) -> list[str]:
     """A one-off container of the stage's service (dependencies started first)."""
     flags = (["--rm"] if remove else []) + (["--name", name] if name else []) + ([] if tty else ["--no-TTY"])
-    for pair in env:
-        flags += ["--env", pair]
+    flags += env_flags(env)
     return compose(settings, "run", *flags, check_stage(stage), *command, stage=stage, project=project)
 
 

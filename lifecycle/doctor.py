@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle.compose import compose, docker
+from lifecycle.compose import BUILD_LOG_LEVEL, compose, docker
 from lifecycle.errors import UserError
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
@@ -131,7 +131,13 @@ def buildkit_check(settings: Settings, run: Runner, base_present: bool) -> Check
             f"services:\n  probe:\n    build: .\n    image: {BUILDKIT_PROBE_IMAGE}\n"
         )
         probe = compose(
-            settings, "build", "--quiet", "probe", project=BUILDKIT_PROBE_IMAGE, file=f"{folder}/compose.yaml"
+            settings,
+            "build",
+            "--quiet",
+            "probe",
+            project=BUILDKIT_PROBE_IMAGE,
+            file=f"{folder}/compose.yaml",
+            docker_options=BUILD_LOG_LEVEL,
         )
         ok = run(probe, env=settings.env, warn=True, capture=True).ok
     run(docker("image", "rm", "--force", BUILDKIT_PROBE_IMAGE), warn=True, capture=True)

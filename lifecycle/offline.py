@@ -22,7 +22,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle.compose import compose, docker
+from lifecycle.compose import BUILD_LOG_LEVEL, compose, docker
 from lifecycle.doctor import image_present
 from lifecycle.errors import UserError
 from lifecycle.runner import CommandFailed, Runner, SubprocessRunner
@@ -102,7 +102,14 @@ def compose_project(settings: Settings) -> str:
 
 
 def build_argv(settings: Settings, services: Sequence[str]) -> list[str]:
-    return compose(settings, "build", *services, project=compose_project(settings), file=str(COMPOSE_FILE))
+    return compose(
+        settings,
+        "build",
+        *services,
+        project=compose_project(settings),
+        file=str(COMPOSE_FILE),
+        docker_options=BUILD_LOG_LEVEL,
+    )
 
 
 def build_env(settings: Settings) -> dict[str, str]:
@@ -110,7 +117,6 @@ def build_env(settings: Settings) -> dict[str, str]:
     tags = offline_tags(settings)
     return {
         **settings.env,
-        "COMPOSE_BAKE": "false",
         "OFFLINE_SUITE": settings["DEBIAN_SUITE"],
         "OFFLINE_ROOTFS_IMAGE": tags.rootfs,
         "OFFLINE_PYTHON_IMAGE": tags.python,

@@ -20,6 +20,11 @@ def head(profile: str = "*", project: str = PROJECT) -> list[str]:
     return ["docker", "compose", "--project-name", project, "--file", FILE, "--profile", profile]
 
 
+def build_head(profile: str) -> list[str]:
+    """Builds keep compose's warnings off (the bake fallback's, on every build without buildx); errors show."""
+    return ["docker", "--log-level", "error", *head(profile)[1:]]
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
@@ -35,20 +40,20 @@ def head(profile: str = "*", project: str = PROJECT) -> list[str]:
             id="compose with another file in the checkout",
         ),
         # build()
-        pytest.param(cmd.build(SETTINGS, "dev"), [*head("dev"), "build", "dev"], id="build dev uses the cache"),
+        pytest.param(cmd.build(SETTINGS, "dev"), [*build_head("dev"), "build", "dev"], id="build dev uses the cache"),
         pytest.param(
             cmd.build(SETTINGS, "prod", no_cache=True),
-            [*head("prod"), "build", "--no-cache", "prod"],
+            [*build_head("prod"), "build", "--no-cache", "prod"],
             id="build prod without cache passes --no-cache",
         ),
         pytest.param(
             cmd.build(SETTINGS, "stage", pull=True),
-            [*head("stage"), "build", "--pull", "stage"],
+            [*build_head("stage"), "build", "--pull", "stage"],
             id="build stage with pull passes --pull",
         ),
         pytest.param(
             cmd.build(SETTINGS, "test-qa", no_cache=True, pull=True),
-            [*head("test-qa"), "build", "--no-cache", "--pull", "test-qa"],
+            [*build_head("test-qa"), "build", "--no-cache", "--pull", "test-qa"],
             id="build with both flags passes both",
         ),
         # up()
@@ -116,6 +121,16 @@ def head(profile: str = "*", project: str = PROJECT) -> list[str]:
             cmd.run(SETTINGS, "prod", ["python", "manage.py", "migrate"], tty=True),
             [*head("prod"), "run", "--rm", "prod", "python", "manage.py", "migrate"],
             id="run with tty drops --no-TTY",
+        ),
+        pytest.param(
+            cmd.run(SETTINGS, "dev", ["env"], env=["DJANGO_SUPERUSER_PASSWORD"]),
+            [*head("dev"), "run", "--rm", "--no-TTY", "--env", "DJANGO_SUPERUSER_PASSWORD", "dev", "env"],
+            id="run passes a name alone, compose takes its value from its environment",
+        ),
+        pytest.param(
+            cmd.exec_(SETTINGS, "dev", ["bash", "-c", "ls"], tty=False, env=["A=1", "S"]),
+            [*head("dev"), "exec", "--no-TTY", "--env", "A=1", "--env", "S", "dev", "bash", "-c", "ls"],
+            id="exec without a terminal, with env",
         ),
         # config_check(), docker()
         pytest.param(

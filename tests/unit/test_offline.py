@@ -93,6 +93,8 @@ def test_build_argv(tmp_path, services, prefix, expected_tail):
     argv = offline.build_argv(settings, services)
     assert argv == [
         "docker",
+        "--log-level",
+        "error",
         "compose",
         "--project-name",
         expected_tail[0],
@@ -107,7 +109,7 @@ def test_build_argv(tmp_path, services, prefix, expected_tail):
 def test_build_env_adds_offline_values_and_keeps_settings(tmp_path):
     env = offline.build_env(make_settings(tmp_path, DEBIAN_SUITE="bookworm", PATH="/usr/bin"))
     assert env["PATH"] == "/usr/bin"
-    assert env["COMPOSE_BAKE"] == "false"
+    assert "COMPOSE_BAKE" not in env
     assert env["DB_IMAGE"] == "mysql:8.4"  # the main stack's meaning is untouched
     assert {
         k: env[k] for k in ("OFFLINE_SUITE", "OFFLINE_ROOTFS_IMAGE", "OFFLINE_PYTHON_IMAGE", "OFFLINE_DB_IMAGE")
@@ -229,16 +231,16 @@ def test_ensure_builds_db_from_existing_rootfs(tmp_path):
     run = FakeRunner(existing={TAGS.rootfs, TAGS.python})
     settings = make_settings(tmp_path)
     assert offline.ensure_offline_images(settings, run) == [TAGS.db]
-    ((argv, env),) = [call for call in run.calls if call[0][:2] == ["docker", "compose"]]
+    ((argv, env),) = [call for call in run.calls if call[0][:4] == ["docker", "--log-level", "error", "compose"]]
     assert argv == offline.build_argv(settings, ["db"])
     assert env == offline.build_env(settings)
-    assert run.programs == ["docker compose"]
+    assert run.programs == ["docker --log-level"]
 
 
 def test_ensure_makes_rootfs_then_builds(tmp_path, rootfs_allowed):
     run = FakeRunner()
     assert offline.ensure_offline_images(make_settings(tmp_path), run) == [TAGS.rootfs, TAGS.python, TAGS.db]
-    assert run.programs == ["debootstrap --variant=minbase", "tar -C", "docker import", "docker compose"]
+    assert run.programs == ["debootstrap --variant=minbase", "tar -C", "docker import", "docker --log-level"]
     assert not list(tmp_path.glob("lifecycle-rootfs-*")), "the work folder must be removed"
 
 
@@ -249,7 +251,7 @@ def test_force_rebuilds_all_without_inspecting(tmp_path, rootfs_allowed):
         TAGS.python,
         TAGS.db,
     ]
-    assert run.programs == ["debootstrap --variant=minbase", "tar -C", "docker import", "docker compose"]
+    assert run.programs == ["debootstrap --variant=minbase", "tar -C", "docker import", "docker --log-level"]
 
 
 @pytest.mark.parametrize(
