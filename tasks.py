@@ -7,17 +7,18 @@ prints it before it runs. `invoke --dry TASK` prints the commands without runnin
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shlex
 
 from invoke import Collection, Exit, task
+from invoke.runners import Local
 
 from lifecycle import doctor as doctor_checks
 from lifecycle import offline
-from lifecycle.compose import compose, exec_
+from lifecycle.compose import compose
 from lifecycle.compose import logs as logs_cmd
 from lifecycle.compose import ps as ps_cmd
-from lifecycle.compose import run as run_cmd
 from lifecycle.doctor import preflight
 from lifecycle.errors import UserError
 from lifecycle.runner import CommandFailed, InvokeRunner
@@ -25,10 +26,24 @@ from lifecycle.settings import STAGES, load_settings
 from lifecycle.stack import Suite, terminal_prompt
 
 STAGE_HELP = f"One of {', '.join(STAGES)}. Default: dev."
+ENV_HELP = (
+    "NAME=VALUE or NAME (value from your environment) for the container; repeat it. Values of names that look "
+    "secret (PASSWORD, SECRET, TOKEN, KEY) are passed by name, never shown. Default: none."
+)
 VOLUME_HELP = {
     "volumes": "Also delete the database volume (asks to confirm). Default: off.",
     "yes": "Confirm --volumes without asking. Default: off.",
 }
+
+
+class InterruptibleLocal(Local):
+    """Invoke's local runner, but an interrupt never ends in a traceback: Invoke passes Ctrl-C on by writing it to
+    the command's stdin, which fails once that pipe is closed (stdin at EOF, e.g. /dev/null). The command got the
+    SIGINT itself (same process group), so there is nothing left to pass on."""
+
+    def send_interrupt(self, interrupt: KeyboardInterrupt) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            super().send_interrupt(interrupt)
 
 
 def user_errors(body):
@@ -70,7 +85,7 @@ def build(c, stage="dev", no_cache=False):
     help={
         "stage": STAGE_HELP,
         "build": "Build the image first (cached). Default: on; --no-build skips it.",
-        "wait_timeout": "Seconds to wait for healthy containers. Default: 180.",
+        "wait_timeout": "Seconds to wait for a healthy db, then for a healthy stage. Default: 180.",
     }
 )
 @user_errors
@@ -108,21 +123,36 @@ def ps(c):
     s.run(ps_cmd(s.settings), env=s.settings.env)
 
 
-@task(help={"stage": STAGE_HELP + " The stage must be up (invoke up)."})
+@task(
+    iterable=["env"],
+    help={
+        "stage": STAGE_HELP + " The stage must be up (invoke up).",
+        "command": "Run this bash command and exit, e.g. 'ls -l'; needed without a terminal. Default: none.",
+        "env": ENV_HELP,
+    },
+)
 @user_errors
-def shell(c, stage="dev"):
-    """Open a bash shell in the running container of a stage."""
-    s = suite(c)
-    s.run(exec_(s.settings, stage, ["bash"]), env=s.settings.env, interactive=True)
+def shell(c, stage="dev", command=None, env=None):
+    """Open a bash shell in the running container of a stage (or run one command with --command)."""
+    status = suite(c).shell(stage, command, env or [])
+    if status:
+        raise Exit(code=status)
 
 
-@task(help={"command": "The manage.py command and its arguments, quoted, e.g. 'createsuperuser'.", "stage": STAGE_HELP})
+@task(
+    iterable=["env"],
+    help={
+        "command": "The manage.py command and its arguments, quoted, e.g. 'createsuperuser'.",
+        "stage": STAGE_HELP,
+        "env": ENV_HELP,
+    },
+)
 @user_errors
-def manage(c, command, stage="dev"):
-    """Run a manage.py command in a one-off container of a stage (the database is started if needed)."""
-    s = suite(c)
-    argv = ["python", "manage.py", *shlex.split(command)]
-    s.run(run_cmd(s.settings, stage, argv, tty=True), env=s.settings.env, interactive=True)
+def manage(c, command, stage="dev", env=None):
+    """Run a manage.py command in a one-off container of a stage (built and db started if needed)."""
+    status = suite(c).manage(stage, shlex.split(command), env or [])
+    if status:
+        raise Exit(code=status)
 
 
 @task(help={"pytest_args": "Extra pytest arguments, quoted, e.g. '-k health -x'. Default: none."})
@@ -131,7 +161,7 @@ def qa(c, pytest_args=""):
     """Run the site's tests inside the test-qa image against a throwaway database (same as nox -s qa)."""
     status = suite(c).qa(shlex.split(pytest_args))
     if status:
-        raise Exit(f"qa: pytest exited {status}; reports and logs are in reports/", code=status)
+        raise Exit(code=status)  # the suite's last line already says so
 
 
 @task(help=VOLUME_HELP)
@@ -157,8 +187,10 @@ def images_offline(c, force=False):
     """Build the base images from Debian packages (no registry) and switch the stack to them."""
     s = suite(c)
     made = offline.ensure_offline_images(s.settings, s.run, force=force)
-    if not s.dry:
-        offline.write_switch(s.settings)
+    if s.dry:
+        print(f"dry run: would build {', '.join(made) if made else 'nothing'} and switch the stack to them")
+        return
+    offline.write_switch(s.settings)
     print(f"offline images: {', '.join(made) if made else 'all present, nothing rebuilt'}")
 
 
@@ -172,3 +204,4 @@ def compose_passthrough(c, args, stage="dev"):
 
 images = Collection("images", images_offline)
 ns = Collection(zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough, images)
+ns.configure({"runners": {"local": InterruptibleLocal}})

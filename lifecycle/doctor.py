@@ -59,7 +59,10 @@ def disk_check(free_bytes: int, where: str) -> Check:
     return Check("disk", ok, f"{free_gib:.1f} GiB free in {where}", fix)
 
 
-def port_check(port: int, free: bool) -> Check:
+def port_check(port: int, free: bool, ours: bool = False) -> Check:
+    """ours: the port is published by this checkout's own stack (invoke up), which is no problem."""
+    if ours:
+        return Check("port", True, f"127.0.0.1:{port} in use by this checkout's stack")
     fix = f"stop what listens on {port} (ss -ltnp 'sport = :{port}') or set APP_PORT in .env"
     return Check("port", free, f"127.0.0.1:{port} {'free' if free else 'in use'}", fix)
 
@@ -80,13 +83,27 @@ def crlf_check(files: list[str]) -> Check:
     return Check("line endings", False, f"CRLF in {', '.join(files)}", fix)
 
 
-def images_check(present: dict[str, bool], registry_ok: bool) -> Check:
+def base_image_fix(settings: Settings) -> str:
+    """What makes a missing Python base image appear without a registry: the offline images have one version."""
+    from lifecycle.offline import suite_versions  # here, not at the top: offline imports this module's probes
+
+    offline_python, _ = suite_versions(settings["DEBIAN_SUITE"])
+    if settings["PY_VERSION"] != offline_python:
+        return (
+            f"without a registry only Python {offline_python} can be built (offline images): set "
+            f"PY_VERSION={offline_python} in .env and run invoke images.offline, or reach a registry that has "
+            f"{settings.base_image}"
+        )
+    return "run invoke images.offline (builds it from Debian packages) or scripts/bootstrap"
+
+
+def images_check(present: dict[str, bool], registry_ok: bool, fix: str) -> Check:
+    """fix: what to do when an image is missing and no registry answers (base_image_fix)."""
     missing = [image for image, here in present.items() if not here]
     if not missing:
         return Check("base images", True, f"present: {', '.join(present)}")
     if registry_ok:
         return Check("base images", True, f"{', '.join(missing)} will be pulled (registry reachable)")
-    fix = "run invoke images.offline (builds them from Debian packages) or scripts/bootstrap"
     return Check("base images", False, f"missing and no registry: {', '.join(missing)}", fix)
 
 
@@ -103,6 +120,26 @@ def port_is_free(port: int) -> bool:
 
 def image_present(run: Runner, image: str) -> bool:
     return run(docker("image", "inspect", "--format", "{{.Id}}", image), warn=True, capture=True).ok
+
+
+OWNER_LABEL = "io.lifecycle.compose-project"  # docker/compose.yaml labels each image with its compose project
+
+
+def image_owner(run: Runner, image: str) -> str | None:
+    """The compose project that built image ('' when it has no owner label), or None when there is no image."""
+    result = run(docker("image", "inspect", "--format", f'{{{{index .Config.Labels "{OWNER_LABEL}"}}}}', image),
+                 warn=True, capture=True)  # fmt: skip
+    if not result.ok:
+        return None
+    owner = result.stdout.strip()
+    return "" if owner == "<no value>" else owner
+
+
+def port_published_by(run: Runner, project: str, port: int) -> bool:
+    """Whether a container of this compose project publishes the host port."""
+    label = f"label=com.docker.compose.project={project}"
+    result = run(docker("ps", "--quiet", "--filter", label, "--filter", f"publish={port}"), warn=True, capture=True)
+    return bool(result.ok and result.stdout.strip())
 
 
 def image_available(run: Runner, image: str) -> bool:
@@ -156,12 +193,17 @@ def checks(settings: Settings, run: Runner) -> list[Check]:
         images = [settings.base_image, settings["DB_IMAGE"]]
         present = {image: image_present(run, image) for image in images}
         registry_ok = all(present.values()) or run(docker("manifest", "inspect", images[0]), warn=True, capture=True).ok
-        result += [images_check(present, registry_ok), buildkit_check(settings, run, present[images[0]])]
+        result += [
+            images_check(present, registry_ok, base_image_fix(settings)),
+            buildkit_check(settings, run, present[images[0]]),
+        ]
         root_dir = (_output(run, docker("info", "--format", "{{.DockerRootDir}}")) or "/").strip()
         where = root_dir if Path(root_dir).exists() else "/"
         result.append(disk_check(shutil.disk_usage(where).free, where))
     port = int(settings["APP_PORT"])
-    result += [port_check(port, port_is_free(port)), crlf_check(crlf_files(settings.root))]
+    free = port_is_free(port)
+    ours = not free and engine.ok and port_published_by(run, settings.project_name, port)
+    result += [port_check(port, free, ours), crlf_check(crlf_files(settings.root))]
     return result
 
 

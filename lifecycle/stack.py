@@ -6,23 +6,30 @@ commands come from `lifecycle.compose`; this module only sequences them.
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import codezip
+from lifecycle import codezip, container_env
 from lifecycle import compose as cmd
-from lifecycle.doctor import image_available, image_present, port_is_free
+from lifecycle.doctor import base_image_fix, image_available, image_owner, port_is_free
 from lifecycle.errors import UserError
-from lifecycle.runner import Runner
+from lifecycle.runner import Runner, stdin_is_terminal
 from lifecycle.settings import STAGES, Settings
 
 CERTS_DIR = Path("docker") / "certs"
 ZIPPED_STAGES = ("test-qa", "stage", "prod")  # the stages whose image carries the code zip
 SECRET_STAGES = ("stage", "prod")  # the stages that refuse to start without DJANGO_SECRET_KEY
 QA_REPORT_FILES = ("junit.xml", "coverage.xml", ".coverage", "compose-ps.txt", "compose-logs.txt")
+# Names whose values are never put on a command line (which the runner prints): passed as `--env NAME`.
+SECRET_NAME = re.compile(r"PASSWORD|PASSWD|PWD|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+DB_POLL_SECONDS = 3  # between looks at the db's health while `up` waits for it
 
 
 def needs_zip(stage: str) -> bool:
@@ -78,7 +85,49 @@ def confirm_volume_deletion(project: str, yes: bool, ask: Callable[[str], str] |
 
 
 def terminal_prompt() -> Callable[[str], str] | None:
-    return input if sys.stdin.isatty() else None
+    return input if stdin_is_terminal() else None
+
+
+def container_env_items(items: Sequence[str], environ: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
+    """`--env` items for a container -> (what goes on the command line, what goes in the runner's environment).
+
+    `NAME=VALUE` stays on the command line unless NAME looks secret; then only NAME goes there and the value
+    travels in the environment, where compose looks it up. `NAME` alone takes the value from `environ`."""
+    flags, values = [], {}
+    for item in items:
+        name, given, value = item.partition("=")
+        if not ENV_NAME.fullmatch(name):
+            raise UserError(f"--env {item!r}: expected NAME or NAME=VALUE with a variable name; fix the option")
+        if not given and name not in environ:
+            raise UserError(f"--env {name}: {name} is not set in your environment; export it or use --env {name}=VALUE")
+        if given and SECRET_NAME.search(name):
+            flags.append(name)
+            values[name] = value
+        else:
+            flags.append(item)
+    return flags, values
+
+
+def db_verdict(state_json: str) -> str:
+    """The db container's `docker inspect` State -> healthy, denied (the app's login refused), exited or waiting."""
+    try:
+        state = json.loads(state_json or "{}")
+    except json.JSONDecodeError:
+        return "waiting"
+    health = state.get("Health") or {}
+    if health.get("Status") == "healthy":
+        return "healthy"
+    if state.get("Status") in ("exited", "dead"):
+        return "exited"
+    last = (health.get("Log") or [{}])[-1]
+    return "denied" if "Access denied" in (last.get("Output") or "") else "waiting"
+
+
+DB_DENIED = (
+    "the database refuses the app's login (Access denied): its volume was initialised with another DB_PASSWORD "
+    "(or DB_USER); put the old value back in .env, or start over with invoke down --volumes (deletes the data: "
+    "back it up first with invoke db.backup)"
+)
 
 
 def ensure_secret_key(settings: Settings, stage: str) -> None:
@@ -112,10 +161,7 @@ class Suite:
     def ensure_base_image(self) -> None:
         image = self.settings.base_image
         if not image_available(self.run, image):
-            raise UserError(
-                f"base image {image} is neither present nor pullable; check BASE_IMAGE/PY_VERSION/PY_BASE "
-                "(the offline images have Python 3.13) or run scripts/bootstrap"
-            )
+            raise UserError(f"base image {image} is neither present nor pullable; {base_image_fix(self.settings)}")
 
     def build_env(self, stage: str) -> dict[str, str]:
         env = {**self.settings.env, **git_metadata(self.run, self.settings.root)}
@@ -126,6 +172,7 @@ class Suite:
 
     def build(self, stage: str, *, no_cache: bool = False) -> None:
         cmd.check_stage(stage)
+        container_env.check(self.settings.env)
         if not self.dry:
             certs = sync_certs(self.settings["EXTRA_CA_DIR"], self.settings.root / CERTS_DIR)
             if certs:
@@ -154,21 +201,86 @@ class Suite:
                 "(invoke down, if it is another stage of this checkout) or set APP_PORT in .env"
             )
 
+    def check_image_owner(self, stage: str) -> None:
+        """`up --no-build` runs the tagged image only when this checkout built it (another may share PROJ_NAME)."""
+        image, project = self.settings.image(stage), self.settings.project_name
+        owner = image_owner(self.run, image)
+        if owner is None:
+            raise UserError(f"{image} is not built yet; run invoke up --stage {stage} without --no-build")
+        if owner != project:
+            raise UserError(
+                f"{image} was built by another checkout ({owner or 'no owner label'}), not this one ({project}); "
+                f"run invoke up --stage {stage} without --no-build, or give this checkout its own PROJ_NAME in .env"
+            )
+
+    def ensure_image(self, stage: str) -> None:
+        """Build the stage's image (code zip included) unless this checkout already has it."""
+        if self.dry or image_owner(self.run, self.settings.image(stage)) != self.settings.project_name:
+            self.build(stage)
+
+    def wait_for_db(self, stage: str, deadline: float) -> None:
+        """Start db and watch its health, so a refused login says so now instead of at the end of the deadline."""
+        env = self.settings.env
+        self.run(cmd.compose(self.settings, "up", "--detach", "--no-build", "db", stage=stage), env=env)
+        if self.dry:
+            return
+        ids = self.run(cmd.compose(self.settings, "ps", "--quiet", "db", stage=stage), env=env, capture=True)
+        container = ids.stdout.split()[0] if ids.stdout.split() else "db"
+        while True:
+            state = self.run(cmd.docker("inspect", "--format", "{{json .State}}", container), warn=True, capture=True)
+            verdict = db_verdict(state.stdout)
+            if verdict == "denied":
+                raise UserError(DB_DENIED)
+            if verdict != "waiting" or time.monotonic() >= deadline:
+                return  # compose's own wait below reports what is wrong, with the logs
+            time.sleep(DB_POLL_SECONDS)
+
     def up(self, stage: str, *, build: bool = True, wait_timeout: int = 180) -> str:
         if cmd.check_stage(stage) == "test-qa":
             raise UserError("test-qa runs the tests and exits, it is not a service to keep up; use invoke qa")
         ensure_secret_key(self.settings, stage)
+        container_env.check(self.settings.env)
         self.ensure_port_free(stage)
         if build:
             self.build(stage)
+        elif not self.dry:
+            self.check_image_owner(stage)
+        self.wait_for_db(stage, time.monotonic() + wait_timeout)
         result = self.run(cmd.up(self.settings, stage, wait_timeout=wait_timeout), env=self.settings.env, warn=True)
         if not result.ok:
             self.run(cmd.logs(self.settings, tail="40"), env=self.settings.env, warn=True)
             raise UserError(
                 f"{stage} did not come up healthy (deadline {wait_timeout}s); see the logs above (invoke logs)"
             )
-        self.say(f"{stage} is up and healthy: {self.url()}")
+        if self.dry:
+            self.say(f"dry run: would wait until db and {stage} are healthy, then serve {self.url()}")
+        else:
+            self.say(f"{stage} is up and healthy: {self.url()}")
         return self.url()
+
+    # ---------------------------------------------------------------------------------- manage / shell
+    def manage(self, stage: str, command: Sequence[str], env_items: Sequence[str] = ()) -> int:
+        """`python manage.py COMMAND` in a one-off container of the stage; returns its exit status."""
+        cmd.check_stage(stage)
+        if command[:1] == ["dbshell"]:
+            raise UserError("the app images have no database client, so dbshell cannot run there; use invoke db.shell")
+        flags, secrets = container_env_items(env_items, self.settings.env)
+        ensure_secret_key(self.settings, stage)
+        self.ensure_image(stage)
+        tty = stdin_is_terminal()
+        argv = cmd.run(self.settings, stage, ["python", "manage.py", *command], tty=tty, env=flags)
+        return self.run(argv, env={**self.settings.env, **secrets}, warn=True, interactive=tty).return_code
+
+    def shell(self, stage: str, command: str | None = None, env_items: Sequence[str] = ()) -> int:
+        """Bash in the stage's running container: interactive at a terminal, else only `bash -c COMMAND`."""
+        cmd.check_stage(stage)
+        tty = stdin_is_terminal()
+        if command is None and not tty:
+            raise UserError("invoke shell needs a terminal; without one, run a command: invoke shell --command 'CMD'")
+        flags, secrets = container_env_items(env_items, self.settings.env)
+        bash = ["bash"] if command is None else ["bash", "-c", command]
+        argv = cmd.exec_(self.settings, stage, bash, tty=tty, env=flags)
+        return self.run(argv, env={**self.settings.env, **secrets}, warn=True, interactive=tty).return_code
 
     def down(
         self,
@@ -215,6 +327,9 @@ class Suite:
         finally:
             self.run(cmd.docker("rm", "--force", "--volumes", container), env=env, warn=True, capture=True)
             self.run(cmd.down(settings, volumes=True, project=project), env=env, warn=True)
+        if self.dry:
+            self.say(f"dry run: would run pytest in test-qa and copy its reports to {reports}")
+            return 0
         self.say(f"qa: pytest exited {status}; reports in {reports}")
         return status
 
@@ -232,10 +347,16 @@ class Suite:
     def clean(self, *, volumes: bool = False, yes: bool = False, ask: Callable[[str], str] | None = None) -> None:
         """Remove what the suite made for this checkout: containers, networks, stage images, zip, reports."""
         self.down(volumes=volumes, yes=yes, ask=ask)
-        images = [self.settings.image(stage) for stage in STAGES] + [f"{self.settings.project_name}:test-qa"]
-        present = [image for image in images if image_present(self.run, image)]
-        if present:
-            self.run(cmd.docker("image", "rm", *present), env=self.settings.env)
+        project = self.settings.project_name
+        owned = []
+        for image in [self.settings.image(stage) for stage in STAGES] + [f"{project}:test-qa"]:
+            owner = image_owner(self.run, image)
+            if owner == project:
+                owned.append(image)
+            elif owner is not None:
+                self.say(f"keep {image}: built by {owner or 'a checkout without an owner label'}, not by {project}")
+        if owned:
+            self.run(cmd.docker("image", "rm", *owned), env=self.settings.env)
         paths = [
             self.settings.zip_path,
             codezip.manifest_path_for(self.settings.zip_path),
@@ -244,7 +365,7 @@ class Suite:
         ]
         for path in paths:
             if path.exists():
-                self.say(f"remove {path.relative_to(self.settings.root)}")
+                self.say(f"{'dry run: would remove' if self.dry else 'remove'} {path.relative_to(self.settings.root)}")
                 if self.dry:
                     continue
                 if path.is_dir():
