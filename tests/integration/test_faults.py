@@ -184,11 +184,18 @@ def test_app_waits_for_a_database_that_starts_late(engine, stack, settings):
             assert inspect(engine, app, "{{.RestartCount}}") == "0"
 
 
-def test_app_without_database_exits_with_one_line_naming_db_wait_timeout(engine, stack):
+@pytest.mark.parametrize(
+    ("db_host", "says"),
+    [
+        pytest.param("no-such-db", "the name no-such-db does not resolve", id="a name that does not resolve"),
+        pytest.param("localhost", "localhost resolves to", id="a name that resolves, nothing listening"),
+    ],
+)
+def test_app_without_database_exits_with_one_line_naming_db_wait_timeout(engine, stack, db_host, says):
     with private_network(engine) as network:
         started = time.monotonic()
         with app_container(
-            engine, stack.image("prod"), network, db_host="no-such-db", extra=("-e", "DB_WAIT_TIMEOUT=3")
+            engine, stack.image("prod"), network, db_host=db_host, extra=("-e", "DB_WAIT_TIMEOUT=3")
         ) as app:
             engine.wait_for(
                 lambda: inspect(engine, app, "{{.State.Running}}") == "false",
@@ -202,7 +209,7 @@ def test_app_without_database_exits_with_one_line_naming_db_wait_timeout(engine,
             output = logs.stdout + logs.stderr
     assert code != 0
     assert elapsed < 12, f"took {elapsed:.1f}s with DB_WAIT_TIMEOUT=3"
-    assert_one_line(output, "DB_WAIT_TIMEOUT", "no-such-db")
+    assert_one_line(output, "DB_WAIT_TIMEOUT", db_host, says, "try: invoke down && invoke up")
 
 
 # ----------------------------------------------------------------------------------- 2. database restarted
