@@ -85,7 +85,7 @@ def qa(session: nox.Session) -> None:
     except (UserError, CommandFailed) as error:
         session.error(str(error))
     if status:
-        session.error(f"pytest exited {status}; see reports/")
+        session.error()  # the suite's last line already says pytest's status and where the reports are
 
 
 @nox.session
