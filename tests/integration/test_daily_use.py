@@ -219,12 +219,13 @@ def test_two_clones_with_one_proj_name_never_run_or_remove_each_others_images(en
         assert owner(image) is None
 
 
-def test_interrupting_qa_with_stdin_closed_ends_cleanly_and_leaves_nothing(engine, tmp_path):
+@pytest.mark.parametrize("redirect", ["<&-", "</dev/null"], ids=["stdin closed", "stdin from /dev/null"])
+def test_interrupting_qa_without_a_terminal_ends_cleanly_and_leaves_nothing(engine, tmp_path, redirect):
     from test_faults import SLOW_TEST, checkout_copy
 
     with checkout_copy(engine, tmp_path, "interrupted", {"tests/site/test_site_zz_slow.py": SLOW_TEST}) as checkout:
         process = subprocess.Popen(
-            ["bash", "-c", 'exec "$@" <&-', "_", *invoke_argv(), "qa"],
+            ["bash", "-c", f'exec "$@" {redirect}', "_", *invoke_argv(), "qa"],
             cwd=checkout.root,
             env=tool_env(checkout.env, drop=("COMPOSE_PROJECT_NAME", "APP_PORT")),
             start_new_session=True,
