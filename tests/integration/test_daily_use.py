@@ -5,11 +5,8 @@ DB_PASSWORD is named at once; health checks stay out of the access log; doctor a
 from __future__ import annotations
 
 import http.client
-import os
 import re
-import signal
 import subprocess
-import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +21,7 @@ from conftest import (
     copy_checkout,
     docker,
     free_port,
+    interrupt_when_running,
     invoke_argv,
     project_up,
     random_secret,
@@ -233,23 +231,7 @@ def test_interrupting_qa_without_a_terminal_ends_cleanly_and_leaves_nothing(engi
             stderr=subprocess.STDOUT,
             text=True,
         )
-        try:
-            container = f"{checkout.project}-qa-pytest"
-
-            def running():
-                if process.poll() is not None:
-                    raise AssertionError(f"invoke qa ended before pytest ran: {process.stdout.read()[-3000:]}")
-                listed = docker("ps", "--quiet", "--filter", f"name=^{container}$", "--filter", "status=running")
-                return listed.stdout.strip()
-
-            engine.wait_for(running, timeout=1200, what="the pytest container to run", interval=1)
-            time.sleep(3)  # pytest is collecting or sleeping in the slow test
-            os.killpg(process.pid, signal.SIGINT)
-            output, _ = process.communicate(timeout=180)
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=30)
+        output = interrupt_when_running(process, f"{checkout.project}-qa-pytest", "invoke qa")
         assert process.returncode != 0, output[-3000:]
         assert "Traceback" not in output and "closed file" not in output, output[-3000:]
         assert checkout.leftovers(engine) == {}, output[-3000:]

@@ -31,6 +31,7 @@ from conftest import (
     PROD_RUN_OPTIONS,
     assert_one_line,
     copy_checkout,
+    interrupt_when_running,
     last_line,
     start_tool,
     unique_name,
@@ -473,25 +474,7 @@ def test_failing_qa_test_fails_the_session_and_leaves_nothing_behind(engine, tmp
 def test_interrupted_qa_session_leaves_nothing_behind(engine, tmp_path):
     with checkout_copy(engine, tmp_path, "interrupted", {"tests/site/test_site_zz_slow.py": SLOW_TEST}) as checkout:
         process = checkout.popen("-s", "qa")
-        try:
-            pytest_container = f"{checkout.project}-qa-pytest"
-
-            def running():
-                if process.poll() is not None:
-                    raise AssertionError(f"nox ended before pytest ran: {process.stdout.read()[-3000:]}")
-                listed = engine.docker(
-                    "ps", "--quiet", "--filter", f"name=^{pytest_container}$", "--filter", "status=running"
-                ).stdout
-                return listed.strip()
-
-            engine.wait_for(running, timeout=1200, what="the pytest container to run", interval=1)
-            time.sleep(3)  # pytest is collecting or sleeping in the slow test
-            os.killpg(process.pid, signal.SIGINT)
-            output, _ = process.communicate(timeout=180)
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=30)
+        output = interrupt_when_running(process, f"{checkout.project}-qa-pytest", "nox")
         assert process.returncode != 0, output[-3000:]
         assert checkout.leftovers(engine) == {}, output[-3000:]
 
