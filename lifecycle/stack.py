@@ -213,6 +213,13 @@ class Suite:
                 f"run invoke up --stage {stage} without --no-build, or give this checkout its own PROJ_NAME in .env"
             )
 
+    def say_if_another_checkout_built(self, stage: str) -> None:
+        image, project = self.settings.image(stage), self.settings.project_name
+        owner = image_owner(self.run, image)
+        if owner not in (None, project):
+            by = owner or "no owner label"
+            self.say(f"{image} was built by another checkout ({by}); rebuilding it for {project}")
+
     def ensure_image(self, stage: str) -> None:
         """Build the stage's image (code zip included) unless this checkout already has it."""
         if self.dry or image_owner(self.run, self.settings.image(stage)) != self.settings.project_name:
@@ -242,6 +249,7 @@ class Suite:
         container_env.check(self.settings.env)
         self.ensure_port_free(stage)
         if build:
+            self.say_if_another_checkout_built(stage)
             self.build(stage)
         elif not self.dry:
             self.check_image_owner(stage)

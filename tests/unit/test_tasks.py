@@ -255,6 +255,15 @@ def test_up_no_build_refuses_an_image_this_checkout_did_not_build(make_checkout,
     assert compose_calls(c) == []
 
 
+def test_up_says_when_it_rebuilds_an_image_another_checkout_built(make_checkout, capsys):
+    settings = make_checkout()
+    c = context({r"docker image inspect --format '\{\{index": Result("other-1234abcd\n")})
+    tasks.up(c, stage="dev")
+    err = capsys.readouterr().err
+    assert f"shop:dev was built by another checkout (other-1234abcd); rebuilding it for {settings.project_name}" in err
+    assert compose_calls(c)[0] == build_argv(settings, "dev", "build", "dev")
+
+
 def test_up_says_at_once_when_the_database_refuses_the_password(make_checkout):
     settings = make_checkout()
     c = context({**owned(settings), r"docker inspect --format '\{\{json .State\}\}'": Result(DENIED_DB)})
