@@ -7,6 +7,8 @@ command as a list and prints it before it runs.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import nox
@@ -15,10 +17,11 @@ sys.path.insert(0, str(Path(__file__).parent))  # nox, unlike invoke, does not p
 
 from lifecycle import compose as cmd
 from lifecycle.doctor import preflight
-from lifecycle.errors import UserError
-from lifecycle.runner import CommandFailed, SubprocessRunner
-from lifecycle.settings import STAGES, load_settings
+from lifecycle.errors import EXPECTED_FAILURES
+from lifecycle.runner import SubprocessRunner
+from lifecycle.settings import load_settings
 from lifecycle.stack import Suite
+from lifecycle.stages import STAGES
 
 nox.needs_version = ">=2026.10.20"
 nox.options.sessions = ["lint", "unit", "qa", "e2e"]
@@ -29,6 +32,7 @@ ROOT = Path(__file__).parent
 TOOLS = ROOT / "requirements" / "tools.txt"
 SHELL_SCRIPTS = [
     "bash_files/entrypoint.sh",
+    "bash_files/file_env.sh",
     "bash_files/qa.sh",
     "scripts/bootstrap",
     ".ci/run",
@@ -43,13 +47,20 @@ def pinned(*names: str) -> list[str]:
     return [pins[name] for name in names]
 
 
-def engine_suite(session: nox.Session) -> Suite:
-    """The shared core with a runner that prints each command; fails the session on a UserError."""
+@contextmanager
+def session_errors(session: nox.Session) -> Iterator[None]:
+    """An expected failure (bad input, a failed command) fails the session with its one line."""
     try:
+        yield
+    except EXPECTED_FAILURES as error:
+        session.error(str(error))
+
+
+def engine_suite(session: nox.Session) -> Suite:
+    """The shared core with a runner that prints each command, once docker and compose v2 answer."""
+    with session_errors(session):
         suite = Suite(load_settings(), SubprocessRunner())
         preflight(suite.run)
-    except UserError as error:
-        session.error(str(error))
     return suite
 
 
@@ -63,7 +74,7 @@ def lint(session: nox.Session) -> None:
     session.run("hadolint", *DOCKERFILES)
     suite = engine_suite(session)
     for stage in STAGES:
-        suite.run(cmd.config_check(suite.settings, stage), env=suite.settings.env)
+        suite.run(cmd.config_argv(suite.settings, stage), env=suite.settings.env)
 
 
 @nox.session
@@ -80,10 +91,8 @@ def qa(session: nox.Session) -> None:
     Needs the Docker engine. Copies JUnit XML and coverage to reports/, exits with pytest's status, and
     always tears down its containers, network and test volume (dumping ps and logs on failure).
     """
-    try:
+    with session_errors(session):
         status = engine_suite(session).qa(session.posargs)
-    except (UserError, CommandFailed) as error:
-        session.error(str(error))
     if status:
         session.error()  # the suite's last line already says pytest's status and where the reports are
 
@@ -111,11 +120,9 @@ def bench(session: nox.Session) -> None:
 
     options = parse_options(session.posargs)
     suite = engine_suite(session)
-    try:
+    with session_errors(session):
         rows = run_bench(suite.settings, suite.run, options.runs, ROOT / "reports", duration=options.duration,
                          skip=options.skip)  # fmt: skip
-    except (UserError, CommandFailed) as error:
-        session.error(str(error))
     missed = [row.metric for row in rows if row.status == "MISS"]
     if options.strict and missed:
         session.error(f"{len(missed)} target(s) missed: {', '.join(missed)}")

@@ -14,18 +14,17 @@ import shlex
 from invoke import Collection, Exit, task
 from invoke.runners import Local
 
+from lifecycle import compose as cmd
 from lifecycle import doctor as doctor_checks
 from lifecycle import offline
-from lifecycle.compose import compose
-from lifecycle.compose import logs as logs_cmd
-from lifecycle.compose import ps as ps_cmd
 from lifecycle.doctor import preflight
-from lifecycle.errors import UserError
-from lifecycle.runner import CommandFailed, InvokeRunner
-from lifecycle.settings import STAGES, load_settings
+from lifecycle.errors import EXPECTED_FAILURES
+from lifecycle.runner import InvokeRunner
+from lifecycle.settings import DEFAULTS, load_settings
 from lifecycle.stack import Suite, terminal_prompt
+from lifecycle.stages import NAMES, Stage
 
-STAGE_HELP = f"One of {', '.join(STAGES)}. Default: dev."
+STAGE_HELP = f"One of {', '.join(NAMES)}. Default: dev."
 ENV_HELP = (
     "NAME=VALUE or NAME (value from your environment) for the container; repeat it. Values of names that look "
     "secret (PASSWORD, SECRET, TOKEN, KEY) are passed by name, never shown. Default: none."
@@ -53,15 +52,16 @@ def user_errors(body):
     def wrapper(c, *args, **kwargs):
         try:
             return body(c, *args, **kwargs)
-        except (UserError, CommandFailed) as error:
+        except EXPECTED_FAILURES as error:
             raise Exit(f"error: {error}", code=1) from None
 
     return wrapper
 
 
-def suite(c, engine=True) -> Suite:
-    """The shared core for this task; `engine` tasks first check that docker and compose v2 answer."""
-    s = Suite(load_settings(), InvokeRunner(c), dry=c.config.run.dry)
+def suite(c, engine=True, **flags: str | None) -> Suite:
+    """The shared core for this task, with its flags over the settings; `engine` tasks first check that
+    docker and compose v2 answer."""
+    s = Suite(load_settings().override(**flags), InvokeRunner(c), dry=c.config.run.dry)
     if engine and not s.dry:
         preflight(s.run)
     return s
@@ -78,20 +78,23 @@ def zip(c):  # noqa: A001 - the task is called zip on the command line
 @user_errors
 def build(c, stage="dev", no_cache=False):
     """Build one stage's image (tagged PROJ_NAME:STAGE); test-qa, stage and prod re-zip the code first."""
-    suite(c).build(stage, no_cache=no_cache)
+    suite(c).build(Stage.parse(stage), no_cache=no_cache)
 
 
 @task(
     help={
         "stage": STAGE_HELP,
         "build": "Build the image first (cached). Default: on; --no-build skips it.",
-        "wait_timeout": "Seconds to wait for a healthy db, then for a healthy stage. Default: 180.",
+        "wait_timeout": (
+            f"Seconds to wait for a healthy db, then for a healthy stage. Default: WAIT_TIMEOUT "
+            f"({DEFAULTS['WAIT_TIMEOUT']})."
+        ),
     }
 )
 @user_errors
-def up(c, stage="dev", build=True, wait_timeout=180):
+def up(c, stage="dev", build=True, wait_timeout=None):
     """Start the database and one stage, wait until both are healthy, print the URL."""
-    suite(c).up(stage, build=build, wait_timeout=int(wait_timeout))
+    suite(c, WAIT_TIMEOUT=wait_timeout).up(Stage.parse(stage), build=build)
 
 
 @task(help=VOLUME_HELP)
@@ -112,7 +115,7 @@ def down(c, volumes=False, yes=False):
 def logs(c, service=None, follow=False, tail="200"):
     """Show the containers' logs."""
     s = suite(c)
-    s.run(logs_cmd(s.settings, [service] if service else [], follow=follow, tail=tail), env=s.settings.env)
+    s.run(cmd.logs_argv(s.settings, [service] if service else [], follow=follow, tail=tail), env=s.settings.env)
 
 
 @task
@@ -120,7 +123,7 @@ def logs(c, service=None, follow=False, tail="200"):
 def ps(c):
     """List this checkout's containers and their health."""
     s = suite(c)
-    s.run(ps_cmd(s.settings), env=s.settings.env)
+    s.run(cmd.ps_argv(s.settings), env=s.settings.env)
 
 
 @task(
@@ -134,7 +137,7 @@ def ps(c):
 @user_errors
 def shell(c, stage="dev", command=None, env=None):
     """Open a bash shell in the running container of a stage (or run one command with --command)."""
-    status = suite(c).shell(stage, command, env or [])
+    status = suite(c).shell(Stage.parse(stage), command, env or [])
     if status:
         raise Exit(code=status)
 
@@ -150,7 +153,7 @@ def shell(c, stage="dev", command=None, env=None):
 @user_errors
 def manage(c, command, stage="dev", env=None):
     """Run a manage.py command in a one-off container of a stage (built and db started if needed)."""
-    status = suite(c).manage(stage, shlex.split(command), env or [])
+    status = suite(c).manage(Stage.parse(stage), shlex.split(command), env or [])
     if status:
         raise Exit(code=status)
 
@@ -198,8 +201,9 @@ def images_offline(c, force=False):
 @user_errors
 def compose_passthrough(c, args, stage="dev"):
     """Run any docker compose command with this checkout's project, file, profile and settings."""
+    target = Stage.parse(stage)
     s = suite(c)
-    s.run(compose(s.settings, *shlex.split(args), stage=stage), env=s.settings.env, interactive=True)
+    s.run(cmd.compose_argv(s.settings, *shlex.split(args), stage=target), env=s.settings.env, interactive=True)
 
 
 images = Collection("images", images_offline)

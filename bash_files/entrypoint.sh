@@ -8,16 +8,9 @@ set -Eeuo pipefail
 log() { printf '%s entrypoint: %s\n' "$(date -u +%FT%TZ)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# VAR_FILE=/run/secrets/x sets VAR from that file (and wins over VAR, which compose may default), so
-# secrets need not sit in the environment.
-file_env() {
-	local var="$1" file_var="${1}_FILE"
-	if [[ -n "${!file_var:-}" ]]; then
-		[[ -r "${!file_var}" ]] || die "$file_var=${!file_var} is not a readable file"
-		export "$var"="$(<"${!file_var}")"
-		unset "$file_var"
-	fi
-}
+# file_env VAR: VAR_FILE=/run/secrets/x sets VAR from that file, so secrets need not sit in the environment.
+# shellcheck source=bash_files/file_env.sh
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/file_env.sh"
 
 require_whole_number() {
 	local name="$1" value="$2"

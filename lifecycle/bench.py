@@ -34,9 +34,11 @@ from typing import Any
 
 from lifecycle import compose as cmd
 from lifecycle.errors import UserError
+from lifecycle.probes import compose_version, engine_version, image_id, image_present
 from lifecycle.runner import CommandFailed, Runner
-from lifecycle.settings import STAGES, Settings, default_project_name
+from lifecycle.settings import Settings, default_project_name
 from lifecycle.stack import QA_REPORT_FILES, Suite
+from lifecycle.stages import DEV, NAMES, PROD, STAGES, Stage
 
 MB = 1_000_000  # decimal megabytes, as `docker images` shows them
 CONCURRENCY = (1, 16, 32)
@@ -224,8 +226,8 @@ def evaluate(results: Mapping[str, Any]) -> list[Row]:
     busy = _load_hint(results)
 
     # ---------------------------------------------------------------------------------------- builds
-    cold = {stage: median(build.get("cold", {}).get(stage, [])) for stage in STAGES}
-    for stage in STAGES:
+    cold = {stage: median(build.get("cold", {}).get(stage, [])) for stage in NAMES}
+    for stage in NAMES:
         if stage in build.get("cold", {}):
             rows.append(Row(f"cold_build_{stage}", f"cold build {stage} (--no-cache)", _fmt(cold[stage])))
     noop = median(build.get("noop", []))
@@ -606,18 +608,18 @@ class Bench:
 
     # ------------------------------------------------------------------------------------- helpers
     def docker_out(self, *args: str) -> str | None:
-        result = self.run(cmd.docker(*args), env=self.env, warn=True, capture=True)
+        result = self.run(cmd.docker_argv(*args), env=self.env, warn=True, capture=True)
         return result.stdout.strip() if result.ok else None
 
     def image_bytes(self, image: str) -> int | None:
         out = self.docker_out("image", "inspect", "--format", "{{.Size}}", image)
         return int(out) if out and out.isdigit() else None
 
-    def build(self, stage: str, *, no_cache: bool = False) -> float:
+    def timed_build(self, stage: Stage, *, no_cache: bool = False) -> float:
         seconds, _ = timed(lambda: self.suite.build(stage, no_cache=no_cache))
-        image_id = self.docker_out("image", "inspect", "--format", "{{.Id}}", self.settings.image(stage))
-        if image_id:
-            self.image_ids.add(image_id)
+        built = image_id(self.run, self.settings.image(stage))
+        if built:
+            self.image_ids.add(built)
         say(f"build {stage}{' --no-cache' if no_cache else ''}: {seconds:.1f} s")
         return seconds
 
@@ -639,23 +641,23 @@ class Bench:
     def measure_cold(self) -> None:
         cold = self.results.setdefault("build", {}).setdefault("cold", {})
         for stage in STAGES:
-            cold[stage] = [self.build(stage, no_cache=True) for _ in range(self.runs)]
+            cold[stage.name] = [self.timed_build(stage, no_cache=True) for _ in range(self.runs)]
 
     def measure_rebuilds(self) -> None:
         build = self.results.setdefault("build", {})
-        self.build("prod")  # whatever the cold builds left, prod is cached from here on
-        build["noop"] = [self.build("prod") for _ in range(self.runs)]
+        self.timed_build(PROD)  # whatever the cold builds left, prod is cached from here on
+        build["noop"] = [self.timed_build(PROD) for _ in range(self.runs)]
         build["code_only"] = []
         with restored(self.settings.root / CODE_FILE):
             for number in range(self.runs):  # a new comment each run, or the second run would hit the cache
                 append_line(self.settings.root / CODE_FILE, f"# bench: code-only rebuild {time.time_ns()} {number}")
-                build["code_only"].append(self.build("prod"))
+                build["code_only"].append(self.timed_build(PROD))
         build["requirements"] = []
         with restored(self.settings.root / REQUIREMENTS_FILE):
             for number in range(self.runs):
                 append_line(self.settings.root / REQUIREMENTS_FILE, f"{EXTRA_PIN}  # bench {time.time_ns()} {number}")
-                build["requirements"].append(self.build("prod"))
-        self.build("prod")  # back to the checkout's tree (cached)
+                build["requirements"].append(self.timed_build(PROD))
+        self.timed_build(PROD)  # back to the checkout's tree (cached)
 
     def measure_images(self) -> None:
         base = self.settings.base_image
@@ -664,11 +666,11 @@ class Bench:
         for stage in STAGES:
             image = self.settings.image(stage)
             if self.image_bytes(image) is None:
-                self.build(stage)
+                self.timed_build(stage)
             history = self.docker_out("history", "--no-trunc", "--human=false", "--format",
                                       "{{.Size}}\t{{.CreatedBy}}", image) or ""  # fmt: skip
             gcc = self.docker_out("run", "--rm", "--entrypoint", "sh", image, "-c", "command -v gcc cc || true")
-            images["stages"][stage] = {
+            images["stages"][stage.name] = {
                 "image": image,
                 "bytes": self.image_bytes(image),
                 "gcc": (gcc or "").replace("\n", " "),
@@ -698,13 +700,13 @@ class Bench:
                     path.write_bytes(saved[name])
                 else:
                     path.unlink(missing_ok=True)
-            image_id = self.docker_out("image", "inspect", "--format", "{{.Id}}", f"{self.name}:test-qa")
-            if image_id:
-                self.image_ids.add(image_id)
+            built = image_id(self.run, self.suite.qa_image())
+            if built:
+                self.image_ids.add(built)
         self.results["qa"] = {"seconds": seconds, "status": statuses}
 
     def service_id(self, service: str) -> str:
-        out = self.run(cmd.compose(self.settings, "ps", "--quiet", service, stage="prod"), env=self.env,
+        out = self.run(cmd.compose_argv(self.settings, "ps", "--quiet", service, stage=PROD), env=self.env,
                        warn=True, capture=True).stdout.strip()  # fmt: skip
         if not out:
             raise UserError(f"no running {service} container in project {self.name}")
@@ -715,11 +717,11 @@ class Bench:
 
     def measure_up_and_serving(self, serve: bool) -> None:
         """Up once (volume init, seed notes), down keeping the volume; then per run: timed up, load, timed stop."""
-        if self.image_bytes(self.settings.image("prod")) is None:
-            self.build("prod")
+        if self.image_bytes(self.settings.image(PROD)) is None:
+            self.timed_build(PROD)
         up = self.results["up"] = {"healthy_seconds": [], "stop_seconds": [], "timeline": [], "grace_period_s": 15}
         base_url = self.suite.url().rstrip("/")
-        self.suite.up("prod", build=False)
+        self.suite.up(PROD, build=False)
         for number in range(SEED_NOTES):
             body = json.dumps({"text": f"bench note {number}"}).encode()
             http_status(base_url + "/api/notes", [HTTPS_HEADER], data=body)
@@ -729,7 +731,7 @@ class Bench:
                                    "threads": self.env.get("GUNICORN_THREADS", "4"), "precheck": {}}  # fmt: skip
         for _ in range(self.runs):
             t0 = time.time()
-            elapsed, _ = timed(lambda: self.suite.up("prod", build=False))
+            elapsed, _ = timed(lambda: self.suite.up(PROD, build=False))
             up["healthy_seconds"].append(elapsed)
             prod = self.service_id("prod")
             up["timeline"].append(timeline(t0, {"db": self.state(self.service_id("db")), "prod": self.state(prod)}))
@@ -741,7 +743,7 @@ class Bench:
                     self.load(url, 16, 2)  # warm-up: workers import lazily
                     for c in CONCURRENCY:
                         serving["site"].setdefault(endpoint, {}).setdefault(str(c), []).append(self.load(url, c))
-            elapsed, _ = timed(lambda prod=prod: self.run(cmd.docker("stop", prod), env=self.env, capture=True))
+            elapsed, _ = timed(lambda prod=prod: self.run(cmd.docker_argv("stop", prod), env=self.env, capture=True))
             up["stop_seconds"].append(elapsed)
             say(f"docker stop prod: {elapsed:.1f} s")
             self.suite.down()
@@ -765,11 +767,11 @@ class Bench:
         port = free_port()
         name = f"{self.name}-ceiling"
         gunicorn_env = [f"{k}={v}" for k, v in self.env.items() if k.startswith("GUNICORN_")]
-        argv = cmd.docker("run", "--detach", "--rm", "--name", name, "--init", "--read-only", "--tmpfs", "/tmp",
+        argv = cmd.docker_argv("run", "--detach", "--rm", "--name", name, "--init", "--read-only", "--tmpfs", "/tmp",
                           "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true",
                           "--publish", f"127.0.0.1:{port}:8000", "--env", f"TRIVIAL_APP={TRIVIAL_APP}",
                           *[a for pair in gunicorn_env for a in ("--env", pair)],
-                          "--entrypoint", "sh", self.settings.image("prod"), "-c",
+                          "--entrypoint", "sh", self.settings.image(PROD), "-c",
                           'printf "%s" "$TRIVIAL_APP" > /tmp/trivial.py && '
                           "exec gunicorn --config /etc/gunicorn.conf.py --chdir /tmp trivial:app")  # fmt: skip
         self.run(argv, env=self.env, capture=True)
@@ -780,7 +782,7 @@ class Bench:
             for c in CONCURRENCY:
                 serving["ceiling"].setdefault(str(c), []).append(self.load(url, c))
         finally:
-            self.run(cmd.docker("rm", "--force", name), env=self.env, warn=True, capture=True)
+            self.run(cmd.docker_argv("rm", "--force", name), env=self.env, warn=True, capture=True)
 
     def measure_pip_vs_uv(self) -> None:
         """Fresh venvs in throwaway containers of the dev image, caches off: downloads and builds included."""
@@ -793,13 +795,14 @@ class Bench:
             'echo "BENCH uv $a $b $c"\n'
         )
         pv = self.results["pip_vs_uv"] = {"pip": [], "uv_bootstrap": [], "uv_install": []}
-        image = self.settings.image("dev")
+        image = self.settings.image(DEV)
         if self.image_bytes(image) is None:
-            self.build("dev")
+            self.timed_build(DEV)
         for number in range(self.runs):
-            out = self.run(cmd.docker("run", "--rm", "--name", f"{self.name}-pipuv-{number}", "--entrypoint", "bash",
-                                      "--env", "PIP_NO_CACHE_DIR=1", "--env", "UV_NO_CACHE=1", image, "-c", script),
-                           env=self.env, capture=True).stdout  # fmt: skip
+            options = ["--env", "PIP_NO_CACHE_DIR=1", "--env", "UV_NO_CACHE=1", "--entrypoint", "bash"]
+            name = f"{self.name}-pipuv-{number}"
+            argv = cmd.docker_argv("run", "--rm", "--name", name, *options, image, "-c", script)
+            out = self.run(argv, env=self.env, capture=True).stdout
             times = parse_pip_uv(out)
             for key, value in times.items():
                 pv[key].append(value)
@@ -809,15 +812,15 @@ class Bench:
     def cleanup(self) -> None:
         """Remove what the bench created, and nothing else: its containers, network, volume, images, zip."""
         for name in (f"{self.name}-ceiling", *(f"{self.name}-pipuv-{n}" for n in range(self.runs))):
-            self.run(cmd.docker("rm", "--force", name), env=self.env, warn=True, capture=True)
-        self.run(cmd.down(self.settings, volumes=True), env=self.env, warn=True)
-        tags = [self.settings.image(stage) for stage in STAGES] + [f"{self.name}:test-qa"]
-        present = [tag for tag in tags if self.docker_out("image", "inspect", "--format", "{{.Id}}", tag)]
+            self.run(cmd.docker_argv("rm", "--force", name), env=self.env, warn=True, capture=True)
+        self.run(cmd.down_argv(self.settings, volumes=True), env=self.env, warn=True)
+        tags = [self.settings.image(stage) for stage in STAGES] + [self.suite.qa_image()]
+        present = [tag for tag in tags if image_present(self.run, tag)]
         if present:
-            self.run(cmd.docker("image", "rm", *present), env=self.env, warn=True)
-        for image_id in sorted(self.image_ids):  # earlier builds' images the later ones untagged
-            if self.docker_out("image", "inspect", "--format", "{{len .RepoTags}}", image_id) == "0":
-                self.run(cmd.docker("image", "rm", image_id), env=self.env, warn=True, capture=True)
+            self.run(cmd.docker_argv("image", "rm", *present), env=self.env, warn=True)
+        for built in sorted(self.image_ids):  # earlier builds' images the later ones untagged
+            if self.docker_out("image", "inspect", "--format", "{{len .RepoTags}}", built) == "0":
+                self.run(cmd.docker_argv("image", "rm", built), env=self.env, warn=True, capture=True)
         zip_dir = self.settings.root / BENCH_ZIP_DIR
         if zip_dir.is_dir():
             shutil.rmtree(zip_dir)
@@ -866,15 +869,15 @@ def machine_facts(settings: Settings, run: Runner, runs: int, tool: str) -> dict
         return result.stdout.strip() if result.ok else "unknown"
 
     def image(name: str) -> str:
-        return f"{name} ({out(cmd.docker('image', 'inspect', '--format', '{{.Id}} {{.Size}} bytes', name))})"
+        return f"{name} ({out(cmd.docker_argv('image', 'inspect', '--format', '{{.Id}} {{.Size}} bytes', name))})"
 
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "runs": runs,
         "nproc": os.cpu_count(),
         "loadavg_start": " ".join(f"{v:.2f}" for v in os.getloadavg()),
-        "docker": out(cmd.docker("version", "--format", "{{.Server.Version}}")),
-        "compose": out(cmd.docker("compose", "version", "--short")),
+        "docker": (engine_version(run) or "unknown").strip(),
+        "compose": (compose_version(run) or "unknown").strip(),
         "base_image": image(settings.base_image),
         "db_image": image(settings["DB_IMAGE"]),
         "load_generator": out(["sh", "-c", "wrk -v 2>&1 | head -1"]) if tool == "wrk" else "Python (wrk unavailable)",

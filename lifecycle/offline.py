@@ -22,10 +22,10 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle.compose import BUILD_LOG_LEVEL, compose, docker
-from lifecycle.doctor import image_present
-from lifecycle.errors import UserError
-from lifecycle.runner import CommandFailed, Runner, SubprocessRunner
+from lifecycle.compose import BUILD_LOG_LEVEL, compose_argv, docker_argv
+from lifecycle.errors import UserError, exit_status
+from lifecycle.probes import image_present
+from lifecycle.runner import Runner, SubprocessRunner
 from lifecycle.settings import DEFAULTS, IMAGES_ENV, Settings, load_settings
 
 # Debian suite -> (Python version, MariaDB version) that its packages install.
@@ -94,15 +94,15 @@ def tar_argv(source_dir: Path | str, tarfile: Path | str) -> list[str]:
 
 
 def import_argv(tarfile: Path | str, tag: str) -> list[str]:
-    return docker("import", str(tarfile), tag)
+    return docker_argv("import", str(tarfile), tag)
 
 
 def compose_project(settings: Settings) -> str:
     return f"{settings['OFFLINE_PREFIX']}-offline-images".replace("/", "-").lower()
 
 
-def build_argv(settings: Settings, services: Sequence[str]) -> list[str]:
-    return compose(
+def build_images_argv(settings: Settings, services: Sequence[str]) -> list[str]:
+    return compose_argv(
         settings,
         "build",
         *services,
@@ -112,7 +112,7 @@ def build_argv(settings: Settings, services: Sequence[str]) -> list[str]:
     )
 
 
-def build_env(settings: Settings) -> dict[str, str]:
+def build_images_env(settings: Settings) -> dict[str, str]:
     """settings.env plus what docker/offline/compose.yaml interpolates (OFFLINE_* so DB_IMAGE keeps its meaning)."""
     tags = offline_tags(settings)
     return {
@@ -141,16 +141,12 @@ def check_rootfs_prerequisites() -> None:
 
 def copy_extra_cas(settings: Settings, rootfs_dir: Path) -> None:
     """Put EXTRA_CA_DIR/*.crt where update-ca-certificates (run when ca-certificates installs) picks them up."""
-    if not settings["EXTRA_CA_DIR"]:
+    certificates = settings.extra_ca_certs()
+    if not certificates:
         return
-    source = (settings.root / settings["EXTRA_CA_DIR"]).resolve()
-    if not source.is_dir():
-        raise UserError(
-            f"EXTRA_CA_DIR={settings['EXTRA_CA_DIR']!r} is not a folder; point it at a folder of *.crt files"
-        )
     destination = rootfs_dir / "usr" / "local" / "share" / "ca-certificates"
     destination.mkdir(parents=True, exist_ok=True)
-    for certificate in sorted(source.glob("*.crt")):
+    for certificate in certificates:
         shutil.copyfile(certificate, destination / certificate.name)
 
 
@@ -202,7 +198,7 @@ def ensure_offline_images(settings: Settings, run: Runner, force: bool = False) 
         make_rootfs(settings, run, tags.rootfs)
     services = [step for step in steps if step != "rootfs"]
     if services:
-        run(build_argv(settings, services), env=build_env(settings))
+        run(build_images_argv(settings, services), env=build_images_env(settings))
     return [tags.of(step) for step in steps]
 
 
@@ -232,20 +228,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m lifecycle.offline", description=__doc__.splitlines()[0])
     parser.add_argument("--force", action="store_true", help="rebuild all offline images even if they exist")
     args = parser.parse_args(argv)
-    try:
+
+    def make_and_switch() -> None:
         settings = load_settings()
         made = ensure_offline_images(settings, SubprocessRunner(), force=args.force)
         write_switch(settings)
-    except (UserError, CommandFailed) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    tags = offline_tags(settings)
-    if made:
-        print(f"offline images made: {', '.join(made)}")
-    else:
-        print(f"offline images present: {tags.rootfs}, {tags.python}, {tags.db}")
-    print(f"{IMAGES_ENV} points the stack at them; delete it to return to the official images")
-    return 0
+        tags = offline_tags(settings)
+        if made:
+            print(f"offline images made: {', '.join(made)}")
+        else:
+            print(f"offline images present: {tags.rootfs}, {tags.python}, {tags.db}")
+        print(f"{IMAGES_ENV} points the stack at them; delete it to return to the official images")
+
+    return exit_status(make_and_switch)
 
 
 if __name__ == "__main__":

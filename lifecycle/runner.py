@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from lifecycle.errors import CommandFailed
+
 
 @dataclass(frozen=True)
 class Result:
@@ -36,16 +38,15 @@ class Runner(Protocol):
         warn: bool = False,
         capture: bool = False,
         interactive: bool = False,
+        timeout: float | None = None,
     ) -> Result:
         """Run argv; raise on failure unless warn; with capture, return stdout and keep stderr off the
-        terminal (probes whose failure is an answer); give it the terminal when interactive."""
+        terminal (probes whose failure is an answer); give it the terminal when interactive; stop it
+        after `timeout` seconds (exit status 124, as timeout(1) gives)."""
 
 
-class CommandFailed(Exception):
-    def __init__(self, argv: Sequence[str], return_code: int):
-        super().__init__(f"command failed with exit status {return_code}: {shlex.join(argv)}")
-        self.argv = list(argv)
-        self.return_code = return_code
+TIMED_OUT = 124  # the exit statuses a shell gives: timeout(1), and a program that is not installed
+NOT_FOUND = 127
 
 
 @dataclass
@@ -54,20 +55,27 @@ class SubprocessRunner:
 
     echo: bool = True
 
-    def __call__(self, argv, *, env=None, warn=False, capture=False, interactive=False) -> Result:
+    def __call__(self, argv, *, env=None, warn=False, capture=False, interactive=False, timeout=None) -> Result:
         if self.echo:
             print(f"+ {shlex.join(argv)}", file=sys.stderr, flush=True)
-        done = subprocess.run(
-            list(argv),
-            env=dict(env) if env is not None else None,
-            text=True,
-            stdout=subprocess.PIPE if capture else None,
-            stderr=subprocess.DEVNULL if capture else None,
-            check=False,
-        )
-        if done.returncode and not warn:
-            raise CommandFailed(argv, done.returncode)
-        return Result(done.returncode, done.stdout or "")
+        try:
+            done = subprocess.run(
+                list(argv),
+                env=dict(env) if env is not None else None,
+                text=True,
+                stdout=subprocess.PIPE if capture else None,
+                stderr=subprocess.DEVNULL if capture else None,
+                check=False,
+                timeout=timeout,
+            )
+            result = Result(done.returncode, done.stdout or "")
+        except subprocess.TimeoutExpired:
+            result = Result(TIMED_OUT)
+        except FileNotFoundError:
+            result = Result(NOT_FOUND)
+        if result.return_code and not warn:
+            raise CommandFailed(argv, result.return_code)
+        return result
 
 
 def stdin_is_open() -> bool:
@@ -92,8 +100,9 @@ class InvokeRunner:
 
     context: object
 
-    def __call__(self, argv, *, env=None, warn=False, capture=False, interactive=False) -> Result:
+    def __call__(self, argv, *, env=None, warn=False, capture=False, interactive=False, timeout=None) -> Result:
         attach = interactive and stdin_is_open()
+        deadline = {} if timeout is None else {"timeout": timeout}
         result = self.context.run(
             shlex.join(argv),
             env=dict(env or {}),
@@ -102,5 +111,6 @@ class InvokeRunner:
             echo=True,
             pty=attach and stdin_is_terminal(),
             in_stream=None if attach else False,
+            **deadline,
         )
         return Result(result.return_code, result.stdout or "")

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle.errors import UserError
+from lifecycle.stages import Stage
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGES = ("dev", "test-qa", "stage", "prod")
 IMAGES_ENV = Path(".lifecycle") / "images.env"
 USER_ENV = Path(".env")
 
@@ -42,6 +42,7 @@ TABLE = (
     Setting("ZIP_NAME", "Project_playground.zip", "File name of the code zip that stage and prod embed."),
     Setting("EXTRA_CA_DIR", "", "Folder of *.crt CA certificates to trust in every image that fetches packages."),
     Setting("APP_PORT", "8000", "Host port the dev, stage and prod site is published on (127.0.0.1)."),
+    Setting("WAIT_TIMEOUT", "180", "Seconds invoke up waits for the containers to turn healthy."),
     Setting("DEBIAN_MIRROR", "http://deb.debian.org/debian", "Debian mirror for the offline base images."),
     Setting("DEBIAN_SUITE", "trixie", "Debian release of the offline base images."),
     Setting("OFFLINE_PREFIX", "lifecycle", "Repository prefix of the offline base images (PREFIX/python, ...)."),
@@ -143,17 +144,37 @@ class Settings:
     def zip_path(self) -> Path:
         return self.root / self["ZIP_DIR"] / self["ZIP_NAME"]
 
-    def image(self, stage: str) -> str:
-        return f"{self['PROJ_NAME']}:{stage}"
+    def image(self, stage: Stage) -> str:
+        return f"{self['PROJ_NAME']}:{stage.tag}"
+
+    @property
+    def extra_ca_dir(self) -> Path | None:
+        """EXTRA_CA_DIR resolved, here only: `~` expanded, a relative path taken from the checkout."""
+        value = self["EXTRA_CA_DIR"]
+        return self.root / Path(value).expanduser() if value else None
+
+    def extra_ca_certs(self) -> list[Path]:
+        """The *.crt files of EXTRA_CA_DIR, sorted ([] when it is unset); refuses a folder that has none."""
+        folder = self.extra_ca_dir
+        if folder is None:
+            return []
+        if not folder.is_dir():
+            raise UserError(f"EXTRA_CA_DIR={folder} is not a folder; point it at a folder of *.crt files or unset it")
+        certificates = sorted(folder.glob("*.crt"))
+        if not certificates:
+            raise UserError(f"EXTRA_CA_DIR={folder} holds no *.crt files; add the proxy's CA certificates or unset it")
+        return certificates
 
     @property
     def base_image(self) -> str:
         return f"{self['BASE_IMAGE']}:{self['PY_VERSION']}-{self['PY_BASE']}"
 
-    def override(self, **changes: str | None) -> Settings:
-        """A copy with CLI flags applied (None means the flag was not given)."""
+    def override(self, **changes: str | int | None) -> Settings:
+        """A copy with CLI flags applied (None means the flag was not given), checked like the rest."""
         given = {k: str(v) for k, v in changes.items() if v is not None}
-        return Settings(self.root, {**self.values, **given}, {**self.env, **given})
+        values = {**self.values, **given}
+        validate(values)
+        return Settings(self.root, values, {**self.env, **given})
 
 
 def load_settings(root: Path = ROOT, environ: Mapping[str, str] | None = None) -> Settings:
@@ -176,6 +197,9 @@ def validate(values: Mapping[str, str]) -> None:
     port = values["APP_PORT"]
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise UserError(f"APP_PORT={port!r} is not a port number; set it to a number from 1 to 65535")
+    wait = values["WAIT_TIMEOUT"]
+    if not wait.isdigit() or int(wait) == 0:
+        raise UserError(f"WAIT_TIMEOUT={wait!r} is not a number of seconds; set it to a whole number above 0")
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", values["PROJ_NAME"]):
         raise UserError(
             f"PROJ_NAME={values['PROJ_NAME']!r} is not a valid image name; "

@@ -17,23 +17,19 @@ from pathlib import Path
 
 from lifecycle import codezip, container_env
 from lifecycle import compose as cmd
-from lifecycle.doctor import base_image_fix, image_available, image_owner, port_is_free
+from lifecycle.doctor import base_image_fix
 from lifecycle.errors import UserError
+from lifecycle.probes import image_available, image_owner, port_is_free
 from lifecycle.runner import Runner, stdin_is_terminal
-from lifecycle.settings import STAGES, Settings
+from lifecycle.settings import Settings
+from lifecycle.stages import STAGES, TEST_QA, Stage
 
 CERTS_DIR = Path("docker") / "certs"
-ZIPPED_STAGES = ("test-qa", "stage", "prod")  # the stages whose image carries the code zip
-SECRET_STAGES = ("stage", "prod")  # the stages that refuse to start without DJANGO_SECRET_KEY
 QA_REPORT_FILES = ("junit.xml", "coverage.xml", ".coverage", "compose-ps.txt", "compose-logs.txt")
 # Names whose values are never put on a command line (which the runner prints): passed as `--env NAME`.
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|PWD|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DB_POLL_SECONDS = 3  # between looks at the db's health while `up` waits for it
-
-
-def needs_zip(stage: str) -> bool:
-    return cmd.check_stage(stage) in ZIPPED_STAGES
 
 
 def git_metadata(run: Runner, root: Path) -> dict[str, str]:
@@ -52,16 +48,9 @@ def git_metadata(run: Runner, root: Path) -> dict[str, str]:
     return values
 
 
-def sync_certs(source: str, target: Path) -> list[str]:
-    """Mirror source/*.crt into the build context's certs folder; return the file names."""
-    wanted = {}
-    if source:
-        folder = Path(source).expanduser()
-        if not folder.is_dir():
-            raise UserError(f"EXTRA_CA_DIR={source} is not a folder; point it at a folder of *.crt files or unset it")
-        wanted = {path.name: path.read_bytes() for path in sorted(folder.glob("*.crt"))}
-        if not wanted:
-            raise UserError(f"EXTRA_CA_DIR={source} holds no *.crt files; add the proxy's CA certificates or unset it")
+def sync_certs(certificates: Sequence[Path], target: Path) -> list[str]:
+    """Mirror the certificates (Settings.extra_ca_certs) into the build context's certs folder; return their names."""
+    wanted = {path.name: path.read_bytes() for path in certificates}
     target.mkdir(parents=True, exist_ok=True)
     for stale in target.glob("*.crt"):
         if stale.name not in wanted:
@@ -130,8 +119,8 @@ DB_DENIED = (
 )
 
 
-def ensure_secret_key(settings: Settings, stage: str) -> None:
-    if stage in SECRET_STAGES and not settings.env.get("DJANGO_SECRET_KEY"):
+def ensure_secret_key(settings: Settings, stage: Stage) -> None:
+    if stage.needs_secret_key and not settings.env.get("DJANGO_SECRET_KEY"):
         raise UserError(
             f"{stage} needs DJANGO_SECRET_KEY; set it in .env (scripts/bootstrap writes one when there is no .env)"
         )
@@ -163,34 +152,33 @@ class Suite:
         if not image_available(self.run, image):
             raise UserError(f"base image {image} is neither present nor pullable; {base_image_fix(self.settings)}")
 
-    def build_env(self, stage: str) -> dict[str, str]:
+    def build_env(self, stage: Stage) -> dict[str, str]:
         env = {**self.settings.env, **git_metadata(self.run, self.settings.root)}
-        if needs_zip(stage):
+        if stage.zipped:
             result = self.zip()
             env["ZIP_SHA256"] = result.sha256 if result else "dry-run"
         return env
 
-    def build(self, stage: str, *, no_cache: bool = False) -> None:
-        cmd.check_stage(stage)
+    def build(self, stage: Stage, *, no_cache: bool = False) -> None:
         container_env.check(self.settings.env)
         if not self.dry:
-            certs = sync_certs(self.settings["EXTRA_CA_DIR"], self.settings.root / CERTS_DIR)
+            certs = sync_certs(self.settings.extra_ca_certs(), self.settings.root / CERTS_DIR)
             if certs:
                 self.say(f"extra CA certificates: {', '.join(certs)}")
         self.ensure_base_image()
-        self.run(cmd.build(self.settings, stage, no_cache=no_cache), env=self.build_env(stage))
+        self.run(cmd.build_argv(self.settings, stage, no_cache=no_cache), env=self.build_env(stage))
 
     # ------------------------------------------------------------------------------------ up / down
     def url(self) -> str:
         return f"http://127.0.0.1:{self.settings['APP_PORT']}/"
 
-    def ensure_port_free(self, stage: str) -> None:
+    def ensure_port_free(self, stage: Stage) -> None:
         """A taken APP_PORT fails early with the fix, unless it is this stage's own running container."""
         port = int(self.settings["APP_PORT"])
-        if self.dry or port_is_free(port):
+        if self.dry or not stage.serves_http or port_is_free(port):
             return
         ours = self.run(
-            cmd.compose(self.settings, "ps", "--quiet", stage, stage=stage),
+            cmd.compose_argv(self.settings, "ps", "--quiet", stage.service, stage=stage),
             env=self.settings.env,
             warn=True,
             capture=True,
@@ -201,7 +189,7 @@ class Suite:
                 "(invoke down, if it is another stage of this checkout) or set APP_PORT in .env"
             )
 
-    def check_image_owner(self, stage: str) -> None:
+    def check_image_owner(self, stage: Stage) -> None:
         """`up --no-build` runs the tagged image only when this checkout built it (another may share PROJ_NAME)."""
         image, project = self.settings.image(stage), self.settings.project_name
         owner = image_owner(self.run, image)
@@ -213,28 +201,30 @@ class Suite:
                 f"run invoke up --stage {stage} without --no-build, or give this checkout its own PROJ_NAME in .env"
             )
 
-    def say_if_another_checkout_built(self, stage: str) -> None:
+    def say_if_another_checkout_built(self, stage: Stage) -> None:
         image, project = self.settings.image(stage), self.settings.project_name
         owner = image_owner(self.run, image)
         if owner not in (None, project):
             by = owner or "no owner label"
             self.say(f"{image} was built by another checkout ({by}); rebuilding it for {project}")
 
-    def ensure_image(self, stage: str) -> None:
+    def ensure_image(self, stage: Stage) -> None:
         """Build the stage's image (code zip included) unless this checkout already has it."""
         if self.dry or image_owner(self.run, self.settings.image(stage)) != self.settings.project_name:
             self.build(stage)
 
-    def wait_for_db(self, stage: str, deadline: float) -> None:
+    def wait_for_db(self, stage: Stage, deadline: float) -> None:
         """Start db and watch its health, so a refused login says so now instead of at the end of the deadline."""
         env = self.settings.env
-        self.run(cmd.compose(self.settings, "up", "--detach", "--no-build", "db", stage=stage), env=env)
+        self.run(cmd.compose_argv(self.settings, "up", "--detach", "--no-build", "db", stage=stage), env=env)
         if self.dry:
             return
-        ids = self.run(cmd.compose(self.settings, "ps", "--quiet", "db", stage=stage), env=env, capture=True)
+        ids = self.run(cmd.compose_argv(self.settings, "ps", "--quiet", "db", stage=stage), env=env, capture=True)
         container = ids.stdout.split()[0] if ids.stdout.split() else "db"
         while True:
-            state = self.run(cmd.docker("inspect", "--format", "{{json .State}}", container), warn=True, capture=True)
+            state = self.run(
+                cmd.docker_argv("inspect", "--format", "{{json .State}}", container), warn=True, capture=True
+            )
             verdict = db_verdict(state.stdout)
             if verdict == "denied":
                 raise UserError(DB_DENIED)
@@ -242,9 +232,11 @@ class Suite:
                 return  # compose's own wait below reports what is wrong, with the logs
             time.sleep(DB_POLL_SECONDS)
 
-    def up(self, stage: str, *, build: bool = True, wait_timeout: int = 180) -> str:
-        if cmd.check_stage(stage) == "test-qa":
-            raise UserError("test-qa runs the tests and exits, it is not a service to keep up; use invoke qa")
+    def up(self, stage: Stage, *, build: bool = True) -> str:
+        """Build (unless told not to), start db and watch it, start the stage, return the URL once both are
+        healthy. WAIT_TIMEOUT bounds each of the two waits."""
+        if stage.runs_through_qa:
+            raise UserError(f"{stage} runs the tests and exits, it is not a service to keep up; use invoke qa")
         ensure_secret_key(self.settings, stage)
         container_env.check(self.settings.env)
         self.ensure_port_free(stage)
@@ -253,13 +245,12 @@ class Suite:
             self.build(stage)
         elif not self.dry:
             self.check_image_owner(stage)
-        self.wait_for_db(stage, time.monotonic() + wait_timeout)
-        result = self.run(cmd.up(self.settings, stage, wait_timeout=wait_timeout), env=self.settings.env, warn=True)
+        self.wait_for_db(stage, time.monotonic() + int(self.settings["WAIT_TIMEOUT"]))
+        result = self.run(cmd.up_argv(self.settings, stage), env=self.settings.env, warn=True)
         if not result.ok:
-            self.run(cmd.logs(self.settings, tail="40"), env=self.settings.env, warn=True)
-            raise UserError(
-                f"{stage} did not come up healthy (deadline {wait_timeout}s); see the logs above (invoke logs)"
-            )
+            self.run(cmd.logs_argv(self.settings, tail="40"), env=self.settings.env, warn=True)
+            deadline = self.settings["WAIT_TIMEOUT"]
+            raise UserError(f"{stage} did not come up healthy (deadline {deadline}s); see the logs above (invoke logs)")
         if self.dry:
             self.say(f"dry run: would wait until db and {stage} are healthy, then serve {self.url()}")
         else:
@@ -267,27 +258,25 @@ class Suite:
         return self.url()
 
     # ---------------------------------------------------------------------------------- manage / shell
-    def manage(self, stage: str, command: Sequence[str], env_items: Sequence[str] = ()) -> int:
+    def manage(self, stage: Stage, command: Sequence[str], env_items: Sequence[str] = ()) -> int:
         """`python manage.py COMMAND` in a one-off container of the stage; returns its exit status."""
-        cmd.check_stage(stage)
         if command[:1] == ["dbshell"]:
             raise UserError("the app images have no database client, so dbshell cannot run there; use invoke db.shell")
         flags, secrets = container_env_items(env_items, self.settings.env)
         ensure_secret_key(self.settings, stage)
         self.ensure_image(stage)
         tty = stdin_is_terminal()
-        argv = cmd.run(self.settings, stage, ["python", "manage.py", *command], tty=tty, env=flags)
+        argv = cmd.run_argv(self.settings, stage, ["python", "manage.py", *command], tty=tty, env=flags)
         return self.run(argv, env={**self.settings.env, **secrets}, warn=True, interactive=tty).return_code
 
-    def shell(self, stage: str, command: str | None = None, env_items: Sequence[str] = ()) -> int:
+    def shell(self, stage: Stage, command: str | None = None, env_items: Sequence[str] = ()) -> int:
         """Bash in the stage's running container: interactive at a terminal, else only `bash -c COMMAND`."""
-        cmd.check_stage(stage)
         tty = stdin_is_terminal()
         if command is None and not tty:
             raise UserError("invoke shell needs a terminal; without one, run a command: invoke shell --command 'CMD'")
         flags, secrets = container_env_items(env_items, self.settings.env)
         bash = ["bash"] if command is None else ["bash", "-c", command]
-        argv = cmd.exec_(self.settings, stage, bash, tty=tty, env=flags)
+        argv = cmd.exec_argv(self.settings, stage, bash, tty=tty, env=flags)
         return self.run(argv, env={**self.settings.env, **secrets}, warn=True, interactive=tty).return_code
 
     def down(
@@ -300,7 +289,7 @@ class Suite:
     ) -> None:
         if volumes:
             confirm_volume_deletion(project or self.settings.project_name, yes, ask)
-        self.run(cmd.down(self.settings, volumes=volumes, project=project), env=self.settings.env)
+        self.run(cmd.down_argv(self.settings, volumes=volumes, project=project), env=self.settings.env)
 
     # ------------------------------------------------------------------------------------------- qa
     def qa(self, pytest_args: Sequence[str] = (), reports: Path | None = None) -> int:
@@ -310,42 +299,46 @@ class Suite:
         `invoke up` uses, and deleting it at the end loses nothing; and with its own image tag
         (`<project>:test-qa`), so two checkouts' runs never swap images between build and run.
         """
-        settings = self.settings.override(TEST_QA_IMAGE=f"{self.settings.project_name}:test-qa")
+        settings = self.settings.override(TEST_QA_IMAGE=self.qa_image())
         env = settings.env
         reports = reports or settings.root / "reports"
         project = f"{settings.project_name}-qa"
         container = f"{project}-pytest"
-        Suite(settings, self.run, self.dry).build("test-qa")
+        Suite(settings, self.run, self.dry).build(TEST_QA)
         if not self.dry:  # a report left from an earlier run must not pass for this run's
             for name in QA_REPORT_FILES:
                 (reports / name).unlink(missing_ok=True)
         status = 1
         try:
-            self.run(cmd.compose(settings, "up", "--detach", "--wait", "db", stage="test-qa", project=project), env=env)
+            start_db = cmd.compose_argv(settings, "up", "--detach", "--wait", "db", stage=TEST_QA, project=project)
+            self.run(start_db, env=env)
             status = self.run(
-                cmd.run(settings, "test-qa", pytest_args, name=container, remove=False, project=project),
+                cmd.run_argv(settings, TEST_QA, pytest_args, name=container, remove=False, project=project),
                 env=env,
                 warn=True,
             ).return_code
             if not self.dry:
                 reports.mkdir(parents=True, exist_ok=True)
-            self.run(cmd.docker("cp", f"{container}:/reports/.", str(reports)), env=env, warn=True)
+            self.run(cmd.docker_argv("cp", f"{container}:/reports/.", str(reports)), env=env, warn=True)
             if status:
                 self.dump_state(project, reports)
         finally:
-            self.run(cmd.docker("rm", "--force", "--volumes", container), env=env, warn=True, capture=True)
-            self.run(cmd.down(settings, volumes=True, project=project), env=env, warn=True)
+            self.run(cmd.docker_argv("rm", "--force", "--volumes", container), env=env, warn=True, capture=True)
+            self.run(cmd.down_argv(settings, volumes=True, project=project), env=env, warn=True)
         if self.dry:
             self.say(f"dry run: would run pytest in test-qa and copy its reports to {reports}")
             return 0
         self.say(f"qa: pytest exited {status}; reports in {reports}")
         return status
 
+    def qa_image(self) -> str:
+        return f"{self.settings.project_name}:{TEST_QA.tag}"
+
     def dump_state(self, project: str, reports: Path) -> None:
         """After a failure, keep what explains it: compose ps and the logs, next to the test reports."""
         for name, argv in (
-            ("compose-ps.txt", cmd.ps(self.settings, project=project)),
-            ("compose-logs.txt", cmd.logs(self.settings, tail="all", project=project)),
+            ("compose-ps.txt", cmd.ps_argv(self.settings, project=project)),
+            ("compose-logs.txt", cmd.logs_argv(self.settings, tail="all", project=project)),
         ):
             output = self.run(argv, env=self.settings.env, warn=True, capture=True).stdout
             if not self.dry:
@@ -357,14 +350,14 @@ class Suite:
         self.down(volumes=volumes, yes=yes, ask=ask)
         project = self.settings.project_name
         owned = []
-        for image in [self.settings.image(stage) for stage in STAGES] + [f"{project}:test-qa"]:
+        for image in [self.settings.image(stage) for stage in STAGES] + [self.qa_image()]:
             owner = image_owner(self.run, image)
             if owner == project:
                 owned.append(image)
             elif owner is not None:
                 self.say(f"keep {image}: built by {owner or 'a checkout without an owner label'}, not by {project}")
         if owned:
-            self.run(cmd.docker("image", "rm", *owned), env=self.settings.env)
+            self.run(cmd.docker_argv("image", "rm", *owned), env=self.settings.env)
         paths = [
             self.settings.zip_path,
             codezip.manifest_path_for(self.settings.zip_path),

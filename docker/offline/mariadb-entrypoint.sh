@@ -23,21 +23,10 @@ die() {
 	exit 1
 }
 
-# file_env VAR [DEFAULT]: export VAR from itself or from the file named by VAR_FILE (not both).
-file_env() {
-	local var="$1" file_var="${1}_FILE" default="${2:-}"
-	local value="$default"
-	if [[ -n "${!var:-}" && -n "${!file_var:-}" ]]; then
-		die "both $var and $file_var are set; set only one of them"
-	fi
-	if [[ -n "${!var:-}" ]]; then
-		value="${!var}"
-	elif [[ -n "${!file_var:-}" ]]; then
-		value="$(<"${!file_var}")"
-	fi
-	export "$var"="$value"
-	unset "$file_var"
-}
+# file_env VAR [DEFAULT]: export VAR from itself or from the file named by VAR_FILE (not both); in the image
+# it sits next to this script.
+# shellcheck source=bash_files/file_env.sh
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/file_env.sh"
 
 setup_env() {
 	file_env MYSQL_ROOT_PASSWORD

@@ -28,8 +28,9 @@ RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
         '[mariadbd]' 'bind-address = 0.0.0.0' 'skip-name-resolve' \
         > /etc/mysql/mariadb.conf.d/99-container.cnf
 
-COPY --chmod=0755 mariadb-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
-COPY --chmod=0755 mariadb-healthcheck.sh /usr/local/bin/mariadb-healthcheck.sh
+# The build context is the checkout: the *_FILE helper is the app images' own (bash_files/file_env.sh).
+COPY --chmod=0755 docker/offline/mariadb-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+COPY --chmod=0755 docker/offline/mariadb-healthcheck.sh bash_files/file_env.sh /usr/local/bin/
 
 VOLUME /var/lib/mysql
 # The name is fixed to uid 999 above, so it resolves the same everywhere (DL3066).

@@ -221,6 +221,29 @@ def test_prod_image_without_secret_key_exits_with_one_line(engine, stack, option
     assert line.count("configuration error") == 1
 
 
+@pytest.fixture
+def key_file(tmp_path) -> Path:
+    path = tmp_path / "django-secret-key"
+    path.write_text(secrets.token_urlsafe(50))
+    path.chmod(0o644)  # the app runs as UID 10001
+    return path
+
+
+def test_prod_image_reads_the_secret_key_from_a_file(engine, stack, key_file):
+    mount = ("-v", f"{key_file}:/run/secrets/key:ro", "-e", "DJANGO_SECRET_KEY_FILE=/run/secrets/key")
+    code, output = docker_run(engine, stack.image("prod"), *mount, "-e", "DB_WAIT_TIMEOUT=1")
+    assert code != 0  # no database here: it gets past the settings and stops at the wait
+    assert_one_line(output, "not reachable after 1s")
+    assert "configuration error" not in output
+
+
+def test_prod_image_refuses_a_secret_key_and_its_file_both_set(engine, stack, key_file):
+    mount = ("-v", f"{key_file}:/run/secrets/key:ro", "-e", "DJANGO_SECRET_KEY_FILE=/run/secrets/key")
+    code, output = run_prod_with_secret_key(engine, stack, *mount)
+    assert code != 0
+    assert_one_line(output, "both DJANGO_SECRET_KEY and DJANGO_SECRET_KEY_FILE are set; set only one of them")
+
+
 def test_prod_image_refuses_debug(engine, stack):
     code, output = run_prod_with_secret_key(engine, stack, "-e", "DJANGO_DEBUG=true")
     assert code != 0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.offline import ensure_offline_images, offline_tags, suite_versions
+from lifecycle.offline import build_images_argv, build_images_env, ensure_offline_images, offline_tags, suite_versions
 from lifecycle.runner import SubprocessRunner
 
 pytestmark = pytest.mark.integration
@@ -247,3 +247,58 @@ def test_second_container_on_same_volume_skips_init(engine, tags, first_db, db_v
         rows = query_as_user(engine, second, "SELECT source FROM init_runs ORDER BY source").stdout.split()
         assert rows == ["executed", "sourced", "sql"], "init ran again on an initialised volume"
         assert query_as_user(engine, second, "SELECT note FROM kept").stdout.strip() == "before-restart"
+
+
+# --- the *_FILE rule, on a DB image built from this checkout (the shared tag may predate its scripts) ---------------
+
+
+@pytest.fixture(scope="module")
+def checkout_db_image(engine, first_ensure, settings):
+    tag = f"{engine.unique_name('it-offline-mariadb')}:test"
+    env = {**build_images_env(settings), "OFFLINE_DB_IMAGE": tag}
+    SubprocessRunner()(build_images_argv(settings, ["db"]), env=env)
+    try:
+        yield tag
+    finally:
+        engine.docker("image", "rm", "--force", tag, check=False)
+
+
+@pytest.fixture
+def password_file(tmp_path) -> Path:
+    path = tmp_path / "password"
+    path.write_text(DB_PASSWORD)
+    path.chmod(0o644)  # mariadbd's entrypoint runs as mysql (999)
+    return path
+
+
+def test_db_refuses_a_variable_and_its_file_both_set(engine, checkout_db_image, password_file):
+    name = engine.unique_name("it-offline-both")
+    both = ["-e", "MYSQL_PASSWORD", "-e", "MYSQL_PASSWORD_FILE=/run/secrets/password"]
+    try:
+        done = engine.docker(
+            "run", "--name", name, "-e", "MYSQL_ROOT_PASSWORD", "-e", "MYSQL_USER", *both,
+            "-v", f"{password_file}:/run/secrets/password:ro", checkout_db_image,
+            env={**os.environ, **DB_ENV}, check=False,
+        )  # fmt: skip
+    finally:
+        engine.docker("rm", "--force", "--volumes", name, check=False)
+    assert done.returncode == 1
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .endswith("both MYSQL_PASSWORD and MYSQL_PASSWORD_FILE are set; set only one of them")
+    )
+
+
+def test_db_reads_the_password_file_in_the_entrypoint_and_the_health_check(engine, checkout_db_image, password_file):
+    env_options = ["-e", "MYSQL_ROOT_PASSWORD", "-e", "MYSQL_USER", "-e", "MYSQL_DATABASE"]
+    with engine.docker_container(
+        checkout_db_image, *env_options, "-e", "MYSQL_PASSWORD_FILE=/run/secrets/password",
+        "-v", f"{password_file}:/run/secrets/password:ro", prefix="it-offline-file", env={**os.environ, **DB_ENV},
+    ) as name:  # fmt: skip
+
+        def healthy() -> bool:
+            return engine.docker("exec", name, "mariadb-healthcheck.sh", check=False).returncode == 0
+
+        engine.wait_for(healthy, STARTUP_TIMEOUT, f"{name}'s health check to pass with MYSQL_PASSWORD_FILE")
+        assert user_login_works(engine, name)

@@ -28,7 +28,9 @@ class RecordingRunner:
         self.calls: list[list[str]] = []
         self.envs: list[Mapping[str, str] | None] = []
 
-    def __call__(self, argv: Sequence[str], *, env=None, warn=False, capture=False, interactive=False) -> Result:
+    def __call__(
+        self, argv: Sequence[str], *, env=None, warn=False, capture=False, interactive=False, timeout=None
+    ) -> Result:
         self.calls.append(list(argv))
         self.envs.append(env)
         result = self.default

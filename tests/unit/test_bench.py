@@ -7,7 +7,6 @@ import pytest
 from lifecycle.bench import (
     CONCURRENCY,
     MB,
-    STAGES,
     Row,
     added_over_base,
     append_line,
@@ -27,6 +26,7 @@ from lifecycle.bench import (
     to_ms,
     wrk_argv,
 )
+from lifecycle.stages import NAMES
 
 # ------------------------------------------------------------------------------------------------ wrk output
 
@@ -179,7 +179,7 @@ def results(**changes):
     """A small, all-PASS result set; `changes` replace whole sections."""
     base = {
         "meta": {"nproc": 2, "loadavg_start": "0.50 0.40 0.30"},
-        "build": {"cold": {stage: [100.0, 120.0, 110.0] for stage in STAGES}, "noop": [1.0], "code_only": [4.0],
+        "build": {"cold": {stage: [100.0, 120.0, 110.0] for stage in NAMES}, "noop": [1.0], "code_only": [4.0],
                   "requirements": [30.0]},
         "zip": {"seconds": [0.05], "files": 31, "bytes": 8764},
         "images": {"base": {"name": "lifecycle/python:3.13-trixie", "bytes": 163 * MB},

@@ -242,3 +242,23 @@ def test_ensure_tools_venv_does_not_stamp_a_failed_install(checkout):
         bootstrap.ensure_tools_venv(run, checkout)
     assert (checkout / ".venv").is_dir()
     assert not (checkout / ".venv" / ".tools.sha256").exists()
+
+
+# -------------------------------------------------------------------------------- engine facts, the daemon
+
+
+def test_engine_facts_ask_through_the_runner(monkeypatch):
+    monkeypatch.setattr(bootstrap.shutil, "which", lambda name: f"/usr/bin/{name}")
+    run = RecordingRunner({("docker", "info"): Result(1), ("docker", "compose"): Result(0, "2.40.3\n")})
+    found = bootstrap.engine_facts(run)
+    assert (found.engine_answers, found.compose_v2, found.dockerd_installed) == (False, True, True)
+    assert run.calls == [["docker", "info"], ["docker", "compose", "version", "--short"]]
+
+
+def test_the_daemon_starts_detached_with_its_log(monkeypatch):
+    run = RecordingRunner()
+    bootstrap.start_daemon(run)
+    assert run.calls[0] == [
+        "setsid", "--fork", "sh", "-c", 'exec "$@" >>"$0" 2>&1 </dev/null', str(bootstrap.DOCKERD_LOG), "dockerd",
+    ]  # fmt: skip
+    assert run.calls[1] == ["docker", "info"]  # answered at once: no waiting

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle import codezip
+from lifecycle import codezip, unpack_zip
 from lifecycle.errors import UserError
 
 SOURCES = {
@@ -479,14 +479,14 @@ VERIFY = [
 
 @pytest.mark.parametrize(("make", "message"), VERIFY)
 def test_the_zip_rule_refuses(tmp_path: Path, make: Callable[[Path], Path], message: str) -> None:
-    """The one rule (docker/unpack_zip.py, loaded by codezip) that the image build applies."""
-    problem = codezip.unpack_zip.zip_problem(make(tmp_path))
+    """The one rule (lifecycle/unpack_zip.py, imported by codezip) that the image build applies."""
+    problem = unpack_zip.zip_problem(make(tmp_path))
     assert problem is not None and message in problem
     assert "\n" not in problem
 
 
 def test_the_zip_rule_accepts_a_packed_zip(tmp_path: Path) -> None:
-    assert codezip.unpack_zip.zip_problem(good_zip(tmp_path)) is None
+    assert unpack_zip.zip_problem(good_zip(tmp_path)) is None
 
 
 # ------------------------------------------------------------------------------------------------ policy
@@ -508,6 +508,6 @@ def test_the_exclusion_policy(tmp_path: Path, relative: str, dropped: bool) -> N
     assert codezip.excluded(tmp_path / relative) is dropped
 
 
-def test_the_entry_rule_is_the_one_in_docker_unpack_zip() -> None:
-    assert Path(codezip.unpack_zip.__file__) == codezip.ROOT / "docker" / "unpack_zip.py"
-    assert codezip.unsafe_reason is codezip.unpack_zip.unsafe_reason
+def test_the_entry_rule_is_the_one_in_lifecycle_unpack_zip() -> None:
+    assert Path(unpack_zip.__file__).parent == Path(codezip.__file__).parent
+    assert codezip.unsafe_reason is unpack_zip.unsafe_reason

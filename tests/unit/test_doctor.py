@@ -213,25 +213,17 @@ def test_report_counts_failures_and_prints_one_line_each(make_settings, monkeypa
     assert [line.split(" ")[0] for line in lines] == ["FAIL", "FAIL", "FAIL", "ok"]
 
 
-# ------------------------------------------------------------------------------------------ image probes
-
-INSPECT = ("docker", "image", "inspect")
-PULL = ("docker", "pull")
-
-
 @pytest.mark.parametrize(
-    ("answers", "available", "pulled"),
+    ("works", "ok", "detail"),
     [
-        pytest.param({}, True, False, id="a present image is not pulled"),
-        pytest.param({INSPECT: Result(1)}, True, True, id="a missing image that pulls is available"),
-        pytest.param({INSPECT: Result(1), PULL: Result(1)}, False, True, id="no image and no registry"),
+        pytest.param(True, True, "cache mounts work through compose", id="cache mounts work"),
+        pytest.param(False, False, "compose build with a cache mount failed", id="cache mounts fail"),
+        pytest.param(None, True, "skipped (base image not present yet)", id="not probed without a base image"),
     ],
 )
-def test_image_available(answers, available, pulled):
-    run = RecordingRunner(answers)
-    assert doctor.image_available(run, "python:3.12-slim") is available
-    assert run.calls[0] == ["docker", "image", "inspect", "--format", "{{.Id}}", "python:3.12-slim"]
-    assert (["docker", "pull", "--quiet", "python:3.12-slim"] in run.calls) is pulled
+def test_buildkit_check(works, ok, detail):
+    check = doctor.buildkit_check(works)
+    assert (check.ok, check.detail) == (ok, detail)
 
 
 @pytest.mark.parametrize(
@@ -274,26 +266,3 @@ def test_port_held_by_something_else_fails(make_settings, monkeypatch):
     run = RecordingRunner({VERSION: Result(0, "20.10.24")})  # docker ps lists nothing of this project
     port = [check for check in doctor.checks(make_settings(APP_PORT="8123"), run) if check.name == "port"]
     assert [(check.ok, check.detail) for check in port] == [(False, "127.0.0.1:8123 in use")]
-
-
-@pytest.mark.parametrize(
-    ("answer", "owner"),
-    [
-        pytest.param(Result(0, "shop-1234abcd\n"), "shop-1234abcd", id="labelled"),
-        pytest.param(Result(0, "<no value>\n"), "", id="built without the label"),
-        pytest.param(Result(1), None, id="no such image"),
-    ],
-)
-def test_image_owner(answer, owner):
-    run = RecordingRunner({INSPECT: answer})
-    assert doctor.image_owner(run, "shop:prod") == owner
-    assert run.calls == [
-        [
-            "docker",
-            "image",
-            "inspect",
-            "--format",
-            '{{index .Config.Labels "io.lifecycle.compose-project"}}',
-            "shop:prod",
-        ]
-    ]

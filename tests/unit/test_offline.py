@@ -88,9 +88,9 @@ def test_argv(argv, expected):
         pytest.param(["db"], "acme", ["acme-offline-images", "build", "db"], id="db-other-prefix"),
     ],
 )
-def test_build_argv(tmp_path, services, prefix, expected_tail):
+def test_build_images_argv(tmp_path, services, prefix, expected_tail):
     settings = make_settings(tmp_path, OFFLINE_PREFIX=prefix)
-    argv = offline.build_argv(settings, services)
+    argv = offline.build_images_argv(settings, services)
     assert argv == [
         "docker",
         "--log-level",
@@ -107,7 +107,7 @@ def test_build_argv(tmp_path, services, prefix, expected_tail):
 
 
 def test_build_env_adds_offline_values_and_keeps_settings(tmp_path):
-    env = offline.build_env(make_settings(tmp_path, DEBIAN_SUITE="bookworm", PATH="/usr/bin"))
+    env = offline.build_images_env(make_settings(tmp_path, DEBIAN_SUITE="bookworm", PATH="/usr/bin"))
     assert env["PATH"] == "/usr/bin"
     assert "COMPOSE_BAKE" not in env
     assert env["DB_IMAGE"] == "mysql:8.4"  # the main stack's meaning is untouched
@@ -224,7 +224,7 @@ def test_ensure_makes_rootfs_when_an_image_on_it_is_missing(tmp_path, rootfs_all
     run = FakeRunner(existing={TAGS.python})
     settings = make_settings(tmp_path)
     assert offline.ensure_offline_images(settings, run) == [TAGS.rootfs, TAGS.db]
-    assert run.calls[-1][0] == offline.build_argv(settings, ["db"])
+    assert run.calls[-1][0] == offline.build_images_argv(settings, ["db"])
 
 
 def test_ensure_builds_db_from_existing_rootfs(tmp_path):
@@ -232,8 +232,8 @@ def test_ensure_builds_db_from_existing_rootfs(tmp_path):
     settings = make_settings(tmp_path)
     assert offline.ensure_offline_images(settings, run) == [TAGS.db]
     ((argv, env),) = [call for call in run.calls if call[0][:4] == ["docker", "--log-level", "error", "compose"]]
-    assert argv == offline.build_argv(settings, ["db"])
-    assert env == offline.build_env(settings)
+    assert argv == offline.build_images_argv(settings, ["db"])
+    assert env == offline.build_images_env(settings)
     assert run.programs == ["docker --log-level"]
 
 
@@ -285,7 +285,7 @@ def test_extra_cas_are_copied_into_the_rootfs(tmp_path):
 
 
 def test_missing_extra_ca_dir_is_a_user_error(tmp_path):
-    with pytest.raises(UserError, match="EXTRA_CA_DIR='nope' is not a folder"):
+    with pytest.raises(UserError, match=f"^EXTRA_CA_DIR={tmp_path / 'nope'} is not a folder"):
         offline.copy_extra_cas(make_settings(tmp_path, EXTRA_CA_DIR="nope"), tmp_path / "rootfs")
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle import settings as settings_module
 from lifecycle.errors import UserError
 from lifecycle.settings import DEFAULTS, IMAGES_ENV, TABLE, USER_ENV, load_settings, parse_env_file
+from lifecycle.stages import PROD
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 
@@ -202,6 +202,29 @@ def test_app_port_rejects(tmp_path, port):
     assert str(error.value) == f"APP_PORT={port!r} is not a port number; set it to a number from 1 to 65535"
 
 
+@pytest.mark.parametrize(
+    "seconds",
+    [
+        pytest.param("0", id="zero seconds is refused"),
+        pytest.param("3m", id="a unit is refused"),
+        pytest.param("-5", id="a negative number is refused"),
+    ],
+)
+def test_wait_timeout_rejects(tmp_path, seconds):
+    with pytest.raises(UserError) as error:
+        load_settings(root=tmp_path, environ={"WAIT_TIMEOUT": seconds})
+    assert str(error.value) == (
+        f"WAIT_TIMEOUT={seconds!r} is not a number of seconds; set it to a whole number above 0"
+    )
+
+
+def test_a_flag_is_checked_like_a_setting(tmp_path):
+    settings = load_settings(root=tmp_path, environ={})
+    assert settings.override(WAIT_TIMEOUT=30)["WAIT_TIMEOUT"] == "30"
+    with pytest.raises(UserError, match=r"^WAIT_TIMEOUT='soon' is not a number of seconds"):
+        settings.override(WAIT_TIMEOUT="soon")
+
+
 def test_a_bad_app_port_in_env_file_is_refused_too(tmp_path):
     write(tmp_path, USER_ENV, "APP_PORT=eighty\n")
     with pytest.raises(UserError, match=r"^APP_PORT='eighty' is not a port number"):
@@ -251,7 +274,7 @@ def test_a_valid_proj_name_gives_a_valid_compose_project_name(tmp_path, name):
     settings = load_settings(root=tmp_path, environ={"PROJ_NAME": name})
     assert re.fullmatch(r"[a-z0-9][a-z0-9_-]*", settings.project_name)
     assert settings.project_name.startswith(name.replace(".", "-") + "-")
-    assert settings.image("prod") == f"{name}:prod"
+    assert settings.image(PROD) == f"{name}:prod"
 
 
 # -------------------------------------------------------------------------------------------- project name
@@ -287,7 +310,7 @@ def test_compose_project_name_overrides_the_hash(tmp_path):
 
 def test_derived_names(tmp_path):
     settings = load_settings(root=tmp_path, environ={"PROJ_NAME": "shop", "ZIP_DIR": "out", "ZIP_NAME": "c.zip"})
-    assert settings.image("prod") == "shop:prod"
+    assert settings.image(PROD) == "shop:prod"
     assert settings.zip_path == tmp_path / "out" / "c.zip"
     assert settings.base_image == "python:3.12-slim"
 
@@ -366,11 +389,34 @@ def test_compose_yaml_gives_every_table_setting_a_default():
     assert bare == []
 
 
+DOCKERFILE_ARG = re.compile(r"^ARG ([A-Za-z_][A-Za-z0-9_]*)=(\S*)$", re.MULTILINE)
+COMPOSE_BUILD_ARG = re.compile(r"^    ([A-Z_][A-Z0-9_]*): \$\{\1:-([^}$]*)\}$", re.MULTILINE)
+
+
+def dockerfile_defaults() -> dict[str, str]:
+    paths = [CHECKOUT / "docker" / "Dockerfile", *sorted((CHECKOUT / "docker" / "offline").glob("*.Dockerfile"))]
+    return dict(found for path in paths for found in DOCKERFILE_ARG.findall(path.read_text()))
+
+
+def test_dockerfile_arg_defaults_match_the_settings_table():
+    """A plain `docker build` (no compose, no suite) must build what the defaults describe."""
+    found = {name: default for name, default in dockerfile_defaults().items() if name in DEFAULTS}
+    assert {"BASE_IMAGE", "PY_VERSION", "PY_BASE", "TZ", "ZIP_DIR", "ZIP_NAME", "PROJ_NAME"} <= set(found)
+    assert {name: default for name, default in found.items() if default != DEFAULTS[name]} == {}
+
+
+def test_compose_build_args_default_to_the_dockerfile_arg_defaults():
+    """Every build argument compose passes falls back to the same value the Dockerfile's ARG has."""
+    build_args = dict(COMPOSE_BUILD_ARG.findall(compose_text()))
+    assert {"ZIP_NAME", "ZIP_SHA256", "VERSION"} <= set(build_args)
+    arg_defaults = dockerfile_defaults()
+    assert {name: value for name, value in build_args.items() if arg_defaults.get(name) != value} == {}
+
+
 def test_table_names_are_unique_and_documented():
     names = [s.name for s in TABLE]
     assert len(names) == len(set(names))
     assert all(s.help.strip() for s in TABLE)
-    assert settings_module.STAGES == ("dev", "test-qa", "stage", "prod")
 
 
 @pytest.mark.parametrize(

@@ -9,15 +9,16 @@ from conftest import RecordingRunner
 
 from lifecycle.errors import UserError
 from lifecycle.runner import Result
+from lifecycle.settings import load_settings
 from lifecycle.stack import (
     confirm_volume_deletion,
     container_env_items,
     db_verdict,
     ensure_secret_key,
     git_metadata,
-    needs_zip,
     sync_certs,
 )
+from lifecycle.stages import PROD, Stage
 
 # ------------------------------------------------------------------------------------------------ sync_certs
 
@@ -41,8 +42,13 @@ def staged(target: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(target.iterdir())}
 
 
+def certificates(folder: str, root: Path = Path("/checkout")) -> list[Path]:
+    """What Suite.build hands sync_certs: the settings' EXTRA_CA_DIR, resolved and checked."""
+    return load_settings(root=root, environ={"EXTRA_CA_DIR": folder}).extra_ca_certs()
+
+
 def test_sync_certs_mirrors_the_crt_files(source, target):
-    assert sync_certs(str(source), target) == ["corp.crt", "proxy.crt"]
+    assert sync_certs(certificates(str(source)), target) == ["corp.crt", "proxy.crt"]
     assert staged(target) == {"corp.crt": b"CORP", "proxy.crt": b"PROXY"}
 
 
@@ -51,32 +57,39 @@ def test_sync_certs_removes_stale_certs_and_updates_changed_ones(source, target)
     (target / "old.crt").write_bytes(b"OLD")
     (target / "proxy.crt").write_bytes(b"OUTDATED")
     (target / "README.md").write_text("kept")
-    sync_certs(str(source), target)
+    sync_certs(certificates(str(source)), target)
     assert staged(target) == {"README.md": b"kept", "corp.crt": b"CORP", "proxy.crt": b"PROXY"}
 
 
 def test_sync_certs_leaves_unchanged_files_alone(source, target):
-    sync_certs(str(source), target)
+    sync_certs(certificates(str(source)), target)
     before = (target / "corp.crt").stat().st_mtime_ns
-    sync_certs(str(source), target)
+    sync_certs(certificates(str(source)), target)
     assert (target / "corp.crt").stat().st_mtime_ns == before
 
 
 def test_sync_certs_expands_the_home_folder(source, target, monkeypatch):
     monkeypatch.setenv("HOME", str(source.parent))
-    assert sync_certs("~/ca", target) == ["corp.crt", "proxy.crt"]
+    assert sync_certs(certificates("~/ca"), target) == ["corp.crt", "proxy.crt"]
+
+
+def test_a_relative_extra_ca_dir_is_taken_from_the_checkout_not_the_current_folder(source, target, monkeypatch):
+    elsewhere = source.parent / "elsewhere"  # no "ca" folder here
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert sync_certs(certificates("ca", root=source.parent), target) == ["corp.crt", "proxy.crt"]
 
 
 def test_sync_certs_with_an_empty_setting_removes_every_staged_cert(target):
     target.mkdir(parents=True)
     (target / "old.crt").write_bytes(b"OLD")
     (target / "README.md").write_text("kept")
-    assert sync_certs("", target) == []
+    assert sync_certs(certificates(""), target) == []
     assert staged(target) == {"README.md": b"kept"}
 
 
 def test_sync_certs_with_an_empty_setting_makes_the_folder(target):
-    assert sync_certs("", target) == []
+    assert sync_certs(certificates(""), target) == []
     assert target.is_dir()
 
 
@@ -107,14 +120,14 @@ def test_sync_certs_refuses_a_bad_folder_and_changes_nothing(tmp_path, target, k
     target.mkdir(parents=True)
     (target / "old.crt").write_bytes(b"OLD")
     with pytest.raises(UserError) as error:
-        sync_certs(str(bad), target)
+        sync_certs(certificates(str(bad)), target)
     assert str(error.value) == message.format(bad)
     assert staged(target) == {"old.crt": b"OLD"}
 
 
 def test_sync_certs_refuses_a_missing_folder_before_making_the_target(tmp_path, target):
     with pytest.raises(UserError):
-        sync_certs(str(tmp_path / "missing"), target)
+        sync_certs(certificates(str(tmp_path / "missing")), target)
     assert not target.exists()
 
 
@@ -188,10 +201,10 @@ def test_the_right_typed_name_confirms(answer):
 def test_ensure_secret_key(make_settings, stage, key, refused):
     settings = make_settings() if key is None else make_settings(DJANGO_SECRET_KEY=key)
     if not refused:
-        ensure_secret_key(settings, stage)
+        ensure_secret_key(settings, Stage.parse(stage))
         return
     with pytest.raises(UserError) as error:
-        ensure_secret_key(settings, stage)
+        ensure_secret_key(settings, Stage.parse(stage))
     assert str(error.value) == (
         f"{stage} needs DJANGO_SECRET_KEY; set it in .env (scripts/bootstrap writes one when there is no .env)"
     )
@@ -199,28 +212,7 @@ def test_ensure_secret_key(make_settings, stage, key, refused):
 
 def test_the_secret_key_may_come_from_env_file(tmp_path, make_settings):
     (tmp_path / ".env").write_text("DJANGO_SECRET_KEY=from-file\n")
-    ensure_secret_key(make_settings(), "prod")
-
-
-# ------------------------------------------------------------------------------------------------ needs_zip
-
-
-@pytest.mark.parametrize(
-    ("stage", "expected"),
-    [
-        pytest.param("dev", False, id="dev bind-mounts the code"),
-        pytest.param("test-qa", True, id="test-qa embeds the zip"),
-        pytest.param("stage", True, id="stage embeds the zip"),
-        pytest.param("prod", True, id="prod embeds the zip"),
-    ],
-)
-def test_needs_zip(stage, expected):
-    assert needs_zip(stage) is expected
-
-
-def test_needs_zip_refuses_an_unknown_stage():
-    with pytest.raises(UserError, match=r"^unknown stage 'production'; use one of: dev, test-qa, stage, prod$"):
-        needs_zip("production")
+    ensure_secret_key(make_settings(), PROD)
 
 
 # ---------------------------------------------------------------------------------------------- git labels

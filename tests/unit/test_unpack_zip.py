@@ -1,4 +1,4 @@
-"""docker/unpack_zip.py, the script the Dockerfile runs: run here as a subprocess on real zips."""
+"""lifecycle/unpack_zip.py, the script the Dockerfile runs: run here as a subprocess on real zips."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle import codezip
+from lifecycle import codezip, unpack_zip
 from lifecycle.settings import ROOT
 
-SCRIPT = ROOT / "docker" / "unpack_zip.py"
+SCRIPT = ROOT / "lifecycle" / "unpack_zip.py"
 
 
 def unpack(zip_file: Path, dest: Path) -> subprocess.CompletedProcess[str]:
@@ -126,4 +126,4 @@ UNSAFE_REASONS = [
 
 @pytest.mark.parametrize(("name", "reason"), UNSAFE_REASONS)
 def test_unsafe_reason(name: str, reason: str | None) -> None:
-    assert codezip.unpack_zip.unsafe_reason(name) == reason
+    assert unpack_zip.unsafe_reason(name) == reason

@@ -1,9 +1,10 @@
-"""Unpack the code zip into the app folder, inside the image: `python3 /tmp/unpack_zip.py ZIPFILE DEST`.
+"""The one zip-entry rule, and the script that unpacks the code zip inside the image.
 
-Standard library only, no import of `lifecycle`: the image has neither. Every entry is checked before
-anything is written, so a bad zip (missing, corrupt, or with an entry that would land outside DEST)
-writes nothing, prints one line to stderr and exits 2. `lifecycle.codezip` loads this file for
-`unsafe_reason` and `zip_problem`, so the host (`invoke zip`) and the image apply ONE rule.
+The image build copies this file alone and runs `python3 /tmp/unpack_zip.py ZIPFILE DEST`, so it uses the
+standard library only and imports nothing from `lifecycle`. Every entry is checked before anything is
+written, so a bad zip (missing, corrupt, or with an entry that would land outside DEST) writes nothing,
+prints one line to stderr and exits 2. `lifecycle.codezip` imports `unsafe_reason` (and `printable`) from
+here, so the host (`invoke zip`) refuses to pack what the image would refuse to unpack.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def _is_special(info: zipfile.ZipInfo) -> bool:
     return kind not in (0, stat.S_IFREG, stat.S_IFDIR)
 
 
-def _show(name: str) -> str:
+def printable(name: str) -> str:
+    """An entry name fit for a one-line message (quoted when it holds control characters)."""
     return name if name.isprintable() else repr(name)
 
 
@@ -63,19 +65,19 @@ def zip_problem(path: Path) -> str | None:
                 reason = unsafe_reason(info.filename)
                 if reason:
                     return (
-                        f"{path} entry {_show(info.filename)} would land outside the app folder ({reason}); "
+                        f"{path} entry {printable(info.filename)} would land outside the app folder ({reason}); "
                         "rebuild the zip with `invoke zip`"
                     )
                 if _is_special(info):
                     return (
-                        f"{path} entry {_show(info.filename)} is a symlink or special file, which could point "
+                        f"{path} entry {printable(info.filename)} is a symlink or special file, which could point "
                         "outside the app folder; rebuild the zip with `invoke zip`"
                     )
             bad = archive.testzip()
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, ValueError) as error:
         return f"{path} is corrupt ({error}); run `invoke zip` to rebuild it"
     if bad is not None:
-        return f"{path} is corrupt (bad CRC in {_show(bad)}); run `invoke zip` to rebuild it"
+        return f"{path} is corrupt (bad CRC in {printable(bad)}); run `invoke zip` to rebuild it"
     return None
 
 
@@ -92,7 +94,7 @@ def unpack(path: Path, dest: Path) -> int:
             target = dest.joinpath(*[part for part in info.filename.split("/") if part not in ("", ".")])
             if not target.resolve().is_relative_to(top):
                 raise ValueError(
-                    f"{path} entry {_show(info.filename)} resolves outside {dest}; remove what is in the way"
+                    f"{path} entry {printable(info.filename)} resolves outside {dest}; remove what is in the way"
                 )
             if info.is_dir():
                 target.mkdir(parents=True, exist_ok=True)

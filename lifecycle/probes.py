@@ -1,0 +1,142 @@
+"""Facts about the machine and the checkout, each gathered by one small probe that changes nothing
+(the BuildKit probe removes the throwaway image it builds).
+
+Everything that asks the engine or the host a question comes here: doctor reports these facts, the
+suite, the bootstrap and the benchmark act on them. Probes run through the `Runner` (so they are printed, and a
+`RecordingRunner` answers them in tests) and never raise for a "no": a failing command is an answer.
+Standard library only: the bootstrap uses them before any virtual environment exists.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from lifecycle.compose import BUILD_LOG_LEVEL, compose_argv, docker_argv
+from lifecycle.runner import Runner
+from lifecycle.settings import Settings
+
+# `docker info` hangs, rather than fails, on a wedged daemon: the bootstrap must not wait forever.
+ENGINE_PROBE_TIMEOUT_S = 20
+SCRIPT_GLOBS = ("bash_files/*", "scripts/*", ".ci/*", "docker/**/*.sh")  # where shell scripts live
+BUILDKIT_PROBE_IMAGE = "lifecycle-buildkit-probe"
+BUILDKIT_PROBE = """FROM {image}
+RUN --mount=type=cache,target=/var/cache/probe true
+"""
+
+
+def output(run: Runner, argv: list[str]) -> str | None:
+    """The command's stdout, or None when it failed."""
+    result = run(argv, warn=True, capture=True)
+    return result.stdout if result.ok else None
+
+
+def engine_version(run: Runner) -> str | None:
+    """The Docker Engine's version, or None when the engine does not answer."""
+    return output(run, docker_argv("version", "--format", "{{.Server.Version}}"))
+
+
+def compose_version(run: Runner) -> str | None:
+    """`docker compose version --short` (None when there is no Compose v2 plugin)."""
+    return output(run, docker_argv("compose", "version", "--short"))
+
+
+def engine_answers(run: Runner) -> bool:
+    """`docker info` works, within ENGINE_PROBE_TIMEOUT_S."""
+    return run(docker_argv("info"), warn=True, capture=True, timeout=ENGINE_PROBE_TIMEOUT_S).ok
+
+
+def docker_root_dir(run: Runner) -> str | None:
+    found = output(run, docker_argv("info", "--format", "{{.DockerRootDir}}"))
+    return found.strip() if found else None
+
+
+def engine_disk_space(run: Runner) -> tuple[str, int]:
+    """(folder, free bytes) where the engine keeps images: its root dir when visible here, else /."""
+    root_dir = docker_root_dir(run) or "/"
+    where = root_dir if Path(root_dir).exists() else "/"
+    return where, shutil.disk_usage(where).free
+
+
+def image_id(run: Runner, image: str) -> str | None:
+    """The local image's id, or None when it is not present."""
+    found = output(run, docker_argv("image", "inspect", "--format", "{{.Id}}", image))
+    return None if found is None else found.strip()
+
+
+def image_present(run: Runner, image: str) -> bool:
+    return image_id(run, image) is not None
+
+
+def image_in_registry(run: Runner, image: str) -> bool:
+    """A registry answers for the image (without pulling it)."""
+    return run(docker_argv("manifest", "inspect", image), warn=True, capture=True).ok
+
+
+OWNER_LABEL = "io.lifecycle.compose-project"  # docker/compose.yaml labels each image with its compose project
+
+
+def image_owner(run: Runner, image: str) -> str | None:
+    """The compose project that built image ('' when it has no owner label), or None when there is no image."""
+    found = output(run, docker_argv("image", "inspect", "--format", f'{{{{index .Config.Labels "{OWNER_LABEL}"}}}}',
+                                    image))  # fmt: skip
+    if found is None:
+        return None
+    return "" if found.strip() == "<no value>" else found.strip()
+
+
+def port_published_by(run: Runner, project: str, port: int) -> bool:
+    """Whether a container of this compose project publishes the host port."""
+    label = f"label=com.docker.compose.project={project}"
+    listed = output(run, docker_argv("ps", "--quiet", "--filter", label, "--filter", f"publish={port}"))
+    return bool(listed and listed.strip())
+
+
+def image_available(run: Runner, image: str) -> bool:
+    """Present locally, or pulled now (False when no registry answers)."""
+    return image_present(run, image) or run(docker_argv("pull", "--quiet", image), warn=True).ok
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        # Without SO_REUSEADDR a TIME_WAIT left by the last request counts as "in use"; docker can bind it.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def buildkit_cache_mounts_work(settings: Settings, run: Runner) -> bool:
+    """Build a one-line image with a cache mount through compose (then remove it): BuildKit is what builds."""
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "Dockerfile").write_text(BUILDKIT_PROBE.format(image=settings.base_image))
+        Path(folder, "compose.yaml").write_text(
+            f"services:\n  probe:\n    build: .\n    image: {BUILDKIT_PROBE_IMAGE}\n"
+        )
+        probe = compose_argv(
+            settings,
+            "build",
+            "--quiet",
+            "probe",
+            project=BUILDKIT_PROBE_IMAGE,
+            file=f"{folder}/compose.yaml",
+            docker_options=BUILD_LOG_LEVEL,
+        )
+        works = run(probe, env=settings.env, warn=True, capture=True).ok
+    run(docker_argv("image", "rm", "--force", BUILDKIT_PROBE_IMAGE), warn=True, capture=True)
+    return works
+
+
+def crlf_files(root: Path, globs: Iterable[str] = SCRIPT_GLOBS) -> list[str]:
+    """The shell scripts in the checkout with Windows line endings (bash fails on them with $'\\r')."""
+    found = set()
+    for pattern in globs:
+        for path in root.glob(pattern):
+            if path.is_file() and b"\r\n" in path.read_bytes():
+                found.add(str(path.relative_to(root)))
+    return sorted(found)
