@@ -19,7 +19,7 @@ from lifecycle import compose as cmd
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
 from lifecycle.runner import SubprocessRunner
-from lifecycle.settings import load_settings
+from lifecycle.settings import ENGINE_CACHE, load_settings
 from lifecycle.stack import Suite
 from lifecycle.stages import STAGES
 
@@ -60,7 +60,7 @@ def engine_suite(session: nox.Session) -> Suite:
     """The shared core with a runner that prints each command, once docker and compose v2 answer."""
     with session_errors(session):
         suite = Suite(load_settings(), SubprocessRunner())
-        preflight(suite.run)
+        preflight(suite.run, cache=suite.settings.root / ENGINE_CACHE)
     return suite
 
 
@@ -112,17 +112,19 @@ def e2e(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmark builds, image sizes, qa, start-up and serving against targets (~10+ min; not in the default set).
 
-    Runs under isolated settings (PROJ_NAME=bench, its own compose project and port) and removes what it made.
+    Runs under isolated settings (its own images, compose project, port and zip folder) and removes what it made.
     Prints a table and writes reports/bench.json and reports/bench.md. Options after `--`: --runs N (medians of
     N samples, default 3), --duration S (seconds per load run), --skip SECTION, --strict (exit 1 on a MISS).
     """
-    from lifecycle.bench import parse_options, run_bench  # only this session needs it
+    from lifecycle.bench.main import run_bench  # only this session needs them
+    from lifecycle.bench.options import parse_options
 
     options = parse_options(session.posargs)
     suite = engine_suite(session)
     with session_errors(session):
-        rows = run_bench(suite.settings, suite.run, options.runs, ROOT / "reports", duration=options.duration,
-                         skip=options.skip)  # fmt: skip
+        rows = run_bench(
+            suite.settings, suite.run, options.runs, ROOT / "reports", duration=options.duration, skip=options.skip
+        )
     missed = [row.metric for row in rows if row.status == "MISS"]
     if options.strict and missed:
         session.error(f"{len(missed)} target(s) missed: {', '.join(missed)}")

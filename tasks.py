@@ -20,7 +20,7 @@ from lifecycle import offline
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
 from lifecycle.runner import InvokeRunner
-from lifecycle.settings import DEFAULTS, load_settings
+from lifecycle.settings import DEFAULTS, ENGINE_CACHE, load_settings
 from lifecycle.stack import Suite, terminal_prompt
 from lifecycle.stages import NAMES, Stage
 
@@ -63,7 +63,7 @@ def suite(c, engine=True, **flags: str | None) -> Suite:
     docker and compose v2 answer."""
     s = Suite(load_settings().override(**flags), InvokeRunner(c), dry=c.config.run.dry)
     if engine and not s.dry:
-        preflight(s.run)
+        preflight(s.run, cache=s.settings.root / ENGINE_CACHE)
     return s
 
 

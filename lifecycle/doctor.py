@@ -7,6 +7,7 @@ failing check carries the fix, so the user reads one line and knows what to do.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from lifecycle.errors import UserError
 from lifecycle.offline import suite_versions
@@ -14,6 +15,7 @@ from lifecycle.probes import (
     buildkit_cache_mounts_work,
     compose_version,
     crlf_files,
+    engine_and_compose_versions,
     engine_disk_space,
     engine_version,
     image_in_registry,
@@ -138,8 +140,12 @@ def report(settings: Settings, run: Runner) -> int:
     return sum(not check.ok for check in found)
 
 
-def preflight(run: Runner) -> None:
-    """Before any compose call: a clear line instead of docker's own error when the basics are missing."""
-    for check in (engine_check(engine_version(run)), compose_check(compose_version(run))):
+def preflight(run: Runner, cache: Path | None = None) -> None:
+    """Before any compose call: a clear line instead of docker's own error when the basics are missing.
+
+    With `cache` (a file), the answers are remembered until the docker CLI, the compose plugin or the
+    engine's socket change (probes.engine_fingerprint), so an everyday task starts no probe process."""
+    engine, compose = engine_and_compose_versions(run, cache)
+    for check in (engine_check(engine), compose_check(compose)):
         if not check.ok:
             raise UserError(f"{check.detail}; {check.fix}")

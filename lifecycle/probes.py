@@ -9,10 +9,12 @@ Standard library only: the bootstrap uses them before any virtual environment ex
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import socket
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from lifecycle.compose import BUILD_LOG_LEVEL, compose_argv, docker_argv
@@ -44,6 +46,59 @@ def compose_version(run: Runner) -> str | None:
     return output(run, docker_argv("compose", "version", "--short"))
 
 
+COMPOSE_PLUGIN_DIRS = (
+    "~/.docker/cli-plugins",
+    "/usr/local/lib/docker/cli-plugins",
+    "/usr/local/libexec/docker/cli-plugins",
+    "/usr/lib/docker/cli-plugins",
+    "/usr/libexec/docker/cli-plugins",
+)
+
+
+def engine_fingerprint(environ: Mapping[str, str]) -> str | None:
+    """What would change the engine's and compose's answers: the docker CLI, the compose plugins and the
+    engine's socket (made anew each time the daemon starts). None for an engine behind TCP or SSH, whose
+    answers nothing on this machine tells apart."""
+    host = environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if not host.startswith("unix://") or environ.get("DOCKER_CONTEXT"):
+        return None
+    config = environ.get("DOCKER_CONFIG")
+    folders = ([f"{config}/cli-plugins"] if config else []) + list(COMPOSE_PLUGIN_DIRS)
+    paths = [shutil.which("docker") or "docker", host.removeprefix("unix://")]
+    paths += [str(Path(folder).expanduser() / "docker-compose") for folder in folders]
+    facts = []
+    for path in paths:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            facts.append(f"{path}:absent")
+            continue
+        facts.append(f"{path}:{stat.st_ino}:{stat.st_mtime_ns}:{stat.st_ctime_ns}")
+    return "|".join(facts)
+
+
+def engine_and_compose_versions(
+    run: Runner, cache: Path | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[str | None, str | None]:
+    """(engine version, compose version), from `cache` while the engine fingerprint is unchanged.
+
+    Only two answers are remembered, and only good ones: a missing engine or plugin is asked again every time.
+    """
+    fingerprint = engine_fingerprint(os.environ if environ is None else environ)
+    if cache and fingerprint:
+        try:
+            known = json.loads(cache.read_text(encoding="utf-8"))
+            if known.get("fingerprint") == fingerprint:
+                return known["engine"], known["compose"]
+        except (OSError, ValueError, KeyError, AttributeError):
+            pass  # no cache yet, or an unreadable one: ask
+    engine, compose = engine_version(run), compose_version(run)
+    if cache and fingerprint and engine and compose:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"fingerprint": fingerprint, "engine": engine, "compose": compose}))
+    return engine, compose
+
+
 def engine_answers(run: Runner) -> bool:
     """`docker info` works, within ENGINE_PROBE_TIMEOUT_S."""
     return run(docker_argv("info"), warn=True, capture=True, timeout=ENGINE_PROBE_TIMEOUT_S).ok
@@ -65,6 +120,13 @@ def image_id(run: Runner, image: str) -> str | None:
     """The local image's id, or None when it is not present."""
     found = output(run, docker_argv("image", "inspect", "--format", "{{.Id}}", image))
     return None if found is None else found.strip()
+
+
+def image_label(run: Runner, image: str, label: str) -> str | None:
+    """The value of one label of a local image; None when the image is not present or has no such label."""
+    found = output(run, docker_argv("image", "inspect", "--format", f'{{{{index .Config.Labels "{label}"}}}}', image))
+    value = (found or "").strip()
+    return value if value and value != "<no value>" else None
 
 
 def image_present(run: Runner, image: str) -> bool:

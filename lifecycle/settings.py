@@ -20,6 +20,7 @@ from lifecycle.stages import Stage
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES_ENV = Path(".lifecycle") / "images.env"
+ENGINE_CACHE = Path(".lifecycle") / "engine.json"  # the preflight's answers (probes.engine_fingerprint)
 USER_ENV = Path(".env")
 
 

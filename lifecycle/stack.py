@@ -15,11 +15,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import codezip, container_env
+from lifecycle import buildkey, codezip, container_env
 from lifecycle import compose as cmd
 from lifecycle.doctor import base_image_fix
 from lifecycle.errors import UserError
-from lifecycle.probes import image_available, image_owner, port_is_free
+from lifecycle.probes import image_available, image_id, image_label, image_owner, port_is_free
 from lifecycle.runner import Runner, stdin_is_terminal
 from lifecycle.settings import Settings
 from lifecycle.stages import STAGES, TEST_QA, Stage
@@ -34,18 +34,20 @@ DB_POLL_SECONDS = 3  # between looks at the db's health while `up` waits for it
 
 def git_metadata(run: Runner, root: Path) -> dict[str, str]:
     """OCI label values from git; `unknown` outside a checkout. `created` is the commit time, so an
-    unchanged tree rebuilds to the same labels (and the cache holds)."""
-    queries = {
-        "VCS_REF": ["rev-parse", "HEAD"],
-        "CREATED": ["log", "-1", "--format=%cI"],
-        "VERSION": ["describe", "--tags", "--always", "--dirty"],
-        "SOURCE_URL": ["remote", "get-url", "origin"],
-    }
-    values = {}
-    for name, query in queries.items():
+    unchanged tree rebuilds to the same labels (and the cache holds). Three git calls: every build makes them."""
+
+    def ask(*query: str) -> str:
         result = run(["git", "-C", str(root), *query], warn=True, capture=True)
-        values[name] = result.stdout.strip() if result.ok and result.stdout.strip() else "unknown"
-    return values
+        return result.stdout.strip() if result.ok else ""
+
+    commit, _, created = ask("log", "-1", "--format=%H %cI").partition(" ")
+    values = {
+        "VCS_REF": commit,
+        "CREATED": created,
+        "VERSION": ask("describe", "--tags", "--always", "--dirty"),
+        "SOURCE_URL": ask("config", "--get", "remote.origin.url"),
+    }
+    return {name: value or "unknown" for name, value in values.items()}
 
 
 def sync_certs(certificates: Sequence[Path], target: Path) -> list[str]:
@@ -147,10 +149,15 @@ class Suite:
         return result
 
     # ---------------------------------------------------------------------------------------- build
-    def ensure_base_image(self) -> None:
+    def ensure_base_image(self) -> str:
+        """The base image's id, pulling it when it is not present; one line when it cannot be had."""
         image = self.settings.base_image
-        if not image_available(self.run, image):
+        found = image_id(self.run, image)
+        if found is None and image_available(self.run, image):
+            found = image_id(self.run, image)
+        if found is None:
             raise UserError(f"base image {image} is neither present nor pullable; {base_image_fix(self.settings)}")
+        return found
 
     def build_env(self, stage: Stage) -> dict[str, str]:
         env = {**self.settings.env, **git_metadata(self.run, self.settings.root)}
@@ -159,14 +166,25 @@ class Suite:
             env["ZIP_SHA256"] = result.sha256 if result else "dry-run"
         return env
 
+    def image_tag(self, stage: Stage) -> str:
+        """The tag compose gives the stage's image (`invoke qa` names its own test-qa image)."""
+        return (stage is TEST_QA and self.settings.env.get("TEST_QA_IMAGE")) or self.settings.image(stage)
+
     def build(self, stage: Stage, *, no_cache: bool = False) -> None:
+        """Build the stage's image, or nothing when the image's build key says it is built from these inputs."""
         container_env.check(self.settings.env)
         if not self.dry:
             certs = sync_certs(self.settings.extra_ca_certs(), self.settings.root / CERTS_DIR)
             if certs:
                 self.say(f"extra CA certificates: {', '.join(certs)}")
-        self.ensure_base_image()
-        self.run(cmd.build_argv(self.settings, stage, no_cache=no_cache), env=self.build_env(stage))
+        base_id = self.ensure_base_image()
+        env = self.build_env(stage)
+        key = buildkey.build_key(self.settings.root, stage.target, env, base_id, extra=[self.settings.project_name])
+        tag = self.image_tag(stage)
+        if not no_cache and not self.dry and image_label(self.run, tag, buildkey.LABEL) == key:
+            self.say(f"{tag} is up to date: built from these inputs (build key {key[:12]}); nothing to build")
+            return
+        self.run(cmd.build_argv(self.settings, stage, no_cache=no_cache), env={**env, "BUILD_KEY": key})
 
     # ------------------------------------------------------------------------------------ up / down
     def url(self) -> str:
@@ -345,12 +363,24 @@ class Suite:
                 (reports / name).write_text(output, encoding="utf-8")
 
     # ---------------------------------------------------------------------------------------- clean
-    def clean(self, *, volumes: bool = False, yes: bool = False, ask: Callable[[str], str] | None = None) -> None:
-        """Remove what the suite made for this checkout: containers, networks, stage images, zip, reports."""
+    def clean(
+        self,
+        *,
+        volumes: bool = False,
+        yes: bool = False,
+        ask: Callable[[str], str] | None = None,
+        checkout_files: bool = True,
+    ) -> None:
+        """Remove what the suite made for this checkout: containers, networks, stage images, zip, reports.
+
+        `checkout_files=False` keeps what every project of the checkout shares (reports/, the staged CA
+        certificates): the benchmark cleans its own project that way without touching the user's files.
+        """
         self.down(volumes=volumes, yes=yes, ask=ask)
         project = self.settings.project_name
         owned = []
-        for image in [self.settings.image(stage) for stage in STAGES] + [self.qa_image()]:
+        # each once: with COMPOSE_PROJECT_NAME=PROJ_NAME the qa tag is also a stage tag
+        for image in dict.fromkeys([self.settings.image(stage) for stage in STAGES] + [self.qa_image()]):
             owner = image_owner(self.run, image)
             if owner == project:
                 owned.append(image)
@@ -358,12 +388,9 @@ class Suite:
                 self.say(f"keep {image}: built by {owner or 'a checkout without an owner label'}, not by {project}")
         if owned:
             self.run(cmd.docker_argv("image", "rm", *owned), env=self.settings.env)
-        paths = [
-            self.settings.zip_path,
-            codezip.manifest_path_for(self.settings.zip_path),
-            self.settings.root / "reports",
-            *(self.settings.root / CERTS_DIR).glob("*.crt"),
-        ]
+        paths = [self.settings.zip_path, codezip.manifest_path_for(self.settings.zip_path)]
+        if checkout_files:
+            paths += [self.settings.root / "reports", *(self.settings.root / CERTS_DIR).glob("*.crt")]
         for path in paths:
             if path.exists():
                 self.say(f"{'dry run: would remove' if self.dry else 'remove'} {path.relative_to(self.settings.root)}")

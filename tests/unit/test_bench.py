@@ -1,31 +1,20 @@
-"""lifecycle.bench's pure half: wrk output -> numbers, results -> PASS/MISS rows, rows -> table and markdown."""
+"""lifecycle.bench's pure parts: wrk output -> numbers, results -> PASS/MISS rows, rows -> table and markdown."""
 
 from __future__ import annotations
 
 import pytest
+from conftest import RecordingRunner
 
-from lifecycle.bench import (
-    CONCURRENCY,
-    MB,
-    Row,
-    added_over_base,
-    append_line,
-    carry_notes,
-    evaluate,
-    first_healthy,
-    parse_docker_time,
-    parse_history,
-    parse_options,
-    parse_pip_uv,
-    parse_wrk,
-    render_markdown,
-    render_table,
-    restored,
-    serving_summary,
-    timeline,
-    to_ms,
-    wrk_argv,
-)
+from lifecycle.bench.context import BENCH_ZIP_DIR, Bench, Section, TimedRunner, append_line, restored
+from lifecycle.bench.evaluate import Row, carry_notes, evaluate, judged
+from lifecycle.bench.facts import MB, added_over_base, first_healthy, parse_docker_time, parse_history, timeline
+from lifecycle.bench.load import parse_wrk, to_ms, wrk_argv
+from lifecycle.bench.options import parse_options
+from lifecycle.bench.report import render_markdown, render_table
+from lifecycle.bench.sections import SECTIONS, TARGETS
+from lifecycle.bench.sections.pipuv import parse_pip_uv
+from lifecycle.bench.sections.serve import CONCURRENCY, serving_summary
+from lifecycle.runner import Result
 from lifecycle.stages import NAMES
 
 # ------------------------------------------------------------------------------------------------ wrk output
@@ -82,14 +71,38 @@ Transfer/sec:      17.00B
 @pytest.mark.parametrize(
     ("output", "expected"),
     [
-        (CLEAN, {"requests": 30000, "seconds": 10.0, "rps": 3000.0, "p50_ms": 4.8, "p75_ms": 6.0, "p90_ms": 7.5,
-                 "p99_ms": 12.0, "non_2xx": 0, "errors": 0}),
-        (MICROSECONDS_AND_ERRORS, {"requests": 16001, "seconds": 10.01, "rps": 1598.5, "p50_ms": 0.25,
-                                   "p75_ms": 0.491, "p90_ms": 0.7, "p99_ms": 1200.0, "non_2xx": 5, "errors": 15}),
+        (
+            CLEAN,
+            {
+                "requests": 30000,
+                "seconds": 10.0,
+                "rps": 3000.0,
+                "p50_ms": 4.8,
+                "p75_ms": 6.0,
+                "p90_ms": 7.5,
+                "p99_ms": 12.0,
+                "non_2xx": 0,
+                "errors": 0,
+            },
+        ),
+        (
+            MICROSECONDS_AND_ERRORS,
+            {
+                "requests": 16001,
+                "seconds": 10.01,
+                "rps": 1598.5,
+                "p50_ms": 0.25,
+                "p75_ms": 0.491,
+                "p90_ms": 0.7,
+                "p99_ms": 1200.0,
+                "non_2xx": 5,
+                "errors": 15,
+            },
+        ),
         (MINUTES, {"requests": 12, "seconds": 60.0, "rps": 0.2, "p50_ms": 60000.0, "p99_ms": 90000.0, "errors": 40}),
     ],
     ids=["clean", "microseconds-and-errors", "minutes-and-timeouts"],
-)  # fmt: skip
+)
 def test_parse_wrk(output, expected):
     result = parse_wrk(output)
     for key, value in expected.items():
@@ -119,8 +132,19 @@ def test_to_ms_refuses_other_text():
 
 def test_wrk_argv_sends_the_header_and_caps_threads_at_the_connections():
     argv = wrk_argv("http://127.0.0.1:9/health", 1, 10, [("X-Forwarded-Proto", "https")])
-    assert argv == ["wrk", "--latency", "-t", "1", "-c", "1", "-d", "10s", "-H", "X-Forwarded-Proto: https",
-                    "http://127.0.0.1:9/health"]  # fmt: skip
+    assert argv == [
+        "wrk",
+        "--latency",
+        "-t",
+        "1",
+        "-c",
+        "1",
+        "-d",
+        "10s",
+        "-H",
+        "X-Forwarded-Proto: https",
+        "http://127.0.0.1:9/health",
+    ]
 
 
 # ------------------------------------------------------------------------------------------- sizes and times
@@ -132,10 +156,15 @@ def test_added_over_base():
 
 
 def test_parse_history_drops_the_base_layers_and_sorts_biggest_first():
-    text = "0\tENV APP_STAGE=prod\n40000000\tCOPY /opt/venv /opt/venv # buildkit\n5000\tRUN collectstatic\n" \
-           "160000000\t/bin/sh -c #(nop) ADD file:rootfs\n"  # fmt: skip
-    assert parse_history(text, base_layers=1) == [(40000000, "COPY /opt/venv /opt/venv # buildkit"),
-                                                  (5000, "RUN collectstatic"), (0, "ENV APP_STAGE=prod")]  # fmt: skip
+    text = (
+        "0\tENV APP_STAGE=prod\n40000000\tCOPY /opt/venv /opt/venv # buildkit\n5000\tRUN collectstatic\n"
+        "160000000\t/bin/sh -c #(nop) ADD file:rootfs\n"
+    )
+    assert parse_history(text, base_layers=1) == [
+        (40000000, "COPY /opt/venv /opt/venv # buildkit"),
+        (5000, "RUN collectstatic"),
+        (0, "ENV APP_STAGE=prod"),
+    ]
 
 
 def test_parse_docker_time():
@@ -145,13 +174,21 @@ def test_parse_docker_time():
 
 
 def test_timeline_from_container_states():
-    state = {"StartedAt": "1970-01-01T00:00:12.000000000Z",
-             "Health": {"Log": [{"End": "1970-01-01T00:00:13Z", "ExitCode": 1},
-                                {"End": "1970-01-01T00:00:15.25Z", "ExitCode": 0},
-                                {"End": "1970-01-01T00:00:17Z", "ExitCode": 0}]}}  # fmt: skip
+    state = {
+        "StartedAt": "1970-01-01T00:00:12.000000000Z",
+        "Health": {
+            "Log": [
+                {"End": "1970-01-01T00:00:13Z", "ExitCode": 1},
+                {"End": "1970-01-01T00:00:15.25Z", "ExitCode": 0},
+                {"End": "1970-01-01T00:00:17Z", "ExitCode": 0},
+            ]
+        },
+    }
     assert first_healthy(state) == pytest.approx(15.25)
     assert timeline(10.0, {"prod": state}) == {"prod_started": 2.0, "prod_healthy": 5.25}
     assert timeline(10.0, {"db": {}}) == {"db_started": None, "db_healthy": None}
+    created = {**state, "CreatedAt": "1970-01-01T00:00:11.5Z"}
+    assert timeline(10.0, {"prod": created}) == {"prod_created": 1.5, "prod_started": 2.0, "prod_healthy": 5.25}
 
 
 def test_parse_pip_uv():
@@ -162,9 +199,11 @@ def test_parse_pip_uv():
 
 
 def test_serving_summary_takes_medians_and_sums_errors():
-    samples = [{"rps": 100.0, "p50_ms": 1.0, "p99_ms": 9.0, "errors": 1},
-               {"rps": 300.0, "p50_ms": 3.0, "p99_ms": 7.0, "errors": 0},
-               {"rps": 200.0, "p50_ms": 2.0, "p99_ms": 8.0, "errors": 2}]  # fmt: skip
+    samples = [
+        {"rps": 100.0, "p50_ms": 1.0, "p99_ms": 9.0, "errors": 1},
+        {"rps": 300.0, "p50_ms": 3.0, "p99_ms": 7.0, "errors": 0},
+        {"rps": 200.0, "p50_ms": 2.0, "p99_ms": 8.0, "errors": 2},
+    ]
     assert serving_summary(samples) == {"rps": 200.0, "p50_ms": 2.0, "p99_ms": 8.0, "errors": 3}
 
 
@@ -175,25 +214,51 @@ def wrk(rps, p99, errors=0, p50=1.0):
     return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "errors": errors}
 
 
+def rebuild(noop=0.2, code=0.8, noop_compose=0.1, code_compose=0.5):
+    """The rebuild section's measurements: the whole `invoke build` and the compose build alone."""
+    return {
+        "noop": {"whole": [noop], "compose": [noop_compose]},
+        "code_only": {"whole": [code], "compose": [code_compose]},
+        "requirements": [30.0],
+    }
+
+
 def results(**changes):
     """A small, all-PASS result set; `changes` replace whole sections."""
     base = {
         "meta": {"nproc": 2, "loadavg_start": "0.50 0.40 0.30"},
-        "build": {"cold": {stage: [100.0, 120.0, 110.0] for stage in NAMES}, "noop": [1.0], "code_only": [4.0],
-                  "requirements": [30.0]},
+        "cold": {stage: [100.0, 120.0, 110.0] for stage in NAMES},
+        "rebuild": rebuild(),
         "zip": {"seconds": [0.05], "files": 31, "bytes": 8764},
-        "images": {"base": {"name": "lifecycle/python:3.13-trixie", "bytes": 163 * MB},
-                   "stages": {"dev": {"bytes": 687 * MB, "gcc": "/usr/bin/gcc"},
-                              "stage": {"bytes": 200 * MB, "gcc": ""},
-                              "prod": {"bytes": 210 * MB, "gcc": "", "top_layers": [[45 * MB, "COPY /opt/venv"]]}}},
+        "images": {
+            "base": {"name": "lifecycle/python:3.13-trixie", "bytes": 163 * MB},
+            "stages": {
+                "dev": {"bytes": 687 * MB, "gcc": "/usr/bin/gcc"},
+                "stage": {"bytes": 200 * MB, "gcc": ""},
+                "prod": {"bytes": 210 * MB, "gcc": "", "top_layers": [[45 * MB, "COPY /opt/venv"]]},
+            },
+        },
         "qa": {"seconds": [25.0], "status": [0]},
-        "up": {"healthy_seconds": [6.0], "stop_seconds": [1.0], "timeline": [{}]},
-        "serving": {"workers": "2", "precheck": {"/health": 200},
-                    "site": {"/health": {str(c): [wrk(800.0, 30.0)] for c in CONCURRENCY}},
-                    "ceiling": {str(c): [wrk(1000.0, 5.0)] for c in CONCURRENCY}},
-        "pip_vs_uv": {"pip": [40.0], "uv_bootstrap": [3.0], "uv_install": [12.0]},
-    }  # fmt: skip
+        "up": {
+            "healthy_seconds": [6.0],
+            "stop_seconds": [1.0],
+            "timeline": [{}],
+            "code_change_seconds": [3.5],
+            "code_change_timeline": [{"prod_started": 1.0, "prod_healthy": 3.4}],
+        },
+        "serve": {
+            "workers": "2",
+            "precheck": {"/health": 200},
+            "site": {"/health": {str(c): [wrk(800.0, 30.0)] for c in CONCURRENCY}},
+            "ceiling": {str(c): [wrk(1000.0, 5.0)] for c in CONCURRENCY},
+        },
+        "pipuv": {"pip": [40.0], "uv_bootstrap": [3.0], "uv_install": [12.0]},
+    }
     return {**base, **changes}
+
+
+def rows_of(results):
+    return evaluate(results, SECTIONS)
 
 
 def by_key(rows):
@@ -201,9 +266,22 @@ def by_key(rows):
 
 
 def test_all_targets_met():
-    rows = by_key(evaluate(results()))
-    for key in ("noop_prod", "code_only_prod", "code_only_ratio", "size_prod", "toolchain_stage", "toolchain_prod",
-                "qa", "healthy", "stop", "errors_/health", "p99_/health", "ceiling_/health"):  # fmt: skip
+    rows = by_key(rows_of(results()))
+    for key in (
+        "noop_prod",
+        "code_only_prod",
+        "code_only_ratio",
+        "size_prod",
+        "toolchain_stage",
+        "toolchain_prod",
+        "qa",
+        "healthy",
+        "stop",
+        "code_change_up",
+        "errors_/health",
+        "p99_/health",
+        "ceiling_/health",
+    ):
         assert rows[key].status == "PASS", key
     assert rows["cold_build_prod"].value == "110.0 s"  # the median
     assert rows["toolchain_dev"].status == "info"
@@ -214,27 +292,38 @@ def test_all_targets_met():
 @pytest.mark.parametrize(
     ("changes", "key"),
     [
-        ({"build": {"cold": {"prod": [100.0]}, "noop": [2.5]}}, "noop_prod"),
-        ({"build": {"cold": {"prod": [200.0]}, "code_only": [5.5]}}, "code_only_prod"),
-        ({"build": {"cold": {"prod": [60.0]}, "code_only": [4.0]}}, "code_only_ratio"),  # 6.7 % of the cold build
+        ({"rebuild": rebuild(noop=0.35)}, "noop_prod"),
+        ({"rebuild": rebuild(code=1.1)}, "code_only_prod"),
+        ({"cold": {"prod": [12.0]}, "rebuild": rebuild(code=0.8)}, "code_only_ratio"),  # 6.7 % of the cold build
         ({"images": {"base": {"name": "b", "bytes": 100 * MB}, "stages": {"prod": {"bytes": 161 * MB}}}}, "size_prod"),
         ({"images": {"base": {"bytes": 1}, "stages": {"stage": {"bytes": 2, "gcc": "/bin/gcc"}}}}, "toolchain_stage"),
         ({"qa": {"seconds": [31.0], "status": [0]}}, "qa"),
         ({"qa": {"seconds": [10.0], "status": [1]}}, "qa"),  # fast but failing is no pass
         ({"up": {"healthy_seconds": [10.5], "stop_seconds": [1.0], "timeline": [{"db_healthy": 4.0}]}}, "healthy"),
         ({"up": {"healthy_seconds": [5.0], "stop_seconds": [14.9], "grace_period_s": 15}}, "stop"),
+        ({"up": {"healthy_seconds": [5.0], "stop_seconds": [1.0], "code_change_seconds": [4.5]}}, "code_change_up"),
     ],
-    ids=["noop", "code-only-seconds", "code-only-ratio", "prod-size", "gcc-in-stage", "qa-slow", "qa-failing",
-         "healthy", "stop"],
-)  # fmt: skip
+    ids=[
+        "noop",
+        "code-only-seconds",
+        "code-only-ratio",
+        "prod-size",
+        "gcc-in-stage",
+        "qa-slow",
+        "qa-failing",
+        "healthy",
+        "stop",
+        "code-change-up",
+    ],
+)
 def test_a_missed_target_is_a_miss_with_a_reason(changes, key):
-    row = by_key(evaluate(results(**changes)))[key]
+    row = by_key(rows_of(results(**changes)))[key]
     assert row.status == "MISS"
     assert row.why
 
 
 def test_stop_near_the_grace_period_says_sigterm_is_lost():
-    row = by_key(evaluate(results(up={"healthy_seconds": [5.0], "stop_seconds": [14.9], "grace_period_s": 15})))["stop"]
+    row = by_key(rows_of(results(up={"healthy_seconds": [5.0], "stop_seconds": [14.9], "grace_period_s": 15})))["stop"]
     assert "SIGTERM" in row.why
 
 
@@ -249,24 +338,27 @@ def test_stop_near_the_grace_period_says_sigterm_is_lost():
     ids=["errors", "redirected", "p99", "ceiling"],
 )
 def test_serving_targets(site, ceiling, precheck, missed):
-    serving = {"workers": "2", "precheck": {"/health": precheck},
-               "site": {"/health": {str(c): site for c in CONCURRENCY}},
-               "ceiling": {str(c): ceiling for c in CONCURRENCY}}  # fmt: skip
-    rows = [row for row in evaluate(results(serving=serving)) if row.key.endswith("/health")]
+    serving = {
+        "workers": "2",
+        "precheck": {"/health": precheck},
+        "site": {"/health": {str(c): site for c in CONCURRENCY}},
+        "ceiling": {str(c): ceiling for c in CONCURRENCY},
+    }
+    rows = [row for row in rows_of(results(serve=serving)) if row.key.endswith("/health")]
     assert {row.key for row in rows if row.status == "MISS"} == missed
 
 
 def test_serving_value_shows_the_ratio_to_the_ceiling():
-    assert by_key(evaluate(results()))["serve_/health_16"].value == "800 req/s (80 % of 1000), p50 1.0 ms, p99 30.0 ms"
+    assert by_key(rows_of(results()))["serve_/health_16"].value == "800 req/s (80 % of 1000), p50 1.0 ms, p99 30.0 ms"
 
 
 def test_missing_sections_give_no_rows_and_errors_are_listed():
-    rows = evaluate({"errors": {"qa": "command failed"}})
+    rows = rows_of({"errors": {"qa": "command failed"}})
     assert [(row.key, row.status, row.why) for row in rows] == [("error_qa", "n/a", "command failed")]
 
 
 def test_unmeasured_value_is_not_a_pass():
-    assert by_key(evaluate(results(qa={"seconds": [], "status": []})))["qa"].status == "n/a"
+    assert by_key(rows_of(results(qa={"seconds": [], "status": []})))["qa"].status == "n/a"
 
 
 def test_carry_notes_keeps_the_maintainers_words_by_key():
@@ -299,8 +391,9 @@ def test_render_table_cuts_long_reasons():
 
 
 def test_render_markdown():
-    text = render_markdown(SMALL, {"date": "2026-01-01T00:00:00+00:00", "nproc": 2, "docker": "20.10.24",
-                                   "notes": ["one", "two"]})  # fmt: skip
+    text = render_markdown(
+        SMALL, {"date": "2026-01-01T00:00:00+00:00", "nproc": 2, "docker": "20.10.24", "notes": ["one", "two"]}
+    )
     assert "- **nproc:** 2" in text and "- **Docker:** 20.10.24" in text and "- **Notes:** one; two" in text
     assert "Targets: 1 PASS, 1 MISS." in text
     assert "| nox -s qa (images built) | 40.0 s | ≤ 30 s | MISS | fresh database \\| init |" in text
@@ -327,3 +420,105 @@ def test_parse_options():
     assert (options.runs, options.duration, options.skip, options.strict) == (1, 10, ["pipuv", "qa"], False)
     with pytest.raises(SystemExit):
         parse_options(["--runs", "0"])
+
+
+# ------------------------------------------------------------------------------- sections: the one shape
+
+
+def test_every_section_has_one_name_an_option_and_its_targets_in_the_table():
+    names = [section.name for section in SECTIONS]
+    assert len(set(names)) == len(names)
+    assert names == ["zip", "cold", "rebuild", "images", "qa", "up", "serve", "pipuv"]  # the order they run in
+    assert parse_options(["--skip", names[-1]]).skip == [names[-1]]
+    assert TARGETS["noop_s"] == 0.3 and TARGETS["code_only_s"] == 1.0 and TARGETS["code_change_up_s"] == 4.0
+
+
+def test_a_new_section_plugs_in_with_its_rows_and_is_silent_when_not_measured():
+    def rows(measured, results):
+        return [judged("restore_s", "db.restore", measured["seconds"][0], 5.0, why="the dump is big")]
+
+    release = Section("restore", "db.restore of a 1 GB dump", lambda bench: {"seconds": [7.0]}, rows, {"restore_s": 5})
+    measured = by_key(evaluate(results(restore={"seconds": [7.0]}), [*SECTIONS, release]))
+    assert (measured["restore_s"].status, measured["restore_s"].why) == ("MISS", "the dump is big")
+    assert "restore_s" not in by_key(evaluate(results(), [*SECTIONS, release]))
+
+
+@pytest.mark.parametrize(
+    ("value", "at_least", "status", "why"),
+    [(0.25, False, "PASS", ""), (0.35, False, "MISS", "slow"), (None, False, "n/a", ""), (0.2, True, "MISS", "slow")],
+)
+def test_judged(value, at_least, status, why):
+    row = judged("k", "metric", value, 0.3, at_least=at_least, digits=2, why="slow")
+    assert (row.status, row.why, row.target) == (status, why, "≥ 0.3 s" if at_least else "≤ 0.3 s")
+
+
+# ------------------------------------------------------------------ builds and up: the whole command decides
+
+
+def test_rebuilds_are_judged_by_the_whole_command_and_show_the_compose_build_apart():
+    rows = by_key(rows_of(results(rebuild=rebuild(noop=0.66, noop_compose=0.2, code=2.38, code_compose=1.4))))
+    assert (rows["noop_prod"].value, rows["noop_prod"].status) == ("0.66 s", "MISS")
+    assert rows["noop_prod"].target == "≤ 0.3 s"
+    assert rows["noop_prod_compose"].value == "0.20 s" and rows["noop_prod_compose"].status == "info"
+    assert "the compose build alone takes 0.20 s" in rows["noop_prod"].why
+    assert (rows["code_only_prod"].value, rows["code_only_prod"].status) == ("2.38 s", "MISS")
+    assert rows["code_only_prod"].target == "≤ 1 s"
+    assert rows["code_only_prod_compose"].value == "1.40 s"
+
+
+def test_a_fast_compose_build_does_not_pass_a_slow_command():
+    rows = by_key(rows_of(results(rebuild=rebuild(noop=0.5, noop_compose=0.05))))
+    assert rows["noop_prod"].status == "MISS"
+
+
+def test_code_ratio_without_a_cold_build_is_not_judged():
+    assert by_key(rows_of(results(cold={})))["code_only_ratio"].status == "n/a"
+
+
+def test_up_after_a_code_change_says_when_the_new_container_started_and_turned_healthy():
+    up = {
+        "healthy_seconds": [5.0],
+        "stop_seconds": [1.0],
+        "code_change_seconds": [6.1],
+        "code_change_timeline": [{"prod_created": 2.1, "prod_started": 2.4, "prod_healthy": 5.9}],
+    }
+    row = by_key(rows_of(results(up=up)))["code_change_up"]
+    assert (row.value, row.target, row.status) == ("6.1 s", "≤ 4 s", "MISS")
+    assert "created at 2.1 s" in row.why and "started at 2.4 s" in row.why and "healthy at 5.9 s" in row.why
+
+
+# ---------------------------------------------------------------------------------- timing and cleanup
+
+
+def test_timed_runner_remembers_each_commands_time():
+    inner = RecordingRunner()
+    timer = TimedRunner(inner)
+    timer(["docker", "compose", "build", "prod"], warn=True)
+    assert list(timer.seconds) == [("docker", "compose", "build", "prod")]
+    assert 0 <= timer.seconds[("docker", "compose", "build", "prod")] < 5
+    assert inner.calls == [["docker", "compose", "build", "prod"]]
+
+
+def test_cleanup_removes_the_bench_project_and_images_through_the_suite_and_keeps_the_users_files(make_settings):
+    settings = make_settings()
+    for path in (settings.root / "reports" / "junit.xml", settings.root / "docker" / "certs" / "proxy.crt"):
+        path.parent.mkdir(parents=True)
+        path.write_text("the user's")
+    untagged = Result(0, "0\n")
+    run = RecordingRunner({("docker", "image", "inspect", "--format", "{{len .RepoTags}}"): untagged})
+    bench = Bench(settings, run, runs=1, duration=1)
+    owner = ("docker", "image", "inspect", "--format", '{{index .Config.Labels "io.lifecycle.compose-project"}}')
+    run.answers[owner] = Result(0, f"{bench.name}\n")  # clean removes only the images its project built
+    bench.image_ids.add("sha256:old")
+    ceiling = bench.container("ceiling")
+    (settings.root / BENCH_ZIP_DIR).mkdir(parents=True)
+    bench.cleanup()
+    assert ceiling.startswith("bench-") and ["docker", "rm", "--force", ceiling] in run.calls
+    down = next(argv for argv in run.calls if "down" in argv)
+    assert down[down.index("--project-name") + 1] == bench.name and "--volumes" in down
+    removed = next(argv for argv in run.calls if argv[:3] == ["docker", "image", "rm"])
+    assert sorted(removed[3:]) == sorted(f"{bench.name}:{stage}" for stage in NAMES)  # test-qa named once
+    assert ["docker", "image", "rm", "sha256:old"] in run.calls
+    assert (settings.root / "reports" / "junit.xml").read_text() == "the user's"
+    assert (settings.root / "docker" / "certs" / "proxy.crt").is_file()
+    assert not (settings.root / BENCH_ZIP_DIR).exists()

@@ -224,10 +224,9 @@ def git(root: Path, *query: str) -> tuple[str, ...]:
 
 def test_git_metadata_reads_each_label_from_git(tmp_path):
     run = RecordingRunner({
-        git(tmp_path, "rev-parse", "HEAD"): Result(0, "abc123\n"),
-        git(tmp_path, "log", "-1", "--format=%cI"): Result(0, "2026-01-02T03:04:05+00:00\n"),
+        git(tmp_path, "log", "-1", "--format=%H %cI"): Result(0, "abc123 2026-01-02T03:04:05+00:00\n"),
         git(tmp_path, "describe", "--tags", "--always", "--dirty"): Result(0, "v1.2.0-dirty\n"),
-        git(tmp_path, "remote", "get-url", "origin"): Result(0, "https://example.org/shop.git\n"),
+        git(tmp_path, "config", "--get", "remote.origin.url"): Result(0, "https://example.org/shop.git\n"),
     })  # fmt: skip
     assert git_metadata(run, tmp_path) == {
         "VCS_REF": "abc123",
@@ -244,8 +243,15 @@ def test_git_metadata_is_unknown_when_git_fails(tmp_path):
 
 
 def test_git_metadata_is_unknown_for_an_empty_answer(tmp_path):
-    run = RecordingRunner({git(tmp_path, "remote", "get-url", "origin"): Result(0, "\n")}, default=Result(0, "x\n"))
-    assert git_metadata(run, tmp_path) == {"VCS_REF": "x", "CREATED": "x", "VERSION": "x", "SOURCE_URL": "unknown"}
+    run = RecordingRunner(
+        {git(tmp_path, "config", "--get", "remote.origin.url"): Result(0, "\n")}, default=Result(0, "x\n")
+    )
+    assert git_metadata(run, tmp_path) == {
+        "VCS_REF": "x",
+        "CREATED": "unknown",
+        "VERSION": "x",
+        "SOURCE_URL": "unknown",
+    }
 
 
 # ------------------------------------------------------------------------------------- db health, --env

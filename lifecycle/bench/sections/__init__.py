@@ -1,0 +1,18 @@
+"""The sections of the benchmark, in the order they run (the one registry: add a new section here)."""
+
+from __future__ import annotations
+
+from lifecycle.bench.context import Section
+from lifecycle.bench.sections import builds, code_zip, images, pipuv, qa, serve, up
+
+SECTIONS: tuple[Section, ...] = (
+    code_zip.SECTION,
+    builds.COLD,
+    builds.REBUILD,
+    images.SECTION,
+    qa.SECTION,
+    up.SECTION,
+    serve.SECTION,
+    pipuv.SECTION,
+)
+TARGETS = {name: limit for section in SECTIONS for name, limit in section.targets.items()}

@@ -1,0 +1,115 @@
+"""The build key: one digest of everything a stage's image is built from, so an unchanged build is skipped.
+
+`invoke build` stores the key in the image's `io.lifecycle.build-key` label (compose passes `BUILD_KEY` as
+a build label) and, next time, compares it with one `docker image inspect` instead of running a build.
+The key covers every input, read from the Dockerfile itself rather than from a list that could drift:
+the Dockerfile, compose.yaml and .dockerignore; the content of every path a `COPY`/`ADD` takes from the
+build context (after build-argument substitution, so the code zip is covered through its name); the value
+of every `ARG` (the labels' commit and time included); the target; and the base image's id. A change to
+any of them changes the key, and the build runs; an unchanged key means BuildKit would rebuild nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+import shlex
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+LABEL = "io.lifecycle.build-key"
+DOCKERFILE = Path("docker") / "Dockerfile"
+CONTEXT_FILES = (DOCKERFILE, Path("docker") / "compose.yaml", Path(".dockerignore"))
+SKIPPED_NAMES = {"__pycache__", ".pytest_cache"}  # never sent (.dockerignore) and rewritten by any run
+
+_ARG = re.compile(r"^ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?\s*$", re.MULTILINE)
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def instructions(dockerfile: str) -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined and comments dropped."""
+    joined, current = [], ""
+    for line in dockerfile.splitlines():
+        stripped = line.strip()
+        if not current and (not stripped or stripped.startswith("#")):
+            continue
+        if stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            current += stripped[:-1].rstrip() + " "
+            continue
+        joined.append(current + stripped)
+        current = ""
+    if current:
+        joined.append(current.strip())
+    return joined
+
+
+def arg_names_and_defaults(dockerfile: str) -> dict[str, str]:
+    """Every ARG the Dockerfile declares, with its default ('' when it has none; the first one wins)."""
+    found: dict[str, str] = {}
+    for name, default in _ARG.findall(dockerfile):
+        found.setdefault(name, default)
+    return found
+
+
+def substitute(text: str, values: Mapping[str, str]) -> str:
+    return _VARIABLE.sub(lambda m: values.get(m.group(1) or m.group(2), ""), text)
+
+
+def context_sources(dockerfile: str, args: Mapping[str, str]) -> list[str]:
+    """The build-context paths that COPY and ADD read (not `--from` another stage), args substituted."""
+    sources = []
+    for instruction in instructions(dockerfile):
+        keyword, _, rest = instruction.partition(" ")
+        if keyword.upper() not in ("COPY", "ADD"):
+            continue
+        parts = rest.split()
+        flags = list(itertools.takewhile(lambda word: word.startswith("--"), parts))
+        if any(flag.startswith("--from") for flag in flags):
+            continue
+        body = rest.split(None, len(flags))[-1] if flags else rest
+        words = json.loads(body) if body.lstrip().startswith("[") else shlex.split(body)
+        sources += [substitute(path, args).rstrip("/") for path in words[:-1]]  # the last one is the target
+    return sorted(set(sources))
+
+
+def files_under(root: Path, relative: str) -> list[Path]:
+    """The files a source path stands for (a file, or every file under a folder), in a stable order."""
+    path = root / relative
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        return []  # the build itself then fails and says so; the key only has to differ
+    return sorted(
+        p for p in path.rglob("*") if p.is_file() and not SKIPPED_NAMES.intersection(p.relative_to(root).parts)
+    )
+
+
+def build_key(root: Path, target: str, env: Mapping[str, str], base_image_id: str, extra: Iterable[str] = ()) -> str:
+    """The digest of every input of the build of `target` (see the module docstring)."""
+    path = root / DOCKERFILE
+    dockerfile = path.read_text(encoding="utf-8") if path.is_file() else ""  # the build then says it is missing
+    defaults = arg_names_and_defaults(dockerfile)
+    args = {name: env.get(name) or default for name, default in defaults.items()}
+    digest = hashlib.sha256()
+
+    def add(label: str, data: bytes) -> None:
+        digest.update(f"{label}\0{len(data)}\0".encode())
+        digest.update(data)
+
+    add("target", target.encode())
+    add("base-image", base_image_id.encode())
+    for item in extra:
+        add("extra", item.encode())
+    for name in sorted(args):
+        add(f"arg:{name}", args[name].encode())
+    for path in CONTEXT_FILES:
+        add(f"file:{path}", (root / path).read_bytes() if (root / path).is_file() else b"")
+    for source in context_sources(dockerfile, args):
+        add(f"source:{source}", b"")
+        for path in files_under(root, source):
+            add(f"file:{path.relative_to(root)}:{path.stat().st_mode & 0o777:o}", path.read_bytes())
+    return digest.hexdigest()

@@ -1,0 +1,107 @@
+"""lifecycle.buildkey: the Dockerfile's context inputs are found, and every input changes the key."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lifecycle.buildkey import CONTEXT_FILES, DOCKERFILE, build_key, context_sources, instructions
+from lifecycle.settings import ROOT
+
+ENV = {"ZIP_DIR": "updated_zip", "ZIP_NAME": "Project_playground.zip"}
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "expected"),
+    [
+        ("COPY a b /dest/\n", ["a", "b"]),
+        ('COPY ["a b", "c", "/dest"]\n', ["a b", "c"]),
+        ("COPY --chmod=0755 x.sh y.sh /usr/local/bin/\n", ["x.sh", "y.sh"]),
+        ("COPY --from=dev /opt/venv /opt/venv\n", []),
+        ("ADD folder/ /dest\n", ["folder"]),
+        ("COPY ${ZIP_DIR}/${ZIP_NAME} /tmp/code.zip\n", ["updated_zip/Project_playground.zip"]),
+        ("COPY $ZIP_DIR/x /tmp/x\n", ["updated_zip/x"]),
+        ("RUN cp a b\nCOPY \\\n    one \\\n    two /dest\n", ["one", "two"]),
+        ("# COPY commented /out\nCOPY kept /dest\n", ["kept"]),
+    ],
+    ids=["plain", "json", "chmod", "from-stage", "add-folder", "braced-args", "bare-arg", "continued", "comment"],
+)
+def test_context_sources(dockerfile, expected):
+    assert context_sources(dockerfile, ENV) == sorted(expected)
+
+
+def test_instructions_join_continuations_and_skip_comments():
+    text = "FROM x AS y\n# note\nRUN a \\\n    && b\n\nENV A=1\n"
+    assert instructions(text) == ["FROM x AS y", "RUN a && b", "ENV A=1"]
+
+
+def test_the_projects_dockerfile_copies_only_what_the_key_reads():
+    """Every COPY source of the real Dockerfile exists in the checkout (after invoke zip) or is the zip."""
+    sources = context_sources((ROOT / DOCKERFILE).read_text(), ENV)
+    assert "updated_zip/Project_playground.zip" in sources
+    assert {"requirements/runtime.txt", "docker/certs", "tests/site", "docker/static_inputs.sh"} <= set(sources)
+    missing = [s for s in sources if not (ROOT / s).exists() and not s.startswith("updated_zip/")]
+    assert missing == []
+
+
+@pytest.fixture
+def checkout(tmp_path) -> Path:
+    """A copy of the files the key reads: the Dockerfile's sources, compose.yaml, .dockerignore."""
+    for relative in [*CONTEXT_FILES, *context_sources((ROOT / DOCKERFILE).read_text(), ENV)]:
+        source, target = ROOT / relative, tmp_path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.is_file():
+            shutil.copy2(source, target)
+    zip_file = tmp_path / "updated_zip" / "Project_playground.zip"
+    zip_file.parent.mkdir(parents=True, exist_ok=True)
+    zip_file.write_bytes(b"zip v1")
+    return tmp_path
+
+
+def key(root: Path, target: str = "prod", env=None, base: str = "sha256:base") -> str:
+    return build_key(root, target, {**ENV, **(env or {})}, base)
+
+
+def append(path: Path, data: bytes) -> None:
+    path.write_bytes(path.read_bytes() + data)
+
+
+CHANGES = {
+    "code zip": lambda root: (root / "updated_zip/Project_playground.zip").write_bytes(b"zip v2"),
+    "requirements": lambda root: append(root / "requirements/runtime.txt", b"# new pin\n"),
+    "Dockerfile": lambda root: append(root / DOCKERFILE, b"LABEL x=y\n"),
+    "compose file": lambda root: append(root / "docker/compose.yaml", b"# changed\n"),
+    "entrypoint": lambda root: append(root / "bash_files/entrypoint.sh", b"# changed\n"),
+    "a CA certificate": lambda root: (root / "docker/certs/new.crt").write_bytes(b"cert"),
+    "a site test": lambda root: append(root / "tests/site/conftest.py", b"# changed\n"),
+    "a mode": lambda root: (root / "docker/healthcheck.py").chmod(0o700),
+}
+
+
+@pytest.mark.parametrize("change", CHANGES.values(), ids=CHANGES.keys())
+def test_every_input_changes_the_key(checkout, change):
+    before = key(checkout)
+    change(checkout)
+    assert key(checkout) != before
+
+
+@pytest.mark.parametrize(
+    "other",
+    [{"target": "stage"}, {"env": {"TZ": "Europe/Paris"}}, {"env": {"VCS_REF": "abc"}}, {"base": "sha256:new"}],
+    ids=["target", "build-arg", "label-arg", "base-image"],
+)
+def test_target_args_and_base_image_change_the_key(checkout, other):
+    assert key(checkout, **other) != key(checkout)
+
+
+def test_the_key_is_stable_and_ignores_bytecode_caches(checkout):
+    before = key(checkout)
+    cache = checkout / "tests/site/__pycache__"
+    cache.mkdir(exist_ok=True)
+    (cache / "x.cpython-313.pyc").write_bytes(b"bytecode")
+    assert key(checkout) == before
+    assert key(checkout, env={"UNRELATED": "1"}) == before  # only ARGs the Dockerfile declares count
