@@ -150,6 +150,10 @@ def image_owner(run: Runner, image: str) -> str | None:
     return "" if found.strip() == "<no value>" else found.strip()
 
 
+def volume_exists(run: Runner, name: str) -> bool:
+    return output(run, docker_argv("volume", "inspect", "--format", "{{.Name}}", name)) is not None
+
+
 def port_published_by(run: Runner, project: str, port: int) -> bool:
     """Whether a container of this compose project publishes the host port."""
     label = f"label=com.docker.compose.project={project}"

@@ -19,7 +19,7 @@ from lifecycle import buildkey, codezip, container_env
 from lifecycle import compose as cmd
 from lifecycle.doctor import base_image_fix
 from lifecycle.errors import UserError
-from lifecycle.probes import image_available, image_id, image_label, image_owner, port_is_free
+from lifecycle.probes import image_available, image_id, image_label, image_owner, port_is_free, volume_exists
 from lifecycle.runner import Runner, stdin_is_terminal
 from lifecycle.settings import Settings
 from lifecycle.stages import STAGES, TEST_QA, Stage
@@ -30,6 +30,7 @@ QA_REPORT_FILES = ("junit.xml", "coverage.xml", ".coverage", "compose-ps.txt", "
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|PWD|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DB_POLL_SECONDS = 3  # between looks at the db's health while `up` waits for it
+DB_VOLUME = "db-data"  # docker/compose.yaml's volume of the database, `<project>_db-data` on the engine
 
 
 def git_metadata(run: Runner, root: Path) -> dict[str, str]:
@@ -232,11 +233,14 @@ class Suite:
             self.build(stage)
 
     def wait_for_db(self, stage: Stage, deadline: float) -> None:
-        """Start db and watch its health, so a refused login says so now instead of at the end of the deadline."""
+        """Start db and watch its health, so a refused login says so now instead of at the end of the deadline.
+
+        Only for a volume that exists: the login can be refused only by a database initialised before, with
+        other credentials (a new volume is initialised with the current ones)."""
+        if self.dry or not volume_exists(self.run, f"{self.settings.project_name}_{DB_VOLUME}"):
+            return
         env = self.settings.env
         self.run(cmd.compose_argv(self.settings, "up", "--detach", "--no-build", "db", stage=stage), env=env)
-        if self.dry:
-            return
         ids = self.run(cmd.compose_argv(self.settings, "ps", "--quiet", "db", stage=stage), env=env, capture=True)
         container = ids.stdout.split()[0] if ids.stdout.split() else "db"
         while True:
@@ -251,8 +255,8 @@ class Suite:
             time.sleep(DB_POLL_SECONDS)
 
     def up(self, stage: Stage, *, build: bool = True) -> str:
-        """Build (unless told not to), start db and watch it, start the stage, return the URL once both are
-        healthy. WAIT_TIMEOUT bounds each of the two waits."""
+        """Build (unless told not to), start db (watched, when its volume exists) and the stage, return the URL
+        once both are healthy. WAIT_TIMEOUT bounds each of the two waits."""
         if stage.runs_through_qa:
             raise UserError(f"{stage} runs the tests and exits, it is not a service to keep up; use invoke qa")
         ensure_secret_key(self.settings, stage)

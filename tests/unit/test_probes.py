@@ -143,3 +143,10 @@ def test_port_published_by_asks_for_this_projects_containers_on_that_port():
     assert run.calls == [["docker", "ps", "--quiet", "--filter", "label=com.docker.compose.project=shop-1234abcd",
                           "--filter", "publish=8123"]]  # fmt: skip
     assert not probes.port_published_by(RecordingRunner(default=Result(0, "")), "shop-1234abcd", 8123)
+
+
+@pytest.mark.parametrize(("answer", "exists"), [(Result(0, "shop_db-data\n"), True), (Result(1), False)])
+def test_volume_exists(answer, exists):
+    run = RecordingRunner(default=answer)
+    assert probes.volume_exists(run, "shop_db-data") is exists
+    assert run.calls == [["docker", "volume", "inspect", "--format", "{{.Name}}", "shop_db-data"]]

@@ -76,7 +76,8 @@ def build_argv(settings: Settings, profile: str, *args: str) -> list[str]:
 
 
 def up_argvs(settings: Settings, stage: str, wait_timeout: str = "180") -> list[list[str]]:
-    """What `up` runs after any build: db first (watched, so a refused login is seen early), then the stage."""
+    """What `up` runs after any build when the db volume exists: db first (watched, so a refused login is seen
+    early), then the stage."""
     return [
         compose_argv(settings, stage, "up", "--detach", "--no-build", "db"),
         compose_argv(settings, stage, "ps", "--quiet", "db"),
@@ -262,6 +263,15 @@ def test_up_says_when_it_rebuilds_an_image_another_checkout_built(make_checkout,
     err = capsys.readouterr().err
     assert f"shop:dev was built by another checkout (other-1234abcd); rebuilding it for {settings.project_name}" in err
     assert compose_calls(c)[0] == build_argv(settings, "dev", "build", "dev")
+
+
+def test_up_with_a_new_db_volume_starts_everything_in_one_wait(make_checkout):
+    """A new volume is initialised with the current credentials: nothing to watch for."""
+    settings = make_checkout()
+    c = context({**owned(settings), r"docker volume inspect ": Result(exited=1)})
+    tasks.up(c, stage="dev", build=False)
+    assert compose_calls(c) == up_argvs(settings, "dev")[-1:]
+    assert ["docker", "volume", "inspect", "--format", "{{.Name}}", f"{settings.project_name}_db-data"] in commands(c)
 
 
 def test_up_says_at_once_when_the_database_refuses_the_password(make_checkout):
