@@ -16,6 +16,7 @@ import nox
 sys.path.insert(0, str(Path(__file__).parent))  # nox, unlike invoke, does not put the noxfile's folder on the path
 
 from lifecycle import compose as cmd
+from lifecycle import deps
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
 from lifecycle.runner import SubprocessRunner
@@ -24,7 +25,7 @@ from lifecycle.stack import Suite
 from lifecycle.stages import STAGES
 
 nox.needs_version = ">=2026.10.20"
-nox.options.sessions = ["lint", "unit", "qa", "e2e"]
+nox.options.sessions = ["lint", "unit", "qa", "e2e"]  # audit and bench run only when named
 nox.options.reuse_venv = "yes"
 nox.options.error_on_external_run = True
 
@@ -38,13 +39,13 @@ SHELL_SCRIPTS = [
     ".ci/run",
     *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("docker/**/*.sh")),
 ]
+WORKFLOWS = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob(".github/workflows/*.yml"))
 DOCKERFILES = ["docker/Dockerfile", *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("docker/offline/*.Dockerfile"))]
 
 
-def pinned(*names: str) -> list[str]:
-    """The exact pins of some host tools, read from requirements/tools.txt (one source of versions)."""
-    pins = {line.split("==")[0].lower(): line.strip() for line in TOOLS.read_text().splitlines() if "==" in line}
-    return [pins[name] for name in names]
+def install_locked(session: nox.Session, lock: Path = TOOLS) -> None:
+    """Install a hash-locked requirements file: a tampered or unexpected download fails, naming the package."""
+    session.install("--require-hashes", "-r", str(lock))
 
 
 @contextmanager
@@ -66,12 +67,16 @@ def engine_suite(session: nox.Session) -> Suite:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff (check and format), ShellCheck, hadolint, and `docker compose config` for every stage."""
-    session.install("-r", str(TOOLS))
+    """Ruff (check and format), ShellCheck, hadolint, lock freshness, actionlint, `docker compose config`."""
+    install_locked(session)
+    stale = deps.stale_locks()
+    if stale:
+        session.error("\n".join(stale))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("shellcheck", "--external-sources", *SHELL_SCRIPTS)
     session.run("hadolint", *DOCKERFILES)
+    session.run("actionlint", *WORKFLOWS)
     suite = engine_suite(session)
     for stage in STAGES:
         suite.run(cmd.config_argv(suite.settings, stage), env=suite.settings.env)
@@ -80,7 +85,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def unit(session: nox.Session) -> None:
     """Host-side unit tests: command builders, zip, settings, decisions. No engine, seconds."""
-    session.install(*pinned("pytest", "invoke"))
+    install_locked(session)
     session.run("pytest", "tests/unit", *session.posargs)
 
 
@@ -104,7 +109,7 @@ def e2e(session: nox.Session) -> None:
     Runs tests/integration: zip, build stage and prod, up, /health and a write-then-read, down;
     offline base images; what each image must and must not contain; faults and bad input.
     """
-    session.install(*pinned("pytest", "invoke", "nox"))
+    install_locked(session)
     session.run("pytest", "tests/integration", *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable})
 
 
@@ -128,3 +133,22 @@ def bench(session: nox.Session) -> None:
     missed = [row.metric for row in rows if row.status == "MISS"]
     if options.strict and missed:
         session.error(f"{len(missed)} target(s) missed: {', '.join(missed)}")
+
+
+@nox.session
+def audit(session: nox.Session) -> None:
+    """pip-audit of every lock against PyPI's vulnerability data (not in the default set; needs pypi.org).
+
+    When the service cannot be reached it says so in one line and fails, rather than passing unchecked; so does
+    any package it could not check (--strict).
+    """
+    probe = deps.audit_probe_url()
+    reason = deps.unreachable(probe)
+    if reason:
+        session.error(
+            f"audit: cannot reach PyPI's vulnerability data at {probe} ({reason}); check the network or proxy"
+        )
+    install_locked(session, ROOT / "requirements" / "audit.txt")
+    for lock in deps.LOCKS:  # --strict: a package that could not be audited fails the session too
+        session.run("pip-audit", "--strict", "--progress-spinner", "off", "--disable-pip", "--require-hashes",
+                    "-r", lock.output)  # fmt: skip

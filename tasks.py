@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import shlex
+import sys
+from pathlib import Path
 
 from invoke import Collection, Exit, task
 from invoke.runners import Local
 
 from lifecycle import compose as cmd
+from lifecycle import dbclient, deps, offline, sbom
 from lifecycle import doctor as doctor_checks
-from lifecycle import offline
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
 from lifecycle.runner import InvokeRunner
@@ -29,9 +31,11 @@ ENV_HELP = (
     "NAME=VALUE or NAME (value from your environment) for the container; repeat it. Values of names that look "
     "secret (PASSWORD, SECRET, TOKEN, KEY) are passed by name, never shown. Default: none."
 )
+NO_BACKUP_HELP = "Skip the automatic safety backup (the output says so). Default: off (back up first)."
 VOLUME_HELP = {
-    "volumes": "Also delete the database volume (asks to confirm). Default: off.",
+    "volumes": "Also delete the database volume (asks to confirm; backs it up first). Default: off.",
     "yes": "Confirm --volumes without asking. Default: off.",
+    "no_backup": NO_BACKUP_HELP,
 }
 
 
@@ -89,19 +93,25 @@ def build(c, stage="dev", no_cache=False):
             f"Seconds to wait for a healthy db, then for a healthy stage. Default: WAIT_TIMEOUT "
             f"({DEFAULTS['WAIT_TIMEOUT']})."
         ),
+        "debug": "dev only: run the server under debugpy on 127.0.0.1:DEBUG_PORT (5678). Default: off.",
+        "wait": "With --debug: start the server only once a debugger attaches. Default: off.",
+        "no_backup": "When DB_IMAGE's major version changed, " + NO_BACKUP_HELP,
     }
 )
 @user_errors
-def up(c, stage="dev", build=True, wait_timeout=None):
+def up(c, stage="dev", build=True, wait_timeout=None, debug=False, wait=False, no_backup=False):
     """Start the database and one stage, wait until both are healthy, print the URL."""
-    suite(c, WAIT_TIMEOUT=wait_timeout).up(Stage.parse(stage), build=build)
+    if wait and not debug:
+        raise Exit("error: --wait pauses the server for a debugger; use it with --debug", code=1)
+    mode = ("wait" if wait else "listen") if debug else None
+    suite(c, WAIT_TIMEOUT=wait_timeout).up(Stage.parse(stage), build=build, debug=mode, no_backup=no_backup)
 
 
 @task(help=VOLUME_HELP)
 @user_errors
-def down(c, volumes=False, yes=False):
+def down(c, volumes=False, yes=False, no_backup=False):
     """Stop and remove this checkout's containers and network; data stays unless --volumes."""
-    suite(c).down(volumes=volumes, yes=yes, ask=terminal_prompt())
+    suite(c).down(volumes=volumes, yes=yes, ask=terminal_prompt(), no_backup=no_backup)
 
 
 @task(
@@ -169,9 +179,9 @@ def qa(c, pytest_args=""):
 
 @task(help=VOLUME_HELP)
 @user_errors
-def clean(c, volumes=False, yes=False):
+def clean(c, volumes=False, yes=False, no_backup=False):
     """Remove what the suite made for this checkout: containers, stage images, zip, reports."""
-    suite(c).clean(volumes=volumes, yes=yes, ask=terminal_prompt())
+    suite(c).clean(volumes=volumes, yes=yes, ask=terminal_prompt(), no_backup=no_backup)
 
 
 @task
@@ -206,6 +216,95 @@ def compose_passthrough(c, args, stage="dev"):
     s.run(cmd.compose_argv(s.settings, *shlex.split(args), stage=target), env=s.settings.env, interactive=True)
 
 
+@task(name="backup")
+@user_errors
+def db_backup(c):
+    """Back up the running database into BACKUP_DIR: a streamed, consistent dump (.sql.gz) and its manifest."""
+    suite(c).database().backup()
+
+
+@task(
+    name="restore",
+    help={
+        "file": "The backup (.sql.gz, with its .json manifest next to it); invoke db.list shows them.",
+        "yes": "Replace the database without asking for the project name. Default: off (asks; refuses without a "
+        "terminal).",
+        "other_database": "Restore a backup of another database name into this one. Default: off (refused).",
+        "no_backup": NO_BACKUP_HELP,
+    },
+)
+@user_errors
+def db_restore(c, file, yes=False, other_database=False, no_backup=False):
+    """Verify a backup, load it into a scratch database, swap it in atomically, say which migrations it lacks."""
+    suite(c).database().restore(
+        Path(file), yes=yes, ask=terminal_prompt(), other_database=other_database, no_backup=no_backup
+    )
+
+
+@task(
+    name="reset",
+    help={
+        "yes": "Reset without asking for the project name. Default: off (asks; refuses without a terminal).",
+        "load": "A fixture to load afterwards (manage.py loaddata, path as the app container sees it). Default: none.",
+        "stage": "The stage whose image migrates. Default: the running app service, else dev.",
+        "no_backup": NO_BACKUP_HELP,
+    },
+)
+@user_errors
+def db_reset(c, yes=False, load=None, stage=None, no_backup=False):
+    """Drop and recreate the database, migrate it and optionally load a fixture; a safety backup first."""
+    target = Stage.parse(stage) if stage else None
+    suite(c).database().reset(yes=yes, ask=terminal_prompt(), stage=target, fixture=load, no_backup=no_backup)
+
+
+@task(name="list")
+@user_errors
+def db_list(c):
+    """List the backups: size, age, kind (manual or automatic), tables, rows, server and migrations."""
+    print("\n".join(suite(c, engine=False).database().list()))
+
+
+@task(name="shell", help={"root": "Connect as root instead of the app user. Default: off."})
+@user_errors
+def db_shell(c, root=False):
+    """A SQL prompt in the running db service, as the app user on its database (root only with --root)."""
+    s = suite(c)
+    database = s.database()
+    database.require_running()
+    tty = sys.stdin.isatty()
+    s.run(dbclient.shell(s.settings, database.tools(), root=root, tty=tty), env=s.settings.env, interactive=tty)
+
+
+@task(name="sbom", help={"stage": STAGE_HELP})
+@user_errors
+def sbom_summary(c, stage="dev"):
+    """Summarise the stage's SBOM (reports/sbom-STAGE.json, written by every build): counts and key versions."""
+    target = Stage.parse(stage)
+    s = suite(c, engine=False)
+    print("\n".join(sbom.summary(sbom.load(s.settings.root, target), target.name)))
+
+
+@task(name="lock")
+@user_errors
+def deps_lock(c):
+    """Regenerate every requirements/*.txt from its .in with hashes (uv; deterministic: pins move only on upgrade)."""
+    s = suite(c, engine=False)
+    deps.lock_all(s.run, s.settings.root, dry=s.dry)
+
+
+@task(name="upgrade", help={"package": "Upgrade only this package (e.g. django). Default: every package."})
+@user_errors
+def deps_upgrade(c, package=None):
+    """Upgrade one package or all of them in every lock, and print each version change."""
+    s = suite(c, engine=False)
+    deps.lock_all(s.run, s.settings.root, upgrade_all=package is None, upgrade_package=package, dry=s.dry)
+
+
 images = Collection("images", images_offline)
-ns = Collection(zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough, images)
+dependencies = Collection("deps", deps_lock, deps_upgrade)
+db = Collection("db", db_backup, db_restore, db_reset, db_list, db_shell)
+ns = Collection(zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough, sbom_summary)
+ns.add_collection(images)
+ns.add_collection(dependencies)
+ns.add_collection(db)
 ns.configure({"runners": {"local": InterruptibleLocal}})

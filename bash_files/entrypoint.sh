@@ -68,6 +68,22 @@ runs_server() {
 	[[ "${1:-}" == gunicorn || " $* " == *" runserver "* ]]
 }
 
+# DEBUGPY=listen|wait (invoke up --stage dev --debug [--wait]): the dev server runs under debugpy, which
+# listens on 5678 in the container (compose publishes it on 127.0.0.1 only). Without the autoreloader,
+# whose child process a debugger would have to follow; `wait` starts the server once a client attaches.
+exec_debugged() {
+	local wait=()
+	case "$DEBUGPY" in
+	listen) ;;
+	wait) wait=(--wait-for-client) ;;
+	*) die "DEBUGPY='$DEBUGPY' must be listen or wait" ;;
+	esac
+	python -c 'import debugpy' 2>/dev/null || die "DEBUGPY is set but debugpy is not installed: only the dev image has it"
+	[[ "${1:-}" == python* ]] && shift
+	log "debugpy listening on 0.0.0.0:5678${wait[*]:+, waiting for a client before starting the server}"
+	exec python -m debugpy --listen 0.0.0.0:5678 "${wait[@]}" "$@" --noreload
+}
+
 main() {
 	file_env DJANGO_SECRET_KEY
 	file_env DB_PASSWORD
@@ -80,6 +96,9 @@ main() {
 		else
 			log "DJANGO_MIGRATE=${DJANGO_MIGRATE}: skipping migrations"
 		fi
+	fi
+	if [[ -n "${DEBUGPY:-}" && " $* " == *" runserver "* ]]; then
+		exec_debugged "$@"
 	fi
 	exec "$@"
 }

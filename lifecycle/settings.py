@@ -43,9 +43,12 @@ TABLE = (
     Setting("ZIP_NAME", "Project_playground.zip", "File name of the code zip that stage and prod embed."),
     Setting("EXTRA_CA_DIR", "", "Folder of *.crt CA certificates to trust in every image that fetches packages."),
     Setting("APP_PORT", "8000", "Host port the dev, stage and prod site is published on (127.0.0.1)."),
+    Setting("DEBUG_PORT", "5678", "Host port of debugpy (127.0.0.1) under invoke up --stage dev --debug."),
     Setting("WAIT_TIMEOUT", "180", "Seconds invoke up waits for the containers to turn healthy."),
     Setting("DEBIAN_MIRROR", "http://deb.debian.org/debian", "Debian mirror for the offline base images."),
     Setting("DEBIAN_SUITE", "trixie", "Debian release of the offline base images."),
+    Setting("BACKUP_DIR", "backups", "Folder (relative to the checkout, or absolute) of database backups."),
+    Setting("BACKUP_KEEP", "10", "Automatic backups kept per project; older ones are pruned (never manual ones)."),
     Setting("OFFLINE_PREFIX", "lifecycle", "Repository prefix of the offline base images (PREFIX/python, ...)."),
 )
 DEFAULTS = {s.name: s.default for s in TABLE}
@@ -148,6 +151,9 @@ class Settings:
     def image(self, stage: Stage) -> str:
         return f"{self['PROJ_NAME']}:{stage.tag}"
 
+    def sbom_image(self, stage: Stage) -> str:
+        return f"{self['PROJ_NAME']}:{stage.sbom}"
+
     @property
     def extra_ca_dir(self) -> Path | None:
         """EXTRA_CA_DIR resolved, here only: `~` expanded, a relative path taken from the checkout."""
@@ -195,12 +201,15 @@ def load_settings(root: Path = ROOT, environ: Mapping[str, str] | None = None) -
 
 
 def validate(values: Mapping[str, str]) -> None:
-    port = values["APP_PORT"]
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise UserError(f"APP_PORT={port!r} is not a port number; set it to a number from 1 to 65535")
+    for name in ("APP_PORT", "DEBUG_PORT"):
+        port = values[name]
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise UserError(f"{name}={port!r} is not a port number; set it to a number from 1 to 65535")
     wait = values["WAIT_TIMEOUT"]
     if not wait.isdigit() or int(wait) == 0:
         raise UserError(f"WAIT_TIMEOUT={wait!r} is not a number of seconds; set it to a whole number above 0")
+    if not values["BACKUP_KEEP"].isdigit() or int(values["BACKUP_KEEP"]) < 1:
+        raise UserError(f"BACKUP_KEEP={values['BACKUP_KEEP']!r} is not a count of at least 1; set it to e.g. 10")
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", values["PROJ_NAME"]):
         raise UserError(
             f"PROJ_NAME={values['PROJ_NAME']!r} is not a valid image name; "

@@ -6,21 +6,22 @@ commands come from `lifecycle.compose`; this module only sequences them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from lifecycle import buildkey, codezip, container_env
+from lifecycle import backup, buildkey, codezip, container_env, sbom
 from lifecycle import compose as cmd
 from lifecycle.doctor import base_image_fix
 from lifecycle.errors import UserError
 from lifecycle.probes import image_available, image_id, image_label, image_owner, port_is_free, volume_exists
-from lifecycle.runner import Runner, stdin_is_terminal
+from lifecycle.runner import ProcessStreams, Runner, Streams, stdin_is_terminal
 from lifecycle.settings import Settings
 from lifecycle.stages import STAGES, TEST_QA, Stage
 
@@ -67,13 +68,7 @@ def sync_certs(certificates: Sequence[Path], target: Path) -> list[str]:
 
 def confirm_volume_deletion(project: str, yes: bool, ask: Callable[[str], str] | None) -> None:
     """Deleting the database volume needs --yes, or the project name typed at a terminal."""
-    if yes:
-        return
-    if ask is None:
-        raise UserError(f"--volumes deletes the database of {project}; add --yes to confirm (nothing was changed)")
-    answer = ask(f"This deletes the database volume of {project}. Type the project name to confirm: ")
-    if answer.strip() != project:
-        raise UserError("not confirmed; nothing was deleted")
+    backup.confirm_project(project, "--volumes deletes the database", yes, ask)
 
 
 def terminal_prompt() -> Callable[[str], str] | None:
@@ -117,8 +112,8 @@ def db_verdict(state_json: str) -> str:
 
 DB_DENIED = (
     "the database refuses the app's login (Access denied): its volume was initialised with another DB_PASSWORD "
-    "(or DB_USER); put the old value back in .env, or start over with invoke down --volumes (deletes the data: "
-    "back it up first with invoke db.backup)"
+    "(or DB_USER); put the old value back in .env, or start over with invoke down --volumes (it backs the data "
+    "up, then deletes it)"
 )
 
 
@@ -134,6 +129,7 @@ class Suite:
     settings: Settings
     run: Runner
     dry: bool = False
+    streams: Streams = field(default_factory=ProcessStreams)
 
     def say(self, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -172,7 +168,14 @@ class Suite:
         return (stage is TEST_QA and self.settings.env.get("TEST_QA_IMAGE")) or self.settings.image(stage)
 
     def build(self, stage: Stage, *, no_cache: bool = False) -> None:
-        """Build the stage's image, or nothing when the image's build key says it is built from these inputs."""
+        """Build the stage together with its SBOM image, and copy the SBOM to reports/sbom-STAGE.json; or
+        nothing when the image's build key says it is built from these inputs and its SBOM is in reports/.
+
+        stage and prod carry the SBOM's sha256 as a label, which must be known before their build: the build
+        takes the last one recorded, and only when the SBOM image changed (dependencies, not code) is the
+        stage built again with the new value (a label-only rebuild from cache). A code-only rebuild stays
+        one cached build plus one `docker image inspect`.
+        """
         container_env.check(self.settings.env)
         if not self.dry:
             certs = sync_certs(self.settings.extra_ca_certs(), self.settings.root / CERTS_DIR)
@@ -180,20 +183,53 @@ class Suite:
                 self.say(f"extra CA certificates: {', '.join(certs)}")
         base_id = self.ensure_base_image()
         env = self.build_env(stage)
-        key = buildkey.build_key(self.settings.root, stage.target, env, base_id, extra=[self.settings.project_name])
+        recorded = sbom.Record.read(self.settings.root, stage)
+        env["SBOM_SHA256"] = recorded.sha256
+        key = self.build_key(stage, env, base_id)
         tag = self.image_tag(stage)
-        if not no_cache and not self.dry and image_label(self.run, tag, buildkey.LABEL) == key:
+        report = sbom.report_path(self.settings.root, stage)
+        if not no_cache and not self.dry and report.is_file() and image_label(self.run, tag, buildkey.LABEL) == key:
             self.say(f"{tag} is up to date: built from these inputs (build key {key[:12]}); nothing to build")
             return
-        self.run(cmd.build_argv(self.settings, stage, no_cache=no_cache), env={**env, "BUILD_KEY": key})
+        argv = cmd.build_argv(self.settings, stage, no_cache=no_cache, with_sbom=True)
+        self.run(argv, env={**env, "BUILD_KEY": key})
+        current = self.refresh_sbom(stage, env, recorded)
+        if current.sha256 != recorded.sha256 and stage.carries_sbom and not self.dry:
+            env["SBOM_SHA256"] = current.sha256
+            self.run(
+                cmd.build_argv(self.settings, stage), env={**env, "BUILD_KEY": self.build_key(stage, env, base_id)}
+            )
+
+    def build_key(self, stage: Stage, env: dict[str, str], base_id: str) -> str:
+        return buildkey.build_key(self.settings.root, stage.target, env, base_id, extra=[self.settings.project_name])
+
+    def refresh_sbom(self, stage: Stage, env: dict[str, str], recorded: sbom.Record) -> sbom.Record:
+        """The SBOM of the stage's freshly built SBOM image, copied to reports/ unless it is the recorded one."""
+        image = self.settings.sbom_image(stage)
+        built = image_id(self.run, image) or ""
+        report = sbom.report_path(self.settings.root, stage)
+        if built == recorded.image_id and report.is_file():
+            return recorded
+        document = self.run(cmd.cat_in_image_argv(image, sbom.BUILT_PATH), env=env, capture=True).stdout
+        if self.dry:
+            return recorded
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(document, encoding="utf-8")
+        current = sbom.Record(built, hashlib.sha256(document.encode()).hexdigest())
+        current.write(self.settings.root, stage)
+        self.say(f"SBOM: {report.relative_to(self.settings.root)}")
+        return current
+
+    def database(self) -> backup.Database:
+        return backup.Database(self.settings, self.run, self.streams, self.say, self.dry)
 
     # ------------------------------------------------------------------------------------ up / down
     def url(self) -> str:
         return f"http://127.0.0.1:{self.settings['APP_PORT']}/"
 
-    def ensure_port_free(self, stage: Stage) -> None:
-        """A taken APP_PORT fails early with the fix, unless it is this stage's own running container."""
-        port = int(self.settings["APP_PORT"])
+    def ensure_port_free(self, stage: Stage, setting: str = "APP_PORT") -> None:
+        """A taken port fails early with the fix, unless it is this stage's own running container."""
+        port = int(self.settings[setting])
         if self.dry or not stage.serves_http or port_is_free(port):
             return
         ours = self.run(
@@ -204,8 +240,8 @@ class Suite:
         ).stdout.strip()
         if not ours:
             raise UserError(
-                f"127.0.0.1:{port} (APP_PORT) is already in use; stop what listens there "
-                "(invoke down, if it is another stage of this checkout) or set APP_PORT in .env"
+                f"127.0.0.1:{port} ({setting}) is already in use; stop what listens there "
+                f"(invoke down, if it is another stage of this checkout) or set {setting} in .env"
             )
 
     def check_image_owner(self, stage: Stage) -> None:
@@ -254,29 +290,47 @@ class Suite:
                 return  # compose's own wait below reports what is wrong, with the logs
             time.sleep(DB_POLL_SECONDS)
 
-    def up(self, stage: Stage, *, build: bool = True) -> str:
-        """Build (unless told not to), start db (watched, when its volume exists) and the stage, return the URL
-        once both are healthy. WAIT_TIMEOUT bounds each of the two waits."""
+    def up(self, stage: Stage, *, build: bool = True, debug: str | None = None, no_backup: bool = False) -> str:
+        """Build (unless told not to), start db (watched first when its volume exists) and the stage, return the
+        URL once both are healthy; WAIT_TIMEOUT bounds each of the two waits.
+
+        `debug` ("listen" or "wait"): the dev server under debugpy on 127.0.0.1:DEBUG_PORT; "wait" starts it
+        only once a client attaches, so the task returns once the container runs instead of waiting for health.
+        A DB_IMAGE of another major version than the volume's record backs the data up first (unless no_backup).
+        """
         if stage.runs_through_qa:
             raise UserError(f"{stage} runs the tests and exits, it is not a service to keep up; use invoke qa")
+        if debug and not stage.has_debugger:
+            raise UserError(f"--debug needs --stage dev: debugpy is in the dev image only, never in {stage}")
         ensure_secret_key(self.settings, stage)
         container_env.check(self.settings.env)
         self.ensure_port_free(stage)
+        if debug:
+            self.ensure_port_free(stage, "DEBUG_PORT")
         if build:
             self.say_if_another_checkout_built(stage)
             self.build(stage)
         elif not self.dry:
             self.check_image_owner(stage)
+        database = self.database()
+        database.guard_server_change(no_backup=no_backup)
         self.wait_for_db(stage, time.monotonic() + int(self.settings["WAIT_TIMEOUT"]))
-        result = self.run(cmd.up_argv(self.settings, stage), env=self.settings.env, warn=True)
+        env = {**self.settings.env, **({"DEBUGPY": debug} if debug else {})}
+        paused = debug == "wait"
+        argv = cmd.up_argv(self.settings, stage, debug=bool(debug), healthy=not paused)
+        result = self.run(argv, env=env, warn=True)
         if not result.ok:
             self.run(cmd.logs_argv(self.settings, tail="40"), env=self.settings.env, warn=True)
             deadline = self.settings["WAIT_TIMEOUT"]
             raise UserError(f"{stage} did not come up healthy (deadline {deadline}s); see the logs above (invoke logs)")
+        database.record_server()
+        if debug:
+            waiting = "; the server starts once a client attaches" if paused else ""
+            self.say(f"debugpy listens on 127.0.0.1:{self.settings['DEBUG_PORT']}{waiting} (README: Debugging)")
         if self.dry:
             self.say(f"dry run: would wait until db and {stage} are healthy, then serve {self.url()}")
         else:
-            self.say(f"{stage} is up and healthy: {self.url()}")
+            self.say(f"{stage} is {'started' if paused else 'up and healthy'}: {self.url()}")
         return self.url()
 
     # ---------------------------------------------------------------------------------- manage / shell
@@ -308,9 +362,12 @@ class Suite:
         yes: bool = False,
         project: str | None = None,
         ask: Callable[[str], str] | None = None,
+        no_backup: bool = False,
     ) -> None:
         if volumes:
             confirm_volume_deletion(project or self.settings.project_name, yes, ask)
+            if project is None:  # another project's volume is not this checkout's data
+                self.database().guard_volume_deletion(no_backup=no_backup)
         self.run(cmd.down_argv(self.settings, volumes=volumes, project=project), env=self.settings.env)
 
     # ------------------------------------------------------------------------------------------- qa
@@ -374,17 +431,20 @@ class Suite:
         yes: bool = False,
         ask: Callable[[str], str] | None = None,
         checkout_files: bool = True,
+        no_backup: bool = False,
     ) -> None:
         """Remove what the suite made for this checkout: containers, networks, stage images, zip, reports.
 
         `checkout_files=False` keeps what every project of the checkout shares (reports/, the staged CA
         certificates): the benchmark cleans its own project that way without touching the user's files.
         """
-        self.down(volumes=volumes, yes=yes, ask=ask)
+        self.down(volumes=volumes, yes=yes, ask=ask, no_backup=no_backup)
         project = self.settings.project_name
+        images = [self.settings.image(stage) for stage in STAGES] + [self.qa_image()]
+        images += [self.settings.sbom_image(stage) for stage in STAGES]
         owned = []
         # each once: with COMPOSE_PROJECT_NAME=PROJ_NAME the qa tag is also a stage tag
-        for image in dict.fromkeys([self.settings.image(stage) for stage in STAGES] + [self.qa_image()]):
+        for image in dict.fromkeys(images):
             owner = image_owner(self.run, image)
             if owner == project:
                 owned.append(image)
@@ -395,6 +455,7 @@ class Suite:
         paths = [self.settings.zip_path, codezip.manifest_path_for(self.settings.zip_path)]
         if checkout_files:
             paths += [self.settings.root / "reports", *(self.settings.root / CERTS_DIR).glob("*.crt")]
+            paths += (self.settings.root / sbom.RECORDS).glob("sbom-*.id")
         for path in paths:
             if path.exists():
                 self.say(f"{'dry run: would remove' if self.dry else 'remove'} {path.relative_to(self.settings.root)}")

@@ -22,6 +22,9 @@ class Stage:
     needs_secret_key: bool  # refuses to start without DJANGO_SECRET_KEY
     serves_http: bool  # a server that `invoke up` keeps running on APP_PORT
     runs_through_qa: bool  # runs pytest and exits: `invoke qa`, never `invoke up`
+    sbom: str  # the compose service, Dockerfile stage and tag of the image holding its SBOM
+    carries_sbom: bool  # ships its SBOM, with the sha256 as a label (known before the build: stack.Suite.build)
+    has_debugger: bool  # debugpy is installed: `invoke up --debug`
 
     @property
     def profile(self) -> str:
@@ -41,11 +44,11 @@ class Stage:
 
 # fmt: off
 STAGES = (
-    #     name       target     service    tag        zipped  secret  http   qa
-    Stage("dev",     "dev",     "dev",     "dev",     False,  False,  True,  False),
-    Stage("test-qa", "test-qa", "test-qa", "test-qa", True,   False,  False, True),
-    Stage("stage",   "stage",   "stage",   "stage",   True,   True,   True,  False),
-    Stage("prod",    "prod",    "prod",    "prod",    True,   True,   True,  False),
+    #     name       target     service    tag        zipped  secret  http   qa     sbom            ships  debugger
+    Stage("dev",     "dev",     "dev",     "dev",     False,  False,  True,  False, "sbom-dev",     False, True),
+    Stage("test-qa", "test-qa", "test-qa", "test-qa", True,   False,  False, True,  "sbom-test-qa", False, False),
+    Stage("stage",   "stage",   "stage",   "stage",   True,   True,   True,  False, "sbom-runtime", True,  False),
+    Stage("prod",    "prod",    "prod",    "prod",    True,   True,   True,  False, "sbom-runtime", True,  False),
 )
 # fmt: on
 NAMES = tuple(stage.name for stage in STAGES)

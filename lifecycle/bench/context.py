@@ -176,7 +176,7 @@ class Bench:
         for action in self.undo:
             action()
         try:
-            self.suite.clean(volumes=True, yes=True, checkout_files=False)
+            self.suite.clean(volumes=True, yes=True, checkout_files=False, no_backup=True)  # its own throwaway data
         finally:
             for image_id in sorted(self.image_ids):  # earlier builds' images the later ones untagged
                 tags = facts.output(

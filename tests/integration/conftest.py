@@ -22,6 +22,7 @@ import socket
 import string
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -302,6 +303,11 @@ class IsolatedCheckout:
     def image(self, stage: str) -> str:
         return f"{self.proj_name}:{stage}"
 
+    @property
+    def backups(self) -> Path:
+        """This checkout's BACKUP_DIR: outside the repository, removed with the checkout."""
+        return Path(tempfile.gettempdir()) / "lifecycle-it-backups" / self.proj_name
+
     def container(self, service: str) -> str:
         """The name compose gives the service's (first) container."""
         return f"{self.project}-{service}-1"
@@ -314,6 +320,7 @@ class IsolatedCheckout:
             "PROJ_NAME": self.proj_name,
             "COMPOSE_PROJECT_NAME": self.project,
             "APP_PORT": str(self.port),
+            "BACKUP_DIR": str(self.backups),
             **{name: value for name, value in passwords.items() if value is not None},
         }
 
@@ -342,10 +349,12 @@ class IsolatedCheckout:
         return run_tool("invoke", *args, env={**self.env, **(env or {})}, cwd=self.root, timeout=timeout)
 
     def remove(self, timeout: float = INVOKE_TIMEOUT) -> subprocess.CompletedProcess[str]:
-        """`invoke down --volumes --yes`, then what it left: this project's containers and volume, this name's images.
+        """`invoke down --volumes --yes --no-backup`, then what it left: this project's containers and volume, this
+        name's images, its backups.
 
         Returns the finished `invoke down`."""
-        down = self.invoke("down", "--volumes", "--yes", timeout=timeout)
+        down = self.invoke("down", "--volumes", "--yes", "--no-backup", timeout=timeout)
+        shutil.rmtree(self.backups, ignore_errors=True)
         for container in self.containers():  # only if down failed: still only this project's containers
             docker("rm", "--force", "--volumes", container, check=False)
         docker("volume", "rm", "--force", self.volume, check=False)

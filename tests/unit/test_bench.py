@@ -15,7 +15,7 @@ from lifecycle.bench.sections import SECTIONS, TARGETS
 from lifecycle.bench.sections.pipuv import parse_pip_uv
 from lifecycle.bench.sections.serve import CONCURRENCY, serving_summary
 from lifecycle.runner import Result
-from lifecycle.stages import NAMES
+from lifecycle.stages import NAMES, STAGES
 
 # ------------------------------------------------------------------------------------------------ wrk output
 
@@ -428,7 +428,7 @@ def test_parse_options():
 def test_every_section_has_one_name_an_option_and_its_targets_in_the_table():
     names = [section.name for section in SECTIONS]
     assert len(set(names)) == len(names)
-    assert names == ["zip", "cold", "rebuild", "images", "qa", "up", "serve", "pipuv"]  # the order they run in
+    assert names == ["zip", "cold", "rebuild", "images", "qa", "up", "serve", "backup", "pipuv"]  # run order
     assert parse_options(["--skip", names[-1]]).skip == [names[-1]]
     assert TARGETS["noop_s"] == 0.3 and TARGETS["code_only_s"] == 1.0 and TARGETS["code_change_up_s"] == 4.0
 
@@ -517,7 +517,8 @@ def test_cleanup_removes_the_bench_project_and_images_through_the_suite_and_keep
     down = next(argv for argv in run.calls if "down" in argv)
     assert down[down.index("--project-name") + 1] == bench.name and "--volumes" in down
     removed = next(argv for argv in run.calls if argv[:3] == ["docker", "image", "rm"])
-    assert sorted(removed[3:]) == sorted(f"{bench.name}:{stage}" for stage in NAMES)  # test-qa named once
+    sbom_images = {f"{bench.name}:{stage.sbom}" for stage in STAGES}  # each image once
+    assert sorted(removed[3:]) == sorted([f"{bench.name}:{stage}" for stage in NAMES] + sorted(sbom_images))
     assert ["docker", "image", "rm", "sha256:old"] in run.calls
     assert (settings.root / "reports" / "junit.xml").read_text() == "the user's"
     assert (settings.root / "docker" / "certs" / "proxy.crt").is_file()

@@ -201,10 +201,10 @@ class VenvRunner(RecordingRunner):
 
 
 def install_argv(root) -> list[list[str]]:
-    venv = root / ".venv"
+    venv, tools = root / ".venv", root / "requirements/tools.txt"
     return [
         [sys.executable, "-m", "venv", str(venv)],
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "-r", str(root / "requirements/tools.txt")],
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--require-hashes", "-r", str(tools)],
     ]
 
 

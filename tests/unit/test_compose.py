@@ -14,6 +14,8 @@ ROOT = Path("/checkout")
 PROJECT = "shop-test"
 SETTINGS = load_settings(root=ROOT, environ={"PROJ_NAME": "shop", "COMPOSE_PROJECT_NAME": PROJECT})
 FILE = "/checkout/docker/compose.yaml"
+DEBUG_FILE = "/checkout/docker/compose.debug.yaml"
+DEBUG_HEAD = ["docker", "compose", "--project-name", PROJECT, "--file", FILE, "--file", DEBUG_FILE, "--profile", "dev"]
 
 
 def head(profile: str = "*", project: str = PROJECT) -> list[str]:
@@ -62,7 +64,33 @@ def build_head(profile: str) -> list[str]:
             [*build_head("test-qa"), "build", "--no-cache", "--pull", "test-qa"],
             id="build with both flags passes both",
         ),
+        # build_argv() with the SBOM image, cat_in_image_argv()
+        pytest.param(
+            cmd.build_argv(SETTINGS, PROD, with_sbom=True),
+            [*build_head("*"), "build", "sbom-runtime", "prod"],
+            id="build a stage with its sbom image: every profile",
+        ),
+        pytest.param(
+            cmd.build_argv(SETTINGS, DEV, no_cache=True, with_sbom=True),
+            [*build_head("*"), "build", "--no-cache", "sbom-dev", "dev"],
+            id="build a stage with its sbom image without cache",
+        ),
+        pytest.param(
+            cmd.cat_in_image_argv("shop:sbom-dev", "/sbom.cdx.json"),
+            ["docker", "run", "--rm", "--network", "none", "--entrypoint", "cat", "shop:sbom-dev", "/sbom.cdx.json"],
+            id="cat a file of an image without network",
+        ),
         # up_argv()
+        pytest.param(
+            cmd.up_argv(SETTINGS, DEV, debug=True),
+            [*DEBUG_HEAD, "up", "--detach", "--no-build", "--wait", "--wait-timeout", "180"],
+            id="up with the debugger adds the debug file",
+        ),
+        pytest.param(
+            cmd.up_argv(SETTINGS, DEV, debug=True, healthy=False),
+            [*DEBUG_HEAD, "up", "--detach", "--no-build"],
+            id="up without waiting for health (a server paused for a debugger)",
+        ),
         pytest.param(
             cmd.up_argv(SETTINGS, PROD),
             [*head("prod"), "up", "--detach", "--no-build", "--wait", "--wait-timeout", "180"],

@@ -171,7 +171,7 @@ def test_a_wrong_typed_name_is_refused(answer):
     ask = Asker(answer)
     with pytest.raises(UserError) as error:
         confirm_volume_deletion("shop-1a2b", False, ask)
-    assert str(error.value) == "not confirmed; nothing was deleted"
+    assert str(error.value) == "not confirmed; nothing was changed"
     assert len(ask.prompts) == 1 and "shop-1a2b" in ask.prompts[0]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import io
 import re
@@ -14,8 +15,9 @@ from invoke import Config, MockContext, Result
 from invoke.exceptions import Exit
 
 import tasks
-from lifecycle import stack
+from lifecycle import deps, stack
 from lifecycle.settings import Settings, load_settings
+from lifecycle.stages import Stage
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 PREFLIGHT = (["docker", "version", "--format", "{{.Server.Version}}"], ["docker", "compose", "version", "--short"])
@@ -41,10 +43,16 @@ def make_checkout(tmp_path, monkeypatch):
         (root / "manage.py").write_text("import sys\n")
         (root / "django_site" / "__init__.py").write_text("")
         environ = {"PROJ_NAME": "shop", **environ}
+        LAST_CHECKOUT["project"] = load_settings(root=root, environ=environ).project_name
         monkeypatch.setattr(tasks, "load_settings", lambda: load_settings(root=root, environ=environ))
         return load_settings(root=root, environ=environ)
 
     return make
+
+
+LAST_CHECKOUT = {"project": ""}  # the compose project of the last make_checkout()
+OWNER_QUERY = r"docker image inspect --format '\{\{index \.Config\.Labels \"io\.lifecycle\.compose-project"
+VOLUME_EXISTS = {r"docker volume inspect --format ": Result("shop_db-data\n")}
 
 
 def context(answers: dict | None = None, dry: bool = False) -> MockContext:
@@ -54,6 +62,9 @@ def context(answers: dict | None = None, dry: bool = False) -> MockContext:
     """
     run = {re.compile(pattern): result for pattern, result in (answers or {}).items()}
     run.setdefault(re.compile(r"docker inspect --format '\{\{json .State\}\}'"), Result(HEALTHY_DB))
+    # The images are this checkout's; the database volume is new (up then starts everything in one wait).
+    run.setdefault(re.compile(OWNER_QUERY), Result(LAST_CHECKOUT["project"] + "\n"))
+    run.setdefault(re.compile(r"docker volume inspect --format "), Result(exited=1))
     run.setdefault(re.compile(r"docker version "), Result("28.1.1\n"))
     run.setdefault(re.compile(r"docker compose version "), Result("2.40.3\n"))
     run.setdefault(re.compile(r".*"), Result(""))
@@ -75,24 +86,33 @@ def build_argv(settings: Settings, profile: str, *args: str) -> list[str]:
     return ["docker", "--log-level", "error", *compose_argv(settings, profile, *args)[1:]]
 
 
+def build_with_sbom(settings: Settings, stage: str, *flags: str) -> list[str]:
+    return build_argv(settings, "*", "build", *flags, Stage.parse(stage).sbom, stage)
+
+
 def up_argvs(settings: Settings, stage: str, wait_timeout: str = "180") -> list[list[str]]:
     """What `up` runs after any build when the db volume exists: db first (watched, so a refused login is seen
-    early), then the stage."""
+    early), then the stage (stack_calls leaves out the `ps` that finds the db container)."""
     return [
         compose_argv(settings, stage, "up", "--detach", "--no-build", "db"),
-        compose_argv(settings, stage, "ps", "--quiet", "db"),
         compose_argv(settings, stage, "up", "--detach", "--no-build", "--wait", "--wait-timeout", wait_timeout),
     ]
 
 
 def owned(settings: Settings) -> dict[str, Result]:
     """Answers that make every stage image present and built by this checkout."""
-    return {r"docker image inspect --format '\{\{index": Result(settings.project_name + "\n")}
+    return {r"docker image inspect --format '\{\{index \.Config\.Labels \"io\.lifecycle\.compose-project": Result(
+        settings.project_name + "\n")}  # fmt: skip
 
 
 def compose_calls(c: MockContext) -> list[list[str]]:
     return [argv for argv in commands(c) if argv[:3] == ["docker", "compose", "--project-name"] or argv[:5] == [
         "docker", "--log-level", "error", "compose", "--project-name"]]  # fmt: skip
+
+
+def stack_calls(c: MockContext) -> list[list[str]]:
+    """compose_calls without the database probes `up` makes (the volume's server record: ps, exec)."""
+    return [argv for argv in compose_calls(c) if argv[argv.index("--profile") + 2] not in ("ps", "exec")]
 
 
 # -------------------------------------------------------------------------------------------------- build
@@ -102,12 +122,53 @@ def test_build_prod_without_cache_runs_the_exact_compose_build(make_checkout):
     settings = make_checkout()
     c = context()
     tasks.build(c, stage="prod", no_cache=True)
-    expected = build_argv(settings, "prod", "build", "--no-cache", "prod")
-    assert compose_calls(c) == [expected]
+    expected = build_with_sbom(settings, "prod", "--no-cache")
+    # The first build knows no SBOM yet: once it is copied out, prod is built again (from cache) with its label.
+    assert compose_calls(c) == [expected, build_argv(settings, "prod", "build", "prod")]
     build_call = c.run.call_args_list[commands(c).index(expected)]
     assert "COMPOSE_BAKE" not in build_call.kwargs["env"]
     assert re.fullmatch(r"[0-9a-f]{64}", build_call.kwargs["env"]["ZIP_SHA256"])
     assert settings.zip_path.is_file()
+
+
+SBOM_DOCUMENT = '{"bomFormat": "CycloneDX", "components": []}\n'
+
+
+def sbom_context(image_id: str) -> MockContext:
+    return context({
+        r"docker image inspect --format '\{\{.Id\}\}' shop:sbom-runtime": Result(f"{image_id}\n"),
+        r"docker run --rm --network none --entrypoint cat shop:sbom-runtime /sbom.cdx.json": Result(SBOM_DOCUMENT),
+    })  # fmt: skip
+
+
+def test_build_copies_the_sbom_to_reports_and_labels_the_image_with_its_sha256(make_checkout):
+    settings = make_checkout()
+    c = sbom_context("sha256:one")
+    tasks.build(c, stage="prod")
+    assert (settings.root / "reports" / "sbom-prod.json").read_text() == SBOM_DOCUMENT
+    labelled = c.run.call_args_list[commands(c).index(build_argv(settings, "prod", "build", "prod"))]
+    assert labelled.kwargs["env"]["SBOM_SHA256"] == hashlib.sha256(SBOM_DOCUMENT.encode()).hexdigest()
+
+
+def test_a_rebuild_with_the_same_sbom_image_is_one_build_and_copies_nothing(make_checkout):
+    settings = make_checkout()
+    tasks.build(sbom_context("sha256:one"), stage="prod")
+    c = sbom_context("sha256:one")
+    tasks.build(c, stage="prod")
+    assert compose_calls(c) == [build_with_sbom(settings, "prod")]
+    assert c.run.call_args_list[commands(c).index(build_with_sbom(settings, "prod"))].kwargs["env"][
+        "SBOM_SHA256"] == hashlib.sha256(SBOM_DOCUMENT.encode()).hexdigest()  # fmt: skip
+    assert not [argv for argv in commands(c) if argv[:2] == ["docker", "run"]]
+
+
+def test_a_new_sbom_image_is_copied_out_again(make_checkout):
+    settings = make_checkout()
+    tasks.build(sbom_context("sha256:one"), stage="prod")
+    (settings.root / "reports" / "sbom-prod.json").write_text("old")
+    c = sbom_context("sha256:two")
+    tasks.build(c, stage="prod")
+    assert (settings.root / "reports" / "sbom-prod.json").read_text() == SBOM_DOCUMENT
+    assert compose_calls(c) == [build_with_sbom(settings, "prod")]  # same document, same label: no relabel
 
 
 def test_build_runs_preflight_first_and_checks_the_base_image(make_checkout):
@@ -123,7 +184,7 @@ def test_build_dev_does_not_zip(make_checkout):
     settings = make_checkout()
     c = context()
     tasks.build(c)
-    assert compose_calls(c) == [build_argv(settings, "dev", "build", "dev")]
+    assert compose_calls(c) == [build_with_sbom(settings, "dev")]
     assert not settings.zip_path.exists()
 
 
@@ -182,11 +243,21 @@ def test_down_volumes_without_yes_and_no_terminal_exits_and_removes_nothing(make
     assert compose_calls(c) == []
 
 
-def test_down_volumes_with_yes_deletes_the_volume(make_checkout):
+def test_down_volumes_with_yes_and_no_backup_deletes_the_volume_and_says_so(make_checkout, capsys):
     settings = make_checkout()
     c = context()
-    tasks.down(c, volumes=True, yes=True)
+    tasks.down(c, volumes=True, yes=True, no_backup=True)
     assert compose_calls(c) == [compose_argv(settings, "*", "down", "--remove-orphans", "--volumes")]
+    assert "safety backup skipped (--no-backup)" in capsys.readouterr().err
+
+
+def test_down_volumes_backs_up_first_and_a_failed_backup_deletes_nothing(make_checkout):
+    settings = make_checkout()
+    c = context({r"docker compose .* up --detach --wait db": Result(exited=1)})
+    with pytest.raises(Exit):
+        tasks.down(c, volumes=True, yes=True)
+    assert compose_argv(settings, "*", "up", "--detach", "--wait", "db") in compose_calls(c)
+    assert not [argv for argv in compose_calls(c) if "down" in argv]
 
 
 # ----------------------------------------------------------------------------------------------------- up
@@ -218,14 +289,163 @@ def test_up_prod_builds_then_waits_for_health(make_checkout):
     settings = make_checkout(DJANGO_SECRET_KEY="k")
     c = context()
     tasks.up(c, stage="prod", wait_timeout="60")
-    assert compose_calls(c) == [build_argv(settings, "prod", "build", "prod"), *up_argvs(settings, "prod", "60")]
+    assert stack_calls(c) == [
+        build_with_sbom(settings, "prod"),
+        build_argv(settings, "prod", "build", "prod"),
+        compose_argv(settings, "prod", "up", "--detach", "--no-build", "--wait", "--wait-timeout", "60"),
+    ]
 
 
 def test_up_no_build_skips_the_build(make_checkout):
     settings = make_checkout()
-    c = context(owned(settings))
+    c = context()
     tasks.up(c, stage="dev", build=False)
-    assert compose_calls(c) == up_argvs(settings, "dev")
+    assert stack_calls(c) == [
+        compose_argv(settings, "dev", "up", "--detach", "--no-build", "--wait", "--wait-timeout", "180")
+    ]
+
+
+def test_up_with_app_port_taken_by_something_else_exits_before_building(make_checkout, monkeypatch):
+    settings = make_checkout(APP_PORT="8123")
+    monkeypatch.setattr(stack, "port_is_free", lambda port: port != 8123)
+    c = context()
+    with pytest.raises(Exit) as error:
+        tasks.up(c, stage="dev")
+    assert error.value.message.startswith("error: 127.0.0.1:8123 (APP_PORT) is already in use; ")
+    assert compose_calls(c) == [compose_argv(settings, "dev", "ps", "--quiet", "dev")]
+    assert not settings.zip_path.exists()
+
+
+def test_up_with_app_port_taken_by_this_stage_goes_ahead(make_checkout, monkeypatch):
+    settings = make_checkout()
+    monkeypatch.setattr(stack, "port_is_free", lambda port: False)
+    c = context({r"docker compose .* ps --quiet dev": Result("0123abcd\n")})
+    tasks.up(c, stage="dev", build=False)
+    assert stack_calls(c)[-1] == compose_argv(
+        settings, "dev", "up", "--detach", "--no-build", "--wait", "--wait-timeout", "180"
+    )
+
+
+def test_up_that_never_gets_healthy_shows_logs_and_exits(make_checkout):
+    settings = make_checkout()
+    c = context({r"docker compose .* up ": Result(exited=1)})
+    with pytest.raises(Exit) as error:
+        tasks.up(c, stage="dev", build=False)
+    assert error.value.message == (
+        "error: dev did not come up healthy (deadline 180s); see the logs above (invoke logs)"
+    )
+    assert compose_calls(c)[-1] == compose_argv(settings, "*", "logs", "--no-color", "--tail", "40")
+
+
+# ------------------------------------------------------------------------------------------ manage, compose
+
+
+def test_manage_runs_a_one_off_container_with_the_split_command(make_checkout):
+    settings = make_checkout(DJANGO_SECRET_KEY="k")
+    c = context()
+    tasks.manage(c, "migrate --plan", stage="prod")
+    expected = compose_argv(
+        settings, "prod", "run", "--rm", "--no-TTY", "prod", "python", "manage.py", "migrate", "--plan"
+    )
+    assert compose_calls(c) == [expected]  # no terminal here: no TTY, no pty
+    assert c.run.call_args_list[-1].kwargs["pty"] is False
+
+
+def test_manage_unknown_stage_exits(make_checkout):
+    make_checkout()
+    c = context()
+    with pytest.raises(Exit) as error:
+        tasks.manage(c, "migrate", stage="qa")
+    assert error.value.message == UNKNOWN_STAGE
+    assert compose_calls(c) == []
+
+
+def test_compose_passthrough_keeps_project_file_and_profile(make_checkout):
+    settings = make_checkout()
+    c = context()
+    tasks.compose_passthrough(c, "config --services", stage="stage")
+    assert compose_calls(c) == [compose_argv(settings, "stage", "config", "--services")]
+
+
+def test_logs_of_one_service_followed(make_checkout):
+    settings = make_checkout()
+    c = context()
+    tasks.logs(c, service="db", follow=True)
+    assert compose_calls(c) == [compose_argv(settings, "*", "logs", "--no-color", "--tail", "200", "--follow", "db")]
+
+
+# ------------------------------------------------------------------------------------------------------- qa
+
+
+def test_qa_failure_keeps_reports_tears_down_and_exits_with_pytests_status(make_checkout):
+    settings = make_checkout()
+    c = context({r"docker compose .* run ": Result(exited=3)})
+    with pytest.raises(Exit) as error:
+        tasks.qa(c, pytest_args="-k health")
+    assert error.value.code == 3
+    project = f"{settings.project_name}-qa"
+    argvs = commands(c)
+    assert ["docker", "compose", "--project-name", project, "--file", str(settings.root / "docker/compose.yaml"),
+            "--profile", "test-qa", "run", "--name", f"{project}-pytest", "--no-TTY", "test-qa", "-k", "health",
+            ] in argvs  # fmt: skip
+    assert argvs[-2:] == [
+        ["docker", "rm", "--force", "--volumes", f"{project}-pytest"],
+        ["docker", "compose", "--project-name", project, "--file", str(settings.root / "docker/compose.yaml"),
+         "--profile", "*", "down", "--remove-orphans", "--volumes"],
+    ]  # fmt: skip
+    assert {p.name for p in (settings.root / "reports").iterdir()} == {
+        "compose-ps.txt",
+        "compose-logs.txt",
+        "sbom-test-qa.json",
+    }
+
+
+# -------------------------------------------------------------------------------------------------- dry run
+
+
+def test_dry_build_writes_no_files(make_checkout):
+    settings = make_checkout()
+    c = context(dry=True)
+    tasks.build(c, stage="prod")
+    assert build_with_sbom(settings, "prod") in commands(c)
+    assert not settings.zip_path.exists()
+    assert not settings.zip_path.parent.exists()
+    assert not (settings.root / "docker").exists()
+    assert not (settings.root / "reports").exists()
+    assert not (settings.root / ".lifecycle").exists()
+
+
+def test_dry_build_skips_preflight(make_checkout):
+    make_checkout()
+    c = context({r"docker version ": Result(exited=1)}, dry=True)
+    tasks.build(c, stage="dev")
+    assert [argv for argv in commands(c) if argv[:2] == ["docker", "version"]] == []
+
+
+def test_dry_zip_writes_nothing(make_checkout):
+    settings = make_checkout()
+    tasks.zip(context(dry=True))
+    assert not settings.zip_path.parent.exists()
+
+
+def test_zip_writes_the_zip(make_checkout):
+    settings = make_checkout()
+    c = context()
+    tasks.zip(c)
+    assert settings.zip_path.is_file()
+    assert commands(c) == []  # no engine needed
+
+
+def test_dry_clean_removes_no_files(make_checkout):
+    settings = make_checkout()
+    tasks.zip(context())
+    c = context(dry=True)
+    tasks.clean(c)
+    assert settings.zip_path.is_file()
+    assert settings.zip_path.with_name("Project_playground.manifest.json").is_file()
+    removals = [argv[3:] for argv in commands(c) if argv[:3] == ["docker", "image", "rm"]]
+    assert len(removals) == 1
+    assert {"shop:dev", "shop:test-qa", "shop:stage", "shop:prod"} <= set(removals[0])
 
 
 @pytest.mark.parametrize(
@@ -262,7 +482,7 @@ def test_up_says_when_it_rebuilds_an_image_another_checkout_built(make_checkout,
     tasks.up(c, stage="dev")
     err = capsys.readouterr().err
     assert f"shop:dev was built by another checkout (other-1234abcd); rebuilding it for {settings.project_name}" in err
-    assert compose_calls(c)[0] == build_argv(settings, "dev", "build", "dev")
+    assert compose_calls(c)[0] == build_with_sbom(settings, "dev")
 
 
 def test_up_with_a_new_db_volume_starts_everything_in_one_wait(make_checkout):
@@ -270,21 +490,21 @@ def test_up_with_a_new_db_volume_starts_everything_in_one_wait(make_checkout):
     settings = make_checkout()
     c = context({**owned(settings), r"docker volume inspect ": Result(exited=1)})
     tasks.up(c, stage="dev", build=False)
-    assert compose_calls(c) == up_argvs(settings, "dev")[-1:]
+    assert stack_calls(c) == up_argvs(settings, "dev")[-1:]
     assert ["docker", "volume", "inspect", "--format", "{{.Name}}", f"{settings.project_name}_db-data"] in commands(c)
 
 
 def test_up_says_at_once_when_the_database_refuses_the_password(make_checkout):
     settings = make_checkout()
-    c = context({**owned(settings), r"docker inspect --format '\{\{json .State\}\}'": Result(DENIED_DB)})
+    c = context({**VOLUME_EXISTS, r"docker inspect --format '\{\{json .State\}\}'": Result(DENIED_DB)})
     with pytest.raises(Exit) as error:
         tasks.up(c, stage="dev", build=False, wait_timeout="600")
     assert error.value.message == (
         "error: the database refuses the app's login (Access denied): its volume was initialised with another "
-        "DB_PASSWORD (or DB_USER); put the old value back in .env, or start over with invoke down --volumes (deletes "
-        "the data: back it up first with invoke db.backup)"
+        "DB_PASSWORD (or DB_USER); put the old value back in .env, or start over with invoke down --volumes (it "
+        "backs the data up, then deletes it)"
     )
-    assert compose_calls(c) == up_argvs(settings, "dev")[:2]  # never the long wait
+    assert stack_calls(c) == up_argvs(settings, "dev")[:1]  # never the long wait
 
 
 def test_up_refuses_a_malformed_container_setting_before_building(make_checkout):
@@ -295,50 +515,6 @@ def test_up_refuses_a_malformed_container_setting_before_building(make_checkout)
     assert error.value.message.startswith("error: DJANGO_LOG_LEVEL='LOUD' is not one of: DEBUG, INFO, WARNING")
     assert compose_calls(c) == []
     assert not settings.zip_path.exists()
-
-
-def test_up_with_app_port_taken_by_something_else_exits_before_building(make_checkout, monkeypatch):
-    settings = make_checkout(APP_PORT="8123")
-    monkeypatch.setattr(stack, "port_is_free", lambda port: port != 8123)
-    c = context()
-    with pytest.raises(Exit) as error:
-        tasks.up(c, stage="dev")
-    assert error.value.message.startswith("error: 127.0.0.1:8123 (APP_PORT) is already in use; ")
-    assert compose_calls(c) == [compose_argv(settings, "dev", "ps", "--quiet", "dev")]
-    assert not settings.zip_path.exists()
-
-
-def test_up_with_app_port_taken_by_this_stage_goes_ahead(make_checkout, monkeypatch):
-    settings = make_checkout()
-    monkeypatch.setattr(stack, "port_is_free", lambda port: False)
-    c = context({**owned(settings), r"docker compose .* ps --quiet dev": Result("0123abcd\n")})
-    tasks.up(c, stage="dev", build=False)
-    assert compose_calls(c)[-1] == up_argvs(settings, "dev")[-1]
-
-
-def test_up_that_never_gets_healthy_shows_logs_and_exits(make_checkout):
-    settings = make_checkout()
-    c = context({**owned(settings), r"docker compose .* up --detach --no-build --wait": Result(exited=1)})
-    with pytest.raises(Exit) as error:
-        tasks.up(c, stage="dev", build=False)
-    assert error.value.message == (
-        "error: dev did not come up healthy (deadline 180s); see the logs above (invoke logs)"
-    )
-    assert compose_calls(c)[-1] == compose_argv(settings, "*", "logs", "--no-color", "--tail", "40")
-
-
-# ------------------------------------------------------------------------------------------ manage, compose
-
-
-def test_manage_runs_a_one_off_container_with_the_split_command(make_checkout):
-    settings = make_checkout(DJANGO_SECRET_KEY="k")
-    c = context(owned(settings))
-    tasks.manage(c, "migrate --plan", stage="prod")
-    expected = compose_argv(
-        settings, "prod", "run", "--rm", "--no-TTY", "prod", "python", "manage.py", "migrate", "--plan"
-    )
-    assert compose_calls(c) == [expected]  # no terminal here: no TTY, no pty
-    assert c.run.call_args_list[-1].kwargs["pty"] is False
 
 
 def test_manage_passes_env_and_never_shows_a_secret_value(make_checkout):
@@ -392,10 +568,11 @@ def test_manage_builds_a_missing_image_with_its_zip_first(make_checkout):
     settings = make_checkout(DJANGO_SECRET_KEY="k")
     c = context({r"docker image inspect --format '\{\{index": Result(exited=1)})
     tasks.manage(c, "check", stage="prod")
-    assert compose_calls(c) == [
-        build_argv(settings, "prod", "build", "prod"),
-        compose_argv(settings, "prod", "run", "--rm", "--no-TTY", "prod", "python", "manage.py", "check"),
-    ]
+    calls = compose_calls(c)
+    assert calls[0] == build_with_sbom(settings, "prod")
+    assert calls[-1] == compose_argv(
+        settings, "prod", "run", "--rm", "--no-TTY", "prod", "python", "manage.py", "check"
+    )
     assert settings.zip_path.is_file()
 
 
@@ -443,97 +620,6 @@ def test_shell_command_without_a_terminal_runs_without_tty(make_checkout, monkey
     ]
     assert c.run.call_args_list[-1].kwargs["pty"] is False
     assert c.run.call_args_list[-1].kwargs["in_stream"] is False
-
-
-def test_manage_unknown_stage_exits(make_checkout):
-    make_checkout()
-    c = context()
-    with pytest.raises(Exit) as error:
-        tasks.manage(c, "migrate", stage="qa")
-    assert error.value.message == UNKNOWN_STAGE
-    assert compose_calls(c) == []
-
-
-def test_compose_passthrough_keeps_project_file_and_profile(make_checkout):
-    settings = make_checkout()
-    c = context()
-    tasks.compose_passthrough(c, "config --services", stage="stage")
-    assert compose_calls(c) == [compose_argv(settings, "stage", "config", "--services")]
-
-
-def test_logs_of_one_service_followed(make_checkout):
-    settings = make_checkout()
-    c = context()
-    tasks.logs(c, service="db", follow=True)
-    assert compose_calls(c) == [compose_argv(settings, "*", "logs", "--no-color", "--tail", "200", "--follow", "db")]
-
-
-# ------------------------------------------------------------------------------------------------------- qa
-
-
-def test_qa_failure_keeps_reports_tears_down_and_exits_with_pytests_status(make_checkout):
-    settings = make_checkout()
-    c = context({r"docker compose .* run ": Result(exited=3)})
-    with pytest.raises(Exit) as error:
-        tasks.qa(c, pytest_args="-k health")
-    assert error.value.code == 3
-    project = f"{settings.project_name}-qa"
-    argvs = commands(c)
-    assert ["docker", "compose", "--project-name", project, "--file", str(settings.root / "docker/compose.yaml"),
-            "--profile", "test-qa", "run", "--name", f"{project}-pytest", "--no-TTY", "test-qa", "-k", "health",
-            ] in argvs  # fmt: skip
-    assert argvs[-2:] == [
-        ["docker", "rm", "--force", "--volumes", f"{project}-pytest"],
-        ["docker", "compose", "--project-name", project, "--file", str(settings.root / "docker/compose.yaml"),
-         "--profile", "*", "down", "--remove-orphans", "--volumes"],
-    ]  # fmt: skip
-    assert {p.name for p in (settings.root / "reports").iterdir()} == {"compose-ps.txt", "compose-logs.txt"}
-
-
-# -------------------------------------------------------------------------------------------------- dry run
-
-
-def test_dry_build_writes_no_files(make_checkout):
-    settings = make_checkout()
-    c = context(dry=True)
-    tasks.build(c, stage="prod")
-    assert build_argv(settings, "prod", "build", "prod") in commands(c)
-    assert not settings.zip_path.exists()
-    assert not settings.zip_path.parent.exists()
-    assert not (settings.root / "docker").exists()
-
-
-def test_dry_build_skips_preflight(make_checkout):
-    make_checkout()
-    c = context({r"docker version ": Result(exited=1)}, dry=True)
-    tasks.build(c, stage="dev")
-    assert [argv for argv in commands(c) if argv[:2] == ["docker", "version"]] == []
-
-
-def test_dry_zip_writes_nothing(make_checkout):
-    settings = make_checkout()
-    tasks.zip(context(dry=True))
-    assert not settings.zip_path.parent.exists()
-
-
-def test_zip_writes_the_zip(make_checkout):
-    settings = make_checkout()
-    c = context()
-    tasks.zip(c)
-    assert settings.zip_path.is_file()
-    assert commands(c) == []  # no engine needed
-
-
-def test_dry_clean_removes_no_files(make_checkout):
-    settings = make_checkout()
-    tasks.zip(context())
-    c = context(owned(settings), dry=True)
-    tasks.clean(c)
-    assert settings.zip_path.is_file()
-    assert settings.zip_path.with_name("Project_playground.manifest.json").is_file()
-    removals = [argv[3:] for argv in commands(c) if argv[:3] == ["docker", "image", "rm"]]
-    assert len(removals) == 1
-    assert {"shop:dev", "shop:test-qa", "shop:stage", "shop:prod"} <= set(removals[0])
 
 
 def test_clean_removes_only_the_images_this_checkout_built(make_checkout, capsys):
@@ -617,3 +703,91 @@ def test_every_task_has_a_summary_and_states_each_default(name):
         words = default_words(parameter.default)
         if words is not None:
             assert f"Default: {words}" in text
+
+
+# -------------------------------------------------------------------------------------------------- debugger
+
+
+def debug_up_argv(settings: Settings, *wait: str) -> list[str]:
+    argv = compose_argv(settings, "dev", "up", "--detach", "--no-build", *wait)
+    argv[6:6] = ["--file", str(settings.root / "docker" / "compose.debug.yaml")]
+    return argv
+
+
+@pytest.mark.parametrize(
+    ("flags", "mode", "wait"),
+    [
+        pytest.param({}, "listen", ("--wait", "--wait-timeout", "180"), id="--debug waits for health"),
+        pytest.param({"wait": True}, "wait", (), id="--debug --wait returns once started (paused for a client)"),
+    ],
+)
+def test_up_debug_adds_the_debug_file_and_passes_the_mode(make_checkout, flags, mode, wait):
+    settings = make_checkout()
+    c = context()
+    tasks.up(c, stage="dev", build=False, debug=True, **flags)
+    expected = debug_up_argv(settings, *wait)
+    assert stack_calls(c) == [expected]
+    assert c.run.call_args_list[commands(c).index(expected)].kwargs["env"]["DEBUGPY"] == mode
+
+
+@pytest.mark.parametrize(
+    ("stage", "flags", "message"),
+    [
+        ("prod", {"debug": True}, "error: --debug needs --stage dev: debugpy is in the dev image only, never in prod"),
+        ("dev", {"wait": True}, "error: --wait pauses the server for a debugger; use it with --debug"),
+    ],
+)
+def test_up_debug_refuses_what_it_cannot_do_before_building(make_checkout, stage, flags, message):
+    make_checkout(DJANGO_SECRET_KEY="k")
+    c = context()
+    with pytest.raises(Exit) as error:
+        tasks.up(c, stage=stage, **flags)
+    assert (error.value.message, error.value.code) == (message, 1)
+    assert compose_calls(c) == []
+
+
+def test_up_debug_with_debug_port_taken_exits_before_building(make_checkout, monkeypatch):
+    settings = make_checkout(DEBUG_PORT="8124")
+    monkeypatch.setattr(stack, "port_is_free", lambda port: port != 8124)
+    c = context()
+    with pytest.raises(Exit) as error:
+        tasks.up(c, stage="dev", debug=True)
+    assert error.value.message.startswith("error: 127.0.0.1:8124 (DEBUG_PORT) is already in use; ")
+    assert compose_calls(c) == [compose_argv(settings, "dev", "ps", "--quiet", "dev")]
+
+
+# -------------------------------------------------------------------------------------------------- deps
+
+
+def test_deps_upgrade_of_a_package_no_lock_holds_runs_nothing(make_checkout):
+    make_checkout()
+    c = context()
+    with pytest.raises(Exit) as error:
+        tasks.deps_upgrade(c, package="nosuchpkg")
+    assert (error.value.message, error.value.code) == (
+        "error: nosuchpkg is in no lock; add it to a requirements/*.in, then run invoke deps.lock",
+        1,
+    )
+    assert commands(c) == []
+
+
+def test_dry_deps_lock_prints_one_uv_compile_per_lock_and_writes_nothing(make_checkout):
+    settings = make_checkout()
+    c = context(dry=True)
+    tasks.deps_lock(c)
+    argvs = commands(c)
+    assert [argv[argv.index("--output-file") + 1] for argv in argvs] == [lock.output for lock in deps.LOCKS]
+    assert all(argv[1:3] == ["--directory", str(settings.root)] for argv in argvs)
+    assert not (settings.root / "requirements").exists()
+
+
+def test_clean_removes_the_sbom_images_reports_and_records(make_checkout):
+    settings = make_checkout()
+    tasks.build(sbom_context("sha256:one"), stage="prod")
+    assert (settings.root / ".lifecycle" / "sbom-prod.id").is_file()
+    c = context()
+    tasks.clean(c)
+    removals = [argv[3:] for argv in commands(c) if argv[:3] == ["docker", "image", "rm"]]
+    assert {"shop:sbom-dev", "shop:sbom-test-qa", "shop:sbom-runtime"} <= set(removals[0])
+    assert not (settings.root / "reports").exists()
+    assert not (settings.root / ".lifecycle" / "sbom-prod.id").exists()

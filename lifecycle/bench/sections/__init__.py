@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lifecycle.bench.context import Section
-from lifecycle.bench.sections import builds, code_zip, images, pipuv, qa, serve, up
+from lifecycle.bench.sections import backup, builds, code_zip, images, pipuv, qa, serve, up
 
 SECTIONS: tuple[Section, ...] = (
     code_zip.SECTION,
@@ -13,6 +13,7 @@ SECTIONS: tuple[Section, ...] = (
     qa.SECTION,
     up.SECTION,
     serve.SECTION,
+    backup.SECTION,
     pipuv.SECTION,
 )
 TARGETS = {name: limit for section in SECTIONS for name, limit in section.targets.items()}

@@ -1,0 +1,661 @@
+"""Your data: streamed, verified backups of the app database; restores that never leave it half-done; resets.
+
+A backup is `BACKUP_DIR/<project>-<UTC time>.sql.gz` plus a `.json` manifest (sha256, server, row counts
+counted from the dump itself, last migration per app, the running code). The dump streams from the db
+container through gzip into `<name>.partial`, renamed only when complete. A restore checks sha256 and the
+whole gzip stream first, loads into a scratch database, checks its row counts against the manifest, then
+swaps it in with one RENAME TABLE statement (atomic in MariaDB and MySQL): killed at any point before the
+swap, the previous data is still there. Decisions are plain functions; `Database` sequences commands from
+`lifecycle.dbclient` through the `Runner` and the streaming edge.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import json
+import os
+import re
+import time
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lifecycle import compose as cmd
+from lifecycle import dbclient
+from lifecycle.dbclient import DbTools
+from lifecycle.errors import UserError
+from lifecycle.runner import CHUNK, CommandFailed, Runner, Streams
+from lifecycle.settings import Settings
+from lifecycle.stages import DEV, STAGES, Stage
+
+SUFFIX = ".sql.gz"
+MANUAL, AUTOMATIC = "manual", "automatic"
+APP_SERVICES = tuple(stage.service for stage in STAGES if stage.serves_http)  # they run manage.py
+DUMP_COMPLETED = b"-- Dump completed"  # the last comment line mysqldump and mariadb-dump write
+LABEL_ZIP, LABEL_COMMIT = "io.lifecycle.code-zip.sha256", "org.opencontainers.image.revision"
+
+
+# ------------------------------------------------------------------------------------------------ manifest
+@dataclass(frozen=True)
+class Manifest:
+    file: str
+    sha256: str
+    size: int
+    created: str  # UTC, ISO 8601
+    kind: str  # MANUAL or AUTOMATIC
+    reason: str
+    project: str
+    database: str
+    server_image: str
+    server_version: str
+    dump_tool: str
+    tables: dict[str, int] = field(default_factory=dict)
+    migrations: dict[str, str] = field(default_factory=dict)
+    code_zip_sha256: str = "unknown"
+    commit: str = "unknown"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        data = json.loads(text)
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+
+    @property
+    def rows(self) -> int:
+        return sum(self.tables.values())
+
+
+def manifest_path(backup: Path) -> Path:
+    return backup.with_name(backup.name.removesuffix(SUFFIX) + ".json")
+
+
+def backup_name(project: str, now: datetime) -> str:
+    """`<project>-<UTC time to the millisecond>.sql.gz`: sorts by time, and two backups never share a name."""
+    return f"{project}-{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z{SUFFIX}"
+
+
+def read_manifests(folder: Path) -> list[tuple[Path, Manifest | None]]:
+    """Every backup file in folder, newest first, with its manifest (None when missing or unreadable)."""
+    found = []
+    for path in sorted(folder.glob(f"*{SUFFIX}"), reverse=True):
+        try:
+            found.append((path, Manifest.from_json(manifest_path(path).read_text(encoding="utf-8"))))
+        except (OSError, ValueError, TypeError):
+            found.append((path, None))
+    return found
+
+
+def to_prune(backups: Sequence[tuple[Path, Manifest | None]], project: str, keep: int) -> list[Path]:
+    """The automatic backups of this project beyond the newest `keep`; never one taken by hand."""
+    automatic = [path for path, manifest in backups if manifest and manifest.kind == AUTOMATIC
+                 and manifest.project == project]  # fmt: skip
+    return sorted(automatic, reverse=True)[keep:]
+
+
+# ---------------------------------------------------------------------------------------------- the stream
+_INSERT = re.compile(rb"INSERT INTO `((?:[^`]|``)+)` VALUES")
+_CREATE = re.compile(rb"CREATE TABLE `((?:[^`]|``)+)` \(")
+_STRING = re.compile(rb"'[^'\\]*(?:\\.[^'\\]*)*'", re.DOTALL)
+
+
+class RowCounter:
+    """Counts the rows of each table in a dump as it streams by, so the manifest describes the file itself.
+
+    Dumps hold literals only (numbers, NULL, quoted strings with newlines escaped), so once the strings are
+    removed every `(` inside an INSERT statement starts a row, whether the dump puts the rows on one line
+    (mysqldump) or one per line (mariadb-dump 11). Memory is bounded by the longest line, not the dump."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, int] = {}
+        self.completed = False
+        self._partial = b""
+        self._inserting: str | None = None  # the table of the INSERT statement being read
+
+    def feed(self, chunk: bytes) -> None:
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self._line(line)
+
+    def finish(self) -> dict[str, int]:
+        if self._partial:
+            self._line(self._partial)
+            self._partial = b""
+        return dict(self.tables)
+
+    def _line(self, line: bytes) -> None:
+        if self._inserting is None:
+            if match := _INSERT.match(line):
+                self._inserting = _table(match.group(1))
+                line = line[match.end() :]
+            else:
+                if match := _CREATE.match(line):
+                    self.tables.setdefault(_table(match.group(1)), 0)
+                elif line.startswith(DUMP_COMPLETED):
+                    self.completed = True
+                return
+        values = _STRING.sub(b"''", line)
+        self.tables[self._inserting] = self.tables.get(self._inserting, 0) + values.count(b"(")
+        if values.rstrip().endswith(b";"):
+            self._inserting = None
+
+
+def _table(quoted: bytes) -> str:
+    return quoted.replace(b"``", b"`").decode("utf-8")
+
+
+class HashingFile:
+    """A write-only file that also hashes and counts what passes through it."""
+
+    def __init__(self, raw) -> None:
+        self.raw, self.digest, self.size = raw, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return self.raw.write(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
+def decompressed(path: Path, digest: hashlib._Hash | None = None) -> Iterator[bytes]:
+    """The dump inside a gzip file, chunk by chunk (never more than CHUNK at once, however well it compressed).
+
+    Raises zlib.error or EOFError on a damaged or truncated stream; feeds the raw bytes to digest on the way."""
+    inflater = zlib.decompressobj(wbits=31)
+    with path.open("rb") as raw:
+        while data := raw.read(CHUNK):
+            if digest:
+                digest.update(data)
+            while True:  # until this input is used up and nothing more is pending
+                if inflater.eof:
+                    if data.strip(b"\0"):
+                        raise zlib.error("data after the end of the gzip stream")
+                    break
+                out = inflater.decompress(data, CHUNK)
+                data = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+                if out:
+                    yield out
+                elif not data:
+                    break
+    if not inflater.eof:
+        raise EOFError("the gzip stream ends early")
+
+
+def verify(path: Path) -> Manifest:
+    """Check a backup end to end before anything is touched; the one line says what is wrong with it."""
+    if not path.is_file():
+        raise UserError(f"{path} does not exist; invoke db.list shows the backups")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path} is empty, not a backup; nothing was restored (invoke db.list shows the backups)")
+    try:
+        manifest = Manifest.from_json(manifest_path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        raise UserError(
+            f"{path} has no readable manifest {manifest_path(path).name}; only backups made by invoke db.backup "
+            "can be restored; nothing was restored"
+        ) from None
+    with path.open("rb") as raw:
+        if raw.read(2) != b"\x1f\x8b":
+            raise UserError(f"{path} is not a gzip file; nothing was restored")
+    size = path.stat().st_size
+    if size != manifest.size:
+        raise UserError(
+            f"{path} is {size} bytes, its manifest says {manifest.size} (truncated or changed); nothing was restored"
+        )
+    digest, tail = hashlib.sha256(), b""
+    try:
+        for chunk in decompressed(path, digest):
+            tail = (tail + chunk)[-256:]
+    except (zlib.error, EOFError) as error:
+        raise UserError(f"{path} is not a complete gzip stream ({error}); nothing was restored") from None
+    if digest.hexdigest() != manifest.sha256:
+        raise UserError(f"{path} does not match its manifest's sha256 (corrupted or changed); nothing was restored")
+    if DUMP_COMPLETED not in tail:
+        raise UserError(f"{path} holds an unfinished dump (no '-- Dump completed' line); nothing was restored")
+    return manifest
+
+
+# -------------------------------------------------------------------------------------- plain decisions
+def sql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def sql_identifier(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def count_rows_sql(database: str, tables: Sequence[str]) -> str:
+    """One statement that counts every table's rows exactly (information_schema only estimates for InnoDB)."""
+    db = sql_identifier(database)
+    parts = [f"SELECT {sql_string(t)}, COUNT(*) FROM {db}.{sql_identifier(t)}" for t in tables]
+    return " UNION ALL ".join(parts)
+
+
+def swap_sql(live: str, scratch: str, replaced: str, live_tables: Sequence[str], new_tables: Sequence[str]) -> str:
+    """Move the live tables out and the scratch tables in with ONE RENAME TABLE (all or nothing), then drop both."""
+    moves = [f"{sql_identifier(live)}.{sql_identifier(t)} TO {sql_identifier(replaced)}.{sql_identifier(t)}"
+             for t in live_tables]  # fmt: skip
+    moves += [f"{sql_identifier(scratch)}.{sql_identifier(t)} TO {sql_identifier(live)}.{sql_identifier(t)}"
+              for t in new_tables]  # fmt: skip
+    statements = [
+        "SET SESSION lock_wait_timeout = 60",  # a transaction holding a table makes the swap fail, not hang for a day
+        f"DROP DATABASE IF EXISTS {sql_identifier(replaced)}",
+        f"CREATE DATABASE {sql_identifier(replaced)}",
+    ]
+    if moves:
+        statements.append("RENAME TABLE " + ", ".join(moves))
+    statements += [f"DROP DATABASE {sql_identifier(replaced)}", f"DROP DATABASE {sql_identifier(scratch)}"]
+    return "; ".join(statements)
+
+
+def count_mismatches(expected: Mapping[str, int], found: Mapping[str, int]) -> list[str]:
+    names = sorted(set(expected) | set(found))
+    return [f"{name}: {found.get(name, 'missing')} rows, manifest {expected.get(name, 'none')}"
+            for name in names if expected.get(name) != found.get(name)]  # fmt: skip
+
+
+def planned_migrations(plan_output: str) -> list[str]:
+    """The `app.migration` lines of `manage.py migrate --plan` (empty when the schema is current)."""
+    return re.findall(r"^\s*([A-Za-z_][\w]*\.\d{4}\w*)\s*$", plan_output, flags=re.MULTILINE)
+
+
+def leading_number(text: str) -> int | None:
+    match = re.match(r"\D*?(\d+)", text)
+    return int(match.group(1)) if match else None
+
+
+def image_tag(image: str) -> str:
+    last = image.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else "latest"
+
+
+def server_change(recorded: str, new_image: str) -> str | None:
+    """Why `up` must back up first: DB_IMAGE's major version differs from the one recorded in the volume.
+
+    `recorded` is the volume's record, "IMAGE VERSION" (empty: a fresh volume, or one from before records)."""
+    parts = recorded.split(maxsplit=1)
+    if len(parts) < 2 or parts[0] == new_image:
+        return None
+    old_image, old_version = parts
+    old_major, new_major = leading_number(old_version), leading_number(image_tag(new_image))
+    if old_major is not None and old_major == new_major:
+        return None
+    return f"DB_IMAGE changed from {old_image} (server {old_version}) to {new_image}"
+
+
+@dataclass(frozen=True)
+class Running:
+    """What `docker ps` says about this project's containers."""
+
+    db_image: str = "unknown"
+    app_service: str | None = None
+    code_zip_sha256: str = "unknown"
+    commit: str = "unknown"
+
+
+PS_FORMAT = "\t".join(
+    ['{{.Label "com.docker.compose.service"}}', "{{.Image}}", f'{{{{.Label "{LABEL_ZIP}"}}}}',
+     f'{{{{.Label "{LABEL_COMMIT}"}}}}']
+)  # fmt: skip
+
+
+def running_containers(ps_output: str) -> Running:
+    db_image, app = "unknown", None
+    for line in ps_output.splitlines():
+        service, image, zip_sha, commit = ([*line.split("\t"), "", "", ""])[:4]
+        if service == dbclient.SERVICE:
+            db_image = image
+        elif service in APP_SERVICES and app is None:
+            app = (service, zip_sha or "unknown", commit or "unknown")
+    if app is None:
+        return Running(db_image)
+    return Running(db_image, *app)
+
+
+def format_size(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
+
+
+def format_age(seconds: float) -> str:
+    for unit, length in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= length:
+            return f"{int(seconds // length)} {unit}"
+    return f"{int(seconds)} s"
+
+
+def listing(backups: Sequence[tuple[Path, Manifest | None]], now: float) -> list[str]:
+    lines = []
+    for path, manifest in backups:
+        stat = path.stat()
+        head = f"{path.name}  {format_size(stat.st_size)}  {format_age(now - stat.st_mtime)} old"
+        if manifest is None:
+            lines.append(f"{head}  (no manifest: cannot be restored)")
+            continue
+        migrations = ", ".join(f"{app}.{name}" for app, name in sorted(manifest.migrations.items())) or "none"
+        lines.append(
+            f"{head}  {manifest.kind} ({manifest.reason})  {manifest.database}: {len(manifest.tables)} tables, "
+            f"{manifest.rows} rows  server {manifest.server_version}  migrations: {migrations}"
+        )
+    return lines
+
+
+def confirm_project(project: str, consequence: str, yes: bool, ask: Callable[[str], str] | None) -> None:
+    """A destructive step needs --yes, or the project name typed at a terminal."""
+    if yes:
+        return
+    if ask is None:
+        raise UserError(f"{consequence} of {project}; add --yes to confirm (nothing was changed)")
+    answer = ask(f"{consequence[0].upper()}{consequence[1:]} of {project}. Type the project name to confirm: ")
+    if answer.strip() != project:
+        raise UserError("not confirmed; nothing was changed")
+
+
+# ----------------------------------------------------------------------------------------- the database
+@dataclass
+class Database:
+    """The app database of this checkout's running `db` service."""
+
+    settings: Settings
+    run: Runner
+    streams: Streams
+    say: Callable[[str], None]
+    dry: bool = False
+    _tools: DbTools | None = None
+
+    @property
+    def folder(self) -> Path:
+        return self.settings.root / self.settings["BACKUP_DIR"]
+
+    @property
+    def volume(self) -> str:
+        return f"{self.settings.project_name}_db-data"
+
+    def _run(self, argv: Sequence[str], **options) -> str:
+        return self.run(argv, env=self.settings.env, **options).stdout
+
+    def is_running(self) -> bool:
+        argv = cmd.compose_argv(self.settings, "ps", "--quiet", "--status", "running", dbclient.SERVICE)
+        return bool(self._run(argv, warn=True, capture=True).strip())
+
+    def require_running(self) -> None:
+        if not self.is_running():
+            raise UserError("the db service is not running; start it with invoke up (nothing was changed)")
+
+    def tools(self) -> DbTools:
+        if self._tools is None:
+            self._tools = dbclient.choose_tools(self._run(dbclient.probe(self.settings), capture=True))
+        return self._tools
+
+    def query(self, statement: str, database: str | None = None, warn: bool = False) -> list[list[str]]:
+        output = self._run(dbclient.sql(self.settings, self.tools(), statement, database), capture=True, warn=warn)
+        return [line.split("\t") for line in output.splitlines() if line]
+
+    def containers(self) -> Running:
+        label = f"label=com.docker.compose.project={self.settings.project_name}"
+        ps = cmd.docker_argv("ps", "--filter", label, "--format", PS_FORMAT)
+        return running_containers(self._run(ps, capture=True, warn=True))
+
+    # ------------------------------------------------------------------------------------------ backup
+    def backup(self, kind: str = MANUAL, reason: str = "by hand") -> Path | None:
+        """Dump the database into BACKUP_DIR with its manifest; return the file (None in a dry run)."""
+        if self.dry:
+            self.say(f"dry run: would dump the database into {self.folder}/")
+            return None
+        self.require_running()
+        tools = self.tools()
+        version = self.query("SELECT VERSION()")[0][0]
+        migrations = {app: name for app, name in self.query(
+            "SELECT app, MAX(name) FROM django_migrations GROUP BY app", tools.database, warn=True)}  # fmt: skip
+        running = self.containers()
+        now = datetime.now(UTC)
+        path = self.folder / backup_name(self.settings.project_name, now)
+        draft = Manifest(
+            file=path.name, sha256="", size=0, created=now.isoformat(), kind=kind, reason=reason,
+            project=self.settings.project_name, database=tools.database, server_image=running.db_image,
+            server_version=version, dump_tool=tools.dump, migrations=migrations,
+            code_zip_sha256=running.code_zip_sha256, commit=running.commit,
+        )  # fmt: skip
+        partial = path.with_name(path.name + ".partial")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            manifest = self._stream_dump(path, partial, draft, tools)
+        except OSError as error:
+            raise UserError(f"writing {partial} failed ({error.strerror or error}); no backup was written") from None
+        finally:
+            with contextlib.suppress(OSError):  # a folder that could not be made holds no partial file
+                partial.unlink(missing_ok=True)
+        self.say(f"backup: {path} ({format_size(manifest.size)}, {len(manifest.tables)} tables, {manifest.rows} rows, "
+                 f"{kind})")  # fmt: skip
+        return path
+
+    def _stream_dump(self, path: Path, partial: Path, draft: Manifest, tools: DbTools) -> Manifest:
+        """Stream the dump into `partial` (gzip, sha256, row counts on the way), write the manifest, then give the
+        dump its final name: only a complete dump with its manifest ever has it."""
+        counter = RowCounter()
+        with partial.open("wb") as raw:
+            hashing = HashingFile(raw)
+            # Level 1: a safety backup runs before every destructive step, so its speed matters more than its size.
+            with gzip.GzipFile(filename="", mode="wb", fileobj=hashing, compresslevel=1, mtime=0) as packed:
+
+                def sink(chunk: bytes) -> None:
+                    counter.feed(chunk)
+                    packed.write(chunk)
+
+                status = self.streams.stream_out(dbclient.dump(self.settings, tools), sink, env=self.settings.env)
+            raw.flush()
+            os.fsync(raw.fileno())
+        tables = counter.finish()
+        if status or not counter.completed:
+            raise UserError(f"the dump failed (exit {status}, see above); no backup was written")
+        manifest = replace(draft, sha256=hashing.digest.hexdigest(), size=hashing.size, tables=tables)
+        manifest_path(path).write_text(manifest.to_json(), encoding="utf-8")
+        partial.rename(path)
+        return manifest
+
+    def safety_backup(self, reason: str, *, skip: bool) -> Path | None:
+        """The automatic backup before a destructive step; then prune automatic backups beyond BACKUP_KEEP."""
+        if skip:
+            self.say(f"safety backup skipped (--no-backup) {reason}")
+            return None
+        self.say(f"safety backup {reason}")
+        try:
+            path = self.backup(AUTOMATIC, reason)
+        except UserError as error:
+            raise UserError(f"{error}; nothing else was done (add --no-backup to go on without a backup)") from None
+        self.prune()
+        return path
+
+    def prune(self) -> list[Path]:
+        if self.dry:
+            return []
+        keep = int(self.settings["BACKUP_KEEP"])
+        doomed = to_prune(read_manifests(self.folder), self.settings.project_name, keep)
+        for path in doomed:
+            self.say(f"prune automatic backup {path.name} (BACKUP_KEEP={keep})")
+            manifest_path(path).unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
+        return doomed
+
+    def list(self) -> list[str]:
+        backups = read_manifests(self.folder) if self.folder.is_dir() else []
+        if not backups:
+            return [f"no backups in {self.folder}"]
+        return listing(backups, time.time())
+
+    # ----------------------------------------------------------------------------------------- restore
+    def restore(
+        self, path: Path, *, yes: bool, ask, other_database: bool = False, no_backup: bool = False
+    ) -> list[str]:
+        """Replace the database with a verified backup; return the migrations the restored schema lacks."""
+        manifest = verify(path)
+        if self.dry:
+            self.say(f"dry run: would take a safety backup, load {path.name} into a scratch database, swap it in")
+            return []
+        self.require_running()
+        tools = self.tools()
+        if manifest.database != tools.database and not other_database:
+            raise UserError(
+                f"{path.name} is a backup of database {manifest.database!r}, this stack's is {tools.database!r}; "
+                "add --other-database to restore it anyway (nothing was changed)"
+            )
+        confirm_project(self.settings.project_name, f"restoring replaces the database {tools.database}", yes, ask)
+        self.safety_backup(f"before db.restore of {path.name}", skip=no_backup)
+        live, scratch, replaced = tools.database, f"{tools.database}__restore", f"{tools.database}__replaced"
+        self._recreate(scratch, like=live)
+        try:
+            status = self.streams.stream_in(dbclient.load(self.settings, tools, scratch), decompressed(path),
+                                            env=self.settings.env)  # fmt: skip
+            if status:
+                raise UserError(f"loading {path.name} failed (exit {status}, see above); the database is unchanged")
+            self._check_copy(scratch, manifest)
+            new_tables = self._base_tables(scratch)
+            self.query(swap_sql(live, scratch, replaced, self._base_tables(live), new_tables))
+        except BaseException:
+            self.query(f"DROP DATABASE IF EXISTS {sql_identifier(scratch)}", warn=True)
+            raise
+        self.say(f"restored {path.name}: {len(manifest.tables)} tables, {manifest.rows} rows into {live}")
+        return self.report_schema()
+
+    def _recreate(self, database: str, *, like: str) -> None:
+        """Drop and create `database` with the character set and collation of `like`."""
+        found = self.query(
+            "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
+            f"WHERE SCHEMA_NAME = {sql_string(like)}"
+        )
+        charset, collation = found[0] if found else ("utf8mb4", "utf8mb4_unicode_ci")
+        self.query(f"DROP DATABASE IF EXISTS {sql_identifier(database)}; CREATE DATABASE {sql_identifier(database)} "
+                   f"CHARACTER SET {charset} COLLATE {collation}")  # fmt: skip
+
+    def _base_tables(self, database: str) -> list[str]:
+        rows = self.query(
+            "SELECT TABLE_NAME FROM information_schema.TABLES "
+            f"WHERE TABLE_SCHEMA = {sql_string(database)} AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME"
+        )
+        return [row[0] for row in rows]
+
+    def _check_copy(self, scratch: str, manifest: Manifest) -> None:
+        tables = self._base_tables(scratch)
+        found = {name: int(count) for name, count in self.query(count_rows_sql(scratch, tables))} if tables else {}
+        wrong = count_mismatches(manifest.tables, found)
+        if wrong:
+            raise UserError(f"the restored copy does not match the manifest ({'; '.join(wrong[:3])}); "
+                            "the database is unchanged")  # fmt: skip
+        schema = sql_string(scratch)
+        others = self.query(
+            f"SELECT (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {schema} AND TABLE_TYPE "
+            f"= 'VIEW') + (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = {schema})"
+            f" + (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = {schema})"
+            f" + (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {schema})"
+        )
+        if int(others[0][0]):
+            raise UserError(
+                "the backup holds views, triggers, routines or events, which the atomic table swap cannot move; "
+                "the database is unchanged (load it by hand: gunzip -c FILE | invoke db.shell --root)"
+            )
+
+    def report_schema(self) -> list[str]:
+        """Run `migrate --plan` in the running app container and say what the database lacks."""
+        service = self.containers().app_service
+        if service is None:
+            self.say("no app container is running: invoke manage 'migrate --plan' shows what the schema lacks")
+            return []
+        argv = cmd.compose_argv(self.settings, "exec", "--no-TTY", service, "python", "manage.py", "migrate", "--plan")
+        plan = self.run(argv, env=self.settings.env, capture=True, warn=True)
+        if not plan.ok:  # the data is in place; only the report is missing
+            self.say(f"warning: migrate --plan failed in {service}; run invoke manage 'migrate --plan' to see what "
+                     "the schema lacks")  # fmt: skip
+            return []
+        missing = planned_migrations(plan.stdout)
+        if missing:
+            self.say(f"the schema lacks {len(missing)} migration(s): {', '.join(missing)}; apply them with "
+                     f"invoke manage migrate --stage {service}")  # fmt: skip
+        else:
+            self.say("the schema has every migration of the running code")
+        return missing
+
+    # ------------------------------------------------------------------------------------------- reset
+    def reset(self, *, yes: bool, ask, stage: Stage | None = None, fixture: str | None = None,
+              no_backup: bool = False) -> None:  # fmt: skip
+        """Drop and recreate the database, migrate it, optionally load a fixture; a safety backup first."""
+        if self.dry:
+            self.say("dry run: would take a safety backup, drop and recreate the database, migrate it")
+            return
+        self.require_running()
+        database = self.tools().database
+        confirm_project(self.settings.project_name, f"resetting drops every table of the database {database}",
+                        yes, ask)  # fmt: skip
+        self.safety_backup("before db.reset", skip=no_backup)
+        running = self.containers().app_service
+        stage = stage or next((s for s in STAGES if s.service == running), DEV)
+        self._recreate(database, like=database)
+        for command in (["migrate", "--noinput"], *([["loaddata", fixture]] if fixture else [])):
+            self.run(self._manage(stage, running, command), env=self.settings.env)
+        self.say(f"reset {database}: migrated{f', loaded {fixture}' if fixture else ''}")
+
+    def _manage(self, stage: Stage, running: str | None, command: Sequence[str]) -> list[str]:
+        """manage.py in the stage's running container, else in a one-off one."""
+        argv = ["python", "manage.py", *command]
+        if stage.service == running:
+            return cmd.compose_argv(self.settings, "exec", "--no-TTY", stage.service, *argv)
+        return cmd.run_argv(self.settings, stage, argv)
+
+    # ------------------------------------------------------------------------- server records and guards
+    def record_server(self) -> None:
+        """Write "DB_IMAGE VERSION" into the data volume, for the next `up` to compare."""
+        if self.dry:
+            return
+        try:
+            version = self.query("SELECT VERSION()")[0][0]
+            self._run(dbclient.write_marker(self.settings, f"{self.settings['DB_IMAGE']} {version}"))
+        except (UserError, CommandFailed, IndexError) as error:  # the stack is up; only the next check is weaker
+            self.say(f"warning: could not record the database server in its volume: {error}")
+
+    def volume_exists(self) -> bool:
+        return self.run(cmd.docker_argv("volume", "inspect", self.volume), warn=True, capture=True).ok
+
+    def guard_server_change(self, *, no_backup: bool) -> None:
+        """Before `up`: when DB_IMAGE's major version differs from the volume's record, back up with the old one."""
+        if self.dry or not self.volume_exists():
+            return
+        running = self.is_running()
+        new_image = self.settings["DB_IMAGE"]
+        if running:
+            reader = dbclient.read_marker(self.settings)
+        else:
+            reader = dbclient.read_marker_offline(self.volume, new_image)
+        recorded = self._run(reader, capture=True, warn=True).strip()
+        reason = server_change(recorded, new_image)
+        if reason is None:
+            return
+        if not no_backup and not running:
+            old_image = recorded.split()[0]
+            self.say(f"{reason}: starting the old server to back up first")
+            started = self.run(cmd.compose_argv(self.settings, "up", "--detach", "--wait", dbclient.SERVICE),
+                               env={**self.settings.env, "DB_IMAGE": old_image}, warn=True)  # fmt: skip
+            if not started.ok:
+                raise UserError(f"could not start {old_image} to back up the data first; set DB_IMAGE back to it, "
+                                "or add --no-backup to go on without a backup")  # fmt: skip
+        self.safety_backup(f"because {reason}", skip=no_backup)
+
+    def guard_volume_deletion(self, *, no_backup: bool) -> None:
+        """Before `down --volumes`: back up the data the volume holds (starting db when it is stopped)."""
+        if self.dry:
+            self.say("dry run: would take a safety backup of the volume first")
+            return
+        if not self.volume_exists():
+            return
+        if not no_backup and not self.is_running():
+            started = self.run(cmd.compose_argv(self.settings, "up", "--detach", "--wait", dbclient.SERVICE),
+                               env=self.settings.env, warn=True)  # fmt: skip
+            if not started.ok:
+                raise UserError("could not start the db service to back up the volume first (see above); nothing was "
+                                "deleted (add --no-backup to delete it without a backup)")  # fmt: skip
+        self.safety_backup("before deleting the database volume", skip=no_backup)

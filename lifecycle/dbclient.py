@@ -1,0 +1,131 @@
+"""The one place that builds command lines for the SQL clients inside the `db` service.
+
+The dump and client programs differ by image (`mariadb-dump`/`mariadb` on MariaDB, `mysqldump`/`mysql` on the
+official mysql image): `choose_tools` picks them from what the container has. Passwords never reach a command
+line: each command runs under `sh -c` that moves the container's own MYSQL_ROOT_PASSWORD (or MYSQL_PASSWORD)
+into MYSQL_PWD, which the clients read. Nothing here runs anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lifecycle import compose as cmd
+from lifecycle.errors import UserError
+from lifecycle.settings import Settings
+
+SERVICE = "db"
+# Where the suite records which server initialised (or last ran on) the data volume.
+MARKER = "/var/lib/mysql/lifecycle-db-server.txt"
+DUMP_PROGRAMS = ("mariadb-dump", "mysqldump")  # preferred first: MariaDB 11 warns on its mysqldump alias
+CLIENT_PROGRAMS = ("mariadb", "mysql")
+# The program comes first, then --user, then the caller's arguments (which may end in a database name).
+AS_ROOT = 'p="$1"; shift; MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec "$p" --user=root "$@"'
+AS_APP = 'p="$1"; shift; MYSQL_PWD="$MYSQL_PASSWORD" exec "$p" --user="$MYSQL_USER" "$@" "$MYSQL_DATABASE"'
+# Prints the container's database name, then the path of every client program it has.
+PROBE = 'printf "%s\\n" "$MYSQL_DATABASE"; for p in "$@"; do command -v "$p" || true; done'
+
+
+@dataclass(frozen=True)
+class DbTools:
+    """The database name the db container serves, and the dump and client programs it has."""
+
+    database: str
+    dump: str
+    client: str
+
+
+def choose_tools(probe_output: str) -> DbTools:
+    """Decide from PROBE's output (database name, then found paths); the MariaDB names win when both exist."""
+    lines = probe_output.splitlines()
+    database = lines[0].strip() if lines else ""
+    found = {line.strip().rsplit("/", 1)[-1] for line in lines[1:]}
+    dump = next((name for name in DUMP_PROGRAMS if name in found), None)
+    client = next((name for name in CLIENT_PROGRAMS if name in found), None)
+    if not database:
+        raise UserError("the db container has no MYSQL_DATABASE; set DB_NAME in .env and recreate it (invoke up)")
+    if not dump or not client:
+        raise UserError(
+            f"the db container has no {' or '.join(DUMP_PROGRAMS)} / {' or '.join(CLIENT_PROGRAMS)}; "
+            "use a DB_IMAGE with the official mysql image's interface"
+        )
+    return DbTools(database, dump, client)
+
+
+def _exec(settings: Settings, script: str, argv: Sequence[str], *, tty: bool = False, env: Sequence[str] = ()):
+    env_flags = [flag for pair in env for flag in ("--env", pair)]
+    command = ["sh", "-c", script, "sh", *argv]
+    return cmd.compose_argv(settings, "exec", *([] if tty else ["--no-TTY"]), *env_flags, SERVICE, *command)
+
+
+def probe(settings: Settings) -> list[str]:
+    return _exec(settings, PROBE, [*DUMP_PROGRAMS, *CLIENT_PROGRAMS])
+
+
+def dump(settings: Settings, tools: DbTools) -> list[str]:
+    """A consistent dump of the database to stdout: one snapshot (InnoDB), routines, triggers, events, utf8mb4.
+
+    No CREATE DATABASE/USE lines, so it loads into whichever database the client names (the scratch one)."""
+    options = [
+        "--single-transaction",
+        "--routines",
+        "--triggers",
+        "--events",
+        "--default-character-set=utf8mb4",
+        "--max-allowed-packet=1G",
+    ]
+    return _exec(settings, AS_ROOT, [tools.dump, *options, tools.database])
+
+
+def sql(settings: Settings, tools: DbTools, statement: str, database: str | None = None) -> list[str]:
+    """One batch of SQL as root; tab-separated rows without a header on stdout."""
+    args = ["--batch", "--skip-column-names", "--default-character-set=utf8mb4", f"--execute={statement}"]
+    return _exec(settings, AS_ROOT, [tools.client, *args, *([database] if database else [])])
+
+
+def load(settings: Settings, tools: DbTools, database: str) -> list[str]:
+    """The client as root reading a dump on stdin into `database`."""
+    args = ["--default-character-set=utf8mb4", "--max-allowed-packet=1G", "--binary-mode", database]
+    return _exec(settings, AS_ROOT, [tools.client, *args])
+
+
+def shell(settings: Settings, tools: DbTools, *, root: bool, tty: bool) -> list[str]:
+    """An interactive SQL prompt: the app user on its database, or root when asked."""
+    if root:
+        return _exec(settings, AS_ROOT, [tools.client, "--default-character-set=utf8mb4"], tty=tty)
+    return _exec(settings, AS_APP, [tools.client, "--default-character-set=utf8mb4"], tty=tty)
+
+
+def read_marker(settings: Settings) -> list[str]:
+    return _exec(settings, 'cat "$1" 2>/dev/null || true', [MARKER])
+
+
+def write_marker(settings: Settings, content: str) -> list[str]:
+    """Record `content` (image and server version) in the data volume; it travels in the environment."""
+    script = 'printf "%s\\n" "$LIFECYCLE_DB_SERVER" > "$1"'
+    return _exec(settings, script, [MARKER], env=[f"LIFECYCLE_DB_SERVER={content}"])
+
+
+def read_marker_offline(volume: str, image: str) -> list[str]:
+    """Read the record from a volume with no server running: a throwaway container of `image`, no network."""
+    return cmd.docker_argv(
+        "run", "--rm", "--network", "none", "--volume", f"{volume}:/var/lib/mysql:ro",
+        "--entrypoint", "sh", image, "-c", 'cat "$1" 2>/dev/null || true', "sh", MARKER,
+    )  # fmt: skip
+
+
+def plain_dump_to_file(settings: Settings, tools: DbTools, path: str) -> list[str]:
+    """The plain tools' baseline for the benchmark: `dump | gzip` into a file inside the container."""
+    script = 'p="$1"; f="$2"; shift 2; MYSQL_PWD="$MYSQL_ROOT_PASSWORD" "$p" --user=root "$@" | gzip > "$f"'
+    return _exec(settings, script, [tools.dump, path, "--single-transaction", tools.database])
+
+
+def plain_load_from_file(settings: Settings, tools: DbTools, path: str, database: str) -> list[str]:
+    """The plain tools' baseline for the benchmark: `gunzip | client` from a file inside the container."""
+    script = 'p="$1"; f="$2"; shift 2; gunzip -c "$f" | MYSQL_PWD="$MYSQL_ROOT_PASSWORD" "$p" --user=root "$@"'
+    return _exec(settings, script, [tools.client, path, database])
+
+
+def remove_file(settings: Settings, path: str) -> list[str]:
+    return _exec(settings, 'rm -f "$1"', [path])

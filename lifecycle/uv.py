@@ -1,0 +1,57 @@
+"""The one place that builds `uv` command lines (locking requirements). Nothing here runs anything.
+
+uv comes from the host tooling (`requirements/tools.txt`, the version `requirements/build.txt` pins for
+the images). Every lock is compiled from the checkout's root (`--directory`), so the paths uv writes
+into a lock's annotations are the same in every checkout.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+LOCK_COMMAND = "invoke deps.lock"  # what a lock's header tells the reader to run
+
+
+def uv_binary() -> str:
+    """The uv next to the running interpreter (the tooling venv), else the one on PATH."""
+    beside = Path(sys.executable).with_name("uv")
+    return str(beside) if beside.is_file() else "uv"
+
+
+def compile_lock(
+    root: Path,
+    source: str,
+    output: str,
+    python_version: str,
+    *,
+    upgrade_all: bool = False,
+    upgrade_package: str | None = None,
+) -> list[str]:
+    """`uv pip compile` of one `.in` into its hash-locked `.txt`.
+
+    Universal (markers instead of this host's platform) for a fixed Python version, so the host's own
+    Python never changes the result; the existing lock is uv's preference, so only `--upgrade*` moves a pin.
+    System certificates (`--system-certs`) so a TLS-intercepting proxy the host trusts works as for pip.
+    """
+    upgrade = ["--upgrade"] * upgrade_all + (["--upgrade-package", upgrade_package] if upgrade_package else [])
+    return [
+        uv_binary(),
+        "--directory",
+        str(root),
+        "--system-certs",
+        "--no-python-downloads",
+        "pip",
+        "compile",
+        "--quiet",
+        "--universal",
+        "--python-version",
+        python_version,
+        "--generate-hashes",
+        "--custom-compile-command",
+        LOCK_COMMAND,
+        *upgrade,
+        source,
+        "--output-file",
+        output,
+    ]

@@ -1,0 +1,443 @@
+"""lifecycle.dbclient and lifecycle.backup: exact argv, the dump-tool choice, and every decision on plain data."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from lifecycle import backup, dbclient
+from lifecycle.backup import AUTOMATIC, MANUAL, Database, Manifest, RowCounter
+from lifecycle.dbclient import DbTools
+from lifecycle.errors import UserError
+from lifecycle.runner import Result
+from lifecycle.settings import load_settings
+
+ROOT = Path("/checkout")
+SETTINGS = load_settings(root=ROOT, environ={"COMPOSE_PROJECT_NAME": "shop", "DB_IMAGE": "mysql:8.4"})
+HEAD = ["docker", "compose", "--project-name", "shop", "--file", "/checkout/docker/compose.yaml", "--profile", "*"]
+MARIADB = DbTools("app", "mariadb-dump", "mariadb")
+MYSQL = DbTools("app", "mysqldump", "mysql")
+
+
+# ------------------------------------------------------------------------------------------- tool choice
+@pytest.mark.parametrize(
+    ("probe_output", "expected"),
+    [
+        pytest.param("app\n/usr/bin/mysqldump\n/usr/bin/mysql\n", MYSQL, id="official mysql image: mysqldump, mysql"),
+        pytest.param(
+            "app\n/usr/bin/mariadb-dump\n/usr/bin/mysqldump\n/usr/bin/mariadb\n/usr/bin/mysql\n",
+            MARIADB,
+            id="MariaDB with the mysql aliases: the mariadb names win",
+        ),
+        pytest.param("app\n/usr/bin/mariadb-dump\n/usr/bin/mariadb\n", MARIADB, id="MariaDB without aliases"),
+        pytest.param(
+            "shop\n/usr/local/bin/mysqldump\n/usr/bin/mariadb\n",
+            DbTools("shop", "mysqldump", "mariadb"),
+            id="mixed: each chosen on its own",
+        ),
+    ],
+)
+def test_choose_tools_picks_the_programs_the_container_has(probe_output, expected):
+    assert dbclient.choose_tools(probe_output) == expected
+
+
+@pytest.mark.parametrize(
+    ("probe_output", "words"),
+    [
+        pytest.param("app\n/usr/bin/mysql\n", "no mariadb-dump or mysqldump", id="no dump program"),
+        pytest.param("app\n/usr/bin/mysqldump\n", "no mariadb-dump or mysqldump", id="no client"),
+        pytest.param("\n/usr/bin/mysqldump\n/usr/bin/mysql\n", "no MYSQL_DATABASE", id="no database name"),
+        pytest.param("", "no MYSQL_DATABASE", id="no output"),
+    ],
+)
+def test_choose_tools_refuses_a_container_without_them_in_one_line(probe_output, words):
+    with pytest.raises(UserError) as error:
+        dbclient.choose_tools(probe_output)
+    assert words in str(error.value) and "\n" not in str(error.value)
+
+
+ROOT_SH = ["sh", "-c", dbclient.AS_ROOT, "sh"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        pytest.param(
+            dbclient.dump(SETTINGS, MYSQL),
+            [*HEAD, "exec", "--no-TTY", "db", *ROOT_SH, "mysqldump", "--single-transaction", "--routines",
+             "--triggers", "--events", "--default-character-set=utf8mb4", "--max-allowed-packet=1G", "app"],
+            id="dump with mysqldump: one snapshot, routines, triggers, events, utf8mb4",
+        ),
+        pytest.param(
+            dbclient.dump(SETTINGS, MARIADB)[:16], [*HEAD, "exec", "--no-TTY", "db", *ROOT_SH, "mariadb-dump"],
+            id="dump with mariadb-dump",
+        ),
+        pytest.param(
+            dbclient.load(SETTINGS, MARIADB, "app__restore"),
+            [*HEAD, "exec", "--no-TTY", "db", *ROOT_SH, "mariadb", "--default-character-set=utf8mb4",
+             "--max-allowed-packet=1G", "--binary-mode", "app__restore"],
+            id="load into the scratch database",
+        ),
+        pytest.param(
+            dbclient.sql(SETTINGS, MYSQL, "SELECT 1", "app"),
+            [*HEAD, "exec", "--no-TTY", "db", *ROOT_SH, "mysql", "--batch", "--skip-column-names",
+             "--default-character-set=utf8mb4", "--execute=SELECT 1", "app"],
+            id="one SQL batch as root",
+        ),
+        pytest.param(
+            dbclient.shell(SETTINGS, MARIADB, root=False, tty=True),
+            [*HEAD, "exec", "db", "sh", "-c", dbclient.AS_APP, "sh", "mariadb", "--default-character-set=utf8mb4"],
+            id="shell as the app user with a terminal",
+        ),
+        pytest.param(
+            dbclient.shell(SETTINGS, MARIADB, root=True, tty=False),
+            [*HEAD, "exec", "--no-TTY", "db", *ROOT_SH, "mariadb", "--default-character-set=utf8mb4"],
+            id="shell as root without a terminal",
+        ),
+        pytest.param(
+            dbclient.write_marker(SETTINGS, "mysql:8.4 8.4.3"),
+            [*HEAD, "exec", "--no-TTY", "--env", "LIFECYCLE_DB_SERVER=mysql:8.4 8.4.3", "db", "sh", "-c",
+             'printf "%s\\n" "$LIFECYCLE_DB_SERVER" > "$1"', "sh", dbclient.MARKER],
+            id="the server record travels in the environment",
+        ),
+        pytest.param(
+            dbclient.read_marker_offline("shop_db-data", "mysql:9.1"),
+            ["docker", "run", "--rm", "--network", "none", "--volume", "shop_db-data:/var/lib/mysql:ro",
+             "--entrypoint", "sh", "mysql:9.1", "-c", 'cat "$1" 2>/dev/null || true', "sh", dbclient.MARKER],
+            id="read the record of a volume with no server running",
+        ),
+    ],
+)  # fmt: skip
+def test_builders_give_exact_argv(argv, expected):
+    assert argv == expected
+
+
+def test_no_password_is_ever_on_a_command_line():
+    for argv in (dbclient.dump(SETTINGS, MYSQL), dbclient.shell(SETTINGS, MYSQL, root=True, tty=False)):
+        assert not any("password" in arg.lower() and "$MYSQL" not in arg for arg in argv)
+        assert not any(arg.startswith(("-p", "--password")) for arg in argv)
+
+
+# ------------------------------------------------------------------------------------------ row counting
+MYSQLDUMP_STYLE = (
+    b"CREATE TABLE `a` (\n  `id` int\n);\n"
+    b"INSERT INTO `a` VALUES (1,'x),(y'),(2,NULL),(3,'it''s \\' (')\n;\n"
+    b"CREATE TABLE `empty` (\n  `id` int\n);\n"
+    b"INSERT INTO `we``ird` VALUES (1,_binary '\\0\\n(\\Z'),(2,0x2829);\n"
+    b"-- Dump completed on 2026-01-01\n"
+)
+MARIADB11_STYLE = (
+    b"CREATE TABLE `a` (\n  `id` int\n);\n"
+    b"INSERT INTO `a` VALUES\n(1,'x),\\n(y'),\n(2,NULL),\n(3,'\xf0\x9f\x98\x80 ( ');\n"
+    b"INSERT INTO `a` VALUES\n(4,'');\n"
+    b"-- Dump completed on 2026-01-01\n"
+)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 1 << 20], ids=["byte by byte", "odd chunks", "one chunk"])
+@pytest.mark.parametrize(
+    ("dump", "expected"),
+    [
+        pytest.param(MYSQLDUMP_STYLE, {"a": 3, "empty": 0, "we`ird": 2}, id="rows on one line (mysqldump)"),
+        pytest.param(MARIADB11_STYLE, {"a": 4}, id="one row per line (mariadb-dump 11)"),
+    ],
+)
+def test_row_counter_counts_rows_whatever_the_strings_hold(dump, expected, chunk_size):
+    counter = RowCounter()
+    for start in range(0, len(dump), chunk_size):
+        counter.feed(dump[start : start + chunk_size])
+    assert counter.finish() == expected
+    assert counter.completed
+
+
+def test_row_counter_sees_an_unfinished_dump():
+    counter = RowCounter()
+    counter.feed(MYSQLDUMP_STYLE[:60])
+    counter.finish()
+    assert not counter.completed
+
+
+# --------------------------------------------------------------------------------------------- verifying
+def write_backup(folder: Path, dump: bytes = MYSQLDUMP_STYLE, **fields) -> Path:
+    path = folder / "shop-20260101T000000000Z.sql.gz"
+    path.write_bytes(gzip.compress(dump, mtime=0))
+    data = path.read_bytes()
+    manifest = manifest_for(path.name, sha256=hashlib.sha256(data).hexdigest(), size=len(data), **fields)
+    backup.manifest_path(path).write_text(manifest.to_json())
+    return path
+
+
+def manifest_for(name: str, **fields) -> Manifest:
+    values = dict(file=name, sha256="0" * 64, size=1, created="2026-01-01T00:00:00+00:00", kind=MANUAL,
+                  reason="by hand", project="shop", database="app", server_image="mysql:8.4",
+                  server_version="8.4.3", dump_tool="mysqldump", tables={"a": 3})  # fmt: skip
+    return Manifest(**{**values, **fields})
+
+
+def test_a_sound_backup_verifies_and_returns_its_manifest(tmp_path):
+    manifest = backup.verify(write_backup(tmp_path))
+    assert manifest.database == "app" and manifest.rows == 3
+
+
+def damage(kind: str, path: Path) -> None:
+    data = path.read_bytes()
+    if kind == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif kind == "corrupted":
+        path.write_bytes(data[:20] + bytes([data[20] ^ 0xFF]) + data[21:])
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "not gzip":
+        path.write_bytes(b"-- a plain SQL file\n" + data)
+    elif kind == "no manifest":
+        backup.manifest_path(path).unlink()
+    elif kind == "missing":
+        path.unlink()
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("truncated", "truncated"),
+        ("corrupted", "nothing was restored"),
+        ("empty", "is empty"),
+        ("not gzip", "not a gzip file"),
+        ("no manifest", "no readable manifest"),
+        ("missing", "does not exist"),
+    ],
+)
+def test_a_damaged_backup_is_refused_in_one_line(tmp_path, kind, words):
+    path = write_backup(tmp_path)
+    damage(kind, path)
+    with pytest.raises(UserError) as error:
+        backup.verify(path)
+    assert words in str(error.value) and "\n" not in str(error.value)
+
+
+def rewrite_with_matching_manifest(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+    manifest = Manifest.from_json(backup.manifest_path(path).read_text())
+    fields = {**manifest.__dict__, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    backup.manifest_path(path).write_text(Manifest(**fields).to_json())
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        pytest.param(lambda data: data[:-12], "not a complete gzip stream", id="gzip cut short, manifest rewritten"),
+        pytest.param(lambda data: data + b"garbage", "not a complete gzip stream", id="bytes after the stream"),
+        pytest.param(lambda data: gzip.compress(MYSQLDUMP_STYLE[:-40]), "unfinished dump", id="dump cut short"),
+    ],
+)
+def test_a_stream_damaged_behind_a_matching_manifest_is_refused(tmp_path, make, words):
+    path = write_backup(tmp_path)
+    rewrite_with_matching_manifest(path, make(path.read_bytes()))
+    with pytest.raises(UserError) as error:
+        backup.verify(path)
+    assert words in str(error.value)
+
+
+def test_decompressed_never_yields_more_than_a_chunk_however_well_it_compressed(tmp_path):
+    path = tmp_path / "zeros.gz"
+    path.write_bytes(gzip.compress(b"\0" * (20 << 20)))
+    sizes = [len(chunk) for chunk in backup.decompressed(path)]
+    assert sum(sizes) == 20 << 20 and max(sizes) <= backup.CHUNK
+
+
+# ------------------------------------------------------------------------------------- plain decisions
+def test_backup_names_sort_by_time_and_differ_within_a_second():
+    first = backup.backup_name("shop", datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=UTC))
+    second = backup.backup_name("shop", datetime(2026, 1, 2, 3, 4, 5, 7000, tzinfo=UTC))
+    assert first == "shop-20260102T030405006Z.sql.gz" and first < second
+
+
+def test_prune_removes_only_automatic_backups_of_this_project_beyond_keep(tmp_path):
+    entries = [(tmp_path / f"shop-2026010{i}.sql.gz", manifest_for("x", kind=AUTOMATIC)) for i in range(1, 5)]
+    entries += [(tmp_path / "shop-20260100.sql.gz", manifest_for("x", kind=MANUAL))]
+    entries += [(tmp_path / "other-20260101.sql.gz", manifest_for("x", kind=AUTOMATIC, project="other"))]
+    entries += [(tmp_path / "shop-20250101.sql.gz", None)]
+    assert backup.to_prune(entries, "shop", 2) == [tmp_path / "shop-20260102.sql.gz", tmp_path / "shop-20260101.sql.gz"]
+    assert backup.to_prune(entries, "shop", 10) == []
+    assert len(backup.to_prune(entries, "shop", 0)) == 4
+
+
+@pytest.mark.parametrize(
+    ("recorded", "new_image", "expected"),
+    [
+        pytest.param("", "mysql:9.1", None, id="no record: a fresh volume"),
+        pytest.param("mysql:8.4 8.4.3", "mysql:8.4", None, id="same image"),
+        pytest.param("mysql:8.4 8.4.3", "mysql:8.4.5", None, id="same major"),
+        pytest.param("mysql:8.4 8.4.3", "mysql:9.1", "mysql:8.4", id="major up"),
+        pytest.param(
+            "lifecycle/mariadb:11.8 11.8.9-MariaDB-0+deb13u1 from Debian",
+            "mysql:8.4",
+            "11.8.9",
+            id="product and major change",
+        ),
+        pytest.param("mysql:8.4 8.4.3", "mysql:latest", "mysql:latest", id="unknown major: back up"),
+        pytest.param("registry:5000/db/mysql:8.4 8.4.3", "registry:5000/db/mysql:8.0", None, id="registry port"),
+    ],
+)
+def test_server_change_decides_when_up_backs_up_first(recorded, new_image, expected):
+    reason = backup.server_change(recorded, new_image)
+    if expected is None:
+        assert reason is None
+    else:
+        assert reason and expected in reason and reason.startswith("DB_IMAGE changed from")
+
+
+def test_planned_migrations_reads_migrate_plan():
+    plan = "Planned operations:\nnotes.0002_note_tags\n    Add field tags to note\nauth.0013_x\n    Raw SQL\n"
+    assert backup.planned_migrations(plan) == ["notes.0002_note_tags", "auth.0013_x"]
+    assert backup.planned_migrations("Planned operations:\n  No planned migration operations.\n") == []
+
+
+def test_swap_moves_every_table_in_one_rename_statement():
+    sql = backup.swap_sql("app", "app__restore", "app__replaced", ["a", "old"], ["a", "b`c"])
+    renames = [part for part in sql.split("; ") if part.startswith("RENAME TABLE")]
+    assert renames == [
+        "RENAME TABLE `app`.`a` TO `app__replaced`.`a`, `app`.`old` TO `app__replaced`.`old`, "
+        "`app__restore`.`a` TO `app`.`a`, `app__restore`.`b``c` TO `app`.`b``c`"
+    ]
+    assert sql.endswith("DROP DATABASE `app__replaced`; DROP DATABASE `app__restore`")
+
+
+def test_count_rows_and_mismatches():
+    assert backup.count_rows_sql("app", ["a", "it's"]) == (
+        "SELECT 'a', COUNT(*) FROM `app`.`a` UNION ALL SELECT 'it''s', COUNT(*) FROM `app`.`it's`"
+    )
+    assert backup.count_mismatches({"a": 1, "b": 2}, {"a": 1, "b": 2}) == []
+    assert backup.count_mismatches({"a": 1, "b": 2}, {"a": 0, "c": 5}) == [
+        "a: 0 rows, manifest 1", "b: missing rows, manifest 2", "c: 5 rows, manifest none"
+    ]  # fmt: skip
+
+
+def test_running_containers_reads_docker_ps():
+    ps = "db\tmysql:8.4\t\t\nprod\tshop:prod\tabc123\tdeadbeef\n"
+    assert backup.running_containers(ps) == backup.Running("mysql:8.4", "prod", "abc123", "deadbeef")
+    assert backup.running_containers("db\tmysql:8.4\t\t\n") == backup.Running("mysql:8.4")
+
+
+def test_listing_shows_size_age_kind_and_summary(tmp_path):
+    path = write_backup(tmp_path, kind=AUTOMATIC, reason="before db.reset", migrations={"notes": "0001_initial"})
+    os.utime(path, (0, 1000))
+    (line,) = backup.listing(backup.read_manifests(tmp_path), now=1000 + 2 * 3600)
+    assert line.startswith(f"{path.name}  ")
+    for words in ("2 h old", "automatic (before db.reset)", "app: 1 tables, 3 rows", "notes.0001_initial"):
+        assert words in line
+
+
+# ------------------------------------------------------------------------ a backup through fake edges
+class FakeStreams:
+    def __init__(self, dump: bytes, status: int = 0):
+        self.dump, self.status = dump, status
+
+    def stream_out(self, argv, sink, *, env):
+        for start in range(0, len(self.dump), 1000):
+            sink(self.dump[start : start + 1000])
+        return self.status
+
+    def stream_in(self, argv, chunks, *, env):
+        raise AssertionError("not used")
+
+
+class SqlRunner:
+    """Answers the probe, ps and SELECT calls a backup makes."""
+
+    def __call__(self, argv, *, env=None, warn=False, capture=False, interactive=False):
+        text = " ".join(argv)
+        if "command -v" in text:
+            return Result(0, "app\n/usr/bin/mysqldump\n/usr/bin/mysql\n")
+        if "--status running" in text:
+            return Result(0, "abc\n")
+        if "VERSION()" in text:
+            return Result(0, "8.4.3\n")
+        if "django_migrations" in text:
+            return Result(0, "notes\t0001_initial\n")
+        if argv[:2] == ["docker", "ps"]:
+            return Result(0, "db\tmysql:8.4\t\t\n")
+        return Result(0, "")
+
+
+def database(tmp_path: Path, streams: FakeStreams, **environ: str) -> Database:
+    settings = load_settings(root=tmp_path, environ={"COMPOSE_PROJECT_NAME": "shop", **environ})
+    return Database(settings, SqlRunner(), streams, say=lambda message: None)
+
+
+def test_a_backup_writes_the_dump_and_a_manifest_that_describes_it(tmp_path):
+    path = database(tmp_path, FakeStreams(MYSQLDUMP_STYLE)).backup()
+    assert gzip.decompress(path.read_bytes()) == MYSQLDUMP_STYLE
+    manifest = backup.verify(path)
+    assert manifest.tables == {"a": 3, "empty": 0, "we`ird": 2}
+    assert (manifest.kind, manifest.server_version, manifest.dump_tool) == (MANUAL, "8.4.3", "mysqldump")
+    assert manifest.migrations == {"notes": "0001_initial"} and manifest.server_image == "mysql:8.4"
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name.replace(".sql.gz", ".json"), path.name]
+
+
+@pytest.mark.parametrize(
+    "streams",
+    [FakeStreams(MYSQLDUMP_STYLE, status=2), FakeStreams(MYSQLDUMP_STYLE[:80])],
+    ids=["the dump program fails", "the dump stops early"],
+)
+def test_a_failed_dump_leaves_no_file_behind(tmp_path, streams):
+    with pytest.raises(UserError) as error:
+        database(tmp_path, streams).backup()
+    assert "no backup was written" in str(error.value)
+    assert list((tmp_path / "backups").iterdir()) == []
+
+
+def test_automatic_backups_are_pruned_to_backup_keep_and_manual_ones_stay(tmp_path):
+    db = database(tmp_path, FakeStreams(MYSQLDUMP_STYLE), BACKUP_KEEP="2")
+    manual = db.backup()
+    automatic = [db.safety_backup("before a test", skip=False) for _ in range(4)]
+    left = sorted((tmp_path / "backups").glob("*.sql.gz"))
+    assert left == sorted([manual, *automatic[-2:]])
+    assert not any(backup.manifest_path(path).exists() for path in automatic[:2])
+
+
+def test_no_backup_skips_and_says_so(tmp_path):
+    said = []
+    db = database(tmp_path, FakeStreams(MYSQLDUMP_STYLE))
+    db.say = said.append
+    assert db.safety_backup("before db.reset", skip=True) is None
+    assert said == ["safety backup skipped (--no-backup) before db.reset"]
+    assert not (tmp_path / "backups").exists()
+
+
+# ------------------------------------------------------------------------------------------ bench rows
+def test_bench_rows_compare_with_the_plain_tools_and_check_peak_memory():
+    from lifecycle.bench.sections import backup as section
+
+    measured = {"data_bytes": 200_000_000, "plain_backup_s": [10.0], "plain_restore_s": [20.0], "backup_s": [10.5],
+                "restore_s": [40.0], "backup_peak_kb": [50 * 1024], "restore_peak_kb": [150 * 1024]}  # fmt: skip
+    rows = {row.key: row for row in section.rows(measured, {})}
+    assert rows["db_backup_throughput"].value == "19.0 vs 20.0 MB/s (95%)"
+    assert rows["db_backup_throughput"].status == "PASS" and rows["db_restore_throughput"].status == "MISS"
+    assert "verifying read" in rows["db_restore_throughput"].why
+    assert rows["db_backup_peak"].status == "PASS" and rows["db_restore_peak"].status == "MISS"
+    assert "REPEAT(SHA2(n, 256), 16)" in section.generate_sql(2) and "n < 2000" in section.generate_sql(2)
+
+
+@pytest.mark.parametrize("value", ["0", "ten", "-1", "1.5"])
+def test_backup_keep_must_be_a_count_of_at_least_one(tmp_path, value):
+    with pytest.raises(UserError) as error:
+        load_settings(root=tmp_path, environ={"BACKUP_KEEP": value})
+    assert str(error.value).startswith(f"BACKUP_KEEP={value!r} is not a count of at least 1")
+
+
+def test_an_unwritable_backup_folder_is_one_line_and_leaves_nothing(tmp_path):
+    (tmp_path / "blocked").write_text("a file where the folder should be")
+    with pytest.raises(UserError) as error:
+        database(tmp_path, FakeStreams(MYSQLDUMP_STYLE), BACKUP_DIR="blocked/backups").backup()
+    assert "no backup was written" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_failed_safety_backup_says_how_to_go_on_without_one(tmp_path):
+    with pytest.raises(UserError) as error:
+        database(tmp_path, FakeStreams(b"", status=2)).safety_backup("before db.reset", skip=False)
+    assert str(error.value).endswith("nothing else was done (add --no-backup to go on without a backup)")
