@@ -7,12 +7,14 @@ prints it before it runs. `invoke --dry TASK` prints the commands without runnin
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shlex
 import sys
 from pathlib import Path
 
 from invoke import Collection, Exit, task
+from invoke.runners import Local
 
 from lifecycle import backup, dbclient, deps, offline, sbom, tls
 from lifecycle import cluster as cluster_core
@@ -29,12 +31,26 @@ from lifecycle.stack import Suite, terminal_prompt
 from lifecycle.stages import NAMES, Stage
 
 STAGE_HELP = f"One of {', '.join(NAMES)}. Default: dev."
+ENV_HELP = (
+    "NAME=VALUE or NAME (value from your environment) for the container; repeat it. Values of names that look "
+    "secret (PASSWORD, SECRET, TOKEN, KEY) are passed by name, never shown. Default: none."
+)
 NO_BACKUP_HELP = "Skip the automatic safety backup (the output says so). Default: off (back up first)."
 VOLUME_HELP = {
     "volumes": "Also delete the database volume (asks to confirm; backs it up first). Default: off.",
     "yes": "Confirm --volumes without asking. Default: off.",
     "no_backup": NO_BACKUP_HELP,
 }
+
+
+class InterruptibleLocal(Local):
+    """Invoke's local runner, but an interrupt never ends in a traceback: Invoke passes Ctrl-C on by writing it to
+    the command's stdin, which fails once that pipe is closed (stdin at EOF, e.g. /dev/null). The command got the
+    SIGINT itself (same process group), so there is nothing left to pass on."""
+
+    def send_interrupt(self, interrupt: KeyboardInterrupt) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            super().send_interrupt(interrupt)
 
 
 def user_errors(body):
@@ -77,7 +93,10 @@ def build(c, stage="dev", no_cache=False):
     help={
         "stage": STAGE_HELP,
         "build": "Build the image first (cached). Default: on; --no-build skips it.",
-        "wait_timeout": f"Seconds to wait for healthy containers. Default: WAIT_TIMEOUT ({DEFAULTS['WAIT_TIMEOUT']}).",
+        "wait_timeout": (
+            f"Seconds to wait for a healthy db, then for a healthy stage. Default: WAIT_TIMEOUT "
+            f"({DEFAULTS['WAIT_TIMEOUT']})."
+        ),
         "debug": "dev only: run the server under debugpy on 127.0.0.1:DEBUG_PORT (5678). Default: off.",
         "wait": "With --debug: start the server only once a debugger attaches. Default: off.",
         "no_backup": "When DB_IMAGE's major version changed, " + NO_BACKUP_HELP,
@@ -121,23 +140,36 @@ def ps(c):
     s.run(cmd.ps_argv(s.settings), env=s.settings.env)
 
 
-@task(help={"stage": STAGE_HELP + " The stage must be up (invoke up)."})
+@task(
+    iterable=["env"],
+    help={
+        "stage": STAGE_HELP + " The stage must be up (invoke up).",
+        "command": "Run this bash command and exit, e.g. 'ls -l'; needed without a terminal. Default: none.",
+        "env": ENV_HELP,
+    },
+)
 @user_errors
-def shell(c, stage="dev"):
-    """Open a bash shell in the running container of a stage."""
-    target = Stage.parse(stage)
-    s = suite(c)
-    s.run(cmd.exec_argv(s.settings, target, ["bash"]), env=s.settings.env, interactive=True)
+def shell(c, stage="dev", command=None, env=None):
+    """Open a bash shell in the running container of a stage (or run one command with --command)."""
+    status = suite(c).shell(Stage.parse(stage), command, env or [])
+    if status:
+        raise Exit(code=status)
 
 
-@task(help={"command": "The manage.py command and its arguments, quoted, e.g. 'createsuperuser'.", "stage": STAGE_HELP})
+@task(
+    iterable=["env"],
+    help={
+        "command": "The manage.py command and its arguments, quoted, e.g. 'createsuperuser'.",
+        "stage": STAGE_HELP,
+        "env": ENV_HELP,
+    },
+)
 @user_errors
-def manage(c, command, stage="dev"):
-    """Run a manage.py command in a one-off container of a stage (the database is started if needed)."""
-    target = Stage.parse(stage)
-    s = suite(c)
-    argv = ["python", "manage.py", *shlex.split(command)]
-    s.run(cmd.run_argv(s.settings, target, argv, tty=True), env=s.settings.env, interactive=True)
+def manage(c, command, stage="dev", env=None):
+    """Run a manage.py command in a one-off container of a stage (built and db started if needed)."""
+    status = suite(c).manage(Stage.parse(stage), shlex.split(command), env or [])
+    if status:
+        raise Exit(code=status)
 
 
 @task(help={"pytest_args": "Extra pytest arguments, quoted, e.g. '-k health -x'. Default: none."})
@@ -146,7 +178,7 @@ def qa(c, pytest_args=""):
     """Run the site's tests inside the test-qa image against a throwaway database (same as nox -s qa)."""
     status = suite(c).qa(shlex.split(pytest_args))
     if status:
-        raise Exit(f"qa: pytest exited {status}; reports and logs are in reports/", code=status)
+        raise Exit(code=status)  # the suite's last line already says so
 
 
 @task(help=VOLUME_HELP)
@@ -172,8 +204,10 @@ def images_offline(c, force=False):
     """Build the offline images (Python, MariaDB, registry, HAProxy) from Debian packages and switch to them."""
     s = suite(c)
     made = offline.ensure_offline_images(s.settings, s.run, force=force)
-    if not s.dry:
-        offline.write_switch(s.settings)
+    if s.dry:
+        print(f"dry run: would build {', '.join(made) if made else 'nothing'} and switch the stack to them")
+        return
+    offline.write_switch(s.settings)
     print(f"offline images: {', '.join(made) if made else 'all present, nothing rebuilt'}")
 
 
@@ -435,3 +469,4 @@ ns = Collection(
 )  # fmt: skip
 for collection in (images, dependencies, registry, tls_tasks, db, swarm_tasks, deploy_tasks, cluster):
     ns.add_collection(collection)
+ns.configure({"runners": {"local": InterruptibleLocal}})

@@ -17,6 +17,17 @@ require_whole_number() {
 	[[ "$value" =~ ^[0-9]+$ ]] || die "$name='$value' is not a whole number of seconds; fix it in .env or the environment"
 }
 
+# Whether the name resolves tells a network problem (a container recreated outside its network) from a
+# database that is not listening.
+name_status() {
+	local host="$1" port="$2" address
+	if address="$(getent hosts "$host")"; then
+		printf '%s resolves to %s but nothing answers on port %s' "$host" "${address%% *}" "$port"
+	else
+		printf 'the name %s does not resolve' "$host"
+	fi
+}
+
 # TCP only: the official images' temporary init server listens on a socket, never on TCP, so an
 # open port means the real server. Compose's healthcheck gate comes first; this is the safety net.
 wait_for_db() {
@@ -26,7 +37,7 @@ wait_for_db() {
 	# shellcheck disable=SC2016 # $1 and $2 expand in the child shell, which gets host and port as arguments
 	until timeout 2 bash -c ': >"/dev/tcp/$1/$2"' _ "$host" "$port" 2>/dev/null; do
 		if ((SECONDS >= deadline)); then
-			die "database $host:$port not reachable after ${timeout}s (DB_WAIT_TIMEOUT); is the db service up? try: invoke ps"
+			die "database $host:$port not reachable after ${timeout}s (DB_WAIT_TIMEOUT): $(name_status "$host" "$port"); try: invoke down && invoke up"
 		fi
 		sleep 1
 	done

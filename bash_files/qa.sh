@@ -12,7 +12,9 @@ run_tests() {
 	mkdir -p "$reports"
 	# Coverage's data file lives with the reports: the code folder may be read-only.
 	export COVERAGE_FILE="$reports/.coverage"
-	coverage run --source=django_site -m pytest tests/site --junitxml="$reports/junit.xml" "$@" || status=$?
+	# The code folder is not writable for the host UID the tests run as: pytest's cache goes to /tmp.
+	coverage run --source=django_site -m pytest tests/site --junitxml="$reports/junit.xml" \
+		-o cache_dir="${TMPDIR:-/tmp}/pytest-cache" "$@" || status=$?
 	coverage xml -q -o "$reports/coverage.xml" || log "warning: no coverage report"
 	coverage report --skip-empty || true
 	return "$status"

@@ -7,6 +7,19 @@ to GUNICORN_GRACEFUL_TIMEOUT seconds. Keep that below the container's stop grace
 import os
 import sys
 
+from gunicorn.glogging import Logger
+
+HEALTHCHECK_USER_AGENT = "lifecycle-healthcheck"  # what docker/healthcheck.py sends
+
+
+class QuietHealthCheckLogger(Logger):
+    """The access log without the container's own health checks (one every 2 s); other /health calls stay."""
+
+    def access(self, resp, req, environ, request_time):
+        if req.path == "/health" and environ.get("HTTP_USER_AGENT") == HEALTHCHECK_USER_AGENT:
+            return
+        super().access(resp, req, environ, request_time)
+
 
 def _whole_number(name: str, default: int, minimum: int = 1) -> int:
     raw = os.environ.get(name, str(default))
@@ -30,6 +43,7 @@ keepalive = _whole_number("GUNICORN_KEEPALIVE", 5)
 max_requests = _whole_number("GUNICORN_MAX_REQUESTS", 0, minimum=0)
 max_requests_jitter = max_requests // 10
 accesslog = "-"
+logger_class = QuietHealthCheckLogger
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # The root filesystem is read-only: heartbeat files go to memory.

@@ -14,14 +14,23 @@ from lifecycle.stages import Stage
 COMPOSE_FILE = "docker/compose.yaml"
 DEBUG_FILE = "docker/compose.debug.yaml"  # the dev server under debugpy
 ALL_PROFILES = "*"
+# Builds run with compose's warnings off: without buildx, compose warns on every build that it falls back from
+# bake to its own BuildKit client (and COMPOSE_BAKE=false, the other way out, is deprecated). Errors still show.
+BUILD_LOG_LEVEL = ["--log-level", "error"]
 
 
 def compose_argv(
-    settings: Settings, *args: str, stage: Stage | None = None, project: str | None = None, file: str = COMPOSE_FILE
+    settings: Settings,
+    *args: str,
+    stage: Stage | None = None,
+    project: str | None = None,
+    file: str = COMPOSE_FILE,
+    docker_options: Sequence[str] = (),
 ) -> list[str]:
     """`docker compose` for this checkout's project; `stage` enables that profile (None: all of them)."""
     return [
         "docker",
+        *docker_options,
         "compose",
         "--project-name",
         project or settings.project_name,
@@ -40,8 +49,8 @@ def build_argv(
     then enables every profile."""
     flags = ["--no-cache"] * no_cache + ["--pull"] * pull
     if with_sbom:
-        return compose_argv(settings, "build", *flags, stage.sbom, stage.service)
-    return compose_argv(settings, "build", *flags, stage.service, stage=stage)
+        return compose_argv(settings, "build", *flags, stage.sbom, stage.service, docker_options=BUILD_LOG_LEVEL)
+    return compose_argv(settings, "build", *flags, stage.service, stage=stage, docker_options=BUILD_LOG_LEVEL)
 
 
 def up_argv(
@@ -78,8 +87,16 @@ def ps_argv(settings: Settings, *, project: str | None = None) -> list[str]:
     return compose_argv(settings, "ps", "--all", project=project)
 
 
-def exec_argv(settings: Settings, stage: Stage, command: Sequence[str], *, tty: bool = True) -> list[str]:
-    return compose_argv(settings, "exec", *[] if tty else ["--no-TTY"], stage.service, *command, stage=stage)
+def env_flags(env: Sequence[str]) -> list[str]:
+    """`--env NAME=VALUE` or `--env NAME` (compose then takes the value from its own environment) per item."""
+    return [flag for item in env for flag in ("--env", item)]
+
+
+def exec_argv(
+    settings: Settings, stage: Stage, command: Sequence[str], *, tty: bool = True, env: Sequence[str] = ()
+) -> list[str]:
+    flags = ([] if tty else ["--no-TTY"]) + env_flags(env)
+    return compose_argv(settings, "exec", *flags, stage.service, *command, stage=stage)
 
 
 def run_argv(
@@ -95,8 +112,7 @@ def run_argv(
 ) -> list[str]:
     """A one-off container of the stage's service (dependencies started first)."""
     flags = (["--rm"] if remove else []) + (["--name", name] if name else []) + ([] if tty else ["--no-TTY"])
-    for pair in env:
-        flags += ["--env", pair]
+    flags += env_flags(env)
     return compose_argv(settings, "run", *flags, stage.service, *command, stage=stage, project=project)
 
 

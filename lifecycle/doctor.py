@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle.errors import UserError
+from lifecycle.offline import suite_versions
 from lifecycle.probes import (
     buildkit_cache_mounts_work,
     compose_version,
@@ -20,6 +21,7 @@ from lifecycle.probes import (
     image_in_registry,
     image_present,
     port_is_free,
+    port_published_by,
 )
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
@@ -64,7 +66,10 @@ def disk_check(free_bytes: int, where: str) -> Check:
     return Check("disk", ok, f"{free_gib:.1f} GiB free in {where}", fix)
 
 
-def port_check(port: int, free: bool) -> Check:
+def port_check(port: int, free: bool, ours: bool = False) -> Check:
+    """ours: the port is published by this checkout's own stack (invoke up), which is no problem."""
+    if ours:
+        return Check("port", True, f"127.0.0.1:{port} in use by this checkout's stack")
     fix = f"stop what listens on {port} (ss -ltnp 'sport = :{port}') or set APP_PORT in .env"
     return Check("port", free, f"127.0.0.1:{port} {'free' if free else 'in use'}", fix)
 
@@ -76,13 +81,25 @@ def crlf_check(files: list[str]) -> Check:
     return Check("line endings", False, f"CRLF in {', '.join(files)}", fix)
 
 
-def images_check(present: dict[str, bool], registry_ok: bool) -> Check:
+def base_image_fix(settings: Settings) -> str:
+    """What makes a missing Python base image appear without a registry: the offline images have one version."""
+    offline_python = suite_versions(settings["DEBIAN_SUITE"]).python
+    if settings["PY_VERSION"] != offline_python:
+        return (
+            f"without a registry only Python {offline_python} can be built (offline images): set "
+            f"PY_VERSION={offline_python} in .env and run invoke images.offline, or reach a registry that has "
+            f"{settings.base_image}"
+        )
+    return "run invoke images.offline (builds it from Debian packages) or scripts/bootstrap"
+
+
+def images_check(present: dict[str, bool], registry_ok: bool, fix: str) -> Check:
+    """fix: what to do when an image is missing and no registry answers (base_image_fix)."""
     missing = [image for image, here in present.items() if not here]
     if not missing:
         return Check("base images", True, f"present: {', '.join(present)}")
     if registry_ok:
         return Check("base images", True, f"{', '.join(missing)} will be pulled (registry reachable)")
-    fix = "run invoke images.offline (builds them from Debian packages) or scripts/bootstrap"
     return Check("base images", False, f"missing and no registry: {', '.join(missing)}", fix)
 
 
@@ -106,11 +123,13 @@ def checks(settings: Settings, run: Runner) -> list[Check]:
         present = {image: image_present(run, image) for image in images}
         registry_ok = all(present.values()) or image_in_registry(run, images[0])
         buildkit = buildkit_cache_mounts_work(settings, run) if present[images[0]] else None
-        result += [images_check(present, registry_ok), buildkit_check(buildkit)]
+        result += [images_check(present, registry_ok, base_image_fix(settings)), buildkit_check(buildkit)]
         where, free = engine_disk_space(run)
         result.append(disk_check(free, where))
     port = int(settings["APP_PORT"])
-    result += [port_check(port, port_is_free(port)), crlf_check(crlf_files(settings.root))]
+    free = port_is_free(port)
+    ours = not free and engine.ok and port_published_by(run, settings.project_name, port)
+    result += [port_check(port, free, ours), crlf_check(crlf_files(settings.root))]
     return result
 
 

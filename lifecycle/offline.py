@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from lifecycle.compose import compose_argv, docker_argv
+from lifecycle.compose import BUILD_LOG_LEVEL, compose_argv, docker_argv
 from lifecycle.errors import UserError, exit_status
 from lifecycle.probes import image_available, image_present
 from lifecycle.runner import Runner, SubprocessRunner
@@ -126,7 +126,14 @@ def compose_project(settings: Settings) -> str:
 
 
 def build_images_argv(settings: Settings, services: Sequence[str]) -> list[str]:
-    return compose_argv(settings, "build", *services, project=compose_project(settings), file=str(COMPOSE_FILE))
+    return compose_argv(
+        settings,
+        "build",
+        *services,
+        project=compose_project(settings),
+        file=str(COMPOSE_FILE),
+        docker_options=BUILD_LOG_LEVEL,
+    )
 
 
 def build_images_env(settings: Settings) -> dict[str, str]:
@@ -134,7 +141,6 @@ def build_images_env(settings: Settings) -> dict[str, str]:
     tags = offline_tags(settings)
     return {
         **settings.env,
-        "COMPOSE_BAKE": "false",
         "OFFLINE_SUITE": settings["DEBIAN_SUITE"],
         "OFFLINE_ROOTFS_IMAGE": tags.rootfs,
         "OFFLINE_PYTHON_IMAGE": tags.python,

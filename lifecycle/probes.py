@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from lifecycle.compose import compose_argv, docker_argv
+from lifecycle.compose import BUILD_LOG_LEVEL, compose_argv, docker_argv
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
 
@@ -147,6 +147,29 @@ def image_in_registry(run: Runner, image: str) -> bool:
     return run(docker_argv("manifest", "inspect", image), warn=True, capture=True).ok
 
 
+OWNER_LABEL = "io.lifecycle.compose-project"  # docker/compose.yaml labels each image with its compose project
+
+
+def image_owner(run: Runner, image: str) -> str | None:
+    """The compose project that built image ('' when it has no owner label), or None when there is no image."""
+    found = output(run, docker_argv("image", "inspect", "--format", f'{{{{index .Config.Labels "{OWNER_LABEL}"}}}}',
+                                    image))  # fmt: skip
+    if found is None:
+        return None
+    return "" if found.strip() == "<no value>" else found.strip()
+
+
+def volume_exists(run: Runner, name: str) -> bool:
+    return output(run, docker_argv("volume", "inspect", "--format", "{{.Name}}", name)) is not None
+
+
+def port_published_by(run: Runner, project: str, port: int) -> bool:
+    """Whether a container of this compose project publishes the host port."""
+    label = f"label=com.docker.compose.project={project}"
+    listed = output(run, docker_argv("ps", "--quiet", "--filter", label, "--filter", f"publish={port}"))
+    return bool(listed and listed.strip())
+
+
 def image_available(run: Runner, image: str) -> bool:
     """Present locally, or pulled now (False when no registry answers)."""
     return image_present(run, image) or run(docker_argv("pull", "--quiet", image), warn=True).ok
@@ -182,7 +205,13 @@ def buildkit_cache_mounts_work(settings: Settings, run: Runner) -> bool:
             f"services:\n  probe:\n    build: .\n    image: {BUILDKIT_PROBE_IMAGE}\n"
         )
         probe = compose_argv(
-            settings, "build", "--quiet", "probe", project=BUILDKIT_PROBE_IMAGE, file=f"{folder}/compose.yaml"
+            settings,
+            "build",
+            "--quiet",
+            "probe",
+            project=BUILDKIT_PROBE_IMAGE,
+            file=f"{folder}/compose.yaml",
+            docker_options=BUILD_LOG_LEVEL,
         )
         works = run(probe, env=settings.env, warn=True, capture=True).ok
     run(docker_argv("image", "rm", "--force", BUILDKIT_PROBE_IMAGE), warn=True, capture=True)

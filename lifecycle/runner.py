@@ -80,13 +80,30 @@ class SubprocessRunner:
         return result
 
 
+def stdin_is_open() -> bool:
+    """False when stdin is closed (`<&-`, as in some CI runners and cron): sys.stdin is then None."""
+    return sys.stdin is not None and not sys.stdin.closed
+
+
+def stdin_is_terminal() -> bool:
+    """False also when stdin is closed or redirected (`</dev/null`)."""
+    try:
+        return stdin_is_open() and sys.stdin.isatty()
+    except (OSError, ValueError):
+        return False
+
+
 @dataclass
 class InvokeRunner:
-    """Runs through an Invoke Context, so `invoke --dry` and `MockContext` work unchanged."""
+    """Runs through an Invoke Context, so `invoke --dry` and `MockContext` work unchanged.
+
+    Only interactive commands get our stdin (and a pty when it is a terminal); the others get none, so closed
+    or redirected stdin never reaches them."""
 
     context: object
 
     def __call__(self, argv, *, env=None, warn=False, capture=False, interactive=False, timeout=None) -> Result:
+        attach = interactive and stdin_is_open()
         deadline = {} if timeout is None else {"timeout": timeout}
         result = self.context.run(
             shlex.join(argv),
@@ -94,7 +111,8 @@ class InvokeRunner:
             warn=warn,
             hide="both" if capture else None,
             echo=True,
-            pty=interactive,
+            pty=attach and stdin_is_terminal(),
+            in_stream=None if attach else False,
             **deadline,
         )
         return Result(result.return_code, result.stdout or "", result.stderr or "")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,12 +75,54 @@ TABLE = (
 )
 DEFAULTS = {s.name: s.default for s in TABLE}
 
-_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(.*)$")
+# Compose's dotenv rules: in an unquoted value, a `#` after whitespace starts a comment; `$NAME`, `${NAME}` and
+# `${NAME:-default}` expand in unquoted and double-quoted values, never in single-quoted ones.
+_INLINE_COMMENT = re.compile(r"\s+#.*$")
+_REFERENCE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
+_DOUBLE_QUOTE_ESCAPES = {"n": "\n", "r": "\r"}
 
 
-def parse_env_file(text: str, source: str) -> dict[str, str]:
-    """Read `KEY=VALUE` lines (comments, blanks, `export` and matching quotes allowed), strictly."""
+def expand(value: str, lookup: Callable[[str], str | None]) -> str:
+    """`$NAME`, `${NAME}`, `${NAME-default}`, `${NAME:-default}` as compose expands them in `.env`."""
+
+    def replace(match: re.Match[str]) -> str:
+        braced, operator, default, bare = match.groups()
+        found = lookup(braced or bare)
+        if (operator == ":-" and not found) or (operator == "-" and found is None):
+            return default
+        return found or ""
+
+    return _REFERENCE.sub(replace, value)
+
+
+def unescape_double_quoted(value: str) -> str:
+    return re.sub(r"\\(.)", lambda m: _DOUBLE_QUOTE_ESCAPES.get(m.group(1), m.group(1)), value)
+
+
+def parse_value(key: str, raw: str, lookup: Callable[[str], str | None]) -> str:
+    """KEY's value as compose reads it; raises ValueError (what is wrong; what to do) when it is malformed."""
+    if raw[:1] not in ("'", '"'):
+        return expand(_INLINE_COMMENT.sub("", raw).rstrip(), lookup)
+    quote = raw[0]
+    end = re.search(r"(?<!\\)" + quote, raw[1:])
+    if not end:
+        raise ValueError(f"unterminated quote in {key}; close the quote")
+    inside, rest = raw[1 : end.start() + 1], raw[end.end() + 1 :]
+    if rest.strip() and not re.match(r"\s+#", rest):
+        raise ValueError(f"text after the closing quote of {key}: {rest.strip()[:20]!r}; start a comment with ' #'")
+    return inside if quote == "'" else expand(unescape_double_quoted(inside), lookup)
+
+
+def parse_env_file(text: str, source: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Read `KEY=VALUE` lines as `docker compose` reads `.env` (comments, `export`, quotes, inline comments
+    after ` #`, variable references from earlier lines or the environment), strictly: a bad line is an error."""
     values: dict[str, str] = {}
+    environ = environ or {}
+
+    def lookup(name: str) -> str | None:
+        return environ.get(name, values.get(name))
+
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -89,19 +131,18 @@ def parse_env_file(text: str, source: str) -> dict[str, str]:
         if not match:
             raise UserError(f"{source} line {number}: expected KEY=VALUE, got {line[:40]!r}; fix or remove that line")
         key, value = match.groups()
-        if value and value[0] in "\"'":
-            if len(value) < 2 or value[-1] != value[0]:
-                raise UserError(f"{source} line {number}: unterminated quote in {key}; close the quote")
-            value = value[1:-1]
-        values[key] = value
+        try:
+            values[key] = parse_value(key, value, lookup)
+        except ValueError as error:
+            raise UserError(f"{source} line {number}: {error}") from None
     return values
 
 
-def read_env_file(root: Path, relative: Path) -> dict[str, str]:
+def read_env_file(root: Path, relative: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     path = root / relative
     if not path.is_file():
         return {}
-    return parse_env_file(path.read_text(encoding="utf-8"), str(relative))
+    return parse_env_file(path.read_text(encoding="utf-8"), str(relative), environ)
 
 
 def default_project_name(proj_name: str, root: Path) -> str:
@@ -176,14 +217,17 @@ class Settings:
 
 def load_settings(root: Path = ROOT, environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
-    files = {**read_env_file(root, IMAGES_ENV), **read_env_file(root, USER_ENV)}
+    files = {**read_env_file(root, IMAGES_ENV, environ), **read_env_file(root, USER_ENV, environ)}
     merged = {**files, **environ}
     # An empty value means the default, as it does for compose's ${VAR:-default}.
     values = {name: merged.get(name) or default for name, default in DEFAULTS.items()}
     validate(values)
     # HOST_UID/GID: dev and test-qa run as the host user, so files they write on the host are theirs.
     host = {"HOST_UID": str(os.getuid()), "HOST_GID": str(os.getgid())}
-    env = {**host, **files, **environ, **values, "COMPOSE_BAKE": "false"}
+    env = {**host, **files, **environ, **values}
+    # COMPOSE_BAKE=false is deprecated (a warning on every build): unset, compose builds with bake where buildx is
+    # installed and with its own BuildKit client otherwise (compose.build silences that fallback's warning).
+    env.pop("COMPOSE_BAKE", None)
     return Settings(root, values, env)
 
 

@@ -7,23 +7,40 @@ commands come from `lifecycle.compose`; this module only sequences them.
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lifecycle import backup, buildkey, codezip, offline, sbom, tls
+from lifecycle import backup, buildkey, codezip, container_env, offline, sbom, tls
 from lifecycle import compose as cmd
+from lifecycle.doctor import base_image_fix
 from lifecycle.errors import UserError
-from lifecycle.probes import image_available, image_id, image_label, image_present, local_tags, port_is_free
-from lifecycle.runner import ProcessStreams, Runner, Streams
+from lifecycle.probes import (
+    image_available,
+    image_id,
+    image_label,
+    image_owner,
+    local_tags,
+    port_is_free,
+    volume_exists,
+)
+from lifecycle.runner import ProcessStreams, Runner, Streams, stdin_is_terminal
 from lifecycle.settings import Settings
 from lifecycle.stages import STAGES, TEST_QA, Stage
 from lifecycle.tls import wait_for_https
 
 CERTS_DIR = Path("docker") / "certs"
 QA_REPORT_FILES = ("junit.xml", "coverage.xml", ".coverage", "compose-ps.txt", "compose-logs.txt")
+# Names whose values are never put on a command line (which the runner prints): passed as `--env NAME`.
+SECRET_NAME = re.compile(r"PASSWORD|PASSWD|PWD|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+DB_POLL_SECONDS = 3  # between looks at the db's health while `up` waits for it
+DB_VOLUME = "db-data"  # docker/compose.yaml's volume of the database, `<project>_db-data` on the engine
 
 
 def git_metadata(run: Runner, root: Path) -> dict[str, str]:
@@ -64,7 +81,49 @@ def confirm_volume_deletion(project: str, yes: bool, ask: Callable[[str], str] |
 
 
 def terminal_prompt() -> Callable[[str], str] | None:
-    return input if sys.stdin.isatty() else None
+    return input if stdin_is_terminal() else None
+
+
+def container_env_items(items: Sequence[str], environ: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
+    """`--env` items for a container -> (what goes on the command line, what goes in the runner's environment).
+
+    `NAME=VALUE` stays on the command line unless NAME looks secret; then only NAME goes there and the value
+    travels in the environment, where compose looks it up. `NAME` alone takes the value from `environ`."""
+    flags, values = [], {}
+    for item in items:
+        name, given, value = item.partition("=")
+        if not ENV_NAME.fullmatch(name):
+            raise UserError(f"--env {item!r}: expected NAME or NAME=VALUE with a variable name; fix the option")
+        if not given and name not in environ:
+            raise UserError(f"--env {name}: {name} is not set in your environment; export it or use --env {name}=VALUE")
+        if given and SECRET_NAME.search(name):
+            flags.append(name)
+            values[name] = value
+        else:
+            flags.append(item)
+    return flags, values
+
+
+def db_verdict(state_json: str) -> str:
+    """The db container's `docker inspect` State -> healthy, denied (the app's login refused), exited or waiting."""
+    try:
+        state = json.loads(state_json or "{}")
+    except json.JSONDecodeError:
+        return "waiting"
+    health = state.get("Health") or {}
+    if health.get("Status") == "healthy":
+        return "healthy"
+    if state.get("Status") in ("exited", "dead"):
+        return "exited"
+    last = (health.get("Log") or [{}])[-1]
+    return "denied" if "Access denied" in (last.get("Output") or "") else "waiting"
+
+
+DB_DENIED = (
+    "the database refuses the app's login (Access denied): its volume was initialised with another DB_PASSWORD "
+    "(or DB_USER); put the old value back in .env, or start over with invoke down --volumes (it backs the data "
+    "up, then deletes it)"
+)
 
 
 def ensure_secret_key(settings: Settings, stage: Stage) -> None:
@@ -103,10 +162,7 @@ class Suite:
         if found is None and image_available(self.run, image):
             found = image_id(self.run, image)
         if found is None:
-            raise UserError(
-                f"base image {image} is neither present nor pullable; check BASE_IMAGE/PY_VERSION/PY_BASE "
-                "(the offline images have Python 3.13) or run scripts/bootstrap"
-            )
+            raise UserError(f"base image {image} is neither present nor pullable; {base_image_fix(self.settings)}")
         return found
 
     def build_env(self, stage: Stage) -> dict[str, str]:
@@ -129,6 +185,7 @@ class Suite:
         stage built again with the new value (a label-only rebuild from cache). A code-only rebuild stays
         one cached build plus one `docker image inspect`.
         """
+        container_env.check(self.settings.env)
         if not self.dry:
             certs = sync_certs(self.settings.extra_ca_certs(), self.settings.root / CERTS_DIR)
             if certs:
@@ -213,9 +270,55 @@ class Suite:
         image = offline.available_or_offline(self.settings, self.run, "proxy", self.settings["PROXY_IMAGE"])
         return self.settings.override(PROXY_IMAGE=image, TLS_CERT_FILE=str(files.cert), TLS_KEY_FILE=str(files.key))
 
+    def check_image_owner(self, stage: Stage) -> None:
+        """`up --no-build` runs the tagged image only when this checkout built it (another may share PROJ_NAME)."""
+        image, project = self.settings.image(stage), self.settings.project_name
+        owner = image_owner(self.run, image)
+        if owner is None:
+            raise UserError(f"{image} is not built yet; run invoke up --stage {stage} without --no-build")
+        if owner != project:
+            raise UserError(
+                f"{image} was built by another checkout ({owner or 'no owner label'}), not this one ({project}); "
+                f"run invoke up --stage {stage} without --no-build, or give this checkout its own PROJ_NAME in .env"
+            )
+
+    def say_if_another_checkout_built(self, stage: Stage) -> None:
+        image, project = self.settings.image(stage), self.settings.project_name
+        owner = image_owner(self.run, image)
+        if owner not in (None, project):
+            by = owner or "no owner label"
+            self.say(f"{image} was built by another checkout ({by}); rebuilding it for {project}")
+
+    def ensure_image(self, stage: Stage) -> None:
+        """Build the stage's image (code zip included) unless this checkout already has it."""
+        if self.dry or image_owner(self.run, self.settings.image(stage)) != self.settings.project_name:
+            self.build(stage)
+
+    def wait_for_db(self, stage: Stage, deadline: float) -> None:
+        """Start db and watch its health, so a refused login says so now instead of at the end of the deadline.
+
+        Only for a volume that exists: the login can be refused only by a database initialised before, with
+        other credentials (a new volume is initialised with the current ones)."""
+        if self.dry or not volume_exists(self.run, f"{self.settings.project_name}_{DB_VOLUME}"):
+            return
+        env = self.settings.env
+        self.run(cmd.compose_argv(self.settings, "up", "--detach", "--no-build", "db", stage=stage), env=env)
+        ids = self.run(cmd.compose_argv(self.settings, "ps", "--quiet", "db", stage=stage), env=env, capture=True)
+        container = ids.stdout.split()[0] if ids.stdout.split() else "db"
+        while True:
+            state = self.run(
+                cmd.docker_argv("inspect", "--format", "{{json .State}}", container), warn=True, capture=True
+            )
+            verdict = db_verdict(state.stdout)
+            if verdict == "denied":
+                raise UserError(DB_DENIED)
+            if verdict != "waiting" or time.monotonic() >= deadline:
+                return  # compose's own wait below reports what is wrong, with the logs
+            time.sleep(DB_POLL_SECONDS)
+
     def up(self, stage: Stage, *, build: bool = True, debug: str | None = None, no_backup: bool = False) -> str:
-        """Build (unless told not to), start db and the stage (prod: and its HTTPS proxy), return the URL once all
-        are healthy.
+        """Build (unless told not to), start db (watched first when its volume exists) and the stage (prod: and
+        its HTTPS proxy), return the URL once all are healthy; WAIT_TIMEOUT bounds each of the two waits.
 
         `debug` ("listen" or "wait"): the dev server under debugpy on 127.0.0.1:DEBUG_PORT; "wait" starts it
         only once a client attaches, so the task returns once the container runs instead of waiting for health.
@@ -226,6 +329,7 @@ class Suite:
         if debug and not stage.has_debugger:
             raise UserError(f"--debug needs --stage dev: debugpy is in the dev image only, never in {stage}")
         ensure_secret_key(self.settings, stage)
+        container_env.check(self.settings.env)
         self.ensure_port_free(stage)
         settings = self.settings
         if stage.behind_https_proxy:
@@ -234,9 +338,13 @@ class Suite:
         if debug:
             self.ensure_port_free(stage, "DEBUG_PORT")
         if build:
+            self.say_if_another_checkout_built(stage)
             self.build(stage)
+        elif not self.dry:
+            self.check_image_owner(stage)
         database = self.database()
         database.guard_server_change(no_backup=no_backup)
+        self.wait_for_db(stage, time.monotonic() + int(self.settings["WAIT_TIMEOUT"]))
         env = {**settings.env, **({"DEBUGPY": debug} if debug else {})}
         paused = debug == "wait"
         argv = cmd.up_argv(settings, stage, debug=bool(debug), healthy=not paused)
@@ -251,10 +359,35 @@ class Suite:
         if debug:
             waiting = "; the server starts once a client attaches" if paused else ""
             self.say(f"debugpy listens on 127.0.0.1:{self.settings['DEBUG_PORT']}{waiting} (README: Debugging)")
+        if self.dry:
+            self.say(f"dry run: would wait until db and {stage} are healthy, then serve {self.url(stage)}")
+            return self.url(stage)
         self.say(f"{stage} is {'started' if paused else 'up and healthy'}: {self.url(stage)}")
         if stage.behind_https_proxy:
             self.say(f"plain HTTP for probes: {self.app_url()}health; trust the certificate: invoke tls.trust")
         return self.url(stage)
+
+    # ---------------------------------------------------------------------------------- manage / shell
+    def manage(self, stage: Stage, command: Sequence[str], env_items: Sequence[str] = ()) -> int:
+        """`python manage.py COMMAND` in a one-off container of the stage; returns its exit status."""
+        if command[:1] == ["dbshell"]:
+            raise UserError("the app images have no database client, so dbshell cannot run there; use invoke db.shell")
+        flags, secrets = container_env_items(env_items, self.settings.env)
+        ensure_secret_key(self.settings, stage)
+        self.ensure_image(stage)
+        tty = stdin_is_terminal()
+        argv = cmd.run_argv(self.settings, stage, ["python", "manage.py", *command], tty=tty, env=flags)
+        return self.run(argv, env={**self.settings.env, **secrets}, warn=True, interactive=tty).return_code
+
+    def shell(self, stage: Stage, command: str | None = None, env_items: Sequence[str] = ()) -> int:
+        """Bash in the stage's running container: interactive at a terminal, else only `bash -c COMMAND`."""
+        tty = stdin_is_terminal()
+        if command is None and not tty:
+            raise UserError("invoke shell needs a terminal; without one, run a command: invoke shell --command 'CMD'")
+        flags, secrets = container_env_items(env_items, self.settings.env)
+        bash = ["bash"] if command is None else ["bash", "-c", command]
+        argv = cmd.exec_argv(self.settings, stage, bash, tty=tty, env=flags)
+        return self.run(argv, env={**self.settings.env, **secrets}, warn=True, interactive=tty).return_code
 
     def down(
         self,
@@ -305,6 +438,9 @@ class Suite:
         finally:
             self.run(cmd.docker_argv("rm", "--force", "--volumes", container), env=env, warn=True, capture=True)
             self.run(cmd.down_argv(settings, volumes=True, project=project), env=env, warn=True)
+        if self.dry:
+            self.say(f"dry run: would run pytest in test-qa and copy its reports to {reports}")
+            return 0
         self.say(f"qa: pytest exited {status}; reports in {reports}")
         return status
 
@@ -338,20 +474,26 @@ class Suite:
         certificates): the benchmark cleans its own project that way without touching the user's files.
         """
         self.down(volumes=volumes, yes=yes, ask=ask, no_backup=no_backup)
+        project = self.settings.project_name
         images = [self.settings.image(stage) for stage in STAGES] + [self.qa_image()]
         images += [self.settings.sbom_image(stage) for stage in STAGES]
+        owned = []
         # each once: with COMPOSE_PROJECT_NAME=PROJ_NAME the qa tag is also a stage tag
-        present = [image for image in dict.fromkeys(images) if image_present(self.run, image)]
-        present += local_tags(self.run, self.settings.release_repository)
-        if present:
-            self.run(cmd.docker_argv("image", "rm", *present), env=self.settings.env)
+        for image in [*dict.fromkeys(images), *local_tags(self.run, self.settings.release_repository)]:
+            owner = image_owner(self.run, image)
+            if owner == project:
+                owned.append(image)
+            elif owner is not None:
+                self.say(f"keep {image}: built by {owner or 'a checkout without an owner label'}, not by {project}")
+        if owned:
+            self.run(cmd.docker_argv("image", "rm", *owned), env=self.settings.env)
         paths = [self.settings.zip_path, codezip.manifest_path_for(self.settings.zip_path)]
         if checkout_files:
             paths += [self.settings.root / "reports", *(self.settings.root / CERTS_DIR).glob("*.crt")]
             paths += (self.settings.root / sbom.RECORDS).glob("sbom-*.id")
         for path in paths:
             if path.exists():
-                self.say(f"remove {path.relative_to(self.settings.root)}")
+                self.say(f"{'dry run: would remove' if self.dry else 'remove'} {path.relative_to(self.settings.root)}")
                 if self.dry:
                     continue
                 if path.is_dir():

@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import string
 import subprocess
@@ -230,6 +231,29 @@ def start_tool(
         start_new_session=True,
         **COMBINED_OUTPUT,
     )
+
+
+def interrupt_when_running(process: subprocess.Popen[str], container: str, what: str) -> str:
+    """Wait until container runs, SIGINT the process's group (as Ctrl-C does), return the process's output.
+
+    The process must run in a session of its own (start_tool); it is killed if it outlives the deadline."""
+    try:
+
+        def running():
+            if process.poll() is not None:
+                raise AssertionError(f"{what} ended before pytest ran: {process.stdout.read()[-3000:]}")
+            listed = docker("ps", "--quiet", "--filter", f"name=^{container}$", "--filter", "status=running").stdout
+            return listed.strip()
+
+        wait_for(running, timeout=1200, what="the pytest container to run", interval=1)
+        time.sleep(3)  # pytest is collecting or sleeping in the slow test
+        os.killpg(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=180)
+        return output
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
 
 
 def nonblank_lines(text: str) -> list[str]:

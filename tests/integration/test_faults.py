@@ -31,6 +31,7 @@ from conftest import (
     PROD_RUN_OPTIONS,
     assert_one_line,
     copy_checkout,
+    interrupt_when_running,
     last_line,
     start_tool,
     unique_name,
@@ -184,11 +185,18 @@ def test_app_waits_for_a_database_that_starts_late(engine, stack, settings):
             assert inspect(engine, app, "{{.RestartCount}}") == "0"
 
 
-def test_app_without_database_exits_with_one_line_naming_db_wait_timeout(engine, stack):
+@pytest.mark.parametrize(
+    ("db_host", "says"),
+    [
+        pytest.param("no-such-db", "the name no-such-db does not resolve", id="a name that does not resolve"),
+        pytest.param("localhost", "localhost resolves to", id="a name that resolves, nothing listening"),
+    ],
+)
+def test_app_without_database_exits_with_one_line_naming_db_wait_timeout(engine, stack, db_host, says):
     with private_network(engine) as network:
         started = time.monotonic()
         with app_container(
-            engine, stack.image("prod"), network, db_host="no-such-db", extra=("-e", "DB_WAIT_TIMEOUT=3")
+            engine, stack.image("prod"), network, db_host=db_host, extra=("-e", "DB_WAIT_TIMEOUT=3")
         ) as app:
             engine.wait_for(
                 lambda: inspect(engine, app, "{{.State.Running}}") == "false",
@@ -202,7 +210,7 @@ def test_app_without_database_exits_with_one_line_naming_db_wait_timeout(engine,
             output = logs.stdout + logs.stderr
     assert code != 0
     assert elapsed < 12, f"took {elapsed:.1f}s with DB_WAIT_TIMEOUT=3"
-    assert_one_line(output, "DB_WAIT_TIMEOUT", "no-such-db")
+    assert_one_line(output, "DB_WAIT_TIMEOUT", db_host, says, "try: invoke down && invoke up")
 
 
 # ----------------------------------------------------------------------------------- 2. database restarted
@@ -466,25 +474,7 @@ def test_failing_qa_test_fails_the_session_and_leaves_nothing_behind(engine, tmp
 def test_interrupted_qa_session_leaves_nothing_behind(engine, tmp_path):
     with checkout_copy(engine, tmp_path, "interrupted", {"tests/site/test_site_zz_slow.py": SLOW_TEST}) as checkout:
         process = checkout.popen("-s", "qa")
-        try:
-            pytest_container = f"{checkout.project}-qa-pytest"
-
-            def running():
-                if process.poll() is not None:
-                    raise AssertionError(f"nox ended before pytest ran: {process.stdout.read()[-3000:]}")
-                listed = engine.docker(
-                    "ps", "--quiet", "--filter", f"name=^{pytest_container}$", "--filter", "status=running"
-                ).stdout
-                return listed.strip()
-
-            engine.wait_for(running, timeout=1200, what="the pytest container to run", interval=1)
-            time.sleep(3)  # pytest is collecting or sleeping in the slow test
-            os.killpg(process.pid, signal.SIGINT)
-            output, _ = process.communicate(timeout=180)
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=30)
+        output = interrupt_when_running(process, f"{checkout.project}-qa-pytest", "nox")
         assert process.returncode != 0, output[-3000:]
         assert checkout.leftovers(engine) == {}, output[-3000:]
 

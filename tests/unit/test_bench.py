@@ -508,6 +508,8 @@ def test_cleanup_removes_the_bench_project_and_images_through_the_suite_and_keep
     untagged = Result(0, "0\n")
     run = RecordingRunner({("docker", "image", "inspect", "--format", "{{len .RepoTags}}"): untagged})
     bench = Bench(settings, run, runs=1, duration=1)
+    owner = ("docker", "image", "inspect", "--format", '{{index .Config.Labels "io.lifecycle.compose-project"}}')
+    run.answers[owner] = Result(0, f"{bench.name}\n")  # clean removes only the images its project built
     bench.image_ids.add("sha256:old")
     ceiling = bench.container("ceiling")
     (settings.root / BENCH_ZIP_DIR).mkdir(parents=True)

@@ -22,6 +22,11 @@ def head(profile: str = "*", project: str = PROJECT) -> list[str]:
     return ["docker", "compose", "--project-name", project, "--file", FILE, "--profile", profile]
 
 
+def build_head(profile: str) -> list[str]:
+    """Builds keep compose's warnings off (the bake fallback's, on every build without buildx); errors show."""
+    return ["docker", "--log-level", "error", *head(profile)[1:]]
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
@@ -41,31 +46,33 @@ def head(profile: str = "*", project: str = PROJECT) -> list[str]:
             id="compose with another file in the checkout",
         ),
         # build_argv()
-        pytest.param(cmd.build_argv(SETTINGS, DEV), [*head("dev"), "build", "dev"], id="build dev uses the cache"),
+        pytest.param(
+            cmd.build_argv(SETTINGS, DEV), [*build_head("dev"), "build", "dev"], id="build dev uses the cache"
+        ),
         pytest.param(
             cmd.build_argv(SETTINGS, PROD, no_cache=True),
-            [*head("prod"), "build", "--no-cache", "prod"],
+            [*build_head("prod"), "build", "--no-cache", "prod"],
             id="build prod without cache passes --no-cache",
         ),
         pytest.param(
             cmd.build_argv(SETTINGS, STAGE, pull=True),
-            [*head("stage"), "build", "--pull", "stage"],
+            [*build_head("stage"), "build", "--pull", "stage"],
             id="build stage with pull passes --pull",
         ),
         pytest.param(
             cmd.build_argv(SETTINGS, TEST_QA, no_cache=True, pull=True),
-            [*head("test-qa"), "build", "--no-cache", "--pull", "test-qa"],
+            [*build_head("test-qa"), "build", "--no-cache", "--pull", "test-qa"],
             id="build with both flags passes both",
         ),
         # build_argv() with the SBOM image, cat_in_image_argv()
         pytest.param(
             cmd.build_argv(SETTINGS, PROD, with_sbom=True),
-            [*head(), "build", "sbom-runtime", "prod"],
+            [*build_head("*"), "build", "sbom-runtime", "prod"],
             id="build a stage with its sbom image: every profile",
         ),
         pytest.param(
             cmd.build_argv(SETTINGS, DEV, no_cache=True, with_sbom=True),
-            [*head(), "build", "--no-cache", "sbom-dev", "dev"],
+            [*build_head("*"), "build", "--no-cache", "sbom-dev", "dev"],
             id="build a stage with its sbom image without cache",
         ),
         pytest.param(
@@ -154,6 +161,16 @@ def head(profile: str = "*", project: str = PROJECT) -> list[str]:
             cmd.run_argv(SETTINGS, PROD, ["python", "manage.py", "migrate"], tty=True),
             [*head("prod"), "run", "--rm", "prod", "python", "manage.py", "migrate"],
             id="run with tty drops --no-TTY",
+        ),
+        pytest.param(
+            cmd.run_argv(SETTINGS, DEV, ["env"], env=["DJANGO_SUPERUSER_PASSWORD"]),
+            [*head("dev"), "run", "--rm", "--no-TTY", "--env", "DJANGO_SUPERUSER_PASSWORD", "dev", "env"],
+            id="run passes a name alone, compose takes its value from its environment",
+        ),
+        pytest.param(
+            cmd.exec_argv(SETTINGS, DEV, ["bash", "-c", "ls"], tty=False, env=["A=1", "S"]),
+            [*head("dev"), "exec", "--no-TTY", "--env", "A=1", "--env", "S", "dev", "bash", "-c", "ls"],
+            id="exec without a terminal, with env",
         ),
         # config_argv(), docker_argv()
         pytest.param(

@@ -100,12 +100,17 @@ def test_port_check(free, ok, detail):
                      id="missing with a registry passes"),
         pytest.param({"python:3.12-slim": False, "mysql:8.4": False}, False,
                      Check("base images", False, "missing and no registry: python:3.12-slim, mysql:8.4",
-                           "run invoke images.offline (builds them from Debian packages) or scripts/bootstrap"),
+                           "run invoke images.offline (builds it from Debian packages) or scripts/bootstrap"),
                      id="missing without a registry fails and points at images.offline"),
     ],
 )  # fmt: skip
 def test_images_check(present, registry_ok, expected):
-    assert images_check(present, registry_ok) == expected
+    assert (
+        images_check(
+            present, registry_ok, "run invoke images.offline (builds it from Debian packages) or scripts/bootstrap"
+        )
+        == expected
+    )
 
 
 def test_crlf_files_finds_only_crlf_scripts_in_the_script_folders(tmp_path):
@@ -219,3 +224,45 @@ def test_report_counts_failures_and_prints_one_line_each(make_settings, monkeypa
 def test_buildkit_check(works, ok, detail):
     check = doctor.buildkit_check(works)
     assert (check.ok, check.detail) == (ok, detail)
+
+
+@pytest.mark.parametrize(
+    ("environ", "fix"),
+    [
+        pytest.param(
+            {"BASE_IMAGE": "lifecycle/python", "PY_VERSION": "3.12", "PY_BASE": "trixie"},
+            "without a registry only Python 3.13 can be built (offline images): set PY_VERSION=3.13 in .env and run "
+            "invoke images.offline, or reach a registry that has lifecycle/python:3.12-trixie",
+            id="a Python the offline images do not have: the version that works",
+        ),
+        pytest.param(
+            {"PY_VERSION": "3.12", "DEBIAN_SUITE": "bookworm"},
+            "without a registry only Python 3.11 can be built",
+            id="the offline Python follows DEBIAN_SUITE",
+        ),
+        pytest.param(
+            {"BASE_IMAGE": "lifecycle/python", "PY_VERSION": "3.13", "PY_BASE": "trixie"},
+            "run invoke images.offline (builds it from Debian packages) or scripts/bootstrap",
+            id="the offline Python: build it",
+        ),
+    ],
+)
+def test_base_image_fix_names_what_works(make_settings, environ, fix):
+    assert doctor.base_image_fix(make_settings(**environ)).startswith(fix)
+
+
+def test_port_held_by_this_checkouts_stack_passes(make_settings, monkeypatch):
+    monkeypatch.setattr(doctor, "port_is_free", lambda port: False)
+    settings = make_settings(APP_PORT="8123")
+    ps = ("docker", "ps", "--quiet", "--filter", f"label=com.docker.compose.project={settings.project_name}")
+    run = RecordingRunner({VERSION: Result(0, "20.10.24"), ps: Result(0, "0123abcd\n")})
+    port = [check for check in doctor.checks(settings, run) if check.name == "port"]
+    assert port == [Check("port", True, "127.0.0.1:8123 in use by this checkout's stack")]
+    assert [*ps, "--filter", "publish=8123"] in run.calls
+
+
+def test_port_held_by_something_else_fails(make_settings, monkeypatch):
+    monkeypatch.setattr(doctor, "port_is_free", lambda port: False)
+    run = RecordingRunner({VERSION: Result(0, "20.10.24")})  # docker ps lists nothing of this project
+    port = [check for check in doctor.checks(make_settings(APP_PORT="8123"), run) if check.name == "port"]
+    assert [(check.ok, check.detail) for check in port] == [(False, "127.0.0.1:8123 in use")]

@@ -118,6 +118,8 @@ def test_build_images_argv(tmp_path, services, prefix, expected_tail):
     argv = offline.build_images_argv(settings, services)
     assert argv == [
         "docker",
+        "--log-level",
+        "error",
         "compose",
         "--project-name",
         expected_tail[0],
@@ -132,7 +134,7 @@ def test_build_images_argv(tmp_path, services, prefix, expected_tail):
 def test_build_env_adds_offline_values_and_keeps_settings(tmp_path):
     env = offline.build_images_env(make_settings(tmp_path, DEBIAN_SUITE="bookworm", PATH="/usr/bin"))
     assert env["PATH"] == "/usr/bin"
-    assert env["COMPOSE_BAKE"] == "false"
+    assert "COMPOSE_BAKE" not in env
     assert env["DB_IMAGE"] == "mysql:8.4"  # the main stack's meaning is untouched
     assert {k: env[k] for k in OFFLINE_NAMES} == {
         "OFFLINE_SUITE": "bookworm",
@@ -279,16 +281,16 @@ def test_ensure_builds_db_from_existing_rootfs(tmp_path):
     run = FakeRunner(existing=ALL - {TAGS.db})
     settings = make_settings(tmp_path)
     assert offline.ensure_offline_images(settings, run) == [TAGS.db]
-    ((argv, env),) = [call for call in run.calls if call[0][:2] == ["docker", "compose"]]
+    ((argv, env),) = [call for call in run.calls if call[0][:4] == ["docker", "--log-level", "error", "compose"]]
     assert argv == offline.build_images_argv(settings, ["db"])
     assert env == offline.build_images_env(settings)
-    assert run.programs == ["docker compose"]
+    assert run.programs == ["docker --log-level"]
 
 
 def test_ensure_makes_rootfs_then_builds(tmp_path, rootfs_allowed):
     run = FakeRunner()
     assert offline.ensure_offline_images(make_settings(tmp_path), run) == [TAGS.of(step) for step in offline.STEPS]
-    assert run.programs == ["debootstrap --variant=minbase", "tar -C", "docker import", "docker compose"]
+    assert run.programs == ["debootstrap --variant=minbase", "tar -C", "docker import", "docker --log-level"]
     assert not list(tmp_path.glob("lifecycle-rootfs-*")), "the work folder must be removed"
 
 
@@ -297,7 +299,7 @@ def test_force_rebuilds_all_without_inspecting(tmp_path, rootfs_allowed):
     assert offline.ensure_offline_images(make_settings(tmp_path), run, force=True) == [
         TAGS.of(step) for step in offline.STEPS
     ]
-    assert run.programs == ["debootstrap --variant=minbase", "tar -C", "docker import", "docker compose"]
+    assert run.programs == ["debootstrap --variant=minbase", "tar -C", "docker import", "docker --log-level"]
 
 
 @pytest.mark.parametrize(
@@ -386,5 +388,5 @@ def test_available_or_offline(tmp_path, existing, pullable, expected, built):
     run = FakeRunner(existing=existing, pullable={"registry:2"} if pullable else ())
     settings = make_settings(tmp_path)
     assert offline.available_or_offline(settings, run, "registry", "registry:2") == expected
-    builds = [argv for argv, _ in run.calls if argv[:2] == ["docker", "compose"]]
+    builds = [argv for argv, _ in run.calls if "compose" in argv[:4]]
     assert builds == ([offline.build_images_argv(settings, built)] if built else [])

@@ -109,6 +109,44 @@ def test_the_buildkit_probe_builds_through_compose_and_removes_its_image(make_se
     run = RecordingRunner()
     assert probes.buildkit_cache_mounts_work(make_settings(), run) is True
     build, remove = run.calls
-    assert build[:2] == ["docker", "compose"] and build[-3:] == ["build", "--quiet", "probe"]
+    assert build[:4] == ["docker", "--log-level", "error", "compose"] and build[-3:] == ["build", "--quiet", "probe"]
     assert build[build.index("--project-name") + 1] == probes.BUILDKIT_PROBE_IMAGE
     assert remove == ["docker", "image", "rm", "--force", probes.BUILDKIT_PROBE_IMAGE]
+
+
+@pytest.mark.parametrize(
+    ("answer", "owner"),
+    [
+        pytest.param(Result(0, "shop-1234abcd\n"), "shop-1234abcd", id="labelled"),
+        pytest.param(Result(0, "<no value>\n"), "", id="built without the label"),
+        pytest.param(Result(1), None, id="no such image"),
+    ],
+)
+def test_image_owner(answer, owner):
+    run = RecordingRunner({INSPECT: answer})
+    assert probes.image_owner(run, "shop:prod") == owner
+    assert run.calls == [
+        [
+            "docker",
+            "image",
+            "inspect",
+            "--format",
+            '{{index .Config.Labels "io.lifecycle.compose-project"}}',
+            "shop:prod",
+        ]
+    ]
+
+
+def test_port_published_by_asks_for_this_projects_containers_on_that_port():
+    run = RecordingRunner(default=Result(0, "0123abcd\n"))
+    assert probes.port_published_by(run, "shop-1234abcd", 8123)
+    assert run.calls == [["docker", "ps", "--quiet", "--filter", "label=com.docker.compose.project=shop-1234abcd",
+                          "--filter", "publish=8123"]]  # fmt: skip
+    assert not probes.port_published_by(RecordingRunner(default=Result(0, "")), "shop-1234abcd", 8123)
+
+
+@pytest.mark.parametrize(("answer", "exists"), [(Result(0, "shop_db-data\n"), True), (Result(1), False)])
+def test_volume_exists(answer, exists):
+    run = RecordingRunner(default=answer)
+    assert probes.volume_exists(run, "shop_db-data") is exists
+    assert run.calls == [["docker", "volume", "inspect", "--format", "{{.Name}}", "shop_db-data"]]

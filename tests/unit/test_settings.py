@@ -103,10 +103,30 @@ def test_an_empty_value_gives_the_default_base_image(tmp_path):
         pytest.param("A=1\nA=2\n", {"A": "2"}, id="a later line wins"),
         pytest.param("  A=1  \r\n", {"A": "1"}, id="surrounding whitespace and CRLF are stripped"),
         pytest.param("_A9=ok\n", {"_A9": "ok"}, id="underscores and digits in names"),
+        # What `docker compose` does with the same file (compose-go's dotenv, checked against compose 2.40):
+        pytest.param("A=WARNING  # quieter logs\n", {"A": "WARNING"}, id="a comment after ' #' is not the value"),
+        pytest.param("A=abc#x\n", {"A": "abc#x"}, id="a # inside a word is part of the value"),
+        pytest.param("A=#x\n", {"A": "#x"}, id="a value may start with #"),
+        pytest.param("A = 1\n", {"A": "1"}, id="spaces around the equals sign"),
+        pytest.param('A="x # y" # c\n', {"A": "x # y"}, id="a comment after a double-quoted value"),
+        pytest.param("A='x' # c\n", {"A": "x"}, id="a comment after a single-quoted value"),
+        pytest.param('A="a\\"b\\nc"\n', {"A": 'a"b\nc'}, id="escapes in double quotes"),
+        pytest.param("A=1\nB=${A}2\nC=$A-${NOPE:-d}\n", {"A": "1", "B": "12", "C": "1-d"}, id="references expand"),
+        pytest.param("A=1\nB='${A}'\n", {"A": "1", "B": "${A}"}, id="single quotes keep references"),
     ],
 )
 def test_parse_env_file_accepts(text, expected):
     assert parse_env_file(text, ".env") == expected
+
+
+def test_references_see_the_environment_first():
+    assert parse_env_file("B=${A}x\n", ".env", {"A": "env"}) == {"B": "envx"}
+
+
+def test_an_inline_comment_in_env_file_never_reaches_the_settings(tmp_path):
+    write(tmp_path, USER_ENV, "APP_PORT=8123   # my port\nDJANGO_LOG_LEVEL=WARNING  # quieter logs\n")
+    settings = load_settings(root=tmp_path, environ={})
+    assert (settings["APP_PORT"], settings.env["DJANGO_LOG_LEVEL"]) == ("8123", "WARNING")
 
 
 def test_parse_env_file_accepts_an_empty_value():
@@ -125,11 +145,11 @@ def test_an_empty_value_in_env_file_loads(tmp_path):
         pytest.param("just words\n", ".env line 1: expected KEY=VALUE, got 'just words'", id="a line without ="),
         pytest.param("A=1\n\n# c\nA B=2\n", ".env line 4: expected KEY=VALUE", id="line numbers count every line"),
         pytest.param("1A=x\n", ".env line 1: expected KEY=VALUE", id="a name starting with a digit"),
-        pytest.param("A = 1\n", ".env line 1: expected KEY=VALUE", id="spaces around the equals sign"),
         pytest.param("=x\n", ".env line 1: expected KEY=VALUE", id="a missing name"),
         pytest.param('A="open\n', ".env line 1: unterminated quote in A; close the quote", id="an unclosed quote"),
         pytest.param("A='mixed\"\n", ".env line 1: unterminated quote in A", id="mismatched quotes"),
         pytest.param('B=1\nA="\n', ".env line 2: unterminated quote in A", id="a lone quote character"),
+        pytest.param('A="x"y\n', ".env line 1: text after the closing quote of A", id="text after a quote"),
     ],
 )
 def test_parse_env_file_rejects(text, message):
@@ -319,16 +339,17 @@ def test_override_stringifies_values(tmp_path):
 # --------------------------------------------------------------------------------------------- docker env
 
 
-def test_docker_env_has_host_ids_and_no_bake(tmp_path):
+def test_docker_env_has_host_ids(tmp_path):
     env = load_settings(root=tmp_path, environ={}).env
     assert env["HOST_UID"] == str(os.getuid())
     assert env["HOST_GID"] == str(os.getgid())
-    assert env["COMPOSE_BAKE"] == "false"
 
 
-def test_compose_bake_stays_off_even_when_the_environment_sets_it(tmp_path):
-    write(tmp_path, USER_ENV, "COMPOSE_BAKE=true\n")
-    assert load_settings(root=tmp_path, environ={"COMPOSE_BAKE": "true"}).env["COMPOSE_BAKE"] == "false"
+@pytest.mark.parametrize("value", ["false", "true"])
+def test_compose_bake_is_left_to_compose_whatever_the_files_and_environment_say(tmp_path, value):
+    """COMPOSE_BAKE=false is deprecated (a warning per build); unset, compose picks what this engine supports."""
+    write(tmp_path, USER_ENV, f"COMPOSE_BAKE={value}\n")
+    assert "COMPOSE_BAKE" not in load_settings(root=tmp_path, environ={"COMPOSE_BAKE": value}).env
 
 
 def test_environment_host_ids_win_over_the_process_ids(tmp_path):

@@ -10,7 +10,14 @@ from conftest import RecordingRunner
 from lifecycle.errors import UserError
 from lifecycle.runner import Result
 from lifecycle.settings import load_settings
-from lifecycle.stack import confirm_volume_deletion, ensure_secret_key, git_metadata, sync_certs
+from lifecycle.stack import (
+    confirm_volume_deletion,
+    container_env_items,
+    db_verdict,
+    ensure_secret_key,
+    git_metadata,
+    sync_certs,
+)
 from lifecycle.stages import PROD, Stage
 
 # ------------------------------------------------------------------------------------------------ sync_certs
@@ -245,3 +252,49 @@ def test_git_metadata_is_unknown_for_an_empty_answer(tmp_path):
         "VERSION": "x",
         "SOURCE_URL": "unknown",
     }
+
+
+# ------------------------------------------------------------------------------------- db health, --env
+
+
+@pytest.mark.parametrize(
+    ("state", "verdict"),
+    [
+        pytest.param('{"Status": "running", "Health": {"Status": "healthy"}}', "healthy", id="healthy"),
+        pytest.param(
+            '{"Status": "running", "Health": {"Status": "starting", "Log": [{"Output": "ERROR 1045 (28000): '
+            "Access denied for user 'app'\"}]}}",
+            "denied",
+            id="the last check was refused",
+        ),
+        pytest.param(
+            '{"Status": "running", "Health": {"Status": "starting", "Log": [{"Output": "Access denied"}, '
+            '{"Output": "ERROR 2002: Can\'t connect"}]}}',
+            "waiting",
+            id="only the last check counts",
+        ),
+        pytest.param(
+            '{"Status": "running", "Health": {"Status": "starting", "Log": []}}', "waiting", id="no check yet"
+        ),
+        pytest.param('{"Status": "exited", "Health": {"Status": "unhealthy"}}', "exited", id="exited"),
+        pytest.param("", "waiting", id="no answer"),
+        pytest.param("not json", "waiting", id="garbage"),
+    ],
+)
+def test_db_verdict(state, verdict):
+    assert db_verdict(state) == verdict
+
+
+@pytest.mark.parametrize(
+    ("items", "flags", "values"),
+    [
+        pytest.param(["A=1", "B"], ["A=1", "B"], {}, id="plain values stay on the command line"),
+        pytest.param(["DB_PASSWORD=x y"], ["DB_PASSWORD"], {"DB_PASSWORD": "x y"}, id="a password goes by name"),
+        pytest.param(["api_token=t", "SIGNING_KEY=k"], ["api_token", "SIGNING_KEY"],
+                     {"api_token": "t", "SIGNING_KEY": "k"}, id="token and key, any case"),
+        pytest.param(["E="], ["E="], {}, id="an empty value"),
+        pytest.param(["A=b=c"], ["A=b=c"], {}, id="only the first equals sign splits"),
+    ],
+)  # fmt: skip
+def test_container_env_items(items, flags, values):
+    assert container_env_items(items, {"B": "from the environment"}) == (flags, values)

@@ -22,6 +22,11 @@ from lifecycle.stages import Stage
 CHECKOUT = Path(__file__).resolve().parents[2]
 PREFLIGHT = (["docker", "version", "--format", "{{.Server.Version}}"], ["docker", "compose", "version", "--short"])
 UNKNOWN_STAGE = "error: unknown stage 'qa'; use one of: dev, test-qa, stage, prod"
+HEALTHY_DB = '{"Status": "running", "Health": {"Status": "healthy", "Log": []}}'
+DENIED_DB = (
+    '{"Status": "running", "Health": {"Status": "starting", "Log": [{"ExitCode": 1, "Output": '
+    "\"ERROR 1045 (28000): Access denied for user 'app'@'127.0.0.1' (using password: YES)\\n\"}]}}"
+)
 
 
 @pytest.fixture
@@ -38,10 +43,16 @@ def make_checkout(tmp_path, monkeypatch):
         (root / "manage.py").write_text("import sys\n")
         (root / "django_site" / "__init__.py").write_text("")
         environ = {"PROJ_NAME": "shop", **environ}
+        LAST_CHECKOUT["project"] = load_settings(root=root, environ=environ).project_name
         monkeypatch.setattr(tasks, "load_settings", lambda: load_settings(root=root, environ=environ))
         return load_settings(root=root, environ=environ)
 
     return make
+
+
+LAST_CHECKOUT = {"project": ""}  # the compose project of the last make_checkout()
+OWNER_QUERY = r"docker image inspect --format '\{\{index \.Config\.Labels \"io\.lifecycle\.compose-project"
+VOLUME_EXISTS = {r"docker volume inspect --format ": Result("shop_db-data\n")}
 
 
 def context(answers: dict | None = None, dry: bool = False) -> MockContext:
@@ -50,6 +61,10 @@ def context(answers: dict | None = None, dry: bool = False) -> MockContext:
     `answers` maps a regex (matched against the start of the shell command) to a Result, ahead of the defaults.
     """
     run = {re.compile(pattern): result for pattern, result in (answers or {}).items()}
+    run.setdefault(re.compile(r"docker inspect --format '\{\{json .State\}\}'"), Result(HEALTHY_DB))
+    # The images are this checkout's; the database volume is new (up then starts everything in one wait).
+    run.setdefault(re.compile(OWNER_QUERY), Result(LAST_CHECKOUT["project"] + "\n"))
+    run.setdefault(re.compile(r"docker volume inspect --format "), Result(exited=1))
     run.setdefault(re.compile(r"docker version "), Result("28.1.1\n"))
     run.setdefault(re.compile(r"docker compose version "), Result("2.40.3\n"))
     run.setdefault(re.compile(r".*"), Result(""))
@@ -66,12 +81,33 @@ def compose_argv(settings: Settings, profile: str, *args: str) -> list[str]:
             "--file", str(settings.root / "docker" / "compose.yaml"), "--profile", profile, *args]  # fmt: skip
 
 
+def build_argv(settings: Settings, profile: str, *args: str) -> list[str]:
+    """Builds run with compose's warnings off (the bake fallback warns on every build without buildx)."""
+    return ["docker", "--log-level", "error", *compose_argv(settings, profile, *args)[1:]]
+
+
 def build_with_sbom(settings: Settings, stage: str, *flags: str) -> list[str]:
-    return compose_argv(settings, "*", "build", *flags, Stage.parse(stage).sbom, stage)
+    return build_argv(settings, "*", "build", *flags, Stage.parse(stage).sbom, stage)
+
+
+def up_argvs(settings: Settings, stage: str, wait_timeout: str = "180") -> list[list[str]]:
+    """What `up` runs after any build when the db volume exists: db first (watched, so a refused login is seen
+    early), then the stage (stack_calls leaves out the `ps` that finds the db container)."""
+    return [
+        compose_argv(settings, stage, "up", "--detach", "--no-build", "db"),
+        compose_argv(settings, stage, "up", "--detach", "--no-build", "--wait", "--wait-timeout", wait_timeout),
+    ]
+
+
+def owned(settings: Settings) -> dict[str, Result]:
+    """Answers that make every stage image present and built by this checkout."""
+    return {r"docker image inspect --format '\{\{index \.Config\.Labels \"io\.lifecycle\.compose-project": Result(
+        settings.project_name + "\n")}  # fmt: skip
 
 
 def compose_calls(c: MockContext) -> list[list[str]]:
-    return [argv for argv in commands(c) if argv[:3] == ["docker", "compose", "--project-name"]]
+    return [argv for argv in commands(c) if argv[:3] == ["docker", "compose", "--project-name"] or argv[:5] == [
+        "docker", "--log-level", "error", "compose", "--project-name"]]  # fmt: skip
 
 
 def stack_calls(c: MockContext) -> list[list[str]]:
@@ -88,9 +124,9 @@ def test_build_prod_without_cache_runs_the_exact_compose_build(make_checkout):
     tasks.build(c, stage="prod", no_cache=True)
     expected = build_with_sbom(settings, "prod", "--no-cache")
     # The first build knows no SBOM yet: once it is copied out, prod is built again (from cache) with its label.
-    assert compose_calls(c) == [expected, compose_argv(settings, "prod", "build", "prod")]
+    assert compose_calls(c) == [expected, build_argv(settings, "prod", "build", "prod")]
     build_call = c.run.call_args_list[commands(c).index(expected)]
-    assert build_call.kwargs["env"]["COMPOSE_BAKE"] == "false"
+    assert "COMPOSE_BAKE" not in build_call.kwargs["env"]
     assert re.fullmatch(r"[0-9a-f]{64}", build_call.kwargs["env"]["ZIP_SHA256"])
     assert settings.zip_path.is_file()
 
@@ -110,7 +146,7 @@ def test_build_copies_the_sbom_to_reports_and_labels_the_image_with_its_sha256(m
     c = sbom_context("sha256:one")
     tasks.build(c, stage="prod")
     assert (settings.root / "reports" / "sbom-prod.json").read_text() == SBOM_DOCUMENT
-    labelled = c.run.call_args_list[commands(c).index(compose_argv(settings, "prod", "build", "prod"))]
+    labelled = c.run.call_args_list[commands(c).index(build_argv(settings, "prod", "build", "prod"))]
     assert labelled.kwargs["env"]["SBOM_SHA256"] == hashlib.sha256(SBOM_DOCUMENT.encode()).hexdigest()
 
 
@@ -257,7 +293,7 @@ def test_up_prod_builds_then_waits_for_health_and_https(make_checkout, monkeypat
     tasks.up(c, stage="prod", wait_timeout="60")
     assert stack_calls(c) == [
         build_with_sbom(settings, "prod"),
-        compose_argv(settings, "prod", "build", "prod"),
+        build_argv(settings, "prod", "build", "prod"),
         compose_argv(settings, "prod", "up", "--detach", "--no-build", "--wait", "--wait-timeout", "60"),
     ]
     assert waited == [8444]
@@ -317,12 +353,14 @@ def test_up_that_never_gets_healthy_shows_logs_and_exits(make_checkout):
 
 
 def test_manage_runs_a_one_off_container_with_the_split_command(make_checkout):
-    settings = make_checkout()
+    settings = make_checkout(DJANGO_SECRET_KEY="k")
     c = context()
     tasks.manage(c, "migrate --plan", stage="prod")
-    expected = compose_argv(settings, "prod", "run", "--rm", "prod", "python", "manage.py", "migrate", "--plan")
-    assert compose_calls(c) == [expected]
-    assert c.run.call_args_list[-1].kwargs["pty"] is True
+    expected = compose_argv(
+        settings, "prod", "run", "--rm", "--no-TTY", "prod", "python", "manage.py", "migrate", "--plan"
+    )
+    assert compose_calls(c) == [expected]  # no terminal here: no TTY, no pty
+    assert c.run.call_args_list[-1].kwargs["pty"] is False
 
 
 def test_manage_unknown_stage_exits(make_checkout):
@@ -422,6 +460,216 @@ def test_dry_clean_removes_no_files(make_checkout):
     assert {"shop:dev", "shop:test-qa", "shop:stage", "shop:prod"} <= set(removals[0])
 
 
+@pytest.mark.parametrize(
+    ("owner", "message"),
+    [
+        pytest.param(
+            Result("other-1234abcd\n"),
+            "error: shop:dev was built by another checkout (other-1234abcd), not this one ({project}); run invoke up "
+            "--stage dev without --no-build, or give this checkout its own PROJ_NAME in .env",
+            id="another checkout's image",
+        ),
+        pytest.param(
+            Result("<no value>\n"), "error: shop:dev was built by another checkout (no owner label)", id="old"
+        ),
+        pytest.param(
+            Result(exited=1),
+            "error: shop:dev is not built yet; run invoke up --stage dev without --no-build",
+            id="none",
+        ),
+    ],
+)
+def test_up_no_build_refuses_an_image_this_checkout_did_not_build(make_checkout, owner, message):
+    settings = make_checkout()
+    c = context({r"docker image inspect ": owner})
+    with pytest.raises(Exit) as error:
+        tasks.up(c, stage="dev", build=False)
+    assert error.value.message.startswith(message.format(project=settings.project_name))
+    assert compose_calls(c) == []
+
+
+def test_up_says_when_it_rebuilds_an_image_another_checkout_built(make_checkout, capsys):
+    settings = make_checkout()
+    c = context({r"docker image inspect --format '\{\{index": Result("other-1234abcd\n")})
+    tasks.up(c, stage="dev")
+    err = capsys.readouterr().err
+    assert f"shop:dev was built by another checkout (other-1234abcd); rebuilding it for {settings.project_name}" in err
+    assert compose_calls(c)[0] == build_with_sbom(settings, "dev")
+
+
+def test_up_with_a_new_db_volume_starts_everything_in_one_wait(make_checkout):
+    """A new volume is initialised with the current credentials: nothing to watch for."""
+    settings = make_checkout()
+    c = context({**owned(settings), r"docker volume inspect ": Result(exited=1)})
+    tasks.up(c, stage="dev", build=False)
+    assert stack_calls(c) == up_argvs(settings, "dev")[-1:]
+    assert ["docker", "volume", "inspect", "--format", "{{.Name}}", f"{settings.project_name}_db-data"] in commands(c)
+
+
+def test_up_says_at_once_when_the_database_refuses_the_password(make_checkout):
+    settings = make_checkout()
+    c = context({**VOLUME_EXISTS, r"docker inspect --format '\{\{json .State\}\}'": Result(DENIED_DB)})
+    with pytest.raises(Exit) as error:
+        tasks.up(c, stage="dev", build=False, wait_timeout="600")
+    assert error.value.message == (
+        "error: the database refuses the app's login (Access denied): its volume was initialised with another "
+        "DB_PASSWORD (or DB_USER); put the old value back in .env, or start over with invoke down --volumes (it "
+        "backs the data up, then deletes it)"
+    )
+    assert stack_calls(c) == up_argvs(settings, "dev")[:1]  # never the long wait
+
+
+def test_up_refuses_a_malformed_container_setting_before_building(make_checkout):
+    settings = make_checkout(DJANGO_LOG_LEVEL="LOUD")
+    c = context()
+    with pytest.raises(Exit) as error:
+        tasks.up(c, stage="dev")
+    assert error.value.message.startswith("error: DJANGO_LOG_LEVEL='LOUD' is not one of: DEBUG, INFO, WARNING")
+    assert compose_calls(c) == []
+    assert not settings.zip_path.exists()
+
+
+def test_manage_passes_env_and_never_shows_a_secret_value(make_checkout):
+    settings = make_checkout()
+    c = context(owned(settings))
+    tasks.manage(
+        c,
+        "createsuperuser --noinput",
+        env=["DJANGO_SUPERUSER_USERNAME=admin", "DJANGO_SUPERUSER_PASSWORD=s3cr3t-pw", "PROJ_NAME"],
+    )
+    assert compose_calls(c) == [
+        compose_argv(settings, "dev", "run", "--rm", "--no-TTY", "--env", "DJANGO_SUPERUSER_USERNAME=admin", "--env",
+                     "DJANGO_SUPERUSER_PASSWORD", "--env", "PROJ_NAME", "dev", "python", "manage.py",
+                     "createsuperuser", "--noinput")
+    ]  # fmt: skip
+    call = c.run.call_args_list[-1]
+    assert "s3cr3t-pw" not in call.args[0]  # the printed command
+    assert call.kwargs["env"]["DJANGO_SUPERUSER_PASSWORD"] == "s3cr3t-pw"  # compose looks it up by name
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        pytest.param(["NOT_SET_ANYWHERE"], "error: --env NOT_SET_ANYWHERE: NOT_SET_ANYWHERE is not set in your "
+                     "environment; export it or use --env NOT_SET_ANYWHERE=VALUE", id="a name without a value"),
+        pytest.param(["1X=y"], "error: --env '1X=y': expected NAME or NAME=VALUE with a variable name; "
+                     "fix the option", id="not a variable name"),
+    ],
+)  # fmt: skip
+def test_manage_refuses_a_bad_env_and_runs_nothing(make_checkout, env, message):
+    make_checkout()
+    c = context()
+    with pytest.raises(Exit) as error:
+        tasks.manage(c, "check", env=env)
+    assert error.value.message == message
+    assert compose_calls(c) == []
+
+
+def test_manage_dbshell_points_to_the_task_that_has_a_client(make_checkout):
+    make_checkout()
+    c = context()
+    with pytest.raises(Exit) as error:
+        tasks.manage(c, "dbshell")
+    assert error.value.message == (
+        "error: the app images have no database client, so dbshell cannot run there; use invoke db.shell"
+    )
+    assert compose_calls(c) == []
+
+
+def test_manage_builds_a_missing_image_with_its_zip_first(make_checkout):
+    settings = make_checkout(DJANGO_SECRET_KEY="k")
+    c = context({r"docker image inspect --format '\{\{index": Result(exited=1)})
+    tasks.manage(c, "check", stage="prod")
+    calls = compose_calls(c)
+    assert calls[0] == build_with_sbom(settings, "prod")
+    assert calls[-1] == compose_argv(
+        settings, "prod", "run", "--rm", "--no-TTY", "prod", "python", "manage.py", "check"
+    )
+    assert settings.zip_path.is_file()
+
+
+def test_manage_passes_the_commands_exit_status(make_checkout):
+    settings = make_checkout()
+    c = context({**owned(settings), r"docker compose .* run ": Result(exited=3)})
+    with pytest.raises(Exit) as error:
+        tasks.manage(c, "check")
+    assert error.value.code == 3
+
+
+def test_shell_without_a_terminal_refuses_in_one_line(make_checkout, monkeypatch):
+    make_checkout()
+    monkeypatch.setattr("sys.stdin", io.StringIO())
+    c = context()
+    with pytest.raises(Exit) as error:
+        tasks.shell(c)
+    assert error.value.message == (
+        "error: invoke shell needs a terminal; without one, run a command: invoke shell --command 'CMD'"
+    )
+    assert compose_calls(c) == []
+
+
+@pytest.mark.parametrize("stdin", [None, io.StringIO()], ids=["stdin closed", "stdin not a terminal"])
+def test_down_and_clean_work_with_stdin_closed_or_redirected(make_checkout, monkeypatch, stdin):
+    settings = make_checkout()
+    monkeypatch.setattr("sys.stdin", stdin)
+    tasks.down(context())
+    c = context()
+    tasks.clean(c)
+    assert compose_calls(c) == [compose_argv(settings, "*", "down", "--remove-orphans")]
+    with pytest.raises(Exit) as error:  # nobody can type the project name: --volumes needs --yes
+        tasks.down(context(), volumes=True)
+    assert "add --yes to confirm (nothing was changed)" in error.value.message
+
+
+@pytest.mark.parametrize("stdin", [None, io.StringIO()], ids=["stdin closed", "stdin not a terminal"])
+def test_shell_command_without_a_terminal_runs_without_tty(make_checkout, monkeypatch, stdin):
+    settings = make_checkout()
+    monkeypatch.setattr("sys.stdin", stdin)
+    c = context()
+    tasks.shell(c, stage="prod", command="ls -l /app", env=["A=1"])
+    assert compose_calls(c) == [
+        compose_argv(settings, "prod", "exec", "--no-TTY", "--env", "A=1", "prod", "bash", "-c", "ls -l /app")
+    ]
+    assert c.run.call_args_list[-1].kwargs["pty"] is False
+    assert c.run.call_args_list[-1].kwargs["in_stream"] is False
+
+
+def test_clean_removes_only_the_images_this_checkout_built(make_checkout, capsys):
+    settings = make_checkout()
+    answers = {
+        r"docker image inspect .* shop:dev$": Result(settings.project_name + "\n"),
+        r"docker image inspect .* shop:stage$": Result("shop-0therc0d\n"),
+        r"docker image inspect .* shop:prod$": Result("<no value>\n"),
+        r"docker image inspect ": Result(exited=1),  # test-qa images: none
+    }
+    c = context(answers)
+    tasks.clean(c)
+    assert [argv for argv in commands(c) if argv[:3] == ["docker", "image", "rm"]] == [
+        ["docker", "image", "rm", "shop:dev"]
+    ]
+    err = capsys.readouterr().err
+    assert f"keep shop:stage: built by shop-0therc0d, not by {settings.project_name}" in err
+    assert "keep shop:prod: built by a checkout without an owner label" in err
+
+
+def test_dry_up_and_qa_say_what_they_would_do_never_what_happened(make_checkout, capsys):
+    make_checkout(DJANGO_SECRET_KEY="k")
+    tasks.up(context(dry=True), stage="prod")
+    tasks.qa(context(dry=True))
+    err = capsys.readouterr().err
+    assert "dry run: would wait until db and prod are healthy, then serve https://127.0.0.1:8443/" in err
+    assert "dry run: would run pytest in test-qa and copy its reports to " in err
+    assert "is up and healthy" not in err and "pytest exited" not in err
+
+
+def test_failing_qa_says_pytests_status_once(make_checkout, capsys):
+    make_checkout()
+    with pytest.raises(Exit) as error:
+        tasks.qa(context({r"docker compose .* run ": Result(exited=2)}))
+    assert (error.value.code, error.value.message) == (2, None)
+    assert capsys.readouterr().err.count("pytest exited 2") == 1
+
+
 # -------------------------------------------------------------------------------------- the command line
 
 
@@ -515,7 +763,12 @@ def test_tls_trust_prints_the_curl_line_with_the_generated_ca(make_checkout, cap
 def test_clean_removes_the_local_release_tags_too(make_checkout):
     settings = make_checkout(REGISTRY_PORT="5401")
     tags = "127.0.0.1:5401/shop:prod-0123456789ab\n127.0.0.1:5401/shop:prod\nother:prod\n"
-    c = context({r"docker image ls ": Result(tags), r"docker image inspect ": Result(exited=1)})
+    owned_release_tags = r"docker image inspect .*127\.0\.0\.1:5401/shop:"  # built by this checkout
+    c = context({
+        r"docker image ls ": Result(tags),
+        owned_release_tags: Result(settings.project_name + "\n"),
+        r"docker image inspect ": Result(exited=1),
+    })  # fmt: skip
     tasks.clean(c)
     removed = ["127.0.0.1:5401/shop:prod", "127.0.0.1:5401/shop:prod-0123456789ab"]
     removals = [argv[3:] for argv in commands(c) if argv[:3] == ["docker", "image", "rm"]]
