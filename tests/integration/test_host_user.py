@@ -42,12 +42,17 @@ def test_dev_and_test_qa_write_files_as_the_host_user(isolated, stage):
 
 
 def test_a_new_dependency_is_importable_after_invoke_up_dev(isolated, tmp_path):
-    """No stale environment: `invoke up` rebuilds dev when requirements change, and the venv lives in the image."""
+    """No stale environment: `invoke up` rebuilds dev when requirements change, and the venv lives in the image.
+
+    The package is added as the README says: a line in `requirements/runtime.in`, then `invoke deps.lock`."""
     copy = copy_checkout(tmp_path / "checkout")
-    requirements = copy / "requirements" / "runtime.txt"
-    requirements.write_text(requirements.read_text() + "six==1.17.0\n")
+    wanted = copy / "requirements" / "runtime.in"
+    wanted.write_text(wanted.read_text() + "six==1.17.0\n")
     checkout = IsolatedCheckout(isolated.proj_name + "-deps", isolated.port, "pw-deps", "root-deps", root=copy)
     try:
+        lock = checkout.invoke("deps.lock", timeout=BUILD_TIMEOUT)
+        assert lock.returncode == 0, describe(lock)
+        assert "six==1.17.0" in (copy / "requirements" / "runtime.txt").read_text()
         up = checkout.invoke("up", "--stage", "dev", timeout=BUILD_TIMEOUT)
         assert up.returncode == 0, describe(up)
         imported = checkout.invoke("compose", "exec --no-TTY dev python -c 'import six; print(six.__version__)'")
