@@ -17,11 +17,25 @@ import json
 import re
 import shlex
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 LABEL = "io.lifecycle.build-key"
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    """Where one image's build reads from, each path relative to the checkout: its build context, its
+    Dockerfile, and the other files that shape the build (the compose file that drives it, .dockerignore)."""
+
+    context: Path
+    dockerfile: Path
+    files: tuple[Path, ...]
+
+
 DOCKERFILE = Path("docker") / "Dockerfile"
-CONTEXT_FILES = (DOCKERFILE, Path("docker") / "compose.yaml", Path(".dockerignore"))
+APP = BuildInputs(Path("."), DOCKERFILE, (DOCKERFILE, Path("docker") / "compose.yaml", Path(".dockerignore")))
+CONTEXT_FILES = APP.files
 SKIPPED_NAMES = {"__pycache__", ".pytest_cache"}  # never sent (.dockerignore) and rewritten by any run
 
 _ARG = re.compile(r"^ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?\s*$", re.MULTILINE)
@@ -88,12 +102,20 @@ def files_under(root: Path, relative: str) -> list[Path]:
     )
 
 
-def build_key(root: Path, target: str, env: Mapping[str, str], base_image_id: str, extra: Iterable[str] = ()) -> str:
+def build_key(
+    root: Path,
+    target: str,
+    env: Mapping[str, str],
+    base_image_id: str,
+    extra: Iterable[str] = (),
+    inputs: BuildInputs = APP,
+) -> str:
     """The digest of every input of the build of `target` (see the module docstring)."""
-    path = root / DOCKERFILE
+    path = root / inputs.dockerfile
     dockerfile = path.read_text(encoding="utf-8") if path.is_file() else ""  # the build then says it is missing
     defaults = arg_names_and_defaults(dockerfile)
     args = {name: env.get(name) or default for name, default in defaults.items()}
+    context = root / inputs.context
     digest = hashlib.sha256()
 
     def add(label: str, data: bytes) -> None:
@@ -106,10 +128,10 @@ def build_key(root: Path, target: str, env: Mapping[str, str], base_image_id: st
         add("extra", item.encode())
     for name in sorted(args):
         add(f"arg:{name}", args[name].encode())
-    for path in CONTEXT_FILES:
-        add(f"file:{path}", (root / path).read_bytes() if (root / path).is_file() else b"")
+    for relative in (inputs.dockerfile, *inputs.files):
+        add(f"file:{relative}", (root / relative).read_bytes() if (root / relative).is_file() else b"")
     for source in context_sources(dockerfile, args):
         add(f"source:{source}", b"")
-        for path in files_under(root, source):
-            add(f"file:{path.relative_to(root)}:{path.stat().st_mode & 0o777:o}", path.read_bytes())
+        for file in files_under(context, source):
+            add(f"file:{file.relative_to(context)}:{file.stat().st_mode & 0o777:o}", file.read_bytes())
     return digest.hexdigest()

@@ -1,6 +1,8 @@
 """Base images made from Debian packages alone, for machines that reach no container registry.
 
-Five images, each made only when missing (or all of them with `force`):
+Five images, each made only when missing (or all of them with `force`); an image on the rootfs that was built
+from other inputs than the checkout's (its `lifecycle.buildkey` label differs: a changed Dockerfile or script, a
+new rootfs) counts as missing, so an update of the suite never keeps a stale one:
 
 1. rootfs    `<OFFLINE_PREFIX>/debian:<suite>`: debootstrap minbase, tarred and `docker import`ed;
 2. python    `<OFFLINE_PREFIX>/python:<pyver>-<suite>`: Debian's python3 + venv, no compiler;
@@ -26,9 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from lifecycle import buildkey
 from lifecycle.compose import BUILD_LOG_LEVEL, compose_argv, docker_argv
 from lifecycle.errors import UserError, exit_status
-from lifecycle.probes import image_available, image_present
+from lifecycle.probes import image_available, image_id, image_label, image_present
 from lifecycle.runner import Runner, SubprocessRunner
 from lifecycle.settings import DEFAULTS, IMAGES_ENV, Settings, load_settings
 
@@ -49,6 +52,14 @@ SUITES = {
 IMAGES = ("python", "db", "registry", "proxy")  # the images built on the rootfs, in build order
 STEPS = ("rootfs", *IMAGES)
 COMPOSE_FILE = Path("docker") / "offline" / "compose.yaml"
+_OFFLINE = Path("docker") / "offline"
+# What each image's build reads (docker/offline/compose.yaml's build sections; a unit test compares them).
+BUILD_INPUTS = {
+    "python": buildkey.BuildInputs(_OFFLINE, _OFFLINE / "python.Dockerfile", (COMPOSE_FILE,)),
+    "db": buildkey.BuildInputs(Path("."), _OFFLINE / "mariadb.Dockerfile", (COMPOSE_FILE, Path(".dockerignore"))),
+    "registry": buildkey.BuildInputs(_OFFLINE, _OFFLINE / "registry.Dockerfile", (COMPOSE_FILE,)),
+    "proxy": buildkey.BuildInputs(_OFFLINE, _OFFLINE / "haproxy.Dockerfile", (COMPOSE_FILE,)),
+}
 # debootstrap needs a real disk (not a tmpfs /tmp) with room for the ~200 MB tree and its tar.
 WORK_DIR = Path("/var/tmp")
 SWITCH_KEYS = ("BASE_IMAGE", "PY_VERSION", "PY_BASE", "DB_IMAGE", "REGISTRY_IMAGE", "PROXY_IMAGE")
@@ -150,9 +161,27 @@ def build_images_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def existing_images(run: Runner, tags: OfflineTags, wanted: Sequence[str] = IMAGES) -> set[str]:
-    steps = ["rootfs", *wanted]
-    return {tags.of(step) for step in steps if image_present(run, tags.of(step))}
+def build_keys(settings: Settings, rootfs_id: str) -> dict[str, str]:
+    """Each image's build key: its Dockerfile, the files it copies, the compose file, and the rootfs it is built on."""
+    env = build_images_env(settings)
+    return {
+        step: buildkey.build_key(settings.root, step, env, rootfs_id, inputs=inputs)
+        for step, inputs in BUILD_INPUTS.items()
+    }
+
+
+def existing_images(
+    run: Runner, tags: OfflineTags, keys: Mapping[str, str] | None, wanted: Sequence[str] = IMAGES
+) -> set[str]:
+    """The tags present; with `keys` (known once the rootfs is), each image on the rootfs only when built from these
+    inputs (its build-key label is keys[step])."""
+    present = [step for step in ("rootfs", *wanted) if image_present(run, tags.of(step))]
+    current = [
+        step
+        for step in present
+        if keys is None or step == "rootfs" or image_label(run, tags.of(step), buildkey.LABEL) == keys[step]
+    ]
+    return {tags.of(step) for step in current}
 
 
 def check_rootfs_prerequisites() -> None:
@@ -222,13 +251,17 @@ def ensure_offline_images(
     """Make the wanted offline images that are missing (all of them with force); return the tags made, [] when all
     existed."""
     tags = offline_tags(settings)
-    steps = plan(tags, set() if force else existing_images(run, tags, wanted), force, wanted)
+    rootfs_id = image_id(run, tags.rootfs)
+    keys = build_keys(settings, rootfs_id) if rootfs_id else None  # without the rootfs, present is all we can tell
+    steps = plan(tags, set() if force else existing_images(run, tags, keys, wanted), force, wanted)
     if "rootfs" in steps:
         check_rootfs_prerequisites()
         make_rootfs(settings, run, tags.rootfs)
+        keys = build_keys(settings, image_id(run, tags.rootfs) or "")
     services = [step for step in steps if step != "rootfs"]
     if services:
-        run(build_images_argv(settings, services), env=build_images_env(settings))
+        labels = {f"OFFLINE_{step.upper()}_KEY": keys[step] for step in services}
+        run(build_images_argv(settings, services), env={**build_images_env(settings), **labels})
     return [tags.of(step) for step in steps]
 
 

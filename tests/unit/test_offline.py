@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from lifecycle import offline
 from lifecycle.errors import UserError
 from lifecycle.offline import OfflineTags
 from lifecycle.runner import Result
-from lifecycle.settings import IMAGES_ENV, load_settings
+from lifecycle.settings import IMAGES_ENV, ROOT, load_settings
 
 TAGS = OfflineTags(
     rootfs="lifecycle/debian:trixie",
@@ -32,15 +33,21 @@ class FakeRunner:
     """Records commands; `docker image inspect TAG` succeeds only for tags in `existing`, `docker pull TAG` only for
     tags in `pullable`."""
 
-    def __init__(self, existing=(), pullable=()):
+    def __init__(self, existing=(), pullable=(), stale=()):
         self.existing = set(existing)
         self.pullable = set(pullable)
+        self.stale = set(stale)  # present, but built from other inputs (another build-key label)
         self.calls: list[tuple[list[str], dict | None]] = []
 
     def __call__(self, argv, *, env=None, warn=False, capture=False):
         self.calls.append((list(argv), env))
         if argv[:3] == ["docker", "image", "inspect"]:
-            return Result(0 if argv[-1] in self.existing else 1)
+            tag = argv[-1]
+            if tag not in self.existing:
+                return Result(1)
+            if "{{.Id}}" in argv:
+                return Result(0, f"sha256:{tag}\n")
+            return Result(0, "built from other inputs\n" if tag in self.stale else f"key-of-sha256:{TAGS.rootfs}\n")
         if argv[:2] == ["docker", "pull"]:
             return Result(0 if argv[-1] in self.pullable else 1)
         return Result(0)
@@ -48,6 +55,15 @@ class FakeRunner:
     @property
     def programs(self) -> list[str]:
         return [" ".join(argv[:2]) for argv, _ in self.calls if argv[:3] != ["docker", "image", "inspect"]]
+
+
+@pytest.fixture(autouse=True)
+def keys_of_the_rootfs(monkeypatch):
+    """Every image's build key is `key-of-<rootfs id>` here (FakeRunner answers it for the images it has);
+    the real keys are tested below, on files."""
+    monkeypatch.setattr(
+        offline, "build_keys", lambda settings, rootfs_id: dict.fromkeys(offline.IMAGES, f"key-of-{rootfs_id}")
+    )
 
 
 @pytest.mark.parametrize(
@@ -283,7 +299,7 @@ def test_ensure_builds_db_from_existing_rootfs(tmp_path):
     assert offline.ensure_offline_images(settings, run) == [TAGS.db]
     ((argv, env),) = [call for call in run.calls if call[0][:4] == ["docker", "--log-level", "error", "compose"]]
     assert argv == offline.build_images_argv(settings, ["db"])
-    assert env == offline.build_images_env(settings)
+    assert env == {**offline.build_images_env(settings), "OFFLINE_DB_KEY": f"key-of-sha256:{TAGS.rootfs}"}
     assert run.programs == ["docker --log-level"]
 
 
@@ -390,3 +406,47 @@ def test_available_or_offline(tmp_path, existing, pullable, expected, built):
     assert offline.available_or_offline(settings, run, "registry", "registry:2") == expected
     builds = [argv for argv, _ in run.calls if "compose" in argv[:4]]
     assert builds == ([offline.build_images_argv(settings, built)] if built else [])
+
+
+# ------------------------------------------------------------------------------------------ build keys
+
+
+def test_an_image_built_from_other_inputs_is_rebuilt_with_its_new_key(tmp_path):
+    run = FakeRunner(existing=ALL, stale={TAGS.db})
+    settings = make_settings(tmp_path)
+    assert offline.ensure_offline_images(settings, run) == [TAGS.db]
+    ((argv, env),) = [call for call in run.calls if "compose" in call[0][:4]]
+    assert argv == offline.build_images_argv(settings, ["db"])
+    assert env["OFFLINE_DB_KEY"] == f"key-of-sha256:{TAGS.rootfs}"
+
+
+def test_the_offline_compose_file_builds_what_build_inputs_says():
+    """BUILD_INPUTS (what each key reads) names the same context and Dockerfile as docker/offline/compose.yaml."""
+    yaml = pytest.importorskip("yaml")
+    services = yaml.safe_load((ROOT / offline.COMPOSE_FILE).read_text())["services"]
+    assert set(services) == set(offline.BUILD_INPUTS)
+    for step, inputs in offline.BUILD_INPUTS.items():
+        build = services[step]["build"]
+        context = (ROOT / offline.COMPOSE_FILE).parent / build["context"]
+        assert context.resolve() == (ROOT / inputs.context).resolve(), step
+        assert (context / build["dockerfile"]).resolve() == (ROOT / inputs.dockerfile).resolve(), step
+        assert build["labels"]["io.lifecycle.build-key"] == f"${{OFFLINE_{step.upper()}_KEY:-}}", step
+
+
+def test_real_keys_follow_each_images_own_files_and_the_rootfs(tmp_path, monkeypatch):
+    monkeypatch.undo()  # the real build_keys
+    shutil.copytree(ROOT / "docker", tmp_path / "docker")
+    shutil.copytree(ROOT / "bash_files", tmp_path / "bash_files")
+    shutil.copy(ROOT / ".dockerignore", tmp_path / ".dockerignore")
+    settings = make_settings(tmp_path)
+    before = offline.build_keys(settings, "sha256:rootfs")
+    dockerfile = tmp_path / "docker" / "offline" / "mariadb.Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "\n# changed\n")
+    after = offline.build_keys(settings, "sha256:rootfs")
+    assert after["db"] != before["db"]
+    assert {step: after[step] for step in ("python", "registry", "proxy")} == {
+        step: before[step] for step in ("python", "registry", "proxy")
+    }
+    (tmp_path / "bash_files" / "file_env.sh").write_text("# changed\n")  # the db image copies it
+    assert offline.build_keys(settings, "sha256:rootfs")["db"] != after["db"]
+    assert offline.build_keys(settings, "sha256:new-rootfs")["python"] != after["python"]
