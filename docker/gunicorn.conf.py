@@ -9,11 +9,11 @@ import sys
 
 from gunicorn.glogging import Logger
 
-HEALTHCHECK_USER_AGENT = "lifecycle-healthcheck"  # what docker/healthcheck.py sends
+HEALTHCHECK_USER_AGENT = "lifecycle-healthcheck"  # what docker/healthcheck.py and the proxy's checks send
 
 
 class QuietHealthCheckLogger(Logger):
-    """The access log without the container's own health checks (one every 2 s); other /health calls stay."""
+    """The access log without the health checks of the container and the proxy; other /health calls stay."""
 
     def access(self, resp, req, environ, request_time):
         if req.path == "/health" and environ.get("HTTP_USER_AGENT") == HEALTHCHECK_USER_AGENT:

@@ -13,13 +13,13 @@ import os
 import secrets
 import shutil
 import socket
-import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle import openssl
 from lifecycle.errors import UserError
+from lifecycle.probes import https_health_answers
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
 
@@ -152,21 +152,8 @@ def trust_instructions(settings: Settings) -> list[str]:
 
 def wait_for_https(port: int, deadline_s: float = 60) -> None:
     """Until the proxy answers /health over TLS (certificate not checked: this is readiness, not trust)."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
     deadline = time.monotonic() + deadline_s
-    while True:
-        try:
-            with (
-                socket.create_connection(("127.0.0.1", port), timeout=3) as raw,
-                context.wrap_socket(raw, server_hostname="localhost") as tls,
-            ):
-                tls.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-                if tls.recv(64).startswith(b"HTTP/1.1 200"):
-                    return
-        except OSError:
-            pass
+    while not https_health_answers(port):
         if time.monotonic() > deadline:
             raise UserError(
                 f"the HTTPS proxy did not answer on 127.0.0.1:{port} within {deadline_s:.0f}s; "

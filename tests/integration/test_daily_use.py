@@ -115,7 +115,7 @@ def test_health_checks_stay_out_of_the_access_log_and_other_health_calls_stay_in
         logs = docker("logs", stack.container("prod"))
         return [line for line in (logs.stdout + logs.stderr).splitlines() if "GET /health" in line]
 
-    # Ours is written once the response is sent; compose waited for several health checks (every 2 s) before
+    # Ours is written once the response is sent; compose and the proxy ran several health checks before
     # `up` returned, and more ran since.
     engine.wait_for(lambda: any("daily-use-probe" in line for line in health_lines()), timeout=30, what="our line")
     assert len(health_lines()) == 1, health_lines()[-5:]
