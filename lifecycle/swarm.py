@@ -45,6 +45,10 @@ def label_node(label: str, node: str) -> list[str]:
     return ["docker", "node", "update", "--label-add", f"{label}=true", node]
 
 
+def unlabel_node(label: str, node: str) -> list[str]:
+    return ["docker", "node", "update", "--label-rm", label, node]
+
+
 def nodes_labelled(label: str) -> list[str]:
     return ["docker", "node", "ls", "--quiet", "--filter", f"node.label={label}=true"]
 
@@ -92,6 +96,16 @@ def stack_tasks(stack: str) -> list[str]:
 def stack_networks(stack: str) -> list[str]:
     """Probe: the stack's networks, which `docker stack rm` removes last."""
     return ["docker", "network", "ls", "--quiet", "--filter", f"label=com.docker.stack.namespace={stack}"]
+
+
+def stack_objects(kind: str, stack: str) -> list[str]:
+    """Probe: the stack's secrets, configs or volumes (kind), by the namespace label the stack puts on them."""
+    return ["docker", kind, "ls", "--quiet", "--filter", f"label=com.docker.stack.namespace={stack}"]
+
+
+def objects_rm(kind: str, *names: str) -> list[str]:
+    """Remove secrets, configs or volumes (kind) by name or id."""
+    return ["docker", kind, "rm", *names]
 
 
 def service_name(stack: str, service: str) -> str:

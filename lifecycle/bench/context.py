@@ -138,10 +138,13 @@ class Bench:
         say(f"{' '.join(argv[1:])}: {seconds:.2f} s, exit {result.return_code}")
         return seconds, result
 
+    def invoke_argv(self, *args: str) -> list[str]:
+        """`invoke ARGS` in this checkout, as a process (with `time_process`: the isolated settings)."""
+        return [sys.executable, "-m", "invoke", "--search-root", str(self.settings.root), *args]
+
     def invoke(self, *args: str) -> float:
         """Time `invoke ARGS` in this checkout, the whole process (what a user waits for)."""
-        argv = [sys.executable, "-m", "invoke", "--search-root", str(self.settings.root), *args]
-        return self.time_process(argv)[0]
+        return self.time_process(self.invoke_argv(*args))[0]
 
     def load(self, url: str, connections: int, duration: int | None = None) -> dict[str, Any]:
         result = generate_load(self.run, self.tool, url, connections, duration or self.duration)
@@ -189,17 +192,21 @@ class Bench:
 
 
 class restored:
-    """Put a file back byte-for-byte (and its mode and times) on exit, whatever happened inside."""
+    """Put a file back byte-for-byte (and its mode and times) on exit, whatever happened inside; a file that
+    did not exist is removed again."""
 
     def __init__(self, path: Path):
         self.path = path
 
     def __enter__(self) -> Path:
-        self.data = self.path.read_bytes()
-        self.stat = self.path.stat()
+        self.data = self.path.read_bytes() if self.path.exists() else None
+        self.stat = self.path.stat() if self.data is not None else None
         return self.path
 
     def __exit__(self, *exc: object) -> None:
+        if self.data is None or self.stat is None:
+            self.path.unlink(missing_ok=True)
+            return
         self.path.write_bytes(self.data)
         os.chmod(self.path, self.stat.st_mode)
         os.utime(self.path, ns=(self.stat.st_atime_ns, self.stat.st_mtime_ns))

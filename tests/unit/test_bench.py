@@ -415,6 +415,14 @@ def test_restored_puts_the_file_back_byte_for_byte(tmp_path):
     assert path.stat().st_mtime_ns == before.st_mtime_ns
 
 
+def test_restored_removes_a_file_that_did_not_exist(tmp_path):
+    path = tmp_path / ".lifecycle" / "releases.jsonl"
+    path.parent.mkdir()
+    with restored(path):
+        path.write_text('{"reference": "bench"}\n')
+    assert not path.exists()
+
+
 def test_parse_options():
     options = parse_options(["--runs", "1", "--skip", "pipuv", "--skip", "qa"])
     assert (options.runs, options.duration, options.skip, options.strict) == (1, 10, ["pipuv", "qa"], False)
@@ -428,7 +436,8 @@ def test_parse_options():
 def test_every_section_has_one_name_an_option_and_its_targets_in_the_table():
     names = [section.name for section in SECTIONS]
     assert len(set(names)) == len(names)
-    names_in_order = ["zip", "cold", "rebuild", "images", "qa", "up", "serve", "proxy", "release", "backup", "pipuv"]
+    names_in_order = ["zip", "cold", "rebuild", "images", "qa", "up", "serve", "proxy", "release", "deploy", "backup"]
+    names_in_order.append("pipuv")
     assert names == [*names_in_order, "cluster"]  # run order
     assert parse_options(["--skip", names[-1]]).skip == [names[-1]]
     assert TARGETS["noop_s"] == 0.3 and TARGETS["code_only_s"] == 1.0 and TARGETS["code_change_up_s"] == 4.0
@@ -593,3 +602,107 @@ def test_bench_settings_isolate_the_https_and_registry_ports_too(make_settings):
     assert {isolated["APP_PORT"], isolated["HTTPS_PORT"], isolated["REGISTRY_PORT"]}.isdisjoint(
         {"8000", "8443", "5000"}
     )
+
+
+# -------------------------------------------------------------------------------------------------- deploy
+def load_sample(seconds=40.0, failed=0, timeouts=0, status=0, **extra):
+    return {"seconds": seconds, "status": status, "requests": 5000, "failed": failed, "timeouts": timeouts, **extra}
+
+
+def deploys(**changes):
+    measured = {
+        "first_seconds": 55.2,
+        "rolling": [load_sample(41.0), load_sample(43.0), load_sample(45.0)],
+        "unchanged": [{"seconds": 9.0, "running": 5, "restarted": 0}],
+        "rollback": [load_sample(50.0, status=1, rolled_back=True)],
+    }
+    return {**measured, **changes}
+
+
+DEPLOY_JUDGED = [
+    "deploy_rolling_failed_requests",
+    "deploy_rollback",
+    "deploy_rollback_failed_requests",
+    "deploy_unchanged_restarted_tasks",
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "misses"),
+    [
+        ({}, []),
+        ({"rolling": [load_sample(failed=3, timeouts=1)]}, ["deploy_rolling_failed_requests"]),
+        ({"rollback": [load_sample(75.0, status=1, rolled_back=True)]}, ["deploy_rollback"]),
+        ({"rollback": [load_sample(30.0, status=0, rolled_back=False)]}, ["deploy_rollback"]),
+        ({"rollback": [load_sample(50.0, failed=2, status=1, rolled_back=True)]}, ["deploy_rollback_failed_requests"]),
+        ({"unchanged": [{"seconds": 30.0, "running": 5, "restarted": 3}]}, ["deploy_unchanged_restarted_tasks"]),
+    ],
+    ids=["all-pass", "failed-requests", "slow-rollback", "not-rolled-back", "rollback-failures", "restarted"],
+)
+def test_deploy_rows(changes, misses):
+    rows = by_key(rows_of(results(deploy=deploys(**changes))))
+    assert [key for key in DEPLOY_JUDGED if rows[key].status == "MISS"] == misses
+    assert [key for key in DEPLOY_JUDGED if rows[key].status == "PASS"] == [k for k in DEPLOY_JUDGED if k not in misses]
+    assert all(rows[key].why for key in misses)
+
+
+def test_deploy_rows_show_medians_and_the_targets():
+    rows = by_key(rows_of(results(deploy=deploys())))
+    assert rows["deploy_rolling"].value == "43.0 s" and rows["deploy_first"].value == "55.2 s"
+    assert rows["deploy_rollback"].target == "≤ 60 s" and rows["deploy_unchanged_restarted_tasks"].target == "≤ 0"
+
+
+def test_deploy_failed_requests_sum_every_run_and_name_the_timeouts():
+    rolling = [load_sample(failed=1, timeouts=1), load_sample(failed=2)]
+    row = by_key(rows_of(results(deploy=deploys(rolling=rolling))))["deploy_rolling_failed_requests"]
+    assert row.value == "3" and "of 10000; 1 of them wrk's 2 s timeouts" in row.metric
+
+
+SWARM_PROBE = ("docker", "info", "--format")
+LABELLED = ("docker", "node", "ls", "--quiet", "--filter")
+
+
+class SwarmEngine(RecordingRunner):
+    """An engine whose swarm probe answers `active` once `docker swarm init` ran."""
+
+    def __call__(self, argv, **options):
+        if list(argv[:3]) == ["docker", "swarm", "init"]:
+            self.answers[SWARM_PROBE] = Result(0, "active true n1")
+        return super().__call__(argv, **options)
+
+
+@pytest.mark.parametrize(
+    ("state", "labelled", "init", "after"),
+    [
+        pytest.param("inactive false ", "", True, ["docker", "swarm", "leave", "--force"], id="not-in-swarm-mode"),
+        pytest.param("active true n1", "n1\n", False, None, id="a-labelled-swarm"),
+        pytest.param(
+            "active true n1",
+            "",
+            False,
+            ["docker", "node", "update", "--label-rm", "lifecycle.db", "n1"],
+            id="a-swarm-without-the-label",
+        ),
+    ],
+)
+def test_deploy_section_leaves_the_engine_in_the_swarm_state_it_found(make_settings, state, labelled, init, after):
+    from lifecycle.bench.sections.deploy import on_swarm
+    from lifecycle.deploy import Deployer
+
+    run = SwarmEngine({SWARM_PROBE: Result(0, state), LABELLED: Result(0, labelled)})
+    bench = Bench(make_settings(), run, runs=1, duration=1)
+    on_swarm(bench, Deployer(bench.settings, bench.run))
+    assert (["docker", "swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377"]
+            in run.calls) == init  # fmt: skip
+    assert any(argv[:4] == ["docker", "node", "update", "--label-add"] for argv in run.calls) == (labelled == "")
+    before = len(run.calls)
+    run.answers[("docker", "secret", "ls")] = Result(0, "s1\ns2\n")
+    bench.undo[-1]()
+    cleanup = run.calls[before:]
+    assert ["docker", "stack", "rm", bench.name] in cleanup
+    assert ["docker", "secret", "rm", "s1", "s2"] in cleanup
+    assert any(argv[:2] == ["docker", "compose"] and "down" in argv for argv in cleanup)  # the registry
+    swarm_changes = [
+        argv for argv in cleanup if argv[:3] in (["docker", "swarm", "leave"], ["docker", "node", "update"])
+    ]
+    assert swarm_changes == ([after] if after else [])

@@ -46,6 +46,11 @@ OLD = f"127.0.0.1:5000/shop@sha256:{'b' * 64}"
             id="label the database node",
         ),
         pytest.param(
+            swarm.unlabel_node("lifecycle.db", "n1"),
+            ["docker", "node", "update", "--label-rm", "lifecycle.db", "n1"],
+            id="take the database label off again",
+        ),
+        pytest.param(
             swarm.nodes_labelled("lifecycle.db"),
             ["docker", "node", "ls", "--quiet", "--filter", "node.label=lifecycle.db=true"],
             id="nodes with the database label",
@@ -73,6 +78,17 @@ OLD = f"127.0.0.1:5000/shop@sha256:{'b' * 64}"
             ["docker", "network", "ls", "--quiet", "--filter", "label=com.docker.stack.namespace=shop"],
             id="the stack's networks",
         ),
+        pytest.param(
+            swarm.stack_objects("secret", "shop"),
+            ["docker", "secret", "ls", "--quiet", "--filter", "label=com.docker.stack.namespace=shop"],
+            id="the stack's secrets",
+        ),
+        pytest.param(
+            swarm.stack_objects("volume", "shop"),
+            ["docker", "volume", "ls", "--quiet", "--filter", "label=com.docker.stack.namespace=shop"],
+            id="the stack's volumes",
+        ),
+        pytest.param(swarm.objects_rm("config", "c1", "c2"), ["docker", "config", "rm", "c1", "c2"], id="configs rm"),
         pytest.param(
             swarm.service_inspect("shop_app"),
             ["docker", "service", "inspect", "--format", "{{json .}}", "shop_app"],

@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 from lifecycle.bench.context import Section
-from lifecycle.bench.sections import backup, builds, cluster, code_zip, images, pipuv, proxy, qa, release, serve, up
+from lifecycle.bench.sections import (
+    backup,
+    builds,
+    cluster,
+    code_zip,
+    deploy,
+    images,
+    pipuv,
+    proxy,
+    qa,
+    release,
+    serve,
+    up,
+)
 
 SECTIONS: tuple[Section, ...] = (
     code_zip.SECTION,
@@ -15,6 +28,7 @@ SECTIONS: tuple[Section, ...] = (
     serve.SECTION,
     proxy.SECTION,
     release.SECTION,
+    deploy.SECTION,
     backup.SECTION,
     pipuv.SECTION,
     cluster.SECTION,

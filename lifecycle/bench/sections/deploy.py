@@ -1,0 +1,237 @@
+"""Deploys on a single-node Docker Swarm: a rolling update of 3 replicas under HTTPS load (seconds and failed
+requests), Swarm rolling back a release whose /health answers 500, and `invoke deploy` of an unchanged release
+(tasks restarted).
+
+Releases go to the bench's own registry (REGISTRY_PORT) and are recorded in the checkout's releases file, which
+is put back as it was. The engine is put in swarm mode only when it is not in it already, and leaves it again at
+cleanup; the stack, its secrets, configs and volume, the registry and the images go too, also after a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from lifecycle import registry, swarm
+from lifecycle.bench.context import CODE_FILE, Bench, Section, change_code, restored, say
+from lifecycle.bench.evaluate import Results, Row, fmt, judged, load_hint, median
+from lifecycle.bench.load import ensure_load_generator
+from lifecycle.deploy import Deployer
+from lifecycle.errors import EXPECTED_FAILURES, UserError
+from lifecycle.release import RELEASES_FILE, Release, ReleaseLog, release
+from lifecycle.stages import PROD
+
+REPLICAS = 3
+LOAD_CONNECTIONS = 4
+LOAD_DEADLINE_S = 1800  # the load stops with the deploy, and after this at the latest
+SERVICES = ("app", "db", "proxy")
+VIEWS = Path("django_site") / "views.py"
+HEALTHY = 'return JsonResponse({"status": "ok", "database": "reachable"})'
+BROKEN = 'return JsonResponse({"status": "broken"}, status=500)'
+CLEANUP_DEADLINE_S = 120
+DEPLOY_TARGETS = {
+    "deploy_rolling_failed_requests": 0.0,
+    "deploy_rollback_s": 60.0,
+    "deploy_rollback_failed_requests": 0.0,
+    "deploy_unchanged_restarted_tasks": 0.0,
+}
+
+
+# ------------------------------------------------------------------------------------------------ measuring
+def measure(bench: Bench) -> dict[str, Any]:
+    if ensure_load_generator(bench.run) != "wrk":
+        raise UserError("the deploy section loads the HTTPS proxy with wrk; install it: apt-get install wrk")
+    root = bench.settings.root
+    deployer = Deployer(bench.settings, bench.run)
+    with restored(root / RELEASES_FILE):
+        on_swarm(bench, deployer)
+        registry.start(bench.settings, bench.run)
+        new_release(bench)
+        measured: dict[str, Any] = {"first_seconds": bench.invoke(*DEPLOY_ARGS), "rolling": [], "unchanged": []}
+        measured["rollback"] = []
+        bad: Release | None = None
+        for number in range(bench.runs):
+            new_release(bench, lambda number=number: change_code(root, number))
+            measured["rolling"].append(under_load(bench, lambda: bench.time_process(bench.invoke_argv(*DEPLOY_ARGS))))
+            measured["unchanged"].append(unchanged_redeploy(bench, deployer))
+            good = app_image(deployer)
+            if bad is None:
+                bad = new_release(bench, lambda: break_health(root))
+            else:
+                ReleaseLog.of(bench.settings).append(bad)  # the newest release again
+            measured["rollback"].append(bad_release(bench, deployer, good))
+        return measured
+
+
+DEPLOY_ARGS = ("deploy", "--stage", "prod", "--replicas", str(REPLICAS))
+
+
+def new_release(bench: Bench, change: Callable[[], None] | None = None) -> Release:
+    """`invoke release`'s work (build, push, record) with the checkout changed for the build, then put back."""
+    root = bench.settings.root
+    with restored(root / CODE_FILE), restored(root / VIEWS):
+        if change:
+            change()
+        made = release(bench.suite, PROD, allow_dirty=True)
+    bench.remember_image(bench.settings.image(PROD))
+    if made is None:
+        raise UserError("the release made no image")
+    say(f"released {swarm.short(made.reference)}")
+    return made
+
+
+def break_health(root: Path) -> None:
+    """The views answer /health with 500: every replica of this release fails its health check."""
+    path = root / VIEWS
+    text = path.read_text(encoding="utf-8")
+    if HEALTHY not in text:
+        raise ValueError(f"{VIEWS} no longer has `{HEALTHY}`; update lifecycle/bench/sections/deploy.py")
+    path.write_text(text.replace(HEALTHY, BROKEN), encoding="utf-8")
+
+
+def under_load(bench: Bench, action: Callable[[], tuple[float, Any]]) -> dict[str, Any]:
+    """Run action (a timed deploy) while wrk loads /health through the HTTPS proxy in runs of --duration seconds;
+    the seconds, exit status and the requests and failures of every load run."""
+    url = f"https://127.0.0.1:{bench.settings['HTTPS_PORT']}/health"
+    done = threading.Event()
+    loads: list[dict[str, Any]] = []
+    problems: list[str] = []
+
+    def load() -> None:
+        deadline = time.monotonic() + LOAD_DEADLINE_S
+        while not done.is_set() and time.monotonic() < deadline:
+            try:
+                loads.append(bench.load(url, LOAD_CONNECTIONS))
+            except (*EXPECTED_FAILURES, OSError, ValueError) as error:
+                problems.append(str(error))
+                return
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    try:
+        seconds, result = action()
+    finally:
+        done.set()
+        thread.join(timeout=bench.duration + 30)
+    if problems:
+        raise UserError(f"the load against {url} failed: {problems[0]}")
+    return {
+        "seconds": seconds,
+        "status": result.return_code,
+        "requests": sum(run["requests"] for run in loads),
+        "failed": sum(run["errors"] for run in loads),
+        "timeouts": sum(run["socket"].get("timeout", 0) for run in loads),  # wrk gives up on a request after 2 s
+    }
+
+
+def running_task_ids(deployer: Deployer) -> set[str]:
+    tasks = [task for service in SERVICES for task in deployer.tasks(swarm.service_name(deployer.stack, service))]
+    return {task.id for task in tasks if task.desired == "Running" and task.status == "running"}
+
+
+def unchanged_redeploy(bench: Bench, deployer: Deployer) -> dict[str, Any]:
+    before = running_task_ids(deployer)
+    seconds = bench.invoke(*DEPLOY_ARGS)
+    return {"seconds": seconds, "running": len(before), "restarted": len(before - running_task_ids(deployer))}
+
+
+def app_image(deployer: Deployer) -> str:
+    state = deployer.service(deployer.app)
+    if state is None:
+        raise UserError(f"no app service in stack {deployer.stack} after the deploy")
+    return state.image
+
+
+def bad_release(bench: Bench, deployer: Deployer, good: str) -> dict[str, Any]:
+    """Deploy the release whose /health answers 500 under load: `invoke deploy` ends once Swarm has rolled back."""
+    outcome = under_load(bench, lambda: bench.time_process(bench.invoke_argv(*DEPLOY_ARGS), warn=True))
+    running = {task.image for task in deployer.tasks(deployer.app) if task.status == "running"}
+    return {**outcome, "rolled_back": outcome["status"] != 0 and running == {good}}
+
+
+# ------------------------------------------------------------------------------------------------ cleanup
+def on_swarm(bench: Bench, deployer: Deployer) -> None:
+    """Swarm mode (only when the engine is not in it) and the database label (only when no node has it), with the
+    cleanup, registered first, that takes down everything the section makes and leaves the engine in the swarm
+    state it was found in."""
+    run, stack = bench.run, deployer.stack
+    label = bench.settings["DB_NODE_LABEL"]
+    found = deployer.swarm_state().startswith("active")
+    labelled = found and bool(run(swarm.nodes_labelled(label), warn=True, capture=True).stdout.strip())
+
+    def listed(argv: list[str]) -> list[str]:
+        return run(argv, warn=True, capture=True).stdout.split()
+
+    def cleanup() -> None:
+        steps = [deployer.remove, remove_labelled_objects, remove_volumes]
+        steps.append(lambda: run(registry.down_argv(bench.settings, volumes=True), env=bench.env, warn=True))
+        if not found:
+            steps.append(deployer.leave_swarm)
+        elif not labelled:
+            steps.append(lambda: run(swarm.unlabel_node(label, deployer.require_swarm()), warn=True, capture=True))
+        for step in steps:
+            with contextlib.suppress(*EXPECTED_FAILURES, OSError):
+                step()
+
+    def remove_labelled_objects() -> None:
+        for kind in ("secret", "config"):
+            names = listed(swarm.stack_objects(kind, stack))
+            if names:
+                run(swarm.objects_rm(kind, *names), warn=True, capture=True)
+
+    def remove_volumes() -> None:
+        """The database volume is free once its container is gone, a little after the stack's removal."""
+        deadline = time.monotonic() + CLEANUP_DEADLINE_S
+        while (names := listed(swarm.stack_objects("volume", stack))) and time.monotonic() < deadline:
+            if not run(swarm.objects_rm("volume", *names), warn=True, capture=True).ok:
+                time.sleep(1)
+
+    bench.undo.append(cleanup)
+    if not (found and labelled):
+        deployer.init_swarm()  # swarm mode when not in it; the database label on this node either way
+
+
+# ------------------------------------------------------------------------------------------------- rows
+def _total(samples: list[Mapping[str, Any]], key: str) -> int | None:
+    return sum(sample[key] for sample in samples) if samples else None
+
+
+def _failed(samples: list[Mapping[str, Any]], during: str) -> str:
+    return f"failed requests through the HTTPS proxy during {during} (of {_total(samples, 'requests')}; " \
+        f"{_total(samples, 'timeouts')} of them wrk's 2 s timeouts)"  # fmt: skip
+
+
+def rows(measured: Mapping[str, Any], results: Results) -> list[Row]:
+    rolling, unchanged, rollback = measured["rolling"], measured["unchanged"], measured["rollback"]
+    rollback_row = judged("deploy_rollback", "a release whose /health answers 500: invoke deploy until Swarm rolled "
+                          "it back", median(s["seconds"] for s in rollback), DEPLOY_TARGETS["deploy_rollback_s"],
+                          why="the health check's start_period and retries, then the rollback itself; "
+                          + load_hint(results))  # fmt: skip
+    if not all(sample["rolled_back"] for sample in rollback):
+        rollback_row.status, rollback_row.why = "MISS", "Swarm did not roll the bad release back (the deploy passed)"
+    return [
+        Row("deploy_first", f"invoke deploy: first deploy of {REPLICAS} replicas (database, migrate job, app, proxy)",
+            fmt(measured["first_seconds"])),
+        Row("deploy_rolling", f"invoke deploy: rolling update of {REPLICAS} replicas under load, until converged",
+            fmt(median(sample["seconds"] for sample in rolling))),
+        judged("deploy_rolling_failed_requests", _failed(rolling, "the rolling update"), _total(rolling, "failed"),
+               DEPLOY_TARGETS["deploy_rolling_failed_requests"], unit="", digits=0,
+               why="a replica stopped while the proxy still sent to it, or the machine was too busy to answer in 2 s"),
+        rollback_row,
+        judged("deploy_rollback_failed_requests", _failed(rollback, "the bad release and its rollback"),
+               _total(rollback, "failed"), DEPLOY_TARGETS["deploy_rollback_failed_requests"], unit="", digits=0,
+               why="the proxy sent requests to a replica failing its health check"),
+        judged("deploy_unchanged_restarted_tasks",
+               f"tasks restarted by invoke deploy of an unchanged release (of {_total(unchanged, 'running')} running)",
+               _total(unchanged, "restarted"), DEPLOY_TARGETS["deploy_unchanged_restarted_tasks"], unit="", digits=0,
+               why="the deploy changed a service's spec: Swarm replaced its tasks"),
+        Row("deploy_unchanged", "invoke deploy of an unchanged release", fmt(median(s["seconds"] for s in unchanged))),
+    ]  # fmt: skip
+
+
+SECTION = Section("deploy", "swarm deploys: rolling update under load, rollback of a bad release, unchanged redeploy",
+                  measure, rows, DEPLOY_TARGETS)  # fmt: skip
