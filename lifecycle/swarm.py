@@ -199,6 +199,7 @@ class ServiceState:
     update_state: str  # "" (never updated), updating, completed, paused, rollback_started, rollback_completed, ...
     update_message: str
     update_started: str  # when the last update began: tells a new update from the one before
+    update_completed: str  # when it (or Swarm's rollback of it) completed; "" while it runs
     template: str  # the task template as JSON: when a deploy changes it, Swarm runs a rolling update
 
     @classmethod
@@ -215,6 +216,7 @@ class ServiceState:
             update_state=update.get("State", ""),
             update_message=update.get("Message", ""),
             update_started=update.get("StartedAt", ""),
+            update_completed=update.get("CompletedAt", ""),
             template=json.dumps(spec.get("TaskTemplate", {}), sort_keys=True),
         )
 

@@ -614,7 +614,7 @@ def deploys(**changes):
         "first_seconds": 55.2,
         "rolling": [load_sample(41.0), load_sample(43.0), load_sample(45.0)],
         "unchanged": [{"seconds": 9.0, "running": 5, "restarted": 0}],
-        "rollback": [load_sample(50.0, status=1, rolled_back=True)],
+        "rollback": [load_sample(50.0, status=1, rolled_back=True, swarm_seconds=41.5)],
     }
     return {**measured, **changes}
 
@@ -632,9 +632,12 @@ DEPLOY_JUDGED = [
     [
         ({}, []),
         ({"rolling": [load_sample(failed=3, timeouts=1)]}, ["deploy_rolling_failed_requests"]),
-        ({"rollback": [load_sample(75.0, status=1, rolled_back=True)]}, ["deploy_rollback"]),
-        ({"rollback": [load_sample(30.0, status=0, rolled_back=False)]}, ["deploy_rollback"]),
-        ({"rollback": [load_sample(50.0, failed=2, status=1, rolled_back=True)]}, ["deploy_rollback_failed_requests"]),
+        ({"rollback": [load_sample(90.0, status=1, rolled_back=True, swarm_seconds=75.0)]}, ["deploy_rollback"]),
+        ({"rollback": [load_sample(30.0, status=0, rolled_back=False, swarm_seconds=None)]}, ["deploy_rollback"]),
+        (
+            {"rollback": [load_sample(50.0, failed=2, status=1, rolled_back=True, swarm_seconds=40.0)]},
+            ["deploy_rollback_failed_requests"],
+        ),
         ({"unchanged": [{"seconds": 30.0, "running": 5, "restarted": 3}]}, ["deploy_unchanged_restarted_tasks"]),
     ],
     ids=["all-pass", "failed-requests", "slow-rollback", "not-rolled-back", "rollback-failures", "restarted"],
@@ -649,7 +652,25 @@ def test_deploy_rows(changes, misses):
 def test_deploy_rows_show_medians_and_the_targets():
     rows = by_key(rows_of(results(deploy=deploys())))
     assert rows["deploy_rolling"].value == "43.0 s" and rows["deploy_first"].value == "55.2 s"
+    assert rows["deploy_rollback"].value == "41.5 s (invoke deploy until it said so: 50.0 s)"
     assert rows["deploy_rollback"].target == "≤ 60 s" and rows["deploy_unchanged_restarted_tasks"].target == "≤ 0"
+
+
+@pytest.mark.parametrize(
+    ("update", "seconds"),
+    [
+        pytest.param(("rollback_completed", "2026-01-01T10:00:00.5Z", "2026-01-01T10:01:12Z"), 71.5, id="rolled-back"),
+        pytest.param(("completed", "2026-01-01T10:00:00Z", "2026-01-01T10:00:30Z"), None, id="no-rollback"),
+        pytest.param(("rollback_started", "2026-01-01T10:00:00Z", ""), None, id="still-rolling-back"),
+    ],
+)
+def test_rollback_seconds_is_swarms_own_time_from_update_start_to_rollback_completed(update, seconds):
+    from lifecycle.bench.sections.deploy import rollback_seconds
+    from lifecycle.swarm import ServiceState
+
+    state, started, completed = update
+    assert rollback_seconds(ServiceState("i", "p", 3, state, "", started, completed, "{}")) == seconds
+    assert rollback_seconds(None) is None
 
 
 def test_deploy_failed_requests_sum_every_run_and_name_the_timeouts():

@@ -236,7 +236,12 @@ def inspect_json(image=IMAGE, previous=OLD, replicas=3, state="completed", start
                     "Mode": {"Replicated": {"Replicas": replicas}},
                 },
                 "PreviousSpec": {"TaskTemplate": {"ContainerSpec": {"Image": previous}}},
-                "UpdateStatus": {"State": state, "StartedAt": started, "Message": "update completed"},
+                "UpdateStatus": {
+                    "State": state,
+                    "StartedAt": started,
+                    "CompletedAt": "t2",
+                    "Message": "update completed",
+                },
             }
         ]
     )
@@ -245,7 +250,7 @@ def inspect_json(image=IMAGE, previous=OLD, replicas=3, state="completed", start
 def test_service_state_reads_image_previous_replicas_and_update():
     state = swarm.ServiceState.parse(inspect_json())
     assert (state.image, state.previous_image, state.replicas) == (IMAGE, OLD, 3)
-    assert (state.update_state, state.update_started) == ("completed", "t1")
+    assert (state.update_state, state.update_started, state.update_completed) == ("completed", "t1", "t2")
 
 
 def test_service_state_of_a_service_never_updated():
