@@ -95,11 +95,11 @@ def stack_tasks(stack: str) -> list[str]:
 
 def stack_networks(stack: str) -> list[str]:
     """Probe: the stack's networks, which `docker stack rm` removes last."""
-    return ["docker", "network", "ls", "--quiet", "--filter", f"label=com.docker.stack.namespace={stack}"]
+    return stack_objects("network", stack)
 
 
 def stack_objects(kind: str, stack: str) -> list[str]:
-    """Probe: the stack's secrets, configs or volumes (kind), by the namespace label the stack puts on them."""
+    """Probe: the stack's networks, secrets, configs or volumes (kind), by the namespace label the stack gives them."""
     return ["docker", kind, "ls", "--quiet", "--filter", f"label=com.docker.stack.namespace={stack}"]
 
 
