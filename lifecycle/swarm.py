@@ -103,6 +103,11 @@ def stack_objects(kind: str, stack: str) -> list[str]:
     return ["docker", kind, "ls", "--quiet", "--filter", f"label=com.docker.stack.namespace={stack}"]
 
 
+def stack_containers(stack: str) -> list[str]:
+    """Probe: this node's containers of the stack's tasks, stopped ones too (they go a little after `stack rm`)."""
+    return ["docker", "container", "ls", "--all", "--quiet", "--filter", f"label=com.docker.stack.namespace={stack}"]
+
+
 def objects_rm(kind: str, *names: str) -> list[str]:
     """Remove secrets, configs or volumes (kind) by name or id."""
     return ["docker", kind, "rm", *names]

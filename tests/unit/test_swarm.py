@@ -88,6 +88,11 @@ OLD = f"127.0.0.1:5000/shop@sha256:{'b' * 64}"
             ["docker", "volume", "ls", "--quiet", "--filter", "label=com.docker.stack.namespace=shop"],
             id="the stack's volumes",
         ),
+        pytest.param(
+            swarm.stack_containers("shop"),
+            ["docker", "container", "ls", "--all", "--quiet", "--filter", "label=com.docker.stack.namespace=shop"],
+            id="the stack's containers, stopped ones too",
+        ),
         pytest.param(swarm.objects_rm("config", "c1", "c2"), ["docker", "config", "rm", "c1", "c2"], id="configs rm"),
         pytest.param(
             swarm.service_inspect("shop_app"),

@@ -52,8 +52,8 @@ def measure(bench: Bench) -> dict[str, Any]:
         on_swarm(bench, deployer)
         registry.start(bench.settings, bench.run)
         new_release(bench)
-        measured: dict[str, Any] = {"first_seconds": bench.invoke(*DEPLOY_ARGS), "rolling": [], "unchanged": []}
-        measured["rollback"] = []
+        first = bench.invoke(*DEPLOY_ARGS)
+        measured: dict[str, Any] = {"first_seconds": first, "rolling": [], "unchanged": [], "rollback": []}
         bad: Release | None = None
         for number in range(bench.runs):
             new_release(bench, lambda number=number: change_code(root, number))
@@ -178,7 +178,7 @@ def on_swarm(bench: Bench, deployer: Deployer) -> None:
         return run(argv, warn=True, capture=True).stdout.split()
 
     def cleanup() -> None:
-        steps = [deployer.remove, remove_labelled_objects, remove_volumes]
+        steps = [deployer.remove, containers_gone, remove_labelled_objects]
         steps.append(lambda: run(registry.down_argv(bench.settings, volumes=True), env=bench.env, warn=True))
         if not found:
             steps.append(deployer.leave_swarm)
@@ -188,18 +188,18 @@ def on_swarm(bench: Bench, deployer: Deployer) -> None:
             with contextlib.suppress(*EXPECTED_FAILURES, OSError):
                 step()
 
+    def containers_gone() -> None:
+        """Swarm removes the tasks' containers a little after `stack rm`; until then they hold the volume and
+        the images."""
+        deadline = time.monotonic() + CLEANUP_DEADLINE_S
+        while listed(swarm.stack_containers(stack)) and time.monotonic() < deadline:
+            time.sleep(1)
+
     def remove_labelled_objects() -> None:
-        for kind in ("secret", "config"):
+        for kind in ("secret", "config", "volume"):
             names = listed(swarm.stack_objects(kind, stack))
             if names:
-                run(swarm.objects_rm(kind, *names), warn=True, capture=True)
-
-    def remove_volumes() -> None:
-        """The database volume is free once its container is gone, a little after the stack's removal."""
-        deadline = time.monotonic() + CLEANUP_DEADLINE_S
-        while (names := listed(swarm.stack_objects("volume", stack))) and time.monotonic() < deadline:
-            if not run(swarm.objects_rm("volume", *names), warn=True, capture=True).ok:
-                time.sleep(1)
+                run(swarm.objects_rm(kind, *names), warn=True)
 
     bench.undo.append(cleanup)
     if not (found and labelled):
