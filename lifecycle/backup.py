@@ -21,7 +21,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from lifecycle import compose as cmd
@@ -76,8 +76,15 @@ def manifest_path(backup: Path) -> Path:
 
 
 def backup_name(project: str, now: datetime) -> str:
-    """`<project>-<UTC time to the millisecond>.sql.gz`: sorts by time, and two backups never share a name."""
+    """`<project>-<UTC time to the millisecond>.sql.gz`: names sort by time (see new_backup_path)."""
     return f"{project}-{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z{SUFFIX}"
+
+
+def new_backup_path(folder: Path, project: str, now: datetime) -> tuple[Path, datetime]:
+    """A name no backup in folder has: two backups within one millisecond take the next free millisecond."""
+    while (path := folder / backup_name(project, now)).exists():
+        now += timedelta(milliseconds=1)
+    return path, now
 
 
 def read_manifests(folder: Path) -> list[tuple[Path, Manifest | None]]:
@@ -415,8 +422,7 @@ class Database:
         migrations = {app: name for app, name in self.query(
             "SELECT app, MAX(name) FROM django_migrations GROUP BY app", tools.database, warn=True)}  # fmt: skip
         running = self.containers()
-        now = datetime.now(UTC)
-        path = self.folder / backup_name(self.settings.project_name, now)
+        path, now = new_backup_path(self.folder, self.settings.project_name, datetime.now(UTC))
         draft = Manifest(
             file=path.name, sha256="", size=0, created=now.isoformat(), kind=kind, reason=reason,
             project=self.settings.project_name, database=tools.database, server_image=running.db_image,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -441,3 +441,12 @@ def test_a_failed_safety_backup_says_how_to_go_on_without_one(tmp_path):
     with pytest.raises(UserError) as error:
         database(tmp_path, FakeStreams(b"", status=2)).safety_backup("before db.reset", skip=False)
     assert str(error.value).endswith("nothing else was done (add --no-backup to go on without a backup)")
+
+
+def test_two_backups_in_one_millisecond_get_two_names_in_time_order(tmp_path):
+    now = datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=UTC)
+    first, _ = backup.new_backup_path(tmp_path, "shop", now)
+    first.write_bytes(b"taken")
+    second, when = backup.new_backup_path(tmp_path, "shop", now)
+    assert second != first and sorted([second, first]) == [first, second]
+    assert when == now + timedelta(milliseconds=1)
