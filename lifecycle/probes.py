@@ -58,11 +58,20 @@ COMPOSE_PLUGIN_DIRS = (
 )
 
 
+LOCAL_ENGINE = "unix:///var/run/docker.sock"
+
+
+def engine_is_local(environ: Mapping[str, str]) -> bool:
+    """Does docker talk to this machine's own engine (whose published ports are on this host's 127.0.0.1)?
+    Not with DOCKER_HOST at another engine, e.g. a cluster node in its own network namespace."""
+    return (environ.get("DOCKER_HOST") or LOCAL_ENGINE) == LOCAL_ENGINE and not environ.get("DOCKER_CONTEXT")
+
+
 def engine_fingerprint(environ: Mapping[str, str]) -> str | None:
     """What would change the engine's and compose's answers: the docker CLI, the compose plugins and the
     engine's socket (made anew each time the daemon starts). None for an engine behind TCP or SSH, whose
     answers nothing on this machine tells apart."""
-    host = environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    host = environ.get("DOCKER_HOST") or LOCAL_ENGINE
     if not host.startswith("unix://") or environ.get("DOCKER_CONTEXT"):
         return None
     config = environ.get("DOCKER_CONFIG")
