@@ -44,13 +44,26 @@ VOLUME_HELP = {
 
 
 class InterruptibleLocal(Local):
-    """Invoke's local runner, but an interrupt never ends in a traceback: Invoke passes Ctrl-C on by writing it to
-    the command's stdin, which fails once that pipe is closed (stdin at EOF, e.g. /dev/null). The command got the
-    SIGINT itself (same process group), so there is nothing left to pass on."""
+    """Invoke's local runner, but an interrupt never ends in a traceback and always stops the task.
+
+    Invoke passes Ctrl-C on by writing it to the command's stdin, which fails once that pipe is closed (stdin at
+    EOF, e.g. /dev/null); the command got the SIGINT itself (same process group), so nothing is left to pass on.
+    Invoke then waits for the command and carries on; a task whose command may fail (a probe) would carry on
+    too, so the interrupt is raised again once the command has ended: the task's clean-up runs, invoke exits 1.
+    """
+
+    interrupted: KeyboardInterrupt | None = None
 
     def send_interrupt(self, interrupt: KeyboardInterrupt) -> None:
+        self.interrupted = interrupt
         with contextlib.suppress(OSError, ValueError):
             super().send_interrupt(interrupt)
+
+    def run(self, command: str, **kwargs):
+        result = super().run(command, **kwargs)
+        if self.interrupted is not None:
+            raise self.interrupted
+        return result
 
 
 def user_errors(body):
