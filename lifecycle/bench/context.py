@@ -64,23 +64,27 @@ def timed(action: Callable[[], Any]) -> tuple[float, Any]:
 
 @dataclass
 class TimedRunner:
-    """A runner that remembers how long the last run of each command took (e.g. the compose build inside
-    `Suite.build`, apart from the zip and probes around it)."""
+    """A runner that remembers how long each command it ran took, in order (e.g. the compose builds inside
+    `Suite.build`, apart from the zip and probes around them)."""
 
     run: Runner
-    seconds: dict[tuple[str, ...], float] = field(default_factory=dict)
+    timings: list[tuple[tuple[str, ...], float]] = field(default_factory=list)
 
     def __call__(self, argv, **options) -> Result:
         start = time.perf_counter()
         try:
             return self.run(argv, **options)
         finally:
-            self.seconds[tuple(argv)] = round(time.perf_counter() - start, 3)
+            self.timings.append((tuple(argv), round(time.perf_counter() - start, 3)))
+
+    def seconds_since(self, mark: int, commands: set[tuple[str, ...]]) -> float:
+        """Seconds spent in those commands among the runs after the first `mark` ones."""
+        return round(sum(seconds for argv, seconds in self.timings[mark:] if argv in commands), 3)
 
 
 class BuildTime(NamedTuple):
     suite: float  # Suite.build: certificates, probes, git metadata, zip, compose build
-    compose: float  # the `docker compose build` command alone
+    compose: float  # the `docker compose build` commands alone (0 when the build key said nothing to build)
 
 
 def bench_settings(settings: Settings) -> Settings:
@@ -112,8 +116,12 @@ class Bench:
     # ------------------------------------------------------------------------------------- timing
     def build_stage(self, stage: Stage, *, no_cache: bool = False) -> BuildTime:
         """`Suite.build` under the isolated settings, timed whole and compose alone."""
+        mark = len(self.run.timings)
         seconds, _ = timed(lambda: self.suite.build(stage, no_cache=no_cache))
-        compose = self.run.seconds[tuple(cmd.build_argv(self.settings, stage, no_cache=no_cache))]
+        builds = {  # with its SBOM image, then (after a dependency change) the label-only rebuild
+            tuple(cmd.build_argv(self.settings, stage, no_cache=no_cache, with_sbom=sbom)) for sbom in (True, False)
+        }
+        compose = self.run.seconds_since(mark, builds)
         self.remember_image(self.settings.image(stage))
         say(f"build {stage}{' --no-cache' if no_cache else ''}: {seconds:.1f} s (compose build {compose:.1f} s)")
         return BuildTime(seconds, compose)

@@ -500,13 +500,28 @@ def test_up_after_a_code_change_says_when_the_new_container_started_and_turned_h
 # ---------------------------------------------------------------------------------- timing and cleanup
 
 
-def test_timed_runner_remembers_each_commands_time():
+def test_timed_runner_remembers_each_commands_time_in_order():
     inner = RecordingRunner()
     timer = TimedRunner(inner)
     timer(["docker", "compose", "build", "prod"], warn=True)
-    assert list(timer.seconds) == [("docker", "compose", "build", "prod")]
-    assert 0 <= timer.seconds[("docker", "compose", "build", "prod")] < 5
-    assert inner.calls == [["docker", "compose", "build", "prod"]]
+    timer(["docker", "image", "inspect", "prod"])
+    timer(["docker", "compose", "build", "prod"])
+    assert [argv for argv, _ in timer.timings] == [
+        ("docker", "compose", "build", "prod"),
+        ("docker", "image", "inspect", "prod"),
+        ("docker", "compose", "build", "prod"),
+    ]
+    assert all(0 <= seconds < 5 for _, seconds in timer.timings)
+    assert inner.calls == [["docker", "compose", "build", "prod"], ["docker", "image", "inspect", "prod"], ["docker", "compose", "build", "prod"]]
+
+
+def test_timed_runner_sums_the_chosen_commands_after_a_mark():
+    timer = TimedRunner(RecordingRunner())
+    build, inspect = ("docker", "compose", "build", "prod"), ("docker", "image", "inspect", "prod")
+    timer.timings = [(build, 9.0), (inspect, 0.1), (build, 1.25), (inspect, 0.1), (build, 0.5)]
+    assert timer.seconds_since(1, {build}) == 1.75
+    assert timer.seconds_since(5, {build}) == 0  # nothing built: the build key said it was up to date
+    assert timer.seconds_since(0, {inspect}) == 0.2
 
 
 def test_cleanup_removes_the_bench_project_and_images_through_the_suite_and_keeps_the_users_files(make_settings):
