@@ -5,8 +5,10 @@ a build label) and, next time, compares it with one `docker image inspect` inste
 The key covers every input, read from the Dockerfile itself rather than from a list that could drift:
 the Dockerfile, compose.yaml and .dockerignore; the content of every path a `COPY`/`ADD` takes from the
 build context (after build-argument substitution, so the code zip is covered through its name); the value
-of every `ARG` (the labels' commit and time included); the target; and the base image's id. A change to
-any of them changes the key, and the build runs; an unchanged key means BuildKit would rebuild nothing.
+of every `ARG` (the labels' commit and time included); the target; and the base image's id. Paths and ARGs
+count only in the stages the target is built from (its `FROM` and `--from` stages, all the way down), so a
+test file does not change prod's key, nor the code the SBOM image's. A change to any input changes the key,
+and the build runs; an unchanged key means BuildKit would rebuild nothing.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ CONTEXT_FILES = APP.files
 SKIPPED_NAMES = {"__pycache__", ".pytest_cache"}  # never sent (.dockerignore) and rewritten by any run
 
 _ARG = re.compile(r"^ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?\s*$", re.MULTILINE)
+_FROM = re.compile(r"^FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?\s*$", re.IGNORECASE)
+_FROM_STAGE = re.compile(r"--(?:mount=\S*?)?from=([^\s,]+)")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -59,6 +63,40 @@ def instructions(dockerfile: str) -> list[str]:
     if current:
         joined.append(current.strip())
     return joined
+
+
+def stages(dockerfile: str) -> dict[str, list[str]]:
+    """The Dockerfile's instructions by stage name ('' holds those before the first FROM; an unnamed stage
+    is named by its number)."""
+    found: dict[str, list[str]] = {"": []}
+    current = ""
+    for instruction in instructions(dockerfile):
+        match = _FROM.match(instruction)
+        if match:
+            current = match.group(2) or str(len(found) - 1)
+            found[current] = []
+        found[current].append(instruction)
+    return found
+
+
+def stage_closure(dockerfile: str, target: str) -> list[str]:
+    """The instructions the target stage is built from: the global ones, its own, and those of every stage it
+    starts `FROM` or takes files `--from` (mounts `from=` too), all the way down. An unknown target (a
+    Dockerfile without stage names): every instruction."""
+    by_name = stages(dockerfile)
+    if target not in by_name:
+        return instructions(dockerfile)
+    needed, pending = [], [target]
+    while pending:
+        name = pending.pop()
+        if name in needed:
+            continue
+        needed.append(name)
+        for instruction in by_name[name]:
+            parent = _FROM.match(instruction)
+            refs = [parent.group(1)] if parent else _FROM_STAGE.findall(instruction)
+            pending += [ref for ref in refs if ref in by_name and ref]
+    return by_name[""] + [line for name in by_name if name in needed for line in by_name[name]]
 
 
 def arg_names_and_defaults(dockerfile: str) -> dict[str, str]:
@@ -112,7 +150,8 @@ def build_key(
 ) -> str:
     """The digest of every input of the build of `target` (see the module docstring)."""
     path = root / inputs.dockerfile
-    dockerfile = path.read_text(encoding="utf-8") if path.is_file() else ""  # the build then says it is missing
+    whole = path.read_text(encoding="utf-8") if path.is_file() else ""  # the build then says it is missing
+    dockerfile = "\n".join(stage_closure(whole, target))
     defaults = arg_names_and_defaults(dockerfile)
     args = {name: env.get(name) or default for name, default in defaults.items()}
     context = root / inputs.context

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.buildkey import CONTEXT_FILES, DOCKERFILE, build_key, context_sources, instructions
+from lifecycle.buildkey import CONTEXT_FILES, DOCKERFILE, build_key, context_sources, instructions, stage_closure
 from lifecycle.settings import ROOT
 
 ENV = {"ZIP_DIR": "updated_zip", "ZIP_NAME": "Project_playground.zip"}
@@ -79,14 +79,55 @@ CHANGES = {
     "a CA certificate": lambda root: (root / "docker/certs/new.crt").write_bytes(b"cert"),
     "a site test": lambda root: append(root / "tests/site/conftest.py", b"# changed\n"),
     "a mode": lambda root: (root / "docker/healthcheck.py").chmod(0o700),
+    "the test requirements": lambda root: append(root / "requirements/test.txt", b"# new pin\n"),
+    "the SBOM tool": lambda root: append(root / "docker/sbom.py", b"# changed\n"),
 }
+# What each change must rebuild: every target it is an input of (through FROM and --from), and no other.
+AFFECTS = {
+    "code zip": {"prod", "test-qa"},
+    "requirements": {"prod", "test-qa", "sbom-runtime"},
+    "Dockerfile": {"prod", "test-qa", "sbom-runtime"},
+    "compose file": {"prod", "test-qa", "sbom-runtime"},
+    "entrypoint": {"prod", "test-qa", "sbom-runtime"},
+    "a CA certificate": {"prod", "test-qa", "sbom-runtime"},
+    "a site test": {"test-qa"},
+    "a mode": {"prod", "test-qa", "sbom-runtime"},
+    "the test requirements": {"test-qa"},
+    "the SBOM tool": {"prod", "sbom-runtime"},  # prod ships its SBOM
+}
+TARGETS = ("prod", "test-qa", "sbom-runtime")
 
 
-@pytest.mark.parametrize("change", CHANGES.values(), ids=CHANGES.keys())
-def test_every_input_changes_the_key(checkout, change):
-    before = key(checkout)
-    change(checkout)
-    assert key(checkout) != before
+@pytest.mark.parametrize("change", CHANGES, ids=CHANGES.keys())
+def test_each_input_changes_the_keys_of_the_targets_built_from_it_and_no_other(checkout, change):
+    before = {target: key(checkout, target) for target in TARGETS}
+    CHANGES[change](checkout)
+    changed = {target for target in TARGETS if key(checkout, target) != before[target]}
+    assert changed == AFFECTS[change]
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "target", "stages"),
+    [
+        ("FROM a AS one\nFROM one AS two\nFROM b AS three\n", "two", ["one", "two"]),
+        ("FROM a AS one\nFROM b AS two\nCOPY --from=one /x /x\n", "two", ["one", "two"]),
+        ("FROM a AS one\nFROM b AS two\nRUN --mount=type=bind,from=one,target=/m true\n", "two", ["one", "two"]),
+        ("FROM a AS one\nFROM b AS two\nCOPY --from=alpine /x /x\n", "two", ["two"]),
+        ("FROM a\nCOPY x /x\nFROM b\nCOPY y /y\n", "unnamed", ["0", "1"]),
+    ],
+    ids=["from", "copy-from", "mount-from", "an-image-not-a-stage", "unknown-target-takes-all"],
+)
+def test_stage_closure_follows_from_and_copy_from(dockerfile, target, stages):
+    closure = stage_closure(dockerfile, target)
+    froms = [line for line in closure if line.startswith("FROM")]
+    assert len(froms) == len(stages)
+    if target != "unnamed":
+        assert [line.split()[-1] for line in froms] == stages
+
+
+def test_global_args_count_for_every_target():
+    dockerfile = "ARG BASE=x\nFROM ${BASE} AS one\nARG ONLY_ONE\nFROM b AS two\n"
+    assert stage_closure(dockerfile, "two") == ["ARG BASE=x", "FROM b AS two"]
 
 
 @pytest.mark.parametrize(
