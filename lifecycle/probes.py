@@ -17,7 +17,7 @@ import ssl
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from lifecycle.compose import BUILD_LOG_LEVEL, compose_argv, docker_argv
@@ -134,11 +134,31 @@ def image_id(run: Runner, image: str) -> str | None:
     return None if found is None else found.strip()
 
 
+def label_format(label: str) -> str:
+    """The `--format` template for one label's value."""
+    return f'{{{{index .Config.Labels "{label}"}}}}'
+
+
+def label_value(text: str) -> str | None:
+    """A label's value as the template printed it; None when there was no such label."""
+    value = text.strip()
+    return value if value and value != "<no value>" else None
+
+
 def image_label(run: Runner, image: str, label: str) -> str | None:
     """The value of one label of a local image; None when the image is not present or has no such label."""
-    found = output(run, docker_argv("image", "inspect", "--format", f'{{{{index .Config.Labels "{label}"}}}}', image))
-    value = (found or "").strip()
-    return value if value and value != "<no value>" else None
+    return label_value(output(run, docker_argv("image", "inspect", "--format", label_format(label), image)) or "")
+
+
+def ids_and_label(run: Runner, images: Sequence[str], label: str) -> list[tuple[str, str | None]] | None:
+    """Each image's (id, value of one label) from a single `docker image inspect`, in order; None when any of
+    them is not present (inspect leaves it out, so the lines could no longer be told apart)."""
+    found = output(run, docker_argv("image", "inspect", "--format", "{{.Id}} " + label_format(label), *images))
+    lines = (found or "").splitlines()
+    if len(lines) != len(images):
+        return None
+    pairs = [line.partition(" ") for line in lines]
+    return [(image_id, label_value(value)) for image_id, _, value in pairs]
 
 
 def image_present(run: Runner, image: str) -> bool:

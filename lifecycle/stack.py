@@ -21,9 +21,9 @@ from lifecycle import compose as cmd
 from lifecycle.doctor import base_image_fix
 from lifecycle.errors import UserError
 from lifecycle.probes import (
+    ids_and_label,
     image_available,
     image_id,
-    image_label,
     image_owner,
     local_tags,
     port_is_free,
@@ -165,6 +165,15 @@ class Suite:
             raise UserError(f"base image {image} is neither present nor pullable; {base_image_fix(self.settings)}")
         return found
 
+    def inspect_builds(self, *tags: str) -> tuple[str, list[tuple[str, str | None] | None]]:
+        """The base image's id (pulled when missing) and, for each tag, its (image id, build key), or None when
+        it is not there: one docker call when all are present, as on every rebuild."""
+        found = ids_and_label(self.run, [self.settings.base_image, *tags], buildkey.LABEL)
+        if found:
+            return found[0][0], found[1:]
+        built = [(ids_and_label(self.run, [tag], buildkey.LABEL) or [None])[0] for tag in tags]
+        return self.ensure_base_image(), built
+
     def build_env(self, stage: Stage) -> dict[str, str]:
         env = {**self.settings.env, **git_metadata(self.run, self.settings.root)}
         if stage.zipped:
@@ -180,37 +189,45 @@ class Suite:
         """Build the stage together with its SBOM image, and copy the SBOM to reports/sbom-STAGE.json; or
         nothing when the image's build key says it is built from these inputs and its SBOM is in reports/.
 
-        stage and prod carry the SBOM's sha256 as a label, which must be known before their build: the build
-        takes the last one recorded, and only when the SBOM image changed (dependencies, not code) is the
-        stage built again with the new value (a label-only rebuild from cache). A code-only rebuild stays
-        one cached build plus one `docker image inspect`.
+        The SBOM image is built only when its own key changed (dependencies, not code) or its SBOM is not the one
+        in reports/. stage and prod carry the SBOM's sha256 as a label, which must be known before their build:
+        the build takes the last one recorded, and only when the SBOM image changed is the stage built again
+        with the new value (a label-only rebuild from cache). A code-only rebuild stays one docker call before
+        one cached build of the stage alone.
         """
         container_env.check(self.settings.env)
         if not self.dry:
             certs = sync_certs(self.settings.extra_ca_certs(), self.settings.root / CERTS_DIR)
             if certs:
                 self.say(f"extra CA certificates: {', '.join(certs)}")
-        base_id = self.ensure_base_image()
+        tag = self.image_tag(stage)
+        base_id, (built, built_sbom) = self.inspect_builds(tag, self.settings.sbom_image(stage))
         env = self.build_env(stage)
         recorded = sbom.Record.read(self.settings.root, stage)
         env["SBOM_SHA256"] = recorded.sha256
-        key = self.build_key(stage, env, base_id)
-        tag = self.image_tag(stage)
-        report = sbom.report_path(self.settings.root, stage)
-        if not no_cache and not self.dry and report.is_file() and image_label(self.run, tag, buildkey.LABEL) == key:
+        key, sbom_key = self.build_key(stage.target, env, base_id), self.build_key(stage.sbom, env, base_id)
+        sbom_current = (
+            not no_cache
+            and sbom.report_path(self.settings.root, stage).is_file()
+            and built_sbom == (recorded.image_id, sbom_key)
+        )
+        if sbom_current and not self.dry and built is not None and built[1] == key:
             self.say(f"{tag} is up to date: built from these inputs (build key {key[:12]}); nothing to build")
             return
-        argv = cmd.build_argv(self.settings, stage, no_cache=no_cache, with_sbom=True)
-        self.run(argv, env={**env, "BUILD_KEY": key})
+        argv = cmd.build_argv(self.settings, stage, no_cache=no_cache, with_sbom=not sbom_current)
+        self.run(argv, env={**env, "BUILD_KEY": key, "SBOM_BUILD_KEY": sbom_key})
+        if sbom_current:
+            return
         current = self.refresh_sbom(stage, env, recorded)
         if current.sha256 != recorded.sha256 and stage.carries_sbom and not self.dry:
             env["SBOM_SHA256"] = current.sha256
             self.run(
-                cmd.build_argv(self.settings, stage), env={**env, "BUILD_KEY": self.build_key(stage, env, base_id)}
+                cmd.build_argv(self.settings, stage),
+                env={**env, "BUILD_KEY": self.build_key(stage.target, env, base_id), "SBOM_BUILD_KEY": sbom_key},
             )
 
-    def build_key(self, stage: Stage, env: dict[str, str], base_id: str) -> str:
-        return buildkey.build_key(self.settings.root, stage.target, env, base_id, extra=[self.settings.project_name])
+    def build_key(self, target: str, env: dict[str, str], base_id: str) -> str:
+        return buildkey.build_key(self.settings.root, target, env, base_id, extra=[self.settings.project_name])
 
     def refresh_sbom(self, stage: Stage, env: dict[str, str], recorded: sbom.Record) -> sbom.Record:
         """The SBOM of the stage's freshly built SBOM image, copied to reports/ unless it is the recorded one."""

@@ -58,6 +58,31 @@ def test_an_unchanged_build_is_skipped_and_a_code_change_is_built(checkout):
     assert "BUILD_CACHE_MARKER" in file_in(image, "/app/django_site/views.py")
 
 
+def image_id(image: str) -> str:
+    return docker("image", "inspect", "--format", "{{.Id}}", image).stdout.strip()
+
+
+def test_a_code_change_builds_the_stage_alone_and_keeps_its_sbom(checkout):
+    """The SBOM image depends on the dependencies only: a code change neither rebuilds nor re-reads it."""
+    build(checkout)
+    sbom_image = f"{checkout.proj_name}:sbom-runtime"
+    sbom_before, report = image_id(sbom_image), checkout.root / "reports" / "sbom-prod.json"
+    report_before = report.read_bytes()
+    append(checkout.root / "django_site" / "views.py", "\nSBOM_KEEP_MARKER = 1\n")
+    output = build(checkout)
+    assert " build prod" in output and "sbom-runtime prod" not in output, output[-3000:]
+    assert "SBOM:" not in output  # not copied out again
+    assert image_id(sbom_image) == sbom_before and report.read_bytes() == report_before
+    assert "SBOM_KEEP_MARKER" in file_in(checkout.image("prod"), "/app/django_site/views.py")
+
+
+def test_a_site_test_change_leaves_prod_up_to_date(checkout):
+    """tests/site goes into test-qa only: prod's key does not read it."""
+    build(checkout)
+    append(checkout.root / "tests" / "site" / "conftest.py", "\n# build-cache marker\n")
+    assert UP_TO_DATE in build(checkout)
+
+
 def test_a_dockerfile_change_is_built(checkout):
     build(checkout)
     append(checkout.root / "docker" / "Dockerfile", '\nLABEL io.lifecycle.test-marker="dockerfile"\n')
@@ -76,7 +101,9 @@ def test_a_build_argument_change_is_built(checkout):
 def test_a_requirements_change_is_built(checkout):
     build(checkout, "dev")
     append(checkout.root / "requirements" / "runtime.txt", "# build-cache marker\n")
-    assert UP_TO_DATE not in build(checkout, "dev")
+    output = build(checkout, "dev")
+    assert UP_TO_DATE not in output
+    assert "sbom-dev dev" in output, output[-3000:]  # the dependencies changed: so may the SBOM
     assert "# build-cache marker" in file_in(checkout.image("dev"), "/tmp/requirements/runtime.txt")
 
 

@@ -150,3 +150,27 @@ def test_volume_exists(answer, exists):
     run = RecordingRunner(default=answer)
     assert probes.volume_exists(run, "shop_db-data") is exists
     assert run.calls == [["docker", "volume", "inspect", "--format", "{{.Name}}", "shop_db-data"]]
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        pytest.param(
+            Result(0, "sha256:base key-of-base\nsha256:prod key-of-prod\n"),
+            [("sha256:base", "key-of-base"), ("sha256:prod", "key-of-prod")],
+            id="both present",
+        ),
+        pytest.param(
+            Result(0, "sha256:base <no value>\nsha256:prod \n"),
+            [("sha256:base", None), ("sha256:prod", None)],
+            id="present without the label",
+        ),
+        pytest.param(Result(1, "sha256:base key-of-base\n"), None, id="one missing: inspect fails"),
+        pytest.param(Result(0, "sha256:base key-of-base\n"), None, id="fewer lines than images"),
+    ],
+)
+def test_ids_and_label_answers_for_all_images_in_one_call_or_not_at_all(answer, expected):
+    run = RecordingRunner({INSPECT: answer})
+    assert probes.ids_and_label(run, ["python:3.13", "shop:prod"], "io.lifecycle.build-key") == expected
+    template = '{{.Id}} {{index .Config.Labels "io.lifecycle.build-key"}}'
+    assert run.calls == [["docker", "image", "inspect", "--format", template, "python:3.13", "shop:prod"]]
