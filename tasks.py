@@ -53,6 +53,9 @@ class InterruptibleLocal(Local):
     """
 
     interrupted: KeyboardInterrupt | None = None
+    # How often invoke looks whether the command has ended (and for stdin to pass on): its 10 ms made every
+    # command, a 30 ms probe included, end 5 ms late on average; 2 ms costs no measurable CPU.
+    input_sleep = 0.002
 
     def send_interrupt(self, interrupt: KeyboardInterrupt) -> None:
         self.interrupted = interrupt
