@@ -262,3 +262,16 @@ def test_the_daemon_starts_detached_with_its_log(monkeypatch):
         "setsid", "--fork", "sh", "-c", 'exec "$@" >>"$0" 2>&1 </dev/null', str(bootstrap.DOCKERD_LOG), "dockerd",
     ]  # fmt: skip
     assert run.calls[1] == ["docker", "info"]  # answered at once: no waiting
+
+
+def test_compile_suite_argv_byte_compiles_the_task_code_with_the_venvs_python(tmp_path):
+    venv = tmp_path / ".venv"
+    assert bootstrap.compile_suite_argv(venv, tmp_path) == [
+        str(venv / "bin" / "python"),
+        "-m",
+        "compileall",
+        "-q",
+        str(tmp_path / "tasks.py"),
+        str(tmp_path / "noxfile.py"),
+        str(tmp_path / "lifecycle"),
+    ]
