@@ -28,6 +28,7 @@ from lifecycle import compose as cmd
 from lifecycle import dbclient
 from lifecycle.dbclient import DbTools
 from lifecycle.errors import UserError
+from lifecycle.probes import ServiceContainer, service_container
 from lifecycle.runner import CHUNK, CommandFailed, Runner, Streams
 from lifecycle.settings import Settings
 from lifecycle.stages import DEV, STAGES, Stage
@@ -376,6 +377,7 @@ class Database:
     say: Callable[[str], None]
     dry: bool = False
     _tools: DbTools | None = None
+    _seen: tuple[str, str] | None = None  # before `up`: the running db container's id and the volume's record
 
     @property
     def folder(self) -> Path:
@@ -388,9 +390,12 @@ class Database:
     def _run(self, argv: Sequence[str], **options) -> str:
         return self.run(argv, env=self.settings.env, **options).stdout
 
+    def container(self) -> ServiceContainer | None:
+        return service_container(self.run, self.settings.project_name, dbclient.SERVICE)
+
     def is_running(self) -> bool:
-        argv = cmd.compose_argv(self.settings, "ps", "--quiet", "--status", "running", dbclient.SERVICE)
-        return bool(self._run(argv, warn=True, capture=True).strip())
+        found = self.container()
+        return found is not None and found.running
 
     def require_running(self) -> None:
         if not self.is_running():
@@ -615,9 +620,15 @@ class Database:
 
     # ------------------------------------------------------------------------- server records and guards
     def record_server(self) -> None:
-        """Write "DB_IMAGE VERSION" into the data volume, for the next `up` to compare."""
+        """Write "DB_IMAGE VERSION" into the data volume, for the next `up` to compare; unless the db container
+        is the one that ran before `up` and the record already names DB_IMAGE (the same server: nothing new)."""
         if self.dry:
             return
+        if self._seen is not None:
+            seen_id, recorded = self._seen
+            now = self.container()
+            if now is not None and now.id == seen_id and recorded.split(maxsplit=1)[:1] == [self.settings["DB_IMAGE"]]:
+                return
         try:
             version = self.query("SELECT VERSION()")[0][0]
             self._run(dbclient.write_marker(self.settings, f"{self.settings['DB_IMAGE']} {version}"))
@@ -631,13 +642,16 @@ class Database:
         """Before `up`: when DB_IMAGE's major version differs from the volume's record, back up with the old one."""
         if self.dry or not self.volume_exists():
             return
-        running = self.is_running()
+        db = self.container()
+        running = db is not None and db.running
         new_image = self.settings["DB_IMAGE"]
         if running:
             reader = dbclient.read_marker(self.settings)
         else:
             reader = dbclient.read_marker_offline(self.volume, new_image)
         recorded = self._run(reader, capture=True, warn=True).strip()
+        if running:
+            self._seen = (db.id, recorded)
         reason = server_change(recorded, new_image)
         if reason is None:
             return

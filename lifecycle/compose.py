@@ -54,13 +54,21 @@ def build_argv(
 
 
 def up_argv(
-    settings: Settings, stage: Stage, *, project: str | None = None, debug: bool = False, healthy: bool = True
+    settings: Settings,
+    stage: Stage,
+    *,
+    project: str | None = None,
+    debug: bool = False,
+    healthy: bool = True,
+    only: str | None = None,
 ) -> list[str]:
     """Start db and the stage's service detached, returning once every container is healthy (or
     WAIT_TIMEOUT has passed); with `healthy` off, once started (a server paused until a debugger attaches).
-    `debug` adds DEBUG_FILE: the dev server under debugpy."""
-    wait = ["--wait", "--wait-timeout", settings["WAIT_TIMEOUT"]] if healthy else []
-    argv = compose_argv(settings, "up", "--detach", "--no-build", *wait, stage=stage, project=project)
+    `debug` adds DEBUG_FILE: the dev server under debugpy. `only`: that one service of the profile, without
+    starting or waiting for what it depends on, and without waiting for it either."""
+    wait = ["--wait", "--wait-timeout", settings["WAIT_TIMEOUT"]] if healthy and not only else []
+    service = ["--no-deps", only] if only else []
+    argv = compose_argv(settings, "up", "--detach", "--no-build", *wait, *service, stage=stage, project=project)
     if debug:
         at = argv.index("--profile")
         argv[at:at] = ["--file", str(settings.root / DEBUG_FILE)]

@@ -18,6 +18,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle.compose import BUILD_LOG_LEVEL, compose_argv, docker_argv
@@ -190,6 +191,28 @@ def image_owner(run: Runner, image: str) -> str | None:
 
 def volume_exists(run: Runner, name: str) -> bool:
     return output(run, docker_argv("volume", "inspect", "--format", "{{.Name}}", name)) is not None
+
+
+@dataclass(frozen=True)
+class ServiceContainer:
+    """A compose service's container as `docker ps` lists it."""
+
+    id: str
+    image: str  # the image as the service names it (DB_IMAGE, PROJ_NAME:STAGE, ...)
+    running: bool
+
+
+def service_container(run: Runner, project: str, service: str) -> ServiceContainer | None:
+    """The service's container in this compose project (running or not; never a one-off `compose run`), or
+    None when it has none. `docker ps` answers in a fraction of `docker compose ps`'s time."""
+    labels = {"project": project, "service": service, "oneoff": "False"}
+    filters = [arg for key, value in labels.items() for arg in ("--filter", f"label=com.docker.compose.{key}={value}")]
+    argv = docker_argv("ps", "--all", "--no-trunc", *filters, "--format", "{{.ID}} {{.Image}} {{.State}}")
+    lines = (output(run, argv) or "").split("\n")
+    fields = lines[0].split()
+    if len(fields) != 3:
+        return None
+    return ServiceContainer(fields[0], fields[1], fields[2] == "running")
 
 
 def port_published_by(run: Runner, project: str, port: int) -> bool:

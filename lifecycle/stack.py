@@ -27,6 +27,7 @@ from lifecycle.probes import (
     image_owner,
     local_tags,
     port_is_free,
+    service_container,
     volume_exists,
 )
 from lifecycle.runner import ProcessStreams, Runner, Streams, stdin_is_terminal
@@ -40,6 +41,7 @@ QA_REPORT_FILES = ("junit.xml", "coverage.xml", ".coverage", "compose-ps.txt", "
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|PWD|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DB_POLL_SECONDS = 3  # between looks at the db's health while `up` waits for it
+HEALTH_POLL_SECONDS = 0.2  # between looks at the app's health once db is up: how late `up` may return
 DB_VOLUME = "db-data"  # docker/compose.yaml's volume of the database, `<project>_db-data` on the engine
 
 
@@ -104,18 +106,27 @@ def container_env_items(items: Sequence[str], environ: Mapping[str, str]) -> tup
     return flags, values
 
 
-def db_verdict(state_json: str) -> str:
-    """The db container's `docker inspect` State -> healthy, denied (the app's login refused), exited or waiting."""
+def container_verdict(state_json: str) -> str:
+    """A container's `docker inspect` State -> healthy, unhealthy, exited (or dead) or waiting."""
     try:
         state = json.loads(state_json or "{}")
     except json.JSONDecodeError:
         return "waiting"
-    health = state.get("Health") or {}
-    if health.get("Status") == "healthy":
-        return "healthy"
     if state.get("Status") in ("exited", "dead"):
         return "exited"
-    last = (health.get("Log") or [{}])[-1]
+    health = (state.get("Health") or {}).get("Status")
+    return health if health in ("healthy", "unhealthy") else "waiting"
+
+
+def db_verdict(state_json: str) -> str:
+    """The db container's `docker inspect` State -> healthy, denied (the app's login refused), exited or waiting."""
+    verdict = container_verdict(state_json)
+    if verdict in ("healthy", "exited"):
+        return verdict
+    try:
+        last = ((json.loads(state_json).get("Health") or {}).get("Log") or [{}])[-1]
+    except (json.JSONDecodeError, AttributeError):
+        return "waiting"
     return "denied" if "Access denied" in (last.get("Output") or "") else "waiting"
 
 
@@ -266,13 +277,8 @@ class Suite:
         port = int(self.settings[setting])
         if self.dry or not stage.serves_http or port_is_free(port):
             return
-        ours = self.run(
-            cmd.compose_argv(self.settings, "ps", "--quiet", service or stage.service, stage=stage),
-            env=self.settings.env,
-            warn=True,
-            capture=True,
-        ).stdout.strip()
-        if not ours:
+        ours = service_container(self.run, self.settings.project_name, service or stage.service)
+        if ours is None or not ours.running:
             raise UserError(
                 f"127.0.0.1:{port} ({setting}) is already in use; stop what listens there "
                 f"(invoke down, if it is another stage of this checkout) or set {setting} in .env"
@@ -311,17 +317,19 @@ class Suite:
         if self.dry or image_owner(self.run, self.settings.image(stage)) != self.settings.project_name:
             self.build(stage)
 
-    def wait_for_db(self, stage: Stage, deadline: float) -> None:
-        """Start db and watch its health, so a refused login says so now instead of at the end of the deadline.
+    def wait_for_db(self, stage: Stage, deadline: float) -> bool:
+        """Start db and watch its health, so a refused login says so now instead of at the end of the deadline;
+        True when it is healthy at the first look (it ran already, unchanged).
 
         Only for a volume that exists: the login can be refused only by a database initialised before, with
         other credentials (a new volume is initialised with the current ones)."""
         if self.dry or not volume_exists(self.run, f"{self.settings.project_name}_{DB_VOLUME}"):
-            return
+            return False
         env = self.settings.env
         self.run(cmd.compose_argv(self.settings, "up", "--detach", "--no-build", "db", stage=stage), env=env)
-        ids = self.run(cmd.compose_argv(self.settings, "ps", "--quiet", "db", stage=stage), env=env, capture=True)
-        container = ids.stdout.split()[0] if ids.stdout.split() else "db"
+        db = service_container(self.run, self.settings.project_name, "db")
+        container = db.id if db else "db"
+        first_look = True
         while True:
             state = self.run(
                 cmd.docker_argv("inspect", "--format", "{{json .State}}", container), warn=True, capture=True
@@ -330,8 +338,31 @@ class Suite:
             if verdict == "denied":
                 raise UserError(DB_DENIED)
             if verdict != "waiting" or time.monotonic() >= deadline:
-                return  # compose's own wait below reports what is wrong, with the logs
+                return verdict == "healthy" and first_look  # else compose's own wait reports it, with the logs
+            first_look = False
             time.sleep(DB_POLL_SECONDS)
+
+    def wait_healthy(self, service: str, deadline: float) -> bool:
+        """Until the service's container is healthy (True), or unhealthy, exited or past the deadline (False)."""
+        found = service_container(self.run, self.settings.project_name, service)
+        argv = cmd.docker_argv("inspect", "--format", "{{json .State}}", found.id if found else service)
+        while True:
+            verdict = container_verdict(self.run(argv, warn=True, capture=True).stdout)
+            if verdict != "waiting" or time.monotonic() >= deadline:
+                return verdict == "healthy"
+            time.sleep(HEALTH_POLL_SECONDS)
+
+    def start_beside_healthy_db(self, settings: Settings, stage: Stage, env: Mapping[str, str], debug: bool) -> bool:
+        """With db healthy already: (re)start the stage's service alone and wait for its health here, then start
+        the proxy when there is one. `compose up --wait` would poll db's health, then every container's, on a
+        half-second tick each; this answers as soon as the app's own health check passes."""
+        deadline = time.monotonic() + int(self.settings["WAIT_TIMEOUT"])
+        self.run(cmd.up_argv(settings, stage, debug=debug, only=stage.service), env=env)
+        if not self.wait_healthy(stage.service, deadline):
+            return False
+        if stage.behind_https_proxy:
+            self.run(cmd.up_argv(settings, stage, only="proxy"), env=env)
+        return True
 
     def up(self, stage: Stage, *, build: bool = True, debug: str | None = None, no_backup: bool = False) -> str:
         """Build (unless told not to), start db (watched first when its volume exists) and the stage (prod: and
@@ -361,12 +392,15 @@ class Suite:
             self.check_image_owner(stage)
         database = self.database()
         database.guard_server_change(no_backup=no_backup)
-        self.wait_for_db(stage, time.monotonic() + int(self.settings["WAIT_TIMEOUT"]))
+        db_healthy = self.wait_for_db(stage, time.monotonic() + int(self.settings["WAIT_TIMEOUT"]))
         env = {**settings.env, **({"DEBUGPY": debug} if debug else {})}
         paused = debug == "wait"
-        argv = cmd.up_argv(settings, stage, debug=bool(debug), healthy=not paused)
-        result = self.run(argv, env=env, warn=True)
-        if not result.ok:
+        if db_healthy and not paused:  # the everyday case: a new build of a running stack
+            started = self.start_beside_healthy_db(settings, stage, env, bool(debug))
+        else:
+            argv = cmd.up_argv(settings, stage, debug=bool(debug), healthy=not paused)
+            started = self.run(argv, env=env, warn=True).ok
+        if not started:
             self.run(cmd.logs_argv(settings, tail="40"), env=settings.env, warn=True)
             deadline = self.settings["WAIT_TIMEOUT"]
             raise UserError(f"{stage} did not come up healthy (deadline {deadline}s); see the logs above (invoke logs)")

@@ -353,8 +353,8 @@ class SqlRunner:
         text = " ".join(argv)
         if "command -v" in text:
             return Result(0, "app\n/usr/bin/mysqldump\n/usr/bin/mysql\n")
-        if "--status running" in text:
-            return Result(0, "abc\n")
+        if "label=com.docker.compose.service=db" in text:
+            return Result(0, "abc123 mysql:8.4 running\n")
         if "VERSION()" in text:
             return Result(0, "8.4.3\n")
         if "django_migrations" in text:

@@ -512,7 +512,11 @@ def test_timed_runner_remembers_each_commands_time_in_order():
         ("docker", "compose", "build", "prod"),
     ]
     assert all(0 <= seconds < 5 for _, seconds in timer.timings)
-    assert inner.calls == [["docker", "compose", "build", "prod"], ["docker", "image", "inspect", "prod"], ["docker", "compose", "build", "prod"]]
+    assert inner.calls == [
+        ["docker", "compose", "build", "prod"],
+        ["docker", "image", "inspect", "prod"],
+        ["docker", "compose", "build", "prod"],
+    ]
 
 
 def test_timed_runner_sums_the_chosen_commands_after_a_mark():

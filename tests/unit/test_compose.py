@@ -101,6 +101,16 @@ def build_head(profile: str) -> list[str]:
             [*head("dev", "p2"), "up", "--detach", "--no-build", "--wait", "--wait-timeout", "30"],
             id="up with a timeout and a project",
         ),
+        pytest.param(
+            cmd.up_argv(SETTINGS, PROD, only="prod"),
+            [*head("prod"), "up", "--detach", "--no-build", "--no-deps", "prod"],
+            id="up of one service: no dependencies, no wait",
+        ),
+        pytest.param(
+            cmd.up_argv(SETTINGS, DEV, debug=True, only="dev"),
+            [*DEBUG_HEAD, "up", "--detach", "--no-build", "--no-deps", "dev"],
+            id="up of the debugged dev service alone",
+        ),
         # down_argv()
         pytest.param(
             cmd.down_argv(SETTINGS), [*head(), "down", "--remove-orphans"], id="down keeps volumes by default"

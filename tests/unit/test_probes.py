@@ -174,3 +174,24 @@ def test_ids_and_label_answers_for_all_images_in_one_call_or_not_at_all(answer, 
     assert probes.ids_and_label(run, ["python:3.13", "shop:prod"], "io.lifecycle.build-key") == expected
     template = '{{.Id}} {{index .Config.Labels "io.lifecycle.build-key"}}'
     assert run.calls == [["docker", "image", "inspect", "--format", template, "python:3.13", "shop:prod"]]
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        pytest.param(Result(0, "abc123 mysql:8.4 running\n"), probes.ServiceContainer("abc123", "mysql:8.4", True),
+                     id="running"),
+        pytest.param(Result(0, "abc123 shop:prod exited\n"), probes.ServiceContainer("abc123", "shop:prod", False),
+                     id="stopped"),
+        pytest.param(Result(0, ""), None, id="no container"),
+        pytest.param(Result(1), None, id="the engine does not answer"),
+    ],
+)  # fmt: skip
+def test_service_container_asks_docker_ps_for_the_services_own_container(answer, expected):
+    run = RecordingRunner({("docker", "ps"): answer})
+    assert probes.service_container(run, "shop-1234abcd", "db") == expected
+    assert run.calls == [["docker", "ps", "--all", "--no-trunc",
+                          "--filter", "label=com.docker.compose.project=shop-1234abcd",
+                          "--filter", "label=com.docker.compose.service=db",
+                          "--filter", "label=com.docker.compose.oneoff=False",
+                          "--format", "{{.ID}} {{.Image}} {{.State}}"]]  # fmt: skip

@@ -13,6 +13,7 @@ from lifecycle.settings import load_settings
 from lifecycle.stack import (
     confirm_volume_deletion,
     container_env_items,
+    container_verdict,
     db_verdict,
     ensure_secret_key,
     git_metadata,
@@ -283,6 +284,23 @@ def test_git_metadata_is_unknown_for_an_empty_answer(tmp_path):
 )
 def test_db_verdict(state, verdict):
     assert db_verdict(state) == verdict
+
+
+@pytest.mark.parametrize(
+    ("state", "verdict"),
+    [
+        pytest.param('{"Status": "running", "Health": {"Status": "healthy"}}', "healthy", id="healthy"),
+        pytest.param('{"Status": "running", "Health": {"Status": "unhealthy"}}', "unhealthy", id="unhealthy"),
+        pytest.param('{"Status": "running", "Health": {"Status": "starting"}}', "waiting", id="starting"),
+        pytest.param('{"Status": "created"}', "waiting", id="not started yet"),
+        pytest.param('{"Status": "exited", "Health": {"Status": "healthy"}}', "exited", id="exited"),
+        pytest.param('{"Status": "dead"}', "exited", id="dead"),
+        pytest.param("", "waiting", id="no answer"),
+        pytest.param("not json", "waiting", id="garbage"),
+    ],
+)
+def test_container_verdict(state, verdict):
+    assert container_verdict(state) == verdict
 
 
 @pytest.mark.parametrize(

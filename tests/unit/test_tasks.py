@@ -110,6 +110,19 @@ def compose_calls(c: MockContext) -> list[list[str]]:
         "docker", "--log-level", "error", "compose", "--project-name"]]  # fmt: skip
 
 
+def docker_ps_calls(c: MockContext) -> list[list[str]]:
+    return [argv for argv in commands(c) if argv[:2] == ["docker", "ps"]]
+
+
+def service_ps_argv(settings: Settings, service: str) -> list[str]:
+    """What `probes.service_container` asks: the service's container, running or not, never a one-off."""
+    return ["docker", "ps", "--all", "--no-trunc",
+            "--filter", f"label=com.docker.compose.project={settings.project_name}",
+            "--filter", f"label=com.docker.compose.service={service}",
+            "--filter", "label=com.docker.compose.oneoff=False",
+            "--format", "{{.ID}} {{.Image}} {{.State}}"]  # fmt: skip
+
+
 def stack_calls(c: MockContext) -> list[list[str]]:
     """compose_calls without the database probes `up` makes (the volume's server record: ps, exec)."""
     return [argv for argv in compose_calls(c) if argv[argv.index("--profile") + 2] not in ("ps", "exec")]
@@ -324,14 +337,15 @@ def test_up_with_app_port_taken_by_something_else_exits_before_building(make_che
     with pytest.raises(Exit) as error:
         tasks.up(c, stage="dev")
     assert error.value.message.startswith("error: 127.0.0.1:8123 (APP_PORT) is already in use; ")
-    assert compose_calls(c) == [compose_argv(settings, "dev", "ps", "--quiet", "dev")]
+    assert docker_ps_calls(c) == [service_ps_argv(settings, "dev")]
+    assert compose_calls(c) == []
     assert not settings.zip_path.exists()
 
 
 def test_up_with_app_port_taken_by_this_stage_goes_ahead(make_checkout, monkeypatch):
     settings = make_checkout()
     monkeypatch.setattr(stack, "port_is_free", lambda port: False)
-    c = context({r"docker compose .* ps --quiet dev": Result("0123abcd\n")})
+    c = context({r"docker ps .*service=dev": Result("0123abcd shop:dev running\n")})
     tasks.up(c, stage="dev", build=False)
     assert stack_calls(c)[-1] == compose_argv(
         settings, "dev", "up", "--detach", "--no-build", "--wait", "--wait-timeout", "180"
@@ -517,6 +531,56 @@ def test_up_says_at_once_when_the_database_refuses_the_password(make_checkout):
         "backs the data up, then deletes it)"
     )
     assert stack_calls(c) == up_argvs(settings, "dev")[:1]  # never the long wait
+
+
+RUNNING = {  # db runs from an earlier `up`, and the stage's container is found by its labels
+    r"docker ps .*service=db": Result("dbid mysql:8.4 running\n"),
+    r"docker ps .*service=(dev|prod)": Result("appid shop:prod running\n"),
+}
+
+
+def test_up_beside_a_healthy_db_starts_the_stage_alone_then_the_proxy(make_checkout, monkeypatch):
+    """The everyday restart: compose's own wait would poll db's health, then everyone's, on half-second ticks."""
+    settings = make_checkout(DJANGO_SECRET_KEY="k", HTTPS_PORT="8444")
+    waited = []
+    monkeypatch.setattr(stack, "wait_for_https", waited.append)
+    c = context({**owned(settings), **VOLUME_EXISTS, **RUNNING})
+    tasks.up(c, stage="prod", build=False)
+    assert stack_calls(c) == [
+        compose_argv(settings, "prod", "up", "--detach", "--no-build", "db"),
+        compose_argv(settings, "prod", "up", "--detach", "--no-build", "--no-deps", "prod"),
+        compose_argv(settings, "prod", "up", "--detach", "--no-build", "--no-deps", "proxy"),
+    ]
+    assert ["docker", "inspect", "--format", "{{json .State}}", "appid"] in commands(c)
+    assert waited == [8444]
+
+
+def test_up_beside_a_healthy_db_fails_with_the_logs_when_the_app_exits(make_checkout):
+    settings = make_checkout()
+    exited = '{"Status": "exited", "ExitCode": 1}'
+    c = context({**owned(settings), **VOLUME_EXISTS, **RUNNING,
+                 r"docker inspect --format '\{\{json .State\}\}' appid": Result(exited)})  # fmt: skip
+    with pytest.raises(Exit) as error:
+        tasks.up(c, stage="dev", build=False)
+    assert error.value.message.startswith("error: dev did not come up healthy")
+    assert compose_argv(settings, "*", "logs", "--no-color", "--tail", "40") in compose_calls(c)
+
+
+@pytest.mark.parametrize(
+    ("record", "written"),
+    [("mysql:8.4 8.4.3", False), ("", True), ("docker.io/library/mysql:8.4 8.4.2", True)],
+    ids=["same server, already recorded", "no record yet", "recorded under another image name"],
+)
+def test_up_records_the_db_server_only_when_the_record_would_change(make_checkout, record, written):
+    settings = make_checkout()
+    db_answers = {
+        r"docker compose .* exec --no-TTY db sh -c 'cat": Result(record + "\n"),  # the record
+        r"docker compose .* exec .*command -v": Result("app\n/usr/bin/mysqldump\n/usr/bin/mysql\n"),  # the tools
+        r"docker compose .* exec .*VERSION": Result("8.4.3\n"),
+    }
+    c = context({**owned(settings), **VOLUME_EXISTS, **RUNNING, **db_answers})
+    tasks.up(c, stage="dev", build=False)
+    assert any("LIFECYCLE_DB_SERVER=" in " ".join(argv) for argv in commands(c)) is written
 
 
 def test_up_refuses_a_malformed_container_setting_before_building(make_checkout):
@@ -824,7 +888,7 @@ def test_up_debug_with_debug_port_taken_exits_before_building(make_checkout, mon
     with pytest.raises(Exit) as error:
         tasks.up(c, stage="dev", debug=True)
     assert error.value.message.startswith("error: 127.0.0.1:8124 (DEBUG_PORT) is already in use; ")
-    assert compose_calls(c) == [compose_argv(settings, "dev", "ps", "--quiet", "dev")]
+    assert docker_ps_calls(c) == [service_ps_argv(settings, "dev")]
 
 
 # -------------------------------------------------------------------------------------------------- deps
