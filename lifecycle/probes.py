@@ -172,6 +172,13 @@ def local_tags(run: Runner, repository: str) -> list[str]:
     return sorted(line for line in found.split() if line.startswith(f"{repository}:"))
 
 
+def superseded_builds(run: Runner, project: str) -> list[str]:
+    """Ids of the untagged images this compose project built: earlier builds whose tags a later build took."""
+    argv = docker_argv("image", "ls", "--quiet", "--no-trunc", "--filter", "dangling=true", "--filter",
+                       f"label={OWNER_LABEL}={project}")  # fmt: skip
+    return sorted(set((output(run, argv) or "").split()))
+
+
 def image_in_registry(run: Runner, image: str) -> bool:
     """A registry answers for the image (without pulling it)."""
     return run(docker_argv("manifest", "inspect", image), warn=True, capture=True).ok

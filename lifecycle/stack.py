@@ -28,6 +28,7 @@ from lifecycle.probes import (
     local_tags,
     port_is_free,
     service_container,
+    superseded_builds,
     volume_exists,
 )
 from lifecycle.runner import ProcessStreams, Runner, Streams, stdin_is_terminal
@@ -519,7 +520,7 @@ class Suite:
         no_backup: bool = False,
     ) -> None:
         """Remove what the suite made for this checkout: containers, networks, stage images and their local release
-        tags (the registry keeps what was pushed), zip, reports.
+        tags (the registry keeps what was pushed), earlier builds they replaced, zip, reports.
 
         `checkout_files=False` keeps what every project of the checkout shares (reports/, the staged CA
         certificates): the benchmark cleans its own project that way without touching the user's files.
@@ -538,6 +539,12 @@ class Suite:
                 self.say(f"keep {image}: built by {owner or 'a checkout without an owner label'}, not by {project}")
         if owned:
             self.run(cmd.docker_argv("image", "rm", *owned), env=self.settings.env)
+        superseded = superseded_builds(self.run, project)
+        if superseded:
+            self.say(
+                f"{'dry run: would remove' if self.dry else 'remove'} {len(superseded)} earlier builds of {project}"
+            )
+            self.run(cmd.docker_argv("image", "rm", *superseded), env=self.settings.env, warn=True)
         paths = [self.settings.zip_path, codezip.manifest_path_for(self.settings.zip_path)]
         if checkout_files:
             paths += [self.settings.root / "reports", *(self.settings.root / CERTS_DIR).glob("*.crt")]

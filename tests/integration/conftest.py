@@ -47,9 +47,36 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+CREATED_NAMES: set[str] = set()  # every unique_name() of this run: the images its projects built go at the end
+
+
 def unique_name(prefix: str) -> str:
     """A name no other test run uses, so parallel runs and leftovers never collide."""
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    CREATED_NAMES.add(name)
+    return name
+
+
+def images_built_by(names: set[str]) -> list[str]:
+    """Ids of the images, tagged or not (a later build took the tag), whose compose project is one of `names`
+    or derives from one (`NAME-<checkout hash>`, `NAME-qa`)."""
+    label = "io.lifecycle.compose-project"
+    ids = set(docker("image", "ls", "--quiet", "--no-trunc", "--filter", f"label={label}").stdout.split())
+    if not ids or not names:
+        return []
+    found = docker("image", "inspect", "--format", f'{{{{.Id}}}} {{{{index .Config.Labels "{label}"}}}}', *ids,
+                   check=False).stdout.splitlines()  # fmt: skip
+    pairs = [line.partition(" ")[::2] for line in found]
+    return sorted({image for image, project in pairs if any(project.startswith(name) for name in names)})
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_images_left_behind() -> Iterator[None]:
+    """After the run: every image this run's projects built, earlier builds included, is removed."""
+    yield
+    leftovers = images_built_by(CREATED_NAMES)
+    if leftovers:
+        docker("image", "rm", "--force", *leftovers, check=False)
 
 
 def docker(*args: str, check: bool = True, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:

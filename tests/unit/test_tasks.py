@@ -829,7 +829,7 @@ def test_clean_removes_the_local_release_tags_too(make_checkout):
     tags = "127.0.0.1:5401/shop:prod-0123456789ab\n127.0.0.1:5401/shop:prod\nother:prod\n"
     owned_release_tags = r"docker image inspect .*127\.0\.0\.1:5401/shop:"  # built by this checkout
     c = context({
-        r"docker image ls ": Result(tags),
+        r"docker image ls --format": Result(tags),
         owned_release_tags: Result(settings.project_name + "\n"),
         r"docker image inspect ": Result(exited=1),
     })  # fmt: skip
@@ -926,3 +926,24 @@ def test_clean_removes_the_sbom_images_reports_and_records(make_checkout):
     assert {"shop:sbom-dev", "shop:sbom-test-qa", "shop:sbom-runtime"} <= set(removals[0])
     assert not (settings.root / "reports").exists()
     assert not (settings.root / ".lifecycle" / "sbom-prod.id").exists()
+
+
+def test_clean_removes_the_earlier_builds_of_this_checkout_too(make_checkout, capsys):
+    """Each rebuild leaves the image it replaced untagged; clean finds them by this project's label."""
+    settings = make_checkout()
+    c = context({r"docker image ls --quiet --no-trunc --filter dangling=true": Result("sha256:b\nsha256:a\n")})
+    tasks.clean(c)
+    label = f"label=io.lifecycle.compose-project={settings.project_name}"
+    assert [
+        "docker",
+        "image",
+        "ls",
+        "--quiet",
+        "--no-trunc",
+        "--filter",
+        "dangling=true",
+        "--filter",
+        label,
+    ] in commands(c)
+    assert ["docker", "image", "rm", "sha256:a", "sha256:b"] in commands(c)
+    assert f"remove 2 earlier builds of {settings.project_name}" in capsys.readouterr().err
