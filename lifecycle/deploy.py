@@ -147,10 +147,16 @@ class Deployer:
         self.say(f"swarm mode on; node {node} holds the database ({self.settings['DB_NODE_LABEL']}=true)")
 
     def leave_swarm(self) -> None:
+        """Leave swarm mode; then restart the running containers on user-defined networks (compose stacks),
+        whose names the engine's DNS forgets on leaving (they keep their data: a restart, not a new container)."""
         if not self.swarm_state().startswith("active"):
             self.say("not in swarm mode; nothing to do")
             return
+        affected = swarm.on_user_networks(self.run(swarm.standalone_containers(), warn=True, capture=True).stdout)
         self.run(swarm.leave())
+        if affected and not self.dry:
+            self.say(f"restarting {len(affected)} containers: leaving swarm mode drops their DNS names (moby#45144)")
+            self.run(swarm.restart(affected))
 
     def service(self, name: str) -> swarm.ServiceState | None:
         answer = self.run(swarm.service_inspect(name), warn=True, capture=True)

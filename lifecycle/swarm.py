@@ -35,6 +35,30 @@ def leave() -> list[str]:
     return ["docker", "swarm", "leave", "--force"]
 
 
+def standalone_containers() -> list[str]:
+    """Probe: the running containers that are not swarm tasks, `ID NETWORK,NETWORK...` per line."""
+    return ["docker", "ps", "--no-trunc", "--filter", "is-task=false", "--format", "{{.ID}} {{.Networks}}"]
+
+
+DEFAULT_NETWORKS = {"bridge", "host", "none"}  # no embedded DNS: nothing for `swarm leave` to drop
+
+
+def on_user_networks(listing: str) -> list[str]:
+    """The probe's answer, as a decision: the containers attached to a user-defined network. Leaving swarm mode
+    drops their names from the engine's DNS (moby/moby#45144) and may drop their published ports (#47392);
+    a restart registers them again."""
+    found = []
+    for line in listing.splitlines():
+        container, _, networks = line.partition(" ")
+        if container and set(networks.split(",")) - DEFAULT_NETWORKS - {""}:
+            found.append(container)
+    return found
+
+
+def restart(containers: Sequence[str]) -> list[str]:
+    return ["docker", "restart", *containers]
+
+
 def swarm_state() -> list[str]:
     """Probe: `active true NODE_ID` on a manager, `inactive false` outside swarm mode."""
     return ["docker", "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.NodeID}}"]

@@ -70,6 +70,18 @@ def images_built_by(names: set[str]) -> list[str]:
     return sorted({image for image, project in pairs if any(project.startswith(name) for name in names)})
 
 
+GWBRIDGE = "docker_gwbridge"  # the local network `docker swarm init` makes and `docker swarm leave` keeps
+
+
+def gwbridge_exists() -> bool:
+    return docker("network", "inspect", GWBRIDGE, check=False).returncode == 0
+
+
+def remove_gwbridge() -> None:
+    """After leaving swarm mode, when the test's `swarm init` made it: the engine as it was found."""
+    docker("network", "rm", GWBRIDGE, check=False)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_images_left_behind() -> Iterator[None]:
     """After the run: every image this run's projects built, earlier builds included, is removed."""

@@ -177,7 +177,8 @@ def clones(tmp_path: Path, proj_name: str) -> Iterator[tuple[Path, Path]]:
 
 
 def in_clone(root: Path, proj_name: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"PROJ_NAME": proj_name, "APP_PORT": str(free_port()), "DJANGO_SECRET_KEY": random_secret()}
+    ports = {name: str(free_port()) for name in ("APP_PORT", "HTTPS_PORT", "REGISTRY_PORT")}
+    env = {"PROJ_NAME": proj_name, **ports, "DJANGO_SECRET_KEY": random_secret()}
     return run_tool("invoke", *args, env=env, cwd=root, drop=("COMPOSE_PROJECT_NAME",), timeout=1800)
 
 

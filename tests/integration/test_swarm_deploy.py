@@ -27,8 +27,10 @@ from conftest import (
     copy_checkout,
     docker,
     free_port,
+    gwbridge_exists,
     last_line,
     random_secret,
+    remove_gwbridge,
     unique_name,
 )
 
@@ -247,7 +249,7 @@ def site(engine, tmp_path_factory) -> Iterator[Swarm]:
     checkout = IsolatedCheckout(unique_name("it"), free_port(), random_secret(24), random_secret(24), root=root)
     s = Swarm(checkout, https_port=free_port(), registry_port=free_port())
     (root / RELEASES_FILE).unlink(missing_ok=True)
-    found = swarm_state()
+    found, had_gwbridge = swarm_state(), gwbridge_exists()
     try:
         if found != "active":
             s.refusals["not in swarm mode"] = s.deploy().stdout
@@ -280,6 +282,8 @@ def site(engine, tmp_path_factory) -> Iterator[Swarm]:
             docker("image", "rm", "--force", *made, check=False)
         if found != "active":
             docker("swarm", "leave", "--force", check=False)
+            if not had_gwbridge:
+                remove_gwbridge()
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -36,6 +36,12 @@ OLD = f"127.0.0.1:5000/shop@sha256:{'b' * 64}"
         ),
         pytest.param(swarm.leave(), ["docker", "swarm", "leave", "--force"], id="leave forces (a manager)"),
         pytest.param(
+            swarm.standalone_containers(),
+            ["docker", "ps", "--no-trunc", "--filter", "is-task=false", "--format", "{{.ID}} {{.Networks}}"],
+            id="running containers that are not swarm tasks, with their networks",
+        ),
+        pytest.param(swarm.restart(["a", "b"]), ["docker", "restart", "a", "b"], id="restart"),
+        pytest.param(
             swarm.swarm_state(),
             ["docker", "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.NodeID}}"],
             id="swarm probe",
@@ -333,6 +339,31 @@ def deployer(make_settings, tmp_path, runner, **environ: str) -> deploy.Deployer
     certificate_files = {"TLS_CERT_FILE": str(certificate.cert), "TLS_KEY_FILE": str(certificate.key)}
     settings = make_settings(**{**defaults, **certificate_files, **environ})
     return deploy.Deployer(settings, runner, sleep=lambda _: None)
+
+
+@pytest.mark.parametrize(
+    ("listing", "affected"),
+    [
+        pytest.param("a shop_default\nb bridge\n", ["a"], id="a compose network, the default bridge"),
+        pytest.param("a bridge,shop_default\nb host\nc none\n", ["a"], id="one user network among others"),
+        pytest.param("", [], id="nothing running"),
+    ],
+)
+def test_on_user_networks_names_the_containers_whose_dns_names_leaving_drops(listing, affected):
+    assert swarm.on_user_networks(listing) == affected
+
+
+def test_leaving_swarm_restarts_the_containers_on_user_networks(make_settings, tmp_path):
+    listing = "c1 shop_default\nc2 bridge\n"
+    runner = RecordingRunner({("docker", "info"): Result(0, "active true n1"), ("docker", "ps"): Result(0, listing)})
+    deployer(make_settings, tmp_path, runner).leave_swarm()
+    assert runner.calls == [swarm.swarm_state(), swarm.standalone_containers(), swarm.leave(), swarm.restart(["c1"])]
+
+
+def test_leaving_swarm_outside_swarm_mode_does_nothing(make_settings, tmp_path):
+    runner = RecordingRunner({("docker", "info"): Result(0, "inactive false \n")})
+    deployer(make_settings, tmp_path, runner).leave_swarm()
+    assert runner.calls == [swarm.swarm_state()]
 
 
 def test_deploy_outside_swarm_mode_runs_nothing_else(make_settings, tmp_path):

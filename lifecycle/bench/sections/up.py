@@ -68,7 +68,7 @@ def rows(up: Mapping[str, Any], results: Results) -> list[Row]:
     last = (up.get("timeline") or [{}])[-1]
     healthy_why = (
         f"after `up`: db started {last.get('db_started')} s, db healthy {last.get('db_healthy')} s, prod started "
-        f"{last.get('prod_started')} s, prod healthy {last.get('prod_healthy')} s; health checks every 2 s; the "
+        f"{last.get('prod_started')} s, prod healthy {last.get('prod_healthy')} s; health checks every second; the "
         "entrypoint imports Django twice (settings check, migrate) before gunicorn"
     )
     stop = median(up.get("stop_seconds", []))
@@ -93,7 +93,8 @@ def rows(up: Mapping[str, Any], results: Results) -> list[Row]:
         why = (
             f"after `invoke up`: the image rebuilt and the new prod container created at {code.get('prod_created')} s "
             f"(the old one stopped), started at {code.get('prod_started')} s, healthy at {code.get('prod_healthy')} s "
-            "(the entrypoint's checks and migrate, gunicorn, then a health check every 2 s)"
+            "(the entrypoint's checks and migrate, gunicorn, then the health check, which runs every second and which "
+            "`up` watches every 0.2 s)"
         )
         seconds = median(up["code_change_seconds"])
         out.append(
