@@ -9,14 +9,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from lifecycle import sbom
 from lifecycle.bench import facts
-from lifecycle.bench.context import BENCH_ZIP_DIR, Bench, failure_recorded, say
+from lifecycle.bench.context import BENCH_ZIP_DIR, Bench, failure_recorded, restored, say
 from lifecycle.bench.evaluate import Row, carry_notes, evaluate
 from lifecycle.bench.load import ensure_load_generator
 from lifecycle.bench.report import render_markdown, render_table
 from lifecycle.bench.sections import SECTIONS, TARGETS
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
+from lifecycle.stages import STAGES
 
 
 def run_bench(
@@ -32,18 +34,26 @@ def run_bench(
             say("wrk is not available; the Python load generator measures serving (its numbers are lower)")
     meta = facts.machine_facts(bench.settings, run, runs, bench.tool)
     results: dict[str, Any] = {"runs": runs, "targets": TARGETS, "meta": meta, "errors": {}}
-    try:
-        for section in SECTIONS:
-            if section.name not in skip:
-                bench.measure(section, results)
-    finally:
-        with failure_recorded("cleanup", results):
-            bench.cleanup()
+    with contextlib.ExitStack() as users_files:  # the bench's builds write the checkout's SBOM reports and records
+        for path in sbom_files(settings.root):
+            users_files.enter_context(restored(path))
+        try:
+            for section in SECTIONS:
+                if section.name not in skip:
+                    bench.measure(section, results)
+        finally:
+            with failure_recorded("cleanup", results):
+                bench.cleanup()
     meta["loadavg"] = f"{meta['loadavg_start']} / {facts.loadavg()}"
     if bench.tool == "python":
         meta["notes"].append("wrk was unavailable: the Python load generator measured serving")
     rows = evaluate(results, SECTIONS)
     return write_reports(rows, results, reports)
+
+
+def sbom_files(root: Path) -> list[Path]:
+    """Each stage's SBOM report and the record of the image it was copied from: the user's, put back after."""
+    return [path for stage in STAGES for path in (sbom.report_path(root, stage), sbom.Record.path(root, stage))]
 
 
 def write_reports(rows: list[Row], results: dict[str, Any], reports: Path) -> list[Row]:

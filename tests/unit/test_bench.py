@@ -746,3 +746,27 @@ def test_deploy_section_leaves_the_engine_in_the_swarm_state_it_found(make_setti
         argv for argv in cleanup if argv[:3] in (["docker", "swarm", "leave"], ["docker", "node", "update"])
     ]
     assert swarm_changes == ([after] if after else [])
+
+
+def test_the_bench_puts_the_users_sbom_reports_and_records_back(make_settings, monkeypatch, tmp_path):
+    """Its builds (another project's images) write the checkout's SBOM files; the user's next build must not
+    take them for its own."""
+    from lifecycle import sbom
+    from lifecycle.bench import main
+
+    settings = make_settings()
+    report, record = sbom.report_path(settings.root, "prod"), sbom.Record.path(settings.root, "prod")
+    for path in (report, record):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("the user's")
+
+    def overwrite(bench):
+        report.write_text("the bench's")
+        record.write_text("the bench's")
+        sbom.report_path(settings.root, "dev").write_text("the bench's")
+        return {}
+
+    monkeypatch.setattr(main, "SECTIONS", [Section("fake", "writes the SBOM files", overwrite, lambda m, r: [])])
+    main.run_bench(settings, RecordingRunner(), 1, tmp_path / "bench-reports", skip=("serve",))
+    assert report.read_text() == "the user's" and record.read_text() == "the user's"
+    assert not sbom.report_path(settings.root, "dev").exists()  # it was not there before
