@@ -215,13 +215,10 @@ class Deployer:
             self.sleep(POLL_SECONDS)
 
     def wait_running(self, service: str, timeout: float) -> None:
-        """Until the service has a running task (with a health check: a healthy one, as Swarm reports it)."""
+        """Until every task of the service that Swarm wants running runs (with a health check: is healthy, as
+        Swarm reports it); for the global proxy, that is one on every node."""
         name = swarm.service_name(self.stack, service)
-        self.wait(
-            f"the {service} service",
-            lambda: "up" if any(t.desired == "Running" and t.status == "running" for t in self.tasks(name)) else None,
-            timeout,
-        )
+        self.wait(f"the {service} service", lambda: "up" if swarm.all_running(self.tasks(name)) else None, timeout)
         self.say(f"{service}: running")
 
     def migrate(self, env: Mapping[str, str], timeout: float) -> None:

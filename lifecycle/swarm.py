@@ -263,6 +263,13 @@ class Task:
         return self.state.split(" ", 1)[0].lower()
 
 
+def all_running(tasks: Sequence[Task]) -> bool:
+    """Every task Swarm wants running runs, and there is at least one: for a global service (the proxy), one on
+    every node, so each node serves once this holds; any task still starting means wait."""
+    wanted = [task for task in tasks if task.desired == "Running"]
+    return bool(wanted) and all(task.status == "running" for task in wanted)
+
+
 def parse_tasks(text: str) -> list[Task]:
     tasks = []
     for line in text.splitlines():

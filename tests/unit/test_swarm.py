@@ -366,6 +366,28 @@ def test_leaving_swarm_outside_swarm_mode_does_nothing(make_settings, tmp_path):
     assert runner.calls == [swarm.swarm_state()]
 
 
+@pytest.mark.parametrize(
+    ("lines", "running"),
+    [
+        pytest.param([f"a\tRunning\tRunning 1s\t{IMAGE}"] * 3, True, id="one on every node, all running"),
+        pytest.param(
+            [f"a\tRunning\tRunning 1s\t{IMAGE}", f"b\tRunning\tStarting 1s\t{IMAGE}"],
+            False,
+            id="one node still starting",
+        ),
+        pytest.param(
+            [f"a\tRunning\tRunning 1s\t{IMAGE}", f"b\tShutdown\tFailed 1s\t{IMAGE}"],
+            True,
+            id="a past task does not count",
+        ),
+        pytest.param([f"a\tShutdown\tComplete 1s\t{IMAGE}"], False, id="none wanted running"),
+        pytest.param([], False, id="no task yet"),
+    ],
+)
+def test_all_running_waits_for_every_task_swarm_wants_running(lines, running):
+    assert swarm.all_running(swarm.parse_tasks("\n".join(lines))) is running
+
+
 def test_deploy_outside_swarm_mode_runs_nothing_else(make_settings, tmp_path):
     runner = RecordingRunner({("docker", "info"): Result(0, "inactive false \n")})
     write_releases(tmp_path, ("prod", IMAGE))
