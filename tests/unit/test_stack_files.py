@@ -107,3 +107,10 @@ def test_the_app_update_is_safe():
     interval = int(APP["healthcheck"]["interval"].rstrip("s"))
     monitor = int(policy["update_config"]["monitor"].rstrip("s"))
     assert monitor > interval * APP["healthcheck"]["retries"]
+
+
+def test_the_proxy_is_running_for_swarm_only_once_it_accepts_connections():
+    """`invoke deploy` waits for every task Swarm wants running: with this check, every node's proxy listening."""
+    proxy = STACK["services"]["proxy"]
+    target = proxy["ports"][0]["target"]
+    assert proxy["healthcheck"]["test"] == ["CMD", "bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{target}"]
