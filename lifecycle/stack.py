@@ -107,12 +107,18 @@ def container_env_items(items: Sequence[str], environ: Mapping[str, str]) -> tup
     return flags, values
 
 
-def container_verdict(state_json: str) -> str:
-    """A container's `docker inspect` State -> healthy, unhealthy, exited (or dead) or waiting."""
+def container_state(state_json: str) -> dict:
+    """A container's `docker inspect` State as a dict ({} when there was no answer)."""
     try:
         state = json.loads(state_json or "{}")
     except json.JSONDecodeError:
-        return "waiting"
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def container_verdict(state_json: str) -> str:
+    """A container's `docker inspect` State -> healthy, unhealthy, exited (or dead) or waiting."""
+    state = container_state(state_json)
     if state.get("Status") in ("exited", "dead"):
         return "exited"
     health = (state.get("Health") or {}).get("Status")
@@ -124,10 +130,7 @@ def db_verdict(state_json: str) -> str:
     verdict = container_verdict(state_json)
     if verdict in ("healthy", "exited"):
         return verdict
-    try:
-        last = ((json.loads(state_json).get("Health") or {}).get("Log") or [{}])[-1]
-    except (json.JSONDecodeError, AttributeError):
-        return "waiting"
+    last = ((container_state(state_json).get("Health") or {}).get("Log") or [{}])[-1]
     return "denied" if "Access denied" in (last.get("Output") or "") else "waiting"
 
 
@@ -328,14 +331,10 @@ class Suite:
             return False
         env = self.settings.env
         self.run(cmd.compose_argv(self.settings, "up", "--detach", "--no-build", "db", stage=stage), env=env)
-        db = service_container(self.run, self.settings.project_name, "db")
-        container = db.id if db else "db"
+        state = self.state_probe("db")
         first_look = True
         while True:
-            state = self.run(
-                cmd.docker_argv("inspect", "--format", "{{json .State}}", container), warn=True, capture=True
-            )
-            verdict = db_verdict(state.stdout)
+            verdict = db_verdict(state())
             if verdict == "denied":
                 raise UserError(DB_DENIED)
             if verdict != "waiting" or time.monotonic() >= deadline:
@@ -343,12 +342,17 @@ class Suite:
             first_look = False
             time.sleep(DB_POLL_SECONDS)
 
-    def wait_healthy(self, service: str, deadline: float) -> bool:
-        """Until the service's container is healthy (True), or unhealthy, exited or past the deadline (False)."""
+    def state_probe(self, service: str) -> Callable[[], str]:
+        """Asks for the `docker inspect` State (JSON) of the service's container, found once by its labels."""
         found = service_container(self.run, self.settings.project_name, service)
         argv = cmd.docker_argv("inspect", "--format", "{{json .State}}", found.id if found else service)
+        return lambda: self.run(argv, warn=True, capture=True).stdout
+
+    def wait_healthy(self, service: str, deadline: float) -> bool:
+        """Until the service's container is healthy (True), or unhealthy, exited or past the deadline (False)."""
+        state = self.state_probe(service)
         while True:
-            verdict = container_verdict(self.run(argv, warn=True, capture=True).stdout)
+            verdict = container_verdict(state())
             if verdict != "waiting" or time.monotonic() >= deadline:
                 return verdict == "healthy"
             time.sleep(HEALTH_POLL_SECONDS)
