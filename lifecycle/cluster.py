@@ -21,11 +21,14 @@ Plain data and argv builders first (unit-tested as tables); `ClusterOps` sequenc
 from __future__ import annotations
 
 import contextlib
+import http.client
 import ipaddress
 import json
 import os
 import re
 import signal
+import socket
+import stat
 import sys
 import time
 import urllib.error
@@ -55,6 +58,10 @@ READY_DEADLINE = 90  # seconds for every node to be Ready in the swarm
 REGISTRY_DEADLINE = 60  # seconds for the registry to answer through the host's relay
 STOP_DEADLINE = 30  # seconds an engine gets to stop after SIGTERM before SIGKILL
 UTS_WRAPPER = 'hostname "$1" && shift && exec "$@"'  # sets the node's host name, then becomes dockerd
+MARKER = ".lifecycle-cluster"  # in CLUSTER_DIR/NAME, holding NAME: `down` removes only a folder that carries it
+# What `down` may signal by its command line naming the cluster's folder: an engine and what it started.
+ENGINE_PROGRAMS = ("dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2", "docker-proxy", "runc")
+API_TIMEOUT = 60  # seconds for one Engine API request over a node's socket
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,10 @@ class Cluster:
 
     def pidfile(self, node: Node) -> Path:
         return self.node_dir(node) / "docker.pid"
+
+    @property
+    def marker(self) -> Path:
+        return self.state_dir / MARKER
 
     def relay_pidfile(self, node: Node | None) -> Path:
         """The relay that gives `node` (None: the host) the registry on its loopback."""
@@ -264,20 +275,23 @@ def swarm_init(cluster: Cluster) -> list[str]:
     )
 
 
-def swarm_join(cluster: Cluster, node: Node, token: str) -> list[str]:
-    return docker(
-        cluster,
-        node,
-        "swarm",
-        "join",
-        "--token",
-        token,
-        "--advertise-addr",
-        node.address,
-        "--listen-addr",
-        f"{node.address}:2377",
-        f"{cluster.manager.address}:2377",
-    )
+JOIN_PATH = "/swarm/join"
+
+
+def swarm_join_body(cluster: Cluster, node: Node, token: str) -> dict[str, object]:
+    """The Engine API's POST /swarm/join body: the token travels in it, never on a command line (`ps`)."""
+    return {
+        "ListenAddr": f"{node.address}:2377",
+        "AdvertiseAddr": node.address,
+        "RemoteAddrs": [f"{cluster.manager.address}:2377"],
+        "JoinToken": token,
+    }
+
+
+def shown_request(cluster: Cluster, node: Node, path: str, body: Mapping[str, object]) -> str:
+    """The API call as printed: the join token is never shown."""
+    redacted = {key: ("<hidden>" if key == "JoinToken" else value) for key, value in body.items()}
+    return f"+ POST {path} on {cluster.socket(node)} {json.dumps(redacted)}"
 
 
 def node_labels(cluster: Cluster) -> list[list[str]]:
@@ -321,6 +335,59 @@ def read_pid(path: Path) -> int | None:
         return None
 
 
+def read_cmdline(pid: int) -> list[str]:
+    """The process's argv ([] when it is gone or unreadable)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0")[:-1]] if raw.endswith(b"\0") else []
+
+
+def has_run(argv: Sequence[str], run: Sequence[str]) -> bool:
+    """`run` appears in argv as consecutive arguments."""
+    return any(list(argv[i : i + len(run)]) == list(run) for i in range(len(argv) - len(run) + 1))
+
+
+def is_engine_of(argv: Sequence[str], pidfile: Path) -> bool:
+    """A pid file's pid is ours to signal only while it is the dockerd that writes that very pid file
+    (a pid file outlives a reboot; its number may since belong to anything)."""
+    return bool(argv) and Path(argv[0]).name == "dockerd" and has_run(argv, ["--pidfile", str(pidfile)])
+
+
+def names_folder(argv: Sequence[str], folder: Path) -> bool:
+    """An engine program whose arguments name a path inside `folder` (`folder/...`, not `folder2/...`)."""
+    inside = str(folder).rstrip("/") + "/"
+    return (
+        bool(argv)
+        and Path(argv[0]).name in ENGINE_PROGRAMS
+        and any(arg == inside[:-1] or inside in arg for arg in argv[1:])
+    )
+
+
+def cluster_dir_problem(path: Path, uid: int, mode: int) -> str:
+    """Why CLUSTER_DIR cannot hold a cluster whose folder root removes (\"\" when it can): another user could
+    put or swap a folder there."""
+    if uid != 0:
+        return f"CLUSTER_DIR={path} is owned by uid {uid}, not root"
+    if mode & stat.S_IWOTH:
+        return f"CLUSTER_DIR={path} is writable by every user (mode {stat.S_IMODE(mode):o})"
+    return ""
+
+
+def marker_problem(cluster: Cluster, is_dir: bool, is_link: bool, marker_text: str | None) -> str:
+    """Why CLUSTER_DIR/NAME is not a folder `cluster.up` made for this cluster (\"\" when it is)."""
+    if is_link:
+        return f"{cluster.state_dir} is a symbolic link"
+    if not is_dir:
+        return f"{cluster.state_dir} is not a folder"
+    if marker_text is None:
+        return f"{cluster.state_dir} has no {MARKER} file"
+    if marker_text.strip() != cluster.name:
+        return f"{cluster.state_dir}/{MARKER} names cluster {marker_text.strip()[:20]!r}, not {cluster.name!r}"
+    return ""
+
+
 def alive(pid: int) -> bool:
     """The process exists and is not a zombie (gone, only not yet reaped)."""
     try:
@@ -346,17 +413,9 @@ def stop_process(pid: int, deadline: float) -> None:
 
 
 def processes_using(path: Path) -> list[int]:
-    """Processes whose command line names `path`: a killed engine's containerd and shims."""
-    marker = str(path).encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if marker in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
+    """Engine processes whose command line names a path inside `path`: a killed engine's containerd and shims."""
+    pids = (int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
+    return [pid for pid in pids if pid != os.getpid() and names_folder(read_cmdline(pid), path)]
 
 
 def cgroup_dirs(parent: str) -> list[Path]:
@@ -397,6 +456,39 @@ def registry_answers(address: str) -> bool:
         return False
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a node engine's unix socket (the Engine API), standard library only."""
+
+    def __init__(self, path: Path, timeout: float = API_TIMEOUT):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = str(path)
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
+
+
+def engine_post(socket_path: Path, path: str, body: Mapping[str, object]) -> tuple[int, str]:
+    """POST a JSON body to the Engine API on a unix socket: (HTTP status, the answer's text)."""
+    connection = UnixHTTPConnection(socket_path)
+    try:
+        connection.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, response.read().decode(errors="replace")
+    finally:
+        connection.close()
+
+
+def api_error(answer: str) -> str:
+    """The Engine API's `{"message": ...}` as one line."""
+    try:
+        message = json.loads(answer).get("message", answer)
+    except (ValueError, AttributeError):
+        message = answer
+    return " ".join(str(message).split())[:300]
+
+
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -423,12 +515,47 @@ class ClusterOps:
     def exists(self) -> bool:
         return any((NETNS_DIR / ns).exists() for ns in self.cluster.namespaces) or self.cluster.state_dir.exists()
 
+    def check_cluster_dir(self) -> None:
+        """CLUSTER_DIR is root's alone (or not made yet): nobody else can plant the folder root removes."""
+        parent = self.cluster.state_dir.parent
+        try:
+            facts = parent.stat()
+        except FileNotFoundError:
+            return
+        problem = cluster_dir_problem(parent, facts.st_uid, facts.st_mode)
+        if problem:
+            raise UserError(f"{problem}; use a folder only root can write, e.g. /var/lib/lifecycle-cluster")
+
+    def foreign_folder(self) -> str:
+        """Why CLUSTER_DIR/NAME, if it exists, is not this cluster's own (\"\" when it is ours or absent)."""
+        folder = self.cluster.state_dir
+        if not folder.exists() and not folder.is_symlink():
+            return ""
+        try:
+            marker_text: str | None = self.cluster.marker.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            marker_text = None
+        return marker_problem(self.cluster, folder.is_dir(), folder.is_symlink(), marker_text)
+
+    def engine_pid(self, node: Node) -> int | None:
+        """The node's engine pid, only while that pid is the dockerd writing this node's pid file."""
+        pid = read_pid(self.cluster.pidfile(node))
+        return pid if pid and pid > 0 and is_engine_of(read_cmdline(pid), self.cluster.pidfile(node)) else None
+
+    def relay_pid(self, node: Node | None) -> int | None:
+        """A relay's pid, only while that pid runs this cluster's relay for `node` (None: the host's)."""
+        pid = read_pid(self.cluster.relay_pidfile(node))
+        wanted = relay(self.cluster, node)
+        wanted = wanted[wanted.index(sys.executable) + 1 :]  # `-m lifecycle.relay ...`: any python runs it
+        return pid if pid and pid > 0 and has_run(read_cmdline(pid), wanted) else None
+
     # ---------------------------------------------------------------------------------------------- up
     def check_host(self, registry_image: str) -> None:
         """Refuse, before changing anything, what would fail halfway or touch something not ours."""
         cluster = self.cluster
         if os.geteuid() != 0:
             raise UserError("the cluster needs root (network namespaces and engines); run it as root")
+        self.check_cluster_dir()
         if self.exists():
             raise UserError(f"cluster {cluster.name} is already up (or left over); run invoke cluster.down first")
         conflicts = subnet_conflicts(
@@ -462,11 +589,11 @@ class ClusterOps:
         )
 
     def engine_running(self, node: Node) -> bool:
-        pid = read_pid(self.cluster.pidfile(node))
+        pid = self.engine_pid(node)
         return bool(pid) and alive(pid)
 
     def stop_engine(self, node: Node) -> None:
-        pid = read_pid(self.cluster.pidfile(node))
+        pid = self.engine_pid(node)
         if pid and not self.dry:
             say(f"stop the engine of {node.name} (pid {pid}, SIGKILL after {STOP_DEADLINE}s)")
             stop_process(pid, STOP_DEADLINE)
@@ -499,8 +626,21 @@ class ClusterOps:
         timings["total"] = time.monotonic() - started
         return timings
 
+    def join(self, node: Node, token: str) -> None:
+        """Join `node` to the swarm through its Engine API: the token never appears in argv or output."""
+        body = swarm_join_body(self.cluster, node, token)
+        say(shown_request(self.cluster, node, JOIN_PATH, body))
+        if self.dry:
+            return
+        status, answer = engine_post(self.cluster.socket(node), JOIN_PATH, body)
+        if status != 200:
+            raise UserError(f"node {node.name} could not join the swarm (HTTP {status}): {api_error(answer)}")
+
     def _up(self, registry_image: str) -> dict[str, float]:
         cluster, manager = self.cluster, self.cluster.manager
+        if not self.dry:  # first: whatever fails later, `down` knows the folder as this cluster's own
+            cluster.state_dir.mkdir(parents=True)
+            cluster.marker.write_text(f"{cluster.name}\n", encoding="utf-8")
         for argv in network_commands(cluster):
             self.run(argv)
         started = time.monotonic()
@@ -511,7 +651,7 @@ class ClusterOps:
         self.run(swarm_init(cluster), capture=True)
         token = (self.output(docker(cluster, manager, "swarm", "join-token", "--quiet", "worker")) or "").strip()
         for node in cluster.workers:
-            self.run(swarm_join(cluster, node, token))
+            self.join(node, token)
         for argv in node_labels(cluster):
             self.run(argv, capture=True)
         if not self.dry:
@@ -545,30 +685,35 @@ class ClusterOps:
 
     # -------------------------------------------------------------------------------------------- down
     def down(self) -> None:
-        """Stop and remove everything the cluster made; safe to run twice and after a crash."""
+        """Stop and remove everything the cluster made; safe to run twice and after a crash. Removes a folder only
+        when it carries the marker `up` wrote, and signals a process only when its command line shows it is this
+        cluster's; refuses (one line, nothing changed) a CLUSTER_DIR another user could write to."""
         cluster = self.cluster
+        self.check_cluster_dir()
+        foreign = self.foreign_folder()
+        if foreign:
+            raise UserError(f"{foreign}: not made by invoke cluster.up for {cluster.name}; nothing was removed")
         if self.dry:
             say(f"dry run: would stop the engines and relays of {cluster.name} and remove {cluster.namespaces}")
             return
-        for node in cluster.nodes:
-            pid = read_pid(cluster.relay_pidfile(node))
+        ours = cluster.state_dir.is_dir()
+        for node in (*cluster.nodes, None):
+            pid = self.relay_pid(node) if ours else None
             if pid:
                 stop_process(pid, 5)
-        host_relay = read_pid(cluster.relay_pidfile(None))
-        if host_relay:
-            stop_process(host_relay, 5)
         for node in cluster.nodes:
-            self.stop_engine(node)
-        for pid in processes_using(cluster.state_dir):  # containerd and shims of an engine that was killed
+            if ours:
+                self.stop_engine(node)
+        for pid in processes_using(cluster.state_dir) if ours else ():  # containerd and shims of a killed engine
             stop_process(pid, 5)
         for node in cluster.nodes:
             empty_cgroups(cluster.netns(node))
         for namespace in cluster.namespaces:
             if (NETNS_DIR / namespace).exists():
                 self.run(ip("netns", "delete", namespace), warn=True)
-        for point in mounts_under(cluster.state_dir, Path("/proc/self/mountinfo").read_text()):
-            self.run(["umount", "--lazy", point], warn=True)
-        if cluster.state_dir.exists():
+        if ours:
+            for point in mounts_under(cluster.state_dir, Path("/proc/self/mountinfo").read_text()):
+                self.run(["umount", "--lazy", point], warn=True)
             self.run(["rm", "-rf", "--one-file-system", str(cluster.state_dir)])
         say(f"cluster {cluster.name} is down: engines stopped, namespaces and {cluster.state_dir} removed")
 

@@ -79,3 +79,36 @@ def test_ctrl_c_during_up_removes_everything_it_made():
         if up.poll() is None:
             up.kill()
         invoke("cluster.down", env)
+
+
+def test_down_with_no_cluster_removes_nothing_and_refuses_a_folder_others_can_write(tmp_path):
+    """A folder CLUSTER_DIR/NAME that `cluster.up` did not make survives `cluster.down` (as `/` and `home` would),
+    and a CLUSTER_DIR owned by another user or writable by everyone is refused: one line each, nothing changed."""
+    clusters = tmp_path / "clusters"
+    decoy = clusters / "decoy"
+    (decoy / "m").mkdir(parents=True)
+    (decoy / "m" / "docker.pid").write_text(f"{os.getpid()}\n")  # a pid file naming a process not an engine
+    (decoy / "keep.txt").write_text("user data\n")
+    before = sorted(str(p.relative_to(clusters)) for p in clusters.rglob("*"))
+    outputs = {}
+    for case, prepare in [
+        ("no marker", lambda: clusters.chmod(0o755)),
+        ("other cluster's marker", lambda: (decoy / core.MARKER).write_text("decoy2\n")),
+        ("world-writable", lambda: clusters.chmod(0o1777)),
+        ("not root's", lambda: (clusters.chmod(0o755), os.chown(clusters, 65534, 65534))),
+    ]:
+        prepare()
+        done = invoke("cluster.down", environment(CLUSTER_DIR=str(clusters), CLUSTER_NAME="decoy"))
+        outputs[case] = done.stderr.strip()
+        assert done.returncode == 1, (case, done.stdout, done.stderr)
+        assert len(outputs[case].splitlines()) == 1, (case, done.stderr)
+        assert (decoy / "keep.txt").read_text() == "user data\n"
+    after = sorted(str(p.relative_to(clusters)) for p in clusters.rglob("*"))
+    assert after == sorted([*before, "decoy/.lifecycle-cluster"])
+    assert (
+        "has no .lifecycle-cluster file: not made by invoke cluster.up for decoy; nothing was removed"
+        in outputs["no marker"]
+    )
+    assert "names cluster 'decoy2', not 'decoy'" in outputs["other cluster's marker"]
+    assert f"CLUSTER_DIR={clusters} is writable by every user (mode 1777)" in outputs["world-writable"]
+    assert f"CLUSTER_DIR={clusters} is owned by uid 65534, not root" in outputs["not root's"]

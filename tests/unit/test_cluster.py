@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -89,11 +91,6 @@ def test_builders(lab):
             core.swarm_init(lab),
             ["docker", "--host", M, "swarm", "init", "--advertise-addr", "198.18.7.11",
              "--listen-addr", "198.18.7.11:2377"],
-        ),
-        (
-            core.swarm_join(lab, w1, "TOKEN"),
-            ["docker", "--host", f"unix://{STATE}/w1/docker.sock", "swarm", "join", "--token", "TOKEN",
-             "--advertise-addr", "198.18.7.12", "--listen-addr", "198.18.7.12:2377", "198.18.7.11:2377"],
         ),
         (
             core.registry_run(lab, "lifecycle/registry:2.8"),
@@ -209,3 +206,120 @@ def test_status_of_a_cluster_that_is_not_up(tmp_path):
     environ = {"CLUSTER_NAME": "unit-down", "CLUSTER_DIR": str(tmp_path)}
     ops = core.ClusterOps(core.plan(load_settings(root=tmp_path, environ=environ)), run=None)
     assert ops.status() == ["cluster unit-down is down"]
+
+
+def test_a_worker_joins_through_the_api_and_the_token_is_never_shown(lab, tmp_path, capsys):
+    w1 = lab.node("w1")
+    body = core.swarm_join_body(lab, w1, "SWMTKN-1-secret")
+    assert body == {
+        "ListenAddr": "198.18.7.12:2377",
+        "AdvertiseAddr": "198.18.7.12",
+        "RemoteAddrs": ["198.18.7.11:2377"],
+        "JoinToken": "SWMTKN-1-secret",
+    }
+    shown = core.shown_request(lab, w1, core.JOIN_PATH, body)
+    assert shown == (
+        f'+ POST /swarm/join on {STATE}/w1/docker.sock {{"ListenAddr": "198.18.7.12:2377", '
+        '"AdvertiseAddr": "198.18.7.12", "RemoteAddrs": ["198.18.7.11:2377"], "JoinToken": "<hidden>"}'
+    )
+    core.ClusterOps(lab, run=None, dry=True).join(w1, "SWMTKN-1-secret")
+    assert "SWMTKN" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "ours"),
+    [
+        (["dockerd", "--data-root", f"{STATE}/m/data", "--pidfile", f"{STATE}/m/docker.pid"], True),
+        (["/usr/bin/dockerd", "--pidfile", f"{STATE}/m/docker.pid", "--host", "unix:///x"], True),
+        (["dockerd", "--pidfile", f"{STATE}2/m/docker.pid"], False),
+        (["dockerd", "--pidfile", f"{STATE}/w1/docker.pid"], False),
+        (["dockerd"], False),
+        (["sshd", "--pidfile", f"{STATE}/m/docker.pid"], False),
+        (["bash", "-c", f"dockerd --pidfile {STATE}/m/docker.pid"], False),
+        ([], False),
+    ],
+    ids=["dockerd", "dockerd-path", "other-cluster", "other-node", "another-dockerd", "not-dockerd", "shell", "gone"],
+)
+def test_a_pid_file_is_trusted_only_while_its_pid_is_the_engine_writing_it(argv, ours):
+    assert core.is_engine_of(argv, STATE / "m" / "docker.pid") is ours
+
+
+@pytest.mark.parametrize(
+    ("argv", "ours"),
+    [
+        (["containerd", "--config", f"{STATE}/m/exec/containerd/containerd.toml"], True),
+        (["/usr/bin/containerd-shim-runc-v2", "-namespace", "moby", "-address", f"{STATE}/w1/exec/c.sock"], True),
+        (["dockerd", "--data-root", f"{STATE}/w2/data"], True),
+        (["docker-proxy", "-container-ip", "10.0.0.2", "--data", str(STATE)], True),
+        (["containerd", "--config", "/var/lib/lifecycle-cluster/lab2/m/exec/containerd.toml"], False),
+        (["containerd", "--config", "/var/lib/lifecycle-cluster/lab-old/m/c.toml"], False),
+        (["vim", f"{STATE}/m/dockerd.log"], False),
+        (["sh", "-c", f"rm -rf {STATE}/m"], False),
+        ([], False),
+    ],
+    ids=["containerd", "shim", "dockerd", "exact-path", "name2", "name-dash", "editor", "shell", "gone"],
+)
+def test_only_engine_programs_naming_a_path_inside_the_folder_are_signalled(argv, ours):
+    assert core.names_folder(argv, STATE) is ours
+
+
+def test_has_run_needs_the_arguments_in_a_row():
+    assert core.has_run(["a", "--pidfile", "/p", "b"], ["--pidfile", "/p"])
+    assert not core.has_run(["a", "--pidfile", "b", "/p"], ["--pidfile", "/p"])
+    assert not core.has_run(["--pidfile"], ["--pidfile", "/p"])
+
+
+@pytest.mark.parametrize(
+    ("uid", "mode", "problem"),
+    [
+        (0, 0o40755, ""),
+        (0, 0o40700, ""),
+        (0, 0o40775, ""),
+        (1000, 0o40755, "CLUSTER_DIR=/c is owned by uid 1000, not root"),
+        (0, 0o41777, "CLUSTER_DIR=/c is writable by every user (mode 1777)"),
+        (0, 0o40757, "CLUSTER_DIR=/c is writable by every user (mode 757)"),
+    ],
+    ids=["root-755", "root-700", "root-group-write", "user-owned", "tmp-like", "world-writable"],
+)
+def test_cluster_dir_must_be_roots_alone(uid, mode, problem):
+    assert core.cluster_dir_problem(Path("/c"), uid, mode) == problem
+
+
+@pytest.mark.parametrize(
+    ("is_dir", "is_link", "marker", "problem"),
+    [
+        (True, False, "lab\n", ""),
+        (True, False, "lab", ""),
+        (True, False, None, f"{STATE} has no .lifecycle-cluster file"),
+        (True, False, "lab2\n", f"{STATE}/.lifecycle-cluster names cluster 'lab2', not 'lab'"),
+        (True, False, "", f"{STATE}/.lifecycle-cluster names cluster '', not 'lab'"),
+        (False, False, None, f"{STATE} is not a folder"),
+        (True, True, "lab\n", f"{STATE} is a symbolic link"),
+    ],
+    ids=["ours", "no-newline", "no-marker", "other-cluster", "empty-marker", "a-file", "a-symlink"],
+)
+def test_only_a_folder_with_this_clusters_marker_is_removed(lab, is_dir, is_link, marker, problem):
+    assert core.marker_problem(lab, is_dir, is_link, marker) == problem
+
+
+def test_cluster_dir_slash_name_home_is_not_a_cluster():
+    """`CLUSTER_DIR=/ CLUSTER_NAME=home`: the plan names /home, which carries no marker, so down refuses it."""
+    home = core.plan(load_settings(root=Path("/nonexistent"), environ={"CLUSTER_DIR": "/", "CLUSTER_NAME": "home"}))
+    assert home.state_dir == Path("/home")
+    assert core.marker_problem(home, True, False, None) == "/home has no .lifecycle-cluster file"
+
+
+def test_down_refuses_a_folder_without_the_marker_and_removes_nothing(tmp_path, monkeypatch):
+    from conftest import RecordingRunner
+
+    monkeypatch.setattr(core.ClusterOps, "check_cluster_dir", lambda self: None)  # tmp_path: the tester's own
+    environ = {"CLUSTER_NAME": "decoy", "CLUSTER_DIR": str(tmp_path)}
+    decoy = core.plan(load_settings(root=tmp_path, environ=environ))
+    (tmp_path / "decoy" / "m").mkdir(parents=True)
+    (tmp_path / "decoy" / "m" / "docker.pid").write_text(f"{os.getpid()}\n")
+    runner = RecordingRunner()
+    refusal = re.escape("has no .lifecycle-cluster file: not made by invoke cluster.up")
+    with pytest.raises(UserError, match=refusal) as error:
+        core.ClusterOps(decoy, runner).down()
+    assert "\n" not in str(error.value)
+    assert runner.calls == [] and (tmp_path / "decoy" / "m" / "docker.pid").exists()
