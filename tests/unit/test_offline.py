@@ -103,8 +103,29 @@ def test_plan_of_wanted_images(existing, force, wanted, expected):
     [
         pytest.param(
             offline.debootstrap_argv("trixie", "http://deb.debian.org/debian", Path("/var/tmp/x/rootfs")),
-            ["debootstrap", "--variant=minbase", "trixie", "/var/tmp/x/rootfs", "http://deb.debian.org/debian"],
-            id="debootstrap-minbase",
+            [
+                "debootstrap",
+                "--variant=minbase",
+                "--force-check-gpg",
+                "--keyring=/usr/share/keyrings/debian-archive-keyring.gpg",
+                "trixie",
+                "/var/tmp/x/rootfs",
+                "http://deb.debian.org/debian",
+            ],
+            id="debootstrap-minbase-signatures-checked",
+        ),
+        pytest.param(
+            offline.debootstrap_argv("bookworm", "https://mirror.example/debian", "/r", "/etc/apt/my.gpg"),
+            [
+                "debootstrap",
+                "--variant=minbase",
+                "--force-check-gpg",
+                "--keyring=/etc/apt/my.gpg",
+                "bookworm",
+                "/r",
+                "https://mirror.example/debian",
+            ],
+            id="debootstrap-own-keyring-https-mirror",
         ),
         pytest.param(
             offline.tar_argv(Path("/var/tmp/x/rootfs"), Path("/var/tmp/x/rootfs.tar")),
@@ -278,6 +299,9 @@ def rootfs_allowed(monkeypatch, tmp_path):
     monkeypatch.setattr(offline.shutil, "which", lambda name: f"/usr/sbin/{name}")
     monkeypatch.setattr(offline.os, "geteuid", lambda: 0)
     monkeypatch.setattr(offline, "WORK_DIR", tmp_path)
+    keyring = tmp_path / "debian-archive-keyring.gpg"
+    keyring.write_bytes(b"keys")
+    monkeypatch.setattr(offline, "DEBIAN_KEYRING", keyring)
 
 
 def test_ensure_does_nothing_when_all_exist(tmp_path):
@@ -323,11 +347,18 @@ def test_force_rebuilds_all_without_inspecting(tmp_path, rootfs_allowed):
     [
         pytest.param(None, 0, "debootstrap is not installed; install it", id="no-debootstrap"),
         pytest.param("/usr/sbin/debootstrap", 1000, "needs root", id="not-root"),
+        pytest.param(
+            "/usr/sbin/debootstrap", 0,
+            "no Debian archive keyring at .*/missing.gpg to check the mirror's signatures; install it "
+            r"\(apt-get install debian-archive-keyring\)$",
+            id="no-keyring",
+        ),
     ],
-)
+)  # fmt: skip
 def test_rootfs_prerequisites(monkeypatch, tmp_path, which, euid, message):
     monkeypatch.setattr(offline.shutil, "which", lambda name: which)
     monkeypatch.setattr(offline.os, "geteuid", lambda: euid)
+    monkeypatch.setattr(offline, "DEBIAN_KEYRING", tmp_path / "missing.gpg")
     run = FakeRunner(existing=IMAGES - {TAGS.db})
     with pytest.raises(UserError, match=message):
         offline.ensure_offline_images(make_settings(tmp_path), run)
