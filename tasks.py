@@ -428,11 +428,11 @@ def swarm_init(c):
     deployer(c).init_swarm()
 
 
-@task(name="leave")
+@task(name="leave", help={"yes": "Leave without typing the project name (needed without a terminal). Default: off."})
 @user_errors
-def swarm_leave(c):
+def swarm_leave(c, yes=False):
     """Leave swarm mode (--force): every stack, service and secret of this single-node swarm goes with it."""
-    deployer(c).leave_swarm()
+    deployer(c).leave_swarm(yes=yes, ask=terminal_prompt())
 
 
 @task(
@@ -464,11 +464,11 @@ def deploy_rollback(c):
     deployer(c).rollback()
 
 
-@task(name="rm")
+@task(name="rm", help={"yes": "Remove without asking for the project name (needed without a terminal). Default: off."})
 @user_errors
-def deploy_rm(c):
+def deploy_rm(c, yes=False):
     """Remove the stack (services and network); its database volume and secrets stay."""
-    deployer(c).remove()
+    deployer(c).remove(yes=yes, ask=terminal_prompt())
 
 
 images = Collection("images", images_offline)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle import offline, probes, swarm, tls
+from lifecycle.backup import confirm_project
 from lifecycle.errors import UserError
 from lifecycle.release import ReleaseLog
 from lifecycle.runner import Runner
@@ -33,6 +34,8 @@ DEPLOYABLE_STAGES = (PROD,)
 POLL_SECONDS = 2.0
 FAILED_TASK_STATES = ("failed", "rejected", "orphaned", "remove")
 ROLLED_BACK = ("rollback_completed", "rollback_paused")
+RM_CONSEQUENCE = "deploy.rm stops the site: it removes the services and network of the stack"
+LEAVE_CONSEQUENCE = "leaving swarm mode removes every stack, service and secret of this swarm, the stack"
 
 
 def check_stage(stage: Stage) -> Stage:
@@ -146,12 +149,18 @@ class Deployer:
         self.run(swarm.label_node(self.settings["DB_NODE_LABEL"], node), capture=True)
         self.say(f"swarm mode on; node {node} holds the database ({self.settings['DB_NODE_LABEL']}=true)")
 
-    def leave_swarm(self) -> None:
+    def leave_swarm(self, yes: bool = False, ask: Callable[[str], str] | None = None) -> None:
         """Leave swarm mode; then restart the running containers on user-defined networks (compose stacks),
-        whose names the engine's DNS forgets on leaving (they keep their data: a restart, not a new container)."""
-        if not self.swarm_state().startswith("active"):
+        whose names the engine's DNS forgets on leaving (they keep their data: a restart, not a new container).
+        Refused on a manager of a swarm of several nodes; asks for the project name unless `yes`."""
+        state = self.swarm_state()
+        if not state.startswith("active"):
             self.say("not in swarm mode; nothing to do")
             return
+        refusal = swarm.leave_refusal(state)
+        if refusal:
+            raise UserError(f"{refusal}; nothing was changed")
+        confirm_project(self.stack, LEAVE_CONSEQUENCE, yes, ask)
         affected = swarm.on_user_networks(self.run(swarm.standalone_containers(), warn=True, capture=True).stdout)
         self.run(swarm.leave())
         if affected and not self.dry:
@@ -356,9 +365,10 @@ class Deployer:
             update = state.update_state or "none yet"
             print(f"app runs {state.image}; last update: {update} {state.update_message}".rstrip(), flush=True)
 
-    def remove(self) -> None:
-        """Remove the stack's services and network; its volumes and secrets stay."""
+    def remove(self, yes: bool = False, ask: Callable[[str], str] | None = None) -> None:
+        """Remove the stack's services and network; its volumes and secrets stay. Asks for the name unless `yes`."""
         self.require_swarm()
+        confirm_project(self.stack, RM_CONSEQUENCE, yes, ask)
         self.run(swarm.stack_rm(self.stack))
         self.wait(
             f"removal of stack {self.stack}",

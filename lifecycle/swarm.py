@@ -60,8 +60,21 @@ def restart(containers: Sequence[str]) -> list[str]:
 
 
 def swarm_state() -> list[str]:
-    """Probe: `active true NODE_ID` on a manager, `inactive false` outside swarm mode."""
-    return ["docker", "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.NodeID}}"]
+    """Probe: `active true NODE_ID NODES` on a manager, `inactive false  0` outside swarm mode."""
+    state = "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.NodeID}} {{.Swarm.Nodes}}"
+    return ["docker", "info", "--format", state]
+
+
+def leave_refusal(state: str) -> str:
+    """The probe's answer, as a decision: why `swarm.leave` must not force this node out ("" when it may).
+    A manager forced out of a swarm of several nodes takes the swarm's quorum (and its stacks) with it."""
+    node_state, manager, _, nodes = [*state.split(), "", "", "", ""][:4]
+    if node_state == "active" and manager == "true" and nodes.isdigit() and int(nodes) > 1:
+        return (
+            f"this engine manages a swarm of {nodes} nodes, which leaving would break; "
+            "move its work away and demote it (docker node demote) or remove the other nodes first"
+        )
+    return ""
 
 
 def label_node(label: str, node: str) -> list[str]:

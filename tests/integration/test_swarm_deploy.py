@@ -434,7 +434,7 @@ def test_a_changed_secret_key_rotates_on_the_next_deploy(site):
 
 
 def test_rm_then_deploy_keeps_every_row(site):
-    done = site.invoke("deploy.rm")
+    done = site.invoke("deploy.rm", "--yes")
     assert done.returncode == 0, done.stdout[-3000:]
     assert docker("service", "ls", "--quiet", "--filter", f"name={site.stack}_").stdout.split() == []
     assert docker("volume", "inspect", f"{site.stack}_db-data", check=False).returncode == 0

@@ -50,7 +50,7 @@ def test_leaving_swarm_mode_keeps_running_containers_resolvable(engine, two_cont
         # Plain `swarm init`: `invoke swarm.init` also labels the node, and leaving while the engine still
         # handles that update keeps the ingress network until the engine restarts (README, Troubleshooting).
         docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377")
-        done = checkout.invoke("swarm.leave")
+        done = checkout.invoke("swarm.leave", "--yes")
         assert done.returncode == 0, describe(done)
         assert "restarting" in done.stderr
     finally:

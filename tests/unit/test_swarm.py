@@ -43,7 +43,12 @@ OLD = f"127.0.0.1:5000/shop@sha256:{'b' * 64}"
         pytest.param(swarm.restart(["a", "b"]), ["docker", "restart", "a", "b"], id="restart"),
         pytest.param(
             swarm.swarm_state(),
-            ["docker", "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.NodeID}}"],
+            [
+                "docker",
+                "info",
+                "--format",
+                "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.NodeID}} {{.Swarm.Nodes}}",
+            ],
             id="swarm probe",
         ),
         pytest.param(
@@ -356,8 +361,53 @@ def test_on_user_networks_names_the_containers_whose_dns_names_leaving_drops(lis
 def test_leaving_swarm_restarts_the_containers_on_user_networks(make_settings, tmp_path):
     listing = "c1 shop_default\nc2 bridge\n"
     runner = RecordingRunner({("docker", "info"): Result(0, "active true n1"), ("docker", "ps"): Result(0, listing)})
-    deployer(make_settings, tmp_path, runner).leave_swarm()
+    deployer(make_settings, tmp_path, runner).leave_swarm(yes=True)
     assert runner.calls == [swarm.swarm_state(), swarm.standalone_containers(), swarm.leave(), swarm.restart(["c1"])]
+
+
+@pytest.mark.parametrize(
+    ("state", "refusal"),
+    [
+        ("active true n1 1", ""),
+        ("active true n1 3", "this engine manages a swarm of 3 nodes, which leaving would break; move its work away "
+                             "and demote it (docker node demote) or remove the other nodes first"),
+        ("active false n2 0", ""),
+        ("inactive false  0", ""),
+        ("active true n1", ""),
+        ("", ""),
+    ],
+    ids=["single-node-manager", "manager-of-three", "worker", "not-in-swarm", "old-answer", "no-answer"],
+)  # fmt: skip
+def test_leave_refuses_only_a_manager_of_several_nodes(state, refusal):
+    assert swarm.leave_refusal(state) == refusal
+
+
+@pytest.mark.parametrize(
+    ("yes", "answer", "left"),
+    [(True, None, True), (False, "shop", True), (False, "shop2", False), (False, "", False), (False, None, False)],
+    ids=["--yes", "typed-name", "wrong-name", "empty", "no-terminal"],
+)
+def test_leave_and_rm_need_the_project_name_or_yes(make_settings, tmp_path, yes, answer, left):
+    for action, command in [("leave_swarm", swarm.leave()), ("remove", swarm.stack_rm("shop"))]:
+        runner = RecordingRunner({("docker", "info"): Result(0, "active true n1 1")})
+        ask = (lambda prompt: answer) if answer is not None else None
+        d = deployer(make_settings, tmp_path, runner, COMPOSE_PROJECT_NAME="shop")
+        if left:
+            getattr(d, action)(yes=yes, ask=ask)
+        else:
+            with pytest.raises(UserError) as error:
+                getattr(d, action)(yes=yes, ask=ask)
+            assert "\n" not in str(error.value) and "nothing was changed" in str(error.value)
+            if answer is None:
+                assert "of shop; add --yes to confirm" in str(error.value)
+        assert (command in runner.calls) is left, (action, runner.calls)
+
+
+def test_leave_on_a_manager_of_three_nodes_changes_nothing(make_settings, tmp_path):
+    runner = RecordingRunner({("docker", "info"): Result(0, "active true n1 3")})
+    with pytest.raises(UserError, match=r"manages a swarm of 3 nodes.*; nothing was changed$"):
+        deployer(make_settings, tmp_path, runner).leave_swarm(yes=True)
+    assert runner.calls == [swarm.swarm_state()]
 
 
 def test_leaving_swarm_outside_swarm_mode_does_nothing(make_settings, tmp_path):
