@@ -5,7 +5,7 @@ digest, content-named secrets, the stack's variables), runs the commands from `l
 right order, waits with a deadline while printing progress, and reports. The order of a deploy:
 
 1. refuse bad input before touching anything (stage, replicas, swarm mode, a release, the image);
-2. create the secrets that do not exist yet (named by a hash of their value);
+2. create the secrets that do not exist yet (named by a salted hash of their value: swarm.secret_salt);
 3. the database (stack.db.yaml alone), until its one replica is healthy;
 4. the migrate job with the new image (stack.migrate.yaml alone), until it completes; on failure stop
    here with its last log lines: the app has not been touched;
@@ -195,9 +195,10 @@ class Deployer:
         """Create each content-named secret that does not exist yet; return variable -> secret name."""
         names = {}
         certificate = tls.cert_files(self.settings) if self.dry else tls.ensure_certificate(self.settings, self.run)
+        salt = swarm.secret_salt(self.settings.root, create=not self.dry)
         with tempfile.TemporaryDirectory(prefix="lifecycle-secrets-") as folder:
             for variable, value in secret_values(self.settings, certificate).items():
-                name = names[variable] = swarm.content_name(self.stack, variable, value)
+                name = names[variable] = swarm.content_name(self.stack, variable, value, salt)
                 if self.dry or self.run(swarm.secret_inspect(name), warn=True, capture=True).ok:
                     continue
                 file = Path(folder) / variable.lower()

@@ -7,8 +7,11 @@ the engine's `--format` output into plain values, so the decisions that use them
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import os
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,10 +206,51 @@ def pull(image: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------- secrets
-def content_name(stack: str, variable: str, value: str | bytes) -> str:
-    """Swarm secrets and configs are immutable: a name from the content makes a changed value a new one (rotation)."""
-    digest = hashlib.sha256(value.encode() if isinstance(value, str) else value).hexdigest()[:12]
+def content_name(stack: str, variable: str, value: str | bytes, salt: bytes | None = None) -> str:
+    """Swarm secrets and configs are immutable: a name from the content makes a changed value a new one (rotation).
+    A secret's name is keyed with the stack's salt (HMAC-SHA256): the same value keeps its name from deploy to
+    deploy, but nobody without the salt can confirm a guessed password from the name. Configs (not secret) need none.
+    """
+    data = value.encode() if isinstance(value, str) else value
+    if salt is None:
+        digest = hashlib.sha256(data).hexdigest()[:12]
+    else:
+        digest = hmac.new(salt, b"\0".join([stack.encode(), variable.encode(), data]), hashlib.sha256).hexdigest()[:12]
     return f"{stack}_{variable.lower()}_{digest}"
+
+
+SALT_FILE = Path(".lifecycle") / "secret-names.salt"
+SALT_BYTES = 32
+
+
+def secret_salt(root: Path, create: bool = True) -> bytes:
+    """The checkout's salt for secret names: made once (0600, never through a link), then read back, so names stay
+    the same across deploys of the same value. Without `create` (a dry run) a missing salt is a placeholder."""
+    path = root / SALT_FILE
+    if create and not path.exists() and not path.is_symlink():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            pass  # another deploy made it just now: read theirs
+        else:
+            with os.fdopen(descriptor, "w", encoding="ascii") as file:
+                file.write(secrets.token_hex(SALT_BYTES) + "\n")
+                file.flush()
+                os.fsync(file.fileno())
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        if create:
+            raise
+        return b"dry-run"
+    except OSError:
+        raise UserError(f"{SALT_FILE} is not a plain file; remove it (new secret names follow)") from None
+    with os.fdopen(descriptor, encoding="ascii", errors="replace") as file:
+        text = file.read().strip()
+    if len(text) != 2 * SALT_BYTES or any(c not in "0123456789abcdef" for c in text):
+        raise UserError(f"{SALT_FILE} is damaged; remove it (the next deploy makes new secret names)")
+    return bytes.fromhex(text)
 
 
 def secret_inspect(name: str) -> list[str]:

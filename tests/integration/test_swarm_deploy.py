@@ -12,6 +12,7 @@ import http.client
 import json
 import shutil
 import ssl
+import stat
 import subprocess
 import threading
 import time
@@ -34,6 +35,7 @@ from conftest import (
     unique_name,
 )
 
+from lifecycle import swarm
 from lifecycle.release import RELEASES_FILE, Release, ReleaseLog
 
 pytestmark = pytest.mark.integration
@@ -344,6 +346,28 @@ def test_no_secret_in_inspect_task_inspect_or_output(site):
     ]
     for value in values:
         assert not any(value in text for text in seen)
+
+
+def test_secret_files_are_the_services_own_and_their_names_confirm_no_guess(site):
+    """Each task reads its secrets as its own user, mode 0400 (Swarm's default is root, 0444); a secret's name is
+    keyed with the checkout's salt, so the plain hash of a guessed password names no secret."""
+    stat_format = ["stat", "-L", "-c", "%n %u:%g %a"]
+    for service, files, owner in [
+        ("app", ["django_secret_key", "db_password"], "10001:10001"),
+        ("db", ["db_password", "db_root_password"], "999:999"),
+    ]:
+        label = f"label=com.docker.swarm.service.name={site.stack}_{service}"
+        container = docker("ps", "--quiet", "--filter", label).stdout.split()[0]
+        shown = docker("exec", container, *stat_format, *(f"/run/secrets/{name}" for name in files)).stdout
+        assert shown.split("\n")[:-1] == [f"/run/secrets/{name} {owner} 400" for name in files]
+        whoami = docker("exec", container, "id", "-u").stdout.strip()
+        readable = docker("exec", container, "cat", f"/run/secrets/{files[0]}", check=False)
+        assert readable.returncode == 0 and readable.stdout, f"{service} (uid {whoami}) cannot read its secret"
+    names = set(docker("secret", "ls", "--format", "{{.Name}}", "--filter", f"name={site.stack}_").stdout.split())
+    password = swarm.content_name(site.stack, "DB_PASSWORD", site.checkout.db_password)  # the unsalted guess
+    assert any(name.startswith(f"{site.stack}_db_password_") for name in names) and password not in names
+    salt = site.root / swarm.SALT_FILE
+    assert stat.S_IMODE(salt.stat().st_mode) == 0o600
 
 
 def dotenv(root: Path) -> dict[str, str]:

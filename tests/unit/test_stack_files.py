@@ -114,3 +114,20 @@ def test_the_proxy_is_running_for_swarm_only_once_it_accepts_connections():
     proxy = STACK["services"]["proxy"]
     target = proxy["ports"][0]["target"]
     assert proxy["healthcheck"]["test"] == ["CMD", "bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{target}"]
+
+
+@pytest.mark.parametrize(
+    ("service", "owner"),
+    [(APP, "10001"), (MIGRATE, "10001"), (DB, "999")],
+    ids=["app: the image's USER", "migrate: the app's", "db: mysql in both db images"],
+)
+def test_secret_files_are_readable_by_the_services_own_user_only(service, owner):
+    assert service["secrets"], "no secrets"
+    for secret in service["secrets"]:
+        assert (secret["uid"], secret["gid"], secret["mode"]) == (owner, owner, 0o400), secret["source"]
+
+
+def test_the_owners_are_the_images_users():
+    assert "USER 10001:10001" in (DOCKER / "Dockerfile").read_text(encoding="utf-8")
+    mariadb = (DOCKER / "offline" / "mariadb.Dockerfile").read_text(encoding="utf-8")
+    assert "--uid 999 --gid 999" in mariadb and "USER mysql" in mariadb

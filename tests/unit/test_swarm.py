@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import stat
 from pathlib import Path
 
 import pytest
@@ -506,3 +507,56 @@ def test_missing_tls_certificate_is_one_line(make_settings, tmp_path):
     certificate.key.unlink()
     with pytest.raises(UserError, match="no TLS certificate file"):
         deploy.secret_values(d.settings, certificate)
+
+
+SALT = bytes(range(32))
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        (("shop", "DB_PASSWORD", "hunter2", SALT), ("shop", "DB_PASSWORD", "hunter2", SALT), True),
+        (("shop", "DB_PASSWORD", "hunter2", SALT), ("shop", "DB_PASSWORD", "hunter3", SALT), False),
+        (("shop", "DB_PASSWORD", "hunter2", SALT), ("shop", "DB_PASSWORD", "hunter2", bytes(32)), False),
+        (("shop", "DB_PASSWORD", "hunter2", SALT), ("shop2", "DB_PASSWORD", "hunter2", SALT), False),
+        (("shop", "DB_PASSWORD", "hunter2", SALT), ("shop", "DB_ROOT_PASSWORD", "hunter2", SALT), False),
+        (("shop", "DB_PASSWORD", "hunter2", SALT), ("shop", "DB_PASSWORD", "hunter2", None), False),
+    ],
+    ids=["same-value-same-name", "new-value", "other-salt", "other-stack", "other-variable", "unsalted-guess"],
+)
+def test_a_secret_name_is_stable_per_value_and_salt_and_confirms_no_guess(a, b, same):
+    assert (swarm.content_name(*a) == swarm.content_name(*b)) is same
+    name = swarm.content_name(*a)
+    assert name.startswith(f"{a[0]}_{a[1].lower()}_") and len(name.rsplit("_", 1)[1]) == 12
+
+
+def test_the_salt_is_made_once_0600_and_read_back(tmp_path):
+    salt = swarm.secret_salt(tmp_path)
+    path = tmp_path / swarm.SALT_FILE
+    assert len(salt) == 32 and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert swarm.secret_salt(tmp_path) == salt
+    assert swarm.secret_salt(tmp_path / "other") != salt  # another checkout, another salt
+
+
+def test_a_dry_run_makes_no_salt(tmp_path):
+    assert swarm.secret_salt(tmp_path, create=False) == b"dry-run"
+    assert not (tmp_path / swarm.SALT_FILE).exists()
+
+
+@pytest.mark.parametrize(
+    ("prepare", "message"),
+    [
+        (lambda path: path.write_text("short\n"), "is damaged; remove it"),
+        (lambda path: path.write_text("g" * 64), "is damaged; remove it"),
+        (lambda path: path.symlink_to(path.parent / "elsewhere"), "is not a plain file; remove it"),
+    ],
+    ids=["short", "not-hex", "symlink"],
+)
+def test_a_bad_salt_file_is_one_line_and_never_followed(tmp_path, prepare, message):
+    path = tmp_path / swarm.SALT_FILE
+    path.parent.mkdir(parents=True)
+    prepare(path)
+    with pytest.raises(UserError, match=message) as error:
+        swarm.secret_salt(tmp_path)
+    assert "\n" not in str(error.value)
+    assert not (path.parent / "elsewhere").exists()

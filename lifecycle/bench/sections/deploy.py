@@ -178,10 +178,10 @@ def on_swarm(bench: Bench, deployer: Deployer) -> None:
         return run(argv, warn=True, capture=True).stdout.split()
 
     def cleanup() -> None:
-        steps = [deployer.remove, containers_gone, remove_labelled_objects]
+        steps = [lambda: deployer.remove(yes=True), containers_gone, remove_labelled_objects]
         steps.append(lambda: run(registry.down_argv(bench.settings, volumes=True), env=bench.env, warn=True))
         if not found:
-            steps.append(deployer.leave_swarm)
+            steps.append(lambda: deployer.leave_swarm(yes=True))
         elif not labelled:
             steps.append(lambda: run(swarm.unlabel_node(label, deployer.require_swarm()), warn=True, capture=True))
         for step in steps:
