@@ -696,18 +696,9 @@ class ClusterOps:
         if self.dry:
             say(f"dry run: would stop the engines and relays of {cluster.name} and remove {cluster.namespaces}")
             return
-        ours = cluster.state_dir.is_dir()
-        for node in (*cluster.nodes, None):
-            pid = self.relay_pid(node) if ours else None
-            if pid:
-                stop_process(pid, 5)
-        for node in cluster.nodes:
-            if ours:
-                self.stop_engine(node)
-        for pid in processes_using(cluster.state_dir) if ours else ():  # containerd and shims of a killed engine
-            stop_process(pid, 5)
-        for node in cluster.nodes:
-            empty_cgroups(cluster.netns(node))
+        ours = cluster.state_dir.is_dir()  # and carries the marker (checked above): a cluster `up` made
+        if ours:
+            self.stop_processes()
         for namespace in cluster.namespaces:
             if (NETNS_DIR / namespace).exists():
                 self.run(ip("netns", "delete", namespace), warn=True)
@@ -716,6 +707,21 @@ class ClusterOps:
                 self.run(["umount", "--lazy", point], warn=True)
             self.run(["rm", "-rf", "--one-file-system", str(cluster.state_dir)])
         say(f"cluster {cluster.name} is down: engines stopped, namespaces and {cluster.state_dir} removed")
+
+    def stop_processes(self) -> None:
+        """Relays and engines by their pid files (each checked to be what it should be), then what a killed engine
+        left: its containerd and shims, and the containers in its cgroups."""
+        cluster = self.cluster
+        for node in (*cluster.nodes, None):
+            pid = self.relay_pid(node)
+            if pid:
+                stop_process(pid, 5)
+        for node in cluster.nodes:
+            self.stop_engine(node)
+        for pid in processes_using(cluster.state_dir):
+            stop_process(pid, 5)
+        for node in cluster.nodes:
+            empty_cgroups(cluster.netns(node))
 
     # ------------------------------------------------------------------------------------------ status
     def status(self) -> list[str]:

@@ -123,6 +123,8 @@ def live(cluster_env) -> Iterator[ClusterUnderTest]:
     try:
         done = invoke("cluster.up", cluster_env)
         assert done.returncode == 0, done.stdout + done.stderr
+        assert "SWMTKN" not in done.stdout + done.stderr, "a swarm join token was printed"
+        assert '"JoinToken": "<hidden>"' in done.stderr  # the workers' joins were shown, without the token
         record(up_seconds=round(time.monotonic() - started, 1))
         yield ClusterUnderTest(ops, cluster_env)
     finally:
