@@ -366,7 +366,7 @@ def names_folder(argv: Sequence[str], folder: Path) -> bool:
 
 
 def cluster_dir_problem(path: Path, uid: int, mode: int) -> str:
-    """Why CLUSTER_DIR cannot hold a cluster whose folder root removes (\"\" when it can): another user could
+    """Why CLUSTER_DIR cannot hold a cluster whose folder root removes ("" when it can): another user could
     put or swap a folder there."""
     if uid != 0:
         return f"CLUSTER_DIR={path} is owned by uid {uid}, not root"
@@ -376,7 +376,7 @@ def cluster_dir_problem(path: Path, uid: int, mode: int) -> str:
 
 
 def marker_problem(cluster: Cluster, is_dir: bool, is_link: bool, marker_text: str | None) -> str:
-    """Why CLUSTER_DIR/NAME is not a folder `cluster.up` made for this cluster (\"\" when it is)."""
+    """Why CLUSTER_DIR/NAME is not a folder `cluster.up` made for this cluster ("" when it is)."""
     if is_link:
         return f"{cluster.state_dir} is a symbolic link"
     if not is_dir:
@@ -527,7 +527,7 @@ class ClusterOps:
             raise UserError(f"{problem}; use a folder only root can write, e.g. /var/lib/lifecycle-cluster")
 
     def foreign_folder(self) -> str:
-        """Why CLUSTER_DIR/NAME, if it exists, is not this cluster's own (\"\" when it is ours or absent)."""
+        """Why CLUSTER_DIR/NAME, if it exists, is not this cluster's own ("" when it is ours or absent)."""
         folder = self.cluster.state_dir
         if not folder.exists() and not folder.is_symlink():
             return ""
