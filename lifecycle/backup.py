@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from lifecycle import compose as cmd
-from lifecycle import dbclient
+from lifecycle import dbclient, private
 from lifecycle.dbclient import DbTools
 from lifecycle.errors import UserError
 from lifecycle.probes import ServiceContainer, service_container
@@ -64,12 +64,36 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
+        """Parse and check a manifest; ValueError (one line, naming the field) when a field has the wrong type."""
         data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("the manifest is not a JSON object")
+        for name in cls.__dataclass_fields__:
+            if name in data and not _MANIFEST_TYPES[name](data[name]):
+                raise ValueError(f"the manifest's {name!r} has the wrong type")
         return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
 
     @property
     def rows(self) -> int:
         return sum(self.tables.values())
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_mapping(keys: type, values) -> object:
+    return lambda value: isinstance(value, dict) and all(
+        isinstance(key, keys) and values(item) for key, item in value.items()
+    )
+
+
+_MANIFEST_TYPES = {
+    **{name: (lambda value: isinstance(value, str)) for name in Manifest.__dataclass_fields__},
+    "size": _is_count,
+    "tables": _is_mapping(str, _is_count),
+    "migrations": _is_mapping(str, lambda value: isinstance(value, str)),
+}
 
 
 def manifest_path(backup: Path) -> Path:
@@ -340,18 +364,26 @@ def format_age(seconds: float) -> str:
 
 
 def listing(backups: Sequence[tuple[Path, Manifest | None]], now: float) -> list[str]:
-    lines = []
+    """One line per backup; then one warning line naming the backups another user can read, if any."""
+    lines, exposed = [], []
     for path, manifest in backups:
         stat = path.stat()
+        if private.readable_by_others(path) or (
+            manifest_path(path).is_file() and private.readable_by_others(manifest_path(path))
+        ):
+            exposed.append(path.name)
         head = f"{path.name}  {format_size(stat.st_size)}  {format_age(now - stat.st_mtime)} old"
         if manifest is None:
-            lines.append(f"{head}  (no manifest: cannot be restored)")
+            lines.append(f"{head}  (no readable manifest: cannot be restored)")
             continue
         migrations = ", ".join(f"{app}.{name}" for app, name in sorted(manifest.migrations.items())) or "none"
         lines.append(
             f"{head}  {manifest.kind} ({manifest.reason})  {manifest.database}: {len(manifest.tables)} tables, "
             f"{manifest.rows} rows  server {manifest.server_version}  migrations: {migrations}"
         )
+    if exposed:
+        lines.append(f"warning: {len(exposed)} backup(s) can be read by other users ({', '.join(exposed[:3])}"
+                     f"{', ...' if len(exposed) > 3 else ''}): chmod 600 them and their .json manifests")  # fmt: skip
     return lines
 
 
@@ -436,7 +468,7 @@ class Database:
         )  # fmt: skip
         partial = path.with_name(path.name + ".partial")
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            private.private_folder(self.folder)
             manifest = self._stream_dump(path, partial, draft, tools)
         except OSError as error:
             raise UserError(f"writing {partial} failed ({error.strerror or error}); no backup was written") from None
@@ -451,7 +483,7 @@ class Database:
         """Stream the dump into `partial` (gzip, sha256, row counts on the way), write the manifest, then give the
         dump its final name: only a complete dump with its manifest ever has it."""
         counter = RowCounter()
-        with partial.open("wb") as raw:
+        with private.create_private(partial) as raw:  # 0600, exclusive, never through a planted link
             hashing = HashingFile(raw)
             # Level 1: a safety backup runs before every destructive step, so its speed matters more than its size.
             with gzip.GzipFile(filename="", mode="wb", fileobj=hashing, compresslevel=1, mtime=0) as packed:
@@ -467,8 +499,9 @@ class Database:
         if status or not counter.completed:
             raise UserError(f"the dump failed (exit {status}, see above); no backup was written")
         manifest = replace(draft, sha256=hashing.digest.hexdigest(), size=hashing.size, tables=tables)
-        manifest_path(path).write_text(manifest.to_json(), encoding="utf-8")
+        private.write_private_bytes(manifest_path(path), manifest.to_json().encode("utf-8"))
         partial.rename(path)
+        private.fsync_folder(path.parent)
         return manifest
 
     def safety_backup(self, reason: str, *, skip: bool) -> Path | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -163,8 +164,9 @@ def test_row_counter_sees_an_unfinished_dump():
 
 
 # --------------------------------------------------------------------------------------------- verifying
-def write_backup(folder: Path, dump: bytes = MYSQLDUMP_STYLE, **fields) -> Path:
-    path = folder / "shop-20260101T000000000Z.sql.gz"
+def write_backup(folder: Path, dump: bytes = MYSQLDUMP_STYLE, name: str = "shop-20260101T000000000Z.sql.gz",
+                 **fields) -> Path:  # fmt: skip
+    path = folder / name
     path.write_bytes(gzip.compress(dump, mtime=0))
     data = path.read_bytes()
     manifest = manifest_for(path.name, sha256=hashlib.sha256(data).hexdigest(), size=len(data), **fields)
@@ -326,6 +328,7 @@ def test_running_containers_reads_docker_ps():
 def test_listing_shows_size_age_kind_and_summary(tmp_path):
     path = write_backup(tmp_path, kind=AUTOMATIC, reason="before db.reset", migrations={"notes": "0001_initial"})
     os.utime(path, (0, 1000))
+    path.chmod(0o600), backup.manifest_path(path).chmod(0o600)
     (line,) = backup.listing(backup.read_manifests(tmp_path), now=1000 + 2 * 3600)
     assert line.startswith(f"{path.name}  ")
     for words in ("2 h old", "automatic (before db.reset)", "app: 1 tables, 3 rows", "notes.0001_initial"):
@@ -450,3 +453,102 @@ def test_two_backups_in_one_millisecond_get_two_names_in_time_order(tmp_path):
     second, when = backup.new_backup_path(tmp_path, "shop", now)
     assert second != first and sorted([second, first]) == [first, second]
     assert when == now + timedelta(milliseconds=1)
+
+
+# ------------------------------------------------------------------------- private files (issue 23 High #1)
+@pytest.fixture
+def umask_022():
+    """The common default umask, under which a file made without an explicit mode is readable by everyone."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o7777
+
+
+def test_a_backup_is_the_owners_alone_under_umask_022(tmp_path, umask_022):
+    path = database(tmp_path, FakeStreams(MYSQLDUMP_STYLE)).backup()
+    assert (mode(path), mode(backup.manifest_path(path)), mode(path.parent)) == (0o600, 0o600, 0o700)
+
+
+def test_an_existing_backup_folder_of_ours_is_narrowed_and_a_shared_one_is_left_alone(tmp_path, umask_022):
+    ours = tmp_path / "backups"
+    ours.mkdir(mode=0o755)
+    database(tmp_path, FakeStreams(MYSQLDUMP_STYLE)).backup()
+    assert mode(ours) == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)  # like /tmp
+    path = database(tmp_path, FakeStreams(MYSQLDUMP_STYLE), BACKUP_DIR="shared").backup()
+    assert mode(shared) == 0o1777 and mode(path) == 0o600
+
+
+@pytest.mark.parametrize("planted", ["partial", "manifest"])
+def test_a_planted_symlink_in_a_shared_backup_folder_never_redirects_the_write(tmp_path, monkeypatch, planted):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    path = shared / "shop-20260101T000000000Z.sql.gz"
+    monkeypatch.setattr(backup, "new_backup_path", lambda folder, project, now: (path, now))
+    link = path.with_name(path.name + ".partial") if planted == "partial" else backup.manifest_path(path)
+    link.symlink_to(victim)
+    with pytest.raises(UserError) as error:
+        database(tmp_path, FakeStreams(MYSQLDUMP_STYLE), BACKUP_DIR="shared").backup()
+    assert "no backup was written" in str(error.value) and "\n" not in str(error.value)
+    assert victim.read_text() == "precious\n"
+    assert not path.exists()
+
+
+def test_db_list_warns_in_one_line_about_backups_other_users_can_read(tmp_path, umask_022):
+    db = database(tmp_path, FakeStreams(MYSQLDUMP_STYLE))
+    private_one = db.backup()
+    assert not any(line.startswith("warning") for line in db.list())
+    exposed = write_backup(tmp_path / "backups")  # written with the umask, as the old code did
+    assert mode(exposed) == 0o644
+    warnings = [line for line in db.list() if line.startswith("warning")]
+    assert warnings == [f"warning: 1 backup(s) can be read by other users ({exposed.name}): chmod 600 them and "
+                        "their .json manifests"]  # fmt: skip
+    assert private_one.name not in warnings[0]
+
+
+# ---------------------------------------------------------------------- manifests with wrong field types
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({"tables": ["a", 3]}, id="tables a list"),
+        pytest.param({"tables": {"a": "3"}}, id="a row count as a string"),
+        pytest.param({"tables": {"a": True}}, id="a row count as a boolean"),
+        pytest.param({"tables": {"a": -1}}, id="a negative row count"),
+        pytest.param({"migrations": {"notes": 1}}, id="a migration name as a number"),
+        pytest.param({"migrations": "notes.0001"}, id="migrations a string"),
+        pytest.param({"size": "120"}, id="size a string"),
+        pytest.param({"kind": None}, id="kind null"),
+        pytest.param({"database": ["app"]}, id="database a list"),
+        pytest.param({"server_version": 11.8}, id="server version a number"),
+        pytest.param("[1, 2]", id="a JSON list"),
+        pytest.param("42", id="a JSON number"),
+        pytest.param("null", id="JSON null"),
+    ],
+)
+def test_a_manifest_with_wrong_types_is_one_line_in_db_list_and_refused_by_restore(tmp_path, fields):
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    good = write_backup(folder, name="shop-20250101T000000000Z.sql.gz")
+    path = write_backup(folder)
+    if isinstance(fields, str):
+        backup.manifest_path(path).write_text(fields)
+    else:
+        data = json.loads(backup.manifest_path(path).read_text())
+        backup.manifest_path(path).write_text(json.dumps({**data, **fields}))
+    lines = database(tmp_path, FakeStreams(b"")).list()
+    assert lines[0].startswith(path.name) and lines[0].endswith("(no readable manifest: cannot be restored)")
+    assert lines[1].startswith(good.name) and "1 tables, 3 rows" in lines[1]  # the next entry is still listed
+    with pytest.raises(UserError) as error:
+        backup.verify(path)
+    assert "no readable manifest" in str(error.value) and "\n" not in str(error.value)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import stat
 import sys
 from pathlib import Path
@@ -275,3 +277,30 @@ def test_compile_suite_argv_byte_compiles_the_task_code_with_the_venvs_python(tm
         str(tmp_path / "noxfile.py"),
         str(tmp_path / "lifecycle"),
     ]
+
+
+@pytest.mark.parametrize("interrupted_at", ["chmod", "fsync"])
+def test_an_interrupted_first_env_leaves_no_env_or_a_private_whole_one(checkout, host_ca_dir, monkeypatch,
+                                                                      interrupted_at):  # fmt: skip
+    """Killed while .env is written: compose must never find a half-written or world-readable .env (it would fall
+    back to its literal passwords); the write is atomic and 0600 from its first byte."""
+    old = os.umask(0o022)
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "chmod", interrupt) if interrupted_at == "chmod" else monkeypatch.setattr(
+        os, "fsync", interrupt
+    )
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            bootstrap.ensure_user_env(checkout)
+    finally:
+        os.umask(old)
+    path = checkout / ".env"
+    if path.exists():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert set(parse_env_file(path.read_text(), ".env")) == {"DJANGO_SECRET_KEY", "DB_PASSWORD", "DB_ROOT_PASSWORD"}
+    else:
+        assert interrupted_at == "fsync"
+    assert [p.name for p in checkout.iterdir() if p.name != ".env"] == [], "a temporary file was left"
