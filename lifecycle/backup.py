@@ -83,8 +83,8 @@ def _is_count(value: object) -> bool:
 
 
 def _is_mapping(keys: type, values) -> object:
-    return lambda value: isinstance(value, dict) and all(
-        isinstance(key, keys) and values(item) for key, item in value.items()
+    return lambda value: (
+        isinstance(value, dict) and all(isinstance(key, keys) and values(item) for key, item in value.items())
     )
 
 
