@@ -80,9 +80,15 @@ ROOT_SH = ["sh", "-c", dbclient.AS_ROOT, "sh"]
         ),
         pytest.param(
             dbclient.load(SETTINGS, MARIADB, "app__restore"),
-            [*HEAD, "exec", "--no-TTY", "db", *ROOT_SH, "mariadb", "--default-character-set=utf8mb4",
-             "--max-allowed-packet=1G", "--binary-mode", "app__restore"],
-            id="load into the scratch database",
+            [*HEAD, "exec", "--no-TTY", "--env", "LIFECYCLE_LOAD_PASSWORD", "db", "sh", "-c", dbclient.AS_USER, "sh",
+             "mariadb", "lifecycle_restore", "--default-character-set=utf8mb4", "--max-allowed-packet=1G",
+             "--binary-mode", "app__restore"],
+            id="load into the scratch database as the restore's own account, its password by name only",
+        ),
+        pytest.param(
+            dbclient.script(SETTINGS, MARIADB),
+            [*HEAD, "exec", "--no-TTY", "db", *ROOT_SH, "mariadb", "--batch", "--default-character-set=utf8mb4"],
+            id="SQL on stdin as root (statements holding a password)",
         ),
         pytest.param(
             dbclient.sql(SETTINGS, MYSQL, "SELECT 1", "app"),
