@@ -558,3 +558,117 @@ def test_a_manifest_with_wrong_types_is_one_line_in_db_list_and_refused_by_resto
     with pytest.raises(UserError) as error:
         backup.verify(path)
     assert "no readable manifest" in str(error.value) and "\n" not in str(error.value)
+
+
+# ----------------------------------------------------------- statements a restore refuses (issue 23 Medium #6)
+MARIADB_HEADER = (
+    b"/*M!999999\\- enable the sandbox mode */ \n-- MariaDB dump 10.20-11.8.9-MariaDB, for debian-linux-gnu\n--\n"
+    b"-- Host: localhost    Database: app\n/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;\n"
+    b"/*!40103 SET TIME_ZONE='+00:00' */;\n"
+    b"/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;\n"
+    b"/*M!100616 SET @OLD_NOTE_VERBOSITY=@@NOTE_VERBOSITY, NOTE_VERBOSITY=0 */;\n"
+    b"DROP TABLE IF EXISTS `notes_note`;\n/*!40101 SET @saved_cs_client     = @@character_set_client */;\n"
+    b"CREATE TABLE `notes_note` (\n  `id` bigint(20) NOT NULL AUTO_INCREMENT,\n  `price` decimal(5,2) DEFAULT 1.50,\n"
+    b"  `grant` varchar(9) DEFAULT 'x.y',\n  `it's` int CHECK (`it's` >= 0),\n  PRIMARY KEY (`id`),\n"
+    b"  CONSTRAINT `f` FOREIGN KEY (`id`) REFERENCES `auth_user` (`id`)\n"
+    b") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_ai_ci COMMENT='GRANT ALL ON *.* TO x; db.t';\n"
+    b"SET @OLD_AUTOCOMMIT=@@AUTOCOMMIT, @@AUTOCOMMIT=0;\nLOCK TABLES `notes_note` WRITE;\n"
+    b"/*!40000 ALTER TABLE `notes_note` DISABLE KEYS */;\n"
+    b"INSERT INTO `notes_note` VALUES\n(1,1.50,'GRANT ALL ON *.* TO x;\\nDROP TABLE app.t; -- \\' USE other','',0),\n"
+    b'(2,-0.5e3,\'a\\\\\',"q""",1);\n/*!40000 ALTER TABLE `notes_note` ENABLE KEYS */;\nUNLOCK TABLES;\nCOMMIT;\n'
+    b"# a comment with a quote ' in it\n-- another one: it's\n"
+    b"-- Dump completed on 2026-01-01 12:00:00\n"
+)
+
+
+def guard_over(dump: bytes, chunk_size: int) -> backup.StatementGuard:
+    guard = backup.StatementGuard()
+    for start in range(0, len(dump), chunk_size):
+        guard.feed(dump[start : start + chunk_size])
+    guard.finish()
+    return guard
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 5, 64, 1 << 20])
+@pytest.mark.parametrize(
+    "dump", [MYSQLDUMP_STYLE, MARIADB11_STYLE, MARIADB_HEADER], ids=["mysqldump", "mariadb", "mariadb-dump 11.8"]
+)
+def test_the_guard_passes_every_dump_db_backup_makes_however_it_is_cut(dump, chunk_size):
+    guard = guard_over(dump, chunk_size)
+    assert (guard.found, guard.objects) == (None, False)
+    assert guard.statements >= 3
+
+
+ATTACKS = [
+    ("DROP TABLE app.notes_note;\n", "a name in another database"),
+    ("DROP TABLE `app`.`notes_note`;\n", "a name in another database"),
+    ("DROP TABLE `app` . `notes_note`;\n", "a name in another database"),
+    ("INSERT INTO `app`.`auth_user` VALUES (1);\n", "a name in another database"),
+    ("RENAME TABLE `t` TO `app`.`t`;\n", "a name in another database"),
+    ("CREATE USER x IDENTIFIED BY 'p';\nGRANT ALL ON *.* TO x;\n", "CREATE USER"),
+    ("GRANT ALL ON *.* TO x;\n", "GRANT"),
+    ("create\n  user x;\n", "CREATE USER"),
+    ("/*!50000 GRANT ALL ON *.* TO x */;\n", "GRANT"),
+    ("/*M!100000 DROP DATABASE app */;\n", "DROP DATABASE"),
+    ("USE app;\nDROP TABLE notes_note;\n", "USE"),
+    ("SET GLOBAL general_log = 1;\n", "SET GLOBAL"),
+    ("SET @@global.read_only = 1;\n", "@@GLOBAL"),
+    ("SET PASSWORD FOR root = 'x';\n", "SET PASSWORD"),
+    ("SELECT 1 INTO OUTFILE '/tmp/x';\n", "INTO OUTFILE"),
+    ("LOAD DATA INFILE '/etc/passwd' INTO TABLE t;\n", "LOAD DATA"),
+    ("SELECT LOAD_FILE('/etc/shadow');\n", "LOAD_FILE"),
+    ("SET @s = 'GR' 'ANT ALL ON *.* TO x';\nPREPARE s FROM @s;\nEXECUTE s;\n", "PREPARE"),
+    ("CALL app.p();\n", "CALL"),
+    ("INSERT INTO `t` VALUES (1);GRANT ALL ON *.* TO x;\n", "GRANT"),
+    ("INSERT INTO `t` VALUES ('a\nb'); GRANT ALL ON *.* TO x;\n", "GRANT"),
+    ("INSERT INTO `t` VALUES ('it\\'s'); GRANT ALL ON *.* TO x;\n", "GRANT"),
+    ("CREATE TABLE `a'` (x int); GRANT ALL ON *.* TO x; CREATE TABLE `b'` (x int);\n", "GRANT"),
+    ("-- a comment\nGRANT ALL ON *.* TO x;\n", "GRANT"),
+    ("/* a comment ' */ GRANT ALL ON *.* TO x;\n", "GRANT"),
+    ("/*!50013 DEFINER=`root`@`localhost` */ SELECT 1;\n", "DEFINER"),
+]
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 1 << 20])
+@pytest.mark.parametrize(("statement", "found"), ATTACKS, ids=[text for text, _ in ATTACKS])
+def test_the_guard_finds_what_reaches_beyond_the_restored_database(statement, found, chunk_size):
+    dump = MARIADB_HEADER.replace(b"UNLOCK TABLES;\n", b"UNLOCK TABLES;\n" + statement.encode(), 1)
+    assert guard_over(dump, chunk_size).found == found
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["CREATE VIEW `v` AS SELECT 1;", "CREATE PROCEDURE `p`() SELECT 1;",
+     "/*!50003 CREATE*/ /*!50003 TRIGGER `t` BEFORE INSERT ON `a` FOR EACH ROW SET @x=1 */;",
+     "CREATE EVENT `e` ON SCHEDULE EVERY 1 DAY DO SELECT 1;"],
+)  # fmt: skip
+def test_the_guard_sees_what_the_table_swap_cannot_move(statement):
+    dump = MARIADB_HEADER.replace(b"UNLOCK TABLES;\n", b"UNLOCK TABLES;\n" + statement.encode() + b"\n", 1)
+    assert guard_over(dump, 7).objects
+
+
+@pytest.mark.parametrize(("statement", "words"), [
+    ("DROP TABLE app.notes_note;\n", "reaches beyond the database it restores (a name in another database)"),
+    ("CREATE USER x IDENTIFIED BY 'p';\nGRANT ALL ON *.* TO x;\n",
+     "reaches beyond the database it restores (CREATE USER)"),
+    ("CREATE VIEW `v` AS SELECT 1;\n", "views, triggers, routines or events"),
+])  # fmt: skip
+def test_verify_refuses_such_a_dump_behind_a_matching_manifest_in_one_line(tmp_path, statement, words):
+    """The issue's attack: a hand-written dump ending in '-- Dump completed', its manifest recomputed to match."""
+    dump = b"CREATE TABLE `a` (\n  `id` int\n);\n" + statement.encode() + b"-- Dump completed on 2026-01-01\n"
+    path = write_backup(tmp_path, dump=dump)
+    with pytest.raises(UserError) as error:
+        backup.verify(path)
+    assert words in str(error.value) and str(error.value).endswith("nothing was restored")
+    assert "\n" not in str(error.value) and "'p'" not in str(error.value)
+
+
+def test_the_restore_account_reaches_the_scratch_database_only():
+    sql = backup.restore_account_sql("app__restore", "s3cret")
+    assert sql.splitlines() == [
+        "DROP USER IF EXISTS 'lifecycle_restore'@'localhost';",
+        "CREATE USER 'lifecycle_restore'@'localhost' IDENTIFIED BY 's3cret';",
+        "GRANT ALL PRIVILEGES ON `app\\_\\_restore`.* TO 'lifecycle_restore'@'localhost';",  # _ is a wildcard there
+    ]
+    assert backup.grant_scope("a%b`c\\d") == "`a\\%b``c\\\\d`"
+    assert "WITH GRANT OPTION" not in sql and "*.*" not in sql
