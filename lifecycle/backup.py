@@ -204,8 +204,8 @@ _OBJECTS = re.compile(rb"\bCREATE\b.*\b(?:TRIGGER|VIEW|PROCEDURE|FUNCTION|EVENT)
 # Where a token (string, quoted name, comment) starts in SQL code; /*! and /*M! comments are code and stay.
 _OPENER = re.compile(rb"['\"`#]|--[ \t\r\n]|/\*(?![!M])")
 _CLOSER = {
-    b"'": re.compile(rb"(?:[^'\\]|\\.)*'", re.DOTALL),
-    b'"': re.compile(rb'(?:[^"\\]|\\.)*"', re.DOTALL),
+    b"'": re.compile(rb"[^'\\]*(?:\\.[^'\\]*)*'", re.DOTALL),  # unrolled: no backtracking per character
+    b'"': re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL),
     b"`": re.compile(rb"[^`]*`"),
     b"#": re.compile(rb"[^\n]*\n"),
     b"--": re.compile(rb"[^\n]*\n"),
