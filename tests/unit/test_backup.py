@@ -672,3 +672,34 @@ def test_the_restore_account_reaches_the_scratch_database_only():
     ]
     assert backup.grant_scope("a%b`c\\d") == "`a\\%b``c\\\\d`"
     assert "WITH GRANT OPTION" not in sql and "*.*" not in sql
+
+
+@pytest.mark.parametrize(
+    ("after", "safety", "words"),
+    [
+        pytest.param({"tables": [["app.a", "1"]], "accounts": [["app", "%"]]}, None,
+                     "the database app is unchanged (checked: the same tables, checksums and accounts as before)",
+                     id="the same: unchanged, checked"),
+        pytest.param({"tables": [["app.a", "2"]], "accounts": [["app", "%"]]}, Path("/b/x.sql.gz"),
+                     "the tables of app differ from before the restore: the restore's account cannot write them, so "
+                     "another client did meanwhile; the safety backup is /b/x.sql.gz", id="a checksum differs"),
+        pytest.param({"tables": [["app.a", "1"]], "accounts": [["app", "%"], ["x", "%"]]}, None,
+                     "the accounts of app differ from before the restore", id="an account appeared"),
+        pytest.param(UserError("the db service is not running"), None,
+                     "whether the database app changed could not be checked (the db service is not running); no "
+                     "safety backup was taken (--no-backup)", id="cannot check: says so, never 'unchanged'"),
+    ],
+)  # fmt: skip
+def test_a_failed_restore_says_unchanged_only_after_checking(tmp_path, monkeypatch, after, safety, words):
+    before = {"tables": [["app.a", "1"]], "accounts": [["app", "%"]]}
+    db = database(tmp_path, FakeStreams(b""))
+
+    def fingerprint(name):
+        if isinstance(after, Exception):
+            raise after
+        return after
+
+    monkeypatch.setattr(db, "fingerprint", fingerprint)
+    message = db.compare_with("app", before, safety)
+    assert words in message
+    assert ("unchanged" in message) == (after == before)
