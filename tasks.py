@@ -314,14 +314,17 @@ def db_backup(c):
         "terminal).",
         "other_database": "Restore a backup of another database name into this one. Default: off (refused).",
         "no_backup": NO_BACKUP_HELP,
+        "no_migrate": "Leave the migrations the backup lacks unapplied (/health answers 503 until they are); the "
+        "output says what to run. Default: off (applied with the running app's image).",
     },
 )
 @user_errors
-def db_restore(c, file, yes=False, other_database=False, no_backup=False):
-    """Verify a backup, load it into a scratch database, swap it in atomically, say which migrations it lacks."""
+def db_restore(c, file, yes=False, other_database=False, no_backup=False, no_migrate=False):
+    """Verify a backup, load it into a scratch database, swap it in atomically, apply the migrations it lacks."""
     suite(c).database().restore(
-        Path(file), yes=yes, ask=terminal_prompt(), other_database=other_database, no_backup=no_backup
-    )
+        Path(file), yes=yes, ask=terminal_prompt(), other_database=other_database, no_backup=no_backup,
+        no_migrate=no_migrate,
+    )  # fmt: skip
 
 
 @task(

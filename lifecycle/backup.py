@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from lifecycle import compose as cmd
-from lifecycle import dbclient
+from lifecycle import dbclient, private
 from lifecycle.dbclient import DbTools
 from lifecycle.errors import UserError
 from lifecycle.probes import ServiceContainer, service_container
@@ -37,6 +38,10 @@ SUFFIX = ".sql.gz"
 MANUAL, AUTOMATIC = "manual", "automatic"
 APP_SERVICES = tuple(stage.service for stage in STAGES if stage.serves_http)  # they run manage.py
 DUMP_COMPLETED = b"-- Dump completed"  # the last comment line mysqldump and mariadb-dump write
+OBJECTS_REFUSED = (
+    "the backup holds views, triggers, routines or events, which the atomic table swap cannot move "
+    "(load it by hand: gunzip -c FILE | invoke db.shell --root)"
+)
 LABEL_ZIP, LABEL_COMMIT = "io.lifecycle.code-zip.sha256", "org.opencontainers.image.revision"
 
 
@@ -64,12 +69,36 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
+        """Parse and check a manifest; ValueError (one line, naming the field) when a field has the wrong type."""
         data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("the manifest is not a JSON object")
+        for name in cls.__dataclass_fields__:
+            if name in data and not _MANIFEST_TYPES[name](data[name]):
+                raise ValueError(f"the manifest's {name!r} has the wrong type")
         return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
 
     @property
     def rows(self) -> int:
         return sum(self.tables.values())
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_mapping(keys: type, values) -> object:
+    return lambda value: (
+        isinstance(value, dict) and all(isinstance(key, keys) and values(item) for key, item in value.items())
+    )
+
+
+_MANIFEST_TYPES = {
+    **{name: (lambda value: isinstance(value, str)) for name in Manifest.__dataclass_fields__},
+    "size": _is_count,
+    "tables": _is_mapping(str, _is_count),
+    "migrations": _is_mapping(str, lambda value: isinstance(value, str)),
+}
 
 
 def manifest_path(backup: Path) -> Path:
@@ -158,6 +187,129 @@ def _table(quoted: bytes) -> str:
     return quoted.replace(b"``", b"`").decode("utf-8")
 
 
+# ------------------------------------------------------------------------------ statements a restore refuses
+# What a dump made by `db.backup` never holds: statements that reach beyond the one database it loads into.
+_REACHING_OUT = re.compile(
+    rb"\b(?:GRANT|REVOKE|PREPARE|EXECUTE|DEALLOCATE|CALL|SHUTDOWN|KILL|FLUSH|INSTALL|UNINSTALL|HANDLER|LOAD_FILE)\b"
+    rb"|\b(?:CREATE|DROP|ALTER|RENAME)\s+(?:USER|ROLE|DATABASE|SCHEMA|SERVER|TABLESPACE|LOGFILE)\b"
+    rb"|\bSET\s+(?:GLOBAL|PERSIST|PERSIST_ONLY|PASSWORD|ROLE|DEFAULT\s+ROLE)\b|@@(?:GLOBAL|PERSIST)\b"
+    rb"|\bLOAD\s+(?:DATA|XML)\b|\bINTO\s+(?:OUTFILE|DUMPFILE)\b|\bCHANGE\s+(?:MASTER|REPLICATION)\b"
+    rb"|\b(?:START|STOP)\s+(?:SLAVE|REPLICA)\b|\bDEFINER\s*=|\A\s*USE\b",
+    re.IGNORECASE,
+)
+# A name qualified by a database (`other`.`table`, other.table): after the scan every identifier reads ``.
+_QUALIFIED = re.compile(rb"(?:``|\b[A-Za-z_][\w$]*)\s*\.\s*(?:``|[A-Za-z_*])")
+# What the atomic table swap cannot move (the restore refused these after loading before; now before it).
+_OBJECTS = re.compile(rb"\bCREATE\b.*\b(?:TRIGGER|VIEW|PROCEDURE|FUNCTION|EVENT)\b", re.IGNORECASE | re.DOTALL)
+# Where a token (string, quoted name, comment) starts in SQL code; /*! and /*M! comments are code and stay.
+_OPENER = re.compile(rb"['\"`#]|--[ \t\r\n]|/\*(?![!M])")
+_CLOSER = {
+    b"'": re.compile(rb"[^'\\]*(?:\\.[^'\\]*)*'", re.DOTALL),  # unrolled: no backtracking per character
+    b'"': re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL),
+    b"`": re.compile(rb"[^`]*`"),
+    b"#": re.compile(rb"[^\n]*\n"),
+    b"--": re.compile(rb"[^\n]*\n"),
+    b"/*": re.compile(rb".*?\*/", re.DOTALL),
+}
+_PLACEHOLDER = {b"'": b"''", b'"': b"''", b"`": b"``", b"#": b" ", b"--": b" ", b"/*": b" "}
+_MARGIN = 4  # bytes of code held back at a chunk's end: enough to see `/*M!` or `-- ` whole in the next one
+_STATEMENT_LIMIT = 1 << 20  # code (strings and names removed) checked at least this often, whatever the dump
+
+
+class StatementGuard:
+    """Reads a dump as it streams by and finds the first statement a backup of one database never holds: a
+    right given or taken (GRANT, CREATE USER, SET GLOBAL...), a name in another database (`other`.`t`, USE),
+    a file read or written by the server, a DEFINER; and views, triggers, routines and events.
+
+    A tokenizer in constant memory: string literals, quoted names and comments are skipped by their closing
+    character (even across chunks and lines), so neither a string that holds `GRANT` nor a name `it's` confuses
+    it. The scan is a first refusal with a clear message; what holds against a hostile file is the restore's
+    account, whose rights cover the scratch database only (`Database.restore`)."""
+
+    def __init__(self) -> None:
+        self.found: str | None = None  # what the first refused statement does, for the one-line message
+        self.objects = False  # the dump creates a view, trigger, routine or event
+        self.statements = 0
+        self._carry = b""  # held-back code
+        self._inside: bytes | None = None  # the opener of the token being skipped
+        self._escaped = False  # a string's backslash ended the last chunk
+        self._star = False  # a /* comment's last chunk ended with `*`
+        self._code = bytearray()  # the current statement's code
+
+    def feed(self, chunk: bytes) -> None:
+        data, position = self._carry + chunk, 0
+        self._carry = b""
+        while position < len(data):
+            if self._inside is not None:
+                position = self._skip_token(data, position)
+                continue
+            match = _OPENER.search(data, position)
+            end = match.start() if match else len(data)
+            if end > len(data) - _MARGIN:  # too near the end to know what starts here: wait for the next chunk
+                end = max(position, len(data) - _MARGIN)
+                self._code_part(data[position:end])
+                self._carry = data[end:]
+                return
+            self._code_part(data[position:end])
+            opener = match.group()
+            self._inside = b"--" if opener.startswith(b"--") else opener
+            self._code.extend(_PLACEHOLDER[self._inside])
+            position = match.end() if self._inside != b"--" else match.start() + 2
+
+    def finish(self) -> None:
+        self.feed(b"")
+        self._code_part(self._carry)
+        self._carry = b""
+        self._check(bytes(self._code))
+        self._code.clear()
+
+    def _skip_token(self, data: bytes, position: int) -> int:
+        opener = self._inside
+        if self._escaped:  # the backslash at the end of the last chunk escapes this byte
+            self._escaped, position = False, position + 1
+            return position
+        if self._star:
+            self._star = False
+            if data[position : position + 1] == b"/":
+                self._inside = None
+                return position + 1
+        closed = _CLOSER[opener].match(data, position)
+        if closed:
+            self._inside = None
+            return closed.end()
+        rest = data[position:]
+        if opener in (b"'", b'"'):
+            self._escaped = (len(rest) - len(rest.rstrip(b"\\"))) % 2 == 1
+        elif opener == b"/*":
+            self._star = rest.endswith(b"*")
+        return len(data)
+
+    def _code_part(self, code: bytes) -> None:
+        if b";" in code:
+            *complete, rest = (bytes(self._code) + code).split(b";")
+            for statement in complete:
+                self._check(statement)
+            self._code = bytearray(rest)
+        else:
+            self._code.extend(code)
+        if len(self._code) > _STATEMENT_LIMIT:  # no `;` for a long time: check it, keep a tail for what spans
+            self._check(bytes(self._code))
+            del self._code[:-1024]
+
+    def _check(self, statement: bytes) -> None:
+        if not statement.strip():
+            return
+        self.statements += 1
+        if self.found is not None:
+            return
+        if _OBJECTS.search(statement):
+            self.objects = True
+        if match := _REACHING_OUT.search(statement):
+            self.found = " ".join(match.group().decode("ascii").upper().split()).rstrip("= ")
+        elif _QUALIFIED.search(statement):
+            self.found = "a name in another database"
+
+
 class HashingFile:
     """A write-only file that also hashes and counts what passes through it."""
 
@@ -218,16 +370,25 @@ def verify(path: Path) -> Manifest:
         raise UserError(
             f"{path} is {size} bytes, its manifest says {manifest.size} (truncated or changed); nothing was restored"
         )
-    digest, tail = hashlib.sha256(), b""
+    digest, tail, guard = hashlib.sha256(), b"", StatementGuard()
     try:
         for chunk in decompressed(path, digest):
             tail = (tail + chunk)[-256:]
+            guard.feed(chunk)
+        guard.finish()
     except (zlib.error, EOFError) as error:
         raise UserError(f"{path} is not a complete gzip stream ({error}); nothing was restored") from None
     if digest.hexdigest() != manifest.sha256:
         raise UserError(f"{path} does not match its manifest's sha256 (corrupted or changed); nothing was restored")
     if DUMP_COMPLETED not in tail:
         raise UserError(f"{path} holds an unfinished dump (no '-- Dump completed' line); nothing was restored")
+    if guard.found:
+        raise UserError(
+            f"{path} holds a statement that reaches beyond the database it restores ({guard.found}); a backup made "
+            "by invoke db.backup never does; nothing was restored"
+        )
+    if guard.objects:
+        raise UserError(f"{path}: {OBJECTS_REFUSED}; nothing was restored")
     return manifest
 
 
@@ -262,6 +423,28 @@ def swap_sql(live: str, scratch: str, replaced: str, live_tables: Sequence[str],
         statements.append("RENAME TABLE " + ", ".join(moves))
     statements += [f"DROP DATABASE {sql_identifier(replaced)}", f"DROP DATABASE {sql_identifier(scratch)}"]
     return "; ".join(statements)
+
+
+def grant_scope(database: str) -> str:
+    """The database as a GRANT names it: `_` and `%` are wildcards there, so escaped to mean themselves."""
+    return sql_identifier(database.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%"))
+
+
+RESTORE_ACCOUNT = f"{sql_string(dbclient.RESTORE_USER)}@'localhost'"
+
+
+def restore_account_sql(scratch: str, password: str) -> str:
+    """The restore's temporary account (a leftover of a killed restore replaced): every right on the scratch
+    database, none anywhere else, none to grant. Sent on stdin: it holds the password."""
+    return (
+        f"DROP USER IF EXISTS {RESTORE_ACCOUNT};\n"
+        f"CREATE USER {RESTORE_ACCOUNT} IDENTIFIED BY {sql_string(password)};\n"
+        f"GRANT ALL PRIVILEGES ON {grant_scope(scratch)}.* TO {RESTORE_ACCOUNT};\n"
+    )
+
+
+def drop_restore_account_sql() -> str:
+    return f"DROP USER IF EXISTS {RESTORE_ACCOUNT}"
 
 
 def count_mismatches(expected: Mapping[str, int], found: Mapping[str, int]) -> list[str]:
@@ -340,18 +523,26 @@ def format_age(seconds: float) -> str:
 
 
 def listing(backups: Sequence[tuple[Path, Manifest | None]], now: float) -> list[str]:
-    lines = []
+    """One line per backup; then one warning line naming the backups another user can read, if any."""
+    lines, exposed = [], []
     for path, manifest in backups:
         stat = path.stat()
+        if private.readable_by_others(path) or (
+            manifest_path(path).is_file() and private.readable_by_others(manifest_path(path))
+        ):
+            exposed.append(path.name)
         head = f"{path.name}  {format_size(stat.st_size)}  {format_age(now - stat.st_mtime)} old"
         if manifest is None:
-            lines.append(f"{head}  (no manifest: cannot be restored)")
+            lines.append(f"{head}  (no readable manifest: cannot be restored)")
             continue
         migrations = ", ".join(f"{app}.{name}" for app, name in sorted(manifest.migrations.items())) or "none"
         lines.append(
             f"{head}  {manifest.kind} ({manifest.reason})  {manifest.database}: {len(manifest.tables)} tables, "
             f"{manifest.rows} rows  server {manifest.server_version}  migrations: {migrations}"
         )
+    if exposed:
+        lines.append(f"warning: {len(exposed)} backup(s) can be read by other users ({', '.join(exposed[:3])}"
+                     f"{', ...' if len(exposed) > 3 else ''}): chmod 600 them and their .json manifests")  # fmt: skip
     return lines
 
 
@@ -436,7 +627,7 @@ class Database:
         )  # fmt: skip
         partial = path.with_name(path.name + ".partial")
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            private.private_folder(self.folder)
             manifest = self._stream_dump(path, partial, draft, tools)
         except OSError as error:
             raise UserError(f"writing {partial} failed ({error.strerror or error}); no backup was written") from None
@@ -451,7 +642,7 @@ class Database:
         """Stream the dump into `partial` (gzip, sha256, row counts on the way), write the manifest, then give the
         dump its final name: only a complete dump with its manifest ever has it."""
         counter = RowCounter()
-        with partial.open("wb") as raw:
+        with private.create_private(partial) as raw:  # 0600, exclusive, never through a planted link
             hashing = HashingFile(raw)
             # Level 1: a safety backup runs before every destructive step, so its speed matters more than its size.
             with gzip.GzipFile(filename="", mode="wb", fileobj=hashing, compresslevel=1, mtime=0) as packed:
@@ -467,8 +658,9 @@ class Database:
         if status or not counter.completed:
             raise UserError(f"the dump failed (exit {status}, see above); no backup was written")
         manifest = replace(draft, sha256=hashing.digest.hexdigest(), size=hashing.size, tables=tables)
-        manifest_path(path).write_text(manifest.to_json(), encoding="utf-8")
+        private.write_private_bytes(manifest_path(path), manifest.to_json().encode("utf-8"))
         partial.rename(path)
+        private.fsync_folder(path.parent)
         return manifest
 
     def safety_backup(self, reason: str, *, skip: bool) -> Path | None:
@@ -503,12 +695,19 @@ class Database:
 
     # ----------------------------------------------------------------------------------------- restore
     def restore(
-        self, path: Path, *, yes: bool, ask, other_database: bool = False, no_backup: bool = False
-    ) -> list[str]:
-        """Replace the database with a verified backup; return the migrations the restored schema lacks."""
+        self, path: Path, *, yes: bool, ask, other_database: bool = False, no_backup: bool = False,
+        no_migrate: bool = False,
+    ) -> list[str]:  # fmt: skip
+        """Replace the database with a verified backup, then apply the migrations the running code has and the
+        backup lacks (unless no_migrate); return the migrations the schema still lacks.
+
+        The dump loads as a temporary account whose rights cover the scratch database only, so a statement in it
+        that names another database or a global right fails; a failed restore says whether the live database is
+        unchanged only after comparing it with how it was before (tables, checksums, accounts)."""
         manifest = verify(path)
         if self.dry:
-            self.say(f"dry run: would take a safety backup, load {path.name} into a scratch database, swap it in")
+            self.say(f"dry run: would take a safety backup, load {path.name} into a scratch database, swap it in"
+                     f"{'' if no_migrate else ', apply the migrations it lacks'}")  # fmt: skip
             return []
         self.require_running()
         tools = self.tools()
@@ -518,22 +717,59 @@ class Database:
                 "add --other-database to restore it anyway (nothing was changed)"
             )
         confirm_project(self.settings.project_name, f"restoring replaces the database {tools.database}", yes, ask)
-        self.safety_backup(f"before db.restore of {path.name}", skip=no_backup)
+        safety = self.safety_backup(f"before db.restore of {path.name}", skip=no_backup)
         live, scratch, replaced = tools.database, f"{tools.database}__restore", f"{tools.database}__replaced"
+        before = self.fingerprint(live)
         self._recreate(scratch, like=live)
         try:
-            status = self.streams.stream_in(dbclient.load(self.settings, tools, scratch), decompressed(path),
-                                            env=self.settings.env)  # fmt: skip
-            if status:
-                raise UserError(f"loading {path.name} failed (exit {status}, see above); the database is unchanged")
+            self.load_fenced(path, scratch)
             self._check_copy(scratch, manifest)
             new_tables = self._base_tables(scratch)
             self.query(swap_sql(live, scratch, replaced, self._base_tables(live), new_tables))
+        except UserError as error:
+            self.query(f"DROP DATABASE IF EXISTS {sql_identifier(scratch)}", warn=True)
+            raise UserError(f"{error}; {self.compare_with(live, before, safety)}") from None
         except BaseException:
             self.query(f"DROP DATABASE IF EXISTS {sql_identifier(scratch)}", warn=True)
             raise
         self.say(f"restored {path.name}: {len(manifest.tables)} tables, {manifest.rows} rows into {live}")
-        return self.report_schema()
+        return self.migrate_after_restore(no_migrate)
+
+    def load_fenced(self, path: Path, scratch: str) -> None:
+        """Load the dump into `scratch` as a temporary account that can reach nothing else; drop it afterwards."""
+        tools, password = self.tools(), secrets.token_urlsafe(24)
+        account = [restore_account_sql(scratch, password).encode()]
+        created = self.streams.stream_in(dbclient.script(self.settings, tools), account, env=self.settings.env)
+        try:
+            if created:
+                raise UserError(f"could not create the restore's temporary database account (exit {created})")
+            env = {**self.settings.env, dbclient.LOAD_PASSWORD: password}
+            status = self.streams.stream_in(dbclient.load(self.settings, tools, scratch), decompressed(path), env=env)
+        finally:
+            self.query(drop_restore_account_sql(), warn=True)
+        if status:
+            raise UserError(f"loading {path.name} failed (exit {status}, see above)")
+
+    def fingerprint(self, database: str) -> dict[str, list[list[str]]]:
+        """What a restore must not change unless it swaps: the tables and their checksums, and the accounts."""
+        tables = self._base_tables(database)
+        db = sql_identifier(database)
+        sums = self.query("CHECKSUM TABLE " + ", ".join(f"{db}.{sql_identifier(t)}" for t in tables)) if tables else []
+        accounts = self.query("SELECT User, Host FROM mysql.user ORDER BY User, Host")
+        return {"tables": sums, "accounts": accounts}
+
+    def compare_with(self, live: str, before: Mapping[str, list[list[str]]], safety: Path | None) -> str:
+        """The end of a failed restore's message: checked, never assumed."""
+        kept = f"the safety backup is {safety}" if safety else "no safety backup was taken (--no-backup)"
+        try:
+            after = self.fingerprint(live)
+        except (UserError, CommandFailed) as error:
+            return f"whether the database {live} changed could not be checked ({error}); {kept}"
+        if after == before:
+            return f"the database {live} is unchanged (checked: the same tables, checksums and accounts as before)"
+        what = [name for name in ("tables", "accounts") if after[name] != before[name]]
+        return (f"the {' and '.join(what)} of {live} differ from before the restore: the restore's account cannot "
+                f"write them, so another client did meanwhile; {kept}")  # fmt: skip
 
     def _recreate(self, database: str, *, like: str) -> None:
         """Drop and create `database` with the character set and collation of `like`."""
@@ -557,8 +793,7 @@ class Database:
         found = {name: int(count) for name, count in self.query(count_rows_sql(scratch, tables))} if tables else {}
         wrong = count_mismatches(manifest.tables, found)
         if wrong:
-            raise UserError(f"the restored copy does not match the manifest ({'; '.join(wrong[:3])}); "
-                            "the database is unchanged")  # fmt: skip
+            raise UserError(f"the restored copy does not match the manifest ({'; '.join(wrong[:3])})")
         schema = sql_string(scratch)
         others = self.query(
             f"SELECT (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {schema} AND TABLE_TYPE "
@@ -567,28 +802,41 @@ class Database:
             f" + (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {schema})"
         )
         if int(others[0][0]):
-            raise UserError(
-                "the backup holds views, triggers, routines or events, which the atomic table swap cannot move; "
-                "the database is unchanged (load it by hand: gunzip -c FILE | invoke db.shell --root)"
-            )
+            raise UserError(OBJECTS_REFUSED)
 
-    def report_schema(self) -> list[str]:
-        """Run `migrate --plan` in the running app container and say what the database lacks."""
+    def migrate_after_restore(self, no_migrate: bool) -> list[str]:
+        """Apply the migrations the running code has and the restored schema lacks, in the running app container
+        (its image: what `up` would run); with no_migrate only say what is missing. Return what is still missing."""
         service = self.containers().app_service
         if service is None:
-            self.say("no app container is running: invoke manage 'migrate --plan' shows what the schema lacks")
+            self.say("no app container is running: the next invoke up applies the migrations the backup lacks")
             return []
+        missing = self.pending_migrations(service)
+        if missing is None or not missing:
+            return missing or []
+        stage = next(s for s in STAGES if s.service == service)
+        if no_migrate:
+            self.say(f"the schema lacks {len(missing)} migration(s): {', '.join(missing)} (--no-migrate); /health "
+                     f"answers 503 (migrations pending) until invoke manage migrate --stage {stage} runs")  # fmt: skip
+            return missing
+        self.say(f"applying {len(missing)} migration(s) the backup lacks with the running {service} image: "
+                 f"{', '.join(missing)}")  # fmt: skip
+        if not self.run(self._manage(stage, service, ["migrate", "--noinput"]), env=self.settings.env, warn=True).ok:
+            raise UserError(f"the backup is restored, but migrate failed in {service} (see above); /health answers "
+                            f"503 until invoke manage migrate --stage {stage} succeeds")  # fmt: skip
+        still = self.pending_migrations(service)
+        return still or []
+
+    def pending_migrations(self, service: str) -> list[str] | None:
+        """`migrate --plan` in the running app container: the migrations the database lacks (None: unknown)."""
         argv = cmd.compose_argv(self.settings, "exec", "--no-TTY", service, "python", "manage.py", "migrate", "--plan")
         plan = self.run(argv, env=self.settings.env, capture=True, warn=True)
         if not plan.ok:  # the data is in place; only the report is missing
             self.say(f"warning: migrate --plan failed in {service}; run invoke manage 'migrate --plan' to see what "
                      "the schema lacks")  # fmt: skip
-            return []
+            return None
         missing = planned_migrations(plan.stdout)
-        if missing:
-            self.say(f"the schema lacks {len(missing)} migration(s): {', '.join(missing)}; apply them with "
-                     f"invoke manage migrate --stage {service}")  # fmt: skip
-        else:
+        if not missing:
             self.say("the schema has every migration of the running code")
         return missing
 

@@ -30,7 +30,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import offline, tls
+from lifecycle import offline, private, tls
 from lifecycle.errors import UserError, exit_status
 from lifecycle.probes import compose_version, engine_answers, image_available
 from lifecycle.runner import Runner, SubprocessRunner
@@ -245,8 +245,7 @@ def ensure_user_env(root: Path = ROOT) -> None:
         "DB_PASSWORD": secrets.token_urlsafe(24),
         "DB_ROOT_PASSWORD": secrets.token_urlsafe(24),
     }
-    path.write_text(first_env_text(generated, host_certs), encoding="utf-8")
-    path.chmod(0o600)
+    private.write_private_text(path, first_env_text(generated, host_certs))  # 0600 from the start, atomic
     print(
         f"wrote {path.name}: generated DJANGO_SECRET_KEY, DB_PASSWORD, DB_ROOT_PASSWORD"
         + (f", EXTRA_CA_DIR={HOST_CA_DIR}" if host_certs else ""),

@@ -23,6 +23,12 @@ CLIENT_PROGRAMS = ("mariadb", "mysql")
 # The program comes first, then --user, then the caller's arguments (which may end in a database name).
 AS_ROOT = 'p="$1"; shift; MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec "$p" --user=root "$@"'
 AS_APP = 'p="$1"; shift; MYSQL_PWD="$MYSQL_PASSWORD" exec "$p" --user="$MYSQL_USER" "$@" "$MYSQL_DATABASE"'
+# The program, then the user; its password travels in LIFECYCLE_LOAD_PASSWORD, which `compose exec --env NAME`
+# copies from the suite's environment (never a command line).
+AS_USER = 'p="$1"; u="$2"; shift 2; MYSQL_PWD="$LIFECYCLE_LOAD_PASSWORD" exec "$p" --user="$u" "$@"'
+LOAD_PASSWORD = "LIFECYCLE_LOAD_PASSWORD"
+# The temporary account a restore loads the dump as: rights on the scratch database only (backup.restore).
+RESTORE_USER = "lifecycle_restore"
 # Prints the container's database name, then the path of every client program it has.
 PROBE = 'printf "%s\\n" "$MYSQL_DATABASE"; for p in "$@"; do command -v "$p" || true; done'
 
@@ -84,10 +90,17 @@ def sql(settings: Settings, tools: DbTools, statement: str, database: str | None
     return _exec(settings, AS_ROOT, [tools.client, *args, *([database] if database else [])])
 
 
-def load(settings: Settings, tools: DbTools, database: str) -> list[str]:
-    """The client as root reading a dump on stdin into `database`."""
+def load(settings: Settings, tools: DbTools, database: str, user: str = RESTORE_USER) -> list[str]:
+    """The client as `user` (password in LOAD_PASSWORD) reading a dump on stdin into `database`.
+
+    --binary-mode: no client commands (`\\!`, `system`, `source`) besides DELIMITER, whatever the dump says."""
     args = ["--default-character-set=utf8mb4", "--max-allowed-packet=1G", "--binary-mode", database]
-    return _exec(settings, AS_ROOT, [tools.client, *args])
+    return _exec(settings, AS_USER, [tools.client, user, *args], env=[LOAD_PASSWORD])
+
+
+def script(settings: Settings, tools: DbTools) -> list[str]:
+    """The client as root reading SQL on stdin: for statements that hold a secret (never on a command line)."""
+    return _exec(settings, AS_ROOT, [tools.client, "--batch", "--default-character-set=utf8mb4"])
 
 
 def shell(settings: Settings, tools: DbTools, *, root: bool, tty: bool) -> list[str]:

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lifecycle import codezip, registry
+from lifecycle import codezip, private, registry
 from lifecycle import compose as cmd
 from lifecycle.errors import UserError
 from lifecycle.runner import Runner
@@ -76,7 +76,7 @@ class ReleaseLog:
 
     def append(self, release: Release) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as log:
+        with private.open_private_append(self.path) as log:
             log.write(release.to_json() + "\n")
 
     def all(self) -> list[Release]:

@@ -388,6 +388,7 @@ class Suite:
         if stage.behind_https_proxy:
             self.ensure_port_free(stage, "HTTPS_PORT", "proxy")
             settings = self.proxy_settings()
+        settings = settings.override(DB_TEST_DATABASES="yes" if stage.test_databases else "no")
         if debug:
             self.ensure_port_free(stage, "DEBUG_PORT")
         if build:
@@ -468,7 +469,7 @@ class Suite:
         `invoke up` uses, and deleting it at the end loses nothing; and with its own image tag
         (`<project>:test-qa`), so two checkouts' runs never swap images between build and run.
         """
-        settings = self.settings.override(TEST_QA_IMAGE=self.qa_image())
+        settings = self.settings.override(TEST_QA_IMAGE=self.qa_image(), DB_TEST_DATABASES="yes")
         env = settings.env
         reports = reports or settings.root / "reports"
         project = f"{settings.project_name}-qa"

@@ -31,6 +31,12 @@ class Stage:
     def profile(self) -> str:
         return self.service
 
+    @property
+    def test_databases(self) -> bool:
+        """The db volume it first creates lets the app user make `test_*` databases: the stages tests run in
+        (test-qa, and dev, whose shell runs pytest); never stage or prod (docker/db-init)."""
+        return self.runs_through_qa or self.has_debugger
+
     @classmethod
     def parse(cls, name: str) -> Stage:
         """The stage called `name`, or the one-line error that lists the valid names."""

@@ -7,10 +7,13 @@ file order because the last ones change the stack underneath (a new DB_IMAGE, `d
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import http.client
 import json
 import os
 import signal
+import ssl
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -18,6 +21,8 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    HTTPS_PROXY_HEADERS,
+    REPO_ROOT,
     IsolatedCheckout,
     assert_one_line,
     copy_checkout,
@@ -198,8 +203,104 @@ def test_a_restore_killed_half_way_leaves_the_previous_data(stack, round_trip_da
     assert databases(stack) & {"app__restore", "app__replaced"} == set()
 
 
+# ------------------------------------------------------------------- hostile dumps (issue 23 Medium #6)
+INTRUDER = "it_intruder"
+ATTACKS = {
+    "drop the live table": "DROP TABLE app.notes_note;\n",
+    "create a user with every right": f"CREATE USER '{INTRUDER}'@'%' IDENTIFIED BY 'x';\n"
+    f"GRANT ALL ON *.* TO '{INTRUDER}'@'%';\n",
+}
+
+
+def hand_written_backup(stack: IsolatedCheckout, folder: Path, attack: str) -> Path:
+    """What the issue tried: a dump ending in '-- Dump completed', its manifest recomputed to match."""
+    dump = ("CREATE TABLE `it_hand` (`n` int);\nINSERT INTO `it_hand` VALUES (1);\n" + ATTACKS[attack]
+            + "-- Dump completed on 2026-01-01  0:00:00\n").encode()  # fmt: skip
+    path = folder / f"{attack.replace(' ', '-')}-20260101T000000000Z.sql.gz"
+    data = gzip.compress(dump)
+    path.write_bytes(data)
+    fields = {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
+              "created": "2026-01-01T00:00:00+00:00", "kind": "manual", "reason": "by hand", "project": stack.project,
+              "database": "app", "server_image": "unknown", "server_version": "unknown", "dump_tool": "mariadb-dump",
+              "tables": {"it_hand": 1}}  # fmt: skip
+    path.with_name(path.name.replace(".sql.gz", ".json")).write_text(json.dumps(fields))
+    return path
+
+
+def live_state(stack: IsolatedCheckout) -> tuple[str, str, str]:
+    """The live notes (read row by row), the live tables, and every account of the server."""
+    return (sql(stack, "SELECT id, text FROM notes_note ORDER BY id"), sql(stack, "SHOW TABLES"),
+            sql(stack, "SELECT User, Host FROM mysql.user ORDER BY User, Host"))  # fmt: skip
+
+
+@pytest.fixture
+def live_notes(stack) -> Iterator[tuple[str, str, str]]:
+    sql(stack, "INSERT INTO notes_note (text, created_at) VALUES ('kept \U0001f642', NOW()), ('kept 2', NOW())")
+    state = live_state(stack)
+    assert "kept 2" in state[0] and INTRUDER not in state[2]
+    yield state
+    sql(stack, f"DELETE FROM notes_note; DROP USER IF EXISTS '{INTRUDER}'@'%'")
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_a_hand_written_dump_reaching_beyond_its_database_is_refused(stack, live_notes, tmp_path, attack):
+    done = stack.invoke_combined("db.restore", str(hand_written_backup(stack, tmp_path, attack)), "--yes")
+    assert done.returncode != 0, done.stdout[-3000:]
+    assert_one_line(done.stdout, "reaches beyond the database it restores", "nothing was restored")
+    assert live_state(stack) == live_notes
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_the_restore_account_cannot_reach_beyond_the_scratch_database(stack, live_notes, tmp_path, attack,
+                                                                      monkeypatch, capfd):  # fmt: skip
+    """With the scan switched off (a statement it might miss), the load itself fails: the dump runs as an account
+    whose rights cover the scratch database only; and the message says 'unchanged' because it checked."""
+    from lifecycle import backup
+    from lifecycle.errors import UserError
+    from lifecycle.runner import ProcessStreams, SubprocessRunner
+    from lifecycle.settings import load_settings
+
+    monkeypatch.setattr(backup.StatementGuard, "_check", lambda self, statement: None)
+    database = backup.Database(load_settings(REPO_ROOT, environ=stack.env), SubprocessRunner(), ProcessStreams(),
+                               say=print)  # fmt: skip
+    with pytest.raises(UserError) as error:
+        database.restore(hand_written_backup(stack, tmp_path, attack), yes=True, ask=None, no_backup=True)
+    message = str(error.value)
+    assert "failed" in message and "the database app is unchanged (checked: the same tables, checksums and " \
+        "accounts as before)" in message, message  # fmt: skip
+    assert "denied" in capfd.readouterr().err.lower()  # the server refused the statement, not the scan
+    assert live_state(stack) == live_notes
+    assert "lifecycle_restore" not in sql(stack, "SELECT User FROM mysql.user")  # dropped after the failure
+    assert databases(stack) & {"app__restore", "app__replaced"} == set()
+
+
 # --------------------------------------------------------------------------------------- migrations, reset
+def page_status(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path, headers=headers or HTTPS_PROXY_HEADERS)
+        response = conn.getresponse()
+        return response.status, response.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+def through_the_proxy(stack: IsolatedCheckout, path: str) -> int:
+    from lifecycle.tls import local_files
+
+    context = ssl.create_default_context(cafile=str(local_files(REPO_ROOT).ca))
+    conn = http.client.HTTPSConnection("127.0.0.1", stack.https_port, timeout=30, context=context)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
 def test_a_backup_from_before_a_migration_restores_and_migrates_forward(stack):
+    """Issue 24 #4: the restore applies the migrations the backup lacks with the running image, so the site
+    serves pages (no 500); with --no-migrate /health says 'migrations pending' and the proxy stops sending it
+    traffic (503, never a 500), while the container stays live."""
     (prod,) = stack.containers("prod")
     docker("exec", prod, "python", "manage.py", "migrate", "notes", "zero")
     sql(stack, "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email, is_staff, "
@@ -208,10 +309,22 @@ def test_a_backup_from_before_a_migration_restores_and_migrates_forward(stack):
     assert "notes" not in manifest(path)["migrations"]
     docker("exec", prod, "python", "manage.py", "migrate")
     output = invoke_ok(stack, "db.restore", str(path), "--yes")
-    assert "the schema lacks 1 migration(s): notes.0001_initial" in output
-    invoke_ok(stack, "manage", "migrate --noinput", "--stage", "prod")
+    assert "applying 1 migration(s) the backup lacks with the running prod image: notes.0001_initial" in output
+    assert "the schema has every migration of the running code" in output
     assert "notes_note" in sql(stack, "SHOW TABLES")
     assert sql(stack, "SELECT username FROM auth_user").split() == ["kept-\U0001f642"]
+    assert [page_status(stack.port, page)[0] for page in ("/", "/api/notes", "/health")] == [200, 200, 200]
+
+    output = invoke_ok(stack, "db.restore", str(path), "--yes", "--no-backup", "--no-migrate")
+    assert "the schema lacks 1 migration(s): notes.0001_initial (--no-migrate)" in output
+    assert "invoke manage migrate --stage prod" in output
+    status, body = page_status(stack.port, "/health")
+    assert (status, json.loads(body)["status"]) == (503, "migrations pending")
+    wait_for(lambda: through_the_proxy(stack, "/api/notes") == 503, timeout=30, what="the proxy to take prod out")
+    assert stack.health("prod") == "healthy"  # live: a restart could not fix the schema
+    invoke_ok(stack, "manage", "migrate --noinput", "--stage", "prod")
+    wait_for(lambda: through_the_proxy(stack, "/api/notes") == 200, timeout=30, what="the proxy to take prod back")
+    assert page_status(stack.port, "/health")[0] == 200
 
 
 def test_reset_refuses_without_confirmation_then_backs_up_drops_and_migrates(stack):

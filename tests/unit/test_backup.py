@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -79,9 +80,15 @@ ROOT_SH = ["sh", "-c", dbclient.AS_ROOT, "sh"]
         ),
         pytest.param(
             dbclient.load(SETTINGS, MARIADB, "app__restore"),
-            [*HEAD, "exec", "--no-TTY", "db", *ROOT_SH, "mariadb", "--default-character-set=utf8mb4",
-             "--max-allowed-packet=1G", "--binary-mode", "app__restore"],
-            id="load into the scratch database",
+            [*HEAD, "exec", "--no-TTY", "--env", "LIFECYCLE_LOAD_PASSWORD", "db", "sh", "-c", dbclient.AS_USER, "sh",
+             "mariadb", "lifecycle_restore", "--default-character-set=utf8mb4", "--max-allowed-packet=1G",
+             "--binary-mode", "app__restore"],
+            id="load into the scratch database as the restore's own account, its password by name only",
+        ),
+        pytest.param(
+            dbclient.script(SETTINGS, MARIADB),
+            [*HEAD, "exec", "--no-TTY", "db", *ROOT_SH, "mariadb", "--batch", "--default-character-set=utf8mb4"],
+            id="SQL on stdin as root (statements holding a password)",
         ),
         pytest.param(
             dbclient.sql(SETTINGS, MYSQL, "SELECT 1", "app"),
@@ -163,8 +170,9 @@ def test_row_counter_sees_an_unfinished_dump():
 
 
 # --------------------------------------------------------------------------------------------- verifying
-def write_backup(folder: Path, dump: bytes = MYSQLDUMP_STYLE, **fields) -> Path:
-    path = folder / "shop-20260101T000000000Z.sql.gz"
+def write_backup(folder: Path, dump: bytes = MYSQLDUMP_STYLE, name: str = "shop-20260101T000000000Z.sql.gz",
+                 **fields) -> Path:  # fmt: skip
+    path = folder / name
     path.write_bytes(gzip.compress(dump, mtime=0))
     data = path.read_bytes()
     manifest = manifest_for(path.name, sha256=hashlib.sha256(data).hexdigest(), size=len(data), **fields)
@@ -326,6 +334,7 @@ def test_running_containers_reads_docker_ps():
 def test_listing_shows_size_age_kind_and_summary(tmp_path):
     path = write_backup(tmp_path, kind=AUTOMATIC, reason="before db.reset", migrations={"notes": "0001_initial"})
     os.utime(path, (0, 1000))
+    path.chmod(0o600), backup.manifest_path(path).chmod(0o600)
     (line,) = backup.listing(backup.read_manifests(tmp_path), now=1000 + 2 * 3600)
     assert line.startswith(f"{path.name}  ")
     for words in ("2 h old", "automatic (before db.reset)", "app: 1 tables, 3 rows", "notes.0001_initial"):
@@ -450,3 +459,247 @@ def test_two_backups_in_one_millisecond_get_two_names_in_time_order(tmp_path):
     second, when = backup.new_backup_path(tmp_path, "shop", now)
     assert second != first and sorted([second, first]) == [first, second]
     assert when == now + timedelta(milliseconds=1)
+
+
+# ------------------------------------------------------------------------- private files (issue 23 High #1)
+@pytest.fixture
+def umask_022():
+    """The common default umask, under which a file made without an explicit mode is readable by everyone."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o7777
+
+
+def test_a_backup_is_the_owners_alone_under_umask_022(tmp_path, umask_022):
+    path = database(tmp_path, FakeStreams(MYSQLDUMP_STYLE)).backup()
+    assert (mode(path), mode(backup.manifest_path(path)), mode(path.parent)) == (0o600, 0o600, 0o700)
+
+
+def test_an_existing_backup_folder_of_ours_is_narrowed_and_a_shared_one_is_left_alone(tmp_path, umask_022):
+    ours = tmp_path / "backups"
+    ours.mkdir(mode=0o755)
+    database(tmp_path, FakeStreams(MYSQLDUMP_STYLE)).backup()
+    assert mode(ours) == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)  # like /tmp
+    path = database(tmp_path, FakeStreams(MYSQLDUMP_STYLE), BACKUP_DIR="shared").backup()
+    assert mode(shared) == 0o1777 and mode(path) == 0o600
+
+
+@pytest.mark.parametrize("planted", ["partial", "manifest"])
+def test_a_planted_symlink_in_a_shared_backup_folder_never_redirects_the_write(tmp_path, monkeypatch, planted):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    path = shared / "shop-20260101T000000000Z.sql.gz"
+    monkeypatch.setattr(backup, "new_backup_path", lambda folder, project, now: (path, now))
+    link = path.with_name(path.name + ".partial") if planted == "partial" else backup.manifest_path(path)
+    link.symlink_to(victim)
+    with pytest.raises(UserError) as error:
+        database(tmp_path, FakeStreams(MYSQLDUMP_STYLE), BACKUP_DIR="shared").backup()
+    assert "no backup was written" in str(error.value) and "\n" not in str(error.value)
+    assert victim.read_text() == "precious\n"
+    assert not path.exists()
+
+
+def test_db_list_warns_in_one_line_about_backups_other_users_can_read(tmp_path, umask_022):
+    db = database(tmp_path, FakeStreams(MYSQLDUMP_STYLE))
+    private_one = db.backup()
+    assert not any(line.startswith("warning") for line in db.list())
+    exposed = write_backup(tmp_path / "backups")  # written with the umask, as the old code did
+    assert mode(exposed) == 0o644
+    warnings = [line for line in db.list() if line.startswith("warning")]
+    assert warnings == [f"warning: 1 backup(s) can be read by other users ({exposed.name}): chmod 600 them and "
+                        "their .json manifests"]  # fmt: skip
+    assert private_one.name not in warnings[0]
+
+
+# ---------------------------------------------------------------------- manifests with wrong field types
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({"tables": ["a", 3]}, id="tables a list"),
+        pytest.param({"tables": {"a": "3"}}, id="a row count as a string"),
+        pytest.param({"tables": {"a": True}}, id="a row count as a boolean"),
+        pytest.param({"tables": {"a": -1}}, id="a negative row count"),
+        pytest.param({"migrations": {"notes": 1}}, id="a migration name as a number"),
+        pytest.param({"migrations": "notes.0001"}, id="migrations a string"),
+        pytest.param({"size": "120"}, id="size a string"),
+        pytest.param({"kind": None}, id="kind null"),
+        pytest.param({"database": ["app"]}, id="database a list"),
+        pytest.param({"server_version": 11.8}, id="server version a number"),
+        pytest.param("[1, 2]", id="a JSON list"),
+        pytest.param("42", id="a JSON number"),
+        pytest.param("null", id="JSON null"),
+    ],
+)
+def test_a_manifest_with_wrong_types_is_one_line_in_db_list_and_refused_by_restore(tmp_path, fields):
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    good = write_backup(folder, name="shop-20250101T000000000Z.sql.gz")
+    path = write_backup(folder)
+    if isinstance(fields, str):
+        backup.manifest_path(path).write_text(fields)
+    else:
+        data = json.loads(backup.manifest_path(path).read_text())
+        backup.manifest_path(path).write_text(json.dumps({**data, **fields}))
+    lines = database(tmp_path, FakeStreams(b"")).list()
+    assert lines[0].startswith(path.name) and lines[0].endswith("(no readable manifest: cannot be restored)")
+    assert lines[1].startswith(good.name) and "1 tables, 3 rows" in lines[1]  # the next entry is still listed
+    with pytest.raises(UserError) as error:
+        backup.verify(path)
+    assert "no readable manifest" in str(error.value) and "\n" not in str(error.value)
+
+
+# ----------------------------------------------------------- statements a restore refuses (issue 23 Medium #6)
+MARIADB_HEADER = (
+    b"/*M!999999\\- enable the sandbox mode */ \n-- MariaDB dump 10.20-11.8.9-MariaDB, for debian-linux-gnu\n--\n"
+    b"-- Host: localhost    Database: app\n/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;\n"
+    b"/*!40103 SET TIME_ZONE='+00:00' */;\n"
+    b"/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;\n"
+    b"/*M!100616 SET @OLD_NOTE_VERBOSITY=@@NOTE_VERBOSITY, NOTE_VERBOSITY=0 */;\n"
+    b"DROP TABLE IF EXISTS `notes_note`;\n/*!40101 SET @saved_cs_client     = @@character_set_client */;\n"
+    b"CREATE TABLE `notes_note` (\n  `id` bigint(20) NOT NULL AUTO_INCREMENT,\n  `price` decimal(5,2) DEFAULT 1.50,\n"
+    b"  `grant` varchar(9) DEFAULT 'x.y',\n  `it's` int CHECK (`it's` >= 0),\n  PRIMARY KEY (`id`),\n"
+    b"  CONSTRAINT `f` FOREIGN KEY (`id`) REFERENCES `auth_user` (`id`)\n"
+    b") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_ai_ci COMMENT='GRANT ALL ON *.* TO x; db.t';\n"
+    b"SET @OLD_AUTOCOMMIT=@@AUTOCOMMIT, @@AUTOCOMMIT=0;\nLOCK TABLES `notes_note` WRITE;\n"
+    b"/*!40000 ALTER TABLE `notes_note` DISABLE KEYS */;\n"
+    b"INSERT INTO `notes_note` VALUES\n(1,1.50,'GRANT ALL ON *.* TO x;\\nDROP TABLE app.t; -- \\' USE other','',0),\n"
+    b'(2,-0.5e3,\'a\\\\\',"q""",1);\n/*!40000 ALTER TABLE `notes_note` ENABLE KEYS */;\nUNLOCK TABLES;\nCOMMIT;\n'
+    b"# a comment with a quote ' in it\n-- another one: it's\n"
+    b"-- Dump completed on 2026-01-01 12:00:00\n"
+)
+
+
+def guard_over(dump: bytes, chunk_size: int) -> backup.StatementGuard:
+    guard = backup.StatementGuard()
+    for start in range(0, len(dump), chunk_size):
+        guard.feed(dump[start : start + chunk_size])
+    guard.finish()
+    return guard
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 5, 64, 1 << 20])
+@pytest.mark.parametrize(
+    "dump", [MYSQLDUMP_STYLE, MARIADB11_STYLE, MARIADB_HEADER], ids=["mysqldump", "mariadb", "mariadb-dump 11.8"]
+)
+def test_the_guard_passes_every_dump_db_backup_makes_however_it_is_cut(dump, chunk_size):
+    guard = guard_over(dump, chunk_size)
+    assert (guard.found, guard.objects) == (None, False)
+    assert guard.statements >= 3
+
+
+ATTACKS = [
+    ("DROP TABLE app.notes_note;\n", "a name in another database"),
+    ("DROP TABLE `app`.`notes_note`;\n", "a name in another database"),
+    ("DROP TABLE `app` . `notes_note`;\n", "a name in another database"),
+    ("INSERT INTO `app`.`auth_user` VALUES (1);\n", "a name in another database"),
+    ("RENAME TABLE `t` TO `app`.`t`;\n", "a name in another database"),
+    ("CREATE USER x IDENTIFIED BY 'p';\nGRANT ALL ON *.* TO x;\n", "CREATE USER"),
+    ("GRANT ALL ON *.* TO x;\n", "GRANT"),
+    ("create\n  user x;\n", "CREATE USER"),
+    ("/*!50000 GRANT ALL ON *.* TO x */;\n", "GRANT"),
+    ("/*M!100000 DROP DATABASE app */;\n", "DROP DATABASE"),
+    ("USE app;\nDROP TABLE notes_note;\n", "USE"),
+    ("SET GLOBAL general_log = 1;\n", "SET GLOBAL"),
+    ("SET @@global.read_only = 1;\n", "@@GLOBAL"),
+    ("SET PASSWORD FOR root = 'x';\n", "SET PASSWORD"),
+    ("SELECT 1 INTO OUTFILE '/tmp/x';\n", "INTO OUTFILE"),
+    ("LOAD DATA INFILE '/etc/passwd' INTO TABLE t;\n", "LOAD DATA"),
+    ("SELECT LOAD_FILE('/etc/shadow');\n", "LOAD_FILE"),
+    ("SET @s = 'GR' 'ANT ALL ON *.* TO x';\nPREPARE s FROM @s;\nEXECUTE s;\n", "PREPARE"),
+    ("CALL app.p();\n", "CALL"),
+    ("INSERT INTO `t` VALUES (1);GRANT ALL ON *.* TO x;\n", "GRANT"),
+    ("INSERT INTO `t` VALUES ('a\nb'); GRANT ALL ON *.* TO x;\n", "GRANT"),
+    ("INSERT INTO `t` VALUES ('it\\'s'); GRANT ALL ON *.* TO x;\n", "GRANT"),
+    ("CREATE TABLE `a'` (x int); GRANT ALL ON *.* TO x; CREATE TABLE `b'` (x int);\n", "GRANT"),
+    ("-- a comment\nGRANT ALL ON *.* TO x;\n", "GRANT"),
+    ("/* a comment ' */ GRANT ALL ON *.* TO x;\n", "GRANT"),
+    ("/*!50013 DEFINER=`root`@`localhost` */ SELECT 1;\n", "DEFINER"),
+]
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 1 << 20])
+@pytest.mark.parametrize(("statement", "found"), ATTACKS, ids=[text for text, _ in ATTACKS])
+def test_the_guard_finds_what_reaches_beyond_the_restored_database(statement, found, chunk_size):
+    dump = MARIADB_HEADER.replace(b"UNLOCK TABLES;\n", b"UNLOCK TABLES;\n" + statement.encode(), 1)
+    assert guard_over(dump, chunk_size).found == found
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["CREATE VIEW `v` AS SELECT 1;", "CREATE PROCEDURE `p`() SELECT 1;",
+     "/*!50003 CREATE*/ /*!50003 TRIGGER `t` BEFORE INSERT ON `a` FOR EACH ROW SET @x=1 */;",
+     "CREATE EVENT `e` ON SCHEDULE EVERY 1 DAY DO SELECT 1;"],
+)  # fmt: skip
+def test_the_guard_sees_what_the_table_swap_cannot_move(statement):
+    dump = MARIADB_HEADER.replace(b"UNLOCK TABLES;\n", b"UNLOCK TABLES;\n" + statement.encode() + b"\n", 1)
+    assert guard_over(dump, 7).objects
+
+
+@pytest.mark.parametrize(("statement", "words"), [
+    ("DROP TABLE app.notes_note;\n", "reaches beyond the database it restores (a name in another database)"),
+    ("CREATE USER x IDENTIFIED BY 'p';\nGRANT ALL ON *.* TO x;\n",
+     "reaches beyond the database it restores (CREATE USER)"),
+    ("CREATE VIEW `v` AS SELECT 1;\n", "views, triggers, routines or events"),
+])  # fmt: skip
+def test_verify_refuses_such_a_dump_behind_a_matching_manifest_in_one_line(tmp_path, statement, words):
+    """The issue's attack: a hand-written dump ending in '-- Dump completed', its manifest recomputed to match."""
+    dump = b"CREATE TABLE `a` (\n  `id` int\n);\n" + statement.encode() + b"-- Dump completed on 2026-01-01\n"
+    path = write_backup(tmp_path, dump=dump)
+    with pytest.raises(UserError) as error:
+        backup.verify(path)
+    assert words in str(error.value) and str(error.value).endswith("nothing was restored")
+    assert "\n" not in str(error.value) and "'p'" not in str(error.value)
+
+
+def test_the_restore_account_reaches_the_scratch_database_only():
+    sql = backup.restore_account_sql("app__restore", "s3cret")
+    assert sql.splitlines() == [
+        "DROP USER IF EXISTS 'lifecycle_restore'@'localhost';",
+        "CREATE USER 'lifecycle_restore'@'localhost' IDENTIFIED BY 's3cret';",
+        "GRANT ALL PRIVILEGES ON `app\\_\\_restore`.* TO 'lifecycle_restore'@'localhost';",  # _ is a wildcard there
+    ]
+    assert backup.grant_scope("a%b`c\\d") == "`a\\%b``c\\\\d`"
+    assert "WITH GRANT OPTION" not in sql and "*.*" not in sql
+
+
+@pytest.mark.parametrize(
+    ("after", "safety", "words"),
+    [
+        pytest.param({"tables": [["app.a", "1"]], "accounts": [["app", "%"]]}, None,
+                     "the database app is unchanged (checked: the same tables, checksums and accounts as before)",
+                     id="the same: unchanged, checked"),
+        pytest.param({"tables": [["app.a", "2"]], "accounts": [["app", "%"]]}, Path("/b/x.sql.gz"),
+                     "the tables of app differ from before the restore: the restore's account cannot write them, so "
+                     "another client did meanwhile; the safety backup is /b/x.sql.gz", id="a checksum differs"),
+        pytest.param({"tables": [["app.a", "1"]], "accounts": [["app", "%"], ["x", "%"]]}, None,
+                     "the accounts of app differ from before the restore", id="an account appeared"),
+        pytest.param(UserError("the db service is not running"), None,
+                     "whether the database app changed could not be checked (the db service is not running); no "
+                     "safety backup was taken (--no-backup)", id="cannot check: says so, never 'unchanged'"),
+    ],
+)  # fmt: skip
+def test_a_failed_restore_says_unchanged_only_after_checking(tmp_path, monkeypatch, after, safety, words):
+    before = {"tables": [["app.a", "1"]], "accounts": [["app", "%"]]}
+    db = database(tmp_path, FakeStreams(b""))
+
+    def fingerprint(name):
+        if isinstance(after, Exception):
+            raise after
+        return after
+
+    monkeypatch.setattr(db, "fingerprint", fingerprint)
+    message = db.compare_with("app", before, safety)
+    assert words in message
+    assert ("unchanged" in message) == (after == before)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import platform
+import os
 import stat
 import sys
 import tarfile
@@ -335,3 +337,28 @@ def test_a_machine_the_pinned_binary_does_not_run_on_is_told_what_to_do(tmp_path
     with pytest.raises(UserError, match="the pinned Compose plugin is for x86_64, this machine is aarch64; install"):
         bootstrap.install_compose_plugin(plugins_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
+@pytest.mark.parametrize("interrupted_at", ["chmod", "fsync"])
+def test_an_interrupted_first_env_leaves_no_env_or_a_private_whole_one(checkout, host_ca_dir, monkeypatch,
+                                                                      interrupted_at):  # fmt: skip
+    """Killed while .env is written: compose must never find a half-written or world-readable .env (it would fall
+    back to its literal passwords); the write is atomic and 0600 from its first byte."""
+    old = os.umask(0o022)
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "chmod", interrupt) if interrupted_at == "chmod" else monkeypatch.setattr(
+        os, "fsync", interrupt
+    )
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            bootstrap.ensure_user_env(checkout)
+    finally:
+        os.umask(old)
+    path = checkout / ".env"
+    if path.exists():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert set(parse_env_file(path.read_text(), ".env")) == {"DJANGO_SECRET_KEY", "DB_PASSWORD", "DB_ROOT_PASSWORD"}
+    else:
+        assert interrupted_at == "fsync"
+    assert [p.name for p in checkout.iterdir() if p.name != ".env"] == [], "a temporary file was left"

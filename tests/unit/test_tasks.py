@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import io
@@ -319,6 +320,26 @@ def test_up_prod_builds_then_waits_for_health_and_https(make_checkout, monkeypat
     assert up_env["PROXY_IMAGE"] == "haproxy:3.0"  # present, as far as the mocked engine says
     openssl = [argv for argv in commands(c) if argv[0] == "openssl"]
     assert [argv[1] for argv in openssl[:3]] == ["req", "req", "x509"], "the local CA and certificate are made first"
+
+
+@pytest.mark.parametrize(("stage", "expected"), [("dev", "yes"), ("stage", "no"), ("prod", "no")])
+def test_up_grants_test_databases_only_where_tests_run(make_checkout, monkeypatch, stage, expected):
+    """docker/db-init grants the app user `test_*` databases only when the stage's env says so (issue 23)."""
+    make_checkout(DJANGO_SECRET_KEY="k")
+    monkeypatch.setattr(stack, "wait_for_https", lambda port: None)
+    c = context()
+    tasks.up(c, stage=stage, build=False)
+    (up_env,) = [call.kwargs["env"] for call in c.run.call_args_list if " up --detach" in call.args[0]]
+    assert up_env["DB_TEST_DATABASES"] == expected
+
+
+def test_qa_grants_test_databases_in_its_throwaway_database(make_checkout):
+    make_checkout()
+    c = context()
+    with contextlib.suppress(Exit):
+        tasks.qa(c)
+    (db_env,) = [call.kwargs["env"] for call in c.run.call_args_list if " up --detach --wait db" in call.args[0]]
+    assert db_env["DB_TEST_DATABASES"] == "yes"
 
 
 def test_up_no_build_skips_the_build(make_checkout):
