@@ -25,6 +25,20 @@ def env_str(name, default=""):
     return value if value else default
 
 
+def env_secret(name, default=""):
+    """A secret: the variable, else the content of the file NAME_FILE names (a compose or Swarm secret, as the
+    entrypoint's file_env reads it), else default. Commands exec'd into a running container (manage.py through
+    `docker exec`) never pass through the entrypoint, so the settings read the file themselves."""
+    value = env_str(name)
+    path = env_str(f"{name}_FILE")
+    if value or not path:
+        return value or default
+    try:
+        return Path(path).read_text(encoding="utf-8").rstrip("\n") or default
+    except OSError as error:
+        raise ImproperlyConfigured(f"{name}_FILE={path} is not a readable file ({error.strerror})") from None
+
+
 def env_bool(name, default):
     value = env_str(name).lower()
     if not value:
@@ -75,7 +89,7 @@ if DEBUG and APP_STAGE in STAGES_REFUSING_DEBUG:
 
 # Only debug runs may fall back to a fixed key; it is public, so it must never sign anything real.
 INSECURE_DEV_SECRET_KEY = "django-insecure-dev-only-key-never-use-outside-debug"
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", INSECURE_DEV_SECRET_KEY if DEBUG else "")
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY", INSECURE_DEV_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY:
     raise ImproperlyConfigured(
         "DJANGO_SECRET_KEY is not set; set it in .env or the environment "
@@ -138,7 +152,7 @@ DATABASES = {
         "PORT": env_int("DB_PORT", 3306),
         "NAME": DB_NAME,
         "USER": env_str("DB_USER", "app"),
-        "PASSWORD": env_str("DB_PASSWORD", ""),
+        "PASSWORD": env_secret("DB_PASSWORD", ""),
         # Persistent connections, checked before reuse so a restarted database is noticed and reconnected.
         "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 60),
         "CONN_HEALTH_CHECKS": True,

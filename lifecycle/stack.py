@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lifecycle import backup, buildkey, codezip, container_env, offline, sbom, tls
+from lifecycle import backup, buildkey, codezip, container_env, offline, sbom, secretfiles, tls
 from lifecycle import compose as cmd
 from lifecycle.doctor import base_image_fix
 from lifecycle.errors import UserError
@@ -142,10 +142,10 @@ DB_DENIED = (
 
 
 def ensure_secret_key(settings: Settings, stage: Stage) -> None:
-    if stage.needs_secret_key and not settings.env.get("DJANGO_SECRET_KEY"):
-        raise UserError(
-            f"{stage} needs DJANGO_SECRET_KEY; set it in .env (scripts/bootstrap writes one when there is no .env)"
-        )
+    """stage and prod refuse a missing secret, or a published default one, in one line (secretfiles.refusal)."""
+    problem = secretfiles.refusal(settings.env, stage)
+    if problem:
+        raise UserError(problem)
 
 
 @dataclass
@@ -154,6 +154,10 @@ class Suite:
     run: Runner
     dry: bool = False
     streams: Streams = field(default_factory=ProcessStreams)
+
+    def __post_init__(self) -> None:
+        # Every compose call of the stack needs SECRETS_DIR, and the files in it (lifecycle/secretfiles.py).
+        self.settings = self.settings.override(**secretfiles.prepare(self.settings, write=not self.dry))
 
     def say(self, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -459,6 +463,8 @@ class Suite:
             if project is None:  # another project's volume is not this checkout's data
                 self.database().guard_volume_deletion(no_backup=no_backup)
         self.run(cmd.down_argv(self.settings, volumes=volumes, project=project), env=self.settings.env)
+        if volumes and project is None and not self.dry:  # the next run writes them again, from .env
+            secretfiles.remove(self.settings)
 
     # ------------------------------------------------------------------------------------------- qa
     def qa(self, pytest_args: Sequence[str] = (), reports: Path | None = None) -> int:

@@ -187,32 +187,47 @@ def test_the_right_typed_name_confirms(answer):
 # -------------------------------------------------------------------------------------------- secret key
 
 
+KEYS = {"DJANGO_SECRET_KEY": "k", "DB_PASSWORD": "p", "DB_ROOT_PASSWORD": "r"}
+FILL = "(scripts/bootstrap fills in every missing secret of an existing .env)"
+PUBLIC = "set a secret of your own in .env (delete the line and run scripts/bootstrap to generate one)"
+
+
 @pytest.mark.parametrize(
-    ("stage", "key", "refused"),
+    ("stage", "environ", "refusal"),
     [
-        pytest.param("dev", None, False, id="dev needs no key"),
-        pytest.param("test-qa", None, False, id="test-qa needs no key"),
-        pytest.param("stage", None, True, id="stage without a key is refused"),
-        pytest.param("prod", None, True, id="prod without a key is refused"),
-        pytest.param("prod", "", True, id="prod with an empty key is refused"),
-        pytest.param("stage", "k", False, id="stage with a key passes"),
-        pytest.param("prod", "k", False, id="prod with a key passes"),
+        pytest.param("dev", {}, None, id="dev needs no secret of the user's"),
+        pytest.param("test-qa", {}, None, id="test-qa needs no secret of the user's"),
+        pytest.param("stage", {}, f"stage needs DJANGO_SECRET_KEY, DB_PASSWORD, DB_ROOT_PASSWORD; set them in .env {FILL}",
+                     id="stage without secrets is refused"),
+        pytest.param("prod", {**KEYS, "DJANGO_SECRET_KEY": ""}, f"prod needs DJANGO_SECRET_KEY; set it in .env {FILL}",
+                     id="prod with an empty key is refused"),
+        pytest.param("prod", {"DJANGO_SECRET_KEY": "k"}, f"prod needs DB_PASSWORD, DB_ROOT_PASSWORD; set them in .env "
+                     f"{FILL}", id="a hand-written .env with only the key: the database passwords are named"),
+        pytest.param("prod", {**KEYS, "DB_ROOT_PASSWORD": "root-dev-password"},
+                     f"prod refuses the published default value of DB_ROOT_PASSWORD; {PUBLIC}",
+                     id="the old compose fallback root password is refused"),
+        pytest.param("stage", {**KEYS, "DB_PASSWORD": "app-dev-password",
+                               "DJANGO_SECRET_KEY": "django-insecure-dev-only-key-never-use-outside-debug"},
+                     f"stage refuses the published default value of DJANGO_SECRET_KEY, DB_PASSWORD; {PUBLIC}",
+                     id="the debug key and the old app password are refused"),
+        pytest.param("prod", {**KEYS, "DB_PASSWORD": "test-only-not-secret"},
+                     f"prod refuses the published default value of DB_PASSWORD; {PUBLIC}", id="the qa key is refused"),
+        pytest.param("stage", KEYS, None, id="stage with every secret passes"),
+        pytest.param("prod", KEYS, None, id="prod with every secret passes"),
     ],
-)
-def test_ensure_secret_key(make_settings, stage, key, refused):
-    settings = make_settings() if key is None else make_settings(DJANGO_SECRET_KEY=key)
-    if not refused:
+)  # fmt: skip
+def test_ensure_secret_key(make_settings, stage, environ, refusal):
+    settings = make_settings(**environ)
+    if refusal is None:
         ensure_secret_key(settings, Stage.parse(stage))
         return
     with pytest.raises(UserError) as error:
         ensure_secret_key(settings, Stage.parse(stage))
-    assert str(error.value) == (
-        f"{stage} needs DJANGO_SECRET_KEY; set it in .env (scripts/bootstrap writes one when there is no .env)"
-    )
+    assert str(error.value) == refusal
 
 
-def test_the_secret_key_may_come_from_env_file(tmp_path, make_settings):
-    (tmp_path / ".env").write_text("DJANGO_SECRET_KEY=from-file\n")
+def test_the_secrets_may_come_from_env_file(tmp_path, make_settings):
+    (tmp_path / ".env").write_text("DJANGO_SECRET_KEY=from-file\nDB_PASSWORD=a\nDB_ROOT_PASSWORD=b\n")
     ensure_secret_key(make_settings(), PROD)
 
 
