@@ -177,12 +177,21 @@ DATABASES = {
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
 # The container healthcheck talks plain HTTP to the app directly; paths are matched without the leading slash.
 SECURE_REDIRECT_EXEMPT = [r"^health/?$"]
-if env_bool("DJANGO_TRUST_X_FORWARDED_PROTO", True):
-    # Only safe when a proxy in front always sets or strips this header.
+# Off by default: gunicorn sets the scheme from X-Forwarded-Proto only for the proxy's own address
+# (docker/gunicorn.conf.py), while this header would be believed from anyone who reaches the published port.
+if env_bool("DJANGO_TRUST_X_FORWARDED_PROTO", False):
+    # Only safe when every request passes a proxy that always sets or strips this header.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
+# Off by default: the site is often visited as localhost, and these reach beyond it (every subdomain; browsers'
+# built-in preload lists). Turn them on for a real domain you own, with all its subdomains on HTTPS.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+# check --deploy warns when they are off; here that is the default on purpose, so only an unchosen default warns.
+SILENCED_SYSTEM_CHECKS = [
+    *(["security.W005"] if not SECURE_HSTS_INCLUDE_SUBDOMAINS else []),
+    *(["security.W021"] if not SECURE_HSTS_PRELOAD else []),
+]
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

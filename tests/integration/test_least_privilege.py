@@ -99,6 +99,9 @@ def test_no_secret_in_image_layers_labels_or_history(engine, stack, settings, st
     assert found == {"control"}, f"{sorted(found - {'control'})} in a layer of {image}"
 
 
+SECRET_FILE_VARIABLES = ("DJANGO_SECRET_KEY_FILE", "DB_PASSWORD_FILE", "MYSQL_PASSWORD_FILE", "MYSQL_ROOT_PASSWORD_FILE")
+
+
 def written_secrets(project: IsolatedCheckout) -> dict[str, str]:
     """The secret values the suite gave the project's containers: the files it wrote (lifecycle/secretfiles.py)."""
     from lifecycle import secretfiles
@@ -128,11 +131,11 @@ def test_no_secret_in_docker_inspect_of_any_container_nor_in_compose_config(engi
         for name, value in wanted.items():
             assert value not in text, f"{name}'s value in docker inspect of {services}"
         for item in inspected:  # each one reads its secrets from files, and the files are there
-            env = dict(line.split("=", 1) for line in item["Config"]["Env"])
+            env = dict(line.partition("=")[::2] for line in item["Config"]["Env"])
             service = item["Config"]["Labels"]["com.docker.compose.service"]
-            files = [value for key, value in env.items() if key.endswith("_FILE")]
+            files = {key: env[key] for key in SECRET_FILE_VARIABLES if key in env}
             if service != "proxy":
-                assert files and all(path.startswith("/run/secrets/") for path in files), (service, env.keys())
+                assert files and all(path.startswith("/run/secrets/") for path in files.values()), (service, files)
             assert not {"DB_PASSWORD", "DJANGO_SECRET_KEY", "MYSQL_PASSWORD", "MYSQL_ROOT_PASSWORD"} & set(env)
         for stage in ("dev", "stage", "prod", "test-qa"):
             config = stack.invoke("compose", "config", "--stage", stage)

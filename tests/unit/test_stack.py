@@ -17,6 +17,7 @@ from lifecycle.stack import (
     db_verdict,
     ensure_secret_key,
     git_metadata,
+    public_url,
     sync_certs,
 )
 from lifecycle.stages import PROD, Stage
@@ -251,6 +252,45 @@ def test_git_metadata_reads_each_label_from_git(tmp_path):
         "SOURCE_URL": "https://example.org/shop.git",
     }
     assert all(call[:3] == ["git", "-C", str(tmp_path)] for call in run.calls)
+
+
+TOKEN = "glcbt-64_s3cr3tT0k3n"
+
+
+@pytest.mark.parametrize(
+    ("url", "public"),
+    [
+        pytest.param(f"https://gitlab-ci-token:{TOKEN}@gitlab.example.com/group/shop.git",
+                     "https://gitlab.example.com/group/shop.git", id="a CI clone URL loses its token"),
+        pytest.param(f"https://{TOKEN}@github.com/org/shop.git", "https://github.com/org/shop.git",
+                     id="a token as the user name"),
+        pytest.param(f"https://x-access-token:{TOKEN}@github.com:8443/org/shop", "https://github.com:8443/org/shop",
+                     id="the port stays"),
+        pytest.param(f"https://user:p%40ss@w@host/a?private_token={TOKEN}#frag", "https://host/a",
+                     id="an @ in the password, a token in the query"),
+        pytest.param(f"ssh://git:{TOKEN}@host:2222/org/shop.git", "ssh://host:2222/org/shop.git", id="ssh URL"),
+        pytest.param("https://github.com/org/shop.git", "https://github.com/org/shop.git", id="a clean URL stays"),
+        pytest.param("https://[::1]:8080/shop.git", "https://[::1]:8080/shop.git", id="an IPv6 host stays"),
+        pytest.param("git@github.com:org/shop.git", "git@github.com:org/shop.git", id="scp-like stays as it is"),
+        pytest.param("github.com:org/shop.git", "github.com:org/shop.git", id="scp-like without a user"),
+        pytest.param(f"user:{TOKEN}@host:org/shop.git", "unknown", id="scp-like with a password: unknown"),
+        pytest.param("/srv/git/shop.git", "/srv/git/shop.git", id="a local path stays"),
+        pytest.param("../shop@v2/.git", "../shop@v2/.git", id="a relative path with an @ stays"),
+        pytest.param("file:///srv/git/shop.git", "file:///srv/git/shop.git", id="a file URL stays"),
+        pytest.param(f"https://user:{TOKEN}@", "unknown", id="nothing but credentials: unknown"),
+        pytest.param("unknown", "unknown", id="no remote"),
+    ],
+)  # fmt: skip
+def test_public_url_strips_user_information(url, public):
+    assert public_url(url) == public
+    assert TOKEN not in public_url(url)
+
+
+def test_a_token_in_the_remote_never_reaches_the_source_label(tmp_path):
+    run = RecordingRunner(
+        {git(tmp_path, "config", "--get", "remote.origin.url"): Result(0, f"https://ci:{TOKEN}@host/shop.git\n")}
+    )
+    assert git_metadata(run, tmp_path)["SOURCE_URL"] == "https://host/shop.git"
 
 
 def test_git_metadata_is_unknown_when_git_fails(tmp_path):
