@@ -47,7 +47,10 @@ SECRETS = (
     Secret("DB_ROOT_PASSWORD", "db_root_password", 24),
 )
 # The labels (compose `${VAR}`) that change with the values their containers read.
-VERSIONS = {"DB_SECRETS_VERSION": ("DB_PASSWORD", "DB_ROOT_PASSWORD"), "APP_SECRETS_VERSION": ("DJANGO_SECRET_KEY", "DB_PASSWORD")}
+VERSIONS = {
+    "DB_SECRETS_VERSION": ("DB_PASSWORD", "DB_ROOT_PASSWORD"),
+    "APP_SECRETS_VERSION": ("DJANGO_SECRET_KEY", "DB_PASSWORD"),
+}
 # Literal values the compose file and settings used to fall back to, or that are published in this repository:
 # stage and prod refuse them as they refuse a missing one.
 PUBLIC_VALUES = frozenset(
@@ -83,7 +86,7 @@ def refusal(env: Mapping[str, str], stage: Stage) -> str | None:
     return None
 
 
-def _write_private(path: Path, data: bytes, mode: int) -> None:
+def write_private(path: Path, data: bytes, mode: int) -> None:
     """Write `data` to `path` atomically: a new file created exclusively with `mode`, then renamed over it."""
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
@@ -136,12 +139,12 @@ def prepare(settings: Settings, *, write: bool) -> dict[str, str]:
     _private_folder(target)
     salt_path = target / SALT_FILE
     if not salt_path.is_file():
-        _write_private(salt_path, secrets.token_bytes(32), 0o600)
+        write_private(salt_path, secrets.token_bytes(32), 0o600)
     found = values(settings, target)
     for secret in SECRETS:
         path, data = target / secret.file, found[secret.setting].encode()
         if path.is_symlink() or not path.is_file() or path.read_bytes() != data:
-            _write_private(path, data, 0o644)  # readable by the containers' own uids: see the module's docstring
+            write_private(path, data, 0o644)  # readable by the containers' own uids: see the module's docstring
     return {**env, **versions(salt_path.read_bytes(), found)}
 
 

@@ -91,6 +91,19 @@ def test_home_page_over_https_with_hsts_set_once_by_django(opener, base):
     assert len(headers.get_all("X-Content-Type-Options")) == 1, "the proxy must not add what Django sets"
 
 
+def test_a_forwarded_proto_header_on_the_published_port_is_not_believed(checkout):
+    """Issue 23 (Low): a local user on 127.0.0.1:APP_PORT who claims `X-Forwarded-Proto: https` is still on plain
+    HTTP to Django: no HSTS header (Django sends it on secure requests only), while the proxy's requests get it."""
+    for claim in ("https", "HTTPS", "https, https"):
+        connection = http.client.HTTPConnection("127.0.0.1", checkout.port, timeout=30)
+        connection.request("GET", "/health", headers={"X-Forwarded-Proto": claim, "X-Forwarded-Ssl": "on"})
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        assert response.status == 200, (claim, response.status)
+        assert response.getheader("Strict-Transport-Security") is None, f"X-Forwarded-Proto: {claim} was believed"
+
+
 def test_notes_api_write_then_read_over_https(opener, base):
     text = "written through the TLS proxy"
     status, _, body = fetch(

@@ -99,7 +99,12 @@ def test_no_secret_in_image_layers_labels_or_history(engine, stack, settings, st
     assert found == {"control"}, f"{sorted(found - {'control'})} in a layer of {image}"
 
 
-SECRET_FILE_VARIABLES = ("DJANGO_SECRET_KEY_FILE", "DB_PASSWORD_FILE", "MYSQL_PASSWORD_FILE", "MYSQL_ROOT_PASSWORD_FILE")
+SECRET_FILE_VARIABLES = (
+    "DJANGO_SECRET_KEY_FILE",
+    "DB_PASSWORD_FILE",
+    "MYSQL_PASSWORD_FILE",
+    "MYSQL_ROOT_PASSWORD_FILE",
+)
 
 
 def written_secrets(project: IsolatedCheckout) -> dict[str, str]:

@@ -198,7 +198,8 @@ PUBLIC = "set a secret of your own in .env (delete the line and run scripts/boot
     [
         pytest.param("dev", {}, None, id="dev needs no secret of the user's"),
         pytest.param("test-qa", {}, None, id="test-qa needs no secret of the user's"),
-        pytest.param("stage", {}, f"stage needs DJANGO_SECRET_KEY, DB_PASSWORD, DB_ROOT_PASSWORD; set them in .env {FILL}",
+        pytest.param("stage", {},
+                     f"stage needs DJANGO_SECRET_KEY, DB_PASSWORD, DB_ROOT_PASSWORD; set them in .env {FILL}",
                      id="stage without secrets is refused"),
         pytest.param("prod", {**KEYS, "DJANGO_SECRET_KEY": ""}, f"prod needs DJANGO_SECRET_KEY; set it in .env {FILL}",
                      id="prod with an empty key is refused"),

@@ -730,6 +730,25 @@ def test_dry_up_and_qa_say_what_they_would_do_never_what_happened(make_checkout,
     assert "is up and healthy" not in err and "pytest exited" not in err
 
 
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        pytest.param({"DJANGO_SECRET_KEY": "k"}, "prod needs DB_PASSWORD, DB_ROOT_PASSWORD; ", id="a missing password"),
+        pytest.param({**SECRETS, "DB_PASSWORD": "app-dev-password"},
+                     "prod refuses the published default value of DB_PASSWORD; ", id="the old compose fallback"),
+    ],
+)  # fmt: skip
+def test_dry_up_refuses_prod_on_a_missing_or_default_secret_and_writes_nothing(make_checkout, environ, named):
+    settings = make_checkout(**environ)
+    c = context(dry=True)
+    with pytest.raises(Exit) as error:
+        tasks.up(c, stage="prod")
+    assert error.value.message.startswith(f"error: {named}")
+    assert "\n" not in error.value.message
+    assert not commands(c)
+    assert not (settings.root / ".lifecycle" / "secrets").exists(), "a dry run writes no secret file"
+
+
 def test_failing_qa_says_pytests_status_once(make_checkout, capsys):
     make_checkout()
     with pytest.raises(Exit) as error:
