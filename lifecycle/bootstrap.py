@@ -247,8 +247,14 @@ def ensure_tls(run: Runner, root: Path = ROOT) -> None:
     if not tls.cert_files(settings).local:
         print(f"TLS: TLS_CERT_FILE={settings['TLS_CERT_FILE']} is used", file=sys.stderr)
         return
+    ca = tls.local_files(root).ca
+    had_ca = ca.is_file()
     made = tls.ensure_local_certificate(root, run)
     print(f"TLS: {', '.join(made) if made else 'local CA and certificate present'} (invoke tls.trust)", file=sys.stderr)
+    if had_ca and str(ca.relative_to(root)) in made:
+        print("TLS: the local CA was made again (the old one was due, or could sign for any site: now it signs for "
+              "localhost, 127.0.0.0/8 and ::1 only); where you trusted the old one, trust the new one instead "
+              "(invoke tls.trust)", file=sys.stderr)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
