@@ -35,7 +35,8 @@ HEADER = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\
 # compose: one bridge network 172.18.0.0/16, default route through its gateway 172.18.0.1
 COMPOSE = (
     HEADER
-    + "eth0\t00000000\t010012AC\t0003\t0\t0\t0\t00000000\t0\t0\t0\neth0\t000012AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n"
+    + "eth0\t00000000\t010012AC\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
+    + "eth0\t000012AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n"
 )
 # swarm: the overlay 10.0.1.0/24 (no gateway) and docker_gwbridge 172.19.0.0/16 with the default route
 SWARM = (
