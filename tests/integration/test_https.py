@@ -31,8 +31,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def site(engine):
-    """One prod stack behind its proxy; yields (checkout, what `invoke up` printed)."""
-    project = IsolatedCheckout.new()
+    """One prod stack behind its proxy, believing forwarded headers from the proxy only (the default); yields
+    (checkout, what `invoke up` printed)."""
+    project = IsolatedCheckout.new(trust_forwarded_headers=False)
     try:
         done = project.invoke_combined("up", "--stage", "prod", timeout=UP_TIMEOUT)
         assert done.returncode == 0, done.stdout[-4000:]
