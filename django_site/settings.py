@@ -179,6 +179,7 @@ SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^health/?$"]
 # Off by default: gunicorn sets the scheme from X-Forwarded-Proto only for the proxy's own address
 # (docker/gunicorn.conf.py), while this header would be believed from anyone who reaches the published port.
+SECURE_PROXY_SSL_HEADER = None
 if env_bool("DJANGO_TRUST_X_FORWARDED_PROTO", False):
     # Only safe when every request passes a proxy that always sets or strips this header.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
