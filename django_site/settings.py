@@ -25,6 +25,20 @@ def env_str(name, default=""):
     return value if value else default
 
 
+def env_secret(name, default=""):
+    """A secret: the variable, else the content of the file NAME_FILE names (a compose or Swarm secret, as the
+    entrypoint's file_env reads it), else default. Commands exec'd into a running container (manage.py through
+    `docker exec`) never pass through the entrypoint, so the settings read the file themselves."""
+    value = env_str(name)
+    path = env_str(f"{name}_FILE")
+    if value or not path:
+        return value or default
+    try:
+        return Path(path).read_text(encoding="utf-8").rstrip("\n") or default
+    except OSError as error:
+        raise ImproperlyConfigured(f"{name}_FILE={path} is not a readable file ({error.strerror})") from None
+
+
 def env_bool(name, default):
     value = env_str(name).lower()
     if not value:
@@ -75,7 +89,7 @@ if DEBUG and APP_STAGE in STAGES_REFUSING_DEBUG:
 
 # Only debug runs may fall back to a fixed key; it is public, so it must never sign anything real.
 INSECURE_DEV_SECRET_KEY = "django-insecure-dev-only-key-never-use-outside-debug"
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", INSECURE_DEV_SECRET_KEY if DEBUG else "")
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY", INSECURE_DEV_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY:
     raise ImproperlyConfigured(
         "DJANGO_SECRET_KEY is not set; set it in .env or the environment "
@@ -138,7 +152,7 @@ DATABASES = {
         "PORT": env_int("DB_PORT", 3306),
         "NAME": DB_NAME,
         "USER": env_str("DB_USER", "app"),
-        "PASSWORD": env_str("DB_PASSWORD", ""),
+        "PASSWORD": env_secret("DB_PASSWORD", ""),
         # Persistent connections, checked before reuse so a restarted database is noticed and reconnected.
         "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 60),
         "CONN_HEALTH_CHECKS": True,
@@ -163,12 +177,22 @@ DATABASES = {
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
 # The container healthcheck talks plain HTTP to the app directly; paths are matched without the leading slash.
 SECURE_REDIRECT_EXEMPT = [r"^health/?$"]
-if env_bool("DJANGO_TRUST_X_FORWARDED_PROTO", True):
-    # Only safe when a proxy in front always sets or strips this header.
+# Off by default: gunicorn sets the scheme from X-Forwarded-Proto only for the proxy's own address
+# (docker/gunicorn.conf.py), while this header would be believed from anyone who reaches the published port.
+SECURE_PROXY_SSL_HEADER = None
+if env_bool("DJANGO_TRUST_X_FORWARDED_PROTO", False):
+    # Only safe when every request passes a proxy that always sets or strips this header.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
+# Off by default: the site is often visited as localhost, and these reach beyond it (every subdomain; browsers'
+# built-in preload lists). Turn them on for a real domain you own, with all its subdomains on HTTPS.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+# check --deploy warns when they are off; here that is the default on purpose, so only an unchosen default warns.
+SILENCED_SYSTEM_CHECKS = [
+    *(["security.W005"] if not SECURE_HSTS_INCLUDE_SUBDOMAINS else []),
+    *(["security.W021"] if not SECURE_HSTS_PRELOAD else []),
+]
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

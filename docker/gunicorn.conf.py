@@ -4,6 +4,7 @@ SIGTERM (what `docker stop` sends) is gunicorn's graceful stop: workers finish t
 to GUNICORN_GRACEFUL_TIMEOUT seconds. Keep that below the container's stop grace period.
 """
 
+import ipaddress
 import os
 import sys
 
@@ -48,7 +49,45 @@ errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # The root filesystem is read-only: heartbeat files go to memory.
 worker_tmp_dir = "/dev/shm"
-# TLS ends at a proxy in front of the container; trust its X-Forwarded-* headers.
-forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "*")
+
+
+def trusted_peers(route_table: str) -> str:
+    """The peers whose X-Forwarded-* headers count: loopback, and every network the container is directly on
+    (the proxy's compose or overlay network) except its gateways, which is where a published port's traffic
+    comes from (docker-proxy or NAT): a local user on the host's 127.0.0.1:APP_PORT cannot claim HTTPS.
+
+    `route_table` is /proc/net/route: hex little-endian destination, gateway and mask per interface route."""
+    networks, gateways = [], set()
+    for line in route_table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        destination, gateway, mask = (ipaddress.IPv4Address(int(f, 16).to_bytes(4, "little")) for f in
+                                      (fields[1], fields[2], fields[7]))  # fmt: skip
+        if int(gateway):
+            gateways.add(gateway)
+        elif int(mask):
+            networks.append(ipaddress.IPv4Network(f"{destination}/{mask}", strict=False))
+    trusted = ["127.0.0.1", "::1"]
+    for network in networks:
+        parts = [network]
+        for gateway in gateways:
+            parts = [piece for part in parts for piece in
+                     (part.address_exclude(ipaddress.IPv4Network(gateway)) if gateway in part else [part])]  # fmt: skip
+        trusted += [str(part) for part in sorted(parts)]
+    return ",".join(trusted)
+
+
+def _route_table() -> str:
+    try:
+        with open("/proc/net/route", encoding="ascii") as table:
+            return table.read()
+    except OSError:
+        return ""
+
+
+# TLS ends at a proxy in front of the container: gunicorn takes the scheme from X-Forwarded-Proto only when the
+# proxy sent it (trusted_peers), and Django asks gunicorn (wsgi.url_scheme), not the header itself.
+forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS") or trusted_peers(_route_table())
 # Gunicorn's control socket defaults to $HOME/.gunicorn, which is read-only here.
 control_socket = "/tmp/gunicorn.ctl"

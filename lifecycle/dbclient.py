@@ -2,8 +2,9 @@
 
 The dump and client programs differ by image (`mariadb-dump`/`mariadb` on MariaDB, `mysqldump`/`mysql` on the
 official mysql image): `choose_tools` picks them from what the container has. Passwords never reach a command
-line: each command runs under `sh -c` that moves the container's own MYSQL_ROOT_PASSWORD (or MYSQL_PASSWORD)
-into MYSQL_PWD, which the clients read. Nothing here runs anything.
+line: each command runs under `sh -c` that reads the container's own root (or app) password into MYSQL_PWD, which
+the clients read: from the file MYSQL_ROOT_PASSWORD_FILE (MYSQL_PASSWORD_FILE) names, a compose secret, or from
+MYSQL_ROOT_PASSWORD (MYSQL_PASSWORD) in a container made before the secrets were files. Nothing here runs anything.
 """
 
 from __future__ import annotations
@@ -20,9 +21,16 @@ SERVICE = "db"
 MARKER = "/var/lib/mysql/lifecycle-db-server.txt"
 DUMP_PROGRAMS = ("mariadb-dump", "mysqldump")  # preferred first: MariaDB 11 warns on its mysqldump alias
 CLIENT_PROGRAMS = ("mariadb", "mysql")
+# MYSQL_PWD from VAR_FILE's file, else from VAR (exported: the client that follows reads it).
+_PASSWORD = (
+    'if [ -n "${{{0}_FILE:-}}" ]; then MYSQL_PWD="$(cat "${0}_FILE")" || exit 1; '
+    'else MYSQL_PWD="${{{0}:-}}"; fi; export MYSQL_PWD; '
+)
+ROOT_PASSWORD = _PASSWORD.format("MYSQL_ROOT_PASSWORD")
+APP_PASSWORD = _PASSWORD.format("MYSQL_PASSWORD")
 # The program comes first, then --user, then the caller's arguments (which may end in a database name).
-AS_ROOT = 'p="$1"; shift; MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec "$p" --user=root "$@"'
-AS_APP = 'p="$1"; shift; MYSQL_PWD="$MYSQL_PASSWORD" exec "$p" --user="$MYSQL_USER" "$@" "$MYSQL_DATABASE"'
+AS_ROOT = ROOT_PASSWORD + 'p="$1"; shift; exec "$p" --user=root "$@"'
+AS_APP = APP_PASSWORD + 'p="$1"; shift; exec "$p" --user="$MYSQL_USER" "$@" "$MYSQL_DATABASE"'
 # The program, then the user; its password travels in LIFECYCLE_LOAD_PASSWORD, which `compose exec --env NAME`
 # copies from the suite's environment (never a command line).
 AS_USER = 'p="$1"; u="$2"; shift 2; MYSQL_PWD="$LIFECYCLE_LOAD_PASSWORD" exec "$p" --user="$u" "$@"'
@@ -130,13 +138,13 @@ def read_marker_offline(volume: str, image: str) -> list[str]:
 
 def plain_dump_to_file(settings: Settings, tools: DbTools, path: str) -> list[str]:
     """The plain tools' baseline for the benchmark: `dump | gzip` into a file inside the container."""
-    script = 'p="$1"; f="$2"; shift 2; MYSQL_PWD="$MYSQL_ROOT_PASSWORD" "$p" --user=root "$@" | gzip > "$f"'
+    script = ROOT_PASSWORD + 'p="$1"; f="$2"; shift 2; "$p" --user=root "$@" | gzip > "$f"'
     return _exec(settings, script, [tools.dump, path, "--single-transaction", tools.database])
 
 
 def plain_load_from_file(settings: Settings, tools: DbTools, path: str, database: str) -> list[str]:
     """The plain tools' baseline for the benchmark: `gunzip | client` from a file inside the container."""
-    script = 'p="$1"; f="$2"; shift 2; gunzip -c "$f" | MYSQL_PWD="$MYSQL_ROOT_PASSWORD" "$p" --user=root "$@"'
+    script = ROOT_PASSWORD + 'p="$1"; f="$2"; shift 2; gunzip -c "$f" | "$p" --user=root "$@"'
     return _exec(settings, script, [tools.client, path, database])
 
 

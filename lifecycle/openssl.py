@@ -10,15 +10,26 @@ from pathlib import Path
 EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 
 
+# What the local CA may sign for, and nothing else: a client that trusts it believes it for these names only.
+PERMITTED = ("DNS:localhost", "IP:127.0.0.0/255.0.0.0", "IP:::1/ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
+NAME_CONSTRAINTS = "nameConstraints=critical," + ",".join(f"permitted;{name}" for name in PERMITTED)
+
+
 def new_ca(key: Path, cert: Path, subject: str, days: int) -> list[str]:
-    """A self-signed CA that may sign server certificates only (pathlen 0)."""
+    """A self-signed CA that may sign server certificates only (pathlen 0), for PERMITTED names only."""
     return [
         "openssl", "req", "-x509", "-new", *EC_KEY, "-sha256", "-days", str(days),
         "-keyout", str(key), "-out", str(cert), "-subj", subject,
         "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0",
         "-addext", "keyUsage=critical,keyCertSign,cRLSign",
         "-addext", "subjectKeyIdentifier=hash",
+        "-addext", NAME_CONSTRAINTS,
     ]  # fmt: skip
+
+
+def text(cert: Path) -> list[str]:
+    """The certificate as text (its extensions: whether the CA has name constraints)."""
+    return ["openssl", "x509", "-noout", "-text", "-in", str(cert)]
 
 
 def new_request(key: Path, request: Path, subject: str) -> list[str]:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lifecycle import backup, buildkey, codezip, container_env, offline, sbom, tls
+from lifecycle import backup, buildkey, codezip, container_env, offline, sbom, secretfiles, tls
 from lifecycle import compose as cmd
 from lifecycle.doctor import base_image_fix
 from lifecycle.errors import UserError
@@ -46,6 +46,31 @@ HEALTH_POLL_SECONDS = 0.2  # between looks at the app's health once db is up: ho
 DB_VOLUME = "db-data"  # docker/compose.yaml's volume of the database, `<project>_db-data` on the engine
 
 
+# scp-like git addresses: [user@]host:path, with no scheme (user@ is not secret: `git@`, but never `user:token@`).
+SCP_LIKE = re.compile(r"(?:(?P<user>[^@/:]+)@)?(?P<host>[^@/:]+):(?P<path>(?!//).*)")
+
+
+def public_url(url: str) -> str:
+    """`url` without what must not travel with an image or a record: user, password or token, query and fragment.
+
+    `https://gitlab-ci-token:TOKEN@host/group/repo.git?x#y` -> `https://host/group/repo.git`; an scp-like `git@host:
+    group/repo.git` stays as it is (the `git` user is no secret); a local path stays as it is. What cannot be read
+    as any of these and holds an `@` becomes `unknown`: better no source label than a leaked token."""
+    url = url.strip()
+    if url.startswith(("/", "./", "../", "~")):  # a local path: nothing to strip, whatever characters it has
+        return url
+    if "://" in url:
+        scheme, _, rest = url.partition("://")
+        authority, slash, path = rest.partition("/")
+        host = authority.rpartition("@")[2]
+        path = re.split(r"[?#]", path, maxsplit=1)[0]
+        return f"{scheme}://{host}{slash}{path}" if host or scheme == "file" else "unknown"
+    scp = SCP_LIKE.fullmatch(url)
+    if scp and "@" not in scp["path"]:
+        return url
+    return "unknown" if "@" in url else url
+
+
 def git_metadata(run: Runner, root: Path) -> dict[str, str]:
     """OCI label values from git; `unknown` outside a checkout. `created` is the commit time, so an
     unchanged tree rebuilds to the same labels (and the cache holds). Three git calls: every build makes them."""
@@ -59,7 +84,7 @@ def git_metadata(run: Runner, root: Path) -> dict[str, str]:
         "VCS_REF": commit,
         "CREATED": created,
         "VERSION": ask("describe", "--tags", "--always", "--dirty"),
-        "SOURCE_URL": ask("config", "--get", "remote.origin.url"),
+        "SOURCE_URL": public_url(ask("config", "--get", "remote.origin.url")),
     }
     return {name: value or "unknown" for name, value in values.items()}
 
@@ -142,10 +167,10 @@ DB_DENIED = (
 
 
 def ensure_secret_key(settings: Settings, stage: Stage) -> None:
-    if stage.needs_secret_key and not settings.env.get("DJANGO_SECRET_KEY"):
-        raise UserError(
-            f"{stage} needs DJANGO_SECRET_KEY; set it in .env (scripts/bootstrap writes one when there is no .env)"
-        )
+    """stage and prod refuse a missing secret, or a published default one, in one line (secretfiles.refusal)."""
+    problem = secretfiles.refusal(settings.env, stage)
+    if problem:
+        raise UserError(problem)
 
 
 @dataclass
@@ -154,6 +179,10 @@ class Suite:
     run: Runner
     dry: bool = False
     streams: Streams = field(default_factory=ProcessStreams)
+
+    def __post_init__(self) -> None:
+        # Every compose call of the stack needs SECRETS_DIR, and the files in it (lifecycle/secretfiles.py).
+        self.settings = self.settings.override(**secretfiles.prepare(self.settings, write=not self.dry))
 
     def say(self, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -460,6 +489,8 @@ class Suite:
             if project is None:  # another project's volume is not this checkout's data
                 self.database().guard_volume_deletion(no_backup=no_backup)
         self.run(cmd.down_argv(self.settings, volumes=volumes, project=project), env=self.settings.env)
+        if volumes and project is None and not self.dry:  # the next run writes them again, from .env
+            secretfiles.remove(self.settings)
 
     # ------------------------------------------------------------------------------------------- qa
     def qa(self, pytest_args: Sequence[str] = (), reports: Path | None = None) -> int:

@@ -3,7 +3,10 @@
 The local one is made by bootstrap (and by `invoke up --stage prod` when missing) with the `openssl` CLI into
 `.lifecycle/tls/` (ignored by git, outside every build context's copied files, mounted read-only into the proxy):
 a CA of this checkout (`ca.crt`, the file to trust) and a server certificate it signs for localhost, 127.0.0.1
-and ::1. Renewed when it would expire within 30 days; the CA is kept, so trusting it once is enough.
+and ::1. Renewed when it would expire within 30 days; the CA is kept, so trusting it once is enough, until it
+expires itself (CA_DAYS) or predates its name constraints: a CA that could sign for any site is made again once.
+The CA may sign for localhost, 127.0.0.0/8 and ::1 only (openssl.PERMITTED); its key never enters a container
+(the dev service, which bind-mounts the checkout, sees an empty .lifecycle/).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from lifecycle.runner import Runner
 from lifecycle.settings import Settings
 
 TLS_DIR = Path(".lifecycle") / "tls"
-CA_DAYS = 3650
+CA_DAYS = 825  # a little over two years: renewed (and trusted again) when it is due
 SERVER_DAYS = 397  # browsers refuse longer-lived server certificates
 RENEW_BEFORE_S = 30 * 24 * 3600
 SERVER_NAMES = ("DNS:localhost", "IP:127.0.0.1", "IP:::1")
@@ -70,8 +73,15 @@ def cert_files(settings: Settings) -> CertFiles:
     return files
 
 
-def needs_new_ca(files: CertFiles) -> bool:
-    return not (files.ca.is_file() and files.ca.with_suffix(".key").is_file())
+def needs_new_ca(files: CertFiles, run: Runner) -> bool:
+    """Missing, due within 30 days, or without name constraints (made before they were added: it can sign for any
+    site, so it is replaced once)."""
+    if not (files.ca.is_file() and files.ca.with_suffix(".key").is_file()):
+        return True
+    if not run(openssl.check_valid_for(files.ca, RENEW_BEFORE_S), warn=True, capture=True).ok:
+        return True
+    shown = run(openssl.text(files.ca), warn=True, capture=True)
+    return not (shown.ok and "Name Constraints: critical" in shown.stdout and "Permitted:" in shown.stdout)
 
 
 def server_cert_usable(files: CertFiles, run: Runner) -> bool:
@@ -103,7 +113,7 @@ def ensure_local_certificate(root: Path, run: Runner) -> list[str]:
     folder.chmod(0o700)
     old_umask = os.umask(0o077)  # keys are written 0600
     try:
-        if needs_new_ca(files):
+        if needs_new_ca(files, run):
             run(openssl.new_ca(files.ca.with_suffix(".key"), files.ca, ca_subject(root), CA_DAYS), capture=True)
             made.append(str(files.ca.relative_to(root)))
         if made or not server_cert_usable(files, run):
@@ -139,6 +149,11 @@ def trust_instructions(settings: Settings) -> list[str]:
         return [f"the proxy serves TLS_CERT_FILE={files.cert}; clients trust it through the CA that issued it", url]
     return [
         f"The proxy serves a certificate signed by this checkout's CA: {files.ca}",
+        "Trusting it means: whatever trusts it believes any certificate its key signs. It can sign only for",
+        "localhost, 127.0.0.0/8 and ::1 (name constraints; clients refuse it for any other site), expires after",
+        f"{CA_DAYS} days, and its key ({files.ca.with_suffix('.key')}, 0600) never enters a container. Trust it",
+        "for your own user (curl, Python, the browser's store) rather than system-wide where you can, and remove it",
+        "when you no longer use this checkout. A renewed CA (bootstrap says so) must be trusted again.",
         f"curl:     curl --cacert {files.ca} {url}",
         f"Python:   ssl.create_default_context(cafile='{files.ca}') (requests: verify='{files.ca}')",
         "Chromium/Firefox on Linux (NSS, needs libnss3-tools):",

@@ -91,7 +91,11 @@ def bench_settings(settings: Settings) -> Settings:
     """The isolated settings: own image name and compose project (per checkout), ports and zip folder."""
     name = default_project_name("bench", settings.root)
     ports = {name: str(free_port()) for name in ("APP_PORT", "HTTPS_PORT", "REGISTRY_PORT")}
-    return settings.override(PROJ_NAME=name, COMPOSE_PROJECT_NAME=name, ZIP_DIR=BENCH_ZIP_DIR, REGISTRY="", **ports)
+    # The load goes to APP_PORT with X-Forwarded-Proto: https, standing in for the TLS proxy: the app believes it.
+    trust = {"GUNICORN_FORWARDED_ALLOW_IPS": "*"}
+    return settings.override(
+        PROJ_NAME=name, COMPOSE_PROJECT_NAME=name, ZIP_DIR=BENCH_ZIP_DIR, REGISTRY="", **ports, **trust
+    )
 
 
 # what bench_settings changes

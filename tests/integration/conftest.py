@@ -327,6 +327,9 @@ class IsolatedCheckout:
     root: Path = REPO_ROOT
     https_port: int = 0  # the proxy in front of prod (HTTPS_PORT); 0: a free one
     registry_port: int = 0  # the local registry (REGISTRY_PORT); 0: a free one
+    # Tests that send HTTPS_PROXY_HEADERS to APP_PORT stand in for the TLS proxy: the app must believe them
+    # (GUNICORN_FORWARDED_ALLOW_IPS=*). Off: the default, only the proxy's network is believed (test_https.py).
+    trust_forwarded_headers: bool = True
 
     def __post_init__(self) -> None:
         self.https_port = self.https_port or free_port()
@@ -377,6 +380,7 @@ class IsolatedCheckout:
             "HTTPS_PORT": str(self.https_port),
             "REGISTRY_PORT": str(self.registry_port),
             "BACKUP_DIR": str(self.backups),
+            "GUNICORN_FORWARDED_ALLOW_IPS": "*" if self.trust_forwarded_headers else "",
             **{name: value for name, value in passwords.items() if value is not None},
         }
 

@@ -51,11 +51,14 @@ CHECKSUM = "CHECKSUM TABLE it_rows, it_blob"
 
 
 # ------------------------------------------------------------------------------------------------- helpers
+AS_ROOT = 'MYSQL_PWD="$(cat "$MYSQL_ROOT_PASSWORD_FILE")"'  # the compose secret (lifecycle/secretfiles.py)
+
+
 def sql(stack: IsolatedCheckout, statement: str, database: str = "app") -> str:
-    """Run SQL as root inside the db container (the password stays in the container's environment)."""
+    """Run SQL as root inside the db container (the password stays in the container: its secret file)."""
     (container,) = stack.containers("db")
     done = docker(
-        "exec", container, "sh", "-c", 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mariadb -uroot -N -B "$1" -e "$2"', "sh",
+        "exec", container, "sh", "-c", f'{AS_ROOT} mariadb -uroot -N -B "$1" -e "$2"', "sh",
         database, statement,
     )  # fmt: skip
     return done.stdout
@@ -116,7 +119,7 @@ def write_pairs(stack: IsolatedCheckout, stop: threading.Event) -> subprocess.Po
     """A client inserting one row into each of two tables per transaction until stopped (at most 500,000)."""
     (container,) = stack.containers("db")
     writer = subprocess.Popen(
-        ["docker", "exec", "-i", container, "sh", "-c", 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mariadb -uroot app'],
+        ["docker", "exec", "-i", container, "sh", "-c", f"{AS_ROOT} exec mariadb -uroot app"],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 

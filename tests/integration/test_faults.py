@@ -149,6 +149,8 @@ def app_container(
         "DB_PASSWORD",
         "-e",
         "DJANGO_SECRET_KEY",
+        "-e",
+        "GUNICORN_FORWARDED_ALLOW_IPS=*",  # the tests' X-Forwarded-Proto stands in for the TLS proxy
         *extra,
         prefix="it-app",
         env=env,

@@ -41,6 +41,28 @@ def test_dev_and_test_qa_write_files_as_the_host_user(isolated, stage):
         shutil.rmtree(probe_dir)
 
 
+def test_the_dev_container_cannot_read_the_ca_key_or_the_secret_files(isolated):
+    """Issue 23 #5: dev bind-mounts the checkout, but its .lifecycle/ (the local CA's key, the secret files) is an
+    empty tmpfs inside, even for a root host user (the tests run as root, who could read any file it could see)."""
+    from lifecycle.runner import SubprocessRunner
+    from lifecycle.tls import ensure_local_certificate, local_files
+
+    ensure_local_certificate(REPO_ROOT, SubprocessRunner(echo=False))
+    assert local_files(REPO_ROOT).ca.with_suffix(".key").is_file(), "no CA key on the host: nothing to hide"
+    done = isolated.invoke("build", "--stage", "dev", timeout=BUILD_TIMEOUT)
+    assert done.returncode == 0, describe(done)
+    # Markers the printed command does not contain ($((6*7)) prints 42): what `ls` said lies between them.
+    script = (
+        "'test -f /app/manage.py && echo $((6*7))-from && ls -A /app/.lifecycle && echo $((6*7))-to "
+        "&& cat /app/.lifecycle/tls/ca.key'"
+    )
+    seen = run_in(isolated, "dev", "sh", "-c", script)
+    assert "42-to" in seen.stdout, describe(seen)  # the checkout is there, and .lifecycle/ was listed
+    listed = seen.stdout.split("42-from", 1)[1].split("42-to", 1)[0]
+    assert listed.strip() == "", f".lifecycle/ is not empty in dev: {describe(seen)}"
+    assert seen.returncode != 0 and "PRIVATE KEY" not in seen.stdout, describe(seen)
+
+
 def test_a_new_dependency_is_importable_after_invoke_up_dev(isolated, tmp_path):
     """No stale environment: `invoke up` rebuilds dev when requirements change, and the venv lives in the image.
 

@@ -31,8 +31,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def site(engine):
-    """One prod stack behind its proxy; yields (checkout, what `invoke up` printed)."""
-    project = IsolatedCheckout.new()
+    """One prod stack behind its proxy, believing forwarded headers from the proxy only (the default); yields
+    (checkout, what `invoke up` printed)."""
+    project = IsolatedCheckout.new(trust_forwarded_headers=False)
     try:
         done = project.invoke_combined("up", "--stage", "prod", timeout=UP_TIMEOUT)
         assert done.returncode == 0, done.stdout[-4000:]
@@ -87,8 +88,21 @@ def test_certificate_is_verified_against_the_generated_ca_only(checkout):
 def test_home_page_over_https_with_hsts_set_once_by_django(opener, base):
     status, headers, body = fetch(opener, base)
     assert status == 200, body[:500]
-    assert headers.get_all("Strict-Transport-Security") == ["max-age=31536000; includeSubDomains; preload"]
+    assert headers.get_all("Strict-Transport-Security") == ["max-age=31536000"]  # no includeSubDomains, no preload
     assert len(headers.get_all("X-Content-Type-Options")) == 1, "the proxy must not add what Django sets"
+
+
+def test_a_forwarded_proto_header_on_the_published_port_is_not_believed(checkout):
+    """Issue 23 (Low): a local user on 127.0.0.1:APP_PORT who claims `X-Forwarded-Proto: https` is still on plain
+    HTTP to Django: no HSTS header (Django sends it on secure requests only), while the proxy's requests get it."""
+    for claim in ("https", "HTTPS", "https, https"):
+        connection = http.client.HTTPConnection("127.0.0.1", checkout.port, timeout=30)
+        connection.request("GET", "/health", headers={"X-Forwarded-Proto": claim, "X-Forwarded-Ssl": "on"})
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        assert response.status == 200, (claim, response.status)
+        assert response.getheader("Strict-Transport-Security") is None, f"X-Forwarded-Proto: {claim} was believed"
 
 
 def test_notes_api_write_then_read_over_https(opener, base):

@@ -99,6 +99,58 @@ def test_no_secret_in_image_layers_labels_or_history(engine, stack, settings, st
     assert found == {"control"}, f"{sorted(found - {'control'})} in a layer of {image}"
 
 
+SECRET_FILE_VARIABLES = (
+    "DJANGO_SECRET_KEY_FILE",
+    "DB_PASSWORD_FILE",
+    "MYSQL_PASSWORD_FILE",
+    "MYSQL_ROOT_PASSWORD_FILE",
+)
+
+
+def written_secrets(project: IsolatedCheckout) -> dict[str, str]:
+    """The secret values the suite gave the project's containers: the files it wrote (lifecycle/secretfiles.py)."""
+    from lifecycle import secretfiles
+
+    folder = REPO_ROOT / secretfiles.FOLDER / project.project
+    return {secret.setting: (folder / secret.file).read_text(encoding="utf-8") for secret in secretfiles.SECRETS}
+
+
+def test_no_secret_in_docker_inspect_of_any_container_nor_in_compose_config(engine, stack, settings):
+    """Issue 23 #4: db, stage, prod, the proxy and a one-off container of prod hold every secret as a file only."""
+    wanted = written_secrets(stack)
+    for name in ("DJANGO_SECRET_KEY", "DB_PASSWORD", "DB_ROOT_PASSWORD"):
+        assert len(wanted[name]) >= 16, f"{name} is not a generated secret: {len(wanted[name])} characters"
+        if settings.env.get(name):  # .env's value is the one the containers got
+            assert wanted[name] == settings.env[name], name
+    one_off = f"{stack.project}-one-off"
+    sleep = "run --detach --no-deps --name " + one_off + " prod python -c 'import time; time.sleep(300)'"
+    started = stack.invoke("compose", sleep, "--stage", "prod")
+    assert started.returncode == 0, started.stdout + started.stderr
+    try:
+        ids = stack.containers()
+        inspected = json.loads(engine.docker("inspect", *ids).stdout)
+        services = sorted(c["Config"]["Labels"].get("com.docker.compose.service", "?") for c in inspected)
+        assert {"db", "stage", "prod", "proxy"} <= set(services), services
+        assert services.count("prod") == 2, f"no one-off prod container among {services}"
+        text = json.dumps(inspected)
+        for name, value in wanted.items():
+            assert value not in text, f"{name}'s value in docker inspect of {services}"
+        for item in inspected:  # each one reads its secrets from files, and the files are there
+            env = dict(line.partition("=")[::2] for line in item["Config"]["Env"])
+            service = item["Config"]["Labels"]["com.docker.compose.service"]
+            files = {key: env[key] for key in SECRET_FILE_VARIABLES if key in env}
+            if service != "proxy":
+                assert files and all(path.startswith("/run/secrets/") for path in files.values()), (service, files)
+            assert not {"DB_PASSWORD", "DJANGO_SECRET_KEY", "MYSQL_PASSWORD", "MYSQL_ROOT_PASSWORD"} & set(env)
+        for stage in ("dev", "stage", "prod", "test-qa"):
+            config = stack.invoke("compose", "config", "--stage", stage)
+            assert config.returncode == 0 and "/run/secrets/db_password" in config.stdout, config.stderr
+            for name, value in wanted.items():
+                assert value not in config.stdout + config.stderr, f"{name}'s value in compose config of {stage}"
+    finally:
+        engine.docker("rm", "--force", one_off, check=False)
+
+
 def test_app_uses_its_own_database_user_not_root(engine, stack):
     code = (
         "from django.db import connection; c = connection.cursor(); "

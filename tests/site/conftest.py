@@ -53,16 +53,25 @@ def run_site_python():
     return run
 
 
-# What the TLS-ending proxy adds to every request it forwards; with it, the SSL redirect lets requests in.
+# What the TLS-ending proxy adds to every request it forwards.
 PROXY_HEADERS = {"Host": "testserver", "X-Forwarded-Proto": "https"}
+
+
+class ProxiedClient(Client):
+    """Requests as the app gets them from the TLS proxy: its headers, and HTTPS as the WSGI scheme, which gunicorn
+    sets from X-Forwarded-Proto for the proxy's address only (docker/gunicorn.conf.py); Django asks the scheme, so
+    the SSL redirect lets these requests in."""
+
+    def _base_environ(self, **request):
+        return {**super()._base_environ(**request), "wsgi.url_scheme": "https", "SERVER_PORT": "443"}
 
 
 @pytest.fixture
 def https_client():
-    return Client(headers=PROXY_HEADERS)
+    return ProxiedClient(headers=PROXY_HEADERS)
 
 
 @pytest.fixture
 def csrf_checking_https_client():
     """Checks CSRF tokens as a real browser request would be checked (the default test client skips that)."""
-    return Client(enforce_csrf_checks=True, headers=PROXY_HEADERS)
+    return ProxiedClient(enforce_csrf_checks=True, headers=PROXY_HEADERS)

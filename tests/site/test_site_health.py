@@ -27,6 +27,13 @@ def test_health_is_served_over_plain_http_despite_ssl_redirect(client, settings)
     assert client.get("/api/notes").status_code == 301
 
 
+def test_a_client_claiming_https_on_plain_http_is_still_redirected(client):
+    """Only gunicorn decides the scheme (for the proxy's address); Django ignores a client's X-Forwarded-Proto."""
+    response = client.get("/api/notes", headers={"X-Forwarded-Proto": "https"})
+    assert response.status_code == 301
+    assert "Strict-Transport-Security" not in response
+
+
 def test_health_is_503_when_query_fails_then_recovers(client):
     with mock.patch.object(connection, "cursor", side_effect=OperationalError(2006, "MySQL server has gone away")):
         failed = client.get("/health")

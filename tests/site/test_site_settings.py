@@ -161,3 +161,43 @@ def test_collectstatic_needs_no_database_and_whitenoise_serves_admin_css(run_sit
     assert url.startswith("/static/admin/css/base.")
     assert url != "/static/admin/css/base.css", "the URL should carry the content hash"
     assert (status, content_type) == ("200", "text/css;")
+
+
+def test_secrets_come_from_their_files_when_only_the_file_is_named(run_site_python, tmp_path):
+    """`docker exec` never passes the entrypoint: the settings read DJANGO_SECRET_KEY_FILE and DB_PASSWORD_FILE."""
+    key, password = tmp_path / "django_secret_key", tmp_path / "db_password"
+    key.write_text(STRONG_KEY + "\n")
+    password.write_text("pw with ' and \" and $x")
+    result = run_site_python(
+        print_settings("SECRET_KEY", "DATABASES"), DJANGO_SECRET_KEY_FILE=str(key), DB_PASSWORD_FILE=str(password)
+    )
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)
+    assert values["SECRET_KEY"] == STRONG_KEY
+    assert values["DATABASES"]["default"]["PASSWORD"] == "pw with ' and \" and $x"
+
+
+def test_an_unreadable_secret_file_is_one_line(run_site_python, tmp_path):
+    result = run_site_python(IMPORT_SETTINGS, DJANGO_SECRET_KEY_FILE=str(tmp_path / "missing"))
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY_FILE=" in last_line(result.stderr) and "is not a readable file" in last_line(
+        result.stderr
+    )
+
+
+def test_forwarded_proto_and_hsts_reach_no_further_than_asked(run_site_python):
+    """Issue 23 (Low): Django does not read X-Forwarded-Proto itself (gunicorn decides, for the proxy's address only);
+    HSTS covers the site, not its subdomains or the browsers' preload lists; check --deploy stays clean."""
+    names = ("SECURE_PROXY_SSL_HEADER", "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD")
+    result = run_site_python(print_settings(*names), DJANGO_SECRET_KEY=STRONG_KEY)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == dict.fromkeys(names, False) | {"SECURE_PROXY_SSL_HEADER": None}
+    on = run_site_python(
+        print_settings(*names), DJANGO_SECRET_KEY=STRONG_KEY, DJANGO_TRUST_X_FORWARDED_PROTO="true",
+        DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS="true", DJANGO_SECURE_HSTS_PRELOAD="true",
+    )  # fmt: skip
+    assert json.loads(on.stdout) == {
+        "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_PROTO", "https"],
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": True,
+        "SECURE_HSTS_PRELOAD": True,
+    }

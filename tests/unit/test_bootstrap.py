@@ -156,16 +156,55 @@ def test_ensure_user_env_ignores_non_crt_files_in_the_host_folder(checkout, host
     assert "EXTRA_CA_DIR" not in parse_env_file((checkout / ".env").read_text(), ".env")
 
 
-def test_ensure_user_env_never_touches_an_existing_env(checkout, host_ca_dir):
+def test_ensure_user_env_never_touches_an_env_with_every_secret(checkout, host_ca_dir):
     (host_ca_dir / "proxy.crt").write_text("cert")
     path = checkout / ".env"
-    path.write_text("DJANGO_SECRET_KEY=mine\n")
+    text = "DJANGO_SECRET_KEY=mine\nDB_PASSWORD=p\nDB_ROOT_PASSWORD=r\n"
+    path.write_text(text)
     path.chmod(0o644)
     before = path.stat()
     bootstrap.ensure_user_env(checkout)
-    assert path.read_text() == "DJANGO_SECRET_KEY=mine\n"
+    assert path.read_text() == text
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert path.stat().st_mtime_ns == before.st_mtime_ns
+
+
+@pytest.mark.parametrize(
+    ("text", "added"),
+    [
+        pytest.param("APP_PORT=18000\n", ["DJANGO_SECRET_KEY", "DB_PASSWORD", "DB_ROOT_PASSWORD"],
+                     id="a hand-written .env with ports only"),
+        pytest.param("# mine\nDJANGO_SECRET_KEY=mine\nAPP_PORT=18000", ["DB_PASSWORD", "DB_ROOT_PASSWORD"],
+                     id="only the key, no final newline"),
+        pytest.param("DJANGO_SECRET_KEY=mine\nDB_PASSWORD=\nDB_ROOT_PASSWORD=''\n", ["DB_PASSWORD", "DB_ROOT_PASSWORD"],
+                     id="empty values count as missing"),
+        pytest.param("export DB_PASSWORD=p\nDB_ROOT_PASSWORD=r # root\n", ["DJANGO_SECRET_KEY"],
+                     id="export and comment"),
+    ],
+)  # fmt: skip
+def test_ensure_user_env_fills_in_the_missing_secrets_and_keeps_the_rest(checkout, host_ca_dir, capsys, text, added):
+    path = checkout / ".env"
+    path.write_text(text)
+    path.chmod(0o644)
+    before = parse_env_file(text, ".env")
+    bootstrap.ensure_user_env(checkout)
+    after = path.read_text()
+    assert after.startswith(text), "the user's lines are kept byte for byte, first"
+    values = parse_env_file(after, ".env")
+    assert {name: values[name] for name in before if before[name]} == {k: v for k, v in before.items() if v}
+    assert all(len(values[name]) >= 24 for name in added)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert capsys.readouterr().err.strip() == (
+        f".env: added the missing {', '.join(added)} (generated); your other lines are unchanged"
+    )
+    bootstrap.ensure_user_env(checkout)
+    assert path.read_text() == after, "a second run changes nothing"
+
+
+def test_ensure_user_env_leaves_no_temporary_file_behind(checkout, host_ca_dir):
+    (checkout / ".env").write_text("APP_PORT=1\n")
+    bootstrap.ensure_user_env(checkout)
+    assert sorted(p.name for p in checkout.iterdir()) == [".env"]
 
 
 def test_ensure_user_env_twice_keeps_the_first_key(checkout, host_ca_dir):

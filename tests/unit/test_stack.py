@@ -17,6 +17,7 @@ from lifecycle.stack import (
     db_verdict,
     ensure_secret_key,
     git_metadata,
+    public_url,
     sync_certs,
 )
 from lifecycle.stages import PROD, Stage
@@ -187,32 +188,48 @@ def test_the_right_typed_name_confirms(answer):
 # -------------------------------------------------------------------------------------------- secret key
 
 
+KEYS = {"DJANGO_SECRET_KEY": "k", "DB_PASSWORD": "p", "DB_ROOT_PASSWORD": "r"}
+FILL = "(scripts/bootstrap fills in every missing secret of an existing .env)"
+PUBLIC = "set a secret of your own in .env (delete the line and run scripts/bootstrap to generate one)"
+
+
 @pytest.mark.parametrize(
-    ("stage", "key", "refused"),
+    ("stage", "environ", "refusal"),
     [
-        pytest.param("dev", None, False, id="dev needs no key"),
-        pytest.param("test-qa", None, False, id="test-qa needs no key"),
-        pytest.param("stage", None, True, id="stage without a key is refused"),
-        pytest.param("prod", None, True, id="prod without a key is refused"),
-        pytest.param("prod", "", True, id="prod with an empty key is refused"),
-        pytest.param("stage", "k", False, id="stage with a key passes"),
-        pytest.param("prod", "k", False, id="prod with a key passes"),
+        pytest.param("dev", {}, None, id="dev needs no secret of the user's"),
+        pytest.param("test-qa", {}, None, id="test-qa needs no secret of the user's"),
+        pytest.param("stage", {},
+                     f"stage needs DJANGO_SECRET_KEY, DB_PASSWORD, DB_ROOT_PASSWORD; set them in .env {FILL}",
+                     id="stage without secrets is refused"),
+        pytest.param("prod", {**KEYS, "DJANGO_SECRET_KEY": ""}, f"prod needs DJANGO_SECRET_KEY; set it in .env {FILL}",
+                     id="prod with an empty key is refused"),
+        pytest.param("prod", {"DJANGO_SECRET_KEY": "k"}, f"prod needs DB_PASSWORD, DB_ROOT_PASSWORD; set them in .env "
+                     f"{FILL}", id="a hand-written .env with only the key: the database passwords are named"),
+        pytest.param("prod", {**KEYS, "DB_ROOT_PASSWORD": "root-dev-password"},
+                     f"prod refuses the published default value of DB_ROOT_PASSWORD; {PUBLIC}",
+                     id="the old compose fallback root password is refused"),
+        pytest.param("stage", {**KEYS, "DB_PASSWORD": "app-dev-password",
+                               "DJANGO_SECRET_KEY": "django-insecure-dev-only-key-never-use-outside-debug"},
+                     f"stage refuses the published default value of DJANGO_SECRET_KEY, DB_PASSWORD; {PUBLIC}",
+                     id="the debug key and the old app password are refused"),
+        pytest.param("prod", {**KEYS, "DB_PASSWORD": "test-only-not-secret"},
+                     f"prod refuses the published default value of DB_PASSWORD; {PUBLIC}", id="the qa key is refused"),
+        pytest.param("stage", KEYS, None, id="stage with every secret passes"),
+        pytest.param("prod", KEYS, None, id="prod with every secret passes"),
     ],
-)
-def test_ensure_secret_key(make_settings, stage, key, refused):
-    settings = make_settings() if key is None else make_settings(DJANGO_SECRET_KEY=key)
-    if not refused:
+)  # fmt: skip
+def test_ensure_secret_key(make_settings, stage, environ, refusal):
+    settings = make_settings(**environ)
+    if refusal is None:
         ensure_secret_key(settings, Stage.parse(stage))
         return
     with pytest.raises(UserError) as error:
         ensure_secret_key(settings, Stage.parse(stage))
-    assert str(error.value) == (
-        f"{stage} needs DJANGO_SECRET_KEY; set it in .env (scripts/bootstrap writes one when there is no .env)"
-    )
+    assert str(error.value) == refusal
 
 
-def test_the_secret_key_may_come_from_env_file(tmp_path, make_settings):
-    (tmp_path / ".env").write_text("DJANGO_SECRET_KEY=from-file\n")
+def test_the_secrets_may_come_from_env_file(tmp_path, make_settings):
+    (tmp_path / ".env").write_text("DJANGO_SECRET_KEY=from-file\nDB_PASSWORD=a\nDB_ROOT_PASSWORD=b\n")
     ensure_secret_key(make_settings(), PROD)
 
 
@@ -236,6 +253,45 @@ def test_git_metadata_reads_each_label_from_git(tmp_path):
         "SOURCE_URL": "https://example.org/shop.git",
     }
     assert all(call[:3] == ["git", "-C", str(tmp_path)] for call in run.calls)
+
+
+TOKEN = "glcbt-64_s3cr3tT0k3n"
+
+
+@pytest.mark.parametrize(
+    ("url", "public"),
+    [
+        pytest.param(f"https://gitlab-ci-token:{TOKEN}@gitlab.example.com/group/shop.git",
+                     "https://gitlab.example.com/group/shop.git", id="a CI clone URL loses its token"),
+        pytest.param(f"https://{TOKEN}@github.com/org/shop.git", "https://github.com/org/shop.git",
+                     id="a token as the user name"),
+        pytest.param(f"https://x-access-token:{TOKEN}@github.com:8443/org/shop", "https://github.com:8443/org/shop",
+                     id="the port stays"),
+        pytest.param(f"https://user:p%40ss@w@host/a?private_token={TOKEN}#frag", "https://host/a",
+                     id="an @ in the password, a token in the query"),
+        pytest.param(f"ssh://git:{TOKEN}@host:2222/org/shop.git", "ssh://host:2222/org/shop.git", id="ssh URL"),
+        pytest.param("https://github.com/org/shop.git", "https://github.com/org/shop.git", id="a clean URL stays"),
+        pytest.param("https://[::1]:8080/shop.git", "https://[::1]:8080/shop.git", id="an IPv6 host stays"),
+        pytest.param("git@github.com:org/shop.git", "git@github.com:org/shop.git", id="scp-like stays as it is"),
+        pytest.param("github.com:org/shop.git", "github.com:org/shop.git", id="scp-like without a user"),
+        pytest.param(f"user:{TOKEN}@host:org/shop.git", "unknown", id="scp-like with a password: unknown"),
+        pytest.param("/srv/git/shop.git", "/srv/git/shop.git", id="a local path stays"),
+        pytest.param("../shop@v2/.git", "../shop@v2/.git", id="a relative path with an @ stays"),
+        pytest.param("file:///srv/git/shop.git", "file:///srv/git/shop.git", id="a file URL stays"),
+        pytest.param(f"https://user:{TOKEN}@", "unknown", id="nothing but credentials: unknown"),
+        pytest.param("unknown", "unknown", id="no remote"),
+    ],
+)  # fmt: skip
+def test_public_url_strips_user_information(url, public):
+    assert public_url(url) == public
+    assert TOKEN not in public_url(url)
+
+
+def test_a_token_in_the_remote_never_reaches_the_source_label(tmp_path):
+    run = RecordingRunner(
+        {git(tmp_path, "config", "--get", "remote.origin.url"): Result(0, f"https://ci:{TOKEN}@host/shop.git\n")}
+    )
+    assert git_metadata(run, tmp_path)["SOURCE_URL"] == "https://host/shop.git"
 
 
 def test_git_metadata_is_unknown_when_git_fails(tmp_path):

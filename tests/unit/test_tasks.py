@@ -30,6 +30,10 @@ DENIED_DB = (
 )
 
 
+# What stage and prod need to start (lifecycle/secretfiles.refusal).
+SECRETS = {"DJANGO_SECRET_KEY": "k", "DB_PASSWORD": "p", "DB_ROOT_PASSWORD": "r"}
+
+
 @pytest.fixture
 def make_checkout(tmp_path, monkeypatch):
     """`make_checkout(**environ)`: a minimal tmp checkout that `tasks.load_settings` resolves to.
@@ -283,7 +287,7 @@ def test_up_prod_without_secret_key_exits_and_runs_nothing(make_checkout):
     with pytest.raises(Exit) as error:
         tasks.up(c, stage="prod")
     assert "DJANGO_SECRET_KEY" in error.value.message
-    assert error.value.message.startswith("error: prod needs DJANGO_SECRET_KEY; ")
+    assert error.value.message.startswith("error: prod needs DJANGO_SECRET_KEY, DB_PASSWORD, DB_ROOT_PASSWORD; ")
     assert commands(c) == list(PREFLIGHT)  # only the read-only probes
     assert not settings.zip_path.exists()
 
@@ -300,7 +304,7 @@ def test_up_test_qa_points_to_invoke_qa_and_runs_nothing(make_checkout):
 
 
 def test_up_prod_builds_then_waits_for_health_and_https(make_checkout, monkeypatch):
-    settings = make_checkout(DJANGO_SECRET_KEY="k", HTTPS_PORT="8444")
+    settings = make_checkout(**SECRETS, HTTPS_PORT="8444")
     waited = []
     monkeypatch.setattr(stack, "wait_for_https", waited.append)
     c = context()
@@ -388,7 +392,7 @@ def test_up_that_never_gets_healthy_shows_logs_and_exits(make_checkout):
 
 
 def test_manage_runs_a_one_off_container_with_the_split_command(make_checkout):
-    settings = make_checkout(DJANGO_SECRET_KEY="k")
+    settings = make_checkout(**SECRETS)
     c = context()
     tasks.manage(c, "migrate --plan", stage="prod")
     expected = compose_argv(
@@ -562,7 +566,7 @@ RUNNING = {  # db runs from an earlier `up`, and the stage's container is found 
 
 def test_up_beside_a_healthy_db_starts_the_stage_alone_then_the_proxy(make_checkout, monkeypatch):
     """The everyday restart: compose's own wait would poll db's health, then everyone's, on half-second ticks."""
-    settings = make_checkout(DJANGO_SECRET_KEY="k", HTTPS_PORT="8444")
+    settings = make_checkout(**SECRETS, HTTPS_PORT="8444")
     waited = []
     monkeypatch.setattr(stack, "wait_for_https", waited.append)
     c = context({**owned(settings), **VOLUME_EXISTS, **RUNNING})
@@ -662,7 +666,7 @@ def test_manage_dbshell_points_to_the_task_that_has_a_client(make_checkout):
 
 
 def test_manage_builds_a_missing_image_with_its_zip_first(make_checkout):
-    settings = make_checkout(DJANGO_SECRET_KEY="k")
+    settings = make_checkout(**SECRETS)
     c = context({r"docker image inspect --format '\{\{index": Result(exited=1)})
     tasks.manage(c, "check", stage="prod")
     calls = compose_calls(c)
@@ -738,13 +742,32 @@ def test_clean_removes_only_the_images_this_checkout_built(make_checkout, capsys
 
 
 def test_dry_up_and_qa_say_what_they_would_do_never_what_happened(make_checkout, capsys):
-    make_checkout(DJANGO_SECRET_KEY="k")
+    make_checkout(**SECRETS)
     tasks.up(context(dry=True), stage="prod")
     tasks.qa(context(dry=True))
     err = capsys.readouterr().err
     assert "dry run: would wait until db and prod are healthy, then serve https://127.0.0.1:8443/" in err
     assert "dry run: would run pytest in test-qa and copy its reports to " in err
     assert "is up and healthy" not in err and "pytest exited" not in err
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        pytest.param({"DJANGO_SECRET_KEY": "k"}, "prod needs DB_PASSWORD, DB_ROOT_PASSWORD; ", id="a missing password"),
+        pytest.param({**SECRETS, "DB_PASSWORD": "app-dev-password"},
+                     "prod refuses the published default value of DB_PASSWORD; ", id="the old compose fallback"),
+    ],
+)  # fmt: skip
+def test_dry_up_refuses_prod_on_a_missing_or_default_secret_and_writes_nothing(make_checkout, environ, named):
+    settings = make_checkout(**environ)
+    c = context(dry=True)
+    with pytest.raises(Exit) as error:
+        tasks.up(c, stage="prod")
+    assert error.value.message.startswith(f"error: {named}")
+    assert "\n" not in error.value.message
+    assert not commands(c)
+    assert not (settings.root / ".lifecycle" / "secrets").exists(), "a dry run writes no secret file"
 
 
 def test_failing_qa_says_pytests_status_once(make_checkout, capsys):
@@ -894,7 +917,7 @@ def test_up_debug_adds_the_debug_file_and_passes_the_mode(make_checkout, flags, 
     ],
 )
 def test_up_debug_refuses_what_it_cannot_do_before_building(make_checkout, stage, flags, message):
-    make_checkout(DJANGO_SECRET_KEY="k")
+    make_checkout(**SECRETS)
     c = context()
     with pytest.raises(Exit) as error:
         tasks.up(c, stage=stage, **flags)

@@ -8,6 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
+from conftest import CHECKOUT
 
 from lifecycle import browser, openssl, tls
 from lifecycle.errors import UserError
@@ -25,7 +27,9 @@ P = Path("/t")
             ["openssl", "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
              "-sha256", "-days", "10", "-keyout", "/t/ca.key", "-out", "/t/ca.crt", "-subj", "/CN=x",
              "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-addext", "subjectKeyIdentifier=hash"],
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-addext", "subjectKeyIdentifier=hash",
+             "-addext", "nameConstraints=critical,permitted;DNS:localhost,permitted;IP:127.0.0.0/255.0.0.0,"
+             "permitted;IP:::1/ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"],
             id="ca",
         ),
         pytest.param(
@@ -75,6 +79,67 @@ def test_a_certificate_from_another_ca_is_replaced_but_the_ca_is_kept(tmp_path):
     shutil.copyfile(tls.local_files(other).cert, files.cert)  # signed by another CA: must be remade
     assert tls.ensure_local_certificate(tmp_path, SubprocessRunner(echo=False)) == [".lifecycle/tls/server.crt"]
     assert files.ca.read_bytes() == ca_before
+
+
+def sign_for(tmp_path: Path, name: str, alt_names: str) -> Path:
+    """A server certificate for `alt_names` signed with the local CA's key, as anyone who had the key could make."""
+    files = tls.local_files(tmp_path)
+    key, request, ext, cert = (tmp_path / f"{name}.{suffix}" for suffix in ("key", "csr", "ext", "crt"))
+    ext.write_text(f"basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName={alt_names}\n")
+    run = SubprocessRunner(echo=False)
+    run(openssl.new_request(key, request, f"/CN={name}"), capture=True)
+    run(openssl.sign(request, files.ca, files.ca.with_suffix(".key"), cert, ext, "0x02", 30), capture=True)
+    return cert
+
+
+@pytest.mark.parametrize(
+    ("name", "alt_names", "trusted"),
+    [
+        pytest.param("localhost", "DNS:localhost,IP:127.0.0.1,IP:::1", True, id="localhost, 127.0.0.1, ::1"),
+        pytest.param("app.localhost", "DNS:app.localhost,IP:127.9.9.9", True, id="a name under localhost, 127/8"),
+        pytest.param("example.com", "DNS:example.com", False, id="another site"),
+        pytest.param("localhost.evil", "DNS:localhost.evil", False, id="a name that only starts with localhost"),
+        pytest.param("bank", "DNS:localhost,DNS:bank.example", False, id="one foreign name among local ones"),
+        pytest.param("ip", "IP:10.0.0.1", False, id="another address"),
+        pytest.param("ipv6", "IP:::2", False, id="another IPv6 address"),
+    ],
+)
+def test_the_ca_signs_only_for_local_names(tmp_path, name, alt_names, trusted):
+    """Issue 23 #5: a certificate the CA's key signs for any other site fails verification (openssl verify)."""
+    tls.ensure_local_certificate(tmp_path, SubprocessRunner(echo=False))
+    cert = sign_for(tmp_path, name, alt_names)
+    done = subprocess.run(["openssl", "verify", "-CAfile", str(tls.local_files(tmp_path).ca), str(cert)],
+                          capture_output=True, text=True)  # fmt: skip
+    assert (done.returncode == 0) is trusted, done.stdout + done.stderr
+    if not trusted:
+        assert "permitted subtree violation" in done.stdout + done.stderr
+
+
+def test_an_unconstrained_ca_is_made_again_once(tmp_path):
+    """A CA from before the constraints (the old argv, 10 years) is replaced, with a new server certificate."""
+    files = tls.local_files(tmp_path)
+    files.ca.parent.mkdir(parents=True)
+    old = openssl.new_ca(files.ca.with_suffix(".key"), files.ca, "/CN=old", 3650)
+    del old[-2:]  # without -addext nameConstraints=...
+    SubprocessRunner(echo=False)(old, capture=True)
+    before = files.ca.read_bytes()
+    made = tls.ensure_local_certificate(tmp_path, SubprocessRunner(echo=False))
+    assert made == [".lifecycle/tls/ca.crt", ".lifecycle/tls/server.crt"]
+    assert files.ca.read_bytes() != before
+    assert tls.ensure_local_certificate(tmp_path, SubprocessRunner(echo=False)) == [], "once"
+
+
+def test_trust_instructions_say_what_trusting_the_ca_means(tmp_path):
+    text = "\n".join(tls.trust_instructions(load_settings(root=tmp_path, environ={})))
+    for words in ("Trusting it means", "localhost, 127.0.0.0/8 and ::1", "never enters a container", "825 days"):
+        assert words in text
+
+
+def test_the_dev_container_sees_an_empty_lifecycle_folder():
+    """The dev service bind-mounts the checkout: its .lifecycle/ (CA key, secret files) is masked by a tmpfs."""
+    dev = yaml.safe_load((CHECKOUT / "docker" / "compose.yaml").read_text())["services"]["dev"]
+    mounts = {(m["type"], m["target"]) if isinstance(m, dict) else ("bind", m.split(":")[1]) for m in dev["volumes"]}
+    assert ("bind", "/app") in mounts and ("tmpfs", "/app/.lifecycle") in mounts
 
 
 @pytest.mark.parametrize(
