@@ -123,7 +123,8 @@ def test_health_checks_stay_out_of_the_access_log_and_other_health_calls_stay_in
 
 def test_doctor_accepts_the_port_this_checkouts_stack_holds(stack):
     done = stack.invoke_combined("doctor")
-    assert f"ok   port: 127.0.0.1:{stack.port} in use by this checkout's stack" in strip_ansi(done.stdout), done.stdout
+    out = strip_ansi(done.stdout)
+    assert f"ok   APP_PORT: 127.0.0.1:{stack.port} in use by this checkout's stack" in out, done.stdout
 
 
 @pytest.mark.parametrize("stdin", ["closed", "/dev/null"])
