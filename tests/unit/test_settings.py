@@ -215,6 +215,20 @@ def test_a_long_line_parses_in_linear_time(text, expected):
     assert parse_env_file(text, ".env", {"B": "x"}) == {"A": expected}
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        pytest.param("export" + " " * 2**20 + "x", id="export and 1 MiB of spaces, no ="),
+        pytest.param("A" + "." * 2**20 + " " * 2**20 + "x", id="a long name then spaces, no ="),
+        pytest.param('A="' + "\\" * 2**20, id="an unclosed quote of backslashes"),
+        pytest.param('A="x"' + " " * 2**20 + "y", id="1 MiB of spaces after a quote"),
+    ],
+)
+def test_a_long_bad_line_is_refused_in_linear_time(line):
+    with pytest.raises(UserError, match=r"^\.env line 1: "):
+        parse_env_file(line + "\n", ".env")
+
+
 def test_an_env_file_that_is_not_utf8_is_named_in_one_line(tmp_path):
     (tmp_path / ".env").write_bytes(b"A=1\nB=\xff\n")
     with pytest.raises(UserError, match=r"^\.env is not UTF-8 text \(byte 6\); save it as UTF-8$"):
