@@ -10,13 +10,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import shlex
-import sys
 from pathlib import Path
 
 from invoke import Collection, Exit, task
 from invoke.runners import Local
 
-from lifecycle import backup, dbclient, deps, offline, sbom, tls
+from lifecycle import backup, deps, offline, sbom, tls
 from lifecycle import cluster as cluster_core
 from lifecycle import compose as cmd
 from lifecycle import deploy as swarm_deploy
@@ -353,12 +352,11 @@ def db_list(c):
 @task(name="shell", help={"root": "Connect as root instead of the app user. Default: off."})
 @user_errors
 def db_shell(c, root=False):
-    """A SQL prompt in the running db service, as the app user on its database (root only with --root)."""
-    s = suite(c)
-    database = s.database()
-    database.require_running()
-    tty = sys.stdin.isatty()
-    s.run(dbclient.shell(s.settings, database.tools(), root=root, tty=tty), env=s.settings.env, interactive=tty)
+    """A SQL prompt in the running db service, as the app user on its database (root only with --root); without a
+    terminal it runs the SQL piped in (echo 'SELECT 1' | invoke db.shell) and exits with the client's status."""
+    status = suite(c).db_shell(root=root)
+    if status:
+        raise Exit(code=status)
 
 
 @task(name="sbom", help={"stage": STAGE_HELP})

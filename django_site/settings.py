@@ -112,6 +112,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: moves SecurityMiddleware's HTTP->HTTPS redirect to SECURE_SSL_PORT (django_site/middleware.py).
+    "django_site.middleware.HttpsRedirectPortMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Right after SecurityMiddleware: static files skip the rest of the stack but still get security headers.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -175,6 +177,9 @@ DATABASES = {
 
 # Debug runs are plain-HTTP development servers, so redirects, HSTS and secure cookies default off there.
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+# The port HTTPS is served on, when it is not the one the plain-HTTP request came to (compose: HTTPS_PORT for prod);
+# 0 keeps the requested one. The redirect keeps the requested host name either way.
+SECURE_SSL_PORT = env_int("DJANGO_SECURE_SSL_PORT", 0)
 # The container healthcheck talks plain HTTP to the app directly; paths are matched without the leading slash.
 SECURE_REDIRECT_EXEMPT = [r"^health/?$"]
 # Off by default: gunicorn sets the scheme from X-Forwarded-Proto only for the proxy's own address

@@ -72,6 +72,14 @@ EXCLUDED = (
 )
 
 
+# The suite's own folders of data, never zipped (nor reached through a symlink), wherever the include list points;
+# the zip folder and BACKUP_DIR join them from the settings (Suite.zip).
+SUITE_FOLDERS = (".lifecycle",)
+# A bound on the walk: a tree of symlinks that fan out (each folder linking twice to the next) doubles the paths
+# at every level without any loop; a code zip held in memory has no business with this many files.
+MAX_ENTRIES = 50_000
+
+
 def excluded(path: Path) -> bool:
     """True when `path` (a file or folder in the tree) must never be zipped."""
     return any(fnmatchcase(path.name, pattern) for pattern in EXCLUDED) or (path / "pyvenv.cfg").is_file()
@@ -115,11 +123,13 @@ def _arcname_problem(name: str) -> str | None:
 class _Collector:
     def __init__(self, root: Path, skip: Sequence[Path]):
         self.root = root.resolve()
-        self.skip = {p.resolve() for p in skip}
+        self.skip = {p.resolve() for p in (*skip, *(root / name for name in SUITE_FOLDERS))}
         self.files: dict[str, FileEntry] = {}
+        self.entries = 0
 
     def _is_skipped(self, path: Path) -> bool:
-        return path.resolve() in self.skip
+        """A skipped folder itself (a symlink to one is refused in add, not passed over)."""
+        return not path.is_symlink() and path.resolve() in self.skip
 
     def _excluded_target(self, target: Path) -> bool:
         """True when a symlink's target (inside the root) is, or lies in, something never zipped."""
@@ -130,15 +140,23 @@ class _Collector:
                 return True
         return False
 
-    def add(self, path: Path, name: str, chain: frozenset[Path]) -> None:
-        """Add `path` (file or folder, maybe a symlink) under zip name `name`; `chain` guards against loops."""
+    def add(self, path: Path, name: str, chain: frozenset[Path], linked: bool = False) -> None:
+        """Add `path` (file or folder, maybe a symlink) under zip name `name`; `chain` guards against loops;
+        `linked`: `path` lies in a folder reached through a symlink."""
         if excluded(path) or self._is_skipped(path):
             return
         problem = _arcname_problem(name)
         if problem:
             raise UserError(f"refusing to zip {printable(name)}: {problem}")
+        self.entries += 1
+        if self.entries > MAX_ENTRIES:
+            raise UserError(
+                f"refusing to zip more than {MAX_ENTRIES} files and folders (reached {name}); "
+                "exclude the data folder or the symlinks that multiply the tree"
+            )
         real = path
-        if path.is_symlink():
+        is_link = path.is_symlink()
+        if is_link:
             target = path.resolve()
             if not target.is_relative_to(self.root):
                 raise UserError(
@@ -157,8 +175,13 @@ class _Collector:
             real = real.resolve()
             if real in chain:
                 raise UserError(f"refusing to zip {name}: symlink loop back to {real}; remove the link")
+            if is_link and linked:  # links to folders inside linked folders multiply the paths without a loop
+                raise UserError(
+                    f"refusing to zip {name}: a symlinked folder inside a symlinked folder; "
+                    "copy one of them in (a link to a folder may not lead to another)"
+                )
             for child in sorted(os.listdir(path)):
-                self.add(path / child, f"{name}/{child}", chain | {real})
+                self.add(path / child, f"{name}/{child}", chain | {real}, linked or is_link)
         elif stat.S_ISREG(info.st_mode):
             self.files[name] = FileEntry(name, real.read_bytes(), bool(info.st_mode & 0o111))
         else:
@@ -176,7 +199,8 @@ def _include_name(entry: str) -> str:
 
 
 def collect(root: Path, include: Sequence[str] = DEFAULT_INCLUDE, skip: Sequence[Path] = ()) -> list[FileEntry]:
-    """The files packing would carry, sorted by zip name. `skip` lists folders never to enter (the zip folder)."""
+    """The files packing would carry, sorted by zip name. `skip` lists folders never to enter, nor to reach through
+    a symlink (the zip folder, BACKUP_DIR), besides SUITE_FOLDERS."""
     collector = _Collector(root, skip)
     for entry in include:
         name = _include_name(entry)
@@ -215,10 +239,10 @@ def zip_bytes(files: Sequence[FileEntry]) -> bytes:
 
 
 def pack_bytes(
-    root: Path, include: Sequence[str] = DEFAULT_INCLUDE, zip_dir: Path | None = None
+    root: Path, include: Sequence[str] = DEFAULT_INCLUDE, zip_dir: Path | None = None, skip: Sequence[Path] = ()
 ) -> tuple[bytes, list[FileEntry]]:
     """Pack the tree in memory: the zip's bytes and the files it carries."""
-    files = collect(root, include, skip=[zip_dir] if zip_dir is not None else [])
+    files = collect(root, include, skip=[*skip, *([zip_dir] if zip_dir is not None else [])])
     return zip_bytes(files), files
 
 
@@ -289,9 +313,12 @@ def manifest_text(
     return json.dumps(manifest, indent=2, sort_keys=True) + "\n"
 
 
-def pack_zip(root: Path, zip_path: Path, include: Sequence[str] = DEFAULT_INCLUDE) -> ZipResult:
-    """Pack the include list under `root` into `zip_path` (written only when its bytes change) plus its manifest."""
-    data, files = pack_bytes(root, include, zip_path.parent)
+def pack_zip(
+    root: Path, zip_path: Path, include: Sequence[str] = DEFAULT_INCLUDE, skip: Sequence[Path] = ()
+) -> ZipResult:
+    """Pack the include list under `root` into `zip_path` (written only when its bytes change) plus its manifest.
+    `skip`: more folders of data never zipped (BACKUP_DIR)."""
+    data, files = pack_bytes(root, include, zip_path.parent, skip)
     digest = hashlib.sha256(data).hexdigest()
     manifest_path = manifest_path_for(zip_path)
     commit, dirty = git_state(root, include)
@@ -326,7 +353,7 @@ def summary(result: ZipResult, root: Path | None = None) -> str:
 # ------------------------------------------------------------------------------------------------ checking
 
 
-def is_stale(root: Path, zip_path: Path, include: Sequence[str] = DEFAULT_INCLUDE) -> bool:
+def is_stale(root: Path, zip_path: Path, include: Sequence[str] = DEFAULT_INCLUDE, skip: Sequence[Path] = ()) -> bool:
     """True when the zip is missing, unreadable, corrupt, or differs from what packing the tree now gives.
 
     Packs in memory, so a tree that `pack_zip` would refuse raises the same UserError here.
@@ -335,5 +362,5 @@ def is_stale(root: Path, zip_path: Path, include: Sequence[str] = DEFAULT_INCLUD
         current = zip_path.read_bytes()
     except OSError:
         return True
-    data, _ = pack_bytes(root, include, zip_path.parent)
+    data, _ = pack_bytes(root, include, zip_path.parent, skip)
     return current != data

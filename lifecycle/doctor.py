@@ -23,6 +23,7 @@ from lifecycle.probes import (
     port_is_free,
     port_published_by,
 )
+from lifecycle.registry import project as registry_project
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
 
@@ -66,12 +67,38 @@ def disk_check(free_bytes: int, where: str) -> Check:
     return Check("disk", ok, f"{free_gib:.1f} GiB free in {where}", fix)
 
 
-def port_check(port: int, free: bool, ours: bool = False) -> Check:
-    """ours: the port is published by this checkout's own stack (invoke up), which is no problem."""
+# The host ports the suite publishes on 127.0.0.1, each with what publishes it.
+PORTS = (
+    ("APP_PORT", "the site (invoke up)"),
+    ("HTTPS_PORT", "the TLS proxy in front of prod"),
+    ("DEBUG_PORT", "debugpy (invoke up --stage dev --debug)"),
+    ("REGISTRY_PORT", "the local registry (invoke registry.up)"),
+)
+
+
+def port_check(port: int, free: bool, ours: bool = False, name: str = "APP_PORT") -> Check:
+    """ours: the port is published by this checkout's own stack (invoke up, registry.up), which is no problem."""
     if ours:
-        return Check("port", True, f"127.0.0.1:{port} in use by this checkout's stack")
-    fix = f"stop what listens on {port} (ss -ltnp 'sport = :{port}') or set APP_PORT in .env"
-    return Check("port", free, f"127.0.0.1:{port} {'free' if free else 'in use'}", fix)
+        return Check(name, True, f"127.0.0.1:{port} in use by this checkout's stack")
+    fix = f"stop what listens on {port} (ss -ltnp 'sport = :{port}') or set {name} in .env"
+    return Check(name, free, f"127.0.0.1:{port} {'free' if free else 'in use'}", fix)
+
+
+def ports_in_use(settings: Settings) -> dict[str, int]:
+    """The settings of PORTS this checkout publishes: REGISTRY_PORT only while releases go to the local registry."""
+    names = [name for name, _ in PORTS if name != "REGISTRY_PORT" or not settings["REGISTRY"]]
+    return {name: int(settings[name]) for name in names}
+
+
+def distinct_ports_check(ports: dict[str, int]) -> Check | None:
+    """Two settings naming one port: whichever starts second fails with docker's 'port is already allocated'."""
+    seen: dict[int, str] = {}
+    for name, port in ports.items():
+        if port in seen:
+            detail = f"{seen[port]} and {name} are both {port}"
+            return Check("ports", False, detail, f"give each its own port in .env ({name}, say)")
+        seen[port] = name
+    return None
 
 
 def crlf_check(files: list[str]) -> Check:
@@ -126,10 +153,16 @@ def checks(settings: Settings, run: Runner) -> list[Check]:
         result += [images_check(present, registry_ok, base_image_fix(settings)), buildkit_check(buildkit)]
         where, free = engine_disk_space(run)
         result.append(disk_check(free, where))
-    port = int(settings["APP_PORT"])
-    free = port_is_free(port)
-    ours = not free and engine.ok and port_published_by(run, settings.project_name, port)
-    result += [port_check(port, free, ours), crlf_check(crlf_files(settings.root))]
+    ports = ports_in_use(settings)
+    clash = distinct_ports_check(ports)
+    if clash:
+        result.append(clash)
+    for name, port in ports.items():
+        free = port_is_free(port)
+        project = registry_project(settings) if name == "REGISTRY_PORT" else settings.project_name
+        ours = not free and engine.ok and port_published_by(run, project, port)
+        result.append(port_check(port, free, ours, name))
+    result.append(crlf_check(crlf_files(settings.root)))
     return result
 
 

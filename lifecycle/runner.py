@@ -12,10 +12,10 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from lifecycle.errors import CommandFailed
 
@@ -47,6 +47,7 @@ class Runner(Protocol):
         after `timeout` seconds (exit status 124, as timeout(1) gives)."""
 
 
+CHUNK = 1 << 20  # bytes per read: memory stays flat whatever the size of the stream
 TIMED_OUT = 124  # the exit statuses a shell gives: timeout(1), and a program that is not installed
 NOT_FOUND = 127
 
@@ -93,6 +94,26 @@ def stdin_is_terminal() -> bool:
         return False
 
 
+def piped_input(stream: BinaryIO | None = None) -> Iterator[bytes] | None:
+    """What is piped into stdin (`stream`: sys.stdin's bytes), chunk by chunk; None when there is nothing to read:
+    stdin closed, `/dev/null`, an empty file, a pipe whose writer wrote nothing. The first read decides (it waits
+    for a writer still at work); the rest streams on, so a dump of any size is never whole in memory."""
+    if stream is None:
+        if not stdin_is_open():
+            return None
+        stream = sys.stdin.buffer
+    first = stream.read1(CHUNK)
+    if not first:
+        return None
+
+    def chunks() -> Iterator[bytes]:
+        yield first
+        while chunk := stream.read1(CHUNK):
+            yield chunk
+
+    return chunks()
+
+
 @dataclass
 class InvokeRunner:
     """Runs through an Invoke Context, so `invoke --dry` and `MockContext` work unchanged.
@@ -116,9 +137,6 @@ class InvokeRunner:
             **deadline,
         )
         return Result(result.return_code, result.stdout or "", result.stderr or "")
-
-
-CHUNK = 1 << 20  # bytes per read: memory stays flat whatever the size of the stream
 
 
 class Streams(Protocol):

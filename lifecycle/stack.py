@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
 import shutil
 import sys
 import time
@@ -16,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lifecycle import backup, buildkey, codezip, container_env, offline, sbom, secretfiles, tls
+from lifecycle import backup, buildkey, codezip, container_env, dbclient, offline, sbom, secretfiles, tls
 from lifecycle import compose as cmd
 from lifecycle.doctor import base_image_fix
 from lifecycle.errors import UserError
@@ -31,7 +32,7 @@ from lifecycle.probes import (
     superseded_builds,
     volume_exists,
 )
-from lifecycle.runner import ProcessStreams, Runner, Streams, stdin_is_terminal
+from lifecycle.runner import ProcessStreams, Runner, Streams, piped_input, stdin_is_open, stdin_is_terminal
 from lifecycle.settings import Settings
 from lifecycle.stages import STAGES, TEST_QA, Stage
 from lifecycle.tls import wait_for_https
@@ -173,6 +174,12 @@ def ensure_secret_key(settings: Settings, stage: Stage) -> None:
         raise UserError(problem)
 
 
+NO_SQL_PIPED = (
+    "invoke db.shell has no terminal and nothing piped in (stdin closed, /dev/null or empty); pipe SQL in, "
+    "e.g. echo 'SELECT 1' | invoke db.shell, or run it at a terminal; nothing was run"
+)
+
+
 @dataclass
 class Suite:
     settings: Settings
@@ -190,11 +197,12 @@ class Suite:
     # ------------------------------------------------------------------------------------------ zip
     def zip(self) -> codezip.ZipResult | None:
         root, path = self.settings.root, self.settings.zip_path
+        data = [root / self.settings["BACKUP_DIR"]]  # the suite's data: never in the zip, even through a link
         if self.dry:
-            stale = codezip.is_stale(root, path)
+            stale = codezip.is_stale(root, path, skip=data)
             self.say(f"dry run: {path.relative_to(root)} {'would be rewritten' if stale else 'is current'}")
             return None
-        result = codezip.pack_zip(root, path)
+        result = codezip.pack_zip(root, path, skip=data)
         self.say(codezip.summary(result, root))
         return result
 
@@ -474,6 +482,26 @@ class Suite:
         bash = ["bash"] if command is None else ["bash", "-c", command]
         argv = cmd.exec_argv(self.settings, stage, bash, tty=tty, env=flags)
         return self.run(argv, env={**self.settings.env, **secrets}, warn=True, interactive=tty).return_code
+
+    def db_shell(self, root: bool = False) -> int:
+        """The SQL client in the running db service: a prompt at a terminal; without one, it runs the SQL piped in
+        and returns the client's exit status. Nothing to read (stdin closed, /dev/null, an empty pipe) is refused
+        before anything runs: the client would wait for input forever."""
+        tty = stdin_is_terminal()
+        if not tty and not stdin_is_open():
+            raise UserError(NO_SQL_PIPED)
+        database = self.database()
+        database.require_running()
+        argv = dbclient.shell(self.settings, database.tools(), root=root, tty=tty)
+        if tty:
+            return self.run(argv, env=self.settings.env, warn=True, interactive=True).return_code
+        if self.dry:
+            self.say(f"dry run: would pipe stdin into {shlex.join(argv)}")
+            return 0
+        chunks = piped_input()
+        if chunks is None:
+            raise UserError(NO_SQL_PIPED)
+        return self.streams.stream_in(argv, chunks, env=self.settings.env)
 
     def down(
         self,

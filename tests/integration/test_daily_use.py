@@ -107,6 +107,45 @@ def test_shell_without_a_terminal_refuses_or_runs_the_command(stack):
     assert "prod:hi" in done.stdout
 
 
+# How a script hands db.shell its stdin: SQL piped in, or nothing to read.
+DB_SHELL_STDIN = {
+    "pipe": 'printf "%s\\n" "$SQL" | "$@"',
+    "stdin closed": 'exec "$@" <&-',
+    "stdin from /dev/null": 'exec "$@" </dev/null',
+    "an empty pipe": 'true | "$@"',
+}
+
+
+def db_shell(stack: IsolatedCheckout, stdin: str, *args: str, sql: str = "") -> subprocess.CompletedProcess[str]:
+    argv = ["bash", "-c", DB_SHELL_STDIN[stdin], "_", *invoke_argv(), "db.shell", *args]
+    return run_combined(argv, env={**stack.env, "SQL": sql}, cwd=stack.root, timeout=120)  # it hung before
+
+
+@pytest.mark.parametrize(
+    ("args", "sql", "status", "shown", "hidden"),
+    [
+        pytest.param((), "SELECT CONCAT('an', 'swer'); SELECT CURRENT_USER();", 0, "answer", "root@",
+                     id="piped SQL runs as the app user"),
+        pytest.param(("--root",), "SELECT CURRENT_USER();", 0, "root@", "ERROR", id="piped SQL runs as root"),
+        pytest.param((), "SELECT * FROM no_such_table;", 1, "ERROR 1146", "Traceback",
+                     id="the client's exit status is the task's"),
+    ],
+)  # fmt: skip
+def test_db_shell_without_a_terminal_runs_the_sql_piped_in(stack, args, sql, status, shown, hidden):
+    done = db_shell(stack, "pipe", *args, sql=sql)
+    assert done.returncode == status, done.stdout[-3000:]
+    assert shown in done.stdout and hidden not in done.stdout, done.stdout[-3000:]
+
+
+@pytest.mark.parametrize("stdin", ["stdin closed", "stdin from /dev/null", "an empty pipe"])
+@pytest.mark.parametrize("args", [(), ("--root",)], ids=["app user", "root"])
+def test_db_shell_with_nothing_to_read_refuses_in_one_line(stack, stdin, args):
+    refused = db_shell(stack, stdin, *args)
+    assert refused.returncode == 1, refused.stdout[-3000:]
+    assert_one_line(refused.stdout, "invoke db.shell has no terminal and nothing piped in", "nothing was run")
+    assert "isatty" not in refused.stdout
+
+
 def test_health_checks_stay_out_of_the_access_log_and_other_health_calls_stay_in(engine, stack):
     status, _, _ = request(stack.port, "GET", "/health", {"User-Agent": "daily-use-probe"})
     assert status == 200
@@ -123,7 +162,8 @@ def test_health_checks_stay_out_of_the_access_log_and_other_health_calls_stay_in
 
 def test_doctor_accepts_the_port_this_checkouts_stack_holds(stack):
     done = stack.invoke_combined("doctor")
-    assert f"ok   port: 127.0.0.1:{stack.port} in use by this checkout's stack" in strip_ansi(done.stdout), done.stdout
+    out = strip_ansi(done.stdout)
+    assert f"ok   APP_PORT: 127.0.0.1:{stack.port} in use by this checkout's stack" in out, done.stdout
 
 
 @pytest.mark.parametrize("stdin", ["closed", "/dev/null"])

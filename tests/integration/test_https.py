@@ -138,7 +138,17 @@ def test_health_answers_plain_http_on_app_port_and_the_rest_redirects(checkout):
     connection = http.client.HTTPConnection("127.0.0.1", checkout.port, timeout=10)
     connection.request("GET", "/api/notes")
     response = connection.getresponse()
-    assert response.status == 301 and response.getheader("Location").startswith("https://")
+    assert response.status == 301
+    assert response.getheader("Location") == f"https://127.0.0.1:{checkout.https_port}/api/notes"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_browser_sent_to_plain_http_ends_on_the_https_page(opener, checkout, host):
+    """Typed as http://HOST:APP_PORT/admin/login/: the redirect leads to the proxy's HTTPS_PORT (it kept APP_PORT,
+    where no TLS answers), the host name is kept, and the page loads over verified TLS."""
+    with opener.open(f"http://{host}:{checkout.port}/admin/login/?next=/admin/", timeout=30) as response:
+        assert response.url == f"https://{host}:{checkout.https_port}/admin/login/?next=/admin/"
+        assert response.status == 200 and 'name="csrfmiddlewaretoken"' in response.read().decode()
 
 
 def test_plain_http_on_the_https_port_gets_no_http_answer(checkout):

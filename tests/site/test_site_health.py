@@ -4,6 +4,7 @@ from unittest import mock
 
 import pytest
 from django.db import OperationalError, connection
+from django.test import Client
 
 REACHABLE = {"status": "ok", "database": "reachable"}
 UNREACHABLE = {"status": "error", "database": "unreachable"}
@@ -91,3 +92,31 @@ def test_health_is_503_migrations_pending_while_the_schema_is_behind_the_code(cl
     finally:
         call_command("migrate", verbosity=0)
     assert client.get("/health").json() == REACHABLE
+
+
+@pytest.mark.parametrize(
+    ("host", "ssl_port", "location"),
+    [
+        pytest.param("127.0.0.1:8000", 8443, "https://127.0.0.1:8443/admin/login/?next=/x", id="to the proxy's port"),
+        pytest.param("localhost:8000", 8443, "https://localhost:8443/admin/login/?next=/x", id="the host name kept"),
+        pytest.param("[::1]:8000", 8443, "https://[::1]:8443/admin/login/?next=/x", id="an IPv6 address"),
+        pytest.param("127.0.0.1:8000", 443, "https://127.0.0.1/admin/login/?next=/x", id="443 needs no port"),
+        pytest.param("127.0.0.1:8000", 0, "https://127.0.0.1:8000/admin/login/?next=/x", id="unset: Django's own"),
+    ],
+)
+def test_the_https_redirect_goes_to_the_port_that_serves_https(client, settings, host, ssl_port, location):
+    """Plain HTTP on APP_PORT: HTTPS is on the proxy's HTTPS_PORT (DJANGO_SECURE_SSL_PORT), not on APP_PORT."""
+    settings.SECURE_SSL_PORT = ssl_port
+    response = client.get("/admin/login/?next=/x", HTTP_HOST=host)
+    assert (response.status_code, response["Location"]) == (301, location)
+    assert client.get("/health", HTTP_HOST=host).status_code == 200
+
+
+def test_only_the_https_redirect_moves(client, settings):
+    settings.SECURE_SSL_PORT = 8443
+    assert client.get("/admin", secure=True)["Location"] == "/admin/"  # APPEND_SLASH's redirect is left alone
+    assert client.get("/admin/", HTTP_HOST="evil.example.com").status_code == 400  # ALLOWED_HOSTS still rules
+    settings.SECURE_SSL_HOST = "secure.example.com"
+    other = Client()  # middleware reads SECURE_SSL_HOST when it is loaded
+    assert other.get("/admin/", HTTP_HOST="127.0.0.1:8000")["Location"] == "https://secure.example.com/admin/"
+    assert other.get("/admin/", HTTP_HOST="evil.example.com")["Location"] == "https://secure.example.com/admin/"

@@ -15,6 +15,8 @@ import pytest
 
 from lifecycle import codezip, unpack_zip
 from lifecycle.errors import UserError
+from lifecycle.settings import DEFAULTS, load_settings
+from lifecycle.stack import Suite
 
 SOURCES = {
     "manage.py": "#!/usr/bin/env python\nimport sys\n",
@@ -295,6 +297,86 @@ def test_an_unsafe_tree_is_refused_and_nothing_is_written(
     assert not zip_path(tree).parent.exists()
 
 
+def link_to_backups(root: Path) -> None:
+    (root / "backups").mkdir()
+    (root / "backups" / "project-20260101T000000Z.sql.gz").write_bytes(b"the whole database")
+    (root / "django_site" / "data").symlink_to("../backups", target_is_directory=True)
+
+
+def link_into_lifecycle(root: Path) -> None:
+    (root / ".lifecycle" / "tls").mkdir(parents=True)
+    (root / ".lifecycle" / "tls" / "ca.crt").write_text("not code\n")
+    (root / "django_site" / "certs").symlink_to("../.lifecycle/tls", target_is_directory=True)
+
+
+def fan_out(root: Path, levels: int = 12) -> None:
+    """Each folder links twice to the next: 2**levels paths to the last one, and no loop."""
+    for level in range(levels + 1):
+        (root / "fan" / str(level)).mkdir(parents=True)
+    (root / "fan" / str(levels) / "leaf.py").write_text("x = 1\n")
+    for level in range(levels):
+        for branch in ("a", "b"):
+            (root / "fan" / str(level) / branch).symlink_to(f"../{level + 1}", target_is_directory=True)
+    (root / "django_site" / "fan").symlink_to("../fan/0", target_is_directory=True)
+
+
+DATA_AND_FAN_OUT = [
+    pytest.param(
+        link_to_backups,
+        "refusing to zip django_site/data: symlink points at something never zipped",
+        id="backups reached through a symlink are refused",
+    ),
+    pytest.param(
+        link_into_lifecycle,
+        "refusing to zip django_site/certs: symlink points at something never zipped",
+        id=".lifecycle reached through a symlink is refused",
+    ),
+    pytest.param(
+        fan_out,
+        "refusing to zip django_site/fan/a: a symlinked folder inside a symlinked folder",
+        id="a fan-out of symlinks is refused at the second link",
+    ),
+]
+
+
+@pytest.mark.parametrize(("spoil", "message"), DATA_AND_FAN_OUT)
+def test_the_suites_data_and_a_fan_out_of_links_are_refused(
+    tree: Path, spoil: Callable[[Path], None], message: str
+) -> None:
+    spoil(tree)
+    with pytest.raises(UserError) as raised:
+        codezip.pack_zip(tree, zip_path(tree), skip=[tree / "backups"])
+    assert str(raised.value).startswith(message)
+    assert "\n" not in str(raised.value)
+    assert not zip_path(tree).parent.exists()
+
+
+def test_backup_dir_inside_an_included_folder_is_left_out(tree: Path) -> None:
+    """BACKUP_DIR comes from the settings (Suite.zip passes it), wherever it points."""
+    make_tree(tree, {"django_site/dumps/project-1.sql.gz": "rows\n", ".lifecycle/engine.json": "{}\n"}, ())
+    settings = load_settings(root=tree, environ={"BACKUP_DIR": "django_site/dumps"})
+    Suite(settings, run=None).zip()
+    assert names(zip_path(tree)) == sorted(SOURCES)
+    assert codezip.pack_zip(tree, zip_path(tree), include=(".",), skip=[tree / "django_site/dumps"]).file_count == (
+        len(SOURCES)
+    )
+
+
+def test_the_walk_is_bounded(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(codezip, "MAX_ENTRIES", len(SOURCES))  # files and folders: more entries than that
+    with pytest.raises(UserError, match=r"^refusing to zip more than 6 files and folders \(reached "):
+        codezip.pack_zip(tree, zip_path(tree))
+    monkeypatch.setattr(codezip, "MAX_ENTRIES", 50_000)
+    assert codezip.pack_zip(tree, zip_path(tree)).file_count == len(SOURCES)
+
+
+def test_a_folder_linked_once_is_still_zipped_as_its_content(tree: Path) -> None:
+    (tree / "django_site" / "shared").symlink_to("app", target_is_directory=True)
+    (tree / "django_site" / "app" / "alias.py").symlink_to("views.py")  # a file link inside a linked folder is fine
+    codezip.pack_zip(tree, zip_path(tree))
+    assert {"django_site/shared/alias.py", "django_site/shared/views.py"} <= set(names(zip_path(tree)))
+
+
 BAD_INCLUDES = [
     pytest.param(("manage.py", "missing_app"), "'missing_app' does not exist", id="a missing include entry is refused"),
     pytest.param(("/etc",), "must be a relative path", id="an absolute include entry is refused"),
@@ -511,3 +593,9 @@ def test_the_exclusion_policy(tmp_path: Path, relative: str, dropped: bool) -> N
 def test_the_entry_rule_is_the_one_in_lifecycle_unpack_zip() -> None:
     assert Path(unpack_zip.__file__).parent == Path(codezip.__file__).parent
     assert codezip.unsafe_reason is unpack_zip.unsafe_reason
+
+
+def test_the_suites_data_folders_stay_out_of_the_build_context() -> None:
+    """The engine gets the checkout as build context: backups and .lifecycle (CA key, engine state) stay out."""
+    ignored = (Path(__file__).resolve().parents[2] / ".dockerignore").read_text().splitlines()
+    assert {DEFAULTS["BACKUP_DIR"], *codezip.SUITE_FOLDERS, "reports"} <= set(ignored)

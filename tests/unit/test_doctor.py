@@ -85,8 +85,16 @@ def test_disk_check(free_bytes, ok, detail):
 )
 def test_port_check(free, ok, detail):
     check = port_check(8000, free)
-    assert (check.name, check.ok, check.detail) == ("port", ok, detail)
+    assert (check.name, check.ok, check.detail) == ("APP_PORT", ok, detail)
     assert check.fix == "stop what listens on 8000 (ss -ltnp 'sport = :8000') or set APP_PORT in .env"
+
+
+def test_port_check_names_the_setting_to_change():
+    check = port_check(8443, False, name="HTTPS_PORT")
+    assert check.line() == (
+        "FAIL HTTPS_PORT: 127.0.0.1:8443 in use -> stop what listens on 8443 (ss -ltnp 'sport = :8443') "
+        "or set HTTPS_PORT in .env"
+    )
 
 
 @pytest.mark.parametrize(
@@ -199,7 +207,10 @@ def test_checks_with_the_engine_down_skip_the_engine_checks(make_settings, monke
     assert [(c.name, c.ok) for c in found] == [
         ("engine", False),
         ("compose v2", True),
-        ("port", True),
+        ("APP_PORT", True),
+        ("HTTPS_PORT", True),
+        ("DEBUG_PORT", True),
+        ("REGISTRY_PORT", True),
         ("line endings", True),
     ]
     assert run.calls == [list(VERSION), list(COMPOSE_VERSION)]
@@ -208,9 +219,9 @@ def test_checks_with_the_engine_down_skip_the_engine_checks(make_settings, monke
 def test_report_counts_failures_and_prints_one_line_each(make_settings, monkeypatch, capsys):
     monkeypatch.setattr(doctor, "port_is_free", lambda port: False)
     run = RecordingRunner({VERSION: Result(1), COMPOSE_VERSION: Result(1)})
-    assert doctor.report(make_settings(), run) == 3
+    assert doctor.report(make_settings(), run) == 6
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split(" ")[0] for line in lines] == ["FAIL", "FAIL", "FAIL", "ok"]
+    assert [line.split(" ")[0] for line in lines] == ["FAIL"] * 6 + ["ok"]
 
 
 @pytest.mark.parametrize(
@@ -251,18 +262,73 @@ def test_base_image_fix_names_what_works(make_settings, environ, fix):
     assert doctor.base_image_fix(make_settings(**environ)).startswith(fix)
 
 
+PORT_SETTINGS = {"APP_PORT": "8123", "HTTPS_PORT": "8124", "DEBUG_PORT": "8125", "REGISTRY_PORT": "8126"}
+
+
+def port_checks(found: list[Check]) -> list[tuple[str, bool, str]]:
+    return [(check.name, check.ok, check.detail) for check in found if check.name.endswith("PORT")]
+
+
+def test_every_published_port_held_by_this_checkouts_stacks_passes(make_settings, monkeypatch):
+    """The site and the proxy belong to the checkout's compose project, the registry to PROJECT-registry."""
+    monkeypatch.setattr(doctor, "port_is_free", lambda port: False)
+    settings = make_settings(**PORT_SETTINGS)
+    ps = ("docker", "ps", "--quiet", "--filter", f"label=com.docker.compose.project={settings.project_name}")
+    registry_ps = (*ps[:-1], f"{ps[-1]}-registry")
+    run = RecordingRunner(
+        {VERSION: Result(0, "20.10.24"), registry_ps: Result(0, "4567cdef\n"), ps: Result(0, "0123abcd\n")}
+    )
+    assert port_checks(doctor.checks(settings, run)) == [
+        (name, True, f"127.0.0.1:{port} in use by this checkout's stack") for name, port in PORT_SETTINGS.items()
+    ]
+    for port in ("8123", "8124", "8125"):
+        assert [*ps, "--filter", f"publish={port}"] in run.calls
+    assert [*registry_ps, "--filter", "publish=8126"] in run.calls
+
+
+def test_every_published_port_held_by_something_else_fails(make_settings, monkeypatch):
+    monkeypatch.setattr(doctor, "port_is_free", lambda port: port == 8124)
+    run = RecordingRunner({VERSION: Result(0, "20.10.24")})  # docker ps lists nothing of this project
+    assert port_checks(doctor.checks(make_settings(**PORT_SETTINGS), run)) == [
+        ("APP_PORT", False, "127.0.0.1:8123 in use"),
+        ("HTTPS_PORT", True, "127.0.0.1:8124 free"),
+        ("DEBUG_PORT", False, "127.0.0.1:8125 in use"),
+        ("REGISTRY_PORT", False, "127.0.0.1:8126 in use"),
+    ]
+
+
+def test_registry_port_is_not_checked_when_releases_go_elsewhere(make_settings, monkeypatch):
+    monkeypatch.setattr(doctor, "port_is_free", lambda port: True)
+    run = RecordingRunner({VERSION: Result(1)})
+    found = doctor.checks(make_settings(REGISTRY="registry.example.com/team"), run)
+    assert [name for name, _, _ in port_checks(found)] == ["APP_PORT", "HTTPS_PORT", "DEBUG_PORT"]
+
+
+@pytest.mark.parametrize(
+    ("environ", "detail"),
+    [
+        pytest.param({"HTTPS_PORT": "8000"}, "APP_PORT and HTTPS_PORT are both 8000", id="site and proxy"),
+        pytest.param({"REGISTRY_PORT": "5678"}, "DEBUG_PORT and REGISTRY_PORT are both 5678", id="debug and registry"),
+    ],
+)
+def test_two_settings_naming_one_port_fail(make_settings, monkeypatch, environ, detail):
+    monkeypatch.setattr(doctor, "port_is_free", lambda port: True)
+    found = doctor.checks(make_settings(**environ), RecordingRunner({VERSION: Result(1)}))
+    assert [(c.ok, c.detail) for c in found if c.name == "ports"] == [(False, detail)]
+
+
 def test_port_held_by_this_checkouts_stack_passes(make_settings, monkeypatch):
     monkeypatch.setattr(doctor, "port_is_free", lambda port: False)
     settings = make_settings(APP_PORT="8123")
     ps = ("docker", "ps", "--quiet", "--filter", f"label=com.docker.compose.project={settings.project_name}")
     run = RecordingRunner({VERSION: Result(0, "20.10.24"), ps: Result(0, "0123abcd\n")})
-    port = [check for check in doctor.checks(settings, run) if check.name == "port"]
-    assert port == [Check("port", True, "127.0.0.1:8123 in use by this checkout's stack")]
+    port = [check for check in doctor.checks(settings, run) if check.name == "APP_PORT"]
+    assert port == [Check("APP_PORT", True, "127.0.0.1:8123 in use by this checkout's stack")]
     assert [*ps, "--filter", "publish=8123"] in run.calls
 
 
 def test_port_held_by_something_else_fails(make_settings, monkeypatch):
     monkeypatch.setattr(doctor, "port_is_free", lambda port: False)
     run = RecordingRunner({VERSION: Result(0, "20.10.24")})  # docker ps lists nothing of this project
-    port = [check for check in doctor.checks(make_settings(APP_PORT="8123"), run) if check.name == "port"]
+    port = [check for check in doctor.checks(make_settings(APP_PORT="8123"), run) if check.name == "APP_PORT"]
     assert [(check.ok, check.detail) for check in port] == [(False, "127.0.0.1:8123 in use")]
