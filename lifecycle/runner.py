@@ -10,8 +10,10 @@ runner prints the command before running it.
 from __future__ import annotations
 
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,29 @@ class Runner(Protocol):
         """Run argv; raise on failure unless warn; with capture, return stdout and stderr and keep both off the
         terminal (probes whose failure is an answer); give it the terminal when interactive; stop it
         after `timeout` seconds (exit status 124, as timeout(1) gives)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (timeout(1), a CI job cancelled or timed out) turned into an interrupt: whatever a task or session
+    does on Ctrl-C (its `finally` clean-ups) it does on SIGTERM too."""
+
+
+def interrupt_on_sigterm() -> None:
+    """From now on SIGTERM raises `Terminated` in the main thread, once; a further SIGTERM while the clean-up runs is
+    reported and otherwise ignored, so the clean-up finishes (SIGKILL still stops everything at once). Children
+    started later get the default SIGTERM again (a Python handler is not inherited through exec)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def cleaning_up(signum, frame) -> None:
+        print("terminated again: still cleaning up (SIGKILL stops at once)", file=sys.stderr, flush=True)
+
+    def terminate(signum, frame) -> None:
+        signal.signal(signal.SIGTERM, cleaning_up)
+        print("terminated: cleaning up as on Ctrl-C", file=sys.stderr, flush=True)
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, terminate)
 
 
 TIMED_OUT = 124  # the exit statuses a shell gives: timeout(1), and a program that is not installed
