@@ -675,7 +675,7 @@ def test_deploy_rows_show_medians_and_the_targets():
     rows = by_key(rows_of(results(deploy=deploys())))
     assert rows["deploy_rolling"].value == "43.0 s" and rows["deploy_first"].value == "55.2 s"
     assert rows["deploy_rollback"].value == "41.5 s (invoke deploy until it said so: 50.0 s)"
-    assert rows["deploy_rollback"].target == "≤ 60 s" and rows["deploy_unchanged_restarted_tasks"].target == "≤ 0"
+    assert rows["deploy_rollback"].target == "≤ 45 s" and rows["deploy_unchanged_restarted_tasks"].target == "≤ 0"
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ BROKEN = 'return JsonResponse({"status": "broken"}, status=500)'
 CLEANUP_DEADLINE_S = 120
 DEPLOY_TARGETS = {
     "deploy_rolling_failed_requests": 0.0,
-    "deploy_rollback_s": 60.0,
+    "deploy_rollback_s": 45.0,
     "deploy_rollback_failed_requests": 0.0,
     "deploy_unchanged_restarted_tasks": 0.0,
 }
