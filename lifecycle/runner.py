@@ -85,24 +85,42 @@ class SubprocessRunner:
     def __call__(self, argv, *, env=None, warn=False, capture=False, interactive=False, timeout=None) -> Result:
         if self.echo:
             print(f"+ {shlex.join(argv)}", file=sys.stderr, flush=True)
+        pipe = subprocess.PIPE if capture else None
         try:
-            done = subprocess.run(
-                list(argv),
-                env=dict(env) if env is not None else None,
-                text=True,
-                stdout=subprocess.PIPE if capture else None,
-                stderr=subprocess.PIPE if capture else None,
-                check=False,
-                timeout=timeout,
-            )
-            result = Result(done.returncode, done.stdout or "", done.stderr or "")
-        except subprocess.TimeoutExpired:
-            result = Result(TIMED_OUT)
+            with subprocess.Popen(
+                list(argv), env=dict(env) if env is not None else None, text=True, stdout=pipe, stderr=pipe
+            ) as process:
+                try:
+                    out, err = process.communicate(timeout=timeout)
+                    result = Result(process.returncode, out or "", err or "")
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.communicate()
+                    result = Result(TIMED_OUT)
+                except KeyboardInterrupt as interrupt:
+                    let_it_clean_up(process, interrupt)
+                    raise
         except FileNotFoundError:
             result = Result(NOT_FOUND)
         if result.return_code and not warn:
             raise CommandFailed(argv, result.return_code)
         return result
+
+
+CHILD_CLEANUP_S = 300  # how long an interrupted command may take to remove what it made (a test run's fixtures)
+
+
+def let_it_clean_up(process: subprocess.Popen, interrupt: KeyboardInterrupt) -> None:
+    """An interrupted command (a task or session run as a process) gets to clean up as this process does: Ctrl-C
+    reached it already (same process group); SIGTERM may have reached only this process, so it is passed on. It is
+    killed only after CHILD_CLEANUP_S, or at a second Ctrl-C."""
+    try:
+        if isinstance(interrupt, Terminated) and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=CHILD_CLEANUP_S)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        process.kill()
+        process.wait()
 
 
 def stdin_is_open() -> bool:
