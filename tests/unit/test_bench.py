@@ -732,7 +732,8 @@ def test_deploy_section_leaves_the_engine_in_the_swarm_state_it_found(make_setti
     from lifecycle.bench.sections.deploy import on_swarm
     from lifecycle.deploy import Deployer
 
-    run = SwarmEngine({SWARM_PROBE: Result(0, state), LABELLED: Result(0, labelled)})
+    gwbridge = ("docker", "network", "inspect", "docker_gwbridge")  # swarm init makes it: gone again only if made
+    run = SwarmEngine({SWARM_PROBE: Result(0, state), LABELLED: Result(0, labelled), gwbridge: Result(int(init))})
     bench = Bench(make_settings(), run, runs=1, duration=1)
     on_swarm(bench, Deployer(bench.settings, bench.run))
     assert (["docker", "swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377"]
@@ -749,6 +750,7 @@ def test_deploy_section_leaves_the_engine_in_the_swarm_state_it_found(make_setti
         argv for argv in cleanup if argv[:3] in (["docker", "swarm", "leave"], ["docker", "node", "update"])
     ]
     assert swarm_changes == ([after] if after else [])
+    assert (["docker", "network", "rm", "docker_gwbridge"] in cleanup) == init
 
 
 def test_the_bench_puts_the_users_sbom_reports_and_records_back(make_settings, monkeypatch, tmp_path):

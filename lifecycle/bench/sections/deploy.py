@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from lifecycle import compose as cmd
 from lifecycle import registry, swarm
 from lifecycle.bench.context import CODE_FILE, Bench, Section, change_code, restored, say
 from lifecycle.bench.evaluate import Results, Row, fmt, judged, load_hint, median
@@ -35,6 +36,7 @@ VIEWS = Path("django_site") / "views.py"
 HEALTHY = 'return JsonResponse({"status": "ok", "database": "reachable"})'
 BROKEN = 'return JsonResponse({"status": "broken"}, status=500)'
 CLEANUP_DEADLINE_S = 120
+GWBRIDGE = "docker_gwbridge"  # the local network `docker swarm init` makes and `docker swarm leave` keeps
 DEPLOY_TARGETS = {
     "deploy_rolling_failed_requests": 0.0,
     "deploy_rollback_s": 45.0,
@@ -178,6 +180,7 @@ def on_swarm(bench: Bench, deployer: Deployer) -> None:
     run, stack, settings = bench.run, deployer.stack, deployer.settings  # captured: cleanup runs after the section
     label = settings["DB_NODE_LABEL"]
     found = deployer.swarm_state().startswith("active")
+    had_gwbridge = run(cmd.docker_argv("network", "inspect", GWBRIDGE), warn=True, capture=True).ok
     labelled = found and bool(run(swarm.nodes_labelled(label), warn=True, capture=True).stdout.strip())
 
     def listed(argv: list[str]) -> list[str]:
@@ -188,6 +191,8 @@ def on_swarm(bench: Bench, deployer: Deployer) -> None:
         steps.append(lambda: run(registry.down_argv(settings, volumes=True), env=settings.env, warn=True))
         if not found:
             steps.append(deployer.leave_swarm)
+            if not had_gwbridge:  # `swarm init` made it, `swarm leave` keeps it
+                steps.append(lambda: run(cmd.docker_argv("network", "rm", GWBRIDGE), warn=True, capture=True))
         elif not labelled:
             steps.append(lambda: run(swarm.unlabel_node(label, deployer.require_swarm()), warn=True, capture=True))
         for step in steps:
