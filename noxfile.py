@@ -20,7 +20,7 @@ from lifecycle import deps, registry
 from lifecycle.browser import ensure_chromium
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
-from lifecycle.runner import SubprocessRunner
+from lifecycle.runner import SubprocessRunner, interrupt_on_sigterm
 from lifecycle.settings import ENGINE_CACHE, load_settings
 from lifecycle.stack import Suite
 from lifecycle.stages import STAGES
@@ -31,6 +31,12 @@ nox.options.reuse_venv = "yes"
 nox.options.error_on_external_run = True
 
 ROOT = Path(__file__).parent
+# SIGTERM (timeout(1), a cancelled CI job) cleans up as Ctrl-C does: the sessions that run in this process (qa, bench)
+# take down what they made; a pytest session's run gets PYTEST_SHUTDOWN to do the same (see tests/*/conftest.py).
+interrupt_on_sigterm()
+# nox passes SIGTERM on to pytest after interrupt_timeout and kills it terminate_timeout later: time for its fixtures
+# to remove their stacks, volumes and swarm mode (nox's defaults, under a second, would leave them behind).
+PYTEST_SHUTDOWN = {"interrupt_timeout": 5, "terminate_timeout": 300}
 TOOLS = ROOT / "requirements" / "tools.txt"
 SHELL_SCRIPTS = [
     "bash_files/entrypoint.sh",
@@ -118,7 +124,9 @@ def e2e(session: nox.Session) -> None:
         ensure_chromium(SubprocessRunner())  # the HTTPS browser test; installed once, when missing
     except EXPECTED_FAILURES as error:
         session.error(str(error))
-    session.run("pytest", "tests/integration", *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable})
+    session.run(
+        "pytest", "tests/integration", *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable}, **PYTEST_SHUTDOWN
+    )
 
 
 @nox.session
@@ -129,7 +137,9 @@ def cluster(session: nox.Session) -> None:
     (invoke cluster.up/down). Not in the default set; .ci/run runs it right after. Writes reports/cluster.json.
     """
     install_locked(session)
-    session.run("pytest", "tests/cluster", *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable})
+    session.run(
+        "pytest", "tests/cluster", *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable}, **PYTEST_SHUTDOWN
+    )
 
 
 @nox.session(venv_backend="none")

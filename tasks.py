@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import shlex
+import signal
 from pathlib import Path
 
 from invoke import Collection, Exit, task
@@ -24,7 +26,7 @@ from lifecycle import registry as local_registry
 from lifecycle import release as releasing
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
-from lifecycle.runner import InvokeRunner
+from lifecycle.runner import InvokeRunner, Terminated, interrupt_on_sigterm
 from lifecycle.settings import DEFAULTS, ENGINE_CACHE, load_settings
 from lifecycle.stack import Suite, terminal_prompt
 from lifecycle.stages import NAMES, Stage
@@ -59,7 +61,10 @@ class InterruptibleLocal(Local):
     def send_interrupt(self, interrupt: KeyboardInterrupt) -> None:
         self.interrupted = interrupt
         with contextlib.suppress(OSError, ValueError):
-            super().send_interrupt(interrupt)
+            if isinstance(interrupt, Terminated):  # SIGTERM reached only this process: pass it on, then clean up
+                os.kill(self.get_pid(), signal.SIGTERM)
+            else:
+                super().send_interrupt(interrupt)
 
     def run(self, command: str, **kwargs):
         result = super().run(command, **kwargs)
@@ -73,6 +78,7 @@ def user_errors(body):
 
     @functools.wraps(body)
     def wrapper(c, *args, **kwargs):
+        interrupt_on_sigterm()  # SIGTERM cleans up as Ctrl-C does (the task's `finally` blocks run)
         try:
             return body(c, *args, **kwargs)
         except EXPECTED_FAILURES as error:

@@ -8,8 +8,10 @@ line. What deploys read is `ReleaseLog.latest(stage).reference`: `repo@sha256:..
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
+import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -112,12 +114,47 @@ def release_tags(settings: Settings, stage: Stage, zip_sha256: str) -> tuple[str
     return f"{repository}:{stage.tag}-{zip_sha256[:12]}", f"{repository}:{stage.tag}"
 
 
-def dirty_refusal(commit: str | None, dirty: bool | None) -> str | None:
-    """Why a tree must not be released without --allow-dirty; None when it may."""
+# What a released image is made of: the code zip's paths and the build's other inputs, the files docker/Dockerfile
+# copies from the context for stage and prod. Only a change there (modified, staged, deleted or untracked, not
+# ignored) makes a release dirty: an untracked note, a test or a doc elsewhere cannot reach the image.
+RELEASE_INPUTS = (*codezip.DEFAULT_INCLUDE, "docker", "requirements", "bash_files", "lifecycle/unpack_zip.py")
+NAMED_AT_MOST = 5
+
+
+def changed_inputs(root: Path) -> list[str] | None:
+    """The release inputs with uncommitted changes (`git status` paths); None when git cannot tell."""
+    try:
+        done = subprocess.run(
+            ["git", "--literal-pathspecs", "-C", str(root), "status", "--porcelain", "--untracked-files=all",
+             "--", *RELEASE_INPUTS],
+            capture_output=True, text=True, check=False, timeout=60,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"},
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return changed_paths(done.stdout) if done.returncode == 0 else None
+
+
+def changed_paths(porcelain: str) -> list[str]:
+    """The paths of `git status --porcelain` lines (a rename: its new path), sorted."""
+    paths = []
+    for line in porcelain.splitlines():
+        if len(line) > 3:
+            path = line[3:].split(" -> ")[-1]
+            paths.append(path[1:-1] if path.startswith('"') and path.endswith('"') else path)
+    return sorted(paths)
+
+
+def dirty_refusal(commit: str | None, changed: list[str] | None) -> str | None:
+    """Why a tree must not be released without --allow-dirty, naming the files; None when it may."""
     if commit is None:
         return "this checkout has no git commit to record; commit it, or pass --allow-dirty"
-    if dirty is not False:
-        return "the working tree has uncommitted changes; commit or stash them, or pass --allow-dirty"
+    if changed is None:
+        return "git cannot tell whether the release's files changed; fix the checkout, or pass --allow-dirty"
+    if changed:
+        more = len(changed) - NAMED_AT_MOST
+        names = ", ".join(changed[:NAMED_AT_MOST]) + (f" and {more} more" if more > 0 else "")
+        return f"uncommitted changes in what the release is built from: {names}; commit or stash them, or --allow-dirty"
     return None
 
 
@@ -197,8 +234,10 @@ def release(suite, stage: Stage, *, allow_dirty: bool = False) -> Release | None
     """Build (cached), tag, push, record; returns the release (None in a dry run)."""
     settings, run = suite.settings, suite.run
     check_release_stage(stage)
-    commit, dirty = codezip.git_state(settings.root, include=())
-    refusal = dirty_refusal(commit, dirty)
+    commit, _ = codezip.git_state(settings.root, include=())
+    changed = changed_inputs(settings.root)
+    dirty = None if changed is None else bool(changed)
+    refusal = dirty_refusal(commit, changed)
     if refusal and not allow_dirty:
         raise UserError(refusal)
     if not suite.dry and not reachable(settings.registry):

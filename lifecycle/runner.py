@@ -10,8 +10,10 @@ runner prints the command before running it.
 from __future__ import annotations
 
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +50,31 @@ class Runner(Protocol):
 
 
 CHUNK = 1 << 20  # bytes per read: memory stays flat whatever the size of the stream
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (timeout(1), a CI job cancelled or timed out) turned into an interrupt: whatever a task or session
+    does on Ctrl-C (its `finally` clean-ups) it does on SIGTERM too."""
+
+
+def interrupt_on_sigterm() -> None:
+    """From now on SIGTERM raises `Terminated` in the main thread, once; a further SIGTERM while the clean-up runs is
+    reported and otherwise ignored, so the clean-up finishes (SIGKILL still stops everything at once). Children
+    started later get the default SIGTERM again (a Python handler is not inherited through exec)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def cleaning_up(signum, frame) -> None:
+        print("terminated again: still cleaning up (SIGKILL stops at once)", file=sys.stderr, flush=True)
+
+    def terminate(signum, frame) -> None:
+        signal.signal(signal.SIGTERM, cleaning_up)
+        print("terminated: cleaning up as on Ctrl-C", file=sys.stderr, flush=True)
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, terminate)
+
+
 TIMED_OUT = 124  # the exit statuses a shell gives: timeout(1), and a program that is not installed
 NOT_FOUND = 127
 
@@ -61,24 +88,42 @@ class SubprocessRunner:
     def __call__(self, argv, *, env=None, warn=False, capture=False, interactive=False, timeout=None) -> Result:
         if self.echo:
             print(f"+ {shlex.join(argv)}", file=sys.stderr, flush=True)
+        pipe = subprocess.PIPE if capture else None
         try:
-            done = subprocess.run(
-                list(argv),
-                env=dict(env) if env is not None else None,
-                text=True,
-                stdout=subprocess.PIPE if capture else None,
-                stderr=subprocess.PIPE if capture else None,
-                check=False,
-                timeout=timeout,
-            )
-            result = Result(done.returncode, done.stdout or "", done.stderr or "")
-        except subprocess.TimeoutExpired:
-            result = Result(TIMED_OUT)
+            with subprocess.Popen(
+                list(argv), env=dict(env) if env is not None else None, text=True, stdout=pipe, stderr=pipe
+            ) as process:
+                try:
+                    out, err = process.communicate(timeout=timeout)
+                    result = Result(process.returncode, out or "", err or "")
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.communicate()
+                    result = Result(TIMED_OUT)
+                except KeyboardInterrupt as interrupt:
+                    let_it_clean_up(process, interrupt)
+                    raise
         except FileNotFoundError:
             result = Result(NOT_FOUND)
         if result.return_code and not warn:
             raise CommandFailed(argv, result.return_code)
         return result
+
+
+CHILD_CLEANUP_S = 300  # how long an interrupted command may take to remove what it made (a test run's fixtures)
+
+
+def let_it_clean_up(process: subprocess.Popen, interrupt: KeyboardInterrupt) -> None:
+    """An interrupted command (a task or session run as a process) gets to clean up as this process does: Ctrl-C
+    reached it already (same process group); SIGTERM may have reached only this process, so it is passed on. It is
+    killed only after CHILD_CLEANUP_S, or at a second Ctrl-C."""
+    try:
+        if isinstance(interrupt, Terminated) and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=CHILD_CLEANUP_S)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        process.kill()
+        process.wait()
 
 
 def stdin_is_open() -> bool:

@@ -163,6 +163,21 @@ class Bench:
         say(f"{url} c={connections}: {result['rps']:.0f} req/s, p99 {result['p99_ms']} ms, {result['errors']} errors")
         return result
 
+    @contextlib.contextmanager
+    def own_project(self, suffix: str, *, ports: tuple[str, ...] = ()) -> Iterator[Settings]:
+        """For a section that starts a stack of its own (a database, a swarm stack): inside, `self.settings` (and so
+        `process_env`, the tasks it times) name the compose project and stack `<bench>-<suffix>`, with free `ports`,
+        so its volumes, networks and published ports are never another section's. Builds stay the bench's
+        (`self.suite`). Undo actions must capture the yielded settings: they run after the section, outside."""
+        main = self.settings
+        own_ports = {port: str(free_port()) for port in ports}
+        self.settings = main.override(COMPOSE_PROJECT_NAME=f"{self.name}-{suffix}", **own_ports)
+        self.env = self.settings.env
+        try:
+            yield self.settings
+        finally:
+            self.settings, self.env = main, main.env
+
     # --------------------------------------------------------------------------------- containers
     def service_id(self, service: str) -> str:
         argv = cmd.compose_argv(self.settings, "ps", "--quiet", service, stage=PROD)
@@ -181,15 +196,27 @@ class Bench:
 
     # ---------------------------------------------------------------------------------- the run
     def measure(self, section: Section, results: dict[str, Any]) -> None:
-        """Run one section and keep its measurements under its name."""
+        """Run one section and keep its measurements under its name; then, however it ended (a failure, Ctrl-C,
+        SIGTERM), take down what it started: the next section never meets its containers, stack, volumes or ports."""
         say(f"section {section.name}: {section.about}")
-        with failure_recorded(section.name, results):
-            results[section.name] = section.measure(self)
+        mark = len(self.undo)
+        try:
+            with failure_recorded(section.name, results):
+                results[section.name] = section.measure(self)
+        finally:
+            with failure_recorded(f"{section.name} cleanup", results):
+                self.undo_since(mark)
+                self.suite.down()  # the compose project's containers and network (its volume stays for the next)
+
+    def undo_since(self, mark: int) -> None:
+        """Run the undo actions registered after the first `mark`, newest first, each once."""
+        actions, self.undo[mark:] = self.undo[mark:], []
+        for action in reversed(actions):
+            action()
 
     def cleanup(self) -> None:
         """Remove what the bench created, and nothing else: its containers, project, images and zip."""
-        for action in self.undo:
-            action()
+        self.undo_since(0)
         try:
             self.suite.clean(volumes=True, yes=True, checkout_files=False, no_backup=True)  # its own throwaway data
         finally:

@@ -52,6 +52,7 @@ APP_COMMAND = (
     f"http.server.ThreadingHTTPServer(('', {APP_PORT}), H).serve_forever()\n"
 )
 REPORT = CHECKOUT / "reports" / "cluster.json"
+pytest_configure = integration_helpers.pytest_configure  # SIGTERM runs the fixtures' clean-up, as Ctrl-C does
 
 
 def invoke(task: str, env: dict[str, str], timeout: float = TASK_TIMEOUT) -> subprocess.CompletedProcess[str]:

@@ -42,6 +42,9 @@ T = TypeVar("T")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from lifecycle.runner import interrupt_on_sigterm
+
+    interrupt_on_sigterm()  # SIGTERM (nox passing on a timeout) runs the fixtures' clean-up, as Ctrl-C does
     config.addinivalue_line(
         "markers", "integration: needs a running Docker engine (deselect with -m 'not integration')"
     )

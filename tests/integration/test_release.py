@@ -100,14 +100,14 @@ def pushes(checkout):
 
 
 def test_dirty_tree_is_refused_and_nothing_is_pushed(checkout):
-    scratch = checkout.root / "scratch.txt"
-    scratch.write_text("not committed\n")
+    scratch = checkout.root / "django_site" / "scratch.py"  # untracked, in the code zip's paths
+    scratch.write_text("NOT_COMMITTED = True\n")
     try:
         done = release(checkout, "--stage", "stage")
     finally:
         scratch.unlink()
     assert done.returncode == 1, describe(done)
-    assert_one_line(done.stderr, "uncommitted changes", "--allow-dirty")
+    assert_one_line(done.stderr, "uncommitted changes", "django_site/scratch.py", "--allow-dirty")
     assert stored_blobs(checkout) == {}
 
 
@@ -118,7 +118,12 @@ def test_dev_is_not_released(checkout):
 
 
 def test_release_stage_prints_the_pushed_digest_and_records_it(checkout, pushes):
-    done = release(checkout, "--stage", "stage")
+    notes = checkout.root / "my-notes.txt"  # untracked, outside what the image is built from: not dirty
+    notes.write_text("a note that never reaches the image\n")
+    try:
+        done = release(checkout, "--stage", "stage")
+    finally:
+        notes.unlink()
     assert done.returncode == 0, describe(done)
     reference = done.stdout.strip().splitlines()[-1]
     name = checkout.proj_name

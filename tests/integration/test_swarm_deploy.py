@@ -36,6 +36,7 @@ from conftest import (
 )
 
 from lifecycle import swarm
+from lifecycle.bench.facts import parse_docker_time
 from lifecycle.release import RELEASES_FILE, Release, ReleaseLog
 
 pytestmark = pytest.mark.integration
@@ -74,6 +75,14 @@ BREAK_HEALTH = (
     " && grep -q broken /app/django_site/views.py\n"
 )
 FAIL_MIGRATION = "COPY 0003_fails.py /app/django_site/notes/migrations/\n"
+# A release that warms up for 20 s before it serves (test-only: the entrypoint wrapped in a sleep).
+WARM_UP_S = 20
+SLOW_START = (
+    f'ENTRYPOINT ["/bin/sh", "-c", "sleep {WARM_UP_S} && exec /usr/local/bin/entrypoint.sh \\"$@\\"", "slow-start"]\n'
+    'CMD ["gunicorn", "--config", "/etc/gunicorn.conf.py", "django_site.wsgi:application"]\n'
+)
+ROLLBACK_BUDGET_S = 45  # Swarm's update start -> rollback completed, for a release whose /health answers 500
+STARTUP_BUDGET_S = 12  # task's container started -> first healthy /health (the stack allows 30 s in all)
 
 
 @dataclass
@@ -160,6 +169,31 @@ class Swarm:
 
     def app_images(self) -> set[str]:
         return {image for image, _ in self.app_tasks()}
+
+    def startup_seconds(self) -> list[float]:
+        """For each running app replica: its container's start -> Swarm marking the task running, which it does
+        at the first passing health check (the app's real start-up, to the check interval)."""
+        tasks = docker("service", "ps", "--quiet", "--no-trunc", "--filter", "desired-state=running",
+                       f"{self.stack}_app").stdout.split()  # fmt: skip
+        found = docker("inspect", "--format", "{{.Status.State}} {{json .Status.Timestamp}} "
+                       "{{.Status.ContainerStatus.ContainerID}}", *tasks).stdout.splitlines()  # fmt: skip
+        out = []
+        for state, running_since, container in (line.split() for line in found):
+            if state != "running":
+                continue
+            started = docker("inspect", "--format", "{{.State.StartedAt}}", container).stdout.strip()
+            out.append(round(parse_docker_time(running_since.strip('"')) - parse_docker_time(started), 1))
+        return out
+
+    def update_seconds(self) -> tuple[str, float | None]:
+        """The app service's last update: (state, seconds from its start to its completion)."""
+        status = json.loads(docker("service", "inspect", "--format", "{{json .UpdateStatus}}",
+                                   f"{self.stack}_app").stdout or "null") or {}  # fmt: skip
+        started, completed = (
+            parse_docker_time(status.get("StartedAt", "")),
+            parse_docker_time(status.get("CompletedAt", "")),
+        )
+        return status.get("State", ""), round(completed - started, 1) if started and completed else None
 
     def sql(self, query: str) -> str:
         service = f"label=com.docker.swarm.service.name={self.stack}_db"
@@ -329,6 +363,13 @@ def test_three_replicas_answer_over_https(site):
     assert status == 200 and NOTE_TEXT in [note["text"] for note in json.loads(body)["notes"]]
 
 
+def test_replicas_start_well_inside_their_health_check_grace(site):
+    """The stack's health timing (docker/stack.yaml) is sized on this: measured, not assumed."""
+    started = site.startup_seconds()
+    print(f"app start-up, container start -> healthy: {sorted(started)} s")
+    assert len(started) == 3 and max(started) <= STARTUP_BUDGET_S, started
+
+
 def test_status_shows_the_digest_of_every_task(site):
     done = site.invoke("deploy.status")
     assert done.returncode == 0, done.stdout[-3000:]
@@ -411,6 +452,9 @@ def test_a_release_failing_its_health_check_is_rolled_back_by_swarm(site):
     assert_one_line(done.stdout, bad.split("@")[1][:19], "rolled")
     assert failures == [] and ok > 0
     assert site.app_images() == current
+    state, seconds = site.update_seconds()
+    print(f"bad release: update start -> {state}: {seconds} s")
+    assert state == "rollback_completed" and seconds is not None and seconds <= ROLLBACK_BUDGET_S, (state, seconds)
 
 
 def test_a_failing_migration_stops_the_deploy_and_the_app_keeps_answering(site):
@@ -466,3 +510,17 @@ def test_rm_then_deploy_keeps_every_row(site):
     assert done.returncode == 0, done.stdout[-4000:]
     status, body = https(site.https_port, "/api/notes")
     assert status == 200 and NOTE_TEXT in [note["text"] for note in json.loads(body)["notes"]]
+
+
+def test_a_slow_but_healthy_start_is_never_rolled_back(site):
+    """A release that serves only after 20 s of warm-up: the update waits for it and completes (one replica, so
+    the module's clock pays for one slow start)."""
+    slow = site.derive("slow", site.releases["v1"], SLOW_START, {})
+    done, ok, failures = deploy_under_load(site, "--replicas", "1")
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert failures == [] and ok > 0
+    assert site.app_images() == {slow}
+    state, seconds = site.update_seconds()
+    (started,) = site.startup_seconds()
+    print(f"slow release: container start -> healthy {started} s; update {state} in {seconds} s")
+    assert state == "completed" and started >= WARM_UP_S, (state, started)

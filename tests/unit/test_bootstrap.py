@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import inspect
-import platform
 import os
+import platform
 import stat
 import sys
 import tarfile

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import sys
+import time
 
 import pytest
 from conftest import RecordingRunner
 
 from lifecycle import probes
-from lifecycle.runner import Result, SubprocessRunner
+from lifecycle.runner import Result, SubprocessRunner, Terminated
 
 INSPECT = ("docker", "image", "inspect")
 PULL = ("docker", "pull")
@@ -195,3 +198,33 @@ def test_service_container_asks_docker_ps_for_the_services_own_container(answer,
                           "--filter", "label=com.docker.compose.service=db",
                           "--filter", "label=com.docker.compose.oneoff=False",
                           "--format", "{{.ID}} {{.Image}} {{.State}}"]]  # fmt: skip
+
+
+CLEANS_UP_ON_SIGTERM = (
+    "import pathlib, signal, sys, time\n"
+    "def stop(*_):\n"
+    "    time.sleep(0.3); pathlib.Path(sys.argv[1]).write_text('cleaned up'); sys.exit(0)\n"
+    "signal.signal(signal.SIGTERM, stop)\n"
+    "time.sleep(30)\n"
+)
+
+
+@pytest.mark.parametrize("capture", [False, True])
+def test_sigterm_reaches_the_running_command_which_may_clean_up_before_it_goes_on(tmp_path, capture):
+    """SIGTERM to a session (only its own process, as a CI runner's kill sends it): the command it runs (a task, a
+    pytest run) gets it too and finishes its clean-up, instead of being killed at once."""
+
+    def terminated(*_):
+        raise Terminated()
+
+    marker = tmp_path / "marker"
+    before = signal.signal(signal.SIGALRM, terminated)
+    started = time.monotonic()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 1.0)
+        with pytest.raises(Terminated):
+            QUIET([sys.executable, "-c", CLEANS_UP_ON_SIGTERM, str(marker)], capture=capture)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
+    assert marker.read_text() == "cleaned up" and time.monotonic() - started < 10

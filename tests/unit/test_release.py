@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -82,17 +83,70 @@ def test_only_stage_and_prod_are_released(stage):
 
 
 @pytest.mark.parametrize(
-    ("commit", "dirty", "expected"),
+    ("commit", "changed", "expected"),
     [
-        pytest.param("abc", False, None, id="clean-commit-released"),
-        pytest.param("abc", True, "uncommitted changes", id="dirty-refused"),
-        pytest.param("abc", None, "uncommitted changes", id="unknown-state-refused"),
+        pytest.param("abc", [], None, id="clean-commit-released"),
+        pytest.param(
+            "abc",
+            ["django_site/views.py"],
+            "uncommitted changes in what the release is built from: django_site/views.py;",
+            id="dirty-refused-naming-the-file",
+        ),
+        pytest.param(
+            "abc",
+            [f"docker/f{n}" for n in range(7)],
+            "docker/f0, docker/f1, docker/f2, docker/f3, docker/f4 and 2 more;",
+            id="many-named-then-counted",
+        ),
+        pytest.param("abc", None, "git cannot tell", id="unknown-state-refused"),
         pytest.param(None, None, "no git commit", id="no-git-refused"),
     ],
 )
-def test_dirty_refusal(commit, dirty, expected):
-    refusal = release.dirty_refusal(commit, dirty)
+def test_dirty_refusal(commit, changed, expected):
+    refusal = release.dirty_refusal(commit, changed)
     assert (refusal is None) if expected is None else (expected in refusal and "--allow-dirty" in refusal)
+
+
+@pytest.mark.parametrize(
+    ("porcelain", "paths"),
+    [
+        pytest.param("", [], id="clean"),
+        pytest.param(
+            " M django_site/views.py\n?? docker/new.conf\n",
+            ["django_site/views.py", "docker/new.conf"],
+            id="modified-and-untracked",
+        ),
+        pytest.param("R  bash_files/a.sh -> bash_files/b.sh\n", ["bash_files/b.sh"], id="renamed-new-path"),
+        pytest.param('?? "django_site/a b.py"\n', ["django_site/a b.py"], id="quoted"),
+    ],
+)
+def test_changed_paths(porcelain, paths):
+    assert release.changed_paths(porcelain) == paths
+
+
+def test_only_files_the_release_is_built_from_make_it_dirty(tmp_path):
+    """An untracked note at the root, a test or a doc never reaches the image; a new file under django_site/
+    (the code zip) or docker/ (the build) does, untracked or ignored-by-nothing, and is named."""
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    for path in ("manage.py", "django_site/views.py", "docker/Dockerfile", "README.md"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("x\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "initial")
+    (tmp_path / "my-notes.txt").write_text("mine\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_new.py").write_text("x\n")
+    (tmp_path / "README.md").write_text("changed\n")
+    assert release.changed_inputs(tmp_path) == []
+    (tmp_path / "django_site" / "new").mkdir()
+    (tmp_path / "django_site" / "new" / "module.py").write_text("x\n")
+    (tmp_path / "docker" / "Dockerfile").write_text("changed\n")
+    assert release.changed_inputs(tmp_path) == ["django_site/new/module.py", "docker/Dockerfile"]
+    assert release.changed_inputs(tmp_path / "not-a-checkout") is None
 
 
 @pytest.mark.parametrize(

@@ -50,9 +50,34 @@ def test_the_migrate_job_runs_like_the_app():
     assert MIGRATE["deploy"]["mode"] == "replicated-job"
 
 
-@pytest.mark.parametrize("key", ["test", "timeout", "retries", "start_period"])
+@pytest.mark.parametrize("key", ["test", "timeout", "retries"])
 def test_app_health_check_matches_compose(key):
     assert APP["healthcheck"][key] == COMPOSE["prod"]["healthcheck"][key]
+
+
+def seconds(value: str) -> int:
+    return int(value.rstrip("s"))
+
+
+SLOW_START_S = 20  # a release that warms up this long before it answers must never be rolled back
+STARTUP_S = 6  # the app's own start-up on a loaded 2-core machine (docs/deploy.md: measured 2-5 s)
+ROLLBACK_BUDGET_S = 45  # Swarm's update start -> rollback completed, for a release whose /health answers 500
+TASK_START_S = 4  # Swarm creating the new task and starting its container, then returning to the old one
+
+
+def test_app_health_timing_rolls_a_bad_release_back_within_budget_and_waits_out_a_slow_start():
+    """A replica has start_period + retries x interval to answer /health once: more than a 20 s warm-up plus the
+    app's own start-up, less than the rollback budget minus what Swarm itself takes (the rollback's monitor
+    window included: Swarm reports completion only after it)."""
+    check, policy = APP["healthcheck"], APP["deploy"]
+    grace = seconds(check["start_period"]) + check["retries"] * seconds(check["interval"])
+    assert grace >= SLOW_START_S + STARTUP_S + seconds(check["interval"])
+    assert grace + TASK_START_S + seconds(policy["rollback_config"]["monitor"]) <= ROLLBACK_BUDGET_S - 5
+
+
+def test_compose_gives_a_start_at_least_as_long_as_the_stack():
+    """compose rolls nothing back (`invoke up` only waits), so it may wait longer for a slow first start."""
+    assert seconds(COMPOSE["prod"]["healthcheck"]["start_period"]) >= seconds(APP["healthcheck"]["start_period"])
 
 
 def test_app_health_check_interval_is_at_least_composes():

@@ -991,3 +991,22 @@ def test_clean_removes_the_earlier_builds_of_this_checkout_too(make_checkout, ca
     ] in commands(c)
     assert ["docker", "image", "rm", "sha256:a", "sha256:b"] in commands(c)
     assert f"remove 2 earlier builds of {settings.project_name}" in capsys.readouterr().err
+
+
+def test_sigterm_is_passed_on_to_the_running_command_ctrl_c_is_not():
+    """SIGTERM (timeout(1), CI) may reach only invoke: the command gets it too, or invoke would wait for it forever;
+    Ctrl-C already reached the whole process group."""
+    from lifecycle.runner import Terminated
+
+    for interrupt, ends in ((Terminated(), -15), (KeyboardInterrupt(), None)):
+        command = subprocess.Popen(["sleep", "30"], stdin=subprocess.PIPE)
+        local = tasks.InterruptibleLocal(MockContext())
+        local.process, local.using_pty, local.encoding = command, False, "utf-8"
+        try:
+            local.send_interrupt(interrupt)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                command.wait(timeout=5 if ends else 0.2)
+            assert command.returncode == ends and local.interrupted is interrupt
+        finally:
+            command.kill()
+            command.wait()

@@ -1,7 +1,8 @@
 """Backup and restore of a generated database: MB/s of `invoke db.backup` and `invoke db.restore` side by side
 with a plain `dump | gzip` and `gunzip | client` in the same db container, and the invoke process's peak memory.
 
-Only the db service runs (under the bench's project); the data is one generated table, removed afterwards.
+Only the db service runs, under a compose project of its own (`<bench>-backup`), removed with its volume after the
+section; the data is one generated table.
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ def generate_sql(megabytes: int) -> str:
 
 
 def measure(bench: Bench, megabytes: int = MEGABYTES) -> dict[str, Any]:
+    with bench.own_project("backup") as settings:  # its own database volume: never the up section's or a stack's
+        bench.undo.append(lambda: bench.run(cmd.down_argv(settings, volumes=True), env=settings.env, warn=True))
+        return measure_in(bench, megabytes)
+
+
+def measure_in(bench: Bench, megabytes: int) -> dict[str, Any]:
     settings, run, env = bench.settings, bench.run, bench.env
     run(cmd.compose_argv(settings, "up", "--detach", "--wait", dbclient.SERVICE), env=env)
     tools = dbclient.choose_tools(run(dbclient.probe(settings), env=env, capture=True).stdout)

@@ -3,8 +3,9 @@ requests), Swarm rolling back a release whose /health answers 500, and `invoke d
 (tasks restarted).
 
 Releases go to the bench's own registry (REGISTRY_PORT) and are recorded in the checkout's releases file, which
-is put back as it was. The engine is put in swarm mode only when it is not in it already, and leaves it again at
-cleanup; the stack, its secrets, configs and volume, the registry and the images go too, also after a failure.
+is put back as it was. The stack is `<bench>-deploy` on an HTTPS port of its own. The engine is put in swarm mode
+only when it is not in it already, and leaves it again when the section ends; the stack, its secrets, configs and
+volume, the registry and the images go too, also after a failure, Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from lifecycle import compose as cmd
 from lifecycle import registry, swarm
 from lifecycle.bench.context import CODE_FILE, Bench, Section, change_code, restored, say
 from lifecycle.bench.evaluate import Results, Row, fmt, judged, load_hint, median
@@ -34,9 +36,10 @@ VIEWS = Path("django_site") / "views.py"
 HEALTHY = 'return JsonResponse({"status": "ok", "database": "reachable"})'
 BROKEN = 'return JsonResponse({"status": "broken"}, status=500)'
 CLEANUP_DEADLINE_S = 120
+GWBRIDGE = "docker_gwbridge"  # the local network `docker swarm init` makes and `docker swarm leave` keeps
 DEPLOY_TARGETS = {
     "deploy_rolling_failed_requests": 0.0,
-    "deploy_rollback_s": 60.0,
+    "deploy_rollback_s": 45.0,
     "deploy_rollback_failed_requests": 0.0,
     "deploy_unchanged_restarted_tasks": 0.0,
 }
@@ -46,8 +49,13 @@ DEPLOY_TARGETS = {
 def measure(bench: Bench) -> dict[str, Any]:
     if ensure_load_generator(bench.run) != "wrk":
         raise UserError("the deploy section loads the HTTPS proxy with wrk; install it: apt-get install wrk")
+    # Its own stack name (so its database volume and networks are never the compose project's) and HTTPS port.
+    with bench.own_project("deploy", ports=("HTTPS_PORT",)) as settings:
+        return measure_in(bench, Deployer(settings, bench.run))
+
+
+def measure_in(bench: Bench, deployer: Deployer) -> dict[str, Any]:
     root = bench.settings.root
-    deployer = Deployer(bench.settings, bench.run)
     with restored(root / RELEASES_FILE):
         on_swarm(bench, deployer)
         registry.start(bench.settings, bench.run)
@@ -169,9 +177,10 @@ def on_swarm(bench: Bench, deployer: Deployer) -> None:
     """Swarm mode (only when the engine is not in it) and the database label (only when no node has it), with the
     cleanup, registered first, that takes down everything the section makes and leaves the engine in the swarm
     state it was found in."""
-    run, stack = bench.run, deployer.stack
-    label = bench.settings["DB_NODE_LABEL"]
+    run, stack, settings = bench.run, deployer.stack, deployer.settings  # captured: cleanup runs after the section
+    label = settings["DB_NODE_LABEL"]
     found = deployer.swarm_state().startswith("active")
+    had_gwbridge = run(cmd.docker_argv("network", "inspect", GWBRIDGE), warn=True, capture=True).ok
     labelled = found and bool(run(swarm.nodes_labelled(label), warn=True, capture=True).stdout.strip())
 
     def listed(argv: list[str]) -> list[str]:
@@ -179,9 +188,11 @@ def on_swarm(bench: Bench, deployer: Deployer) -> None:
 
     def cleanup() -> None:
         steps = [lambda: deployer.remove(yes=True), containers_gone, remove_labelled_objects]
-        steps.append(lambda: run(registry.down_argv(bench.settings, volumes=True), env=bench.env, warn=True))
+        steps.append(lambda: run(registry.down_argv(settings, volumes=True), env=settings.env, warn=True))
         if not found:
             steps.append(lambda: deployer.leave_swarm(yes=True))
+            if not had_gwbridge:  # `swarm init` made it, `swarm leave` keeps it
+                steps.append(lambda: run(cmd.docker_argv("network", "rm", GWBRIDGE), warn=True, capture=True))
         elif not labelled:
             steps.append(lambda: run(swarm.unlabel_node(label, deployer.require_swarm()), warn=True, capture=True))
         for step in steps:
