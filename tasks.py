@@ -280,11 +280,11 @@ def release(c, stage="stage", allow_dirty=False):
 @task(help={"stage": "Only this stage's releases (stage or prod). Default: all."})
 @user_errors
 def releases(c, stage=None):
-    """List the releases recorded in .lifecycle/releases.jsonl, oldest first, by digest."""
+    """List the releases recorded in .lifecycle/releases.jsonl by digest, oldest first, one line per image."""
     log = releasing.ReleaseLog.of(load_settings())
     found = [r for r in log.all() if stage in (None, r.stage)]
-    for found_release in found:
-        print(found_release.line())
+    for line in releasing.listing(found):
+        print(line)
     if not found:
         print(f"no releases recorded in {releasing.RELEASES_FILE} yet; make one: invoke release --stage stage")
 

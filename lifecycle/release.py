@@ -11,7 +11,7 @@ import json
 import re
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,10 +58,24 @@ class Release:
     def from_json(cls, line: str) -> Release:
         return cls(**json.loads(line))
 
-    def line(self) -> str:
-        """One row of `invoke releases`."""
+    def line(self, earlier: Sequence[str] = ()) -> str:
+        """One row of `invoke releases`; `earlier`: when the same image was released before (oldest first)."""
         flag = " (dirty)" if self.dirty else ""
-        return f"{self.created}  {self.stage:<5}  {self.reference}  commit {self.commit[:12]}{flag}"
+        again = f" (released {len(earlier) + 1} times, first at {earlier[0]})" if earlier else ""
+        return f"{self.created}  {self.stage:<5}  {self.reference}  commit {self.commit[:12]}{flag}{again}"
+
+
+def listing(releases: Sequence[Release]) -> list[str]:
+    """`invoke releases`: one row per stage and image, at its newest release (so rows stay in time order and a
+    stage's last row is what a deploy takes); a repeat release of the same digest is folded into that row."""
+    times: dict[tuple[str, str], list[str]] = {}
+    newest: dict[tuple[str, str], Release] = {}
+    for found in releases:
+        key = (found.stage, found.reference)
+        times.setdefault(key, []).append(found.created)
+        newest.pop(key, None)  # re-inserted last: dicts keep insertion order
+        newest[key] = found
+    return [found.line(times[key][:-1]) for key, found in newest.items()]
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,26 @@ def test_log_appends_one_line_each_and_latest_is_per_stage(tmp_path):
     assert log.latest("prod") == prod == log.latest(PROD)
 
 
+def test_releases_lists_a_repeat_release_of_one_image_once_at_its_newest_time():
+    a, b = DIGEST, "sha256:" + "ef" * 32
+    log = [
+        make_release(digest=a, created="T1"),
+        make_release(digest=b, created="T2"),
+        make_release("prod", digest=a, created="T3"),
+        make_release(digest=a, created="T4"),
+        make_release(digest=a, created="T5"),
+    ]
+    rows = release.listing(log)
+    assert [row.split()[:3] for row in rows] == [
+        ["T2", "stage", f"127.0.0.1:5000/shop@{b}"],
+        ["T3", "prod", f"127.0.0.1:5000/shop@{a}"],  # another stage: a row of its own
+        ["T5", "stage", f"127.0.0.1:5000/shop@{a}"],  # the stage's last row is what a deploy takes
+    ]
+    assert rows[2].endswith("(released 3 times, first at T1)")
+    assert "released" not in rows[0] + rows[1]
+    assert release.listing([]) == []
+
+
 def test_log_with_a_broken_line_names_it(tmp_path):
     log = ReleaseLog(tmp_path / "releases.jsonl")
     log.append(make_release())
