@@ -148,3 +148,8 @@ def tag_argv(source: str, target: str) -> list[str]:
 
 def push_argv(image: str) -> list[str]:
     return docker_argv("push", image)
+
+
+def manifest_inspect_argv(reference: str) -> list[str]:
+    """The manifest a registry holds for `repository@sha256:...` (or a tag), as JSON, without pulling."""
+    return docker_argv("manifest", "inspect", reference)
