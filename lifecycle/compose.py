@@ -150,6 +150,7 @@ def push_argv(image: str) -> list[str]:
     return docker_argv("push", image)
 
 
-def manifest_inspect_argv(reference: str) -> list[str]:
-    """The manifest a registry holds for `repository@sha256:...` (or a tag), as JSON, without pulling."""
-    return docker_argv("manifest", "inspect", reference)
+def manifest_inspect_argv(reference: str, *, plain_http: bool = False) -> list[str]:
+    """The manifest a registry holds for `repository@sha256:...` (or a tag), as JSON, without pulling. `plain_http`
+    for a registry on the loopback, which the engine trusts over HTTP but the CLI's manifest command does not."""
+    return docker_argv("manifest", "inspect", *["--insecure"] * plain_http, reference)

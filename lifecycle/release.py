@@ -10,6 +10,7 @@ later push moves. The tags in the registry go to whoever pushed last (docs/relea
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import socket
@@ -145,6 +146,15 @@ def registry_host_port(address: str) -> tuple[str, int]:
     return name, int(port) if port else 443
 
 
+def on_loopback(address: str) -> bool:
+    """A registry on this machine's loopback (127.0.0.0/8, localhost): served over plain HTTP, as the engine allows."""
+    host = registry_host_port(address)[0]
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def reachable(address: str) -> bool:
     try:
         with socket.create_connection(registry_host_port(address), timeout=CONNECT_TIMEOUT_S):
@@ -211,7 +221,8 @@ def push_exactly(run: Runner, settings: Settings, image_id: str, target: str) ->
         if not done.ok:
             raise UserError(push_error(settings, target, done.stderr or done.stdout))
         digest = pushed_digest(done.stdout)
-        manifest = run(cmd.manifest_inspect_argv(f"{repository}@{digest}"), warn=True, capture=True)
+        argv = cmd.manifest_inspect_argv(f"{repository}@{digest}", plain_http=on_loopback(settings.registry))
+        manifest = run(argv, warn=True, capture=True)
         pushed_id = config_digest(manifest.stdout) if manifest.ok else ""
         if not pushed_id:
             raise UserError(f"registry {settings.registry} does not show the manifest of {target}@{digest}; push again")

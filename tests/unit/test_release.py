@@ -189,6 +189,22 @@ def test_push_and_manifest_argv():
     assert cmd.push_argv("r:5000/shop:prod") == ["docker", "push", "r:5000/shop:prod"]
     assert cmd.manifest_inspect_argv(f"r:5000/shop@{DIGEST}") == ["docker", "manifest", "inspect",
                                                                  f"r:5000/shop@{DIGEST}"]  # fmt: skip
+    assert cmd.manifest_inspect_argv("127.0.0.1:5000/shop:prod", plain_http=True) == [
+        "docker", "manifest", "inspect", "--insecure", "127.0.0.1:5000/shop:prod"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        pytest.param("127.0.0.1:5000", True, id="local-registry"),
+        pytest.param("127.0.0.1:5050/team", True, id="cluster-registry"),
+        pytest.param("localhost:5000", True, id="localhost"),
+        pytest.param("registry.example.com/team", False, id="remote"),
+        pytest.param("127.example.com", False, id="a-name-that-starts-with-127"),
+    ],
+)
+def test_only_a_loopback_registry_is_asked_over_plain_http(address, expected):
+    assert release.on_loopback(address) is expected
 
 
 @pytest.mark.parametrize(
@@ -230,7 +246,7 @@ class EngineAndRegistry:
             self.manifests[digest] = image
             return Result(0, f"abc: Pushed\n{name.rsplit(':', 1)[1]}: digest: {digest} size: 1\n", "")
         if verb == ["manifest", "inspect"]:
-            image = self.manifests.get(argv[3].split("@", 1)[1])
+            image = self.manifests.get(argv[-1].split("@", 1)[1])
             return Result(0, json.dumps({"config": {"digest": image}}), "") if image else Result(1, "", "not found")
         raise AssertionError(f"unexpected command {argv}")
 
@@ -244,7 +260,7 @@ def test_push_exactly_pushes_the_image_id_and_returns_its_digest(tmp_path):
     digest = release.push_exactly(engine, load_settings(root=tmp_path, environ={}), OURS, TARGET)
     assert engine.manifests[digest] == OURS
     assert engine.calls[0] == ["docker", "tag", OURS, TARGET]  # by id, never through a name
-    assert engine.calls[2] == ["docker", "manifest", "inspect", f"127.0.0.1:5000/shop@{digest}"]
+    assert engine.calls[2] == ["docker", "manifest", "inspect", "--insecure", f"127.0.0.1:5000/shop@{digest}"]
 
 
 def test_a_name_moved_by_another_checkout_between_tag_and_push_is_pushed_again(tmp_path, capsys):
