@@ -179,6 +179,21 @@ def test_code_only_change_pushes_only_the_code_layers(checkout, pushes):
     assert latest.reference != first.reference and latest.zip_sha256 != first.zip_sha256
 
 
+def test_a_no_cache_rebuild_of_the_same_commit_pushes_no_new_layer(checkout):
+    """Issue 24: which build-cache record the engine picks, or none at all, must not change what is pushed. Every
+    layer is byte-identical for identical inputs, so only the new image config and its manifest go up."""
+    before = stored_blobs(checkout)
+    first = ReleaseLog.of(settings_of(checkout)).latest("stage")
+    rebuilt = checkout.invoke("build", "--stage", "stage", "--no-cache", timeout=BUILD_TIMEOUT)
+    assert rebuilt.returncode == 0, describe(rebuilt)
+    done = release(checkout, "--stage", "stage")
+    assert done.returncode == 0, describe(done)
+    assert "0 layer(s) uploaded" in done.stderr, done.stderr[-2000:]
+    added = registry.blob_delta(before, stored_blobs(checkout))
+    assert added.blobs <= 2 and added.bytes < 64 * 1024, f"a rebuild of the same commit pushed {added}"
+    assert ReleaseLog.of(settings_of(checkout)).latest("stage").zip_sha256 == first.zip_sha256
+
+
 def test_unreachable_registry_is_one_line_before_building(checkout):
     done = release(checkout, "--stage", "stage", env={"REGISTRY_PORT": str(free_port())})
     assert done.returncode == 1
