@@ -230,7 +230,8 @@ def push_exactly(run: Runner, settings: Settings, image_id: str, target: str) ->
             pushed, present = pushed_layers(done.stdout)
             say(f"pushed {target}: {pushed} layer(s) uploaded, {present} already in the registry")
             return digest
-        say(f"{target} named another image ({pushed_id[:19]}) when it was pushed: another checkout moved it; again")
+        moved = f"{target} named another image ({pushed_id[:19]}) when it was pushed: another checkout moved it"
+        say(f"{moved}; pushing again")
     raise UserError(
         f"another checkout kept moving {target} while this one pushed it; release again once its release is done"
     )
