@@ -522,8 +522,13 @@ class Suite:
         images = [self.settings.image(stage) for stage in STAGES]
         images += dict.fromkeys(self.settings.sbom_image(stage) for stage in STAGES)  # stage and prod share one
         owned = [image for image in images if image_present(self.run, image)]
-        # Release tags (REGISTRY/PROJ_NAME:...) are shared by every checkout of PROJ_NAME: only those on its images.
-        for image in local_tags(self.run, self.settings.release_repository):
+        # Release tags (REGISTRY/PROJ_NAME:...) are shared by every checkout of PROJ_NAME, and so were the images'
+        # names before they were named per checkout (PROJ_NAME:STAGE): only those on its own images.
+        shared = [
+            *local_tags(self.run, self.settings.release_repository),
+            *local_tags(self.run, self.settings["PROJ_NAME"]),
+        ]
+        for image in [tag for tag in dict.fromkeys(shared) if tag not in owned]:
             owner = image_owner(self.run, image)
             if owner == project:
                 owned.append(image)

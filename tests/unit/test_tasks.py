@@ -823,6 +823,18 @@ def test_clean_removes_the_local_release_tags_too(make_checkout):
     assert settings.release_repository == "127.0.0.1:5401/shop"
 
 
+def test_clean_removes_the_proj_name_images_this_checkout_built_before_images_were_named_per_checkout(make_checkout):
+    settings = make_checkout()
+    c = context({
+        r"docker image ls --format \S+ shop$": Result("shop:prod\nshop:dev\n"),
+        r"docker image inspect .* shop:prod$": Result(settings.project_name + "\n"),  # this checkout's, old name
+        r"docker image inspect .* shop:dev$": Result("shop-0therc0d\n"),  # another checkout's
+        r"docker image inspect ": Result(exited=1),
+    })  # fmt: skip
+    tasks.clean(c)
+    assert [argv[3:] for argv in commands(c) if argv[:3] == ["docker", "image", "rm"]] == [["shop:prod"]]
+
+
 # -------------------------------------------------------------------------------------------------- debugger
 
 
