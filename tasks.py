@@ -106,7 +106,7 @@ def zip(c):  # noqa: A001 - the task is called zip on the command line
 @task(help={"stage": STAGE_HELP, "no_cache": "Build without Docker's layer cache. Default: off."})
 @user_errors
 def build(c, stage="dev", no_cache=False):
-    """Build one stage's image (tagged PROJ_NAME:STAGE); test-qa, stage and prod re-zip the code first."""
+    """Build one stage's image (tagged PROJECT:STAGE, this checkout's); test-qa, stage and prod re-zip first."""
     suite(c).build(Stage.parse(stage), no_cache=no_cache)
 
 
@@ -276,7 +276,7 @@ def registry_down(c, volumes=False, yes=False):
 )
 @user_errors
 def release(c, stage="stage", allow_dirty=False):
-    """Build a stage (cached), push it to REGISTRY as PROJ_NAME:STAGE-<zip12> and :STAGE, print its digest."""
+    """Build a stage (cached), push that image to REGISTRY as PROJ_NAME:STAGE-<zip12> and :STAGE, print its digest."""
     done = releasing.release(suite(c), Stage.parse(stage), allow_dirty=allow_dirty)
     if done:
         print(done.reference)
@@ -285,11 +285,11 @@ def release(c, stage="stage", allow_dirty=False):
 @task(help={"stage": "Only this stage's releases (stage or prod). Default: all."})
 @user_errors
 def releases(c, stage=None):
-    """List the releases recorded in .lifecycle/releases.jsonl, oldest first, by digest."""
+    """List the releases recorded in .lifecycle/releases.jsonl by digest, oldest first, one line per image."""
     log = releasing.ReleaseLog.of(load_settings())
     found = [r for r in log.all() if stage in (None, r.stage)]
-    for found_release in found:
-        print(found_release.line())
+    for line in releasing.listing(found):
+        print(line)
     if not found:
         print(f"no releases recorded in {releasing.RELEASES_FILE} yet; make one: invoke release --stage stage")
 

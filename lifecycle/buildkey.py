@@ -4,11 +4,11 @@
 a build label) and, next time, compares it with one `docker image inspect` instead of running a build.
 The key covers every input, read from the Dockerfile itself rather than from a list that could drift:
 the Dockerfile, compose.yaml and .dockerignore; the content of every path a `COPY`/`ADD` takes from the
-build context (after build-argument substitution, so the code zip is covered through its name); the value
-of every `ARG` (the labels' commit and time included); the target; and the base image's id. Paths and ARGs
-count only in the stages the target is built from (its `FROM` and `--from` stages, all the way down), so a
-test file does not change prod's key, nor the code the SBOM image's. A change to any input changes the key,
-and the build runs; an unchanged key means BuildKit would rebuild nothing.
+build context or a `RUN --mount=type=bind` mounts from it (after build-argument substitution, so the code zip
+is covered through its name); the value of every `ARG` (the labels' commit and time included); the target; and
+the base image's id. Paths and ARGs count only in the stages the target is built from (its `FROM` and `--from`
+stages, all the way down), so a test file does not change prod's key, nor the code the SBOM image's. A change to
+any input changes the key, and the build runs; an unchanged key means BuildKit would rebuild nothing.
 """
 
 from __future__ import annotations
@@ -111,11 +111,29 @@ def substitute(text: str, values: Mapping[str, str]) -> str:
     return _VARIABLE.sub(lambda m: values.get(m.group(1) or m.group(2), ""), text)
 
 
+def mount_sources(run_flags: Iterable[str]) -> list[str]:
+    """The build-context paths a RUN's `--mount=type=bind,...` flags read (not `from=` another stage; no
+    `source=` is the whole context)."""
+    sources = []
+    for flag in run_flags:
+        if not flag.startswith("--mount="):
+            continue
+        options = dict(part.partition("=")[::2] for part in flag.removeprefix("--mount=").split(","))
+        if options.get("type", "bind") == "bind" and "from" not in options:
+            sources.append(options.get("source") or options.get("src") or ".")
+    return sources
+
+
 def context_sources(dockerfile: str, args: Mapping[str, str]) -> list[str]:
-    """The build-context paths that COPY and ADD read (not `--from` another stage), args substituted."""
+    """The build-context paths that COPY and ADD read, and RUN bind-mounts (not `--from` another stage), args
+    substituted."""
     sources = []
     for instruction in instructions(dockerfile):
         keyword, _, rest = instruction.partition(" ")
+        if keyword.upper() == "RUN":
+            flags = itertools.takewhile(lambda word: word.startswith("--"), rest.split())
+            sources += [substitute(path, args).rstrip("/") for path in mount_sources(flags)]
+            continue
         if keyword.upper() not in ("COPY", "ADD"):
             continue
         parts = rest.split()

@@ -148,3 +148,9 @@ def tag_argv(source: str, target: str) -> list[str]:
 
 def push_argv(image: str) -> list[str]:
     return docker_argv("push", image)
+
+
+def manifest_inspect_argv(reference: str, *, plain_http: bool = False) -> list[str]:
+    """The manifest a registry holds for `repository@sha256:...` (or a tag), as JSON, without pulling. `plain_http`
+    for a registry on the loopback, which the engine trusts over HTTP but the CLI's manifest command does not."""
+    return docker_argv("manifest", "inspect", *["--insecure"] * plain_http, reference)

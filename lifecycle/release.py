@@ -1,19 +1,23 @@
 """Releases: an image pushed to a registry and addressed by its digest, and the record of every release.
 
-`invoke release --stage S` builds S (cached), tags it `REGISTRY/PROJ_NAME:S-<first 12 of the zip sha256>` and
-`REGISTRY/PROJ_NAME:S`, pushes both and appends a `Release` to `.lifecycle/releases.jsonl`, one JSON object a
-line. What deploys read is `ReleaseLog.latest(stage).reference`: `repo@sha256:...`, which no later push moves.
+`invoke release --stage S` builds S (cached) and takes the built image's id; tags that id (never a name)
+`REGISTRY/PROJ_NAME:S-<first 12 of the zip sha256>` and `REGISTRY/PROJ_NAME:S`, pushes each and checks that the
+manifest the registry now holds has that image as its config (another checkout of PROJ_NAME may move the same local
+name between the tag and the push: then it pushes again), and appends a `Release` to `.lifecycle/releases.jsonl`,
+one JSON object a line. What deploys read is `ReleaseLog.latest(stage).reference`: `repo@sha256:...`, which no
+later push moves. The tags in the registry go to whoever pushed last (docs/releases.md).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +34,7 @@ RELEASES_FILE = Path(".lifecycle") / "releases.jsonl"
 ZIP_LABEL = "io.lifecycle.code-zip.sha256"
 DIGEST = re.compile(r"\bdigest: (sha256:[0-9a-f]{64})\b")
 CONNECT_TIMEOUT_S = 5
+PUSH_ATTEMPTS = 3  # pushes of one tag when another checkout keeps moving the local name in between
 
 
 @dataclass(frozen=True)
@@ -60,10 +65,24 @@ class Release:
     def from_json(cls, line: str) -> Release:
         return cls(**json.loads(line))
 
-    def line(self) -> str:
-        """One row of `invoke releases`."""
+    def line(self, earlier: Sequence[str] = ()) -> str:
+        """One row of `invoke releases`; `earlier`: when the same image was released before (oldest first)."""
         flag = " (dirty)" if self.dirty else ""
-        return f"{self.created}  {self.stage:<5}  {self.reference}  commit {self.commit[:12]}{flag}"
+        again = f" (released {len(earlier) + 1} times, first at {earlier[0]})" if earlier else ""
+        return f"{self.created}  {self.stage:<5}  {self.reference}  commit {self.commit[:12]}{flag}{again}"
+
+
+def listing(releases: Sequence[Release]) -> list[str]:
+    """`invoke releases`: one row per stage and image, at its newest release (so rows stay in time order and a
+    stage's last row is what a deploy takes); a repeat release of the same digest is folded into that row."""
+    times: dict[tuple[str, str], list[str]] = {}
+    newest: dict[tuple[str, str], Release] = {}
+    for found in releases:
+        key = (found.stage, found.reference)
+        times.setdefault(key, []).append(found.created)
+        newest.pop(key, None)  # re-inserted last: dicts keep insertion order
+        newest[key] = found
+    return [found.line(times[key][:-1]) for key, found in newest.items()]
 
 
 @dataclass(frozen=True)
@@ -164,6 +183,15 @@ def registry_host_port(address: str) -> tuple[str, int]:
     return name, int(port) if port else 443
 
 
+def on_loopback(address: str) -> bool:
+    """A registry on this machine's loopback (127.0.0.0/8, localhost): served over plain HTTP, as the engine allows."""
+    host = registry_host_port(address)[0]
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def reachable(address: str) -> bool:
     try:
         with socket.create_connection(registry_host_port(address), timeout=CONNECT_TIMEOUT_S):
@@ -209,6 +237,43 @@ def pushed_layers(output: str) -> tuple[int, int]:
     return output.count(": Pushed"), output.count("Layer already exists") + output.count("Mounted from")
 
 
+def config_digest(manifest_json: str) -> str:
+    """The image id (config digest) a registry manifest describes; '' when the answer is not an image manifest."""
+    try:
+        manifest = json.loads(manifest_json or "{}")
+    except json.JSONDecodeError:
+        return ""
+    config = manifest.get("config") if isinstance(manifest, dict) else None
+    return str(config.get("digest", "")) if isinstance(config, dict) else ""
+
+
+def push_exactly(run: Runner, settings: Settings, image_id: str, target: str) -> str:
+    """Tag the image id as target, push it, and return the pushed digest once the registry's manifest under it names
+    that image id as its config; pushes again (at most PUSH_ATTEMPTS times) when another checkout moved the local
+    name between this tag and this push, so what is pushed is always the image this run built."""
+    repository = target.rsplit(":", 1)[0]
+    for _ in range(PUSH_ATTEMPTS):
+        run(cmd.tag_argv(image_id, target))
+        done = run(cmd.push_argv(target), warn=True, capture=True)
+        if not done.ok:
+            raise UserError(push_error(settings, target, done.stderr or done.stdout))
+        digest = pushed_digest(done.stdout)
+        argv = cmd.manifest_inspect_argv(f"{repository}@{digest}", plain_http=on_loopback(settings.registry))
+        manifest = run(argv, warn=True, capture=True)
+        pushed_id = config_digest(manifest.stdout) if manifest.ok else ""
+        if not pushed_id:
+            raise UserError(f"registry {settings.registry} does not show the manifest of {target}@{digest}; push again")
+        if pushed_id == image_id:
+            pushed, present = pushed_layers(done.stdout)
+            say(f"pushed {target}: {pushed} layer(s) uploaded, {present} already in the registry")
+            return digest
+        moved = f"{target} named another image ({pushed_id[:19]}) when it was pushed: another checkout moved it"
+        say(f"{moved}; pushing again")
+    raise UserError(
+        f"another checkout kept moving {target} while this one pushed it; release again once its release is done"
+    )
+
+
 def inspect_json(run: Runner, image: str) -> Mapping:
     done = run(cmd.image_inspect_argv(image), warn=True, capture=True)
     if not done.ok:
@@ -246,20 +311,14 @@ def release(suite, stage: Stage, *, allow_dirty: bool = False) -> Release | None
     if suite.dry:
         say(f"dry run: would tag and push {', '.join(release_tags(settings, stage, '<zip-sha256>'))}")
         return None
-    facts = inspect_json(run, settings.image(stage))
+    facts = inspect_json(run, settings.image(stage))  # this checkout's own name: only this checkout moves it
+    built = facts["Id"]  # from here on, the image is addressed by its id alone
     zip_sha256 = (facts.get("Config", {}).get("Labels") or {}).get(ZIP_LABEL, "")
     if not re.fullmatch(r"[0-9a-f]{64}", zip_sha256):
         raise UserError(f"{settings.image(stage)} has no code zip label; rebuild it: invoke build --stage {stage}")
     versioned, moving = release_tags(settings, stage, zip_sha256)
-    digest = ""
-    for image in (versioned, moving):
-        run(cmd.tag_argv(settings.image(stage), image))
-        done = run(cmd.push_argv(image), warn=True, capture=True)
-        if not done.ok:
-            raise UserError(push_error(settings, image, done.stderr or done.stdout))
-        digest = pushed_digest(done.stdout)
-        pushed, present = pushed_layers(done.stdout)
-        say(f"pushed {image}: {pushed} layer(s) uploaded, {present} already in the registry")
+    digest = push_exactly(run, settings, built, versioned)
+    push_exactly(run, settings, built, moving)
     result = Release(
         reference=f"{settings.release_repository}@{digest}",
         stage=stage.name,

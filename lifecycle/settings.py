@@ -32,8 +32,12 @@ class Setting:
 
 
 TABLE = (
-    Setting("PROJ_NAME", "project", "Image name: stages are tagged PROJ_NAME:STAGE; also the app folder."),
-    Setting("COMPOSE_PROJECT_NAME", "", "Compose project; empty means PROJ_NAME plus a hash of the checkout path."),
+    Setting("PROJ_NAME", "project", "Name of the project: the release repository REGISTRY/PROJ_NAME."),
+    Setting(
+        "COMPOSE_PROJECT_NAME",
+        "",
+        "Compose project and local image name (PROJECT:STAGE); empty means PROJ_NAME plus a hash of the checkout path.",
+    ),
     Setting("BASE_IMAGE", "python", "Python base image repository (FROM BASE_IMAGE:PY_VERSION-PY_BASE)."),
     Setting("PY_VERSION", "3.12", "Python version: the base image's tag prefix."),
     Setting("PY_BASE", "slim", "Base image variant: the base image's tag suffix."),
@@ -212,10 +216,11 @@ class Settings:
         return self.root / self["ZIP_DIR"] / self["ZIP_NAME"]
 
     def image(self, stage: Stage) -> str:
-        return f"{self['PROJ_NAME']}:{stage.tag}"
+        """The stage's local image: named after this checkout's compose project, so no other checkout moves it."""
+        return f"{self.project_name}:{stage.tag}"
 
     def sbom_image(self, stage: Stage) -> str:
-        return f"{self['PROJ_NAME']}:{stage.sbom}"
+        return f"{self.project_name}:{stage.sbom}"
 
     @property
     def extra_ca_dir(self) -> Path | None:
@@ -272,6 +277,8 @@ def load_settings(root: Path = ROOT, environ: Mapping[str, str] | None = None) -
     return Settings(root, values, env)
 
 
+# One component of an image repository, as the engine accepts it (`a-b`, `a.b`, `a_b`, `a__b`; no separator at an end).
+IMAGE_NAME = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 # host[:port][/path], lowercase as image references must be: registry.example.com/team, 127.0.0.1:5000
 REGISTRY_FORMAT = re.compile(r"[a-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
 
@@ -293,14 +300,14 @@ def validate(values: Mapping[str, str]) -> None:
         raise UserError(f"BACKUP_KEEP={values['BACKUP_KEEP']!r} is not a count of at least 1; set it to e.g. 10")
     if not values["DEPLOY_TIMEOUT"].isdigit():
         raise UserError(f"DEPLOY_TIMEOUT={values['DEPLOY_TIMEOUT']!r} is not a whole number of seconds; e.g. 300")
-    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", values["PROJ_NAME"]):
+    if not IMAGE_NAME.fullmatch(values["PROJ_NAME"]):
         raise UserError(
             f"PROJ_NAME={values['PROJ_NAME']!r} is not a valid image name; "
-            "use lowercase letters, digits, '-', '_' or '.'"
+            "use lowercase letters and digits, joined by '-', '_' or '.'"
         )
     project = values["COMPOSE_PROJECT_NAME"]
-    if project and not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", project):
+    if project and not (re.fullmatch(r"[a-z0-9][a-z0-9_-]*", project) and IMAGE_NAME.fullmatch(project)):
         raise UserError(
-            f"COMPOSE_PROJECT_NAME={project!r} is not a valid compose project name; "
-            "use lowercase letters, digits, '-' or '_', or leave it empty"
+            f"COMPOSE_PROJECT_NAME={project!r} is not a valid compose project and image name; "
+            "use lowercase letters and digits, joined by '-' or '_', or leave it empty"
         )

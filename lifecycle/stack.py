@@ -26,6 +26,7 @@ from lifecycle.probes import (
     image_available,
     image_id,
     image_owner,
+    image_present,
     local_tags,
     port_is_free,
     service_container,
@@ -334,28 +335,15 @@ class Suite:
         image = offline.available_or_offline(self.settings, self.run, "proxy", self.settings["PROXY_IMAGE"])
         return self.settings.override(PROXY_IMAGE=image, TLS_CERT_FILE=str(files.cert), TLS_KEY_FILE=str(files.key))
 
-    def check_image_owner(self, stage: Stage) -> None:
-        """`up --no-build` runs the tagged image only when this checkout built it (another may share PROJ_NAME)."""
-        image, project = self.settings.image(stage), self.settings.project_name
-        owner = image_owner(self.run, image)
-        if owner is None:
+    def check_image_built(self, stage: Stage) -> None:
+        """`up --no-build` runs this checkout's image (named after its compose project, so no other checkout's)."""
+        image = self.settings.image(stage)
+        if not image_present(self.run, image):
             raise UserError(f"{image} is not built yet; run invoke up --stage {stage} without --no-build")
-        if owner != project:
-            raise UserError(
-                f"{image} was built by another checkout ({owner or 'no owner label'}), not this one ({project}); "
-                f"run invoke up --stage {stage} without --no-build, or give this checkout its own PROJ_NAME in .env"
-            )
-
-    def say_if_another_checkout_built(self, stage: Stage) -> None:
-        image, project = self.settings.image(stage), self.settings.project_name
-        owner = image_owner(self.run, image)
-        if owner not in (None, project):
-            by = owner or "no owner label"
-            self.say(f"{image} was built by another checkout ({by}); rebuilding it for {project}")
 
     def ensure_image(self, stage: Stage) -> None:
         """Build the stage's image (code zip included) unless this checkout already has it."""
-        if self.dry or image_owner(self.run, self.settings.image(stage)) != self.settings.project_name:
+        if self.dry or not image_present(self.run, self.settings.image(stage)):
             self.build(stage)
 
     def wait_for_db(self, stage: Stage, deadline: float) -> bool:
@@ -429,10 +417,9 @@ class Suite:
         if debug:
             self.ensure_port_free(stage, "DEBUG_PORT")
         if build:
-            self.say_if_another_checkout_built(stage)
             self.build(stage)
         elif not self.dry:
-            self.check_image_owner(stage)
+            self.check_image_built(stage)
         database = self.database()
         database.guard_server_change(no_backup=no_backup)
         db_healthy = self.wait_for_db(stage, time.monotonic() + int(self.settings["WAIT_TIMEOUT"]))
@@ -525,8 +512,8 @@ class Suite:
         """Build test-qa, run pytest in it against a throwaway database, copy the reports out, tear down.
 
         Runs under its own compose project (`<project>-qa`), so its database volume is never the one
-        `invoke up` uses, and deleting it at the end loses nothing; and with its own image tag
-        (`<project>:test-qa`), so two checkouts' runs never swap images between build and run.
+        `invoke up` uses, and deleting it at the end loses nothing; with this checkout's image (`<project>:test-qa`,
+        built under the checkout's project), so two checkouts' runs never swap images between build and run.
         """
         settings = self.settings.override(TEST_QA_IMAGE=self.qa_image(), DB_TEST_DATABASES="yes")
         env = settings.env
@@ -561,7 +548,7 @@ class Suite:
         return status
 
     def qa_image(self) -> str:
-        return f"{self.settings.project_name}:{TEST_QA.tag}"
+        return self.settings.image(TEST_QA)
 
     def dump_state(self, project: str, reports: Path) -> None:
         """After a failure, keep what explains it: compose ps and the logs, next to the test reports."""
@@ -583,19 +570,25 @@ class Suite:
         checkout_files: bool = True,
         no_backup: bool = False,
     ) -> None:
-        """Remove what the suite made for this checkout: containers, networks, stage images and their local release
-        tags (the registry keeps what was pushed), earlier builds they replaced, zip, reports.
+        """Remove what the suite made for this checkout: containers, networks, its stage images (named after its
+        compose project) and the local release tags that name them (the registry keeps what was pushed), earlier
+        builds they replaced, zip, reports.
 
         `checkout_files=False` keeps what every project of the checkout shares (reports/, the staged CA
         certificates): the benchmark cleans its own project that way without touching the user's files.
         """
         self.down(volumes=volumes, yes=yes, ask=ask, no_backup=no_backup)
         project = self.settings.project_name
-        images = [self.settings.image(stage) for stage in STAGES] + [self.qa_image()]
-        images += [self.settings.sbom_image(stage) for stage in STAGES]
-        owned = []
-        # each once: with COMPOSE_PROJECT_NAME=PROJ_NAME the qa tag is also a stage tag
-        for image in [*dict.fromkeys(images), *local_tags(self.run, self.settings.release_repository)]:
+        images = [self.settings.image(stage) for stage in STAGES]
+        images += dict.fromkeys(self.settings.sbom_image(stage) for stage in STAGES)  # stage and prod share one
+        owned = [image for image in images if image_present(self.run, image)]
+        # Release tags (REGISTRY/PROJ_NAME:...) are shared by every checkout of PROJ_NAME, and so were the images'
+        # names before they were named per checkout (PROJ_NAME:STAGE): only those on its own images.
+        shared = [
+            *local_tags(self.run, self.settings.release_repository),
+            *local_tags(self.run, self.settings["PROJ_NAME"]),
+        ]
+        for image in [tag for tag in dict.fromkeys(shared) if tag not in owned]:
             owner = image_owner(self.run, image)
             if owner == project:
                 owned.append(image)

@@ -1,6 +1,6 @@
 """What a daily user runs, with the real engine: an admin made through `manage --env` logs in; `shell` and the
-tasks behave without a terminal and with stdin closed; images belong to the checkout that built them; a changed
-DB_PASSWORD is named at once; health checks stay out of the access log; doctor accepts our own port."""
+tasks behave without a terminal and with stdin closed; each checkout builds, runs and cleans images of its own; a
+changed DB_PASSWORD is named at once; health checks stay out of the access log; doctor accepts our own port."""
 
 from __future__ import annotations
 
@@ -206,14 +206,14 @@ def test_a_changed_db_password_is_named_at_once_with_the_two_ways_out(engine):
 
 @contextmanager
 def clones(tmp_path: Path, proj_name: str) -> Iterator[tuple[Path, Path]]:
-    """Two copies of the checkout that share PROJ_NAME (so image tags), each with its own compose project."""
+    """Two copies of the checkout that share PROJ_NAME, each with its own compose project (so image names)."""
     roots = (copy_checkout(tmp_path / "one"), copy_checkout(tmp_path / "two"))
     try:
         yield roots
     finally:
         for root in roots:
             in_clone(root, proj_name, "down", "--volumes", "--yes")
-        docker("image", "rm", "--force", f"{proj_name}:prod", check=False)
+            in_clone(root, proj_name, "clean")
 
 
 def in_clone(root: Path, proj_name: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -222,40 +222,44 @@ def in_clone(root: Path, proj_name: str, *args: str) -> subprocess.CompletedProc
     return run_tool("invoke", *args, env=env, cwd=root, drop=("COMPOSE_PROJECT_NAME",), timeout=1800)
 
 
-def owner(image: str) -> str | None:
-    done = docker("image", "inspect", "--format", '{{index .Config.Labels "io.lifecycle.compose-project"}}', image,
-                  check=False)  # fmt: skip
+def image_id(image: str) -> str | None:
+    done = docker("image", "inspect", "--format", "{{.Id}}", image, check=False)
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def test_two_clones_with_one_proj_name_never_run_or_remove_each_others_images(engine, tmp_path):
+def test_two_clones_with_one_proj_name_build_run_and_clean_only_images_of_their_own(engine, tmp_path):
+    """Issue 24: both clones tagged `PROJ_NAME:prod`, and `up` in one re-pointed the other's. Each clone's images are
+    now named after its compose project (PROJ_NAME plus a hash of its path)."""
     from lifecycle.settings import default_project_name
 
     proj_name = unique_name("it")
-    image = f"{proj_name}:prod"
     with clones(tmp_path, proj_name) as (one, two):
         project_one, project_two = default_project_name(proj_name, one), default_project_name(proj_name, two)
         built = in_clone(one, proj_name, "build", "--stage", "prod")
         assert built.returncode == 0, built.stdout[-3000:]
-        assert owner(image) == project_one
+        ones = {stage: image_id(f"{project_one}:{stage}") for stage in ("prod", "sbom-runtime")}
+        assert all(ones.values()), ones
 
         refused = in_clone(two, proj_name, "up", "--stage", "prod", "--no-build")
         assert refused.returncode == 1
-        assert_one_line(refused.stdout, f"{image} was built by another checkout ({project_one})", "without --no-build")
+        assert_one_line(refused.stdout, f"{project_two}:prod is not built yet", "without --no-build")
 
+        up = in_clone(two, proj_name, "up", "--stage", "prod")  # builds its own images, then runs them
+        assert up.returncode == 0, up.stdout[-3000:]
+        assert image_id(f"{project_two}:prod") not in (None, ones["prod"])
+        assert {stage: image_id(f"{project_one}:{stage}") for stage in ones} == ones  # one's images stay put
+        labels = (f"label=com.docker.compose.project={project_two}", "label=com.docker.compose.service=prod")
+        running = docker("ps", "--filter", labels[0], "--filter", labels[1], "--format", "{{.Image}}").stdout
+        assert running.split() == [f"{project_two}:prod"]
+        assert docker("image", "ls", "--quiet", proj_name).stdout.split() == []  # no image of the shared name
+
+        assert in_clone(two, proj_name, "down").returncode == 0
         cleaned = in_clone(two, proj_name, "clean")
         assert cleaned.returncode == 0, cleaned.stdout[-3000:]
-        assert owner(image) == project_one, cleaned.stdout[-3000:]
-
-        # manage in clone two builds its own image first (zip included), then runs
-        managed = in_clone(two, proj_name, "manage", "check", "--stage", "prod")
-        assert managed.returncode == 0, managed.stdout[-3000:]
-        assert owner(image) == project_two
-
+        assert image_id(f"{project_two}:prod") is None
+        assert {stage: image_id(f"{project_one}:{stage}") for stage in ones} == ones
         assert in_clone(one, proj_name, "clean").returncode == 0
-        assert owner(image) == project_two
-        assert in_clone(two, proj_name, "clean").returncode == 0
-        assert owner(image) is None
+        assert image_id(f"{project_one}:prod") is None
 
 
 @pytest.mark.parametrize("redirect", ["<&-", "</dev/null"], ids=["stdin closed", "stdin from /dev/null"])

@@ -8,7 +8,9 @@ The tests run in file order (pytest's default) and share one copy, one registry 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import threading
 import urllib.request
@@ -24,6 +26,7 @@ from conftest import (
     describe,
     docker,
     free_port,
+    unique_name,
 )
 
 from lifecycle import registry
@@ -181,6 +184,21 @@ def test_code_only_change_pushes_only_the_code_layers(checkout, pushes):
     assert latest.reference != first.reference and latest.zip_sha256 != first.zip_sha256
 
 
+def test_a_no_cache_rebuild_of_the_same_commit_pushes_no_new_layer(checkout):
+    """Issue 24: which build-cache record the engine picks, or none at all, must not change what is pushed. Every
+    layer is byte-identical for identical inputs, so only the new image config and its manifest go up."""
+    before = stored_blobs(checkout)
+    first = ReleaseLog.of(settings_of(checkout)).latest("stage")
+    rebuilt = checkout.invoke("build", "--stage", "stage", "--no-cache", timeout=BUILD_TIMEOUT)
+    assert rebuilt.returncode == 0, describe(rebuilt)
+    done = release(checkout, "--stage", "stage")
+    assert done.returncode == 0, describe(done)
+    assert "0 layer(s) uploaded" in done.stderr, done.stderr[-2000:]
+    added = registry.blob_delta(before, stored_blobs(checkout))
+    assert added.blobs <= 2 and added.bytes < 64 * 1024, f"a rebuild of the same commit pushed {added}"
+    assert ReleaseLog.of(settings_of(checkout)).latest("stage").zip_sha256 == first.zip_sha256
+
+
 def test_unreachable_registry_is_one_line_before_building(checkout):
     done = release(checkout, "--stage", "stage", env={"REGISTRY_PORT": str(free_port())})
     assert done.returncode == 1
@@ -247,3 +265,62 @@ def test_registry_refusals_are_one_line(checkout, wants_login, words):
     tags = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"{address}/team/{checkout.proj_name}")
     if tags.stdout.split():
         docker("image", "rm", *tags.stdout.split(), check=False)
+
+
+# ------------------------------------------------------------------------------ two clones, one name, one registry
+
+
+def manifest_config(address: str, name: str, digest: str) -> str:
+    """The image id (config digest) of the manifest the registry holds under digest."""
+    request = urllib.request.Request(
+        f"http://{address}/v2/{name}/manifests/{digest}",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["config"]["digest"]
+
+
+SHIM = """#!/bin/sh
+# `docker`, except that just before this run's first push, another checkout tags its own image with the pushed name.
+if [ "$1" = push ] && [ ! -e "$SHIM_MARKER" ]; then
+    : >"$SHIM_MARKER"
+    "$REAL_DOCKER" tag "$OTHER_IMAGE" "$2"
+fi
+exec "$REAL_DOCKER" "$@"
+"""
+
+
+def test_a_release_records_its_own_image_when_another_clone_moves_the_shared_name_before_the_push(checkout, tmp_path):
+    """Issue 24: two clones of one PROJ_NAME released at once both recorded the other's image. The other clone, with
+    the same code, builds its own prod (another image: its compose project is in the labels); then, between this
+    clone's tag and push, it tags the very name this clone pushes, as its own release would."""
+    other_root = tmp_path / "other"
+    shutil.copytree(checkout.root, other_root, ignore=shutil.ignore_patterns(".git", "reports"), symlinks=True)
+    other_env = {"COMPOSE_PROJECT_NAME": unique_name("it-other")}
+    other = IsolatedCheckout(checkout.proj_name, free_port(), root=other_root, registry_port=checkout.registry_port)
+    try:
+        built = other.invoke("build", "--stage", "prod", env=other_env, timeout=BUILD_TIMEOUT)
+        assert built.returncode == 0, describe(built)
+        theirs = docker("image", "inspect", "--format", "{{.Id}}", f"{other_env['COMPOSE_PROJECT_NAME']}:prod")
+        shim = tmp_path / "bin" / "docker"
+        shim.parent.mkdir()
+        shim.write_text(SHIM)
+        shim.chmod(0o755)
+        env = {
+            "PATH": f"{shim.parent}:{os.environ['PATH']}",
+            "REAL_DOCKER": shutil.which("docker"),
+            "OTHER_IMAGE": theirs.stdout.strip(),
+            "SHIM_MARKER": str(tmp_path / "moved"),
+        }
+        done = release(checkout, "--stage", "prod", env=env)
+        assert done.returncode == 0, describe(done)
+        assert (tmp_path / "moved").is_file(), "the other clone never moved the name"
+        assert "another checkout moved it" in done.stderr
+        ours = docker("image", "inspect", "--format", "{{.Id}}", checkout.image("prod")).stdout.strip()
+        assert ours != theirs.stdout.strip()
+        record = ReleaseLog.of(settings_of(checkout)).latest("prod")
+        assert manifest_config(checkout.registry, checkout.proj_name, record.digest) == ours
+        assert record.reference == done.stdout.strip().splitlines()[-1]
+    finally:
+        other.invoke("clean", env=other_env)
+        shutil.rmtree(other_root, ignore_errors=True)

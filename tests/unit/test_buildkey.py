@@ -25,8 +25,27 @@ ENV = {"ZIP_DIR": "updated_zip", "ZIP_NAME": "Project_playground.zip"}
         ("COPY $ZIP_DIR/x /tmp/x\n", ["updated_zip/x"]),
         ("RUN cp a b\nCOPY \\\n    one \\\n    two /dest\n", ["one", "two"]),
         ("# COPY commented /out\nCOPY kept /dest\n", ["kept"]),
+        (
+            "RUN --mount=type=tmpfs,target=/mnt \\\n    --mount=type=bind,source=docker/x.sh,target=/mnt/x.sh sh x\n",
+            ["docker/x.sh"],
+        ),
+        ("RUN --mount=type=bind,from=code,source=/app,target=/mnt/app --mount=type=cache,target=/root/.cache cp\n", []),
+        ("RUN --mount=src=$ZIP_DIR/,target=/mnt/z --mount=type=bind,target=/mnt/all ls\n", ["updated_zip", "."]),
     ],
-    ids=["plain", "json", "chmod", "from-stage", "add-folder", "braced-args", "bare-arg", "continued", "comment"],
+    ids=[
+        "plain",
+        "json",
+        "chmod",
+        "from-stage",
+        "add-folder",
+        "braced-args",
+        "bare-arg",
+        "continued",
+        "comment",
+        "run-bind-mount",
+        "run-mount-from-stage-or-cache",
+        "run-mount-default-bind-and-whole-context",
+    ],
 )
 def test_context_sources(dockerfile, expected):
     assert context_sources(dockerfile, ENV) == sorted(expected)
@@ -42,6 +61,7 @@ def test_the_projects_dockerfile_copies_only_what_the_key_reads():
     sources = context_sources((ROOT / DOCKERFILE).read_text(), ENV)
     assert "updated_zip/Project_playground.zip" in sources
     assert {"requirements/runtime.txt", "docker/certs", "tests/site", "docker/static_inputs.sh"} <= set(sources)
+    assert {"docker/normalise.sh", "docker/healthcheck.py", "bash_files/entrypoint.sh"} <= set(sources)  # mounted
     missing = [s for s in sources if not (ROOT / s).exists() and not s.startswith("updated_zip/")]
     assert missing == []
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 
 import pytest
 
+from lifecycle import compose as cmd
 from lifecycle import release
 from lifecycle.errors import UserError
 from lifecycle.release import Release, ReleaseLog
+from lifecycle.runner import Result
 from lifecycle.settings import load_settings
 from lifecycle.stages import PROD, Stage
 
@@ -47,6 +50,26 @@ def test_log_appends_one_line_each_and_latest_is_per_stage(tmp_path):
     assert log.all() == [first, prod, second]
     assert log.latest("stage") == second
     assert log.latest("prod") == prod == log.latest(PROD)
+
+
+def test_releases_lists_a_repeat_release_of_one_image_once_at_its_newest_time():
+    a, b = DIGEST, "sha256:" + "ef" * 32
+    log = [
+        make_release(digest=a, created="T1"),
+        make_release(digest=b, created="T2"),
+        make_release("prod", digest=a, created="T3"),
+        make_release(digest=a, created="T4"),
+        make_release(digest=a, created="T5"),
+    ]
+    rows = release.listing(log)
+    assert [row.split()[:3] for row in rows] == [
+        ["T2", "stage", f"127.0.0.1:5000/shop@{b}"],
+        ["T3", "prod", f"127.0.0.1:5000/shop@{a}"],  # another stage: a row of its own
+        ["T5", "stage", f"127.0.0.1:5000/shop@{a}"],  # the stage's last row is what a deploy takes
+    ]
+    assert rows[2].endswith("(released 3 times, first at T1)")
+    assert "released" not in rows[0] + rows[1]
+    assert release.listing([]) == []
 
 
 def test_log_with_a_broken_line_names_it(tmp_path):
@@ -209,3 +232,101 @@ def test_pushed_digest_and_layers_from_push_output():
 def test_no_digest_in_push_output_is_a_user_error():
     with pytest.raises(UserError, match="printed no digest"):
         release.pushed_digest("Pushed\n")
+
+
+# ------------------------------------------------------------------------------ pushing exactly the built image
+
+
+def test_push_and_manifest_argv():
+    assert cmd.tag_argv("sha256:" + "1" * 64, "r:5000/shop:prod") == ["docker", "tag", "sha256:" + "1" * 64,
+                                                                      "r:5000/shop:prod"]  # fmt: skip
+    assert cmd.push_argv("r:5000/shop:prod") == ["docker", "push", "r:5000/shop:prod"]
+    assert cmd.manifest_inspect_argv(f"r:5000/shop@{DIGEST}") == ["docker", "manifest", "inspect",
+                                                                 f"r:5000/shop@{DIGEST}"]  # fmt: skip
+    assert cmd.manifest_inspect_argv("127.0.0.1:5000/shop:prod", plain_http=True) == [
+        "docker", "manifest", "inspect", "--insecure", "127.0.0.1:5000/shop:prod"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        pytest.param("127.0.0.1:5000", True, id="local-registry"),
+        pytest.param("127.0.0.1:5050/team", True, id="cluster-registry"),
+        pytest.param("localhost:5000", True, id="localhost"),
+        pytest.param("registry.example.com/team", False, id="remote"),
+        pytest.param("127.example.com", False, id="a-name-that-starts-with-127"),
+    ],
+)
+def test_only_a_loopback_registry_is_asked_over_plain_http(address, expected):
+    assert release.on_loopback(address) is expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        pytest.param('{"schemaVersion": 2, "config": {"digest": "sha256:aa", "size": 7}}', "sha256:aa", id="image"),
+        pytest.param('{"schemaVersion": 2, "manifests": []}', "", id="an-index-names-no-config"),
+        pytest.param("not json", "", id="garbage"),
+        pytest.param("", "", id="nothing"),
+    ],
+)
+def test_config_digest(answer, expected):
+    assert release.config_digest(answer) == expected
+
+
+class EngineAndRegistry:
+    """docker tag / push / manifest inspect as the engine and a registry answer them: local names point at image
+    ids, a push sends the image the name points at *then*. `move_before_push` maps a name to the image another
+    checkout tags with it just before this run's push of that name (each once)."""
+
+    def __init__(self, move_before_push: dict[str, list[str]] | None = None) -> None:
+        self.names: dict[str, str] = {}
+        self.manifests: dict[str, str] = {}  # digest -> image id of its config
+        self.move_before_push = move_before_push or {}
+        self.calls: list[list[str]] = []
+
+    def __call__(self, argv, *, env=None, warn=False, capture=False, interactive=False, timeout=None) -> Result:
+        self.calls.append(list(argv))
+        verb = argv[1:3] if argv[1] == "manifest" else argv[1:2]
+        if verb == ["tag"]:
+            self.names[argv[3]] = self.names.get(argv[2], argv[2])
+            return Result(0, "", "")
+        if verb == ["push"]:
+            name = argv[2]
+            if self.move_before_push.get(name):
+                self.names[name] = self.move_before_push[name].pop(0)
+            image = self.names[name]
+            digest = "sha256:" + hashlib.sha256(image.encode()).hexdigest()
+            self.manifests[digest] = image
+            return Result(0, f"abc: Pushed\n{name.rsplit(':', 1)[1]}: digest: {digest} size: 1\n", "")
+        if verb == ["manifest", "inspect"]:
+            image = self.manifests.get(argv[-1].split("@", 1)[1])
+            return Result(0, json.dumps({"config": {"digest": image}}), "") if image else Result(1, "", "not found")
+        raise AssertionError(f"unexpected command {argv}")
+
+
+OURS, THEIRS = "sha256:" + "0" * 64, "sha256:" + "f" * 64
+TARGET = "127.0.0.1:5000/shop:prod-0123456789ab"
+
+
+def test_push_exactly_pushes_the_image_id_and_returns_its_digest(tmp_path):
+    engine = EngineAndRegistry()
+    digest = release.push_exactly(engine, load_settings(root=tmp_path, environ={}), OURS, TARGET)
+    assert engine.manifests[digest] == OURS
+    assert engine.calls[0] == ["docker", "tag", OURS, TARGET]  # by id, never through a name
+    assert engine.calls[2] == ["docker", "manifest", "inspect", "--insecure", f"127.0.0.1:5000/shop@{digest}"]
+
+
+def test_a_name_moved_by_another_checkout_between_tag_and_push_is_pushed_again(tmp_path, capsys):
+    """What issue 24 saw: both checkouts tag one shared name; the other's tag lands between this tag and this push."""
+    engine = EngineAndRegistry({TARGET: [THEIRS]})
+    digest = release.push_exactly(engine, load_settings(root=tmp_path, environ={}), OURS, TARGET)
+    assert engine.manifests[digest] == OURS
+    assert [argv[1] for argv in engine.calls] == ["tag", "push", "manifest", "tag", "push", "manifest"]
+    assert "another checkout moved it" in capsys.readouterr().err
+
+
+def test_a_name_that_keeps_moving_ends_in_one_line(tmp_path):
+    engine = EngineAndRegistry({TARGET: [THEIRS] * release.PUSH_ATTEMPTS})
+    with pytest.raises(UserError, match=r"another checkout kept moving .*prod-0123456789ab.*release again"):
+        release.push_exactly(engine, load_settings(root=tmp_path, environ={}), OURS, TARGET)

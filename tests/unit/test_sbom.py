@@ -48,7 +48,7 @@ def test_every_sbom_image_is_a_compose_service_and_a_dockerfile_stage():
     dockerfile = (CHECKOUT / "docker" / "Dockerfile").read_text()
     for stage in STAGES:
         assert compose[stage.sbom]["build"]["target"] == stage.sbom
-        assert compose[stage.sbom]["image"] == f"${{PROJ_NAME:-project}}:{stage.sbom}"
+        assert compose[stage.sbom]["image"] == f"${{COMPOSE_PROJECT_NAME}}:{stage.sbom}"  # the checkout's own name
         assert f" AS {stage.sbom}\n" in dockerfile
 
 

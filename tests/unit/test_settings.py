@@ -314,6 +314,8 @@ def test_proj_name_accepts(tmp_path, name):
         pytest.param("-app", id="a leading dash is refused"),
         pytest.param("my app", id="a space is refused"),
         pytest.param("app/web", id="a slash is refused"),
+        pytest.param("app-", id="a trailing dash is refused (the engine refuses such an image name)"),
+        pytest.param("a___b", id="three underscores are refused"),
     ],
 )
 def test_proj_name_rejects(tmp_path, name):
@@ -321,7 +323,7 @@ def test_proj_name_rejects(tmp_path, name):
     with pytest.raises(UserError) as error:
         load_settings(root=tmp_path, environ={"PROJ_NAME": name})
     assert str(error.value) == (
-        f"PROJ_NAME={name!r} is not a valid image name; use lowercase letters, digits, '-', '_' or '.'"
+        f"PROJ_NAME={name!r} is not a valid image name; use lowercase letters and digits, joined by '-', '_' or '.'"
     )
 
 
@@ -330,7 +332,7 @@ def test_proj_name_rejects(tmp_path, name):
     [
         pytest.param("project", id="the default name"),
         pytest.param("my.app", id="a dot becomes a dash"),
-        pytest.param("a..b_c-d", id="dots underscores and dashes"),
+        pytest.param("a.b_c--d", id="dots underscores and dashes"),
     ],
 )
 def test_a_valid_proj_name_gives_a_valid_compose_project_name(tmp_path, name):
@@ -338,7 +340,8 @@ def test_a_valid_proj_name_gives_a_valid_compose_project_name(tmp_path, name):
     settings = load_settings(root=tmp_path, environ={"PROJ_NAME": name})
     assert re.fullmatch(r"[a-z0-9][a-z0-9_-]*", settings.project_name)
     assert settings.project_name.startswith(name.replace(".", "-") + "-")
-    assert settings.image(PROD) == f"{name}:prod"
+    assert settings.image(PROD) == f"{settings.project_name}:prod"
+    assert re.fullmatch(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*", settings.project_name)  # an image name too
 
 
 # -------------------------------------------------------------------------------------------- project name
@@ -374,7 +377,9 @@ def test_compose_project_name_overrides_the_hash(tmp_path):
 
 def test_derived_names(tmp_path):
     settings = load_settings(root=tmp_path, environ={"PROJ_NAME": "shop", "ZIP_DIR": "out", "ZIP_NAME": "c.zip"})
-    assert settings.image(PROD) == "shop:prod"
+    assert re.fullmatch(r"shop-[0-9a-f]{8}:prod", settings.image(PROD))  # the checkout's own name
+    assert settings.sbom_image(PROD) == f"{settings.project_name}:sbom-runtime"
+    assert settings.release_repository == "127.0.0.1:5000/shop"  # shared by every checkout of shop
     assert settings.zip_path == tmp_path / "out" / "c.zip"
     assert settings.base_image == "python:3.12-slim"
 
@@ -451,10 +456,14 @@ def test_compose_yaml_defaults_match_the_settings_table():
     assert mismatched == []
 
 
+# Compose sets it to the project's name (--project-name, or the folder's) in every run, so it is never unset.
+SET_BY_COMPOSE = {"COMPOSE_PROJECT_NAME"}
+
+
 def test_compose_yaml_gives_every_table_setting_a_default():
     """A bare ${VAR} would make plain `docker compose` differ from the suite when VAR is unset."""
     bare = [f"${{{name}{rest}}}" for name, rest in COMPOSE_REFERENCE.findall(compose_text())
-            if name in DEFAULTS and not rest.startswith(":-")]  # fmt: skip
+            if name in DEFAULTS and name not in SET_BY_COMPOSE and not rest.startswith(":-")]  # fmt: skip
     assert bare == []
 
 
@@ -493,9 +502,10 @@ def test_table_names_are_unique_and_documented():
     [
         pytest.param("My-Project", id="an uppercase compose project name is refused"),
         pytest.param("my.project", id="a dot in the compose project name is refused"),
+        pytest.param("my-project_", id="a trailing underscore is refused (not an image name)"),
     ],
 )
 def test_compose_project_name_rejects(tmp_path, name):
     with pytest.raises(UserError) as error:
         load_settings(root=tmp_path, environ={"COMPOSE_PROJECT_NAME": name})
-    assert str(error.value).startswith(f"COMPOSE_PROJECT_NAME={name!r} is not a valid compose project name;")
+    assert str(error.value).startswith(f"COMPOSE_PROJECT_NAME={name!r} is not a valid compose project and image name;")

@@ -18,7 +18,7 @@ from invoke.exceptions import Exit
 import tasks
 from lifecycle import deps, registry, stack
 from lifecycle.settings import Settings, load_settings
-from lifecycle.stages import Stage
+from lifecycle.stages import DEV, PROD, STAGES, Stage
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 PREFLIGHT = (["docker", "version", "--format", "{{.Server.Version}}"], ["docker", "compose", "version", "--short"])
@@ -153,9 +153,10 @@ SBOM_DOCUMENT = '{"bomFormat": "CycloneDX", "components": []}\n'
 
 
 def sbom_context(image_id: str) -> MockContext:
+    image = re.escape(f"{LAST_CHECKOUT['project']}:sbom-runtime")  # the checkout's own image name
     return context({
-        r"docker image inspect --format '\{\{.Id\}\}' shop:sbom-runtime": Result(f"{image_id}\n"),
-        r"docker run --rm --network none --entrypoint cat shop:sbom-runtime /sbom.cdx.json": Result(SBOM_DOCUMENT),
+        rf"docker image inspect --format '\{{\{{.Id\}}\}}' {image}": Result(f"{image_id}\n"),
+        rf"docker run --rm --network none --entrypoint cat {image} /sbom.cdx.json": Result(SBOM_DOCUMENT),
     })  # fmt: skip
 
 
@@ -496,44 +497,31 @@ def test_dry_clean_removes_no_files(make_checkout):
     assert settings.zip_path.with_name("Project_playground.manifest.json").is_file()
     removals = [argv[3:] for argv in commands(c) if argv[:3] == ["docker", "image", "rm"]]
     assert len(removals) == 1
-    assert {"shop:dev", "shop:test-qa", "shop:stage", "shop:prod"} <= set(removals[0])
+    assert {f"{settings.project_name}:{stage}" for stage in ("dev", "test-qa", "stage", "prod")} <= set(removals[0])
 
 
-@pytest.mark.parametrize(
-    ("owner", "message"),
-    [
-        pytest.param(
-            Result("other-1234abcd\n"),
-            "error: shop:dev was built by another checkout (other-1234abcd), not this one ({project}); run invoke up "
-            "--stage dev without --no-build, or give this checkout its own PROJ_NAME in .env",
-            id="another checkout's image",
-        ),
-        pytest.param(
-            Result("<no value>\n"), "error: shop:dev was built by another checkout (no owner label)", id="old"
-        ),
-        pytest.param(
-            Result(exited=1),
-            "error: shop:dev is not built yet; run invoke up --stage dev without --no-build",
-            id="none",
-        ),
-    ],
-)
-def test_up_no_build_refuses_an_image_this_checkout_did_not_build(make_checkout, owner, message):
+def test_up_no_build_refuses_an_image_this_checkout_has_not_built(make_checkout):
     settings = make_checkout()
-    c = context({r"docker image inspect ": owner})
+    c = context({r"docker image inspect --format '\{\{.Id\}\}'": Result(exited=1)})
     with pytest.raises(Exit) as error:
         tasks.up(c, stage="dev", build=False)
-    assert error.value.message.startswith(message.format(project=settings.project_name))
+    assert error.value.message == (
+        f"error: {settings.project_name}:dev is not built yet; run invoke up --stage dev without --no-build"
+    )
     assert compose_calls(c) == []
 
 
-def test_up_says_when_it_rebuilds_an_image_another_checkout_built(make_checkout, capsys):
-    settings = make_checkout()
-    c = context({r"docker image inspect --format '\{\{index": Result("other-1234abcd\n")})
-    tasks.up(c, stage="dev")
-    err = capsys.readouterr().err
-    assert f"shop:dev was built by another checkout (other-1234abcd); rebuilding it for {settings.project_name}" in err
-    assert compose_calls(c)[0] == build_with_sbom(settings, "dev")
+def test_two_checkouts_of_one_proj_name_build_and_run_images_of_their_own_names(make_checkout, tmp_path):
+    """The image compose builds and runs is PROJECT:STAGE, and PROJECT differs between checkouts (the compose file
+    names it after the compose project), so neither `up` nor `clean` in one checkout can reach another's image."""
+    one = make_checkout()
+    other = load_settings(root=tmp_path / "other", environ={"PROJ_NAME": "shop"})
+    assert one.image(DEV) != other.image(DEV) and one.release_repository == other.release_repository
+    c = context({r"docker image inspect --format '\{\{.Id\}\}'": Result(exited=1)})
+    tasks.clean(c)
+    inspected = {argv[-1] for argv in commands(c) if argv[:3] == ["docker", "image", "inspect"]}
+    assert not any(image.startswith(other.project_name) for image in inspected)
+    assert {one.image(stage) for stage in STAGES} <= inspected
 
 
 def test_up_with_a_new_db_volume_starts_everything_in_one_wait(make_checkout):
@@ -667,7 +655,7 @@ def test_manage_dbshell_points_to_the_task_that_has_a_client(make_checkout):
 
 def test_manage_builds_a_missing_image_with_its_zip_first(make_checkout):
     settings = make_checkout(**SECRETS)
-    c = context({r"docker image inspect --format '\{\{index": Result(exited=1)})
+    c = context({r"docker image inspect --format '\{\{.Id\}\}' " + re.escape(settings.image(PROD)): Result(exited=1)})
     tasks.manage(c, "check", stage="prod")
     calls = compose_calls(c)
     assert calls[0] == build_with_sbom(settings, "prod")
@@ -723,22 +711,17 @@ def test_shell_command_without_a_terminal_runs_without_tty(make_checkout, monkey
     assert c.run.call_args_list[-1].kwargs["in_stream"] is False
 
 
-def test_clean_removes_only_the_images_this_checkout_built(make_checkout, capsys):
+def test_clean_removes_the_images_of_this_checkouts_names_that_are_present(make_checkout):
     settings = make_checkout()
     answers = {
-        r"docker image inspect .* shop:dev$": Result(settings.project_name + "\n"),
-        r"docker image inspect .* shop:stage$": Result("shop-0therc0d\n"),
-        r"docker image inspect .* shop:prod$": Result("<no value>\n"),
-        r"docker image inspect ": Result(exited=1),  # test-qa images: none
+        r"docker image inspect --format '\{\{.Id\}\}' " + re.escape(settings.image(DEV)): Result("sha256:d\n"),
+        r"docker image inspect ": Result(exited=1),  # the rest: not built
     }
     c = context(answers)
     tasks.clean(c)
     assert [argv for argv in commands(c) if argv[:3] == ["docker", "image", "rm"]] == [
-        ["docker", "image", "rm", "shop:dev"]
+        ["docker", "image", "rm", settings.image(DEV)]
     ]
-    err = capsys.readouterr().err
-    assert f"keep shop:stage: built by shop-0therc0d, not by {settings.project_name}" in err
-    assert "keep shop:prod: built by a checkout without an owner label" in err
 
 
 def test_dry_up_and_qa_say_what_they_would_do_never_what_happened(make_checkout, capsys):
@@ -884,6 +867,18 @@ def test_clean_removes_the_local_release_tags_too(make_checkout):
     assert settings.release_repository == "127.0.0.1:5401/shop"
 
 
+def test_clean_removes_the_proj_name_images_this_checkout_built_before_images_were_named_per_checkout(make_checkout):
+    settings = make_checkout()
+    c = context({
+        r"docker image ls --format \S+ shop$": Result("shop:prod\nshop:dev\n"),
+        r"docker image inspect .* shop:prod$": Result(settings.project_name + "\n"),  # this checkout's, old name
+        r"docker image inspect .* shop:dev$": Result("shop-0therc0d\n"),  # another checkout's
+        r"docker image inspect ": Result(exited=1),
+    })  # fmt: skip
+    tasks.clean(c)
+    assert [argv[3:] for argv in commands(c) if argv[:3] == ["docker", "image", "rm"]] == [["shop:prod"]]
+
+
 # -------------------------------------------------------------------------------------------------- debugger
 
 
@@ -967,7 +962,7 @@ def test_clean_removes_the_sbom_images_reports_and_records(make_checkout):
     c = context()
     tasks.clean(c)
     removals = [argv[3:] for argv in commands(c) if argv[:3] == ["docker", "image", "rm"]]
-    assert {"shop:sbom-dev", "shop:sbom-test-qa", "shop:sbom-runtime"} <= set(removals[0])
+    assert {settings.sbom_image(stage) for stage in STAGES} <= set(removals[0])
     assert not (settings.root / "reports").exists()
     assert not (settings.root / ".lifecycle" / "sbom-prod.id").exists()
 
