@@ -161,11 +161,12 @@ class Suite:
     # ------------------------------------------------------------------------------------------ zip
     def zip(self) -> codezip.ZipResult | None:
         root, path = self.settings.root, self.settings.zip_path
+        code, include = self.settings.code_root, self.settings.code_include
         if self.dry:
-            stale = codezip.is_stale(root, path)
+            stale = codezip.is_stale(code, path, include)
             self.say(f"dry run: {path.relative_to(root)} {'would be rewritten' if stale else 'is current'}")
             return None
-        result = codezip.pack_zip(root, path)
+        result = codezip.pack_zip(code, path, include)
         self.say(codezip.summary(result, root))
         return result
 
