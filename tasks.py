@@ -16,6 +16,7 @@ from pathlib import Path
 from invoke import Collection, Exit, task
 from invoke.runners import Local
 
+from lifecycle import adopt as adopting
 from lifecycle import backup, dbclient, deps, offline, sbom, tls
 from lifecycle import cluster as cluster_core
 from lifecycle import compose as cmd
@@ -96,6 +97,20 @@ def suite(c, engine=True, **flags: str | None) -> Suite:
 def zip(c):  # noqa: A001 - the task is called zip on the command line
     """Pack the code that stage and prod embed into ZIP_DIR/ZIP_NAME (deterministic, with a manifest)."""
     suite(c, engine=False).zip()
+
+
+@task(
+    help={
+        "path": "The folder of the Django project to adopt (its git checkout).",
+        "force": "Adopt even when PATH has uncommitted changes. Default: off (refused).",
+        "python": "A Python with the project's dependencies, to import-check its settings. Default: PATH/.venv's.",
+    }
+)
+@user_errors
+def adopt(c, path, force=False, python=None):
+    """Detect a Django project at PATH and write what was found as [tool.lifecycle] into PATH/pyproject.toml."""
+    lines = adopting.adopt(Path(path), InvokeRunner(c), force=force, python=python, dry=c.config.run.dry)
+    print("\n".join(lines))
 
 
 @task(help={"stage": STAGE_HELP, "no_cache": "Build without Docker's layer cache. Default: off."})
@@ -480,7 +495,7 @@ db = Collection("db", db_backup, db_restore, db_reset, db_list, db_shell)
 swarm_tasks = Collection("swarm", swarm_init, swarm_leave)
 deploy_tasks = Collection("deploy", deploy_, deploy_status, deploy_rollback, deploy_rm)
 ns = Collection(
-    zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough, sbom_summary, release,
+    adopt, zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough, sbom_summary, release,
     releases,
 )  # fmt: skip
 for collection in (images, dependencies, registry, tls_tasks, db, swarm_tasks, deploy_tasks, cluster):

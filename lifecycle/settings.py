@@ -238,6 +238,11 @@ def read_project_table(root: Path, relative: Path = PYPROJECT) -> dict[str, str]
         table = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("lifecycle", {})
     except tomllib.TOMLDecodeError as error:
         raise UserError(f"{relative} is not valid TOML: {error}; fix it") from None
+    return project_table_values(table, relative)
+
+
+def project_table_values(table: Mapping[str, object], relative: Path = PYPROJECT) -> dict[str, str]:
+    """A parsed [tool.lifecycle] table as setting values, each key checked (see read_project_table)."""
     values: dict[str, str] = {}
     for key_path, value in flatten(table).items():
         where = f"{relative} {LIFECYCLE_TABLE} {'.'.join(key_path)}"
