@@ -18,10 +18,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
 from lifecycle.detect import Detected, describe, detect
 from lifecycle.errors import UserError
 from lifecycle.runner import Result, Runner
-from lifecycle.settings import DEFAULTS, LAYER_PARTS, PYPROJECT, ROOT, flatten, project_table_values, validate
+from lifecycle.settings import (
+    DEFAULTS,
+    LAYER_PARTS,
+    PYPROJECT,
+    ROOT,
+    flatten,
+    load_settings,
+    project_table_values,
+    validate,
+)
 
 HEADER = (
     "# The lifecycle suite's settings for this project, written by `invoke adopt` and yours to edit: read below\n"
@@ -111,6 +123,78 @@ def refuse_broken_settings(
             notes.append(f"settings {module} not fully checked: {said} is not installed here (the images install it)")
         elif not result.ok:
             raise UserError(f"settings module {module} does not import: {said or f'exit {result.return_code}'}")
+    return notes
+
+
+# Which Python each Django feature release supports (Django's FAQ); pip installs the newest release allowed.
+DJANGO_PYTHONS = {
+    "2.2": ("3.5", "3.9"),
+    "3.0": ("3.6", "3.9"),
+    "3.1": ("3.6", "3.9"),
+    "3.2": ("3.6", "3.10"),
+    "4.0": ("3.8", "3.10"),
+    "4.1": ("3.8", "3.11"),
+    "4.2": ("3.8", "3.12"),
+    "5.0": ("3.10", "3.12"),
+    "5.1": ("3.10", "3.13"),
+    "5.2": ("3.10", "3.14"),
+    "6.0": ("3.12", "3.14"),
+}
+IMAGE_PYTHONS = ("3.10", "3.11", "3.12", "3.13", "3.14")  # the official python image's supported tags
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def django_runs_on(series: str, python: str) -> bool:
+    low, high = DJANGO_PYTHONS[series]
+    return version_key(low) <= version_key(python) <= version_key(high)
+
+
+def django_series(requirement: str) -> list[str] | None:
+    """The Django feature releases a requirement line allows, oldest first; None when it cannot be read."""
+    try:
+        parsed = Requirement(requirement.split(";")[0].strip())
+    except InvalidRequirement:
+        return None
+    if parsed.url:  # a direct reference: its version is not in the line
+        return None
+    specifier = parsed.specifier
+    return [s for s in DJANGO_PYTHONS if any(specifier.contains(f"{s}.{patch}") for patch in range(40))]
+
+
+def refuse_python_mismatch(found: Detected, py_version: str, base_image: str) -> list[str]:
+    """Refuse a project whose Django or requires-python cannot run on the images' PY_VERSION, naming the one
+    that would; notes for what cannot be told."""
+    notes = []
+    if found.requires_python:
+        try:
+            allowed = SpecifierSet(found.requires_python)
+        except InvalidSpecifier:
+            allowed = None
+            notes.append(f"requires-python {found.requires_python!r} is not a version specifier; not checked")
+        if allowed is not None and not allowed.contains(f"{py_version}.0"):
+            fits = [p for p in IMAGE_PYTHONS if allowed.contains(f"{p}.0")]
+            hint = f'set py-version = "{fits[-1]}" in [tool.lifecycle]' if fits else "no image Python fits"
+            raise UserError(
+                f"requires-python {found.requires_python} excludes the images' Python {py_version} "
+                f"(PY_VERSION, {base_image}); {hint}"
+            )
+    if not found.django_requirement:
+        return notes
+    series = django_series(found.django_requirement)
+    if not series:
+        return [*notes, f"Django requirement {found.django_requirement!r} not understood; Python fit not checked"]
+    if not any(django_runs_on(s, py_version) for s in series):
+        newest = series[-1]
+        low, high = DJANGO_PYTHONS[newest]
+        fits = [p for p in IMAGE_PYTHONS if django_runs_on(newest, p)]
+        hint = f'set py-version = "{fits[-1]}" in [tool.lifecycle]' if fits else "upgrade Django"
+        raise UserError(
+            f"{found.django_requirement} (Django {newest}) runs on Python {low} to {high}, not the images' "
+            f"{py_version} (PY_VERSION, {base_image}); {hint}"
+        )
     return notes
 
 
@@ -237,7 +321,9 @@ def adopt(
     """Detect, refuse bad input, write [tool.lifecycle]; the lines to print."""
     root = refuse_path(path, suite_root)
     found = detect(root)
-    notes = [n for n in (refuse_dirty(root, run, force),) if n]
+    settings = load_settings(root=root, environ=environ)  # the project's own table and .env, if it has them
+    notes = refuse_python_mismatch(found, settings["PY_VERSION"], settings.base_image)
+    notes += [n for n in (refuse_dirty(root, run, force),) if n]
     notes += refuse_broken_settings(found, run, project_python(root, python), environ)
     target = root / PYPROJECT
     existing = target.read_text(encoding="utf-8") if target.is_file() else None

@@ -56,6 +56,7 @@ class Detected:
     media: dict[str, str]
     release_commands: tuple[str, ...]  # manage.py commands run once per deploy after migrate
     django_requirement: str = ""
+    requires_python: str = ""  # pyproject.toml [project] requires-python
     notes: tuple[str, ...] = field(default=())
 
 
@@ -454,6 +455,7 @@ def detect(root: Path) -> Detected:
         media={k: values[k] for k in ("MEDIA_URL", "MEDIA_ROOT") if k in values},
         release_commands=tuple(dict.fromkeys(release)),
         django_requirement=names.get("django", ""),
+        requires_python=str(read_pyproject(root).get("project", {}).get("requires-python", "")),
         notes=tuple(notes),
     )
 

@@ -253,3 +253,81 @@ def test_rendered_strings_are_toml_strings():
     text = adopt.render({"a": 'say "hi" \\ ok', "b": ["x", "y"], "c": False, "t": {"d": "e"}})
     assert tomllib.loads(text) == {"tool": {"lifecycle": {"a": 'say "hi" \\ ok', "b": ["x", "y"], "c": False,
                                                           "t": {"d": "e"}}}}  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------- Python and Django fit
+
+
+def found_with(django: str = "", requires_python: str = "") -> adopt.Detected:
+    return adopt.Detected(
+        root=Path("/p"), manage_dir=".", settings_dev="m.s", settings_prod="m.s", settings_test="m.s",
+        settings_modules=("m.s",), wsgi_app="m.wsgi:application", packages=("m",), requirements=(),
+        test_requirements=(), test_runner="django", static={}, media={}, release_commands=(),
+        django_requirement=django, requires_python=requires_python,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("django", "py_version"),
+    [
+        pytest.param("Django==5.2.1", "3.12", id="5.2 on 3.12"),
+        pytest.param("django>=4.2,<6", "3.13", id="a range whose newest runs"),
+        pytest.param("Django~=4.2.0", "3.12", id="4.2 on its newest Python"),
+        pytest.param("Django", "3.12", id="unpinned"),
+        pytest.param("Django==6.0.1", "3.14", id="6.0 on 3.14"),
+    ],
+)
+def test_a_django_the_images_can_run_passes(django, py_version):
+    assert adopt.refuse_python_mismatch(found_with(django), py_version, "python:X-slim") == []
+
+
+@pytest.mark.parametrize(
+    ("django", "requires_python", "py_version", "message"),
+    [
+        pytest.param(
+            "Django==3.2.25", "", "3.12",
+            r"^Django==3.2.25 \(Django 3.2\) runs on Python 3.6 to 3.10, not the images' 3.12 \(PY_VERSION, "
+            r"python:3.12-slim\); set py-version = \"3.10\" in \[tool.lifecycle\]$",
+            id="Django 3.2 on 3.12",
+        ),
+        pytest.param(
+            "Django>=6.0,<6.1", "", "3.11", r"Django 6.0\) runs on Python 3.12 to 3.14.*set py-version = \"3.14\"",
+            id="Django 6.0 on 3.11",
+        ),
+        pytest.param(
+            "Django==2.2.28", "", "3.12", r"runs on Python 3.5 to 3.9, .*; upgrade Django$", id="older than any image",
+        ),
+        pytest.param(
+            "", ">=3.13", "3.12",
+            r"^requires-python >=3.13 excludes the images' Python 3.12 \(PY_VERSION, python:3.12-slim\); "
+            r"set py-version = \"3.14\"", id="requires-python",
+        ),
+    ],
+)  # fmt: skip
+def test_a_django_or_python_the_images_cannot_run_is_refused(django, requires_python, py_version, message):
+    with pytest.raises(UserError, match=message):
+        adopt.refuse_python_mismatch(found_with(django, requires_python), py_version, f"python:{py_version}-slim")
+
+
+@pytest.mark.parametrize(
+    ("django", "requires_python", "note"),
+    [
+        ("Django==9.0", "", "Django requirement 'Django==9.0' not understood; Python fit not checked"),
+        ("Django @ https://x/y.zip", "", "Django requirement 'Django @ https://x/y.zip' not understood"),
+        ("", "three", "requires-python 'three' is not a version specifier; not checked"),
+    ],
+)
+def test_what_cannot_be_told_is_a_note(django, requires_python, note):
+    assert adopt.refuse_python_mismatch(found_with(django, requires_python), "3.12", "i")[0].startswith(note)
+
+
+def test_the_projects_py_version_is_what_the_fit_is_checked_against(project):
+    tree(project, {"requirements.txt": "Django==3.2.25\nmysqlclient\n"})
+    git(project, "commit", "-qam", "old django")
+    with pytest.raises(UserError, match=r"not the images' 3.12 .*set py-version = \"3.10\""):
+        run_adopt(project)
+    assert unchanged(project) == ""
+    tree(project, {"pyproject.toml": "[tool.lifecycle]\npy-version = '3.10'\n"})
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "python 3.10")
+    assert run_adopt(project)[-1].endswith("commit it")
