@@ -17,7 +17,7 @@ from invoke import Collection, Exit, task
 from invoke.runners import Local
 
 from lifecycle import adopt as adopting
-from lifecycle import backup, dbclient, deps, offline, sbom, tls
+from lifecycle import backup, dbclient, deps, offline, sbom, tls, wheel
 from lifecycle import cluster as cluster_core
 from lifecycle import compose as cmd
 from lifecycle import deploy as swarm_deploy
@@ -111,6 +111,15 @@ def adopt(c, path, force=False, python=None):
     """Detect a Django project at PATH and write what was found as [tool.lifecycle] into PATH/pyproject.toml."""
     lines = adopting.adopt(Path(path), InvokeRunner(c), force=force, python=python, dry=c.config.run.dry)
     print("\n".join(lines))
+
+
+@task(name="wheel")
+@user_errors
+def wheel_build(c):
+    """Build the lifecycle library as a wheel into dist/ (reproducible) and print its name and sha256."""
+    built = wheel.build(load_settings().root, InvokeRunner(c), dry=c.config.run.dry)
+    if built:
+        print(built.line())
 
 
 @task(help={"stage": STAGE_HELP, "no_cache": "Build without Docker's layer cache. Default: off."})
@@ -495,8 +504,8 @@ db = Collection("db", db_backup, db_restore, db_reset, db_list, db_shell)
 swarm_tasks = Collection("swarm", swarm_init, swarm_leave)
 deploy_tasks = Collection("deploy", deploy_, deploy_status, deploy_rollback, deploy_rm)
 ns = Collection(
-    adopt, zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough, sbom_summary, release,
-    releases,
+    adopt, wheel_build, zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough,
+    sbom_summary, release, releases,
 )  # fmt: skip
 for collection in (images, dependencies, registry, tls_tasks, db, swarm_tasks, deploy_tasks, cluster):
     ns.add_collection(collection)
