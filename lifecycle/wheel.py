@@ -58,4 +58,3 @@ def build(root: Path, run: Runner, out_dir: Path | None = None, dry: bool = Fals
         target = out_dir / wheels[0].name
         shutil.copyfile(wheels[0], target)
     return Wheel(target, hashlib.sha256(target.read_bytes()).hexdigest())
-
