@@ -216,8 +216,10 @@ def table_of(found: Detected) -> dict[str, Any]:
         table["requirements"] = list(found.requirements)
     if found.test_requirements:
         table["requirements-test"] = list(found.test_requirements)
-    table["build-packages"] = DEFAULTS["BUILD_PACKAGES"].split()
-    table["runtime-packages"] = DEFAULTS["RUNTIME_PACKAGES"].split()
+    table["build-packages"] = [*DEFAULTS["BUILD_PACKAGES"].split(), *found.build_packages]
+    table["runtime-packages"] = [*DEFAULTS["RUNTIME_PACKAGES"].split(), *found.runtime_packages]
+    if found.build_steps:
+        table["build-steps"] = list(found.build_steps)
     if found.release_commands:
         table["release-commands"] = list(found.release_commands)
     table["health-path"] = DEFAULTS["HEALTH_PATH"]

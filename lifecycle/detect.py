@@ -37,6 +37,14 @@ DEV_REQUIREMENT_WORDS = (
 TEST_REQUIREMENT_WORDS = ("test", "ci")
 # Commands the suite runs itself, so a platform's release line needs no copy of them.
 SUITE_RELEASE_COMMANDS = ("migrate",)
+# Debian packages (trixie names, the images' release) a dependency needs beyond the images' own, to build it and
+# to run it: (build, runtime). A missing .so only shows at import time in prod, so name them at adoption.
+SYSTEM_PACKAGES = {
+    "pycurl": (("libcurl4-openssl-dev", "libssl-dev"), ("libcurl4t64",)),
+    "psycopg2": (("libpq-dev",), ("libpq5",)),
+    "python-magic": ((), ("libmagic1t64",)),
+}
+DATABASE_CACHE = "django.core.cache.backends.db.DatabaseCache"
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,9 @@ class Detected:
     static: dict[str, str]
     media: dict[str, str]
     release_commands: tuple[str, ...]  # manage.py commands run once per deploy after migrate
+    build_steps: tuple[str, ...] = ()  # manage.py commands run at image build (compress)
+    build_packages: tuple[str, ...] = ()  # Debian packages beyond the images' own (SYSTEM_PACKAGES)
+    runtime_packages: tuple[str, ...] = ()
     django_requirement: str = ""
     requires_python: str = ""  # pyproject.toml [project] requires-python
     notes: tuple[str, ...] = field(default=())
@@ -389,6 +400,35 @@ def heroku_release(text: str) -> list[str]:
     return found
 
 
+# --------------------------------------------------------------------------------------------- what settings imply
+
+
+def settings_steps(values: dict[str, str], requirements: dict[str, str]) -> tuple[list[str], list[str], list[str]]:
+    """(build steps, release commands, notes) the prod settings call for: django-compressor's offline
+    compression at build (a read-only image cannot compress on the first request), a database cache's table."""
+    build, release, notes = [], [], []
+    apps = values.get("INSTALLED_APPS", "")
+    if "'compressor'" in apps or '"compressor"' in apps or "django-compressor" in requirements:
+        if literal(values.get("COMPRESS_OFFLINE")) is True:
+            build.append("compress")
+        else:
+            notes.append(
+                "django-compressor without COMPRESS_OFFLINE = True: the read-only prod image cannot compress on "
+                "the first request; set it in the prod settings and add 'compress' to build-steps"
+            )
+    if DATABASE_CACHE in values.get("CACHES", ""):
+        release.append("createcachetable")
+    return build, release, notes
+
+
+def system_packages(requirements: dict[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(build, runtime) Debian packages the dependencies need beyond the images' own."""
+    needed = [SYSTEM_PACKAGES[name] for name in sorted(requirements) if name in SYSTEM_PACKAGES]
+    build = tuple(dict.fromkeys(p for b, _ in needed for p in b))
+    runtime = tuple(dict.fromkeys(p for _, r in needed for p in r))
+    return build, runtime
+
+
 # --------------------------------------------------------------------------------------------- the whole
 
 
@@ -436,6 +476,10 @@ def detect(root: Path) -> Detected:
         commands, others = manage_commands(line)
         release += [c for c in commands if c.split()[0] not in SUITE_RELEASE_COMMANDS]
         notes += [f"release step not a manage.py command, not carried over: {o}" for o in others]
+    build_steps, more_release, more_notes = settings_steps(values, names)
+    release += more_release
+    notes += more_notes
+    build_packages, runtime_packages = system_packages(names)
     packages = sorted(
         p.name for p in base.iterdir() if p.is_dir() and (p / "__init__.py").is_file() and p.name not in SKIPPED_DIRS
     )
@@ -454,6 +498,9 @@ def detect(root: Path) -> Detected:
         static={k: values[k] for k in ("STATIC_URL", "STATIC_ROOT", "STATICFILES_DIRS", "STORAGES") if k in values},
         media={k: values[k] for k in ("MEDIA_URL", "MEDIA_ROOT") if k in values},
         release_commands=tuple(dict.fromkeys(release)),
+        build_steps=tuple(build_steps),
+        build_packages=build_packages,
+        runtime_packages=runtime_packages,
         django_requirement=names.get("django", ""),
         requires_python=str(read_pyproject(root).get("project", {}).get("requires-python", "")),
         notes=tuple(notes),
@@ -484,5 +531,8 @@ def describe(found: Detected) -> list[str]:
         f"static:           {joined(static, 'not set (the layer sets it)')}",
         f"media:            {joined(media, 'none')}",
         f"release commands: {joined(found.release_commands, sep='; ')}",
+        f"build steps:      {joined(found.build_steps, sep='; ')}",
+        f"system packages:  build {joined(found.build_packages, '(the images own)', ' ')}; "
+        f"run {joined(found.runtime_packages, '(the images own)', ' ')}",
     ]
     return lines + [f"note: {note}" for note in found.notes]

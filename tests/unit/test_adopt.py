@@ -331,3 +331,18 @@ def test_the_projects_py_version_is_what_the_fit_is_checked_against(project):
     git(project, "add", "-A")
     git(project, "commit", "-qm", "python 3.10")
     assert run_adopt(project)[-1].endswith("commit it")
+
+
+def test_the_table_carries_what_the_dependencies_and_settings_need(project):
+    tree(project, {
+        "requirements.txt": "Django==5.2.1\nmysqlclient\npycurl\ndjango-compressor\n",
+        "shopsite/settings/production.py": "from .base import *\nCOMPRESS_OFFLINE = True\n"
+        "CACHES = {'default': {'BACKEND': 'django.core.cache.backends.db.DatabaseCache'}}\n",
+    })  # fmt: skip
+    git(project, "commit", "-qam", "more")
+    run_adopt(project)
+    table = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["lifecycle"]
+    assert table["build-packages"][-2:] == ["libcurl4-openssl-dev", "libssl-dev"]
+    assert table["runtime-packages"] == ["libmariadb3", "libcurl4t64"]
+    assert table["build-steps"] == ["compress"]
+    assert table["release-commands"] == ["createcachetable"]  # once, from the Procfile and the cache alike

@@ -322,3 +322,54 @@ def test_a_release_script_is_a_note_not_a_command(tmp_path):
     found = detect.detect(tree(tmp_path, {**startproject(), "Procfile": "release: ./release-tasks.sh\n"}))
     assert found.release_commands == ()
     assert "release step not a manage.py command, not carried over: ./release-tasks.sh" in found.notes
+
+
+# --------------------------------------------------------------------------------------------- what settings imply
+
+
+@pytest.mark.parametrize(
+    ("settings", "requirements", "build", "release", "noted"),
+    [
+        pytest.param(
+            "INSTALLED_APPS = ['compressor']\nCOMPRESS_OFFLINE = True\n", "django\n", ("compress",), (), False,
+            id="compressor offline: a build step",
+        ),
+        pytest.param(
+            "INSTALLED_APPS = ['compressor']\n", "django\n", (), (), True, id="compressor online: a note",
+        ),
+        pytest.param(
+            "CACHES = {'default': {'BACKEND': 'django.core.cache.backends.db.DatabaseCache', 'LOCATION': 'c'}}\n",
+            "django\n", (), ("createcachetable",), False, id="a database cache: its table at release",
+        ),
+        pytest.param(
+            "CACHES = {'default': {'BACKEND': 'django.core.cache.backends.locmem.LocMemCache'}}\n", "django\n",
+            (), (), False, id="another cache: nothing",
+        ),
+    ],
+)  # fmt: skip
+def test_what_the_prod_settings_imply(tmp_path, settings, requirements, build, release, noted):
+    files = {**startproject(), "requirements.txt": requirements}
+    files["mysite/settings.py"] += settings
+    found = detect.detect(tree(tmp_path, files))
+    assert (found.build_steps, found.release_commands) == (build, release)
+    assert any("COMPRESS_OFFLINE" in note for note in found.notes) is noted
+
+
+def test_a_procfile_createcachetable_and_a_database_cache_give_one_release_command(tmp_path):
+    files = {**startproject(), "Procfile": "release: python manage.py createcachetable\n"}
+    files["mysite/settings.py"] += "CACHES = {'default': {'BACKEND': 'django.core.cache.backends.db.DatabaseCache'}}\n"
+    assert detect.detect(tree(tmp_path, files)).release_commands == ("createcachetable",)
+
+
+@pytest.mark.parametrize(
+    ("requirements", "build", "runtime"),
+    [
+        ("django\nmysqlclient\n", (), ()),
+        ("django\npycurl==7.45\n", ("libcurl4-openssl-dev", "libssl-dev"), ("libcurl4t64",)),
+        ("psycopg2==2.9\npython-magic\n", ("libpq-dev",), ("libmagic1t64", "libpq5")),
+        ("psycopg2-binary==2.9\n", (), ()),
+    ],
+)
+def test_system_packages_a_dependency_needs(tmp_path, requirements, build, runtime):
+    found = detect.detect(tree(tmp_path, {**startproject(), "requirements.txt": requirements}))
+    assert (found.build_packages, tuple(sorted(found.runtime_packages))) == (build, runtime)
