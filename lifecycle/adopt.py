@@ -139,6 +139,7 @@ DJANGO_PYTHONS = {
     "5.1": ("3.10", "3.13"),
     "5.2": ("3.10", "3.14"),
     "6.0": ("3.12", "3.14"),
+    "6.1": ("3.12", "3.14"),  # Wagtail 8's project template asks for it
 }
 IMAGE_PYTHONS = ("3.10", "3.11", "3.12", "3.13", "3.14")  # the official python image's supported tags
 
