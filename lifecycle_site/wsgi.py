@@ -1,7 +1,8 @@
 """WSGI entry point of every adopted project: gunicorn serves `lifecycle_site.wsgi:application`.
 
 The project's own WSGI application (LIFECYCLE_PROJECT_WSGI, `mysite.wsgi:application`; default: the settings'
-WSGI_APPLICATION), under the suite's settings layer, wrapped in the health check unless LAYER_HEALTH=false.
+WSGI_APPLICATION), under the suite's settings layer, wrapped in the health check when the project's own URLs do
+not route HEALTH_PATH (a project with its own health view keeps it) and LAYER_HEALTH is not false.
 """
 
 import importlib
@@ -39,6 +40,19 @@ def project_application():
     return app
 
 
+def project_routes(path: str) -> bool:
+    """Whether the project's own URLs route `path` or `path/`: then its own view answers the health check."""
+    from django.urls import Resolver404, resolve
+
+    for candidate in (path, f"{path}/"):
+        try:
+            resolve(candidate)
+        except Resolver404:
+            continue
+        return True
+    return False
+
+
 application = project_application()
-if switched_on(os.environ, "HEALTH"):
+if switched_on(os.environ, "HEALTH") and not project_routes(health_path(os.environ)):
     application = HealthCheck(application, health_path(os.environ))

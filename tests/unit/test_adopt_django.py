@@ -35,6 +35,7 @@ PROBE = textwrap.dedent("""
         "paths": {path: call(path) for path in sys.argv[1:]},
         "DEBUG": settings.DEBUG, "ENGINE": settings.DATABASES["default"]["ENGINE"],
         "MIDDLEWARE": settings.MIDDLEWARE, "SECRET_KEY": settings.SECRET_KEY, "APPLIED": settings.LIFECYCLE_APPLIED,
+        "WRAPPED": type(application).__name__ == "HealthCheck",
     }))
 """)
 
@@ -94,6 +95,7 @@ def test_adopt_a_startproject_tree(startproject):
 
 def test_the_layer_runs_a_startproject_site_with_the_suites_health_check(startproject):
     got = probe(startproject, "/health", "/health/", "/admin/login/")
+    assert got["WRAPPED"] is True  # startproject routes no /health
     assert got["paths"]["/health"][0] == got["paths"]["/health/"][0] == "200 OK"
     assert json.loads(got["paths"]["/health"][1]) == {"status": "ok", "database": "reachable"}
     assert got["paths"]["/admin/login/"][0] == "200 OK"  # the project's own URLs, through its own WSGI app
@@ -156,3 +158,33 @@ def test_django_s_own_error_line_refuses_the_adoption(startproject):
         "Set the SHOP_DATABASE_URL environment variable"
     )
     assert not (startproject / "pyproject.toml").exists()
+
+
+def test_a_project_with_its_own_health_view_keeps_it(startproject):
+    urls = startproject / "mysite" / "urls.py"
+    original = urls.read_text()
+    urls.write_text(
+        original
+        + textwrap.dedent("""
+        from django.http import HttpResponse
+        urlpatterns.append(path("health/", lambda request: HttpResponse("the project's own")))
+    """)
+    )
+    try:
+        got = probe(startproject, "/health/")
+    finally:
+        urls.write_text(original)
+    assert got["WRAPPED"] is False
+    assert got["paths"]["/health/"] == ["200 OK", "the project's own"]
+
+
+def test_this_repositorys_site_runs_under_the_layer_with_its_own_health_view():
+    """django_site is adopted like any project: its settings under the layer, its own /health (no wrapper)."""
+    got = probe(
+        CHECKOUT, "/health", LIFECYCLE_PROJECT_SETTINGS="django_site.settings", DB_NAME=":memory:",
+        DJANGO_SECURE_SSL_REDIRECT="false",
+    )  # fmt: skip
+    assert got["WRAPPED"] is False
+    assert got["paths"]["/health"][0] == "200 OK"  # django_site's own view answered
+    assert got["APPLIED"] == ["DATABASE", "SECRET_KEY", "DEBUG", "HOSTS", "PROXY", "STATIC", "LOGGING"]
+    assert got["MIDDLEWARE"].count("whitenoise.middleware.WhiteNoiseMiddleware") == 1  # its own, not a second
