@@ -49,7 +49,7 @@ LAYER_HELP = {
     "SECRET_KEY": "SECRET_KEY from DJANGO_SECRET_KEY (or its _FILE); required in stage and prod.",
     "DEBUG": "DEBUG off in stage and prod whatever the project's default; DJANGO_DEBUG in dev.",
     "HOSTS": "ALLOWED_HOSTS and CSRF_TRUSTED_ORIGINS extended with DJANGO_ALLOWED_HOSTS/..._ORIGINS and loopback.",
-    "PROXY": "SECURE_PROXY_SSL_HEADER for the TLS proxy; the health path never redirected to HTTPS.",
+    "PROXY": "SECURE_PROXY_SSL_HEADER only when DJANGO_TRUST_X_FORWARDED_PROTO; health never redirected.",
     "STATIC": "STATIC_ROOT set, WhiteNoise added when the project serves no static files of its own.",
     "MEDIA": "MEDIA_ROOT on the media volume (DJANGO_MEDIA_ROOT) when one is mounted.",
     "LOGGING": "LOGGING to stdout at DJANGO_LOG_LEVEL.",

@@ -223,9 +223,13 @@ def apply(
         origins = [*(project.get("CSRF_TRUSTED_ORIGINS") or []), *env_list(environ, "DJANGO_CSRF_TRUSTED_ORIGINS")]
         settings["CSRF_TRUSTED_ORIGINS"] = unique(origins)
         applied.append("HOSTS")
-    if on("PROXY") and env_bool(environ, "DJANGO_TRUST_X_FORWARDED_PROTO", True):
-        # TLS ends at the suite's proxy, which always sets this header; the health check talks plain HTTP.
-        settings["SECURE_PROXY_SSL_HEADER"] = ("HTTP_X_FORWARDED_PROTO", "https")
+    if on("PROXY"):
+        # TLS ends at the suite's proxy. gunicorn takes the scheme from its X-Forwarded-Proto for the proxy's
+        # address alone (forwarded_allow_ips); this header would be believed from anyone who reaches the published
+        # port, so it is set only when asked for, and a project's own one is dropped.
+        trusted = env_bool(environ, "DJANGO_TRUST_X_FORWARDED_PROTO", False)
+        settings["SECURE_PROXY_SSL_HEADER"] = ("HTTP_X_FORWARDED_PROTO", "https") if trusted else None
+        # The container's health check talks plain HTTP to the app: never redirected to HTTPS.
         exempt = f"^{health_path(environ).lstrip('/')}/?$"
         settings["SECURE_REDIRECT_EXEMPT"] = unique([*(project.get("SECURE_REDIRECT_EXEMPT") or []), exempt])
         applied.append("PROXY")

@@ -133,14 +133,23 @@ def test_hosts_and_origins_are_the_projects_plus_the_containers_plus_loopback():
     assert done["CSRF_TRUSTED_ORIGINS"] == ["https://x.test"]
 
 
-def test_behind_the_proxy_https_is_read_from_its_header_and_health_is_never_redirected():
+def test_the_health_path_is_never_redirected_to_https():
     done = apply({**SQLITE_PROJECT, "SECURE_REDIRECT_EXEMPT": [r"^ping$"]}, {**PROD, "HEALTH_PATH": "/healthz/"})
-    assert done["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
     assert done["SECURE_REDIRECT_EXEMPT"] == [r"^ping$", r"^healthz/?$"]
 
 
-def test_the_proxy_header_can_be_distrusted():
-    assert "SECURE_PROXY_SSL_HEADER" not in apply(SQLITE_PROJECT, {**PROD, "DJANGO_TRUST_X_FORWARDED_PROTO": "false"})
+@pytest.mark.parametrize(
+    ("project_header", "trust", "expected"),
+    [
+        pytest.param(None, "", None, id="not trusted by default: gunicorn reads the proxy's header"),
+        pytest.param(("HTTP_X_FORWARDED_PROTO", "https"), "", None, id="the project's own one dropped"),
+        pytest.param(None, "true", ("HTTP_X_FORWARDED_PROTO", "https"), id="trusted when asked for"),
+    ],
+)
+def test_the_forwarded_proto_header_is_believed_only_when_asked_for(project_header, trust, expected):
+    project = {**SQLITE_PROJECT, "SECURE_PROXY_SSL_HEADER": project_header}
+    done = apply(project, {**PROD, "DJANGO_TRUST_X_FORWARDED_PROTO": trust})
+    assert done["SECURE_PROXY_SSL_HEADER"] == expected
 
 
 # --------------------------------------------------------------------------------------------- static, media, logs
@@ -205,7 +214,7 @@ SWITCHED = {
     "SECRET_KEY": "SECRET_KEY",
     "DEBUG": "DEBUG",
     "HOSTS": "ALLOWED_HOSTS",
-    "PROXY": "SECURE_PROXY_SSL_HEADER",
+    "PROXY": "SECURE_REDIRECT_EXEMPT",
     "STATIC": "MIDDLEWARE",
     "MEDIA": "MEDIA_ROOT",
     "LOGGING": "LOGGING",
