@@ -53,7 +53,7 @@ LAYER_HELP = {
     "STATIC": "STATIC_ROOT set, WhiteNoise added when the project serves no static files of its own.",
     "MEDIA": "MEDIA_ROOT on the media volume (DJANGO_MEDIA_ROOT) when one is mounted.",
     "LOGGING": "LOGGING to stdout at DJANGO_LOG_LEVEL.",
-    "HEALTH": "The suite answers HEALTH_PATH (a database check) before the project's own URLs.",
+    "HEALTH": "The suite answers HEALTH_PATH (a database check) when the project's own URLs do not route it.",
 }
 LAYER_PARTS = tuple(LAYER_HELP)  # lifecycle_site.layer.PARTS (a unit test checks they agree)
 
@@ -254,6 +254,25 @@ def project_table_values(table: Mapping[str, object], relative: Path = PYPROJECT
             raise UserError(f"{where} is a machine setting; set {name} in .env or the environment instead")
         values[name] = toml_value(setting, where, value)
     return values
+
+
+def table_key(setting: Setting) -> str:
+    """The [tool.lifecycle] key of a project row: SETTINGS_PROD -> settings.prod, LAYER_STATIC -> layer.static,
+    PY_VERSION -> py-version."""
+    for prefix in ("SETTINGS", "LAYER"):
+        if setting.name.startswith(f"{prefix}_"):
+            return f"{prefix.lower()}.{setting.name[len(prefix) + 1 :].lower().replace('_', '-')}"
+    return setting.name.lower().replace("_", "-")
+
+
+def project_rows_markdown() -> str:
+    """docs/adopt.md's table of every row [tool.lifecycle] may set (a unit test keeps the page in step)."""
+    lines = ["| Key | Setting | Default | Meaning |", "| --- | --- | --- | --- |"]
+    for setting in TABLE:
+        if setting.project:
+            default = f"`{setting.default}`" if setting.default else "(empty)"
+            lines.append(f"| `{table_key(setting)}` | `{setting.name}` | {default} | {setting.help} |")
+    return "\n".join(lines) + "\n"
 
 
 def default_project_name(proj_name: str, root: Path) -> str:

@@ -9,7 +9,17 @@ import pytest
 from conftest import RecordingRunner
 
 from lifecycle.errors import UserError
-from lifecycle.settings import DEFAULTS, IMAGES_ENV, LAYER_PARTS, USER_ENV, load_settings, read_project_table
+from lifecycle.settings import (
+    DEFAULTS,
+    IMAGES_ENV,
+    LAYER_PARTS,
+    TABLE,
+    USER_ENV,
+    load_settings,
+    project_rows_markdown,
+    read_project_table,
+    table_key,
+)
 from lifecycle.stack import Suite
 from lifecycle_site import layer
 
@@ -130,3 +140,21 @@ def test_the_code_zip_comes_from_project_dir_and_code(tmp_path):
     result = suite.zip()
     with zipfile.ZipFile(result.path) as archive:
         assert archive.namelist() == ["manage.py", "shop/__init__.py"]
+
+
+def test_docs_adopt_lists_every_key_as_the_table_has_it():
+    page = (CHECKOUT / "docs" / "adopt.md").read_text(encoding="utf-8")
+    block = page.split("<!-- project-settings:start -->\n", 1)[1].split("<!-- project-settings:end -->", 1)[0]
+    assert block == project_rows_markdown(), "docs/adopt.md is stale: paste project_rows_markdown() between the markers"
+
+
+def test_every_project_key_reads_back_as_its_setting(tmp_path):
+    lines = [
+        f"{table_key(s).rpartition('.')[2]} = {s.default!r}" for s in TABLE if s.project and "." not in table_key(s)
+    ]
+    pyproject(tmp_path, "\n".join(lines) + "\n")
+    assert read_project_table(tmp_path) == {s.name: s.default for s in TABLE if s.project and "." not in table_key(s)}
+    for setting in (s for s in TABLE if s.project and "." in table_key(s)):
+        table, _, key = table_key(setting).partition(".")
+        pyproject(tmp_path, f"[tool.lifecycle.{table}]\n{key} = {setting.default!r}\n")
+        assert read_project_table(tmp_path) == {setting.name: setting.default}
