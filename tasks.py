@@ -17,7 +17,8 @@ from pathlib import Path
 from invoke import Collection, Exit, task
 from invoke.runners import Local
 
-from lifecycle import backup, deps, offline, sbom, tls
+from lifecycle import adopt as adopting
+from lifecycle import backup, deps, offline, sbom, tls, wheel
 from lifecycle import cluster as cluster_core
 from lifecycle import compose as cmd
 from lifecycle import deploy as swarm_deploy
@@ -101,6 +102,29 @@ def suite(c, engine=True, **flags: str | None) -> Suite:
 def zip(c):  # noqa: A001 - the task is called zip on the command line
     """Pack the code that stage and prod embed into ZIP_DIR/ZIP_NAME (deterministic, with a manifest)."""
     suite(c, engine=False).zip()
+
+
+@task(
+    help={
+        "path": "The folder of the Django project to adopt (its git checkout).",
+        "force": "Adopt even when PATH has uncommitted changes. Default: off (refused).",
+        "python": "A Python with the project's dependencies, to import-check its settings. Default: PATH/.venv's.",
+    }
+)
+@user_errors
+def adopt(c, path, force=False, python=None):
+    """Detect a Django project at PATH and write what was found as [tool.lifecycle] into PATH/pyproject.toml."""
+    lines = adopting.adopt(Path(path), InvokeRunner(c), force=force, python=python, dry=c.config.run.dry)
+    print("\n".join(lines))
+
+
+@task(name="wheel")
+@user_errors
+def wheel_build(c):
+    """Build the lifecycle library as a wheel into dist/ (reproducible) and print its name and sha256."""
+    built = wheel.build(load_settings().root, InvokeRunner(c), dry=c.config.run.dry)
+    if built:
+        print(built.line())
 
 
 @task(help={"stage": STAGE_HELP, "no_cache": "Build without Docker's layer cache. Default: off."})
@@ -487,8 +511,8 @@ db = Collection("db", db_backup, db_restore, db_reset, db_list, db_shell)
 swarm_tasks = Collection("swarm", swarm_init, swarm_leave)
 deploy_tasks = Collection("deploy", deploy_, deploy_status, deploy_rollback, deploy_rm)
 ns = Collection(
-    zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough, sbom_summary, release,
-    releases,
+    adopt, wheel_build, zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough,
+    sbom_summary, release, releases,
 )  # fmt: skip
 for collection in (images, dependencies, registry, tls_tasks, db, swarm_tasks, deploy_tasks, cluster):
     ns.add_collection(collection)

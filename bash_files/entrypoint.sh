@@ -64,6 +64,20 @@ check_gunicorn_config() {
 	fi
 }
 
+# RELEASE_COMMANDS ("createcachetable;clearsessions", from release-commands in [tool.lifecycle]): manage.py
+# commands run after migrate, in order; the first that fails stops the container like a failed migration.
+run_release_commands() {
+	local -a commands words
+	local command
+	IFS=';' read -ra commands <<<"${RELEASE_COMMANDS:-}"
+	for command in "${commands[@]}"; do
+		read -ra words <<<"$command"
+		((${#words[@]})) || continue
+		log "release command: manage.py ${words[*]}"
+		python manage.py "${words[@]}"
+	done
+}
+
 runs_server() {
 	[[ "${1:-}" == gunicorn || " $* " == *" runserver "* ]]
 }
@@ -93,6 +107,7 @@ main() {
 		wait_for_db
 		if [[ "${DJANGO_MIGRATE:-true}" == true ]]; then
 			python manage.py migrate --noinput
+			run_release_commands
 		else
 			log "DJANGO_MIGRATE=${DJANGO_MIGRATE}: skipping migrations"
 		fi

@@ -198,12 +198,13 @@ class Suite:
     # ------------------------------------------------------------------------------------------ zip
     def zip(self) -> codezip.ZipResult | None:
         root, path = self.settings.root, self.settings.zip_path
+        code, include = self.settings.code_root, self.settings.code_include
         data = [root / self.settings["BACKUP_DIR"]]  # the suite's data: never in the zip, even through a link
         if self.dry:
-            stale = codezip.is_stale(root, path, skip=data)
+            stale = codezip.is_stale(code, path, include, skip=data)
             self.say(f"dry run: {path.relative_to(root)} {'would be rewritten' if stale else 'is current'}")
             return None
-        result = codezip.pack_zip(root, path, skip=data)
+        result = codezip.pack_zip(code, path, include, skip=data)
         self.say(codezip.summary(result, root))
         return result
 

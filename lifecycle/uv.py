@@ -1,4 +1,5 @@
-"""The one place that builds `uv` command lines (locking requirements). Nothing here runs anything.
+"""The one place that builds `uv` command lines (locking requirements, building the wheel). Nothing here runs
+anything.
 
 uv comes from the host tooling (`requirements/tools.txt`, the version `requirements/build.txt` pins for
 the images). Every lock is compiled from the checkout's root (`--directory`), so the paths uv writes
@@ -54,4 +55,23 @@ def compile_lock(
         source,
         "--output-file",
         output,
+    ]
+
+
+def build_wheel(source: Path, out_dir: Path, build_constraints: Path) -> list[str]:
+    """`uv build --wheel` of the project at `source` into `out_dir`, its build backend hash-checked against
+    `build_constraints` (requirements/sdist-build.txt, the images' setuptools)."""
+    return [
+        uv_binary(),
+        "--system-certs",
+        "--no-python-downloads",
+        "build",
+        "--wheel",
+        "--quiet",
+        "--require-hashes",
+        "--build-constraints",
+        str(build_constraints),
+        "--out-dir",
+        str(out_dir),
+        str(source),
     ]

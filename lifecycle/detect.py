@@ -1,0 +1,538 @@
+"""What an existing Django repository is made of, read from its files: pure functions over a folder, no imports
+of the project's code and nothing written.
+
+`detect(root)` finds manage.py (the root or a subfolder), the settings module per stage (split settings such as
+`settings/{base,dev,production}.py`: production for stage and prod, dev for dev), WSGI_APPLICATION, the
+dependency sources (requirements*.txt with their -r includes, requirements/*.txt, pyproject's
+[project.dependencies]), the test runner, the static and media settings and a release command declared for
+another platform (a Procfile `release:` line, heroku.yml). `describe()` is what `invoke adopt` prints.
+"""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import re
+import shlex
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lifecycle.errors import UserError
+
+# Folders that never hold the project's own code.
+SKIPPED_DIRS = {".git", ".hg", ".venv", "venv", "env", ".tox", ".nox", "node_modules", "__pycache__", "site-packages"}
+MANAGE_DEPTH = 2  # manage.py at the root, in src/, or in src/project/
+
+# Settings modules by their last name: which stage each one is for.
+PROD_NAMES = ("production", "prod", "live", "deploy", "deployment", "settings_prod", "prod_settings")
+DEV_NAMES = ("dev", "development", "local", "settings_dev", "dev_settings", "local_settings")
+TEST_NAMES = ("test", "tests", "testing", "ci", "settings_test", "test_settings")
+# Requirement files by name: the ones for development and tests, not for running the site.
+DEV_REQUIREMENT_WORDS = (
+    *("dev", "test", "local", "ci", "lint", "docs", "doc", "tox"),
+    *("tools", "debug", "build", "audit", "sbom"),  # what this repository's own locks are called
+)
+TEST_REQUIREMENT_WORDS = ("test", "ci")
+# Commands the suite runs itself, so a platform's release line needs no copy of them.
+SUITE_RELEASE_COMMANDS = ("migrate",)
+# Debian packages (trixie names, the images' release) a dependency needs beyond the images' own, to build it and
+# to run it: (build, runtime). A missing .so only shows at import time in prod, so name them at adoption.
+SYSTEM_PACKAGES = {
+    "pycurl": (("libcurl4-openssl-dev", "libssl-dev"), ("libcurl4t64",)),
+    "psycopg2": (("libpq-dev",), ("libpq5",)),
+    "python-magic": ((), ("libmagic1t64",)),
+}
+DATABASE_CACHE = "django.core.cache.backends.db.DatabaseCache"
+
+
+@dataclass(frozen=True)
+class Detected:
+    root: Path
+    manage_dir: str  # "." or the subfolder that holds manage.py, relative to root
+    settings_dev: str
+    settings_prod: str
+    settings_test: str
+    settings_modules: tuple[str, ...]  # every settings module found, for the report
+    wsgi_app: str  # gunicorn form: package.module:name
+    packages: tuple[str, ...]  # top-level packages next to manage.py: the code the zip carries
+    requirements: tuple[str, ...]  # runtime sources, relative to root
+    test_requirements: tuple[str, ...]
+    test_runner: str  # "pytest" or "django"
+    static: dict[str, str]
+    media: dict[str, str]
+    release_commands: tuple[str, ...]  # manage.py commands run once per deploy after migrate
+    build_steps: tuple[str, ...] = ()  # manage.py commands run at image build (compress)
+    build_packages: tuple[str, ...] = ()  # Debian packages beyond the images' own (SYSTEM_PACKAGES)
+    runtime_packages: tuple[str, ...] = ()
+    django_requirement: str = ""
+    requires_python: str = ""  # pyproject.toml [project] requires-python
+    notes: tuple[str, ...] = field(default=())
+
+
+# --------------------------------------------------------------------------------------------- manage.py
+
+
+def walk_dirs(root: Path, depth: int):
+    """root and its subfolders down to `depth`, shallowest first, sorted, without SKIPPED_DIRS."""
+    level = [root]
+    for _ in range(depth + 1):
+        yield from level
+        level = sorted(
+            child
+            for folder in level
+            for child in folder.iterdir()
+            if child.is_dir() and child.name not in SKIPPED_DIRS and not child.name.startswith(".")
+        )
+
+
+def find_manage_py(root: Path) -> Path:
+    """The shallowest manage.py under root; refuses none, and two at the same depth (which one is ambiguous)."""
+    found: list[Path] = []
+    for folder in walk_dirs(root, MANAGE_DEPTH):
+        if (folder / "manage.py").is_file():
+            if found and len(found[0].relative_to(root).parts) < len((folder / "manage.py").relative_to(root).parts):
+                break
+            found.append(folder / "manage.py")
+    if not found:
+        raise UserError(f"{root} is not a Django project: no manage.py in it or {MANAGE_DEPTH} folders down")
+    if len(found) > 1:
+        names = ", ".join(str(p.relative_to(root)) for p in found)
+        raise UserError(f"{root} has more than one manage.py ({names}); adopt the folder of the one you deploy")
+    return found[0]
+
+
+def parse_python(path: Path) -> ast.Module | None:
+    try:
+        return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def settings_default(path: Path) -> str | None:
+    """The DJANGO_SETTINGS_MODULE a script sets: `os.environ.setdefault(NAME, "x")` or `os.environ[NAME] = "x"`."""
+    tree = parse_python(path)
+    if tree is None:
+        return None
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "setdefault"
+            and len(node.args) == 2
+            and _constant(node.args[0]) == "DJANGO_SETTINGS_MODULE"
+            and isinstance(_constant(node.args[1]), str)
+        ):
+            return _constant(node.args[1])
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            if (
+                isinstance(target, ast.Subscript)
+                and _constant(target.slice) == "DJANGO_SETTINGS_MODULE"
+                and isinstance(_constant(node.value), str)
+            ):
+                return _constant(node.value)
+    return None
+
+
+def _constant(node: ast.AST) -> Any:
+    return node.value if isinstance(node, ast.Constant) else None
+
+
+# --------------------------------------------------------------------------------------------- settings modules
+
+
+def module_file(base: Path, module: str) -> Path | None:
+    """The file of a dotted module under base: a/b.py or a/b/__init__.py."""
+    path = base.joinpath(*module.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def module_name(base: Path, path: Path) -> str:
+    relative = path.relative_to(base).with_suffix("")
+    parts = relative.parts[:-1] if relative.name == "__init__" else relative.parts
+    return ".".join(parts)
+
+
+def settings_siblings(base: Path, module: str) -> list[str]:
+    """The modules of a split-settings package (`mysite.settings.dev` -> base, dev, production, ...)."""
+    path = module_file(base, module)
+    if path is None:
+        return []
+    package = path.parent
+    if not (package / "__init__.py").is_file():
+        return []
+    # mysite.settings as a package (settings/__init__.py beside dev.py...), or a module inside such a package.
+    split = path.name == "__init__.py" or package.name == "settings"
+    if not split and path.stem not in (*PROD_NAMES, *DEV_NAMES, *TEST_NAMES, "base", "common"):
+        return []
+    return [module_name(base, f) for f in sorted(package.glob("*.py")) if f.name != "__init__.py"]
+
+
+def stage_of(module: str) -> str | None:
+    last = module.rsplit(".", 1)[-1]
+    for stage, names in (("prod", PROD_NAMES), ("dev", DEV_NAMES), ("test", TEST_NAMES)):
+        if last in names:
+            return stage
+    return None
+
+
+def choose_settings(manage_module: str | None, wsgi_module: str | None, candidates: list[str]) -> dict[str, str]:
+    """Settings per stage from what manage.py and wsgi.py name and the modules beside them.
+
+    prod: a module named like production, else what wsgi.py names, else manage.py's; dev: a module named like dev,
+    else manage.py's; test: a module named like test, else dev's.
+    """
+    by_stage: dict[str, str] = {}
+    for module in [m for m in (manage_module, wsgi_module) if m] + candidates:
+        stage = stage_of(module)
+        if stage and stage not in by_stage:
+            by_stage[stage] = module
+    fallback = manage_module or wsgi_module or ""
+    prod = by_stage.get("prod") or (wsgi_module if wsgi_module and stage_of(wsgi_module) is None else None) or fallback
+    dev = by_stage.get("dev") or manage_module or prod
+    return {"dev": dev, "prod": prod, "test": by_stage.get("test") or dev}
+
+
+def assignments(base: Path, module: str, seen: frozenset[str] = frozenset()) -> dict[str, str]:
+    """NAME -> source text of each top-level assignment of a settings module, star imports of the project's own
+    modules first (as Python runs them), so `from .base import *` then `DEBUG = False` gives DEBUG 'False'."""
+    path = module_file(base, module)
+    tree = parse_python(path) if path else None
+    if tree is None or module in seen:
+        return {}
+    package = module if path and path.name == "__init__.py" else module.rpartition(".")[0]
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
+            source = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - (node.level - 1)] if package else []
+                source = ".".join([*parent, source] if source else parent)
+            found.update(assignments(base, source, seen | {module}))
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    found[target.id] = ast.unparse(node.value)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            found[node.target.id] = ast.unparse(node.value)
+    return found
+
+
+def literal(source: str | None) -> Any:
+    try:
+        return ast.literal_eval(source) if source is not None else None
+    except (ValueError, SyntaxError):
+        return None
+
+
+def wsgi_reference(value: str) -> str:
+    """WSGI_APPLICATION's dotted path in gunicorn's form: mysite.wsgi.application -> mysite.wsgi:application."""
+    module, _, name = value.rpartition(".")
+    return f"{module}:{name}"
+
+
+# --------------------------------------------------------------------------------------------- dependencies
+
+
+INCLUDE = re.compile(r"^\s*(?:-r|--requirement|-c|--constraint)[\s=]+(\S+)")
+REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(.*)$")
+
+
+def requirement_files(root: Path) -> list[Path]:
+    files = sorted(root.glob("requirements*.txt")) + sorted((root / "requirements").glob("*.txt"))
+    return [f for f in files if f.is_file()]
+
+
+def includes(path: Path) -> list[Path]:
+    found = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        match = INCLUDE.match(line)
+        if match:
+            found.append((path.parent / match.group(1)).resolve())
+    return found
+
+
+def requirement_lines(path: Path, seen: set[Path] | None = None) -> list[str]:
+    """Every requirement line of a file and of the files it includes, comments and options dropped."""
+    seen = set() if seen is None else seen
+    if path in seen or not path.is_file():
+        return []
+    seen.add(path)
+    lines: list[str] = []
+    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = raw.split(" #", 1)[0].strip().removesuffix("\\").strip()  # hash-locked lines end in a backslash
+        if INCLUDE.match(line):
+            lines += requirement_lines((path.parent / INCLUDE.match(line).group(1)).resolve(), seen)
+        elif line and not line.startswith(("#", "-")):
+            lines.append(line)
+    return lines
+
+
+def requirement_name(line: str) -> str:
+    match = REQUIREMENT_NAME.match(line)
+    return re.sub(r"[-_.]+", "-", match.group(1)).lower() if match else ""
+
+
+def is_dev_requirements(path: Path) -> bool:
+    words = re.split(r"[-_./]", path.stem.lower())
+    return any(word in DEV_REQUIREMENT_WORDS for word in words)
+
+
+def dependency_sources(root: Path) -> tuple[list[str], list[str], list[str]]:
+    """(runtime sources, test sources, every requirement line of the runtime ones): the files nobody includes,
+    split by name; pyproject.toml's [project.dependencies] (and its test/dev extras) when it has them."""
+    files = requirement_files(root)
+    runtime_files = [f for f in files if not is_dev_requirements(f)]
+    dev_files = [f for f in files if is_dev_requirements(f)]
+    # A file another one of its kind includes is a part, not a source (a dev file may include requirements.txt).
+    runtime = [f for f in runtime_files if f.resolve() not in {t for o in runtime_files for t in includes(o)}]
+    dev = [f for f in dev_files if f.resolve() not in {t for o in dev_files for t in includes(o)}]
+    test = [f for f in dev if any(w in re.split(r"[-_./]", f.stem.lower()) for w in TEST_REQUIREMENT_WORDS)] or dev
+    lines = [line for f in runtime for line in requirement_lines(f.resolve())]
+    names = [str(f.relative_to(root)) for f in runtime], [str(f.relative_to(root)) for f in test[:1]]
+    project = read_pyproject(root).get("project", {})
+    if project.get("dependencies"):
+        names[0].append("pyproject.toml")
+        lines += list(project["dependencies"])
+    extras = project.get("optional-dependencies", {})
+    for extra in ("test", "tests", "dev"):
+        if extra in extras and not names[1]:
+            names[1].append(f"pyproject.toml[{extra}]")
+    return names[0], names[1], lines
+
+
+def read_pyproject(root: Path) -> dict[str, Any]:
+    path = root / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise UserError(f"{path} is not valid TOML ({error}); fix it first") from None
+
+
+# --------------------------------------------------------------------------------------------- tests
+
+
+def pytest_django_settings(root: Path) -> str | None:
+    """The DJANGO_SETTINGS_MODULE pytest-django is configured with (pytest.ini, pyproject, setup.cfg, tox.ini);
+    '' when pytest is configured for Django without naming one; None when it is not configured."""
+    options = read_pyproject(root).get("tool", {}).get("pytest", {}).get("ini_options")
+    sections = [options] if options is not None else []
+    for name, section in (("pytest.ini", "pytest"), ("setup.cfg", "tool:pytest"), ("tox.ini", "pytest")):
+        path = root / name
+        if path.is_file():
+            parser = configparser.ConfigParser(interpolation=None)
+            try:
+                parser.read_string(path.read_text(encoding="utf-8", errors="replace"))
+            except configparser.Error:
+                continue
+            if parser.has_section(section):
+                sections.append(dict(parser.items(section)))
+    for section in sections:
+        if section.get("DJANGO_SETTINGS_MODULE") or section.get("django_settings_module"):
+            return str(section.get("DJANGO_SETTINGS_MODULE") or section.get("django_settings_module")).strip()
+        addopts = section.get("addopts", "")
+        addopts = " ".join(addopts) if isinstance(addopts, list) else str(addopts)
+        match = re.search(r"--ds[= ](\S+)", addopts)
+        if match:
+            return match.group(1)
+    return None
+
+
+# --------------------------------------------------------------------------------------------- release
+
+
+def manage_commands(line: str) -> tuple[list[str], list[str]]:
+    """(manage.py commands of a shell line, the parts that are not manage.py commands)."""
+    commands, others = [], []
+    for part in re.split(r"&&|;|\|\|", line):
+        words = shlex.split(part, comments=True) if part.strip() else []
+        if not words:
+            continue
+        at = next((i for i, w in enumerate(words) if w.endswith("manage.py")), None)
+        if at is None or at + 1 >= len(words):
+            others.append(part.strip())
+        else:
+            commands.append(shlex.join(words[at + 1 :]))
+    return commands, others
+
+
+def release_lines(root: Path) -> list[str]:
+    lines = []
+    procfile = root / "Procfile"
+    if procfile.is_file():
+        for line in procfile.read_text(encoding="utf-8", errors="replace").splitlines():
+            kind, _, command = line.partition(":")
+            if kind.strip() == "release" and command.strip():
+                lines.append(command.strip())
+    heroku = root / "heroku.yml"
+    if heroku.is_file():
+        lines += heroku_release(heroku.read_text(encoding="utf-8", errors="replace"))
+    return lines
+
+
+def heroku_release(text: str) -> list[str]:
+    """The `release: command:` entries of heroku.yml (a list or one string), read without a YAML parser."""
+    found: list[str] = []
+    in_release = in_command = False
+    for raw in text.splitlines():
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        indent = len(raw) - len(raw.lstrip())
+        line = raw.strip()
+        if indent == 0:
+            in_release, in_command = line.rstrip(":") == "release", False
+        elif in_release and line.startswith("command:"):
+            value = line.removeprefix("command:").strip()
+            in_command = not value
+            if value:
+                found.append(value.strip("\"'"))
+        elif in_command and line.startswith("- "):
+            found.append(line[2:].strip().strip("\"'"))
+        elif in_command and not line.startswith("- "):
+            in_command = False
+    return found
+
+
+# --------------------------------------------------------------------------------------------- what settings imply
+
+
+def settings_steps(values: dict[str, str], requirements: dict[str, str]) -> tuple[list[str], list[str], list[str]]:
+    """(build steps, release commands, notes) the prod settings call for: django-compressor's offline
+    compression at build (a read-only image cannot compress on the first request), a database cache's table."""
+    build, release, notes = [], [], []
+    apps = values.get("INSTALLED_APPS", "")
+    if "'compressor'" in apps or '"compressor"' in apps or "django-compressor" in requirements:
+        if literal(values.get("COMPRESS_OFFLINE")) is True:
+            build.append("compress")
+        else:
+            notes.append(
+                "django-compressor without COMPRESS_OFFLINE = True: the read-only prod image cannot compress on "
+                "the first request; set it in the prod settings and add 'compress' to build-steps"
+            )
+    if DATABASE_CACHE in values.get("CACHES", ""):
+        release.append("createcachetable")
+    return build, release, notes
+
+
+def system_packages(requirements: dict[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(build, runtime) Debian packages the dependencies need beyond the images' own."""
+    needed = [SYSTEM_PACKAGES[name] for name in sorted(requirements) if name in SYSTEM_PACKAGES]
+    build = tuple(dict.fromkeys(p for b, _ in needed for p in b))
+    runtime = tuple(dict.fromkeys(p for _, r in needed for p in r))
+    return build, runtime
+
+
+# --------------------------------------------------------------------------------------------- the whole
+
+
+def detect(root: Path) -> Detected:
+    root = root.resolve()
+    manage = find_manage_py(root)
+    base = manage.parent
+    notes: list[str] = []
+    manage_module = settings_default(manage)
+    if manage_module is None:
+        notes.append("manage.py sets no DJANGO_SETTINGS_MODULE default; name the settings in [tool.lifecycle.settings]")
+    wsgi_files = [p for p in base.glob("*/wsgi.py") if p.is_file()] + [p for p in base.glob("*/*/wsgi.py")]
+    wsgi_module_of_file = {module_name(base, p): settings_default(p) for p in sorted(wsgi_files)}
+    wsgi_settings = next((m for m in wsgi_module_of_file.values() if m), None)
+    pytest_settings = pytest_django_settings(root)
+    if pytest_settings is None and base != root:
+        pytest_settings = pytest_django_settings(base)
+    candidates = sorted({s for m in (manage_module, wsgi_settings) if m for s in settings_siblings(base, m)})
+    chosen = choose_settings(manage_module, wsgi_settings, candidates)
+    if pytest_settings:
+        chosen["test"] = pytest_settings
+    for stage, module in chosen.items():
+        if module and module_file(base, module) is None:
+            notes.append(f"settings module {module} ({stage}) is not a file under {base.relative_to(root) or '.'}")
+    values = assignments(base, chosen["prod"]) if chosen["prod"] else {}
+    wsgi_setting = literal(values.get("WSGI_APPLICATION"))
+    if isinstance(wsgi_setting, str):
+        wsgi_app = wsgi_reference(wsgi_setting)
+    elif wsgi_module_of_file:
+        wsgi_app = f"{next(iter(wsgi_module_of_file))}:application"
+    else:
+        wsgi_app = ""
+        notes.append("no WSGI_APPLICATION and no wsgi.py found; set wsgi-app in [tool.lifecycle]")
+    runtime, test, lines = dependency_sources(root)
+    if not runtime:
+        notes.append("no requirements*.txt, requirements/*.txt or [project.dependencies]; list them in requirements")
+    names = {requirement_name(line): line for line in lines}
+    if "mysqlclient" not in names and "pymysql" not in names:
+        notes.append("no MySQL driver in the dependencies: the images add mysqlclient")
+    all_lines = lines + [line for t in test if not t.startswith("pyproject") for line in requirement_lines(root / t)]
+    uses_pytest = pytest_settings is not None or "pytest-django" in map(requirement_name, all_lines)
+    runner = "pytest" if uses_pytest else "django"
+    release: list[str] = []
+    for line in release_lines(root):
+        commands, others = manage_commands(line)
+        release += [c for c in commands if c.split()[0] not in SUITE_RELEASE_COMMANDS]
+        notes += [f"release step not a manage.py command, not carried over: {o}" for o in others]
+    build_steps, more_release, more_notes = settings_steps(values, names)
+    release += more_release
+    notes += more_notes
+    build_packages, runtime_packages = system_packages(names)
+    packages = sorted(
+        p.name for p in base.iterdir() if p.is_dir() and (p / "__init__.py").is_file() and p.name not in SKIPPED_DIRS
+    )
+    return Detected(
+        root=root,
+        manage_dir=str(base.relative_to(root)) if base != root else ".",
+        settings_dev=chosen["dev"],
+        settings_prod=chosen["prod"],
+        settings_test=chosen["test"],
+        settings_modules=tuple(sorted({m for m in (manage_module, wsgi_settings, *candidates) if m})),
+        wsgi_app=wsgi_app,
+        packages=tuple(packages),
+        requirements=tuple(runtime),
+        test_requirements=tuple(test),
+        test_runner=runner,
+        static={k: values[k] for k in ("STATIC_URL", "STATIC_ROOT", "STATICFILES_DIRS", "STORAGES") if k in values},
+        media={k: values[k] for k in ("MEDIA_URL", "MEDIA_ROOT") if k in values},
+        release_commands=tuple(dict.fromkeys(release)),
+        build_steps=tuple(build_steps),
+        build_packages=build_packages,
+        runtime_packages=runtime_packages,
+        django_requirement=names.get("django", ""),
+        requires_python=str(read_pyproject(root).get("project", {}).get("requires-python", "")),
+        notes=tuple(notes),
+    )
+
+
+def describe(found: Detected) -> list[str]:
+    """What `invoke adopt` prints: one line per fact (long settings expressions shortened), the notes last."""
+
+    def short(text: str, width: int = 60) -> str:
+        return text if len(text) <= width else text[: width - 3] + "..."
+
+    def joined(items, empty: str = "(none)", sep: str = ", ") -> str:
+        return sep.join(items) or empty
+
+    static = [f"{k} = {short(v)}" for k, v in found.static.items()]
+    media = [f"{k} = {short(v)}" for k, v in found.media.items()]
+    runner = "pytest (pytest-django)" if found.test_runner == "pytest" else "manage.py test"
+    lines = [
+        f"manage.py:        {Path(found.manage_dir) / 'manage.py'}",
+        f"settings:         dev {found.settings_dev}, test {found.settings_test}, stage/prod {found.settings_prod}",
+        f"settings modules: {joined(found.settings_modules)}",
+        f"WSGI app:         {found.wsgi_app or '(none)'}",
+        f"code:             manage.py, {joined(found.packages)}",
+        f"requirements:     {joined(found.requirements)}; tests: {joined(found.test_requirements)}",
+        f"Django:           {found.django_requirement or 'not pinned in the runtime requirements'}",
+        f"test runner:      {runner}",
+        f"static:           {joined(static, 'not set (the layer sets it)')}",
+        f"media:            {joined(media, 'none')}",
+        f"release commands: {joined(found.release_commands, sep='; ')}",
+        f"build steps:      {joined(found.build_steps, sep='; ')}",
+        f"system packages:  build {joined(found.build_packages, '(the images own)', ' ')}; "
+        f"run {joined(found.runtime_packages, '(the images own)', ' ')}",
+    ]
+    return lines + [f"note: {note}" for note in found.notes]

@@ -1,0 +1,58 @@
+"""WSGI entry point of every adopted project: gunicorn serves `lifecycle_site.wsgi:application`.
+
+The project's own WSGI application (LIFECYCLE_PROJECT_WSGI, `mysite.wsgi:application`; default: the settings'
+WSGI_APPLICATION), under the suite's settings layer, wrapped in the health check when the project's own URLs do
+not route HEALTH_PATH (a project with its own health view keeps it) and LAYER_HEALTH is not false.
+"""
+
+import importlib
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lifecycle_site.settings")
+
+from django.conf import settings
+
+from lifecycle_site.health import HealthCheck
+from lifecycle_site.layer import LayerError, health_path, switched_on
+
+
+def load(reference: str):
+    """`package.module:name` or `package.module.name` -> the object."""
+    module, _, name = reference.partition(":") if ":" in reference else reference.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as error:
+        raise LayerError(f"LIFECYCLE_PROJECT_WSGI={reference!r} cannot be loaded: {error}") from None
+
+
+def project_application():
+    reference = os.environ.get("LIFECYCLE_PROJECT_WSGI", "").strip() or getattr(settings, "WSGI_APPLICATION", "")
+    if not reference:
+        raise LayerError("no WSGI application: set LIFECYCLE_PROJECT_WSGI (wsgi-app in [tool.lifecycle])")
+    ours = os.environ["DJANGO_SETTINGS_MODULE"]
+    app = load(reference)
+    # A wsgi.py that assigns DJANGO_SETTINGS_MODULE outright would bypass the layer: say so instead of serving.
+    if ours != settings.SETTINGS_MODULE:
+        raise LayerError(
+            f"{reference} sets DJANGO_SETTINGS_MODULE={settings.SETTINGS_MODULE} itself, past the suite's {ours}; "
+            "use os.environ.setdefault in it"
+        )
+    return app
+
+
+def project_routes(path: str) -> bool:
+    """Whether the project's own URLs route `path` or `path/`: then its own view answers the health check."""
+    from django.urls import Resolver404, resolve
+
+    for candidate in (path, f"{path}/"):
+        try:
+            resolve(candidate)
+        except Resolver404:
+            continue
+        return True
+    return False
+
+
+application = project_application()
+if switched_on(os.environ, "HEALTH") and not project_routes(health_path(os.environ)):
+    application = HealthCheck(application, health_path(os.environ))

@@ -1,0 +1,190 @@
+"""Real Django, no Docker: `django-admin startproject` + `startapp` trees adopted, run under the suite's settings
+layer and health wrapper (each in a process of its own: Django configures its settings once per process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from lifecycle import adopt, detect
+from lifecycle.errors import UserError
+from lifecycle.runner import SubprocessRunner
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+# Calls the layer's WSGI application in-process and prints what each path answered, and the settings it ran with.
+PROBE = textwrap.dedent("""
+    import io, json, sys
+    from lifecycle_site.wsgi import application
+    from django.conf import settings
+
+    def call(path):
+        seen = {}
+        environ = {"PATH_INFO": path, "REQUEST_METHOD": "GET", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000",
+                   "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO()}
+        body = b"".join(application(environ, lambda status, headers: seen.update(status=status)))
+        return seen["status"], body.decode()[:200]
+
+    print(json.dumps({
+        "paths": {path: call(path) for path in sys.argv[1:]},
+        "DEBUG": settings.DEBUG, "ENGINE": settings.DATABASES["default"]["ENGINE"],
+        "MIDDLEWARE": settings.MIDDLEWARE, "SECRET_KEY": settings.SECRET_KEY, "APPLIED": settings.LIFECYCLE_APPLIED,
+        "WRAPPED": type(application).__name__ == "HealthCheck",
+    }))
+""")
+
+
+def django_admin(*args: str, cwd: Path) -> None:
+    subprocess.run([sys.executable, "-m", "django", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def startproject(tmp_path_factory) -> Path:
+    """`django-admin startproject mysite .` and `manage.py startapp shop`, committed: what a new team starts from."""
+    root = tmp_path_factory.mktemp("real") / "myproject"
+    root.mkdir()
+    django_admin("startproject", "mysite", ".", cwd=root)
+    subprocess.run([sys.executable, "manage.py", "startapp", "shop"], cwd=root, check=True, capture_output=True)
+    (root / "requirements.txt").write_text("Django>=5.2,<6\n")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}  # fmt: skip
+    for argv in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "startproject"]):
+        subprocess.run(["git", "-C", str(root), *argv], check=True, env=env, capture_output=True)
+    return root
+
+
+def probe(project: Path, *paths: str, **environ: str) -> dict:
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": f"{CHECKOUT}{os.pathsep}{project}",
+        "LIFECYCLE_PROJECT_SETTINGS": "mysite.settings",
+        "APP_STAGE": "prod",
+        "DJANGO_SECRET_KEY": "suite-key",
+        "DB_ENGINE": "django.db.backends.sqlite3",
+        "DB_NAME": str(project / "db.sqlite3"),
+        **environ,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *paths], cwd=project, env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_adopt_a_startproject_tree(startproject):
+    lines = adopt.adopt(startproject, SubprocessRunner(echo=False), python=sys.executable)
+    found = detect.detect(startproject)
+    assert (found.settings_dev, found.settings_prod, found.wsgi_app, found.packages, found.test_runner) == (
+        "mysite.settings", "mysite.settings", "mysite.wsgi:application", ("mysite", "shop"), "django",
+    )  # fmt: skip
+    assert found.static == {"STATIC_URL": "'static/'"}
+    assert "requirements:     requirements.txt; tests: (none)" in lines
+    assert not any("not import-checked" in line or "not fully checked" in line for line in lines)  # really imported
+    table = tomllib.loads((startproject / "pyproject.toml").read_text())["tool"]["lifecycle"]
+    assert table["settings"] == {"dev": "mysite.settings", "prod": "mysite.settings"}
+    assert table["code"] == ["manage.py", "mysite", "shop"]
+    subprocess.run(["git", "-C", str(startproject), "checkout", "-q", "."], check=True)
+    (startproject / "pyproject.toml").unlink()
+
+
+def test_the_layer_runs_a_startproject_site_with_the_suites_health_check(startproject):
+    got = probe(startproject, "/health", "/health/", "/admin/login/")
+    assert got["WRAPPED"] is True  # startproject routes no /health
+    assert got["paths"]["/health"][0] == got["paths"]["/health/"][0] == "200 OK"
+    assert json.loads(got["paths"]["/health"][1]) == {"status": "ok", "database": "reachable"}
+    assert got["paths"]["/admin/login/"][0] == "200 OK"  # the project's own URLs, through its own WSGI app
+    assert "Log in" in got["paths"]["/admin/login/"][1]
+    assert (got["DEBUG"], got["SECRET_KEY"]) == (False, "suite-key")  # startproject says DEBUG = True
+    assert got["ENGINE"] == "django.db.backends.sqlite3"  # DB_ENGINE: MySQL in the images
+    assert got["MIDDLEWARE"][:2] == ["django.middleware.security.SecurityMiddleware", "whitenoise.middleware." \
+        "WhiteNoiseMiddleware"]  # fmt: skip
+
+
+def test_the_health_check_says_503_when_the_database_does_not_answer(startproject):
+    got = probe(startproject, "/health", DB_NAME=str(startproject / "missing" / "db.sqlite3"))
+    assert got["paths"]["/health"][0] == "503 Service Unavailable"
+    assert json.loads(got["paths"]["/health"][1])["database"] == "unreachable"
+
+
+def test_with_the_health_switch_off_the_project_answers_the_path(startproject):
+    got = probe(startproject, "/health", LAYER_HEALTH="false")
+    assert got["paths"]["/health"][0] == "404 Not Found"
+
+
+def test_a_wsgi_module_that_forces_its_own_settings_is_refused(startproject, tmp_path):
+    wsgi = startproject / "mysite" / "wsgi.py"
+    original = wsgi.read_text()
+    wsgi.write_text(original.replace("os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')",
+                                     "os.environ['DJANGO_SETTINGS_MODULE'] = 'mysite.settings'"))  # fmt: skip
+    try:
+        env = {"PATH": os.environ["PATH"], "PYTHONPATH": f"{CHECKOUT}{os.pathsep}{startproject}",
+               "LIFECYCLE_PROJECT_SETTINGS": "mysite.settings", "LIFECYCLE_PROJECT_WSGI": "mysite.wsgi:application",
+               "DJANGO_SECRET_KEY": "k"}  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-c", "import lifecycle_site.wsgi"], env=env, capture_output=True, text=True, check=False
+        )
+    finally:
+        wsgi.write_text(original)
+    assert done.returncode != 0
+    assert (
+        "LayerError: mysite.wsgi:application sets DJANGO_SETTINGS_MODULE=mysite.settings itself, past the "
+        "suite's lifecycle_site.settings; use os.environ.setdefault in it"
+    ) in done.stderr
+
+
+def test_django_s_own_error_line_refuses_the_adoption(startproject):
+    settings = startproject / "mysite" / "settings.py"
+    original = settings.read_text()
+    settings.write_text(
+        original
+        + textwrap.dedent("""
+        from django.core.exceptions import ImproperlyConfigured
+        raise ImproperlyConfigured("Set the SHOP_DATABASE_URL environment variable")
+    """)
+    )
+    try:
+        with pytest.raises(UserError) as raised:
+            adopt.adopt(startproject, SubprocessRunner(echo=False), python=sys.executable, force=True)
+    finally:
+        settings.write_text(original)
+    assert str(raised.value) == (
+        "settings module mysite.settings does not import: django.core.exceptions.ImproperlyConfigured: "
+        "Set the SHOP_DATABASE_URL environment variable"
+    )
+    assert not (startproject / "pyproject.toml").exists()
+
+
+def test_a_project_with_its_own_health_view_keeps_it(startproject):
+    urls = startproject / "mysite" / "urls.py"
+    original = urls.read_text()
+    urls.write_text(
+        original
+        + textwrap.dedent("""
+        from django.http import HttpResponse
+        urlpatterns.append(path("health/", lambda request: HttpResponse("the project's own")))
+    """)
+    )
+    try:
+        got = probe(startproject, "/health/")
+    finally:
+        urls.write_text(original)
+    assert got["WRAPPED"] is False
+    assert got["paths"]["/health/"] == ["200 OK", "the project's own"]
+
+
+def test_this_repositorys_site_runs_under_the_layer_with_its_own_health_view():
+    """django_site is adopted like any project: its settings under the layer, its own /health (no wrapper)."""
+    got = probe(
+        CHECKOUT, "/health", LIFECYCLE_PROJECT_SETTINGS="django_site.settings", DB_NAME=":memory:",
+        DJANGO_SECURE_SSL_REDIRECT="false",
+    )  # fmt: skip
+    assert got["WRAPPED"] is False
+    assert got["paths"]["/health"][0] == "200 OK"  # django_site's own view answered
+    assert got["APPLIED"] == ["DATABASE", "SECRET_KEY", "DEBUG", "HOSTS", "PROXY", "STATIC", "LOGGING"]
+    assert got["MIDDLEWARE"].count("whitenoise.middleware.WhiteNoiseMiddleware") == 1  # its own, not a second
