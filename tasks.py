@@ -16,7 +16,7 @@ from pathlib import Path
 from invoke import Collection, Exit, task
 from invoke.runners import Local
 
-from lifecycle import backup, dbclient, deps, offline, sbom, tls
+from lifecycle import backup, dbclient, deps, offline, sbom, signing, tls
 from lifecycle import cluster as cluster_core
 from lifecycle import compose as cmd
 from lifecycle import deploy as swarm_deploy
@@ -277,16 +277,39 @@ def release(c, stage="stage", allow_dirty=False):
         print(done.reference)
 
 
-@task(help={"stage": "Only this stage's releases (stage or prod). Default: all."})
+@task(
+    help={
+        "stage": "Only this stage's releases (stage or prod). Default: all.",
+        "verify": "Check each one's signature in the registry against SIGNING_PUBLIC_KEY (skopeo). Default: off.",
+    }
+)
 @user_errors
-def releases(c, stage=None):
-    """List the releases recorded in .lifecycle/releases.jsonl, oldest first, by digest."""
-    log = releasing.ReleaseLog.of(load_settings())
+def releases(c, stage=None, verify=False):
+    """List the releases recorded in .lifecycle/releases.jsonl, oldest first, by digest; --verify checks them."""
+    s = suite(c) if verify else None
+    log = releasing.ReleaseLog.of(s.settings if s else load_settings())
     found = [r for r in log.all() if stage in (None, r.stage)]
+    failed = 0
     for found_release in found:
         print(found_release.line())
+        if s:
+            verdict = signing.verify(s.settings, s.run, found_release.reference)
+            failed += not verdict.ok
+            print(f"  signature: {'ok' if verdict.ok else verdict.outcome} {verdict.detail}".rstrip(), flush=True)
     if not found:
         print(f"no releases recorded in {releasing.RELEASES_FILE} yet; make one: invoke release --stage stage")
+    if failed:
+        raise Exit(f"error: {failed} of {len(found)} release(s) failed verification", code=1)
+
+
+@task(name="init")
+@user_errors
+def keys_init(c):
+    """Make the release signing key pair (skopeo): private key 0600 under .lifecycle/, public key to commit."""
+    s = suite(c)
+    fingerprint = signing.init_keys(s.settings, s.run, dry=s.dry)
+    if fingerprint:
+        print(fingerprint)
 
 
 @task(name="trust")
@@ -479,10 +502,11 @@ tls_tasks = Collection("tls", tls_trust)
 db = Collection("db", db_backup, db_restore, db_reset, db_list, db_shell)
 swarm_tasks = Collection("swarm", swarm_init, swarm_leave)
 deploy_tasks = Collection("deploy", deploy_, deploy_status, deploy_rollback, deploy_rm)
+keys = Collection("keys", keys_init)
 ns = Collection(
     zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough, sbom_summary, release,
     releases,
 )  # fmt: skip
-for collection in (images, dependencies, registry, tls_tasks, db, swarm_tasks, deploy_tasks, cluster):
+for collection in (images, dependencies, registry, tls_tasks, db, swarm_tasks, deploy_tasks, cluster, keys):
     ns.add_collection(collection)
 ns.configure({"runners": {"local": InterruptibleLocal}})

@@ -3,6 +3,7 @@
 `invoke release --stage S` builds S (cached), tags it `REGISTRY/PROJ_NAME:S-<first 12 of the zip sha256>` and
 `REGISTRY/PROJ_NAME:S`, pushes both and appends a `Release` to `.lifecycle/releases.jsonl`, one JSON object a
 line. What deploys read is `ReleaseLog.latest(stage).reference`: `repo@sha256:...`, which no later push moves.
+After the push, `sign_release` signs that digest in the registry (lifecycle/signing.py) and records the signer.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import re
 import socket
 import sys
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lifecycle import codezip, registry
+from lifecycle import codezip, registry, signing
 from lifecycle import compose as cmd
 from lifecycle.errors import UserError
 from lifecycle.runner import Runner
@@ -42,6 +43,7 @@ class Release:
     dirty: bool
     created: str  # UTC, ISO 8601
     base_image: str  # the base image's digest reference (or its image id when it came from no registry)
+    signer: str = ""  # SHA256:<hex> of the public key whose private key signed the digest; "" when unsigned
 
     @property
     def repository(self) -> str:
@@ -61,7 +63,8 @@ class Release:
     def line(self) -> str:
         """One row of `invoke releases`."""
         flag = " (dirty)" if self.dirty else ""
-        return f"{self.created}  {self.stage:<5}  {self.reference}  commit {self.commit[:12]}{flag}"
+        signed = f"signed {self.signer[:19]}" if self.signer else "UNSIGNED"
+        return f"{self.created}  {self.stage:<5}  {self.reference}  commit {self.commit[:12]}{flag}  {signed}"
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,11 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def sign_release(settings: Settings, run: Runner, pushed: Release) -> Release:
+    """The step after the push: sign the pushed digest beside it in the registry; the release with its signer."""
+    return replace(pushed, signer=signing.sign(settings, run, pushed.reference, pushed.tag))
+
+
 def release(suite, stage: Stage, *, allow_dirty: bool = False) -> Release | None:
     """Build (cached), tag, push, record; returns the release (None in a dry run)."""
     settings, run = suite.settings, suite.run
@@ -231,5 +239,6 @@ def release(suite, stage: Stage, *, allow_dirty: bool = False) -> Release | None
         created=now_utc(),
         base_image=base_image_reference(run, settings.base_image),
     )
+    result = sign_release(settings, run, result)
     ReleaseLog.of(settings).append(result)
     return result
