@@ -14,7 +14,7 @@ signature itself:
   `sha256-<digest>.sig`, where `cosign verify --key signing/cosign.pub` finds it too.
 - `invoke deploy`, before anything touches the swarm: `skopeo copy` of the digest under a policy that accepts only
   an image signed by SIGNING_PUBLIC_KEY for this repository (`sigstoreSigned`, `matchRepository`). skopeo checks
-  the policy before it copies a layer: a refusal costs a manifest and a signature fetch.
+  the policy before anything else: a verdict costs a manifest and a signature fetch, no layer (see COPY_TO).
 
 The passphrase is only ever in its file, mounted read-only into the container; never on a command line, never
 printed. Every path on the host is mounted read-only; the container runs as the caller's uid (the key is 0600).
@@ -46,7 +46,12 @@ PUBLIC_KEY_IN = IN_CONTAINER / "cosign.pub"
 PASSPHRASE_IN = IN_CONTAINER / "passphrase"
 POLICY_IN = IN_CONTAINER / "policy.json"
 AUTH_IN = Path("/tmp/.docker/config.json")  # HOME=/tmp in the image: skopeo reads docker's logins from there
-COPY_TO = "dir:/out/image"  # where a verified image lands: a tmpfs, gone with the container
+# Where verify_argv copies to: an OCI layout (in a tmpfs), which cannot hold signatures. skopeo checks the policy
+# before it reads anything else of the image (containers/image copy/single.go: "keep this policy check BEFORE reading
+# any other information about the image"); an accepted image has signatures, so the copy then stops at once with
+# ACCEPTED instead of fetching every layer. A skopeo that could store them would copy and exit 0: accepted too.
+COPY_TO = "oci:/out/image:verified"
+ACCEPTED = "can not copy signatures to oci:"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 TRUE = ("1", "true", "yes", "on")
 _PEM = re.compile(r"-----BEGIN PUBLIC KEY-----(.*?)-----END PUBLIC KEY-----", re.S)
@@ -138,8 +143,8 @@ def sign_argv(
 def verify_argv(
     image: str, reference: str, public_key: Path, policy_file: Path, user: str, auth_file: Path | None = None
 ) -> list[str]:
-    """Copy `reference` under the policy (nothing but a valid signature by public_key is accepted); skopeo refuses
-    before it copies a layer, and a copy that succeeds lands in a tmpfs that goes with the container."""
+    """Copy `reference` under the policy (nothing but a valid signature by public_key is accepted); skopeo decides
+    before it copies a layer (COPY_TO), in a tmpfs that goes with the container."""
     mounts = {public_key: PUBLIC_KEY_IN, policy_file: POLICY_IN, **auth_mounts(auth_file)}
     return run_argv(
         image, "--policy", str(POLICY_IN), "copy", "--quiet", *tls_flags(reference, "src"),
@@ -180,9 +185,9 @@ REFUSALS = (
 
 
 def verdict(return_code: int, stderr: str) -> Verdict:
-    if return_code == 0:
-        return Verdict("signed")
     said = stderr.lower()
+    if return_code == 0 or (ACCEPTED in said and "source image rejected" not in said):
+        return Verdict("signed")
     last = next((line.strip() for line in reversed(stderr.strip().splitlines()) if line.strip()), "no message")
     last = re.sub(r'^time="[^"]*" level=\w+ msg="(.*)"$', r"\1", last)
     for outcome, phrases in REFUSALS:

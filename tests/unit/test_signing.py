@@ -83,7 +83,7 @@ def test_verify_argv_copies_under_the_policy_into_a_tmpfs(reference, tls):
         "--volume", "/c/signing/cosign.pub:/run/lifecycle/cosign.pub:ro",
         "--volume", "/t/policy.json:/run/lifecycle/policy.json:ro", "--tmpfs", "/out",
         SKOPEO, "--policy", "/run/lifecycle/policy.json", "copy", "--quiet", *tls,
-        f"docker://{reference}", "dir:/out/image",
+        f"docker://{reference}", "oci:/out/image:verified",
     ]  # fmt: skip
 
 
@@ -127,6 +127,8 @@ FATAL = 'time="2026-12-04T04:13:32Z" level=fatal msg="Source image rejected: {}"
     ("code", "stderr", "outcome", "detail"),
     [
         (0, "", "signed", ""),
+        (1, 'level=fatal msg="Can not copy signatures to oci:/out/image:verified: Pushing signatures for OCI images '
+            'is not supported"', "signed", ""),
         (1, FATAL.format("A signature was required, but no signature exists"), "unsigned",
          "Source image rejected: A signature was required, but no signature exists"),
         (1, FATAL.format("cryptographic signature verification failed: invalid signature when validating ASN.1 "
@@ -140,7 +142,7 @@ FATAL = 'time="2026-12-04T04:13:32Z" level=fatal msg="Source image rejected: {}"
         (1, "dial tcp 127.0.0.1:5000: connect: connection refused\n", "error",
          "dial tcp 127.0.0.1:5000: connect: connection refused"),
     ],
-    ids=["signed", "unsigned", "other-key", "other-repository", "missing", "unreachable"],
+    ids=["signed", "signed-policy-accepted-copy-stopped", "unsigned", "other-key", "other-repository", "missing", "unreachable"],
 )  # fmt: skip
 def test_verdict_reads_skopeos_answer(code, stderr, outcome, detail):
     assert signing.verdict(code, stderr) == signing.Verdict(outcome, detail)
@@ -230,7 +232,7 @@ def test_require_signed_passes_a_signed_image_quietly(make_settings, checkout, c
     runner = skopeo_says("", code=0)
     assert signing.require_signed(make_settings(checkout), runner, LOCAL).ok
     (call,) = runner.calls
-    assert call[:2] == ["docker", "run"] and call[-2:] == [f"docker://{LOCAL}", "dir:/out/image"]
+    assert call[:2] == ["docker", "run"] and call[-2:] == [f"docker://{LOCAL}", "oci:/out/image:verified"]
     assert capsys.readouterr().err == ""
 
 
