@@ -142,7 +142,8 @@ FATAL = 'time="2026-12-04T04:13:32Z" level=fatal msg="Source image rejected: {}"
         (1, "dial tcp 127.0.0.1:5000: connect: connection refused\n", "error",
          "dial tcp 127.0.0.1:5000: connect: connection refused"),
     ],
-    ids=["signed", "signed-policy-accepted-copy-stopped", "unsigned", "other-key", "other-repository", "missing", "unreachable"],
+    ids=["signed", "signed-policy-accepted-copy-stopped", "unsigned", "other-key", "other-repository", "missing",
+         "unreachable"],
 )  # fmt: skip
 def test_verdict_reads_skopeos_answer(code, stderr, outcome, detail):
     assert signing.verdict(code, stderr) == signing.Verdict(outcome, detail)
