@@ -16,7 +16,7 @@ from pathlib import Path
 from invoke import Collection, Exit, task
 from invoke.runners import Local
 
-from lifecycle import backup, dbclient, deps, offline, sbom, signing, tls
+from lifecycle import backup, dbclient, deps, offline, provenance, sbom, signing, tls
 from lifecycle import cluster as cluster_core
 from lifecycle import compose as cmd
 from lifecycle import deploy as swarm_deploy
@@ -280,7 +280,7 @@ def release(c, stage="stage", allow_dirty=False):
 @task(
     help={
         "stage": "Only this stage's releases (stage or prod). Default: all.",
-        "verify": "Check each one's signature in the registry against SIGNING_PUBLIC_KEY (skopeo). Default: off.",
+        "verify": "Check each one's signature and provenance in the registry against SIGNING_PUBLIC_KEY. Default: off.",
     }
 )
 @user_errors
@@ -294,8 +294,12 @@ def releases(c, stage=None, verify=False):
         print(found_release.line())
         if s:
             verdict = signing.verify(s.settings, s.run, found_release.reference)
-            failed += not verdict.ok
             print(f"  signature: {'ok' if verdict.ok else verdict.outcome} {verdict.detail}".rstrip(), flush=True)
+            statement = provenance.fetch(s.settings, s.run, found_release.reference)
+            problem = provenance.mismatch(statement[1], found_release.reference, found_release.zip_sha256) if (
+                statement[1] is not None) else f"{statement[0].outcome} {statement[0].detail}".rstrip()  # fmt: skip
+            print(f"  provenance: {problem or 'ok'}", flush=True)
+            failed += not verdict.ok or bool(problem)
     if not found:
         print(f"no releases recorded in {releasing.RELEASES_FILE} yet; make one: invoke release --stage stage")
     if failed:

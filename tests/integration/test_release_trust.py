@@ -10,6 +10,7 @@ before `docker pull`, secrets or `docker stack deploy`) is tests/unit/test_signi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -21,7 +22,7 @@ import pytest
 from conftest import BUILD_TIMEOUT, IsolatedCheckout, assert_one_line, copy_checkout, describe, docker, last_line
 from test_release import git
 
-from lifecycle import signing
+from lifecycle import provenance, signing
 from lifecycle.errors import UserError
 from lifecycle.release import Release, ReleaseLog
 from lifecycle.runner import SubprocessRunner
@@ -110,6 +111,10 @@ def push_by_hand(project: IsolatedCheckout, source: str, tag: str) -> str:
     return next(d for d in digests if d.startswith(f"{project.registry}/{project.proj_name}@"))
 
 
+def labels(image: str) -> dict[str, str]:
+    return json.loads(docker("image", "inspect", "--format", "{{json .Config.Labels}}", image).stdout)
+
+
 def refusal(project: IsolatedCheckout, reference: str, **changes: str) -> str:
     with pytest.raises(UserError) as refused:
         signing.require_signed(settings_of(project, **changes), RUN, reference)
@@ -158,19 +163,44 @@ def test_release_signs_the_pushed_digest_in_the_registry_and_records_the_signer(
     found, seconds = timed(lambda: signing.verify(settings, RUN, record.reference))
     assert found.ok, found
     times["verify_signed_s"] = round(seconds, 2)
+
+    # The provenance: signed, at sha256-<hex>.provenance, about this digest and what went into it.
+    assert record.provenance.startswith(f"{record.repository}@sha256:")
+    (verdict, statement), seconds = timed(lambda: provenance.fetch(settings, RUN, record.reference))
+    times["verify_provenance_s"] = round(seconds, 2)
+    assert verdict.ok and provenance.mismatch(statement, record.reference, record.zip_sha256) is None
+    assert statement["_type"] == "https://in-toto.io/Statement/v1"
+    assert statement["predicateType"] == "https://slsa.dev/provenance/v1"
+    dependencies = {
+        d.get("name") or d["uri"]: d for d in statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+    }
+    assert dependencies["git+file:."]["digest"]["gitCommit"] == record.commit
+    assert dependencies["git+file:."]["annotations"]["dirty"] is False
+    lock = checkout.root / "requirements" / "runtime.txt"
+    assert dependencies["requirements/runtime.txt"]["digest"]["sha256"] == hashlib.sha256(lock.read_bytes()).hexdigest()
+    assert dependencies["sbom"]["digest"]["sha256"] == labels(checkout.image("stage"))["io.lifecycle.sbom.sha256"]
+    assert dependencies["base-image:python"]["uri"] == record.base_image
+    assert statement["predicate"]["runDetails"]["builder"]["version"]["docker-engine"]
+
     listed = checkout.invoke("releases", "--verify")
     assert listed.returncode == 0, describe(listed)
-    assert "signature: ok" in listed.stdout and "UNSIGNED" not in listed.stdout
+    assert "signature: ok" in listed.stdout and "provenance: ok" in listed.stdout and "UNSIGNED" not in listed.stdout
 
 
 def test_signing_time_added_to_a_release(checkout, times):
-    """What sign() costs after a push: a fresh digest (pushed by hand), signed as release does it."""
+    """What sign() costs after a push: the released image signed again, as release does it (the same layers)."""
     settings = settings_of(checkout)
     reference = push_by_hand(checkout, f"{checkout.proj_name}:stage", "timing")
     record = ReleaseLog.of(settings).latest("stage")
     signer, seconds = timed(lambda: signing.sign(settings, RUN, reference, f"{record.repository}:timing"))
     assert signer == record.signer and signing.verify(settings, RUN, reference).ok
     times["sign_s"] = round(seconds, 2)
+    # Another image, signed with the project's key but with no provenance beside it: a deploy refuses it.
+    other = push_by_hand(checkout, signing.tool_image(settings, RUN), "signed-no-provenance")
+    assert signing.sign(settings, RUN, other, f"{record.repository}:signed-no-provenance") == record.signer
+    with pytest.raises(UserError) as refused:
+        provenance.require(settings, RUN, other, record.zip_sha256)
+    assert "has no provenance" in str(refused.value) and "\n" not in str(refused.value)
 
 
 # --------------------------------------------------------------------------------------------------- refusals
@@ -234,3 +264,23 @@ def test_a_signature_copied_to_another_repository_is_refused(checkout):
     copied = f"{other}@{record.digest}"
     assert signing.verify(settings_of(checkout), RUN, copied).outcome == "other-repository"
     assert "another repository" in refusal(checkout, copied)
+
+
+def test_a_provenance_whose_zip_hash_differs_is_refused(checkout, times):
+    """A statement signed with the project's key but naming another code zip, put beside the release: refused."""
+    settings = settings_of(checkout)
+    record = ReleaseLog.of(settings).all()[0]
+    other_zip = hashlib.sha256(b"another zip").hexdigest()
+    content = provenance.statement(
+        record.reference, stage="stage", commit=record.commit, dirty=False, zip_sha256=other_zip, sbom_sha256="",
+        locks={}, base_images={}, engine="test", created=record.created,
+    )  # fmt: skip
+    attached, seconds = timed(lambda: provenance.attach(settings, RUN, content, record.reference))
+    assert attached
+    times["provenance_attach_s"] = round(seconds, 2)
+    with pytest.raises(UserError) as refused:
+        provenance.require(settings, RUN, record.reference, record.zip_sha256)
+    message = str(refused.value)
+    assert "does not match" in message and f"its code zip is {other_zip[:12]}" in message, message
+    listed = checkout.invoke("releases", "--verify")
+    assert listed.returncode == 1 and "provenance: its code zip is" in listed.stdout, describe(listed)

@@ -284,3 +284,24 @@ def test_deploy_checks_the_signature_before_any_swarm_command(make_settings, che
     with pytest.raises(UserError, match="is not signed"):
         deploy.Deployer(settings, runner, sleep=lambda _: None).deploy(PROD, 2)
     assert [call[:2] for call in runner.calls] == [swarm.swarm_state()[:2], ["docker", "run"]]
+
+
+def test_deploy_checks_the_provenance_after_the_signature_and_before_any_swarm_command(make_settings, checkout):
+    """Signed, but no provenance beside it: refused after the two skopeo runs, nothing else ran."""
+    (checkout / ".lifecycle").mkdir()
+    (checkout / ".lifecycle" / "releases.jsonl").write_text(
+        json.dumps({"reference": LOCAL, "stage": "prod", "tag": "t", "zip_sha256": "z", "commit": "c",
+                    "dirty": False, "created": "2026-12-04T00:00:00Z", "base_image": "b"}) + "\n"
+    )  # fmt: skip
+    answers = iter([Result(0), Result(1, "", 'level=fatal msg="reading manifest: manifest unknown"')])
+    calls = []
+
+    def runner(argv, **_):
+        calls.append(list(argv))
+        return Result(0, "active true n1") if argv[:2] == ["docker", "info"] else next(answers)
+
+    settings = make_settings(checkout, COMPOSE_PROJECT_NAME="shop")
+    with pytest.raises(UserError, match=r"shop@sha256:a{64} has no provenance; .*nothing changed"):
+        deploy.Deployer(settings, runner, sleep=lambda _: None).deploy(PROD, 2)
+    assert [call[:2] for call in calls] == [["docker", "info"], ["docker", "run"], ["docker", "run"]]
+    assert calls[-1][-2:] == [f"docker://127.0.0.1:5000/shop:sha256-{'a' * 64}.provenance", "dir:/out/provenance"]
