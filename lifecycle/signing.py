@@ -28,6 +28,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -206,7 +207,7 @@ def refusal(reference: str, found: Verdict, key: Path, fingerprint_: str) -> str
         "or commit the key that signed it; nothing changed",
         "other-repository": f"{short} carries a signature made for another repository ({found.detail}); "
         "release it here with invoke release; nothing changed",
-        "missing": f"the registry does not have {short}; run: invoke release --stage prod (nothing changed)",
+        "missing": f"the registry no longer has {short}; run: invoke release --stage prod (nothing changed)",
     }.get(found.outcome, f"cannot verify the signature of {short}: {found.detail}; nothing changed")
 
 
@@ -279,7 +280,7 @@ def init_keys(settings: Settings, run: Runner, *, dry: bool = False) -> str:
         run(generate_key_argv(image, out, keys.passphrase, caller()), capture=True)
         (out / "cosign.private").chmod(0o600)
         keys.public.parent.mkdir(parents=True, exist_ok=True)
-        (out / "cosign.pub").replace(keys.public)
+        shutil.move(out / "cosign.pub", keys.public)  # signing/ may be on another file system than .lifecycle/
         (out / "cosign.private").replace(keys.private)  # last: its presence means the pair is complete
     found = public_key_fingerprint(settings)
     if made:
