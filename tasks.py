@@ -295,9 +295,8 @@ def releases(c, stage=None, verify=False):
         if s:
             verdict = signing.verify(s.settings, s.run, found_release.reference)
             print(f"  signature: {'ok' if verdict.ok else verdict.outcome} {verdict.detail}".rstrip(), flush=True)
-            statement = provenance.fetch(s.settings, s.run, found_release.reference)
-            problem = provenance.mismatch(statement[1], found_release.reference, found_release.zip_sha256) if (
-                statement[1] is not None) else f"{statement[0].outcome} {statement[0].detail}".rstrip()  # fmt: skip
+            signed, problem = provenance.check(s.settings, s.run, found_release.reference)
+            problem = problem if signed.ok else f"{signed.outcome} {signed.detail}".rstrip()
             print(f"  provenance: {problem or 'ok'}", flush=True)
             failed += not verdict.ok or bool(problem)
     if not found:

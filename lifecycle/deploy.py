@@ -60,12 +60,11 @@ def last_release(settings: Settings, stage: Stage) -> str:
     return swarm.check_digest_reference(release.reference)
 
 
-def require_trusted(settings: Settings, run: Runner, stage: Stage, image: str, dry: bool = False) -> None:
-    """The release's signature, then its provenance (signed, about this digest and the recorded code zip)."""
+def require_trusted(settings: Settings, run: Runner, image: str, dry: bool = False) -> None:
+    """The release's signature, then its provenance (signed, about this digest and the code zip its label names)."""
     verdict = signing.require_signed(settings, run, image, dry=dry)
     if verdict.outcome in ("signed", "unsigned"):
-        release = ReleaseLog.of(settings).latest(stage)
-        provenance.require(settings, run, image, release.zip_sha256 if release else "")
+        provenance.require(settings, run, image)
 
 
 def db_in_stack(settings: Settings) -> bool:
@@ -324,7 +323,7 @@ class Deployer:
         count = check_replicas(replicas)
         self.require_swarm()
         image = last_release(self.settings, stage)
-        require_trusted(self.settings, self.run, stage, image, dry=self.dry)
+        require_trusted(self.settings, self.run, image, dry=self.dry)
         timeout = float(self.settings["DEPLOY_TIMEOUT"])
         if not self.dry:
             self.require_image(image)

@@ -6,7 +6,8 @@ the statement its one layer), written here as an OCI layout and pushed by skopeo
 the image, to the tag `sha256-<image digest hex>.provenance` of the image's repository: found from the image's digest
 alone (as cosign finds `.sig`), and trusted only when signed by SIGNING_PUBLIC_KEY. Checking it is skopeo's copy of
 that tag under the signing policy into a folder, then reading the statement: its subject must be the deployed digest
-and its code zip the release's.
+and its code zip the one the image itself names (its io.lifecycle.code-zip.sha256 label, read by `skopeo inspect
+--config`, which checks the config against the digest).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 LAYOUT_TAG = "provenance"
 LOCKS = "requirements/*.txt"
+ZIP_LABEL = "io.lifecycle.code-zip.sha256"  # lifecycle.release.ZIP_LABEL (release imports this module)
 
 
 def tag_of(reference: str) -> str:
@@ -167,6 +169,32 @@ def fetch(settings: Settings, run: Runner, reference: str) -> tuple[signing.Verd
         return found, json.loads((out / "provenance" / layer).read_text(encoding="utf-8"))
 
 
+def inspect_config_argv(image: str, reference: str, user: str, auth_file: Path | None = None) -> list[str]:
+    """The image's config (labels included), by digest: skopeo checks it against the manifest it addresses."""
+    tls = ["--tls-verify=false"] if signing.is_local_registry(reference) else []
+    return signing.run_argv(image, "inspect", "--config", *tls, f"docker://{reference}",
+                            mounts=signing.auth_mounts(auth_file), user=user)  # fmt: skip
+
+
+def image_zip(settings: Settings, run: Runner, reference: str) -> str:
+    """The code zip sha256 the image's own label names ("" when it has none or cannot be read)."""
+    done = run(inspect_config_argv(signing.tool_image(settings, run), reference, signing.caller(),
+                                   signing.auth_file()), warn=True, capture=True)  # fmt: skip
+    if not done.ok:
+        return ""
+    labels = (json.loads(done.stdout).get("config") or {}).get("Labels") or {}
+    return labels.get(ZIP_LABEL, "")
+
+
+def check(settings: Settings, run: Runner, reference: str) -> tuple[signing.Verdict, str | None]:
+    """(the provenance's signature verdict, why it does not describe the image or None); the second is only
+    looked at when the first is ok."""
+    found, content = fetch(settings, run, reference)
+    if content is None:
+        return found, None
+    return found, mismatch(content, reference, image_zip(settings, run, reference))
+
+
 def mismatch(content: Mapping, reference: str, zip_sha256: str) -> str | None:
     """Why the statement is not this release's; None when it is."""
     digest = reference.split("@", 1)[1]
@@ -181,12 +209,12 @@ def mismatch(content: Mapping, reference: str, zip_sha256: str) -> str | None:
     return None
 
 
-def require(settings: Settings, run: Runner, reference: str, zip_sha256: str) -> None:
+def require(settings: Settings, run: Runner, reference: str) -> None:
     """Raise (one line, nothing changed) unless a provenance signed by this project's key describes reference and
-    its code zip; with ALLOW_UNSIGNED=true a missing (unsigned) one passes with a warning."""
-    found, content = fetch(settings, run, reference)
+    the code zip its label names; with ALLOW_UNSIGNED=true a missing (unsigned) one passes with a warning."""
+    found, problem = check(settings, run, reference)
     short = reference.split("/")[-1]
-    if content is None:
+    if not found.ok:
         if found.outcome in ("missing", "unsigned") and signing.allow_unsigned(settings):
             signing.say(f"WARNING: {short} has no signed provenance (ALLOW_UNSIGNED=true)")
             return
@@ -195,6 +223,5 @@ def require(settings: Settings, run: Runner, reference: str, zip_sha256: str) ->
             f"{short} {what or 'has a provenance that fails verification: ' + found.detail}; "
             "release it with invoke release; nothing changed"
         )
-    problem = mismatch(content, reference, zip_sha256)
     if problem:
         raise UserError(f"the provenance of {short} does not match it: {problem}; nothing changed")

@@ -107,3 +107,15 @@ def test_fetch_argv_copies_under_the_policy_into_the_one_writable_folder():
 )  # fmt: skip
 def test_mismatch(content, problem):
     assert provenance.mismatch(content, REFERENCE, ZIP) == problem
+
+
+@pytest.mark.parametrize(
+    ("reference", "tls"),
+    [pytest.param(REFERENCE, ["--tls-verify=false"], id="local"),
+     pytest.param(f"registry.example.com/shop@sha256:{HEX}", [], id="remote")],
+)  # fmt: skip
+def test_inspect_config_argv_reads_the_images_labels_by_digest(reference, tls):
+    assert provenance.inspect_config_argv(SKOPEO, reference, "0:0") == [
+        "docker", "run", "--rm", "--network", "host", "--user", "0:0",
+        SKOPEO, "inspect", "--config", *tls, f"docker://{reference}",
+    ]  # fmt: skip
