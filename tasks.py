@@ -18,7 +18,7 @@ from invoke import Collection, Exit, task
 from invoke.runners import Local
 
 from lifecycle import adopt as adopting
-from lifecycle import backup, deps, offline, sbom, tls, wheel
+from lifecycle import backup, deps, offline, provenance, sbom, signing, tls, wheel
 from lifecycle import cluster as cluster_core
 from lifecycle import compose as cmd
 from lifecycle import deploy as swarm_deploy
@@ -306,16 +306,45 @@ def release(c, stage="stage", allow_dirty=False):
         print(done.reference)
 
 
-@task(help={"stage": "Only this stage's releases (stage or prod). Default: all."})
+@task(
+    help={
+        "stage": "Only this stage's releases (stage or prod). Default: all.",
+        "verify": "Check each one's signature and provenance in the registry against SIGNING_PUBLIC_KEY. Default: off.",
+    }
+)
 @user_errors
-def releases(c, stage=None):
-    """List the releases recorded in .lifecycle/releases.jsonl by digest, oldest first, one line per image."""
-    log = releasing.ReleaseLog.of(load_settings())
+def releases(c, stage=None, verify=False):
+    """List the releases recorded in .lifecycle/releases.jsonl by digest, oldest first, one line per image; --verify
+    checks each image's signature and provenance in the registry."""
+    s = suite(c) if verify else None
+    log = releasing.ReleaseLog.of(s.settings if s else load_settings())
     found = [r for r in log.all() if stage in (None, r.stage)]
     for line in releasing.listing(found):
         print(line)
+    failed = 0
+    for reference in dict.fromkeys(r.reference for r in found) if s else ():
+        verdict = signing.verify(s.settings, s.run, reference)
+        print(
+            f"{reference}\n  signature: {'ok' if verdict.ok else verdict.outcome} {verdict.detail}".rstrip(), flush=True
+        )
+        signed, problem = provenance.check(s.settings, s.run, reference)
+        problem = problem if signed.ok else f"{signed.outcome} {signed.detail}".rstrip()
+        print(f"  provenance: {problem or 'ok'}", flush=True)
+        failed += not verdict.ok or bool(problem)
     if not found:
         print(f"no releases recorded in {releasing.RELEASES_FILE} yet; make one: invoke release --stage stage")
+    if failed:
+        raise Exit(f"error: {failed} of {len(found)} release(s) failed verification", code=1)
+
+
+@task(name="init")
+@user_errors
+def keys_init(c):
+    """Make the release signing key pair (skopeo): private key 0600 under .lifecycle/, public key to commit."""
+    s = suite(c)
+    fingerprint = signing.init_keys(s.settings, s.run, dry=s.dry)
+    if fingerprint:
+        print(fingerprint)
 
 
 @task(name="trust")
@@ -510,10 +539,11 @@ tls_tasks = Collection("tls", tls_trust)
 db = Collection("db", db_backup, db_restore, db_reset, db_list, db_shell)
 swarm_tasks = Collection("swarm", swarm_init, swarm_leave)
 deploy_tasks = Collection("deploy", deploy_, deploy_status, deploy_rollback, deploy_rm)
+keys = Collection("keys", keys_init)
 ns = Collection(
     adopt, wheel_build, zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough,
     sbom_summary, release, releases,
 )  # fmt: skip
-for collection in (images, dependencies, registry, tls_tasks, db, swarm_tasks, deploy_tasks, cluster):
+for collection in (images, dependencies, registry, tls_tasks, db, swarm_tasks, deploy_tasks, cluster, keys):
     ns.add_collection(collection)
 ns.configure({"runners": {"local": InterruptibleLocal}})

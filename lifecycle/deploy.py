@@ -4,7 +4,8 @@ Swarm schedules, restarts, updates and rolls back; this module prepares the inpu
 digest, content-named secrets, the stack's variables), runs the commands from `lifecycle.swarm` in the
 right order, waits with a deadline while printing progress, and reports. The order of a deploy:
 
-1. refuse bad input before touching anything (stage, replicas, swarm mode, a release, the image);
+1. refuse bad input before touching anything (stage, replicas, swarm mode, a release, its signature and its
+   provenance: skopeo checks them against SIGNING_PUBLIC_KEY, lifecycle/signing.py and provenance.py; the image);
 2. create the secrets that do not exist yet (named by a salted hash of their value: swarm.secret_salt);
 3. the database (stack.db.yaml alone), until its one replica is healthy;
 4. the migrate job with the new image (stack.migrate.yaml alone), until it completes; on failure stop
@@ -22,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import offline, probes, swarm, tls
+from lifecycle import offline, probes, provenance, signing, swarm, tls
 from lifecycle.backup import confirm_project
 from lifecycle.errors import UserError
 from lifecycle.release import ReleaseLog
@@ -57,6 +58,13 @@ def last_release(settings: Settings, stage: Stage) -> str:
     if release is None:
         raise UserError(f"no release of {stage} yet; run: invoke release --stage {stage}")
     return swarm.check_digest_reference(release.reference)
+
+
+def require_trusted(settings: Settings, run: Runner, image: str, dry: bool = False) -> None:
+    """The release's signature, then its provenance (signed, about this digest and the code zip its label names)."""
+    verdict = signing.require_signed(settings, run, image, dry=dry)
+    if verdict.outcome in ("signed", "unsigned"):
+        provenance.require(settings, run, image)
 
 
 def db_in_stack(settings: Settings) -> bool:
@@ -315,6 +323,7 @@ class Deployer:
         count = check_replicas(replicas)
         self.require_swarm()
         image = last_release(self.settings, stage)
+        require_trusted(self.settings, self.run, image, dry=self.dry)
         timeout = float(self.settings["DEPLOY_TIMEOUT"])
         if not self.dry:
             self.require_image(image)

@@ -10,6 +10,11 @@ new rootfs) counts as missing, so an update of the suite never keeps a stale one
 4. registry  `<OFFLINE_PREFIX>/registry:<version>`: Debian's docker-registry behind the official registry:2's;
 5. proxy     `<OFFLINE_PREFIX>/haproxy:<version>`: Debian's HAProxy behind the official haproxy image's.
 
+and one tool image, made only when a task needs it (never by `images.offline` alone):
+
+6. skopeo    `<OFFLINE_PREFIX>/skopeo:<version>`: Debian's skopeo, which signs releases and verifies them
+   (lifecycle/signing.py).
+
 `write_switch` then writes `.lifecycle/images.env`, which points BASE_IMAGE/PY_VERSION/PY_BASE/DB_IMAGE and
 REGISTRY_IMAGE/PROXY_IMAGE at them; deleting that file returns to the official images. Standard library only:
 this runs before any venv exists.
@@ -43,13 +48,15 @@ class SuiteVersions(NamedTuple):
     mariadb: str
     registry: str
     haproxy: str
+    skopeo: str
 
 
 SUITES = {
-    "trixie": SuiteVersions(python="3.13", mariadb="11.8", registry="2.8", haproxy="3.0"),
-    "bookworm": SuiteVersions(python="3.11", mariadb="10.11", registry="2.8", haproxy="2.6"),
+    "trixie": SuiteVersions(python="3.13", mariadb="11.8", registry="2.8", haproxy="3.0", skopeo="1.18"),
+    "bookworm": SuiteVersions(python="3.11", mariadb="10.11", registry="2.8", haproxy="2.6", skopeo="1.9"),
 }
 IMAGES = ("python", "db", "registry", "proxy")  # the images built on the rootfs, in build order
+TOOLS = ("skopeo",)  # built on the rootfs too, but only when a task asks for them (wanted=...)
 STEPS = ("rootfs", *IMAGES)
 COMPOSE_FILE = Path("docker") / "offline" / "compose.yaml"
 _OFFLINE = Path("docker") / "offline"
@@ -59,6 +66,7 @@ BUILD_INPUTS = {
     "db": buildkey.BuildInputs(Path("."), _OFFLINE / "mariadb.Dockerfile", (COMPOSE_FILE, Path(".dockerignore"))),
     "registry": buildkey.BuildInputs(_OFFLINE, _OFFLINE / "registry.Dockerfile", (COMPOSE_FILE,)),
     "proxy": buildkey.BuildInputs(_OFFLINE, _OFFLINE / "haproxy.Dockerfile", (COMPOSE_FILE,)),
+    "skopeo": buildkey.BuildInputs(_OFFLINE, _OFFLINE / "skopeo.Dockerfile", (COMPOSE_FILE,)),
 }
 # Debian's archive signing keys (package debian-archive-keyring): debootstrap refuses an unsigned or forged mirror.
 DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
@@ -74,6 +82,7 @@ class OfflineTags:
     db: str
     registry: str
     proxy: str
+    skopeo: str
 
     def of(self, step: str) -> str:
         return getattr(self, step)
@@ -94,6 +103,7 @@ def offline_tags(settings: Settings) -> OfflineTags:
         db=f"{prefix}/mariadb:{versions.mariadb}",
         registry=f"{prefix}/registry:{versions.registry}",
         proxy=f"{prefix}/haproxy:{versions.haproxy}",
+        skopeo=f"{prefix}/skopeo:{versions.skopeo}",
     )
 
 
@@ -115,8 +125,8 @@ def plan(tags: OfflineTags, existing: Collection[str], force: bool, wanted: Sequ
     """Which of STEPS to make, in order: the wanted images that are missing (all of them with force), plus the
     rootfs when an image built on it must be made and it is missing (or forced)."""
     if force:
-        return ["rootfs", *[step for step in IMAGES if step in wanted]]
-    images = [step for step in IMAGES if step in wanted and tags.of(step) not in existing]
+        return ["rootfs", *[step for step in (*IMAGES, *TOOLS) if step in wanted]]
+    images = [step for step in (*IMAGES, *TOOLS) if step in wanted and tags.of(step) not in existing]
     if images and tags.rootfs not in existing:
         return ["rootfs", *images]
     return images
@@ -162,6 +172,7 @@ def build_images_env(settings: Settings) -> dict[str, str]:
         "OFFLINE_DB_IMAGE": tags.db,
         "OFFLINE_REGISTRY_IMAGE": tags.registry,
         "OFFLINE_PROXY_IMAGE": tags.proxy,
+        "OFFLINE_SKOPEO_IMAGE": tags.skopeo,
     }
 
 

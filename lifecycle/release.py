@@ -6,6 +6,8 @@ manifest the registry now holds has that image as its config (another checkout o
 name between the tag and the push: then it pushes again), and appends a `Release` to `.lifecycle/releases.jsonl`,
 one JSON object a line. What deploys read is `ReleaseLog.latest(stage).reference`: `repo@sha256:...`, which no
 later push moves. The tags in the registry go to whoever pushed last (docs/releases.md).
+After the push, `sign_release` signs that digest in the registry (lifecycle/signing.py), pushes a signed provenance
+statement beside it (lifecycle/provenance.py) and records the signer and the provenance.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ import socket
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lifecycle import codezip, private, registry
+from lifecycle import codezip, private, probes, provenance, registry, signing
 from lifecycle import compose as cmd
 from lifecycle.errors import UserError
 from lifecycle.runner import Runner
@@ -32,6 +34,7 @@ from lifecycle.stages import PROD, STAGE, Stage
 RELEASE_STAGES = (STAGE, PROD)
 RELEASES_FILE = Path(".lifecycle") / "releases.jsonl"
 ZIP_LABEL = "io.lifecycle.code-zip.sha256"
+SBOM_LABEL = "io.lifecycle.sbom.sha256"
 DIGEST = re.compile(r"\bdigest: (sha256:[0-9a-f]{64})\b")
 CONNECT_TIMEOUT_S = 5
 PUSH_ATTEMPTS = 3  # pushes of one tag when another checkout keeps moving the local name in between
@@ -49,6 +52,8 @@ class Release:
     dirty: bool
     created: str  # UTC, ISO 8601
     base_image: str  # the base image's digest reference (or its image id when it came from no registry)
+    signer: str = ""  # SHA256:<hex> of the public key whose private key signed the digest; "" when unsigned
+    provenance: str = ""  # repo@sha256:<hex> of the signed in-toto statement, tag sha256-<image hex>.provenance
 
     @property
     def repository(self) -> str:
@@ -69,7 +74,8 @@ class Release:
         """One row of `invoke releases`; `earlier`: when the same image was released before (oldest first)."""
         flag = " (dirty)" if self.dirty else ""
         again = f" (released {len(earlier) + 1} times, first at {earlier[0]})" if earlier else ""
-        return f"{self.created}  {self.stage:<5}  {self.reference}  commit {self.commit[:12]}{flag}{again}"
+        signed = f"signed {self.signer[:19]}" if self.signer else "UNSIGNED"
+        return f"{self.created}  {self.stage:<5}  {self.reference}  commit {self.commit[:12]}{flag}  {signed}{again}"
 
 
 def listing(releases: Sequence[Release]) -> list[str]:
@@ -295,6 +301,23 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def sign_release(settings: Settings, run: Runner, pushed: Release, labels: Mapping[str, str]) -> Release:
+    """The step after the push: sign the pushed digest beside it in the registry, then push its signed provenance;
+    the release with its signer and provenance (neither without a private key: said in one line)."""
+    signer = signing.sign(settings, run, pushed.reference, pushed.tag)
+    if not signer:
+        return pushed
+    content = provenance.statement(
+        pushed.reference, stage=pushed.stage, commit=pushed.commit, dirty=pushed.dirty, zip_sha256=pushed.zip_sha256,
+        sbom_sha256=labels.get(SBOM_LABEL, ""), locks=provenance.lock_hashes(settings.root),
+        base_images={"python": pushed.base_image}, engine=probes.engine_version(run) or "unknown",
+        created=pushed.created,
+    )  # fmt: skip
+    attached = provenance.attach(settings, run, content, pushed.reference)
+    say(f"provenance {attached.split('/')[-1]} signed beside it")
+    return replace(pushed, signer=signer, provenance=attached)
+
+
 def release(suite, stage: Stage, *, allow_dirty: bool = False) -> Release | None:
     """Build (cached), tag, push, record; returns the release (None in a dry run)."""
     settings, run = suite.settings, suite.run
@@ -329,5 +352,6 @@ def release(suite, stage: Stage, *, allow_dirty: bool = False) -> Release | None
         created=now_utc(),
         base_image=base_image_reference(run, settings.base_image),
     )
+    result = sign_release(settings, run, result, facts.get("Config", {}).get("Labels") or {})
     ReleaseLog.of(settings).append(result)
     return result

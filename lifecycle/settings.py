@@ -104,6 +104,12 @@ TABLE = (
     project_setting(
         "PROXY_IMAGE", "haproxy:3.0", "Image of the TLS proxy in front of prod; the offline one when not pullable."
     ),
+    Setting("SIGNING_PUBLIC_KEY", "signing/cosign.pub", "Public key deploys verify releases with (committed)."),
+    Setting(
+        "SIGNING_PRIVATE_KEY", ".lifecycle/signing/cosign.private", "Private key invoke release signs with (0600)."
+    ),
+    Setting("SIGNING_PASSPHRASE_FILE", ".lifecycle/signing/passphrase", "File holding the private key's passphrase."),
+    Setting("ALLOW_UNSIGNED", "false", "true: deploy unsigned images too (a transition; warned on every deploy)."),
     Setting("HTTPS_PORT", "8443", "Host port (on 127.0.0.1) where the proxy serves prod over HTTPS."),
     Setting("TLS_CERT_FILE", "", "PEM certificate (chain) the proxy serves; empty: the one in .lifecycle/tls/."),
     Setting("TLS_KEY_FILE", "", "PEM private key of TLS_CERT_FILE; empty: the one in .lifecycle/tls/."),

@@ -84,6 +84,9 @@ def site(live: ClusterUnderTest, tmp_path_factory) -> Iterator[ClusterSite]:
     env = dict(live.env)
     env |= {"PROJ_NAME": name, "COMPOSE_PROJECT_NAME": name, "APP_PORT": str(integration_helpers.free_port())}
     env |= {"REGISTRY_PORT": str(live.cluster.registry_port), "HTTPS_PORT": HTTPS_PORT}  # releases go to the cluster
+    env |= {
+        "ALLOW_UNSIGNED": "true"
+    }  # the copy has no signing key (signatures: tests/integration/test_release_trust.py)
     s = ClusterSite(live, root, env)
     (root / ".lifecycle" / "releases.jsonl").unlink(missing_ok=True)
     try:

@@ -206,9 +206,11 @@ PROD_RUN_OPTIONS = (
 )
 # What a copy of the checkout leaves out: git, virtualenvs, caches, reports and the code zip (.env and
 # .lifecycle, ignored by git but needed by the tasks, are copied).
+# The release signing key and its passphrase (.lifecycle/signing/) stay behind: a copy releases unsigned.
 COPY_IGNORE = shutil.ignore_patterns(
-    ".git", ".venv", ".nox", "reports", "updated_zip", "__pycache__", ".pytest_cache", ".ruff_cache", ".benchmarks"
-)
+    ".git", ".venv", ".nox", "reports", "updated_zip", "__pycache__", ".pytest_cache", ".ruff_cache", ".benchmarks",
+    "*.private", "passphrase",
+)  # fmt: skip
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 

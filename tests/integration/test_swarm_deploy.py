@@ -113,7 +113,10 @@ class Swarm:
 
     def invoke(self, *args: str, env: dict[str, str] | None = None, timeout: float = DEPLOY_TIMEOUT):
         """`invoke ARGS` in the checkout copy with its settings (env overrides them), output combined."""
-        done = self.checkout.invoke_combined(*args, env={**self.ports, **(env or {})}, timeout=timeout)
+        # The test pushes releases by hand (derive) that nobody signs: deployed under the transition setting
+        # (signatures and provenance are tests/integration/test_release_trust.py's).
+        unsigned = {"ALLOW_UNSIGNED": "true"}
+        done = self.checkout.invoke_combined(*args, env={**self.ports, **unsigned, **(env or {})}, timeout=timeout)
         self.outputs.append(done.stdout)
         return done
 

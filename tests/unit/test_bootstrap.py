@@ -376,6 +376,8 @@ def test_a_machine_the_pinned_binary_does_not_run_on_is_told_what_to_do(tmp_path
     with pytest.raises(UserError, match="the pinned Compose plugin is for x86_64, this machine is aarch64; install"):
         bootstrap.install_compose_plugin(plugins_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("interrupted_at", ["chmod", "fsync"])
 def test_an_interrupted_first_env_leaves_no_env_or_a_private_whole_one(checkout, host_ca_dir, monkeypatch,
                                                                       interrupted_at):  # fmt: skip

@@ -20,6 +20,7 @@ TAGS = OfflineTags(
     db="lifecycle/mariadb:11.8",
     registry="lifecycle/registry:2.8",
     proxy="lifecycle/haproxy:3.0",
+    skopeo="lifecycle/skopeo:1.18",
 )
 ALL = {TAGS.rootfs, TAGS.python, TAGS.db, TAGS.registry, TAGS.proxy}
 IMAGES = {TAGS.python, TAGS.db, TAGS.registry, TAGS.proxy}
@@ -223,6 +224,7 @@ def test_build_env_names_match_compose_file():
                 "acme/mariadb:10.11",
                 "acme/registry:2.8",
                 "acme/haproxy:2.6",
+                "acme/skopeo:1.9",
             ),
             {
                 "BASE_IMAGE": "acme/python",
