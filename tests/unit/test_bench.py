@@ -822,7 +822,10 @@ def test_sections_with_a_stack_of_their_own_never_share_its_name_volume_or_port(
     names = {main.project_name}
     with bench.own_project("deploy", ports=("HTTPS_PORT",)) as deploy:
         assert bench.settings is deploy and bench.process_env()["COMPOSE_PROJECT_NAME"] == deploy.project_name
-        assert deploy["HTTPS_PORT"] != main["HTTPS_PORT"] and deploy.image(PROD) == main.image(PROD)  # same builds
+        # builds stay the bench's own: one image, whatever the section's project
+        assert deploy["HTTPS_PORT"] != main["HTTPS_PORT"] and bench.suite.settings.image(PROD) == main.image(
+            PROD
+        )  # builds
         names.add(deploy.project_name)
     with bench.own_project("backup") as backup:
         names.add(backup.project_name)

@@ -330,7 +330,7 @@ def test_up_prod_builds_then_waits_for_health_and_https(make_checkout, monkeypat
 @pytest.mark.parametrize(("stage", "expected"), [("dev", "yes"), ("stage", "no"), ("prod", "no")])
 def test_up_grants_test_databases_only_where_tests_run(make_checkout, monkeypatch, stage, expected):
     """docker/db-init grants the app user `test_*` databases only when the stage's env says so (issue 23)."""
-    make_checkout(DJANGO_SECRET_KEY="k")
+    make_checkout(**SECRETS)
     monkeypatch.setattr(stack, "wait_for_https", lambda port: None)
     c = context()
     tasks.up(c, stage=stage, build=False)

@@ -86,7 +86,7 @@ def new_release(bench: Bench, change: Callable[[], None] | None = None) -> Relea
         if change:
             change()
         made = release(bench.suite, PROD, allow_dirty=True)
-    bench.remember_image(bench.settings.image(PROD))
+    bench.remember_image(bench.suite.settings.image(PROD))  # the bench's build
     if made is None:
         raise UserError("the release made no image")
     say(f"released {swarm.short(made.reference)}")
