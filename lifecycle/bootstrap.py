@@ -31,7 +31,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import offline, secretfiles, tls
+from lifecycle import offline, private, secretfiles, tls
 from lifecycle.errors import UserError, exit_status
 from lifecycle.probes import compose_version, engine_answers, image_available
 from lifecycle.runner import Runner, SubprocessRunner
@@ -262,13 +262,13 @@ def ensure_user_env(root: Path = ROOT) -> None:
         missing = missing_secrets(text)
         if not missing:
             return
-        secretfiles.write_private(path, filled_env_text(text, generate_secrets(missing)).encode(), 0o600)
+        private.write_private_text(path, filled_env_text(text, generate_secrets(missing)))
         print(f"{path.name}: added the missing {', '.join(missing)} (generated); your other lines are unchanged",
               file=sys.stderr)  # fmt: skip
         return
     host_certs = sorted(p.name for p in HOST_CA_DIR.glob("*.crt"))
     generated = generate_secrets([secret.setting for secret in secretfiles.SECRETS])
-    secretfiles.write_private(path, first_env_text(generated, host_certs).encode(), 0o600)
+    private.write_private_text(path, first_env_text(generated, host_certs))  # 0600 from the start, atomic
     print(
         f"wrote {path.name}: generated {', '.join(generated)}"
         + (f", EXTRA_CA_DIR={HOST_CA_DIR}" if host_certs else ""),

@@ -62,10 +62,17 @@ def write_private_bytes(path: Path, data: bytes) -> None:
 
 def write_private_text(path: Path, text: str) -> None:
     """Replace `path` atomically with `text`: 0600 from the first byte; interrupted, the old file stays whole."""
+    replace_private(path, text.encode("utf-8"))
+
+
+def replace_private(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
+    """Replace `path` atomically with `data`: a new file created exclusively with `mode` (whatever the umask), fsync,
+    rename over `path`, fsync of the folder; interrupted, the old file stays whole and no temporary file is left."""
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
-        with create_private(temporary) as file:
-            file.write(text.encode("utf-8"))
+        with create_private(temporary, mode) as file:
+            os.fchmod(file.fileno(), mode)  # the umask may have taken bits off a wider mode
+            file.write(data)
             file.flush()
             os.fsync(file.fileno())
         temporary.replace(path)

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from lifecycle import private
 from lifecycle.settings import Settings
 from lifecycle.stages import Stage
 
@@ -86,22 +87,6 @@ def refusal(env: Mapping[str, str], stage: Stage) -> str | None:
     return None
 
 
-def write_private(path: Path, data: bytes, mode: int) -> None:
-    """Write `data` to `path` atomically: a new file created exclusively with `mode`, then renamed over it."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)  # the umask may have taken bits off
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def _private_folder(path: Path) -> None:
     for part in (path.parent, path):
         part.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -139,12 +124,12 @@ def prepare(settings: Settings, *, write: bool) -> dict[str, str]:
     _private_folder(target)
     salt_path = target / SALT_FILE
     if not salt_path.is_file():
-        write_private(salt_path, secrets.token_bytes(32), 0o600)
+        private.replace_private(salt_path, secrets.token_bytes(32))
     found = values(settings, target)
     for secret in SECRETS:
         path, data = target / secret.file, found[secret.setting].encode()
         if path.is_symlink() or not path.is_file() or path.read_bytes() != data:
-            write_private(path, data, 0o644)  # readable by the containers' own uids: see the module's docstring
+            private.replace_private(path, data, 0o644)  # the containers read it as their own uids (docstring)
     return {**env, **versions(salt_path.read_bytes(), found)}
 
 
