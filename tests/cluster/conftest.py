@@ -2,112 +2,29 @@
 (`invoke cluster.up`) under a unique name and registry port, and always brought down (`invoke cluster.down`).
 
 Images reach the nodes only through the cluster's registry: `app_images` builds two tiny HTTP images on the host
-engine, pushes them to 127.0.0.1:PORT and removes the host's tags again.
+engine, pushes them to 127.0.0.1:PORT and removes the host's tags again. The helpers live in tests/helpers/cluster.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
-CHECKOUT = Path(__file__).resolve().parents[2]
-if str(CHECKOUT) not in sys.path:
-    sys.path.insert(0, str(CHECKOUT))
-
-from lifecycle import cluster as core  # noqa: E402 - needs the checkout on sys.path first
-from lifecycle.runner import SubprocessRunner  # noqa: E402
-from lifecycle.settings import load_settings  # noqa: E402
-
-# The engine tests' helpers (wait_for, free_port), loaded by path: both folders' helpers are named conftest.
-_spec = importlib.util.spec_from_file_location(
-    "integration_helpers", CHECKOUT / "tests" / "integration" / "conftest.py"
-)
-integration_helpers = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = integration_helpers  # dataclasses look their module up there
-_spec.loader.exec_module(integration_helpers)
-wait_for = integration_helpers.wait_for
-free_port = integration_helpers.free_port
-PYTHON = os.environ.get("PYTHON_FOR_TASKS", sys.executable)
-TASK_TIMEOUT = 300
-APP_PORT = 8000  # inside the app containers
-# The app: answers /id with its container's host name, so a client can tell replicas apart.
-APP_COMMAND = (
-    "import http.server, socket\n"
-    "class H(http.server.BaseHTTPRequestHandler):\n"
-    "    def do_GET(self):\n"
-    "        body = socket.gethostname().encode()\n"
-    "        self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers()\n"
-    "        self.wfile.write(body)\n"
-    "    def log_message(self, *args): pass\n"
-    f"http.server.ThreadingHTTPServer(('', {APP_PORT}), H).serve_forever()\n"
-)
-REPORT = CHECKOUT / "reports" / "cluster.json"
-pytest_configure = integration_helpers.pytest_configure  # SIGTERM runs the fixtures' clean-up, as Ctrl-C does
+from lifecycle import cluster as core
+from lifecycle.runner import SubprocessRunner
+from lifecycle.settings import load_settings
+from tests.helpers.cluster import APP_COMMAND, ClusterUnderTest, invoke, record
+from tests.helpers.engine import clean_up_on_sigterm, free_port
 
 
-def invoke(task: str, env: dict[str, str], timeout: float = TASK_TIMEOUT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PYTHON, "-m", "invoke", task],
-        cwd=CHECKOUT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def record(**numbers: float) -> None:
-    """Numbers for `nox -s bench` (reports/cluster.json), merged with those of earlier tests in this run."""
-    REPORT.parent.mkdir(exist_ok=True)
-    current = json.loads(REPORT.read_text()) if REPORT.exists() else {}
-    REPORT.write_text(json.dumps({**current, **numbers}, indent=2) + "\n")
-
-
-@dataclass
-class ClusterUnderTest:
-    ops: core.ClusterOps
-    env: dict[str, str]
-
-    @property
-    def cluster(self) -> core.Cluster:
-        return self.ops.cluster
-
-    def docker(self, node: str, *args: str, check: bool = True, timeout: float = 120) -> str:
-        argv = core.docker(self.cluster, self.cluster.node(node), *args)
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-        if check and done.returncode:
-            raise AssertionError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
-        return done.stdout
-
-    def in_netns(self, node: str, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        command = core.in_netns(self.cluster, self.cluster.node(node), *argv)
-        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-
-    def tasks(self, service: str) -> list[dict[str, str]]:
-        listing = self.docker("m", "service", "ps", "--no-trunc", "--format", "{{json .}}", service)
-        return [json.loads(line) for line in listing.splitlines() if line.strip()]
-
-    def running_nodes(self, service: str) -> list[str]:
-        """Host names of the nodes that run the service's tasks now, one entry per running task."""
-        running = [
-            t for t in self.tasks(service) if t["DesiredState"] == "Running" and t["CurrentState"].startswith("Running")
-        ]
-        return sorted(t["Node"] for t in running)
-
-    def hostname(self, node: str) -> str:
-        return self.cluster.netns(self.cluster.node(node))
+def pytest_configure(config: pytest.Config) -> None:
+    clean_up_on_sigterm()
 
 
 @pytest.fixture(scope="session")
@@ -149,27 +66,3 @@ def app_images(live) -> list[str]:
             subprocess.run(["docker", "image", "rm", image], capture_output=True, check=False)
         images.append(image)
     return images
-
-
-def service_create(live: ClusterUnderTest, name: str, image: str, *options: str) -> None:
-    """A service of the app on an overlay network of its own, DNS round robin (no IPVS needed)."""
-    live.docker("m", "network", "create", "--driver", "overlay", "--attachable", f"{name}-net")
-    live.docker(
-        "m", "service", "create", "--quiet", "--detach", "--name", name, "--network", f"{name}-net",
-        "--endpoint-mode", "dnsrr", "--placement-pref", f"spread=node.labels.{core.NODE_LABEL}", *options, image,
-    )  # fmt: skip
-
-
-def service_remove(live: ClusterUnderTest, name: str) -> None:
-    live.docker("m", "service", "rm", name, check=False)
-    wait_for(lambda: not live.docker("m", "ps", "--quiet", "--filter", f"name={name}.", check=False).strip(), 60,
-             f"{name}'s tasks gone from the manager")  # fmt: skip
-    live.docker("m", "network", "rm", f"{name}-net", check=False)
-
-
-def converged(live: ClusterUnderTest, service: str, replicas: int) -> Callable[[], list[str] | None]:
-    def probe() -> list[str] | None:
-        nodes = live.running_nodes(service)
-        return nodes if len(nodes) == replicas else None
-
-    return probe

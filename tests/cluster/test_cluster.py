@@ -7,18 +7,9 @@ import json
 import subprocess
 import time
 
-from conftest import (
-    APP_PORT,
-    ClusterUnderTest,
-    converged,
-    invoke,
-    record,
-    service_create,
-    service_remove,
-    wait_for,
-)
-
 from lifecycle import cluster as core
+from tests.helpers.cluster import APP_PORT, ClusterUnderTest, converged, invoke, record, service_create, service_remove
+from tests.helpers.engine import wait_for
 
 # A bounded load generator (count, time, and a stop file) that runs in a client container on one node and talks to
 # the replicas over the overlay network: it resolves the service name (DNS round robin) before each request, skips

@@ -15,13 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, ClusterUnderTest, integration_helpers, record
 from netns_client import CONNECTIONS as LOAD_CONNECTIONS  # the most requests in flight when a node dies
 
 from lifecycle import cluster as core
 from lifecycle import offline
 from lifecycle.runner import SubprocessRunner
 from lifecycle.settings import load_settings
+from tests.helpers.checkout import copy_checkout
+from tests.helpers.cluster import ClusterUnderTest, record
+from tests.helpers.engine import docker, free_port, wait_for
+from tests.helpers.tools import PYTHON_FOR_TASKS, run_combined
 
 CLIENT = Path(__file__).with_name("netns_client.py")
 HTTPS_PORT = "8443"  # published by the proxy on each node's address, inside the cluster's namespaces only
@@ -42,12 +45,12 @@ class ClusterSite:
         return {k: v for k, v in self.env.items() if k != "DOCKER_HOST"}
 
     def invoke(self, *args: str, timeout: float = DEPLOY_TIMEOUT, host: bool = False):
-        argv = [PYTHON, "-m", "invoke", *args]
+        argv = [PYTHON_FOR_TASKS, "-m", "invoke", *args]
         env = self.host_env if host else self.env
-        return integration_helpers.run_combined(argv, timeout=timeout, env=env, cwd=self.root)
+        return run_combined(argv, timeout=timeout, env=env, cwd=self.root)
 
     def host_docker(self, *args: str) -> str:
-        return integration_helpers.docker(*args, env=self.host_env).stdout
+        return docker(*args, env=self.host_env).stdout
 
     def push(self, local: str, remote_name: str) -> str:
         """Push a host image to the cluster's registry; return its name@sha256 (the host tag is removed again)."""
@@ -79,10 +82,10 @@ class ClusterSite:
 
 @pytest.fixture(scope="module")
 def site(live: ClusterUnderTest, tmp_path_factory) -> Iterator[ClusterSite]:
-    root = integration_helpers.copy_checkout(tmp_path_factory.mktemp("cluster-deploy") / "checkout")
+    root = copy_checkout(tmp_path_factory.mktemp("cluster-deploy") / "checkout")
     name = f"cd{uuid.uuid4().hex[:6]}"
     env = dict(live.env)
-    env |= {"PROJ_NAME": name, "COMPOSE_PROJECT_NAME": name, "APP_PORT": str(integration_helpers.free_port())}
+    env |= {"PROJ_NAME": name, "COMPOSE_PROJECT_NAME": name, "APP_PORT": str(free_port())}
     env |= {"REGISTRY_PORT": str(live.cluster.registry_port), "HTTPS_PORT": HTTPS_PORT}  # releases go to the cluster
     env |= {
         "ALLOW_UNSIGNED": "true"
@@ -172,7 +175,7 @@ def test_a_worker_dies_under_load_and_the_site_keeps_answering(site, tmp_path):
             nodes = [t["Node"] for t in site.tasks("app") if t["CurrentState"].startswith("Running")]
             return len(nodes) == 3 and live.hostname("w2") not in nodes
 
-        integration_helpers.wait_for(rescheduled, 180, "the app's replica on w2 rescheduled on the other nodes")
+        wait_for(rescheduled, 180, "the app's replica on w2 rescheduled on the other nodes")
         reschedule = time.monotonic() - stopped
         time.sleep(3)  # the load keeps running against the rescheduled replica
     finally:
@@ -186,4 +189,4 @@ def test_a_worker_dies_under_load_and_the_site_keeps_answering(site, tmp_path):
     record(deploy_node_down_failed_requests=len(counts["failures"]), deploy_reschedule_seconds=round(reschedule, 1))
     assert counts["ok"] > 0, err
     assert len(counts["failures"]) <= LOAD_CONNECTIONS, counts["failures"]  # at most the requests in flight there
-    integration_helpers.wait_for(lambda: live.ops.nodes_ready().get(live.hostname("w2")) == "Ready", 120, "w2 back")
+    wait_for(lambda: live.ops.nodes_ready().get(live.hostname("w2")) == "Ready", 120, "w2 back")

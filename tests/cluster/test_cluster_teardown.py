@@ -9,10 +9,12 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from conftest import CHECKOUT, PYTHON, free_port, invoke, wait_for
-
 from lifecycle import cluster as core
 from lifecycle.settings import load_settings
+from tests.helpers import CHECKOUT
+from tests.helpers.cluster import invoke
+from tests.helpers.engine import free_port, wait_for
+from tests.helpers.tools import PYTHON_FOR_TASKS
 
 
 def leftovers(cluster: core.Cluster) -> list[str]:
@@ -63,7 +65,7 @@ def test_ctrl_c_during_up_removes_everything_it_made():
     # Ctrl-C as at a terminal: SIGINT handled as by default, also when this run itself was started in the
     # background of a non-interactive shell, which makes its children ignore SIGINT.
     up = subprocess.Popen(
-        [PYTHON, "-m", "invoke", "cluster.up"], cwd=CHECKOUT, env=env, stdin=subprocess.DEVNULL,
+        [PYTHON_FOR_TASKS, "-m", "invoke", "cluster.up"], cwd=CHECKOUT, env=env, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip

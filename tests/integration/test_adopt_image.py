@@ -17,7 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import HEALTH_TIMEOUT, PROD_RUN_OPTIONS
+
+from tests.helpers.checkout import PROD_RUN_OPTIONS
+from tests.helpers.tools import HEALTH_TIMEOUT
 
 pytestmark = pytest.mark.integration
 

@@ -19,16 +19,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from conftest import (
-    PROD_RUN_OPTIONS,
-    REPO_ROOT,
-    IsolatedCheckout,
-    assert_one_line,
-    copy_checkout,
-    run_combined,
-    run_tool,
-    unique_name,
-)
+
+from tests.helpers.checkout import PROD_RUN_OPTIONS, REPO_ROOT, IsolatedCheckout, copy_checkout
+from tests.helpers.engine import unique_name
+from tests.helpers.tools import assert_one_line, run_combined, run_tool
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,12 @@ import signal
 import subprocess
 
 import pytest
-from conftest import copy_checkout, describe, images_built_by, start_tool, wait_for
 
 from lifecycle.bench.sections import SECTIONS
 from lifecycle.settings import default_project_name
+from tests.helpers.checkout import copy_checkout
+from tests.helpers.engine import images_built_by, wait_for
+from tests.helpers.tools import describe, start_tool
 
 pytestmark = pytest.mark.integration
 SECTION = "backup"

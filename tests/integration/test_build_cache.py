@@ -12,7 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import IsolatedCheckout, copy_checkout, describe, docker, unique_name
+
+from tests.helpers.checkout import IsolatedCheckout, copy_checkout
+from tests.helpers.engine import docker, unique_name
+from tests.helpers.tools import describe
 
 pytestmark = pytest.mark.integration
 UP_TO_DATE = "is up to date"

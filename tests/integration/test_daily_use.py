@@ -13,23 +13,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import (
-    HTTPS_PROXY_HEADERS,
+
+from tests.helpers.checkout import HTTPS_PROXY_HEADERS, IsolatedCheckout, copy_checkout, project_up
+from tests.helpers.engine import docker, free_port, random_secret, unique_name
+from tests.helpers.tools import (
     UP_TIMEOUT,
-    IsolatedCheckout,
     assert_one_line,
-    copy_checkout,
-    docker,
-    free_port,
     interrupt_when_running,
     invoke_argv,
-    project_up,
-    random_secret,
     run_combined,
     run_tool,
     strip_ansi,
     tool_env,
-    unique_name,
 )
 
 pytestmark = pytest.mark.integration

@@ -20,18 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import (
-    HTTPS_PROXY_HEADERS,
-    REPO_ROOT,
-    IsolatedCheckout,
-    assert_one_line,
-    copy_checkout,
-    docker,
-    run_tool,
-    start_tool,
-    unique_name,
-    wait_for,
-)
+
+from tests.helpers.checkout import HTTPS_PROXY_HEADERS, REPO_ROOT, IsolatedCheckout, copy_checkout
+from tests.helpers.engine import docker, unique_name, wait_for
+from tests.helpers.tools import assert_one_line, run_tool, start_tool
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,9 @@ import urllib.request
 from contextlib import contextmanager
 
 import pytest
-from conftest import REPO_ROOT, IsolatedCheckout, free_port, wait_for
+
+from tests.helpers.checkout import REPO_ROOT, IsolatedCheckout
+from tests.helpers.engine import free_port, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -26,16 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import (
-    HTTPS_PROXY_HEADERS,
-    PROD_RUN_OPTIONS,
-    assert_one_line,
-    copy_checkout,
-    interrupt_when_running,
-    last_line,
-    start_tool,
-    unique_name,
-)
+
+from tests.helpers.checkout import HTTPS_PROXY_HEADERS, PROD_RUN_OPTIONS, copy_checkout
+from tests.helpers.engine import unique_name
+from tests.helpers.tools import assert_one_line, interrupt_when_running, last_line, start_tool
 
 pytestmark = pytest.mark.integration
 

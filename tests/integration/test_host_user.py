@@ -8,7 +8,9 @@ import shutil
 import uuid
 
 import pytest
-from conftest import BUILD_TIMEOUT, REPO_ROOT, IsolatedCheckout, copy_checkout, describe
+
+from tests.helpers.checkout import REPO_ROOT, IsolatedCheckout, copy_checkout
+from tests.helpers.tools import BUILD_TIMEOUT, describe
 
 pytestmark = pytest.mark.integration
 

@@ -19,10 +19,13 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from conftest import CHECKOUT, UP_TIMEOUT, IsolatedCheckout, docker
 
 from lifecycle.browser import CHROMIUM_FLAGS, new_nss_db, trust_ca
 from lifecycle.tls import local_files
+from tests.helpers import CHECKOUT
+from tests.helpers.checkout import IsolatedCheckout
+from tests.helpers.engine import docker
+from tests.helpers.tools import UP_TIMEOUT
 
 REPORTS = CHECKOUT / "reports"
 

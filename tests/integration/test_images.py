@@ -16,18 +16,10 @@ import subprocess
 import zipfile
 
 import pytest
-from conftest import (
-    BUILD_TIMEOUT,
-    HEALTH_TIMEOUT,
-    PYTHON_FOR_TASKS,
-    REPO_ROOT,
-    UP_TIMEOUT,
-    ZIP,
-    copy_checkout,
-    describe,
-)
 
 from lifecycle.settings import parse_env_file
+from tests.helpers.checkout import REPO_ROOT, ZIP, copy_checkout
+from tests.helpers.tools import BUILD_TIMEOUT, HEALTH_TIMEOUT, PYTHON_FOR_TASKS, UP_TIMEOUT, describe
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON_FOR_TASKS, REPO_ROOT, IsolatedCheckout, project_up
+
+from tests.helpers.checkout import REPO_ROOT, IsolatedCheckout, project_up
+from tests.helpers.tools import PYTHON_FOR_TASKS
 
 pytestmark = pytest.mark.integration
 

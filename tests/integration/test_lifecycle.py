@@ -19,7 +19,9 @@ import urllib.request
 import uuid
 
 import pytest
-from conftest import HEALTH_TIMEOUT, HTTPS_PROXY_HEADERS, REPO_ROOT, UP_TIMEOUT, ZIP, describe, nonblank_lines
+
+from tests.helpers.checkout import HTTPS_PROXY_HEADERS, REPO_ROOT, ZIP
+from tests.helpers.tools import HEALTH_TIMEOUT, UP_TIMEOUT, describe, nonblank_lines
 
 pytestmark = pytest.mark.integration
 

@@ -14,11 +14,12 @@ from collections import Counter
 from contextlib import ExitStack
 
 import pytest
-from conftest import CHECKOUT, docker, docker_container, free_port, unique_name, wait_for
 
 from lifecycle import offline
 from lifecycle.runner import SubprocessRunner
 from lifecycle.tls import ensure_local_certificate, local_files
+from tests.helpers import CHECKOUT
+from tests.helpers.engine import docker, docker_container, free_port, unique_name, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,10 @@ those names removed, and `invoke up --stage stage` pulls them: BASE_IMAGE for th
 from __future__ import annotations
 
 import pytest
-from conftest import UP_TIMEOUT, IsolatedCheckout, describe, docker
+
+from tests.helpers.checkout import IsolatedCheckout
+from tests.helpers.engine import docker
+from tests.helpers.tools import UP_TIMEOUT, describe
 
 pytestmark = pytest.mark.integration
 

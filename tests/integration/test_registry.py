@@ -7,7 +7,10 @@ import json
 import urllib.request
 
 import pytest
-from conftest import IsolatedCheckout, assert_one_line, describe, docker, unique_name
+
+from tests.helpers.checkout import IsolatedCheckout
+from tests.helpers.engine import docker, unique_name
+from tests.helpers.tools import assert_one_line, describe
 
 pytestmark = pytest.mark.integration
 

@@ -18,20 +18,13 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import (
-    BUILD_TIMEOUT,
-    IsolatedCheckout,
-    assert_one_line,
-    copy_checkout,
-    describe,
-    docker,
-    free_port,
-    unique_name,
-)
 
 from lifecycle import registry
 from lifecycle.release import ReleaseLog
 from lifecycle.settings import load_settings
+from tests.helpers.checkout import IsolatedCheckout, copy_checkout
+from tests.helpers.engine import docker, free_port, unique_name
+from tests.helpers.tools import BUILD_TIMEOUT, assert_one_line, describe
 
 pytestmark = pytest.mark.integration
 

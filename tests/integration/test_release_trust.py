@@ -19,7 +19,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import BUILD_TIMEOUT, IsolatedCheckout, assert_one_line, copy_checkout, describe, docker, last_line
 from test_release import git
 
 from lifecycle import provenance, signing
@@ -27,6 +26,9 @@ from lifecycle.errors import UserError
 from lifecycle.release import Release, ReleaseLog
 from lifecycle.runner import SubprocessRunner
 from lifecycle.settings import load_settings
+from tests.helpers.checkout import IsolatedCheckout, copy_checkout
+from tests.helpers.engine import docker
+from tests.helpers.tools import BUILD_TIMEOUT, assert_one_line, describe, last_line
 
 pytestmark = pytest.mark.integration
 

@@ -21,23 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import (
-    BUILD_TIMEOUT,
-    IsolatedCheckout,
-    assert_one_line,
-    copy_checkout,
-    docker,
-    free_port,
-    gwbridge_exists,
-    last_line,
-    random_secret,
-    remove_gwbridge,
-    unique_name,
-)
 
 from lifecycle import swarm
 from lifecycle.bench.facts import parse_docker_time
 from lifecycle.release import RELEASES_FILE, Release, ReleaseLog
+from tests.helpers.checkout import IsolatedCheckout, copy_checkout
+from tests.helpers.engine import docker, free_port, gwbridge_exists, random_secret, remove_gwbridge, unique_name
+from tests.helpers.tools import BUILD_TIMEOUT, assert_one_line, last_line
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import IsolatedCheckout, describe, docker, gwbridge_exists, remove_gwbridge, unique_name
+
+from tests.helpers.checkout import IsolatedCheckout
+from tests.helpers.engine import docker, gwbridge_exists, remove_gwbridge, unique_name
+from tests.helpers.tools import describe
 
 pytestmark = pytest.mark.integration
 

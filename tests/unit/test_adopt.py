@@ -10,12 +10,12 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import RecordingRunner
 
 from lifecycle import adopt
 from lifecycle.errors import UserError
 from lifecycle.runner import Result, SubprocessRunner
 from lifecycle.settings import load_settings
+from tests.helpers.recording import RecordingRunner
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 RUN = SubprocessRunner(echo=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import RecordingRunner
 
 from lifecycle.bench.context import BENCH_ZIP_DIR, Bench, Section, TimedRunner, append_line, restored
 from lifecycle.bench.evaluate import Row, carry_notes, evaluate, judged
@@ -19,6 +18,7 @@ from lifecycle.bench.sections.serve import CONCURRENCY, serving_summary
 from lifecycle.errors import UserError
 from lifecycle.runner import Result, Terminated
 from lifecycle.stages import NAMES, PROD, STAGES
+from tests.helpers.recording import RecordingRunner
 
 # ------------------------------------------------------------------------------------------------ wrk output
 

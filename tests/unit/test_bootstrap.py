@@ -13,13 +13,13 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import RecordingRunner
 
 from lifecycle import bootstrap
 from lifecycle.bootstrap import INSTALL_COMPOSE, INSTALL_ENGINE, START_DAEMON, EngineFacts, engine_plan
 from lifecycle.errors import UserError
 from lifecycle.runner import CommandFailed, Result
 from lifecycle.settings import parse_env_file
+from tests.helpers.recording import RecordingRunner
 
 
 def facts(**changes: bool) -> EngineFacts:

@@ -185,7 +185,7 @@ def test_mounts_under_the_state_dir_deepest_first():
 
 
 def test_a_dry_run_prints_the_commands_and_makes_nothing(tmp_path, capsys, monkeypatch):
-    from conftest import RecordingRunner
+    from tests.helpers.recording import RecordingRunner
 
     monkeypatch.setattr(core.os, "geteuid", lambda: 0)
     monkeypatch.setattr(core.probes, "port_is_free", lambda port: True)
@@ -310,7 +310,7 @@ def test_cluster_dir_slash_name_home_is_not_a_cluster():
 
 
 def test_down_refuses_a_folder_without_the_marker_and_removes_nothing(tmp_path, monkeypatch):
-    from conftest import RecordingRunner
+    from tests.helpers.recording import RecordingRunner
 
     monkeypatch.setattr(core.ClusterOps, "check_cluster_dir", lambda self: None)  # tmp_path: the tester's own
     environ = {"CLUSTER_NAME": "decoy", "CLUSTER_DIR": str(tmp_path)}

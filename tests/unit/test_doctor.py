@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from conftest import RecordingRunner
 
 from lifecycle import doctor
 from lifecycle.doctor import (
@@ -20,6 +19,7 @@ from lifecycle.doctor import (
 )
 from lifecycle.errors import UserError
 from lifecycle.runner import Result
+from tests.helpers.recording import RecordingRunner
 
 GIB = 2**30
 VERSION = ("docker", "version", "--format", "{{.Server.Version}}")

@@ -8,7 +8,8 @@ import sys
 import types
 
 import pytest
-from conftest import CHECKOUT
+
+from tests.helpers import CHECKOUT
 
 
 @pytest.fixture(scope="module")

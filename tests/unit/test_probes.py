@@ -8,10 +8,10 @@ import sys
 import time
 
 import pytest
-from conftest import RecordingRunner
 
 from lifecycle import probes
 from lifecycle.runner import Result, SubprocessRunner, Terminated
+from tests.helpers.recording import RecordingRunner
 
 INSPECT = ("docker", "image", "inspect")
 PULL = ("docker", "pull")

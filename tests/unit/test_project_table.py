@@ -6,7 +6,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import RecordingRunner
 
 from lifecycle.errors import UserError
 from lifecycle.settings import (
@@ -22,6 +21,7 @@ from lifecycle.settings import (
 )
 from lifecycle.stack import Suite
 from lifecycle_site import layer
+from tests.helpers.recording import RecordingRunner
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 

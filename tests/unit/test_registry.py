@@ -92,7 +92,7 @@ def test_blob_delta_counts_only_new_blobs():
 def test_start_refuses_a_remote_registry_and_runs_nothing(
     tmp_path,
 ):
-    from conftest import RecordingRunner
+    from tests.helpers.recording import RecordingRunner
 
     run = RecordingRunner()
     settings = load_settings(root=tmp_path, environ={"REGISTRY": "registry.example.com"})

@@ -8,12 +8,12 @@ import threading
 import time
 
 import pytest
-from conftest import RecordingRunner
 
 from lifecycle import runner
 from lifecycle.errors import UserError
 from lifecycle.runner import CHUNK, piped_input
 from lifecycle.stack import Suite
+from tests.helpers.recording import RecordingRunner
 
 
 def test_nothing_to_read_gives_none():

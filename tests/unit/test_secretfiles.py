@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CHECKOUT
 
 from lifecycle import dbclient, secretfiles
+from tests.helpers import CHECKOUT
 
 VALUES = {"DJANGO_SECRET_KEY": "key-0123456789", "DB_PASSWORD": "app-0123456789", "DB_ROOT_PASSWORD": "root-0123456789"}
 

@@ -8,12 +8,12 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import RecordingRunner
 
 from lifecycle import deploy, signing, swarm
 from lifecycle.errors import UserError
 from lifecycle.runner import Result
 from lifecycle.stages import PROD
+from tests.helpers.recording import RecordingRunner
 
 SKOPEO = "lifecycle/skopeo:1.18"
 LOCAL = "127.0.0.1:5000/shop@sha256:" + "a" * 64

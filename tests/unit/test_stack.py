@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import RecordingRunner
 
 from lifecycle.errors import UserError
 from lifecycle.runner import Result
@@ -21,6 +20,7 @@ from lifecycle.stack import (
     sync_certs,
 )
 from lifecycle.stages import PROD, Stage
+from tests.helpers.recording import RecordingRunner
 
 # ------------------------------------------------------------------------------------------------ sync_certs
 

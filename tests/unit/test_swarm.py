@@ -8,7 +8,6 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import RecordingRunner
 
 from lifecycle import deploy, probes, swarm, tls
 from lifecycle.errors import UserError
@@ -16,6 +15,7 @@ from lifecycle.release import Release, ReleaseLog
 from lifecycle.runner import Result
 from lifecycle.settings import load_settings
 from lifecycle.stages import DEV, PROD, STAGE, TEST_QA
+from tests.helpers.recording import RecordingRunner
 
 DIGEST = "sha256:" + "a" * 64
 IMAGE = f"127.0.0.1:5000/shop@{DIGEST}"

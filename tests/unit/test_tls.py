@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CHECKOUT
 
 from lifecycle import browser, openssl, tls
 from lifecycle.errors import UserError
 from lifecycle.runner import SubprocessRunner
 from lifecycle.settings import load_settings
+from tests.helpers import CHECKOUT
 
 P = Path("/t")
 
