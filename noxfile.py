@@ -1,4 +1,5 @@
-"""Nox sessions: `nox` runs lint, unit, qa and e2e (the README's test command); `nox --list` shows all.
+"""Nox sessions: `nox` runs the default ones (the README's test command); `nox --list` shows all, and the opt-in
+sessions declare themselves with `@nox.session(default=False)`.
 
 Thin by design: the sessions sequence the shared core in `lifecycle/`, which builds every docker
 command as a list and prints it before it runs.
@@ -26,7 +27,6 @@ from lifecycle.stack import Suite
 from lifecycle.stages import STAGES
 
 nox.needs_version = ">=2026.10.20"
-nox.options.sessions = ["lint", "unit", "qa", "e2e"]  # audit and bench run only when named
 nox.options.reuse_venv = "yes"
 nox.options.error_on_external_run = True
 
@@ -129,7 +129,7 @@ def e2e(session: nox.Session) -> None:
     )
 
 
-@nox.session
+@nox.session(default=False)
 def cluster(session: nox.Session) -> None:
     """A 3-node swarm on this machine: nodes, registry pulls, overlay DNS, a node dying under load, a rollback (~5 min).
 
@@ -142,7 +142,7 @@ def cluster(session: nox.Session) -> None:
     )
 
 
-@nox.session(venv_backend="none")
+@nox.session(venv_backend="none", default=False)
 def bench(session: nox.Session) -> None:
     """Benchmark builds, image sizes, qa, start-up and serving against targets (~10+ min; not in the default set).
 
@@ -150,8 +150,8 @@ def bench(session: nox.Session) -> None:
     Prints a table and writes reports/bench.json and reports/bench.md. Options after `--`: --runs N (medians of
     N samples, default 3), --duration S (seconds per load run), --skip SECTION, --strict (exit 1 on a MISS).
     """
-    from lifecycle.bench.main import run_bench  # only this session needs them
-    from lifecycle.bench.options import parse_options
+    from bench.main import run_bench  # only this session needs them
+    from bench.options import parse_options
 
     options = parse_options(session.posargs)
     suite = engine_suite(session)
@@ -164,7 +164,7 @@ def bench(session: nox.Session) -> None:
         session.error(f"{len(missed)} target(s) missed: {', '.join(missed)}")
 
 
-@nox.session
+@nox.session(default=False)
 def audit(session: nox.Session) -> None:
     """pip-audit of every lock against PyPI's vulnerability data (not in the default set; needs pypi.org).
 

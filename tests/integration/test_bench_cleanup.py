@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from lifecycle.bench.sections import SECTIONS
+from bench.sections import SECTIONS
 from lifecycle.settings import default_project_name
 from tests.helpers.checkout import copy_checkout
 from tests.helpers.engine import images_built_by, wait_for

@@ -420,7 +420,7 @@ def test_no_backup_skips_and_says_so(tmp_path):
 
 # ------------------------------------------------------------------------------------------ bench rows
 def test_bench_rows_compare_with_the_plain_tools_and_check_peak_memory():
-    from lifecycle.bench.sections import backup as section
+    from bench.sections import backup as section
 
     measured = {"data_bytes": 200_000_000, "plain_backup_s": [10.0], "plain_restore_s": [20.0], "backup_s": [10.5],
                 "restore_s": [40.0], "backup_peak_kb": [50 * 1024], "restore_peak_kb": [150 * 1024]}  # fmt: skip

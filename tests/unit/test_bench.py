@@ -1,4 +1,4 @@
-"""lifecycle.bench's pure parts: wrk output -> numbers, results -> PASS/MISS rows, rows -> table and markdown."""
+"""bench's pure parts: wrk output -> numbers, results -> PASS/MISS rows, rows -> table and markdown."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import time
 
 import pytest
 
-from lifecycle.bench.context import BENCH_ZIP_DIR, Bench, Section, TimedRunner, append_line, restored
-from lifecycle.bench.evaluate import Row, carry_notes, evaluate, judged
-from lifecycle.bench.facts import MB, added_over_base, first_healthy, parse_docker_time, parse_history, timeline
-from lifecycle.bench.load import parse_wrk, to_ms, wrk_argv
-from lifecycle.bench.options import parse_options
-from lifecycle.bench.report import render_markdown, render_table
-from lifecycle.bench.sections import SECTIONS, TARGETS
-from lifecycle.bench.sections.pipuv import parse_pip_uv
-from lifecycle.bench.sections.serve import CONCURRENCY, serving_summary
+from bench.context import BENCH_ZIP_DIR, Bench, Section, TimedRunner, append_line, restored
+from bench.evaluate import Row, carry_notes, evaluate, judged
+from bench.facts import MB, added_over_base, first_healthy, parse_docker_time, parse_history, timeline
+from bench.load import parse_wrk, to_ms, wrk_argv
+from bench.options import parse_options
+from bench.report import render_markdown, render_table
+from bench.sections import SECTIONS, TARGETS
+from bench.sections.pipuv import parse_pip_uv
+from bench.sections.serve import CONCURRENCY, serving_summary
 from lifecycle.errors import UserError
 from lifecycle.runner import Result, Terminated
 from lifecycle.stages import NAMES, PROD, STAGES
@@ -616,7 +616,7 @@ def test_proxy_rows(proxied_rps, status):
 
 
 def test_bench_settings_isolate_the_https_and_registry_ports_too(make_settings):
-    from lifecycle.bench.context import bench_settings
+    from bench.context import bench_settings
 
     settings = make_settings(APP_PORT="8000", HTTPS_PORT="8443", REGISTRY_PORT="5000", REGISTRY="registry.example.com")
     isolated = bench_settings(settings)
@@ -687,7 +687,7 @@ def test_deploy_rows_show_medians_and_the_targets():
     ],
 )
 def test_rollback_seconds_is_swarms_own_time_from_update_start_to_rollback_completed(update, seconds):
-    from lifecycle.bench.sections.deploy import rollback_seconds
+    from bench.sections.deploy import rollback_seconds
     from lifecycle.swarm import ServiceState
 
     state, started, completed = update
@@ -729,7 +729,7 @@ class SwarmEngine(RecordingRunner):
     ],
 )
 def test_deploy_section_leaves_the_engine_in_the_swarm_state_it_found(make_settings, state, labelled, init, after):
-    from lifecycle.bench.sections.deploy import on_swarm
+    from bench.sections.deploy import on_swarm
     from lifecycle.deploy import Deployer
 
     gwbridge = ("docker", "network", "inspect", "docker_gwbridge")  # swarm init makes it: gone again only if made
@@ -756,8 +756,8 @@ def test_deploy_section_leaves_the_engine_in_the_swarm_state_it_found(make_setti
 def test_the_bench_puts_the_users_sbom_reports_and_records_back(make_settings, monkeypatch, tmp_path):
     """Its builds (another project's images) write the checkout's SBOM files; the user's next build must not
     take them for its own."""
+    from bench import main
     from lifecycle import sbom
-    from lifecycle.bench import main
 
     settings = make_settings()
     report, record = sbom.report_path(settings.root, "prod"), sbom.Record.path(settings.root, "prod")

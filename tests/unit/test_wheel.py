@@ -45,6 +45,7 @@ def test_the_wheel_holds_the_library_and_nothing_else(built):
         names = archive.namelist()
     code = {name for name in names if ".dist-info/" not in name}
     assert code == library_files()
+    assert not [name for name in code if name.startswith(("bench/", "tests/"))]  # consumers of the library stay out
     assert built.path.name == "lifecycle_suite-0.1.0-py3-none-any.whl"
 
 

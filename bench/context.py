@@ -1,7 +1,7 @@
 """What every section gets (`Bench`: the isolated suite, timers, what was created) and what a section is.
 
 A `Section` is a name, a one-line description, `measure(bench) -> measurements` and
-`rows(measurements, results) -> [Row]` (see lifecycle/bench/__init__.py for how to add one).
+`rows(measurements, results) -> [Row]` (see bench/__init__.py for how to add one).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from bench import facts
+from bench.evaluate import Results, Row
+from bench.load import free_port, generate_load
 from lifecycle import compose as cmd
-from lifecycle.bench import facts
-from lifecycle.bench.evaluate import Results, Row
-from lifecycle.bench.load import free_port, generate_load
 from lifecycle.errors import EXPECTED_FAILURES, UserError
 from lifecycle.probes import image_id
 from lifecycle.runner import Result, Runner

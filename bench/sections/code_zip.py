@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lifecycle.bench.context import Bench, Section, timed
-from lifecycle.bench.evaluate import Results, Row, fmt, median
+from bench.context import Bench, Section, timed
+from bench.evaluate import Results, Row, fmt, median
 
 
 def measure(bench: Bench) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lifecycle.bench.context import Bench, Section
-from lifecycle.bench.evaluate import Results, Row, fmt, judged, load_hint
+from bench.context import Bench, Section
+from bench.evaluate import Results, Row, fmt, judged, load_hint
 
 REPORT = Path("reports") / "cluster.json"
 IN_FLIGHT = 4  # the load's connections in tests/cluster: at most this many requests are on the node that dies

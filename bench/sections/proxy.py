@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lifecycle.bench.context import Bench, Section
-from lifecycle.bench.evaluate import Results, Row, judged, load_hint
-from lifecycle.bench.sections.serve import ENDPOINTS, REFERENCE_CONCURRENCY, WARM_UP_S, serving_summary
+from bench.context import Bench, Section
+from bench.evaluate import Results, Row, judged, load_hint
+from bench.sections.serve import ENDPOINTS, REFERENCE_CONCURRENCY, WARM_UP_S, serving_summary
 from lifecycle.stages import PROD
 
 PROXY_TARGETS = {"throughput_pct": 85.0}  # through the proxy: at least 85 % of the direct throughput

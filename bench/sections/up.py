@@ -7,10 +7,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from bench import facts
+from bench.context import CODE_FILE, Bench, Section, change_code, restored, say, timed
+from bench.evaluate import Results, Row, judged, median
 from lifecycle import compose as cmd
-from lifecycle.bench import facts
-from lifecycle.bench.context import CODE_FILE, Bench, Section, change_code, restored, say, timed
-from lifecycle.bench.evaluate import Results, Row, judged, median
 from lifecycle.stages import PROD
 
 UP_TARGETS = {"healthy_s": 10.0, "stop_s": 2.0, "code_change_up_s": 4.0}

@@ -6,8 +6,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from lifecycle.bench.context import Bench, Section
-from lifecycle.bench.evaluate import Results, Row, judged, load_hint, median
+from bench.context import Bench, Section
+from bench.evaluate import Results, Row, judged, load_hint, median
 from lifecycle.stack import QA_REPORT_FILES
 
 QA_TARGETS = {"qa_s": 30.0}

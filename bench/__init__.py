@@ -1,5 +1,8 @@
 """`nox -s bench`: how long the lifecycle takes, how big the images are and how fast prod serves.
 
+A consumer of the library, beside the front ends (tasks.py, noxfile.py): it uses `lifecycle` and is not part of it,
+so the wheel adopted projects carry (`invoke wheel`) holds the lifecycle alone.
+
 Everything runs under isolated settings (`context.bench_settings`: image name and compose project
 `bench-<checkout hash>`, a free APP_PORT, its own zip folder), so the user's images, stack and zip are
 never touched; at the end `Bench.cleanup` removes what the run made (through `Suite.clean`). Every
@@ -21,7 +24,7 @@ The package, one job per module:
 
 How to add a section (e.g. `release`):
 
-1. Write `lifecycle/bench/sections/release.py` with
+1. Write `bench/sections/release.py` with
    - `measure(bench: Bench) -> dict`: do the work through `bench` (`bench.suite`, `bench.run`,
      `bench.invoke(...)` to time a whole task as a user runs it, `bench.build_stage`, `bench.container`
      to name a container started outside the compose project, `bench.undo.append(fn)` for anything else
@@ -32,7 +35,7 @@ How to add a section (e.g. `release`):
      only on a MISS), `Row(key, metric, value)` for information; `results` has the other sections'
      measurements and `meta` (`load_hint(results)` for time misses);
    - `SECTION = Section("release", "one line: what it measures", measure, rows, TARGETS)`.
-2. Add `release.SECTION` to `SECTIONS` in `lifecycle/bench/sections/__init__.py`, where it should run.
+2. Add `release.SECTION` to `SECTIONS` in `bench/sections/__init__.py`, where it should run.
    `--skip release` and its rows in reports/bench.json and bench.md follow from there.
 3. Test `rows` in tests/unit/test_bench.py with a hand-written measurement (a PASS and each MISS), and
    add its rows to the README's benchmark table after a real run.

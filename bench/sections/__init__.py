@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lifecycle.bench.context import Section
-from lifecycle.bench.sections import (
+from bench.context import Section
+from bench.sections import (
     backup,
     builds,
     cluster,

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bench.context import CODE_FILE, Bench, Section, change_code, restored, timed
+from bench.evaluate import Results, Row, fmt, judged
 from lifecycle import compose as cmd
 from lifecycle import registry
-from lifecycle.bench.context import CODE_FILE, Bench, Section, change_code, restored, timed
-from lifecycle.bench.evaluate import Results, Row, fmt, judged
 from lifecycle.stages import PROD
 
 RELEASE_TARGETS = {"code_only_share_pct": 5.0}  # a code-only push uploads at most 5 % of the first push's bytes

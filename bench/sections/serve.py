@@ -7,10 +7,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bench.context import Bench, Section
+from bench.evaluate import Results, Row, fmt, judged, load_hint, median, verdict
+from bench.load import HTTPS_HEADER, free_port, http_status, wait_for
 from lifecycle import compose as cmd
-from lifecycle.bench.context import Bench, Section
-from lifecycle.bench.evaluate import Results, Row, fmt, judged, load_hint, median, verdict
-from lifecycle.bench.load import HTTPS_HEADER, free_port, http_status, wait_for
 from lifecycle.stages import PROD
 
 CONCURRENCY = (1, 16, 32)

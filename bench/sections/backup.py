@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from bench.context import Bench, Section, say, timed
+from bench.evaluate import Results, Row, judged, median
 from lifecycle import compose as cmd
 from lifecycle import dbclient
-from lifecycle.bench.context import Bench, Section, say, timed
-from lifecycle.bench.evaluate import Results, Row, judged, median
 
 BACKUP_TARGETS = {"db_throughput_ratio": 0.9, "db_peak_mb": 100.0}
 MEGABYTES = 200

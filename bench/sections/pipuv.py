@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bench.context import Bench, Section, say
+from bench.evaluate import Results, Row, fmt, median
 from lifecycle import compose as cmd
-from lifecycle.bench.context import Bench, Section, say
-from lifecycle.bench.evaluate import Results, Row, fmt, median
 from lifecycle.stages import DEV
 
 UV_PIN = "uv==0.13.9"

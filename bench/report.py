@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lifecycle.bench.evaluate import Row
+from bench.evaluate import Row
 
 COLUMNS = ("Metric", "Value", "Target", "Result", "Why / what it would take")
 META_LABELS = (

@@ -9,13 +9,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bench import facts
+from bench.context import BENCH_ZIP_DIR, Bench, failure_recorded, restored, say
+from bench.evaluate import Row, carry_notes, evaluate
+from bench.load import ensure_load_generator
+from bench.report import render_markdown, render_table
+from bench.sections import SECTIONS, TARGETS
 from lifecycle import sbom
-from lifecycle.bench import facts
-from lifecycle.bench.context import BENCH_ZIP_DIR, Bench, failure_recorded, restored, say
-from lifecycle.bench.evaluate import Row, carry_notes, evaluate
-from lifecycle.bench.load import ensure_load_generator
-from lifecycle.bench.report import render_markdown, render_table
-from lifecycle.bench.sections import SECTIONS, TARGETS
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
 from lifecycle.stages import STAGES

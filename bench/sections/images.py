@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bench import facts
+from bench.context import Bench, Section
+from bench.evaluate import Results, Row, fmt, verdict
 from lifecycle import compose as cmd
-from lifecycle.bench import facts
-from lifecycle.bench.context import Bench, Section
-from lifecycle.bench.evaluate import Results, Row, fmt, verdict
 from lifecycle.stages import PROD, STAGE, STAGES
 
 IMAGE_TARGETS = {"prod_added_mb": 60.0}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from lifecycle.bench.sections import SECTIONS
+from bench.sections import SECTIONS
 
 
 def parse_options(posargs: Sequence[str]) -> argparse.Namespace:

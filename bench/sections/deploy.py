@@ -17,12 +17,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from bench.context import CODE_FILE, Bench, Section, change_code, restored, say
+from bench.evaluate import Results, Row, fmt, judged, load_hint, median
+from bench.facts import parse_docker_time
+from bench.load import ensure_load_generator
 from lifecycle import compose as cmd
 from lifecycle import registry, swarm
-from lifecycle.bench.context import CODE_FILE, Bench, Section, change_code, restored, say
-from lifecycle.bench.evaluate import Results, Row, fmt, judged, load_hint, median
-from lifecycle.bench.facts import parse_docker_time
-from lifecycle.bench.load import ensure_load_generator
 from lifecycle.deploy import ROLLED_BACK, Deployer
 from lifecycle.errors import EXPECTED_FAILURES, UserError
 from lifecycle.release import RELEASES_FILE, Release, ReleaseLog, release
@@ -98,7 +98,7 @@ def break_health(root: Path) -> None:
     path = root / VIEWS
     text = path.read_text(encoding="utf-8")
     if HEALTHY not in text:
-        raise ValueError(f"{VIEWS} no longer has `{HEALTHY}`; update lifecycle/bench/sections/deploy.py")
+        raise ValueError(f"{VIEWS} no longer has `{HEALTHY}`; update bench/sections/deploy.py")
     path.write_text(text.replace(HEALTHY, BROKEN), encoding="utf-8")
 
 

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lifecycle.bench.context import CODE_FILE, Bench, Section, append_line, change_code, restored
-from lifecycle.bench.evaluate import Results, Row, fmt, judged, load_hint, median
+from bench.context import CODE_FILE, Bench, Section, append_line, change_code, restored
+from bench.evaluate import Results, Row, fmt, judged, load_hint, median
 from lifecycle.stages import NAMES, PROD, STAGES
 
 REQUIREMENTS_FILE = Path("requirements") / "runtime.txt"

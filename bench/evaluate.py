@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lifecycle.bench.context import Section
+    from bench.context import Section
 
 Results = Mapping[str, Any]  # bench.json: "meta", one key per section measured, "errors"
 
