@@ -72,12 +72,20 @@ def engine_suite(session: nox.Session) -> Suite:
     return suite
 
 
+def generated_pages_stale() -> list[str]:
+    """docgen's line for each generated page (docs/settings.md, docs/tasks.md) that disagrees with the code."""
+    import docgen  # the task list comes from tasks.py, which needs invoke: only lint reads it
+    import tasks
+
+    return docgen.stale(tasks.ns, ROOT)
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff (check and format), ShellCheck, hadolint, lock freshness, actionlint, `docker compose config` (the
-    stages and the registry)."""
+    """Ruff (check and format), ShellCheck, hadolint, lock and generated-page freshness, actionlint, `docker compose
+    config` (the stages and the registry)."""
     install_locked(session)
-    stale = deps.stale_locks()
+    stale = deps.stale_locks() + generated_pages_stale()
     if stale:
         session.error("\n".join(stale))
     session.run("ruff", "check", ".")

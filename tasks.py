@@ -17,6 +17,7 @@ from pathlib import Path
 from invoke import Collection, Exit, task
 from invoke.runners import Local
 
+import docgen
 from lifecycle import adopt as adopting
 from lifecycle import backup, deps, offline, provenance, sbom, signing, tls, wheel
 from lifecycle import cluster as cluster_core
@@ -125,6 +126,13 @@ def wheel_build(c):
     built = wheel.build(load_settings().root, InvokeRunner(c), dry=c.config.run.dry)
     if built:
         print(built.line())
+
+
+@task
+def docs(c):
+    """Write the generated reference pages, docs/settings.md and docs/tasks.md, from the settings table and the help."""
+    changed = docgen.write(ns)
+    print("\n".join(f"wrote {page}" for page in changed) or "docs/settings.md and docs/tasks.md are up to date")
 
 
 @task(help={"stage": STAGE_HELP, "no_cache": "Build without Docker's layer cache. Default: off."})
@@ -541,7 +549,7 @@ swarm_tasks = Collection("swarm", swarm_init, swarm_leave)
 deploy_tasks = Collection("deploy", deploy_, deploy_status, deploy_rollback, deploy_rm)
 keys = Collection("keys", keys_init)
 ns = Collection(
-    adopt, wheel_build, zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough,
+    adopt, wheel_build, docs, zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough,
     sbom_summary, release, releases,
 )  # fmt: skip
 for collection in (images, dependencies, registry, tls_tasks, db, swarm_tasks, deploy_tasks, cluster, keys):

@@ -38,7 +38,7 @@ How to add a section (e.g. `release`):
 2. Add `release.SECTION` to `SECTIONS` in `bench/sections/__init__.py`, where it should run.
    `--skip release` and its rows in reports/bench.json and bench.md follow from there.
 3. Test `rows` in tests/unit/test_bench.py with a hand-written measurement (a PASS and each MISS), and
-   add its rows to the README's benchmark table after a real run.
+   add its rows to the benchmark table in docs/bench.md after a real run.
 
 A failing section does not end the run: its error becomes a row and the other sections still run.
 Row keys are stable: the maintainer's notes in reports/bench.json are carried over by key.

@@ -225,7 +225,7 @@ def compile_suite_argv(venv: Path, root: Path = ROOT) -> list[str]:
 def first_env_text(secrets_by_name: dict[str, str], host_ca_certs: list[str]) -> str:
     """The first `.env`: generated secrets (so no literal default password is ever in use), and the host's
     own extra CAs when it has any (a proxy's)."""
-    lines = ["# Local settings for the task suite and compose (see README: Settings). Not committed."]
+    lines = ["# Local settings for the task suite and compose (see docs/settings.md). Not committed."]
     lines += [f"{name}={value}" for name, value in secrets_by_name.items()]
     if host_ca_certs:
         lines += [

@@ -24,7 +24,7 @@ from lifecycle.settings import ROOT
 
 REQUIREMENTS = "requirements"
 # The images run Python 3.12 (official base) or 3.13 (offline base): their locks are universal from 3.12,
-# with markers where the two differ. The host tooling supports Python 3.11 and up (README).
+# with markers where the two differ. The host tooling supports Python 3.11 and up (README, Quick start).
 IMAGE_PYTHON = "3.12"
 HOST_PYTHON = "3.11"
 STAMP = "# inputs-sha256: "

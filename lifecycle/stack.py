@@ -440,7 +440,7 @@ class Suite:
             wait_for_https(int(settings["HTTPS_PORT"]))
         if debug:
             waiting = "; the server starts once a client attaches" if paused else ""
-            self.say(f"debugpy listens on 127.0.0.1:{self.settings['DEBUG_PORT']}{waiting} (README: Debugging)")
+            self.say(f"debugpy listens on 127.0.0.1:{self.settings['DEBUG_PORT']}{waiting} (docs/debugging.md)")
         if self.dry:
             self.say(f"dry run: would wait until db and {stage} are healthy, then serve {self.url(stage)}")
             return self.url(stage)

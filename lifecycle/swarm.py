@@ -19,7 +19,7 @@ from pathlib import Path
 from lifecycle.errors import UserError
 
 # This machine's kernel has no IPVS, so the swarm listens and advertises on loopback; a real cluster
-# passes its own address (see README, "Deploy to a swarm").
+# passes its own address (see docs/deploy.md).
 LOCAL_ADDRESS = "127.0.0.1"
 STACK_FILE = "docker/stack.yaml"
 DB_FILE = "docker/stack.db.yaml"

@@ -1,17 +1,20 @@
-"""README.md: the Quick start's two commands (the second is what `.ci/run` runs); every task, session, setting."""
+"""README.md, the front door, and the pages it leads to: the Quick start's two commands (the second is what `.ci/run`
+runs); every task and session in the generated docs/tasks.md and every setting in docs/settings.md, checked against
+the real `invoke --list` and `nox --list`; every `invoke NAME` and `nox -s NAME` the README and docs/ name exists; every
+link to a page in docs/ resolves; the Layout table names every module of the library."""
 
 from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from lifecycle.settings import TABLE
+from tests.helpers import CHECKOUT
 
-CHECKOUT = Path(__file__).resolve().parents[2]
 README = CHECKOUT / "README.md"
+DOCS = CHECKOUT / "docs"
 
 pytestmark = pytest.mark.skipif(not README.is_file(), reason="no README.md in this checkout yet")
 
@@ -58,15 +61,72 @@ def listed(*argv: str, pattern: str) -> list[str]:
     return names
 
 
-def test_every_task_is_in_the_readme():
-    tasks = listed("invoke", "--list", pattern=r"^  (\S+)(?: \([^)]*\))?\s{2,}\S")
-    assert [name for name in tasks if f"invoke {name}" not in readme()] == []
+def page(name: str) -> str:
+    return (DOCS / name).read_text(encoding="utf-8")
 
 
-def test_every_nox_session_is_in_the_readme():
-    sessions = listed("nox", "--list", pattern=r"^[*-] (\S+) ")
-    assert [name for name in sessions if f"nox -s {name}" not in readme()] == []
+def invoke_tasks() -> list[str]:
+    return listed("invoke", "--list", pattern=r"^  (\S+)(?: \([^)]*\))?\s{2,}\S")
 
 
-def test_every_setting_is_in_the_readme():
-    assert [s.name for s in TABLE if f"`{s.name}`" not in readme()] == []
+def nox_sessions() -> list[str]:
+    return listed("nox", "--list", pattern=r"^[*-] (\S+) ")
+
+
+def test_every_task_is_in_the_task_reference():
+    assert [name for name in invoke_tasks() if f"### `invoke {name}`" not in page("tasks.md")] == []
+
+
+def test_every_nox_session_is_in_the_task_reference_and_in_the_readme():
+    sessions = nox_sessions()
+    assert [name for name in sessions if f"### `nox -s {name}`" not in page("tasks.md")] == []
+    assert [name for name in sessions if f"`nox -s {name}`" not in readme()] == []
+
+
+def test_every_setting_is_in_the_settings_reference():
+    assert [s.name for s in TABLE if f"| `{s.name}` |" not in page("settings.md")] == []
+
+
+def test_every_task_and_session_the_pages_name_exists():
+    """`invoke NAME` and `nox -s NAME` in the README and docs/ name real tasks and sessions (a rename shows up)."""
+    tasks, sessions = set(invoke_tasks()) | {"deploy"}, set(nox_sessions())  # `invoke deploy` is deploy.deploy
+    texts = {"README.md": readme(), **{f"docs/{p.name}": p.read_text(encoding="utf-8") for p in DOCS.glob("*.md")}}
+    texts["docs/adopt.md"] = texts["docs/adopt.md"].split("\n## What is not done yet", 1)[
+        0
+    ]  # proposals name future tasks
+    unknown = set()
+    for name, text in texts.items():
+        named = {t for t in re.findall(r"`invoke ([a-z][\w.-]*\w)\b(?![.*])", text)}  # not a family (`swarm.*`)
+        unknown |= {(name, f"invoke {t}") for t in named if t not in tasks}
+        unknown |= {(name, f"nox -s {s}") for s in re.findall(r"`nox -s ([a-z][\w-]*)", text) if s not in sessions}
+    assert sorted(unknown) == []
+
+
+def test_every_link_to_a_page_resolves():
+    """Relative links in the README and docs/ point at files that exist (the reference moved out of the README)."""
+    pages = [README, *sorted(DOCS.glob("*.md"))]
+    broken = []
+    for path in pages:
+        for target in re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", path.read_text(encoding="utf-8")):
+            if not re.match(r"^[a-z]+:", target) and not (path.parent / target).exists():
+                broken.append(f"{path.relative_to(CHECKOUT)} -> {target}")
+    assert broken == []
+
+
+def test_the_layout_table_names_every_module():
+    layout = readme().split("\n## Layout", 1)[1]
+    modules = sorted(
+        str(p.relative_to(CHECKOUT)) for p in (CHECKOUT / "lifecycle").glob("*.py") if p.stem != "__init__"
+    )
+    assert [m for m in modules if f"`{m}`" not in layout] == []
+    for front in ("tasks.py", "noxfile.py", "docgen.py", "bench/", "tests/", "docs/"):
+        assert f"`{front}`" in layout
+
+
+def test_the_readme_stays_a_front_door():
+    """What it is, Quick start, using it on your own project, everyday commands, tests, where to read on, layout."""
+    headings = re.findall(r"^## (.+)$", readme(), flags=re.MULTILINE)
+    assert headings == [
+        "Quick start", "Use it on your own project", "Everyday commands", "Tests", "Where to read on", "Layout",
+    ]  # fmt: skip
+    assert len(readme().splitlines()) < 250
