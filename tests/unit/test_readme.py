@@ -130,3 +130,37 @@ def test_the_readme_stays_a_front_door():
         "Quick start", "Use it on your own project", "Everyday commands", "Tests", "Where to read on", "Layout",
     ]  # fmt: skip
     assert len(readme().splitlines()) < 250
+
+
+def guarantees() -> list[tuple[str, str]]:
+    """(group heading, bullet) for every guarantee in docs/guarantees.md."""
+    pairs, group = [], ""
+    for block in re.split(r"\n(?=- |\*\*|#)", page("guarantees.md")):
+        if block.startswith(("**", "#")):
+            group = block.split("\n", 1)[0]
+        elif block.startswith("- "):
+            pairs.append((group, block))
+    return pairs
+
+
+TEST_REFERENCE = re.compile(r"`((?:tests/[\w/]+/)?test_\w+\.py)(?:::(\w+))?`|`(tests/\w+/)`")
+
+
+def test_every_guarantee_names_the_tests_that_prove_it_and_they_exist():
+    """Each guarantee, or the group it is in, names its test files (file.py or file.py::test); each one exists."""
+    files = {p.name: p for p in (CHECKOUT / "tests").rglob("test_*.py")}
+    unproven, missing = [], []
+    for group, bullet in guarantees():
+        references = TEST_REFERENCE.findall(group + bullet)
+        if not references:
+            unproven.append(bullet[:80])
+        for file, function, folder in references:
+            path = (CHECKOUT / file) if "/" in file else files.get(file)
+            if folder:
+                path = CHECKOUT / folder
+            if path is None or not path.exists():
+                missing.append(file or folder)
+            elif function and not re.search(rf"^def {function}\(", path.read_text(encoding="utf-8"), flags=re.M):
+                missing.append(f"{file}::{function}")
+    assert len(guarantees()) > 40
+    assert unproven == [] and missing == []
