@@ -38,7 +38,7 @@ def test_the_last_line_is_the_one_line_a_failing_task_prints():
         r"^\s*from conftest import",
         r"^\s*import conftest",
         r"sys\.path\.(insert|append)",
-        r"spec_from_file_location\(.*conftest",
+        r"spec_from_file_location\([^)]*conftest",
     ],
     ids=["from-conftest", "import-conftest", "sys-path", "a-conftest-by-path"],
 )
