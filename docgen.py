@@ -1,6 +1,6 @@
 """The generated reference pages: docs/settings.md from the settings table (lifecycle/settings.py) and docs/tasks.md
 from the Invoke tasks' help and the nox sessions' docstrings. `invoke docs` writes them; `nox -s lint` fails when one
-is stale, naming the page and the command that fixes it.
+is stale, naming the page and the command that fixes it (so does `python -m docgen`, the pre-commit hook).
 
 A front end's helper beside tasks.py and noxfile.py, not part of the library: it reads the code's own table and help,
 so a page can only disagree with the code until the next `invoke docs`.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import copy
 import inspect
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,3 +182,17 @@ def stale(collection, root: Path = ROOT) -> list[str]:
         if not path.is_file() or path.read_text(encoding="utf-8") != render():
             lines.append(f"{relative} is stale: run `{COMMAND}` and commit it")
     return lines
+
+
+def main(root: Path = ROOT) -> int:
+    """`python -m docgen`: exit 1 naming each stale generated page (pre-commit; `nox -s lint` asks `stale` itself)."""
+    import tasks  # the task list: tasks.py needs invoke, which only the host tooling has
+
+    problems = stale(tasks.ns, root)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -25,7 +25,7 @@ def hooks() -> list[dict]:
 
 def test_pre_commit_runs_ruff_shellcheck_hadolint_actionlint_and_lock_freshness():
     assert [hook["id"] for hook in hooks()] == [
-        "ruff-check", "ruff-format", "shellcheck", "hadolint", "actionlint", "lock-freshness",
+        "ruff-check", "ruff-format", "shellcheck", "hadolint", "actionlint", "lock-freshness", "generated-docs",
     ]  # fmt: skip
     assert all(hook["language"] == "system" for hook in hooks())
 

@@ -80,3 +80,10 @@ def test_sessions_are_read_from_their_decorators_without_running_the_noxfile(tmp
         docgen.NoxSession("a", True, "First."),
         docgen.NoxSession("b-c", False, "Second."),
     ]
+
+
+def test_the_pre_commit_entry_exits_1_naming_the_stale_page(checkout, capsys):
+    assert docgen.main(checkout) == 0
+    (checkout / "docs" / "settings.md").write_text("old\n")
+    assert docgen.main(checkout) == 1
+    assert capsys.readouterr().err == "docs/settings.md is stale: run `invoke docs` and commit it\n"
