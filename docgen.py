@@ -41,18 +41,16 @@ def who_sets(setting: Setting) -> str:
     return "machine: `.env`, environment"
 
 
-def rule_of(setting: Setting) -> str:
-    """The row's type and rule when the table declares one (empty otherwise)."""
-    rule = getattr(setting, "rule", None) or getattr(setting, "kind", None)
-    if rule is None:
-        return ""
-    return getattr(rule, "description", None) or getattr(rule, "name", None) or str(rule)
+def kind_of(setting: Setting) -> str:
+    """What the row's value may be (its `Kind`'s name), when the table declares kinds (empty otherwise)."""
+    kind = getattr(setting, "kind", None)
+    return "" if kind is None else str(getattr(kind, "name", kind))
 
 
 def settings_page(table: Iterable[Setting] | None = None) -> str:
     rows = list(TABLE if table is None else table)
-    with_rules = any(rule_of(setting) for setting in rows)
-    header = ["Setting", "Default", "Meaning", "Who may set it"] + (["Rule"] if with_rules else [])
+    with_kinds = any(kind_of(setting) for setting in rows)
+    header = ["Setting", "Default", "Meaning", "Who may set it"] + (["Kind"] if with_kinds else [])
     lines = [
         "# Settings",
         "",
@@ -69,8 +67,8 @@ def settings_page(table: Iterable[Setting] | None = None) -> str:
     ]
     for setting in rows:
         cells = [f"`{setting.name}`", code_or_empty(setting.default), cell(setting.help), who_sets(setting)]
-        if with_rules:
-            cells.append(cell(rule_of(setting)))
+        if with_kinds:
+            cells.append(cell(kind_of(setting)))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
