@@ -87,3 +87,13 @@ def test_the_pre_commit_entry_exits_1_naming_the_stale_page(checkout, capsys):
     (checkout / "docs" / "settings.md").write_text("old\n")
     assert docgen.main(checkout) == 1
     assert capsys.readouterr().err == "docs/settings.md is stale: run `invoke docs` and commit it\n"
+
+
+def test_a_kind_column_appears_when_the_table_declares_kinds():
+    from types import SimpleNamespace
+
+    port = SimpleNamespace(name="port")
+    rows = [SimpleNamespace(name="APP_PORT", default="8000", help="Host port.", project=False, kind=port)]
+    page = docgen.settings_page(rows)
+    assert "| Setting | Default | Meaning | Who may set it | Kind |" in page
+    assert "| `APP_PORT` | `8000` | Host port. | machine: `.env`, environment | port |" in page
