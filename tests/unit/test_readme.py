@@ -173,3 +173,8 @@ def test_every_guarantee_names_the_tests_that_prove_it_and_they_exist():
                 missing.append(f"{file}::{function}")
     assert len(guarantees()) > 40
     assert unproven == [] and missing == []
+
+
+def test_where_to_read_on_leads_to_every_page():
+    section = readme().split("\n## Where to read on", 1)[1].split("\n## ", 1)[0]
+    assert [p.name for p in sorted(DOCS.glob("*.md")) if f"(docs/{p.name})" not in section] == []
