@@ -115,9 +115,10 @@ def test_every_link_to_a_page_resolves():
 
 
 def named_in_layout(module: Path, layout: str) -> bool:
-    """`lifecycle/x.py` by its path; a module of a subpackage by its path or by name in its package's row."""
+    """A module by its path (`lifecycle/x.py`) or its file name (`x.py`, beside its neighbours in a row); a module of
+    a subpackage also by name in its package's row (`lifecycle/commands/` ... `compose`)."""
     path = str(module.relative_to(CHECKOUT))
-    if f"`{path}`" in layout:
+    if f"`{path}`" in layout or f"`{module.name}`" in layout:
         return True
     package = f"`{module.parent.relative_to(CHECKOUT)}/`"
     rows = [line for line in layout.splitlines() if line.startswith(f"| {package}")]
