@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # nox, unlike invoke, does not p
 from lifecycle import compose as cmd
 from lifecycle import deps, registry
 from lifecycle.browser import ensure_chromium
+from lifecycle.context import Context
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
 from lifecycle.runner import SubprocessRunner, interrupt_on_sigterm
@@ -67,7 +68,7 @@ def session_errors(session: nox.Session) -> Iterator[None]:
 def engine_suite(session: nox.Session) -> Suite:
     """The shared core with a runner that prints each command, once docker and compose v2 answer."""
     with session_errors(session):
-        suite = Suite(load_settings(), SubprocessRunner())
+        suite = Suite(Context(load_settings(), SubprocessRunner()))
         preflight(suite.run, cache=suite.settings.root / ENGINE_CACHE)
     return suite
 

@@ -25,6 +25,7 @@ from lifecycle import deploy as swarm_deploy
 from lifecycle import doctor as doctor_checks
 from lifecycle import registry as local_registry
 from lifecycle import release as releasing
+from lifecycle.context import Context
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
 from lifecycle.runner import InvokeRunner, Terminated, interrupt_on_sigterm
@@ -88,10 +89,16 @@ def user_errors(body):
     return wrapper
 
 
+def context(c, **flags: str | None) -> Context:
+    """What every sequencer of this task is given: the settings with the task's flags over them, the runner of
+    invoke's context (so --dry and MockContext work), and the dry-run flag. The one place tasks build it."""
+    return Context(load_settings().override(**flags), InvokeRunner(c), dry=c.config.run.dry)
+
+
 def suite(c, engine=True, **flags: str | None) -> Suite:
-    """The shared core for this task, with its flags over the settings; `engine` tasks first check that
+    """The compose lifecycle for this task, with its flags over the settings; `engine` tasks first check that
     docker and compose v2 answer."""
-    s = Suite(load_settings().override(**flags), InvokeRunner(c), dry=c.config.run.dry)
+    s = Suite(context(c, **flags))
     if engine and not s.dry:
         preflight(s.run, cache=s.settings.root / ENGINE_CACHE)
     return s
@@ -301,7 +308,7 @@ def registry_down(c, volumes=False, yes=False):
 @user_errors
 def release(c, stage="stage", allow_dirty=False):
     """Build a stage (cached), push that image to REGISTRY as PROJ_NAME:STAGE-<zip12> and :STAGE, print its digest."""
-    done = releasing.release(suite(c), Stage.parse(stage), allow_dirty=allow_dirty)
+    done = releasing.release(suite(c).ctx, Stage.parse(stage), allow_dirty=allow_dirty)
     if done:
         print(done.reference)
 
@@ -444,8 +451,8 @@ def deps_upgrade(c, package=None):
 
 
 def cluster_ops(c) -> cluster_core.ClusterOps:
-    settings = load_settings()
-    return cluster_core.ClusterOps(cluster_core.plan(settings), InvokeRunner(c), dry=c.config.run.dry)
+    ctx = context(c)
+    return cluster_core.ClusterOps(cluster_core.plan(ctx.settings), ctx)
 
 
 @task(name="up")
@@ -477,8 +484,7 @@ def cluster_status(c):
 
 
 def deployer(c) -> swarm_deploy.Deployer:
-    s = suite(c)
-    return swarm_deploy.Deployer(s.settings, s.run, dry=s.dry)
+    return swarm_deploy.Deployer(suite(c).ctx)
 
 
 @task(name="init")

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from lifecycle import compose as cmd
 from lifecycle import dbclient, private
+from lifecycle.context import Context
 from lifecycle.dbclient import DbTools
 from lifecycle.errors import UserError
 from lifecycle.probes import ServiceContainer, service_container
@@ -562,13 +563,28 @@ def confirm_project(project: str, consequence: str, yes: bool, ask: Callable[[st
 class Database:
     """The app database of this checkout's running `db` service."""
 
-    settings: Settings
-    run: Runner
-    streams: Streams
-    say: Callable[[str], None]
-    dry: bool = False
+    ctx: Context
     _tools: DbTools | None = None
     _seen: tuple[str, str] | None = None  # before `up`: the running db container's id and the volume's record
+
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
+
+    @property
+    def run(self) -> Runner:
+        return self.ctx.run
+
+    @property
+    def streams(self) -> Streams:
+        return self.ctx.streams
+
+    @property
+    def dry(self) -> bool:
+        return self.ctx.dry
+
+    def say(self, message: str) -> None:
+        self.ctx.say(message)
 
     @property
     def folder(self) -> Path:

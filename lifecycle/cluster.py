@@ -39,6 +39,7 @@ from pathlib import Path
 
 from lifecycle import probes
 from lifecycle.compose import docker_argv
+from lifecycle.context import Context, wait_until
 from lifecycle.errors import UserError
 from lifecycle.runner import Runner, spawn
 from lifecycle.settings import Settings
@@ -403,11 +404,8 @@ def stop_process(pid: int, deadline: float) -> None:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if not alive(pid):
-            return
-        time.sleep(0.2)
+    if wait_until(lambda: not alive(pid), deadline, 0.2, None):
+        return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
 
@@ -489,25 +487,31 @@ def api_error(answer: str) -> str:
     return " ".join(str(message).split())[:300]
 
 
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def wait_until(probe: Callable[[], bool], deadline: float, what: str, interval: float = 1.0) -> float:
-    """Seconds until probe() held; a UserError naming `what` after `deadline` seconds."""
-    start = time.monotonic()
-    while not probe():
-        if time.monotonic() - start > deadline:
-            raise UserError(f"{what} did not happen within {deadline:.0f}s; see the logs in the cluster's folder")
-        time.sleep(interval)
-    return time.monotonic() - start
+def timed_out(what: str, deadline: float) -> str:
+    return f"{what} did not happen within {deadline:.0f}s; see the logs in the cluster's folder"
 
 
 @dataclass
 class ClusterOps:
     cluster: Cluster
-    run: Runner
-    dry: bool = False
+    ctx: Context
+
+    @property
+    def run(self) -> Runner:
+        return self.ctx.run
+
+    @property
+    def dry(self) -> bool:
+        return self.ctx.dry
+
+    def say(self, message: str) -> None:
+        self.ctx.say(message)
+
+    def wait_until(self, probe: Callable[[], bool], deadline: float, what: str) -> float:
+        """Seconds until probe() held; a UserError naming `what` after `deadline` seconds."""
+        start = self.ctx.clock.now()
+        self.ctx.wait_until(probe, deadline, 1.0, timed_out(what, deadline))
+        return self.ctx.clock.now() - start
 
     def output(self, argv: list[str]) -> str | None:
         return probes.output(self.run, argv)
@@ -582,7 +586,7 @@ class ClusterOps:
         spawn(dockerd(self.cluster, node), here / "dockerd.log", dry=self.dry)
         if self.dry:
             return 0.0
-        return wait_until(
+        return self.wait_until(
             lambda: self.output(docker(self.cluster, node, "version", "--format", "{{.Server.Version}}")) is not None,
             ENGINE_DEADLINE,
             f"the engine of node {node.name} answering",
@@ -595,7 +599,7 @@ class ClusterOps:
     def stop_engine(self, node: Node) -> None:
         pid = self.engine_pid(node)
         if pid and not self.dry:
-            say(f"stop the engine of {node.name} (pid {pid}, SIGKILL after {STOP_DEADLINE}s)")
+            self.say(f"stop the engine of {node.name} (pid {pid}, SIGKILL after {STOP_DEADLINE}s)")
             stop_process(pid, STOP_DEADLINE)
 
     def start_relay(self, node: Node | None) -> None:
@@ -620,7 +624,7 @@ class ClusterOps:
         try:
             timings = self._up(registry_image)
         except BaseException:
-            say(f"cluster {self.cluster.name}: failed or interrupted; tearing down what was made")
+            self.say(f"cluster {self.cluster.name}: failed or interrupted; tearing down what was made")
             self.down()
             raise
         timings["total"] = time.monotonic() - started
@@ -629,7 +633,7 @@ class ClusterOps:
     def join(self, node: Node, token: str) -> None:
         """Join `node` to the swarm through its Engine API: the token never appears in argv or output."""
         body = swarm_join_body(self.cluster, node, token)
-        say(shown_request(self.cluster, node, JOIN_PATH, body))
+        self.say(shown_request(self.cluster, node, JOIN_PATH, body))
         if self.dry:
             return
         status, answer = engine_post(self.cluster.socket(node), JOIN_PATH, body)
@@ -655,7 +659,7 @@ class ClusterOps:
         for argv in node_labels(cluster):
             self.run(argv, capture=True)
         if not self.dry:
-            wait_until(self.all_ready, READY_DEADLINE, "every node Ready in the swarm")
+            self.wait_until(self.all_ready, READY_DEADLINE, "every node Ready in the swarm")
         timings["swarm"] = time.monotonic() - started
         started = time.monotonic()
         archive = cluster.state_dir / "registry-image.tar"
@@ -667,16 +671,16 @@ class ClusterOps:
         for node in (None, *cluster.workers):
             self.start_relay(node)
         if not self.dry:
-            wait_until(
+            self.wait_until(
                 lambda: registry_answers(cluster.registry),
                 REGISTRY_DEADLINE,
                 f"the registry answering on {cluster.registry}",
             )
         timings["registry"] = time.monotonic() - started
         if self.dry:
-            say(f"dry run: cluster {cluster.name} was not made; the commands above are what up runs")
+            self.say(f"dry run: cluster {cluster.name} was not made; the commands above are what up runs")
             return timings
-        say(
+        self.say(
             f"cluster {cluster.name} is up: 1 manager, {len(cluster.workers)} workers, registry {cluster.registry}\n"
             f"  export DOCKER_HOST={cluster.docker_host(manager)}\n"
             f"  push images as {cluster.registry}/NAME:TAG; invoke cluster.down removes everything"
@@ -694,7 +698,7 @@ class ClusterOps:
         if foreign:
             raise UserError(f"{foreign}: not made by invoke cluster.up for {cluster.name}; nothing was removed")
         if self.dry:
-            say(f"dry run: would stop the engines and relays of {cluster.name} and remove {cluster.namespaces}")
+            self.say(f"dry run: would stop the engines and relays of {cluster.name} and remove {cluster.namespaces}")
             return
         ours = cluster.state_dir.is_dir()  # and carries the marker (checked above): a cluster `up` made
         if ours:
@@ -706,7 +710,7 @@ class ClusterOps:
             for point in mounts_under(cluster.state_dir, Path("/proc/self/mountinfo").read_text()):
                 self.run(["umount", "--lazy", point], warn=True)
             self.run(["rm", "-rf", "--one-file-system", str(cluster.state_dir)])
-        say(f"cluster {cluster.name} is down: engines stopped, namespaces and {cluster.state_dir} removed")
+        self.say(f"cluster {cluster.name} is down: engines stopped, namespaces and {cluster.state_dir} removed")
 
     def stop_processes(self) -> None:
         """Relays and engines by their pid files (each checked to be what it should be), then what a killed engine

@@ -16,15 +16,14 @@ right order, waits with a deadline while printing progress, and reports. The ord
 
 from __future__ import annotations
 
-import sys
 import tempfile
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle import offline, probes, provenance, signing, swarm, tls
 from lifecycle.backup import confirm_project
+from lifecycle.context import Context
 from lifecycle.errors import UserError
 from lifecycle.release import ReleaseLog
 from lifecycle.runner import Runner
@@ -105,11 +104,19 @@ def progress_line(state: swarm.ServiceState, tasks: list[swarm.Task], image: str
 
 @dataclass
 class Deployer:
-    settings: Settings
-    run: Runner
-    dry: bool = False
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.monotonic
+    ctx: Context
+
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
+
+    @property
+    def run(self) -> Runner:
+        return self.ctx.run
+
+    @property
+    def dry(self) -> bool:
+        return self.ctx.dry
 
     @property
     def stack(self) -> str:
@@ -120,7 +127,7 @@ class Deployer:
         return swarm.service_name(self.stack, "app")
 
     def say(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+        self.ctx.say(message)
 
     @property
     def url(self) -> str:
@@ -221,16 +228,8 @@ class Deployer:
         """Poll done() until it returns a non-empty answer; print each new progress line; one line at the deadline."""
         if self.dry:
             return ""
-        deadline = self.clock() + timeout
-        while True:
-            answer = done()
-            if answer:
-                return answer
-            if self.clock() >= deadline:
-                raise UserError(
-                    f"{what} did not finish within {timeout:.0f}s (DEPLOY_TIMEOUT); see invoke deploy.status"
-                )
-            self.sleep(POLL_SECONDS)
+        message = f"{what} did not finish within {timeout:.0f}s (DEPLOY_TIMEOUT); see invoke deploy.status"
+        return self.ctx.wait_until(done, timeout, POLL_SECONDS, message)
 
     def wait_running(self, service: str, timeout: float) -> None:
         """Until every task of the service that Swarm wants running runs (with a health check: is healthy, as

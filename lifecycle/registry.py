@@ -7,7 +7,6 @@ REGISTRY_IMAGE (the official registry:2) when present or pullable, else the offl
 
 from __future__ import annotations
 
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 
 from lifecycle import compose as cmd
 from lifecycle import offline
+from lifecycle.context import wait_until
 from lifecycle.errors import UserError
 from lifecycle.probes import port_is_free
 from lifecycle.runner import Runner
@@ -84,13 +84,8 @@ def answers(address: str, timeout: float = 3) -> bool:
 def wait_until_answering(
     address: str, container: str, deadline_s: float = ANSWER_DEADLINE_S, probe: Callable[[str], bool] = answers
 ) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not probe(address):
-        if time.monotonic() > deadline:
-            raise UserError(
-                f"the local registry did not answer on {address} within {deadline_s:.0f}s; see docker logs {container}"
-            )
-        time.sleep(0.5)
+    message = f"the local registry did not answer on {address} within {deadline_s:.0f}s; see docker logs {container}"
+    wait_until(lambda: probe(address), deadline_s, 0.5, message)
 
 
 def service_image(settings: Settings, run: Runner) -> str:

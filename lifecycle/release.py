@@ -18,7 +18,6 @@ import os
 import re
 import socket
 import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -26,9 +25,11 @@ from pathlib import Path
 
 from lifecycle import codezip, private, probes, provenance, registry, signing
 from lifecycle import compose as cmd
+from lifecycle.context import Context, say
 from lifecycle.errors import UserError
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
+from lifecycle.stack import Suite
 from lifecycle.stages import PROD, STAGE, Stage
 
 RELEASE_STAGES = (STAGE, PROD)
@@ -297,10 +298,6 @@ def now_utc() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def sign_release(settings: Settings, run: Runner, pushed: Release, labels: Mapping[str, str]) -> Release:
     """The step after the push: sign the pushed digest beside it in the registry, then push its signed provenance;
     the release with its signer and provenance (neither without a private key: said in one line)."""
@@ -318,8 +315,9 @@ def sign_release(settings: Settings, run: Runner, pushed: Release, labels: Mappi
     return replace(pushed, signer=signer, provenance=attached)
 
 
-def release(suite, stage: Stage, *, allow_dirty: bool = False) -> Release | None:
+def release(ctx: Context, stage: Stage, *, allow_dirty: bool = False) -> Release | None:
     """Build (cached), tag, push, record; returns the release (None in a dry run)."""
+    suite = Suite(ctx)
     settings, run = suite.settings, suite.run
     check_release_stage(stage)
     commit, _ = codezip.git_state(settings.root, include=())

@@ -29,13 +29,13 @@ import os
 import re
 import secrets
 import shutil
-import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle import offline
+from lifecycle.context import say
 from lifecycle.errors import UserError
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
@@ -212,10 +212,6 @@ def refusal(reference: str, found: Verdict, key: Path, fingerprint_: str) -> str
 
 
 # ------------------------------------------------------------------------------------------- actions
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def caller() -> str:
     return f"{os.getuid()}:{os.getgid()}"
 

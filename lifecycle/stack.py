@@ -11,14 +11,12 @@ import json
 import re
 import shlex
 import shutil
-import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from lifecycle import backup, buildkey, codezip, container_env, dbclient, offline, sbom, secretfiles, tls
 from lifecycle import compose as cmd
+from lifecycle.context import Context
 from lifecycle.doctor import base_image_fix
 from lifecycle.errors import UserError
 from lifecycle.probes import (
@@ -33,7 +31,7 @@ from lifecycle.probes import (
     superseded_builds,
     volume_exists,
 )
-from lifecycle.runner import ProcessStreams, Runner, Streams, piped_input, stdin_is_open, stdin_is_terminal
+from lifecycle.runner import Runner, Streams, piped_input, stdin_is_open, stdin_is_terminal
 from lifecycle.settings import Settings
 from lifecycle.stages import STAGES, TEST_QA, Stage
 from lifecycle.tls import wait_for_https
@@ -181,19 +179,31 @@ NO_SQL_PIPED = (
 )
 
 
-@dataclass
 class Suite:
-    settings: Settings
-    run: Runner
-    dry: bool = False
-    streams: Streams = field(default_factory=ProcessStreams)
+    """The compose lifecycle of one checkout, sequenced over a `Context`."""
 
-    def __post_init__(self) -> None:
+    def __init__(self, ctx: Context) -> None:
         # Every compose call of the stack needs SECRETS_DIR, and the files in it (lifecycle/secretfiles.py).
-        self.settings = self.settings.override(**secretfiles.prepare(self.settings, write=not self.dry))
+        self.ctx = ctx.override(**secretfiles.prepare(ctx.settings, write=not ctx.dry))
+
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
+
+    @property
+    def run(self) -> Runner:
+        return self.ctx.run
+
+    @property
+    def dry(self) -> bool:
+        return self.ctx.dry
+
+    @property
+    def streams(self) -> Streams:
+        return self.ctx.streams
 
     def say(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+        self.ctx.say(message)
 
     # ------------------------------------------------------------------------------------------ zip
     def zip(self) -> codezip.ZipResult | None:
@@ -301,7 +311,7 @@ class Suite:
         return current
 
     def database(self) -> backup.Database:
-        return backup.Database(self.settings, self.run, self.streams, self.say, self.dry)
+        return backup.Database(self.ctx)
 
     # ------------------------------------------------------------------------------------ up / down
     def app_url(self) -> str:
@@ -347,7 +357,7 @@ class Suite:
         if self.dry or not image_present(self.run, self.settings.image(stage)):
             self.build(stage)
 
-    def wait_for_db(self, stage: Stage, deadline: float) -> bool:
+    def wait_for_db(self, stage: Stage, timeout: float) -> bool:
         """Start db and watch its health, so a refused login says so now instead of at the end of the deadline;
         True when it is healthy at the first look (it ran already, unchanged).
 
@@ -358,15 +368,17 @@ class Suite:
         env = self.settings.env
         self.run(cmd.compose_argv(self.settings, "up", "--detach", "--no-build", "db", stage=stage), env=env)
         state = self.state_probe("db")
-        first_look = True
-        while True:
+        looks = []
+
+        def settled() -> str | None:
             verdict = db_verdict(state())
+            looks.append(verdict)
             if verdict == "denied":
                 raise UserError(DB_DENIED)
-            if verdict != "waiting" or time.monotonic() >= deadline:
-                return verdict == "healthy" and first_look  # else compose's own wait reports it, with the logs
-            first_look = False
-            time.sleep(DB_POLL_SECONDS)
+            return None if verdict == "waiting" else verdict
+
+        verdict = self.ctx.wait_until(settled, timeout, DB_POLL_SECONDS, None)
+        return verdict == "healthy" and len(looks) == 1  # else compose's own wait reports it, with the logs
 
     def state_probe(self, service: str) -> Callable[[], str]:
         """Asks for the `docker inspect` State (JSON) of the service's container, found once by its labels."""
@@ -374,22 +386,22 @@ class Suite:
         argv = cmd.docker_argv("inspect", "--format", "{{json .State}}", found.id if found else service)
         return lambda: self.run(argv, warn=True, capture=True).stdout
 
-    def wait_healthy(self, service: str, deadline: float) -> bool:
-        """Until the service's container is healthy (True), or unhealthy, exited or past the deadline (False)."""
+    def wait_healthy(self, service: str, timeout: float) -> bool:
+        """Until the service's container is healthy (True), or unhealthy, exited or past the timeout (False)."""
         state = self.state_probe(service)
-        while True:
+
+        def settled() -> str | None:
             verdict = container_verdict(state())
-            if verdict != "waiting" or time.monotonic() >= deadline:
-                return verdict == "healthy"
-            time.sleep(HEALTH_POLL_SECONDS)
+            return None if verdict == "waiting" else verdict
+
+        return self.ctx.wait_until(settled, timeout, HEALTH_POLL_SECONDS, None) == "healthy"
 
     def start_beside_healthy_db(self, settings: Settings, stage: Stage, env: Mapping[str, str], debug: bool) -> bool:
         """With db healthy already: (re)start the stage's service alone and wait for its health here, then start
         the proxy when there is one. `compose up --wait` would poll db's health, then every container's, on a
         half-second tick each; this answers as soon as the app's own health check passes."""
-        deadline = time.monotonic() + int(self.settings["WAIT_TIMEOUT"])
         self.run(cmd.up_argv(settings, stage, debug=debug, only=stage.service), env=env)
-        if not self.wait_healthy(stage.service, deadline):
+        if not self.wait_healthy(stage.service, int(self.settings["WAIT_TIMEOUT"])):
             return False
         if stage.behind_https_proxy:
             self.run(cmd.up_argv(settings, stage, only="proxy"), env=env)
@@ -423,7 +435,7 @@ class Suite:
             self.check_image_built(stage)
         database = self.database()
         database.guard_server_change(no_backup=no_backup)
-        db_healthy = self.wait_for_db(stage, time.monotonic() + int(self.settings["WAIT_TIMEOUT"]))
+        db_healthy = self.wait_for_db(stage, int(self.settings["WAIT_TIMEOUT"]))
         env = {**settings.env, **({"DEBUGPY": debug} if debug else {})}
         paused = debug == "wait"
         if db_healthy and not paused:  # the everyday case: a new build of a running stack
@@ -521,7 +533,7 @@ class Suite:
         reports = reports or settings.root / "reports"
         project = f"{settings.project_name}-qa"
         container = f"{project}-pytest"
-        Suite(settings, self.run, self.dry).build(TEST_QA)
+        Suite(self.ctx.with_settings(settings)).build(TEST_QA)
         if not self.dry:  # a report left from an earlier run must not pass for this run's
             for name in QA_REPORT_FILES:
                 (reports / name).unlink(missing_ok=True)

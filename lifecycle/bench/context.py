@@ -19,6 +19,7 @@ from lifecycle import compose as cmd
 from lifecycle.bench import facts
 from lifecycle.bench.evaluate import Results, Row
 from lifecycle.bench.load import free_port, generate_load
+from lifecycle.context import Context
 from lifecycle.errors import EXPECTED_FAILURES, UserError
 from lifecycle.probes import image_id
 from lifecycle.runner import Result, Runner
@@ -111,7 +112,8 @@ class Bench:
         self.runs = runs
         self.duration = duration
         self.tool = tool
-        self.suite = Suite(self.settings, self.run)
+        self.ctx = Context(self.settings, self.run)
+        self.suite = Suite(self.ctx)
         self.env = self.settings.env
         self.name = self.settings.project_name  # containers the bench names itself start with this
         self.image_ids: set[str] = set()  # every image a build made, so cleanup finds those later builds untagged

@@ -25,6 +25,7 @@ if str(CHECKOUT) not in sys.path:
     sys.path.insert(0, str(CHECKOUT))
 
 from lifecycle import cluster as core  # noqa: E402 - needs the checkout on sys.path first
+from lifecycle.context import Context  # noqa: E402
 from lifecycle.runner import SubprocessRunner  # noqa: E402
 from lifecycle.settings import load_settings  # noqa: E402
 
@@ -119,7 +120,7 @@ def cluster_env() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def live(cluster_env) -> Iterator[ClusterUnderTest]:
     settings = load_settings(environ=cluster_env)
-    ops = core.ClusterOps(core.plan(settings), SubprocessRunner(echo=False))
+    ops = core.ClusterOps(core.plan(settings), Context(settings, SubprocessRunner(echo=False)))
     started = time.monotonic()
     try:
         done = invoke("cluster.up", cluster_env)

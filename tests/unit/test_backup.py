@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import os
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from lifecycle import backup, dbclient
 from lifecycle.backup import AUTOMATIC, MANUAL, Database, Manifest, RowCounter
+from lifecycle.context import Context
 from lifecycle.dbclient import DbTools
 from lifecycle.errors import UserError
 from lifecycle.runner import Result
@@ -375,7 +377,7 @@ class SqlRunner:
 
 def database(tmp_path: Path, streams: FakeStreams, **environ: str) -> Database:
     settings = load_settings(root=tmp_path, environ={"COMPOSE_PROJECT_NAME": "shop", **environ})
-    return Database(settings, SqlRunner(), streams, say=lambda message: None)
+    return Database(Context(settings, SqlRunner(), say=lambda message: None, streams=streams))
 
 
 def test_a_backup_writes_the_dump_and_a_manifest_that_describes_it(tmp_path):
@@ -412,7 +414,7 @@ def test_automatic_backups_are_pruned_to_backup_keep_and_manual_ones_stay(tmp_pa
 def test_no_backup_skips_and_says_so(tmp_path):
     said = []
     db = database(tmp_path, FakeStreams(MYSQLDUMP_STYLE))
-    db.say = said.append
+    db.ctx = replace(db.ctx, say=said.append)
     assert db.safety_backup("before db.reset", skip=True) is None
     assert said == ["safety backup skipped (--no-backup) before db.reset"]
     assert not (tmp_path / "backups").exists()

@@ -735,7 +735,7 @@ def test_deploy_section_leaves_the_engine_in_the_swarm_state_it_found(make_setti
     gwbridge = ("docker", "network", "inspect", "docker_gwbridge")  # swarm init makes it: gone again only if made
     run = SwarmEngine({SWARM_PROBE: Result(0, state), LABELLED: Result(0, labelled), gwbridge: Result(int(init))})
     bench = Bench(make_settings(), run, runs=1, duration=1)
-    on_swarm(bench, Deployer(bench.settings, bench.run))
+    on_swarm(bench, Deployer(bench.ctx))
     assert (["docker", "swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377"]
             in run.calls) == init  # fmt: skip
     assert any(argv[:4] == ["docker", "node", "update", "--label-add"] for argv in run.calls) == (labelled == "")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from lifecycle import cluster as core
+from lifecycle.context import Context
 from lifecycle.errors import UserError
 from lifecycle.settings import load_settings
 
@@ -190,9 +191,10 @@ def test_a_dry_run_prints_the_commands_and_makes_nothing(tmp_path, capsys, monke
     monkeypatch.setattr(core.os, "geteuid", lambda: 0)
     monkeypatch.setattr(core.probes, "port_is_free", lambda port: True)
     environ = {"CLUSTER_NAME": "unit-dry", "CLUSTER_DIR": str(tmp_path / "clusters")}
-    lab = core.plan(load_settings(root=tmp_path, environ=environ))
+    lab_settings = load_settings(root=tmp_path, environ=environ)
+    lab = core.plan(lab_settings)
     runner = RecordingRunner()
-    ops = core.ClusterOps(lab, runner, dry=True)
+    ops = core.ClusterOps(lab, Context(lab_settings, runner, dry=True))
     ops.up("lifecycle/registry:2.8")
     made = [argv for argv in runner.calls if argv[:2] != ["ip", "-json"] and "inspect" not in argv]
     assert made[: len(core.network_commands(lab))] == core.network_commands(lab)
@@ -204,7 +206,8 @@ def test_a_dry_run_prints_the_commands_and_makes_nothing(tmp_path, capsys, monke
 
 def test_status_of_a_cluster_that_is_not_up(tmp_path):
     environ = {"CLUSTER_NAME": "unit-down", "CLUSTER_DIR": str(tmp_path)}
-    ops = core.ClusterOps(core.plan(load_settings(root=tmp_path, environ=environ)), run=None)
+    settings = load_settings(root=tmp_path, environ=environ)
+    ops = core.ClusterOps(core.plan(settings), Context(settings, run=None))
     assert ops.status() == ["cluster unit-down is down"]
 
 
@@ -222,7 +225,7 @@ def test_a_worker_joins_through_the_api_and_the_token_is_never_shown(lab, tmp_pa
         f'+ POST /swarm/join on {STATE}/w1/docker.sock {{"ListenAddr": "198.18.7.12:2377", '
         '"AdvertiseAddr": "198.18.7.12", "RemoteAddrs": ["198.18.7.11:2377"], "JoinToken": "<hidden>"}'
     )
-    core.ClusterOps(lab, run=None, dry=True).join(w1, "SWMTKN-1-secret")
+    core.ClusterOps(lab, Context(load_settings(root=tmp_path), run=None, dry=True)).join(w1, "SWMTKN-1-secret")
     assert "SWMTKN" not in capsys.readouterr().err
 
 
@@ -320,6 +323,6 @@ def test_down_refuses_a_folder_without_the_marker_and_removes_nothing(tmp_path, 
     runner = RecordingRunner()
     refusal = re.escape("has no .lifecycle-cluster file: not made by invoke cluster.up")
     with pytest.raises(UserError, match=refusal) as error:
-        core.ClusterOps(decoy, runner).down()
+        core.ClusterOps(decoy, Context(load_settings(root=tmp_path, environ=environ), runner)).down()
     assert "\n" not in str(error.value)
     assert runner.calls == [] and (tmp_path / "decoy" / "m" / "docker.pid").exists()

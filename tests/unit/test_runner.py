@@ -11,6 +11,7 @@ import pytest
 from conftest import RecordingRunner
 
 from lifecycle import runner
+from lifecycle.context import Context
 from lifecycle.errors import UserError
 from lifecycle.runner import CHUNK, piped_input
 from lifecycle.stack import Suite
@@ -76,5 +77,5 @@ def test_db_shell_with_stdin_closed_refuses_before_running_anything(make_setting
     monkeypatch.setattr("sys.stdin", None)
     run = RecordingRunner()
     with pytest.raises(UserError, match=r"^invoke db\.shell has no terminal and nothing piped in .*nothing was run$"):
-        Suite(make_settings(), run).db_shell(root=True)
+        Suite(Context(make_settings(), run)).db_shell(root=True)
     assert run.calls == []

@@ -11,6 +11,7 @@ import pytest
 from conftest import RecordingRunner
 
 from lifecycle import deploy, signing, swarm
+from lifecycle.context import Clock, Context
 from lifecycle.errors import UserError
 from lifecycle.runner import Result
 from lifecycle.stages import PROD
@@ -282,7 +283,7 @@ def test_deploy_checks_the_signature_before_any_swarm_command(make_settings, che
     )
     settings = make_settings(checkout, COMPOSE_PROJECT_NAME="shop")
     with pytest.raises(UserError, match="is not signed"):
-        deploy.Deployer(settings, runner, sleep=lambda _: None).deploy(PROD, 2)
+        deploy.Deployer(Context(settings, runner, clock=Clock(sleep=lambda _: None))).deploy(PROD, 2)
     assert [call[:2] for call in runner.calls] == [swarm.swarm_state()[:2], ["docker", "run"]]
 
 
@@ -302,6 +303,6 @@ def test_deploy_checks_the_provenance_after_the_signature_and_before_any_swarm_c
 
     settings = make_settings(checkout, COMPOSE_PROJECT_NAME="shop")
     with pytest.raises(UserError, match=r"shop@sha256:a{64} has no provenance; .*nothing changed"):
-        deploy.Deployer(settings, runner, sleep=lambda _: None).deploy(PROD, 2)
+        deploy.Deployer(Context(settings, runner, clock=Clock(sleep=lambda _: None))).deploy(PROD, 2)
     assert [call[:2] for call in calls] == [["docker", "info"], ["docker", "run"], ["docker", "run"]]
     assert calls[-1][-2:] == [f"docker://127.0.0.1:5000/shop:sha256-{'a' * 64}.provenance", "dir:/out/provenance"]

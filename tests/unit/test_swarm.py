@@ -11,6 +11,7 @@ import pytest
 from conftest import RecordingRunner
 
 from lifecycle import deploy, probes, swarm, tls
+from lifecycle.context import Clock, Context
 from lifecycle.errors import UserError
 from lifecycle.release import Release, ReleaseLog
 from lifecycle.runner import Result
@@ -347,7 +348,7 @@ def deployer(make_settings, tmp_path, runner, **environ: str) -> deploy.Deployer
     # covers the signature check that comes first).
     unsigned = {"ALLOW_UNSIGNED": "true"}
     settings = make_settings(**{**defaults, **certificate_files, **unsigned, **environ})
-    return deploy.Deployer(settings, runner, sleep=lambda _: None)
+    return deploy.Deployer(Context(settings, runner, clock=Clock(sleep=lambda _: None)))
 
 
 @pytest.mark.parametrize(

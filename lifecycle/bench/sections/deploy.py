@@ -51,7 +51,7 @@ def measure(bench: Bench) -> dict[str, Any]:
         raise UserError("the deploy section loads the HTTPS proxy with wrk; install it: apt-get install wrk")
     # Its own stack name (so its database volume and networks are never the compose project's) and HTTPS port.
     with bench.own_project("deploy", ports=("HTTPS_PORT",)) as settings:
-        return measure_in(bench, Deployer(settings, bench.run))
+        return measure_in(bench, Deployer(bench.ctx.with_settings(settings)))
 
 
 def measure_in(bench: Bench, deployer: Deployer) -> dict[str, Any]:
@@ -85,7 +85,7 @@ def new_release(bench: Bench, change: Callable[[], None] | None = None) -> Relea
     with restored(root / CODE_FILE), restored(root / VIEWS):
         if change:
             change()
-        made = release(bench.suite, PROD, allow_dirty=True)
+        made = release(bench.suite.ctx, PROD, allow_dirty=True)
     bench.remember_image(bench.suite.settings.image(PROD))  # the bench's build
     if made is None:
         raise UserError("the release made no image")
