@@ -15,9 +15,9 @@ import nox
 
 sys.path.insert(0, str(Path(__file__).parent))  # nox, unlike invoke, does not put the noxfile's folder on the path
 
-from lifecycle import compose as cmd
 from lifecycle import deps, registry
 from lifecycle.browser import ensure_chromium
+from lifecycle.commands import compose
 from lifecycle.context import Context
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
@@ -88,7 +88,7 @@ def lint(session: nox.Session) -> None:
     session.run("actionlint", *WORKFLOWS)
     suite = engine_suite(session)
     for stage in STAGES:
-        suite.run(cmd.config_argv(suite.settings, stage), env=suite.settings.env)
+        suite.run(compose.config_argv(suite.settings, stage), env=suite.settings.env)
     suite.run(registry.compose_argv(suite.settings, "config", "--quiet"), env=suite.settings.env)
 
 

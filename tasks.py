@@ -20,11 +20,11 @@ from invoke.runners import Local
 from lifecycle import adopt as adopting
 from lifecycle import backup, deps, offline, provenance, sbom, signing, tls, wheel
 from lifecycle import cluster as cluster_core
-from lifecycle import compose as cmd
 from lifecycle import deploy as swarm_deploy
 from lifecycle import doctor as doctor_checks
 from lifecycle import registry as local_registry
 from lifecycle import release as releasing
+from lifecycle.commands import compose
 from lifecycle.context import Context
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
@@ -181,7 +181,7 @@ def down(c, volumes=False, yes=False, no_backup=False):
 def logs(c, service=None, follow=False, tail="200"):
     """Show the containers' logs."""
     s = suite(c)
-    s.run(cmd.logs_argv(s.settings, [service] if service else [], follow=follow, tail=tail), env=s.settings.env)
+    s.run(compose.logs_argv(s.settings, [service] if service else [], follow=follow, tail=tail), env=s.settings.env)
 
 
 @task
@@ -189,7 +189,7 @@ def logs(c, service=None, follow=False, tail="200"):
 def ps(c):
     """List this checkout's containers and their health."""
     s = suite(c)
-    s.run(cmd.ps_argv(s.settings), env=s.settings.env)
+    s.run(compose.ps_argv(s.settings), env=s.settings.env)
 
 
 @task(
@@ -269,7 +269,7 @@ def compose_passthrough(c, args, stage="dev"):
     """Run any docker compose command with this checkout's project, file, profile and settings."""
     target = Stage.parse(stage)
     s = suite(c)
-    s.run(cmd.compose_argv(s.settings, *shlex.split(args), stage=target), env=s.settings.env, interactive=True)
+    s.run(compose.compose_argv(s.settings, *shlex.split(args), stage=target), env=s.settings.env, interactive=True)
 
 
 @task(name="up")

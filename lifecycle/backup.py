@@ -6,7 +6,7 @@ container through gzip into `<name>.partial`, renamed only when complete. A rest
 whole gzip stream first, loads into a scratch database, checks its row counts against the manifest, then
 swaps it in with one RENAME TABLE statement (atomic in MariaDB and MySQL): killed at any point before the
 swap, the previous data is still there. Decisions are plain functions; `Database` sequences commands from
-`lifecycle.dbclient` through the `Runner` and the streaming edge.
+`lifecycle.commands.dbclient` through the `Runner` and the streaming edge.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from lifecycle import compose as cmd
-from lifecycle import dbclient, private
+from lifecycle import private
+from lifecycle.commands import compose, dbclient, docker
+from lifecycle.commands.dbclient import DbTools
 from lifecycle.context import Context
-from lifecycle.dbclient import DbTools
 from lifecycle.errors import UserError
 from lifecycle.probes import ServiceContainer, service_container
 from lifecycle.runner import CHUNK, CommandFailed, Runner, Streams
@@ -619,7 +619,7 @@ class Database:
 
     def containers(self) -> Running:
         label = f"label=com.docker.compose.project={self.settings.project_name}"
-        ps = cmd.docker_argv("ps", "--filter", label, "--format", PS_FORMAT)
+        ps = docker.docker_argv("ps", "--filter", label, "--format", PS_FORMAT)
         return running_containers(self._run(ps, capture=True, warn=True))
 
     # ------------------------------------------------------------------------------------------ backup
@@ -845,7 +845,9 @@ class Database:
 
     def pending_migrations(self, service: str) -> list[str] | None:
         """`migrate --plan` in the running app container: the migrations the database lacks (None: unknown)."""
-        argv = cmd.compose_argv(self.settings, "exec", "--no-TTY", service, "python", "manage.py", "migrate", "--plan")
+        argv = compose.compose_argv(
+            self.settings, "exec", "--no-TTY", service, "python", "manage.py", "migrate", "--plan"
+        )
         plan = self.run(argv, env=self.settings.env, capture=True, warn=True)
         if not plan.ok:  # the data is in place; only the report is missing
             self.say(f"warning: migrate --plan failed in {service}; run invoke manage 'migrate --plan' to see what "
@@ -879,8 +881,8 @@ class Database:
         """manage.py in the stage's running container, else in a one-off one."""
         argv = ["python", "manage.py", *command]
         if stage.service == running:
-            return cmd.compose_argv(self.settings, "exec", "--no-TTY", stage.service, *argv)
-        return cmd.run_argv(self.settings, stage, argv)
+            return compose.compose_argv(self.settings, "exec", "--no-TTY", stage.service, *argv)
+        return compose.run_argv(self.settings, stage, argv)
 
     # ------------------------------------------------------------------------- server records and guards
     def record_server(self) -> None:
@@ -900,7 +902,7 @@ class Database:
             self.say(f"warning: could not record the database server in its volume: {error}")
 
     def volume_exists(self) -> bool:
-        return self.run(cmd.docker_argv("volume", "inspect", self.volume), warn=True, capture=True).ok
+        return self.run(docker.docker_argv("volume", "inspect", self.volume), warn=True, capture=True).ok
 
     def guard_server_change(self, *, no_backup: bool) -> None:
         """Before `up`: when DB_IMAGE's major version differs from the volume's record, back up with the old one."""
@@ -922,7 +924,7 @@ class Database:
         if not no_backup and not running:
             old_image = recorded.split()[0]
             self.say(f"{reason}: starting the old server to back up first")
-            started = self.run(cmd.compose_argv(self.settings, "up", "--detach", "--wait", dbclient.SERVICE),
+            started = self.run(compose.compose_argv(self.settings, "up", "--detach", "--wait", dbclient.SERVICE),
                                env={**self.settings.env, "DB_IMAGE": old_image}, warn=True)  # fmt: skip
             if not started.ok:
                 raise UserError(f"could not start {old_image} to back up the data first; set DB_IMAGE back to it, "
@@ -937,7 +939,7 @@ class Database:
         if not self.volume_exists():
             return
         if not no_backup and not self.is_running():
-            started = self.run(cmd.compose_argv(self.settings, "up", "--detach", "--wait", dbclient.SERVICE),
+            started = self.run(compose.compose_argv(self.settings, "up", "--detach", "--wait", dbclient.SERVICE),
                                env=self.settings.env, warn=True)  # fmt: skip
             if not started.ok:
                 raise UserError("could not start the db service to back up the volume first (see above); nothing was "

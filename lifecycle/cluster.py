@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle import probes
-from lifecycle.compose import docker_argv
+from lifecycle.commands.docker import docker_argv
 from lifecycle.context import Context, wait_until
 from lifecycle.errors import UserError
 from lifecycle.runner import Runner, spawn

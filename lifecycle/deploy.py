@@ -1,7 +1,7 @@
 """Deploy the last release to a Docker Swarm: secrets, the database, the migrate job, the rolling update.
 
 Swarm schedules, restarts, updates and rolls back; this module prepares the inputs (the release's
-digest, content-named secrets, the stack's variables), runs the commands from `lifecycle.swarm` in the
+digest, content-named secrets, the stack's variables), runs the commands from `lifecycle.commands.swarm` in the
 right order, waits with a deadline while printing progress, and reports. The order of a deploy:
 
 1. refuse bad input before touching anything (stage, replicas, swarm mode, a release, its signature and its
@@ -21,8 +21,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import offline, probes, provenance, signing, swarm, tls
+from lifecycle import offline, probes, provenance, signing, tls
 from lifecycle.backup import confirm_project
+from lifecycle.commands import swarm
 from lifecycle.context import Context
 from lifecycle.errors import UserError
 from lifecycle.release import ReleaseLog

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from lifecycle import buildkey
-from lifecycle.compose import BUILD_LOG_LEVEL, compose_argv, docker_argv
+from lifecycle.commands.compose import BUILD_LOG_LEVEL, compose_argv
+from lifecycle.commands.docker import docker_argv
 from lifecycle.errors import UserError, exit_status
 from lifecycle.probes import image_available, image_id, image_label, image_present
 from lifecycle.runner import Runner, SubprocessRunner

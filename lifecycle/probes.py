@@ -21,7 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle.compose import BUILD_LOG_LEVEL, compose_argv, docker_argv
+from lifecycle.commands.compose import BUILD_LOG_LEVEL, compose_argv
+from lifecycle.commands.docker import docker_argv
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
 

@@ -12,8 +12,8 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lifecycle import compose as cmd
 from lifecycle import offline
+from lifecycle.commands import compose
 from lifecycle.context import wait_until
 from lifecycle.errors import UserError
 from lifecycle.probes import port_is_free
@@ -32,7 +32,7 @@ def project(settings: Settings) -> str:
 
 
 def compose_argv(settings: Settings, *args: str) -> list[str]:
-    return cmd.compose_argv(settings, *args, project=project(settings), file=COMPOSE_FILE)
+    return compose.compose_argv(settings, *args, project=project(settings), file=COMPOSE_FILE)
 
 
 def up_argv(settings: Settings) -> list[str]:

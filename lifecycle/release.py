@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lifecycle import codezip, private, probes, provenance, registry, signing
-from lifecycle import compose as cmd
+from lifecycle.commands import docker
 from lifecycle.context import Context, say
 from lifecycle.errors import UserError
 from lifecycle.runner import Runner
@@ -260,12 +260,12 @@ def push_exactly(run: Runner, settings: Settings, image_id: str, target: str) ->
     name between this tag and this push, so what is pushed is always the image this run built."""
     repository = target.rsplit(":", 1)[0]
     for _ in range(PUSH_ATTEMPTS):
-        run(cmd.tag_argv(image_id, target))
-        done = run(cmd.push_argv(target), warn=True, capture=True)
+        run(docker.tag_argv(image_id, target))
+        done = run(docker.push_argv(target), warn=True, capture=True)
         if not done.ok:
             raise UserError(push_error(settings, target, done.stderr or done.stdout))
         digest = pushed_digest(done.stdout)
-        argv = cmd.manifest_inspect_argv(f"{repository}@{digest}", plain_http=on_loopback(settings.registry))
+        argv = docker.manifest_inspect_argv(f"{repository}@{digest}", plain_http=on_loopback(settings.registry))
         manifest = run(argv, warn=True, capture=True)
         pushed_id = config_digest(manifest.stdout) if manifest.ok else ""
         if not pushed_id:
@@ -282,7 +282,7 @@ def push_exactly(run: Runner, settings: Settings, image_id: str, target: str) ->
 
 
 def inspect_json(run: Runner, image: str) -> Mapping:
-    done = run(cmd.image_inspect_argv(image), warn=True, capture=True)
+    done = run(docker.image_inspect_argv(image), warn=True, capture=True)
     if not done.ok:
         raise UserError(f"image {image} is not present; build it (invoke build)")
     return json.loads(done.stdout)

@@ -1,7 +1,7 @@
 """The lifecycle operations both front ends run: zip, build, up, down, qa, clean.
 
 A `Suite` holds the resolved settings, a `Runner` and the dry-run flag. Decisions are plain functions;
-commands come from `lifecycle.compose`; this module only sequences them.
+commands come from `lifecycle.commands.compose`; this module only sequences them.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from lifecycle import backup, buildkey, codezip, container_env, dbclient, offline, sbom, secretfiles, tls
-from lifecycle import compose as cmd
+from lifecycle import backup, buildkey, codezip, container_env, offline, sbom, secretfiles, tls
+from lifecycle.commands import compose, dbclient, docker
 from lifecycle.context import Context
 from lifecycle.doctor import base_image_fix
 from lifecycle.errors import UserError
@@ -278,7 +278,7 @@ class Suite:
         if sbom_current and not self.dry and built is not None and built[1] == key:
             self.say(f"{tag} is up to date: built from these inputs (build key {key[:12]}); nothing to build")
             return
-        argv = cmd.build_argv(self.settings, stage, no_cache=no_cache, with_sbom=not sbom_current)
+        argv = compose.build_argv(self.settings, stage, no_cache=no_cache, with_sbom=not sbom_current)
         self.run(argv, env={**env, "BUILD_KEY": key, "SBOM_BUILD_KEY": sbom_key})
         if sbom_current:
             return
@@ -286,7 +286,7 @@ class Suite:
         if current.sha256 != recorded.sha256 and stage.carries_sbom and not self.dry:
             env["SBOM_SHA256"] = current.sha256
             self.run(
-                cmd.build_argv(self.settings, stage),
+                compose.build_argv(self.settings, stage),
                 env={**env, "BUILD_KEY": self.build_key(stage.target, env, base_id), "SBOM_BUILD_KEY": sbom_key},
             )
 
@@ -300,7 +300,7 @@ class Suite:
         report = sbom.report_path(self.settings.root, stage)
         if built == recorded.image_id and report.is_file():
             return recorded
-        document = self.run(cmd.cat_in_image_argv(image, sbom.BUILT_PATH), env=env, capture=True).stdout
+        document = self.run(docker.cat_in_image_argv(image, sbom.BUILT_PATH), env=env, capture=True).stdout
         if self.dry:
             return recorded
         report.parent.mkdir(parents=True, exist_ok=True)
@@ -366,7 +366,7 @@ class Suite:
         if self.dry or not volume_exists(self.run, f"{self.settings.project_name}_{DB_VOLUME}"):
             return False
         env = self.settings.env
-        self.run(cmd.compose_argv(self.settings, "up", "--detach", "--no-build", "db", stage=stage), env=env)
+        self.run(compose.compose_argv(self.settings, "up", "--detach", "--no-build", "db", stage=stage), env=env)
         state = self.state_probe("db")
         looks = []
 
@@ -383,7 +383,7 @@ class Suite:
     def state_probe(self, service: str) -> Callable[[], str]:
         """Asks for the `docker inspect` State (JSON) of the service's container, found once by its labels."""
         found = service_container(self.run, self.settings.project_name, service)
-        argv = cmd.docker_argv("inspect", "--format", "{{json .State}}", found.id if found else service)
+        argv = docker.docker_argv("inspect", "--format", "{{json .State}}", found.id if found else service)
         return lambda: self.run(argv, warn=True, capture=True).stdout
 
     def wait_healthy(self, service: str, timeout: float) -> bool:
@@ -400,11 +400,11 @@ class Suite:
         """With db healthy already: (re)start the stage's service alone and wait for its health here, then start
         the proxy when there is one. `compose up --wait` would poll db's health, then every container's, on a
         half-second tick each; this answers as soon as the app's own health check passes."""
-        self.run(cmd.up_argv(settings, stage, debug=debug, only=stage.service), env=env)
+        self.run(compose.up_argv(settings, stage, debug=debug, only=stage.service), env=env)
         if not self.wait_healthy(stage.service, int(self.settings["WAIT_TIMEOUT"])):
             return False
         if stage.behind_https_proxy:
-            self.run(cmd.up_argv(settings, stage, only="proxy"), env=env)
+            self.run(compose.up_argv(settings, stage, only="proxy"), env=env)
         return True
 
     def up(self, stage: Stage, *, build: bool = True, debug: str | None = None, no_backup: bool = False) -> str:
@@ -441,10 +441,10 @@ class Suite:
         if db_healthy and not paused:  # the everyday case: a new build of a running stack
             started = self.start_beside_healthy_db(settings, stage, env, bool(debug))
         else:
-            argv = cmd.up_argv(settings, stage, debug=bool(debug), healthy=not paused)
+            argv = compose.up_argv(settings, stage, debug=bool(debug), healthy=not paused)
             started = self.run(argv, env=env, warn=True).ok
         if not started:
-            self.run(cmd.logs_argv(settings, tail="40"), env=settings.env, warn=True)
+            self.run(compose.logs_argv(settings, tail="40"), env=settings.env, warn=True)
             deadline = self.settings["WAIT_TIMEOUT"]
             raise UserError(f"{stage} did not come up healthy (deadline {deadline}s); see the logs above (invoke logs)")
         database.record_server()
@@ -470,7 +470,7 @@ class Suite:
         ensure_secret_key(self.settings, stage)
         self.ensure_image(stage)
         tty = stdin_is_terminal()
-        argv = cmd.run_argv(self.settings, stage, ["python", "manage.py", *command], tty=tty, env=flags)
+        argv = compose.run_argv(self.settings, stage, ["python", "manage.py", *command], tty=tty, env=flags)
         return self.run(argv, env={**self.settings.env, **secrets}, warn=True, interactive=tty).return_code
 
     def shell(self, stage: Stage, command: str | None = None, env_items: Sequence[str] = ()) -> int:
@@ -480,7 +480,7 @@ class Suite:
             raise UserError("invoke shell needs a terminal; without one, run a command: invoke shell --command 'CMD'")
         flags, secrets = container_env_items(env_items, self.settings.env)
         bash = ["bash"] if command is None else ["bash", "-c", command]
-        argv = cmd.exec_argv(self.settings, stage, bash, tty=tty, env=flags)
+        argv = compose.exec_argv(self.settings, stage, bash, tty=tty, env=flags)
         return self.run(argv, env={**self.settings.env, **secrets}, warn=True, interactive=tty).return_code
 
     def db_shell(self, root: bool = False) -> int:
@@ -516,7 +516,7 @@ class Suite:
             confirm_volume_deletion(project or self.settings.project_name, yes, ask)
             if project is None:  # another project's volume is not this checkout's data
                 self.database().guard_volume_deletion(no_backup=no_backup)
-        self.run(cmd.down_argv(self.settings, volumes=volumes, project=project), env=self.settings.env)
+        self.run(compose.down_argv(self.settings, volumes=volumes, project=project), env=self.settings.env)
         if volumes and project is None and not self.dry:  # the next run writes them again, from .env
             secretfiles.remove(self.settings)
 
@@ -539,21 +539,21 @@ class Suite:
                 (reports / name).unlink(missing_ok=True)
         status = 1
         try:
-            start_db = cmd.compose_argv(settings, "up", "--detach", "--wait", "db", stage=TEST_QA, project=project)
+            start_db = compose.compose_argv(settings, "up", "--detach", "--wait", "db", stage=TEST_QA, project=project)
             self.run(start_db, env=env)
             status = self.run(
-                cmd.run_argv(settings, TEST_QA, pytest_args, name=container, remove=False, project=project),
+                compose.run_argv(settings, TEST_QA, pytest_args, name=container, remove=False, project=project),
                 env=env,
                 warn=True,
             ).return_code
             if not self.dry:
                 reports.mkdir(parents=True, exist_ok=True)
-            self.run(cmd.docker_argv("cp", f"{container}:/reports/.", str(reports)), env=env, warn=True)
+            self.run(docker.docker_argv("cp", f"{container}:/reports/.", str(reports)), env=env, warn=True)
             if status:
                 self.dump_state(project, reports)
         finally:
-            self.run(cmd.docker_argv("rm", "--force", "--volumes", container), env=env, warn=True, capture=True)
-            self.run(cmd.down_argv(settings, volumes=True, project=project), env=env, warn=True)
+            self.run(docker.docker_argv("rm", "--force", "--volumes", container), env=env, warn=True, capture=True)
+            self.run(compose.down_argv(settings, volumes=True, project=project), env=env, warn=True)
         if self.dry:
             self.say(f"dry run: would run pytest in test-qa and copy its reports to {reports}")
             return 0
@@ -566,8 +566,8 @@ class Suite:
     def dump_state(self, project: str, reports: Path) -> None:
         """After a failure, keep what explains it: compose ps and the logs, next to the test reports."""
         for name, argv in (
-            ("compose-ps.txt", cmd.ps_argv(self.settings, project=project)),
-            ("compose-logs.txt", cmd.logs_argv(self.settings, tail="all", project=project)),
+            ("compose-ps.txt", compose.ps_argv(self.settings, project=project)),
+            ("compose-logs.txt", compose.logs_argv(self.settings, tail="all", project=project)),
         ):
             output = self.run(argv, env=self.settings.env, warn=True, capture=True).stdout
             if not self.dry:
@@ -608,13 +608,13 @@ class Suite:
             elif owner is not None:
                 self.say(f"keep {image}: built by {owner or 'a checkout without an owner label'}, not by {project}")
         if owned:
-            self.run(cmd.docker_argv("image", "rm", *owned), env=self.settings.env)
+            self.run(docker.docker_argv("image", "rm", *owned), env=self.settings.env)
         superseded = superseded_builds(self.run, project)
         if superseded:
             self.say(
                 f"{'dry run: would remove' if self.dry else 'remove'} {len(superseded)} earlier builds of {project}"
             )
-            self.run(cmd.docker_argv("image", "rm", *superseded), env=self.settings.env, warn=True)
+            self.run(docker.docker_argv("image", "rm", *superseded), env=self.settings.env, warn=True)
         paths = [self.settings.zip_path, codezip.manifest_path_for(self.settings.zip_path)]
         if checkout_files:
             paths += [self.settings.root / "reports", *(self.settings.root / CERTS_DIR).glob("*.crt")]

@@ -19,7 +19,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import openssl
+from lifecycle.commands import openssl
 from lifecycle.context import wait_until
 from lifecycle.errors import UserError
 from lifecycle.probes import https_health_answers

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from lifecycle import compose as cmd
 from lifecycle.bench import facts
 from lifecycle.bench.evaluate import Results, Row
 from lifecycle.bench.load import free_port, generate_load
+from lifecycle.commands import compose, docker
 from lifecycle.context import Context
 from lifecycle.errors import EXPECTED_FAILURES, UserError
 from lifecycle.probes import image_id
@@ -125,7 +125,7 @@ class Bench:
         mark = len(self.run.timings)
         seconds, _ = timed(lambda: self.suite.build(stage, no_cache=no_cache))
         builds = {  # with its SBOM image, then (after a dependency change) the label-only rebuild
-            tuple(cmd.build_argv(self.settings, stage, no_cache=no_cache, with_sbom=sbom)) for sbom in (True, False)
+            tuple(compose.build_argv(self.settings, stage, no_cache=no_cache, with_sbom=sbom)) for sbom in (True, False)
         }
         compose = self.run.seconds_since(mark, builds)
         self.remember_image(self.settings.image(stage))
@@ -182,7 +182,7 @@ class Bench:
 
     # --------------------------------------------------------------------------------- containers
     def service_id(self, service: str) -> str:
-        argv = cmd.compose_argv(self.settings, "ps", "--quiet", service, stage=PROD)
+        argv = compose.compose_argv(self.settings, "ps", "--quiet", service, stage=PROD)
         out = self.run(argv, env=self.env, warn=True, capture=True).stdout.strip()
         if not out:
             raise UserError(f"no running {service} container in project {self.name}")
@@ -192,7 +192,7 @@ class Bench:
         """A name for a container the bench starts with plain `docker run`; cleanup removes it."""
         name = f"{self.name}-{suffix}"
         self.undo.append(
-            lambda: self.run(cmd.docker_argv("rm", "--force", name), env=self.env, warn=True, capture=True)
+            lambda: self.run(docker.docker_argv("rm", "--force", name), env=self.env, warn=True, capture=True)
         )
         return name
 
@@ -224,10 +224,10 @@ class Bench:
         finally:
             for image_id in sorted(self.image_ids):  # earlier builds' images the later ones untagged
                 tags = facts.output(
-                    self.run, cmd.docker_argv("image", "inspect", "--format", "{{len .RepoTags}}", image_id)
+                    self.run, docker.docker_argv("image", "inspect", "--format", "{{len .RepoTags}}", image_id)
                 )
                 if tags == "0":
-                    self.run(cmd.docker_argv("image", "rm", image_id), env=self.env, warn=True, capture=True)
+                    self.run(docker.docker_argv("image", "rm", image_id), env=self.env, warn=True, capture=True)
             with contextlib.suppress(OSError):  # the bench's own zip folder, once empty
                 (self.settings.root / BENCH_ZIP_DIR).rmdir()
 

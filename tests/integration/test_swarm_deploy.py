@@ -35,8 +35,8 @@ from conftest import (
     unique_name,
 )
 
-from lifecycle import swarm
 from lifecycle.bench.facts import parse_docker_time
+from lifecycle.commands import swarm
 from lifecycle.release import RELEASES_FILE, Release, ReleaseLog
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""lifecycle.dbclient and lifecycle.backup: exact argv, the dump-tool choice, and every decision on plain data."""
+"""lifecycle.commands.dbclient and lifecycle.backup: exact argv, the dump-tool choice, and every decision on plain data."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle import backup, dbclient
+from lifecycle import backup
 from lifecycle.backup import AUTOMATIC, MANUAL, Database, Manifest, RowCounter
+from lifecycle.commands import dbclient
+from lifecycle.commands.dbclient import DbTools
 from lifecycle.context import Context
-from lifecycle.dbclient import DbTools
 from lifecycle.errors import UserError
 from lifecycle.runner import Result
 from lifecycle.settings import load_settings

@@ -688,7 +688,7 @@ def test_deploy_rows_show_medians_and_the_targets():
 )
 def test_rollback_seconds_is_swarms_own_time_from_update_start_to_rollback_completed(update, seconds):
     from lifecycle.bench.sections.deploy import rollback_seconds
-    from lifecycle.swarm import ServiceState
+    from lifecycle.commands.swarm import ServiceState
 
     state, started, completed = update
     assert rollback_seconds(ServiceState("i", "p", 3, state, "", started, completed, "{}")) == seconds

@@ -12,7 +12,8 @@ import pytest
 import yaml
 from conftest import CHECKOUT
 
-from lifecycle import dbclient, secretfiles
+from lifecycle import secretfiles
+from lifecycle.commands import dbclient
 
 VALUES = {"DJANGO_SECRET_KEY": "key-0123456789", "DB_PASSWORD": "app-0123456789", "DB_ROOT_PASSWORD": "root-0123456789"}
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import RecordingRunner
 
-from lifecycle import deploy, signing, swarm
+from lifecycle import deploy, signing
+from lifecycle.commands import swarm
 from lifecycle.context import Clock, Context
 from lifecycle.errors import UserError
 from lifecycle.runner import Result

@@ -1,4 +1,4 @@
-"""lifecycle.swarm and lifecycle.deploy without an engine: options -> exact argv, the engine's answers -> decisions."""
+"""lifecycle.commands.swarm and lifecycle.deploy without an engine: options -> exact argv, the engine's answers -> decisions."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import RecordingRunner
 
-from lifecycle import deploy, probes, swarm, tls
+from lifecycle import deploy, probes, tls
+from lifecycle.commands import swarm
 from lifecycle.context import Clock, Context
 from lifecycle.errors import UserError
 from lifecycle.release import Release, ReleaseLog

@@ -17,12 +17,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from lifecycle import compose as cmd
-from lifecycle import registry, swarm
+from lifecycle import registry
 from lifecycle.bench.context import CODE_FILE, Bench, Section, change_code, restored, say
 from lifecycle.bench.evaluate import Results, Row, fmt, judged, load_hint, median
 from lifecycle.bench.facts import parse_docker_time
 from lifecycle.bench.load import ensure_load_generator
+from lifecycle.commands import docker, swarm
 from lifecycle.deploy import ROLLED_BACK, Deployer
 from lifecycle.errors import EXPECTED_FAILURES, UserError
 from lifecycle.release import RELEASES_FILE, Release, ReleaseLog, release
@@ -180,7 +180,7 @@ def on_swarm(bench: Bench, deployer: Deployer) -> None:
     run, stack, settings = bench.run, deployer.stack, deployer.settings  # captured: cleanup runs after the section
     label = settings["DB_NODE_LABEL"]
     found = deployer.swarm_state().startswith("active")
-    had_gwbridge = run(cmd.docker_argv("network", "inspect", GWBRIDGE), warn=True, capture=True).ok
+    had_gwbridge = run(docker.docker_argv("network", "inspect", GWBRIDGE), warn=True, capture=True).ok
     labelled = found and bool(run(swarm.nodes_labelled(label), warn=True, capture=True).stdout.strip())
 
     def listed(argv: list[str]) -> list[str]:
@@ -192,7 +192,7 @@ def on_swarm(bench: Bench, deployer: Deployer) -> None:
         if not found:
             steps.append(lambda: deployer.leave_swarm(yes=True))
             if not had_gwbridge:  # `swarm init` made it, `swarm leave` keeps it
-                steps.append(lambda: run(cmd.docker_argv("network", "rm", GWBRIDGE), warn=True, capture=True))
+                steps.append(lambda: run(docker.docker_argv("network", "rm", GWBRIDGE), warn=True, capture=True))
         elif not labelled:
             steps.append(lambda: run(swarm.unlabel_node(label, deployer.require_swarm()), warn=True, capture=True))
         for step in steps:

@@ -1,4 +1,4 @@
-"""The one place that builds `docker compose` (and plain `docker`) command lines.
+"""The one place that builds `docker compose` command lines (plain `docker` ones: lifecycle/commands/docker.py).
 
 Every builder is named `<verb>_argv` and returns an argument list; callers run it through a `Runner`.
 Nothing here runs anything, and nothing checks a stage: a `Stage` is already valid.
@@ -126,31 +126,3 @@ def run_argv(
 
 def config_argv(settings: Settings, stage: Stage) -> list[str]:
     return compose_argv(settings, "config", "--quiet", stage=stage)
-
-
-def docker_argv(*args: str) -> list[str]:
-    """Plain docker CLI calls (inspect, cp, image rm): the only other door to the engine."""
-    return ["docker", *args]
-
-
-def cat_in_image_argv(image: str, path: str) -> list[str]:
-    """Print one file of an image, in a throwaway container with no network."""
-    return docker_argv("run", "--rm", "--network", "none", "--entrypoint", "cat", image, path)
-
-
-def image_inspect_argv(image: str, template: str = "{{json .}}") -> list[str]:
-    return docker_argv("image", "inspect", "--format", template, image)
-
-
-def tag_argv(source: str, target: str) -> list[str]:
-    return docker_argv("tag", source, target)
-
-
-def push_argv(image: str) -> list[str]:
-    return docker_argv("push", image)
-
-
-def manifest_inspect_argv(reference: str, *, plain_http: bool = False) -> list[str]:
-    """The manifest a registry holds for `repository@sha256:...` (or a tag), as JSON, without pulling. `plain_http`
-    for a registry on the loopback, which the engine trusts over HTTP but the CLI's manifest command does not."""
-    return docker_argv("manifest", "inspect", *["--insecure"] * plain_http, reference)
