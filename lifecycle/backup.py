@@ -30,7 +30,7 @@ from lifecycle.commands import compose, dbclient, docker
 from lifecycle.commands.dbclient import DbTools
 from lifecycle.context import Context
 from lifecycle.errors import UserError
-from lifecycle.probes import ServiceContainer, service_container
+from lifecycle.probes import ServiceContainer, service_container, volume_exists
 from lifecycle.runner import CHUNK, CommandFailed, Runner, Streams
 from lifecycle.settings import Settings
 from lifecycle.stages import DEV, STAGES, Stage
@@ -592,7 +592,7 @@ class Database:
 
     @property
     def volume(self) -> str:
-        return f"{self.settings.project_name}_db-data"
+        return compose.db_volume(self.settings)
 
     def _run(self, argv: Sequence[str], **options) -> str:
         return self.run(argv, env=self.settings.env, **options).stdout
@@ -845,9 +845,7 @@ class Database:
 
     def pending_migrations(self, service: str) -> list[str] | None:
         """`migrate --plan` in the running app container: the migrations the database lacks (None: unknown)."""
-        argv = compose.compose_argv(
-            self.settings, "exec", "--no-TTY", service, "python", "manage.py", "migrate", "--plan"
-        )
+        argv = compose.manage_exec_argv(self.settings, service, ["migrate", "--plan"])
         plan = self.run(argv, env=self.settings.env, capture=True, warn=True)
         if not plan.ok:  # the data is in place; only the report is missing
             self.say(f"warning: migrate --plan failed in {service}; run invoke manage 'migrate --plan' to see what "
@@ -879,10 +877,9 @@ class Database:
 
     def _manage(self, stage: Stage, running: str | None, command: Sequence[str]) -> list[str]:
         """manage.py in the stage's running container, else in a one-off one."""
-        argv = ["python", "manage.py", *command]
         if stage.service == running:
-            return compose.compose_argv(self.settings, "exec", "--no-TTY", stage.service, *argv)
-        return compose.run_argv(self.settings, stage, argv)
+            return compose.manage_exec_argv(self.settings, stage.service, command)
+        return compose.manage_run_argv(self.settings, stage, command)
 
     # ------------------------------------------------------------------------- server records and guards
     def record_server(self) -> None:
@@ -902,7 +899,7 @@ class Database:
             self.say(f"warning: could not record the database server in its volume: {error}")
 
     def volume_exists(self) -> bool:
-        return self.run(docker.docker_argv("volume", "inspect", self.volume), warn=True, capture=True).ok
+        return volume_exists(self.run, self.volume)
 
     def guard_server_change(self, *, no_backup: bool) -> None:
         """Before `up`: when DB_IMAGE's major version differs from the volume's record, back up with the old one."""
@@ -924,8 +921,8 @@ class Database:
         if not no_backup and not running:
             old_image = recorded.split()[0]
             self.say(f"{reason}: starting the old server to back up first")
-            started = self.run(compose.compose_argv(self.settings, "up", "--detach", "--wait", dbclient.SERVICE),
-                               env={**self.settings.env, "DB_IMAGE": old_image}, warn=True)  # fmt: skip
+            started = self.run(compose.start_db_argv(self.settings), env={**self.settings.env, "DB_IMAGE": old_image},
+                               warn=True)  # fmt: skip
             if not started.ok:
                 raise UserError(f"could not start {old_image} to back up the data first; set DB_IMAGE back to it, "
                                 "or add --no-backup to go on without a backup")  # fmt: skip
@@ -939,8 +936,7 @@ class Database:
         if not self.volume_exists():
             return
         if not no_backup and not self.is_running():
-            started = self.run(compose.compose_argv(self.settings, "up", "--detach", "--wait", dbclient.SERVICE),
-                               env=self.settings.env, warn=True)  # fmt: skip
+            started = self.run(compose.start_db_argv(self.settings), env=self.settings.env, warn=True)
             if not started.ok:
                 raise UserError("could not start the db service to back up the volume first (see above); nothing was "
                                 "deleted (add --no-backup to delete it without a backup)")  # fmt: skip

@@ -31,8 +31,6 @@ import socket
 import stat
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,8 +48,7 @@ BRIDGE = "br0"
 REGISTRY_CONTAINER = "registry"
 REGISTRY_CONTAINER_PORT = 5000
 NODE_LABEL = "lifecycle.node"  # m, w1 or w2 on each node: for placement preferences and constraints
-DB_LABEL = "lifecycle.db=true"  # where the deploy pins the database (a worker, so the app reaches it across nodes)
-DB_NODE = "w1"
+DB_NODE = "w1"  # the node labelled DB_NODE_LABEL=true: a worker, so the app reaches the database across nodes
 ROLES = (("m", "manager"), ("w1", "worker"), ("w2", "worker"))
 FIRST_HOST = 11  # node addresses are the subnet's .11, .12, .13
 ENGINE_DEADLINE = 60  # seconds for an engine to answer on its socket
@@ -79,6 +76,7 @@ class Cluster:
     registry_port: int
     state_dir: Path  # CLUSTER_DIR/NAME: every node's data root, exec root, socket, pid files and logs
     nodes: tuple[Node, ...]
+    db_node_label: str = "lifecycle.db"  # DB_NODE_LABEL: where the deploy pins the database
 
     @property
     def manager(self) -> Node:
@@ -159,7 +157,7 @@ def plan(settings: Settings) -> Cluster:
     if not directory.is_absolute():
         raise UserError(f"CLUSTER_DIR={directory} must be an absolute path, e.g. /var/lib/lifecycle-cluster")
     nodes = tuple(Node(n, role, str(subnet[FIRST_HOST + i])) for i, (n, role) in enumerate(ROLES))
-    return Cluster(name, subnet, int(port), directory / name, nodes)
+    return Cluster(name, subnet, int(port), directory / name, nodes, settings["DB_NODE_LABEL"])
 
 
 # --------------------------------------------------------------------------------------------- decisions
@@ -299,7 +297,8 @@ def node_labels(cluster: Cluster) -> list[list[str]]:
     """Every node named by a label; the database's node marked as the deploy expects."""
     commands = []
     for node in cluster.nodes:
-        labels = ["--label-add", f"{NODE_LABEL}={node.name}"] + ["--label-add", DB_LABEL] * (node.name == DB_NODE)
+        db = ["--label-add", f"{cluster.db_node_label}=true"] * (node.name == DB_NODE)
+        labels = ["--label-add", f"{NODE_LABEL}={node.name}", *db]
         commands.append(docker(cluster, cluster.manager, "node", "update", *labels, cluster.netns(node)))
     return commands
 
@@ -440,18 +439,6 @@ def mounts_under(path: Path, mountinfo: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------- operations
-
-
-def registry_answers(address: str) -> bool:
-    """The registry's API root answers (200, or 401 behind authentication) at http://ADDRESS/v2/."""
-    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through an HTTP proxy
-    try:
-        with direct.open(f"http://{address}/v2/", timeout=3):
-            return True
-    except urllib.error.HTTPError as error:
-        return error.code == 401
-    except OSError:
-        return False
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -672,7 +659,7 @@ class ClusterOps:
             self.start_relay(node)
         if not self.dry:
             self.wait_until(
-                lambda: registry_answers(cluster.registry),
+                lambda: probes.registry_answers(cluster.registry),
                 REGISTRY_DEADLINE,
                 f"the registry answering on {cluster.registry}",
             )

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle.commands.compose import BUILD_LOG_LEVEL, compose_argv
-from lifecycle.commands.docker import docker_argv
+from lifecycle.commands.docker import docker_argv, volume_inspect_argv
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
 
@@ -198,7 +198,7 @@ def image_owner(run: Runner, image: str) -> str | None:
 
 
 def volume_exists(run: Runner, name: str) -> bool:
-    return output(run, docker_argv("volume", "inspect", "--format", "{{.Name}}", name)) is not None
+    return output(run, volume_inspect_argv(name)) is not None
 
 
 @dataclass(frozen=True)
@@ -290,3 +290,36 @@ def crlf_files(root: Path, globs: Iterable[str] = SCRIPT_GLOBS) -> list[str]:
             if path.is_file() and b"\r\n" in path.read_bytes():
                 found.add(str(path.relative_to(root)))
     return sorted(found)
+
+
+# ------------------------------------------------------------------------------------------- registries
+REGISTRY_CONNECT_TIMEOUT_S = 5
+
+
+def registry_host_port(address: str) -> tuple[str, int]:
+    """REGISTRY's host and port (443 when it names none)."""
+    host = address.split("/", 1)[0]
+    name, _, port = host.partition(":")
+    return name, int(port) if port else 443
+
+
+def registry_reachable(address: str) -> bool:
+    """Something accepts a connection at the registry's host and port (any registry: HTTPS or plain)."""
+    try:
+        with socket.create_connection(registry_host_port(address), timeout=REGISTRY_CONNECT_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
+
+
+def registry_answers(address: str, timeout: float = 3) -> bool:
+    """A registry's API root answers at http://ADDRESS/v2/ (200, or 401 behind authentication); asked directly,
+    never through an HTTP proxy (the registries asked here are on this machine's loopback)."""
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with direct.open(f"http://{address}/v2/", timeout=timeout):
+            return True
+    except urllib.error.HTTPError as error:
+        return error.code == 401
+    except (OSError, ValueError):
+        return False

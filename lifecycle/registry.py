@@ -7,8 +7,6 @@ REGISTRY_IMAGE (the official registry:2) when present or pullable, else the offl
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,7 +14,7 @@ from lifecycle import offline
 from lifecycle.commands import compose
 from lifecycle.context import wait_until
 from lifecycle.errors import UserError
-from lifecycle.probes import port_is_free
+from lifecycle.probes import port_is_free, registry_answers
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
 
@@ -70,19 +68,8 @@ def is_local(settings: Settings) -> bool:
     return not settings["REGISTRY"]
 
 
-def answers(address: str, timeout: float = 3) -> bool:
-    """Does a registry answer on http://ADDRESS/v2/ (200, or 401 when it wants a login)?"""
-    try:
-        with urllib.request.urlopen(f"http://{address}/v2/", timeout=timeout):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except (OSError, ValueError):
-        return False
-
-
 def wait_until_answering(
-    address: str, container: str, deadline_s: float = ANSWER_DEADLINE_S, probe: Callable[[str], bool] = answers
+    address: str, container: str, deadline_s: float = ANSWER_DEADLINE_S, probe: Callable[[str], bool] = registry_answers
 ) -> None:
     message = f"the local registry did not answer on {address} within {deadline_s:.0f}s; see docker logs {container}"
     wait_until(lambda: probe(address), deadline_s, 0.5, message)

@@ -16,7 +16,6 @@ import ipaddress
 import json
 import os
 import re
-import socket
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -27,6 +26,7 @@ from lifecycle import codezip, private, probes, provenance, registry, signing
 from lifecycle.commands import docker
 from lifecycle.context import Context, say
 from lifecycle.errors import UserError
+from lifecycle.probes import registry_host_port, registry_reachable
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
 from lifecycle.stack import Suite
@@ -37,7 +37,6 @@ RELEASES_FILE = Path(".lifecycle") / "releases.jsonl"
 ZIP_LABEL = "io.lifecycle.code-zip.sha256"
 SBOM_LABEL = "io.lifecycle.sbom.sha256"
 DIGEST = re.compile(r"\bdigest: (sha256:[0-9a-f]{64})\b")
-CONNECT_TIMEOUT_S = 5
 PUSH_ATTEMPTS = 3  # pushes of one tag when another checkout keeps moving the local name in between
 
 
@@ -184,12 +183,6 @@ def dirty_refusal(commit: str | None, changed: list[str] | None) -> str | None:
     return None
 
 
-def registry_host_port(address: str) -> tuple[str, int]:
-    host = address.split("/", 1)[0]
-    name, _, port = host.partition(":")
-    return name, int(port) if port else 443
-
-
 def on_loopback(address: str) -> bool:
     """A registry on this machine's loopback (127.0.0.0/8, localhost): served over plain HTTP, as the engine allows."""
     host = registry_host_port(address)[0]
@@ -197,14 +190,6 @@ def on_loopback(address: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
-
-
-def reachable(address: str) -> bool:
-    try:
-        with socket.create_connection(registry_host_port(address), timeout=CONNECT_TIMEOUT_S):
-            return True
-    except OSError:
-        return False
 
 
 def unreachable_message(settings: Settings) -> str:
@@ -326,7 +311,7 @@ def release(ctx: Context, stage: Stage, *, allow_dirty: bool = False) -> Release
     refusal = dirty_refusal(commit, changed)
     if refusal and not allow_dirty:
         raise UserError(refusal)
-    if not suite.dry and not reachable(settings.registry):
+    if not suite.dry and not registry_reachable(settings.registry):
         raise UserError(unreachable_message(settings))
     suite.build(stage)
     if suite.dry:

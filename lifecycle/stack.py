@@ -43,7 +43,6 @@ SECRET_NAME = re.compile(r"PASSWORD|PASSWD|PWD|SECRET|TOKEN|KEY|CREDENTIAL|PRIVA
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DB_POLL_SECONDS = 3  # between looks at the db's health while `up` waits for it
 HEALTH_POLL_SECONDS = 0.2  # between looks at the app's health once db is up: how late `up` may return
-DB_VOLUME = "db-data"  # docker/compose.yaml's volume of the database, `<project>_db-data` on the engine
 
 
 # scp-like git addresses: [user@]host:path, with no scheme (user@ is not secret: `git@`, but never `user:token@`).
@@ -363,10 +362,10 @@ class Suite:
 
         Only for a volume that exists: the login can be refused only by a database initialised before, with
         other credentials (a new volume is initialised with the current ones)."""
-        if self.dry or not volume_exists(self.run, f"{self.settings.project_name}_{DB_VOLUME}"):
+        if self.dry or not volume_exists(self.run, compose.db_volume(self.settings)):
             return False
         env = self.settings.env
-        self.run(compose.compose_argv(self.settings, "up", "--detach", "--no-build", "db", stage=stage), env=env)
+        self.run(compose.start_db_argv(self.settings, wait=False, build=False, stage=stage), env=env)
         state = self.state_probe("db")
         looks = []
 
@@ -470,7 +469,7 @@ class Suite:
         ensure_secret_key(self.settings, stage)
         self.ensure_image(stage)
         tty = stdin_is_terminal()
-        argv = compose.run_argv(self.settings, stage, ["python", "manage.py", *command], tty=tty, env=flags)
+        argv = compose.manage_run_argv(self.settings, stage, command, tty=tty, env=flags)
         return self.run(argv, env={**self.settings.env, **secrets}, warn=True, interactive=tty).return_code
 
     def shell(self, stage: Stage, command: str | None = None, env_items: Sequence[str] = ()) -> int:
@@ -539,8 +538,7 @@ class Suite:
                 (reports / name).unlink(missing_ok=True)
         status = 1
         try:
-            start_db = compose.compose_argv(settings, "up", "--detach", "--wait", "db", stage=TEST_QA, project=project)
-            self.run(start_db, env=env)
+            self.run(compose.start_db_argv(settings, stage=TEST_QA, project=project), env=env)
             status = self.run(
                 compose.run_argv(settings, TEST_QA, pytest_args, name=container, remove=False, project=project),
                 env=env,

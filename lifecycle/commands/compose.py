@@ -12,6 +12,9 @@ from lifecycle.settings import Settings
 from lifecycle.stages import Stage
 
 COMPOSE_FILE = "docker/compose.yaml"
+DB_SERVICE = "db"
+DB_VOLUME = "db-data"  # COMPOSE_FILE's volume of the database: `<project>_db-data` on the engine
+MANAGE = ("python", "manage.py")  # how the app images run a Django management command
 DEBUG_FILE = "docker/compose.debug.yaml"  # the dev server under debugpy
 ALL_PROFILES = "*"
 # Builds run with compose's warnings off: without buildx, compose warns on every build that it falls back from
@@ -73,6 +76,32 @@ def up_argv(
         at = argv.index("--profile")
         argv[at:at] = ["--file", str(settings.root / DEBUG_FILE)]
     return argv
+
+
+def db_volume(settings: Settings, project: str | None = None) -> str:
+    """The database volume's name on the engine (compose prefixes its volumes with the project)."""
+    return f"{project or settings.project_name}_{DB_VOLUME}"
+
+
+def start_db_argv(
+    settings: Settings, *, wait: bool = True, build: bool = True, stage: Stage | None = None, project: str | None = None
+) -> list[str]:
+    """Start the db service alone, detached; `wait`: return once it is healthy (else the caller watches it);
+    `build` off: never build (db has no build, but `up` must not build the stage's service on the side)."""
+    flags = ["--wait"] * wait + ["--no-build"] * (not build)
+    return compose_argv(settings, "up", "--detach", *flags, DB_SERVICE, stage=stage, project=project)
+
+
+def manage_exec_argv(settings: Settings, service: str, command: Sequence[str]) -> list[str]:
+    """`python manage.py COMMAND` in the service's running container, without a TTY."""
+    return compose_argv(settings, "exec", "--no-TTY", service, *MANAGE, *command)
+
+
+def manage_run_argv(
+    settings: Settings, stage: Stage, command: Sequence[str], *, tty: bool = False, env: Sequence[str] = ()
+) -> list[str]:
+    """`python manage.py COMMAND` in a one-off container of the stage (its db started first)."""
+    return run_argv(settings, stage, [*MANAGE, *command], tty=tty, env=env)
 
 
 def down_argv(settings: Settings, *, volumes: bool = False, project: str | None = None) -> list[str]:

@@ -16,7 +16,7 @@ from lifecycle.commands import compose, docker
 from lifecycle.errors import UserError
 from lifecycle.settings import Settings
 
-SERVICE = "db"
+SERVICE = compose.DB_SERVICE
 # Where the suite records which server initialised (or last ran on) the data volume.
 MARKER = "/var/lib/mysql/lifecycle-db-server.txt"
 DUMP_PROGRAMS = ("mariadb-dump", "mysqldump")  # preferred first: MariaDB 11 warns on its mysqldump alias

@@ -17,6 +17,11 @@ def cat_in_image_argv(image: str, path: str) -> list[str]:
     return docker_argv("run", "--rm", "--network", "none", "--entrypoint", "cat", image, path)
 
 
+def volume_inspect_argv(name: str) -> list[str]:
+    """Answers the volume's name when it exists, fails when it does not."""
+    return docker_argv("volume", "inspect", "--format", "{{.Name}}", name)
+
+
 def image_inspect_argv(image: str, template: str = "{{json .}}") -> list[str]:
     return docker_argv("image", "inspect", "--format", template, image)
 

@@ -1,4 +1,4 @@
-"""lifecycle.commands.dbclient and lifecycle.backup: exact argv, the dump-tool choice, and every decision on plain data."""
+"""lifecycle.commands.dbclient and lifecycle.backup: exact argv, the dump-tool choice, every decision on plain data."""
 
 from __future__ import annotations
 

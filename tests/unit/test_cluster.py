@@ -122,6 +122,16 @@ def test_every_node_is_labelled_and_one_worker_holds_the_database(lab):
     ]  # fmt: skip
 
 
+def test_the_database_node_carries_the_db_node_label_setting(tmp_path):
+    settings = load_settings(root=tmp_path, environ={"CLUSTER_NAME": "lab", "DB_NODE_LABEL": "shop.db"})
+    labels = [argv[argv.index("update") + 1 : -1] for argv in core.node_labels(core.plan(settings))]
+    assert labels == [
+        ["--label-add", "lifecycle.node=m"],
+        ["--label-add", "lifecycle.node=w1", "--label-add", "shop.db=true"],
+        ["--label-add", "lifecycle.node=w2"],
+    ]
+
+
 def test_unknown_node_names_the_nodes(lab):
     with pytest.raises(UserError, match="no node 'w3' in cluster lab; use one of: m, w1, w2"):
         lab.node("w3")

@@ -47,6 +47,49 @@ def build_head(profile: str) -> list[str]:
             [*head()[:5], "/checkout/docker/offline/compose.yaml", "--profile", "*", "build"],
             id="compose with another file in the checkout",
         ),
+        # start_db_argv(): the one way the db service is started alone
+        pytest.param(
+            compose.start_db_argv(SETTINGS),
+            [*head(), "up", "--detach", "--wait", "db"],
+            id="start db and wait until it is healthy",
+        ),
+        pytest.param(
+            compose.start_db_argv(SETTINGS, wait=False, build=False, stage=DEV),
+            [*head("dev"), "up", "--detach", "--no-build", "db"],
+            id="start db for up, which watches its health itself",
+        ),
+        pytest.param(
+            compose.start_db_argv(SETTINGS, stage=TEST_QA, project="shop-test-qa"),
+            [*head("test-qa", "shop-test-qa"), "up", "--detach", "--wait", "db"],
+            id="start the qa project's own db",
+        ),
+        # manage_exec_argv(), manage_run_argv(): manage.py in a running or a one-off container
+        pytest.param(
+            compose.manage_exec_argv(SETTINGS, "prod", ["migrate", "--plan"]),
+            [*head(), "exec", "--no-TTY", "prod", "python", "manage.py", "migrate", "--plan"],
+            id="manage.py in the running container",
+        ),
+        pytest.param(
+            compose.manage_run_argv(SETTINGS, DEV, ["migrate", "--noinput"]),
+            [*head("dev"), "run", "--rm", "--no-TTY", "dev", "python", "manage.py", "migrate", "--noinput"],
+            id="manage.py in a one-off container",
+        ),
+        pytest.param(
+            compose.manage_run_argv(SETTINGS, DEV, ["shell"], tty=True, env=["A=1"]),
+            [*head("dev"), "run", "--rm", "--env", "A=1", "dev", "python", "manage.py", "shell"],
+            id="manage.py at a terminal with an env item",
+        ),
+        # docker volumes
+        pytest.param(
+            docker.volume_inspect_argv(compose.db_volume(SETTINGS)),
+            ["docker", "volume", "inspect", "--format", "{{.Name}}", "shop-test_db-data"],
+            id="the database volume is the project's db-data",
+        ),
+        pytest.param(
+            docker.volume_inspect_argv(compose.db_volume(SETTINGS, project="shop-test-qa")),
+            ["docker", "volume", "inspect", "--format", "{{.Name}}", "shop-test-qa_db-data"],
+            id="another project's database volume",
+        ),
         # build_argv()
         pytest.param(
             compose.build_argv(SETTINGS, DEV), [*build_head("dev"), "build", "dev"], id="build dev uses the cache"

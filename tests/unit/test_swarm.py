@@ -1,4 +1,4 @@
-"""lifecycle.commands.swarm and lifecycle.deploy without an engine: options -> exact argv, the engine's answers -> decisions."""
+"""lifecycle.commands.swarm and lifecycle.deploy without an engine: options -> exact argv, answers -> decisions."""
 
 from __future__ import annotations
 

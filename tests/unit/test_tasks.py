@@ -264,7 +264,7 @@ def test_down_volumes_without_yes_and_no_terminal_exits_and_removes_nothing(make
 
 def test_down_volumes_with_yes_and_no_backup_deletes_the_volume_and_says_so(make_checkout, capsys):
     settings = make_checkout()
-    c = context()
+    c = context(VOLUME_EXISTS)
     tasks.down(c, volumes=True, yes=True, no_backup=True)
     assert compose_calls(c) == [compose_argv(settings, "*", "down", "--remove-orphans", "--volumes")]
     assert "safety backup skipped (--no-backup)" in capsys.readouterr().err
@@ -272,7 +272,7 @@ def test_down_volumes_with_yes_and_no_backup_deletes_the_volume_and_says_so(make
 
 def test_down_volumes_backs_up_first_and_a_failed_backup_deletes_nothing(make_checkout):
     settings = make_checkout()
-    c = context({r"docker compose .* up --detach --wait db": Result(exited=1)})
+    c = context({r"docker compose .* up --detach --wait db": Result(exited=1), **VOLUME_EXISTS})
     with pytest.raises(Exit):
         tasks.down(c, volumes=True, yes=True)
     assert compose_argv(settings, "*", "up", "--detach", "--wait", "db") in compose_calls(c)

@@ -61,7 +61,7 @@ def measure(bench: Bench, megabytes: int = MEGABYTES) -> dict[str, Any]:
 
 def measure_in(bench: Bench, megabytes: int) -> dict[str, Any]:
     settings, run, env = bench.settings, bench.run, bench.env
-    run(compose.compose_argv(settings, "up", "--detach", "--wait", dbclient.SERVICE), env=env)
+    run(compose.start_db_argv(settings), env=env)
     tools = dbclient.choose_tools(run(dbclient.probe(settings), env=env, capture=True).stdout)
 
     def sql(statement: str) -> str:
