@@ -25,6 +25,8 @@ if str(CHECKOUT) not in sys.path:
     sys.path.insert(0, str(CHECKOUT))
 
 from lifecycle import cluster as core  # noqa: E402 - needs the checkout on sys.path first
+from lifecycle import cluster_layout as layout  # noqa: E402
+from lifecycle.commands import netns  # noqa: E402
 from lifecycle.context import Context  # noqa: E402
 from lifecycle.runner import SubprocessRunner  # noqa: E402
 from lifecycle.settings import load_settings  # noqa: E402
@@ -82,18 +84,18 @@ class ClusterUnderTest:
     env: dict[str, str]
 
     @property
-    def cluster(self) -> core.Cluster:
+    def cluster(self) -> layout.Cluster:
         return self.ops.cluster
 
     def docker(self, node: str, *args: str, check: bool = True, timeout: float = 120) -> str:
-        argv = core.docker(self.cluster, self.cluster.node(node), *args)
+        argv = netns.docker(self.cluster, self.cluster.node(node), *args)
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         if check and done.returncode:
             raise AssertionError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
         return done.stdout
 
     def in_netns(self, node: str, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        command = core.in_netns(self.cluster, self.cluster.node(node), *argv)
+        command = netns.in_netns(self.cluster, self.cluster.node(node), *argv)
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
 
     def tasks(self, service: str) -> list[dict[str, str]]:
@@ -120,7 +122,7 @@ def cluster_env() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def live(cluster_env) -> Iterator[ClusterUnderTest]:
     settings = load_settings(environ=cluster_env)
-    ops = core.ClusterOps(core.plan(settings), Context(settings, SubprocessRunner(echo=False)))
+    ops = core.ClusterOps(layout.plan(settings), Context(settings, SubprocessRunner(echo=False)))
     started = time.monotonic()
     try:
         done = invoke("cluster.up", cluster_env)
@@ -157,7 +159,7 @@ def service_create(live: ClusterUnderTest, name: str, image: str, *options: str)
     live.docker("m", "network", "create", "--driver", "overlay", "--attachable", f"{name}-net")
     live.docker(
         "m", "service", "create", "--quiet", "--detach", "--name", name, "--network", f"{name}-net",
-        "--endpoint-mode", "dnsrr", "--placement-pref", f"spread=node.labels.{core.NODE_LABEL}", *options, image,
+        "--endpoint-mode", "dnsrr", "--placement-pref", f"spread=node.labels.{layout.NODE_LABEL}", *options, image,
     )  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from conftest import (
     wait_for,
 )
 
-from lifecycle import cluster as core
+from lifecycle.commands import netns
 
 # A bounded load generator (count, time, and a stop file) that runs in a client container on one node and talks to
 # the replicas over the overlay network: it resolves the service name (DNS round robin) before each request, skips
@@ -135,8 +135,8 @@ def test_a_worker_dies_under_load_swarm_reschedules_and_it_rejoins(live, app_ima
         wait_for(converged(live, name, 3), 180, "3 replicas running")
         client = f"{name}-load"
         load = subprocess.Popen(
-            core.docker(live.cluster, live.cluster.manager, "run", "--rm", "--name", client, "--network", f"{name}-net",
-                        app_images[0], "python3", "-c", LOAD, name, str(APP_PORT)),
+            netns.docker(live.cluster, live.cluster.manager, "run", "--rm", "--name", client, "--network",
+                         f"{name}-net", app_images[0], "python3", "-c", LOAD, name, str(APP_PORT)),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         wait_for(
