@@ -618,8 +618,7 @@ class Database:
         return [line.split("\t") for line in output.splitlines() if line]
 
     def containers(self) -> Running:
-        label = f"label=com.docker.compose.project={self.settings.project_name}"
-        ps = docker.docker_argv("ps", "--filter", label, "--format", PS_FORMAT)
+        ps = docker.running_containers_argv(self.settings.project_name, PS_FORMAT)
         return running_containers(self._run(ps, capture=True, warn=True))
 
     # ------------------------------------------------------------------------------------------ backup

@@ -382,7 +382,7 @@ class Suite:
     def state_probe(self, service: str) -> Callable[[], str]:
         """Asks for the `docker inspect` State (JSON) of the service's container, found once by its labels."""
         found = service_container(self.run, self.settings.project_name, service)
-        argv = docker.docker_argv("inspect", "--format", "{{json .State}}", found.id if found else service)
+        argv = docker.container_state_argv(found.id if found else service)
         return lambda: self.run(argv, warn=True, capture=True).stdout
 
     def wait_healthy(self, service: str, timeout: float) -> bool:
@@ -546,11 +546,11 @@ class Suite:
             ).return_code
             if not self.dry:
                 reports.mkdir(parents=True, exist_ok=True)
-            self.run(docker.docker_argv("cp", f"{container}:/reports/.", str(reports)), env=env, warn=True)
+            self.run(docker.copy_out_argv(container, "/reports/.", str(reports)), env=env, warn=True)
             if status:
                 self.dump_state(project, reports)
         finally:
-            self.run(docker.docker_argv("rm", "--force", "--volumes", container), env=env, warn=True, capture=True)
+            self.run(docker.container_rm_argv(container, volumes=True), env=env, warn=True, capture=True)
             self.run(compose.down_argv(settings, volumes=True, project=project), env=env, warn=True)
         if self.dry:
             self.say(f"dry run: would run pytest in test-qa and copy its reports to {reports}")
@@ -606,13 +606,13 @@ class Suite:
             elif owner is not None:
                 self.say(f"keep {image}: built by {owner or 'a checkout without an owner label'}, not by {project}")
         if owned:
-            self.run(docker.docker_argv("image", "rm", *owned), env=self.settings.env)
+            self.run(docker.image_rm_argv(*owned), env=self.settings.env)
         superseded = superseded_builds(self.run, project)
         if superseded:
             self.say(
                 f"{'dry run: would remove' if self.dry else 'remove'} {len(superseded)} earlier builds of {project}"
             )
-            self.run(docker.docker_argv("image", "rm", *superseded), env=self.settings.env, warn=True)
+            self.run(docker.image_rm_argv(*superseded), env=self.settings.env, warn=True)
         paths = [self.settings.zip_path, codezip.manifest_path_for(self.settings.zip_path)]
         if checkout_files:
             paths += [self.settings.root / "reports", *(self.settings.root / CERTS_DIR).glob("*.crt")]

@@ -256,3 +256,69 @@ def test_a_stage_gives_its_profile_and_service():
         argv = compose.run_argv(SETTINGS, stage, ["true"])
         assert argv[argv.index("--profile") + 1] == stage.profile
         assert argv[-2:] == [stage.service, "true"]
+
+
+PROJECT_FILTER = ["--filter", "label=com.docker.compose.project=shop"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (docker.version_argv(), ["docker", "version", "--format", "{{.Server.Version}}"]),
+        (docker.compose_version_argv(), ["docker", "compose", "version", "--short"]),
+        (docker.info_argv(), ["docker", "info"]),
+        (docker.info_argv("{{.DockerRootDir}}"), ["docker", "info", "--format", "{{.DockerRootDir}}"]),
+        (docker.image_ids_argv(["a", "b"]), ["docker", "image", "inspect", "--format", "{{.Id}}", "a", "b"]),
+        (
+            docker.image_ids_argv(["a"], "key"),
+            ["docker", "image", "inspect", "--format", '{{.Id}} {{index .Config.Labels "key"}}', "a"],
+        ),
+        (
+            docker.image_label_argv("a", docker.OWNER_LABEL),
+            ["docker", "image", "inspect", "--format", '{{index .Config.Labels "io.lifecycle.compose-project"}}', "a"],
+        ),
+        (docker.image_tags_argv("shop"), ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "shop"]),
+        (
+            docker.superseded_builds_argv("shop"),
+            [
+                "docker",
+                "image",
+                "ls",
+                "--quiet",
+                "--no-trunc",
+                "--filter",
+                "dangling=true",
+                "--filter",
+                "label=io.lifecycle.compose-project=shop",
+            ],
+        ),
+        (docker.pull_argv("a"), ["docker", "pull", "--quiet", "a"]),
+        (docker.image_rm_argv("a", "b"), ["docker", "image", "rm", "a", "b"]),
+        (docker.image_rm_argv("a", force=True), ["docker", "image", "rm", "--force", "a"]),
+        (
+            docker.service_container_argv("shop", "db"),
+            [
+                "docker",
+                "ps",
+                "--all",
+                "--no-trunc",
+                *PROJECT_FILTER,
+                "--filter",
+                "label=com.docker.compose.service=db",
+                "--filter",
+                "label=com.docker.compose.oneoff=False",
+                "--format",
+                "{{.ID}} {{.Image}} {{.State}}",
+            ],
+        ),
+        (docker.running_containers_argv("shop", "{{.ID}}"), ["docker", "ps", *PROJECT_FILTER, "--format", "{{.ID}}"]),
+        (docker.publishing_argv("shop", 80), ["docker", "ps", "--quiet", *PROJECT_FILTER, "--filter", "publish=80"]),
+        (docker.container_state_argv("c1"), ["docker", "inspect", "--format", "{{json .State}}", "c1"]),
+        (docker.copy_out_argv("c1", "/reports/.", "out"), ["docker", "cp", "c1:/reports/.", "out"]),
+        (docker.container_rm_argv("c1"), ["docker", "rm", "--force", "c1"]),
+        (docker.container_rm_argv("c1", volumes=True), ["docker", "rm", "--force", "--volumes", "c1"]),
+    ],
+    ids=lambda value: " ".join(value[:4]) if isinstance(value, list) else None,
+)
+def test_plain_docker_builders(argv, expected):
+    assert argv == expected
