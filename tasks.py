@@ -89,16 +89,21 @@ def user_errors(body):
     return wrapper
 
 
-def context(c, **flags: str | None) -> Context:
-    """What every sequencer of this task is given: the settings with the task's flags over them, the runner of
-    invoke's context (so --dry and MockContext work), and the dry-run flag. The one place tasks build it."""
-    return Context(load_settings().override(**flags), InvokeRunner(c), dry=c.config.run.dry)
+# The task options that set a setting, by the setting: a bad value is reported under the option's name.
+OPTIONS = {"WAIT_TIMEOUT": "--wait-timeout", "DEPLOY_REPLICAS": "--replicas"}
 
 
-def suite(c, engine=True, **flags: str | None) -> Suite:
-    """The compose lifecycle for this task, with its flags over the settings; `engine` tasks first check that
+def context(c, **options: str | None) -> Context:
+    """What every sequencer of this task is given: the settings with the task's options over them (checked like
+    every other layer), the runner of invoke's context (so --dry and MockContext work), and the dry-run flag. The
+    one place tasks build it."""
+    return Context(load_settings().override(OPTIONS, **options), InvokeRunner(c), dry=c.config.run.dry)
+
+
+def suite(c, engine=True, **options: str | None) -> Suite:
+    """The compose lifecycle for this task, with its options over the settings; `engine` tasks first check that
     docker and compose v2 answer."""
-    s = Suite(context(c, **flags))
+    s = Suite(context(c, **options))
     if engine and not s.dry:
         preflight(s.run, cache=s.settings.root / ENGINE_CACHE)
     return s
@@ -483,8 +488,8 @@ def cluster_status(c):
     print("\n".join(cluster_ops(c).status()))
 
 
-def deployer(c) -> swarm_deploy.Deployer:
-    return swarm_deploy.Deployer(suite(c).ctx)
+def deployer(c, **options: str | None) -> swarm_deploy.Deployer:
+    return swarm_deploy.Deployer(suite(c, **options).ctx)
 
 
 @task(name="init")
@@ -512,8 +517,7 @@ def swarm_leave(c, yes=False):
 @user_errors
 def deploy_(c, stage="prod", replicas=None):
     """Deploy the last release to the swarm: secrets, database, migrate job once, rolling update; print the URL."""
-    d = deployer(c)
-    d.deploy(Stage.parse(stage), replicas if replicas is not None else d.settings["DEPLOY_REPLICAS"])
+    deployer(c, DEPLOY_REPLICAS=replicas).deploy(Stage.parse(stage))
 
 
 @task(name="status")

@@ -588,7 +588,7 @@ class Database:
 
     @property
     def folder(self) -> Path:
-        return self.settings.root / self.settings["BACKUP_DIR"]
+        return self.settings.root / self.settings.typed("BACKUP_DIR")
 
     @property
     def volume(self) -> str:
@@ -694,7 +694,7 @@ class Database:
     def prune(self) -> list[Path]:
         if self.dry:
             return []
-        keep = int(self.settings["BACKUP_KEEP"])
+        keep = self.settings.typed("BACKUP_KEEP")
         doomed = to_prune(read_manifests(self.folder), self.settings.project_name, keep)
         for path in doomed:
             self.say(f"prune automatic backup {path.name} (BACKUP_KEEP={keep})")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,6 @@ DB_NODE = "w1"  # the node labelled DB_NODE_LABEL=true: a worker, so the app rea
 ROLES = (("m", "manager"), ("w1", "worker"), ("w2", "worker"))
 FIRST_HOST = 11  # node addresses are the subnet's .11, .12, .13
 MARKER = ".lifecycle-cluster"  # in CLUSTER_DIR/NAME, holding NAME: `down` removes only a folder that carries it
-NAME_RULE = re.compile(r"[a-z][a-z0-9-]{0,19}")
 JOIN_PATH = "/swarm/join"
 
 
@@ -99,28 +97,13 @@ class Cluster:
 
 
 def plan(settings: Settings) -> Cluster:
-    """The cluster the settings describe; bad values end here with the setting to fix."""
-    name = settings["CLUSTER_NAME"]
-    if not NAME_RULE.fullmatch(name):
-        raise UserError(
-            f"CLUSTER_NAME={name!r} is not usable; use 1-20 lowercase letters, digits or '-', starting with a letter"
-        )
-    try:
-        subnet = ipaddress.IPv4Network(settings["CLUSTER_SUBNET"])
-    except ValueError:
-        raise UserError(
-            f"CLUSTER_SUBNET={settings['CLUSTER_SUBNET']!r} is not an IPv4 network; use e.g. 198.18.7.0/24"
-        ) from None
-    if subnet.num_addresses < 16:
-        raise UserError(f"CLUSTER_SUBNET={subnet} is too small; use a /28 or larger, e.g. 198.18.7.0/24")
-    port = settings["CLUSTER_REGISTRY_PORT"]
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise UserError(f"CLUSTER_REGISTRY_PORT={port!r} is not a port number; set it to a number from 1 to 65535")
-    directory = Path(settings["CLUSTER_DIR"])
-    if not directory.is_absolute():
-        raise UserError(f"CLUSTER_DIR={directory} must be an absolute path, e.g. /var/lib/lifecycle-cluster")
+    """The cluster the settings describe (their values were checked at load: lifecycle/setting_kinds.py)."""
+    name, subnet = settings["CLUSTER_NAME"], settings.typed("CLUSTER_SUBNET")
     nodes = tuple(Node(n, role, str(subnet[FIRST_HOST + i])) for i, (n, role) in enumerate(ROLES))
-    return Cluster(name, subnet, int(port), directory / name, nodes, settings["DB_NODE_LABEL"])
+    directory = settings.typed("CLUSTER_DIR")
+    return Cluster(
+        name, subnet, settings.typed("CLUSTER_REGISTRY_PORT"), directory / name, nodes, settings["DB_NODE_LABEL"]
+    )
 
 
 def route_networks(ip_json: str) -> list[ipaddress.IPv4Network]:

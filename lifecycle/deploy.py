@@ -45,13 +45,6 @@ def check_stage(stage: Stage) -> Stage:
     return stage
 
 
-def check_replicas(replicas: object) -> int:
-    text = str(replicas).strip()
-    if not text.isdigit() or int(text) < 1:
-        raise UserError(f"--replicas {replicas!r} is not a whole number of at least 1; e.g. --replicas 3")
-    return int(text)
-
-
 def last_release(settings: Settings, stage: Stage) -> str:
     """The image (`name@sha256:...`) of the newest release of stage recorded by `invoke release`."""
     release = ReleaseLog.of(settings).latest(stage)
@@ -310,7 +303,7 @@ class Deployer:
     def wait_served(self, timeout: float) -> None:
         """Until this node's proxy answers /health over HTTPS (every node runs one: the proxy is global). With
         DOCKER_HOST at another engine its port is on that node, not here: Swarm's health-gated update said enough."""
-        port = int(self.settings["HTTPS_PORT"])
+        port = self.settings.typed("HTTPS_PORT")
         if not probes.engine_is_local(self.settings.env):
             engine = self.settings.env.get("DOCKER_HOST") or "the engine of DOCKER_CONTEXT"
             self.say(f"the proxy serves HTTPS on port {port} of every node of the swarm at {engine}")
@@ -318,13 +311,14 @@ class Deployer:
         self.wait(f"HTTPS on port {port}", lambda: "ok" if probes.https_health_answers(port) else None, timeout)
 
     # --------------------------------------------------------------------------------------- actions
-    def deploy(self, stage: Stage, replicas: object) -> str:
+    def deploy(self, stage: Stage, replicas: int | None = None) -> str:
+        """The last release of `stage` on `replicas` app replicas (DEPLOY_REPLICAS when None)."""
         check_stage(stage)
-        count = check_replicas(replicas)
+        count = self.settings.typed("DEPLOY_REPLICAS") if replicas is None else replicas
         self.require_swarm()
         image = last_release(self.settings, stage)
         require_trusted(self.settings, self.run, image, dry=self.dry)
-        timeout = float(self.settings["DEPLOY_TIMEOUT"])
+        timeout = self.settings.typed("DEPLOY_TIMEOUT")
         if not self.dry:
             self.require_image(image)
         if db_in_stack(self.settings) and not self.dry:
@@ -355,8 +349,8 @@ class Deployer:
         target = state.previous_image
         self.run(swarm.service_rollback(self.app))
         self.wait(f"the rollback to {swarm.short(target)}", lambda: self.rolled_back(target, state.replicas),
-                  float(self.settings["DEPLOY_TIMEOUT"]))  # fmt: skip
-        self.wait_served(float(self.settings["DEPLOY_TIMEOUT"]))
+                  self.settings.typed("DEPLOY_TIMEOUT"))  # fmt: skip
+        self.wait_served(self.settings.typed("DEPLOY_TIMEOUT"))
         self.say(f"rolled back to {swarm.short(target)}: {self.url}")
         return target
 
@@ -383,6 +377,6 @@ class Deployer:
         self.wait(
             f"removal of stack {self.stack}",
             lambda: "gone" if not self.run(swarm.stack_networks(self.stack), capture=True).stdout.strip() else None,
-            float(self.settings["DEPLOY_TIMEOUT"]),
+            self.settings.typed("DEPLOY_TIMEOUT"),
         )
         self.say(f"stack {self.stack} removed; its database volume and secrets are kept")

@@ -87,7 +87,7 @@ def port_check(port: int, free: bool, ours: bool = False, name: str = "APP_PORT"
 def ports_in_use(settings: Settings) -> dict[str, int]:
     """The settings of PORTS this checkout publishes: REGISTRY_PORT only while releases go to the local registry."""
     names = [name for name, _ in PORTS if name != "REGISTRY_PORT" or not settings["REGISTRY"]]
-    return {name: int(settings[name]) for name in names}
+    return {name: settings.typed(name) for name in names}
 
 
 def distinct_ports_check(ports: dict[str, int]) -> Check | None:

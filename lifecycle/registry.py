@@ -103,7 +103,7 @@ def start(settings: Settings, run: Runner, *, dry: bool = False) -> str:
     image = service_image(settings, run)
     env = {**settings.env, "REGISTRY_IMAGE": image}
     running = run(compose_argv(settings, "ps", "--quiet", SERVICE), env=env, warn=True, capture=True).stdout.strip()
-    if not running and not dry and not port_is_free(int(settings["REGISTRY_PORT"])):
+    if not running and not dry and not port_is_free(settings.typed("REGISTRY_PORT")):
         raise UserError(
             f"127.0.0.1:{settings['REGISTRY_PORT']} (REGISTRY_PORT) is already in use; stop what listens there "
             "or set REGISTRY_PORT in .env"

@@ -54,22 +54,18 @@ AUTH_IN = Path("/tmp/.docker/config.json")  # HOME=/tmp in the image: skopeo rea
 COPY_TO = "oci:/out/image:verified"
 ACCEPTED = "can not copy signatures to oci:"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
-TRUE = ("1", "true", "yes", "on")
 _PEM = re.compile(r"-----BEGIN PUBLIC KEY-----(.*?)-----END PUBLIC KEY-----", re.S)
 
 
 # ------------------------------------------------------------------------------------------- settings
 def setting_path(settings: Settings, name: str) -> Path:
     """A path setting: `~` expanded, a relative path taken from the checkout."""
-    path = Path(settings[name]).expanduser()
+    path = settings.typed(name).expanduser()
     return path if path.is_absolute() else settings.root / path
 
 
 def allow_unsigned(settings: Settings) -> bool:
-    value = settings["ALLOW_UNSIGNED"].strip().lower()
-    if value not in (*TRUE, "", "0", "false", "no", "off"):
-        raise UserError(f"ALLOW_UNSIGNED={settings['ALLOW_UNSIGNED']!r} is not true or false; set it to one of them")
-    return value in TRUE
+    return settings.typed("ALLOW_UNSIGNED")
 
 
 def fingerprint(public_key_pem: str) -> str:

@@ -208,7 +208,7 @@ class Suite:
     def zip(self) -> codezip.ZipResult | None:
         root, path = self.settings.root, self.settings.zip_path
         code, include = self.settings.code_root, self.settings.code_include
-        data = [root / self.settings["BACKUP_DIR"]]  # the suite's data: never in the zip, even through a link
+        data = [root / self.settings.typed("BACKUP_DIR")]  # the suite's data: never in the zip, even through a link
         if self.dry:
             stale = codezip.is_stale(code, path, include, skip=data)
             self.say(f"dry run: {path.relative_to(root)} {'would be rewritten' if stale else 'is current'}")
@@ -326,7 +326,7 @@ class Suite:
     def ensure_port_free(self, stage: Stage, setting: str = "APP_PORT", service: str | None = None) -> None:
         """A taken port (APP_PORT, or `setting`) fails early with the fix, unless it is this stage's own running
         container (or `service`'s)."""
-        port = int(self.settings[setting])
+        port = self.settings.typed(setting)
         if self.dry or not stage.serves_http or port_is_free(port):
             return
         ours = service_container(self.run, self.settings.project_name, service or stage.service)
@@ -400,7 +400,7 @@ class Suite:
         the proxy when there is one. `compose up --wait` would poll db's health, then every container's, on a
         half-second tick each; this answers as soon as the app's own health check passes."""
         self.run(compose.up_argv(settings, stage, debug=debug, only=stage.service), env=env)
-        if not self.wait_healthy(stage.service, int(self.settings["WAIT_TIMEOUT"])):
+        if not self.wait_healthy(stage.service, self.settings.typed("WAIT_TIMEOUT")):
             return False
         if stage.behind_https_proxy:
             self.run(compose.up_argv(settings, stage, only="proxy"), env=env)
@@ -434,7 +434,7 @@ class Suite:
             self.check_image_built(stage)
         database = self.database()
         database.guard_server_change(no_backup=no_backup)
-        db_healthy = self.wait_for_db(stage, int(self.settings["WAIT_TIMEOUT"]))
+        db_healthy = self.wait_for_db(stage, self.settings.typed("WAIT_TIMEOUT"))
         env = {**settings.env, **({"DEBUGPY": debug} if debug else {})}
         paused = debug == "wait"
         if db_healthy and not paused:  # the everyday case: a new build of a running stack
@@ -448,7 +448,7 @@ class Suite:
             raise UserError(f"{stage} did not come up healthy (deadline {deadline}s); see the logs above (invoke logs)")
         database.record_server()
         if stage.behind_https_proxy and not self.dry:
-            wait_for_https(int(settings["HTTPS_PORT"]))
+            wait_for_https(settings.typed("HTTPS_PORT"))
         if debug:
             waiting = "; the server starts once a client attaches" if paused else ""
             self.say(f"debugpy listens on 127.0.0.1:{self.settings['DEBUG_PORT']}{waiting} (README: Debugging)")

@@ -46,12 +46,12 @@ def test_plan_names_every_node_and_address(lab):
     [
         ({"CLUSTER_NAME": "Lab"}, "CLUSTER_NAME='Lab' is not usable"),
         ({"CLUSTER_NAME": "a" * 21}, "is not usable"),
-        ({"CLUSTER_SUBNET": "198.18.7.0/29"}, "CLUSTER_SUBNET=198.18.7.0/29 is too small"),
+        ({"CLUSTER_SUBNET": "198.18.7.0/29"}, "CLUSTER_SUBNET='198.18.7.0/29' is too small"),
         ({"CLUSTER_SUBNET": "10.1.2.3/24"}, "is not an IPv4 network"),
         ({"CLUSTER_SUBNET": "lab"}, "is not an IPv4 network"),
         ({"CLUSTER_REGISTRY_PORT": "http"}, "CLUSTER_REGISTRY_PORT='http' is not a port number"),
         ({"CLUSTER_REGISTRY_PORT": "70000"}, "is not a port number"),
-        ({"CLUSTER_DIR": "cluster"}, "CLUSTER_DIR=cluster must be an absolute path"),
+        ({"CLUSTER_DIR": "cluster"}, "CLUSTER_DIR='cluster' must be an absolute path"),
     ],
     ids=["uppercase", "long-name", "small-subnet", "host-bits", "not-a-net", "port-word", "port-range", "relative-dir"],
 )

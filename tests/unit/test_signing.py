@@ -165,8 +165,8 @@ def test_allow_unsigned(make_settings, value, allowed):
 
 
 def test_allow_unsigned_refuses_a_value_it_cannot_read(make_settings):
-    with pytest.raises(UserError, match="ALLOW_UNSIGNED='maybe' is not true or false"):
-        signing.allow_unsigned(make_settings(ALLOW_UNSIGNED="maybe"))
+    with pytest.raises(UserError, match="ALLOW_UNSIGNED='maybe' is not a boolean; set it to true or false"):
+        make_settings(ALLOW_UNSIGNED="maybe")
 
 
 def test_passphrase_file_is_made_once_0600_and_never_overwritten(tmp_path):
