@@ -18,19 +18,20 @@ from invoke import Collection, Exit, task
 from invoke.runners import Local
 
 from lifecycle import adopt as adopting
-from lifecycle import backup, deps, offline, provenance, sbom, signing, tls, wheel
 from lifecycle import cluster as cluster_core
 from lifecycle import deploy as swarm_deploy
+from lifecycle import deps, offline, provenance, sbom, signing, tls, wheel
 from lifecycle import doctor as doctor_checks
 from lifecycle import registry as local_registry
 from lifecycle import release as releasing
 from lifecycle.commands import compose
+from lifecycle.confirm import confirm_project, terminal_prompt
 from lifecycle.context import Context
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
 from lifecycle.runner import InvokeRunner, Terminated, interrupt_on_sigterm
 from lifecycle.settings import DEFAULTS, ENGINE_CACHE, load_settings
-from lifecycle.stack import Suite, terminal_prompt
+from lifecycle.stack import Suite
 from lifecycle.stages import NAMES, Stage
 
 STAGE_HELP = f"One of {', '.join(NAMES)}. Default: dev."
@@ -298,7 +299,7 @@ def registry_down(c, volumes=False, yes=False):
     """Stop the local registry; its images stay on their volume unless --volumes."""
     s = suite(c)
     if volumes:
-        backup.confirm_project(
+        confirm_project(
             local_registry.project(s.settings), "--volumes deletes every pushed image", yes, terminal_prompt()
         )
     s.run(local_registry.down_argv(s.settings, volumes=volumes), env=s.settings.env)

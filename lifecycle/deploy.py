@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle import offline, probes, provenance, signing, tls
-from lifecycle.backup import confirm_project
 from lifecycle.commands import swarm
+from lifecycle.confirm import confirm_project
 from lifecycle.context import Context
 from lifecycle.errors import UserError
 from lifecycle.release import ReleaseLog

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from lifecycle import backup, buildkey, codezip, container_env, offline, sbom, secretfiles, tls
 from lifecycle.commands import compose, dbclient, docker
+from lifecycle.confirm import confirm_project
 from lifecycle.context import Context
+from lifecycle.dbserver import ServerGuard
 from lifecycle.doctor import base_image_fix
 from lifecycle.errors import UserError
 from lifecycle.probes import (
@@ -104,11 +106,7 @@ def sync_certs(certificates: Sequence[Path], target: Path) -> list[str]:
 
 def confirm_volume_deletion(project: str, yes: bool, ask: Callable[[str], str] | None) -> None:
     """Deleting the database volume needs --yes, or the project name typed at a terminal."""
-    backup.confirm_project(project, "--volumes deletes the database", yes, ask)
-
-
-def terminal_prompt() -> Callable[[str], str] | None:
-    return input if stdin_is_terminal() else None
+    confirm_project(project, "--volumes deletes the database", yes, ask)
 
 
 def container_env_items(items: Sequence[str], environ: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
@@ -432,7 +430,7 @@ class Suite:
             self.build(stage)
         elif not self.dry:
             self.check_image_built(stage)
-        database = self.database()
+        database = ServerGuard(self.database())
         database.guard_server_change(no_backup=no_backup)
         db_healthy = self.wait_for_db(stage, self.settings.typed("WAIT_TIMEOUT"))
         env = {**settings.env, **({"DEBUGPY": debug} if debug else {})}
