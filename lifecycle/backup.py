@@ -31,6 +31,8 @@ from lifecycle.backup_file import (
     Manifest,
     RowCounter,
     decompressed,
+    format_size,
+    listing,
     manifest_path,
     new_backup_path,
     read_manifests,
@@ -39,6 +41,14 @@ from lifecycle.backup_file import (
 )
 from lifecycle.commands import compose, dbclient, docker
 from lifecycle.commands.dbclient import DbTools
+from lifecycle.commands.sql import (
+    count_rows_sql,
+    drop_restore_account_sql,
+    restore_account_sql,
+    sql_identifier,
+    sql_string,
+    swap_sql,
+)
 from lifecycle.confirm import confirm_project
 from lifecycle.context import Context
 from lifecycle.errors import UserError
@@ -52,58 +62,6 @@ LABEL_ZIP, LABEL_COMMIT = "io.lifecycle.code-zip.sha256", "org.opencontainers.im
 
 
 # -------------------------------------------------------------------------------------- plain decisions
-def sql_string(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-def sql_identifier(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
-def count_rows_sql(database: str, tables: Sequence[str]) -> str:
-    """One statement that counts every table's rows exactly (information_schema only estimates for InnoDB)."""
-    db = sql_identifier(database)
-    parts = [f"SELECT {sql_string(t)}, COUNT(*) FROM {db}.{sql_identifier(t)}" for t in tables]
-    return " UNION ALL ".join(parts)
-
-
-def swap_sql(live: str, scratch: str, replaced: str, live_tables: Sequence[str], new_tables: Sequence[str]) -> str:
-    """Move the live tables out and the scratch tables in with ONE RENAME TABLE (all or nothing), then drop both."""
-    moves = [f"{sql_identifier(live)}.{sql_identifier(t)} TO {sql_identifier(replaced)}.{sql_identifier(t)}"
-             for t in live_tables]  # fmt: skip
-    moves += [f"{sql_identifier(scratch)}.{sql_identifier(t)} TO {sql_identifier(live)}.{sql_identifier(t)}"
-              for t in new_tables]  # fmt: skip
-    statements = [
-        "SET SESSION lock_wait_timeout = 60",  # a transaction holding a table makes the swap fail, not hang for a day
-        f"DROP DATABASE IF EXISTS {sql_identifier(replaced)}",
-        f"CREATE DATABASE {sql_identifier(replaced)}",
-    ]
-    if moves:
-        statements.append("RENAME TABLE " + ", ".join(moves))
-    statements += [f"DROP DATABASE {sql_identifier(replaced)}", f"DROP DATABASE {sql_identifier(scratch)}"]
-    return "; ".join(statements)
-
-
-def grant_scope(database: str) -> str:
-    """The database as a GRANT names it: `_` and `%` are wildcards there, so escaped to mean themselves."""
-    return sql_identifier(database.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%"))
-
-
-RESTORE_ACCOUNT = f"{sql_string(dbclient.RESTORE_USER)}@'localhost'"
-
-
-def restore_account_sql(scratch: str, password: str) -> str:
-    """The restore's temporary account (a leftover of a killed restore replaced): every right on the scratch
-    database, none anywhere else, none to grant. Sent on stdin: it holds the password."""
-    return (
-        f"DROP USER IF EXISTS {RESTORE_ACCOUNT};\n"
-        f"CREATE USER {RESTORE_ACCOUNT} IDENTIFIED BY {sql_string(password)};\n"
-        f"GRANT ALL PRIVILEGES ON {grant_scope(scratch)}.* TO {RESTORE_ACCOUNT};\n"
-    )
-
-
-def drop_restore_account_sql() -> str:
-    return f"DROP USER IF EXISTS {RESTORE_ACCOUNT}"
 
 
 def count_mismatches(expected: Mapping[str, int], found: Mapping[str, int]) -> list[str]:
@@ -144,41 +102,6 @@ def running_containers(ps_output: str) -> Running:
     if app is None:
         return Running(db_image)
     return Running(db_image, *app)
-
-
-def format_size(size: int) -> str:
-    return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
-
-
-def format_age(seconds: float) -> str:
-    for unit, length in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= length:
-            return f"{int(seconds // length)} {unit}"
-    return f"{int(seconds)} s"
-
-
-def listing(backups: Sequence[tuple[Path, Manifest | None]], now: float) -> list[str]:
-    """One line per backup; then one warning line naming the backups another user can read, if any."""
-    lines, exposed = [], []
-    for path, manifest in backups:
-        stat = path.stat()
-        if private.readable_by_others(path) or (
-            manifest_path(path).is_file() and private.readable_by_others(manifest_path(path))
-        ):
-            exposed.append(path.name)
-        head = f"{path.name}  {format_size(stat.st_size)}  {format_age(now - stat.st_mtime)} old"
-        if manifest is None:
-            lines.append(f"{head}  (no readable manifest: cannot be restored)")
-            continue
-        migrations = ", ".join(f"{app}.{name}" for app, name in sorted(manifest.migrations.items())) or "none"
-        lines.append(
-            f"{head}  {manifest.kind} ({manifest.reason})  {manifest.database}: {len(manifest.tables)} tables, "
-            f"{manifest.rows} rows  server {manifest.server_version}  migrations: {migrations}"
-        )
-    if exposed:
-        lines.append(f"warning: {len(exposed)} backup(s) can be read by other users ({', '.join(exposed[:3])}"
-                     f"{', ...' if len(exposed) > 3 else ''}): chmod 600 them and their .json manifests")  # fmt: skip
-    return lines
 
 
 # ----------------------------------------------------------------------------------------- the database

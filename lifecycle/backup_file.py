@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from lifecycle import private
 from lifecycle.errors import UserError
 from lifecycle.runner import CHUNK
 
@@ -374,3 +375,39 @@ def verify(path: Path) -> Manifest:
     if guard.objects:
         raise UserError(f"{path}: {OBJECTS_REFUSED}; nothing was restored")
     return manifest
+
+
+# -------------------------------------------------------------------------------------------- db.list
+def format_size(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
+
+
+def format_age(seconds: float) -> str:
+    for unit, length in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= length:
+            return f"{int(seconds // length)} {unit}"
+    return f"{int(seconds)} s"
+
+
+def listing(backups: Sequence[tuple[Path, Manifest | None]], now: float) -> list[str]:
+    """One line per backup; then one warning line naming the backups another user can read, if any."""
+    lines, exposed = [], []
+    for path, manifest in backups:
+        stat = path.stat()
+        if private.readable_by_others(path) or (
+            manifest_path(path).is_file() and private.readable_by_others(manifest_path(path))
+        ):
+            exposed.append(path.name)
+        head = f"{path.name}  {format_size(stat.st_size)}  {format_age(now - stat.st_mtime)} old"
+        if manifest is None:
+            lines.append(f"{head}  (no readable manifest: cannot be restored)")
+            continue
+        migrations = ", ".join(f"{app}.{name}" for app, name in sorted(manifest.migrations.items())) or "none"
+        lines.append(
+            f"{head}  {manifest.kind} ({manifest.reason})  {manifest.database}: {len(manifest.tables)} tables, "
+            f"{manifest.rows} rows  server {manifest.server_version}  migrations: {migrations}"
+        )
+    if exposed:
+        lines.append(f"warning: {len(exposed)} backup(s) can be read by other users ({', '.join(exposed[:3])}"
+                     f"{', ...' if len(exposed) > 3 else ''}): chmod 600 them and their .json manifests")  # fmt: skip
+    return lines

@@ -16,6 +16,7 @@ from lifecycle import backup, backup_file, dbserver
 from lifecycle.backup import Database
 from lifecycle.backup_file import AUTOMATIC, MANUAL, Manifest, RowCounter
 from lifecycle.commands import dbclient
+from lifecycle.commands import sql as sql_text
 from lifecycle.commands.dbclient import DbTools
 from lifecycle.context import Context
 from lifecycle.errors import UserError
@@ -311,7 +312,7 @@ def test_planned_migrations_reads_migrate_plan():
 
 
 def test_swap_moves_every_table_in_one_rename_statement():
-    sql = backup.swap_sql("app", "app__restore", "app__replaced", ["a", "old"], ["a", "b`c"])
+    sql = sql_text.swap_sql("app", "app__restore", "app__replaced", ["a", "old"], ["a", "b`c"])
     renames = [part for part in sql.split("; ") if part.startswith("RENAME TABLE")]
     assert renames == [
         "RENAME TABLE `app`.`a` TO `app__replaced`.`a`, `app`.`old` TO `app__replaced`.`old`, "
@@ -321,7 +322,7 @@ def test_swap_moves_every_table_in_one_rename_statement():
 
 
 def test_count_rows_and_mismatches():
-    assert backup.count_rows_sql("app", ["a", "it's"]) == (
+    assert sql_text.count_rows_sql("app", ["a", "it's"]) == (
         "SELECT 'a', COUNT(*) FROM `app`.`a` UNION ALL SELECT 'it''s', COUNT(*) FROM `app`.`it's`"
     )
     assert backup.count_mismatches({"a": 1, "b": 2}, {"a": 1, "b": 2}) == []
@@ -340,7 +341,7 @@ def test_listing_shows_size_age_kind_and_summary(tmp_path):
     path = write_backup(tmp_path, kind=AUTOMATIC, reason="before db.reset", migrations={"notes": "0001_initial"})
     os.utime(path, (0, 1000))
     path.chmod(0o600), backup_file.manifest_path(path).chmod(0o600)
-    (line,) = backup.listing(backup_file.read_manifests(tmp_path), now=1000 + 2 * 3600)
+    (line,) = backup_file.listing(backup_file.read_manifests(tmp_path), now=1000 + 2 * 3600)
     assert line.startswith(f"{path.name}  ")
     for words in ("2 h old", "automatic (before db.reset)", "app: 1 tables, 3 rows", "notes.0001_initial"):
         assert words in line
@@ -669,13 +670,13 @@ def test_verify_refuses_such_a_dump_behind_a_matching_manifest_in_one_line(tmp_p
 
 
 def test_the_restore_account_reaches_the_scratch_database_only():
-    sql = backup.restore_account_sql("app__restore", "s3cret")
+    sql = sql_text.restore_account_sql("app__restore", "s3cret")
     assert sql.splitlines() == [
         "DROP USER IF EXISTS 'lifecycle_restore'@'localhost';",
         "CREATE USER 'lifecycle_restore'@'localhost' IDENTIFIED BY 's3cret';",
         "GRANT ALL PRIVILEGES ON `app\\_\\_restore`.* TO 'lifecycle_restore'@'localhost';",  # _ is a wildcard there
     ]
-    assert backup.grant_scope("a%b`c\\d") == "`a\\%b``c\\\\d`"
+    assert sql_text.grant_scope("a%b`c\\d") == "`a\\%b``c\\\\d`"
     assert "WITH GRANT OPTION" not in sql and "*.*" not in sql
 
 
