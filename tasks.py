@@ -15,7 +15,7 @@ import signal
 from pathlib import Path
 
 from invoke import Collection, Exit, task
-from invoke.runners import Local
+from invoke.runners import Local as InvokeLocal
 
 from lifecycle import adopt as adopting
 from lifecycle import cluster as cluster_core
@@ -29,9 +29,9 @@ from lifecycle.confirm import confirm_project, terminal_prompt
 from lifecycle.context import Context
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
+from lifecycle.local import Local
 from lifecycle.runner import InvokeRunner, Terminated, interrupt_on_sigterm
 from lifecycle.settings import DEFAULTS, ENGINE_CACHE, load_settings
-from lifecycle.stack import Suite
 from lifecycle.stages import NAMES, Stage
 
 STAGE_HELP = f"One of {', '.join(NAMES)}. Default: dev."
@@ -47,7 +47,7 @@ VOLUME_HELP = {
 }
 
 
-class InterruptibleLocal(Local):
+class InterruptibleLocal(InvokeLocal):
     """Invoke's local runner, but an interrupt never ends in a traceback and always stops the task.
 
     Invoke passes Ctrl-C on by writing it to the command's stdin, which fails once that pipe is closed (stdin at
@@ -101,10 +101,10 @@ def context(c, **options: str | None) -> Context:
     return Context(load_settings().override(OPTIONS, **options), InvokeRunner(c), dry=c.config.run.dry)
 
 
-def suite(c, engine=True, **options: str | None) -> Suite:
+def local(c, engine=True, **options: str | None) -> Local:
     """The compose lifecycle for this task, with its options over the settings; `engine` tasks first check that
     docker and compose v2 answer."""
-    s = Suite(context(c, **options))
+    s = Local(context(c, **options))
     if engine and not s.dry:
         preflight(s.run, cache=s.settings.root / ENGINE_CACHE)
     return s
@@ -114,7 +114,7 @@ def suite(c, engine=True, **options: str | None) -> Suite:
 @user_errors
 def zip(c):  # noqa: A001 - the task is called zip on the command line
     """Pack the code that stage and prod embed into ZIP_DIR/ZIP_NAME (deterministic, with a manifest)."""
-    suite(c, engine=False).zip()
+    local(c, engine=False).zip()
 
 
 @task(
@@ -144,7 +144,7 @@ def wheel_build(c):
 @user_errors
 def build(c, stage="dev", no_cache=False):
     """Build one stage's image (tagged PROJECT:STAGE, this checkout's); test-qa, stage and prod re-zip first."""
-    suite(c).build(Stage.parse(stage), no_cache=no_cache)
+    local(c).build(Stage.parse(stage), no_cache=no_cache)
 
 
 @task(
@@ -166,14 +166,14 @@ def up(c, stage="dev", build=True, wait_timeout=None, debug=False, wait=False, n
     if wait and not debug:
         raise Exit("error: --wait pauses the server for a debugger; use it with --debug", code=1)
     mode = ("wait" if wait else "listen") if debug else None
-    suite(c, WAIT_TIMEOUT=wait_timeout).up(Stage.parse(stage), build=build, debug=mode, no_backup=no_backup)
+    local(c, WAIT_TIMEOUT=wait_timeout).up(Stage.parse(stage), build=build, debug=mode, no_backup=no_backup)
 
 
 @task(help=VOLUME_HELP)
 @user_errors
 def down(c, volumes=False, yes=False, no_backup=False):
     """Stop and remove this checkout's containers and network; data stays unless --volumes."""
-    suite(c).down(volumes=volumes, yes=yes, ask=terminal_prompt(), no_backup=no_backup)
+    local(c).down(volumes=volumes, yes=yes, ask=terminal_prompt(), no_backup=no_backup)
 
 
 @task(
@@ -186,7 +186,7 @@ def down(c, volumes=False, yes=False, no_backup=False):
 @user_errors
 def logs(c, service=None, follow=False, tail="200"):
     """Show the containers' logs."""
-    s = suite(c)
+    s = local(c)
     s.run(compose.logs_argv(s.settings, [service] if service else [], follow=follow, tail=tail), env=s.settings.env)
 
 
@@ -194,7 +194,7 @@ def logs(c, service=None, follow=False, tail="200"):
 @user_errors
 def ps(c):
     """List this checkout's containers and their health."""
-    s = suite(c)
+    s = local(c)
     s.run(compose.ps_argv(s.settings), env=s.settings.env)
 
 
@@ -209,7 +209,7 @@ def ps(c):
 @user_errors
 def shell(c, stage="dev", command=None, env=None):
     """Open a bash shell in the running container of a stage (or run one command with --command)."""
-    status = suite(c).shell(Stage.parse(stage), command, env or [])
+    status = local(c).shell(Stage.parse(stage), command, env or [])
     if status:
         raise Exit(code=status)
 
@@ -225,7 +225,7 @@ def shell(c, stage="dev", command=None, env=None):
 @user_errors
 def manage(c, command, stage="dev", env=None):
     """Run a manage.py command in a one-off container of a stage (built and db started if needed)."""
-    status = suite(c).manage(Stage.parse(stage), shlex.split(command), env or [])
+    status = local(c).manage(Stage.parse(stage), shlex.split(command), env or [])
     if status:
         raise Exit(code=status)
 
@@ -234,7 +234,7 @@ def manage(c, command, stage="dev", env=None):
 @user_errors
 def qa(c, pytest_args=""):
     """Run the site's tests inside the test-qa image against a throwaway database (same as nox -s qa)."""
-    status = suite(c).qa(shlex.split(pytest_args))
+    status = local(c).qa(shlex.split(pytest_args))
     if status:
         raise Exit(code=status)  # the suite's last line already says so
 
@@ -243,14 +243,14 @@ def qa(c, pytest_args=""):
 @user_errors
 def clean(c, volumes=False, yes=False, no_backup=False):
     """Remove what the suite made for this checkout: containers, stage images, zip, reports."""
-    suite(c).clean(volumes=volumes, yes=yes, ask=terminal_prompt(), no_backup=no_backup)
+    local(c).clean(volumes=volumes, yes=yes, ask=terminal_prompt(), no_backup=no_backup)
 
 
 @task
 @user_errors
 def doctor(c):
     """Check the machine: engine, Compose v2, BuildKit, base images, disk, ports, line endings."""
-    s = suite(c, engine=False)
+    s = local(c, engine=False)
     failures = doctor_checks.report(s.settings, s.run)
     if failures:
         raise Exit(f"doctor: {failures} check(s) failed; fix them as shown above", code=1)
@@ -260,7 +260,7 @@ def doctor(c):
 @user_errors
 def images_offline(c, force=False):
     """Build the offline images (Python, MariaDB, registry, HAProxy) from Debian packages and switch to them."""
-    s = suite(c)
+    s = local(c)
     made = offline.ensure_offline_images(s.settings, s.run, force=force)
     if s.dry:
         print(f"dry run: would build {', '.join(made) if made else 'nothing'} and switch the stack to them")
@@ -274,7 +274,7 @@ def images_offline(c, force=False):
 def compose_passthrough(c, args, stage="dev"):
     """Run any docker compose command with this checkout's project, file, profile and settings."""
     target = Stage.parse(stage)
-    s = suite(c)
+    s = local(c)
     s.run(compose.compose_argv(s.settings, *shlex.split(args), stage=target), env=s.settings.env, interactive=True)
 
 
@@ -282,7 +282,7 @@ def compose_passthrough(c, args, stage="dev"):
 @user_errors
 def registry_up(c):
     """Run the local registry on 127.0.0.1:REGISTRY_PORT (registry:2, or the offline image when not pullable)."""
-    s = suite(c)
+    s = local(c)
     address = local_registry.start(s.settings, s.run, dry=s.dry)
     print(f"local registry: http://{address}/ (releases: invoke release --stage stage|prod)")
 
@@ -297,7 +297,7 @@ def registry_up(c):
 @user_errors
 def registry_down(c, volumes=False, yes=False):
     """Stop the local registry; its images stay on their volume unless --volumes."""
-    s = suite(c)
+    s = local(c)
     if volumes:
         confirm_project(
             local_registry.project(s.settings), "--volumes deletes every pushed image", yes, terminal_prompt()
@@ -314,7 +314,7 @@ def registry_down(c, volumes=False, yes=False):
 @user_errors
 def release(c, stage="stage", allow_dirty=False):
     """Build a stage (cached), push that image to REGISTRY as PROJ_NAME:STAGE-<zip12> and :STAGE, print its digest."""
-    done = releasing.release(suite(c).ctx, Stage.parse(stage), allow_dirty=allow_dirty)
+    done = releasing.release(local(c).ctx, Stage.parse(stage), allow_dirty=allow_dirty)
     if done:
         print(done.reference)
 
@@ -329,7 +329,7 @@ def release(c, stage="stage", allow_dirty=False):
 def releases(c, stage=None, verify=False):
     """List the releases recorded in .lifecycle/releases.jsonl by digest, oldest first, one line per image; --verify
     checks each image's signature and provenance in the registry."""
-    s = suite(c) if verify else None
+    s = local(c) if verify else None
     log = releasing.ReleaseLog.of(s.settings if s else load_settings())
     found = [r for r in log.all() if stage in (None, r.stage)]
     for line in releasing.listing(found):
@@ -354,7 +354,7 @@ def releases(c, stage=None, verify=False):
 @user_errors
 def keys_init(c):
     """Make the release signing key pair (skopeo): private key 0600 under .lifecycle/, public key to commit."""
-    s = suite(c)
+    s = local(c)
     fingerprint = signing.init_keys(s.settings, s.run, dry=s.dry)
     if fingerprint:
         print(fingerprint)
@@ -374,7 +374,7 @@ def tls_trust(c):
 @user_errors
 def db_backup(c):
     """Back up the running database into BACKUP_DIR: a streamed, consistent dump (.sql.gz) and its manifest."""
-    suite(c).database().backup()
+    local(c).database().backup()
 
 
 @task(
@@ -392,7 +392,7 @@ def db_backup(c):
 @user_errors
 def db_restore(c, file, yes=False, other_database=False, no_backup=False, no_migrate=False):
     """Verify a backup, load it into a scratch database, swap it in atomically, apply the migrations it lacks."""
-    suite(c).database().restore(
+    local(c).database().restore(
         Path(file), yes=yes, ask=terminal_prompt(), other_database=other_database, no_backup=no_backup,
         no_migrate=no_migrate,
     )  # fmt: skip
@@ -411,14 +411,14 @@ def db_restore(c, file, yes=False, other_database=False, no_backup=False, no_mig
 def db_reset(c, yes=False, load=None, stage=None, no_backup=False):
     """Drop and recreate the database, migrate it and optionally load a fixture; a safety backup first."""
     target = Stage.parse(stage) if stage else None
-    suite(c).database().reset(yes=yes, ask=terminal_prompt(), stage=target, fixture=load, no_backup=no_backup)
+    local(c).database().reset(yes=yes, ask=terminal_prompt(), stage=target, fixture=load, no_backup=no_backup)
 
 
 @task(name="list")
 @user_errors
 def db_list(c):
     """List the backups: size, age, kind (manual or automatic), tables, rows, server and migrations."""
-    print("\n".join(suite(c, engine=False).database().list()))
+    print("\n".join(local(c, engine=False).database().list()))
 
 
 @task(name="shell", help={"root": "Connect as root instead of the app user. Default: off."})
@@ -426,7 +426,7 @@ def db_list(c):
 def db_shell(c, root=False):
     """A SQL prompt in the running db service, as the app user on its database (root only with --root); without a
     terminal it runs the SQL piped in (echo 'SELECT 1' | invoke db.shell) and exits with the client's status."""
-    status = suite(c).db_shell(root=root)
+    status = local(c).db_shell(root=root)
     if status:
         raise Exit(code=status)
 
@@ -436,7 +436,7 @@ def db_shell(c, root=False):
 def sbom_summary(c, stage="dev"):
     """Summarise the stage's SBOM (reports/sbom-STAGE.json, written by every build): counts and key versions."""
     target = Stage.parse(stage)
-    s = suite(c, engine=False)
+    s = local(c, engine=False)
     print("\n".join(sbom.summary(sbom.load(s.settings.root, target), target.name)))
 
 
@@ -444,7 +444,7 @@ def sbom_summary(c, stage="dev"):
 @user_errors
 def deps_lock(c):
     """Regenerate every requirements/*.txt from its .in with hashes (uv; deterministic: pins move only on upgrade)."""
-    s = suite(c, engine=False)
+    s = local(c, engine=False)
     deps.lock_all(s.run, s.settings.root, dry=s.dry)
 
 
@@ -452,7 +452,7 @@ def deps_lock(c):
 @user_errors
 def deps_upgrade(c, package=None):
     """Upgrade one package or all of them in every lock, and print each version change."""
-    s = suite(c, engine=False)
+    s = local(c, engine=False)
     deps.lock_all(s.run, s.settings.root, upgrade_all=package is None, upgrade_package=package, dry=s.dry)
 
 
@@ -490,7 +490,7 @@ def cluster_status(c):
 
 
 def deployer(c, **options: str | None) -> swarm_deploy.Deployer:
-    return swarm_deploy.Deployer(suite(c, **options).ctx)
+    return swarm_deploy.Deployer(local(c, **options).ctx)
 
 
 @task(name="init")

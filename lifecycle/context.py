@@ -1,6 +1,6 @@
 """What every sequencer is given: the settings, a runner, where to say things, the dry-run flag and a clock.
 
-`Suite`, `Database`, `Deployer`, `ClusterOps` and the release functions each take one `Context`, built once per
+`Local`, `Database`, `Deployer`, `ClusterOps` and the release functions each take one `Context`, built once per
 front end (tasks.py's `context()`, the noxfile, the bench); a new capability starts from it, not from a copy of
 how another one holds its settings and runner. `wait_until` is the one deadline loop: it asks the context's
 clock, so a unit test drives it without sleeping.

@@ -338,3 +338,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def base_image_fix(settings: Settings) -> str:
+    """What makes a missing Python base image appear without a registry: the offline images have one version."""
+    offline_python = suite_versions(settings["DEBIAN_SUITE"]).python
+    if settings["PY_VERSION"] != offline_python:
+        return (
+            f"without a registry only Python {offline_python} can be built (offline images): set "
+            f"PY_VERSION={offline_python} in .env and run invoke images.offline, or reach a registry that has "
+            f"{settings.base_image}"
+        )
+    return "run invoke images.offline (builds it from Debian packages) or scripts/bootstrap"

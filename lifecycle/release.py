@@ -26,10 +26,10 @@ from lifecycle import codezip, private, probes, provenance, registry, signing
 from lifecycle.commands import docker
 from lifecycle.context import Context, say
 from lifecycle.errors import UserError
+from lifecycle.local import Local
 from lifecycle.probes import registry_host_port, registry_reachable
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
-from lifecycle.stack import Suite
 from lifecycle.stages import PROD, STAGE, Stage
 
 RELEASE_STAGES = (STAGE, PROD)
@@ -302,7 +302,7 @@ def sign_release(settings: Settings, run: Runner, pushed: Release, labels: Mappi
 
 def release(ctx: Context, stage: Stage, *, allow_dirty: bool = False) -> Release | None:
     """Build (cached), tag, push, record; returns the release (None in a dry run)."""
-    suite = Suite(ctx)
+    suite = Local(ctx)
     settings, run = suite.settings, suite.run
     check_release_stage(stage)
     commit, _ = codezip.git_state(settings.root, include=())

@@ -21,10 +21,10 @@ from lifecycle.bench.load import free_port, generate_load
 from lifecycle.commands import compose, docker
 from lifecycle.context import Context
 from lifecycle.errors import EXPECTED_FAILURES, UserError
+from lifecycle.local import Local
 from lifecycle.probes import image_id
 from lifecycle.runner import Result, Runner
 from lifecycle.settings import Settings, default_project_name
-from lifecycle.stack import Suite
 from lifecycle.stages import PROD, Stage
 
 BENCH_ZIP_DIR = "updated_zip/bench"
@@ -66,7 +66,7 @@ def timed(action: Callable[[], Any]) -> tuple[float, Any]:
 @dataclass
 class TimedRunner:
     """A runner that remembers how long each command it ran took, in order (e.g. the compose builds inside
-    `Suite.build`, apart from the zip and probes around them)."""
+    `Local.build`, apart from the zip and probes around them)."""
 
     run: Runner
     timings: list[tuple[tuple[str, ...], float]] = field(default_factory=list)
@@ -84,7 +84,7 @@ class TimedRunner:
 
 
 class BuildTime(NamedTuple):
-    suite: float  # Suite.build: certificates, probes, git metadata, zip, compose build
+    suite: float  # Local.build: certificates, probes, git metadata, zip, compose build
     compose: float  # the `docker compose build` commands alone (0 when the build key said nothing to build)
 
 
@@ -113,7 +113,7 @@ class Bench:
         self.duration = duration
         self.tool = tool
         self.ctx = Context(self.settings, self.run)
-        self.suite = Suite(self.ctx)
+        self.suite = Local(self.ctx)
         self.env = self.settings.env
         self.name = self.settings.project_name  # containers the bench names itself start with this
         self.image_ids: set[str] = set()  # every image a build made, so cleanup finds those later builds untagged
@@ -121,7 +121,7 @@ class Bench:
 
     # ------------------------------------------------------------------------------------- timing
     def build_stage(self, stage: Stage, *, no_cache: bool = False) -> BuildTime:
-        """`Suite.build` under the isolated settings, timed whole and compose alone."""
+        """`Local.build` under the isolated settings, timed whole and compose alone."""
         mark = len(self.run.timings)
         seconds, _ = timed(lambda: self.suite.build(stage, no_cache=no_cache))
         builds = {  # with its SBOM image, then (after a dependency change) the label-only rebuild

@@ -1,26 +1,26 @@
-"""The lifecycle operations both front ends run: zip, build, up, down, qa, clean.
+"""The local compose lifecycle of one checkout, which both front ends run: zip, build, up, down, qa, clean.
 
-A `Suite` holds the resolved settings, a `Runner` and the dry-run flag. Decisions are plain functions;
-commands come from `lifecycle.commands.compose`; this module only sequences them.
+`Local` sequences over a `Context` (settings, runner, say, dry run, clock): decisions are plain functions,
+commands come from `lifecycle.commands` (compose, docker, dbclient); this module only sequences them. ("Stack"
+is the Swarm stack: lifecycle/deploy.py.)
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 import shlex
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from lifecycle import backup, buildkey, codezip, container_env, offline, sbom, secretfiles, tls
+from lifecycle.buildinputs import CERTS_DIR, git_metadata, sync_certs
 from lifecycle.commands import compose, dbclient, docker
 from lifecycle.confirm import confirm_project
+from lifecycle.container_env import container_env_items
 from lifecycle.context import Context
 from lifecycle.dbserver import ServerGuard
-from lifecycle.doctor import base_image_fix
 from lifecycle.errors import UserError
+from lifecycle.health import DB_DENIED, container_verdict, db_verdict
 from lifecycle.probes import (
     ids_and_label,
     image_available,
@@ -38,129 +38,14 @@ from lifecycle.settings import Settings
 from lifecycle.stages import STAGES, TEST_QA, Stage
 from lifecycle.tls import wait_for_https
 
-CERTS_DIR = Path("docker") / "certs"
 QA_REPORT_FILES = ("junit.xml", "coverage.xml", ".coverage", "compose-ps.txt", "compose-logs.txt")
-# Names whose values are never put on a command line (which the runner prints): passed as `--env NAME`.
-SECRET_NAME = re.compile(r"PASSWORD|PASSWD|PWD|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DB_POLL_SECONDS = 3  # between looks at the db's health while `up` waits for it
 HEALTH_POLL_SECONDS = 0.2  # between looks at the app's health once db is up: how late `up` may return
-
-
-# scp-like git addresses: [user@]host:path, with no scheme (user@ is not secret: `git@`, but never `user:token@`).
-SCP_LIKE = re.compile(r"(?:(?P<user>[^@/:]+)@)?(?P<host>[^@/:]+):(?P<path>(?!//).*)")
-
-
-def public_url(url: str) -> str:
-    """`url` without what must not travel with an image or a record: user, password or token, query and fragment.
-
-    `https://gitlab-ci-token:TOKEN@host/group/repo.git?x#y` -> `https://host/group/repo.git`; an scp-like `git@host:
-    group/repo.git` stays as it is (the `git` user is no secret); a local path stays as it is. What cannot be read
-    as any of these and holds an `@` becomes `unknown`: better no source label than a leaked token."""
-    url = url.strip()
-    if url.startswith(("/", "./", "../", "~")):  # a local path: nothing to strip, whatever characters it has
-        return url
-    if "://" in url:
-        scheme, _, rest = url.partition("://")
-        authority, slash, path = rest.partition("/")
-        host = authority.rpartition("@")[2]
-        path = re.split(r"[?#]", path, maxsplit=1)[0]
-        return f"{scheme}://{host}{slash}{path}" if host or scheme == "file" else "unknown"
-    scp = SCP_LIKE.fullmatch(url)
-    if scp and "@" not in scp["path"]:
-        return url
-    return "unknown" if "@" in url else url
-
-
-def git_metadata(run: Runner, root: Path) -> dict[str, str]:
-    """OCI label values from git; `unknown` outside a checkout. `created` is the commit time, so an
-    unchanged tree rebuilds to the same labels (and the cache holds). Three git calls: every build makes them."""
-
-    def ask(*query: str) -> str:
-        result = run(["git", "-C", str(root), *query], warn=True, capture=True)
-        return result.stdout.strip() if result.ok else ""
-
-    commit, _, created = ask("log", "-1", "--format=%H %cI").partition(" ")
-    values = {
-        "VCS_REF": commit,
-        "CREATED": created,
-        "VERSION": ask("describe", "--tags", "--always", "--dirty"),
-        "SOURCE_URL": public_url(ask("config", "--get", "remote.origin.url")),
-    }
-    return {name: value or "unknown" for name, value in values.items()}
-
-
-def sync_certs(certificates: Sequence[Path], target: Path) -> list[str]:
-    """Mirror the certificates (Settings.extra_ca_certs) into the build context's certs folder; return their names."""
-    wanted = {path.name: path.read_bytes() for path in certificates}
-    target.mkdir(parents=True, exist_ok=True)
-    for stale in target.glob("*.crt"):
-        if stale.name not in wanted:
-            stale.unlink()
-    for name, data in wanted.items():
-        path = target / name
-        if not path.is_file() or path.read_bytes() != data:
-            path.write_bytes(data)
-    return sorted(wanted)
 
 
 def confirm_volume_deletion(project: str, yes: bool, ask: Callable[[str], str] | None) -> None:
     """Deleting the database volume needs --yes, or the project name typed at a terminal."""
     confirm_project(project, "--volumes deletes the database", yes, ask)
-
-
-def container_env_items(items: Sequence[str], environ: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
-    """`--env` items for a container -> (what goes on the command line, what goes in the runner's environment).
-
-    `NAME=VALUE` stays on the command line unless NAME looks secret; then only NAME goes there and the value
-    travels in the environment, where compose looks it up. `NAME` alone takes the value from `environ`."""
-    flags, values = [], {}
-    for item in items:
-        name, given, value = item.partition("=")
-        if not ENV_NAME.fullmatch(name):
-            raise UserError(f"--env {item!r}: expected NAME or NAME=VALUE with a variable name; fix the option")
-        if not given and name not in environ:
-            raise UserError(f"--env {name}: {name} is not set in your environment; export it or use --env {name}=VALUE")
-        if given and SECRET_NAME.search(name):
-            flags.append(name)
-            values[name] = value
-        else:
-            flags.append(item)
-    return flags, values
-
-
-def container_state(state_json: str) -> dict:
-    """A container's `docker inspect` State as a dict ({} when there was no answer)."""
-    try:
-        state = json.loads(state_json or "{}")
-    except json.JSONDecodeError:
-        return {}
-    return state if isinstance(state, dict) else {}
-
-
-def container_verdict(state_json: str) -> str:
-    """A container's `docker inspect` State -> healthy, unhealthy, exited (or dead) or waiting."""
-    state = container_state(state_json)
-    if state.get("Status") in ("exited", "dead"):
-        return "exited"
-    health = (state.get("Health") or {}).get("Status")
-    return health if health in ("healthy", "unhealthy") else "waiting"
-
-
-def db_verdict(state_json: str) -> str:
-    """The db container's `docker inspect` State -> healthy, denied (the app's login refused), exited or waiting."""
-    verdict = container_verdict(state_json)
-    if verdict in ("healthy", "exited"):
-        return verdict
-    last = ((container_state(state_json).get("Health") or {}).get("Log") or [{}])[-1]
-    return "denied" if "Access denied" in (last.get("Output") or "") else "waiting"
-
-
-DB_DENIED = (
-    "the database refuses the app's login (Access denied): its volume was initialised with another DB_PASSWORD "
-    "(or DB_USER); put the old value back in .env, or start over with invoke down --volumes (it backs the data "
-    "up, then deletes it)"
-)
 
 
 def ensure_secret_key(settings: Settings, stage: Stage) -> None:
@@ -176,7 +61,7 @@ NO_SQL_PIPED = (
 )
 
 
-class Suite:
+class Local:
     """The compose lifecycle of one checkout, sequenced over a `Context`."""
 
     def __init__(self, ctx: Context) -> None:
@@ -223,7 +108,8 @@ class Suite:
         if found is None and image_available(self.run, image):
             found = image_id(self.run, image)
         if found is None:
-            raise UserError(f"base image {image} is neither present nor pullable; {base_image_fix(self.settings)}")
+            fix = offline.base_image_fix(self.settings)
+            raise UserError(f"base image {image} is neither present nor pullable; {fix}")
         return found
 
     def inspect_builds(self, *tags: str) -> tuple[str, list[tuple[str, str | None] | None]]:
@@ -242,8 +128,8 @@ class Suite:
             env["ZIP_SHA256"] = result.sha256 if result else "dry-run"
         return env
 
-    def image_tag(self, stage: Stage) -> str:
-        """The tag compose gives the stage's image (`invoke qa` names its own test-qa image)."""
+    def stage_image(self, stage: Stage) -> str:
+        """The image reference compose gives the stage's build (`invoke qa` names its own test-qa image)."""
         return (stage is TEST_QA and self.settings.env.get("TEST_QA_IMAGE")) or self.settings.image(stage)
 
     def build(self, stage: Stage, *, no_cache: bool = False) -> None:
@@ -261,7 +147,7 @@ class Suite:
             certs = sync_certs(self.settings.extra_ca_certs(), self.settings.root / CERTS_DIR)
             if certs:
                 self.say(f"extra CA certificates: {', '.join(certs)}")
-        tag = self.image_tag(stage)
+        tag = self.stage_image(stage)
         base_id, (built, built_sbom) = self.inspect_builds(tag, self.settings.sbom_image(stage))
         env = self.build_env(stage)
         recorded = sbom.Record.read(self.settings.root, stage)
@@ -279,7 +165,7 @@ class Suite:
         self.run(argv, env={**env, "BUILD_KEY": key, "SBOM_BUILD_KEY": sbom_key})
         if sbom_current:
             return
-        current = self.refresh_sbom(stage, env, recorded)
+        current = sbom.refresh(self.ctx, stage, env, recorded)
         if current.sha256 != recorded.sha256 and stage.carries_sbom and not self.dry:
             env["SBOM_SHA256"] = current.sha256
             self.run(
@@ -289,23 +175,6 @@ class Suite:
 
     def build_key(self, target: str, env: dict[str, str], base_id: str) -> str:
         return buildkey.build_key(self.settings.root, target, env, base_id, extra=[self.settings.project_name])
-
-    def refresh_sbom(self, stage: Stage, env: dict[str, str], recorded: sbom.Record) -> sbom.Record:
-        """The SBOM of the stage's freshly built SBOM image, copied to reports/ unless it is the recorded one."""
-        image = self.settings.sbom_image(stage)
-        built = image_id(self.run, image) or ""
-        report = sbom.report_path(self.settings.root, stage)
-        if built == recorded.image_id and report.is_file():
-            return recorded
-        document = self.run(docker.cat_in_image_argv(image, sbom.BUILT_PATH), env=env, capture=True).stdout
-        if self.dry:
-            return recorded
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(document, encoding="utf-8")
-        current = sbom.Record(built, hashlib.sha256(document.encode()).hexdigest())
-        current.write(self.settings.root, stage)
-        self.say(f"SBOM: {report.relative_to(self.settings.root)}")
-        return current
 
     def database(self) -> backup.Database:
         return backup.Database(self.ctx)
@@ -530,7 +399,7 @@ class Suite:
         reports = reports or settings.root / "reports"
         project = f"{settings.project_name}-qa"
         container = f"{project}-pytest"
-        Suite(self.ctx.with_settings(settings)).build(TEST_QA)
+        Local(self.ctx.with_settings(settings)).build(TEST_QA)
         if not self.dry:  # a report left from an earlier run must not pass for this run's
             for name in QA_REPORT_FILES:
                 (reports / name).unlink(missing_ok=True)
