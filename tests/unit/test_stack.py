@@ -1,4 +1,4 @@
-"""lifecycle.local's decisions (and buildinputs, health, container_env): CA certificates, volume deletion, the secret key, the zip, git labels."""
+"""The local lifecycle's decisions: CA certificates, volume deletion, the secret key, the zip, git labels."""
 
 from __future__ import annotations
 
