@@ -29,7 +29,7 @@ from lifecycle.confirm import confirm_project, terminal_prompt
 from lifecycle.context import Context
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
-from lifecycle.local import Local
+from lifecycle.local import Debugger, Local
 from lifecycle.runner import InvokeRunner, Terminated, interrupt_on_sigterm
 from lifecycle.settings import DEFAULTS, ENGINE_CACHE, load_settings
 from lifecycle.stages import NAMES, Stage
@@ -165,7 +165,7 @@ def up(c, stage="dev", build=True, wait_timeout=None, debug=False, wait=False, n
     """Start the database and one stage (prod: and its HTTPS proxy), wait until all are healthy, print the URL."""
     if wait and not debug:
         raise Exit("error: --wait pauses the server for a debugger; use it with --debug", code=1)
-    mode = ("wait" if wait else "listen") if debug else None
+    mode = Debugger.of(debug, wait)
     local(c, WAIT_TIMEOUT=wait_timeout).up(Stage.parse(stage), build=build, debug=mode, no_backup=no_backup)
 
 

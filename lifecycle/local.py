@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 import shutil
 from collections.abc import Callable, Mapping, Sequence
+from enum import Enum
 from pathlib import Path
 
 from lifecycle import backup, buildkey, codezip, container_env, offline, sbom, secretfiles, tls
@@ -59,6 +60,18 @@ NO_SQL_PIPED = (
     "invoke db.shell has no terminal and nothing piped in (stdin closed, /dev/null or empty); pipe SQL in, "
     "e.g. echo 'SELECT 1' | invoke db.shell, or run it at a terminal; nothing was run"
 )
+
+
+class Debugger(Enum):
+    """How `up --debug` runs the dev server under debugpy; the value is DEBUGPY, which the entrypoint reads."""
+
+    LISTEN = "listen"  # serve at once; a client may attach later
+    WAIT = "wait"  # start the server only once a client attaches
+
+    @classmethod
+    def of(cls, debug: bool, wait: bool) -> Debugger | None:
+        """The task's --debug and --wait flags as one value (None: no debugger)."""
+        return (cls.WAIT if wait else cls.LISTEN) if debug else None
 
 
 class Local:
@@ -273,12 +286,12 @@ class Local:
             self.run(compose.up_argv(settings, stage, only="proxy"), env=env)
         return True
 
-    def up(self, stage: Stage, *, build: bool = True, debug: str | None = None, no_backup: bool = False) -> str:
+    def up(self, stage: Stage, *, build: bool = True, debug: Debugger | None = None, no_backup: bool = False) -> str:
         """Build (unless told not to), start db (watched first when its volume exists) and the stage (prod: and
         its HTTPS proxy), return the URL once all are healthy; WAIT_TIMEOUT bounds each of the two waits.
 
-        `debug` ("listen" or "wait"): the dev server under debugpy on 127.0.0.1:DEBUG_PORT; "wait" starts it
-        only once a client attaches, so the task returns once the container runs instead of waiting for health.
+        `debug`: the dev server under debugpy on 127.0.0.1:DEBUG_PORT; `Debugger.WAIT` starts it only once a client
+        attaches, so the task returns once the container runs instead of waiting for health.
         A DB_IMAGE of another major version than the volume's record backs the data up first (unless no_backup).
         """
         if stage.runs_through_qa:
@@ -302,8 +315,8 @@ class Local:
         database = ServerGuard(self.database())
         database.guard_server_change(no_backup=no_backup)
         db_healthy = self.wait_for_db(stage, self.settings.typed("WAIT_TIMEOUT"))
-        env = {**settings.env, **({"DEBUGPY": debug} if debug else {})}
-        paused = debug == "wait"
+        env = {**settings.env, **({"DEBUGPY": debug.value} if debug else {})}
+        paused = debug is Debugger.WAIT
         if db_healthy and not paused:  # the everyday case: a new build of a running stack
             started = self.start_beside_healthy_db(settings, stage, env, bool(debug))
         else:

@@ -1,9 +1,11 @@
 """Facts about the machine and the checkout, each gathered by one small probe that changes nothing
 (the BuildKit probe removes the throwaway image it builds).
 
-Everything that asks the engine or the host a question comes here: doctor reports these facts, the
-suite, the bootstrap and the benchmark act on them. Probes run through the `Runner` (so they are printed, and a
-`RecordingRunner` answers them in tests) and never raise for a "no": a failing command is an answer.
+The questions more than one part asks (engine and compose versions, images, ports, a compose project's
+containers, volumes, registries, the HTTPS health check): doctor reports these facts, the sequencers, the bootstrap
+and the benchmark act on them; a question only one sequencer asks stays beside it. Each probe asks through a builder
+of lifecycle/commands and the `Runner` (so it is printed, and a `RecordingRunner` answers it in tests), and never
+raises for a "no": a failing command is an answer.
 Standard library only: the bootstrap uses them before any virtual environment exists.
 """
 
