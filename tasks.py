@@ -135,7 +135,8 @@ def adopt(c, path, force=False, python=None):
 @user_errors
 def wheel_build(c):
     """Build the lifecycle library as a wheel into dist/ (reproducible) and print its name and sha256."""
-    built = wheel.build(load_settings().root, InvokeRunner(c), dry=c.config.run.dry)
+    ctx = context(c)
+    built = wheel.build(ctx.settings.root, ctx.run, dry=ctx.dry)
     if built:
         print(built.line())
 
@@ -330,7 +331,7 @@ def releases(c, stage=None, verify=False):
     """List the releases recorded in .lifecycle/releases.jsonl by digest, oldest first, one line per image; --verify
     checks each image's signature and provenance in the registry."""
     s = local(c) if verify else None
-    log = releasing.ReleaseLog.of(s.settings if s else load_settings())
+    log = releasing.ReleaseLog.of(s.settings if s else context(c).settings)
     found = [r for r in log.all() if stage in (None, r.stage)]
     for line in releasing.listing(found):
         print(line)
@@ -364,10 +365,10 @@ def keys_init(c):
 @user_errors
 def tls_trust(c):
     """Print how to trust the proxy's certificate (curl --cacert, Python, browsers, the system store)."""
-    settings = load_settings()
-    if tls.cert_files(settings).local and not c.config.run.dry:
-        tls.ensure_local_certificate(settings.root, InvokeRunner(c))
-    print("\n".join(tls.trust_instructions(settings)))
+    ctx = context(c)
+    if tls.cert_files(ctx.settings).local and not ctx.dry:
+        tls.ensure_local_certificate(ctx.settings.root, ctx.run)
+    print("\n".join(tls.trust_instructions(ctx.settings)))
 
 
 @task(name="backup")
@@ -470,7 +471,7 @@ def cluster_up(c):
     A failure or Ctrl-C tears down everything it made; the host's own engine is never changed.
     """
     ops = cluster_ops(c)
-    timings = ops.up(load_settings()["CLUSTER_REGISTRY_IMAGE"])
+    timings = ops.up(ops.ctx.settings["CLUSTER_REGISTRY_IMAGE"])
     if not ops.dry:
         print("cluster up in " + ", ".join(f"{step} {seconds:.1f}s" for step, seconds in timings.items()))
 
