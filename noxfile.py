@@ -16,14 +16,15 @@ import nox
 
 sys.path.insert(0, str(Path(__file__).parent))  # nox, unlike invoke, does not put the noxfile's folder on the path
 
-from lifecycle import compose as cmd
 from lifecycle import deps, registry
 from lifecycle.browser import ensure_chromium
+from lifecycle.commands import compose
+from lifecycle.context import Context
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
+from lifecycle.local import Local
 from lifecycle.runner import SubprocessRunner, interrupt_on_sigterm
 from lifecycle.settings import ENGINE_CACHE, load_settings
-from lifecycle.stack import Suite
 from lifecycle.stages import STAGES
 
 nox.needs_version = ">=2026.10.20"
@@ -64,12 +65,12 @@ def session_errors(session: nox.Session) -> Iterator[None]:
         session.error(str(error))
 
 
-def engine_suite(session: nox.Session) -> Suite:
+def engine_local(session: nox.Session) -> Local:
     """The shared core with a runner that prints each command, once docker and compose v2 answer."""
     with session_errors(session):
-        suite = Suite(load_settings(), SubprocessRunner())
-        preflight(suite.run, cache=suite.settings.root / ENGINE_CACHE)
-    return suite
+        local = Local(Context(load_settings(), SubprocessRunner()))
+        preflight(local.run, cache=local.settings.root / ENGINE_CACHE)
+    return local
 
 
 def generated_pages_stale() -> list[str]:
@@ -93,10 +94,10 @@ def lint(session: nox.Session) -> None:
     session.run("shellcheck", "--external-sources", *SHELL_SCRIPTS)
     session.run("hadolint", *DOCKERFILES)
     session.run("actionlint", *WORKFLOWS)
-    suite = engine_suite(session)
+    local = engine_local(session)
     for stage in STAGES:
-        suite.run(cmd.config_argv(suite.settings, stage), env=suite.settings.env)
-    suite.run(registry.compose_argv(suite.settings, "config", "--quiet"), env=suite.settings.env)
+        local.run(compose.config_argv(local.settings, stage), env=local.settings.env)
+    local.run(registry.compose_argv(local.settings, "config", "--quiet"), env=local.settings.env)
 
 
 @nox.session
@@ -114,7 +115,7 @@ def qa(session: nox.Session) -> None:
     always tears down its containers, network and test volume (dumping ps and logs on failure).
     """
     with session_errors(session):
-        status = engine_suite(session).qa(session.posargs)
+        status = engine_local(session).qa(session.posargs)
     if status:
         session.error()  # the suite's last line already says pytest's status and where the reports are
 
@@ -162,10 +163,10 @@ def bench(session: nox.Session) -> None:
     from bench.options import parse_options
 
     options = parse_options(session.posargs)
-    suite = engine_suite(session)
+    local = engine_local(session)
     with session_errors(session):
         rows = run_bench(
-            suite.settings, suite.run, options.runs, ROOT / "reports", duration=options.duration, skip=options.skip
+            local.settings, local.run, options.runs, ROOT / "reports", duration=options.duration, skip=options.skip
         )
     missed = [row.metric for row in rows if row.status == "MISS"]
     if options.strict and missed:

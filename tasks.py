@@ -15,22 +15,24 @@ import signal
 from pathlib import Path
 
 from invoke import Collection, Exit, task
-from invoke.runners import Local
+from invoke.runners import Local as InvokeLocal
 
 import docgen
 from lifecycle import adopt as adopting
-from lifecycle import backup, deps, offline, provenance, sbom, signing, tls, wheel
 from lifecycle import cluster as cluster_core
-from lifecycle import compose as cmd
 from lifecycle import deploy as swarm_deploy
+from lifecycle import deps, offline, provenance, sbom, signing, tls, wheel
 from lifecycle import doctor as doctor_checks
 from lifecycle import registry as local_registry
 from lifecycle import release as releasing
+from lifecycle.commands import compose
+from lifecycle.confirm import confirm_project, terminal_prompt
+from lifecycle.context import Context
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
+from lifecycle.local import Debugger, Local
 from lifecycle.runner import InvokeRunner, Terminated, interrupt_on_sigterm
 from lifecycle.settings import DEFAULTS, ENGINE_CACHE, load_settings
-from lifecycle.stack import Suite, terminal_prompt
 from lifecycle.stages import NAMES, Stage
 
 STAGE_HELP = f"One of {', '.join(NAMES)}. Default: dev."
@@ -46,7 +48,7 @@ VOLUME_HELP = {
 }
 
 
-class InterruptibleLocal(Local):
+class InterruptibleLocal(InvokeLocal):
     """Invoke's local runner, but an interrupt never ends in a traceback and always stops the task.
 
     Invoke passes Ctrl-C on by writing it to the command's stdin, which fails once that pipe is closed (stdin at
@@ -89,10 +91,21 @@ def user_errors(body):
     return wrapper
 
 
-def suite(c, engine=True, **flags: str | None) -> Suite:
-    """The shared core for this task, with its flags over the settings; `engine` tasks first check that
+# The task options that set a setting, by the setting: a bad value is reported under the option's name.
+OPTIONS = {"WAIT_TIMEOUT": "--wait-timeout", "DEPLOY_REPLICAS": "--replicas"}
+
+
+def context(c, **options: str | None) -> Context:
+    """What every sequencer of this task is given: the settings with the task's options over them (checked like
+    every other layer), the runner of invoke's context (so --dry and MockContext work), and the dry-run flag. The
+    one place tasks build it."""
+    return Context(load_settings().override(OPTIONS, **options), InvokeRunner(c), dry=c.config.run.dry)
+
+
+def local(c, engine=True, **options: str | None) -> Local:
+    """The compose lifecycle for this task, with its options over the settings; `engine` tasks first check that
     docker and compose v2 answer."""
-    s = Suite(load_settings().override(**flags), InvokeRunner(c), dry=c.config.run.dry)
+    s = Local(context(c, **options))
     if engine and not s.dry:
         preflight(s.run, cache=s.settings.root / ENGINE_CACHE)
     return s
@@ -102,7 +115,7 @@ def suite(c, engine=True, **flags: str | None) -> Suite:
 @user_errors
 def zip(c):  # noqa: A001 - the task is called zip on the command line
     """Pack the code that stage and prod embed into ZIP_DIR/ZIP_NAME (deterministic, with a manifest)."""
-    suite(c, engine=False).zip()
+    local(c, engine=False).zip()
 
 
 @task(
@@ -123,7 +136,8 @@ def adopt(c, path, force=False, python=None):
 @user_errors
 def wheel_build(c):
     """Build the lifecycle library as a wheel into dist/ (reproducible) and print its name and sha256."""
-    built = wheel.build(load_settings().root, InvokeRunner(c), dry=c.config.run.dry)
+    ctx = context(c)
+    built = wheel.build(ctx.settings.root, ctx.run, dry=ctx.dry)
     if built:
         print(built.line())
 
@@ -139,7 +153,7 @@ def docs(c):
 @user_errors
 def build(c, stage="dev", no_cache=False):
     """Build one stage's image (tagged PROJECT:STAGE, this checkout's); test-qa, stage and prod re-zip first."""
-    suite(c).build(Stage.parse(stage), no_cache=no_cache)
+    local(c).build(Stage.parse(stage), no_cache=no_cache)
 
 
 @task(
@@ -160,15 +174,15 @@ def up(c, stage="dev", build=True, wait_timeout=None, debug=False, wait=False, n
     """Start the database and one stage (prod: and its HTTPS proxy), wait until all are healthy, print the URL."""
     if wait and not debug:
         raise Exit("error: --wait pauses the server for a debugger; use it with --debug", code=1)
-    mode = ("wait" if wait else "listen") if debug else None
-    suite(c, WAIT_TIMEOUT=wait_timeout).up(Stage.parse(stage), build=build, debug=mode, no_backup=no_backup)
+    mode = Debugger.of(debug, wait)
+    local(c, WAIT_TIMEOUT=wait_timeout).up(Stage.parse(stage), build=build, debug=mode, no_backup=no_backup)
 
 
 @task(help=VOLUME_HELP)
 @user_errors
 def down(c, volumes=False, yes=False, no_backup=False):
     """Stop and remove this checkout's containers and network; data stays unless --volumes."""
-    suite(c).down(volumes=volumes, yes=yes, ask=terminal_prompt(), no_backup=no_backup)
+    local(c).down(volumes=volumes, yes=yes, ask=terminal_prompt(), no_backup=no_backup)
 
 
 @task(
@@ -181,16 +195,16 @@ def down(c, volumes=False, yes=False, no_backup=False):
 @user_errors
 def logs(c, service=None, follow=False, tail="200"):
     """Show the containers' logs."""
-    s = suite(c)
-    s.run(cmd.logs_argv(s.settings, [service] if service else [], follow=follow, tail=tail), env=s.settings.env)
+    s = local(c)
+    s.run(compose.logs_argv(s.settings, [service] if service else [], follow=follow, tail=tail), env=s.settings.env)
 
 
 @task
 @user_errors
 def ps(c):
     """List this checkout's containers and their health."""
-    s = suite(c)
-    s.run(cmd.ps_argv(s.settings), env=s.settings.env)
+    s = local(c)
+    s.run(compose.ps_argv(s.settings), env=s.settings.env)
 
 
 @task(
@@ -204,7 +218,7 @@ def ps(c):
 @user_errors
 def shell(c, stage="dev", command=None, env=None):
     """Open a bash shell in the running container of a stage (or run one command with --command)."""
-    status = suite(c).shell(Stage.parse(stage), command, env or [])
+    status = local(c).shell(Stage.parse(stage), command, env or [])
     if status:
         raise Exit(code=status)
 
@@ -220,7 +234,7 @@ def shell(c, stage="dev", command=None, env=None):
 @user_errors
 def manage(c, command, stage="dev", env=None):
     """Run a manage.py command in a one-off container of a stage (built and db started if needed)."""
-    status = suite(c).manage(Stage.parse(stage), shlex.split(command), env or [])
+    status = local(c).manage(Stage.parse(stage), shlex.split(command), env or [])
     if status:
         raise Exit(code=status)
 
@@ -229,7 +243,7 @@ def manage(c, command, stage="dev", env=None):
 @user_errors
 def qa(c, pytest_args=""):
     """Run the site's tests inside the test-qa image against a throwaway database (same as nox -s qa)."""
-    status = suite(c).qa(shlex.split(pytest_args))
+    status = local(c).qa(shlex.split(pytest_args))
     if status:
         raise Exit(code=status)  # the suite's last line already says so
 
@@ -238,14 +252,14 @@ def qa(c, pytest_args=""):
 @user_errors
 def clean(c, volumes=False, yes=False, no_backup=False):
     """Remove what the suite made for this checkout: containers, stage images, zip, reports."""
-    suite(c).clean(volumes=volumes, yes=yes, ask=terminal_prompt(), no_backup=no_backup)
+    local(c).clean(volumes=volumes, yes=yes, ask=terminal_prompt(), no_backup=no_backup)
 
 
 @task
 @user_errors
 def doctor(c):
     """Check the machine: engine, Compose v2, BuildKit, base images, disk, ports, line endings."""
-    s = suite(c, engine=False)
+    s = local(c, engine=False)
     failures = doctor_checks.report(s.settings, s.run)
     if failures:
         raise Exit(f"doctor: {failures} check(s) failed; fix them as shown above", code=1)
@@ -255,7 +269,7 @@ def doctor(c):
 @user_errors
 def images_offline(c, force=False):
     """Build the offline images (Python, MariaDB, registry, HAProxy) from Debian packages and switch to them."""
-    s = suite(c)
+    s = local(c)
     made = offline.ensure_offline_images(s.settings, s.run, force=force)
     if s.dry:
         print(f"dry run: would build {', '.join(made) if made else 'nothing'} and switch the stack to them")
@@ -269,15 +283,15 @@ def images_offline(c, force=False):
 def compose_passthrough(c, args, stage="dev"):
     """Run any docker compose command with this checkout's project, file, profile and settings."""
     target = Stage.parse(stage)
-    s = suite(c)
-    s.run(cmd.compose_argv(s.settings, *shlex.split(args), stage=target), env=s.settings.env, interactive=True)
+    s = local(c)
+    s.run(compose.compose_argv(s.settings, *shlex.split(args), stage=target), env=s.settings.env, interactive=True)
 
 
 @task(name="up")
 @user_errors
 def registry_up(c):
     """Run the local registry on 127.0.0.1:REGISTRY_PORT (registry:2, or the offline image when not pullable)."""
-    s = suite(c)
+    s = local(c)
     address = local_registry.start(s.settings, s.run, dry=s.dry)
     print(f"local registry: http://{address}/ (releases: invoke release --stage stage|prod)")
 
@@ -292,9 +306,9 @@ def registry_up(c):
 @user_errors
 def registry_down(c, volumes=False, yes=False):
     """Stop the local registry; its images stay on their volume unless --volumes."""
-    s = suite(c)
+    s = local(c)
     if volumes:
-        backup.confirm_project(
+        confirm_project(
             local_registry.project(s.settings), "--volumes deletes every pushed image", yes, terminal_prompt()
         )
     s.run(local_registry.down_argv(s.settings, volumes=volumes), env=s.settings.env)
@@ -309,7 +323,7 @@ def registry_down(c, volumes=False, yes=False):
 @user_errors
 def release(c, stage="stage", allow_dirty=False):
     """Build a stage (cached), push that image to REGISTRY as PROJ_NAME:STAGE-<zip12> and :STAGE, print its digest."""
-    done = releasing.release(suite(c), Stage.parse(stage), allow_dirty=allow_dirty)
+    done = releasing.release(local(c).ctx, Stage.parse(stage), allow_dirty=allow_dirty)
     if done:
         print(done.reference)
 
@@ -324,8 +338,8 @@ def release(c, stage="stage", allow_dirty=False):
 def releases(c, stage=None, verify=False):
     """List the releases recorded in .lifecycle/releases.jsonl by digest, oldest first, one line per image; --verify
     checks each image's signature and provenance in the registry."""
-    s = suite(c) if verify else None
-    log = releasing.ReleaseLog.of(s.settings if s else load_settings())
+    s = local(c) if verify else None
+    log = releasing.ReleaseLog.of(s.settings if s else context(c).settings)
     found = [r for r in log.all() if stage in (None, r.stage)]
     for line in releasing.listing(found):
         print(line)
@@ -349,7 +363,7 @@ def releases(c, stage=None, verify=False):
 @user_errors
 def keys_init(c):
     """Make the release signing key pair (skopeo): private key 0600 under .lifecycle/, public key to commit."""
-    s = suite(c)
+    s = local(c)
     fingerprint = signing.init_keys(s.settings, s.run, dry=s.dry)
     if fingerprint:
         print(fingerprint)
@@ -359,17 +373,17 @@ def keys_init(c):
 @user_errors
 def tls_trust(c):
     """Print how to trust the proxy's certificate (curl --cacert, Python, browsers, the system store)."""
-    settings = load_settings()
-    if tls.cert_files(settings).local and not c.config.run.dry:
-        tls.ensure_local_certificate(settings.root, InvokeRunner(c))
-    print("\n".join(tls.trust_instructions(settings)))
+    ctx = context(c)
+    if tls.cert_files(ctx.settings).local and not ctx.dry:
+        tls.ensure_local_certificate(ctx.settings.root, ctx.run)
+    print("\n".join(tls.trust_instructions(ctx.settings)))
 
 
 @task(name="backup")
 @user_errors
 def db_backup(c):
     """Back up the running database into BACKUP_DIR: a streamed, consistent dump (.sql.gz) and its manifest."""
-    suite(c).database().backup()
+    local(c).database().backup()
 
 
 @task(
@@ -387,7 +401,7 @@ def db_backup(c):
 @user_errors
 def db_restore(c, file, yes=False, other_database=False, no_backup=False, no_migrate=False):
     """Verify a backup, load it into a scratch database, swap it in atomically, apply the migrations it lacks."""
-    suite(c).database().restore(
+    local(c).database().restore(
         Path(file), yes=yes, ask=terminal_prompt(), other_database=other_database, no_backup=no_backup,
         no_migrate=no_migrate,
     )  # fmt: skip
@@ -406,14 +420,14 @@ def db_restore(c, file, yes=False, other_database=False, no_backup=False, no_mig
 def db_reset(c, yes=False, load=None, stage=None, no_backup=False):
     """Drop and recreate the database, migrate it and optionally load a fixture; a safety backup first."""
     target = Stage.parse(stage) if stage else None
-    suite(c).database().reset(yes=yes, ask=terminal_prompt(), stage=target, fixture=load, no_backup=no_backup)
+    local(c).database().reset(yes=yes, ask=terminal_prompt(), stage=target, fixture=load, no_backup=no_backup)
 
 
 @task(name="list")
 @user_errors
 def db_list(c):
     """List the backups: size, age, kind (manual or automatic), tables, rows, server and migrations."""
-    print("\n".join(suite(c, engine=False).database().list()))
+    print("\n".join(local(c, engine=False).database().list()))
 
 
 @task(name="shell", help={"root": "Connect as root instead of the app user. Default: off."})
@@ -421,7 +435,7 @@ def db_list(c):
 def db_shell(c, root=False):
     """A SQL prompt in the running db service, as the app user on its database (root only with --root); without a
     terminal it runs the SQL piped in (echo 'SELECT 1' | invoke db.shell) and exits with the client's status."""
-    status = suite(c).db_shell(root=root)
+    status = local(c).db_shell(root=root)
     if status:
         raise Exit(code=status)
 
@@ -431,7 +445,7 @@ def db_shell(c, root=False):
 def sbom_summary(c, stage="dev"):
     """Summarise the stage's SBOM (reports/sbom-STAGE.json, written by every build): counts and key versions."""
     target = Stage.parse(stage)
-    s = suite(c, engine=False)
+    s = local(c, engine=False)
     print("\n".join(sbom.summary(sbom.load(s.settings.root, target), target.name)))
 
 
@@ -439,7 +453,7 @@ def sbom_summary(c, stage="dev"):
 @user_errors
 def deps_lock(c):
     """Regenerate every requirements/*.txt from its .in with hashes (uv; deterministic: pins move only on upgrade)."""
-    s = suite(c, engine=False)
+    s = local(c, engine=False)
     deps.lock_all(s.run, s.settings.root, dry=s.dry)
 
 
@@ -447,13 +461,13 @@ def deps_lock(c):
 @user_errors
 def deps_upgrade(c, package=None):
     """Upgrade one package or all of them in every lock, and print each version change."""
-    s = suite(c, engine=False)
+    s = local(c, engine=False)
     deps.lock_all(s.run, s.settings.root, upgrade_all=package is None, upgrade_package=package, dry=s.dry)
 
 
 def cluster_ops(c) -> cluster_core.ClusterOps:
-    settings = load_settings()
-    return cluster_core.ClusterOps(cluster_core.plan(settings), InvokeRunner(c), dry=c.config.run.dry)
+    ctx = context(c)
+    return cluster_core.ClusterOps(cluster_core.plan(ctx.settings), ctx)
 
 
 @task(name="up")
@@ -465,7 +479,7 @@ def cluster_up(c):
     A failure or Ctrl-C tears down everything it made; the host's own engine is never changed.
     """
     ops = cluster_ops(c)
-    timings = ops.up(load_settings()["CLUSTER_REGISTRY_IMAGE"])
+    timings = ops.up(ops.ctx.settings["CLUSTER_REGISTRY_IMAGE"])
     if not ops.dry:
         print("cluster up in " + ", ".join(f"{step} {seconds:.1f}s" for step, seconds in timings.items()))
 
@@ -484,9 +498,8 @@ def cluster_status(c):
     print("\n".join(cluster_ops(c).status()))
 
 
-def deployer(c) -> swarm_deploy.Deployer:
-    s = suite(c)
-    return swarm_deploy.Deployer(s.settings, s.run, dry=s.dry)
+def deployer(c, **options: str | None) -> swarm_deploy.Deployer:
+    return swarm_deploy.Deployer(local(c, **options).ctx)
 
 
 @task(name="init")
@@ -514,8 +527,7 @@ def swarm_leave(c, yes=False):
 @user_errors
 def deploy_(c, stage="prod", replicas=None):
     """Deploy the last release to the swarm: secrets, database, migrate job once, rolling update; print the URL."""
-    d = deployer(c)
-    d.deploy(Stage.parse(stage), replicas if replicas is not None else d.settings["DEPLOY_REPLICAS"])
+    deployer(c, DEPLOY_REPLICAS=replicas).deploy(Stage.parse(stage))
 
 
 @task(name="status")

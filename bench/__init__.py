@@ -5,7 +5,7 @@ so the wheel adopted projects carry (`invoke wheel`) holds the lifecycle alone.
 
 Everything runs under isolated settings (`context.bench_settings`: image name and compose project
 `bench-<checkout hash>`, a free APP_PORT, its own zip folder), so the user's images, stack and zip are
-never touched; at the end `Bench.cleanup` removes what the run made (through `Suite.clean`). Every
+never touched; at the end `Bench.cleanup` removes what the run made (through `Local.clean`). Every
 time is a median over `--runs` samples; the machine facts (cores, load average) are recorded next to
 them, because numbers on a shared machine are noisy.
 

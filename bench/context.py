@@ -18,12 +18,13 @@ from typing import Any, NamedTuple
 from bench import facts
 from bench.evaluate import Results, Row
 from bench.load import free_port, generate_load
-from lifecycle import compose as cmd
+from lifecycle.commands import compose, docker
+from lifecycle.context import Context
 from lifecycle.errors import EXPECTED_FAILURES, UserError
+from lifecycle.local import Local
 from lifecycle.probes import image_id
 from lifecycle.runner import Result, Runner
 from lifecycle.settings import Settings, default_project_name
-from lifecycle.stack import Suite
 from lifecycle.stages import PROD, Stage
 
 BENCH_ZIP_DIR = "updated_zip/bench"
@@ -65,7 +66,7 @@ def timed(action: Callable[[], Any]) -> tuple[float, Any]:
 @dataclass
 class TimedRunner:
     """A runner that remembers how long each command it ran took, in order (e.g. the compose builds inside
-    `Suite.build`, apart from the zip and probes around them)."""
+    `Local.build`, apart from the zip and probes around them)."""
 
     run: Runner
     timings: list[tuple[tuple[str, ...], float]] = field(default_factory=list)
@@ -83,7 +84,7 @@ class TimedRunner:
 
 
 class BuildTime(NamedTuple):
-    suite: float  # Suite.build: certificates, probes, git metadata, zip, compose build
+    suite: float  # Local.build: certificates, probes, git metadata, zip, compose build
     compose: float  # the `docker compose build` commands alone (0 when the build key said nothing to build)
 
 
@@ -111,7 +112,8 @@ class Bench:
         self.runs = runs
         self.duration = duration
         self.tool = tool
-        self.suite = Suite(self.settings, self.run)
+        self.ctx = Context(self.settings, self.run)
+        self.suite = Local(self.ctx)
         self.env = self.settings.env
         self.name = self.settings.project_name  # containers the bench names itself start with this
         self.image_ids: set[str] = set()  # every image a build made, so cleanup finds those later builds untagged
@@ -119,11 +121,11 @@ class Bench:
 
     # ------------------------------------------------------------------------------------- timing
     def build_stage(self, stage: Stage, *, no_cache: bool = False) -> BuildTime:
-        """`Suite.build` under the isolated settings, timed whole and compose alone."""
+        """`Local.build` under the isolated settings, timed whole and compose alone."""
         mark = len(self.run.timings)
         seconds, _ = timed(lambda: self.suite.build(stage, no_cache=no_cache))
         builds = {  # with its SBOM image, then (after a dependency change) the label-only rebuild
-            tuple(cmd.build_argv(self.settings, stage, no_cache=no_cache, with_sbom=sbom)) for sbom in (True, False)
+            tuple(compose.build_argv(self.settings, stage, no_cache=no_cache, with_sbom=sbom)) for sbom in (True, False)
         }
         compose = self.run.seconds_since(mark, builds)
         self.remember_image(self.settings.image(stage))
@@ -180,7 +182,7 @@ class Bench:
 
     # --------------------------------------------------------------------------------- containers
     def service_id(self, service: str) -> str:
-        argv = cmd.compose_argv(self.settings, "ps", "--quiet", service, stage=PROD)
+        argv = compose.compose_argv(self.settings, "ps", "--quiet", service, stage=PROD)
         out = self.run(argv, env=self.env, warn=True, capture=True).stdout.strip()
         if not out:
             raise UserError(f"no running {service} container in project {self.name}")
@@ -190,7 +192,7 @@ class Bench:
         """A name for a container the bench starts with plain `docker run`; cleanup removes it."""
         name = f"{self.name}-{suffix}"
         self.undo.append(
-            lambda: self.run(cmd.docker_argv("rm", "--force", name), env=self.env, warn=True, capture=True)
+            lambda: self.run(docker.docker_argv("rm", "--force", name), env=self.env, warn=True, capture=True)
         )
         return name
 
@@ -222,10 +224,10 @@ class Bench:
         finally:
             for image_id in sorted(self.image_ids):  # earlier builds' images the later ones untagged
                 tags = facts.output(
-                    self.run, cmd.docker_argv("image", "inspect", "--format", "{{len .RepoTags}}", image_id)
+                    self.run, docker.docker_argv("image", "inspect", "--format", "{{len .RepoTags}}", image_id)
                 )
                 if tags == "0":
-                    self.run(cmd.docker_argv("image", "rm", image_id), env=self.env, warn=True, capture=True)
+                    self.run(docker.docker_argv("image", "rm", image_id), env=self.env, warn=True, capture=True)
             with contextlib.suppress(OSError):  # the bench's own zip folder, once empty
                 (self.settings.root / BENCH_ZIP_DIR).rmdir()
 

@@ -15,8 +15,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from lifecycle import compose as cmd
 from lifecycle import probes
+from lifecycle.commands import docker
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
 
@@ -30,19 +30,19 @@ def output(run: Runner, argv: list[str]) -> str | None:
 
 
 def image_bytes(run: Runner, image: str) -> int | None:
-    out = output(run, cmd.docker_argv("image", "inspect", "--format", "{{.Size}}", image))
+    out = output(run, docker.docker_argv("image", "inspect", "--format", "{{.Size}}", image))
     return int(out) if out and out.isdigit() else None
 
 
 def image_history(run: Runner, image: str) -> str:
     """Sizes and commands of an image's layers, newest first (see parse_history)."""
-    argv = cmd.docker_argv("history", "--no-trunc", "--human=false", "--format", "{{.Size}}\t{{.CreatedBy}}", image)
+    argv = docker.docker_argv("history", "--no-trunc", "--human=false", "--format", "{{.Size}}\t{{.CreatedBy}}", image)
     return output(run, argv) or ""
 
 
 def container_state(run: Runner, container: str) -> dict[str, Any]:
     """The container's State, plus when it was created (after the build, when `up` rebuilds)."""
-    inspected = json.loads(output(run, cmd.docker_argv("inspect", "--format", "{{json .}}", container)) or "{}")
+    inspected = json.loads(output(run, docker.docker_argv("inspect", "--format", "{{json .}}", container)) or "{}")
     return {**inspected.get("State", {}), "CreatedAt": inspected.get("Created", "")}
 
 
@@ -116,7 +116,7 @@ def machine_facts(settings: Settings, run: Runner, runs: int, tool: str) -> dict
         return output(run, argv) or "unknown"
 
     def image(name: str) -> str:
-        return f"{name} ({known(cmd.docker_argv('image', 'inspect', '--format', '{{.Id}} {{.Size}} bytes', name))})"
+        return f"{name} ({known(docker.docker_argv('image', 'inspect', '--format', '{{.Id}} {{.Size}} bytes', name))})"
 
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

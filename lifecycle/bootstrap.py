@@ -26,12 +26,12 @@ import shutil
 import sys
 import tarfile
 import tempfile
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle import offline, private, secretfiles, tls
+from lifecycle.context import wait_until
 from lifecycle.errors import UserError, exit_status
 from lifecycle.probes import compose_version, engine_answers, image_available
 from lifecycle.runner import Runner, SubprocessRunner
@@ -170,11 +170,8 @@ def background_argv(log: Path, *argv: str) -> list[str]:
 
 def start_daemon(run: Runner) -> None:
     run(background_argv(DOCKERD_LOG, "dockerd"))
-    deadline = time.monotonic() + ENGINE_DEADLINE_S
-    while not engine_answers(run):
-        if time.monotonic() > deadline:
-            raise UserError(f"dockerd did not answer within {ENGINE_DEADLINE_S}s; see {DOCKERD_LOG}")
-        time.sleep(1)
+    message = f"dockerd did not answer within {ENGINE_DEADLINE_S}s; see {DOCKERD_LOG}"
+    wait_until(lambda: engine_answers(run), ENGINE_DEADLINE_S, 1, message)
 
 
 def apt_install(run: Runner, *packages: str) -> None:

@@ -73,7 +73,7 @@ EXCLUDED = (
 
 
 # The suite's own folders of data, never zipped (nor reached through a symlink), wherever the include list points;
-# the zip folder and BACKUP_DIR join them from the settings (Suite.zip).
+# the zip folder and BACKUP_DIR join them from the settings (Local.zip).
 SUITE_FOLDERS = (".lifecycle",)
 # A bound on the walk: a tree of symlinks that fan out (each folder linking twice to the next) doubles the paths
 # at every level without any loop; a code zip held in memory has no business with this many files.

@@ -6,7 +6,8 @@ after a build; the same rules here turn a typo in `.env` into one line before th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from lifecycle.errors import UserError
@@ -61,3 +62,28 @@ def check(env: Mapping[str, str]) -> None:
         problem = value and rule.problem(value)
         if problem:
             raise UserError(f"{rule.name}={value!r} {problem}; fix it in .env or the environment (nothing was built)")
+
+
+# Names whose values are never put on a command line (which the runner prints): passed as `--env NAME`.
+SECRET_NAME = re.compile(r"PASSWORD|PASSWD|PWD|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def container_env_items(items: Sequence[str], environ: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
+    """`--env` items for a container -> (what goes on the command line, what goes in the runner's environment).
+
+    `NAME=VALUE` stays on the command line unless NAME looks secret; then only NAME goes there and the value
+    travels in the environment, where compose looks it up. `NAME` alone takes the value from `environ`."""
+    flags, values = [], {}
+    for item in items:
+        name, given, value = item.partition("=")
+        if not ENV_NAME.fullmatch(name):
+            raise UserError(f"--env {item!r}: expected NAME or NAME=VALUE with a variable name; fix the option")
+        if not given and name not in environ:
+            raise UserError(f"--env {name}: {name} is not set in your environment; export it or use --env {name}=VALUE")
+        if given and SECRET_NAME.search(name):
+            flags.append(name)
+            values[name] = value
+        else:
+            flags.append(item)
+    return flags, values

@@ -1,7 +1,7 @@
 """Deploy the last release to a Docker Swarm: secrets, the database, the migrate job, the rolling update.
 
 Swarm schedules, restarts, updates and rolls back; this module prepares the inputs (the release's
-digest, content-named secrets, the stack's variables), runs the commands from `lifecycle.swarm` in the
+digest, content-named secrets, the stack's variables), runs the commands from `lifecycle.commands.swarm` in the
 right order, waits with a deadline while printing progress, and reports. The order of a deploy:
 
 1. refuse bad input before touching anything (stage, replicas, swarm mode, a release, its signature and its
@@ -16,15 +16,15 @@ right order, waits with a deadline while printing progress, and reports. The ord
 
 from __future__ import annotations
 
-import sys
 import tempfile
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import offline, probes, provenance, signing, swarm, tls
-from lifecycle.backup import confirm_project
+from lifecycle import offline, probes, provenance, signing, tls
+from lifecycle.commands import swarm
+from lifecycle.confirm import confirm_project
+from lifecycle.context import Context
 from lifecycle.errors import UserError
 from lifecycle.release import ReleaseLog
 from lifecycle.runner import Runner
@@ -43,13 +43,6 @@ def check_stage(stage: Stage) -> Stage:
     if stage not in DEPLOYABLE_STAGES:
         raise UserError(f"only prod deploys to a swarm, not {stage.name!r}; use --stage prod")
     return stage
-
-
-def check_replicas(replicas: object) -> int:
-    text = str(replicas).strip()
-    if not text.isdigit() or int(text) < 1:
-        raise UserError(f"--replicas {replicas!r} is not a whole number of at least 1; e.g. --replicas 3")
-    return int(text)
 
 
 def last_release(settings: Settings, stage: Stage) -> str:
@@ -105,11 +98,19 @@ def progress_line(state: swarm.ServiceState, tasks: list[swarm.Task], image: str
 
 @dataclass
 class Deployer:
-    settings: Settings
-    run: Runner
-    dry: bool = False
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.monotonic
+    ctx: Context
+
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
+
+    @property
+    def run(self) -> Runner:
+        return self.ctx.run
+
+    @property
+    def dry(self) -> bool:
+        return self.ctx.dry
 
     @property
     def stack(self) -> str:
@@ -120,7 +121,7 @@ class Deployer:
         return swarm.service_name(self.stack, "app")
 
     def say(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+        self.ctx.say(message)
 
     @property
     def url(self) -> str:
@@ -221,16 +222,8 @@ class Deployer:
         """Poll done() until it returns a non-empty answer; print each new progress line; one line at the deadline."""
         if self.dry:
             return ""
-        deadline = self.clock() + timeout
-        while True:
-            answer = done()
-            if answer:
-                return answer
-            if self.clock() >= deadline:
-                raise UserError(
-                    f"{what} did not finish within {timeout:.0f}s (DEPLOY_TIMEOUT); see invoke deploy.status"
-                )
-            self.sleep(POLL_SECONDS)
+        message = f"{what} did not finish within {timeout:.0f}s (DEPLOY_TIMEOUT); see invoke deploy.status"
+        return self.ctx.wait_until(done, timeout, POLL_SECONDS, message)
 
     def wait_running(self, service: str, timeout: float) -> None:
         """Until every task of the service that Swarm wants running runs (with a health check: is healthy, as
@@ -310,7 +303,7 @@ class Deployer:
     def wait_served(self, timeout: float) -> None:
         """Until this node's proxy answers /health over HTTPS (every node runs one: the proxy is global). With
         DOCKER_HOST at another engine its port is on that node, not here: Swarm's health-gated update said enough."""
-        port = int(self.settings["HTTPS_PORT"])
+        port = self.settings.typed("HTTPS_PORT")
         if not probes.engine_is_local(self.settings.env):
             engine = self.settings.env.get("DOCKER_HOST") or "the engine of DOCKER_CONTEXT"
             self.say(f"the proxy serves HTTPS on port {port} of every node of the swarm at {engine}")
@@ -318,13 +311,14 @@ class Deployer:
         self.wait(f"HTTPS on port {port}", lambda: "ok" if probes.https_health_answers(port) else None, timeout)
 
     # --------------------------------------------------------------------------------------- actions
-    def deploy(self, stage: Stage, replicas: object) -> str:
+    def deploy(self, stage: Stage, replicas: int | None = None) -> str:
+        """The last release of `stage` on `replicas` app replicas (DEPLOY_REPLICAS when None)."""
         check_stage(stage)
-        count = check_replicas(replicas)
+        count = self.settings.typed("DEPLOY_REPLICAS") if replicas is None else replicas
         self.require_swarm()
         image = last_release(self.settings, stage)
         require_trusted(self.settings, self.run, image, dry=self.dry)
-        timeout = float(self.settings["DEPLOY_TIMEOUT"])
+        timeout = self.settings.typed("DEPLOY_TIMEOUT")
         if not self.dry:
             self.require_image(image)
         if db_in_stack(self.settings) and not self.dry:
@@ -355,8 +349,8 @@ class Deployer:
         target = state.previous_image
         self.run(swarm.service_rollback(self.app))
         self.wait(f"the rollback to {swarm.short(target)}", lambda: self.rolled_back(target, state.replicas),
-                  float(self.settings["DEPLOY_TIMEOUT"]))  # fmt: skip
-        self.wait_served(float(self.settings["DEPLOY_TIMEOUT"]))
+                  self.settings.typed("DEPLOY_TIMEOUT"))  # fmt: skip
+        self.wait_served(self.settings.typed("DEPLOY_TIMEOUT"))
         self.say(f"rolled back to {swarm.short(target)}: {self.url}")
         return target
 
@@ -383,6 +377,6 @@ class Deployer:
         self.wait(
             f"removal of stack {self.stack}",
             lambda: "gone" if not self.run(swarm.stack_networks(self.stack), capture=True).stdout.strip() else None,
-            float(self.settings["DEPLOY_TIMEOUT"]),
+            self.settings.typed("DEPLOY_TIMEOUT"),
         )
         self.say(f"stack {self.stack} removed; its database volume and secrets are kept")

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import uv
+from lifecycle.commands import uv
 from lifecycle.errors import UserError
 from lifecycle.runner import Runner
 from lifecycle.settings import ROOT

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle.errors import UserError
-from lifecycle.offline import suite_versions
+from lifecycle.offline import base_image_fix
 from lifecycle.probes import (
     buildkit_cache_mounts_work,
     compose_version,
@@ -87,7 +87,7 @@ def port_check(port: int, free: bool, ours: bool = False, name: str = "APP_PORT"
 def ports_in_use(settings: Settings) -> dict[str, int]:
     """The settings of PORTS this checkout publishes: REGISTRY_PORT only while releases go to the local registry."""
     names = [name for name, _ in PORTS if name != "REGISTRY_PORT" or not settings["REGISTRY"]]
-    return {name: int(settings[name]) for name in names}
+    return {name: settings.typed(name) for name in names}
 
 
 def distinct_ports_check(ports: dict[str, int]) -> Check | None:
@@ -106,18 +106,6 @@ def crlf_check(files: list[str]) -> Check:
         return Check("line endings", True, "shell scripts use LF")
     fix = "convert them (sed -i 's/\\r$//' FILE) and keep .gitattributes' eol=lf"
     return Check("line endings", False, f"CRLF in {', '.join(files)}", fix)
-
-
-def base_image_fix(settings: Settings) -> str:
-    """What makes a missing Python base image appear without a registry: the offline images have one version."""
-    offline_python = suite_versions(settings["DEBIAN_SUITE"]).python
-    if settings["PY_VERSION"] != offline_python:
-        return (
-            f"without a registry only Python {offline_python} can be built (offline images): set "
-            f"PY_VERSION={offline_python} in .env and run invoke images.offline, or reach a registry that has "
-            f"{settings.base_image}"
-        )
-    return "run invoke images.offline (builds it from Debian packages) or scripts/bootstrap"
 
 
 def images_check(present: dict[str, bool], registry_ok: bool, fix: str) -> Check:

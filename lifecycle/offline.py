@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from lifecycle import buildkey
-from lifecycle.compose import BUILD_LOG_LEVEL, compose_argv, docker_argv
+from lifecycle.commands.compose import BUILD_LOG_LEVEL, compose_argv
+from lifecycle.commands.docker import docker_argv
 from lifecycle.errors import UserError, exit_status
 from lifecycle.probes import image_available, image_id, image_label, image_present
 from lifecycle.runner import Runner, SubprocessRunner
@@ -337,3 +338,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def base_image_fix(settings: Settings) -> str:
+    """What makes a missing Python base image appear without a registry: the offline images have one version."""
+    offline_python = suite_versions(settings["DEBIAN_SUITE"]).python
+    if settings["PY_VERSION"] != offline_python:
+        return (
+            f"without a registry only Python {offline_python} can be built (offline images): set "
+            f"PY_VERSION={offline_python} in .env and run invoke images.offline, or reach a registry that has "
+            f"{settings.base_image}"
+        )
+    return "run invoke images.offline (builds it from Debian packages) or scripts/bootstrap"

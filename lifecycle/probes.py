@@ -1,9 +1,11 @@
 """Facts about the machine and the checkout, each gathered by one small probe that changes nothing
 (the BuildKit probe removes the throwaway image it builds).
 
-Everything that asks the engine or the host a question comes here: doctor reports these facts, the
-suite, the bootstrap and the benchmark act on them. Probes run through the `Runner` (so they are printed, and a
-`RecordingRunner` answers them in tests) and never raise for a "no": a failing command is an answer.
+The questions more than one part asks (engine and compose versions, images, ports, a compose project's
+containers, volumes, registries, the HTTPS health check): doctor reports these facts, the sequencers, the bootstrap
+and the benchmark act on them; a question only one sequencer asks stays beside it. Each probe asks through a builder
+of lifecycle/commands and the `Runner` (so it is printed, and a `RecordingRunner` answers it in tests), and never
+raises for a "no": a failing command is an answer.
 Standard library only: the bootstrap uses them before any virtual environment exists.
 """
 
@@ -21,7 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle.compose import BUILD_LOG_LEVEL, compose_argv, docker_argv
+from lifecycle.commands import docker
+from lifecycle.commands.compose import BUILD_LOG_LEVEL, compose_argv
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
 
@@ -42,12 +45,12 @@ def output(run: Runner, argv: list[str]) -> str | None:
 
 def engine_version(run: Runner) -> str | None:
     """The Docker Engine's version, or None when the engine does not answer."""
-    return output(run, docker_argv("version", "--format", "{{.Server.Version}}"))
+    return output(run, docker.version_argv())
 
 
 def compose_version(run: Runner) -> str | None:
     """`docker compose version --short` (None when there is no Compose v2 plugin)."""
-    return output(run, docker_argv("compose", "version", "--short"))
+    return output(run, docker.compose_version_argv())
 
 
 COMPOSE_PLUGIN_DIRS = (
@@ -114,11 +117,11 @@ def engine_and_compose_versions(
 
 def engine_answers(run: Runner) -> bool:
     """`docker info` works, within ENGINE_PROBE_TIMEOUT_S."""
-    return run(docker_argv("info"), warn=True, capture=True, timeout=ENGINE_PROBE_TIMEOUT_S).ok
+    return run(docker.info_argv(), warn=True, capture=True, timeout=ENGINE_PROBE_TIMEOUT_S).ok
 
 
 def docker_root_dir(run: Runner) -> str | None:
-    found = output(run, docker_argv("info", "--format", "{{.DockerRootDir}}"))
+    found = output(run, docker.info_argv("{{.DockerRootDir}}"))
     return found.strip() if found else None
 
 
@@ -131,13 +134,8 @@ def engine_disk_space(run: Runner) -> tuple[str, int]:
 
 def image_id(run: Runner, image: str) -> str | None:
     """The local image's id, or None when it is not present."""
-    found = output(run, docker_argv("image", "inspect", "--format", "{{.Id}}", image))
+    found = output(run, docker.image_ids_argv([image]))
     return None if found is None else found.strip()
-
-
-def label_format(label: str) -> str:
-    """The `--format` template for one label's value."""
-    return f'{{{{index .Config.Labels "{label}"}}}}'
 
 
 def label_value(text: str) -> str | None:
@@ -148,13 +146,13 @@ def label_value(text: str) -> str | None:
 
 def image_label(run: Runner, image: str, label: str) -> str | None:
     """The value of one label of a local image; None when the image is not present or has no such label."""
-    return label_value(output(run, docker_argv("image", "inspect", "--format", label_format(label), image)) or "")
+    return label_value(output(run, docker.image_label_argv(image, label)) or "")
 
 
 def ids_and_label(run: Runner, images: Sequence[str], label: str) -> list[tuple[str, str | None]] | None:
     """Each image's (id, value of one label) from a single `docker image inspect`, in order; None when any of
     them is not present (inspect leaves it out, so the lines could no longer be told apart)."""
-    found = output(run, docker_argv("image", "inspect", "--format", "{{.Id}} " + label_format(label), *images))
+    found = output(run, docker.image_ids_argv(images, label))
     lines = (found or "").splitlines()
     if len(lines) != len(images):
         return None
@@ -168,36 +166,30 @@ def image_present(run: Runner, image: str) -> bool:
 
 def local_tags(run: Runner, repository: str) -> list[str]:
     """Every local `repository:tag` of one repository (e.g. the release tags `invoke release` made)."""
-    found = output(run, docker_argv("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repository)) or ""
+    found = output(run, docker.image_tags_argv(repository)) or ""
     return sorted(line for line in found.split() if line.startswith(f"{repository}:"))
 
 
 def superseded_builds(run: Runner, project: str) -> list[str]:
     """Ids of the untagged images this compose project built: earlier builds whose tags a later build took."""
-    argv = docker_argv("image", "ls", "--quiet", "--no-trunc", "--filter", "dangling=true", "--filter",
-                       f"label={OWNER_LABEL}={project}")  # fmt: skip
-    return sorted(set((output(run, argv) or "").split()))
+    return sorted(set((output(run, docker.superseded_builds_argv(project)) or "").split()))
 
 
 def image_in_registry(run: Runner, image: str) -> bool:
     """A registry answers for the image (without pulling it)."""
-    return run(docker_argv("manifest", "inspect", image), warn=True, capture=True).ok
-
-
-OWNER_LABEL = "io.lifecycle.compose-project"  # docker/compose.yaml labels each image with its compose project
+    return run(docker.manifest_inspect_argv(image), warn=True, capture=True).ok
 
 
 def image_owner(run: Runner, image: str) -> str | None:
     """The compose project that built image ('' when it has no owner label), or None when there is no image."""
-    found = output(run, docker_argv("image", "inspect", "--format", f'{{{{index .Config.Labels "{OWNER_LABEL}"}}}}',
-                                    image))  # fmt: skip
+    found = output(run, docker.image_label_argv(image, docker.OWNER_LABEL))
     if found is None:
         return None
     return "" if found.strip() == "<no value>" else found.strip()
 
 
 def volume_exists(run: Runner, name: str) -> bool:
-    return output(run, docker_argv("volume", "inspect", "--format", "{{.Name}}", name)) is not None
+    return output(run, docker.volume_inspect_argv(name)) is not None
 
 
 @dataclass(frozen=True)
@@ -212,10 +204,7 @@ class ServiceContainer:
 def service_container(run: Runner, project: str, service: str) -> ServiceContainer | None:
     """The service's container in this compose project (running or not; never a one-off `compose run`), or
     None when it has none. `docker ps` answers in a fraction of `docker compose ps`'s time."""
-    labels = {"project": project, "service": service, "oneoff": "False"}
-    filters = [arg for key, value in labels.items() for arg in ("--filter", f"label=com.docker.compose.{key}={value}")]
-    argv = docker_argv("ps", "--all", "--no-trunc", *filters, "--format", "{{.ID}} {{.Image}} {{.State}}")
-    lines = (output(run, argv) or "").split("\n")
+    lines = (output(run, docker.service_container_argv(project, service)) or "").split("\n")
     fields = lines[0].split()
     if len(fields) != 3:
         return None
@@ -224,14 +213,13 @@ def service_container(run: Runner, project: str, service: str) -> ServiceContain
 
 def port_published_by(run: Runner, project: str, port: int) -> bool:
     """Whether a container of this compose project publishes the host port."""
-    label = f"label=com.docker.compose.project={project}"
-    listed = output(run, docker_argv("ps", "--quiet", "--filter", label, "--filter", f"publish={port}"))
+    listed = output(run, docker.publishing_argv(project, port))
     return bool(listed and listed.strip())
 
 
 def image_available(run: Runner, image: str) -> bool:
     """Present locally, or pulled now (False when no registry answers)."""
-    return image_present(run, image) or run(docker_argv("pull", "--quiet", image), warn=True).ok
+    return image_present(run, image) or run(docker.pull_argv(image), warn=True).ok
 
 
 def port_is_free(port: int) -> bool:
@@ -277,7 +265,7 @@ def buildkit_cache_mounts_work(settings: Settings, run: Runner) -> bool:
             docker_options=BUILD_LOG_LEVEL,
         )
         works = run(probe, env=settings.env, warn=True, capture=True).ok
-    run(docker_argv("image", "rm", "--force", BUILDKIT_PROBE_IMAGE), warn=True, capture=True)
+    run(docker.image_rm_argv(BUILDKIT_PROBE_IMAGE, force=True), warn=True, capture=True)
     return works
 
 
@@ -289,3 +277,36 @@ def crlf_files(root: Path, globs: Iterable[str] = SCRIPT_GLOBS) -> list[str]:
             if path.is_file() and b"\r\n" in path.read_bytes():
                 found.add(str(path.relative_to(root)))
     return sorted(found)
+
+
+# ------------------------------------------------------------------------------------------- registries
+REGISTRY_CONNECT_TIMEOUT_S = 5
+
+
+def registry_host_port(address: str) -> tuple[str, int]:
+    """REGISTRY's host and port (443 when it names none)."""
+    host = address.split("/", 1)[0]
+    name, _, port = host.partition(":")
+    return name, int(port) if port else 443
+
+
+def registry_reachable(address: str) -> bool:
+    """Something accepts a connection at the registry's host and port (any registry: HTTPS or plain)."""
+    try:
+        with socket.create_connection(registry_host_port(address), timeout=REGISTRY_CONNECT_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
+
+
+def registry_answers(address: str, timeout: float = 3) -> bool:
+    """A registry's API root answers at http://ADDRESS/v2/ (200, or 401 behind authentication); asked directly,
+    never through an HTTP proxy (the registries asked here are on this machine's loopback)."""
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with direct.open(f"http://{address}/v2/", timeout=timeout):
+            return True
+    except urllib.error.HTTPError as error:
+        return error.code == 401
+    except (OSError, ValueError):
+        return False

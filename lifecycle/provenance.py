@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from lifecycle import signing
+from lifecycle.context import say
 from lifecycle.errors import UserError
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
@@ -216,7 +217,7 @@ def require(settings: Settings, run: Runner, reference: str) -> None:
     short = reference.split("/")[-1]
     if not found.ok:
         if found.outcome in ("missing", "unsigned") and signing.allow_unsigned(settings):
-            signing.say(f"WARNING: {short} has no signed provenance (ALLOW_UNSIGNED=true)")
+            say(f"WARNING: {short} has no signed provenance (ALLOW_UNSIGNED=true)")
             return
         what = {"missing": "has no provenance", "unsigned": "has an unsigned provenance"}.get(found.outcome)
         raise UserError(

@@ -7,16 +7,14 @@ REGISTRY_IMAGE (the official registry:2) when present or pullable, else the offl
 
 from __future__ import annotations
 
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lifecycle import compose as cmd
 from lifecycle import offline
+from lifecycle.commands import compose
+from lifecycle.context import wait_until
 from lifecycle.errors import UserError
-from lifecycle.probes import port_is_free
+from lifecycle.probes import port_is_free, registry_answers
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
 
@@ -32,7 +30,7 @@ def project(settings: Settings) -> str:
 
 
 def compose_argv(settings: Settings, *args: str) -> list[str]:
-    return cmd.compose_argv(settings, *args, project=project(settings), file=COMPOSE_FILE)
+    return compose.compose_argv(settings, *args, project=project(settings), file=COMPOSE_FILE)
 
 
 def up_argv(settings: Settings) -> list[str]:
@@ -70,27 +68,11 @@ def is_local(settings: Settings) -> bool:
     return not settings["REGISTRY"]
 
 
-def answers(address: str, timeout: float = 3) -> bool:
-    """Does a registry answer on http://ADDRESS/v2/ (200, or 401 when it wants a login)?"""
-    try:
-        with urllib.request.urlopen(f"http://{address}/v2/", timeout=timeout):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except (OSError, ValueError):
-        return False
-
-
 def wait_until_answering(
-    address: str, container: str, deadline_s: float = ANSWER_DEADLINE_S, probe: Callable[[str], bool] = answers
+    address: str, container: str, deadline_s: float = ANSWER_DEADLINE_S, probe: Callable[[str], bool] = registry_answers
 ) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not probe(address):
-        if time.monotonic() > deadline:
-            raise UserError(
-                f"the local registry did not answer on {address} within {deadline_s:.0f}s; see docker logs {container}"
-            )
-        time.sleep(0.5)
+    message = f"the local registry did not answer on {address} within {deadline_s:.0f}s; see docker logs {container}"
+    wait_until(lambda: probe(address), deadline_s, 0.5, message)
 
 
 def service_image(settings: Settings, run: Runner) -> str:
@@ -121,7 +103,7 @@ def start(settings: Settings, run: Runner, *, dry: bool = False) -> str:
     image = service_image(settings, run)
     env = {**settings.env, "REGISTRY_IMAGE": image}
     running = run(compose_argv(settings, "ps", "--quiet", SERVICE), env=env, warn=True, capture=True).stdout.strip()
-    if not running and not dry and not port_is_free(int(settings["REGISTRY_PORT"])):
+    if not running and not dry and not port_is_free(settings.typed("REGISTRY_PORT")):
         raise UserError(
             f"127.0.0.1:{settings['REGISTRY_PORT']} (REGISTRY_PORT) is already in use; stop what listens there "
             "or set REGISTRY_PORT in .env"

@@ -16,17 +16,18 @@ import ipaddress
 import json
 import os
 import re
-import socket
 import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from lifecycle import codezip, private, probes, provenance, registry, signing
-from lifecycle import compose as cmd
+from lifecycle.commands import docker
+from lifecycle.context import Context, say
 from lifecycle.errors import UserError
+from lifecycle.local import Local
+from lifecycle.probes import registry_host_port, registry_reachable
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
 from lifecycle.stages import PROD, STAGE, Stage
@@ -36,7 +37,6 @@ RELEASES_FILE = Path(".lifecycle") / "releases.jsonl"
 ZIP_LABEL = "io.lifecycle.code-zip.sha256"
 SBOM_LABEL = "io.lifecycle.sbom.sha256"
 DIGEST = re.compile(r"\bdigest: (sha256:[0-9a-f]{64})\b")
-CONNECT_TIMEOUT_S = 5
 PUSH_ATTEMPTS = 3  # pushes of one tag when another checkout keeps moving the local name in between
 
 
@@ -183,12 +183,6 @@ def dirty_refusal(commit: str | None, changed: list[str] | None) -> str | None:
     return None
 
 
-def registry_host_port(address: str) -> tuple[str, int]:
-    host = address.split("/", 1)[0]
-    name, _, port = host.partition(":")
-    return name, int(port) if port else 443
-
-
 def on_loopback(address: str) -> bool:
     """A registry on this machine's loopback (127.0.0.0/8, localhost): served over plain HTTP, as the engine allows."""
     host = registry_host_port(address)[0]
@@ -196,14 +190,6 @@ def on_loopback(address: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
-
-
-def reachable(address: str) -> bool:
-    try:
-        with socket.create_connection(registry_host_port(address), timeout=CONNECT_TIMEOUT_S):
-            return True
-    except OSError:
-        return False
 
 
 def unreachable_message(settings: Settings) -> str:
@@ -259,12 +245,12 @@ def push_exactly(run: Runner, settings: Settings, image_id: str, target: str) ->
     name between this tag and this push, so what is pushed is always the image this run built."""
     repository = target.rsplit(":", 1)[0]
     for _ in range(PUSH_ATTEMPTS):
-        run(cmd.tag_argv(image_id, target))
-        done = run(cmd.push_argv(target), warn=True, capture=True)
+        run(docker.tag_argv(image_id, target))
+        done = run(docker.push_argv(target), warn=True, capture=True)
         if not done.ok:
             raise UserError(push_error(settings, target, done.stderr or done.stdout))
         digest = pushed_digest(done.stdout)
-        argv = cmd.manifest_inspect_argv(f"{repository}@{digest}", plain_http=on_loopback(settings.registry))
+        argv = docker.manifest_inspect_argv(f"{repository}@{digest}", plain_http=on_loopback(settings.registry))
         manifest = run(argv, warn=True, capture=True)
         pushed_id = config_digest(manifest.stdout) if manifest.ok else ""
         if not pushed_id:
@@ -281,7 +267,7 @@ def push_exactly(run: Runner, settings: Settings, image_id: str, target: str) ->
 
 
 def inspect_json(run: Runner, image: str) -> Mapping:
-    done = run(cmd.image_inspect_argv(image), warn=True, capture=True)
+    done = run(docker.image_inspect_argv(image), warn=True, capture=True)
     if not done.ok:
         raise UserError(f"image {image} is not present; build it (invoke build)")
     return json.loads(done.stdout)
@@ -295,10 +281,6 @@ def base_image_reference(run: Runner, image: str) -> str:
 
 def now_utc() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def sign_release(settings: Settings, run: Runner, pushed: Release, labels: Mapping[str, str]) -> Release:
@@ -318,8 +300,9 @@ def sign_release(settings: Settings, run: Runner, pushed: Release, labels: Mappi
     return replace(pushed, signer=signer, provenance=attached)
 
 
-def release(suite, stage: Stage, *, allow_dirty: bool = False) -> Release | None:
+def release(ctx: Context, stage: Stage, *, allow_dirty: bool = False) -> Release | None:
     """Build (cached), tag, push, record; returns the release (None in a dry run)."""
+    suite = Local(ctx)
     settings, run = suite.settings, suite.run
     check_release_stage(stage)
     commit, _ = codezip.git_state(settings.root, include=())
@@ -328,7 +311,7 @@ def release(suite, stage: Stage, *, allow_dirty: bool = False) -> Release | None
     refusal = dirty_refusal(commit, changed)
     if refusal and not allow_dirty:
         raise UserError(refusal)
-    if not suite.dry and not reachable(settings.registry):
+    if not suite.dry and not registry_reachable(settings.registry):
         raise UserError(unreachable_message(settings))
     suite.build(stage)
     if suite.dry:

@@ -6,12 +6,17 @@ Which image holds each stage's SBOM, and which stages ship theirs: the stage tab
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from lifecycle.commands import docker
+from lifecycle.context import Context
 from lifecycle.errors import UserError
+from lifecycle.probes import image_id
+from lifecycle.stages import Stage
 
 BUILT_PATH = "/sbom.cdx.json"  # in an sbom-* image
 IMAGE_PATH = "/usr/share/doc/lifecycle/sbom.cdx.json"  # in stage and prod
@@ -78,3 +83,21 @@ def summary(bom: dict, stage: str) -> list[str]:
     ]
     lines += [f"  {name} {found[name]}" for name in KEY_PACKAGES if name in found]
     return lines
+
+
+def refresh(ctx: Context, stage: Stage, env: dict[str, str], recorded: Record) -> Record:
+    """The SBOM of the stage's freshly built SBOM image, copied to reports/ unless it is the recorded one."""
+    image = ctx.settings.sbom_image(stage)
+    built = image_id(ctx.run, image) or ""
+    report = report_path(ctx.settings.root, stage)
+    if built == recorded.image_id and report.is_file():
+        return recorded
+    document = ctx.run(docker.cat_in_image_argv(image, BUILT_PATH), env=env, capture=True).stdout
+    if ctx.dry:
+        return recorded
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(document, encoding="utf-8")
+    current = Record(built, hashlib.sha256(document.encode()).hexdigest())
+    current.write(ctx.settings.root, stage)
+    ctx.say(f"SBOM: {report.relative_to(ctx.settings.root)}")
+    return current

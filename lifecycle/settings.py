@@ -13,11 +13,15 @@ import hashlib
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from lifecycle import setting_kinds as kinds
+from lifecycle.envfile import parse_env_file
 from lifecycle.errors import UserError
+from lifecycle.setting_kinds import Kind
 from lifecycle.stages import Stage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +30,9 @@ ENGINE_CACHE = Path(".lifecycle") / "engine.json"  # the preflight's answers (pr
 USER_ENV = Path(".env")
 PYPROJECT = Path("pyproject.toml")
 LIFECYCLE_TABLE = "[tool.lifecycle]"
+ENVIRONMENT = "the environment"
+TASK_OPTION = "a task option"
+TEST_RUNNERS = ("pytest", "django")
 
 
 @dataclass(frozen=True)
@@ -38,10 +45,24 @@ class Setting:
     project: bool = False
     # A TOML list is joined with this into the value ("" means a list is refused).
     separator: str = ""
+    kind: Kind = kinds.TEXT  # what the value may be, and its typed value (lifecycle/setting_kinds.py)
+
+    def __post_init__(self) -> None:
+        if self.separator and self.kind is kinds.TEXT:
+            object.__setattr__(self, "kind", kinds.listing(self.separator))
+
+    def convert(self, text: str) -> object:
+        """The typed value of a text; ValueError with what is wrong and what to do."""
+        if not text:
+            return self.kind.empty
+        try:
+            return self.kind.convert(text)
+        except ValueError as error:
+            raise ValueError(str(error).replace("{default}", self.default)) from None
 
 
-def project_setting(name: str, default: str, meaning: str, separator: str = "") -> Setting:
-    return Setting(name, default, meaning, project=True, separator=separator)
+def project_setting(name: str, default: str, meaning: str, separator: str = "", kind: Kind = kinds.TEXT) -> Setting:
+    return Setting(name, default, meaning, project=True, separator=separator, kind=kind)
 
 
 LAYER_HELP = {
@@ -59,68 +80,178 @@ LAYER_PARTS = tuple(LAYER_HELP)  # lifecycle_site.layer.PARTS (a unit test check
 
 
 TABLE = (
-    project_setting("PROJ_NAME", "project", "Name of the project: the release repository REGISTRY/PROJ_NAME."),
+    project_setting(
+        "PROJ_NAME",
+        "project",
+        "Name of the project: the release repository REGISTRY/PROJ_NAME.",
+        kind=kinds.PROJECT_IMAGE_NAME,
+    ),
     Setting(
         "COMPOSE_PROJECT_NAME",
         "",
         "Compose project and local image name (PROJECT:STAGE); empty means PROJ_NAME plus a hash of the checkout path.",
+        kind=kinds.COMPOSE_PROJECT_NAME,
     ),
-    project_setting("BASE_IMAGE", "python", "Python base image repository (FROM BASE_IMAGE:PY_VERSION-PY_BASE)."),
+    project_setting(
+        "BASE_IMAGE", "python", "Python base image repository (FROM BASE_IMAGE:PY_VERSION-PY_BASE).", kind=kinds.IMAGE
+    ),
     project_setting("PY_VERSION", "3.12", "Python version: the base image's tag prefix."),
     project_setting("PY_BASE", "slim", "Base image variant: the base image's tag suffix."),
-    project_setting("DB_IMAGE", "mysql:8.4", "Database image, MySQL-compatible with the official mysql interface."),
+    project_setting(
+        "DB_IMAGE", "mysql:8.4", "Database image, MySQL-compatible with the official mysql interface.", kind=kinds.IMAGE
+    ),
     project_setting("TZ", "UTC", "Time zone of every image."),
-    project_setting("ZIP_DIR", "updated_zip", "Folder (in the checkout) that holds the code zip and its manifest."),
+    project_setting(
+        "ZIP_DIR", "updated_zip", "Folder (in the checkout) that holds the code zip and its manifest.", kind=kinds.PATH
+    ),
     project_setting("ZIP_NAME", "Project_playground.zip", "File name of the code zip that stage and prod embed."),
-    Setting("EXTRA_CA_DIR", "", "Folder of *.crt CA certificates to trust in every image that fetches packages."),
-    Setting("APP_PORT", "8000", "Host port the dev, stage and prod site is published on (127.0.0.1)."),
-    Setting("DEBUG_PORT", "5678", "Host port of debugpy (127.0.0.1) under invoke up --stage dev --debug."),
-    project_setting("WAIT_TIMEOUT", "180", "Seconds invoke up waits for the containers to turn healthy."),
+    Setting(
+        "EXTRA_CA_DIR",
+        "",
+        "Folder of *.crt CA certificates to trust in every image that fetches packages.",
+        kind=kinds.PATH,
+    ),
+    Setting("APP_PORT", "8000", "Host port the dev, stage and prod site is published on (127.0.0.1).", kind=kinds.PORT),
+    Setting(
+        "DEBUG_PORT", "5678", "Host port of debugpy (127.0.0.1) under invoke up --stage dev --debug.", kind=kinds.PORT
+    ),
+    project_setting(
+        "WAIT_TIMEOUT", "180", "Seconds invoke up waits for the containers to turn healthy.", kind=kinds.SECONDS
+    ),
     project_setting("DB_HOST", "db", "Swarm stack database: db runs one in the stack; another name is external."),
     Setting("DB_NODE_LABEL", "lifecycle.db", "Swarm node label (LABEL=true) of the node holding the database volume."),
-    project_setting("DEPLOY_REPLICAS", "2", "App replicas of invoke deploy when --replicas is not given."),
     project_setting(
-        "DEPLOY_TIMEOUT", "300", "Seconds invoke deploy waits for each step (database, migrate job, update)."
+        "DEPLOY_REPLICAS", "2", "App replicas of invoke deploy when --replicas is not given.", kind=kinds.COUNT
+    ),
+    project_setting(
+        "DEPLOY_TIMEOUT",
+        "300",
+        "Seconds invoke deploy waits for each step (database, migrate job, update).",
+        kind=kinds.SECONDS,
     ),
     project_setting("APP_CPUS", "1", "CPU limit of each app replica in the swarm stack."),
     project_setting("APP_MEMORY", "512M", "Memory limit of each app replica in the swarm stack."),
     Setting("DEBIAN_MIRROR", "http://deb.debian.org/debian", "Debian mirror for the offline base images."),
     Setting("DEBIAN_SUITE", "trixie", "Debian release of the offline base images."),
-    Setting("BACKUP_DIR", "backups", "Folder (relative to the checkout, or absolute) of database backups."),
+    Setting(
+        "BACKUP_DIR", "backups", "Folder (relative to the checkout, or absolute) of database backups.", kind=kinds.PATH
+    ),
     project_setting(
-        "BACKUP_KEEP", "10", "Automatic backups kept per project; older ones are pruned (never manual ones)."
+        "BACKUP_KEEP",
+        "10",
+        "Automatic backups kept per project; older ones are pruned (never manual ones).",
+        kind=kinds.COUNT,
     ),
     Setting("OFFLINE_PREFIX", "lifecycle", "Repository prefix of the offline base images (PREFIX/python, ...)."),
-    Setting("CLUSTER_NAME", "lifecycle", "Name of the on-machine cluster: prefix of its namespaces and node names."),
-    Setting("CLUSTER_SUBNET", "198.18.7.0/24", "Address range of the cluster's bridge; used nowhere on the host."),
     Setting(
-        "CLUSTER_REGISTRY_PORT", "5050", "Port of the cluster's registry: 127.0.0.1:PORT on the host and every node."
+        "CLUSTER_NAME",
+        "lifecycle",
+        "Name of the on-machine cluster: prefix of its namespaces and node names.",
+        kind=kinds.CLUSTER,
     ),
-    Setting("CLUSTER_REGISTRY_IMAGE", "lifecycle/registry:2.8", "Registry image loaded into the manager's engine."),
-    Setting("CLUSTER_DIR", "/var/lib/lifecycle-cluster", "Folder of the nodes' data roots, sockets and logs."),
-    project_setting("REGISTRY", "", "Where releases are pushed (host[:port][/path]); empty: the local registry."),
-    Setting("REGISTRY_PORT", "5000", "Host port (on 127.0.0.1) of the local registry (invoke registry.up)."),
-    project_setting("REGISTRY_IMAGE", "registry:2", "Image of the local registry; the offline one when not pullable."),
+    Setting(
+        "CLUSTER_SUBNET",
+        "198.18.7.0/24",
+        "Address range of the cluster's bridge; used nowhere on the host.",
+        kind=kinds.SUBNET,
+    ),
+    Setting(
+        "CLUSTER_REGISTRY_PORT",
+        "5050",
+        "Port of the cluster's registry: 127.0.0.1:PORT on the host and every node.",
+        kind=kinds.PORT,
+    ),
+    Setting(
+        "CLUSTER_REGISTRY_IMAGE",
+        "lifecycle/registry:2.8",
+        "Registry image loaded into the manager's engine.",
+        kind=kinds.IMAGE,
+    ),
+    Setting(
+        "CLUSTER_DIR",
+        "/var/lib/lifecycle-cluster",
+        "Folder of the nodes' data roots, sockets and logs.",
+        kind=kinds.ABSOLUTE_PATH,
+    ),
     project_setting(
-        "PROXY_IMAGE", "haproxy:3.0", "Image of the TLS proxy in front of prod; the offline one when not pullable."
+        "REGISTRY",
+        "",
+        "Where releases are pushed (host[:port][/path]); empty: the local registry.",
+        kind=kinds.REGISTRY,
     ),
-    Setting("SIGNING_PUBLIC_KEY", "signing/cosign.pub", "Public key deploys verify releases with (committed)."),
     Setting(
-        "SIGNING_PRIVATE_KEY", ".lifecycle/signing/cosign.private", "Private key invoke release signs with (0600)."
+        "REGISTRY_PORT", "5000", "Host port (on 127.0.0.1) of the local registry (invoke registry.up).", kind=kinds.PORT
     ),
-    Setting("SIGNING_PASSPHRASE_FILE", ".lifecycle/signing/passphrase", "File holding the private key's passphrase."),
-    Setting("ALLOW_UNSIGNED", "false", "true: deploy unsigned images too (a transition; warned on every deploy)."),
-    Setting("HTTPS_PORT", "8443", "Host port (on 127.0.0.1) where the proxy serves prod over HTTPS."),
-    Setting("TLS_CERT_FILE", "", "PEM certificate (chain) the proxy serves; empty: the one in .lifecycle/tls/."),
-    Setting("TLS_KEY_FILE", "", "PEM private key of TLS_CERT_FILE; empty: the one in .lifecycle/tls/."),
+    project_setting(
+        "REGISTRY_IMAGE",
+        "registry:2",
+        "Image of the local registry; the offline one when not pullable.",
+        kind=kinds.IMAGE,
+    ),
+    project_setting(
+        "PROXY_IMAGE",
+        "haproxy:3.0",
+        "Image of the TLS proxy in front of prod; the offline one when not pullable.",
+        kind=kinds.IMAGE,
+    ),
+    Setting(
+        "SIGNING_PUBLIC_KEY",
+        "signing/cosign.pub",
+        "Public key deploys verify releases with (committed).",
+        kind=kinds.PATH,
+    ),
+    Setting(
+        "SIGNING_PRIVATE_KEY",
+        ".lifecycle/signing/cosign.private",
+        "Private key invoke release signs with (0600).",
+        kind=kinds.PATH,
+    ),
+    Setting(
+        "SIGNING_PASSPHRASE_FILE",
+        ".lifecycle/signing/passphrase",
+        "File holding the private key's passphrase.",
+        kind=kinds.PATH,
+    ),
+    Setting(
+        "ALLOW_UNSIGNED",
+        "false",
+        "true: deploy unsigned images too (a transition; warned on every deploy).",
+        kind=kinds.BOOLEAN,
+    ),
+    Setting("HTTPS_PORT", "8443", "Host port (on 127.0.0.1) where the proxy serves prod over HTTPS.", kind=kinds.PORT),
+    Setting(
+        "TLS_CERT_FILE",
+        "",
+        "PEM certificate (chain) the proxy serves; empty: the one in .lifecycle/tls/.",
+        kind=kinds.PATH,
+    ),
+    Setting(
+        "TLS_KEY_FILE", "", "PEM private key of TLS_CERT_FILE; empty: the one in .lifecycle/tls/.", kind=kinds.PATH
+    ),
     # The adopted project: what `invoke adopt` detects and writes into [tool.lifecycle]; the defaults are this
     # repository's own site, django_site, the project it adopts by default.
-    project_setting("PROJECT_DIR", ".", "Folder (in the checkout) that holds manage.py."),
+    project_setting(
+        "PROJECT_DIR", ".", "Folder (in the checkout) that holds manage.py.", kind=kinds.FOLDER_IN_CHECKOUT
+    ),
     project_setting("CODE", "manage.py django_site", "Paths (in PROJECT_DIR) the code zip carries.", " "),
-    project_setting("SETTINGS_DEV", "django_site.settings", "The project's settings module in dev."),
-    project_setting("SETTINGS_TEST", "", "The project's settings module in test-qa; empty: SETTINGS_DEV."),
-    project_setting("SETTINGS_PROD", "django_site.settings", "The project's settings module in stage and prod."),
-    project_setting("WSGI_APP", "django_site.wsgi:application", "The project's WSGI application (module:name)."),
+    project_setting(
+        "SETTINGS_DEV", "django_site.settings", "The project's settings module in dev.", kind=kinds.PYTHON_MODULE
+    ),
+    project_setting(
+        "SETTINGS_TEST", "", "The project's settings module in test-qa; empty: SETTINGS_DEV.", kind=kinds.PYTHON_MODULE
+    ),
+    project_setting(
+        "SETTINGS_PROD",
+        "django_site.settings",
+        "The project's settings module in stage and prod.",
+        kind=kinds.PYTHON_MODULE,
+    ),
+    project_setting(
+        "WSGI_APP",
+        "django_site.wsgi:application",
+        "The project's WSGI application (module:name).",
+        kind=kinds.WSGI_REFERENCE,
+    ),
     project_setting("REQUIREMENTS", "requirements/runtime.txt", "Runtime dependency sources (files).", " "),
     project_setting("REQUIREMENTS_TEST", "requirements/test.txt", "Test dependency sources (files).", " "),
     project_setting(
@@ -132,111 +263,22 @@ TABLE = (
     project_setting("RUNTIME_PACKAGES", "libmariadb3", "Debian packages the dependencies need at run time.", " "),
     project_setting("BUILD_STEPS", "", "manage.py commands run at image build after collectstatic (compress).", ";"),
     project_setting("RELEASE_COMMANDS", "", "manage.py commands run once per deploy after migrate.", ";"),
-    project_setting("HEALTH_PATH", "/health", "Path of the health check (the suite's, or the project's own)."),
-    project_setting("TEST_RUNNER", "pytest", "How test-qa runs the project's tests: pytest or django."),
-    *(project_setting(f"LAYER_{part}", "true", f"Settings layer: {meaning}") for part, meaning in LAYER_HELP.items()),
+    project_setting(
+        "HEALTH_PATH", "/health", "Path of the health check (the suite's, or the project's own).", kind=kinds.URL_PATH
+    ),
+    project_setting(
+        "TEST_RUNNER",
+        "pytest",
+        "How test-qa runs the project's tests: pytest or django.",
+        kind=kinds.enum(*TEST_RUNNERS),
+    ),
+    *(
+        project_setting(f"LAYER_{part}", "true", f"Settings layer: {meaning}", kind=kinds.BOOLEAN)
+        for part, meaning in LAYER_HELP.items()
+    ),
 )
 DEFAULTS = {s.name: s.default for s in TABLE}
 BY_NAME = {s.name: s for s in TABLE}
-
-_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(.*)$")
-# Compose's dotenv rules: in an unquoted value, a `#` after whitespace starts a comment; `$NAME`, `${NAME}` and
-# `${NAME:-default}` expand in unquoted and double-quoted values, never in single-quoted ones.
-# Every pattern here does a bounded amount of work at each position, so a line costs time linear in its length
-# (a `\s+#.*$` search was quadratic: 64 KiB of spaces took seconds); see docs/security.md.
-_COMMENT_START = re.compile(r"\s#")
-# The start of a reference: `$NAME`, or `${NAME` followed by `}`, `-` or `:-`; the closing brace is found by
-# expand itself, with one forward scan for the whole value.
-_REFERENCE_START = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(:?-|(?=\}))|([A-Za-z_][A-Za-z0-9_]*))")
-_DOUBLE_QUOTE_ESCAPES = {"n": "\n", "r": "\r"}
-
-
-def expand(value: str, lookup: Callable[[str], str | None]) -> str:
-    """`$NAME`, `${NAME}`, `${NAME-default}`, `${NAME:-default}` as compose expands them in `.env`; a `${` that no
-    `}` closes stays as written. Linear in the value's length, however many references are left open."""
-    parts: list[str] = []
-    copied = searched = 0  # value[:copied] is in parts; the next reference starts at or after `searched`
-    close = value.find("}")  # the first `}` at or after the current reference (-1: none is left)
-    while match := _REFERENCE_START.search(value, searched):
-        braced, operator, bare = match.groups()
-        searched = match.end()
-        if bare:
-            replacement, end = lookup(bare) or "", match.end()
-        else:
-            if 0 <= close < match.end():
-                close = value.find("}", match.end())
-            if close == -1:  # no `}` closes it (nor any later `${`): it stays as written
-                continue
-            default, found = value[match.end() : close], lookup(braced)
-            use_default = (operator == ":-" and not found) or (operator == "-" and found is None)
-            replacement, end = (default if use_default else found or ""), close + 1
-        parts += [value[copied : match.start()], replacement]
-        copied = searched = end
-    return "".join([*parts, value[copied:]])
-
-
-def unescape_double_quoted(value: str) -> str:
-    return re.sub(r"\\(.)", lambda m: _DOUBLE_QUOTE_ESCAPES.get(m.group(1), m.group(1)), value)
-
-
-def strip_inline_comment(raw: str) -> str:
-    """An unquoted value without its ` # comment` and trailing whitespace."""
-    comment = _COMMENT_START.search(raw)
-    return (raw[: comment.start()] if comment else raw).rstrip()
-
-
-def parse_value(key: str, raw: str, lookup: Callable[[str], str | None]) -> str:
-    """KEY's value as compose reads it; raises ValueError (what is wrong; what to do) when it is malformed.
-
-    Messages name KEY, never any part of the value: a `.env` holds secrets, and errors end up in CI logs."""
-    if raw[:1] not in ("'", '"'):
-        return expand(strip_inline_comment(raw), lookup)
-    quote = raw[0]
-    end = re.search(r"(?<!\\)" + quote, raw[1:])
-    if not end:
-        raise ValueError(f"unterminated quote in {key}; close the quote")
-    inside, rest = raw[1 : end.start() + 1], raw[end.end() + 1 :]
-    if rest.strip() and not re.match(r"\s+#", rest):
-        raise ValueError(f"text after the closing quote of {key}; start a comment with ' #' or move it inside")
-    return inside if quote == "'" else expand(unescape_double_quoted(inside), lookup)
-
-
-def env_file_lines(text: str) -> list[str]:
-    """The lines as compose splits them: at `\n` only (a `\r` before it goes with the line's whitespace), never
-    at the other characters `str.splitlines` splits on (`\v`, `\f`, `\x1c`-`\x1e`, `\x85`, `\u2028`, `\u2029`),
-    so the suite and compose read the same value."""
-    lines = text.split("\n")
-    return lines[:-1] if lines[-1] == "" else lines
-
-
-def parse_env_file(text: str, source: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Read `KEY=VALUE` lines as `docker compose` reads `.env` (comments, `export`, quotes, inline comments
-    after ` #`, variable references from earlier lines or the environment), strictly: a bad line is an error
-    that names its number (and KEY when there is one), never its text."""
-    values: dict[str, str] = {}
-    environ = environ or {}
-
-    def lookup(name: str) -> str | None:
-        return environ.get(name, values.get(name))
-
-    for number, raw in enumerate(env_file_lines(text), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        match = _LINE.match(line)
-        if not match:
-            raise UserError(
-                f"{source} line {number}: expected KEY=VALUE (KEY of letters, digits and _, not starting with a "
-                "digit); fix or remove that line"
-            )
-        key, value = match.groups()
-        try:
-            values[key] = parse_value(key, value, lookup)
-        except ValueError as error:
-            raise UserError(f"{source} line {number}: {error}") from None
-        if "\0" in values[key]:
-            raise UserError(f"{source} line {number}: {key} holds a NUL byte, which no variable can carry; remove it")
-    return values
 
 
 def read_env_file(root: Path, relative: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -339,9 +381,16 @@ class Settings:
     root: Path
     values: Mapping[str, str]
     env: Mapping[str, str]
+    origins: Mapping[str, str] = field(default_factory=dict)  # name -> the layer its value came from (not: default)
 
     def __getitem__(self, name: str) -> str:
+        """The value as text: what compose interpolates, and what a message shows."""
         return self.values[name]
+
+    def typed(self, name: str) -> Any:
+        """The value as its row's kind reads it (int for a port, seconds or count, bool, Path, tuple for a list);
+        checked at load, so this never refuses."""
+        return BY_NAME[name].convert(self.values[name])
 
     @property
     def project_name(self) -> str:
@@ -359,7 +408,7 @@ class Settings:
     @property
     def code_include(self) -> tuple[str, ...]:
         """What the code zip carries (CODE), relative to code_root."""
-        return tuple(self["CODE"].split())
+        return self.typed("CODE")
 
     def image(self, stage: Stage) -> str:
         """The stage's local image: named after this checkout's compose project, so no other checkout moves it."""
@@ -399,90 +448,58 @@ class Settings:
     def base_image(self) -> str:
         return f"{self['BASE_IMAGE']}:{self['PY_VERSION']}-{self['PY_BASE']}"
 
-    def override(self, **changes: str | int | None) -> Settings:
-        """A copy with CLI flags applied (None means the flag was not given), checked like the rest."""
+    def override(self, flags: Mapping[str, str] | None = None, **changes: str | int | None) -> Settings:
+        """A copy with a task's options applied (None means the option was not given), checked like the rest: a bad
+        value is named by its option (`flags`: setting -> `--option`), else as coming from a task option."""
         given = {k: str(v) for k, v in changes.items() if v is not None}
         values = {**self.values, **given}
-        validate(values)
-        return Settings(self.root, values, {**self.env, **given})
+        origins = {**self.origins, **{name: (flags or {}).get(name, TASK_OPTION) for name in given}}
+        validate(values, origins)
+        return Settings(self.root, values, {**self.env, **given}, origins)
 
 
 def load_settings(root: Path = ROOT, environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings of the checkout at `root`, every value checked once here (all bad ones reported, one line each,
+    naming the layer each came from)."""
     environ = os.environ if environ is None else environ
     project = read_project_table(root)
-    files = {**read_env_file(root, IMAGES_ENV, environ), **read_env_file(root, USER_ENV, environ)}
-    merged = {**project, **files, **environ}
+    images, user = read_env_file(root, IMAGES_ENV, environ), read_env_file(root, USER_ENV, environ)
+    files = {**images, **user}
+    layers = ((f"{PYPROJECT} {LIFECYCLE_TABLE}", project), (str(IMAGES_ENV), images), (str(USER_ENV), user),
+              (ENVIRONMENT, environ))  # fmt: skip
     # An empty value means the default, as it does for compose's ${VAR:-default}.
+    origins = {name: layer for layer, given in layers for name in DEFAULTS if given.get(name)}
+    merged = {**project, **files, **environ}
     values = {name: merged.get(name) or default for name, default in DEFAULTS.items()}
-    validate(values)
+    validate(values, origins)
     # HOST_UID/GID: dev and test-qa run as the host user, so files they write on the host are theirs.
     host = {"HOST_UID": str(os.getuid()), "HOST_GID": str(os.getgid())}
     env = {**host, **project, **files, **environ, **values}
     # COMPOSE_BAKE=false is deprecated (a warning on every build): unset, compose builds with bake where buildx is
     # installed and with its own BuildKit client otherwise (compose.build silences that fallback's warning).
     env.pop("COMPOSE_BAKE", None)
-    return Settings(root, values, env)
+    return Settings(root, values, env, origins)
 
 
-# One component of an image repository, as the engine accepts it (`a-b`, `a.b`, `a_b`, `a__b`; no separator at an end).
-IMAGE_NAME = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
-# host[:port][/path], lowercase as image references must be: registry.example.com/team, 127.0.0.1:5000
-REGISTRY_FORMAT = re.compile(r"[a-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
+def problems(values: Mapping[str, str], origins: Mapping[str, str] | None = None) -> list[str]:
+    """One line per value its row refuses: `NAME='value' what is wrong; what to do (from LAYER)`, or for a task
+    option `--option 'value' ... (NAME)`."""
+    lines = []
+    for setting in TABLE:
+        text = values[setting.name]
+        try:
+            setting.convert(text)
+        except ValueError as error:
+            layer = (origins or {}).get(setting.name, "")
+            if layer.startswith("--"):
+                lines.append(f"{layer} {text!r} {error} ({setting.name})")
+            else:
+                lines.append(f"{setting.name}={text!r} {error}" + (f" (from {layer})" if layer else ""))
+    return lines
 
 
-def validate(values: Mapping[str, str]) -> None:
-    for name in ("APP_PORT", "DEBUG_PORT", "HTTPS_PORT", "REGISTRY_PORT"):
-        port = values[name]
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise UserError(f"{name}={port!r} is not a port number; set it to a number from 1 to 65535")
-    wait = values["WAIT_TIMEOUT"]
-    if not wait.isdigit() or int(wait) == 0:
-        raise UserError(f"WAIT_TIMEOUT={wait!r} is not a number of seconds; set it to a whole number above 0")
-    if values["REGISTRY"] and not REGISTRY_FORMAT.fullmatch(values["REGISTRY"]):
-        raise UserError(
-            f"REGISTRY={values['REGISTRY']!r} is not a registry address; use HOST[:PORT][/PATH] in lowercase, "
-            "e.g. registry.example.com/team, or leave it empty for the local registry"
-        )
-    if not values["BACKUP_KEEP"].isdigit() or int(values["BACKUP_KEEP"]) < 1:
-        raise UserError(f"BACKUP_KEEP={values['BACKUP_KEEP']!r} is not a count of at least 1; set it to e.g. 10")
-    if not values["DEPLOY_TIMEOUT"].isdigit():
-        raise UserError(f"DEPLOY_TIMEOUT={values['DEPLOY_TIMEOUT']!r} is not a whole number of seconds; e.g. 300")
-    if not IMAGE_NAME.fullmatch(values["PROJ_NAME"]):
-        raise UserError(
-            f"PROJ_NAME={values['PROJ_NAME']!r} is not a valid image name; "
-            "use lowercase letters and digits, joined by '-', '_' or '.'"
-        )
-    validate_project(values)
-    project = values["COMPOSE_PROJECT_NAME"]
-    if project and not (re.fullmatch(r"[a-z0-9][a-z0-9_-]*", project) and IMAGE_NAME.fullmatch(project)):
-        raise UserError(
-            f"COMPOSE_PROJECT_NAME={project!r} is not a valid compose project and image name; "
-            "use lowercase letters and digits, joined by '-' or '_', or leave it empty"
-        )
-
-
-MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
-BOOLEAN_WORDS = ("true", "false", "1", "0", "yes", "no", "on", "off")
-TEST_RUNNERS = ("pytest", "django")
-
-
-def validate_project(values: Mapping[str, str]) -> None:
-    """The adopted project's rows: module names, the WSGI reference, the health path, the switches."""
-    for name in ("SETTINGS_DEV", "SETTINGS_TEST", "SETTINGS_PROD"):
-        if values[name] and not MODULE.fullmatch(values[name]):
-            raise UserError(f"{name}={values[name]!r} is not a Python module name; e.g. mysite.settings.production")
-    module, _, attribute = values["WSGI_APP"].partition(":")
-    if not (MODULE.fullmatch(module) and attribute.isidentifier()):
-        raise UserError(f"WSGI_APP={values['WSGI_APP']!r} is not MODULE:NAME; e.g. mysite.wsgi:application")
-    if not values["HEALTH_PATH"].startswith("/") or values["HEALTH_PATH"] == "/":
-        raise UserError(f"HEALTH_PATH={values['HEALTH_PATH']!r} must be a path below the root; e.g. /health")
-    if values["TEST_RUNNER"] not in TEST_RUNNERS:
-        runners = ", ".join(TEST_RUNNERS)
-        raise UserError(f"TEST_RUNNER={values['TEST_RUNNER']!r} is not valid; set it to one of: {runners}")
-    for part in LAYER_PARTS:
-        value = values[f"LAYER_{part}"]
-        if value.lower() not in BOOLEAN_WORDS:
-            raise UserError(f"LAYER_{part}={value!r} is not a boolean; set it to true or false")
-    folder = Path(values["PROJECT_DIR"])
-    if folder.is_absolute() or ".." in folder.parts:
-        raise UserError(f"PROJECT_DIR={values['PROJECT_DIR']!r} must be a folder inside the checkout; e.g. . or src")
+def validate(values: Mapping[str, str], origins: Mapping[str, str] | None = None) -> None:
+    """Every value checked by its row's kind; all the bad ones in one error, a line each."""
+    found = problems(values, origins)
+    if found:
+        raise UserError("\n".join(found))

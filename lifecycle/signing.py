@@ -29,13 +29,13 @@ import os
 import re
 import secrets
 import shutil
-import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle import offline
+from lifecycle.context import say
 from lifecycle.errors import UserError
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
@@ -54,22 +54,18 @@ AUTH_IN = Path("/tmp/.docker/config.json")  # HOME=/tmp in the image: skopeo rea
 COPY_TO = "oci:/out/image:verified"
 ACCEPTED = "can not copy signatures to oci:"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
-TRUE = ("1", "true", "yes", "on")
 _PEM = re.compile(r"-----BEGIN PUBLIC KEY-----(.*?)-----END PUBLIC KEY-----", re.S)
 
 
 # ------------------------------------------------------------------------------------------- settings
 def setting_path(settings: Settings, name: str) -> Path:
     """A path setting: `~` expanded, a relative path taken from the checkout."""
-    path = Path(settings[name]).expanduser()
+    path = settings.typed(name).expanduser()
     return path if path.is_absolute() else settings.root / path
 
 
 def allow_unsigned(settings: Settings) -> bool:
-    value = settings["ALLOW_UNSIGNED"].strip().lower()
-    if value not in (*TRUE, "", "0", "false", "no", "off"):
-        raise UserError(f"ALLOW_UNSIGNED={settings['ALLOW_UNSIGNED']!r} is not true or false; set it to one of them")
-    return value in TRUE
+    return settings.typed("ALLOW_UNSIGNED")
 
 
 def fingerprint(public_key_pem: str) -> str:
@@ -212,10 +208,6 @@ def refusal(reference: str, found: Verdict, key: Path, fingerprint_: str) -> str
 
 
 # ------------------------------------------------------------------------------------------- actions
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def caller() -> str:
     return f"{os.getuid()}:{os.getgid()}"
 

@@ -1,7 +1,7 @@
 """What a stage is: the one table of the Dockerfile's stages and what each one means to the suite.
 
 A front end (tasks.py, noxfile.py) turns the user's string into a `Stage` once, with `Stage.parse`;
-everything after that (command builders, `Suite`, release and deploy tasks) takes the `Stage` and never
+everything after that (command builders, `Local`, release and deploy tasks) takes the `Stage` and never
 checks the name again.
 """
 
@@ -23,7 +23,7 @@ class Stage:
     serves_http: bool  # a server that `invoke up` keeps running on APP_PORT
     runs_through_qa: bool  # runs pytest and exits: `invoke qa`, never `invoke up`
     sbom: str  # the compose service, Dockerfile stage and tag of the image holding its SBOM
-    carries_sbom: bool  # ships its SBOM, with the sha256 as a label (known before the build: stack.Suite.build)
+    carries_sbom: bool  # ships its SBOM, with the sha256 as a label (known before the build: stack.Local.build)
     has_debugger: bool  # debugpy is installed: `invoke up --debug`
     behind_https_proxy: bool  # its profile runs the TLS proxy in front of it, on HTTPS_PORT
 

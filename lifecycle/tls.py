@@ -16,11 +16,11 @@ import os
 import secrets
 import shutil
 import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import openssl
+from lifecycle.commands import openssl
+from lifecycle.context import wait_until
 from lifecycle.errors import UserError
 from lifecycle.probes import https_health_answers
 from lifecycle.runner import Runner
@@ -167,11 +167,7 @@ def trust_instructions(settings: Settings) -> list[str]:
 
 def wait_for_https(port: int, deadline_s: float = 60) -> None:
     """Until the proxy answers /health over TLS (certificate not checked: this is readiness, not trust)."""
-    deadline = time.monotonic() + deadline_s
-    while not https_health_answers(port):
-        if time.monotonic() > deadline:
-            raise UserError(
-                f"the HTTPS proxy did not answer on 127.0.0.1:{port} within {deadline_s:.0f}s; "
-                "see invoke logs --service proxy"
-            )
-        time.sleep(0.5)
+    message = (
+        f"the HTTPS proxy did not answer on 127.0.0.1:{port} within {deadline_s:.0f}s; see invoke logs --service proxy"
+    )
+    wait_until(lambda: https_health_answers(port), deadline_s, 0.5, message)

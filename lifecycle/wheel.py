@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import uv
+from lifecycle.commands import uv
 from lifecycle.errors import UserError
 from lifecycle.runner import Runner
 

@@ -16,8 +16,7 @@ from typing import Any
 
 from bench.context import Bench, Section, say, timed
 from bench.evaluate import Results, Row, judged, median
-from lifecycle import compose as cmd
-from lifecycle import dbclient
+from lifecycle.commands import compose, dbclient
 
 BACKUP_TARGETS = {"db_throughput_ratio": 0.9, "db_peak_mb": 100.0}
 MEGABYTES = 200
@@ -56,13 +55,13 @@ def generate_sql(megabytes: int) -> str:
 
 def measure(bench: Bench, megabytes: int = MEGABYTES) -> dict[str, Any]:
     with bench.own_project("backup") as settings:  # its own database volume: never the up section's or a stack's
-        bench.undo.append(lambda: bench.run(cmd.down_argv(settings, volumes=True), env=settings.env, warn=True))
+        bench.undo.append(lambda: bench.run(compose.down_argv(settings, volumes=True), env=settings.env, warn=True))
         return measure_in(bench, megabytes)
 
 
 def measure_in(bench: Bench, megabytes: int) -> dict[str, Any]:
     settings, run, env = bench.settings, bench.run, bench.env
-    run(cmd.compose_argv(settings, "up", "--detach", "--wait", dbclient.SERVICE), env=env)
+    run(compose.start_db_argv(settings), env=env)
     tools = dbclient.choose_tools(run(dbclient.probe(settings), env=env, capture=True).stdout)
 
     def sql(statement: str) -> str:

@@ -21,8 +21,8 @@ from bench.context import CODE_FILE, Bench, Section, change_code, restored, say
 from bench.evaluate import Results, Row, fmt, judged, load_hint, median
 from bench.facts import parse_docker_time
 from bench.load import ensure_load_generator
-from lifecycle import compose as cmd
-from lifecycle import registry, swarm
+from lifecycle import registry
+from lifecycle.commands import docker, swarm
 from lifecycle.deploy import ROLLED_BACK, Deployer
 from lifecycle.errors import EXPECTED_FAILURES, UserError
 from lifecycle.release import RELEASES_FILE, Release, ReleaseLog, release
@@ -51,7 +51,7 @@ def measure(bench: Bench) -> dict[str, Any]:
         raise UserError("the deploy section loads the HTTPS proxy with wrk; install it: apt-get install wrk")
     # Its own stack name (so its database volume and networks are never the compose project's) and HTTPS port.
     with bench.own_project("deploy", ports=("HTTPS_PORT",)) as settings:
-        return measure_in(bench, Deployer(settings, bench.run))
+        return measure_in(bench, Deployer(bench.ctx.with_settings(settings)))
 
 
 def measure_in(bench: Bench, deployer: Deployer) -> dict[str, Any]:
@@ -85,7 +85,7 @@ def new_release(bench: Bench, change: Callable[[], None] | None = None) -> Relea
     with restored(root / CODE_FILE), restored(root / VIEWS):
         if change:
             change()
-        made = release(bench.suite, PROD, allow_dirty=True)
+        made = release(bench.suite.ctx, PROD, allow_dirty=True)
     bench.remember_image(bench.suite.settings.image(PROD))  # the bench's build
     if made is None:
         raise UserError("the release made no image")
@@ -180,7 +180,7 @@ def on_swarm(bench: Bench, deployer: Deployer) -> None:
     run, stack, settings = bench.run, deployer.stack, deployer.settings  # captured: cleanup runs after the section
     label = settings["DB_NODE_LABEL"]
     found = deployer.swarm_state().startswith("active")
-    had_gwbridge = run(cmd.docker_argv("network", "inspect", GWBRIDGE), warn=True, capture=True).ok
+    had_gwbridge = run(docker.docker_argv("network", "inspect", GWBRIDGE), warn=True, capture=True).ok
     labelled = found and bool(run(swarm.nodes_labelled(label), warn=True, capture=True).stdout.strip())
 
     def listed(argv: list[str]) -> list[str]:
@@ -192,7 +192,7 @@ def on_swarm(bench: Bench, deployer: Deployer) -> None:
         if not found:
             steps.append(lambda: deployer.leave_swarm(yes=True))
             if not had_gwbridge:  # `swarm init` made it, `swarm leave` keeps it
-                steps.append(lambda: run(cmd.docker_argv("network", "rm", GWBRIDGE), warn=True, capture=True))
+                steps.append(lambda: run(docker.docker_argv("network", "rm", GWBRIDGE), warn=True, capture=True))
         elif not labelled:
             steps.append(lambda: run(swarm.unlabel_node(label, deployer.require_swarm()), warn=True, capture=True))
         for step in steps:

@@ -8,7 +8,7 @@ from typing import Any
 from bench import facts
 from bench.context import Bench, Section
 from bench.evaluate import Results, Row, fmt, verdict
-from lifecycle import compose as cmd
+from lifecycle.commands import docker
 from lifecycle.stages import PROD, STAGE, STAGES
 
 IMAGE_TARGETS = {"prod_added_mb": 60.0}
@@ -17,13 +17,13 @@ SHIPPED = (STAGE.name, PROD.name)  # the stages that must not carry a compiler
 
 def measure(bench: Bench) -> dict[str, Any]:
     run, base = bench.run, bench.settings.base_image
-    base_layers = len((facts.output(run, cmd.docker_argv("history", "--quiet", base)) or "").splitlines())
+    base_layers = len((facts.output(run, docker.docker_argv("history", "--quiet", base)) or "").splitlines())
     images: dict[str, Any] = {"base": {"name": base, "bytes": facts.image_bytes(run, base)}, "stages": {}}
     for stage in STAGES:
         bench.ensure_image(stage)
         image = bench.settings.image(stage)
         gcc = facts.output(
-            run, cmd.docker_argv("run", "--rm", "--entrypoint", "sh", image, "-c", "command -v gcc cc || true")
+            run, docker.docker_argv("run", "--rm", "--entrypoint", "sh", image, "-c", "command -v gcc cc || true")
         )
         images["stages"][stage.name] = {
             "image": image,

@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.context import Bench, Section, say
 from bench.evaluate import Results, Row, fmt, median
-from lifecycle import compose as cmd
+from lifecycle.commands import docker
 from lifecycle.stages import DEV
 
 UV_PIN = "uv==0.13.9"
@@ -43,7 +43,7 @@ def measure(bench: Bench) -> dict[str, Any]:
     for number in range(bench.runs):
         no_cache = ("--env", "PIP_NO_CACHE_DIR=1", "--env", "UV_NO_CACHE=1")
         name = bench.container(f"pipuv-{number}")
-        argv = cmd.docker_argv(
+        argv = docker.docker_argv(
             "run", "--rm", "--name", name, "--entrypoint", "bash", *no_cache, bench.settings.image(DEV)
         )
         times = parse_pip_uv(bench.run([*argv, "-c", SCRIPT], env=bench.env, capture=True).stdout)

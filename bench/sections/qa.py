@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.context import Bench, Section
 from bench.evaluate import Results, Row, judged, load_hint, median
-from lifecycle.stack import QA_REPORT_FILES
+from lifecycle.local import QA_REPORT_FILES
 
 QA_TARGETS = {"qa_s": 30.0}
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from bench.context import CODE_FILE, Bench, Section, change_code, restored, timed
 from bench.evaluate import Results, Row, fmt, judged
-from lifecycle import compose as cmd
 from lifecycle import registry
+from lifecycle.commands import docker
 from lifecycle.stages import PROD
 
 RELEASE_TARGETS = {"code_only_share_pct": 5.0}  # a code-only push uploads at most 5 % of the first push's bytes
@@ -31,8 +31,8 @@ def stored_blobs(bench: Bench) -> dict[str, int]:
 
 def timed_push(bench: Bench, target: str) -> PushCost:
     before = stored_blobs(bench)
-    bench.run(cmd.tag_argv(bench.settings.image(PROD), target))
-    seconds, _ = timed(lambda: bench.run(cmd.push_argv(target), capture=True))
+    bench.run(docker.tag_argv(bench.settings.image(PROD), target))
+    seconds, _ = timed(lambda: bench.run(docker.push_argv(target), capture=True))
     added = registry.blob_delta(before, stored_blobs(bench))
     return PushCost(seconds, added.bytes, added.blobs)
 
@@ -43,7 +43,7 @@ def measure(bench: Bench) -> dict[str, Any]:
     bench.undo.append(lambda: bench.run(registry.down_argv(bench.settings, volumes=True), env=bench.env, warn=True))
     for tag in TAGS:
         bench.undo.append(
-            lambda tag=tag: bench.run(cmd.docker_argv("image", "rm", f"{repository}:{tag}"), warn=True, capture=True)
+            lambda tag=tag: bench.run(docker.docker_argv("image", "rm", f"{repository}:{tag}"), warn=True, capture=True)
         )
     registry.start(bench.settings, bench.run)
     first = timed_push(bench, f"{repository}:{TAGS[0]}")

@@ -10,7 +10,7 @@ from typing import Any
 from bench.context import Bench, Section
 from bench.evaluate import Results, Row, fmt, judged, load_hint, median, verdict
 from bench.load import HTTPS_HEADER, free_port, http_status, wait_for
-from lifecycle import compose as cmd
+from lifecycle.commands import docker
 from lifecycle.stages import PROD
 
 CONCURRENCY = (1, 16, 32)
@@ -63,7 +63,7 @@ def measure_ceiling(bench: Bench) -> dict[str, list[dict[str, Any]]]:
     """The same gunicorn settings in the same prod image, serving a one-line WSGI app."""
     port, name = free_port(), bench.container("ceiling")
     gunicorn_env = [f"{k}={v}" for k, v in bench.env.items() if k.startswith("GUNICORN_")]
-    argv = cmd.docker_argv(
+    argv = docker.docker_argv(
         *("run", "--detach", "--rm", "--name", name, "--init", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL"),
         *("--security-opt", "no-new-privileges:true", "--publish", f"127.0.0.1:{port}:8000"),
         *("--env", f"TRIVIAL_APP={TRIVIAL_APP}", *[arg for pair in gunicorn_env for arg in ("--env", pair)]),
@@ -78,7 +78,7 @@ def measure_ceiling(bench: Bench) -> dict[str, list[dict[str, Any]]]:
         bench.load(url, REFERENCE_CONCURRENCY, WARM_UP_S)
         return load_series(bench, url)
     finally:
-        bench.run(cmd.docker_argv("rm", "--force", name), env=bench.env, warn=True, capture=True)
+        bench.run(docker.docker_argv("rm", "--force", name), env=bench.env, warn=True, capture=True)
 
 
 def serving_summary(samples: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:

@@ -10,7 +10,7 @@ from typing import Any
 from bench import facts
 from bench.context import CODE_FILE, Bench, Section, change_code, restored, say, timed
 from bench.evaluate import Results, Row, judged, median
-from lifecycle import compose as cmd
+from lifecycle.commands import docker
 from lifecycle.stages import PROD
 
 UP_TARGETS = {"healthy_s": 10.0, "stop_s": 2.0, "code_change_up_s": 4.0}
@@ -37,7 +37,7 @@ def measure_start_and_stop(bench: Bench) -> dict[str, Any]:
         states = {"db": facts.container_state(bench.run, db), "prod": facts.container_state(bench.run, prod)}
         up["timeline"].append(facts.timeline(t0, states))
         say(f"up prod → healthy: {elapsed:.1f} s {up['timeline'][-1]}")
-        elapsed, _ = timed(lambda prod=prod: bench.run(cmd.docker_argv("stop", prod), env=bench.env, capture=True))
+        elapsed, _ = timed(lambda prod=prod: bench.run(docker.docker_argv("stop", prod), env=bench.env, capture=True))
         up["stop_seconds"].append(elapsed)
         say(f"docker stop prod: {elapsed:.1f} s")
         suite.down()

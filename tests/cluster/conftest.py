@@ -17,6 +17,8 @@ from collections.abc import Iterator
 import pytest
 
 from lifecycle import cluster as core
+from lifecycle import cluster_layout as layout
+from lifecycle.context import Context
 from lifecycle.runner import SubprocessRunner
 from lifecycle.settings import load_settings
 from tests.helpers.cluster import APP_COMMAND, ClusterUnderTest, invoke, record
@@ -36,7 +38,7 @@ def cluster_env() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def live(cluster_env) -> Iterator[ClusterUnderTest]:
     settings = load_settings(environ=cluster_env)
-    ops = core.ClusterOps(core.plan(settings), SubprocessRunner(echo=False))
+    ops = core.ClusterOps(layout.plan(settings), Context(settings, SubprocessRunner(echo=False)))
     started = time.monotonic()
     try:
         done = invoke("cluster.up", cluster_env)

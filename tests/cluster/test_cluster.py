@@ -7,7 +7,7 @@ import json
 import subprocess
 import time
 
-from lifecycle import cluster as core
+from lifecycle.commands import netns
 from tests.helpers.cluster import APP_PORT, ClusterUnderTest, converged, invoke, record, service_create, service_remove
 from tests.helpers.engine import wait_for
 
@@ -126,8 +126,8 @@ def test_a_worker_dies_under_load_swarm_reschedules_and_it_rejoins(live, app_ima
         wait_for(converged(live, name, 3), 180, "3 replicas running")
         client = f"{name}-load"
         load = subprocess.Popen(
-            core.docker(live.cluster, live.cluster.manager, "run", "--rm", "--name", client, "--network", f"{name}-net",
-                        app_images[0], "python3", "-c", LOAD, name, str(APP_PORT)),
+            netns.docker(live.cluster, live.cluster.manager, "run", "--rm", "--name", client, "--network",
+                         f"{name}-net", app_images[0], "python3", "-c", LOAD, name, str(APP_PORT)),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         wait_for(

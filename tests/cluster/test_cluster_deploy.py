@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from netns_client import CONNECTIONS as LOAD_CONNECTIONS  # the most requests in flight when a node dies
 
-from lifecycle import cluster as core
-from lifecycle import offline
+from lifecycle import cluster_layout as layout
+from lifecycle import hostprocess, offline
+from lifecycle.commands import netns
 from lifecycle.runner import SubprocessRunner
 from lifecycle.settings import load_settings
 from tests.helpers.checkout import copy_checkout
@@ -121,7 +122,7 @@ def test_deploy_spreads_the_replicas_pins_the_database_and_every_node_serves(sit
     assert done.returncode == 0, done.stdout[-4000:]
     live = site.live
     assert sorted(t["Node"] for t in site.tasks("app")) == sorted(live.hostname(n) for n in ("m", "w1", "w2"))
-    assert [t["Node"] for t in site.tasks("db")] == [live.hostname(core.DB_NODE)]
+    assert [t["Node"] for t in site.tasks("db")] == [live.hostname(layout.DB_NODE)]
     for address in node_addresses(live):  # the proxy on every node, seen from a worker's namespace
         answer = site.client("w2", "request", address, HTTPS_PORT, "GET", "/health")
         assert answer.stdout.splitlines()[:1] == ["200"], answer.stdout + answer.stderr
@@ -138,7 +139,7 @@ def test_a_rolling_update_across_the_nodes_fails_no_request(site, tmp_path):
     v2 = site.release()
     stop = tmp_path / "stop"  # the mount namespace is shared: the client in w2's network namespace sees it
     load = subprocess.Popen(
-        core.in_netns(site.live.cluster, site.live.cluster.node("w2"), sys.executable, str(CLIENT), "load",
+        netns.in_netns(site.live.cluster, site.live.cluster.node("w2"), sys.executable, str(CLIENT), "load",
                       HTTPS_PORT, str(stop), *node_addresses(site.live)),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -162,7 +163,7 @@ def test_a_worker_dies_under_load_and_the_site_keeps_answering(site, tmp_path):
     stop = tmp_path / "stop"
     proxies = [live.cluster.manager.address, live.cluster.node("w1").address]  # the proxies on the nodes that stay
     load = subprocess.Popen(
-        core.in_netns(live.cluster, live.cluster.node("w1"), sys.executable, str(CLIENT), "load", HTTPS_PORT,
+        netns.in_netns(live.cluster, live.cluster.node("w1"), sys.executable, str(CLIENT), "load", HTTPS_PORT,
                       str(stop), *proxies),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -181,7 +182,7 @@ def test_a_worker_dies_under_load_and_the_site_keeps_answering(site, tmp_path):
     finally:
         stop.touch()
         out, err = load.communicate(timeout=120)
-        if not core.alive(core.read_pid(live.cluster.pidfile(w2)) or 0):
+        if not hostprocess.alive(hostprocess.read_pid(live.cluster.pidfile(w2)) or 0):
             live.ops.start_engine(w2)
     counts = json.loads(out)
     print(f"deployed site, w2 died under load: {counts['ok']} ok, {len(counts['failures'])} failed; "

@@ -9,7 +9,8 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from lifecycle import cluster as core
+from lifecycle import cluster_layout as layout
+from lifecycle import hostprocess
 from lifecycle.settings import load_settings
 from tests.helpers import CHECKOUT
 from tests.helpers.cluster import invoke
@@ -17,13 +18,14 @@ from tests.helpers.engine import free_port, wait_for
 from tests.helpers.tools import PYTHON_FOR_TASKS
 
 
-def leftovers(cluster: core.Cluster) -> list[str]:
+def leftovers(cluster: layout.Cluster) -> list[str]:
     """Whatever of this cluster still exists on the machine."""
-    found = [f"netns {ns}" for ns in cluster.namespaces if (core.NETNS_DIR / ns).exists()]
+    found = [f"netns {ns}" for ns in cluster.namespaces if (layout.NETNS_DIR / ns).exists()]
     found += [f"dir {cluster.state_dir}"] * cluster.state_dir.exists()
-    found += [f"pid {pid}" for pid in core.processes_using(cluster.state_dir)]
-    found += [f"cgroup {d}" for node in cluster.nodes for d in core.cgroup_dirs(cluster.netns(node))]
-    found += [f"mount {m}" for m in core.mounts_under(cluster.state_dir, Path("/proc/self/mountinfo").read_text())]
+    found += [f"pid {pid}" for pid in hostprocess.processes_using(cluster.state_dir)]
+    found += [f"cgroup {d}" for node in cluster.nodes for d in hostprocess.cgroup_dirs(cluster.netns(node))]
+    mountinfo = Path("/proc/self/mountinfo").read_text()
+    found += [f"mount {m}" for m in hostprocess.mounts_under(cluster.state_dir, mountinfo)]
     return found
 
 
@@ -46,10 +48,10 @@ def environment(**extra: str) -> dict[str, str]:
 
 def test_a_subnet_the_host_uses_is_refused_in_one_line_and_nothing_is_made():
     routes = subprocess.run(["ip", "-json", "-4", "route"], capture_output=True, text=True, check=True).stdout
-    used = next(network for network in core.route_networks(routes) if network.prefixlen <= 28)
+    used = next(network for network in layout.route_networks(routes) if network.prefixlen <= 28)
     taken = next(used.subnets(new_prefix=28))
     env = environment(CLUSTER_SUBNET=str(taken))
-    cluster = core.plan(load_settings(environ=env))
+    cluster = layout.plan(load_settings(environ=env))
     done = invoke("cluster.up", env)
     assert done.returncode == 1
     [line] = done.stderr.strip().splitlines()
@@ -60,7 +62,7 @@ def test_a_subnet_the_host_uses_is_refused_in_one_line_and_nothing_is_made():
 
 def test_ctrl_c_during_up_removes_everything_it_made():
     env = environment()
-    cluster = core.plan(load_settings(environ=env))
+    cluster = layout.plan(load_settings(environ=env))
     before = host_engine()
     # Ctrl-C as at a terminal: SIGINT handled as by default, also when this run itself was started in the
     # background of a non-interactive shell, which makes its children ignore SIGINT.
@@ -95,7 +97,7 @@ def test_down_with_no_cluster_removes_nothing_and_refuses_a_folder_others_can_wr
     outputs = {}
     for case, prepare in [
         ("no marker", lambda: clusters.chmod(0o755)),
-        ("other cluster's marker", lambda: (decoy / core.MARKER).write_text("decoy2\n")),
+        ("other cluster's marker", lambda: (decoy / layout.MARKER).write_text("decoy2\n")),
         ("world-writable", lambda: clusters.chmod(0o1777)),
         ("not root's", lambda: (clusters.chmod(0o755), os.chown(clusters, 65534, 65534))),
     ]:

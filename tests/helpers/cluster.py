@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lifecycle import cluster as core
+from lifecycle import cluster_layout as layout
+from lifecycle.commands import netns
 from tests.helpers import CHECKOUT
 from tests.helpers.engine import wait_for
 from tests.helpers.tools import PYTHON_FOR_TASKS
@@ -55,18 +57,18 @@ class ClusterUnderTest:
     env: dict[str, str]
 
     @property
-    def cluster(self) -> core.Cluster:
+    def cluster(self) -> layout.Cluster:
         return self.ops.cluster
 
     def docker(self, node: str, *args: str, check: bool = True, timeout: float = 120) -> str:
-        argv = core.docker(self.cluster, self.cluster.node(node), *args)
+        argv = netns.docker(self.cluster, self.cluster.node(node), *args)
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         if check and done.returncode:
             raise AssertionError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
         return done.stdout
 
     def in_netns(self, node: str, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        command = core.in_netns(self.cluster, self.cluster.node(node), *argv)
+        command = netns.in_netns(self.cluster, self.cluster.node(node), *argv)
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
 
     def tasks(self, service: str) -> list[dict[str, str]]:
@@ -89,7 +91,7 @@ def service_create(live: ClusterUnderTest, name: str, image: str, *options: str)
     live.docker("m", "network", "create", "--driver", "overlay", "--attachable", f"{name}-net")
     live.docker(
         "m", "service", "create", "--quiet", "--detach", "--name", name, "--network", f"{name}-net",
-        "--endpoint-mode", "dnsrr", "--placement-pref", f"spread=node.labels.{core.NODE_LABEL}", *options, image,
+        "--endpoint-mode", "dnsrr", "--placement-pref", f"spread=node.labels.{layout.NODE_LABEL}", *options, image,
     )  # fmt: skip
 
 

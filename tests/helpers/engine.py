@@ -16,11 +16,12 @@ import secrets
 import socket
 import string
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
+
+from lifecycle.context import wait_until
 
 T = TypeVar("T")
 
@@ -114,15 +115,13 @@ def docker_container(
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
-    """Call probe until it returns something truthy; fail naming `what` after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
+    """Call probe until it returns something truthy; fail the test naming `what` after timeout seconds.
+
+    The library's one deadline loop (lifecycle.context.wait_until) with a test failure instead of a UserError."""
+    answer = wait_until(probe, timeout, interval, None)
+    if not answer:
+        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    return answer
 
 
 def free_port() -> int:

@@ -105,7 +105,7 @@ def test_zip_prints_path_count_size_and_sha256(isolated):
 def test_build_stage_and_prod(isolated, stage_builds, engine, stage):
     done = stage_builds[stage]
     assert done.returncode == 0, f"invoke build --stage {stage} failed: {describe(done)}"
-    # The stage's image and, in the same run, its SBOM image (lifecycle.compose.build_argv).
+    # The stage's image and, in the same run, its SBOM image (lifecycle.commands.compose.build_argv).
     assert re.search(rf" --profile \S+ build (sbom-\S+ )?{stage}$", done.stdout, re.MULTILINE), (
         f"the compose build command was not printed: {describe(done)}"
     )

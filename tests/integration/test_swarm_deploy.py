@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from bench.facts import parse_docker_time
-from lifecycle import swarm
+from lifecycle.commands import swarm
 from lifecycle.release import RELEASES_FILE, Release, ReleaseLog
 from tests.helpers.checkout import IsolatedCheckout, copy_checkout
 from tests.helpers.engine import docker, free_port, gwbridge_exists, random_secret, remove_gwbridge, unique_name

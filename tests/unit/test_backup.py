@@ -1,4 +1,4 @@
-"""lifecycle.dbclient and lifecycle.backup: exact argv, the dump-tool choice, and every decision on plain data."""
+"""lifecycle.commands.dbclient and lifecycle.backup: exact argv, the dump-tool choice, every decision on plain data."""
 
 from __future__ import annotations
 
@@ -6,14 +6,19 @@ import gzip
 import hashlib
 import json
 import os
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from lifecycle import backup, dbclient
-from lifecycle.backup import AUTOMATIC, MANUAL, Database, Manifest, RowCounter
-from lifecycle.dbclient import DbTools
+from lifecycle import backup, backup_file, dbserver
+from lifecycle.backup import Database
+from lifecycle.backup_file import AUTOMATIC, MANUAL, Manifest, RowCounter
+from lifecycle.commands import dbclient
+from lifecycle.commands import sql as sql_text
+from lifecycle.commands.dbclient import DbTools
+from lifecycle.context import Context
 from lifecycle.errors import UserError
 from lifecycle.runner import Result
 from lifecycle.settings import load_settings
@@ -176,7 +181,7 @@ def write_backup(folder: Path, dump: bytes = MYSQLDUMP_STYLE, name: str = "shop-
     path.write_bytes(gzip.compress(dump, mtime=0))
     data = path.read_bytes()
     manifest = manifest_for(path.name, sha256=hashlib.sha256(data).hexdigest(), size=len(data), **fields)
-    backup.manifest_path(path).write_text(manifest.to_json())
+    backup_file.manifest_path(path).write_text(manifest.to_json())
     return path
 
 
@@ -188,7 +193,7 @@ def manifest_for(name: str, **fields) -> Manifest:
 
 
 def test_a_sound_backup_verifies_and_returns_its_manifest(tmp_path):
-    manifest = backup.verify(write_backup(tmp_path))
+    manifest = backup_file.verify(write_backup(tmp_path))
     assert manifest.database == "app" and manifest.rows == 3
 
 
@@ -203,7 +208,7 @@ def damage(kind: str, path: Path) -> None:
     elif kind == "not gzip":
         path.write_bytes(b"-- a plain SQL file\n" + data)
     elif kind == "no manifest":
-        backup.manifest_path(path).unlink()
+        backup_file.manifest_path(path).unlink()
     elif kind == "missing":
         path.unlink()
 
@@ -223,15 +228,15 @@ def test_a_damaged_backup_is_refused_in_one_line(tmp_path, kind, words):
     path = write_backup(tmp_path)
     damage(kind, path)
     with pytest.raises(UserError) as error:
-        backup.verify(path)
+        backup_file.verify(path)
     assert words in str(error.value) and "\n" not in str(error.value)
 
 
 def rewrite_with_matching_manifest(path: Path, data: bytes) -> None:
     path.write_bytes(data)
-    manifest = Manifest.from_json(backup.manifest_path(path).read_text())
+    manifest = Manifest.from_json(backup_file.manifest_path(path).read_text())
     fields = {**manifest.__dict__, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
-    backup.manifest_path(path).write_text(Manifest(**fields).to_json())
+    backup_file.manifest_path(path).write_text(Manifest(**fields).to_json())
 
 
 @pytest.mark.parametrize(
@@ -246,21 +251,21 @@ def test_a_stream_damaged_behind_a_matching_manifest_is_refused(tmp_path, make, 
     path = write_backup(tmp_path)
     rewrite_with_matching_manifest(path, make(path.read_bytes()))
     with pytest.raises(UserError) as error:
-        backup.verify(path)
+        backup_file.verify(path)
     assert words in str(error.value)
 
 
 def test_decompressed_never_yields_more_than_a_chunk_however_well_it_compressed(tmp_path):
     path = tmp_path / "zeros.gz"
     path.write_bytes(gzip.compress(b"\0" * (20 << 20)))
-    sizes = [len(chunk) for chunk in backup.decompressed(path)]
-    assert sum(sizes) == 20 << 20 and max(sizes) <= backup.CHUNK
+    sizes = [len(chunk) for chunk in backup_file.decompressed(path)]
+    assert sum(sizes) == 20 << 20 and max(sizes) <= backup_file.CHUNK
 
 
 # ------------------------------------------------------------------------------------- plain decisions
 def test_backup_names_sort_by_time_and_differ_within_a_second():
-    first = backup.backup_name("shop", datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=UTC))
-    second = backup.backup_name("shop", datetime(2026, 1, 2, 3, 4, 5, 7000, tzinfo=UTC))
+    first = backup_file.backup_name("shop", datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=UTC))
+    second = backup_file.backup_name("shop", datetime(2026, 1, 2, 3, 4, 5, 7000, tzinfo=UTC))
     assert first == "shop-20260102T030405006Z.sql.gz" and first < second
 
 
@@ -269,9 +274,10 @@ def test_prune_removes_only_automatic_backups_of_this_project_beyond_keep(tmp_pa
     entries += [(tmp_path / "shop-20260100.sql.gz", manifest_for("x", kind=MANUAL))]
     entries += [(tmp_path / "other-20260101.sql.gz", manifest_for("x", kind=AUTOMATIC, project="other"))]
     entries += [(tmp_path / "shop-20250101.sql.gz", None)]
-    assert backup.to_prune(entries, "shop", 2) == [tmp_path / "shop-20260102.sql.gz", tmp_path / "shop-20260101.sql.gz"]
-    assert backup.to_prune(entries, "shop", 10) == []
-    assert len(backup.to_prune(entries, "shop", 0)) == 4
+    oldest = [tmp_path / "shop-20260102.sql.gz", tmp_path / "shop-20260101.sql.gz"]
+    assert backup_file.to_prune(entries, "shop", 2) == oldest
+    assert backup_file.to_prune(entries, "shop", 10) == []
+    assert len(backup_file.to_prune(entries, "shop", 0)) == 4
 
 
 @pytest.mark.parametrize(
@@ -292,7 +298,7 @@ def test_prune_removes_only_automatic_backups_of_this_project_beyond_keep(tmp_pa
     ],
 )
 def test_server_change_decides_when_up_backs_up_first(recorded, new_image, expected):
-    reason = backup.server_change(recorded, new_image)
+    reason = dbserver.server_change(recorded, new_image)
     if expected is None:
         assert reason is None
     else:
@@ -306,7 +312,7 @@ def test_planned_migrations_reads_migrate_plan():
 
 
 def test_swap_moves_every_table_in_one_rename_statement():
-    sql = backup.swap_sql("app", "app__restore", "app__replaced", ["a", "old"], ["a", "b`c"])
+    sql = sql_text.swap_sql("app", "app__restore", "app__replaced", ["a", "old"], ["a", "b`c"])
     renames = [part for part in sql.split("; ") if part.startswith("RENAME TABLE")]
     assert renames == [
         "RENAME TABLE `app`.`a` TO `app__replaced`.`a`, `app`.`old` TO `app__replaced`.`old`, "
@@ -316,7 +322,7 @@ def test_swap_moves_every_table_in_one_rename_statement():
 
 
 def test_count_rows_and_mismatches():
-    assert backup.count_rows_sql("app", ["a", "it's"]) == (
+    assert sql_text.count_rows_sql("app", ["a", "it's"]) == (
         "SELECT 'a', COUNT(*) FROM `app`.`a` UNION ALL SELECT 'it''s', COUNT(*) FROM `app`.`it's`"
     )
     assert backup.count_mismatches({"a": 1, "b": 2}, {"a": 1, "b": 2}) == []
@@ -334,8 +340,8 @@ def test_running_containers_reads_docker_ps():
 def test_listing_shows_size_age_kind_and_summary(tmp_path):
     path = write_backup(tmp_path, kind=AUTOMATIC, reason="before db.reset", migrations={"notes": "0001_initial"})
     os.utime(path, (0, 1000))
-    path.chmod(0o600), backup.manifest_path(path).chmod(0o600)
-    (line,) = backup.listing(backup.read_manifests(tmp_path), now=1000 + 2 * 3600)
+    path.chmod(0o600), backup_file.manifest_path(path).chmod(0o600)
+    (line,) = backup_file.listing(backup_file.read_manifests(tmp_path), now=1000 + 2 * 3600)
     assert line.startswith(f"{path.name}  ")
     for words in ("2 h old", "automatic (before db.reset)", "app: 1 tables, 3 rows", "notes.0001_initial"):
         assert words in line
@@ -375,13 +381,13 @@ class SqlRunner:
 
 def database(tmp_path: Path, streams: FakeStreams, **environ: str) -> Database:
     settings = load_settings(root=tmp_path, environ={"COMPOSE_PROJECT_NAME": "shop", **environ})
-    return Database(settings, SqlRunner(), streams, say=lambda message: None)
+    return Database(Context(settings, SqlRunner(), say=lambda message: None, streams=streams))
 
 
 def test_a_backup_writes_the_dump_and_a_manifest_that_describes_it(tmp_path):
     path = database(tmp_path, FakeStreams(MYSQLDUMP_STYLE)).backup()
     assert gzip.decompress(path.read_bytes()) == MYSQLDUMP_STYLE
-    manifest = backup.verify(path)
+    manifest = backup_file.verify(path)
     assert manifest.tables == {"a": 3, "empty": 0, "we`ird": 2}
     assert (manifest.kind, manifest.server_version, manifest.dump_tool) == (MANUAL, "8.4.3", "mysqldump")
     assert manifest.migrations == {"notes": "0001_initial"} and manifest.server_image == "mysql:8.4"
@@ -406,13 +412,13 @@ def test_automatic_backups_are_pruned_to_backup_keep_and_manual_ones_stay(tmp_pa
     automatic = [db.safety_backup("before a test", skip=False) for _ in range(4)]
     left = sorted((tmp_path / "backups").glob("*.sql.gz"))
     assert left == sorted([manual, *automatic[-2:]])
-    assert not any(backup.manifest_path(path).exists() for path in automatic[:2])
+    assert not any(backup_file.manifest_path(path).exists() for path in automatic[:2])
 
 
 def test_no_backup_skips_and_says_so(tmp_path):
     said = []
     db = database(tmp_path, FakeStreams(MYSQLDUMP_STYLE))
-    db.say = said.append
+    db.ctx = replace(db.ctx, say=said.append)
     assert db.safety_backup("before db.reset", skip=True) is None
     assert said == ["safety backup skipped (--no-backup) before db.reset"]
     assert not (tmp_path / "backups").exists()
@@ -454,9 +460,9 @@ def test_a_failed_safety_backup_says_how_to_go_on_without_one(tmp_path):
 
 def test_two_backups_in_one_millisecond_get_two_names_in_time_order(tmp_path):
     now = datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=UTC)
-    first, _ = backup.new_backup_path(tmp_path, "shop", now)
+    first, _ = backup_file.new_backup_path(tmp_path, "shop", now)
     first.write_bytes(b"taken")
-    second, when = backup.new_backup_path(tmp_path, "shop", now)
+    second, when = backup_file.new_backup_path(tmp_path, "shop", now)
     assert second != first and sorted([second, first]) == [first, second]
     assert when == now + timedelta(milliseconds=1)
 
@@ -478,7 +484,7 @@ def mode(path: Path) -> int:
 
 def test_a_backup_is_the_owners_alone_under_umask_022(tmp_path, umask_022):
     path = database(tmp_path, FakeStreams(MYSQLDUMP_STYLE)).backup()
-    assert (mode(path), mode(backup.manifest_path(path)), mode(path.parent)) == (0o600, 0o600, 0o700)
+    assert (mode(path), mode(backup_file.manifest_path(path)), mode(path.parent)) == (0o600, 0o600, 0o700)
 
 
 def test_an_existing_backup_folder_of_ours_is_narrowed_and_a_shared_one_is_left_alone(tmp_path, umask_022):
@@ -502,7 +508,7 @@ def test_a_planted_symlink_in_a_shared_backup_folder_never_redirects_the_write(t
     victim.write_text("precious\n")
     path = shared / "shop-20260101T000000000Z.sql.gz"
     monkeypatch.setattr(backup, "new_backup_path", lambda folder, project, now: (path, now))
-    link = path.with_name(path.name + ".partial") if planted == "partial" else backup.manifest_path(path)
+    link = path.with_name(path.name + ".partial") if planted == "partial" else backup_file.manifest_path(path)
     link.symlink_to(victim)
     with pytest.raises(UserError) as error:
         database(tmp_path, FakeStreams(MYSQLDUMP_STYLE), BACKUP_DIR="shared").backup()
@@ -548,15 +554,15 @@ def test_a_manifest_with_wrong_types_is_one_line_in_db_list_and_refused_by_resto
     good = write_backup(folder, name="shop-20250101T000000000Z.sql.gz")
     path = write_backup(folder)
     if isinstance(fields, str):
-        backup.manifest_path(path).write_text(fields)
+        backup_file.manifest_path(path).write_text(fields)
     else:
-        data = json.loads(backup.manifest_path(path).read_text())
-        backup.manifest_path(path).write_text(json.dumps({**data, **fields}))
+        data = json.loads(backup_file.manifest_path(path).read_text())
+        backup_file.manifest_path(path).write_text(json.dumps({**data, **fields}))
     lines = database(tmp_path, FakeStreams(b"")).list()
     assert lines[0].startswith(path.name) and lines[0].endswith("(no readable manifest: cannot be restored)")
     assert lines[1].startswith(good.name) and "1 tables, 3 rows" in lines[1]  # the next entry is still listed
     with pytest.raises(UserError) as error:
-        backup.verify(path)
+        backup_file.verify(path)
     assert "no readable manifest" in str(error.value) and "\n" not in str(error.value)
 
 
@@ -581,8 +587,8 @@ MARIADB_HEADER = (
 )
 
 
-def guard_over(dump: bytes, chunk_size: int) -> backup.StatementGuard:
-    guard = backup.StatementGuard()
+def guard_over(dump: bytes, chunk_size: int) -> backup_file.StatementGuard:
+    guard = backup_file.StatementGuard()
     for start in range(0, len(dump), chunk_size):
         guard.feed(dump[start : start + chunk_size])
     guard.finish()
@@ -658,19 +664,19 @@ def test_verify_refuses_such_a_dump_behind_a_matching_manifest_in_one_line(tmp_p
     dump = b"CREATE TABLE `a` (\n  `id` int\n);\n" + statement.encode() + b"-- Dump completed on 2026-01-01\n"
     path = write_backup(tmp_path, dump=dump)
     with pytest.raises(UserError) as error:
-        backup.verify(path)
+        backup_file.verify(path)
     assert words in str(error.value) and str(error.value).endswith("nothing was restored")
     assert "\n" not in str(error.value) and "'p'" not in str(error.value)
 
 
 def test_the_restore_account_reaches_the_scratch_database_only():
-    sql = backup.restore_account_sql("app__restore", "s3cret")
+    sql = sql_text.restore_account_sql("app__restore", "s3cret")
     assert sql.splitlines() == [
         "DROP USER IF EXISTS 'lifecycle_restore'@'localhost';",
         "CREATE USER 'lifecycle_restore'@'localhost' IDENTIFIED BY 's3cret';",
         "GRANT ALL PRIVILEGES ON `app\\_\\_restore`.* TO 'lifecycle_restore'@'localhost';",  # _ is a wildcard there
     ]
-    assert backup.grant_scope("a%b`c\\d") == "`a\\%b``c\\\\d`"
+    assert sql_text.grant_scope("a%b`c\\d") == "`a\\%b``c\\\\d`"
     assert "WITH GRANT OPTION" not in sql and "*.*" not in sql
 
 

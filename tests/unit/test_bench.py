@@ -688,7 +688,7 @@ def test_deploy_rows_show_medians_and_the_targets():
 )
 def test_rollback_seconds_is_swarms_own_time_from_update_start_to_rollback_completed(update, seconds):
     from bench.sections.deploy import rollback_seconds
-    from lifecycle.swarm import ServiceState
+    from lifecycle.commands.swarm import ServiceState
 
     state, started, completed = update
     assert rollback_seconds(ServiceState("i", "p", 3, state, "", started, completed, "{}")) == seconds
@@ -735,7 +735,7 @@ def test_deploy_section_leaves_the_engine_in_the_swarm_state_it_found(make_setti
     gwbridge = ("docker", "network", "inspect", "docker_gwbridge")  # swarm init makes it: gone again only if made
     run = SwarmEngine({SWARM_PROBE: Result(0, state), LABELLED: Result(0, labelled), gwbridge: Result(int(init))})
     bench = Bench(make_settings(), run, runs=1, duration=1)
-    on_swarm(bench, Deployer(bench.settings, bench.run))
+    on_swarm(bench, Deployer(bench.ctx))
     assert (["docker", "swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377"]
             in run.calls) == init  # fmt: skip
     assert any(argv[:4] == ["docker", "node", "update", "--label-add"] for argv in run.calls) == (labelled == "")

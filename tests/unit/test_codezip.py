@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from lifecycle import codezip, unpack_zip
+from lifecycle.context import Context
 from lifecycle.errors import UserError
+from lifecycle.local import Local
 from lifecycle.settings import DEFAULTS, load_settings
-from lifecycle.stack import Suite
 
 SOURCES = {
     "manage.py": "#!/usr/bin/env python\nimport sys\n",
@@ -352,10 +353,10 @@ def test_the_suites_data_and_a_fan_out_of_links_are_refused(
 
 
 def test_backup_dir_inside_an_included_folder_is_left_out(tree: Path) -> None:
-    """BACKUP_DIR comes from the settings (Suite.zip passes it), wherever it points."""
+    """BACKUP_DIR comes from the settings (Local.zip passes it), wherever it points."""
     make_tree(tree, {"django_site/dumps/project-1.sql.gz": "rows\n", ".lifecycle/engine.json": "{}\n"}, ())
     settings = load_settings(root=tree, environ={"BACKUP_DIR": "django_site/dumps"})
-    Suite(settings, run=None).zip()
+    Local(Context(settings, run=None)).zip()
     assert names(zip_path(tree)) == sorted(SOURCES)
     assert codezip.pack_zip(tree, zip_path(tree), include=(".",), skip=[tree / "django_site/dumps"]).file_count == (
         len(SOURCES)

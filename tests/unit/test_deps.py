@@ -1,4 +1,4 @@
-"""lifecycle.deps and lifecycle.uv: the lock commands, staleness, version changes, the real locks, and
+"""lifecycle.deps and lifecycle.commands.uv: the lock commands, staleness, version changes, the real locks, and
 uv's hash check for real (offline, against a wheel made here)."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle import deps, uv
+from lifecycle import deps
+from lifecycle.commands import uv
 from lifecycle.errors import UserError
 from lifecycle.runner import Result
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lifecycle import doctor
+from lifecycle import doctor, offline
 from lifecycle.doctor import (
     BOOTSTRAP_FIX,
     Check,
@@ -259,7 +259,7 @@ def test_buildkit_check(works, ok, detail):
     ],
 )
 def test_base_image_fix_names_what_works(make_settings, environ, fix):
-    assert doctor.base_image_fix(make_settings(**environ)).startswith(fix)
+    assert offline.base_image_fix(make_settings(**environ)).startswith(fix)
 
 
 PORT_SETTINGS = {"APP_PORT": "8123", "HTTPS_PORT": "8124", "DEBUG_PORT": "8125", "REGISTRY_PORT": "8126"}

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from lifecycle.context import Context
 from lifecycle.errors import UserError
+from lifecycle.local import Local
 from lifecycle.settings import (
     DEFAULTS,
     IMAGES_ENV,
@@ -19,7 +21,6 @@ from lifecycle.settings import (
     read_project_table,
     table_key,
 )
-from lifecycle.stack import Suite
 from lifecycle_site import layer
 from tests.helpers.recording import RecordingRunner
 
@@ -136,7 +137,7 @@ def test_the_code_zip_comes_from_project_dir_and_code(tmp_path):
     write(tmp_path, "src/shop/__init__.py", "")
     write(tmp_path, "src/other/__init__.py", "")
     write(tmp_path, "README.md", "not code\n")
-    suite = Suite(load_settings(root=tmp_path, environ={}), RecordingRunner())
+    suite = Local(Context(load_settings(root=tmp_path, environ={}), RecordingRunner()))
     result = suite.zip()
     with zipfile.ZipFile(result.path) as archive:
         assert archive.namelist() == ["manage.py", "shop/__init__.py"]

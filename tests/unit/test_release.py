@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from lifecycle import compose as cmd
 from lifecycle import release
+from lifecycle.commands import docker
 from lifecycle.errors import UserError
 from lifecycle.release import Release, ReleaseLog
 from lifecycle.runner import Result
@@ -238,12 +238,12 @@ def test_no_digest_in_push_output_is_a_user_error():
 
 
 def test_push_and_manifest_argv():
-    assert cmd.tag_argv("sha256:" + "1" * 64, "r:5000/shop:prod") == ["docker", "tag", "sha256:" + "1" * 64,
+    assert docker.tag_argv("sha256:" + "1" * 64, "r:5000/shop:prod") == ["docker", "tag", "sha256:" + "1" * 64,
                                                                       "r:5000/shop:prod"]  # fmt: skip
-    assert cmd.push_argv("r:5000/shop:prod") == ["docker", "push", "r:5000/shop:prod"]
-    assert cmd.manifest_inspect_argv(f"r:5000/shop@{DIGEST}") == ["docker", "manifest", "inspect",
+    assert docker.push_argv("r:5000/shop:prod") == ["docker", "push", "r:5000/shop:prod"]
+    assert docker.manifest_inspect_argv(f"r:5000/shop@{DIGEST}") == ["docker", "manifest", "inspect",
                                                                  f"r:5000/shop@{DIGEST}"]  # fmt: skip
-    assert cmd.manifest_inspect_argv("127.0.0.1:5000/shop:prod", plain_http=True) == [
+    assert docker.manifest_inspect_argv("127.0.0.1:5000/shop:prod", plain_http=True) == [
         "docker", "manifest", "inspect", "--insecure", "127.0.0.1:5000/shop:prod"]  # fmt: skip
 
 

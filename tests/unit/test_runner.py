@@ -10,9 +10,10 @@ import time
 import pytest
 
 from lifecycle import runner
+from lifecycle.context import Context
 from lifecycle.errors import UserError
+from lifecycle.local import Local
 from lifecycle.runner import CHUNK, piped_input
-from lifecycle.stack import Suite
 from tests.helpers.recording import RecordingRunner
 
 
@@ -76,5 +77,5 @@ def test_db_shell_with_stdin_closed_refuses_before_running_anything(make_setting
     monkeypatch.setattr("sys.stdin", None)
     run = RecordingRunner()
     with pytest.raises(UserError, match=r"^invoke db\.shell has no terminal and nothing piped in .*nothing was run$"):
-        Suite(make_settings(), run).db_shell(root=True)
+        Local(Context(make_settings(), run)).db_shell(root=True)
     assert run.calls == []

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lifecycle import dbclient, secretfiles
+from lifecycle import secretfiles
+from lifecycle.commands import dbclient
 from tests.helpers import CHECKOUT
 
 VALUES = {"DJANGO_SECRET_KEY": "key-0123456789", "DB_PASSWORD": "app-0123456789", "DB_ROOT_PASSWORD": "root-0123456789"}

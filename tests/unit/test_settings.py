@@ -263,7 +263,9 @@ def test_app_port_accepts(tmp_path, port):
 def test_app_port_rejects(tmp_path, port):
     with pytest.raises(UserError) as error:
         load_settings(root=tmp_path, environ={"APP_PORT": port})
-    assert str(error.value) == f"APP_PORT={port!r} is not a port number; set it to a number from 1 to 65535"
+    assert str(error.value) == (
+        f"APP_PORT={port!r} is not a port number; set it to a number from 1 to 65535 (from the environment)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -278,7 +280,7 @@ def test_wait_timeout_rejects(tmp_path, seconds):
     with pytest.raises(UserError) as error:
         load_settings(root=tmp_path, environ={"WAIT_TIMEOUT": seconds})
     assert str(error.value) == (
-        f"WAIT_TIMEOUT={seconds!r} is not a number of seconds; set it to a whole number above 0"
+        f"WAIT_TIMEOUT={seconds!r} is not a number of seconds; set it to a whole number above 0 (from the environment)"
     )
 
 
@@ -323,7 +325,8 @@ def test_proj_name_rejects(tmp_path, name):
     with pytest.raises(UserError) as error:
         load_settings(root=tmp_path, environ={"PROJ_NAME": name})
     assert str(error.value) == (
-        f"PROJ_NAME={name!r} is not a valid image name; use lowercase letters and digits, joined by '-', '_' or '.'"
+        f"PROJ_NAME={name!r} is not a valid image name; use lowercase letters and digits, joined by '-', '_' or '.' "
+        "(from the environment)"
     )
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle import deploy, signing, swarm
+from lifecycle import deploy, signing
+from lifecycle.commands import swarm
+from lifecycle.context import Clock, Context
 from lifecycle.errors import UserError
 from lifecycle.runner import Result
 from lifecycle.stages import PROD
@@ -163,8 +165,8 @@ def test_allow_unsigned(make_settings, value, allowed):
 
 
 def test_allow_unsigned_refuses_a_value_it_cannot_read(make_settings):
-    with pytest.raises(UserError, match="ALLOW_UNSIGNED='maybe' is not true or false"):
-        signing.allow_unsigned(make_settings(ALLOW_UNSIGNED="maybe"))
+    with pytest.raises(UserError, match="ALLOW_UNSIGNED='maybe' is not a boolean; set it to true or false"):
+        make_settings(ALLOW_UNSIGNED="maybe")
 
 
 def test_passphrase_file_is_made_once_0600_and_never_overwritten(tmp_path):
@@ -282,7 +284,7 @@ def test_deploy_checks_the_signature_before_any_swarm_command(make_settings, che
     )
     settings = make_settings(checkout, COMPOSE_PROJECT_NAME="shop")
     with pytest.raises(UserError, match="is not signed"):
-        deploy.Deployer(settings, runner, sleep=lambda _: None).deploy(PROD, 2)
+        deploy.Deployer(Context(settings, runner, clock=Clock(sleep=lambda _: None))).deploy(PROD, 2)
     assert [call[:2] for call in runner.calls] == [swarm.swarm_state()[:2], ["docker", "run"]]
 
 
@@ -302,6 +304,6 @@ def test_deploy_checks_the_provenance_after_the_signature_and_before_any_swarm_c
 
     settings = make_settings(checkout, COMPOSE_PROJECT_NAME="shop")
     with pytest.raises(UserError, match=r"shop@sha256:a{64} has no provenance; .*nothing changed"):
-        deploy.Deployer(settings, runner, sleep=lambda _: None).deploy(PROD, 2)
+        deploy.Deployer(Context(settings, runner, clock=Clock(sleep=lambda _: None))).deploy(PROD, 2)
     assert [call[:2] for call in calls] == [["docker", "info"], ["docker", "run"], ["docker", "run"]]
     assert calls[-1][-2:] == [f"docker://127.0.0.1:5000/shop:sha256-{'a' * 64}.provenance", "dir:/out/provenance"]

@@ -1,4 +1,4 @@
-"""lifecycle.stack's decisions: CA certificates, volume deletion, the secret key, the zip, git labels."""
+"""The local lifecycle's decisions: CA certificates, volume deletion, the secret key, the zip, git labels."""
 
 from __future__ import annotations
 
@@ -6,19 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from lifecycle.buildinputs import git_metadata, public_url, sync_certs
+from lifecycle.container_env import container_env_items
 from lifecycle.errors import UserError
+from lifecycle.health import container_verdict, db_verdict
+from lifecycle.local import confirm_volume_deletion, ensure_secret_key
 from lifecycle.runner import Result
 from lifecycle.settings import load_settings
-from lifecycle.stack import (
-    confirm_volume_deletion,
-    container_env_items,
-    container_verdict,
-    db_verdict,
-    ensure_secret_key,
-    git_metadata,
-    public_url,
-    sync_certs,
-)
 from lifecycle.stages import PROD, Stage
 from tests.helpers.recording import RecordingRunner
 
@@ -45,7 +39,7 @@ def staged(target: Path) -> dict[str, bytes]:
 
 
 def certificates(folder: str, root: Path = Path("/checkout")) -> list[Path]:
-    """What Suite.build hands sync_certs: the settings' EXTRA_CA_DIR, resolved and checked."""
+    """What Local.build hands sync_certs: the settings' EXTRA_CA_DIR, resolved and checked."""
     return load_settings(root=root, environ={"EXTRA_CA_DIR": folder}).extra_ca_certs()
 
 

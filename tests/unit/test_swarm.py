@@ -1,4 +1,4 @@
-"""lifecycle.swarm and lifecycle.deploy without an engine: options -> exact argv, the engine's answers -> decisions."""
+"""lifecycle.commands.swarm and lifecycle.deploy without an engine: options -> exact argv, answers -> decisions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle import deploy, probes, swarm, tls
+from lifecycle import deploy, probes, tls
+from lifecycle.commands import swarm
+from lifecycle.context import Clock, Context
 from lifecycle.errors import UserError
 from lifecycle.release import Release, ReleaseLog
 from lifecycle.runner import Result
@@ -204,15 +206,22 @@ def test_content_name_changes_with_the_value_only():
     assert one != swarm.content_name("shop", "DJANGO_SECRET_KEY", "b")
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "two", "", "1.5", None])
-def test_replicas_must_be_a_whole_number_of_at_least_one(value):
-    with pytest.raises(UserError, match="--replicas"):
-        deploy.check_replicas(value)
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", " 4 "])
+def test_replicas_must_be_a_whole_number_of_at_least_one(make_settings, value):
+    """--replicas goes through the settings' override, and a bad value is named by the option."""
+    with pytest.raises(UserError) as error:
+        make_settings().override({"DEPLOY_REPLICAS": "--replicas"}, DEPLOY_REPLICAS=value)
+    assert str(error.value) == (
+        f"--replicas {value!r} is not a count of at least 1; set it to e.g. 2 (DEPLOY_REPLICAS)"
+    )
 
 
-@pytest.mark.parametrize(("value", "expected"), [("1", 1), (3, 3), (" 4 ", 4)])
-def test_replicas_accepted(value, expected):
-    assert deploy.check_replicas(value) == expected
+@pytest.mark.parametrize(
+    ("environ", "option", "expected"), [({}, None, 2), ({"DEPLOY_REPLICAS": "5"}, None, 5), ({}, "3", 3)]
+)
+def test_replicas_from_the_setting_or_the_option(make_settings, environ, option, expected):
+    settings = make_settings(**environ).override({"DEPLOY_REPLICAS": "--replicas"}, DEPLOY_REPLICAS=option)
+    assert settings.typed("DEPLOY_REPLICAS") == expected
 
 
 @pytest.mark.parametrize("stage", [DEV, TEST_QA, STAGE])
@@ -347,7 +356,7 @@ def deployer(make_settings, tmp_path, runner, **environ: str) -> deploy.Deployer
     # covers the signature check that comes first).
     unsigned = {"ALLOW_UNSIGNED": "true"}
     settings = make_settings(**{**defaults, **certificate_files, **unsigned, **environ})
-    return deploy.Deployer(settings, runner, sleep=lambda _: None)
+    return deploy.Deployer(Context(settings, runner, clock=Clock(sleep=lambda _: None)))
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from invoke import Config, MockContext, Result
 from invoke.exceptions import Exit
 
 import tasks
-from lifecycle import deps, registry, stack
+from lifecycle import deps, local, registry
 from lifecycle.settings import Settings, load_settings
 from lifecycle.stages import DEV, PROD, STAGES, Stage
 
@@ -40,7 +40,7 @@ def make_checkout(tmp_path, monkeypatch):
 
     APP_PORT counts as free, whatever listens on this machine (tests that need it taken patch it again).
     """
-    monkeypatch.setattr(stack, "port_is_free", lambda port: True)
+    monkeypatch.setattr(local, "port_is_free", lambda port: True)
 
     def make(**environ: str) -> Settings:
         root = tmp_path / "checkout"
@@ -264,7 +264,7 @@ def test_down_volumes_without_yes_and_no_terminal_exits_and_removes_nothing(make
 
 def test_down_volumes_with_yes_and_no_backup_deletes_the_volume_and_says_so(make_checkout, capsys):
     settings = make_checkout()
-    c = context()
+    c = context(VOLUME_EXISTS)
     tasks.down(c, volumes=True, yes=True, no_backup=True)
     assert compose_calls(c) == [compose_argv(settings, "*", "down", "--remove-orphans", "--volumes")]
     assert "safety backup skipped (--no-backup)" in capsys.readouterr().err
@@ -272,7 +272,7 @@ def test_down_volumes_with_yes_and_no_backup_deletes_the_volume_and_says_so(make
 
 def test_down_volumes_backs_up_first_and_a_failed_backup_deletes_nothing(make_checkout):
     settings = make_checkout()
-    c = context({r"docker compose .* up --detach --wait db": Result(exited=1)})
+    c = context({r"docker compose .* up --detach --wait db": Result(exited=1), **VOLUME_EXISTS})
     with pytest.raises(Exit):
         tasks.down(c, volumes=True, yes=True)
     assert compose_argv(settings, "*", "up", "--detach", "--wait", "db") in compose_calls(c)
@@ -307,7 +307,7 @@ def test_up_test_qa_points_to_invoke_qa_and_runs_nothing(make_checkout):
 def test_up_prod_builds_then_waits_for_health_and_https(make_checkout, monkeypatch):
     settings = make_checkout(**SECRETS, HTTPS_PORT="8444")
     waited = []
-    monkeypatch.setattr(stack, "wait_for_https", waited.append)
+    monkeypatch.setattr(local, "wait_for_https", waited.append)
     c = context()
     tasks.up(c, stage="prod", wait_timeout="60")
     assert stack_calls(c) == [
@@ -331,7 +331,7 @@ def test_up_prod_builds_then_waits_for_health_and_https(make_checkout, monkeypat
 def test_up_grants_test_databases_only_where_tests_run(make_checkout, monkeypatch, stage, expected):
     """docker/db-init grants the app user `test_*` databases only when the stage's env says so (issue 23)."""
     make_checkout(**SECRETS)
-    monkeypatch.setattr(stack, "wait_for_https", lambda port: None)
+    monkeypatch.setattr(local, "wait_for_https", lambda port: None)
     c = context()
     tasks.up(c, stage=stage, build=False)
     (up_env,) = [call.kwargs["env"] for call in c.run.call_args_list if " up --detach" in call.args[0]]
@@ -358,7 +358,7 @@ def test_up_no_build_skips_the_build(make_checkout):
 
 def test_up_with_app_port_taken_by_something_else_exits_before_building(make_checkout, monkeypatch):
     settings = make_checkout(APP_PORT="8123")
-    monkeypatch.setattr(stack, "port_is_free", lambda port: port != 8123)
+    monkeypatch.setattr(local, "port_is_free", lambda port: port != 8123)
     c = context()
     with pytest.raises(Exit) as error:
         tasks.up(c, stage="dev")
@@ -370,7 +370,7 @@ def test_up_with_app_port_taken_by_something_else_exits_before_building(make_che
 
 def test_up_with_app_port_taken_by_this_stage_goes_ahead(make_checkout, monkeypatch):
     settings = make_checkout()
-    monkeypatch.setattr(stack, "port_is_free", lambda port: False)
+    monkeypatch.setattr(local, "port_is_free", lambda port: False)
     c = context({r"docker ps .*service=dev": Result("0123abcd shop:dev running\n")})
     tasks.up(c, stage="dev", build=False)
     assert stack_calls(c)[-1] == compose_argv(
@@ -556,7 +556,7 @@ def test_up_beside_a_healthy_db_starts_the_stage_alone_then_the_proxy(make_check
     """The everyday restart: compose's own wait would poll db's health, then everyone's, on half-second ticks."""
     settings = make_checkout(**SECRETS, HTTPS_PORT="8444")
     waited = []
-    monkeypatch.setattr(stack, "wait_for_https", waited.append)
+    monkeypatch.setattr(local, "wait_for_https", waited.append)
     c = context({**owned(settings), **VOLUME_EXISTS, **RUNNING})
     tasks.up(c, stage="prod", build=False)
     assert stack_calls(c) == [
@@ -922,7 +922,7 @@ def test_up_debug_refuses_what_it_cannot_do_before_building(make_checkout, stage
 
 def test_up_debug_with_debug_port_taken_exits_before_building(make_checkout, monkeypatch):
     settings = make_checkout(DEBUG_PORT="8124")
-    monkeypatch.setattr(stack, "port_is_free", lambda port: port != 8124)
+    monkeypatch.setattr(local, "port_is_free", lambda port: port != 8124)
     c = context()
     with pytest.raises(Exit) as error:
         tasks.up(c, stage="dev", debug=True)

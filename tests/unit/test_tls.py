@@ -1,4 +1,4 @@
-"""lifecycle.tls, lifecycle.openssl and lifecycle.browser without an engine: argv tables, which certificate is
+"""lifecycle.tls, lifecycle.commands.openssl and lifecycle.browser without an engine: argv tables, which certificate is
 used, the local CA made once and kept (real openssl: it is on every machine the suite supports)."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lifecycle import browser, openssl, tls
+from lifecycle import browser, tls
+from lifecycle.commands import openssl
 from lifecycle.errors import UserError
 from lifecycle.runner import SubprocessRunner
 from lifecycle.settings import load_settings

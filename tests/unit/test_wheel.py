@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle import uv, wheel
+from lifecycle import wheel
+from lifecycle.commands import uv
 from lifecycle.runner import SubprocessRunner
 
 CHECKOUT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""The one place that builds `docker compose` (and plain `docker`) command lines.
+"""The one place that builds `docker compose` command lines (plain `docker` ones: lifecycle/commands/docker.py).
 
 Every builder is named `<verb>_argv` and returns an argument list; callers run it through a `Runner`.
 Nothing here runs anything, and nothing checks a stage: a `Stage` is already valid.
@@ -12,6 +12,9 @@ from lifecycle.settings import Settings
 from lifecycle.stages import Stage
 
 COMPOSE_FILE = "docker/compose.yaml"
+DB_SERVICE = "db"
+DB_VOLUME = "db-data"  # COMPOSE_FILE's volume of the database: `<project>_db-data` on the engine
+MANAGE = ("python", "manage.py")  # how the app images run a Django management command
 DEBUG_FILE = "docker/compose.debug.yaml"  # the dev server under debugpy
 ALL_PROFILES = "*"
 # Builds run with compose's warnings off: without buildx, compose warns on every build that it falls back from
@@ -75,6 +78,32 @@ def up_argv(
     return argv
 
 
+def db_volume(settings: Settings, project: str | None = None) -> str:
+    """The database volume's name on the engine (compose prefixes its volumes with the project)."""
+    return f"{project or settings.project_name}_{DB_VOLUME}"
+
+
+def start_db_argv(
+    settings: Settings, *, wait: bool = True, build: bool = True, stage: Stage | None = None, project: str | None = None
+) -> list[str]:
+    """Start the db service alone, detached; `wait`: return once it is healthy (else the caller watches it);
+    `build` off: never build (db has no build, but `up` must not build the stage's service on the side)."""
+    flags = ["--wait"] * wait + ["--no-build"] * (not build)
+    return compose_argv(settings, "up", "--detach", *flags, DB_SERVICE, stage=stage, project=project)
+
+
+def manage_exec_argv(settings: Settings, service: str, command: Sequence[str]) -> list[str]:
+    """`python manage.py COMMAND` in the service's running container, without a TTY."""
+    return compose_argv(settings, "exec", "--no-TTY", service, *MANAGE, *command)
+
+
+def manage_run_argv(
+    settings: Settings, stage: Stage, command: Sequence[str], *, tty: bool = False, env: Sequence[str] = ()
+) -> list[str]:
+    """`python manage.py COMMAND` in a one-off container of the stage (its db started first)."""
+    return run_argv(settings, stage, [*MANAGE, *command], tty=tty, env=env)
+
+
 def down_argv(settings: Settings, *, volumes: bool = False, project: str | None = None) -> list[str]:
     return compose_argv(settings, "down", "--remove-orphans", *["--volumes"] * volumes, project=project)
 
@@ -126,31 +155,3 @@ def run_argv(
 
 def config_argv(settings: Settings, stage: Stage) -> list[str]:
     return compose_argv(settings, "config", "--quiet", stage=stage)
-
-
-def docker_argv(*args: str) -> list[str]:
-    """Plain docker CLI calls (inspect, cp, image rm): the only other door to the engine."""
-    return ["docker", *args]
-
-
-def cat_in_image_argv(image: str, path: str) -> list[str]:
-    """Print one file of an image, in a throwaway container with no network."""
-    return docker_argv("run", "--rm", "--network", "none", "--entrypoint", "cat", image, path)
-
-
-def image_inspect_argv(image: str, template: str = "{{json .}}") -> list[str]:
-    return docker_argv("image", "inspect", "--format", template, image)
-
-
-def tag_argv(source: str, target: str) -> list[str]:
-    return docker_argv("tag", source, target)
-
-
-def push_argv(image: str) -> list[str]:
-    return docker_argv("push", image)
-
-
-def manifest_inspect_argv(reference: str, *, plain_http: bool = False) -> list[str]:
-    """The manifest a registry holds for `repository@sha256:...` (or a tag), as JSON, without pulling. `plain_http`
-    for a registry on the loopback, which the engine trusts over HTTP but the CLI's manifest command does not."""
-    return docker_argv("manifest", "inspect", *["--insecure"] * plain_http, reference)

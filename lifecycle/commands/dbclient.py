@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lifecycle import compose as cmd
+from lifecycle.commands import compose, docker
 from lifecycle.errors import UserError
 from lifecycle.settings import Settings
 
-SERVICE = "db"
+SERVICE = compose.DB_SERVICE
 # Where the suite records which server initialised (or last ran on) the data volume.
 MARKER = "/var/lib/mysql/lifecycle-db-server.txt"
 DUMP_PROGRAMS = ("mariadb-dump", "mysqldump")  # preferred first: MariaDB 11 warns on its mysqldump alias
@@ -70,7 +70,7 @@ def choose_tools(probe_output: str) -> DbTools:
 def _exec(settings: Settings, script: str, argv: Sequence[str], *, tty: bool = False, env: Sequence[str] = ()):
     env_flags = [flag for pair in env for flag in ("--env", pair)]
     command = ["sh", "-c", script, "sh", *argv]
-    return cmd.compose_argv(settings, "exec", *([] if tty else ["--no-TTY"]), *env_flags, SERVICE, *command)
+    return compose.compose_argv(settings, "exec", *([] if tty else ["--no-TTY"]), *env_flags, SERVICE, *command)
 
 
 def probe(settings: Settings) -> list[str]:
@@ -130,7 +130,7 @@ def write_marker(settings: Settings, content: str) -> list[str]:
 
 def read_marker_offline(volume: str, image: str) -> list[str]:
     """Read the record from a volume with no server running: a throwaway container of `image`, no network."""
-    return cmd.docker_argv(
+    return docker.docker_argv(
         "run", "--rm", "--network", "none", "--volume", f"{volume}:/var/lib/mysql:ro",
         "--entrypoint", "sh", image, "-c", 'cat "$1" 2>/dev/null || true', "sh", MARKER,
     )  # fmt: skip

@@ -1,26 +1,27 @@
-"""The lifecycle operations both front ends run: zip, build, up, down, qa, clean.
+"""The local compose lifecycle of one checkout, which both front ends run: zip, build, up, down, qa, clean.
 
-A `Suite` holds the resolved settings, a `Runner` and the dry-run flag. Decisions are plain functions;
-commands come from `lifecycle.compose`; this module only sequences them.
+`Local` sequences over a `Context` (settings, runner, say, dry run, clock): decisions are plain functions,
+commands come from `lifecycle.commands` (compose, docker, dbclient); this module only sequences them. ("Stack"
+is the Swarm stack: lifecycle/deploy.py.)
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 import shlex
 import shutil
-import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
-from lifecycle import backup, buildkey, codezip, container_env, dbclient, offline, sbom, secretfiles, tls
-from lifecycle import compose as cmd
-from lifecycle.doctor import base_image_fix
+from lifecycle import backup, buildkey, codezip, container_env, offline, sbom, secretfiles, tls
+from lifecycle.buildinputs import CERTS_DIR, git_metadata, sync_certs
+from lifecycle.commands import compose, dbclient, docker
+from lifecycle.confirm import confirm_project
+from lifecycle.container_env import container_env_items
+from lifecycle.context import Context
+from lifecycle.dbserver import ServerGuard
 from lifecycle.errors import UserError
+from lifecycle.health import DB_DENIED, container_verdict, db_verdict
 from lifecycle.probes import (
     ids_and_label,
     image_available,
@@ -33,139 +34,19 @@ from lifecycle.probes import (
     superseded_builds,
     volume_exists,
 )
-from lifecycle.runner import ProcessStreams, Runner, Streams, piped_input, stdin_is_open, stdin_is_terminal
+from lifecycle.runner import Runner, Streams, piped_input, stdin_is_open, stdin_is_terminal
 from lifecycle.settings import Settings
 from lifecycle.stages import STAGES, TEST_QA, Stage
 from lifecycle.tls import wait_for_https
 
-CERTS_DIR = Path("docker") / "certs"
 QA_REPORT_FILES = ("junit.xml", "coverage.xml", ".coverage", "compose-ps.txt", "compose-logs.txt")
-# Names whose values are never put on a command line (which the runner prints): passed as `--env NAME`.
-SECRET_NAME = re.compile(r"PASSWORD|PASSWD|PWD|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DB_POLL_SECONDS = 3  # between looks at the db's health while `up` waits for it
 HEALTH_POLL_SECONDS = 0.2  # between looks at the app's health once db is up: how late `up` may return
-DB_VOLUME = "db-data"  # docker/compose.yaml's volume of the database, `<project>_db-data` on the engine
-
-
-# scp-like git addresses: [user@]host:path, with no scheme (user@ is not secret: `git@`, but never `user:token@`).
-SCP_LIKE = re.compile(r"(?:(?P<user>[^@/:]+)@)?(?P<host>[^@/:]+):(?P<path>(?!//).*)")
-
-
-def public_url(url: str) -> str:
-    """`url` without what must not travel with an image or a record: user, password or token, query and fragment.
-
-    `https://gitlab-ci-token:TOKEN@host/group/repo.git?x#y` -> `https://host/group/repo.git`; an scp-like `git@host:
-    group/repo.git` stays as it is (the `git` user is no secret); a local path stays as it is. What cannot be read
-    as any of these and holds an `@` becomes `unknown`: better no source label than a leaked token."""
-    url = url.strip()
-    if url.startswith(("/", "./", "../", "~")):  # a local path: nothing to strip, whatever characters it has
-        return url
-    if "://" in url:
-        scheme, _, rest = url.partition("://")
-        authority, slash, path = rest.partition("/")
-        host = authority.rpartition("@")[2]
-        path = re.split(r"[?#]", path, maxsplit=1)[0]
-        return f"{scheme}://{host}{slash}{path}" if host or scheme == "file" else "unknown"
-    scp = SCP_LIKE.fullmatch(url)
-    if scp and "@" not in scp["path"]:
-        return url
-    return "unknown" if "@" in url else url
-
-
-def git_metadata(run: Runner, root: Path) -> dict[str, str]:
-    """OCI label values from git; `unknown` outside a checkout. `created` is the commit time, so an
-    unchanged tree rebuilds to the same labels (and the cache holds). Three git calls: every build makes them."""
-
-    def ask(*query: str) -> str:
-        result = run(["git", "-C", str(root), *query], warn=True, capture=True)
-        return result.stdout.strip() if result.ok else ""
-
-    commit, _, created = ask("log", "-1", "--format=%H %cI").partition(" ")
-    values = {
-        "VCS_REF": commit,
-        "CREATED": created,
-        "VERSION": ask("describe", "--tags", "--always", "--dirty"),
-        "SOURCE_URL": public_url(ask("config", "--get", "remote.origin.url")),
-    }
-    return {name: value or "unknown" for name, value in values.items()}
-
-
-def sync_certs(certificates: Sequence[Path], target: Path) -> list[str]:
-    """Mirror the certificates (Settings.extra_ca_certs) into the build context's certs folder; return their names."""
-    wanted = {path.name: path.read_bytes() for path in certificates}
-    target.mkdir(parents=True, exist_ok=True)
-    for stale in target.glob("*.crt"):
-        if stale.name not in wanted:
-            stale.unlink()
-    for name, data in wanted.items():
-        path = target / name
-        if not path.is_file() or path.read_bytes() != data:
-            path.write_bytes(data)
-    return sorted(wanted)
 
 
 def confirm_volume_deletion(project: str, yes: bool, ask: Callable[[str], str] | None) -> None:
     """Deleting the database volume needs --yes, or the project name typed at a terminal."""
-    backup.confirm_project(project, "--volumes deletes the database", yes, ask)
-
-
-def terminal_prompt() -> Callable[[str], str] | None:
-    return input if stdin_is_terminal() else None
-
-
-def container_env_items(items: Sequence[str], environ: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
-    """`--env` items for a container -> (what goes on the command line, what goes in the runner's environment).
-
-    `NAME=VALUE` stays on the command line unless NAME looks secret; then only NAME goes there and the value
-    travels in the environment, where compose looks it up. `NAME` alone takes the value from `environ`."""
-    flags, values = [], {}
-    for item in items:
-        name, given, value = item.partition("=")
-        if not ENV_NAME.fullmatch(name):
-            raise UserError(f"--env {item!r}: expected NAME or NAME=VALUE with a variable name; fix the option")
-        if not given and name not in environ:
-            raise UserError(f"--env {name}: {name} is not set in your environment; export it or use --env {name}=VALUE")
-        if given and SECRET_NAME.search(name):
-            flags.append(name)
-            values[name] = value
-        else:
-            flags.append(item)
-    return flags, values
-
-
-def container_state(state_json: str) -> dict:
-    """A container's `docker inspect` State as a dict ({} when there was no answer)."""
-    try:
-        state = json.loads(state_json or "{}")
-    except json.JSONDecodeError:
-        return {}
-    return state if isinstance(state, dict) else {}
-
-
-def container_verdict(state_json: str) -> str:
-    """A container's `docker inspect` State -> healthy, unhealthy, exited (or dead) or waiting."""
-    state = container_state(state_json)
-    if state.get("Status") in ("exited", "dead"):
-        return "exited"
-    health = (state.get("Health") or {}).get("Status")
-    return health if health in ("healthy", "unhealthy") else "waiting"
-
-
-def db_verdict(state_json: str) -> str:
-    """The db container's `docker inspect` State -> healthy, denied (the app's login refused), exited or waiting."""
-    verdict = container_verdict(state_json)
-    if verdict in ("healthy", "exited"):
-        return verdict
-    last = ((container_state(state_json).get("Health") or {}).get("Log") or [{}])[-1]
-    return "denied" if "Access denied" in (last.get("Output") or "") else "waiting"
-
-
-DB_DENIED = (
-    "the database refuses the app's login (Access denied): its volume was initialised with another DB_PASSWORD "
-    "(or DB_USER); put the old value back in .env, or start over with invoke down --volumes (it backs the data "
-    "up, then deletes it)"
-)
+    confirm_project(project, "--volumes deletes the database", yes, ask)
 
 
 def ensure_secret_key(settings: Settings, stage: Stage) -> None:
@@ -181,25 +62,49 @@ NO_SQL_PIPED = (
 )
 
 
-@dataclass
-class Suite:
-    settings: Settings
-    run: Runner
-    dry: bool = False
-    streams: Streams = field(default_factory=ProcessStreams)
+class Debugger(Enum):
+    """How `up --debug` runs the dev server under debugpy; the value is DEBUGPY, which the entrypoint reads."""
 
-    def __post_init__(self) -> None:
+    LISTEN = "listen"  # serve at once; a client may attach later
+    WAIT = "wait"  # start the server only once a client attaches
+
+    @classmethod
+    def of(cls, debug: bool, wait: bool) -> Debugger | None:
+        """The task's --debug and --wait flags as one value (None: no debugger)."""
+        return (cls.WAIT if wait else cls.LISTEN) if debug else None
+
+
+class Local:
+    """The compose lifecycle of one checkout, sequenced over a `Context`."""
+
+    def __init__(self, ctx: Context) -> None:
         # Every compose call of the stack needs SECRETS_DIR, and the files in it (lifecycle/secretfiles.py).
-        self.settings = self.settings.override(**secretfiles.prepare(self.settings, write=not self.dry))
+        self.ctx = ctx.override(**secretfiles.prepare(ctx.settings, write=not ctx.dry))
+
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
+
+    @property
+    def run(self) -> Runner:
+        return self.ctx.run
+
+    @property
+    def dry(self) -> bool:
+        return self.ctx.dry
+
+    @property
+    def streams(self) -> Streams:
+        return self.ctx.streams
 
     def say(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+        self.ctx.say(message)
 
     # ------------------------------------------------------------------------------------------ zip
     def zip(self) -> codezip.ZipResult | None:
         root, path = self.settings.root, self.settings.zip_path
         code, include = self.settings.code_root, self.settings.code_include
-        data = [root / self.settings["BACKUP_DIR"]]  # the suite's data: never in the zip, even through a link
+        data = [root / self.settings.typed("BACKUP_DIR")]  # the suite's data: never in the zip, even through a link
         if self.dry:
             stale = codezip.is_stale(code, path, include, skip=data)
             self.say(f"dry run: {path.relative_to(root)} {'would be rewritten' if stale else 'is current'}")
@@ -216,7 +121,8 @@ class Suite:
         if found is None and image_available(self.run, image):
             found = image_id(self.run, image)
         if found is None:
-            raise UserError(f"base image {image} is neither present nor pullable; {base_image_fix(self.settings)}")
+            fix = offline.base_image_fix(self.settings)
+            raise UserError(f"base image {image} is neither present nor pullable; {fix}")
         return found
 
     def inspect_builds(self, *tags: str) -> tuple[str, list[tuple[str, str | None] | None]]:
@@ -235,8 +141,8 @@ class Suite:
             env["ZIP_SHA256"] = result.sha256 if result else "dry-run"
         return env
 
-    def image_tag(self, stage: Stage) -> str:
-        """The tag compose gives the stage's image (`invoke qa` names its own test-qa image)."""
+    def stage_image(self, stage: Stage) -> str:
+        """The image reference compose gives the stage's build (`invoke qa` names its own test-qa image)."""
         return (stage is TEST_QA and self.settings.env.get("TEST_QA_IMAGE")) or self.settings.image(stage)
 
     def build(self, stage: Stage, *, no_cache: bool = False) -> None:
@@ -254,7 +160,7 @@ class Suite:
             certs = sync_certs(self.settings.extra_ca_certs(), self.settings.root / CERTS_DIR)
             if certs:
                 self.say(f"extra CA certificates: {', '.join(certs)}")
-        tag = self.image_tag(stage)
+        tag = self.stage_image(stage)
         base_id, (built, built_sbom) = self.inspect_builds(tag, self.settings.sbom_image(stage))
         env = self.build_env(stage)
         recorded = sbom.Record.read(self.settings.root, stage)
@@ -268,40 +174,23 @@ class Suite:
         if sbom_current and not self.dry and built is not None and built[1] == key:
             self.say(f"{tag} is up to date: built from these inputs (build key {key[:12]}); nothing to build")
             return
-        argv = cmd.build_argv(self.settings, stage, no_cache=no_cache, with_sbom=not sbom_current)
+        argv = compose.build_argv(self.settings, stage, no_cache=no_cache, with_sbom=not sbom_current)
         self.run(argv, env={**env, "BUILD_KEY": key, "SBOM_BUILD_KEY": sbom_key})
         if sbom_current:
             return
-        current = self.refresh_sbom(stage, env, recorded)
+        current = sbom.refresh(self.ctx, stage, env, recorded)
         if current.sha256 != recorded.sha256 and stage.carries_sbom and not self.dry:
             env["SBOM_SHA256"] = current.sha256
             self.run(
-                cmd.build_argv(self.settings, stage),
+                compose.build_argv(self.settings, stage),
                 env={**env, "BUILD_KEY": self.build_key(stage.target, env, base_id), "SBOM_BUILD_KEY": sbom_key},
             )
 
     def build_key(self, target: str, env: dict[str, str], base_id: str) -> str:
         return buildkey.build_key(self.settings.root, target, env, base_id, extra=[self.settings.project_name])
 
-    def refresh_sbom(self, stage: Stage, env: dict[str, str], recorded: sbom.Record) -> sbom.Record:
-        """The SBOM of the stage's freshly built SBOM image, copied to reports/ unless it is the recorded one."""
-        image = self.settings.sbom_image(stage)
-        built = image_id(self.run, image) or ""
-        report = sbom.report_path(self.settings.root, stage)
-        if built == recorded.image_id and report.is_file():
-            return recorded
-        document = self.run(cmd.cat_in_image_argv(image, sbom.BUILT_PATH), env=env, capture=True).stdout
-        if self.dry:
-            return recorded
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(document, encoding="utf-8")
-        current = sbom.Record(built, hashlib.sha256(document.encode()).hexdigest())
-        current.write(self.settings.root, stage)
-        self.say(f"SBOM: {report.relative_to(self.settings.root)}")
-        return current
-
     def database(self) -> backup.Database:
-        return backup.Database(self.settings, self.run, self.streams, self.say, self.dry)
+        return backup.Database(self.ctx)
 
     # ------------------------------------------------------------------------------------ up / down
     def app_url(self) -> str:
@@ -317,7 +206,7 @@ class Suite:
     def ensure_port_free(self, stage: Stage, setting: str = "APP_PORT", service: str | None = None) -> None:
         """A taken port (APP_PORT, or `setting`) fails early with the fix, unless it is this stage's own running
         container (or `service`'s)."""
-        port = int(self.settings[setting])
+        port = self.settings.typed(setting)
         if self.dry or not stage.serves_http or port_is_free(port):
             return
         ours = service_container(self.run, self.settings.project_name, service or stage.service)
@@ -347,60 +236,62 @@ class Suite:
         if self.dry or not image_present(self.run, self.settings.image(stage)):
             self.build(stage)
 
-    def wait_for_db(self, stage: Stage, deadline: float) -> bool:
+    def wait_for_db(self, stage: Stage, timeout: float) -> bool:
         """Start db and watch its health, so a refused login says so now instead of at the end of the deadline;
         True when it is healthy at the first look (it ran already, unchanged).
 
         Only for a volume that exists: the login can be refused only by a database initialised before, with
         other credentials (a new volume is initialised with the current ones)."""
-        if self.dry or not volume_exists(self.run, f"{self.settings.project_name}_{DB_VOLUME}"):
+        if self.dry or not volume_exists(self.run, compose.db_volume(self.settings)):
             return False
         env = self.settings.env
-        self.run(cmd.compose_argv(self.settings, "up", "--detach", "--no-build", "db", stage=stage), env=env)
+        self.run(compose.start_db_argv(self.settings, wait=False, build=False, stage=stage), env=env)
         state = self.state_probe("db")
-        first_look = True
-        while True:
+        looks = []
+
+        def settled() -> str | None:
             verdict = db_verdict(state())
+            looks.append(verdict)
             if verdict == "denied":
                 raise UserError(DB_DENIED)
-            if verdict != "waiting" or time.monotonic() >= deadline:
-                return verdict == "healthy" and first_look  # else compose's own wait reports it, with the logs
-            first_look = False
-            time.sleep(DB_POLL_SECONDS)
+            return None if verdict == "waiting" else verdict
+
+        verdict = self.ctx.wait_until(settled, timeout, DB_POLL_SECONDS, None)
+        return verdict == "healthy" and len(looks) == 1  # else compose's own wait reports it, with the logs
 
     def state_probe(self, service: str) -> Callable[[], str]:
         """Asks for the `docker inspect` State (JSON) of the service's container, found once by its labels."""
         found = service_container(self.run, self.settings.project_name, service)
-        argv = cmd.docker_argv("inspect", "--format", "{{json .State}}", found.id if found else service)
+        argv = docker.container_state_argv(found.id if found else service)
         return lambda: self.run(argv, warn=True, capture=True).stdout
 
-    def wait_healthy(self, service: str, deadline: float) -> bool:
-        """Until the service's container is healthy (True), or unhealthy, exited or past the deadline (False)."""
+    def wait_healthy(self, service: str, timeout: float) -> bool:
+        """Until the service's container is healthy (True), or unhealthy, exited or past the timeout (False)."""
         state = self.state_probe(service)
-        while True:
+
+        def settled() -> str | None:
             verdict = container_verdict(state())
-            if verdict != "waiting" or time.monotonic() >= deadline:
-                return verdict == "healthy"
-            time.sleep(HEALTH_POLL_SECONDS)
+            return None if verdict == "waiting" else verdict
+
+        return self.ctx.wait_until(settled, timeout, HEALTH_POLL_SECONDS, None) == "healthy"
 
     def start_beside_healthy_db(self, settings: Settings, stage: Stage, env: Mapping[str, str], debug: bool) -> bool:
         """With db healthy already: (re)start the stage's service alone and wait for its health here, then start
         the proxy when there is one. `compose up --wait` would poll db's health, then every container's, on a
         half-second tick each; this answers as soon as the app's own health check passes."""
-        deadline = time.monotonic() + int(self.settings["WAIT_TIMEOUT"])
-        self.run(cmd.up_argv(settings, stage, debug=debug, only=stage.service), env=env)
-        if not self.wait_healthy(stage.service, deadline):
+        self.run(compose.up_argv(settings, stage, debug=debug, only=stage.service), env=env)
+        if not self.wait_healthy(stage.service, self.settings.typed("WAIT_TIMEOUT")):
             return False
         if stage.behind_https_proxy:
-            self.run(cmd.up_argv(settings, stage, only="proxy"), env=env)
+            self.run(compose.up_argv(settings, stage, only="proxy"), env=env)
         return True
 
-    def up(self, stage: Stage, *, build: bool = True, debug: str | None = None, no_backup: bool = False) -> str:
+    def up(self, stage: Stage, *, build: bool = True, debug: Debugger | None = None, no_backup: bool = False) -> str:
         """Build (unless told not to), start db (watched first when its volume exists) and the stage (prod: and
         its HTTPS proxy), return the URL once all are healthy; WAIT_TIMEOUT bounds each of the two waits.
 
-        `debug` ("listen" or "wait"): the dev server under debugpy on 127.0.0.1:DEBUG_PORT; "wait" starts it
-        only once a client attaches, so the task returns once the container runs instead of waiting for health.
+        `debug`: the dev server under debugpy on 127.0.0.1:DEBUG_PORT; `Debugger.WAIT` starts it only once a client
+        attaches, so the task returns once the container runs instead of waiting for health.
         A DB_IMAGE of another major version than the volume's record backs the data up first (unless no_backup).
         """
         if stage.runs_through_qa:
@@ -421,23 +312,23 @@ class Suite:
             self.build(stage)
         elif not self.dry:
             self.check_image_built(stage)
-        database = self.database()
+        database = ServerGuard(self.database())
         database.guard_server_change(no_backup=no_backup)
-        db_healthy = self.wait_for_db(stage, time.monotonic() + int(self.settings["WAIT_TIMEOUT"]))
-        env = {**settings.env, **({"DEBUGPY": debug} if debug else {})}
-        paused = debug == "wait"
+        db_healthy = self.wait_for_db(stage, self.settings.typed("WAIT_TIMEOUT"))
+        env = {**settings.env, **({"DEBUGPY": debug.value} if debug else {})}
+        paused = debug is Debugger.WAIT
         if db_healthy and not paused:  # the everyday case: a new build of a running stack
             started = self.start_beside_healthy_db(settings, stage, env, bool(debug))
         else:
-            argv = cmd.up_argv(settings, stage, debug=bool(debug), healthy=not paused)
+            argv = compose.up_argv(settings, stage, debug=bool(debug), healthy=not paused)
             started = self.run(argv, env=env, warn=True).ok
         if not started:
-            self.run(cmd.logs_argv(settings, tail="40"), env=settings.env, warn=True)
+            self.run(compose.logs_argv(settings, tail="40"), env=settings.env, warn=True)
             deadline = self.settings["WAIT_TIMEOUT"]
             raise UserError(f"{stage} did not come up healthy (deadline {deadline}s); see the logs above (invoke logs)")
         database.record_server()
         if stage.behind_https_proxy and not self.dry:
-            wait_for_https(int(settings["HTTPS_PORT"]))
+            wait_for_https(settings.typed("HTTPS_PORT"))
         if debug:
             waiting = "; the server starts once a client attaches" if paused else ""
             self.say(f"debugpy listens on 127.0.0.1:{self.settings['DEBUG_PORT']}{waiting} (docs/debugging.md)")
@@ -458,7 +349,7 @@ class Suite:
         ensure_secret_key(self.settings, stage)
         self.ensure_image(stage)
         tty = stdin_is_terminal()
-        argv = cmd.run_argv(self.settings, stage, ["python", "manage.py", *command], tty=tty, env=flags)
+        argv = compose.manage_run_argv(self.settings, stage, command, tty=tty, env=flags)
         return self.run(argv, env={**self.settings.env, **secrets}, warn=True, interactive=tty).return_code
 
     def shell(self, stage: Stage, command: str | None = None, env_items: Sequence[str] = ()) -> int:
@@ -468,7 +359,7 @@ class Suite:
             raise UserError("invoke shell needs a terminal; without one, run a command: invoke shell --command 'CMD'")
         flags, secrets = container_env_items(env_items, self.settings.env)
         bash = ["bash"] if command is None else ["bash", "-c", command]
-        argv = cmd.exec_argv(self.settings, stage, bash, tty=tty, env=flags)
+        argv = compose.exec_argv(self.settings, stage, bash, tty=tty, env=flags)
         return self.run(argv, env={**self.settings.env, **secrets}, warn=True, interactive=tty).return_code
 
     def db_shell(self, root: bool = False) -> int:
@@ -504,7 +395,7 @@ class Suite:
             confirm_volume_deletion(project or self.settings.project_name, yes, ask)
             if project is None:  # another project's volume is not this checkout's data
                 self.database().guard_volume_deletion(no_backup=no_backup)
-        self.run(cmd.down_argv(self.settings, volumes=volumes, project=project), env=self.settings.env)
+        self.run(compose.down_argv(self.settings, volumes=volumes, project=project), env=self.settings.env)
         if volumes and project is None and not self.dry:  # the next run writes them again, from .env
             secretfiles.remove(self.settings)
 
@@ -521,27 +412,26 @@ class Suite:
         reports = reports or settings.root / "reports"
         project = f"{settings.project_name}-qa"
         container = f"{project}-pytest"
-        Suite(settings, self.run, self.dry).build(TEST_QA)
+        Local(self.ctx.with_settings(settings)).build(TEST_QA)
         if not self.dry:  # a report left from an earlier run must not pass for this run's
             for name in QA_REPORT_FILES:
                 (reports / name).unlink(missing_ok=True)
         status = 1
         try:
-            start_db = cmd.compose_argv(settings, "up", "--detach", "--wait", "db", stage=TEST_QA, project=project)
-            self.run(start_db, env=env)
+            self.run(compose.start_db_argv(settings, stage=TEST_QA, project=project), env=env)
             status = self.run(
-                cmd.run_argv(settings, TEST_QA, pytest_args, name=container, remove=False, project=project),
+                compose.run_argv(settings, TEST_QA, pytest_args, name=container, remove=False, project=project),
                 env=env,
                 warn=True,
             ).return_code
             if not self.dry:
                 reports.mkdir(parents=True, exist_ok=True)
-            self.run(cmd.docker_argv("cp", f"{container}:/reports/.", str(reports)), env=env, warn=True)
+            self.run(docker.copy_out_argv(container, "/reports/.", str(reports)), env=env, warn=True)
             if status:
                 self.dump_state(project, reports)
         finally:
-            self.run(cmd.docker_argv("rm", "--force", "--volumes", container), env=env, warn=True, capture=True)
-            self.run(cmd.down_argv(settings, volumes=True, project=project), env=env, warn=True)
+            self.run(docker.container_rm_argv(container, volumes=True), env=env, warn=True, capture=True)
+            self.run(compose.down_argv(settings, volumes=True, project=project), env=env, warn=True)
         if self.dry:
             self.say(f"dry run: would run pytest in test-qa and copy its reports to {reports}")
             return 0
@@ -554,8 +444,8 @@ class Suite:
     def dump_state(self, project: str, reports: Path) -> None:
         """After a failure, keep what explains it: compose ps and the logs, next to the test reports."""
         for name, argv in (
-            ("compose-ps.txt", cmd.ps_argv(self.settings, project=project)),
-            ("compose-logs.txt", cmd.logs_argv(self.settings, tail="all", project=project)),
+            ("compose-ps.txt", compose.ps_argv(self.settings, project=project)),
+            ("compose-logs.txt", compose.logs_argv(self.settings, tail="all", project=project)),
         ):
             output = self.run(argv, env=self.settings.env, warn=True, capture=True).stdout
             if not self.dry:
@@ -596,13 +486,13 @@ class Suite:
             elif owner is not None:
                 self.say(f"keep {image}: built by {owner or 'a checkout without an owner label'}, not by {project}")
         if owned:
-            self.run(cmd.docker_argv("image", "rm", *owned), env=self.settings.env)
+            self.run(docker.image_rm_argv(*owned), env=self.settings.env)
         superseded = superseded_builds(self.run, project)
         if superseded:
             self.say(
                 f"{'dry run: would remove' if self.dry else 'remove'} {len(superseded)} earlier builds of {project}"
             )
-            self.run(cmd.docker_argv("image", "rm", *superseded), env=self.settings.env, warn=True)
+            self.run(docker.image_rm_argv(*superseded), env=self.settings.env, warn=True)
         paths = [self.settings.zip_path, codezip.manifest_path_for(self.settings.zip_path)]
         if checkout_files:
             paths += [self.settings.root / "reports", *(self.settings.root / CERTS_DIR).glob("*.crt")]

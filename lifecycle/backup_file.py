@@ -1,0 +1,413 @@
+"""A backup file and its manifest: names, the manifest's format, pruning, and the checks a dump stream passes.
+
+`BACKUP_DIR/<project>-<UTC time>.sql.gz` plus a `.json` manifest (sha256, server, row counts counted from the
+dump itself, last migration per app, the running code). `RowCounter` counts rows as the dump streams by;
+`StatementGuard` refuses, before anything is loaded, what a restore must never run; `verify` checks a file
+whole against its manifest. Plain data and streams, no commands: `lifecycle.backup` sequences those.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from lifecycle import private
+from lifecycle.errors import UserError
+from lifecycle.runner import CHUNK
+
+SUFFIX = ".sql.gz"
+MANUAL, AUTOMATIC = "manual", "automatic"
+DUMP_COMPLETED = b"-- Dump completed"  # the last comment line mysqldump and mariadb-dump write
+OBJECTS_REFUSED = (
+    "the backup holds views, triggers, routines or events, which the atomic table swap cannot move "
+    "(load it by hand: gunzip -c FILE | invoke db.shell --root)"
+)
+
+
+# ------------------------------------------------------------------------------------------------ manifest
+@dataclass(frozen=True)
+class Manifest:
+    file: str
+    sha256: str
+    size: int
+    created: str  # UTC, ISO 8601
+    kind: str  # MANUAL or AUTOMATIC
+    reason: str
+    project: str
+    database: str
+    server_image: str
+    server_version: str
+    dump_tool: str
+    tables: dict[str, int] = field(default_factory=dict)
+    migrations: dict[str, str] = field(default_factory=dict)
+    code_zip_sha256: str = "unknown"
+    commit: str = "unknown"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        """Parse and check a manifest; ValueError (one line, naming the field) when a field has the wrong type."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("the manifest is not a JSON object")
+        for name in cls.__dataclass_fields__:
+            if name in data and not _MANIFEST_TYPES[name](data[name]):
+                raise ValueError(f"the manifest's {name!r} has the wrong type")
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+
+    @property
+    def rows(self) -> int:
+        return sum(self.tables.values())
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_mapping(keys: type, values) -> object:
+    return lambda value: (
+        isinstance(value, dict) and all(isinstance(key, keys) and values(item) for key, item in value.items())
+    )
+
+
+_MANIFEST_TYPES = {
+    **{name: (lambda value: isinstance(value, str)) for name in Manifest.__dataclass_fields__},
+    "size": _is_count,
+    "tables": _is_mapping(str, _is_count),
+    "migrations": _is_mapping(str, lambda value: isinstance(value, str)),
+}
+
+
+def manifest_path(backup: Path) -> Path:
+    return backup.with_name(backup.name.removesuffix(SUFFIX) + ".json")
+
+
+def backup_name(project: str, now: datetime) -> str:
+    """`<project>-<UTC time to the millisecond>.sql.gz`: names sort by time (see new_backup_path)."""
+    return f"{project}-{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z{SUFFIX}"
+
+
+def new_backup_path(folder: Path, project: str, now: datetime) -> tuple[Path, datetime]:
+    """A name no backup in folder has: two backups within one millisecond take the next free millisecond."""
+    while (path := folder / backup_name(project, now)).exists():
+        now += timedelta(milliseconds=1)
+    return path, now
+
+
+def read_manifests(folder: Path) -> list[tuple[Path, Manifest | None]]:
+    """Every backup file in folder, newest first, with its manifest (None when missing or unreadable)."""
+    found = []
+    for path in sorted(folder.glob(f"*{SUFFIX}"), reverse=True):
+        try:
+            found.append((path, Manifest.from_json(manifest_path(path).read_text(encoding="utf-8"))))
+        except (OSError, ValueError, TypeError):
+            found.append((path, None))
+    return found
+
+
+def to_prune(backups: Sequence[tuple[Path, Manifest | None]], project: str, keep: int) -> list[Path]:
+    """The automatic backups of this project beyond the newest `keep`; never one taken by hand."""
+    automatic = [path for path, manifest in backups if manifest and manifest.kind == AUTOMATIC
+                 and manifest.project == project]  # fmt: skip
+    return sorted(automatic, reverse=True)[keep:]
+
+
+# ---------------------------------------------------------------------------------------------- the stream
+_INSERT = re.compile(rb"INSERT INTO `((?:[^`]|``)+)` VALUES")
+_CREATE = re.compile(rb"CREATE TABLE `((?:[^`]|``)+)` \(")
+_STRING = re.compile(rb"'[^'\\]*(?:\\.[^'\\]*)*'", re.DOTALL)
+
+
+class RowCounter:
+    """Counts the rows of each table in a dump as it streams by, so the manifest describes the file itself.
+
+    Dumps hold literals only (numbers, NULL, quoted strings with newlines escaped), so once the strings are
+    removed every `(` inside an INSERT statement starts a row, whether the dump puts the rows on one line
+    (mysqldump) or one per line (mariadb-dump 11). Memory is bounded by the longest line, not the dump."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, int] = {}
+        self.completed = False
+        self._partial = b""
+        self._inserting: str | None = None  # the table of the INSERT statement being read
+
+    def feed(self, chunk: bytes) -> None:
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self._line(line)
+
+    def finish(self) -> dict[str, int]:
+        if self._partial:
+            self._line(self._partial)
+            self._partial = b""
+        return dict(self.tables)
+
+    def _line(self, line: bytes) -> None:
+        if self._inserting is None:
+            if match := _INSERT.match(line):
+                self._inserting = _table(match.group(1))
+                line = line[match.end() :]
+            else:
+                if match := _CREATE.match(line):
+                    self.tables.setdefault(_table(match.group(1)), 0)
+                elif line.startswith(DUMP_COMPLETED):
+                    self.completed = True
+                return
+        values = _STRING.sub(b"''", line)
+        self.tables[self._inserting] = self.tables.get(self._inserting, 0) + values.count(b"(")
+        if values.rstrip().endswith(b";"):
+            self._inserting = None
+
+
+def _table(quoted: bytes) -> str:
+    return quoted.replace(b"``", b"`").decode("utf-8")
+
+
+# ------------------------------------------------------------------------------ statements a restore refuses
+# What a dump made by `db.backup` never holds: statements that reach beyond the one database it loads into.
+_REACHING_OUT = re.compile(
+    rb"\b(?:GRANT|REVOKE|PREPARE|EXECUTE|DEALLOCATE|CALL|SHUTDOWN|KILL|FLUSH|INSTALL|UNINSTALL|HANDLER|LOAD_FILE)\b"
+    rb"|\b(?:CREATE|DROP|ALTER|RENAME)\s+(?:USER|ROLE|DATABASE|SCHEMA|SERVER|TABLESPACE|LOGFILE)\b"
+    rb"|\bSET\s+(?:GLOBAL|PERSIST|PERSIST_ONLY|PASSWORD|ROLE|DEFAULT\s+ROLE)\b|@@(?:GLOBAL|PERSIST)\b"
+    rb"|\bLOAD\s+(?:DATA|XML)\b|\bINTO\s+(?:OUTFILE|DUMPFILE)\b|\bCHANGE\s+(?:MASTER|REPLICATION)\b"
+    rb"|\b(?:START|STOP)\s+(?:SLAVE|REPLICA)\b|\bDEFINER\s*=|\A\s*USE\b",
+    re.IGNORECASE,
+)
+# A name qualified by a database (`other`.`table`, other.table): after the scan every identifier reads ``.
+_QUALIFIED = re.compile(rb"(?:``|\b[A-Za-z_][\w$]*)\s*\.\s*(?:``|[A-Za-z_*])")
+# What the atomic table swap cannot move (the restore refused these after loading before; now before it).
+_OBJECTS = re.compile(rb"\bCREATE\b.*\b(?:TRIGGER|VIEW|PROCEDURE|FUNCTION|EVENT)\b", re.IGNORECASE | re.DOTALL)
+# Where a token (string, quoted name, comment) starts in SQL code; /*! and /*M! comments are code and stay.
+_OPENER = re.compile(rb"['\"`#]|--[ \t\r\n]|/\*(?![!M])")
+_CLOSER = {
+    b"'": re.compile(rb"[^'\\]*(?:\\.[^'\\]*)*'", re.DOTALL),  # unrolled: no backtracking per character
+    b'"': re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL),
+    b"`": re.compile(rb"[^`]*`"),
+    b"#": re.compile(rb"[^\n]*\n"),
+    b"--": re.compile(rb"[^\n]*\n"),
+    b"/*": re.compile(rb".*?\*/", re.DOTALL),
+}
+_PLACEHOLDER = {b"'": b"''", b'"': b"''", b"`": b"``", b"#": b" ", b"--": b" ", b"/*": b" "}
+_MARGIN = 4  # bytes of code held back at a chunk's end: enough to see `/*M!` or `-- ` whole in the next one
+_STATEMENT_LIMIT = 1 << 20  # code (strings and names removed) checked at least this often, whatever the dump
+
+
+class StatementGuard:
+    """Reads a dump as it streams by and finds the first statement a backup of one database never holds: a
+    right given or taken (GRANT, CREATE USER, SET GLOBAL...), a name in another database (`other`.`t`, USE),
+    a file read or written by the server, a DEFINER; and views, triggers, routines and events.
+
+    A tokenizer in constant memory: string literals, quoted names and comments are skipped by their closing
+    character (even across chunks and lines), so neither a string that holds `GRANT` nor a name `it's` confuses
+    it. The scan is a first refusal with a clear message; what holds against a hostile file is the restore's
+    account, whose rights cover the scratch database only (`Database.restore`)."""
+
+    def __init__(self) -> None:
+        self.found: str | None = None  # what the first refused statement does, for the one-line message
+        self.objects = False  # the dump creates a view, trigger, routine or event
+        self.statements = 0
+        self._carry = b""  # held-back code
+        self._inside: bytes | None = None  # the opener of the token being skipped
+        self._escaped = False  # a string's backslash ended the last chunk
+        self._star = False  # a /* comment's last chunk ended with `*`
+        self._code = bytearray()  # the current statement's code
+
+    def feed(self, chunk: bytes) -> None:
+        data, position = self._carry + chunk, 0
+        self._carry = b""
+        while position < len(data):
+            if self._inside is not None:
+                position = self._skip_token(data, position)
+                continue
+            match = _OPENER.search(data, position)
+            end = match.start() if match else len(data)
+            if end > len(data) - _MARGIN:  # too near the end to know what starts here: wait for the next chunk
+                end = max(position, len(data) - _MARGIN)
+                self._code_part(data[position:end])
+                self._carry = data[end:]
+                return
+            self._code_part(data[position:end])
+            opener = match.group()
+            self._inside = b"--" if opener.startswith(b"--") else opener
+            self._code.extend(_PLACEHOLDER[self._inside])
+            position = match.end() if self._inside != b"--" else match.start() + 2
+
+    def finish(self) -> None:
+        self.feed(b"")
+        self._code_part(self._carry)
+        self._carry = b""
+        self._check(bytes(self._code))
+        self._code.clear()
+
+    def _skip_token(self, data: bytes, position: int) -> int:
+        opener = self._inside
+        if self._escaped:  # the backslash at the end of the last chunk escapes this byte
+            self._escaped, position = False, position + 1
+            return position
+        if self._star:
+            self._star = False
+            if data[position : position + 1] == b"/":
+                self._inside = None
+                return position + 1
+        closed = _CLOSER[opener].match(data, position)
+        if closed:
+            self._inside = None
+            return closed.end()
+        rest = data[position:]
+        if opener in (b"'", b'"'):
+            self._escaped = (len(rest) - len(rest.rstrip(b"\\"))) % 2 == 1
+        elif opener == b"/*":
+            self._star = rest.endswith(b"*")
+        return len(data)
+
+    def _code_part(self, code: bytes) -> None:
+        if b";" in code:
+            *complete, rest = (bytes(self._code) + code).split(b";")
+            for statement in complete:
+                self._check(statement)
+            self._code = bytearray(rest)
+        else:
+            self._code.extend(code)
+        if len(self._code) > _STATEMENT_LIMIT:  # no `;` for a long time: check it, keep a tail for what spans
+            self._check(bytes(self._code))
+            del self._code[:-1024]
+
+    def _check(self, statement: bytes) -> None:
+        if not statement.strip():
+            return
+        self.statements += 1
+        if self.found is not None:
+            return
+        if _OBJECTS.search(statement):
+            self.objects = True
+        if match := _REACHING_OUT.search(statement):
+            self.found = " ".join(match.group().decode("ascii").upper().split()).rstrip("= ")
+        elif _QUALIFIED.search(statement):
+            self.found = "a name in another database"
+
+
+class HashingFile:
+    """A write-only file that also hashes and counts what passes through it."""
+
+    def __init__(self, raw) -> None:
+        self.raw, self.digest, self.size = raw, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return self.raw.write(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
+def decompressed(path: Path, digest: hashlib._Hash | None = None) -> Iterator[bytes]:
+    """The dump inside a gzip file, chunk by chunk (never more than CHUNK at once, however well it compressed).
+
+    Raises zlib.error or EOFError on a damaged or truncated stream; feeds the raw bytes to digest on the way."""
+    inflater = zlib.decompressobj(wbits=31)
+    with path.open("rb") as raw:
+        while data := raw.read(CHUNK):
+            if digest:
+                digest.update(data)
+            while True:  # until this input is used up and nothing more is pending
+                if inflater.eof:
+                    if data.strip(b"\0"):
+                        raise zlib.error("data after the end of the gzip stream")
+                    break
+                out = inflater.decompress(data, CHUNK)
+                data = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+                if out:
+                    yield out
+                elif not data:
+                    break
+    if not inflater.eof:
+        raise EOFError("the gzip stream ends early")
+
+
+def verify(path: Path) -> Manifest:
+    """Check a backup end to end before anything is touched; the one line says what is wrong with it."""
+    if not path.is_file():
+        raise UserError(f"{path} does not exist; invoke db.list shows the backups")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path} is empty, not a backup; nothing was restored (invoke db.list shows the backups)")
+    try:
+        manifest = Manifest.from_json(manifest_path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        raise UserError(
+            f"{path} has no readable manifest {manifest_path(path).name}; only backups made by invoke db.backup "
+            "can be restored; nothing was restored"
+        ) from None
+    with path.open("rb") as raw:
+        if raw.read(2) != b"\x1f\x8b":
+            raise UserError(f"{path} is not a gzip file; nothing was restored")
+    size = path.stat().st_size
+    if size != manifest.size:
+        raise UserError(
+            f"{path} is {size} bytes, its manifest says {manifest.size} (truncated or changed); nothing was restored"
+        )
+    digest, tail, guard = hashlib.sha256(), b"", StatementGuard()
+    try:
+        for chunk in decompressed(path, digest):
+            tail = (tail + chunk)[-256:]
+            guard.feed(chunk)
+        guard.finish()
+    except (zlib.error, EOFError) as error:
+        raise UserError(f"{path} is not a complete gzip stream ({error}); nothing was restored") from None
+    if digest.hexdigest() != manifest.sha256:
+        raise UserError(f"{path} does not match its manifest's sha256 (corrupted or changed); nothing was restored")
+    if DUMP_COMPLETED not in tail:
+        raise UserError(f"{path} holds an unfinished dump (no '-- Dump completed' line); nothing was restored")
+    if guard.found:
+        raise UserError(
+            f"{path} holds a statement that reaches beyond the database it restores ({guard.found}); a backup made "
+            "by invoke db.backup never does; nothing was restored"
+        )
+    if guard.objects:
+        raise UserError(f"{path}: {OBJECTS_REFUSED}; nothing was restored")
+    return manifest
+
+
+# -------------------------------------------------------------------------------------------- db.list
+def format_size(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
+
+
+def format_age(seconds: float) -> str:
+    for unit, length in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= length:
+            return f"{int(seconds // length)} {unit}"
+    return f"{int(seconds)} s"
+
+
+def listing(backups: Sequence[tuple[Path, Manifest | None]], now: float) -> list[str]:
+    """One line per backup; then one warning line naming the backups another user can read, if any."""
+    lines, exposed = [], []
+    for path, manifest in backups:
+        stat = path.stat()
+        if private.readable_by_others(path) or (
+            manifest_path(path).is_file() and private.readable_by_others(manifest_path(path))
+        ):
+            exposed.append(path.name)
+        head = f"{path.name}  {format_size(stat.st_size)}  {format_age(now - stat.st_mtime)} old"
+        if manifest is None:
+            lines.append(f"{head}  (no readable manifest: cannot be restored)")
+            continue
+        migrations = ", ".join(f"{app}.{name}" for app, name in sorted(manifest.migrations.items())) or "none"
+        lines.append(
+            f"{head}  {manifest.kind} ({manifest.reason})  {manifest.database}: {len(manifest.tables)} tables, "
+            f"{manifest.rows} rows  server {manifest.server_version}  migrations: {migrations}"
+        )
+    if exposed:
+        lines.append(f"warning: {len(exposed)} backup(s) can be read by other users ({', '.join(exposed[:3])}"
+                     f"{', ...' if len(exposed) > 3 else ''}): chmod 600 them and their .json manifests")  # fmt: skip
+    return lines
