@@ -38,6 +38,9 @@ interrupt_on_sigterm()
 # to remove their stacks, volumes and swarm mode (nox's defaults, under a second, would leave them behind).
 PYTEST_SHUTDOWN = {"interrupt_timeout": 5, "terminate_timeout": 300}
 TOOLS = ROOT / "requirements" / "tools.txt"
+# e2e runs two tests at a time (pytest-xdist): one's waits overlap the other's work; a module stays on one worker, the
+# swarm modules share one group (tests/integration/conftest.py). `nox -s e2e -- -n 0` runs them one at a time.
+E2E_WORKERS = ("-n", "2", "--dist", "loadgroup", "--no-loadscope-reorder")
 SHELL_SCRIPTS = [
     "bash_files/entrypoint.sh",
     "bash_files/file_env.sh",
@@ -124,9 +127,8 @@ def e2e(session: nox.Session) -> None:
         ensure_chromium(SubprocessRunner())  # the HTTPS browser test; installed once, when missing
     except EXPECTED_FAILURES as error:
         session.error(str(error))
-    session.run(
-        "pytest", "tests/integration", *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable}, **PYTEST_SHUTDOWN
-    )
+    session.run("pytest", "tests/integration", *E2E_WORKERS, *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable},
+                **PYTEST_SHUTDOWN)  # fmt: skip
 
 
 @nox.session

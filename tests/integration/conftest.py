@@ -26,7 +26,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -44,10 +44,80 @@ T = TypeVar("T")
 def pytest_configure(config: pytest.Config) -> None:
     from lifecycle.runner import interrupt_on_sigterm
 
-    interrupt_on_sigterm()  # SIGTERM (nox passing on a timeout) runs the fixtures' clean-up, as Ctrl-C does
+    if is_xdist_controller(config):
+        forward_sigterm_to_workers()
+    else:
+        interrupt_on_sigterm()  # SIGTERM (nox passing on a timeout) runs the fixtures' clean-up, as Ctrl-C does
     config.addinivalue_line(
         "markers", "integration: needs a running Docker engine (deselect with -m 'not integration')"
     )
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Two at a time: `nox -s e2e` runs this folder with pytest-xdist (`-n 2 --dist loadgroup --no-loadscope-reorder`), so
+# one test's waits (health checks, timeouts, a build's downloads) overlap another's work. A module is one unit: its
+# tests run in file order on one worker and share its module fixtures; modules that must never overlap share a
+# group (SWARM_GROUP: every test that enters swarm mode). Each worker has its own session fixtures; the second
+# worker's builds of the same stages are build-cache hits.
+
+SWARM_GROUP = "swarm"
+# The modules that take longest (README "How long the tests take"), handed out first so that both workers end
+# close together; every other module follows in file order.
+LONGEST_FIRST = ("test_swarm_deploy", "test_release", "test_data_safety", "test_faults", "test_https")
+
+
+def xdist_group_of(item: pytest.Item) -> str:
+    """The group of a test: its own xdist_group mark, else its module."""
+    marks = [mark.args[0] if mark.args else mark.kwargs.get("name", "") for mark in item.iter_markers("xdist_group")]
+    return marks[0] if marks else item.path.stem
+
+
+def schedule_rank(item: pytest.Item) -> int:
+    stem = item.path.stem
+    return LONGEST_FIRST.index(stem) if stem in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if not any(item.iter_markers("xdist_group")):
+            item.add_marker(pytest.mark.xdist_group(xdist_group_of(item)))
+    items.sort(key=schedule_rank)  # stable: file order within a module, module order otherwise
+
+
+def is_xdist_controller(config: pytest.Config) -> bool:
+    """True in the process that hands tests to xdist workers (not in a worker, nor in a run without -n)."""
+    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
+
+
+def child_pids(parent: int) -> list[int]:
+    """The processes whose parent is `parent` (xdist's workers, for the controller), read from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "(command)": state, ppid, ...
+        except (OSError, IndexError):
+            continue
+        if fields[1:2] == [str(parent)]:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def forward_sigterm_to_workers() -> None:
+    """In the controller: SIGTERM goes on to every worker, which cleans up as a single run does (its fixtures'
+    teardown), reports, and ends; the controller then ends too. Ctrl-C reaches the workers through the terminal.
+    xdist waits EXIT_TIMEOUT seconds for a worker that was told to stop; raised so teardowns finish."""
+    from xdist.workermanage import NodeManager
+
+    NodeManager.EXIT_TIMEOUT = 300  # as nox's terminate_timeout (noxfile PYTEST_SHUTDOWN)
+
+    def forward(signum, frame) -> None:
+        print("terminated: the workers clean up as on Ctrl-C", file=sys.stderr, flush=True)
+        for pid in child_pids(os.getpid()):
+            with suppress(ProcessLookupError):  # ended on its own meanwhile
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
 
 
 CREATED_NAMES: set[str] = set()  # every unique_name() of this run: the images its projects built go at the end

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from conftest import (
     BUILD_TIMEOUT,
+    SWARM_GROUP,
     IsolatedCheckout,
     assert_one_line,
     copy_checkout,
@@ -39,7 +40,8 @@ from lifecycle import swarm
 from lifecycle.bench.facts import parse_docker_time
 from lifecycle.release import RELEASES_FILE, Release, ReleaseLog
 
-pytestmark = pytest.mark.integration
+# One xdist group for every swarm test (conftest SWARM_GROUP): two never run at the same time.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(SWARM_GROUP)]
 
 DEPLOY_TIMEOUT = 600  # seconds for one `invoke deploy` (its own deadline per step is DEPLOY_TIMEOUT=300)
 LOAD_SECONDS = 20  # at least this long under load

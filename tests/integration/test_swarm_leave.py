@@ -10,9 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import IsolatedCheckout, describe, docker, gwbridge_exists, remove_gwbridge, unique_name
+from conftest import (
+    SWARM_GROUP,
+    IsolatedCheckout,
+    describe,
+    docker,
+    gwbridge_exists,
+    remove_gwbridge,
+    unique_name,
+)
 
-pytestmark = pytest.mark.integration
+# One xdist group for every swarm test (conftest SWARM_GROUP): two never run at the same time.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(SWARM_GROUP)]
 
 
 def swarm_state() -> str:
