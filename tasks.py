@@ -296,12 +296,14 @@ def registry_down(c, volumes=False, yes=False):
     help={
         "stage": "stage or prod. Default: stage.",
         "allow_dirty": "Release even with uncommitted changes (recorded as dirty). Default: off.",
+        "allow": "A reason to ship past the vulnerability gate's findings, recorded with the release. Default: "
+        "RELEASE_ALLOW (empty: a finding, or a check that could not run, refuses).",
     }
 )
 @user_errors
-def release(c, stage="stage", allow_dirty=False):
+def release(c, stage="stage", allow_dirty=False, allow=None):
     """Build a stage (cached), push that image to REGISTRY as PROJ_NAME:STAGE-<zip12> and :STAGE, print its digest."""
-    done = releasing.release(suite(c), Stage.parse(stage), allow_dirty=allow_dirty)
+    done = releasing.release(suite(c), Stage.parse(stage), allow_dirty=allow_dirty, allow=allow)
     if done:
         print(done.reference)
 

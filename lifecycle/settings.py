@@ -86,6 +86,11 @@ TABLE = (
     project_setting("APP_MEMORY", "512M", "Memory limit of each app replica in the swarm stack."),
     Setting("DEBIAN_MIRROR", "http://deb.debian.org/debian", "Debian mirror for the offline base images."),
     Setting("DEBIAN_SUITE", "trixie", "Debian release of the offline base images."),
+    Setting(
+        "DEBIAN_SECURITY_MIRROR",
+        "http://deb.debian.org/debian-security",
+        "Debian security mirror the release gate reads pending security updates from.",
+    ),
     Setting("BACKUP_DIR", "backups", "Folder (relative to the checkout, or absolute) of database backups."),
     project_setting(
         "BACKUP_KEEP", "10", "Automatic backups kept per project; older ones are pruned (never manual ones)."
@@ -109,6 +114,7 @@ TABLE = (
         "SIGNING_PRIVATE_KEY", ".lifecycle/signing/cosign.private", "Private key invoke release signs with (0600)."
     ),
     Setting("SIGNING_PASSPHRASE_FILE", ".lifecycle/signing/passphrase", "File holding the private key's passphrase."),
+    Setting("RELEASE_ALLOW", "", "Reason to release past the vulnerability gate (as --allow); recorded per release."),
     Setting("ALLOW_UNSIGNED", "false", "true: deploy unsigned images too (a transition; warned on every deploy)."),
     Setting("HTTPS_PORT", "8443", "Host port (on 127.0.0.1) where the proxy serves prod over HTTPS."),
     Setting("TLS_CERT_FILE", "", "PEM certificate (chain) the proxy serves; empty: the one in .lifecycle/tls/."),
