@@ -20,15 +20,16 @@ from lifecycle import provenance, registry, signing
 from lifecycle.bench.context import Bench, Section, timed
 from lifecycle.bench.evaluate import Results, Row, fmt, judged, load_hint, median
 from lifecycle.release import pushed_digest
+from lifecycle.settings import Settings
 from lifecycle.stages import PROD
 
 TRUST_TARGETS = {"release_added_s": 2.0, "deploy_added_s": 1.0}
 TAG = "bench-trust"
 
 
-def keys_settings(bench: Bench, folder: Path):
-    """The bench's settings with a key pair in folder (made here), never the checkout's."""
-    return bench.settings.override(
+def keys_settings(settings: Settings, folder: Path) -> Settings:
+    """settings with a key pair in folder (made here), never the checkout's."""
+    return settings.override(
         SIGNING_PRIVATE_KEY=str(folder / "cosign.private"),
         SIGNING_PUBLIC_KEY=str(folder / "cosign.pub"),
         SIGNING_PASSPHRASE_FILE=str(folder / "passphrase"),
@@ -37,17 +38,23 @@ def keys_settings(bench: Bench, folder: Path):
 
 def measure(bench: Bench) -> dict[str, Any]:
     bench.ensure_image(PROD)
-    repository = bench.settings.release_repository
-    target = f"{repository}:{TAG}"
+    image = bench.settings.image(PROD)
     folder = Path(tempfile.mkdtemp(prefix="lifecycle-bench-keys-"))
     bench.undo.append(lambda: shutil.rmtree(folder, ignore_errors=True))
-    bench.undo.append(lambda: bench.run(registry.down_argv(bench.settings, volumes=True), env=bench.env, warn=True))
-    bench.undo.append(lambda: bench.run(cmd.docker_argv("image", "rm", target), warn=True, capture=True))
-    settings = keys_settings(bench, folder)
-    signing.init_keys(settings, bench.run)
-    registry.start(bench.settings, bench.run)
-    bench.run(cmd.tag_argv(bench.settings.image(PROD), target))
-    reference = f"{repository}@{pushed_digest(bench.run(cmd.push_argv(target), capture=True).stdout)}"
+    with bench.own_project("trust", ports=("REGISTRY_PORT",)) as own:  # a registry of its own: never release's
+        target = f"{own.release_repository}:{TAG}"
+        bench.undo.append(lambda: bench.run(registry.down_argv(own, volumes=True), env=own.env, warn=True))
+        bench.undo.append(lambda: bench.run(cmd.docker_argv("image", "rm", target), warn=True, capture=True))
+        settings = keys_settings(own, folder)
+        signing.init_keys(settings, bench.run)
+        registry.start(own, bench.run)
+        bench.run(cmd.tag_argv(image, target))
+        reference = f"{own.release_repository}@{pushed_digest(bench.run(cmd.push_argv(target), capture=True).stdout)}"
+        return timed_steps(bench, settings, reference, target)
+
+
+def timed_steps(bench: Bench, settings: Settings, reference: str, target: str) -> dict[str, list[float]]:
+    """Each step `bench.runs` times: sign, attach the provenance, verify both as a deploy does."""
     content = provenance.statement(
         reference, stage=PROD.name, commit="bench", dirty=True, zip_sha256="0" * 64, sbom_sha256="", locks={},
         base_images={}, engine="bench", created="2026-01-01T00:00:00Z",
