@@ -217,11 +217,17 @@ def manage(c, command, stage="dev", env=None):
         raise Exit(code=status)
 
 
-@task(help={"pytest_args": "Extra pytest arguments, quoted, e.g. '-k health -x'. Default: none."})
+@task(
+    help={
+        "pytest_args": "Extra pytest arguments, quoted, e.g. '-k health -x'. Default: none.",
+        "changed": "Only the tests affected by what changed since the last --changed run (pytest-testmon; the whole "
+        "suite after a dependency or settings change). Default: off, the whole suite with coverage.",
+    }
+)
 @user_errors
-def qa(c, pytest_args=""):
+def qa(c, pytest_args="", changed=False):
     """Run the site's tests inside the test-qa image against a throwaway database (same as nox -s qa)."""
-    status = suite(c).qa(shlex.split(pytest_args))
+    status = suite(c).qa(shlex.split(pytest_args), changed=changed)
     if status:
         raise Exit(code=status)  # the suite's last line already says so
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lifecycle import backup, buildkey, codezip, container_env, dbclient, offline, sbom, secretfiles, tls
+from lifecycle import backup, buildkey, codezip, container_env, dbclient, offline, sbom, secretfiles, testmon, tls
 from lifecycle import compose as cmd
 from lifecycle.doctor import base_image_fix
 from lifecycle.errors import UserError
@@ -509,8 +509,10 @@ class Suite:
             secretfiles.remove(self.settings)
 
     # ------------------------------------------------------------------------------------------- qa
-    def qa(self, pytest_args: Sequence[str] = (), reports: Path | None = None) -> int:
+    def qa(self, pytest_args: Sequence[str] = (), reports: Path | None = None, *, changed: bool = False) -> int:
         """Build test-qa, run pytest in it against a throwaway database, copy the reports out, tear down.
+
+        changed: only the tests affected by what changed since the last --changed run (lifecycle/testmon.py).
 
         Runs under its own compose project (`<project>-qa`), so its database volume is never the one
         `invoke up` uses, and deleting it at the end loses nothing; with this checkout's image (`<project>:test-qa`,
@@ -529,8 +531,18 @@ class Suite:
         try:
             start_db = cmd.compose_argv(settings, "up", "--detach", "--wait", "db", stage=TEST_QA, project=project)
             self.run(start_db, env=env)
+            changes, volumes = testmon.run_options(settings) if changed else ([], [])
             status = self.run(
-                cmd.run_argv(settings, TEST_QA, pytest_args, name=container, remove=False, project=project),
+                cmd.run_argv(
+                    settings,
+                    TEST_QA,
+                    pytest_args,
+                    name=container,
+                    remove=False,
+                    project=project,
+                    env=changes,
+                    volumes=volumes,
+                ),
                 env=env,
                 warn=True,
             ).return_code
@@ -579,6 +591,8 @@ class Suite:
         certificates): the benchmark cleans its own project that way without touching the user's files.
         """
         self.down(volumes=volumes, yes=yes, ask=ask, no_backup=no_backup)
+        if volumes:  # the data of `invoke qa --changed`: the next run is the whole suite
+            self.run(cmd.docker_argv("volume", "rm", "--force", testmon.volume(self.settings)), warn=True, capture=True)
         project = self.settings.project_name
         images = [self.settings.image(stage) for stage in STAGES]
         images += dict.fromkeys(self.settings.sbom_image(stage) for stage in STAGES)  # stage and prod share one
