@@ -61,9 +61,9 @@ def pytest_configure(config: pytest.Config) -> None:
 # worker's builds of the same stages are build-cache hits.
 
 SWARM_GROUP = "swarm"
-# The modules that take longest (README "How long the tests take"), handed out first so that both workers end
-# close together; every other module follows in file order.
-LONGEST_FIRST = ("test_swarm_deploy", "test_release", "test_data_safety", "test_faults", "test_https")
+# The groups that take longest (README "How long the tests take"), handed out first so that both workers end
+# close together; every other group follows in file order.
+LONGEST_FIRST = (SWARM_GROUP, "test_release", "test_data_safety", "test_faults", "test_https")
 
 
 def xdist_group_of(item: pytest.Item) -> str:
@@ -73,8 +73,8 @@ def xdist_group_of(item: pytest.Item) -> str:
 
 
 def schedule_rank(item: pytest.Item) -> int:
-    stem = item.path.stem
-    return LONGEST_FIRST.index(stem) if stem in LONGEST_FIRST else len(LONGEST_FIRST)
+    group = xdist_group_of(item)
+    return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
