@@ -63,7 +63,7 @@ def pytest_configure(config: pytest.Config) -> None:
 SWARM_GROUP = "swarm"
 # The groups that take longest (README "How long the tests take"), handed out first so that both workers end
 # close together; every other group follows in file order.
-LONGEST_FIRST = (SWARM_GROUP, "test_release", "test_data_safety", "test_faults", "test_https")
+LONGEST_FIRST = (SWARM_GROUP, "test_release", "test_faults", "test_data_safety", "test_pull_path", "test_daily_use")
 
 
 def xdist_group_of(item: pytest.Item) -> str:
