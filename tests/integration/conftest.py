@@ -54,11 +54,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# Two at a time: `nox -s e2e` runs this folder with pytest-xdist (`-n 2 --dist loadgroup --no-loadscope-reorder`), so
-# one test's waits (health checks, timeouts, a build's downloads) overlap another's work. A module is one unit: its
-# tests run in file order on one worker and share its module fixtures; modules that must never overlap share a
-# group (SWARM_GROUP: every test that enters swarm mode). Each worker has its own session fixtures; the second
-# worker's builds of the same stages are build-cache hits.
+# Two at a time: `nox -s e2e` runs this folder with pytest-xdist (`-m "not swarm" -n 2 --dist loadgroup
+# --no-loadscope-reorder`), so one test's waits (health checks, timeouts, a build's downloads) overlap another's work.
+# A module is one unit: its tests run in file order on one worker and share its module fixtures. The swarm tests
+# (mark `swarm`) run after, alone (`-m swarm`): leaving swarm mode restarts every container on a user-defined network
+# of the engine; run with -n anyway, they share one group (SWARM_GROUP), so two never overlap. Each worker has its
+# own session fixtures; the second worker's builds of the same stages are build-cache hits.
 
 SWARM_GROUP = "swarm"
 # The groups that take longest (README "How long the tests take"), handed out first so that both workers end
@@ -67,9 +68,11 @@ LONGEST_FIRST = (SWARM_GROUP, "test_release", "test_faults", "test_data_safety",
 
 
 def xdist_group_of(item: pytest.Item) -> str:
-    """The group of a test: its own xdist_group mark, else its module."""
+    """The group of a test: its own xdist_group mark, else SWARM_GROUP for a swarm test, else its module."""
     marks = [mark.args[0] if mark.args else mark.kwargs.get("name", "") for mark in item.iter_markers("xdist_group")]
-    return marks[0] if marks else item.path.stem
+    if marks:
+        return marks[0]
+    return SWARM_GROUP if any(item.iter_markers("swarm")) else item.path.stem
 
 
 def schedule_rank(item: pytest.Item) -> int:

@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 from conftest import (
     BUILD_TIMEOUT,
-    SWARM_GROUP,
     IsolatedCheckout,
     assert_one_line,
     copy_checkout,
@@ -40,8 +39,8 @@ from lifecycle import swarm
 from lifecycle.bench.facts import parse_docker_time
 from lifecycle.release import RELEASES_FILE, Release, ReleaseLog
 
-# One xdist group for every swarm test (conftest SWARM_GROUP): two never run at the same time.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(SWARM_GROUP)]
+# Leaving swarm mode restarts every container on a user-defined network: nox -s e2e runs these alone (conftest).
+pytestmark = [pytest.mark.integration, pytest.mark.swarm]
 
 DEPLOY_TIMEOUT = 600  # seconds for one `invoke deploy` (its own deadline per step is DEPLOY_TIMEOUT=300)
 LOAD_SECONDS = 20  # at least this long under load

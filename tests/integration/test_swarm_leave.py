@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import (
-    SWARM_GROUP,
     IsolatedCheckout,
     describe,
     docker,
@@ -20,8 +19,8 @@ from conftest import (
     unique_name,
 )
 
-# One xdist group for every swarm test (conftest SWARM_GROUP): two never run at the same time.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(SWARM_GROUP)]
+# Leaving swarm mode restarts every container on a user-defined network: nox -s e2e runs these alone (conftest).
+pytestmark = [pytest.mark.integration, pytest.mark.swarm]
 
 
 def swarm_state() -> str:

@@ -1,5 +1,5 @@
 """How e2e is spread over two workers (tests/integration/conftest.py), without an engine: each module one xdist group,
-the swarm modules one group together, the longest modules first, SIGTERM's way to the workers."""
+the swarm modules apart, the longest first, SIGTERM's way to the workers."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def items(*names: str) -> list[Item]:
 def test_every_module_is_a_group_and_the_swarm_modules_share_one():
     found = items("test_lifecycle.py", "test_lifecycle.py", "test_swarm_deploy.py", "test_swarm_leave.py")
     for item in found[2:]:
-        item.add_marker(pytest.mark.xdist_group(e2e.SWARM_GROUP))
+        item.add_marker(pytest.mark.swarm)
     e2e.pytest_collection_modifyitems(None, found)
     assert [e2e.xdist_group_of(item) for item in found] == ["swarm", "swarm", "test_lifecycle", "test_lifecycle"]
 
@@ -53,10 +53,16 @@ def test_the_longest_modules_come_first_and_a_modules_own_order_is_kept():
     assert found[0].iter_markers("slow"), "file order within a module is kept (a stable sort)"
 
 
-def test_the_swarm_modules_name_the_swarm_group():
+def test_the_swarm_modules_are_marked_and_nox_runs_them_alone_after_the_rest():
     for name in ("test_swarm_deploy.py", "test_swarm_leave.py"):
         text = (CONFTEST.parent / name).read_text(encoding="utf-8")
-        assert "pytest.mark.xdist_group(SWARM_GROUP)" in text, name
+        assert "pytestmark = [pytest.mark.integration, pytest.mark.swarm]" in text, name
+    noxfile = (CONFTEST.parents[2] / "noxfile.py").read_text(encoding="utf-8")
+    assert (
+        'E2E_PHASES = (\n    ("-m", "not swarm", "-n", "2", "--dist", "loadgroup", "--no-loadscope-reorder"),\n'
+        in noxfile
+    )
+    assert '    ("-m", "swarm"),\n)' in noxfile, "the swarm tests alone, one at a time"
 
 
 def test_child_pids_finds_the_processes_this_one_started():
