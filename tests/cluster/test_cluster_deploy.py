@@ -88,6 +88,7 @@ def site(live: ClusterUnderTest, tmp_path_factory) -> Iterator[ClusterSite]:
     env |= {
         "ALLOW_UNSIGNED": "true"
     }  # the copy has no signing key (signatures: tests/integration/test_release_trust.py)
+    env |= {"RELEASE_ALLOW": integration_helpers.RELEASE_ALLOW}  # the gate is test_release_trust.py's too
     s = ClusterSite(live, root, env)
     (root / ".lifecycle" / "releases.jsonl").unlink(missing_ok=True)
     try:

@@ -26,7 +26,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -44,10 +44,83 @@ T = TypeVar("T")
 def pytest_configure(config: pytest.Config) -> None:
     from lifecycle.runner import interrupt_on_sigterm
 
-    interrupt_on_sigterm()  # SIGTERM (nox passing on a timeout) runs the fixtures' clean-up, as Ctrl-C does
+    if is_xdist_controller(config):
+        forward_sigterm_to_workers()
+    else:
+        interrupt_on_sigterm()  # SIGTERM (nox passing on a timeout) runs the fixtures' clean-up, as Ctrl-C does
     config.addinivalue_line(
         "markers", "integration: needs a running Docker engine (deselect with -m 'not integration')"
     )
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Two at a time: `nox -s e2e` runs this folder with pytest-xdist (`-m "not swarm" -n 2 --dist loadgroup
+# --no-loadscope-reorder`), so one test's waits (health checks, timeouts, a build's downloads) overlap another's work.
+# A module is one unit: its tests run in file order on one worker and share its module fixtures. The swarm tests
+# (mark `swarm`) run after, alone (`-m swarm`): leaving swarm mode restarts every container on a user-defined network
+# of the engine; run with -n anyway, they share one group (SWARM_GROUP), so two never overlap. Each worker has its
+# own session fixtures; the second worker's builds of the same stages are build-cache hits.
+
+SWARM_GROUP = "swarm"
+# The groups that take longest (README "How long the tests take"), handed out first so that both workers end
+# close together; every other group follows in file order.
+LONGEST_FIRST = (SWARM_GROUP, "test_release", "test_faults", "test_data_safety", "test_pull_path", "test_daily_use")
+
+
+def xdist_group_of(item: pytest.Item) -> str:
+    """The group of a test: its own xdist_group mark, else SWARM_GROUP for a swarm test, else its module."""
+    marks = [mark.args[0] if mark.args else mark.kwargs.get("name", "") for mark in item.iter_markers("xdist_group")]
+    if marks:
+        return marks[0]
+    return SWARM_GROUP if any(item.iter_markers("swarm")) else item.path.stem
+
+
+def schedule_rank(item: pytest.Item) -> int:
+    group = xdist_group_of(item)
+    return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if not any(item.iter_markers("xdist_group")):
+            item.add_marker(pytest.mark.xdist_group(xdist_group_of(item)))
+    items.sort(key=schedule_rank)  # stable: file order within a module, module order otherwise
+
+
+def is_xdist_controller(config: pytest.Config) -> bool:
+    """True in the process that hands tests to xdist workers (not in a worker, nor in a run without -n)."""
+    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
+
+
+def child_pids(parent: int) -> list[int]:
+    """The processes whose parent is `parent` (xdist's workers, for the controller), read from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "(command)": state, ppid, ...
+        except (OSError, IndexError):
+            continue
+        if fields[1:2] == [str(parent)]:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def forward_sigterm_to_workers() -> None:
+    """In the controller: SIGTERM goes on to every worker, which cleans up as a single run does (its fixtures'
+    teardown), reports, and ends; the controller then ends too. Ctrl-C reaches the workers through the terminal.
+    xdist waits EXIT_TIMEOUT seconds for a worker that was told to stop; raised so teardowns finish."""
+    from xdist.workermanage import NodeManager
+
+    NodeManager.EXIT_TIMEOUT = 300  # as nox's terminate_timeout (noxfile PYTEST_SHUTDOWN)
+
+    def forward(signum, frame) -> None:
+        print("terminated: the workers clean up as on Ctrl-C", file=sys.stderr, flush=True)
+        for pid in child_pids(os.getpid()):
+            with suppress(ProcessLookupError):  # ended on its own meanwhile
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
 
 
 CREATED_NAMES: set[str] = set()  # every unique_name() of this run: the images its projects built go at the end
@@ -192,6 +265,9 @@ INVOKE_TIMEOUT = 300  # seconds for a task that does not build
 BUILD_TIMEOUT = 1800  # seconds for a build: minutes when the layer cache is cold, seconds when warm
 UP_TIMEOUT = 600  # seconds: invoke up builds (cached) and waits for health (its own deadline is 180 s)
 HEALTH_TIMEOUT = 90
+# Test releases ship past the vulnerability gate (its findings are the base image's, not under test here; the gate
+# itself is tests/integration/test_release_trust.py's): the reason is recorded with each release, as a user's is.
+RELEASE_ALLOW = "e2e: the base image's pending updates are not under test"
 HTTPS_PROXY_HEADERS = {"X-Forwarded-Proto": "https"}  # the site redirects plain HTTP, except /health
 # `docker run` options that run the prod image as compose runs it: init, read-only, tmpfs, no capabilities.
 PROD_RUN_OPTIONS = (
@@ -386,6 +462,7 @@ class IsolatedCheckout:
             "REGISTRY_PORT": str(self.registry_port),
             "BACKUP_DIR": str(self.backups),
             "GUNICORN_FORWARDED_ALLOW_IPS": "*" if self.trust_forwarded_headers else "",
+            "RELEASE_ALLOW": RELEASE_ALLOW,
             **{name: value for name, value in passwords.items() if value is not None},
         }
 

@@ -39,7 +39,8 @@ from lifecycle.bench.facts import parse_docker_time
 from lifecycle.commands import swarm
 from lifecycle.release import RELEASES_FILE, Release, ReleaseLog
 
-pytestmark = pytest.mark.integration
+# Leaving swarm mode restarts every container on a user-defined network: nox -s e2e runs these alone (conftest).
+pytestmark = [pytest.mark.integration, pytest.mark.swarm]
 
 DEPLOY_TIMEOUT = 600  # seconds for one `invoke deploy` (its own deadline per step is DEPLOY_TIMEOUT=300)
 LOAD_SECONDS = 20  # at least this long under load

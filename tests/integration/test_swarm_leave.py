@@ -10,9 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import IsolatedCheckout, describe, docker, gwbridge_exists, remove_gwbridge, unique_name
+from conftest import (
+    IsolatedCheckout,
+    describe,
+    docker,
+    gwbridge_exists,
+    remove_gwbridge,
+    unique_name,
+)
 
-pytestmark = pytest.mark.integration
+# Leaving swarm mode restarts every container on a user-defined network: nox -s e2e runs these alone (conftest).
+pytestmark = [pytest.mark.integration, pytest.mark.swarm]
 
 
 def swarm_state() -> str:
