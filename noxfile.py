@@ -39,6 +39,14 @@ interrupt_on_sigterm()
 # to remove their stacks, volumes and swarm mode (nox's defaults, under a second, would leave them behind).
 PYTEST_SHUTDOWN = {"interrupt_timeout": 5, "terminate_timeout": 300}
 TOOLS = ROOT / "requirements" / "tools.txt"
+# e2e runs the non-swarm tests, then the swarm tests: leaving swarm mode restarts every container on a
+# user-defined network of the engine (lifecycle/commands/swarm.py), other tests' too. One at a time by default:
+# several modules share this checkout (an `invoke clean` in one removes another's reports and images), so two
+# workers are opt-in until they are split apart (docs/test-clock.md): `nox -s e2e -- -n 2 --dist loadgroup`.
+E2E_PHASES = (
+    ("-m", "not swarm"),
+    ("-m", "swarm"),
+)
 SHELL_SCRIPTS = [
     "bash_files/entrypoint.sh",
     "bash_files/file_env.sh",
@@ -133,9 +141,15 @@ def e2e(session: nox.Session) -> None:
         ensure_chromium(SubprocessRunner())  # the HTTPS browser test; installed once, when missing
     except EXPECTED_FAILURES as error:
         session.error(str(error))
-    session.run(
-        "pytest", "tests/integration", *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable}, **PYTEST_SHUTDOWN
-    )
+    failed = []
+    for phase in E2E_PHASES:  # both run; the session fails when either did
+        try:
+            session.run("pytest", "tests/integration", *phase, *session.posargs,
+                        env={"PYTHON_FOR_TASKS": sys.executable}, success_codes=[0, 5], **PYTEST_SHUTDOWN)  # fmt: skip
+        except nox.command.CommandFailed:
+            failed.append(" ".join(phase[:2]))
+    if failed:
+        session.error(f"e2e failed: {', '.join(failed)}")
 
 
 @nox.session(default=False)

@@ -239,11 +239,17 @@ def manage(c, command, stage="dev", env=None):
         raise Exit(code=status)
 
 
-@task(help={"pytest_args": "Extra pytest arguments, quoted, e.g. '-k health -x'. Default: none."})
+@task(
+    help={
+        "pytest_args": "Extra pytest arguments, quoted, e.g. '-k health -x'. Default: none.",
+        "changed": "Only the tests affected by what changed since the last --changed run (pytest-testmon; the whole "
+        "suite after a dependency or settings change). Default: off, the whole suite with coverage.",
+    }
+)
 @user_errors
-def qa(c, pytest_args=""):
+def qa(c, pytest_args="", changed=False):
     """Run the site's tests inside the test-qa image against a throwaway database (same as nox -s qa)."""
-    status = local(c).qa(shlex.split(pytest_args))
+    status = local(c).qa(shlex.split(pytest_args), changed=changed)
     if status:
         raise Exit(code=status)  # the suite's last line already says so
 
@@ -318,12 +324,14 @@ def registry_down(c, volumes=False, yes=False):
     help={
         "stage": "stage or prod. Default: stage.",
         "allow_dirty": "Release even with uncommitted changes (recorded as dirty). Default: off.",
+        "allow": "A reason to ship past the vulnerability gate's findings, recorded with the release. Default: "
+        "RELEASE_ALLOW (empty: a finding, or a check that could not run, refuses).",
     }
 )
 @user_errors
-def release(c, stage="stage", allow_dirty=False):
+def release(c, stage="stage", allow_dirty=False, allow=None):
     """Build a stage (cached), push that image to REGISTRY as PROJ_NAME:STAGE-<zip12> and :STAGE, print its digest."""
-    done = releasing.release(local(c).ctx, Stage.parse(stage), allow_dirty=allow_dirty)
+    done = releasing.release(local(c).ctx, Stage.parse(stage), allow_dirty=allow_dirty, allow=allow)
     if done:
         print(done.reference)
 

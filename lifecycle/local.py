@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from pathlib import Path
 
-from lifecycle import backup, buildkey, codezip, container_env, offline, sbom, secretfiles, tls
+from lifecycle import backup, buildkey, codezip, container_env, offline, sbom, secretfiles, testmon, tls
 from lifecycle.buildinputs import CERTS_DIR, git_metadata, sync_certs
 from lifecycle.commands import compose, dbclient, docker
 from lifecycle.confirm import confirm_project
@@ -400,8 +400,10 @@ class Local:
             secretfiles.remove(self.settings)
 
     # ------------------------------------------------------------------------------------------- qa
-    def qa(self, pytest_args: Sequence[str] = (), reports: Path | None = None) -> int:
+    def qa(self, pytest_args: Sequence[str] = (), reports: Path | None = None, *, changed: bool = False) -> int:
         """Build test-qa, run pytest in it against a throwaway database, copy the reports out, tear down.
+
+        changed: only the tests affected by what changed since the last --changed run (lifecycle/testmon.py).
 
         Runs under its own compose project (`<project>-qa`), so its database volume is never the one
         `invoke up` uses, and deleting it at the end loses nothing; with this checkout's image (`<project>:test-qa`,
@@ -419,8 +421,18 @@ class Local:
         status = 1
         try:
             self.run(compose.start_db_argv(settings, stage=TEST_QA, project=project), env=env)
+            changes, volumes = testmon.run_options(settings) if changed else ([], [])
             status = self.run(
-                compose.run_argv(settings, TEST_QA, pytest_args, name=container, remove=False, project=project),
+                compose.run_argv(
+                    settings,
+                    TEST_QA,
+                    pytest_args,
+                    name=container,
+                    remove=False,
+                    project=project,
+                    env=changes,
+                    volumes=volumes,
+                ),
                 env=env,
                 warn=True,
             ).return_code
@@ -469,6 +481,8 @@ class Local:
         certificates): the benchmark cleans its own project that way without touching the user's files.
         """
         self.down(volumes=volumes, yes=yes, ask=ask, no_backup=no_backup)
+        if volumes:  # the data of `invoke qa --changed`: the next run is the whole suite
+            self.run(docker.volume_rm_argv(testmon.volume(self.settings)), warn=True, capture=True)
         project = self.settings.project_name
         images = [self.settings.image(stage) for stage in STAGES]
         images += dict.fromkeys(self.settings.sbom_image(stage) for stage in STAGES)  # stage and prod share one

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lifecycle import codezip, private, probes, provenance, registry, signing
+from lifecycle import codezip, private, probes, provenance, registry, signing, vulns
 from lifecycle.commands import docker
 from lifecycle.context import Context, say
 from lifecycle.errors import UserError
@@ -54,6 +54,7 @@ class Release:
     base_image: str  # the base image's digest reference (or its image id when it came from no registry)
     signer: str = ""  # SHA256:<hex> of the public key whose private key signed the digest; "" when unsigned
     provenance: str = ""  # repo@sha256:<hex> of the signed in-toto statement, tag sha256-<image hex>.provenance
+    gate: str = ""  # the vulnerability gate: "clean", or "allowed (reason): what it found" (lifecycle/vulns.py)
 
     @property
     def repository(self) -> str:
@@ -300,8 +301,10 @@ def sign_release(settings: Settings, run: Runner, pushed: Release, labels: Mappi
     return replace(pushed, signer=signer, provenance=attached)
 
 
-def release(ctx: Context, stage: Stage, *, allow_dirty: bool = False) -> Release | None:
-    """Build (cached), tag, push, record; returns the release (None in a dry run)."""
+def release(ctx: Context, stage: Stage, *, allow_dirty: bool = False, allow: str | None = None) -> Release | None:
+    """Build (cached), pass the vulnerability gate, tag, push, record; returns the release (None in a dry run).
+
+    allow: a reason to ship past the gate's findings (None: RELEASE_ALLOW)."""
     suite = Local(ctx)
     settings, run = suite.settings, suite.run
     check_release_stage(stage)
@@ -322,6 +325,12 @@ def release(ctx: Context, stage: Stage, *, allow_dirty: bool = False) -> Release
     zip_sha256 = (facts.get("Config", {}).get("Labels") or {}).get(ZIP_LABEL, "")
     if not re.fullmatch(r"[0-9a-f]{64}", zip_sha256):
         raise UserError(f"{settings.image(stage)} has no code zip label; rebuild it: invoke build --stage {stage}")
+    gate = vulns.check(ctx, built)
+    reason = settings.typed("RELEASE_ALLOW") if allow is None else allow
+    refusal, gate_record = vulns.verdict(gate, settings.image(stage), reason)
+    if refusal:
+        raise UserError(refusal)
+    say(f"release gate: {gate_record}")
     versioned, moving = release_tags(settings, stage, zip_sha256)
     digest = push_exactly(run, settings, built, versioned)
     push_exactly(run, settings, built, moving)
@@ -334,6 +343,7 @@ def release(ctx: Context, stage: Stage, *, allow_dirty: bool = False) -> Release
         dirty=bool(dirty) if dirty is not None else True,
         created=now_utc(),
         base_image=base_image_reference(run, settings.base_image),
+        gate=gate_record,
     )
     result = sign_release(settings, run, result, facts.get("Config", {}).get("Labels") or {})
     ReleaseLog.of(settings).append(result)

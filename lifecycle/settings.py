@@ -134,6 +134,12 @@ TABLE = (
     Setting("DEBIAN_MIRROR", "http://deb.debian.org/debian", "Debian mirror for the offline base images."),
     Setting("DEBIAN_SUITE", "trixie", "Debian release of the offline base images."),
     Setting(
+        "DEBIAN_SECURITY_MIRROR",
+        "http://deb.debian.org/debian-security",
+        "Debian security mirror the release gate reads pending security updates from.",
+        kind=kinds.TEXT,
+    ),
+    Setting(
         "BACKUP_DIR", "backups", "Folder (relative to the checkout, or absolute) of database backups.", kind=kinds.PATH
     ),
     project_setting(
@@ -211,6 +217,12 @@ TABLE = (
         ".lifecycle/signing/passphrase",
         "File holding the private key's passphrase.",
         kind=kinds.PATH,
+    ),
+    Setting(
+        "RELEASE_ALLOW",
+        "",
+        "Reason to release past the vulnerability gate (as --allow); recorded per release.",
+        kind=kinds.TEXT,
     ),
     Setting(
         "ALLOW_UNSIGNED",

@@ -15,6 +15,7 @@ from bench.sections import (
     qa,
     release,
     serve,
+    trust,
     up,
 )
 
@@ -28,6 +29,7 @@ SECTIONS: tuple[Section, ...] = (
     serve.SECTION,
     proxy.SECTION,
     release.SECTION,
+    trust.SECTION,
     deploy.SECTION,
     backup.SECTION,
     pipuv.SECTION,

@@ -44,7 +44,9 @@ def measure_rebuilds(bench: Bench) -> dict[str, Any]:
     bench.build_stage(PROD)  # whatever came before, prod is cached from here on
     noop: dict[str, list[float]] = {"whole": [], "compose": []}
     code: dict[str, list[float]] = {"whole": [], "compose": []}
+    startup = []  # `invoke --version`: what any task pays before it does anything (the machine's share)
     for _ in range(bench.runs):
+        startup.append(bench.invoke("--version"))
         noop["whole"].append(bench.invoke(*BUILD_PROD))
         noop["compose"].append(bench.build_stage(PROD).compose)
     with restored(root / CODE_FILE):
@@ -60,7 +62,7 @@ def measure_rebuilds(bench: Bench) -> dict[str, Any]:
             append_line(root / REQUIREMENTS_FILE, f"{REQUIREMENTS_CHANGE} {time.time_ns()} {number}")
             requirements.append(bench.build_stage(PROD).suite)
     bench.build_stage(PROD)  # back to the checkout's tree (cached)
-    return {"noop": noop, "code_only": code, "requirements": requirements}
+    return {"noop": noop, "code_only": code, "requirements": requirements, "invoke_version": startup}
 
 
 def rebuild_rows(rebuild: Mapping[str, Any], results: Results) -> list[Row]:
@@ -83,6 +85,11 @@ def rebuild_rows(rebuild: Mapping[str, Any], results: Results) -> list[Row]:
     return [
         judged("noop_prod", f"{command}, nothing changed", noop, t["noop_s"], digits=2, why=noop_why),
         Row("noop_prod_compose", "  the same, compose build alone", fmt(noop_compose, "s", 2)),
+        Row(
+            "invoke_version",
+            "  invoke --version alone (the interpreter and invoke start)",
+            fmt(median(rebuild.get("invoke_version", [])), "s", 2),
+        ),
         judged("code_only_prod", f"{command}, one .py changed", code, t["code_only_s"], digits=2, why=code_why),
         Row("code_only_prod_compose", "  the same, compose build alone", fmt(code_compose, "s", 2)),
         judged(

@@ -146,10 +146,11 @@ def run_argv(
     env: Sequence[str] = (),
     project: str | None = None,
     tty: bool = False,
+    volumes: Sequence[str] = (),
 ) -> list[str]:
-    """A one-off container of the stage's service (dependencies started first)."""
+    """A one-off container of the stage's service (dependencies started first); volumes: `--volume` items."""
     flags = (["--rm"] if remove else []) + (["--name", name] if name else []) + ([] if tty else ["--no-TTY"])
-    flags += env_flags(env)
+    flags += env_flags(env) + [flag for item in volumes for flag in ("--volume", item)]
     return compose_argv(settings, "run", *flags, stage.service, *command, stage=stage, project=project)
 
 

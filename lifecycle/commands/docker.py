@@ -26,6 +26,11 @@ def volume_inspect_argv(name: str) -> list[str]:
     return docker_argv("volume", "inspect", "--format", "{{.Name}}", name)
 
 
+def volume_rm_argv(*names: str) -> list[str]:
+    """Removes the volumes; one that does not exist is no error."""
+    return docker_argv("volume", "rm", "--force", *names)
+
+
 def image_inspect_argv(image: str, template: str = "{{json .}}") -> list[str]:
     return docker_argv("image", "inspect", "--format", template, image)
 

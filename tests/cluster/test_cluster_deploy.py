@@ -22,7 +22,7 @@ from lifecycle import hostprocess, offline
 from lifecycle.commands import netns
 from lifecycle.runner import SubprocessRunner
 from lifecycle.settings import load_settings
-from tests.helpers.checkout import copy_checkout
+from tests.helpers.checkout import RELEASE_ALLOW, copy_checkout
 from tests.helpers.cluster import ClusterUnderTest, record
 from tests.helpers.engine import docker, free_port, wait_for
 from tests.helpers.tools import PYTHON_FOR_TASKS, run_combined
@@ -91,6 +91,7 @@ def site(live: ClusterUnderTest, tmp_path_factory) -> Iterator[ClusterSite]:
     env |= {
         "ALLOW_UNSIGNED": "true"
     }  # the copy has no signing key (signatures: tests/integration/test_release_trust.py)
+    env |= {"RELEASE_ALLOW": RELEASE_ALLOW}  # the gate is test_release_trust.py's too
     s = ClusterSite(live, root, env)
     (root / ".lifecycle" / "releases.jsonl").unlink(missing_ok=True)
     try:

@@ -20,14 +20,23 @@ from tests.helpers.engine import (
     images_built_by,
     random_secret,
 )
+from tests.helpers.schedule import forward_sigterm_to_workers, group_and_order, is_xdist_controller
 from tests.helpers.tools import BUILD_TIMEOUT, describe
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    clean_up_on_sigterm()
+    if is_xdist_controller(config):
+        forward_sigterm_to_workers()
+    else:
+        clean_up_on_sigterm()
     config.addinivalue_line(
         "markers", "integration: needs a running Docker engine (deselect with -m 'not integration')"
     )
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    group_and_order(items)
 
 
 @pytest.fixture(scope="session", autouse=True)

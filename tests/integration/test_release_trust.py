@@ -287,3 +287,26 @@ def test_a_provenance_whose_zip_hash_differs_is_refused(checkout, times):
     assert "does not match" in message and f"its code zip is {other_zip[:12]}" in message, message
     listed = checkout.invoke("releases", "--verify")
     assert listed.returncode == 1 and "provenance: its code zip is" in listed.stdout, describe(listed)
+
+
+# --------------------------------------------------------------------------------------------------- the gate
+def test_the_vulnerability_gate_refuses_what_it_cannot_check_and_allow_ships_with_the_reason_recorded(checkout):
+    """Issue 28: a Debian security mirror that cannot be read refuses the release in one line, nothing pushed; with
+    --allow "reason" and the real mirror the release ships, recording the reason and what the gate found."""
+    log = ReleaseLog.of(settings_of(checkout))
+    before = log.all()
+    unreadable = "http://127.0.0.1:9/debian-security"  # nothing listens on the discard port: apt cannot read it
+    refused = checkout.invoke("release", "--stage", "stage", timeout=BUILD_TIMEOUT,
+                              env={"RELEASE_ALLOW": "", "DEBIAN_SECURITY_MIRROR": unreadable})  # fmt: skip
+    assert refused.returncode == 1, describe(refused)
+    line = assert_one_line(refused.stderr, "release gate:", f"the mirror {unreadable} could not be read", "--allow")
+    assert line.endswith("nothing pushed")
+    assert log.all() == before and " push " not in refused.stderr
+
+    reason = "base image refresh is issue 99"
+    shipped = checkout.invoke("release", "--stage", "stage", "--allow", reason, timeout=BUILD_TIMEOUT)
+    assert shipped.returncode == 0, describe(shipped)
+    record = log.latest("stage")
+    assert record.reference == last_line(shipped.stdout) and record.gate.startswith(f"allowed ({reason})")
+    assert "could not be read" not in record.gate, "the real security mirror is read: " + record.gate
+    assert f"release gate: {record.gate}" in shipped.stderr

@@ -29,7 +29,8 @@ from tests.helpers.checkout import IsolatedCheckout, copy_checkout
 from tests.helpers.engine import docker, free_port, gwbridge_exists, random_secret, remove_gwbridge, unique_name
 from tests.helpers.tools import BUILD_TIMEOUT, assert_one_line, last_line
 
-pytestmark = pytest.mark.integration
+# Leaving swarm mode restarts every container on a user-defined network: nox -s e2e runs these alone (conftest).
+pytestmark = [pytest.mark.integration, pytest.mark.swarm]
 
 DEPLOY_TIMEOUT = 600  # seconds for one `invoke deploy` (its own deadline per step is DEPLOY_TIMEOUT=300)
 LOAD_SECONDS = 20  # at least this long under load

@@ -15,7 +15,8 @@ from tests.helpers.checkout import IsolatedCheckout
 from tests.helpers.engine import docker, gwbridge_exists, remove_gwbridge, unique_name
 from tests.helpers.tools import describe
 
-pytestmark = pytest.mark.integration
+# Leaving swarm mode restarts every container on a user-defined network: nox -s e2e runs these alone (conftest).
+pytestmark = [pytest.mark.integration, pytest.mark.swarm]
 
 
 def swarm_state() -> str:

@@ -223,6 +223,7 @@ def rebuild(noop=0.2, code=0.8, noop_compose=0.1, code_compose=0.5):
         "noop": {"whole": [noop], "compose": [noop_compose]},
         "code_only": {"whole": [code], "compose": [code_compose]},
         "requirements": [30.0],
+        "invoke_version": [0.25, 0.31, 0.22],
     }
 
 
@@ -241,7 +242,7 @@ def results(**changes):
                 "prod": {"bytes": 210 * MB, "gcc": "", "top_layers": [[45 * MB, "COPY /opt/venv"]]},
             },
         },
-        "qa": {"seconds": [25.0], "status": [0]},
+        "qa": {"seconds": [25.0], "status": [0], "changed": [4.1, 4.6, 3.9], "changed_status": [0, 0, 0]},
         "up": {
             "healthy_seconds": [6.0],
             "stop_seconds": [1.0],
@@ -278,6 +279,7 @@ def test_all_targets_met():
         "toolchain_stage",
         "toolchain_prod",
         "qa",
+        "qa_changed",
         "healthy",
         "stop",
         "code_change_up",
@@ -302,6 +304,8 @@ def test_all_targets_met():
         ({"images": {"base": {"bytes": 1}, "stages": {"stage": {"bytes": 2, "gcc": "/bin/gcc"}}}}, "toolchain_stage"),
         ({"qa": {"seconds": [31.0], "status": [0]}}, "qa"),
         ({"qa": {"seconds": [10.0], "status": [1]}}, "qa"),  # fast but failing is no pass
+        ({"qa": {"seconds": [25.0], "status": [0], "changed": [24.0], "changed_status": [0]}}, "qa_changed"),
+        ({"qa": {"seconds": [25.0], "status": [0], "changed": [3.0], "changed_status": [1]}}, "qa_changed"),
         ({"up": {"healthy_seconds": [10.5], "stop_seconds": [1.0], "timeline": [{"db_healthy": 4.0}]}}, "healthy"),
         ({"up": {"healthy_seconds": [5.0], "stop_seconds": [14.9], "grace_period_s": 15}}, "stop"),
         ({"up": {"healthy_seconds": [5.0], "stop_seconds": [1.0], "code_change_seconds": [4.5]}}, "code_change_up"),
@@ -314,6 +318,8 @@ def test_all_targets_met():
         "gcc-in-stage",
         "qa-slow",
         "qa-failing",
+        "qa-changed-slow",
+        "qa-changed-failing",
         "healthy",
         "stop",
         "code-change-up",
@@ -439,8 +445,8 @@ def test_parse_options():
 def test_every_section_has_one_name_an_option_and_its_targets_in_the_table():
     names = [section.name for section in SECTIONS]
     assert len(set(names)) == len(names)
-    names_in_order = ["zip", "cold", "rebuild", "images", "qa", "up", "serve", "proxy", "release", "deploy", "backup"]
-    names_in_order.append("pipuv")
+    names_in_order = ["zip", "cold", "rebuild", "images", "qa", "up", "serve", "proxy", "release", "trust", "deploy"]
+    names_in_order += ["backup", "pipuv"]
     assert names == [*names_in_order, "cluster"]  # run order
     assert parse_options(["--skip", names[-1]]).skip == [names[-1]]
     assert TARGETS["noop_s"] == 0.3 and TARGETS["code_only_s"] == 1.0 and TARGETS["code_change_up_s"] == 4.0
@@ -473,6 +479,7 @@ def test_rebuilds_are_judged_by_the_whole_command_and_show_the_compose_build_apa
     assert (rows["noop_prod"].value, rows["noop_prod"].status) == ("0.66 s", "MISS")
     assert rows["noop_prod"].target == "≤ 0.3 s"
     assert rows["noop_prod_compose"].value == "0.20 s" and rows["noop_prod_compose"].status == "info"
+    assert rows["invoke_version"].value == "0.25 s", "the start-up every task pays, beside the build's time"
     assert "the compose build alone takes 0.20 s" in rows["noop_prod"].why
     assert (rows["code_only_prod"].value, rows["code_only_prod"].status) == ("2.38 s", "MISS")
     assert rows["code_only_prod"].target == "≤ 1 s"
@@ -603,6 +610,29 @@ def test_release_push_rows(code_bytes, status):
     rows = by_key(rows_of(results(release=pushes)))
     assert rows["push_first"].value == "21.7 s, 80.4 MB in 14 blobs"
     assert rows["push_code_only_share"].status == status
+
+
+@pytest.mark.parametrize(
+    ("sign", "verify", "release_status", "deploy_status"),
+    [
+        pytest.param(0.95, 0.31, "PASS", "PASS", id="within-both"),
+        pytest.param(1.5, 0.31, "MISS", "PASS", id="release-over-2s"),
+        pytest.param(0.95, 0.5, "PASS", "MISS", id="deploy-over-1s"),
+    ],
+)
+def test_trust_rows_add_up_the_medians_of_each_step(sign, verify, release_status, deploy_status):
+    samples = {"sign": [sign, 9.0, sign], "provenance": [0.66], "verify_signature": [verify],
+               "verify_provenance": [0.62]}  # fmt: skip
+    rows = by_key(rows_of(results(trust=samples)))
+    assert rows["sign"].value == f"{sign:.2f} s"
+    assert rows["release_added"].value == f"{sign + 0.66:.2f} s" and rows["release_added"].status == release_status
+    assert rows["deploy_added"].value == f"{verify + 0.62:.2f} s" and rows["deploy_added"].status == deploy_status
+    assert rows["deploy_added"].target == "≤ 1 s" and rows["release_added"].target == "≤ 2 s"
+
+
+def test_trust_rows_without_a_step_are_not_judged():
+    rows = by_key(rows_of(results(trust={"sign": [0.9]})))
+    assert rows["release_added"].status == "n/a"
 
 
 @pytest.mark.parametrize(

@@ -215,6 +215,21 @@ def build_head(profile: str) -> list[str]:
             id="run passes each env pair",
         ),
         pytest.param(
+            compose.run_argv(SETTINGS, TEST_QA, [], env=["QA_CHANGED=ab12"], volumes=["p-testmon:/testmon"]),
+            [
+                *head("test-qa"),
+                "run",
+                "--rm",
+                "--no-TTY",
+                "--env",
+                "QA_CHANGED=ab12",
+                "--volume",
+                "p-testmon:/testmon",
+                "test-qa",
+            ],
+            id="run mounts each volume after the env pairs (qa --changed)",
+        ),
+        pytest.param(
             compose.run_argv(SETTINGS, PROD, ["python", "manage.py", "migrate"], tty=True),
             [*head("prod"), "run", "--rm", "prod", "python", "manage.py", "migrate"],
             id="run with tty drops --no-TTY",

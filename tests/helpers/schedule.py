@@ -1,0 +1,79 @@
+"""How e2e is spread over xdist workers when asked to (docs/test-clock.md): groups, order, SIGTERM to the workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from contextlib import suppress
+from pathlib import Path
+
+import pytest
+
+# Two at a time (opt-in, docs/test-clock.md): `nox -s e2e -- -n 2 --dist loadgroup --no-loadscope-reorder` runs
+# tests/integration with pytest-xdist, so one test's waits (health checks, timeouts, a build's downloads) overlap another's work.
+# A module is one unit: its tests run in file order on one worker and share its module fixtures. The swarm tests
+# (mark `swarm`) run after, alone (`-m swarm`): leaving swarm mode restarts every container on a user-defined network
+# of the engine; run with -n anyway, they share one group (SWARM_GROUP), so two never overlap. Each worker has its
+# own session fixtures; the second worker's builds of the same stages are build-cache hits.
+
+SWARM_GROUP = "swarm"
+# The groups that take longest (README "How long the tests take"), handed out first so that both workers end
+# close together; every other group follows in file order.
+LONGEST_FIRST = (SWARM_GROUP, "test_release", "test_faults", "test_data_safety", "test_pull_path", "test_daily_use")
+
+
+def xdist_group_of(item: pytest.Item) -> str:
+    """The group of a test: its own xdist_group mark, else SWARM_GROUP for a swarm test, else its module."""
+    marks = [mark.args[0] if mark.args else mark.kwargs.get("name", "") for mark in item.iter_markers("xdist_group")]
+    if marks:
+        return marks[0]
+    return SWARM_GROUP if any(item.iter_markers("swarm")) else item.path.stem
+
+
+def schedule_rank(item: pytest.Item) -> int:
+    group = xdist_group_of(item)
+    return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
+def is_xdist_controller(config: pytest.Config) -> bool:
+    """True in the process that hands tests to xdist workers (not in a worker, nor in a run without -n)."""
+    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
+
+
+def child_pids(parent: int) -> list[int]:
+    """The processes whose parent is `parent` (xdist's workers, for the controller), read from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "(command)": state, ppid, ...
+        except (OSError, IndexError):
+            continue
+        if fields[1:2] == [str(parent)]:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def forward_sigterm_to_workers() -> None:
+    """In the controller: SIGTERM goes on to every worker, which cleans up as a single run does (its fixtures'
+    teardown), reports, and ends; the controller then ends too. Ctrl-C reaches the workers through the terminal.
+    xdist waits EXIT_TIMEOUT seconds for a worker that was told to stop; raised so teardowns finish."""
+    from xdist.workermanage import NodeManager
+
+    NodeManager.EXIT_TIMEOUT = 300  # as nox's terminate_timeout (noxfile PYTEST_SHUTDOWN)
+
+    def forward(signum, frame) -> None:
+        print("terminated: the workers clean up as on Ctrl-C", file=sys.stderr, flush=True)
+        for pid in child_pids(os.getpid()):
+            with suppress(ProcessLookupError):  # ended on its own meanwhile
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+
+
+def group_and_order(items: list) -> None:
+    """Every test gets its xdist group (module, or SWARM_GROUP); the longest groups first, file order kept."""
+    for item in items:
+        if not any(item.iter_markers("xdist_group")):
+            item.add_marker(pytest.mark.xdist_group(xdist_group_of(item)))
+    items.sort(key=schedule_rank)  # stable: file order within a module, module order otherwise
