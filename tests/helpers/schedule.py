@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 # Two at a time (opt-in, docs/test-clock.md): `nox -s e2e -- -n 2 --dist loadgroup --no-loadscope-reorder` runs
-# tests/integration with pytest-xdist, so one test's waits (health checks, timeouts, a build's downloads) overlap another's work.
+# tests/integration with pytest-xdist, so one test's waits (health checks, timeouts, builds) overlap another's work.
 # A module is one unit: its tests run in file order on one worker and share its module fixtures. The swarm tests
 # (mark `swarm`) run after, alone (`-m swarm`): leaving swarm mode restarts every container on a user-defined network
 # of the engine; run with -n anyway, they share one group (SWARM_GROUP), so two never overlap. Each worker has its
