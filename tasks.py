@@ -37,6 +37,10 @@ ENV_HELP = (
     "NAME=VALUE or NAME (value from your environment) for the container; repeat it. Values of names that look "
     "secret (PASSWORD, SECRET, TOKEN, KEY) are passed by name, never shown. Default: none."
 )
+LOCK_WAIT_HELP = (
+    f"Seconds to wait while another deploy or rollback of the stack holds the deploy lock; 0 refuses at once. "
+    f"Default: DEPLOY_LOCK_WAIT ({DEFAULTS['DEPLOY_LOCK_WAIT']})."
+)
 NO_BACKUP_HELP = "Skip the automatic safety backup (the output says so). Default: off (back up first)."
 VOLUME_HELP = {
     "volumes": "Also delete the database volume (asks to confirm; backs it up first). Default: off.",
@@ -501,13 +505,14 @@ def swarm_leave(c, yes=False):
     help={
         "stage": "Only prod deploys to a swarm. Default: prod.",
         "replicas": "App replicas, at least 1. Default: DEPLOY_REPLICAS (2).",
+        "wait": LOCK_WAIT_HELP,
     },
 )
 @user_errors
-def deploy_(c, stage="prod", replicas=None):
+def deploy_(c, stage="prod", replicas=None, wait=None):
     """Deploy the last release to the swarm: secrets, database, migrate job once, rolling update; print the URL."""
     d = deployer(c)
-    d.deploy(Stage.parse(stage), replicas if replicas is not None else d.settings["DEPLOY_REPLICAS"])
+    d.deploy(Stage.parse(stage), replicas if replicas is not None else d.settings["DEPLOY_REPLICAS"], wait=wait)
 
 
 @task(name="status")
@@ -517,11 +522,18 @@ def deploy_status(c):
     deployer(c).status()
 
 
-@task(name="rollback")
+@task(name="rollback", help={"wait": LOCK_WAIT_HELP})
 @user_errors
-def deploy_rollback(c):
+def deploy_rollback(c, wait=None):
     """Roll the app back to the digest it ran before the last update, and wait until it has."""
-    deployer(c).rollback()
+    deployer(c).rollback(wait=wait)
+
+
+@task(name="unlock")
+@user_errors
+def deploy_unlock(c):
+    """Release the deploy lock left by a killed deploy (refused while that deploy still runs on this host)."""
+    deployer(c).unlock()
 
 
 @task(name="rm", help={"yes": "Remove without asking for the project name (needed without a terminal). Default: off."})
@@ -538,7 +550,7 @@ registry = Collection("registry", registry_up, registry_down)
 tls_tasks = Collection("tls", tls_trust)
 db = Collection("db", db_backup, db_restore, db_reset, db_list, db_shell)
 swarm_tasks = Collection("swarm", swarm_init, swarm_leave)
-deploy_tasks = Collection("deploy", deploy_, deploy_status, deploy_rollback, deploy_rm)
+deploy_tasks = Collection("deploy", deploy_, deploy_status, deploy_rollback, deploy_rm, deploy_unlock)
 keys = Collection("keys", keys_init)
 ns = Collection(
     adopt, wheel_build, zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough,

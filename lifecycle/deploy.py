@@ -16,14 +16,15 @@ right order, waits with a deadline while printing progress, and reports. The ord
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import offline, probes, provenance, signing, swarm, tls
+from lifecycle import deploylock, offline, probes, provenance, signing, swarm, tls
 from lifecycle.backup import confirm_project
 from lifecycle.errors import UserError
 from lifecycle.release import ReleaseLog
@@ -121,6 +122,23 @@ class Deployer:
 
     def say(self, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
+
+    @property
+    def lock(self) -> deploylock.DeployLock:
+        """One deploy or rollback at a time on this stack, from whichever checkout (lifecycle/deploylock.py)."""
+        timeout = float(self.settings["DEPLOY_LOCK_TIMEOUT"])
+        return deploylock.DeployLock(
+            self.stack, self.settings.root, self.run, timeout, sleep=self.sleep, clock=self.clock
+        )
+
+    @contextlib.contextmanager
+    def locked(self, action: str, what: str, wait: object) -> Iterator[None]:
+        if self.dry:
+            yield
+            return
+        with self.lock.held(action, what, deploylock.check_wait(wait)) as holder:
+            self.say(f"deploy lock taken: {holder.line()}")
+            yield
 
     @property
     def url(self) -> str:
@@ -318,12 +336,18 @@ class Deployer:
         self.wait(f"HTTPS on port {port}", lambda: "ok" if probes.https_health_answers(port) else None, timeout)
 
     # --------------------------------------------------------------------------------------- actions
-    def deploy(self, stage: Stage, replicas: object) -> str:
+    def deploy(self, stage: Stage, replicas: object, wait: object = None) -> str:
         check_stage(stage)
         count = check_replicas(replicas)
+        wait = self.settings["DEPLOY_LOCK_WAIT"] if wait is None else wait
+        deploylock.check_wait(wait)
         self.require_swarm()
         image = last_release(self.settings, stage)
-        require_trusted(self.settings, self.run, image, dry=self.dry)
+        require_trusted(self.settings, self.run, image, dry=self.dry)  # read only: before the lock
+        with self.locked("deploy", f"{swarm.short(image)} with {count} replicas", wait):
+            return self.deploy_locked(image, count)
+
+    def deploy_locked(self, image: str, count: int) -> str:
         timeout = float(self.settings["DEPLOY_TIMEOUT"])
         if not self.dry:
             self.require_image(image)
@@ -345,8 +369,18 @@ class Deployer:
         self.say(f"deployed {swarm.short(image)} with {count} replicas: {self.url}")
         return self.url
 
-    def rollback(self) -> str:
+    def rollback(self, wait: object = None) -> str:
+        wait = self.settings["DEPLOY_LOCK_WAIT"] if wait is None else wait
+        deploylock.check_wait(wait)
         self.require_swarm()
+        with self.locked("rollback", self.app, wait):
+            return self.rollback_locked()
+
+    def unlock(self) -> None:
+        self.require_swarm()
+        self.say(self.lock.unlock())
+
+    def rollback_locked(self) -> str:
         state = self.service(self.app)
         if state is None:
             raise UserError(f"nothing is deployed in stack {self.stack}; run: invoke deploy --stage prod")
@@ -374,6 +408,10 @@ class Deployer:
         else:
             update = state.update_state or "none yet"
             print(f"app runs {state.image}; last update: {update} {state.update_message}".rstrip(), flush=True)
+        holder = self.lock.holder()
+        print(f"deploy lock: held by {holder.line()}" if holder else "deploy lock: free", flush=True)
+        for entry in deploylock.read_log(self.settings.root)[-3:]:
+            print(f"{entry.at} {entry.who}@{entry.host} {entry.action} {entry.what}: {entry.outcome}", flush=True)
 
     def remove(self, yes: bool = False, ask: Callable[[str], str] | None = None) -> None:
         """Remove the stack's services and network; its volumes and secrets stay. Asks for the name unless `yes`."""

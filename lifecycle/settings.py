@@ -82,6 +82,8 @@ TABLE = (
     project_setting(
         "DEPLOY_TIMEOUT", "300", "Seconds invoke deploy waits for each step (database, migrate job, update)."
     ),
+    Setting("DEPLOY_LOCK_WAIT", "0", "Seconds a second invoke deploy/rollback waits for the deploy lock (0: refuse)."),
+    Setting("DEPLOY_LOCK_TIMEOUT", "3600", "Seconds after which a deploy lock is stale (left by a killed deploy)."),
     project_setting("APP_CPUS", "1", "CPU limit of each app replica in the swarm stack."),
     project_setting("APP_MEMORY", "512M", "Memory limit of each app replica in the swarm stack."),
     Setting("DEBIAN_MIRROR", "http://deb.debian.org/debian", "Debian mirror for the offline base images."),
@@ -445,8 +447,9 @@ def validate(values: Mapping[str, str]) -> None:
         )
     if not values["BACKUP_KEEP"].isdigit() or int(values["BACKUP_KEEP"]) < 1:
         raise UserError(f"BACKUP_KEEP={values['BACKUP_KEEP']!r} is not a count of at least 1; set it to e.g. 10")
-    if not values["DEPLOY_TIMEOUT"].isdigit():
-        raise UserError(f"DEPLOY_TIMEOUT={values['DEPLOY_TIMEOUT']!r} is not a whole number of seconds; e.g. 300")
+    for name, example in (("DEPLOY_TIMEOUT", "300"), ("DEPLOY_LOCK_WAIT", "600"), ("DEPLOY_LOCK_TIMEOUT", "3600")):
+        if not values[name].isdigit():
+            raise UserError(f"{name}={values[name]!r} is not a whole number of seconds; e.g. {example}")
     if not IMAGE_NAME.fullmatch(values["PROJ_NAME"]):
         raise UserError(
             f"PROJ_NAME={values['PROJ_NAME']!r} is not a valid image name; "

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import RecordingRunner
 
-from lifecycle import deploy, probes, swarm, tls
+from lifecycle import deploy, deploylock, probes, swarm, tls
 from lifecycle.errors import UserError
 from lifecycle.release import Release, ReleaseLog
 from lifecycle.runner import Result
@@ -455,7 +455,7 @@ def test_deploy_of_a_digest_the_registry_lost_changes_nothing(make_settings, tmp
     write_releases(tmp_path, ("prod", IMAGE))
     with pytest.raises(UserError, match=r"the registry no longer has .*sha256:aaaaaaaaaaaa"):
         deployer(make_settings, tmp_path, runner).deploy(PROD, 2)
-    assert runner.calls[-1] == swarm.pull(IMAGE)
+    assert runner.calls[-2:] == [swarm.pull(IMAGE), deploylock.inspect("shop_deploy-lock")]  # then the lock's release
 
 
 def test_a_failed_migration_stops_before_the_app_with_the_job_logs(make_settings, tmp_path):
@@ -475,10 +475,11 @@ def test_a_failed_migration_stops_before_the_app_with_the_job_logs(make_settings
     deploys = [call for call in runner.calls if call[:3] == ["docker", "stack", "deploy"]]
     assert [call[-2] for call in deploys] == [str(tmp_path / swarm.MIGRATE_FILE)]  # never stack.yaml
     assert swarm.container_logs("c1") in runner.calls
-    assert runner.calls[-3:] == [
+    assert runner.calls[-4:] == [
         swarm.service_rm("shop_migrate"),
         swarm.stopped_task_containers("shop_migrate"),
         swarm.container_rm("c1"),
+        deploylock.inspect("shop_deploy-lock"),  # then the lock's release
     ]
 
 
