@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import deploylock, offline, probes, provenance, signing, swarm, tls
+from lifecycle import deploylock, maintenance, offline, probes, provenance, signing, swarm, tls
 from lifecycle.backup import confirm_project
 from lifecycle.errors import UserError
 from lifecycle.release import ReleaseLog
@@ -148,12 +148,15 @@ class Deployer:
         """The stack files' variables: the settings, the images, the replicas and the secrets' names."""
         names = {f"{variable}_SECRET": name for variable, name in secrets.items()}
         config = swarm.content_name(self.stack, "haproxy", (self.settings.root / swarm.PROXY_CONFIG).read_bytes())
+        page = maintenance.page_file(self.settings)
         return {
             **self.settings.env,
             "APP_IMAGE": image,
             "REPLICAS": str(replicas),
             "PROXY_IMAGE": proxy_image,
             "PROXY_CONFIG": config,
+            "MAINTENANCE_PAGE_FILE": str(page),
+            "PROXY_PAGE_CONFIG": swarm.content_name(self.stack, "maintenance", page.read_bytes()),
             **names,
         }
 
@@ -365,6 +368,9 @@ class Deployer:
         self.run(swarm.stack_deploy(self.stack, stack_files(self.settings)), env=env)
         self.wait_app(image, count, before, timeout)
         self.wait_running("proxy", timeout)
+        maintenance.Maintenance(self.settings, self.run, dry=self.dry).reapply(
+            "swarm"
+        )  # a new proxy starts with it off
         self.wait_served(timeout)
         self.say(f"deployed {swarm.short(image)} with {count} replicas: {self.url}")
         return self.url

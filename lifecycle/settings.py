@@ -111,6 +111,14 @@ TABLE = (
         "SIGNING_PRIVATE_KEY", ".lifecycle/signing/cosign.private", "Private key invoke release signs with (0600)."
     ),
     Setting("SIGNING_PASSPHRASE_FILE", ".lifecycle/signing/passphrase", "File holding the private key's passphrase."),
+    Setting(
+        "MAINTENANCE_ALLOW", "", "Client addresses or networks (comma-separated) that reach the app in maintenance."
+    ),
+    project_setting(
+        "MAINTENANCE_PAGE",
+        "",
+        "HTML page of maintenance mode (in the checkout); empty: templates/503.html or a plain one.",
+    ),
     Setting("ALLOW_UNSIGNED", "false", "true: deploy unsigned images too (a transition; warned on every deploy)."),
     Setting("HTTPS_PORT", "8443", "Host port (on 127.0.0.1) where the proxy serves prod over HTTPS."),
     Setting("TLS_CERT_FILE", "", "PEM certificate (chain) the proxy serves; empty: the one in .lifecycle/tls/."),

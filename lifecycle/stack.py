@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lifecycle import backup, buildkey, codezip, container_env, dbclient, offline, sbom, secretfiles, tls
+from lifecycle import backup, buildkey, codezip, container_env, dbclient, maintenance, offline, sbom, secretfiles, tls
 from lifecycle import compose as cmd
 from lifecycle.doctor import base_image_fix
 from lifecycle.errors import UserError
@@ -334,7 +334,10 @@ class Suite:
             return self.settings
         files = tls.ensure_certificate(self.settings, self.run)
         image = offline.available_or_offline(self.settings, self.run, "proxy", self.settings["PROXY_IMAGE"])
-        return self.settings.override(PROXY_IMAGE=image, TLS_CERT_FILE=str(files.cert), TLS_KEY_FILE=str(files.key))
+        page = str(maintenance.page_file(self.settings))
+        return self.settings.override(
+            PROXY_IMAGE=image, TLS_CERT_FILE=str(files.cert), TLS_KEY_FILE=str(files.key), MAINTENANCE_PAGE_FILE=page
+        )
 
     def check_image_built(self, stage: Stage) -> None:
         """`up --no-build` runs this checkout's image (named after its compose project, so no other checkout's)."""
@@ -438,6 +441,7 @@ class Suite:
         database.record_server()
         if stage.behind_https_proxy and not self.dry:
             wait_for_https(int(settings["HTTPS_PORT"]))
+            maintenance.Maintenance(self.settings, self.run).reapply("compose")  # a new proxy starts with it off
         if debug:
             waiting = "; the server starts once a client attaches" if paused else ""
             self.say(f"debugpy listens on 127.0.0.1:{self.settings['DEBUG_PORT']}{waiting} (README: Debugging)")

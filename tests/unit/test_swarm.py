@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import RecordingRunner
 
-from lifecycle import deploy, deploylock, probes, swarm, tls
+from lifecycle import deploy, deploylock, maintenance, probes, swarm, tls
 from lifecycle.errors import UserError
 from lifecycle.release import Release, ReleaseLog
 from lifecycle.runner import Result
@@ -337,6 +337,7 @@ def deployer(make_settings, tmp_path, runner, **environ: str) -> deploy.Deployer
     (tmp_path / "docker").mkdir(exist_ok=True)
     (tmp_path / swarm.PROXY_CONFIG).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / swarm.PROXY_CONFIG).write_text("global\n", encoding="utf-8")
+    (tmp_path / maintenance.PLAIN_PAGE).write_text("<h1>maintenance</h1>\n", encoding="utf-8")
     certificate = tls.local_files(tmp_path)
     certificate.cert.parent.mkdir(parents=True, exist_ok=True)
     certificate.cert.write_text("CERT\n", encoding="utf-8")
