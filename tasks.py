@@ -12,22 +12,24 @@ import functools
 import os
 import shlex
 import signal
+import time
 from pathlib import Path
 
 from invoke import Collection, Exit, task
 from invoke.runners import Local
 
 from lifecycle import adopt as adopting
-from lifecycle import backup, deps, offline, provenance, sbom, signing, tls, wheel
+from lifecycle import backup, deps, maintenance, offline, provenance, sbom, signing, tls, wheel
 from lifecycle import cluster as cluster_core
 from lifecycle import compose as cmd
 from lifecycle import deploy as swarm_deploy
 from lifecycle import doctor as doctor_checks
 from lifecycle import registry as local_registry
 from lifecycle import release as releasing
+from lifecycle import status as site_status
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
-from lifecycle.runner import InvokeRunner, Terminated, interrupt_on_sigterm
+from lifecycle.runner import InvokeRunner, SubprocessRunner, Terminated, interrupt_on_sigterm
 from lifecycle.settings import DEFAULTS, ENGINE_CACHE, load_settings
 from lifecycle.stack import Suite, terminal_prompt
 from lifecycle.stages import NAMES, Stage
@@ -543,6 +545,40 @@ def deploy_rm(c, yes=False):
     deployer(c).remove(yes=yes, ask=terminal_prompt())
 
 
+@task(name="status", help={"json": "Print the report as JSON (for scripts). Default: off."})
+@user_errors
+def status_report(c, json=False):
+    """One screen about the running site (compose and swarm): what runs, health, migrations, backup, certificate."""
+    started = time.monotonic()
+    lines = site_status.Status(load_settings(), SubprocessRunner(echo=False)).lines()
+    seconds = time.monotonic() - started
+    print(site_status.as_json(lines, seconds) if json else site_status.as_text(lines, seconds))
+    if not all(line.ok for line in lines):
+        raise Exit(code=1)
+
+
+MAINTENANCE_TARGET_HELP = "compose (prod) or swarm (the stack's proxies on this node). Default: every running one."
+
+
+def maintenance_mode(c) -> maintenance.Maintenance:
+    s = suite(c)
+    return maintenance.Maintenance(s.settings, s.run, dry=s.dry)
+
+
+@task(name="on", help={"target": MAINTENANCE_TARGET_HELP})
+@user_errors
+def maintenance_on(c, target=None):
+    """Answer every request with the maintenance page (503, Retry-After) but /health and MAINTENANCE_ALLOW."""
+    print("\n".join(maintenance_mode(c).switch(True, target)))
+
+
+@task(name="off", help={"target": MAINTENANCE_TARGET_HELP})
+@user_errors
+def maintenance_off(c, target=None):
+    """Serve the site again (the proxy's runtime API: no reload, no restart)."""
+    print("\n".join(maintenance_mode(c).switch(False, target)))
+
+
 images = Collection("images", images_offline)
 dependencies = Collection("deps", deps_lock, deps_upgrade)
 cluster = Collection("cluster", cluster_up, cluster_down, cluster_status)
@@ -552,10 +588,22 @@ db = Collection("db", db_backup, db_restore, db_reset, db_list, db_shell)
 swarm_tasks = Collection("swarm", swarm_init, swarm_leave)
 deploy_tasks = Collection("deploy", deploy_, deploy_status, deploy_rollback, deploy_rm, deploy_unlock)
 keys = Collection("keys", keys_init)
+maintenance_tasks = Collection("maintenance", maintenance_on, maintenance_off)
 ns = Collection(
     adopt, wheel_build, zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough,
-    sbom_summary, release, releases,
+    sbom_summary, release, releases, status_report,
 )  # fmt: skip
-for collection in (images, dependencies, registry, tls_tasks, db, swarm_tasks, deploy_tasks, cluster, keys):
+for collection in (
+    images,
+    dependencies,
+    registry,
+    tls_tasks,
+    db,
+    swarm_tasks,
+    deploy_tasks,
+    cluster,
+    keys,
+    maintenance_tasks,
+):
     ns.add_collection(collection)
 ns.configure({"runners": {"local": InterruptibleLocal}})

@@ -1,0 +1,288 @@
+"""`invoke status`: one screen about the running site, compose's stages and the swarm stack, in under 2 s.
+
+Probes first (read-only docker/openssl commands, run concurrently, each with a deadline), then a pure report: each
+line is ok or not, and a line that is not says what to run. The probes' answers are plain strings, so every
+decision is unit-tested without an engine (tests/unit/test_status.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+from lifecycle import backup, deploylock, maintenance, swarm, tls
+from lifecycle.release import ReleaseLog
+from lifecycle.runner import Result, Runner
+from lifecycle.settings import Settings
+
+PROBE_SECONDS = 1.5  # each probe's deadline: the whole report stays under 2 s
+CERT_WARN_DAYS = 14
+BACKUP_WARN_HOURS = 26  # a daily backup, with slack
+INSPECT_FORMAT = (
+    '{{index .Config.Labels "com.docker.compose.service"}}\t{{.State.Status}}\t'
+    "{{if .State.Health}}{{.State.Health.Status}}{{end}}\t{{.Image}}\t{{.Config.Image}}\t{{.ID}}"
+)
+APP_SERVICES = ("prod", "stage", "dev")
+
+
+# ------------------------------------------------------------------------------------------ builders
+def compose_containers(project: str) -> list[str]:
+    return ["docker", "container", "ls", "--quiet", "--filter", f"label=com.docker.compose.project={project}"]
+
+
+def inspect_containers(ids: Sequence[str]) -> list[str]:
+    return ["docker", "container", "inspect", "--format", INSPECT_FORMAT, *ids]
+
+
+def image_ids(images: Sequence[str]) -> list[str]:
+    return ["docker", "image", "inspect", "--format", "{{index .RepoTags 0}}\t{{.Id}}", *images]
+
+
+def stack_services(stack: str) -> list[str]:
+    filters = ["--filter", f"label=com.docker.stack.namespace={stack}"]
+    return ["docker", "service", "ls", *filters, "--format", "{{.Name}}\t{{.Replicas}}\t{{.Image}}"]
+
+
+def migrate_plan(container: str) -> list[str]:
+    return ["docker", "exec", container, "python", "manage.py", "migrate", "--plan"]
+
+
+def certificate_end(cert: str) -> list[str]:
+    return ["openssl", "x509", "-enddate", "-noout", "-in", cert]
+
+
+# ------------------------------------------------------------------------------------------ parsers
+@dataclass(frozen=True)
+class Container:
+    service: str
+    state: str  # running, exited, ...
+    health: str  # healthy, unhealthy, starting, "" (no health check)
+    image_id: str
+    image: str
+    id: str
+
+
+def parse_containers(text: str) -> list[Container]:
+    found = []
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 6:
+            found.append(Container(*parts))
+    return found
+
+
+def parse_image_ids(text: str) -> dict[str, str]:
+    return dict(line.split("\t", 1) for line in text.splitlines() if "\t" in line)
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    running: int
+    wanted: int
+    image: str
+
+
+def parse_services(text: str) -> list[Service]:
+    """`NAME\tRUNNING/WANTED[ (max N per node)]\tIMAGE`; a global service shows `1/1`."""
+    found = []
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) != 3:
+            continue
+        running, _, wanted = parts[1].split(" ")[0].partition("/")
+        if running.isdigit() and wanted.isdigit():
+            found.append(Service(parts[0], int(running), int(wanted), parts[2]))
+    return found
+
+
+def parse_end_date(text: str) -> dt.datetime | None:
+    """`notAfter=Mar  4 07:00:00 2027 GMT` (openssl x509 -enddate)."""
+    value = text.strip().removeprefix("notAfter=")
+    try:
+        return dt.datetime.strptime(" ".join(value.split()), "%b %d %H:%M:%S %Y %Z").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+
+
+# ------------------------------------------------------------------------------------------ the facts
+@dataclass
+class Facts:
+    """What the probes found; None means "could not tell" (a probe failed or timed out)."""
+
+    project: str
+    containers: list[Container] = field(default_factory=list)
+    built: dict[str, str] = field(default_factory=dict)  # PROJECT:stage -> image id of the last build
+    services: list[Service] | None = None  # None: not a swarm manager
+    release: str = ""  # the last prod release, name@sha256
+    pending: list[str] | None = None
+    migrations_where: str = ""  # the container migrate --plan ran in
+    cert_end: dt.datetime | None = None
+    backup_created: dt.datetime | None = None
+    maintenance: dict[str, bool] = field(default_factory=dict)
+    lock: str = ""  # the deploy lock's holder line, "" when free
+    jobs: list[str] | None = None  # jobs' last results (none configured yet)
+
+
+@dataclass(frozen=True)
+class Line:
+    name: str
+    ok: bool
+    text: str
+    fix: str = ""  # what to run when not ok
+
+    def show(self) -> str:
+        mark = "ok  " if self.ok else "FIX "
+        return f"{mark}{self.name}: {self.text}" + (f"; run: {self.fix}" if self.fix and not self.ok else "")
+
+
+def report(facts: Facts, now: dt.datetime) -> list[Line]:
+    """The facts as lines, each ok or saying what to run."""
+    lines: list[Line] = []
+    running = [c for c in facts.containers if c.state == "running"]
+    for container in sorted(facts.containers, key=lambda c: c.service):
+        name = f"compose {container.service}"
+        if container.state != "running":
+            lines.append(Line(name, False, container.state, f"invoke up --stage {container.service}"))
+            continue
+        health = container.health or "running (no health check)"
+        built = facts.built.get(container.image)
+        if container.health and container.health != "healthy":
+            lines.append(Line(name, False, health, "invoke logs --service " + container.service))
+        elif built and built != container.image_id and container.service in APP_SERVICES:
+            lines.append(Line(name, False, f"{health}, runs an older build than {container.image}",
+                              f"invoke up --stage {container.service}"))  # fmt: skip
+        else:
+            lines.append(Line(name, True, f"{health}, {container.image} {container.image_id[7:19]}"))
+    if not facts.containers:
+        lines.append(Line("compose", True, "nothing running"))
+    if facts.services is None:
+        lines.append(Line("swarm", True, "not a swarm manager: no stack"))
+    elif not facts.services:
+        lines.append(Line("swarm", True, f"no stack {facts.project} deployed"))
+    for service in facts.services or []:
+        name = f"swarm {service.name.removeprefix(facts.project + '_')}"
+        replicas = f"{service.running}/{service.wanted} running"
+        if service.running < service.wanted:
+            lines.append(Line(name, False, replicas, "invoke deploy.status"))
+        elif name == "swarm app" and facts.release and service.image != facts.release:
+            text = f"{replicas}, {swarm.short(service.image)} is not the last release {swarm.short(facts.release)}"
+            lines.append(Line(name, False, text, "invoke deploy"))
+        else:
+            lines.append(Line(name, True, f"{replicas}, {swarm.short(service.image)}"))
+    if facts.lock:
+        lines.append(
+            Line("deploy lock", False, f"held by {facts.lock}", "invoke deploy.status (stale: invoke deploy.unlock)")
+        )
+    if facts.pending is None:
+        if running:
+            lines.append(Line("migrations", False, "unknown (migrate --plan failed)", "invoke manage 'migrate --plan'"))
+    elif facts.pending:
+        text = f"{len(facts.pending)} pending in {facts.migrations_where}: {', '.join(facts.pending[:3])}"
+        lines.append(Line("migrations", False, text, "invoke manage migrate --stage STAGE, or invoke deploy"))
+    else:
+        lines.append(Line("migrations", True, f"none pending ({facts.migrations_where})"))
+    if facts.backup_created is None:
+        lines.append(Line("backup", False, "none yet", "invoke db.backup"))
+    else:
+        age = (now - facts.backup_created).total_seconds()
+        text = f"last one {backup.format_age(age)} old"
+        lines.append(Line("backup", age < BACKUP_WARN_HOURS * 3600, text, "invoke db.backup"))
+    if facts.cert_end is None:
+        lines.append(Line("certificate", False, "unreadable or missing", "invoke up --stage prod (makes a local one)"))
+    else:
+        days = (facts.cert_end - now).total_seconds() / 86400
+        text = f"expires {facts.cert_end:%Y-%m-%d} ({days:.0f} days)"
+        lines.append(
+            Line(
+                "certificate",
+                days > CERT_WARN_DAYS,
+                text,
+                "renew it (TLS_CERT_FILE), or delete .lifecycle/tls/server.crt",
+            )
+        )
+    for target, on in sorted(facts.maintenance.items()):
+        text = "ON: every request but /health gets the 503 page" if on else "off"
+        lines.append(Line(f"maintenance ({target})", not on, text, "invoke maintenance.off"))
+    if facts.jobs is None:
+        lines.append(Line("jobs", True, "none configured"))
+    return lines
+
+
+# ------------------------------------------------------------------------------------------ probing
+@dataclass
+class Status:
+    settings: Settings
+    run: Runner
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+
+    def probe(self, argv: list[str]) -> Result:
+        return self.run(argv, warn=True, capture=True, timeout=PROBE_SECONDS)
+
+    def facts(self) -> Facts:
+        project = self.settings.project_name
+        facts = Facts(project)
+        latest = ReleaseLog.of(self.settings).latest("prod")
+        facts.release = latest.reference if latest else ""
+        manifests = [m for _, m in backup.read_manifests(self.settings.root / self.settings["BACKUP_DIR"]) if m]
+        facts.backup_created = deploylock.parse_iso(manifests[0].created) if manifests else None
+        cert = tls.cert_files(self.settings).cert
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            listed = pool.submit(self.probe, compose_containers(project))
+            services = pool.submit(self.probe, stack_services(project))
+            end = pool.submit(self.probe, certificate_end(str(cert)))
+            lock = pool.submit(self.probe, deploylock.inspect(deploylock.lock_name(project)))
+            swarm_proxies = pool.submit(self.probe, maintenance.swarm_proxies(project))
+            app_tasks = pool.submit(self.probe, ["docker", "container", "ls", "--quiet", "--filter",
+                                                 f"label=com.docker.swarm.service.name={project}_app"])  # fmt: skip
+            ids = listed.result().stdout.split()
+            inspected = pool.submit(self.probe, inspect_containers(ids)) if ids else None
+            facts.containers = parse_containers(inspected.result().stdout) if inspected else []
+            images = sorted({c.image for c in facts.containers if c.service in APP_SERVICES})
+            built = pool.submit(self.probe, image_ids(images)) if images else None
+            app = next((c.id for c in facts.containers if c.service in APP_SERVICES and c.state == "running"), "")
+            where = next((c.service for c in facts.containers if c.id == app), "")
+            if not app:
+                app, where = (app_tasks.result().stdout.split() or [""])[0], "swarm app"
+            plan = pool.submit(self.probe, migrate_plan(app)) if app else None
+            proxies = {"compose": [c.id for c in facts.containers if c.service == "proxy" and c.state == "running"],
+                       "swarm": swarm_proxies.result().stdout.split()}  # fmt: skip
+            shows = {target: [pool.submit(self.probe, maintenance.runtime_argv(c, maintenance.show_command()))
+                              for c in containers] for target, containers in proxies.items() if containers}  # fmt: skip
+            answer = services.result()
+            facts.services = parse_services(answer.stdout) if answer.ok else None
+            answer = end.result()
+            facts.cert_end = parse_end_date(answer.stdout) if answer.ok else None
+            answer = lock.result()
+            facts.lock = (
+                deploylock.Holder.from_inspect(answer.stdout).line() if answer.ok and answer.stdout.strip() else ""
+            )
+            facts.built = parse_image_ids(built.result().stdout) if built else {}
+            if plan is not None:
+                answer = plan.result()
+                facts.pending = backup.planned_migrations(answer.stdout) if answer.ok else None
+                facts.migrations_where = where
+            else:
+                facts.pending, facts.migrations_where = [], "nothing running"
+            facts.maintenance = {target: all(maintenance.is_on(f.result().stdout) for f in futures)
+                                 for target, futures in shows.items()}  # fmt: skip
+        return facts
+
+    def lines(self) -> list[Line]:
+        return report(self.facts(), self.now())
+
+
+def as_json(lines: Sequence[Line], seconds: float) -> str:
+    return json.dumps({"ok": all(line.ok for line in lines), "seconds": round(seconds, 3),
+                       "lines": [asdict(line) for line in lines]}, indent=2)  # fmt: skip
+
+
+def as_text(lines: Sequence[Line], seconds: float) -> str:
+    wrong = sum(not line.ok for line in lines)
+    summary = (
+        f"{len(lines)} checks, {wrong} to fix ({seconds:.1f} s)" if wrong else f"all {len(lines)} ok ({seconds:.1f} s)"
+    )
+    return "\n".join([*(line.show() for line in lines), summary])
