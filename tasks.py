@@ -19,7 +19,7 @@ from invoke import Collection, Exit, task
 from invoke.runners import Local
 
 from lifecycle import adopt as adopting
-from lifecycle import backup, deps, maintenance, offline, provenance, sbom, signing, tls, wheel
+from lifecycle import backup, deps, maintenance, offline, provenance, sbom, signing, tls, tracing, wheel
 from lifecycle import cluster as cluster_core
 from lifecycle import compose as cmd
 from lifecycle import deploy as swarm_deploy
@@ -174,12 +174,17 @@ def down(c, volumes=False, yes=False, no_backup=False):
         "service": "Only this service (db, dev, test-qa, stage, prod, proxy). Default: all.",
         "follow": "Keep following the output. Default: off.",
         "tail": "Lines per service. Default: 200.",
+        "request": "Only the lines of one request (its X-Request-ID) from the proxy, gunicorn and Django, compose's "
+        "and the swarm stack's. Default: every line.",
     }
 )
 @user_errors
-def logs(c, service=None, follow=False, tail="200"):
+def logs(c, service=None, follow=False, tail="200", request=None):
     """Show the containers' logs."""
     s = suite(c)
+    if request is not None:
+        print("\n".join(tracing.request_lines(s.settings, s.run, request)))
+        return
     s.run(cmd.logs_argv(s.settings, [service] if service else [], follow=follow, tail=tail), env=s.settings.env)
 
 

@@ -343,3 +343,57 @@ def test_maintenance_lets_the_allow_list_through(checkout, base):
     finally:
         checkout.invoke_combined("maintenance.off")
     assert fetch(opener, base)[0] == 200
+
+
+def test_status_reports_the_running_prod_and_maintenance_in_under_2_s(checkout):
+    done = checkout.invoke_combined("maintenance.on")
+    assert done.returncode == 0, done.stdout
+    try:
+        done = checkout.invoke("status", "--json")
+    finally:
+        checkout.invoke_combined("maintenance.off")
+    report = json.loads(done.stdout)
+    lines = {line["name"]: line for line in report["lines"]}
+    print(f"invoke status: {report['seconds']} s of probes")
+    assert report["seconds"] < 2, report
+    assert lines["compose prod"]["ok"] and lines["compose prod"]["text"].startswith("healthy")
+    assert lines["migrations"] == {"name": "migrations", "ok": True, "text": "none pending (prod)", "fix": ""}
+    assert (
+        lines["maintenance (compose)"]["ok"] is False
+        and lines["maintenance (compose)"]["fix"] == "invoke maintenance.off"
+    )
+    assert done.returncode == 1  # something is wrong (maintenance is on): scripts can tell
+    assert lines["certificate"]["ok"]
+
+
+# ------------------------------------------------------------------------------------------- metrics and logs
+def test_one_request_is_traced_through_proxy_gunicorn_and_django_by_its_id(checkout, base):
+    context = ssl.create_default_context(cafile=str(local_files(checkout.root).ca))
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+    status, headers, _ = fetch(opener, f"{base}no-such-page-traced", headers={"X-Request-ID": "client-chosen-id"})
+    request_id = headers["X-Request-ID"]
+    assert status == 404 and re.fullmatch(r"[0-9a-f-]{36}", request_id), request_id  # the proxy's own, not ours
+    deadline = time.monotonic() + 30  # log lines reach docker's log a moment after the answer
+    while True:
+        done = checkout.invoke("logs", "--request", request_id)
+        records = [json.loads(line.split("| ", 1)[1]) for line in done.stdout.splitlines() if "| {" in line]
+        sources = {record.get("logger", "proxy") for record in records}
+        if {"proxy", "gunicorn.access", "django.request"} <= sources or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert {"proxy", "gunicorn.access", "django.request"} <= sources, done.stdout[-3000:]
+    assert all(record["request_id"] == request_id for record in records)
+    assert "client-chosen-id" not in done.stdout
+
+
+def test_metrics_only_inside_the_network_never_over_https(checkout, base):
+    context = ssl.create_default_context(cafile=str(local_files(checkout.root).ca))
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+    for path in ("metrics", "metrics/", "metrics?x=1"):
+        assert fetch(opener, f"{base}{path}")[0] == 404, path
+    proxy = checkout.container("proxy")
+    script = 'exec 3<>/dev/tcp/127.0.0.1/8405 && printf "GET /metrics HTTP/1.0\\r\\n\\r\\n" >&3 && cat <&3'
+    exported = docker("exec", proxy, "bash", "-c", script).stdout
+    assert exported.startswith("HTTP/1.1 200") and "haproxy_frontend_http_requests_total" in exported
+    published = docker("port", proxy).stdout
+    assert "8405" not in published and "8443/tcp" in published

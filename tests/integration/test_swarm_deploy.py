@@ -541,6 +541,15 @@ def test_a_killed_deploy_leaves_a_stale_lock_that_unlock_releases(site):
     assert https(site.https_port, "/health")[0] == 200
 
 
+def test_status_shows_the_stack_on_the_last_release(site):
+    done = site.invoke("status", "--json")
+    report = json.loads(done.stdout[done.stdout.index("{") :])
+    lines = {line["name"]: line for line in report["lines"]}
+    assert lines["swarm app"]["ok"], lines
+    assert lines["swarm app"]["text"].startswith("2/2 running, ") and "deploy lock" not in lines
+    assert lines["migrations"]["text"] == "none pending (swarm app)", report
+
+
 def test_a_changed_secret_key_rotates_on_the_next_deploy(site):
     before = docker("service", "inspect", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Secrets}}",
                     f"{site.stack}_app").stdout  # fmt: skip

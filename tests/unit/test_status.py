@@ -23,7 +23,6 @@ OLD = "127.0.0.1:5000/shop@sha256:" + "b" * 64
         (status.stack_services("shop"),
          ["docker", "service", "ls", "--filter", "label=com.docker.stack.namespace=shop",
           "--format", "{{.Name}}\t{{.Replicas}}\t{{.Image}}"]),
-        (status.migrate_plan("c1"), ["docker", "exec", "c1", "python", "manage.py", "migrate", "--plan"]),
         (status.certificate_end("/x/server.crt"), ["openssl", "x509", "-enddate", "-noout", "-in", "/x/server.crt"]),
         (status.image_ids(["shop:prod"]),
          ["docker", "image", "inspect", "--format", "{{index .RepoTags 0}}\t{{.Id}}", "shop:prod"]),
@@ -88,7 +87,7 @@ def test_a_healthy_site_is_all_ok():
                      id="replicas missing"),
         pytest.param({"pending": ["notes.0002_x"]}, "1 pending in prod: notes.0002_x; run: invoke manage migrate",
                      id="pending migrations"),
-        pytest.param({"pending": None}, "unknown (migrate --plan failed)", id="migrations unknown"),
+        pytest.param({"pending": None}, "unknown (prod health does not say)", id="migrations unknown"),
         pytest.param({"backup_created": None}, "FIX backup: none yet; run: invoke db.backup", id="no backup"),
         pytest.param({"backup_created": NOW - dt.timedelta(days=3)}, "last one 3 d old; run: invoke db.backup",
                      id="old backup"),
@@ -117,3 +116,22 @@ def test_json_and_text():
     assert data["ok"] is False and data["seconds"] == 0.432
     assert data["lines"][0] == {"name": "backup", "ok": False, "text": "none yet", "fix": "invoke db.backup"}
     assert status.as_text(lines, 0.4).splitlines()[-1] == "2 checks, 1 to fix (0.4 s)"
+
+
+@pytest.mark.parametrize(
+    ("code", "body", "pending"),
+    [
+        (200, '{"status": "ok", "database": "reachable"}', []),
+        (503, '{"status": "migrations pending", "pending": ["notes.0002_x"]}', ["notes.0002_x"]),
+        (503, '{"status": "database unreachable"}', None),
+        (0, "connection refused", None),
+        (502, "<html>bad gateway</html>", None),
+    ],
+)
+def test_pending_migrations_from_the_apps_health_answer(code, body, pending):
+    assert status.pending_from_health(code, body) == pending
+
+
+def test_health_probe_of_a_closed_port_says_nothing_answered():
+    code, why = status.get_health("http://127.0.0.1:9/health")
+    assert code == 0 and why
