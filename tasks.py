@@ -13,6 +13,7 @@ import os
 import shlex
 import signal
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from invoke import Collection, Exit, task
@@ -24,6 +25,7 @@ from lifecycle import cluster as cluster_core
 from lifecycle import compose as cmd
 from lifecycle import deploy as swarm_deploy
 from lifecycle import doctor as doctor_checks
+from lifecycle import jobs as scheduled
 from lifecycle import registry as local_registry
 from lifecycle import release as releasing
 from lifecycle import status as site_status
@@ -562,6 +564,13 @@ def status_report(c, json=False):
         raise Exit(code=1)
 
 
+@task(name="list")
+@user_errors
+def jobs_list(c):
+    """The jobs of [[tool.lifecycle.jobs]]: schedule, manage.py command, timeout, missed-run policy, next run (UTC)."""
+    print("\n".join(scheduled.listing(scheduled.read_jobs(load_settings().root), datetime.now(UTC))))
+
+
 MAINTENANCE_TARGET_HELP = "compose (prod) or swarm (the stack's proxies on this node). Default: every running one."
 
 
@@ -594,6 +603,7 @@ swarm_tasks = Collection("swarm", swarm_init, swarm_leave)
 deploy_tasks = Collection("deploy", deploy_, deploy_status, deploy_rollback, deploy_rm, deploy_unlock)
 keys = Collection("keys", keys_init)
 maintenance_tasks = Collection("maintenance", maintenance_on, maintenance_off)
+jobs_tasks = Collection("jobs", jobs_list)
 ns = Collection(
     adopt, wheel_build, zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough,
     sbom_summary, release, releases, status_report,
@@ -609,6 +619,7 @@ for collection in (
     cluster,
     keys,
     maintenance_tasks,
+    jobs_tasks,
 ):
     ns.add_collection(collection)
 ns.configure({"runners": {"local": InterruptibleLocal}})

@@ -289,6 +289,9 @@ def toml_value(setting: Setting, where: str, value: object) -> str:
     raise UserError(f"{where} must be {kind}, not {value!r}")
 
 
+OWN_TABLES = ("jobs",)  # [[tool.lifecycle.jobs]]: read by lifecycle/jobs.py, not settings
+
+
 def read_project_table(root: Path, relative: Path = PYPROJECT) -> dict[str, str]:
     """The [tool.lifecycle] table of the project's pyproject.toml as setting values; refuses an unknown key and a
     machine setting (which belongs in .env), naming it."""
@@ -305,6 +308,7 @@ def read_project_table(root: Path, relative: Path = PYPROJECT) -> dict[str, str]
 def project_table_values(table: Mapping[str, object], relative: Path = PYPROJECT) -> dict[str, str]:
     """A parsed [tool.lifecycle] table as setting values, each key checked (see read_project_table)."""
     values: dict[str, str] = {}
+    table = {key: value for key, value in table.items() if key not in OWN_TABLES}
     for key_path, value in flatten(table).items():
         where = f"{relative} {LIFECYCLE_TABLE} {'.'.join(key_path)}"
         name = table_name(key_path)
