@@ -36,7 +36,8 @@ def access_record(status: str, method: str, path: str, environ: dict, sent: int,
     """One access log line as JSON, with the proxy's request id (X-Request-ID)."""
     request_id = environ.get("HTTP_X_REQUEST_ID", "")
     return json.dumps({
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "logger": "gunicorn.access", "method": method, "path": path,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "logger": "gunicorn.access", "request": f"{method} {path}",
+        "method": method, "path": path, "user_agent": environ.get("HTTP_USER_AGENT", ""),
         "status": int(status.split()[0]) if status.split()[:1] and status.split()[0].isdigit() else status,
         "bytes": sent, "ms": round(seconds * 1000, 1), "client": environ.get("REMOTE_ADDR", ""),
         "request_id": request_id if SAFE_ID.fullmatch(request_id) else "",

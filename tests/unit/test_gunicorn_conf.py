@@ -88,6 +88,7 @@ def test_the_access_log_is_one_json_object_with_the_request_id(conf, status, env
     assert "\n" not in line
     record = json.loads(line)
     assert (record["status"], record["request_id"], record["path"]) == (status_out, request_id, '/x"y')
+    assert record["request"] == 'GET /x"y' and '"request": "GET /x' in line  # `grep "GET /x"` still finds it
     assert (record["bytes"], record["ms"], record["client"], record["logger"]) == (
         12,
         12.3,
