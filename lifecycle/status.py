@@ -33,7 +33,10 @@ APP_SERVICES = ("prod", "stage", "dev")
 
 # ------------------------------------------------------------------------------------------ builders
 def compose_containers(project: str) -> list[str]:
-    return ["docker", "container", "ls", "--quiet", "--filter", f"label=com.docker.compose.project={project}"]
+    """Compose's containers of the project. Not swarm tasks: a release's image carries the compose labels of its
+    build, and a container inherits its image's labels."""
+    project_label = f"label=com.docker.compose.project={project}"
+    return ["docker", "container", "ls", "--quiet", "--filter", project_label, "--filter", "is-task=false"]
 
 
 def inspect_containers(ids: Sequence[str]) -> list[str]:

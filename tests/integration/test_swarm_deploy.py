@@ -546,8 +546,32 @@ def test_status_shows_the_stack_on_the_last_release(site):
     report = json.loads(done.stdout[done.stdout.index("{") :])
     lines = {line["name"]: line for line in report["lines"]}
     assert lines["swarm app"]["ok"], lines
-    assert lines["swarm app"]["text"].startswith("2/2 running, ") and "deploy lock" not in lines
+    replicas = len(site.app_tasks())
+    assert lines["swarm app"]["text"].startswith(f"{replicas}/{replicas} running, ") and "deploy lock" not in lines
     assert lines["migrations"]["text"] == "none pending (swarm app)", report
+
+
+def test_maintenance_on_the_stack_answers_503_but_health_and_restarts_no_task(site):
+    def running_task_ids() -> set[str]:
+        return set(docker("service", "ps", "--quiet", "--filter", "desired-state=running", f"{site.stack}_app",
+                          f"{site.stack}_proxy").stdout.split())  # fmt: skip
+
+    before = running_task_ids()
+    load = Load(site.https_port)  # /health under load throughout: never a failure
+    try:
+        done = site.invoke("maintenance.on", "--target", "swarm")
+        assert done.returncode == 0 and "maintenance on on the swarm proxy" in done.stdout, done.stdout[-2000:]
+        status, page = https(site.https_port, "/api/notes")
+        assert status == 503 and "Down for maintenance" in page
+        assert https(site.https_port, "/health")[0] == 200
+        done = site.invoke("maintenance.off", "--target", "swarm")
+        assert done.returncode == 0, done.stdout[-2000:]
+        assert https(site.https_port, "/api/notes")[0] == 200
+    finally:
+        site.invoke("maintenance.off", "--target", "swarm")
+        ok, failures = load.finish()
+    assert failures == [] and ok > 0
+    assert running_task_ids() == before
 
 
 def test_a_changed_secret_key_rotates_on_the_next_deploy(site):

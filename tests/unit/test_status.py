@@ -19,7 +19,8 @@ OLD = "127.0.0.1:5000/shop@sha256:" + "b" * 64
     ("argv", "expected"),
     [
         (status.compose_containers("shop"),
-         ["docker", "container", "ls", "--quiet", "--filter", "label=com.docker.compose.project=shop"]),
+         ["docker", "container", "ls", "--quiet", "--filter", "label=com.docker.compose.project=shop",
+          "--filter", "is-task=false"]),  # a release's task inherits its image's compose labels
         (status.stack_services("shop"),
          ["docker", "service", "ls", "--filter", "label=com.docker.stack.namespace=shop",
           "--format", "{{.Name}}\t{{.Replicas}}\t{{.Image}}"]),
