@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import stat
@@ -565,3 +566,21 @@ def test_a_bad_salt_file_is_one_line_and_never_followed(tmp_path, prepare, messa
         swarm.secret_salt(tmp_path)
     assert "\n" not in str(error.value)
     assert not (path.parent / "elsewhere").exists()
+
+
+def test_deploy_status_names_the_lock_holder_and_the_last_deploys(make_settings, tmp_path, capsys):
+    holder = deploylock.Holder("ann", "ci-7", 42, "2026-12-04T07:59:00Z", "deploy x")
+    data = base64.b64encode(holder.to_json().encode()).decode()
+    runner = RecordingRunner(
+        {
+            ("docker", "info"): Result(0, "active true n1"),
+            ("docker", "service", "inspect"): Result(1),
+            ("docker", "config", "inspect"): Result(0, json.dumps({"Spec": {"Data": data}})),
+        }
+    )
+    entry = deploylock.Entry("2026-12-04T07:00:00Z", "bob", "laptop", 7, "deploy", "shop@sha256:aaaa", "ok")
+    deploylock.append_log(tmp_path, entry)
+    deployer(make_settings, tmp_path, runner).status()
+    out = capsys.readouterr().out
+    assert "deploy lock: held by ann@ci-7 (pid 42) since 2026-12-04T07:59:00Z: deploy x" in out
+    assert "2026-12-04T07:00:00Z bob@laptop deploy shop@sha256:aaaa: ok" in out
