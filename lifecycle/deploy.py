@@ -348,9 +348,11 @@ class Deployer:
         image = last_release(self.settings, stage)
         require_trusted(self.settings, self.run, image, dry=self.dry)  # read only: before the lock
         with self.locked("deploy", f"{swarm.short(image)} with {count} replicas", wait):
-            return self.deploy_locked(image, count)
+            self.deploy_locked(image, count)
+        self.say(f"deployed {swarm.short(image)} with {count} replicas: {self.url}")  # the last line: the lock is free
+        return self.url
 
-    def deploy_locked(self, image: str, count: int) -> str:
+    def deploy_locked(self, image: str, count: int) -> None:
         timeout = float(self.settings["DEPLOY_TIMEOUT"])
         if not self.dry:
             self.require_image(image)
@@ -368,19 +370,18 @@ class Deployer:
         self.run(swarm.stack_deploy(self.stack, stack_files(self.settings)), env=env)
         self.wait_app(image, count, before, timeout)
         self.wait_running("proxy", timeout)
-        maintenance.Maintenance(self.settings, self.run, dry=self.dry).reapply(
-            "swarm"
-        )  # a new proxy starts with it off
+        # A proxy the update replaced starts with maintenance off: on again when it was on.
+        maintenance.Maintenance(self.settings, self.run, dry=self.dry).reapply("swarm")
         self.wait_served(timeout)
-        self.say(f"deployed {swarm.short(image)} with {count} replicas: {self.url}")
-        return self.url
 
     def rollback(self, wait: object = None) -> str:
         wait = self.settings["DEPLOY_LOCK_WAIT"] if wait is None else wait
         deploylock.check_wait(wait)
         self.require_swarm()
         with self.locked("rollback", self.app, wait):
-            return self.rollback_locked()
+            target = self.rollback_locked()
+        self.say(f"rolled back to {swarm.short(target)}: {self.url}")  # the last line: the lock is free
+        return target
 
     def unlock(self) -> None:
         self.require_swarm()
@@ -397,7 +398,6 @@ class Deployer:
         self.wait(f"the rollback to {swarm.short(target)}", lambda: self.rolled_back(target, state.replicas),
                   float(self.settings["DEPLOY_TIMEOUT"]))  # fmt: skip
         self.wait_served(float(self.settings["DEPLOY_TIMEOUT"]))
-        self.say(f"rolled back to {swarm.short(target)}: {self.url}")
         return target
 
     def rolled_back(self, image: str, replicas: int) -> str | None:
