@@ -27,32 +27,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lifecycle import context, private
+from lifecycle.commands import swarm
 from lifecycle.errors import UserError
 from lifecycle.runner import Runner
 
-LOCK_LABEL = "lifecycle.deploy-lock"
 DEPLOYS_FILE = Path(".lifecycle") / "deploys.jsonl"
 POLL_SECONDS = 1.0
-
-
-def lock_name(stack: str) -> str:
-    return f"{stack}_deploy-lock"
-
-
-# ------------------------------------------------------------------------------------------ builders
-def create(name: str, file: Path, stack: str) -> list[str]:
-    """Take the lock: fails when the config exists (another deploy holds it)."""
-    labels = ["--label", f"com.docker.stack.namespace={stack}", "--label", f"{LOCK_LABEL}=true"]
-    return ["docker", "config", "create", *labels, name, str(file)]
-
-
-def inspect(name: str) -> list[str]:
-    """Probe: the lock's config as JSON (its Spec.Data is the holder, base64), or a failure when nobody holds it."""
-    return ["docker", "config", "inspect", "--format", "{{json .}}", name]
-
-
-def remove(name: str) -> list[str]:
-    return ["docker", "config", "rm", name]
 
 
 # ------------------------------------------------------------------------------------------ decisions
@@ -186,17 +166,17 @@ class DeployLock:
 
     @property
     def name(self) -> str:
-        return lock_name(self.stack)
+        return swarm.deploy_lock_name(self.stack)
 
     def holder(self) -> Holder | None:
-        answer = self.run(inspect(self.name), warn=True, capture=True)
+        answer = self.run(swarm.lock_inspect(self.name), warn=True, capture=True)
         return Holder.from_inspect(answer.stdout) if answer.ok and answer.stdout.strip() else None
 
     def try_create(self, me: Holder) -> tuple[bool, str]:
         with tempfile.TemporaryDirectory(prefix="lifecycle-lock-") as folder:
             file = Path(folder) / "holder.json"
             file.write_text(me.to_json(), encoding="utf-8")
-            answer = self.run(create(self.name, file, self.stack), warn=True, capture=True)
+            answer = self.run(swarm.lock_create(self.name, file, self.stack), warn=True, capture=True)
         return answer.ok, (answer.stderr or answer.stdout).strip()
 
     def acquire(self, what: str, wait: float) -> Holder:
@@ -230,7 +210,7 @@ class DeployLock:
     def release(self, me: Holder) -> None:
         """Remove the lock if it is still ours (after `invoke deploy.unlock` it may be somebody else's)."""
         if self.holder() == me:
-            self.run(remove(self.name), warn=True, capture=True)
+            self.run(swarm.lock_remove(self.name), warn=True, capture=True)
 
     @contextlib.contextmanager
     def held(self, action: str, what: str, wait: float) -> Iterator[Holder]:
@@ -263,7 +243,7 @@ class DeployLock:
                 raise UserError(
                     f"the deploy lock is held by a running deploy, {holder.line()}; stop it (Ctrl-C) or wait for it"
                 )
-        self.run(remove(self.name))
+        self.run(swarm.lock_remove(self.name))
         me = Holder.me("unlock", self.now())
         append_log(
             self.root, Entry(me.since, me.who, me.host, me.pid, "unlock", holder.what, f"released: {holder.line()}")

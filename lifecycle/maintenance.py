@@ -21,41 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle import private
+from lifecycle.commands import haproxy
 from lifecycle.context import Context
 from lifecycle.errors import UserError
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
 
-RUNTIME_API = ("127.0.0.1", 9999)  # haproxy.cfg: `stats socket ipv4@127.0.0.1:9999 level admin`
 MAINTENANCE_ACL = "virt@maintenance.acl"
 ALLOW_ACL = "virt@maintenance-allow.acl"
 STATE_FOLDER = Path(".lifecycle")  # maintenance-compose.json, maintenance-swarm.json
-# bash's /dev/tcp (the proxy images have bash, no socat): one command in, the answer out until HAProxy closes.
-CLI_SCRIPT = 'exec 3<>"/dev/tcp/$1/$2" && printf "%s\\n" "$3" >&3 && cat <&3'
 TARGETS = ("compose", "swarm")
-
-
-# ------------------------------------------------------------------------------------------ builders
-def runtime_argv(container: str, command: str) -> list[str]:
-    """One runtime API command, run inside the proxy's container (its loopback is the only way in)."""
-    host, port = RUNTIME_API
-    return ["docker", "exec", container, "bash", "-c", CLI_SCRIPT, "cli", host, str(port), command]
-
-
-def compose_proxies(project: str) -> list[str]:
-    """Probe: the running proxy container of the compose project's prod stage."""
-    filters = [
-        "--filter",
-        f"label=com.docker.compose.project={project}",
-        "--filter",
-        "label=com.docker.compose.service=proxy",
-    ]
-    return ["docker", "container", "ls", "--quiet", *filters]
-
-
-def swarm_proxies(stack: str) -> list[str]:
-    """Probe: this node's running proxy tasks of the stack (the proxy is global: one per node)."""
-    return ["docker", "container", "ls", "--quiet", "--filter", f"label=com.docker.swarm.service.name={stack}_proxy"]
 
 
 PLAIN_PAGE = Path("docker/proxy/maintenance.html")
@@ -167,8 +142,8 @@ class Maintenance:
     def proxies(self, target: str | None = None) -> dict[str, list[str]]:
         """Running proxy containers per target (compose prod, the swarm stack's on this node)."""
         probes = {
-            "compose": compose_proxies(self.settings.project_name),
-            "swarm": swarm_proxies(self.settings.project_name),
+            "compose": haproxy.compose_proxies(self.settings.project_name),
+            "swarm": haproxy.swarm_proxies(self.settings.project_name),
         }
         found = {}
         for name, argv in probes.items():
@@ -178,7 +153,7 @@ class Maintenance:
         return found
 
     def send(self, container: str, command: str) -> str:
-        answer = self.run(runtime_argv(container, command), warn=True, capture=True)
+        answer = self.run(haproxy.runtime_argv(container, command), warn=True, capture=True)
         problem = answer_error(answer.stdout) or ("" if answer.ok else (answer.stderr.strip() or "no answer"))
         if problem:
             raise UserError(f"the proxy {container[:12]} refused {command!r}: {problem.splitlines()[-1]}")

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from lifecycle import backup_file, deploylock, maintenance, tls
-from lifecycle.commands import swarm
+from lifecycle.commands import docker, haproxy, openssl, swarm
 from lifecycle.context import Context
 from lifecycle.release import ReleaseLog
 from lifecycle.runner import Result, Runner
@@ -26,39 +26,9 @@ from lifecycle.settings import Settings
 PROBE_SECONDS = 1.5  # each probe's deadline: the whole report stays under 2 s
 CERT_WARN_DAYS = 14
 BACKUP_WARN_HOURS = 26  # a daily backup, with slack
-INSPECT_FORMAT = (
-    '{{index .Config.Labels "com.docker.compose.service"}}\t{{.State.Status}}\t'
-    "{{if .State.Health}}{{.State.Health.Status}}{{end}}\t{{.Image}}\t{{.Config.Image}}\t{{.ID}}"
-)
 APP_SERVICES = ("prod", "stage", "dev")
 
 
-# ------------------------------------------------------------------------------------------ builders
-def compose_containers(project: str) -> list[str]:
-    """Compose's containers of the project. Not swarm tasks: a release's image carries the compose labels of its
-    build, and a container inherits its image's labels."""
-    project_label = f"label=com.docker.compose.project={project}"
-    return ["docker", "container", "ls", "--quiet", "--filter", project_label, "--filter", "is-task=false"]
-
-
-def inspect_containers(ids: Sequence[str]) -> list[str]:
-    return ["docker", "container", "inspect", "--format", INSPECT_FORMAT, *ids]
-
-
-def image_ids(images: Sequence[str]) -> list[str]:
-    return ["docker", "image", "inspect", "--format", "{{index .RepoTags 0}}\t{{.Id}}", *images]
-
-
-def stack_services(stack: str) -> list[str]:
-    filters = ["--filter", f"label=com.docker.stack.namespace={stack}"]
-    return ["docker", "service", "ls", *filters, "--format", "{{.Name}}\t{{.Replicas}}\t{{.Image}}"]
-
-
-def certificate_end(cert: str) -> list[str]:
-    return ["openssl", "x509", "-enddate", "-noout", "-in", cert]
-
-
-# ------------------------------------------------------------------------------------------ parsers
 @dataclass(frozen=True)
 class Container:
     service: str
@@ -271,18 +241,18 @@ class Status:
         facts.backup_created = deploylock.parse_iso(manifests[0].created) if manifests else None
         cert = tls.cert_files(self.settings).cert
         with ThreadPoolExecutor(max_workers=6) as pool:
-            listed = pool.submit(self.probe, compose_containers(project))
-            services = pool.submit(self.probe, stack_services(project))
-            end = pool.submit(self.probe, certificate_end(str(cert)))
-            lock = pool.submit(self.probe, deploylock.inspect(deploylock.lock_name(project)))
-            swarm_proxies = pool.submit(self.probe, maintenance.swarm_proxies(project))
+            listed = pool.submit(self.probe, docker.compose_containers_argv(project))
+            services = pool.submit(self.probe, swarm.stack_service_rows(project))
+            end = pool.submit(self.probe, openssl.end_date(cert))
+            lock = pool.submit(self.probe, swarm.lock_inspect(swarm.deploy_lock_name(project)))
+            swarm_proxies = pool.submit(self.probe, haproxy.swarm_proxies(project))
             app_tasks = pool.submit(self.probe, ["docker", "container", "ls", "--quiet", "--filter",
                                                  f"label=com.docker.swarm.service.name={project}_app"])  # fmt: skip
             ids = listed.result().stdout.split()
-            inspected = pool.submit(self.probe, inspect_containers(ids)) if ids else None
+            inspected = pool.submit(self.probe, docker.container_rows_argv(ids)) if ids else None
             facts.containers = parse_containers(inspected.result().stdout) if inspected else []
             images = sorted({c.image for c in facts.containers if c.service in APP_SERVICES})
-            built = pool.submit(self.probe, image_ids(images)) if images else None
+            built = pool.submit(self.probe, docker.image_tag_ids_argv(images)) if images else None
             app = next((c for c in facts.containers if c.service in APP_SERVICES and c.state == "running"), None)
             health = self.settings["HEALTH_PATH"]
             if app is not None:
@@ -292,7 +262,7 @@ class Status:
             plan = pool.submit(get_health, url) if app is not None or app_tasks.result().stdout.strip() else None
             proxies = {"compose": [c.id for c in facts.containers if c.service == "proxy" and c.state == "running"],
                        "swarm": swarm_proxies.result().stdout.split()}  # fmt: skip
-            shows = {target: [pool.submit(self.probe, maintenance.runtime_argv(c, maintenance.show_command()))
+            shows = {target: [pool.submit(self.probe, haproxy.runtime_argv(c, maintenance.show_command()))
                               for c in containers] for target, containers in proxies.items() if containers}  # fmt: skip
             answer = services.result()
             facts.services = parse_services(answer.stdout) if answer.ok else None

@@ -26,10 +26,6 @@ def check_request_id(value: str) -> str:
     return text
 
 
-def service_logs(service: str) -> list[str]:
-    return ["docker", "service", "logs", "--no-trunc", "--timestamps", service]
-
-
 def matching(lines: Iterable[str], request_id: str) -> list[str]:
     """The lines that carry the id as a whole value (a JSON string), in the order given."""
     quoted = f'"{request_id}"'
@@ -39,7 +35,7 @@ def matching(lines: Iterable[str], request_id: str) -> list[str]:
 def request_lines(settings: Settings, run: Runner, value: str) -> list[str]:
     request_id = check_request_id(value)
     sources = [compose.logs_argv(settings, tail="all")]
-    sources += [service_logs(swarm.service_name(settings.project_name, name)) for name in ("proxy", "app")]
+    sources += [swarm.service_logs(swarm.service_name(settings.project_name, name)) for name in ("proxy", "app")]
     found: list[str] = []
     for argv in sources:
         answer = run(argv, env=settings.env, warn=True, capture=True, timeout=LOGS_SECONDS)

@@ -505,7 +505,7 @@ def start_deploy(site, *args: str) -> subprocess.Popen[str]:
 
 
 def lock_exists(site) -> bool:
-    return docker("config", "inspect", deploylock.lock_name(site.stack), check=False).returncode == 0
+    return docker("config", "inspect", swarm.deploy_lock_name(site.stack), check=False).returncode == 0
 
 
 def test_two_deploys_at_once_one_refuses_naming_the_holder_and_only_one_migrates(site):

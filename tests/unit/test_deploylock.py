@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from lifecycle import deploylock
+from lifecycle.commands import swarm
 from lifecycle.deploylock import DeployLock, Holder
 from lifecycle.errors import UserError
 from lifecycle.runner import Result
@@ -24,17 +25,17 @@ HOST = socket.gethostname()
     ("argv", "expected"),
     [
         pytest.param(
-            deploylock.create("shop_deploy-lock", Path("/tmp/h.json"), "shop"),
+            swarm.lock_create("shop_deploy-lock", Path("/tmp/h.json"), "shop"),
             ["docker", "config", "create", "--label", "com.docker.stack.namespace=shop",
              "--label", "lifecycle.deploy-lock=true", "shop_deploy-lock", "/tmp/h.json"],
             id="create: atomic on the swarm, labelled with the stack",
         ),
         pytest.param(
-            deploylock.inspect("shop_deploy-lock"),
+            swarm.lock_inspect("shop_deploy-lock"),
             ["docker", "config", "inspect", "--format", "{{json .}}", "shop_deploy-lock"],
             id="inspect",
         ),
-        pytest.param(deploylock.remove("shop_deploy-lock"), ["docker", "config", "rm", "shop_deploy-lock"], id="rm"),
+        pytest.param(swarm.lock_remove("shop_deploy-lock"), ["docker", "config", "rm", "shop_deploy-lock"], id="rm"),
     ],
 )  # fmt: skip
 def test_argv(argv, expected):

@@ -7,31 +7,32 @@ import pytest
 from conftest import RecordingRunner
 
 from lifecycle import maintenance
+from lifecycle.commands import haproxy
 from lifecycle.context import Context
 from lifecycle.errors import UserError
 from lifecycle.maintenance import Maintenance, State
 from lifecycle.runner import Result
 
-SCRIPT = maintenance.CLI_SCRIPT
+SCRIPT = haproxy.CLI_SCRIPT
 
 
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
         pytest.param(
-            maintenance.runtime_argv("c1", "add acl virt@maintenance.acl on"),
+            haproxy.runtime_argv("c1", "add acl virt@maintenance.acl on"),
             ["docker", "exec", "c1", "bash", "-c", SCRIPT, "cli", "127.0.0.1", "9999",
              "add acl virt@maintenance.acl on"],
             id="a runtime API line: inside the proxy, as an argument, never spliced into the script",
         ),
         pytest.param(
-            maintenance.compose_proxies("shop"),
+            haproxy.compose_proxies("shop"),
             ["docker", "container", "ls", "--quiet", "--filter", "label=com.docker.compose.project=shop",
              "--filter", "label=com.docker.compose.service=proxy"],
             id="compose prod's proxy",
         ),
         pytest.param(
-            maintenance.swarm_proxies("shop"),
+            haproxy.swarm_proxies("shop"),
             ["docker", "container", "ls", "--quiet", "--filter", "label=com.docker.swarm.service.name=shop_proxy"],
             id="the stack's proxy tasks on this node",
         ),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
 
 from lifecycle import status
+from lifecycle.commands import docker, openssl, swarm
 from lifecycle.status import Container, Facts, Line, Service
 
 NOW = dt.datetime(2026, 12, 4, 8, 0, 0, tzinfo=dt.UTC)
@@ -18,14 +20,14 @@ OLD = "127.0.0.1:5000/shop@sha256:" + "b" * 64
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (status.compose_containers("shop"),
+        (docker.compose_containers_argv("shop"),
          ["docker", "container", "ls", "--quiet", "--filter", "label=com.docker.compose.project=shop",
           "--filter", "is-task=false"]),  # a release's task inherits its image's compose labels
-        (status.stack_services("shop"),
+        (swarm.stack_service_rows("shop"),
          ["docker", "service", "ls", "--filter", "label=com.docker.stack.namespace=shop",
           "--format", "{{.Name}}\t{{.Replicas}}\t{{.Image}}"]),
-        (status.certificate_end("/x/server.crt"), ["openssl", "x509", "-enddate", "-noout", "-in", "/x/server.crt"]),
-        (status.image_ids(["shop:prod"]),
+        (openssl.end_date(Path("/x/server.crt")), ["openssl", "x509", "-enddate", "-noout", "-in", "/x/server.crt"]),
+        (docker.image_tag_ids_argv(["shop:prod"]),
          ["docker", "image", "inspect", "--format", "{{index .RepoTags 0}}\t{{.Id}}", "shop:prod"]),
     ],
 )  # fmt: skip

@@ -466,7 +466,7 @@ def test_deploy_of_a_digest_the_registry_lost_changes_nothing(make_settings, tmp
     write_releases(tmp_path, ("prod", IMAGE))
     with pytest.raises(UserError, match=r"the registry no longer has .*sha256:aaaaaaaaaaaa"):
         deployer(make_settings, tmp_path, runner).deploy(PROD, 2)
-    assert runner.calls[-2:] == [swarm.pull(IMAGE), deploylock.inspect("shop_deploy-lock")]  # then the lock's release
+    assert runner.calls[-2:] == [swarm.pull(IMAGE), swarm.lock_inspect("shop_deploy-lock")]  # then the lock's release
 
 
 def test_a_failed_migration_stops_before_the_app_with_the_job_logs(make_settings, tmp_path):
@@ -490,7 +490,7 @@ def test_a_failed_migration_stops_before_the_app_with_the_job_logs(make_settings
         swarm.service_rm("shop_migrate"),
         swarm.stopped_task_containers("shop_migrate"),
         swarm.container_rm("c1"),
-        deploylock.inspect("shop_deploy-lock"),  # then the lock's release
+        swarm.lock_inspect("shop_deploy-lock"),  # then the lock's release
     ]
 
 

@@ -6,6 +6,7 @@ import pytest
 from conftest import RecordingRunner
 
 from lifecycle import tracing
+from lifecycle.commands import swarm
 from lifecycle.errors import UserError
 from lifecycle.runner import Result
 
@@ -19,7 +20,7 @@ def test_a_bad_request_id_is_one_line(value):
 
 
 def test_service_logs_argv():
-    assert tracing.service_logs("shop_app") == ["docker", "service", "logs", "--no-trunc", "--timestamps", "shop_app"]
+    assert swarm.service_logs("shop_app") == ["docker", "service", "logs", "--no-trunc", "--timestamps", "shop_app"]
 
 
 def test_only_the_lines_naming_the_id_as_a_whole_value():
