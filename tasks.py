@@ -12,6 +12,8 @@ import functools
 import os
 import shlex
 import signal
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from invoke import Collection, Exit, task
@@ -21,17 +23,19 @@ import docgen
 from lifecycle import adopt as adopting
 from lifecycle import cluster as cluster_core
 from lifecycle import deploy as swarm_deploy
-from lifecycle import deps, offline, provenance, sbom, signing, tls, wheel
+from lifecycle import deps, maintenance, offline, provenance, sbom, signing, tls, tracing, wheel
 from lifecycle import doctor as doctor_checks
+from lifecycle import jobs as scheduled
 from lifecycle import registry as local_registry
 from lifecycle import release as releasing
+from lifecycle import status as site_status
 from lifecycle.commands import compose
 from lifecycle.confirm import confirm_project, terminal_prompt
 from lifecycle.context import Context
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
 from lifecycle.local import Debugger, Local
-from lifecycle.runner import InvokeRunner, Terminated, interrupt_on_sigterm
+from lifecycle.runner import InvokeRunner, SubprocessRunner, Terminated, interrupt_on_sigterm
 from lifecycle.settings import DEFAULTS, ENGINE_CACHE, load_settings
 from lifecycle.stages import NAMES, Stage
 
@@ -39,6 +43,10 @@ STAGE_HELP = f"One of {', '.join(NAMES)}. Default: dev."
 ENV_HELP = (
     "NAME=VALUE or NAME (value from your environment) for the container; repeat it. Values of names that look "
     "secret (PASSWORD, SECRET, TOKEN, KEY) are passed by name, never shown. Default: none."
+)
+LOCK_WAIT_HELP = (
+    f"Seconds to wait while another deploy or rollback of the stack holds the deploy lock; 0 refuses at once. "
+    f"Default: DEPLOY_LOCK_WAIT ({DEFAULTS['DEPLOY_LOCK_WAIT']})."
 )
 NO_BACKUP_HELP = "Skip the automatic safety backup (the output says so). Default: off (back up first)."
 VOLUME_HELP = {
@@ -92,7 +100,7 @@ def user_errors(body):
 
 
 # The task options that set a setting, by the setting: a bad value is reported under the option's name.
-OPTIONS = {"WAIT_TIMEOUT": "--wait-timeout", "DEPLOY_REPLICAS": "--replicas"}
+OPTIONS = {"WAIT_TIMEOUT": "--wait-timeout", "DEPLOY_REPLICAS": "--replicas", "DEPLOY_LOCK_WAIT": "--wait"}
 
 
 def context(c, **options: str | None) -> Context:
@@ -190,12 +198,17 @@ def down(c, volumes=False, yes=False, no_backup=False):
         "service": "Only this service (db, dev, test-qa, stage, prod, proxy). Default: all.",
         "follow": "Keep following the output. Default: off.",
         "tail": "Lines per service. Default: 200.",
+        "request": "Only the lines of one request (its X-Request-ID) from the proxy, gunicorn and Django, compose's "
+        "and the swarm stack's. Default: every line.",
     }
 )
 @user_errors
-def logs(c, service=None, follow=False, tail="200"):
+def logs(c, service=None, follow=False, tail="200", request=None):
     """Show the containers' logs."""
     s = local(c)
+    if request is not None:
+        print("\n".join(tracing.request_lines(s.settings, s.run, request)))
+        return
     s.run(compose.logs_argv(s.settings, [service] if service else [], follow=follow, tail=tail), env=s.settings.env)
 
 
@@ -530,12 +543,13 @@ def swarm_leave(c, yes=False):
     help={
         "stage": "Only prod deploys to a swarm. Default: prod.",
         "replicas": "App replicas, at least 1. Default: DEPLOY_REPLICAS (2).",
+        "wait": LOCK_WAIT_HELP,
     },
 )
 @user_errors
-def deploy_(c, stage="prod", replicas=None):
+def deploy_(c, stage="prod", replicas=None, wait=None):
     """Deploy the last release to the swarm: secrets, database, migrate job once, rolling update; print the URL."""
-    deployer(c, DEPLOY_REPLICAS=replicas).deploy(Stage.parse(stage))
+    deployer(c, DEPLOY_REPLICAS=replicas, DEPLOY_LOCK_WAIT=wait).deploy(Stage.parse(stage))
 
 
 @task(name="status")
@@ -545,11 +559,18 @@ def deploy_status(c):
     deployer(c).status()
 
 
-@task(name="rollback")
+@task(name="rollback", help={"wait": LOCK_WAIT_HELP})
 @user_errors
-def deploy_rollback(c):
+def deploy_rollback(c, wait=None):
     """Roll the app back to the digest it ran before the last update, and wait until it has."""
-    deployer(c).rollback()
+    deployer(c, DEPLOY_LOCK_WAIT=wait).rollback()
+
+
+@task(name="unlock")
+@user_errors
+def deploy_unlock(c):
+    """Release the deploy lock left by a killed deploy (refused while that deploy still runs on this host)."""
+    deployer(c).unlock()
 
 
 @task(name="rm", help={"yes": "Remove without asking for the project name (needed without a terminal). Default: off."})
@@ -559,6 +580,46 @@ def deploy_rm(c, yes=False):
     deployer(c).remove(yes=yes, ask=terminal_prompt())
 
 
+@task(name="status", help={"json": "Print the report as JSON (for scripts). Default: off."})
+@user_errors
+def status_report(c, json=False):
+    """One screen about the running site (compose and swarm): what runs, health, migrations, backup, certificate."""
+    started = time.monotonic()
+    lines = site_status.Status(Context(load_settings(), SubprocessRunner(echo=False))).lines()
+    seconds = time.monotonic() - started
+    print(site_status.as_json(lines, seconds) if json else site_status.as_text(lines, seconds))
+    if not all(line.ok for line in lines):
+        raise Exit(code=1)
+
+
+@task(name="list")
+@user_errors
+def jobs_list(c):
+    """The jobs of [[tool.lifecycle.jobs]]: schedule, manage.py command, timeout, missed-run policy, next run (UTC)."""
+    print("\n".join(scheduled.listing(scheduled.read_jobs(load_settings().root), datetime.now(UTC))))
+
+
+MAINTENANCE_TARGET_HELP = "compose (prod) or swarm (the stack's proxies on this node). Default: every running one."
+
+
+def maintenance_mode(c) -> maintenance.Maintenance:
+    return maintenance.Maintenance(local(c).ctx)
+
+
+@task(name="on", help={"target": MAINTENANCE_TARGET_HELP})
+@user_errors
+def maintenance_on(c, target=None):
+    """Answer every request with the maintenance page (503, Retry-After) but /health and MAINTENANCE_ALLOW."""
+    print("\n".join(maintenance_mode(c).switch(True, target)))
+
+
+@task(name="off", help={"target": MAINTENANCE_TARGET_HELP})
+@user_errors
+def maintenance_off(c, target=None):
+    """Serve the site again (the proxy's runtime API: no reload, no restart)."""
+    print("\n".join(maintenance_mode(c).switch(False, target)))
+
+
 images = Collection("images", images_offline)
 dependencies = Collection("deps", deps_lock, deps_upgrade)
 cluster = Collection("cluster", cluster_up, cluster_down, cluster_status)
@@ -566,12 +627,26 @@ registry = Collection("registry", registry_up, registry_down)
 tls_tasks = Collection("tls", tls_trust)
 db = Collection("db", db_backup, db_restore, db_reset, db_list, db_shell)
 swarm_tasks = Collection("swarm", swarm_init, swarm_leave)
-deploy_tasks = Collection("deploy", deploy_, deploy_status, deploy_rollback, deploy_rm)
+deploy_tasks = Collection("deploy", deploy_, deploy_status, deploy_rollback, deploy_rm, deploy_unlock)
 keys = Collection("keys", keys_init)
+maintenance_tasks = Collection("maintenance", maintenance_on, maintenance_off)
+jobs_tasks = Collection("jobs", jobs_list)
 ns = Collection(
     adopt, wheel_build, docs, zip, build, up, down, logs, ps, shell, manage, qa, clean, doctor, compose_passthrough,
-    sbom_summary, release, releases,
+    sbom_summary, release, releases, status_report,
 )  # fmt: skip
-for collection in (images, dependencies, registry, tls_tasks, db, swarm_tasks, deploy_tasks, cluster, keys):
+for collection in (
+    images,
+    dependencies,
+    registry,
+    tls_tasks,
+    db,
+    swarm_tasks,
+    deploy_tasks,
+    cluster,
+    keys,
+    maintenance_tasks,
+    jobs_tasks,
+):
     ns.add_collection(collection)
 ns.configure({"runners": {"local": InterruptibleLocal}})

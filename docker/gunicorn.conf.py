@@ -5,21 +5,63 @@ to GUNICORN_GRACEFUL_TIMEOUT seconds. Keep that below the container's stop grace
 """
 
 import ipaddress
+import json
+import logging
 import os
+import re
 import sys
+import time
 
 from gunicorn.glogging import Logger
 
 HEALTHCHECK_USER_AGENT = "lifecycle-healthcheck"  # what docker/healthcheck.py and the proxy's checks send
 
 
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "").strip().lower() or "json"  # or text (lifecycle_site/requestlog.py)
+SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class JsonLines(logging.Formatter):
+    """gunicorn's own messages (start, workers, errors) as one JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
+                "logger": record.name, "message": record.getMessage()}  # fmt: skip
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False)
+
+
+def access_record(status: str, method: str, path: str, environ: dict, sent: int, seconds: float) -> str:
+    """One access log line as JSON, with the proxy's request id (X-Request-ID)."""
+    request_id = environ.get("HTTP_X_REQUEST_ID", "")
+    return json.dumps({
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "logger": "gunicorn.access", "request": f"{method} {path}",
+        "method": method, "path": path, "user_agent": environ.get("HTTP_USER_AGENT", ""),
+        "status": int(status.split()[0]) if status.split()[:1] and status.split()[0].isdigit() else status,
+        "bytes": sent, "ms": round(seconds * 1000, 1), "client": environ.get("REMOTE_ADDR", ""),
+        "request_id": request_id if SAFE_ID.fullmatch(request_id) else "",
+    }, ensure_ascii=False)  # fmt: skip
+
+
 class QuietHealthCheckLogger(Logger):
-    """The access log without the health checks of the container and the proxy; other /health calls stay."""
+    """The access log without the health checks of the container and the proxy; other /health calls stay.
+    With LOG_FORMAT=json (the default) every line is one JSON object carrying the request's id."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        if LOG_FORMAT == "json":
+            for handler in self.error_log.handlers:
+                handler.setFormatter(JsonLines())
 
     def access(self, resp, req, environ, request_time):
         if req.path == "/health" and environ.get("HTTP_USER_AGENT") == HEALTHCHECK_USER_AGENT:
             return
-        super().access(resp, req, environ, request_time)
+        if LOG_FORMAT != "json":
+            super().access(resp, req, environ, request_time)
+            return
+        seconds = request_time.total_seconds()
+        self.access_log.info(access_record(str(resp.status), req.method, req.path, environ, resp.sent or 0, seconds))
 
 
 def _whole_number(name: str, default: int, minimum: int = 1) -> int:

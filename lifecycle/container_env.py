@@ -32,6 +32,7 @@ class Rule:
 
 RULES = (
     Rule("DJANGO_LOG_LEVEL", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
+    Rule("LOG_FORMAT", choices=("json", "text")),
     Rule("GUNICORN_LOG_LEVEL", choices=("debug", "info", "warning", "error", "critical")),
     Rule("DJANGO_MIGRATE", choices=("true", "false")),  # the entrypoint migrates on exactly `true`
     *(

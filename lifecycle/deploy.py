@@ -16,12 +16,13 @@ right order, waits with a deadline while printing progress, and reports. The ord
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import offline, probes, provenance, signing, tls
+from lifecycle import deploylock, maintenance, offline, probes, provenance, signing, tls
 from lifecycle.commands import swarm
 from lifecycle.confirm import confirm_project
 from lifecycle.context import Context
@@ -124,6 +125,24 @@ class Deployer:
         self.ctx.say(message)
 
     @property
+    def lock(self) -> deploylock.DeployLock:
+        """One deploy or rollback at a time on this stack, from whichever checkout (lifecycle/deploylock.py)."""
+        timeout = self.settings.typed("DEPLOY_LOCK_TIMEOUT")
+        clock = self.ctx.clock
+        return deploylock.DeployLock(
+            self.stack, self.settings.root, self.run, timeout, clock.sleep, clock.now, say=self.say
+        )
+
+    @contextlib.contextmanager
+    def locked(self, action: str, what: str, wait: object) -> Iterator[None]:
+        if self.dry:
+            yield
+            return
+        with self.lock.held(action, what, deploylock.check_wait(wait)) as holder:
+            self.say(f"deploy lock taken: {holder.line()}")
+            yield
+
+    @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.settings['HTTPS_PORT']}/"
 
@@ -131,12 +150,15 @@ class Deployer:
         """The stack files' variables: the settings, the images, the replicas and the secrets' names."""
         names = {f"{variable}_SECRET": name for variable, name in secrets.items()}
         config = swarm.content_name(self.stack, "haproxy", (self.settings.root / swarm.PROXY_CONFIG).read_bytes())
+        page = maintenance.page_file(self.settings)
         return {
             **self.settings.env,
             "APP_IMAGE": image,
             "REPLICAS": str(replicas),
             "PROXY_IMAGE": proxy_image,
             "PROXY_CONFIG": config,
+            "MAINTENANCE_PAGE_FILE": str(page),
+            "PROXY_PAGE_CONFIG": swarm.content_name(self.stack, "maintenance", page.read_bytes()),
             **names,
         }
 
@@ -311,13 +333,22 @@ class Deployer:
         self.wait(f"HTTPS on port {port}", lambda: "ok" if probes.https_health_answers(port) else None, timeout)
 
     # --------------------------------------------------------------------------------------- actions
-    def deploy(self, stage: Stage, replicas: int | None = None) -> str:
-        """The last release of `stage` on `replicas` app replicas (DEPLOY_REPLICAS when None)."""
+    def deploy(self, stage: Stage, replicas: int | None = None, wait: object = None) -> str:
+        """The last release of `stage` on `replicas` app replicas (DEPLOY_REPLICAS when None), under the deploy
+        lock: `wait` seconds for another deploy or rollback to finish (DEPLOY_LOCK_WAIT when None)."""
         check_stage(stage)
         count = self.settings.typed("DEPLOY_REPLICAS") if replicas is None else replicas
+        wait = self.settings.typed("DEPLOY_LOCK_WAIT") if wait is None else wait
+        deploylock.check_wait(wait)
         self.require_swarm()
         image = last_release(self.settings, stage)
-        require_trusted(self.settings, self.run, image, dry=self.dry)
+        require_trusted(self.settings, self.run, image, dry=self.dry)  # read only: before the lock
+        with self.locked("deploy", f"{swarm.short(image)} with {count} replicas", wait):
+            self.deploy_locked(image, count)
+        self.say(f"deployed {swarm.short(image)} with {count} replicas: {self.url}")  # the last line: the lock is free
+        return self.url
+
+    def deploy_locked(self, image: str, count: int) -> None:
         timeout = self.settings.typed("DEPLOY_TIMEOUT")
         if not self.dry:
             self.require_image(image)
@@ -335,12 +366,24 @@ class Deployer:
         self.run(swarm.stack_deploy(self.stack, stack_files(self.settings)), env=env)
         self.wait_app(image, count, before, timeout)
         self.wait_running("proxy", timeout)
+        # A proxy the update replaced starts with maintenance off: on again when it was on.
+        maintenance.Maintenance(self.ctx).reapply("swarm")
         self.wait_served(timeout)
-        self.say(f"deployed {swarm.short(image)} with {count} replicas: {self.url}")
-        return self.url
 
-    def rollback(self) -> str:
+    def rollback(self, wait: object = None) -> str:
+        wait = self.settings.typed("DEPLOY_LOCK_WAIT") if wait is None else wait
+        deploylock.check_wait(wait)
         self.require_swarm()
+        with self.locked("rollback", self.app, wait):
+            target = self.rollback_locked()
+        self.say(f"rolled back to {swarm.short(target)}: {self.url}")  # the last line: the lock is free
+        return target
+
+    def unlock(self) -> None:
+        self.require_swarm()
+        self.say(self.lock.unlock())
+
+    def rollback_locked(self) -> str:
         state = self.service(self.app)
         if state is None:
             raise UserError(f"nothing is deployed in stack {self.stack}; run: invoke deploy --stage prod")
@@ -351,7 +394,6 @@ class Deployer:
         self.wait(f"the rollback to {swarm.short(target)}", lambda: self.rolled_back(target, state.replicas),
                   self.settings.typed("DEPLOY_TIMEOUT"))  # fmt: skip
         self.wait_served(self.settings.typed("DEPLOY_TIMEOUT"))
-        self.say(f"rolled back to {swarm.short(target)}: {self.url}")
         return target
 
     def rolled_back(self, image: str, replicas: int) -> str | None:
@@ -368,6 +410,10 @@ class Deployer:
         else:
             update = state.update_state or "none yet"
             print(f"app runs {state.image}; last update: {update} {state.update_message}".rstrip(), flush=True)
+        holder = self.lock.holder()
+        print(f"deploy lock: held by {holder.line()}" if holder else "deploy lock: free", flush=True)
+        for entry in deploylock.read_log(self.settings.root)[-3:]:
+            print(f"{entry.at} {entry.who}@{entry.host} {entry.action} {entry.what}: {entry.outcome}", flush=True)
 
     def remove(self, yes: bool = False, ask: Callable[[str], str] | None = None) -> None:
         """Remove the stack's services and network; its volumes and secrets stay. Asks for the name unless `yes`."""

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from pathlib import Path
 
-from lifecycle import backup, buildkey, codezip, container_env, offline, sbom, secretfiles, testmon, tls
+from lifecycle import backup, buildkey, codezip, container_env, maintenance, offline, sbom, secretfiles, testmon, tls
 from lifecycle.buildinputs import CERTS_DIR, git_metadata, sync_certs
 from lifecycle.commands import compose, dbclient, docker
 from lifecycle.confirm import confirm_project
@@ -223,7 +223,10 @@ class Local:
             return self.settings
         files = tls.ensure_certificate(self.settings, self.run)
         image = offline.available_or_offline(self.settings, self.run, "proxy", self.settings["PROXY_IMAGE"])
-        return self.settings.override(PROXY_IMAGE=image, TLS_CERT_FILE=str(files.cert), TLS_KEY_FILE=str(files.key))
+        page = str(maintenance.page_file(self.settings))
+        return self.settings.override(
+            PROXY_IMAGE=image, TLS_CERT_FILE=str(files.cert), TLS_KEY_FILE=str(files.key), MAINTENANCE_PAGE_FILE=page
+        )
 
     def check_image_built(self, stage: Stage) -> None:
         """`up --no-build` runs this checkout's image (named after its compose project, so no other checkout's)."""
@@ -329,6 +332,7 @@ class Local:
         database.record_server()
         if stage.behind_https_proxy and not self.dry:
             wait_for_https(settings.typed("HTTPS_PORT"))
+            maintenance.Maintenance(self.ctx).reapply("compose")  # a new proxy starts with it off
         if debug:
             waiting = "; the server starts once a client attaches" if paused else ""
             self.say(f"debugpy listens on 127.0.0.1:{self.settings['DEBUG_PORT']}{waiting} (docs/debugging.md)")

@@ -116,6 +116,18 @@ def _subnet(text: str) -> ipaddress.IPv4Network:
     return subnet
 
 
+def _networks(text: str) -> tuple[str, ...]:
+    found = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        try:
+            found.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise _refuse(f"has {item!r}, not an address or network; e.g. 203.0.113.7,10.0.0.0/8") from None
+    return tuple(found)
+
+
 def enum(*choices: str) -> Kind:
     def convert(text: str) -> str:
         if text not in choices:
@@ -139,6 +151,7 @@ def listing(separator: str) -> Kind:
 TEXT = Kind("text", str)
 PORT = Kind("port", _whole(1, 65535, "is not a port number; set it to a number from 1 to 65535"))
 SECONDS = Kind("seconds", _whole(1, None, "is not a number of seconds; set it to a whole number above 0"))
+SECONDS_OR_ZERO = Kind("seconds (0: none)", _whole(0, None, "is not a whole number of seconds; e.g. 600 (0: none)"))
 COUNT = Kind("count", _whole(1, None, "is not a count of at least 1; set it to e.g. {default}"))
 BOOLEAN = Kind("boolean", _boolean, False)
 PATH = Kind("path", Path, None)  # relative to the checkout unless absolute; `~` is the user's home
@@ -168,3 +181,4 @@ CLUSTER = Kind(
     _matching(CLUSTER_NAME, "is not usable; use 1-20 lowercase letters, digits or '-', starting with a letter"),
 )
 SUBNET = Kind("IPv4 network", _subnet)
+NETWORKS = Kind("addresses or networks (comma-separated)", _networks, ())

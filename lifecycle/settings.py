@@ -129,6 +129,18 @@ TABLE = (
         "Seconds invoke deploy waits for each step (database, migrate job, update).",
         kind=kinds.SECONDS,
     ),
+    Setting(
+        "DEPLOY_LOCK_WAIT",
+        "0",
+        "Seconds a second invoke deploy/rollback waits for the deploy lock (0: refuse).",
+        kind=kinds.SECONDS_OR_ZERO,
+    ),
+    Setting(
+        "DEPLOY_LOCK_TIMEOUT",
+        "3600",
+        "Seconds after which a deploy lock is stale (left by a killed deploy).",
+        kind=kinds.SECONDS,
+    ),
     project_setting("APP_CPUS", "1", "CPU limit of each app replica in the swarm stack."),
     project_setting("APP_MEMORY", "512M", "Memory limit of each app replica in the swarm stack."),
     Setting("DEBIAN_MIRROR", "http://deb.debian.org/debian", "Debian mirror for the offline base images."),
@@ -240,6 +252,18 @@ TABLE = (
     Setting(
         "TLS_KEY_FILE", "", "PEM private key of TLS_CERT_FILE; empty: the one in .lifecycle/tls/.", kind=kinds.PATH
     ),
+    Setting(
+        "MAINTENANCE_ALLOW",
+        "",
+        "Client addresses or networks (comma-separated) that reach the app in maintenance.",
+        kind=kinds.NETWORKS,
+    ),
+    project_setting(
+        "MAINTENANCE_PAGE",
+        "",
+        "HTML page of maintenance mode (in the checkout); empty: templates/503.html or a plain one.",
+        kind=kinds.PATH,
+    ),
     # The adopted project: what `invoke adopt` detects and writes into [tool.lifecycle]; the defaults are this
     # repository's own site, django_site, the project it adopts by default.
     project_setting(
@@ -333,6 +357,9 @@ def toml_value(setting: Setting, where: str, value: object) -> str:
     raise UserError(f"{where} must be {kind}, not {value!r}")
 
 
+OWN_TABLES = ("jobs",)  # [[tool.lifecycle.jobs]]: read by lifecycle/jobs.py, not settings
+
+
 def read_project_table(root: Path, relative: Path = PYPROJECT) -> dict[str, str]:
     """The [tool.lifecycle] table of the project's pyproject.toml as setting values; refuses an unknown key and a
     machine setting (which belongs in .env), naming it."""
@@ -349,6 +376,7 @@ def read_project_table(root: Path, relative: Path = PYPROJECT) -> dict[str, str]
 def project_table_values(table: Mapping[str, object], relative: Path = PYPROJECT) -> dict[str, str]:
     """A parsed [tool.lifecycle] table as setting values, each key checked (see read_project_table)."""
     values: dict[str, str] = {}
+    table = {key: value for key, value in table.items() if key not in OWN_TABLES}
     for key_path, value in flatten(table).items():
         where = f"{relative} {LIFECYCLE_TABLE} {'.'.join(key_path)}"
         name = table_name(key_path)

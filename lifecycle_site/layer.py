@@ -162,15 +162,32 @@ def with_whitenoise(middleware: list[str]) -> list[str]:
     return middleware
 
 
+LOG_FORMATS = ("json", "text")
+
+
+def log_format(environ: Mapping[str, str]) -> str:
+    """LOG_FORMAT: json (one object per line with the request's id: lifecycle_site/requestlog.py) or text."""
+    value = environ.get("LOG_FORMAT", "").strip().lower() or "json"
+    if value not in LOG_FORMATS:
+        raise LayerError(f"LOG_FORMAT={value!r} is not valid; set it to one of: {', '.join(LOG_FORMATS)}")
+    return value
+
+
 def logging_config(environ: Mapping[str, str]) -> dict[str, Any]:
     level = environ.get("DJANGO_LOG_LEVEL", "").strip() or "INFO"
     if level not in LOG_LEVELS:
         raise LayerError(f"DJANGO_LOG_LEVEL={level!r} is not valid; set it to one of: {', '.join(LOG_LEVELS)}")
+    formatter = log_format(environ)
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-        "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "plain"}},
+        "formatters": {
+            "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+            "json": {"()": "lifecycle_site.requestlog.JsonFormatter"},
+        },
+        "handlers": {
+            "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": formatter}
+        },
         "root": {"handlers": ["stdout"], "level": level},
         "loggers": {
             # Drop Django's own stderr and mail handlers; its records (django.request errors included) reach root.

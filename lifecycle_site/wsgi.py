@@ -14,6 +14,7 @@ from django.conf import settings
 
 from lifecycle_site.health import HealthCheck
 from lifecycle_site.layer import LayerError, health_path, switched_on
+from lifecycle_site.requestlog import RequestId
 
 
 def load(reference: str):
@@ -53,6 +54,6 @@ def project_routes(path: str) -> bool:
     return False
 
 
-application = project_application()
+application = RequestId(project_application())  # the proxy's X-Request-ID in every log record of the request
 if switched_on(os.environ, "HEALTH") and not project_routes(health_path(os.environ)):
     application = HealthCheck(application, health_path(os.environ))

@@ -131,3 +131,26 @@ def copy_out_argv(container: str, source: str, target: str) -> list[str]:
 
 def container_rm_argv(*containers: str, volumes: bool = False) -> list[str]:
     return docker_argv("rm", "--force", *["--volumes"] * volumes, *containers)
+
+
+# invoke status: a row per container (service, state, health, image id, image name, id), tab-separated.
+CONTAINER_ROWS_FORMAT = (
+    '{{index .Config.Labels "com.docker.compose.service"}}\t{{.State.Status}}\t'
+    "{{if .State.Health}}{{.State.Health.Status}}{{end}}\t{{.Image}}\t{{.Config.Image}}\t{{.ID}}"
+)
+
+
+def compose_containers_argv(project: str) -> list[str]:
+    """Compose's containers of the project. Not swarm tasks: a release's image carries the compose labels of its
+    build, and a container inherits its image's labels."""
+    project_label = f"label=com.docker.compose.project={project}"
+    return ["docker", "container", "ls", "--quiet", "--filter", project_label, "--filter", "is-task=false"]
+
+
+def container_rows_argv(ids: Sequence[str]) -> list[str]:
+    return ["docker", "container", "inspect", "--format", CONTAINER_ROWS_FORMAT, *ids]
+
+
+def image_tag_ids_argv(images: Sequence[str]) -> list[str]:
+    """Each image's first tag and id, tab-separated."""
+    return ["docker", "image", "inspect", "--format", "{{index .RepoTags 0}}\t{{.Id}}", *images]

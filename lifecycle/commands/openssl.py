@@ -50,3 +50,8 @@ def check_valid_for(cert: Path, seconds: int) -> list[str]:
 
 def verify(ca_cert: Path, cert: Path) -> list[str]:
     return ["openssl", "verify", "-CAfile", str(ca_cert), str(cert)]
+
+
+def end_date(cert: Path) -> list[str]:
+    """Probe: `notAfter=...` of a certificate (invoke status)."""
+    return ["openssl", "x509", "-enddate", "-noout", "-in", str(cert)]

@@ -334,3 +334,37 @@ def parse_tasks(text: str) -> list[Task]:
         if len(parts) in (4, 5):
             tasks.append(Task(*(part.strip() for part in parts)))
     return tasks
+
+
+# The deploy lock (lifecycle/deploylock.py): a swarm config only one `docker config create` can make.
+DEPLOY_LOCK_LABEL = "lifecycle.deploy-lock"
+
+
+def deploy_lock_name(stack: str) -> str:
+    return f"{stack}_deploy-lock"
+
+
+def lock_create(name: str, file: Path, stack: str) -> list[str]:
+    """Take the lock: fails when the config exists (another deploy holds it)."""
+    labels = ["--label", f"com.docker.stack.namespace={stack}", "--label", f"{DEPLOY_LOCK_LABEL}=true"]
+    return ["docker", "config", "create", *labels, name, str(file)]
+
+
+def lock_inspect(name: str) -> list[str]:
+    """Probe: the lock's config as JSON (its Spec.Data is the holder, base64), or a failure when nobody holds it."""
+    return ["docker", "config", "inspect", "--format", "{{json .}}", name]
+
+
+def lock_remove(name: str) -> list[str]:
+    return ["docker", "config", "rm", name]
+
+
+def service_logs(service: str) -> list[str]:
+    """Every line of a service's tasks, timestamped (invoke logs --request)."""
+    return ["docker", "service", "logs", "--no-trunc", "--timestamps", service]
+
+
+def stack_service_rows(stack: str) -> list[str]:
+    """Probe: NAME, REPLICAS (running/wanted) and IMAGE of each service of the stack, tab-separated (invoke status)."""
+    filters = ["--filter", f"label=com.docker.stack.namespace={stack}"]
+    return ["docker", "service", "ls", *filters, "--format", "{{.Name}}\t{{.Replicas}}\t{{.Image}}"]

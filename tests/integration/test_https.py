@@ -14,6 +14,8 @@ import shutil
 import socket
 import ssl
 import subprocess
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -239,3 +241,162 @@ def test_admin_login_is_styled_in_a_real_browser_that_trusts_the_generated_ca(ch
         assert "Times" not in body_font, f"the browser's default font: the stylesheet was not applied ({body_font})"
     finally:
         driver.quit()
+
+
+# ------------------------------------------------------------------------------------------- maintenance mode
+MAINTENANCE_LOAD_THREADS = 3
+MAINTENANCE_MAX_REQUESTS = 20_000  # the load is bounded in count as well as time
+
+
+class MaintenanceLoad:
+    """Bounded load through the proxy while maintenance is switched: /health must always answer 200, / either the
+    site (200) or the maintenance page (503 with Retry-After); anything else, or no answer, is a failure."""
+
+    def __init__(self, port: int, context: ssl.SSLContext):
+        self.port, self.context = port, context
+        self.answers: dict[str, int] = {}
+        self.failures: list[str] = []
+        self.running = True
+        self.threads = [
+            threading.Thread(target=self.work, args=(i,), daemon=True) for i in range(MAINTENANCE_LOAD_THREADS)
+        ]
+        self.deadline = time.monotonic() + 300
+        for thread in self.threads:
+            thread.start()
+
+    def one(self, path: str) -> str:
+        connection = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.context, timeout=10)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            body = response.read().decode(errors="replace")
+        finally:
+            connection.close()
+        if response.status == 200:
+            return f"{path} 200"
+        if path != "/health" and response.status == 503 and response.getheader("Retry-After") and "maintenance" in body:
+            return f"{path} maintenance"
+        raise AssertionError(f"{path}: HTTP {response.status} {body[:200]!r}")
+
+    def work(self, number: int) -> None:
+        path = "/health" if number == 0 else "/"
+        while (
+            self.running and time.monotonic() < self.deadline and sum(self.answers.values()) < MAINTENANCE_MAX_REQUESTS
+        ):
+            try:
+                outcome = self.one(path)
+            except (OSError, AssertionError, http.client.HTTPException) as error:
+                self.failures.append(repr(error))
+                continue
+            self.answers[outcome] = self.answers.get(outcome, 0) + 1
+
+    def finish(self) -> tuple[dict[str, int], list[str]]:
+        self.running = False
+        for thread in self.threads:
+            thread.join(timeout=60)
+        return self.answers, self.failures
+
+
+def container_ids(checkout) -> dict[str, str]:
+    return {service: docker("inspect", "--format", "{{.Id}} {{.State.StartedAt}}", checkout.container(service)).stdout
+            for service in ("prod", "proxy")}  # fmt: skip
+
+
+def test_maintenance_on_and_off_under_load_drops_nothing_and_restarts_nothing(checkout, base):
+    context = ssl.create_default_context(cafile=str(local_files(checkout.root).ca))
+    before = container_ids(checkout)
+    load = MaintenanceLoad(checkout.https_port, context)
+    try:
+        time.sleep(2)
+        switched_on = checkout.invoke_combined("maintenance.on")
+        time.sleep(3)
+        on_answer = fetch(urllib.request.build_opener(urllib.request.HTTPSHandler(context=context)), base)
+        health = fetch(urllib.request.build_opener(urllib.request.HTTPSHandler(context=context)), f"{base}health")
+        switched_off = checkout.invoke_combined("maintenance.off")
+        time.sleep(3)
+    finally:
+        answers, failures = load.finish()
+    print(f"maintenance under load: {answers}, {len(failures)} failed")
+    assert switched_on.returncode == 0 and "maintenance on on the compose proxy" in switched_on.stdout, (
+        switched_on.stdout
+    )
+    assert switched_off.returncode == 0, switched_off.stdout
+    status, headers, page = on_answer
+    assert status == 503 and headers["Retry-After"] == "120" and "Down for maintenance" in page
+    assert health[0] == 200
+    assert failures == [], failures[:5]
+    assert answers.get("/ maintenance", 0) > 0 and answers.get("/ 200", 0) > 0 and answers.get("/health 200", 0) > 0
+    assert fetch(urllib.request.build_opener(urllib.request.HTTPSHandler(context=context)), base)[0] == 200
+    assert container_ids(checkout) == before  # no app (or proxy) container restarted
+
+
+def test_maintenance_lets_the_allow_list_through(checkout, base):
+    context = ssl.create_default_context(cafile=str(local_files(checkout.root).ca))
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+    gateway = docker("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.Gateway}} {{end}}",
+                     checkout.container("proxy")).stdout.split()  # fmt: skip
+    try:
+        # What the proxy sees of a client on 127.0.0.1 is the network's gateway (Docker's port forwarding).
+        done = checkout.invoke_combined("maintenance.on", env={"MAINTENANCE_ALLOW": ",".join(gateway)})
+        assert done.returncode == 0, done.stdout
+        assert fetch(opener, base)[0] == 200
+        done = checkout.invoke_combined("maintenance.on")  # the allow-list is replaced: now nobody
+        assert done.returncode == 0, done.stdout
+        assert fetch(opener, base)[0] == 503
+    finally:
+        checkout.invoke_combined("maintenance.off")
+    assert fetch(opener, base)[0] == 200
+
+
+def test_status_reports_the_running_prod_and_maintenance_in_under_2_s(checkout):
+    done = checkout.invoke_combined("maintenance.on")
+    assert done.returncode == 0, done.stdout
+    try:
+        done = checkout.invoke("status", "--json")
+    finally:
+        checkout.invoke_combined("maintenance.off")
+    report = json.loads(done.stdout)
+    lines = {line["name"]: line for line in report["lines"]}
+    print(f"invoke status: {report['seconds']} s of probes")
+    assert report["seconds"] < 2, report
+    assert lines["compose prod"]["ok"] and lines["compose prod"]["text"].startswith("healthy")
+    assert lines["migrations"] == {"name": "migrations", "ok": True, "text": "none pending (prod)", "fix": ""}
+    assert (
+        lines["maintenance (compose)"]["ok"] is False
+        and lines["maintenance (compose)"]["fix"] == "invoke maintenance.off"
+    )
+    assert done.returncode == 1  # something is wrong (maintenance is on): scripts can tell
+    assert lines["certificate"]["ok"]
+
+
+# ------------------------------------------------------------------------------------------- metrics and logs
+def test_one_request_is_traced_through_proxy_gunicorn_and_django_by_its_id(checkout, base):
+    context = ssl.create_default_context(cafile=str(local_files(checkout.root).ca))
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+    status, headers, _ = fetch(opener, f"{base}no-such-page-traced", headers={"X-Request-ID": "client-chosen-id"})
+    request_id = headers["X-Request-ID"]
+    assert status == 404 and re.fullmatch(r"[0-9a-f-]{36}", request_id), request_id  # the proxy's own, not ours
+    deadline = time.monotonic() + 30  # log lines reach docker's log a moment after the answer
+    while True:
+        done = checkout.invoke("logs", "--request", request_id)
+        records = [json.loads(line.split("| ", 1)[1]) for line in done.stdout.splitlines() if "| {" in line]
+        sources = {record.get("logger", "proxy") for record in records}
+        if {"proxy", "gunicorn.access", "django.request"} <= sources or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert {"proxy", "gunicorn.access", "django.request"} <= sources, done.stdout[-3000:]
+    assert all(record["request_id"] == request_id for record in records)
+    assert "client-chosen-id" not in done.stdout
+
+
+def test_metrics_only_inside_the_network_never_over_https(checkout, base):
+    context = ssl.create_default_context(cafile=str(local_files(checkout.root).ca))
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+    for path in ("metrics", "metrics/", "metrics?x=1"):
+        assert fetch(opener, f"{base}{path}")[0] == 404, path
+    proxy = checkout.container("proxy")
+    script = 'exec 3<>/dev/tcp/127.0.0.1/8405 && printf "GET /metrics HTTP/1.0\\r\\n\\r\\n" >&3 && cat <&3'
+    exported = docker("exec", proxy, "bash", "-c", script).stdout
+    assert exported.startswith("HTTP/1.1 200") and "haproxy_frontend_http_requests_total" in exported
+    published = docker("port", proxy).stdout
+    assert "8405" not in published and "8443/tcp" in published

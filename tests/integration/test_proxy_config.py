@@ -84,6 +84,7 @@ def proxy(network, replicas, settings):
         "--env", f"PROXY_BACKEND_HOST={SERVICE}", "--env", "PROXY_BACKEND_PORT=8000",
         "--read-only", "--cap-drop", "ALL",
         "--volume", f"{CHECKOUT / 'docker/proxy/haproxy.cfg'}:/usr/local/etc/haproxy/haproxy.cfg:ro",
+        "--volume", f"{CHECKOUT / 'docker/proxy/maintenance.html'}:/usr/local/etc/haproxy/maintenance.html:ro",
         "--volume", f"{files.cert}:/usr/local/etc/haproxy/tls/site.pem:ro",
         "--volume", f"{files.key}:/usr/local/etc/haproxy/tls/site.pem.key:ro",
     )  # fmt: skip

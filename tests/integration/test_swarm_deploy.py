@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import shutil
+import signal
 import ssl
 import stat
 import subprocess
@@ -23,11 +25,20 @@ from pathlib import Path
 import pytest
 
 from bench.facts import parse_docker_time
+from lifecycle import deploylock
 from lifecycle.commands import swarm
 from lifecycle.release import RELEASES_FILE, Release, ReleaseLog
 from tests.helpers.checkout import IsolatedCheckout, copy_checkout
-from tests.helpers.engine import docker, free_port, gwbridge_exists, random_secret, remove_gwbridge, unique_name
-from tests.helpers.tools import BUILD_TIMEOUT, assert_one_line, last_line
+from tests.helpers.engine import (
+    docker,
+    free_port,
+    gwbridge_exists,
+    random_secret,
+    remove_gwbridge,
+    unique_name,
+    wait_for,
+)
+from tests.helpers.tools import BUILD_TIMEOUT, assert_one_line, last_line, start_tool, strip_ansi
 
 # Leaving swarm mode restarts every container on a user-defined network: nox -s e2e runs these alone (conftest).
 pytestmark = [pytest.mark.integration, pytest.mark.swarm]
@@ -479,6 +490,84 @@ def test_an_unchanged_redeploy_restarts_nothing(site):
     before = running_task_ids()
     done = site.deploy("--replicas", "2")
     assert done.returncode == 0, done.stdout[-4000:]
+    assert running_task_ids() == before
+
+
+# ------------------------------------------------------------------------------------- one deploy at a time
+def start_deploy(site, *args: str) -> subprocess.Popen[str]:
+    """`invoke deploy` started and not waited for, in a session of its own (so the test can kill its group)."""
+    env = {**site.checkout.env, **site.ports, "ALLOW_UNSIGNED": "true"}
+    return start_tool("invoke", "deploy", "--stage", "prod", *args, env=env, cwd=site.root)
+
+
+def lock_exists(site) -> bool:
+    return docker("config", "inspect", swarm.deploy_lock_name(site.stack), check=False).returncode == 0
+
+
+def test_two_deploys_at_once_one_refuses_naming_the_holder_and_only_one_migrates(site):
+    started = [start_deploy(site, "--replicas", "2", "--wait", "0") for _ in range(2)]
+    outputs = [strip_ansi(process.communicate(timeout=DEPLOY_TIMEOUT)[0]) for process in started]
+    site.outputs.extend(outputs)
+    codes = [process.returncode for process in started]
+    assert sorted(codes)[0] == 0 and sorted(codes)[1] != 0, [output[-2000:] for output in outputs]
+    refused = outputs[codes.index(sorted(codes)[1])]
+    assert_one_line(refused, "another deploy holds the lock:", "since 20", f"/{site.checkout.proj_name}@sha256:")
+    assert f"Creating service {site.stack}_migrate" not in refused and "stack deploy" not in refused
+    assert sum(output.count(f"Creating service {site.stack}_migrate") for output in outputs) == 1
+    assert not lock_exists(site)
+    last = deploylock.read_log(site.root)[-1]
+    assert (last.action, last.outcome) == ("deploy", "ok") and f"{site.checkout.proj_name}@sha256:" in last.what
+
+
+def test_a_killed_deploy_leaves_a_stale_lock_that_unlock_releases(site):
+    process = start_deploy(site, "--replicas", "2")
+    try:
+        wait_for(lambda: lock_exists(site) or None, timeout=120, what="the deploy lock", interval=0.2)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # no clean-up runs: the lock stays
+        process.communicate(timeout=30)
+    assert lock_exists(site)
+    done = site.deploy("--replicas", "2", "--wait", "600")  # stale: refused at once, never waited for
+    assert done.returncode != 0
+    assert_one_line(done.stdout, "left over by", f"(pid {process.pid} on this host) is gone", "invoke deploy.unlock")
+    done = site.invoke("deploy.unlock")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "released the deploy lock held by" in done.stdout and not lock_exists(site)
+    done = site.deploy("--replicas", "2")  # and a deploy works again; the killed one's migrate job is cleaned up
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert https(site.https_port, "/health")[0] == 200
+
+
+def test_status_shows_the_stack_on_the_last_release(site):
+    done = site.invoke("status", "--json")
+    report = json.loads(done.stdout[done.stdout.index("{") :])
+    lines = {line["name"]: line for line in report["lines"]}
+    assert lines["swarm app"]["ok"], lines
+    replicas = len(site.app_tasks())
+    assert lines["swarm app"]["text"].startswith(f"{replicas}/{replicas} running, ") and "deploy lock" not in lines
+    assert lines["migrations"]["text"] == "none pending (swarm app)", report
+
+
+def test_maintenance_on_the_stack_answers_503_but_health_and_restarts_no_task(site):
+    def running_task_ids() -> set[str]:
+        return set(docker("service", "ps", "--quiet", "--filter", "desired-state=running", f"{site.stack}_app",
+                          f"{site.stack}_proxy").stdout.split())  # fmt: skip
+
+    before = running_task_ids()
+    load = Load(site.https_port)  # /health under load throughout: never a failure
+    try:
+        done = site.invoke("maintenance.on", "--target", "swarm")
+        assert done.returncode == 0 and "maintenance on on the swarm proxy" in done.stdout, done.stdout[-2000:]
+        status, page = https(site.https_port, "/api/notes")
+        assert status == 503 and "Down for maintenance" in page
+        assert https(site.https_port, "/health")[0] == 200
+        done = site.invoke("maintenance.off", "--target", "swarm")
+        assert done.returncode == 0, done.stdout[-2000:]
+        assert https(site.https_port, "/api/notes")[0] == 200
+    finally:
+        site.invoke("maintenance.off", "--target", "swarm")
+        ok, failures = load.finish()
+    assert failures == [] and ok > 0
     assert running_task_ids() == before
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import json
 import sys
 import types
 
@@ -72,3 +73,26 @@ def test_trusted_peers(conf, table, address, believed):
 def test_the_default_is_never_everyone(conf):
     assert conf.forwarded_allow_ips != "*"
     assert "*" not in conf.trusted_peers(COMPOSE)
+
+
+@pytest.mark.parametrize(
+    ("status", "environ", "status_out", "request_id"),
+    [
+        ("200 OK", {"HTTP_X_REQUEST_ID": "e051b096-78d9-4969-8d74-fabe5d80778b"}, 200,
+         "e051b096-78d9-4969-8d74-fabe5d80778b"),
+        ("404 Not Found", {}, 404, ""),
+        ("503 Service Unavailable", {"HTTP_X_REQUEST_ID": 'a"b\nc'}, 503, ""),  # never written as it came
+    ],
+)  # fmt: skip
+def test_the_access_log_is_one_json_object_with_the_request_id(conf, status, environ, status_out, request_id):
+    line = conf.access_record(status, "GET", '/x"y', {**environ, "REMOTE_ADDR": "10.0.0.2"}, 12, 0.0123)
+    assert "\n" not in line
+    record = json.loads(line)
+    assert (record["status"], record["request_id"], record["path"]) == (status_out, request_id, '/x"y')
+    assert record["request"] == 'GET /x"y' and '"request": "GET /x' in line  # `grep "GET /x"` still finds it
+    assert (record["bytes"], record["ms"], record["client"], record["logger"]) == (
+        12,
+        12.3,
+        "10.0.0.2",
+        "gunicorn.access",
+    )

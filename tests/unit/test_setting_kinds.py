@@ -41,6 +41,11 @@ from lifecycle.settings import BY_NAME, TABLE, load_settings
         ("WSGI_APP", "shop.wsgi:application", "shop.wsgi:application"),
         ("SETTINGS_TEST", "", ""),
         ("TZ", "Europe/Paris", "Europe/Paris"),
+        ("DEPLOY_LOCK_WAIT", "0", 0),
+        ("DEPLOY_LOCK_TIMEOUT", "3600", 3600),
+        ("MAINTENANCE_ALLOW", " 203.0.113.7, 10.0.0.0/8,", ("203.0.113.7/32", "10.0.0.0/8")),
+        ("MAINTENANCE_ALLOW", "", ()),
+        ("MAINTENANCE_PAGE", "templates/down.html", Path("templates/down.html")),
     ],
 )
 def test_a_value_reads_as_its_typed_value(name, text, typed):
@@ -65,6 +70,13 @@ def test_a_value_reads_as_its_typed_value(name, text, typed):
         ("PROJECT_DIR", "../other", "PROJECT_DIR='../other' must be a folder inside the checkout; e.g. . or src"),
         ("CLUSTER_DIR", "rel", "CLUSTER_DIR='rel' must be an absolute path, e.g. /var/lib/lifecycle-cluster"),
         ("HEALTH_PATH", "health", "HEALTH_PATH='health' must be a path below the root; e.g. /health"),
+        ("DEPLOY_LOCK_WAIT", "-1", "DEPLOY_LOCK_WAIT='-1' is not a whole number of seconds; e.g. 600 (0: none)"),
+        (
+            "MAINTENANCE_ALLOW",
+            "10.0.0.0/8,intranet",
+            "MAINTENANCE_ALLOW='10.0.0.0/8,intranet' has 'intranet', not an address or network; "
+            "e.g. 203.0.113.7,10.0.0.0/8",
+        ),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_setting_and_the_layer(tmp_path, name, text, line):
@@ -106,6 +118,14 @@ def test_a_task_option_is_checked_like_a_setting_and_named_by_its_option(tmp_pat
     )
     with pytest.raises(UserError, match=r"\(from a task option\)$"):
         settings.override(APP_PORT="http")
+
+
+def test_deploy_wait_is_the_deploy_lock_wait_option(tmp_path):
+    settings = load_settings(root=tmp_path, environ={})
+    assert settings.override({"DEPLOY_LOCK_WAIT": "--wait"}, DEPLOY_LOCK_WAIT="600").typed("DEPLOY_LOCK_WAIT") == 600
+    with pytest.raises(UserError) as error:
+        settings.override({"DEPLOY_LOCK_WAIT": "--wait"}, DEPLOY_LOCK_WAIT="soon")
+    assert str(error.value) == "--wait 'soon' is not a whole number of seconds; e.g. 600 (0: none) (DEPLOY_LOCK_WAIT)"
 
 
 def test_every_default_is_valid_and_every_row_has_a_kind():

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import io
 import json
+import logging as logs
 import sys
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from lifecycle_site import layer
 from lifecycle_site.health import HealthCheck
 from lifecycle_site.layer import LayerError, apply
+from lifecycle_site.requestlog import JsonFormatter, RequestId
 
 SQLITE_PROJECT = {
     "SECRET_KEY": "project-key",
@@ -201,9 +204,42 @@ def test_logs_go_to_stdout_at_the_asked_level():
         "LOGGING"
     ]
     assert logging["handlers"] == {
-        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "plain"}
+        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"}
     }
+    assert logging["formatters"]["json"] == {"()": "lifecycle_site.requestlog.JsonFormatter"}
     assert logging["root"] == {"handlers": ["stdout"], "level": "WARNING"}
+
+
+@pytest.mark.parametrize(("value", "formatter"), [("", "json"), ("json", "json"), ("TEXT", "text")])
+def test_log_format(value, formatter):
+    logging = apply(SQLITE_PROJECT, {**PROD, "LOG_FORMAT": value})["LOGGING"]
+    assert logging["handlers"]["stdout"]["formatter"] == formatter
+
+
+def test_a_bad_log_format_is_one_line():
+    with pytest.raises(LayerError, match="LOG_FORMAT='xml' is not valid; set it to one of: json, text"):
+        apply(SQLITE_PROJECT, {**PROD, "LOG_FORMAT": "xml"})
+
+
+def test_json_log_lines_carry_the_request_id_of_the_request_being_answered():
+    stream = io.StringIO()
+    handler = logs.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logs.getLogger("test.requestlog")
+    logger.addHandler(handler)
+    logger.setLevel(logs.INFO)
+
+    def app(environ, start_response):
+        logger.warning('Not Found: /x"y')
+        return [b""]
+
+    RequestId(app)({"HTTP_X_REQUEST_ID": "e051b096-78d9-4969-8d74-fabe5d80778b"}, None)
+    RequestId(app)({"HTTP_X_REQUEST_ID": 'evil"\nid'}, None)  # never written as it came
+    logger.warning("outside a request")
+    first, second, third = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["request_id"] == "e051b096-78d9-4969-8d74-fabe5d80778b" and first["message"] == 'Not Found: /x"y'
+    assert (second["request_id"], third["request_id"]) == ("", "")
+    assert first["level"] == "WARNING" and first["logger"] == "test.requestlog"
 
 
 # --------------------------------------------------------------------------------------------- switches

@@ -109,7 +109,9 @@ def test_the_proxy_is_compose_prods_with_the_same_configuration():
     assert STACK["configs"]["haproxy"]["file"] == "./proxy/haproxy.cfg"
     mounts = {target: source for source, target, _ in (volume.rsplit(":", 2) for volume in compose_proxy["volumes"])}
     assert mounts["/usr/local/etc/haproxy/haproxy.cfg"] == "./proxy/haproxy.cfg"
-    assert [c["target"] for c in proxy["configs"]] == ["/usr/local/etc/haproxy/haproxy.cfg"]
+    page = "/usr/local/etc/haproxy/maintenance.html"  # the maintenance page, the same file in both (MAINTENANCE_PAGE)
+    assert [c["target"] for c in proxy["configs"]] == ["/usr/local/etc/haproxy/haproxy.cfg", page]
+    assert mounts[page] == "${MAINTENANCE_PAGE_FILE:-./proxy/maintenance.html}"
     assert {s["target"] for s in proxy["secrets"]} == {path for path in mounts if "/tls/" in path}
     for name in ("PROXY_BACKEND_PORT", "PROXY_MAX_BODY_BYTES"):
         assert proxy["environment"][name] == compose_proxy["environment"][name], name

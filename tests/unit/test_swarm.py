@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import stat
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle import deploy, probes, tls
+from lifecycle import deploy, deploylock, maintenance, probes, tls
 from lifecycle.commands import swarm
 from lifecycle.context import Clock, Context
 from lifecycle.errors import UserError
@@ -346,6 +347,7 @@ def deployer(make_settings, tmp_path, runner, **environ: str) -> deploy.Deployer
     (tmp_path / "docker").mkdir(exist_ok=True)
     (tmp_path / swarm.PROXY_CONFIG).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / swarm.PROXY_CONFIG).write_text("global\n", encoding="utf-8")
+    (tmp_path / maintenance.PLAIN_PAGE).write_text("<h1>maintenance</h1>\n", encoding="utf-8")
     certificate = tls.local_files(tmp_path)
     certificate.cert.parent.mkdir(parents=True, exist_ok=True)
     certificate.cert.write_text("CERT\n", encoding="utf-8")
@@ -464,7 +466,7 @@ def test_deploy_of_a_digest_the_registry_lost_changes_nothing(make_settings, tmp
     write_releases(tmp_path, ("prod", IMAGE))
     with pytest.raises(UserError, match=r"the registry no longer has .*sha256:aaaaaaaaaaaa"):
         deployer(make_settings, tmp_path, runner).deploy(PROD, 2)
-    assert runner.calls[-1] == swarm.pull(IMAGE)
+    assert runner.calls[-2:] == [swarm.pull(IMAGE), swarm.lock_inspect("shop_deploy-lock")]  # then the lock's release
 
 
 def test_a_failed_migration_stops_before_the_app_with_the_job_logs(make_settings, tmp_path):
@@ -484,10 +486,11 @@ def test_a_failed_migration_stops_before_the_app_with_the_job_logs(make_settings
     deploys = [call for call in runner.calls if call[:3] == ["docker", "stack", "deploy"]]
     assert [call[-2] for call in deploys] == [str(tmp_path / swarm.MIGRATE_FILE)]  # never stack.yaml
     assert swarm.container_logs("c1") in runner.calls
-    assert runner.calls[-3:] == [
+    assert runner.calls[-4:] == [
         swarm.service_rm("shop_migrate"),
         swarm.stopped_task_containers("shop_migrate"),
         swarm.container_rm("c1"),
+        swarm.lock_inspect("shop_deploy-lock"),  # then the lock's release
     ]
 
 
@@ -572,3 +575,21 @@ def test_a_bad_salt_file_is_one_line_and_never_followed(tmp_path, prepare, messa
         swarm.secret_salt(tmp_path)
     assert "\n" not in str(error.value)
     assert not (path.parent / "elsewhere").exists()
+
+
+def test_deploy_status_names_the_lock_holder_and_the_last_deploys(make_settings, tmp_path, capsys):
+    holder = deploylock.Holder("ann", "ci-7", 42, "2026-12-04T07:59:00Z", "deploy x")
+    data = base64.b64encode(holder.to_json().encode()).decode()
+    runner = RecordingRunner(
+        {
+            ("docker", "info"): Result(0, "active true n1"),
+            ("docker", "service", "inspect"): Result(1),
+            ("docker", "config", "inspect"): Result(0, json.dumps({"Spec": {"Data": data}})),
+        }
+    )
+    entry = deploylock.Entry("2026-12-04T07:00:00Z", "bob", "laptop", 7, "deploy", "shop@sha256:aaaa", "ok")
+    deploylock.append_log(tmp_path, entry)
+    deployer(make_settings, tmp_path, runner).status()
+    out = capsys.readouterr().out
+    assert "deploy lock: held by ann@ci-7 (pid 42) since 2026-12-04T07:59:00Z: deploy x" in out
+    assert "2026-12-04T07:00:00Z bob@laptop deploy shop@sha256:aaaa: ok" in out

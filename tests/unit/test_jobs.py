@@ -1,0 +1,117 @@
+"""Scheduled jobs: cron schedules and their next run, the missed-run policy, the declarations' checks (tables)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+
+from lifecycle import jobs
+from lifecycle.errors import UserError
+from lifecycle.settings import read_project_table
+
+T = dt.datetime(2026, 12, 4, 8, 0, 0, tzinfo=dt.UTC)  # a Friday
+
+
+def at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "after", "expected"),
+    [
+        ("*/10 * * * * *", "2026-12-04T08:00:00", "2026-12-04T08:00:10"),
+        ("*/10 * * * * *", "2026-12-04T08:00:59", "2026-12-04T08:01:00"),
+        ("* * * * *", "2026-12-04T08:00:00", "2026-12-04T08:01:00"),
+        ("0 3 * * *", "2026-12-04T08:00:00", "2026-12-05T03:00:00"),
+        ("30 2 1 * *", "2026-12-04T08:00:00", "2027-01-01T02:30:00"),
+        ("0 0 * * 0", "2026-12-04T08:00:00", "2026-12-06T00:00:00"),  # Sunday as 0
+        ("0 0 * * 7", "2026-12-04T08:00:00", "2026-12-06T00:00:00"),  # and as 7
+        ("0 9 * * 1-5", "2026-12-04T09:30:00", "2026-12-07T09:00:00"),  # Friday past 9: Monday
+        ("0 0 13 * 5", "2026-12-04T08:00:00", "2026-12-11T00:00:00"),  # both day fields: either (a Friday first)
+        ("0 12 29 2 *", "2026-12-04T08:00:00", "2028-02-29T12:00:00"),  # a leap day
+        ("15,45 */6 * * *", "2026-12-04T08:00:00", "2026-12-04T12:15:00"),
+        ("0 0 1 1 *", "2026-12-31T23:59:59", "2027-01-01T00:00:00"),
+    ],
+)
+def test_next_run(schedule, after, expected):
+    assert jobs.parse_schedule(schedule).next_after(at(after)) == at(expected)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "message"),
+    [
+        ("* * * *", "is not cron: five fields"),
+        ("60 * * * *", "outside 0-59"),
+        ("* 24 * * *", "outside 0-23"),
+        ("* * 0 * *", "outside 1-31"),
+        ("*/0 * * * *", "step '0' is not a whole number above 0"),
+        ("mon * * * *", "'mon' is not *, N, N-M"),
+        ("5-1 * * * *", "outside 0-59"),
+        ("0 0 30 2 *", "never runs"),
+    ],
+)
+def test_a_bad_schedule_is_one_line(schedule, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        jobs.parse_schedule(schedule).next_after(T)
+
+
+@pytest.mark.parametrize(
+    ("policy", "down_since", "runs", "dropped"),
+    [
+        ("once", "2026-12-04T07:59:25", ["2026-12-04T07:59:50"], 2),  # 07:59:30, :40, :50 missed: the newest, late
+        ("skip", "2026-12-04T07:59:25", [], 3),
+        ("once", "2026-12-04T07:59:55", [], 0),  # nothing was due while down
+        ("skip", "2026-12-04T07:59:50", [], 0),  # the last run was on time
+    ],
+)
+def test_missed_runs_follow_the_policy(policy, down_since, runs, dropped):
+    every_10s = jobs.parse_schedule("*/10 * * * * *")
+    started, skipped = jobs.runs_to_start(every_10s, at(down_since), at("2026-12-04T07:59:59"), policy)
+    assert (started, skipped) == ([at(run) for run in runs], dropped)
+
+
+def test_a_job_declaration():
+    job = jobs.parse_job({"name": "rows", "schedule": "*/10 * * * * *", "command": "write_row --tag 'a b'",
+                          "timeout": 30, "missed": "once"}, 1)  # fmt: skip
+    assert (job.name, job.command, job.timeout, job.missed) == ("rows", ("write_row", "--tag", "a b"), 30, "once")
+    assert jobs.parse_job({"name": "x", "schedule": "0 3 * * *", "command": "clearsessions"}, 1).missed == "skip"
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"name": "Rows!", "schedule": "* * * * *", "command": "x"}, "name 'Rows!' must be lowercase"),
+        ({"name": "a", "schedule": 5, "command": "x"}, "schedule must be a cron string"),
+        ({"name": "a", "schedule": "* * * * *", "command": "python manage.py x"}, "command must be a manage.py"),
+        ({"name": "a", "schedule": "* * * * *", "command": ""}, "command must be a manage.py"),
+        ({"name": "a", "schedule": "* * * * *", "command": "x", "timeout": 0}, "timeout 0 is not"),
+        ({"name": "a", "schedule": "* * * * *", "command": "x", "timeout": True}, "timeout True is not"),
+        ({"name": "a", "schedule": "* * * * *", "command": "x", "missed": "twice"}, "missed 'twice' is not one of"),
+        ({"name": "a", "schedule": "* * *", "command": "x"}, "job 'a': schedule"),
+        ({"name": "a", "schedule": "* * * * *", "command": "x", "cron": 1}, "has cron, not a job key"),
+    ],
+)
+def test_a_bad_declaration_is_one_line(entry, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        jobs.parse_job(entry, 1)
+
+
+def test_jobs_in_pyproject_are_read_and_are_not_settings(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.lifecycle]\nproj-name = "shop"\n\n[[tool.lifecycle.jobs]]\nname = "rows"\nschedule = "*/10 * * * * *"\n'
+        'command = "write_row"\n\n[[tool.lifecycle.jobs]]\nname = "rows"\nschedule = "0 3 * * *"\ncommand = "y"\n',
+        encoding="utf-8",
+    )
+    assert read_project_table(tmp_path) == {"PROJ_NAME": "shop"}
+    with pytest.raises(UserError, match="job 'rows' is declared twice"):
+        jobs.read_jobs(tmp_path)
+
+
+def test_listing_shows_the_next_run():
+    job = jobs.parse_job({"name": "rows", "schedule": "*/10 * * * * *", "command": "write_row"}, 1)
+    assert jobs.listing([job], T) == [
+        "rows  */10 * * * * *  manage.py write_row  timeout 300s  missed: skip  next: 2026-12-04 08:00:10 UTC"
+    ]
+    assert "no jobs declared" in jobs.listing([], T)[0]
