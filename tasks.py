@@ -18,7 +18,7 @@ from invoke import Collection, Exit, task
 from invoke.runners import Local
 
 from lifecycle import adopt as adopting
-from lifecycle import backup, deps, offline, provenance, sbom, signing, tls, wheel
+from lifecycle import backup, deps, offline, pitr, provenance, sbom, signing, tls, wheel
 from lifecycle import cluster as cluster_core
 from lifecycle import compose as cmd
 from lifecycle import deploy as swarm_deploy
@@ -357,17 +357,28 @@ def tls_trust(c):
     print("\n".join(tls.trust_instructions(settings)))
 
 
-@task(name="backup")
+@task(
+    name="backup",
+    help={"binlogs": "Only copy the closed binary logs (after FLUSH BINARY LOGS) into BACKUP_DIR/binlogs, no dump; "
+          "every full backup copies them too. Default: off (a full backup)."},
+)  # fmt: skip
 @user_errors
-def db_backup(c):
+def db_backup(c, binlogs=False):
     """Back up the running database into BACKUP_DIR: a streamed, consistent dump (.sql.gz) and its manifest."""
-    suite(c).database().backup()
+    database = suite(c).database()
+    if binlogs:
+        database.require_running()
+        pitr.PointInTime(database).copy_binlogs()
+    else:
+        database.backup()
 
 
 @task(
     name="restore",
     help={
-        "file": "The backup (.sql.gz, with its .json manifest next to it); invoke db.list shows them.",
+        "file": "The backup (.sql.gz, with its .json manifest next to it); invoke db.list shows them. Not with --to.",
+        "to": "Restore the database as it was at this time (ISO 8601 with its zone: 2026-12-03T14:05:00Z): the last "
+        "full backup before it, then the binary log up to it. Default: none (restore FILE).",
         "yes": "Replace the database without asking for the project name. Default: off (asks; refuses without a "
         "terminal).",
         "other_database": "Restore a backup of another database name into this one. Default: off (refused).",
@@ -377,8 +388,14 @@ def db_backup(c):
     },
 )
 @user_errors
-def db_restore(c, file, yes=False, other_database=False, no_backup=False, no_migrate=False):
+def db_restore(c, file=None, to=None, yes=False, other_database=False, no_backup=False, no_migrate=False):
     """Verify a backup, load it into a scratch database, swap it in atomically, apply the migrations it lacks."""
+    if (file is None) == (to is None):
+        raise Exit("give either a backup FILE or --to TIME (invoke --help db.restore)")
+    if to is not None:
+        pitr.PointInTime(suite(c).database()).restore_to(to, yes=yes, ask=terminal_prompt(), no_backup=no_backup,
+                                                        no_migrate=no_migrate)  # fmt: skip
+        return
     suite(c).database().restore(
         Path(file), yes=yes, ask=terminal_prompt(), other_database=other_database, no_backup=no_backup,
         no_migrate=no_migrate,

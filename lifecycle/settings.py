@@ -90,6 +90,10 @@ TABLE = (
     project_setting(
         "BACKUP_KEEP", "10", "Automatic backups kept per project; older ones are pruned (never manual ones)."
     ),
+    project_setting("DB_SERVER_ID", "1", "Server id of the database's binary log (point-in-time restores)."),
+    project_setting(
+        "DB_BINLOG_SECONDS", "604800", "Seconds the database server keeps its binary logs (copies: BACKUP_DIR/binlogs)."
+    ),
     Setting("OFFLINE_PREFIX", "lifecycle", "Repository prefix of the offline base images (PREFIX/python, ...)."),
     Setting("CLUSTER_NAME", "lifecycle", "Name of the on-machine cluster: prefix of its namespaces and node names."),
     Setting("CLUSTER_SUBNET", "198.18.7.0/24", "Address range of the cluster's bridge; used nowhere on the host."),
@@ -445,6 +449,10 @@ def validate(values: Mapping[str, str]) -> None:
         )
     if not values["BACKUP_KEEP"].isdigit() or int(values["BACKUP_KEEP"]) < 1:
         raise UserError(f"BACKUP_KEEP={values['BACKUP_KEEP']!r} is not a count of at least 1; set it to e.g. 10")
+    for name in ("DB_SERVER_ID", "DB_BINLOG_SECONDS"):
+        if not values[name].isdigit() or not 0 < int(values[name]) < 2**32:
+            raise UserError(f"{name}={values[name]!r} is not a whole number from 1 to 4294967295; e.g. "
+                            f"{'1' if name == 'DB_SERVER_ID' else '604800'}")  # fmt: skip
     if not values["DEPLOY_TIMEOUT"].isdigit():
         raise UserError(f"DEPLOY_TIMEOUT={values['DEPLOY_TIMEOUT']!r} is not a whole number of seconds; e.g. 300")
     if not IMAGE_NAME.fullmatch(values["PROJ_NAME"]):
