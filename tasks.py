@@ -376,7 +376,8 @@ def db_backup(c, binlogs=False):
 @task(
     name="restore",
     help={
-        "file": "The backup (.sql.gz, with its .json manifest next to it); invoke db.list shows them. Not with --to.",
+        "file": "The backup (.sql.gz, with its .json manifest next to it); invoke db.list shows them. Default: none "
+        "(then --to is needed).",
         "to": "Restore the database as it was at this time (ISO 8601 with its zone: 2026-12-03T14:05:00Z): the last "
         "full backup before it, then the binary log up to it. Default: none (restore FILE).",
         "yes": "Replace the database without asking for the project name. Default: off (asks; refuses without a "

@@ -112,13 +112,15 @@ _POSITION = re.compile(
     rb"(?:MASTER|SOURCE)_LOG_POS=(\d+);",
     re.MULTILINE,
 )
-_GTID = re.compile(rb"^-- SET GLOBAL gtid_slave_pos='([^']*)';|^/\* SET @@GLOBAL\.GTID_PURGED=[^']*'([^']*)'", re.M)
+_GTID = re.compile(rb"^-- SET GLOBAL gtid_slave_pos='([^']*)';|^/\* SET @@GLOBAL\.GTID_PURGED=.*'([^']*)';", re.M)
+_LINE = 512  # the comment lines looked for are shorter: a longer line is never one of them
 
 
 class DumpPosition:
     """Finds, as the dump streams by, the binlog position (and GTID state) its snapshot was taken at.
 
-    Only comment lines are looked at; a chunk boundary inside one is covered by keeping the last line's start."""
+    Only whole comment lines are looked at: the unfinished last line of a chunk waits for the next one (a line
+    longer than any of them is cut, marked as not starting a line)."""
 
     def __init__(self) -> None:
         self.file, self.position, self.gtid = "", 0, ""
@@ -126,13 +128,14 @@ class DumpPosition:
 
     def feed(self, chunk: bytes) -> None:
         data = self._tail + chunk
-        if b"-- CHANGE" in data or b"gtid_slave_pos" in data or b"GTID_PURGED" in data:
-            if not self.file and (match := _POSITION.search(data)):
+        cut = data.rfind(b"\n") + 1
+        complete, rest = data[:cut], data[cut:]
+        self._tail = rest if len(rest) <= _LINE else b"x"  # `x`: what follows does not start a line
+        if b"-- CHANGE" in complete or b"gtid_slave_pos" in complete or b"GTID_PURGED" in complete:
+            if not self.file and (match := _POSITION.search(complete)):
                 self.file, self.position = match.group(1).decode(), int(match.group(2))
-            if match := _GTID.search(data):
+            if match := _GTID.search(complete):
                 self.gtid = (match.group(1) or match.group(2) or b"").decode()
-        cut = data.rfind(b"\n")
-        self._tail = data[cut:][-512:] if cut >= 0 else data[-512:]
 
 
 # ---------------------------------------------------------------------------------------------- the copies

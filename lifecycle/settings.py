@@ -90,8 +90,8 @@ TABLE = (
     project_setting(
         "BACKUP_KEEP", "10", "Automatic backups kept per project; older ones are pruned (never manual ones)."
     ),
-    project_setting("DB_SERVER_ID", "1", "Server id of the database's binary log (point-in-time restores)."),
-    project_setting(
+    Setting("DB_SERVER_ID", "1", "Server id of the database's binary log (point-in-time restores)."),
+    Setting(
         "DB_BINLOG_SECONDS", "604800", "Seconds the database server keeps its binary logs (copies: BACKUP_DIR/binlogs)."
     ),
     Setting("OFFLINE_PREFIX", "lifecycle", "Repository prefix of the offline base images (PREFIX/python, ...)."),
