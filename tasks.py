@@ -18,7 +18,7 @@ from invoke import Collection, Exit, task
 from invoke.runners import Local
 
 from lifecycle import adopt as adopting
-from lifecycle import backup, deps, offline, pitr, provenance, sbom, signing, tls, wheel
+from lifecycle import backup, deps, drill, offline, pitr, provenance, sbom, signing, tls, wheel
 from lifecycle import cluster as cluster_core
 from lifecycle import compose as cmd
 from lifecycle import deploy as swarm_deploy
@@ -419,6 +419,16 @@ def db_reset(c, yes=False, load=None, stage=None, no_backup=False):
     suite(c).database().reset(yes=yes, ask=terminal_prompt(), stage=target, fixture=load, no_backup=no_backup)
 
 
+@task(name="drill")
+@user_errors
+def db_drill(c):
+    """Restore the newest backup into a throwaway database server, check its counts and migrate --check; time it."""
+    s = suite(c)
+    line = drill.Drill(s.database()).run()
+    if line:
+        print(line)
+
+
 @task(name="list")
 @user_errors
 def db_list(c):
@@ -554,7 +564,7 @@ dependencies = Collection("deps", deps_lock, deps_upgrade)
 cluster = Collection("cluster", cluster_up, cluster_down, cluster_status)
 registry = Collection("registry", registry_up, registry_down)
 tls_tasks = Collection("tls", tls_trust)
-db = Collection("db", db_backup, db_restore, db_reset, db_list, db_shell)
+db = Collection("db", db_backup, db_restore, db_drill, db_reset, db_list, db_shell)
 swarm_tasks = Collection("swarm", swarm_init, swarm_leave)
 deploy_tasks = Collection("deploy", deploy_, deploy_status, deploy_rollback, deploy_rm)
 keys = Collection("keys", keys_init)
