@@ -18,7 +18,7 @@ from invoke import Collection, Exit, task
 from invoke.runners import Local
 
 from lifecycle import adopt as adopting
-from lifecycle import backup, deps, drill, offline, pitr, provenance, sbom, signing, tls, wheel
+from lifecycle import backup, deps, drill, offline, pitr, provenance, retention, sbom, signing, tls, wheel
 from lifecycle import cluster as cluster_core
 from lifecycle import compose as cmd
 from lifecycle import deploy as swarm_deploy
@@ -360,15 +360,21 @@ def tls_trust(c):
 @task(
     name="backup",
     help={"binlogs": "Only copy the closed binary logs (after FLUSH BINARY LOGS) into BACKUP_DIR/binlogs, no dump; "
-          "every full backup copies them too. Default: off (a full backup)."},
+          "every full backup copies them too. Default: off (a full backup).",
+          "scheduled": "Mark the backup `scheduled` and prune the scheduled ones BACKUP_HOURLY/DAILY/WEEKLY do not "
+          "keep (for cron). Default: off (a backup by hand, never pruned)."},
 )  # fmt: skip
 @user_errors
-def db_backup(c, binlogs=False):
+def db_backup(c, binlogs=False, scheduled=False):
     """Back up the running database into BACKUP_DIR: a streamed, consistent dump (.sql.gz) and its manifest."""
     database = suite(c).database()
     if binlogs:
         database.require_running()
         pitr.PointInTime(database).copy_binlogs()
+    elif scheduled:
+        database.backup(retention.SCHEDULED, "schedule")
+        if not database.dry:
+            retention.prune_scheduled(database)
     else:
         database.backup()
 

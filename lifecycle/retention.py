@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
+
+from lifecycle.backup import Database, manifest_path, read_manifests
 
 SCHEDULED = "scheduled"
 
@@ -42,3 +45,21 @@ def to_prune(times: Iterable[datetime], *, hourly: int, daily: int, weekly: int)
     moments = [moment.astimezone(UTC) for moment in times]
     kept = to_keep(moments, hourly=hourly, daily=daily, weekly=weekly)
     return sorted(moment for moment in moments if moment not in kept)
+
+
+def prune_scheduled(db: Database) -> list[Path]:
+    """Delete this project's scheduled backups that BACKUP_HOURLY/DAILY/WEEKLY do not keep; return them."""
+    counts = {name: int(db.settings[f"BACKUP_{name.upper()}"]) for name in ("hourly", "daily", "weekly")}
+    scheduled = {
+        datetime.fromisoformat(manifest.created): path
+        for path, manifest in (read_manifests(db.folder) if db.folder.is_dir() else [])
+        if manifest and manifest.kind == SCHEDULED and manifest.project == db.settings.project_name
+    }
+    doomed = [scheduled[moment] for moment in to_prune(scheduled, **counts)]
+    for path in doomed:
+        db.say(
+            f"prune scheduled backup {path.name} (BACKUP_HOURLY/DAILY/WEEKLY: {'/'.join(map(str, counts.values()))})"
+        )
+        manifest_path(path).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+    return doomed

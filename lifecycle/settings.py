@@ -90,6 +90,9 @@ TABLE = (
     project_setting(
         "BACKUP_KEEP", "10", "Automatic backups kept per project; older ones are pruned (never manual ones)."
     ),
+    Setting("BACKUP_HOURLY", "24", "Scheduled backups kept: the newest of each of the last N hours that have one."),
+    Setting("BACKUP_DAILY", "7", "Scheduled backups kept: the newest of each of the last N days that have one."),
+    Setting("BACKUP_WEEKLY", "4", "Scheduled backups kept: the newest of each of the last N ISO weeks that have one."),
     Setting("DB_SERVER_ID", "1", "Server id of the database's binary log (point-in-time restores)."),
     Setting(
         "DB_BINLOG_SECONDS", "604800", "Seconds the database server keeps its binary logs (copies: BACKUP_DIR/binlogs)."
@@ -449,6 +452,9 @@ def validate(values: Mapping[str, str]) -> None:
         )
     if not values["BACKUP_KEEP"].isdigit() or int(values["BACKUP_KEEP"]) < 1:
         raise UserError(f"BACKUP_KEEP={values['BACKUP_KEEP']!r} is not a count of at least 1; set it to e.g. 10")
+    for name in ("BACKUP_HOURLY", "BACKUP_DAILY", "BACKUP_WEEKLY"):
+        if not values[name].isdigit():
+            raise UserError(f"{name}={values[name]!r} is not a count; set it to a whole number, e.g. 7 (0: none)")
     for name in ("DB_SERVER_ID", "DB_BINLOG_SECONDS"):
         if not values[name].isdigit() or not 0 < int(values[name]) < 2**32:
             raise UserError(f"{name}={values[name]!r} is not a whole number from 1 to 4294967295; e.g. "
