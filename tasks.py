@@ -381,6 +381,7 @@ def db_backup(c, binlogs=False, scheduled=False):
 
 @task(
     name="restore",
+    positional=["file"],
     help={
         "file": "The backup (.sql.gz, with its .json manifest next to it); invoke db.list shows them. Default: none "
         "(then --to is needed).",
