@@ -381,12 +381,11 @@ def db_backup(c, binlogs=False, scheduled=False):
 
 @task(
     name="restore",
-    positional=["file"],
     help={
-        "file": "The backup (.sql.gz, with its .json manifest next to it); invoke db.list shows them. Default: none "
-        "(then --to is needed).",
-        "to": "Restore the database as it was at this time (ISO 8601 with its zone: 2026-12-03T14:05:00Z): the last "
-        "full backup before it, then the binary log up to it. Default: none (restore FILE).",
+        "file": "The backup (.sql.gz, with its .json manifest next to it); invoke db.list shows them. With --to: the "
+        "time to restore to.",
+        "to": "FILE is a time (ISO 8601 with its zone: invoke db.restore --to 2026-12-03T14:05:00Z): restore the "
+        "database as it was then, from the last full backup before it and the binary log up to it. Default: off.",
         "yes": "Replace the database without asking for the project name. Default: off (asks; refuses without a "
         "terminal).",
         "other_database": "Restore a backup of another database name into this one. Default: off (refused).",
@@ -396,12 +395,10 @@ def db_backup(c, binlogs=False, scheduled=False):
     },
 )
 @user_errors
-def db_restore(c, file=None, to=None, yes=False, other_database=False, no_backup=False, no_migrate=False):
+def db_restore(c, file, to=False, yes=False, other_database=False, no_backup=False, no_migrate=False):
     """Verify a backup, load it into a scratch database, swap it in atomically, apply the migrations it lacks."""
-    if (file is None) == (to is None):
-        raise Exit("give either a backup FILE or --to TIME (invoke --help db.restore)")
-    if to is not None:
-        pitr.PointInTime(suite(c).database()).restore_to(to, yes=yes, ask=terminal_prompt(), no_backup=no_backup,
+    if to:  # a flag: invoke has no optional positional argument, so the time takes FILE's place
+        pitr.PointInTime(suite(c).database()).restore_to(file, yes=yes, ask=terminal_prompt(), no_backup=no_backup,
                                                         no_migrate=no_migrate)  # fmt: skip
         return
     suite(c).database().restore(

@@ -7,6 +7,7 @@ Only the db service runs (no app image is built): `db.backup` and `db.restore --
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 import time
@@ -127,6 +128,40 @@ def test_a_bad_time_is_refused_in_one_line_and_nothing_changes(db_only, to, word
                  "INSERT INTO pitr_rows (at) VALUES (UNIX_TIMESTAMP(NOW(6)))")  # fmt: skip
     before = sql(db_only, "CHECKSUM TABLE pitr_rows") + sql(db_only, "SELECT COUNT(*) FROM pitr_rows")
     done = db_only.invoke_combined("db.restore", "--to", to, "--yes")
+    assert done.returncode != 0, done.stdout[-3000:]
+    assert_one_line(done.stdout, *words, "nothing was changed")
+    assert sql(db_only, "CHECKSUM TABLE pitr_rows") + sql(db_only, "SELECT COUNT(*) FROM pitr_rows") == before
+
+
+@pytest.mark.parametrize("damage", ["tampered", "gap"])
+def test_a_changed_or_missing_binlog_copy_is_refused_in_one_line_and_nothing_changes(db_only, damage):
+    """A byte changed in a copy (its size kept, so the restore does not copy it again), or a copy missing that the
+    server has purged too: refused before anything changes."""
+    sql(db_only, "CREATE TABLE IF NOT EXISTS pitr_rows (id INT AUTO_INCREMENT PRIMARY KEY, at DECIMAL(17,6) NOT NULL)")
+    invoke_ok(db_only, "db.backup")
+    for _ in range(3):
+        sql(db_only, "INSERT INTO pitr_rows (at) VALUES (UNIX_TIMESTAMP(NOW(6)))")
+        invoke_ok(db_only, "db.backup", "--binlogs")
+    (newest,) = sorted(db_only.backups.glob("*.json"))[-1:]
+    base = json.loads(newest.read_text())
+    folder = db_only.backups / "binlogs" / base["binlog_origin"]
+    stem, number = base["binlog_file"].rsplit(".", 1)
+    victim = folder / f"{stem}.{int(number) + 2:06d}"
+    if damage == "tampered":
+        data = bytearray(victim.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        victim.write_bytes(bytes(data))
+        words = ["does not match its sidecar's sha256"]
+    else:
+        current = sql(db_only, "SHOW MASTER STATUS").split()[0]
+        sql(db_only, f"PURGE BINARY LOGS TO '{current}'")
+        victim.unlink()
+        victim.with_name(victim.name + ".json").unlink()
+        words = ["the binlogs have a gap", f"is followed by {stem}.{int(number) + 3:06d}"]
+    time.sleep(1.1)
+    before = sql(db_only, "CHECKSUM TABLE pitr_rows") + sql(db_only, "SELECT COUNT(*) FROM pitr_rows")
+    when = f"{datetime.now(UTC) - timedelta(seconds=1):%Y-%m-%dT%H:%M:%SZ}"
+    done = db_only.invoke_combined("db.restore", "--to", when, "--yes")
     assert done.returncode != 0, done.stdout[-3000:]
     assert_one_line(done.stdout, *words, "nothing was changed")
     assert sql(db_only, "CHECKSUM TABLE pitr_rows") + sql(db_only, "SELECT COUNT(*) FROM pitr_rows") == before
