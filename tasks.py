@@ -18,7 +18,7 @@ from invoke import Collection, Exit, task
 from invoke.runners import Local
 
 from lifecycle import adopt as adopting
-from lifecycle import backup, deps, drill, offline, pitr, provenance, retention, sbom, signing, tls, wheel
+from lifecycle import backup, deps, drill, offline, pitr, provenance, remote, retention, sbom, signing, tls, wheel
 from lifecycle import cluster as cluster_core
 from lifecycle import compose as cmd
 from lifecycle import deploy as swarm_deploy
@@ -371,12 +371,12 @@ def db_backup(c, binlogs=False, scheduled=False):
     if binlogs:
         database.require_running()
         pitr.PointInTime(database).copy_binlogs()
-    elif scheduled:
-        database.backup(retention.SCHEDULED, "schedule")
-        if not database.dry:
-            retention.prune_scheduled(database)
     else:
-        database.backup()
+        path = database.backup(retention.SCHEDULED, "schedule") if scheduled else database.backup()
+        if path is not None:
+            if scheduled:
+                retention.prune_scheduled(database)
+            remote.Remote(database).push(path)  # when BACKUP_REMOTE is set
 
 
 @task(
@@ -401,8 +401,12 @@ def db_restore(c, file, to=False, yes=False, other_database=False, no_backup=Fal
         pitr.PointInTime(suite(c).database()).restore_to(file, yes=yes, ask=terminal_prompt(), no_backup=no_backup,
                                                         no_migrate=no_migrate)  # fmt: skip
         return
-    suite(c).database().restore(
-        Path(file), yes=yes, ask=terminal_prompt(), other_database=other_database, no_backup=no_backup,
+    database = suite(c).database()
+    path = Path(file)
+    if not path.exists() and database.settings["BACKUP_REMOTE"] and not database.dry:
+        path = remote.Remote(database).fetch(path.name)  # decrypted and verified before anything changes
+    database.restore(
+        path, yes=yes, ask=terminal_prompt(), other_database=other_database, no_backup=no_backup,
         no_migrate=no_migrate,
     )  # fmt: skip
 
@@ -433,10 +437,13 @@ def db_drill(c):
         print(line)
 
 
-@task(name="list")
+@task(name="list", help={"remote": "List this project's backups in BACKUP_REMOTE instead. Default: off (local)."})
 @user_errors
-def db_list(c):
+def db_list(c, remote_=False):
     """List the backups: size, age, kind (manual or automatic), tables, rows, server and migrations."""
+    if remote_:
+        print("\n".join(remote.Remote(suite(c).database()).list()))
+        return
     print("\n".join(suite(c, engine=False).database().list()))
 
 
