@@ -163,23 +163,23 @@ class Remote:
             return
         kept = f"; the local backup {path.name} is kept"
         found = self._restic(target, "cat", "config")
-        if found.returncode == NOT_FOUND:
+        if found.return_code == NOT_FOUND:
             made = self._restic(target, "init")
             if not made.ok:
-                raise UserError(failure("creating the repository at", target, made.stderr, made.returncode) + kept)
+                raise UserError(failure("creating the repository at", target, made.stderr, made.return_code) + kept)
         elif not found.ok:
-            raise UserError(failure("reaching", target, found.stderr, found.returncode) + kept)
+            raise UserError(failure("reaching", target, found.stderr, found.return_code) + kept)
         tags = [flag for tag in snapshot_tags(self.settings.project_name, path.name) for flag in ("--tag", tag)]
         pushed = self._restic(target, "backup", "--host", "lifecycle", *tags, f"{MOUNT}/{path.name}",
                               f"{MOUNT}/{manifest_path(path).name}")  # fmt: skip
         if not pushed.ok:
-            raise UserError(failure("pushing to", target, pushed.stderr, pushed.returncode) + kept)
+            raise UserError(failure("pushing to", target, pushed.stderr, pushed.return_code) + kept)
         self.db.say(f"remote: {path.name} pushed to {target.label()} (encrypted by restic)")
 
     def snapshots(self, target: Target) -> list[dict]:
         listed = self._restic(target, "snapshots", "--json")
         if not listed.ok:
-            raise UserError(failure("listing", target, listed.stderr, listed.returncode))
+            raise UserError(failure("listing", target, listed.stderr, listed.return_code))
         return json.loads(listed.stdout or "[]")
 
     def list(self) -> list[str]:
@@ -202,7 +202,7 @@ class Remote:
             fetched = self._restic(target, "restore", snapshot, "--target", MOUNT, "--verify", writable=True,
                                    folder=staging)  # fmt: skip
             if not fetched.ok:
-                raise UserError(failure("fetching from", target, fetched.stderr, fetched.returncode)
+                raise UserError(failure("fetching from", target, fetched.stderr, fetched.return_code)
                                 + "; nothing was restored")  # fmt: skip
             dump = staging / MOUNT.strip("/") / name
             verify(dump)
