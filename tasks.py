@@ -427,12 +427,17 @@ def db_reset(c, yes=False, load=None, stage=None, no_backup=False):
     suite(c).database().reset(yes=yes, ask=terminal_prompt(), stage=target, fixture=load, no_backup=no_backup)
 
 
-@task(name="drill")
+@task(
+    name="drill",
+    help={"remote": "Drill the newest backup in BACKUP_REMOTE (fetched, decrypted and verified first). Default: off "
+          "(the newest local one)."},
+)  # fmt: skip
 @user_errors
-def db_drill(c):
+def db_drill(c, remote_=False):
     """Restore the newest backup into a throwaway database server, check its counts and migrate --check; time it."""
-    s = suite(c)
-    line = drill.Drill(s.database()).run()
+    database = suite(c).database()
+    path = remote.Remote(database).newest() if remote_ else None
+    line = drill.Drill(database).run(path)
     if line:
         print(line)
 

@@ -40,10 +40,12 @@ def verdict(passed: bool, name: str, seconds: float, checks: Sequence[str]) -> s
 class Drill:
     db: Database  # the stack's: its settings, folder and edges; its server is never used
 
-    def run(self) -> str:
-        """Run the drill; return the verdict line (UserError, with the verdict, when it failed)."""
+    def run(self, path: Path | None = None) -> str:
+        """Run the drill on `path` (default: the newest local backup); return the verdict line (UserError, with the
+        verdict, when it failed)."""
         stack = self.db.settings
-        path, _ = newest(read_manifests(self.db.folder) if self.db.folder.is_dir() else [], stack.project_name)
+        if path is None:
+            path, _ = newest(read_manifests(self.db.folder) if self.db.folder.is_dir() else [], stack.project_name)
         if self.db.dry:
             self.db.say(f"dry run: would restore {path.name} into a throwaway server ({stack.project_name}{SUFFIX}), "
                         "check it, run migrate --check, remove it")  # fmt: skip

@@ -189,6 +189,18 @@ class Remote:
         names = remote_names(self.snapshots(target), self.settings.project_name)
         return names or [f"no backups of {self.settings.project_name} in {target.label()}"]
 
+    def newest(self) -> Path:
+        """This project's newest backup in the repository, as a local file (fetched unless already here)."""
+        target = self.target()
+        if target is None:
+            raise UserError("BACKUP_REMOTE is not set; nothing to take from it (docs/data.md)")
+        names = remote_names(self.snapshots(target), self.settings.project_name)
+        if not names:
+            raise UserError(f"no backups of {self.settings.project_name} in {target.label()}; take one with invoke "
+                            "db.backup")  # fmt: skip
+        local = self.db.folder / names[0]
+        return local if local.exists() else self.fetch(names[0])
+
     def fetch(self, name: str) -> Path:
         """Restore backup `name` from the repository into BACKUP_DIR (restic checks every byte it decrypts), then
         verify it as any backup; a failure leaves nothing behind."""

@@ -123,6 +123,13 @@ def test_a_backup_goes_off_the_machine_encrypted_and_restores_from_there(db_only
     assert f"remote: fetched {path.name}" in output and path.is_file(), output[-3000:]
     assert sql(db_only, "SELECT v FROM kept").split() == [MARKER]
 
+    # A drill of the newest remote backup: fetched again, restored into a throwaway server; the stack untouched.
+    path.unlink()
+    (db_before,) = db_only.containers("db")
+    output = ok(db_only, "db.drill", "--remote", env=env)
+    assert_one_line(output, "drill PASSED", path.name, "rows as its manifest says", "migrate --check skipped")
+    assert db_only.containers("db") == [db_before] and sql(db_only, "SELECT v FROM kept").split() == [MARKER]
+
 
 def another_projects_backup(sftp: dict[str, str], tmp_path: Path) -> str:
     """A snapshot of project `someone-else`, pushed with restic as another checkout would."""
