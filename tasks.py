@@ -18,13 +18,14 @@ from invoke import Collection, Exit, task
 from invoke.runners import Local
 
 from lifecycle import adopt as adopting
-from lifecycle import backup, deps, drill, offline, pitr, provenance, remote, retention, sbom, signing, tls, wheel
+from lifecycle import backup, deps, drill, offline, pitr, provenance, retention, sbom, signing, tls, wheel
 from lifecycle import cluster as cluster_core
 from lifecycle import compose as cmd
 from lifecycle import deploy as swarm_deploy
 from lifecycle import doctor as doctor_checks
 from lifecycle import registry as local_registry
 from lifecycle import release as releasing
+from lifecycle import remote as offsite
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
 from lifecycle.runner import InvokeRunner, Terminated, interrupt_on_sigterm
@@ -376,7 +377,7 @@ def db_backup(c, binlogs=False, scheduled=False):
         if path is not None:
             if scheduled:
                 retention.prune_scheduled(database)
-            remote.Remote(database).push(path)  # when BACKUP_REMOTE is set
+            offsite.Remote(database).push(path)  # when BACKUP_REMOTE is set
 
 
 @task(
@@ -404,7 +405,7 @@ def db_restore(c, file, to=False, yes=False, other_database=False, no_backup=Fal
     database = suite(c).database()
     path = Path(file)
     if not path.exists() and database.settings["BACKUP_REMOTE"] and not database.dry:
-        path = remote.Remote(database).fetch(path.name)  # decrypted and verified before anything changes
+        path = offsite.Remote(database).fetch(path.name)  # decrypted and verified before anything changes
     database.restore(
         path, yes=yes, ask=terminal_prompt(), other_database=other_database, no_backup=no_backup,
         no_migrate=no_migrate,
@@ -433,10 +434,10 @@ def db_reset(c, yes=False, load=None, stage=None, no_backup=False):
           "(the newest local one)."},
 )  # fmt: skip
 @user_errors
-def db_drill(c, remote_=False):
+def db_drill(c, remote=False):
     """Restore the newest backup into a throwaway database server, check its counts and migrate --check; time it."""
     database = suite(c).database()
-    path = remote.Remote(database).newest() if remote_ else None
+    path = offsite.Remote(database).newest() if remote else None
     line = drill.Drill(database).run(path)
     if line:
         print(line)
@@ -444,10 +445,10 @@ def db_drill(c, remote_=False):
 
 @task(name="list", help={"remote": "List this project's backups in BACKUP_REMOTE instead. Default: off (local)."})
 @user_errors
-def db_list(c, remote_=False):
+def db_list(c, remote=False):
     """List the backups: size, age, kind (manual or automatic), tables, rows, server and migrations."""
-    if remote_:
-        print("\n".join(remote.Remote(suite(c).database()).list()))
+    if remote:
+        print("\n".join(offsite.Remote(suite(c).database()).list()))
         return
     print("\n".join(suite(c, engine=False).database().list()))
 
