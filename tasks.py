@@ -370,7 +370,8 @@ def db_backup(c, binlogs=False, scheduled=False):
     """Back up the running database into BACKUP_DIR: a streamed, consistent dump (.sql.gz) and its manifest."""
     database = suite(c).database()
     if binlogs:
-        database.require_running()
+        if not database.dry:
+            database.require_running()
         pitr.PointInTime(database).copy_binlogs()
     else:
         path = database.backup(retention.SCHEDULED, "schedule") if scheduled else database.backup()

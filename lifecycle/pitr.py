@@ -77,6 +77,9 @@ class PointInTime:
     # ------------------------------------------------------------------------------------------- copies
     def copy_binlogs(self, origin: str | None = None) -> list[str]:
         """FLUSH BINARY LOGS, then copy every closed binlog not yet copied whole; return the names copied."""
+        if self.db.dry:
+            self.say(f"dry run: would flush the binary log and copy the closed binlogs into {self.folder}/")
+            return []
         if not self.keeps_binlog():
             self.say("the database server keeps no binary log (invoke up recreates it with one); no binlogs copied")
             return []
