@@ -146,13 +146,18 @@ def another_projects_backup(sftp: dict[str, str], tmp_path: Path) -> str:
     return name
 
 
-@pytest.mark.parametrize("case", ["wrong-key", "unreachable", "another-project", "tampered"])
+@pytest.mark.parametrize("case", ["wrong-key", "wrong-password", "unreachable", "another-project", "tampered"])
 def test_remote_failures_are_one_line_and_keep_the_local_backup_and_the_rows(db_only, sftp, case, tmp_path):
     before = sql(db_only, "CHECKSUM TABLE kept")
     backups_before = local_backups(db_only)
-    if case in ("wrong-key", "unreachable"):
-        env = remote_env(sftp, BACKUP_REMOTE_SSH_KEY_FILE=sftp["wrong_key"]) if case == "wrong-key" else remote_env(
-            sftp, BACKUP_REMOTE=f"sftp://vault@127.0.0.1:{free_port()}/{REPO}")  # fmt: skip
+    if case in ("wrong-key", "wrong-password", "unreachable"):
+        wrong_password = tmp_path / "wrong-password"
+        wrong_password.write_text("not the repository's password")
+        env = remote_env(sftp, **{
+            "wrong-key": {"BACKUP_REMOTE_SSH_KEY_FILE": sftp["wrong_key"]},
+            "wrong-password": {"BACKUP_REMOTE_PASSWORD_FILE": str(wrong_password)},
+            "unreachable": {"BACKUP_REMOTE": f"sftp://vault@127.0.0.1:{free_port()}/{REPO}"},
+        }[case])  # fmt: skip
         done = db_only.invoke_combined("db.backup", env=env)
         line = assert_one_line(done.stdout, "failed", "the local backup", "is kept")
         (new,) = set(local_backups(db_only)) - set(backups_before)
