@@ -39,6 +39,7 @@ from lifecycle.backup_file import (
     to_prune,
     verify,
 )
+from lifecycle.commands import binlog as binlog_argv
 from lifecycle.commands import compose, dbclient, docker
 from lifecycle.commands.dbclient import DbTools
 from lifecycle.commands.sql import (
@@ -179,7 +180,7 @@ class Database:
             "SELECT app, MAX(name) FROM django_migrations GROUP BY app", tools.database, warn=True)}  # fmt: skip
         running = self.containers()
         keeps_binlog = self.query("SELECT @@log_bin", warn=True) == [["1"]]
-        origin = self._run(binlog.identity(self.settings), capture=True).strip() if keeps_binlog else ""
+        origin = self._run(binlog_argv.identity(self.settings), capture=True).strip() if keeps_binlog else ""
         path, now = new_backup_path(self.folder, self.settings.project_name, datetime.now(UTC))
         draft = Manifest(
             file=path.name, sha256="", size=0, created=now.isoformat(), kind=kind, reason=reason,
@@ -190,7 +191,7 @@ class Database:
         partial = path.with_name(path.name + ".partial")
         try:
             private.private_folder(self.folder)
-            manifest = self._stream_dump(path, partial, draft, tools, binlog.dump_options(tools) if origin else [])
+            manifest = self._stream_dump(path, partial, draft, tools, binlog_argv.dump_options(tools) if origin else [])
         except OSError as error:
             raise UserError(f"writing {partial} failed ({error.strerror or error}); no backup was written") from None
         finally:

@@ -16,8 +16,7 @@ from pathlib import Path
 
 from lifecycle.backup import Database
 from lifecycle.backup_file import Manifest, read_manifests, verify
-from lifecycle.commands import compose as cmd
-from lifecycle.commands import dbclient
+from lifecycle.commands import compose, dbclient, docker
 from lifecycle.errors import UserError
 from lifecycle.stages import PROD
 
@@ -53,12 +52,12 @@ class Drill:
             return ""
         manifest = verify(path)
         settings = stack.override(COMPOSE_PROJECT_NAME=f"{stack.project_name}{SUFFIX}")
-        throwaway = Database(settings, self.db.run, self.db.streams, self.db.say)
+        throwaway = Database(self.db.ctx.with_settings(settings))
         env, run = settings.env, self.db.run
         checks: list[str] = []
         try:
             self._down(settings)  # a drill killed earlier left its server: start from nothing
-            run(cmd.compose_argv(settings, "up", "--detach", "--wait", dbclient.SERVICE), env=env)
+            run(compose.compose_argv(settings, "up", "--detach", "--wait", dbclient.SERVICE), env=env)
             started = time.monotonic()
             try:
                 throwaway.load_fenced(path, throwaway.tools().database)
@@ -78,20 +77,20 @@ class Drill:
     def _migrate_check(self, settings, checks: list[str]) -> bool:
         """`migrate --check` in the stack's prod image (tagged for the drill's project while it runs)."""
         image, run, env = self.db.settings.image(PROD), self.db.run, settings.env
-        if not run(cmd.docker_argv("image", "inspect", image), warn=True, capture=True).ok:
+        if not run(docker.docker_argv("image", "inspect", image), warn=True, capture=True).ok:
             checks.append(f"migrate --check skipped: no {image} image (invoke build --stage prod)")
             return True
         alias = settings.image(PROD)
-        run(cmd.docker_argv("tag", image, alias), env=env)
+        run(docker.docker_argv("tag", image, alias), env=env)
         try:
-            argv = cmd.compose_argv(settings, "run", "--rm", "--no-deps", "--env", "DJANGO_MIGRATE=false", PROD.service,
-                                    "python", "manage.py", "migrate", "--check")  # fmt: skip
+            argv = compose.compose_argv(settings, "run", "--rm", "--no-deps", "--env", "DJANGO_MIGRATE=false",
+                                        PROD.service, "python", "manage.py", "migrate", "--check")  # fmt: skip
             ok = run(argv, env=env, warn=True).ok
         finally:
-            run(cmd.docker_argv("image", "rm", alias), env=env, warn=True, capture=True)  # the tag only
+            run(docker.docker_argv("image", "rm", alias), env=env, warn=True, capture=True)  # the tag only
         checks.append(f"migrate --check with {image}: {'no migration missing' if ok else 'FAILED (see above)'}")
         return ok
 
     def _down(self, settings) -> None:
-        self.db.run(cmd.compose_argv(settings, "down", "--volumes", "--remove-orphans"), env=settings.env,
+        self.db.run(compose.compose_argv(settings, "down", "--volumes", "--remove-orphans"), env=settings.env,
                     warn=True)  # fmt: skip

@@ -20,6 +20,7 @@ from lifecycle import binlog, private
 from lifecycle.backup import Database
 from lifecycle.backup_file import AUTOMATIC, read_manifests, verify
 from lifecycle.binlog import Base, BinlogCopy
+from lifecycle.commands import binlog as binlog_argv
 from lifecycle.commands.sql import sql_identifier, swap_sql
 from lifecycle.confirm import confirm_project
 from lifecycle.errors import UserError
@@ -64,7 +65,7 @@ class PointInTime:
         return bool(found) and found[0][0] == "1"
 
     def origin(self) -> str:
-        found = self.db._run(binlog.identity(self.db.settings), capture=True).strip()
+        found = self.db._run(binlog_argv.identity(self.db.settings), capture=True).strip()
         if not found or "/" in found or found.startswith("."):
             raise UserError(f"could not read the database server's identity from its volume ({found!r})")
         return found
@@ -106,7 +107,7 @@ class PointInTime:
                     written += len(chunk)
                     raw.write(chunk)
 
-                status = self.db.streams.stream_out(binlog.read_file(self.db.settings, source), sink,
+                status = self.db.streams.stream_out(binlog_argv.read_file(self.db.settings, source), sink,
                                                     env=self.db.settings.env)  # fmt: skip
             if status or written != size:
                 raise UserError(f"copying binlog {target.name} failed (exit {status}, {written} of {size} bytes)")
@@ -188,8 +189,8 @@ class PointInTime:
         decoded.unlink(missing_ok=True)
         try:
             for name in files:
-                status = db.streams.stream_in(binlog.put_file(settings, f"{WORK}/{name}"), chunks_of(folder / name),
-                                              env=settings.env)  # fmt: skip
+                put = binlog_argv.put_file(settings, f"{WORK}/{name}")
+                status = db.streams.stream_in(put, chunks_of(folder / name), env=settings.env)
                 if status:
                     raise UserError(f"could not hand binlog {name} to the db container (exit {status})")
             with private.create_private(decoded) as raw:
@@ -198,16 +199,17 @@ class PointInTime:
                     counter.feed(chunk)
                     raw.write(chunk)
 
-                argv = binlog.decode(settings, tools, [f"{WORK}/{name}" for name in files], database=tools.database,
-                                     into=scratch, stop=target, start_position=base.binlog_position)  # fmt: skip
+                paths = [f"{WORK}/{name}" for name in files]
+                argv = binlog_argv.decode(settings, tools, paths, database=tools.database, into=scratch, stop=target,
+                                          start_position=base.binlog_position)  # fmt: skip
                 status = db.streams.stream_out(argv, sink, env=settings.env)
             counter.finish()
             if status:
                 raise UserError(f"decoding the binlogs failed (exit {status}, see above)")
-            status = db.streams.stream_in(binlog.replay(settings, tools), chunks_of(decoded), env=settings.env)
+            status = db.streams.stream_in(binlog_argv.replay(settings, tools), chunks_of(decoded), env=settings.env)
             if status:
                 raise UserError(f"replaying the binlogs into {scratch} failed (exit {status}, see above)")
         finally:
             decoded.unlink(missing_ok=True)
-            db.run(binlog.remove_folder(settings, WORK), env=settings.env, warn=True, capture=True)
+            db.run(binlog_argv.remove_folder(settings, WORK), env=settings.env, warn=True, capture=True)
         return counter

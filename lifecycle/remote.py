@@ -4,14 +4,13 @@ restic encrypts and authenticates every byte with the repository password (BACKU
 deduplicates; the SSH key (BACKUP_REMOTE_SSH_KEY_FILE) and the server's host key (BACKUP_REMOTE_KNOWN_HOSTS_FILE:
 no first-use trust) are files mounted read-only into the container, never on a command line or printed. Each
 backup is one snapshot tagged with the project and the backup's name, so a backup of another project is refused by
-name. Builders return argv; `Remote` sequences them; every failure is one line, and a local backup is never
-touched by one.
+name. Builders (lifecycle.commands.restic) return argv; `Remote` sequences them; every failure is one line, and a
+local backup is never touched by one.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shutil
@@ -21,13 +20,11 @@ from pathlib import Path
 from lifecycle import offline, private
 from lifecycle.backup import Database
 from lifecycle.backup_file import SUFFIX, manifest_path, verify
-from lifecycle.commands import compose as cmd
+from lifecycle.commands import docker
+from lifecycle.commands.restic import IMAGE, MOUNT, restic
 from lifecycle.errors import UserError
 from lifecycle.settings import Settings
 
-IMAGE = "lifecycle/restic:0.18"  # docker/offline/restic.Dockerfile on OFFLINE_ROOTFS_IMAGE
-SECRETS = "/run/lifecycle"
-MOUNT = "/backups"
 _SFTP = re.compile(r"sftp:(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):(?P<path>/[^\s]*)")
 _SFTP_URL = re.compile(
     r"sftp://(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::(?P<port>\d{1,5}))?/(?P<path>/\S*)"
@@ -60,32 +57,6 @@ def parse_target(value: str) -> Target:
         f"BACKUP_REMOTE={value!r} is not an SFTP target; use sftp:USER@HOST:/PATH or sftp://USER@HOST:PORT//PATH "
         "(S3 is not supported yet)"
     )
-
-
-def ssh_command(target: Target) -> str:
-    """restic's sftp.command: the key and known hosts from the mounted files; strict host keys; no prompts."""
-    return (
-        f"ssh -i {SECRETS}/ssh_key -o UserKnownHostsFile={SECRETS}/known_hosts -o StrictHostKeyChecking=yes "
-        f"-o BatchMode=yes -o ConnectTimeout=10 -o IdentitiesOnly=yes -p {target.port} {target.user}@{target.host} "
-        "-s sftp"
-    )
-
-
-def restic(settings: Settings, target: Target, folder: Path, *args: str, writable: bool = False) -> list[str]:
-    """One restic command in a throwaway container: the host's network (the target as the host reaches it), the
-    caller's uid (the 0600 key), the three files read-only, the backups folder at /backups."""
-    files = {
-        "restic_password": settings["BACKUP_REMOTE_PASSWORD_FILE"],
-        "ssh_key": settings["BACKUP_REMOTE_SSH_KEY_FILE"],
-        "known_hosts": settings["BACKUP_REMOTE_KNOWN_HOSTS_FILE"],
-    }
-    mounts = [flag for name, path in files.items() for flag in ("--volume", f"{path}:{SECRETS}/{name}:ro")]
-    return cmd.docker_argv(
-        "run", "--rm", "--network", "host", "--user", f"{os.getuid()}:{os.getgid()}", *mounts,
-        "--volume", f"{folder}:{MOUNT}{'' if writable else ':ro'}",
-        "--env", f"RESTIC_PASSWORD_FILE={SECRETS}/restic_password", "--env", f"RESTIC_REPOSITORY={target.repository}",
-        IMAGE, "--option", f"sftp.command={ssh_command(target)}", *args,
-    )  # fmt: skip
 
 
 def build_image(settings: Settings) -> tuple[list[str], dict[str, str]]:
@@ -153,7 +124,7 @@ class Remote:
         return self.db.run(argv, env=self.settings.env, capture=True, warn=True)
 
     def _ensure_image(self) -> None:
-        if not self.db.run(cmd.docker_argv("image", "inspect", IMAGE), warn=True, capture=True).ok:
+        if not self.db.run(docker.docker_argv("image", "inspect", IMAGE), warn=True, capture=True).ok:
             argv, env = build_image(self.settings)
             self.db.run(argv, env=env)
 

@@ -11,6 +11,7 @@ import yaml
 from lifecycle import binlog
 from lifecycle.backup_file import Manifest
 from lifecycle.binlog import Base, BinlogCopy, DumpPosition, ReplayCounter
+from lifecycle.commands import binlog as binlog_argv
 from lifecycle.commands import dbclient
 from lifecycle.commands.dbclient import DbTools
 from lifecycle.errors import UserError
@@ -39,7 +40,7 @@ def at(text: str) -> datetime:
     ],
 )
 def test_dump_options_record_the_position_as_comments_only(tools, expected):
-    assert binlog.dump_options(tools) == expected
+    assert binlog_argv.dump_options(tools) == expected
     assert dbclient.dump(SETTINGS, tools, expected)[-1 - len(expected) : -1] == expected
 
 
@@ -69,23 +70,34 @@ def test_dump_without_options_is_unchanged():
 )  # fmt: skip
 def test_decode_runs_the_servers_own_decoder_in_utc(tools, files, position, expected_tail):
     stop = datetime(2026, 12, 3, 15, 5, tzinfo=timezone(timedelta(hours=1)))  # 14:05 UTC
-    argv = binlog.decode(SETTINGS, tools, files, database="app", into="app__restore", stop=stop,
+    argv = binlog_argv.decode(SETTINGS, tools, files, database="app", into="app__restore", stop=stop,
                          start_position=position)  # fmt: skip
     assert argv[: len(EXEC) + 3] == [*EXEC, "--env", "TZ=UTC", "db"]
     assert argv[-len(expected_tail) :] == expected_tail
 
 
 def test_the_other_commands():
-    assert binlog.identity(SETTINGS) == [*EXEC, "db", "sh", "-c", binlog.IDENTITY, "sh", binlog.IDENTITY_FILE]
-    assert binlog.read_file(SETTINGS, "/var/lib/mysql/binlog.000001")[-2:] == ["sh", "/var/lib/mysql/binlog.000001"]
-    assert binlog.put_file(SETTINGS, "/tmp/r/binlog.000001")[-1] == "/tmp/r/binlog.000001"
-    assert binlog.replay(SETTINGS, MARIADB)[-3:] == ["sh", "mariadb", "--default-character-set=utf8mb4"]
+    assert binlog_argv.identity(SETTINGS) == [
+        *EXEC,
+        "db",
+        "sh",
+        "-c",
+        binlog_argv.IDENTITY,
+        "sh",
+        binlog_argv.IDENTITY_FILE,
+    ]
+    assert binlog_argv.read_file(SETTINGS, "/var/lib/mysql/binlog.000001")[-2:] == [
+        "sh",
+        "/var/lib/mysql/binlog.000001",
+    ]
+    assert binlog_argv.put_file(SETTINGS, "/tmp/r/binlog.000001")[-1] == "/tmp/r/binlog.000001"
+    assert binlog_argv.replay(SETTINGS, MARIADB)[-3:] == ["sh", "mariadb", "--default-character-set=utf8mb4"]
 
 
 @pytest.mark.parametrize("path", ["docker/compose.yaml", "docker/stack.db.yaml"])
 def test_compose_and_the_stack_run_the_server_with_its_binlog(path):
     command = yaml.safe_load((REPO / path).read_text())["services"]["db"]["command"]
-    assert command == binlog.server_options("${DB_SERVER_ID:-1}", "${DB_BINLOG_SECONDS:-604800}")
+    assert command == binlog_argv.server_options("${DB_SERVER_ID:-1}", "${DB_BINLOG_SECONDS:-604800}")
 
 
 # ------------------------------------------------------------------------------------ the dump's position

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from lifecycle import remote
+from lifecycle.commands import restic
 from lifecycle.errors import UserError
 from lifecycle.remote import Target
 from lifecycle.settings import load_settings
@@ -48,7 +49,7 @@ def test_parse_target_refuses_what_it_cannot_use_in_one_line(value):
 
 def test_restic_runs_in_a_container_with_the_secrets_as_read_only_files():
     target = Target("vault", "127.0.0.1", 2222, "/repo")
-    argv = remote.restic(SETTINGS, target, Path("/checkout/backups"), "snapshots", "--json")
+    argv = restic.restic(SETTINGS, target, Path("/checkout/backups"), "snapshots", "--json")
     assert argv[:6] == ["docker", "run", "--rm", "--network", "host", "--user"]
     assert argv[6] == f"{os.getuid()}:{os.getgid()}"
     mounts = [argv[i + 1] for i, flag in enumerate(argv) if flag == "--volume"]
@@ -67,7 +68,7 @@ def test_restic_runs_in_a_container_with_the_secrets_as_read_only_files():
             "--json",
         ][-4:]
     )
-    writable = remote.restic(SETTINGS, target, Path("/b"), "restore", writable=True)
+    writable = restic.restic(SETTINGS, target, Path("/b"), "restore", writable=True)
     assert "/b:/backups" in writable and "/b:/backups:ro" not in writable
 
 
