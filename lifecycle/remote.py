@@ -113,8 +113,8 @@ class Remote:
             return None
         target = parse_target(value)
         for name in ("BACKUP_REMOTE_PASSWORD_FILE", "BACKUP_REMOTE_SSH_KEY_FILE", "BACKUP_REMOTE_KNOWN_HOSTS_FILE"):
-            path = self.settings[name]
-            if not path or not Path(path).is_file():
+            path = self.settings[name]  # relative: to the checkout, as every PATH setting
+            if not path or not (self.settings.root / self.settings.typed(name)).is_file():
                 raise UserError(f"BACKUP_REMOTE is set but {name}={path!r} is not a file; set it (docs/data.md)")
         return target
 

@@ -50,7 +50,7 @@ def to_prune(times: Iterable[datetime], *, hourly: int, daily: int, weekly: int)
 
 def prune_scheduled(db: Database) -> list[Path]:
     """Delete this project's scheduled backups that BACKUP_HOURLY/DAILY/WEEKLY do not keep; return them."""
-    counts = {name: int(db.settings[f"BACKUP_{name.upper()}"]) for name in ("hourly", "daily", "weekly")}
+    counts = {name: db.settings.typed(f"BACKUP_{name.upper()}") for name in ("hourly", "daily", "weekly")}
     scheduled = {
         datetime.fromisoformat(manifest.created): path
         for path, manifest in (read_manifests(db.folder) if db.folder.is_dir() else [])

@@ -31,10 +31,10 @@ def restic(settings: Settings, target: Target, folder: Path, *args: str, writabl
     """One restic command in a throwaway container: the host's network (the target as the host reaches it), the
     caller's uid (the 0600 key), the three files read-only, the backups folder at /backups."""
     files = {
-        "restic_password": settings["BACKUP_REMOTE_PASSWORD_FILE"],
-        "ssh_key": settings["BACKUP_REMOTE_SSH_KEY_FILE"],
-        "known_hosts": settings["BACKUP_REMOTE_KNOWN_HOSTS_FILE"],
-    }
+        "restic_password": settings.root / settings.typed("BACKUP_REMOTE_PASSWORD_FILE"),
+        "ssh_key": settings.root / settings.typed("BACKUP_REMOTE_SSH_KEY_FILE"),
+        "known_hosts": settings.root / settings.typed("BACKUP_REMOTE_KNOWN_HOSTS_FILE"),
+    }  # relative paths: to the checkout (docker would read a bare name as a volume)
     mounts = [flag for name, path in files.items() for flag in ("--volume", f"{path}:{SECRETS}/{name}:ro")]
     return docker.docker_argv(
         "run", "--rm", "--network", "host", "--user", f"{os.getuid()}:{os.getgid()}", *mounts,
