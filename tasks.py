@@ -23,11 +23,12 @@ import docgen
 from lifecycle import adopt as adopting
 from lifecycle import cluster as cluster_core
 from lifecycle import deploy as swarm_deploy
-from lifecycle import deps, maintenance, offline, provenance, sbom, signing, tls, tracing, wheel
+from lifecycle import deps, drill, maintenance, offline, pitr, provenance, retention, sbom, signing, tls, tracing, wheel
 from lifecycle import doctor as doctor_checks
 from lifecycle import jobs as scheduled
 from lifecycle import registry as local_registry
 from lifecycle import release as releasing
+from lifecycle import remote as offsite
 from lifecycle import status as site_status
 from lifecycle.commands import compose
 from lifecycle.confirm import confirm_project, terminal_prompt
@@ -400,17 +401,36 @@ def tls_trust(c):
     print("\n".join(tls.trust_instructions(ctx.settings)))
 
 
-@task(name="backup")
+@task(
+    name="backup",
+    help={"binlogs": "Only copy the closed binary logs (after FLUSH BINARY LOGS) into BACKUP_DIR/binlogs, no dump; "
+          "every full backup copies them too. Default: off (a full backup).",
+          "scheduled": "Mark the backup `scheduled` and prune the scheduled ones BACKUP_HOURLY/DAILY/WEEKLY do not "
+          "keep (for cron). Default: off (a backup by hand, never pruned)."},
+)  # fmt: skip
 @user_errors
-def db_backup(c):
+def db_backup(c, binlogs=False, scheduled=False):
     """Back up the running database into BACKUP_DIR: a streamed, consistent dump (.sql.gz) and its manifest."""
-    local(c).database().backup()
+    database = local(c).database()
+    if binlogs:
+        if not database.dry:
+            database.require_running()
+        pitr.PointInTime(database).copy_binlogs()
+    else:
+        path = database.backup(retention.SCHEDULED, "schedule") if scheduled else database.backup()
+        if path is not None:
+            if scheduled:
+                retention.prune_scheduled(database)
+            offsite.Remote(database).push(path)  # when BACKUP_REMOTE is set
 
 
 @task(
     name="restore",
     help={
-        "file": "The backup (.sql.gz, with its .json manifest next to it); invoke db.list shows them.",
+        "file": "The backup (.sql.gz, with its .json manifest next to it); invoke db.list shows them. With --to: the "
+        "time to restore to.",
+        "to": "FILE is a time (ISO 8601 with its zone: invoke db.restore --to 2026-12-03T14:05:00Z): restore the "
+        "database as it was then, from the last full backup before it and the binary log up to it. Default: off.",
         "yes": "Replace the database without asking for the project name. Default: off (asks; refuses without a "
         "terminal).",
         "other_database": "Restore a backup of another database name into this one. Default: off (refused).",
@@ -420,10 +440,18 @@ def db_backup(c):
     },
 )
 @user_errors
-def db_restore(c, file, yes=False, other_database=False, no_backup=False, no_migrate=False):
+def db_restore(c, file, to=False, yes=False, other_database=False, no_backup=False, no_migrate=False):
     """Verify a backup, load it into a scratch database, swap it in atomically, apply the migrations it lacks."""
-    local(c).database().restore(
-        Path(file), yes=yes, ask=terminal_prompt(), other_database=other_database, no_backup=no_backup,
+    if to:  # a flag: invoke has no optional positional argument, so the time takes FILE's place
+        pitr.PointInTime(local(c).database()).restore_to(file, yes=yes, ask=terminal_prompt(), no_backup=no_backup,
+                                                        no_migrate=no_migrate)  # fmt: skip
+        return
+    database = local(c).database()
+    path = Path(file)
+    if not path.exists() and database.settings["BACKUP_REMOTE"] and not database.dry:
+        path = offsite.Remote(database).fetch(path.name)  # decrypted and verified before anything changes
+    database.restore(
+        path, yes=yes, ask=terminal_prompt(), other_database=other_database, no_backup=no_backup,
         no_migrate=no_migrate,
     )  # fmt: skip
 
@@ -444,10 +472,28 @@ def db_reset(c, yes=False, load=None, stage=None, no_backup=False):
     local(c).database().reset(yes=yes, ask=terminal_prompt(), stage=target, fixture=load, no_backup=no_backup)
 
 
-@task(name="list")
+@task(
+    name="drill",
+    help={"remote": "Drill the newest backup in BACKUP_REMOTE (fetched, decrypted and verified first). Default: off "
+          "(the newest local one)."},
+)  # fmt: skip
 @user_errors
-def db_list(c):
+def db_drill(c, remote=False):
+    """Restore the newest backup into a throwaway database server, check its counts and migrate --check; time it."""
+    database = local(c).database()
+    path = offsite.Remote(database).newest() if remote else None
+    line = drill.Drill(database).run(path)
+    if line:
+        print(line)
+
+
+@task(name="list", help={"remote": "List this project's backups in BACKUP_REMOTE instead. Default: off (local)."})
+@user_errors
+def db_list(c, remote=False):
     """List the backups: size, age, kind (manual or automatic), tables, rows, server and migrations."""
+    if remote:
+        print("\n".join(offsite.Remote(local(c).database()).list()))
+        return
     print("\n".join(local(c, engine=False).database().list()))
 
 
@@ -625,7 +671,7 @@ dependencies = Collection("deps", deps_lock, deps_upgrade)
 cluster = Collection("cluster", cluster_up, cluster_down, cluster_status)
 registry = Collection("registry", registry_up, registry_down)
 tls_tasks = Collection("tls", tls_trust)
-db = Collection("db", db_backup, db_restore, db_reset, db_list, db_shell)
+db = Collection("db", db_backup, db_restore, db_drill, db_reset, db_list, db_shell)
 swarm_tasks = Collection("swarm", swarm_init, swarm_leave)
 deploy_tasks = Collection("deploy", deploy_, deploy_status, deploy_rollback, deploy_rm, deploy_unlock)
 keys = Collection("keys", keys_init)

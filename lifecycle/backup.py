@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lifecycle import private
+from lifecycle import binlog, private
 from lifecycle.backup_file import (
     AUTOMATIC,
     MANUAL,
@@ -39,6 +39,7 @@ from lifecycle.backup_file import (
     to_prune,
     verify,
 )
+from lifecycle.commands import binlog as binlog_argv
 from lifecycle.commands import compose, dbclient, docker
 from lifecycle.commands.dbclient import DbTools
 from lifecycle.commands.sql import (
@@ -178,17 +179,19 @@ class Database:
         migrations = {app: name for app, name in self.query(
             "SELECT app, MAX(name) FROM django_migrations GROUP BY app", tools.database, warn=True)}  # fmt: skip
         running = self.containers()
+        keeps_binlog = self.query("SELECT @@log_bin", warn=True) == [["1"]]
+        origin = self._run(binlog_argv.identity(self.settings), capture=True).strip() if keeps_binlog else ""
         path, now = new_backup_path(self.folder, self.settings.project_name, datetime.now(UTC))
         draft = Manifest(
             file=path.name, sha256="", size=0, created=now.isoformat(), kind=kind, reason=reason,
             project=self.settings.project_name, database=tools.database, server_image=running.db_image,
             server_version=version, dump_tool=tools.dump, migrations=migrations,
-            code_zip_sha256=running.code_zip_sha256, commit=running.commit,
+            code_zip_sha256=running.code_zip_sha256, commit=running.commit, binlog_origin=origin,
         )  # fmt: skip
         partial = path.with_name(path.name + ".partial")
         try:
             private.private_folder(self.folder)
-            manifest = self._stream_dump(path, partial, draft, tools)
+            manifest = self._stream_dump(path, partial, draft, tools, binlog_argv.dump_options(tools) if origin else [])
         except OSError as error:
             raise UserError(f"writing {partial} failed ({error.strerror or error}); no backup was written") from None
         finally:
@@ -196,12 +199,18 @@ class Database:
                 partial.unlink(missing_ok=True)
         self.say(f"backup: {path} ({format_size(manifest.size)}, {len(manifest.tables)} tables, {manifest.rows} rows, "
                  f"{kind})")  # fmt: skip
+        if origin:  # and the binlogs closed so far, so a restore to a later time needs nothing from the volume
+            from lifecycle.pitr import PointInTime  # pitr builds on this module
+
+            PointInTime(self).copy_binlogs(origin)
         return path
 
-    def _stream_dump(self, path: Path, partial: Path, draft: Manifest, tools: DbTools) -> Manifest:
+    def _stream_dump(
+        self, path: Path, partial: Path, draft: Manifest, tools: DbTools, options: Sequence[str] = ()
+    ) -> Manifest:
         """Stream the dump into `partial` (gzip, sha256, row counts on the way), write the manifest, then give the
         dump its final name: only a complete dump with its manifest ever has it."""
-        counter = RowCounter()
+        counter, position = RowCounter(), binlog.DumpPosition()
         with private.create_private(partial) as raw:  # 0600, exclusive, never through a planted link
             hashing = HashingFile(raw)
             # Level 1: a safety backup runs before every destructive step, so its speed matters more than its size.
@@ -209,15 +218,25 @@ class Database:
 
                 def sink(chunk: bytes) -> None:
                     counter.feed(chunk)
+                    position.feed(chunk)
                     packed.write(chunk)
 
-                status = self.streams.stream_out(dbclient.dump(self.settings, tools), sink, env=self.settings.env)
+                dump = dbclient.dump(self.settings, tools, options)
+                status = self.streams.stream_out(dump, sink, env=self.settings.env)
             raw.flush()
             os.fsync(raw.fileno())
         tables = counter.finish()
         if status or not counter.completed:
             raise UserError(f"the dump failed (exit {status}, see above); no backup was written")
-        manifest = replace(draft, sha256=hashing.digest.hexdigest(), size=hashing.size, tables=tables)
+        manifest = replace(
+            draft,
+            sha256=hashing.digest.hexdigest(),
+            size=hashing.size,
+            tables=tables,
+            binlog_file=position.file,
+            binlog_position=position.position,
+            binlog_gtid=position.gtid,
+        )
         private.write_private_bytes(manifest_path(path), manifest.to_json().encode("utf-8"))
         partial.rename(path)
         private.fsync_folder(path.parent)

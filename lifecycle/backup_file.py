@@ -48,6 +48,12 @@ class Manifest:
     migrations: dict[str, str] = field(default_factory=dict)
     code_zip_sha256: str = "unknown"
     commit: str = "unknown"
+    # Where the dump's snapshot is in the server's binary log (empty/0: the server kept none), the GTID state then,
+    # and the server's identity (lifecycle.binlog): what a point-in-time restore starts from.
+    binlog_file: str = ""
+    binlog_position: int = 0
+    binlog_gtid: str = ""
+    binlog_origin: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -81,6 +87,7 @@ def _is_mapping(keys: type, values) -> object:
 _MANIFEST_TYPES = {
     **{name: (lambda value: isinstance(value, str)) for name in Manifest.__dataclass_fields__},
     "size": _is_count,
+    "binlog_position": _is_count,
     "tables": _is_mapping(str, _is_count),
     "migrations": _is_mapping(str, lambda value: isinstance(value, str)),
 }

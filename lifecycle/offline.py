@@ -68,6 +68,7 @@ BUILD_INPUTS = {
     "registry": buildkey.BuildInputs(_OFFLINE, _OFFLINE / "registry.Dockerfile", (COMPOSE_FILE,)),
     "proxy": buildkey.BuildInputs(_OFFLINE, _OFFLINE / "haproxy.Dockerfile", (COMPOSE_FILE,)),
     "skopeo": buildkey.BuildInputs(_OFFLINE, _OFFLINE / "skopeo.Dockerfile", (COMPOSE_FILE,)),
+    "restic": buildkey.BuildInputs(_OFFLINE, _OFFLINE / "restic.Dockerfile", (COMPOSE_FILE,)),  # lifecycle/remote.py
 }
 # Debian's archive signing keys (package debian-archive-keyring): debootstrap refuses an unsigned or forged mirror.
 DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")

@@ -153,6 +153,14 @@ PORT = Kind("port", _whole(1, 65535, "is not a port number; set it to a number f
 SECONDS = Kind("seconds", _whole(1, None, "is not a number of seconds; set it to a whole number above 0"))
 SECONDS_OR_ZERO = Kind("seconds (0: none)", _whole(0, None, "is not a whole number of seconds; e.g. 600 (0: none)"))
 COUNT = Kind("count", _whole(1, None, "is not a count of at least 1; set it to e.g. {default}"))
+COUNT_OR_NONE = Kind(
+    "count (0: none)", _whole(0, None, "is not a count; set it to a whole number, e.g. {default} (0: none)")
+)
+SERVER_ID = Kind("server id", _whole(1, 2**32 - 1, "is not a whole number from 1 to 4294967295; e.g. {default}"))
+BINLOG_SECONDS = Kind(
+    "seconds (up to 4294967295)",
+    _whole(1, 2**32 - 1, "is not a whole number from 1 to 4294967295; e.g. {default}"),
+)
 BOOLEAN = Kind("boolean", _boolean, False)
 PATH = Kind("path", Path, None)  # relative to the checkout unless absolute; `~` is the user's home
 FOLDER_IN_CHECKOUT = Kind("folder in the checkout", _inside_checkout)

@@ -160,6 +160,47 @@ TABLE = (
         "Automatic backups kept per project; older ones are pruned (never manual ones).",
         kind=kinds.COUNT,
     ),
+    Setting(
+        "BACKUP_HOURLY",
+        "24",
+        "Scheduled backups kept: the newest of each of the last N hours that have one.",
+        kind=kinds.COUNT_OR_NONE,
+    ),
+    Setting(
+        "BACKUP_DAILY",
+        "7",
+        "Scheduled backups kept: the newest of each of the last N days that have one.",
+        kind=kinds.COUNT_OR_NONE,
+    ),
+    Setting(
+        "BACKUP_WEEKLY",
+        "4",
+        "Scheduled backups kept: the newest of each of the last N ISO weeks that have one.",
+        kind=kinds.COUNT_OR_NONE,
+    ),
+    Setting("BACKUP_REMOTE", "", "Off-machine copies (restic, encrypted): sftp:USER@HOST:/PATH; empty: none."),
+    Setting(
+        "BACKUP_REMOTE_PASSWORD_FILE",
+        "",
+        "File holding the restic repository password (BACKUP_REMOTE).",
+        kind=kinds.PATH,
+    ),
+    Setting("BACKUP_REMOTE_SSH_KEY_FILE", "", "SSH private key file for BACKUP_REMOTE (0600).", kind=kinds.PATH),
+    Setting(
+        "BACKUP_REMOTE_KNOWN_HOSTS_FILE",
+        "",
+        "known_hosts file with BACKUP_REMOTE's host key (no trust on first use).",
+        kind=kinds.PATH,
+    ),
+    Setting(
+        "DB_SERVER_ID", "1", "Server id of the database's binary log (point-in-time restores).", kind=kinds.SERVER_ID
+    ),
+    Setting(
+        "DB_BINLOG_SECONDS",
+        "604800",
+        "Seconds the database server keeps its binary logs (copies: BACKUP_DIR/binlogs).",
+        kind=kinds.BINLOG_SECONDS,
+    ),
     Setting("OFFLINE_PREFIX", "lifecycle", "Repository prefix of the offline base images (PREFIX/python, ...)."),
     Setting(
         "CLUSTER_NAME",

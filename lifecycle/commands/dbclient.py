@@ -77,7 +77,7 @@ def probe(settings: Settings) -> list[str]:
     return _exec(settings, PROBE, [*DUMP_PROGRAMS, *CLIENT_PROGRAMS])
 
 
-def dump(settings: Settings, tools: DbTools) -> list[str]:
+def dump(settings: Settings, tools: DbTools, extra: Sequence[str] = ()) -> list[str]:
     """A consistent dump of the database to stdout: one snapshot (InnoDB), routines, triggers, events, utf8mb4.
 
     No CREATE DATABASE/USE lines, so it loads into whichever database the client names (the scratch one)."""
@@ -88,6 +88,7 @@ def dump(settings: Settings, tools: DbTools) -> list[str]:
         "--events",
         "--default-character-set=utf8mb4",
         "--max-allowed-packet=1G",
+        *extra,  # the binlog position (lifecycle.binlog.dump_options)
     ]
     return _exec(settings, AS_ROOT, [tools.dump, *options, tools.database])
 

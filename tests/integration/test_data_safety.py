@@ -106,6 +106,22 @@ def test_round_trip_keeps_every_row_and_byte(stack, round_trip_data):
     assert databases(stack) & {"app__restore", "app__replaced"} == set()
 
 
+# ------------------------------------------------------------------------------------------ restore drill
+def test_a_drill_restores_the_newest_backup_elsewhere_and_leaves_the_stack_alone(stack, round_trip_data):
+    path = take_backup(stack)
+    (db_before,) = stack.containers("db")
+    output = invoke_ok(stack, "db.drill")
+    rows = sum(manifest(path)["tables"].values())
+    line = assert_one_line(output, "drill PASSED", path.name, f"{rows} rows as its manifest says",
+                           f"migrate --check with {stack.image('prod')}: no migration missing")  # fmt: skip
+    assert " restored in " in line
+    assert stack.containers("db") == [db_before] and checksums(stack) == round_trip_data
+    drill = f"{stack.project}-drill"
+    left = docker("ps", "--all", "--quiet", "--filter", f"label=com.docker.compose.project={drill}").stdout.split()
+    assert left == [] and docker("volume", "inspect", f"{drill}_db-data", check=False).returncode != 0
+    assert docker("image", "inspect", f"{drill}:prod", check=False).returncode != 0  # the drill's tag is gone
+
+
 # -------------------------------------------------------------------------------------- backup under load
 def write_pairs(stack: IsolatedCheckout, stop: threading.Event) -> subprocess.Popen:
     """A client inserting one row into each of two tables per transaction until stopped (at most 500,000)."""

@@ -1,0 +1,113 @@
+"""lifecycle.remote: BACKUP_REMOTE parsing, restic's argv (secrets only as mounted files), snapshot decisions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lifecycle import remote
+from lifecycle.commands import restic
+from lifecycle.errors import UserError
+from lifecycle.remote import Target
+from lifecycle.settings import load_settings
+
+SECRET_FILES = {
+    "BACKUP_REMOTE_PASSWORD_FILE": "/keys/pw",
+    "BACKUP_REMOTE_SSH_KEY_FILE": "/keys/id",
+    "BACKUP_REMOTE_KNOWN_HOSTS_FILE": "/keys/known",
+}
+SETTINGS = load_settings(root=Path("/checkout"), environ={"COMPOSE_PROJECT_NAME": "shop", **SECRET_FILES})
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("sftp:vault@backup.example.com:/srv/restic", Target("vault", "backup.example.com", 22,
+                     "/srv/restic"), id="restic's own form"),
+        pytest.param("sftp://vault@127.0.0.1:2222//home/vault/repo", Target("vault", "127.0.0.1", 2222,
+                     "/home/vault/repo"), id="a URL with a port"),
+        pytest.param("sftp://vault@host//r", Target("vault", "host", 22, "/r"), id="a URL without a port"),
+    ],
+)  # fmt: skip
+def test_parse_target(value, expected):
+    assert remote.parse_target(value) == expected
+    assert expected.repository == f"sftp:{expected.user}@{expected.host}:{expected.path}"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["s3:https://s3.example.com/bucket", "sftp:host:/path", "sftp:vault@host:relative", "ftp://vault@host//r",
+     "sftp://vault@host:99999//r", "sftp:vault@host:/p; rm -rf /"],
+)  # fmt: skip
+def test_parse_target_refuses_what_it_cannot_use_in_one_line(value):
+    with pytest.raises(UserError) as error:
+        remote.parse_target(value)
+    assert "is not an SFTP target" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_restic_runs_in_a_container_with_the_secrets_as_read_only_files():
+    target = Target("vault", "127.0.0.1", 2222, "/repo")
+    argv = restic.restic(SETTINGS, target, Path("/checkout/backups"), "snapshots", "--json")
+    assert argv[:6] == ["docker", "run", "--rm", "--network", "host", "--user"]
+    assert argv[6] == f"{os.getuid()}:{os.getgid()}"
+    mounts = [argv[i + 1] for i, flag in enumerate(argv) if flag == "--volume"]
+    assert mounts == ["/keys/pw:/run/lifecycle/restic_password:ro", "/keys/id:/run/lifecycle/ssh_key:ro",
+                      "/keys/known:/run/lifecycle/known_hosts:ro", "/checkout/backups:/backups:ro"]  # fmt: skip
+    assert "RESTIC_PASSWORD_FILE=/run/lifecycle/restic_password" in argv
+    assert "RESTIC_REPOSITORY=sftp:vault@127.0.0.1:/repo" in argv
+    assert (
+        argv[-4:]
+        == [
+            "--option",
+            "sftp.command=ssh -i /run/lifecycle/ssh_key -o UserKnownHostsFile=/run/lifecycle/known_hosts "
+            "-o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=10 -o IdentitiesOnly=yes -p 2222 "
+            "vault@127.0.0.1 -s sftp",
+            "snapshots",
+            "--json",
+        ][-4:]
+    )
+    writable = restic.restic(SETTINGS, target, Path("/b"), "restore", writable=True)
+    assert "/b:/backups" in writable and "/b:/backups:ro" not in writable
+
+
+SNAPSHOTS = [
+    {"id": "aa", "tags": ["project=shop", "backup=shop-1.sql.gz"]},
+    {"id": "bb", "tags": ["project=shop", "backup=shop-2.sql.gz"]},
+    {"id": "cc", "tags": ["project=other", "backup=other-1.sql.gz"]},
+    {"id": "dd", "tags": None},
+]
+
+
+def test_remote_names_are_this_projects_newest_first():
+    assert remote.remote_names(SNAPSHOTS, "shop") == ["shop-2.sql.gz", "shop-1.sql.gz"]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        pytest.param("shop-2.sql.gz", "bb", id="ours"),
+        pytest.param("other-1.sql.gz", "is a backup of project other, not of shop", id="another project's"),
+        pytest.param("shop-9.sql.gz", "no remote backup shop-9.sql.gz", id="none"),
+    ],
+)
+def test_find_snapshot(name, expected):
+    if expected == "bb":
+        assert remote.find_snapshot(SNAPSHOTS, name, "shop") == "bb"
+        return
+    with pytest.raises(UserError, match=expected):
+        remote.find_snapshot(SNAPSHOTS, name, "shop")
+
+
+@pytest.mark.parametrize(
+    ("stderr", "expected"),
+    [
+        pytest.param("open repository\nvault@127.0.0.1: Permission denied (publickey).\nFatal: unable to open repo\n",
+                     "Fatal: unable to open repo", id="restic's Fatal line"),
+        pytest.param("", "exit 1", id="nothing said"),
+    ],
+)  # fmt: skip
+def test_failure_is_one_line_with_restics_own_words(stderr, expected):
+    line = remote.failure("reaching", Target("vault", "h", 22, "/r"), stderr, 1)
+    assert line == f"reaching sftp:vault@h:/r failed: {expected}"
