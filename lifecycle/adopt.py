@@ -207,6 +207,11 @@ def project_name(root: Path) -> str:
     return name or DEFAULTS["PROJ_NAME"]
 
 
+def has_media(found: Detected) -> bool:
+    """MEDIA_ROOT or MEDIA_URL set to something (Django's defaults are empty): the project takes uploads."""
+    return any(value.strip().strip("'\"").strip() not in ("", "None") for value in found.media.values())
+
+
 def table_of(found: Detected) -> dict[str, Any]:
     """The [tool.lifecycle] table (nested dicts, TOML types) that describes what was detected."""
     table: dict[str, Any] = {"proj-name": project_name(found.root), "project-dir": found.manage_dir}
@@ -225,6 +230,7 @@ def table_of(found: Detected) -> dict[str, Any]:
         table["release-commands"] = list(found.release_commands)
     table["health-path"] = DEFAULTS["HEALTH_PATH"]
     table["test-runner"] = found.test_runner
+    table["media"] = has_media(found)
     settings = {"dev": found.settings_dev, "test": found.settings_test, "prod": found.settings_prod}
     if settings["test"] == settings["dev"]:
         del settings["test"]

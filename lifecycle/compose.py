@@ -13,6 +13,7 @@ from lifecycle.stages import Stage
 
 COMPOSE_FILE = "docker/compose.yaml"
 DEBUG_FILE = "docker/compose.debug.yaml"  # the dev server under debugpy
+MEDIA_FILE = "docker/compose.media.yaml"  # the media volume, when MEDIA=true (lifecycle/media.py)
 ALL_PROFILES = "*"
 # Builds run with compose's warnings off: without buildx, compose warns on every build that it falls back from
 # bake to its own BuildKit client (and COMPOSE_BAKE=false, the other way out, is deprecated). Errors still show.
@@ -27,7 +28,9 @@ def compose_argv(
     file: str = COMPOSE_FILE,
     docker_options: Sequence[str] = (),
 ) -> list[str]:
-    """`docker compose` for this checkout's project; `stage` enables that profile (None: all of them)."""
+    """`docker compose` for this checkout's project; `stage` enables that profile (None: all of them). With
+    MEDIA=true the stack file comes with MEDIA_FILE, the media volume."""
+    media = ["--file", str(settings.root / MEDIA_FILE)] if file == COMPOSE_FILE and settings["MEDIA"] == "true" else []
     return [
         "docker",
         *docker_options,
@@ -36,6 +39,7 @@ def compose_argv(
         project or settings.project_name,
         "--file",
         str(settings.root / file),
+        *media,
         "--profile",
         stage.profile if stage else ALL_PROFILES,
         *args,

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import offline, probes, provenance, signing, swarm, tls
+from lifecycle import media, offline, probes, provenance, signing, swarm, tls
 from lifecycle.backup import confirm_project
 from lifecycle.errors import UserError
 from lifecycle.release import ReleaseLog
@@ -74,6 +74,7 @@ def db_in_stack(settings: Settings) -> bool:
 
 def stack_files(settings: Settings) -> list[Path]:
     files = [swarm.STACK_FILE, *[swarm.DB_FILE] * db_in_stack(settings)]
+    files += [media.STACK_FILE] * media.enabled(settings)  # the media volume (MEDIA=true)
     return [settings.root / file for file in files]
 
 

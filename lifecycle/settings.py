@@ -134,6 +134,11 @@ TABLE = (
     project_setting("RELEASE_COMMANDS", "", "manage.py commands run once per deploy after migrate.", ";"),
     project_setting("HEALTH_PATH", "/health", "Path of the health check (the suite's, or the project's own)."),
     project_setting("TEST_RUNNER", "pytest", "How test-qa runs the project's tests: pytest or django."),
+    project_setting(
+        "MEDIA",
+        "false",
+        "true: user uploads on their own volume (MEDIA_ROOT), carried by db.backup/db.restore; adopt detects it.",
+    ),
     *(project_setting(f"LAYER_{part}", "true", f"Settings layer: {meaning}") for part, meaning in LAYER_HELP.items()),
 )
 DEFAULTS = {s.name: s.default for s in TABLE}
@@ -479,6 +484,8 @@ def validate_project(values: Mapping[str, str]) -> None:
     if values["TEST_RUNNER"] not in TEST_RUNNERS:
         runners = ", ".join(TEST_RUNNERS)
         raise UserError(f"TEST_RUNNER={values['TEST_RUNNER']!r} is not valid; set it to one of: {runners}")
+    if values["MEDIA"] not in ("true", "false"):
+        raise UserError(f"MEDIA={values['MEDIA']!r} is not valid; set it to true (a media volume) or false")
     for part in LAYER_PARTS:
         value = values[f"LAYER_{part}"]
         if value.lower() not in BOOLEAN_WORDS:
