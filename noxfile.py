@@ -142,6 +142,19 @@ def cluster(session: nox.Session) -> None:
     )
 
 
+@nox.session(default=False)
+def adopt(session: nox.Session) -> None:
+    """The whole lifecycle on real projects made at test time from the package index (~10 min; not in the default set).
+
+    Runs tests/adopt: `django-admin startproject` + `startapp`, `wagtail start`, django CMS's `djangocms`, each in a
+    temporary folder outside the checkout: adopt, bootstrap, prod over HTTPS, the project's tests in qa, media across
+    down/up, backup/restore, release, deploy on a single-node swarm (under /tmp/lifecycle-swarm.lock). .ci/run runs it
+    after the cluster session. Writes reports/adopt.json (times: the bench's adopt rows). ADOPT_PROJECTS=a,b picks.
+    """
+    install_locked(session)
+    session.run("pytest", "tests/adopt", *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable}, **PYTEST_SHUTDOWN)
+
+
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
     """Benchmark builds, image sizes, qa, start-up and serving against targets (~10+ min; not in the default set).

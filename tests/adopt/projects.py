@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,8 +39,17 @@ def run(argv: list[str], cwd: Path, timeout: float = 900, env: dict[str, str] | 
 
 def clean_env() -> dict[str, str]:
     """The environment without the suite's own virtualenv and settings: the project's commands find their own."""
-    drop = ("VIRTUAL_ENV", "PYTHONPATH", "DJANGO_SETTINGS_MODULE", "COMPOSE_PROJECT_NAME", "PROJ_NAME", "NOX_CURRENT_SESSION")
-    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if "/.nox/" not in p and "/.venv/" not in p)
+    drop = (
+        "VIRTUAL_ENV",
+        "PYTHONPATH",
+        "DJANGO_SETTINGS_MODULE",
+        "COMPOSE_PROJECT_NAME",
+        "PROJ_NAME",
+        "NOX_CURRENT_SESSION",
+    )
+    path = os.pathsep.join(
+        p for p in os.environ.get("PATH", "").split(os.pathsep) if "/.nox/" not in p and "/.venv/" not in p
+    )
     return {**{k: v for k, v in os.environ.items() if k not in drop}, "PATH": path}
 
 
@@ -65,7 +73,7 @@ def git_init(dest: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------- (a) startproject
-SHOP_MODELS = '''\
+SHOP_MODELS = """\
 from django.db import models
 
 
@@ -75,8 +83,8 @@ class Product(models.Model):
 
     def __str__(self):
         return self.name
-'''
-SHOP_VIEWS = '''\
+"""
+SHOP_VIEWS = """\
 from django.http import HttpResponse
 
 from .models import Product
@@ -84,15 +92,15 @@ from .models import Product
 
 def index(request):
     return HttpResponse(f"shop: {Product.objects.count()} products")
-'''
-SHOP_ADMIN = '''\
+"""
+SHOP_ADMIN = """\
 from django.contrib import admin
 
 from .models import Product
 
 admin.site.register(Product)
-'''
-SHOP_TESTS = '''\
+"""
+SHOP_TESTS = """\
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import TestCase
 
@@ -109,7 +117,7 @@ class ShopTests(TestCase):
         product = Product.objects.create(name="lamp", photo=SimpleUploadedFile("lamp.txt", b"a lamp"))
         self.assertTrue(product.photo.storage.exists(product.photo.name))
         product.photo.delete()
-'''
+"""
 
 
 def make_startproject(work: Path) -> Path:
@@ -123,7 +131,10 @@ def make_startproject(work: Path) -> Path:
                        "tests.py": SHOP_TESTS}.items():  # fmt: skip
         (dest / "shop" / name).write_text(text)
     settings = dest / "mysite" / "settings.py"
-    text = settings.read_text().replace('"django.contrib.staticfiles",\n', '"django.contrib.staticfiles",\n    "shop",\n')
+    text = re.sub(
+        r"(['\"])django.contrib.staticfiles\1,\n", lambda m: f"{m.group(0)}    'shop',\n", settings.read_text()
+    )
+    assert "'shop'" in text, "startproject's INSTALLED_APPS has changed shape"
     settings.write_text(text + '\nMEDIA_URL = "media/"\nMEDIA_ROOT = BASE_DIR / "media"\n')
     urls = dest / "mysite" / "urls.py"
     urls.write_text(urls.read_text().replace(
@@ -174,6 +185,3 @@ def main() -> None:  # pragma: no cover - by hand: python tests/adopt/projects.p
 
 if __name__ == "__main__":
     main()
-
-
-__all__ = ["MAKERS", "SUITE", "commit", "run", "textwrap"]
