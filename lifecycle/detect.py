@@ -173,6 +173,14 @@ def settings_siblings(base: Path, module: str) -> list[str]:
     return [module_name(base, f) for f in sorted(package.glob("*.py")) if f.name != "__init__.py"]
 
 
+def settings_beside_wsgi(base: Path, wsgi_files: list[Path]) -> str | None:
+    """`pkg.settings` for the first `pkg/wsgi.py` with a `settings.py` or a `settings/` package beside it."""
+    for wsgi in wsgi_files:
+        if (wsgi.parent / "settings.py").is_file() or (wsgi.parent / "settings" / "__init__.py").is_file():
+            return module_name(base, wsgi.parent / "settings.py")
+    return None
+
+
 def stage_of(module: str) -> str | None:
     last = module.rsplit(".", 1)[-1]
     for stage, names in (("prod", PROD_NAMES), ("dev", DEV_NAMES), ("test", TEST_NAMES)):
@@ -438,11 +446,16 @@ def detect(root: Path) -> Detected:
     base = manage.parent
     notes: list[str] = []
     manage_module = settings_default(manage)
-    if manage_module is None:
-        notes.append("manage.py sets no DJANGO_SETTINGS_MODULE default; name the settings in [tool.lifecycle.settings]")
     wsgi_files = [p for p in base.glob("*/wsgi.py") if p.is_file()] + [p for p in base.glob("*/*/wsgi.py")]
     wsgi_module_of_file = {module_name(base, p): settings_default(p) for p in sorted(wsgi_files)}
     wsgi_settings = next((m for m in wsgi_module_of_file.values() if m), None)
+    if manage_module is None and wsgi_settings is None:
+        # Computed, not written (Mezzanine: "%s.settings" % real_project_name("mysite")): the settings beside wsgi.py.
+        wsgi_settings = settings_beside_wsgi(base, sorted(wsgi_files))
+        if wsgi_settings:
+            notes.append(f"manage.py and wsgi.py compute DJANGO_SETTINGS_MODULE; taken: {wsgi_settings}, beside wsgi.py")
+    if manage_module is None and wsgi_settings is None:
+        notes.append("manage.py sets no DJANGO_SETTINGS_MODULE default; name the settings in [tool.lifecycle.settings]")
     pytest_settings = pytest_django_settings(root)
     if pytest_settings is None and base != root:
         pytest_settings = pytest_django_settings(base)

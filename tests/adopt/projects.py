@@ -17,7 +17,7 @@ from pathlib import Path
 
 SUITE = Path(__file__).resolve().parents[2]
 WAGTAIL = "wagtail==8.0.1"
-DJANGO_CMS = "django-cms==5.1.3"
+MEZZANINE = "mezzanine==6.1.1"
 
 
 def suite_django() -> str:
@@ -159,13 +159,18 @@ def make_wagtail(work: Path) -> Path:
     return dest
 
 
-# ---------------------------------------------------------------------------------------- (c) django CMS
-def make_djangocms(work: Path) -> Path:
-    """django CMS 5.1.3's own project command (`djangocms mysite`): its template, settings, requirements."""
-    bin_dir = venv(work / "venv-djangocms", DJANGO_CMS)
-    dest = work / "djangocms"
+# ---------------------------------------------------------------------------------------- (c) Mezzanine
+def make_mezzanine(work: Path) -> Path:
+    """Mezzanine 6.1.1's own project command (`mezzanine-project mysite .`, its bundled template): a CMS on Django 4.2
+    (not the images' default Django), settings importing a local_settings.py, uploads (filebrowser), Pillow.
+
+    django CMS 5.1.3's `djangocms` was the first choice: it downloads its project template from GitHub at run time,
+    which no machine here reaches (only the package index); docs/adopt.md."""
+    bin_dir = venv(work / "venv-mezzanine", MEZZANINE)
+    dest = work / "mezzanine"
     dest.mkdir()
-    run([str(bin_dir / "djangocms"), "--noinput", "mysite", str(dest)], work, timeout=1200)
+    run([str(bin_dir / "mezzanine-project"), "mysite", str(dest)], work)
+    (dest / "requirements.txt").write_text(f"{MEZZANINE}\nDjango>=4.2,<5\n")
     git_init(dest)
     return dest
 
@@ -173,7 +178,7 @@ def make_djangocms(work: Path) -> Path:
 MAKERS: dict[str, Callable[[Path], Path]] = {
     "startproject": make_startproject,
     "wagtail": make_wagtail,
-    "djangocms": make_djangocms,
+    "mezzanine": make_mezzanine,
 }
 
 

@@ -20,7 +20,7 @@ from lifecycle.stages import PROD
 REPORT = "reports/adopt.json"
 MEASURES = (  # key in reports/adopt.json, row key, metric, unit
     ("adopt", "adopt_time", "invoke adopt PATH", "s"),
-    ("cold_prod_build", "adopt_cold_build", "cold prod build (invoke build --stage prod)", "s"),
+    ("cold_prod_build", "adopt_cold_build", "first prod build (projects: cache shared; django_site: --no-cache)", "s"),
     ("image_over_base_mb", "adopt_image_over_base", "prod image over its base", "MB"),
     ("code_only_rebuild", "adopt_code_only", "code-only rebuild, whole process", "s"),
     ("up_healthy", "adopt_up_healthy", "invoke up --stage prod to healthy", "s"),
