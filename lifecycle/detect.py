@@ -453,7 +453,7 @@ def detect(root: Path) -> Detected:
         # Computed, not written (Mezzanine: "%s.settings" % real_project_name("mysite")): the settings beside wsgi.py.
         wsgi_settings = settings_beside_wsgi(base, sorted(wsgi_files))
         if wsgi_settings:
-            notes.append(f"manage.py and wsgi.py compute DJANGO_SETTINGS_MODULE; taken: {wsgi_settings}, beside wsgi.py")
+            notes.append(f"manage.py and wsgi.py compute DJANGO_SETTINGS_MODULE; taken: {wsgi_settings} (beside wsgi)")
     if manage_module is None and wsgi_settings is None:
         notes.append("manage.py sets no DJANGO_SETTINGS_MODULE default; name the settings in [tool.lifecycle.settings]")
     pytest_settings = pytest_django_settings(root)

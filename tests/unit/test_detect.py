@@ -392,5 +392,5 @@ def test_computed_settings_are_the_settings_beside_wsgi_py(tmp_path):
     }
     found = detect.detect(tree(tmp_path, files))
     assert (found.settings_dev, found.settings_prod) == ("mysite.settings", "mysite.settings")
-    assert any("compute DJANGO_SETTINGS_MODULE; taken: mysite.settings" in note for note in found.notes)
+    assert any("compute DJANGO_SETTINGS_MODULE; taken: mysite.settings (beside wsgi)" in note for note in found.notes)
     assert not any("sets no DJANGO_SETTINGS_MODULE" in note for note in found.notes)
