@@ -2,8 +2,8 @@
 outside the suite's checkout, as a git repository with one commit (what `invoke adopt` expects to find).
 
 Each maker runs the project's own generator in a virtualenv of its own (`django-admin startproject`, `wagtail
-start`, `djangocms`) and changes nothing the generator wrote, except what a user of that generator is told to do
-next (startproject: an app with a model, a view, a migration and tests).
+start`, `mezzanine-project`) and changes nothing the generator wrote, except what a user of that generator is told
+to do next (startproject: an app with a model, a view, a migration and tests).
 """
 
 from __future__ import annotations
