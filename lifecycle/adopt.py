@@ -216,6 +216,7 @@ def table_of(found: Detected) -> dict[str, Any]:
     """The [tool.lifecycle] table (nested dicts, TOML types) that describes what was detected."""
     table: dict[str, Any] = {"proj-name": project_name(found.root), "project-dir": found.manage_dir}
     table["code"] = ["manage.py", *found.packages]
+    table["tests"] = list(found.tests)
     if found.wsgi_app:
         table["wsgi-app"] = found.wsgi_app
     if found.requirements:

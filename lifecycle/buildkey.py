@@ -40,7 +40,7 @@ APP = BuildInputs(Path("."), DOCKERFILE, (DOCKERFILE, Path("docker") / "compose.
 CONTEXT_FILES = APP.files
 SKIPPED_NAMES = {"__pycache__", ".pytest_cache"}  # never sent (.dockerignore) and rewritten by any run
 
-_ARG = re.compile(r"^ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?\s*$", re.MULTILINE)
+_ARG = re.compile(r'^ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=("[^"\n]*"|\S*))?\s*$', re.MULTILINE)
 _FROM = re.compile(r"^FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?\s*$", re.IGNORECASE)
 _FROM_STAGE = re.compile(r"--(?:mount=\S*?)?from=([^\s,]+)")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -103,7 +103,7 @@ def arg_names_and_defaults(dockerfile: str) -> dict[str, str]:
     """Every ARG the Dockerfile declares, with its default ('' when it has none; the first one wins)."""
     found: dict[str, str] = {}
     for name, default in _ARG.findall(dockerfile):
-        found.setdefault(name, default)
+        found.setdefault(name, default[1:-1] if default.startswith('"') else default)
     return found
 
 

@@ -15,6 +15,7 @@ import configparser
 import re
 import shlex
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ class Detected:
     media: dict[str, str]
     release_commands: tuple[str, ...]  # manage.py commands run once per deploy after migrate
     build_steps: tuple[str, ...] = ()  # manage.py commands run at image build (compress)
+    tests: tuple[str, ...] = ()  # test folders and pytest configuration outside the code, for test-qa
     build_packages: tuple[str, ...] = ()  # Debian packages beyond the images' own (SYSTEM_PACKAGES)
     runtime_packages: tuple[str, ...] = ()
     django_requirement: str = ""
@@ -314,6 +316,23 @@ def dependency_sources(root: Path) -> tuple[list[str], list[str], list[str]]:
     return names[0], names[1], lines
 
 
+TEST_FOLDERS = ("tests", "test")
+# Files that configure pytest, and the section that says they do (None: the file itself is pytest's).
+PYTEST_CONFIG = {"pytest.ini": None, "conftest.py": None, "pyproject.toml": "[tool.pytest.ini_options]",
+                 "setup.cfg": "[tool:pytest]", "tox.ini": "[pytest]"}  # fmt: skip
+
+
+def test_paths(base: Path, packages: Sequence[str]) -> list[str]:
+    """What test-qa needs beside the code: test folders that are not packages of the code, and the files that
+    configure pytest, in the folder of manage.py."""
+    found = [name for name in TEST_FOLDERS if (base / name).is_dir() and name not in packages]
+    for name, section in PYTEST_CONFIG.items():
+        path = base / name
+        if path.is_file() and (section is None or section in path.read_text(encoding="utf-8", errors="replace")):
+            found.append(name)
+    return found
+
+
 def read_pyproject(root: Path) -> dict[str, Any]:
     path = root / "pyproject.toml"
     if not path.is_file():
@@ -512,6 +531,7 @@ def detect(root: Path) -> Detected:
         media={k: values[k] for k in ("MEDIA_URL", "MEDIA_ROOT") if k in values},
         release_commands=tuple(dict.fromkeys(release)),
         build_steps=tuple(build_steps),
+        tests=tuple(test_paths(base, packages)),
         build_packages=build_packages,
         runtime_packages=runtime_packages,
         django_requirement=names.get("django", ""),

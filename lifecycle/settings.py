@@ -117,6 +117,9 @@ TABLE = (
     # repository's own site, django_site, the project it adopts by default.
     project_setting("PROJECT_DIR", ".", "Folder (in the checkout) that holds manage.py."),
     project_setting("CODE", "manage.py django_site", "Paths (in PROJECT_DIR) the code zip carries.", " "),
+    project_setting(
+        "TESTS", "", "Paths (in PROJECT_DIR) test-qa adds to the code: tests and pytest config outside CODE.", " "
+    ),
     project_setting("SETTINGS_DEV", "django_site.settings", "The project's settings module in dev."),
     project_setting("SETTINGS_TEST", "", "The project's settings module in test-qa; empty: SETTINGS_DEV."),
     project_setting("SETTINGS_PROD", "django_site.settings", "The project's settings module in stage and prod."),

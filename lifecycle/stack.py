@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lifecycle import backup, buildkey, codezip, container_env, dbclient, offline, sbom, secretfiles, tls
+from lifecycle import backup, buildkey, codezip, container_env, dbclient, offline, projectlock, sbom, secretfiles, tls
 from lifecycle import compose as cmd
 from lifecycle.doctor import base_image_fix
 from lifecycle.errors import UserError
@@ -254,6 +254,7 @@ class Suite:
             certs = sync_certs(self.settings.extra_ca_certs(), self.settings.root / CERTS_DIR)
             if certs:
                 self.say(f"extra CA certificates: {', '.join(certs)}")
+        self.stage_build_inputs()
         tag = self.image_tag(stage)
         base_id, (built, built_sbom) = self.inspect_builds(tag, self.settings.sbom_image(stage))
         env = self.build_env(stage)
@@ -279,6 +280,15 @@ class Suite:
                 cmd.build_argv(self.settings, stage),
                 env={**env, "BUILD_KEY": self.build_key(stage.target, env, base_id), "SBOM_BUILD_KEY": sbom_key},
             )
+
+    def stage_build_inputs(self) -> None:
+        """What the Dockerfile reads from .lifecycle/build/: the project's hash-locked dependencies (REQUIREMENTS,
+        REQUIREMENTS_TEST: copied when already locked, else compiled, cached by their inputs' digest) and its tests
+        outside the code (TESTS). Before the build key, which covers both."""
+        root = self.settings.root
+        if not self.dry:
+            projectlock.stage_tests(root, self.settings.code_root, self.settings["TESTS"].split())
+        projectlock.ensure_locks(self.run, root, self.settings.values, dry=self.dry, say=self.say)
 
     def build_key(self, target: str, env: dict[str, str], base_id: str) -> str:
         return buildkey.build_key(self.settings.root, target, env, base_id, extra=[self.settings.project_name])

@@ -8,6 +8,7 @@ import inspect
 import io
 import re
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from invoke.exceptions import Exit
 
 import tasks
 from lifecycle import deps, registry, stack
-from lifecycle.settings import Settings, load_settings
+from lifecycle.settings import ROOT, Settings, load_settings
 from lifecycle.stages import DEV, PROD, STAGES, Stage
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -47,6 +48,10 @@ def make_checkout(tmp_path, monkeypatch):
         (root / "django_site").mkdir(parents=True, exist_ok=True)
         (root / "manage.py").write_text("import sys\n")
         (root / "django_site" / "__init__.py").write_text("")
+        # Hash-locked, as django_site's are: the build copies them (lifecycle/projectlock.py), never compiles.
+        (root / "requirements").mkdir(exist_ok=True)
+        for lock in ("runtime.txt", "test.txt"):
+            shutil.copyfile(ROOT / "requirements" / lock, root / "requirements" / lock)
         environ = {"PROJ_NAME": "shop", **environ}
         LAST_CHECKOUT["project"] = load_settings(root=root, environ=environ).project_name
         monkeypatch.setattr(tasks, "load_settings", lambda: load_settings(root=root, environ=environ))
@@ -952,7 +957,7 @@ def test_dry_deps_lock_prints_one_uv_compile_per_lock_and_writes_nothing(make_ch
     argvs = commands(c)
     assert [argv[argv.index("--output-file") + 1] for argv in argvs] == [lock.output for lock in deps.LOCKS]
     assert all(argv[1:3] == ["--directory", str(settings.root)] for argv in argvs)
-    assert not (settings.root / "requirements").exists()
+    assert sorted(path.name for path in (settings.root / "requirements").iterdir()) == ["runtime.txt", "test.txt"]
 
 
 def test_clean_removes_the_sbom_images_reports_and_records(make_checkout):
