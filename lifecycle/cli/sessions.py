@@ -1,4 +1,5 @@
-"""Nox sessions: `nox` runs lint, unit, qa and e2e (the README's test command); `nox --list` shows all.
+"""Nox sessions: `nox` runs lint, unit, qa and e2e in the suite's own checkout (the README's test command), qa in an
+adopted project; `nox --list` shows all. The project's noxfile.py imports this module (a shim; template/).
 
 Thin by design: the sessions sequence the shared core in `lifecycle/`, which builds every docker
 command as a list and prints it before it runs.
@@ -13,31 +14,29 @@ from pathlib import Path
 
 import nox
 
-sys.path.insert(0, str(Path(__file__).parent))  # nox, unlike invoke, does not put the noxfile's folder on the path
-
 from lifecycle import compose as cmd
 from lifecycle import deps, registry
 from lifecycle.browser import ensure_chromium
 from lifecycle.doctor import preflight
 from lifecycle.errors import EXPECTED_FAILURES
+from lifecycle.layout import is_suite_checkout, tools_lock
 from lifecycle.runner import SubprocessRunner, interrupt_on_sigterm
-from lifecycle.settings import ENGINE_CACHE, load_settings
+from lifecycle.settings import ENGINE_CACHE, ROOT, load_settings
 from lifecycle.stack import Suite
 from lifecycle.stages import STAGES
 
-nox.needs_version = ">=2026.10.20"
-nox.options.sessions = ["lint", "unit", "qa", "e2e"]  # audit and bench run only when named
+# audit, bench and cluster run only when named; an adopted project has no suite tests, its own run in qa.
+nox.options.sessions = ["lint", "unit", "qa", "e2e"] if is_suite_checkout(ROOT) else ["qa"]
 nox.options.reuse_venv = "yes"
 nox.options.error_on_external_run = True
 
-ROOT = Path(__file__).parent
 # SIGTERM (timeout(1), a cancelled CI job) cleans up as Ctrl-C does: the sessions that run in this process (qa, bench)
 # take down what they made; a pytest session's run gets PYTEST_SHUTDOWN to do the same (see tests/*/conftest.py).
 interrupt_on_sigterm()
 # nox passes SIGTERM on to pytest after interrupt_timeout and kills it terminate_timeout later: time for its fixtures
 # to remove their stacks, volumes and swarm mode (nox's defaults, under a second, would leave them behind).
 PYTEST_SHUTDOWN = {"interrupt_timeout": 5, "terminate_timeout": 300}
-TOOLS = ROOT / "requirements" / "tools.txt"
+TOOLS = tools_lock(ROOT)
 SHELL_SCRIPTS = [
     "bash_files/entrypoint.sh",
     "bash_files/file_env.sh",

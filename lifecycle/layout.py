@@ -1,0 +1,66 @@
+"""Where things are: the project the suite works on (ROOT), and the suite's own files in it.
+
+Two layouts, one code path. In the suite's own checkout the library's sources sit beside tasks.py, and the
+checkout is the project (django_site is simply the project it adopts). In a project that adopted the suite
+(`invoke adopt`), the library is the wheel its tools lock pins, installed in its .venv; the project keeps the
+shims (tasks.py, noxfile.py), scripts/bootstrap, docker/ and the rest of template/, and the suite's wheelhouse
+and tools lock in SUITE_DIR. Standard library only: scripts/bootstrap imports this before any virtualenv exists.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+PACKAGE_PARENT = Path(__file__).resolve().parent.parent  # a checkout of the suite, or site-packages (or a wheel)
+ROOT_VARIABLE = "LIFECYCLE_ROOT"  # names the project's root outright (tests, scripts run from elsewhere)
+# What marks a project's root, nearest first from the working directory up: the entry points and the answers file
+# that `invoke adopt` writes.
+ROOT_MARKERS = ("tasks.py", "noxfile.py", ".copier-answers.yml")
+SUITE_TOOLS = Path("requirements") / "tools.txt"  # the suite's own hash-locked host tooling
+SUITE_DIR = Path(".lifecycle-suite")  # in an adopted project, committed: the wheelhouse and the tools lock
+WHEELHOUSE = SUITE_DIR / "wheels"
+ADOPTED_TOOLS = SUITE_DIR / "tools.txt"  # SUITE_TOOLS plus the suite's wheel, by path and sha256
+WHEEL_NAME = "lifecycle-suite"  # the distribution's name (pyproject.toml)
+
+
+def is_suite_checkout(folder: Path) -> bool:
+    """A checkout of the suite itself: the library's sources sit beside its entry points."""
+    return (folder / "lifecycle" / "__init__.py").is_file() and (folder / "tasks.py").is_file()
+
+
+def find_root(
+    cwd: Path | None = None, environ: Mapping[str, str] | None = None, package_parent: Path = PACKAGE_PARENT
+) -> Path:
+    """The project the suite works on. Imported from the suite's own checkout: that checkout. Installed as the wheel
+    an adopted project pins: the nearest folder from the working directory up that holds tasks.py, noxfile.py or
+    .copier-answers.yml (else the working directory itself). LIFECYCLE_ROOT, when set, wins."""
+    environ = os.environ if environ is None else environ
+    if environ.get(ROOT_VARIABLE):
+        return Path(environ[ROOT_VARIABLE]).expanduser().resolve()
+    if is_suite_checkout(package_parent):
+        return package_parent
+    here = (cwd or Path.cwd()).resolve()
+    return next((f for f in (here, *here.parents) if any((f / m).is_file() for m in ROOT_MARKERS)), here)
+
+
+def tools_lock(root: Path) -> Path:
+    """The hash-locked requirements of the host tooling (.venv, the nox sessions) in this layout."""
+    return root / (SUITE_TOOLS if is_suite_checkout(root) else ADOPTED_TOOLS)
+
+
+# The suite's code the app's images carry, as named build contexts (docker/compose.yaml's additional_contexts, the
+# Dockerfile's `--from=NAME`): taken from where the package is installed, so an adopted project's build context
+# needs no copy of it. Each is passed to compose in its variable.
+BUILD_CONTEXTS = {"lifecycle-site": "LIFECYCLE_SITE_DIR", "lifecycle-package": "LIFECYCLE_PACKAGE_DIR"}
+
+
+def build_context_env(package_parent: Path = PACKAGE_PARENT) -> dict[str, str]:
+    folders = {"lifecycle-site": package_parent / "lifecycle_site", "lifecycle-package": package_parent / "lifecycle"}
+    return {variable: str(folders[name]) for name, variable in BUILD_CONTEXTS.items()}
+
+
+def build_contexts(env: Mapping[str, str]) -> dict[str, Path]:
+    """The named build contexts' folders, as the build will see them (env: the settings' environment)."""
+    return {name: Path(env[variable]) for name, variable in BUILD_CONTEXTS.items() if env.get(variable)}
