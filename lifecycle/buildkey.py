@@ -111,51 +111,44 @@ def substitute(text: str, values: Mapping[str, str]) -> str:
     return _VARIABLE.sub(lambda m: values.get(m.group(1) or m.group(2), ""), text)
 
 
-def mount_sources(run_flags: Iterable[str], named: Iterable[str] = ()) -> list[str]:
+def mount_sources(run_flags: Iterable[str]) -> list[str]:
     """The build-context paths a RUN's `--mount=type=bind,...` flags read (not `from=` another stage; no
-    `source=` is the whole context); from a named build context, as `NAME:PATH`."""
+    `source=` is the whole context)."""
     sources = []
     for flag in run_flags:
         if not flag.startswith("--mount="):
             continue
         options = dict(part.partition("=")[::2] for part in flag.removeprefix("--mount=").split(","))
-        if options.get("type", "bind") != "bind" or options.get("from", "") not in ("", *named):
-            continue
-        source = options.get("source") or options.get("src") or "."
-        sources.append(f"{options['from']}:{source}" if options.get("from") else source)
+        if options.get("type", "bind") == "bind" and "from" not in options:
+            sources.append(options.get("source") or options.get("src") or ".")
     return sources
 
 
-def context_sources(dockerfile: str, args: Mapping[str, str], named: Iterable[str] = ()) -> list[str]:
+def context_sources(dockerfile: str, args: Mapping[str, str]) -> list[str]:
     """The build-context paths that COPY and ADD read, and RUN bind-mounts (not `--from` another stage), args
-    substituted; those of a named build context (compose's additional_contexts) as `NAME:PATH`."""
-    named = tuple(named)
+    substituted."""
     sources = []
     for instruction in instructions(dockerfile):
         keyword, _, rest = instruction.partition(" ")
         if keyword.upper() == "RUN":
             flags = itertools.takewhile(lambda word: word.startswith("--"), rest.split())
-            sources += [substitute(path, args).rstrip("/") for path in mount_sources(flags, named)]
+            sources += [substitute(path, args).rstrip("/") for path in mount_sources(flags)]
             continue
         if keyword.upper() not in ("COPY", "ADD"):
             continue
         parts = rest.split()
         flags = list(itertools.takewhile(lambda word: word.startswith("--"), parts))
-        origin = next((f.partition("=")[2] for f in flags if f.startswith("--from=")), "")
-        if origin and origin not in named:
+        if any(flag.startswith("--from") for flag in flags):
             continue
         body = rest.split(None, len(flags))[-1] if flags else rest
         words = json.loads(body) if body.lstrip().startswith("[") else shlex.split(body)
-        prefix = f"{origin}:" if origin else ""
-        sources += [prefix + substitute(path, args).rstrip("/") for path in words[:-1]]  # the last one is the target
+        sources += [substitute(path, args).rstrip("/") for path in words[:-1]]  # the last one is the target
     return sorted(set(sources))
 
 
 def files_under(root: Path, relative: str) -> list[Path]:
     """The files a source path stands for (a file, or every file under a folder), in a stable order."""
     path = root / relative
-    if any(char in relative for char in "*?["):  # a COPY pattern
-        return sorted(p for p in root.glob(relative) if p.is_file())
     if path.is_file():
         return [path]
     if not path.is_dir():
@@ -172,11 +165,8 @@ def build_key(
     base_image_id: str,
     extra: Iterable[str] = (),
     inputs: BuildInputs = APP,
-    named: Mapping[str, Path] | None = None,
 ) -> str:
-    """The digest of every input of the build of `target` (see the module docstring); `named` maps the named build
-    contexts (compose's additional_contexts) to their folders."""
-    named = named or {}
+    """The digest of every input of the build of `target` (see the module docstring)."""
     path = root / inputs.dockerfile
     whole = path.read_text(encoding="utf-8") if path.is_file() else ""  # the build then says it is missing
     dockerfile = "\n".join(stage_closure(whole, target))
@@ -197,10 +187,8 @@ def build_key(
         add(f"arg:{name}", args[name].encode())
     for relative in (inputs.dockerfile, *inputs.files):
         add(f"file:{relative}", (root / relative).read_bytes() if (root / relative).is_file() else b"")
-    for source in context_sources(dockerfile, args, named):
+    for source in context_sources(dockerfile, args):
         add(f"source:{source}", b"")
-        name, _, relative = source.partition(":") if source.partition(":")[0] in named else ("", "", source)
-        base, label = (named[name], f"{name}:") if name else (context, "")
-        for file in files_under(base, relative):
-            add(f"file:{label}{file.relative_to(base)}:{file.stat().st_mode & 0o777:o}", file.read_bytes())
+        for file in files_under(context, source):
+            add(f"file:{file.relative_to(context)}:{file.stat().st_mode & 0o777:o}", file.read_bytes())
     return digest.hexdigest()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent  # a checkout of the suite, or site-packages (or a wheel)
@@ -50,17 +51,35 @@ def tools_lock(root: Path) -> Path:
     return root / (SUITE_TOOLS if is_suite_checkout(root) else ADOPTED_TOOLS)
 
 
-# The suite's code the app's images carry, as named build contexts (docker/compose.yaml's additional_contexts, the
-# Dockerfile's `--from=NAME`): taken from where the package is installed, so an adopted project's build context
-# needs no copy of it. Each is passed to compose in its variable.
-BUILD_CONTEXTS = {"lifecycle-site": "LIFECYCLE_SITE_DIR", "lifecycle-package": "LIFECYCLE_PACKAGE_DIR"}
+
+# The suite's code the app's images carry (docker/Dockerfile's suite-code stage): lifecycle_site/ and
+# lifecycle/unpack_zip.py. In the suite's checkout they are in the build context already (SUITE_CODE=.); an adopted
+# project gets a copy from the installed wheel in SUITE_CODE_DIR (not committed; scripts/bootstrap and invoke adopt
+# write it), so its tree holds no copy of the library.
+SUITE_CODE_DIR = SUITE_DIR / "code"
 
 
-def build_context_env(package_parent: Path = PACKAGE_PARENT) -> dict[str, str]:
-    folders = {"lifecycle-site": package_parent / "lifecycle_site", "lifecycle-package": package_parent / "lifecycle"}
-    return {variable: str(folders[name]) for name, variable in BUILD_CONTEXTS.items()}
+def suite_code(root: Path) -> str:
+    """SUITE_CODE, the build argument: where the suite's code is in the build context (the root)."""
+    return "." if is_suite_checkout(root) else str(SUITE_CODE_DIR)
 
 
-def build_contexts(env: Mapping[str, str]) -> dict[str, Path]:
-    """The named build contexts' folders, as the build will see them (env: the settings' environment)."""
-    return {name: Path(env[variable]) for name, variable in BUILD_CONTEXTS.items() if env.get(variable)}
+def stage_suite_code(root: Path) -> list[str]:
+    """Copy the suite's code the images carry from the imported package (a folder or the wheel itself) into an
+    adopted project's SUITE_CODE_DIR; the files written (none in the suite's checkout, or when all are current)."""
+    if is_suite_checkout(root):
+        return []
+    wanted = {f"lifecycle_site/{f.name}": f for f in resources.files("lifecycle_site").iterdir() if f.name.endswith(".py")}
+    wanted["lifecycle/unpack_zip.py"] = resources.files("lifecycle").joinpath("unpack_zip.py")
+    written = []
+    for relative, source in sorted(wanted.items()):
+        target, data = root / SUITE_CODE_DIR / relative, source.read_bytes()
+        if not target.is_file() or target.read_bytes() != data:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            target.chmod(0o644)
+            written.append(str(SUITE_CODE_DIR / relative))
+    for stale in sorted((root / SUITE_CODE_DIR).rglob("*.py")):
+        if str(stale.relative_to(root / SUITE_CODE_DIR)) not in wanted:
+            stale.unlink()
+    return written

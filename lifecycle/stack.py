@@ -21,7 +21,6 @@ from lifecycle import backup, buildkey, codezip, container_env, dbclient, offlin
 from lifecycle import compose as cmd
 from lifecycle.doctor import base_image_fix
 from lifecycle.errors import UserError
-from lifecycle.layout import build_contexts
 from lifecycle.probes import (
     ids_and_label,
     image_available,
@@ -282,9 +281,7 @@ class Suite:
             )
 
     def build_key(self, target: str, env: dict[str, str], base_id: str) -> str:
-        return buildkey.build_key(
-            self.settings.root, target, env, base_id, extra=[self.settings.project_name], named=build_contexts(env)
-        )
+        return buildkey.build_key(self.settings.root, target, env, base_id, extra=[self.settings.project_name])
 
     def refresh_sbom(self, stage: Stage, env: dict[str, str], recorded: sbom.Record) -> sbom.Record:
         """The SBOM of the stage's freshly built SBOM image, copied to reports/ unless it is the recorded one."""
