@@ -21,7 +21,7 @@ ROOT_VARIABLE = "LIFECYCLE_ROOT"  # names the project's root outright (tests, sc
 ROOT_MARKERS = ("tasks.py", "noxfile.py", ".copier-answers.yml")
 SUITE_TOOLS = Path("requirements") / "tools.txt"  # the suite's own hash-locked host tooling
 SUITE_DIR = Path(".lifecycle-suite")  # in an adopted project, committed: the wheelhouse and the tools lock
-WHEELHOUSE = SUITE_DIR / "wheels"
+WHEELHOUSE = SUITE_DIR / "wheels"  # the suite's wheel (invoke adopt builds it from the suite's checkout)
 ADOPTED_TOOLS = SUITE_DIR / "tools.txt"  # SUITE_TOOLS plus the suite's wheel, by path and sha256
 WHEEL_NAME = "lifecycle-suite"  # the distribution's name (pyproject.toml)
 
@@ -51,12 +51,12 @@ def tools_lock(root: Path) -> Path:
     return root / (SUITE_TOOLS if is_suite_checkout(root) else ADOPTED_TOOLS)
 
 
-
 # The suite's code the app's images carry (docker/Dockerfile's suite-code stage): lifecycle_site/ and
-# lifecycle/unpack_zip.py. In the suite's checkout they are in the build context already (SUITE_CODE=.); an adopted
-# project gets a copy from the installed wheel in SUITE_CODE_DIR (not committed; scripts/bootstrap and invoke adopt
-# write it), so its tree holds no copy of the library.
-SUITE_CODE_DIR = SUITE_DIR / "code"
+# lifecycle/unpack_zip.py. In the suite's checkout they are in the build context already (SUITE_CODE=.); in an adopted
+# project `invoke build` copies them from the installed wheel into SUITE_CODE_DIR, beside the other inputs it stages
+# for the build (.lifecycle/build/, which .dockerignore lets through), so the project's tree holds no copy of the
+# library.
+SUITE_CODE_DIR = Path(".lifecycle") / "build" / "suite"
 
 
 def suite_code(root: Path) -> str:
@@ -69,7 +69,8 @@ def stage_suite_code(root: Path) -> list[str]:
     adopted project's SUITE_CODE_DIR; the files written (none in the suite's checkout, or when all are current)."""
     if is_suite_checkout(root):
         return []
-    wanted = {f"lifecycle_site/{f.name}": f for f in resources.files("lifecycle_site").iterdir() if f.name.endswith(".py")}
+    site = resources.files("lifecycle_site")
+    wanted = {f"lifecycle_site/{f.name}": f for f in site.iterdir() if f.name.endswith(".py")}
     wanted["lifecycle/unpack_zip.py"] = resources.files("lifecycle").joinpath("unpack_zip.py")
     written = []
     for relative, source in sorted(wanted.items()):

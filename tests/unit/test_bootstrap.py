@@ -342,7 +342,8 @@ def test_compile_suite_argv_byte_compiles_the_task_code_with_the_venvs_python(tm
         str(tmp_path / "lifecycle"),
     ]
     (tmp_path / "lifecycle").rmdir()  # an adopted project: the shims only (pip compiled the wheel it installed)
-    assert bootstrap.compile_suite_argv(venv, tmp_path)[4:] == [str(tmp_path / "tasks.py"), str(tmp_path / "noxfile.py")]
+    shims = [str(tmp_path / "tasks.py"), str(tmp_path / "noxfile.py")]
+    assert bootstrap.compile_suite_argv(venv, tmp_path)[4:] == shims
 
 
 # --------------------------------------------------------------------------- the Compose plugin: pinned, checked
