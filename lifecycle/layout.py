@@ -24,6 +24,10 @@ SUITE_DIR = Path(".lifecycle-suite")  # in an adopted project, committed: the wh
 WHEELHOUSE = SUITE_DIR / "wheels"  # the suite's wheel (invoke adopt builds it from the suite's checkout)
 ADOPTED_TOOLS = SUITE_DIR / "tools.txt"  # SUITE_TOOLS plus the suite's wheel, by path and sha256
 WHEEL_NAME = "lifecycle-suite"  # the distribution's name (pyproject.toml)
+# The suite's own locks the images build from, which template/ writes into an adopted project's requirements/: never
+# the project's dependencies (lifecycle.detect skips them where .copier-answers.yml says the suite was adopted).
+# runtime.txt and test.txt are django_site's, there until the images install the project's own REQUIREMENTS.
+IMAGE_LOCKS = tuple(f"requirements/{name}.txt" for name in ("build", "sdist-build", "debug", "sbom", "runtime", "test"))
 
 
 def is_suite_checkout(folder: Path) -> bool:

@@ -128,9 +128,25 @@ def ignore_text(existing: str | None, wanted: Sequence[str], header: str) -> str
     return head + ("\n" if head else "") + "\n".join([header, *missing]) + "\n"
 
 
-def dockerignore_lines(suite_root: Path) -> list[str]:
-    text = (suite_root / ".dockerignore").read_text(encoding="utf-8")
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+def ignore_files(root: Path, suite_root: Path) -> dict[Path, str | None]:
+    """The new text of the project's .gitignore and .dockerignore (None: complete already). A project without a
+    .dockerignore gets the suite's as it is: the offline images' build keys cover it, so an identical file lets
+    them be shared with the suite's checkout instead of rebuilt."""
+    suite_dockerignore = (suite_root / ".dockerignore").read_text(encoding="utf-8")
+    found = {}
+    for name, header, wanted in (
+        (".gitignore", IGNORE_HEADER, GITIGNORE_LINES),
+        (".dockerignore", DOCKERIGNORE_HEADER, [
+            line.strip() for line in suite_dockerignore.splitlines() if line.strip() and not line.startswith("#")
+        ]),
+    ):  # fmt: skip
+        path = root / name
+        existing = path.read_text(encoding="utf-8") if path.is_file() else None
+        if name == ".dockerignore" and existing is None:
+            found[path] = suite_dockerignore
+        else:
+            found[path] = ignore_text(existing, wanted, header)
+    return found
 
 
 def install_wheel(root: Path, built: wheel.Wheel) -> Path:
@@ -179,13 +195,8 @@ def write(plan: Plan, run: Runner, dry: bool = False, python: str = sys.executab
         f"{suite_root / TEMPLATE}); commit it with the files listed above",
         f"{target}: the suite's wheel, sha256 {built.sha256}; pinned in {lock}",
     ]
-    for name, wanted, header in (
-        (".gitignore", GITIGNORE_LINES, IGNORE_HEADER),
-        (".dockerignore", dockerignore_lines(suite_root), DOCKERIGNORE_HEADER),
-    ):
-        path = root / name
-        if write_text_if_changed(path, ignore_text(path.read_text(encoding="utf-8") if path.is_file() else None,
-                                                   wanted, header)):  # fmt: skip
+    for path, text in ignore_files(root, suite_root).items():
+        if write_text_if_changed(path, text):
             lines.append(f"{path}: added the lines the suite needs")
     if plan.update:
         after = rejects(run(untracked_argv(root), warn=True, capture=True).stdout)
