@@ -4,8 +4,9 @@
   scripts and locks the images build from, .env.example) come from the Copier template in the suite's checkout
   (copier.yml, template/): `copier copy` the first time, `copier update` after that, a three-way merge between the
   template as adopted (the answers file records its commit and the suite's version), the template now, and the
-  project's own edits. A change of the project's that the template's change touches too is a conflict: the
-  project's file is kept as it is and the template's side is written beside it as FILE.rej; adopt lists them.
+  project's own edits. Where the project's change and the template's touch the same lines, the project's file is
+  kept exactly as committed and Copier's three-way result, both sides between conflict markers, is written beside
+  it as FILE.conflict; adopt lists each one. Nothing of the project's is overwritten silently.
 - The library is the wheel (`invoke wheel`) the project pins: copied into .lifecycle-suite/wheels/ and named, with
   its sha256, in .lifecycle-suite/tools.txt (the suite's hash-locked host tooling plus that line), which the
   project's scripts/bootstrap installs into its .venv. No copy of lifecycle/ lands in the project's tree.
@@ -94,20 +95,40 @@ def plan(root: Path, suite_root: Path) -> Plan:
 
 def copier_argv(python: str, plan: Plan, version: str = __version__) -> list[str]:
     """`copier copy` or `copier update`, never asking (--defaults: the recorded answers; --trust: the suite's own
-    template), from the suite's checkout as it is (HEAD, with its uncommitted changes), conflicts as .rej files."""
+    template), from the suite's checkout as it is (HEAD, with its uncommitted changes); conflicts marked inline
+    (and left unmerged in git's index), which `write` then moves aside."""
     answers = ["--defaults", "--trust", "--vcs-ref", "HEAD", "--data", f"suite_version={version}"]
     if plan.update:
-        return [python, "-m", "copier", "update", *answers, "--conflict", "rej", str(plan.root)]
+        return [python, "-m", "copier", "update", *answers, "--conflict", "inline", str(plan.root)]
     return [python, "-m", "copier", "copy", *answers, str(plan.suite_root), str(plan.root)]
 
 
-def untracked_argv(root: Path) -> list[str]:
-    return ["git", "-C", str(root), "ls-files", "--others", "--exclude-standard"]
+CONFLICT_SUFFIX = ".conflict"
 
 
-def rejects(listing: str) -> set[str]:
-    """The .rej files in `git ls-files --others` output: the template's side of each conflict."""
-    return {line for line in listing.splitlines() if line.endswith(".rej")}
+def conflicted_argv(root: Path) -> list[str]:
+    """The paths Copier's update left unmerged (conflict markers in them)."""
+    return ["git", "-C", str(root), "diff", "--name-only", "--diff-filter=U"]
+
+
+def restore_argv(root: Path, name: str) -> list[str]:
+    """The project's committed file back, its index entry merged again."""
+    return ["git", "-C", str(root), "checkout", "HEAD", "--", name]
+
+
+def keep_theirs(root: Path, run: Runner, names: Iterable[str]) -> list[str]:
+    """Each conflicted file: Copier's result (both sides, marked) to FILE.conflict, the project's own back in place;
+    the lines to print."""
+    lines = []
+    for name in names:
+        aside = root / f"{name}{CONFLICT_SUFFIX}"
+        aside.write_bytes((root / name).read_bytes())
+        run(restore_argv(root, name))
+        lines.append(
+            f"conflict: {root / name}: yours kept as committed; the template changed the same lines: both sides are "
+            f"in {aside.name} beside it (<<<<<<< yours, >>>>>>> the template's); merge by hand, then delete it"
+        )
+    return lines
 
 
 def tools_lock_text(suite_tools: str, built: wheel.Wheel) -> str:
@@ -176,7 +197,6 @@ def write(plan: Plan, run: Runner, dry: bool = False, python: str = sys.executab
     if dry:
         wrote = f"the suite's wheel into {layout.WHEELHOUSE}/, {layout.ADOPTED_TOOLS}, lines of the ignore files"
         return [f"dry run: would run {' '.join(argv)}", f"dry run: would write {wrote}"]
-    before = rejects(run(untracked_argv(root), warn=True, capture=True).stdout) if plan.update else set()
     with tempfile.TemporaryDirectory(prefix="lifecycle-adopt-") as scratch:
         built = wheel.build(suite_root, run, out_dir=Path(scratch))
         assert built is not None  # not a dry run
@@ -199,14 +219,6 @@ def write(plan: Plan, run: Runner, dry: bool = False, python: str = sys.executab
         if write_text_if_changed(path, text):
             lines.append(f"{path}: added the lines the suite needs")
     if plan.update:
-        after = rejects(run(untracked_argv(root), warn=True, capture=True).stdout)
-        lines += conflict_lines(root, sorted(after - before))
+        conflicted = run(conflicted_argv(root), capture=True).stdout.split()
+        lines += keep_theirs(root, run, conflicted)
     return lines
-
-
-def conflict_lines(root: Path, new_rejects: Iterable[str]) -> list[str]:
-    return [
-        f"conflict: {root / name.removesuffix('.rej')}: yours kept; the template's change is in {name} "
-        "(merge it by hand, then delete it)"
-        for name in new_rejects
-    ]
