@@ -126,7 +126,8 @@ def keep_theirs(root: Path, run: Runner, names: Iterable[str]) -> list[str]:
         run(restore_argv(root, name))
         lines.append(
             f"conflict: {root / name}: yours kept as committed; the template changed the same lines: both sides are "
-            f"in {aside.name} beside it (<<<<<<< yours, >>>>>>> the template's); merge by hand, then delete it"
+            f"in {aside.name} beside it (<<<<<<< before updating: yours, >>>>>>> after updating: the "
+            "template's); merge by hand, then delete it"
         )
     return lines
 
