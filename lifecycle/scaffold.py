@@ -36,6 +36,7 @@ ANSWERS_TEMPLATE = "{{ _copier_conf.answers_file }}.jinja"
 TEMPLATE_SUFFIX = ".jinja"
 IGNORE_HEADER = "# The container lifecycle suite (invoke adopt): machine state and local files, never committed."
 GITIGNORE_LINES = (
+    "__pycache__/",
     ".venv/",
     ".nox/",
     ".env",
