@@ -21,6 +21,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from lifecycle import scaffold
 from lifecycle.detect import Detected, describe, detect
 from lifecycle.errors import UserError
 from lifecycle.runner import Result, Runner
@@ -327,8 +328,10 @@ def adopt(
     dry: bool = False,
     suite_root: Path = ROOT,
     environ: Mapping[str, str] = os.environ,
+    files: bool = True,
 ) -> list[str]:
-    """Detect, refuse bad input, write [tool.lifecycle]; the lines to print."""
+    """Detect, refuse bad input, write the suite's files (Copier, the wheel; lifecycle/scaffold.py) unless `files` is
+    off, then [tool.lifecycle]; the lines to print. Every refusal comes before the first write."""
     root = refuse_path(path, suite_root)
     found = detect(root)
     settings = load_settings(root=root, environ=environ)  # the project's own table and .env, if it has them
@@ -338,8 +341,11 @@ def adopt(
     target = root / PYPROJECT
     existing = target.read_text(encoding="utf-8") if target.is_file() else None
     text, added, kept = merge(existing, table_of(found))
+    copying = scaffold.plan(root, suite_root) if files else None
     lines = [f"adopting {root}", *describe(found), *(f"note: {n}" for n in notes)]
     lines += [f"kept yours: {key} (detected differently)" for key in kept]
+    if copying:
+        lines += scaffold.write(copying, run, dry=dry)
     if text is None:
         return [*lines, f"{target}: [tool.lifecycle] already complete; nothing written"]
     if dry:

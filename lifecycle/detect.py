@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle.errors import UserError
+from lifecycle.layout import IMAGE_LOCKS
 
 # Folders that never hold the project's own code.
 SKIPPED_DIRS = {".git", ".hg", ".venv", "venv", "env", ".tox", ".nox", "node_modules", "__pycache__", "site-packages"}
@@ -254,8 +255,10 @@ REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*
 
 
 def requirement_files(root: Path) -> list[Path]:
+    """The project's requirement files; in a project that adopted the suite, not the suite's own locks."""
     files = sorted(root.glob("requirements*.txt")) + sorted((root / "requirements").glob("*.txt"))
-    return [f for f in files if f.is_file()]
+    suite = {root / name for name in IMAGE_LOCKS} if (root / ".copier-answers.yml").is_file() else set()
+    return [f for f in files if f.is_file() and f not in suite]
 
 
 def includes(path: Path) -> list[Path]:

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle.errors import UserError
+from lifecycle.layout import find_root, suite_code
 from lifecycle.stages import Stage
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = find_root()
 IMAGES_ENV = Path(".lifecycle") / "images.env"
 ENGINE_CACHE = Path(".lifecycle") / "engine.json"  # the preflight's answers (probes.engine_fingerprint)
 USER_ENV = Path(".env")
@@ -425,7 +426,8 @@ def load_settings(root: Path = ROOT, environ: Mapping[str, str] | None = None) -
     validate(values)
     # HOST_UID/GID: dev and test-qa run as the host user, so files they write on the host are theirs.
     host = {"HOST_UID": str(os.getuid()), "HOST_GID": str(os.getgid())}
-    env = {**host, **project, **files, **environ, **values}
+    # SUITE_CODE: where the build context holds the suite's code the images carry (lifecycle/layout.py).
+    env = {**host, "SUITE_CODE": suite_code(root), **project, **files, **environ, **values}
     # COMPOSE_BAKE=false is deprecated (a warning on every build): unset, compose builds with bake where buildx is
     # installed and with its own BuildKit client otherwise (compose.build silences that fallback's warning).
     env.pop("COMPOSE_BAKE", None)

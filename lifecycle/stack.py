@@ -17,7 +17,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lifecycle import backup, buildkey, codezip, container_env, dbclient, offline, projectlock, sbom, secretfiles, tls
+from lifecycle import (
+    backup,
+    buildkey,
+    codezip,
+    container_env,
+    dbclient,
+    layout,
+    offline,
+    projectlock,
+    sbom,
+    secretfiles,
+    tls,
+)
 from lifecycle import compose as cmd
 from lifecycle.doctor import base_image_fix
 from lifecycle.errors import UserError
@@ -251,6 +263,9 @@ class Suite:
         """
         container_env.check(self.settings.env)
         if not self.dry:
+            staged = layout.stage_suite_code(self.settings.root)
+            if staged:
+                self.say(f"the suite's code for the images: {len(staged)} file(s) copied into {layout.SUITE_CODE_DIR}")
             certs = sync_certs(self.settings.extra_ca_certs(), self.settings.root / CERTS_DIR)
             if certs:
                 self.say(f"extra CA certificates: {', '.join(certs)}")

@@ -58,7 +58,8 @@ def project(tmp_path) -> Path:
 
 
 def run_adopt(root: Path, **options) -> list[str]:
-    return adopt.adopt(root, RUN, python=options.pop("python", sys.executable), **options)
+    """adopt's detection, refusals and table; the suite's files (Copier, the wheel) are tests/integration's."""
+    return adopt.adopt(root, RUN, python=options.pop("python", sys.executable), files=False, **options)
 
 
 # --------------------------------------------------------------------------------------------- the happy path
@@ -205,7 +206,7 @@ def test_the_environment_reaches_the_settings_check(project, monkeypatch):
 
 
 def test_without_a_python_the_check_is_a_note(project):
-    lines = adopt.adopt(project, RUN)
+    lines = adopt.adopt(project, RUN, files=False)
     assert "note: settings not import-checked: no .venv/bin/python in the project; pass --python with Django " \
         "installed" in lines  # fmt: skip
 

@@ -78,7 +78,7 @@ def probe(project: Path, *paths: str, **environ: str) -> dict:
 
 
 def test_adopt_a_startproject_tree(startproject):
-    lines = adopt.adopt(startproject, SubprocessRunner(echo=False), python=sys.executable)
+    lines = adopt.adopt(startproject, SubprocessRunner(echo=False), python=sys.executable, files=False)
     found = detect.detect(startproject)
     assert (found.settings_dev, found.settings_prod, found.wsgi_app, found.packages, found.test_runner) == (
         "mysite.settings", "mysite.settings", "mysite.wsgi:application", ("mysite", "shop"), "django",
@@ -150,7 +150,7 @@ def test_django_s_own_error_line_refuses_the_adoption(startproject):
     )
     try:
         with pytest.raises(UserError) as raised:
-            adopt.adopt(startproject, SubprocessRunner(echo=False), python=sys.executable, force=True)
+            adopt.adopt(startproject, SubprocessRunner(echo=False), python=sys.executable, force=True, files=False)
     finally:
         settings.write_text(original)
     assert str(raised.value) == (

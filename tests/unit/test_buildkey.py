@@ -11,7 +11,7 @@ from lifecycle import projectlock
 from lifecycle.buildkey import CONTEXT_FILES, DOCKERFILE, build_key, context_sources, instructions, stage_closure
 from lifecycle.settings import ROOT, load_settings
 
-ENV = {"ZIP_DIR": "updated_zip", "ZIP_NAME": "Project_playground.zip"}
+ENV = {"ZIP_DIR": "updated_zip", "ZIP_NAME": "Project_playground.zip", "SUITE_CODE": "."}
 
 
 @pytest.mark.parametrize(

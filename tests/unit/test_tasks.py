@@ -16,8 +16,8 @@ import pytest
 from invoke import Config, MockContext, Result
 from invoke.exceptions import Exit
 
-import tasks
 from lifecycle import deps, registry, stack
+from lifecycle.cli import tasks
 from lifecycle.settings import ROOT, Settings, load_settings
 from lifecycle.stages import DEV, PROD, STAGES, Stage
 
