@@ -33,6 +33,9 @@ BUILD_DIR = Path(".lifecycle") / "build"  # what the suite stages for the image 
 LOCK_DIR = BUILD_DIR / "locks"
 MYSQL_DRIVERS = ("mysqlclient", "pymysql")
 ADDED_DRIVER = "mysqlclient"  # what the images add to a project that lists no MySQL driver
+# What the images run every project with, added when the project does not list them: gunicorn (the CMD) and
+# WhiteNoise (the settings layer's STATIC part serves /static/ with it when the project serves nothing itself).
+SERVER_TOOLS = ("gunicorn", "whitenoise")
 # What test-qa's entrypoint (bash_files/qa.sh) runs, per TEST_RUNNER, beside the project's test requirements.
 TEST_TOOLS = {"pytest": ("coverage", "pytest", "pytest-django"), "django": ("coverage",)}
 STAMP = "# inputs-sha256: "
@@ -156,6 +159,7 @@ def plan_locks(
         raise UserError("REQUIREMENTS is empty; list the project's dependency files in [tool.lifecycle] requirements")
     names = requirement_names(root, runtime)
     driver = () if names & set(MYSQL_DRIVERS) else (ADDED_DRIVER,)
+    driver += tuple(tool for tool in SERVER_TOOLS if tool not in names)  # what the images run the project with
 
     def single_lock(sources: tuple[Source, ...]) -> str | None:
         if len(sources) != 1 or sources[0].is_pyproject:

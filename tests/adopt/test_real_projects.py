@@ -161,8 +161,8 @@ def adopted(request) -> Iterator[Adopted]:
         if (path / ".venv" / "bin" / "invoke").exists():
             subprocess.run([str(path / ".venv/bin/invoke"), "down", "--volumes", "--yes", "--no-backup"], cwd=path,
                            env=clean_env(), capture_output=True, check=False, timeout=600)  # fmt: skip
-            subprocess.run([str(path / ".venv/bin/invoke"), "registry.down", "--volumes"], cwd=path, env=clean_env(),
-                           capture_output=True, check=False, timeout=300)  # fmt: skip
+            subprocess.run([str(path / ".venv/bin/invoke"), "registry.down", "--volumes", "--yes"], cwd=path,
+                           env=clean_env(), capture_output=True, check=False, timeout=300)  # fmt: skip
         images = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", check=False).split()
         mine = [image for image in images if image.startswith(f"{project}:") or f"/{project}:" in image]
         if mine:
