@@ -3,7 +3,14 @@ as Ctrl-C does, so each project's stack, registry, images and folder are removed
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
+
+CHECKOUT = Path(__file__).resolve().parents[2]  # the suite's checkout on sys.path (as tests/integration does)
+if str(CHECKOUT) not in sys.path:
+    sys.path.insert(0, str(CHECKOUT))
 
 
 def pytest_configure(config: pytest.Config) -> None:
