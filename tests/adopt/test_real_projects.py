@@ -37,10 +37,6 @@ pytestmark = pytest.mark.integration
 REPORT = SUITE / "reports" / "adopt.json"
 SWARM_LOCK = Path("/tmp/lifecycle-swarm.lock")
 SELECTED = [n for n in os.environ.get("ADOPT_PROJECTS", ",".join(MAKERS)).split(",") if n]
-# Interim carry (until `invoke adopt` writes the suite's files itself: Copier, issue 22): what of the suite's checkout
-# a project needs to run the tasks; the project keeps everything of its own.
-CARRY_EXCLUDE = ("django_site/", "tests/", "docs/", "updated_zip/", ".github/", "manage.py", "README.md",
-                 "pyproject.toml", ".pre-commit-config.yaml")  # fmt: skip
 
 
 def free_port() -> int:
@@ -101,25 +97,6 @@ def https_get(adopted: Adopted, path: str, port: int | None = None) -> tuple[int
         return response.status, response.read()
     finally:
         connection.close()
-
-
-def carry(dest: Path) -> None:
-    """Until `invoke adopt` writes the suite's own files into the project: copy them as it will (tasks.py, noxfile.py,
-    scripts/bootstrap, docker/, bash_files/, the library), leaving every file of the project's own as it is."""
-    files = subprocess.run(["git", "ls-files"], cwd=SUITE, capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        ours = name.startswith(("docker/", "lifecycle"))  # the suite's own folders: its files win there
-        if name.startswith(CARRY_EXCLUDE) or ((dest / name).exists() and not ours):
-            continue
-        target = dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(SUITE / name, target)
-    ignore = (
-        dest / ".dockerignore"
-    )  # the project's own (Wagtail ships one) plus the suite's: .env, .lifecycle/ stay out
-    have = ignore.read_text().splitlines()
-    ours = (SUITE / ".dockerignore").read_text().splitlines()
-    ignore.write_text("\n".join([*have, *(line for line in ours if line not in have)]) + "\n")
 
 
 def set_env(path: Path, values: dict[str, str]) -> None:
@@ -199,9 +176,7 @@ def test_01_adopt(adopted):
         output = run([str(SUITE / ".venv" / "bin" / "invoke"), "adopt", str(adopted.path)], SUITE)
         adopted.times["adopt"] = round(time.monotonic() - start, 1)
         assert "[tool.lifecycle]" in output, output
-        if not (adopted.path / "tasks.py").exists():
-            carry(adopted.path)
-            adopted.notes.append("suite files carried by the harness (invoke adopt does not write them yet)")
+        assert (adopted.path / "tasks.py").is_file() and (adopted.path / ".copier-answers.yml").is_file(), output
         commit(adopted.path, "adopt the lifecycle suite")
 
 
