@@ -35,8 +35,8 @@ STACK_FILE = "docker/stack.media.yaml"
 VOLUME = "media"  # the volume's name in compose.media.yaml and stack.media.yaml (PROJECT_media, STACK_media)
 SUFFIX = ".media.tar"
 SCRIPT = Path(__file__).with_name("media_volume.py")
-# The restore's helper runs as root (so it works on any volume) with only the rights to hand files to the app's UID.
-ROOT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER")
+# The restore's helper runs as root (so it works on any volume) with only the rights to give files to the app's UID.
+ROOT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID")  # FSETID: chmod keeps the folders' setgid bit
 
 
 def enabled(settings: Mapping[str, str]) -> bool:
@@ -62,7 +62,7 @@ def helper_argv(
     settings: Mapping[str, str], volume: str, command: str, name: str = "", *, write: bool = False
 ) -> list[str]:
     """lifecycle/media_volume.py COMMAND in a throwaway container (no network) that mounts the volume at MOUNT:
-    read-only as the app's user to read, as root with CHOWN/DAC_OVERRIDE/FOWNER only to write."""
+    read-only as the app's user to read, as root with CHOWN/DAC_OVERRIDE/FOWNER/FSETID only to write."""
     mount = f"type=volume,source={volume},target={MOUNT}" + ("" if write else ",readonly")
     user = ["--user", "0:0", "--cap-drop", "ALL", *[f"--cap-add={cap}" for cap in ROOT_CAPS]] if write else [
         "--user", "10001:10001", "--cap-drop", "ALL"]  # fmt: skip

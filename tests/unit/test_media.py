@@ -59,11 +59,11 @@ SCRIPT = media.SCRIPT.read_text(encoding="utf-8")
         pytest.param(
             media.helper_argv(ON, "shop-test_media", "unpack", "shop-1", write=True),
             ["docker", "run", "--rm", "--interactive", "--network", "none", "--user", "0:0", "--cap-drop", "ALL",
-             "--cap-add=CHOWN", "--cap-add=DAC_OVERRIDE", "--cap-add=FOWNER",
+             "--cap-add=CHOWN", "--cap-add=DAC_OVERRIDE", "--cap-add=FOWNER", "--cap-add=FSETID",
              "--security-opt", "no-new-privileges:true",
              "--mount", "type=volume,source=shop-test_media,target=/var/lib/app/media",
              "--entrypoint", "python3", "python:3.12-slim", "-c", SCRIPT, "unpack", "/var/lib/app/media", "shop-1"],
-            id="unpack: stdin, writable, root with three capabilities",
+            id="unpack: stdin, writable, root with four capabilities",
         ),
     ],
 )  # fmt: skip
