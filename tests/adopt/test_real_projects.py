@@ -107,8 +107,18 @@ def set_env(path: Path, values: dict[str, str]) -> None:
 
 @contextlib.contextmanager
 def swarm_lock() -> Iterator[None]:
+    """The machine's swarm lock (flock(1)'s, shared with every other user of swarm mode), waited for at most
+    ADOPT_SWARM_WAIT seconds (default 1800)."""
+    deadline = time.monotonic() + float(os.environ.get("ADOPT_SWARM_WAIT", "1800"))
     with SWARM_LOCK.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{SWARM_LOCK} still held by another swarm user after ADOPT_SWARM_WAIT", pytrace=False)
+                time.sleep(2)
         try:
             yield
         finally:
