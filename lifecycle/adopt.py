@@ -222,8 +222,8 @@ def table_of(found: Detected) -> dict[str, Any]:
         table["wsgi-app"] = found.wsgi_app
     if found.requirements:
         table["requirements"] = list(found.requirements)
-    if found.test_requirements:
-        table["requirements-test"] = list(found.test_requirements)
+    # Always written, empty when none was found: the default is django_site's own test lock, never the project's.
+    table["requirements-test"] = list(found.test_requirements)
     table["build-packages"] = [*DEFAULTS["BUILD_PACKAGES"].split(), *found.build_packages]
     table["runtime-packages"] = [*DEFAULTS["RUNTIME_PACKAGES"].split(), *found.runtime_packages]
     if found.build_steps:
