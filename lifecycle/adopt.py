@@ -222,8 +222,10 @@ def table_of(found: Detected) -> dict[str, Any]:
         table["wsgi-app"] = found.wsgi_app
     if found.requirements:
         table["requirements"] = list(found.requirements)
-    # Always written, empty when none was found: the default is django_site's own test lock, never the project's.
-    table["requirements-test"] = list(found.test_requirements)
+    # Without test requirements of its own the tests need the runtime's: never the default, django_site's own test
+    # lock, which the suite's copy in the project holds (nox -s adopt: its Django 5.2 pins against Wagtail's 6.1).
+    if found.test_requirements or found.requirements:
+        table["requirements-test"] = list(found.test_requirements or found.requirements)
     table["build-packages"] = [*DEFAULTS["BUILD_PACKAGES"].split(), *found.build_packages]
     table["runtime-packages"] = [*DEFAULTS["RUNTIME_PACKAGES"].split(), *found.runtime_packages]
     if found.build_steps:

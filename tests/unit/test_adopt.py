@@ -79,6 +79,9 @@ def test_adopt_writes_the_detected_table_and_the_suite_reads_it(project):
         "shopsite.settings.production", "shopsite.wsgi:application", "createcachetable",
     )  # fmt: skip
     assert settings["REQUIREMENTS"] == "requirements.txt"
+    # No test requirements found: the runtime's, never django_site's own test lock (nox -s adopt: Wagtail's 6.1).
+    assert (table["requirements-test"], settings["REQUIREMENTS_TEST"]) == (["requirements.txt"], "requirements.txt")
+    assert table["media"] is False
     assert git(project, "status", "--porcelain") == "?? pyproject.toml\n"  # nothing else touched
 
 
