@@ -218,7 +218,7 @@ def write_lock(
         return True
     if not result.ok:
         last = (result.stderr.strip().splitlines() or ["uv pip compile failed"])[-1]
-        reason = last.strip().lstrip("\u2570\u2500\u25b6\u00d7 ").strip()  # uv's tree drawing: ╰─▶, ×
+        reason = last.strip().lstrip("\u2570\u2500\u25b6\u00d7 ").strip()  # the tree uv draws its reasons in
         raise UserError(f"the {plan.name} requirements do not resolve: {reason}; fix {plan.sources[0]}")
     text = output.read_text(encoding="utf-8")
     output.write_text(stamped(text, digest), encoding="utf-8")
