@@ -373,3 +373,23 @@ def test_a_procfile_createcachetable_and_a_database_cache_give_one_release_comma
 def test_system_packages_a_dependency_needs(tmp_path, requirements, build, runtime):
     found = detect.detect(tree(tmp_path, {**startproject(), "requirements.txt": requirements}))
     assert (found.build_packages, tuple(sorted(found.runtime_packages))) == (build, runtime)
+
+
+@pytest.mark.parametrize(
+    ("files", "tests"),
+    [
+        pytest.param({"polls/__init__.py": "", "polls/tests.py": ""}, [], id="app tests: inside the code"),
+        pytest.param({"tests/test_a.py": "", "pytest.ini": "[pytest]\n"}, ["tests", "pytest.ini"], id="tests folder"),
+        pytest.param({"tests/__init__.py": ""}, [], id="a tests package is code"),
+        pytest.param({"conftest.py": "", "setup.cfg": "[metadata]\n", "tox.ini": "[pytest]\nx = 1\n"},
+                     ["conftest.py", "tox.ini"], id="pytest's configuration only"),
+        pytest.param({"pyproject.toml": "[tool.pytest.ini_options]\naddopts = '-q'\n"}, ["pyproject.toml"],
+                     id="pyproject configuring pytest"),
+    ],
+)  # fmt: skip
+def test_tests_outside_the_code_are_what_test_qa_adds(tmp_path, files, tests):
+    for relative, text in {"manage.py": "", **files}.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+    packages = sorted(p.name for p in tmp_path.iterdir() if (p / "__init__.py").is_file())
+    assert detect.test_paths(tmp_path, packages) == tests
