@@ -561,6 +561,7 @@ def describe(found: Detected) -> list[str]:
         f"settings modules: {joined(found.settings_modules)}",
         f"WSGI app:         {found.wsgi_app or '(none)'}",
         f"code:             manage.py, {joined(found.packages)}",
+        f"tests:            {joined(found.tests, '(inside the code)')}",
         f"requirements:     {joined(found.requirements)}; tests: {joined(found.test_requirements)}",
         f"Django:           {found.django_requirement or 'not pinned in the runtime requirements'}",
         f"test runner:      {runner}",

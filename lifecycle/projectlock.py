@@ -5,13 +5,13 @@ suite writes the locks the Dockerfile reads, `.lifecycle/build/locks/runtime.txt
 context's only window into `.lifecycle/`, see .dockerignore):
 
 - a source that is one file already hash-locked (every requirement pinned `==` with `--hash`, as
-  django_site's `requirements/*.txt` are) and holds a MySQL driver is copied as it is;
+  django_site's `requirements/*.txt` are) and holds a MySQL driver, gunicorn and WhiteNoise is copied as it is;
 - anything else (plain `requirements.txt`, `-r` includes, `pyproject.toml`, `pyproject.toml[test]`) is compiled by
   `uv pip compile --generate-hashes` for the images' Python, with `mysqlclient` added when no MySQL driver is
-  listed, and the test lock constrained to the runtime lock's pins. A compiled lock records the digest of its
-  inputs (the sources, what they include, the Python version, what the suite adds): an unchanged input set is
-  never compiled again (no index needed), and a changed one is compiled with the last lock as uv's preference,
-  so only what changed moves.
+  listed (and gunicorn and WhiteNoise, which the images serve with, when missing), and the test lock
+  constrained to the runtime lock's pins. A compiled lock records the digest of its inputs (the sources, what
+  they include, the Python version, what the suite adds): an unchanged input set is never compiled again (no
+  index needed), and a changed one is compiled with the last lock as uv's preference, so only what changed moves.
 
 The build key follows the locks (the Dockerfile COPYs them), so it follows the sources.
 """
@@ -33,8 +33,8 @@ BUILD_DIR = Path(".lifecycle") / "build"  # what the suite stages for the image 
 LOCK_DIR = BUILD_DIR / "locks"
 MYSQL_DRIVERS = ("mysqlclient", "pymysql")
 ADDED_DRIVER = "mysqlclient"  # what the images add to a project that lists no MySQL driver
-# What the images run every project with, added when the project does not list them: gunicorn (the CMD) and
-# WhiteNoise (the settings layer's STATIC part serves /static/ with it when the project serves nothing itself).
+# What stage and prod run every project with: gunicorn (docker/gunicorn.conf.py) and WhiteNoise (the settings
+# layer's static files, LAYER_STATIC); added when the project does not list them.
 SERVER_TOOLS = ("gunicorn", "whitenoise")
 # What test-qa's entrypoint (bash_files/qa.sh) runs, per TEST_RUNNER, beside the project's test requirements.
 TEST_TOOLS = {"pytest": ("coverage", "pytest", "pytest-django"), "django": ("coverage",)}
@@ -158,8 +158,8 @@ def plan_locks(
     if not runtime:
         raise UserError("REQUIREMENTS is empty; list the project's dependency files in [tool.lifecycle] requirements")
     names = requirement_names(root, runtime)
-    driver = () if names & set(MYSQL_DRIVERS) else (ADDED_DRIVER,)
-    driver += tuple(tool for tool in SERVER_TOOLS if tool not in names)  # what the images run the project with
+    added = () if names & set(MYSQL_DRIVERS) else (ADDED_DRIVER,)
+    added += tuple(tool for tool in SERVER_TOOLS if tool not in names)
 
     def single_lock(sources: tuple[Source, ...]) -> str | None:
         if len(sources) != 1 or sources[0].is_pyproject:
@@ -167,16 +167,16 @@ def plan_locks(
         path = root / sources[0].path
         return sources[0].path if path.is_file() and is_hash_locked(path.read_text(encoding="utf-8")) else None
 
-    runtime_copy = single_lock(runtime) if not driver else None
-    plans = [LockPlan("runtime", runtime, runtime_copy, () if runtime_copy else driver)]
+    runtime_copy = single_lock(runtime) if not added else None
+    plans = [LockPlan("runtime", runtime, runtime_copy, () if runtime_copy else added)]
     test_names = requirement_names(root, (*runtime, *test))
     tools = tuple(tool for tool in TEST_TOOLS[runner] if tool not in test_names)
-    test_copy = single_lock(test) if not driver and not tools else None
+    test_copy = single_lock(test) if not added and not tools else None
     if test_copy:
         plans.append(LockPlan("test", test, test_copy, ()))
     else:
         # The test lock holds the runtime sources too (test-qa installs it alone over the runtime virtualenv).
-        plans.append(LockPlan("test", (*runtime, *test), None, (*driver, *tools), str(LOCK_DIR / "runtime.txt")))
+        plans.append(LockPlan("test", (*runtime, *test), None, (*added, *tools), str(LOCK_DIR / "runtime.txt")))
     return plans
 
 
@@ -218,7 +218,8 @@ def write_lock(
         return True
     if not result.ok:
         last = (result.stderr.strip().splitlines() or ["uv pip compile failed"])[-1]
-        raise UserError(f"the {plan.name} requirements do not resolve: {last.strip()}; fix {plan.sources[0]}")
+        reason = last.strip().lstrip("\u2570\u2500\u25b6\u00d7 ").strip()  # the tree uv draws its reasons in
+        raise UserError(f"the {plan.name} requirements do not resolve: {reason}; fix {plan.sources[0]}")
     text = output.read_text(encoding="utf-8")
     output.write_text(stamped(text, digest), encoding="utf-8")
     return True

@@ -32,7 +32,7 @@ from lifecycle import (
 )
 from lifecycle import compose as cmd
 from lifecycle.doctor import base_image_fix
-from lifecycle.errors import UserError
+from lifecycle.errors import CommandFailed, UserError
 from lifecycle.probes import (
     ids_and_label,
     image_available,
@@ -115,6 +115,20 @@ def sync_certs(certificates: Sequence[Path], target: Path) -> list[str]:
         if not path.is_file() or path.read_bytes() != data:
             path.write_bytes(data)
     return sorted(wanted)
+
+
+# What docker/check_libs.py prints, at image build, for a compiled module whose library the image lacks.
+MISSING_LIBRARY = re.compile(r"missing shared library: (.+?)\s*$", re.MULTILINE)
+
+
+def build_failure(argv: Sequence[str], return_code: int, output: str) -> UserError | CommandFailed:
+    """A failed build as one line when it is one the suite knows (a missing shared library: the .so, the
+    distribution, the setting to add its package to), else the failed command (its output, above, says why)."""
+    missing = list(dict.fromkeys(MISSING_LIBRARY.findall(output)))
+    if missing:
+        more = f" (and {len(missing) - 1} more above)" if len(missing) > 1 else ""
+        return UserError(f"{missing[0]}{more}; nothing was started")
+    return CommandFailed(argv, return_code)
 
 
 def confirm_volume_deletion(project: str, yes: bool, ask: Callable[[str], str] | None) -> None:
@@ -285,7 +299,9 @@ class Suite:
             self.say(f"{tag} is up to date: built from these inputs (build key {key[:12]}); nothing to build")
             return
         argv = cmd.build_argv(self.settings, stage, no_cache=no_cache, with_sbom=not sbom_current)
-        self.run(argv, env={**env, "BUILD_KEY": key, "SBOM_BUILD_KEY": sbom_key})
+        result = self.run(argv, env={**env, "BUILD_KEY": key, "SBOM_BUILD_KEY": sbom_key}, warn=True)
+        if not result.ok:
+            raise build_failure(argv, result.return_code, result.stdout + result.stderr)
         if sbom_current:
             return
         current = self.refresh_sbom(stage, env, recorded)
@@ -462,7 +478,7 @@ class Suite:
             raise UserError(f"{stage} did not come up healthy (deadline {deadline}s); see the logs above (invoke logs)")
         database.record_server()
         if stage.behind_https_proxy and not self.dry:
-            wait_for_https(int(settings["HTTPS_PORT"]))
+            wait_for_https(int(settings["HTTPS_PORT"]), path=settings["HEALTH_PATH"])
         if debug:
             waiting = "; the server starts once a client attaches" if paused else ""
             self.say(f"debugpy listens on 127.0.0.1:{self.settings['DEBUG_PORT']}{waiting} (README: Debugging)")

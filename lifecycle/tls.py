@@ -165,10 +165,10 @@ def trust_instructions(settings: Settings) -> list[str]:
     ]
 
 
-def wait_for_https(port: int, deadline_s: float = 60) -> None:
-    """Until the proxy answers /health over TLS (certificate not checked: this is readiness, not trust)."""
+def wait_for_https(port: int, deadline_s: float = 60, path: str = "/health") -> None:
+    """Until the proxy answers HEALTH_PATH over TLS (certificate not checked: this is readiness, not trust)."""
     deadline = time.monotonic() + deadline_s
-    while not https_health_answers(port):
+    while not https_health_answers(port, path=path):
         if time.monotonic() > deadline:
             raise UserError(
                 f"the HTTPS proxy did not answer on 127.0.0.1:{port} within {deadline_s:.0f}s; "

@@ -394,3 +394,23 @@ def test_computed_settings_are_the_settings_beside_wsgi_py(tmp_path):
     assert (found.settings_dev, found.settings_prod) == ("mysite.settings", "mysite.settings")
     assert any("compute DJANGO_SETTINGS_MODULE; taken: mysite.settings (beside wsgi)" in note for note in found.notes)
     assert not any("sets no DJANGO_SETTINGS_MODULE" in note for note in found.notes)
+
+
+@pytest.mark.parametrize(
+    ("files", "tests"),
+    [
+        pytest.param({"polls/__init__.py": "", "polls/tests.py": ""}, [], id="app tests: inside the code"),
+        pytest.param({"tests/test_a.py": "", "pytest.ini": "[pytest]\n"}, ["tests", "pytest.ini"], id="tests folder"),
+        pytest.param({"tests/__init__.py": ""}, [], id="a tests package is code"),
+        pytest.param({"conftest.py": "", "setup.cfg": "[metadata]\n", "tox.ini": "[pytest]\nx = 1\n"},
+                     ["conftest.py", "tox.ini"], id="pytest's configuration only"),
+        pytest.param({"pyproject.toml": "[tool.pytest.ini_options]\naddopts = '-q'\n"}, ["pyproject.toml"],
+                     id="pyproject configuring pytest"),
+    ],
+)  # fmt: skip
+def test_tests_outside_the_code_are_what_test_qa_adds(tmp_path, files, tests):
+    for relative, text in {"manage.py": "", **files}.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+    packages = sorted(p.name for p in tmp_path.iterdir() if (p / "__init__.py").is_file())
+    assert detect.test_paths(tmp_path, packages) == tests

@@ -312,7 +312,7 @@ def test_up_test_qa_points_to_invoke_qa_and_runs_nothing(make_checkout):
 def test_up_prod_builds_then_waits_for_health_and_https(make_checkout, monkeypatch):
     settings = make_checkout(**SECRETS, HTTPS_PORT="8444")
     waited = []
-    monkeypatch.setattr(stack, "wait_for_https", waited.append)
+    monkeypatch.setattr(stack, "wait_for_https", lambda port, path: waited.append((port, path)))
     c = context()
     tasks.up(c, stage="prod", wait_timeout="60")
     assert stack_calls(c) == [
@@ -320,7 +320,7 @@ def test_up_prod_builds_then_waits_for_health_and_https(make_checkout, monkeypat
         build_argv(settings, "prod", "build", "prod"),
         compose_argv(settings, "prod", "up", "--detach", "--no-build", "--wait", "--wait-timeout", "60"),
     ]
-    assert waited == [8444]
+    assert waited == [(8444, "/health")]
     (up_env,) = [call.kwargs["env"] for call in c.run.call_args_list if " up --detach" in call.args[0]]
     tls_dir = settings.root / ".lifecycle" / "tls"
     assert (up_env["TLS_CERT_FILE"], up_env["TLS_KEY_FILE"]) == (
@@ -336,7 +336,7 @@ def test_up_prod_builds_then_waits_for_health_and_https(make_checkout, monkeypat
 def test_up_grants_test_databases_only_where_tests_run(make_checkout, monkeypatch, stage, expected):
     """docker/db-init grants the app user `test_*` databases only when the stage's env says so (issue 23)."""
     make_checkout(**SECRETS)
-    monkeypatch.setattr(stack, "wait_for_https", lambda port: None)
+    monkeypatch.setattr(stack, "wait_for_https", lambda port, path: None)
     c = context()
     tasks.up(c, stage=stage, build=False)
     (up_env,) = [call.kwargs["env"] for call in c.run.call_args_list if " up --detach" in call.args[0]]
@@ -561,7 +561,7 @@ def test_up_beside_a_healthy_db_starts_the_stage_alone_then_the_proxy(make_check
     """The everyday restart: compose's own wait would poll db's health, then everyone's, on half-second ticks."""
     settings = make_checkout(**SECRETS, HTTPS_PORT="8444")
     waited = []
-    monkeypatch.setattr(stack, "wait_for_https", waited.append)
+    monkeypatch.setattr(stack, "wait_for_https", lambda port, path: waited.append((port, path)))
     c = context({**owned(settings), **VOLUME_EXISTS, **RUNNING})
     tasks.up(c, stage="prod", build=False)
     assert stack_calls(c) == [
@@ -570,7 +570,7 @@ def test_up_beside_a_healthy_db_starts_the_stage_alone_then_the_proxy(make_check
         compose_argv(settings, "prod", "up", "--detach", "--no-build", "--no-deps", "proxy"),
     ]
     assert ["docker", "inspect", "--format", "{{json .State}}", "appid"] in commands(c)
-    assert waited == [8444]
+    assert waited == [(8444, "/health")]
 
 
 def test_up_beside_a_healthy_db_fails_with_the_logs_when_the_app_exits(make_checkout):
