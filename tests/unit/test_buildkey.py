@@ -10,7 +10,7 @@ import pytest
 from lifecycle.buildkey import CONTEXT_FILES, DOCKERFILE, build_key, context_sources, instructions, stage_closure
 from lifecycle.settings import ROOT
 
-ENV = {"ZIP_DIR": "updated_zip", "ZIP_NAME": "Project_playground.zip"}
+ENV = {"ZIP_DIR": "updated_zip", "ZIP_NAME": "Project_playground.zip", "SUITE_CODE": "."}
 
 
 @pytest.mark.parametrize(
@@ -62,6 +62,9 @@ def test_the_projects_dockerfile_copies_only_what_the_key_reads():
     assert "updated_zip/Project_playground.zip" in sources
     assert {"requirements/runtime.txt", "docker/certs", "tests/site", "docker/static_inputs.sh"} <= set(sources)
     assert {"docker/normalise.sh", "docker/healthcheck.py", "bash_files/entrypoint.sh"} <= set(sources)  # mounted
+    assert {"lifecycle_site", "lifecycle/unpack_zip.py"} <= set(sources)  # the suite's code, at SUITE_CODE
+    adopted = context_sources((ROOT / DOCKERFILE).read_text(), {**ENV, "SUITE_CODE": ".lifecycle/build/suite"})
+    assert {".lifecycle/build/suite/lifecycle_site", ".lifecycle/build/suite/lifecycle/unpack_zip.py"} <= set(adopted)
     missing = [s for s in sources if not (ROOT / s).exists() and not s.startswith("updated_zip/")]
     assert missing == []
 
