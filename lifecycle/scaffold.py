@@ -192,13 +192,43 @@ def write_text_if_changed(path: Path, text: str | None) -> bool:
     return True
 
 
+# What the template is made of, in the suite's checkout: uncommitted changes there reach the project through a commit
+# that only Copier's scratch copy has, which a later `copier update` cannot find.
+TEMPLATE_SOURCES = (
+    "copier.yml",
+    "template",
+    "tasks.py",
+    "noxfile.py",
+    "scripts",
+    "docker",
+    "bash_files",
+    "requirements",
+)
+
+
+def suite_status_argv(suite_root: Path) -> list[str]:
+    return ["git", "-C", str(suite_root), "status", "--porcelain", "--", *TEMPLATE_SOURCES]
+
+
+def uncommitted_template_note(listing: str) -> list[str]:
+    changed = [line[3:] for line in listing.splitlines() if line.strip()]
+    if not changed:
+        return []
+    return [
+        f"note: the suite's checkout has {len(changed)} uncommitted change(s) to the template (first: {changed[0]}): "
+        "they are adopted, but the template commit recorded exists only in Copier's scratch copy, so the next "
+        "adopt cannot merge from it; commit them in the suite's checkout and adopt again"
+    ]
+
+
 def write(plan: Plan, run: Runner, dry: bool = False, python: str = sys.executable) -> list[str]:
     """Run Copier, then write the wheel, the tools lock and the ignore lines; the lines to print."""
     root, suite_root = plan.root, plan.suite_root
     argv = copier_argv(python, plan)
+    notes = uncommitted_template_note(run(suite_status_argv(suite_root), warn=True, capture=True).stdout)
     if dry:
         wrote = f"the suite's wheel into {layout.WHEELHOUSE}/, {layout.ADOPTED_TOOLS}, lines of the ignore files"
-        return [f"dry run: would run {' '.join(argv)}", f"dry run: would write {wrote}"]
+        return [*notes, f"dry run: would run {' '.join(argv)}", f"dry run: would write {wrote}"]
     with tempfile.TemporaryDirectory(prefix="lifecycle-adopt-") as scratch:
         built = wheel.build(suite_root, run, out_dir=Path(scratch))
         assert built is not None  # not a dry run
@@ -213,6 +243,7 @@ def write(plan: Plan, run: Runner, dry: bool = False, python: str = sys.executab
         lock = root / layout.ADOPTED_TOOLS
         write_text_if_changed(lock, tools_lock_text((suite_root / layout.SUITE_TOOLS).read_text(), built))
     lines = [
+        *notes,
         f"{root / ANSWERS}: suite {__version__} ({'updated' if plan.update else 'copied'} by Copier from "
         f"{suite_root / TEMPLATE}); commit it with the files listed above",
         f"{target}: the suite's wheel, sha256 {built.sha256}; pinned in {lock}",
