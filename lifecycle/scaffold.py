@@ -8,7 +8,8 @@
   kept exactly as committed and Copier's three-way result, both sides between conflict markers, is written beside
   it as FILE.conflict; adopt lists each one. Nothing of the project's is overwritten silently.
 - The library is the wheel (`invoke wheel`) the project pins: copied into .lifecycle-suite/wheels/ and named, with
-  its sha256, in .lifecycle-suite/tools.txt (the suite's hash-locked host tooling plus that line), which the
+  its sha256, in .lifecycle-suite/tools.txt (requirements/adopted.txt, the part of the suite's hash-locked host
+  tooling a project needs: invoke, nox, packaging, uv; plus that line), which the
   project's scripts/bootstrap installs into its .venv. No copy of lifecycle/ lands in the project's tree.
 - Lines the suite needs in .gitignore and .dockerignore are added where missing; every other line is kept.
 
@@ -51,7 +52,7 @@ GITIGNORE_LINES = (
 DOCKERIGNORE_HEADER = "# The container lifecycle suite (invoke adopt): kept out of the images' build context."
 TOOLS_HEADER = (
     "# The container lifecycle suite's host tooling, hash-locked (invoke adopt writes this file; do not edit):\n"
-    "# the suite's requirements/tools.txt, then the suite's wheel by path and sha256. scripts/bootstrap installs it.\n"
+    "# the suite's requirements/adopted.txt, then the suite's wheel (path, sha256); scripts/bootstrap installs it.\n"
 )
 
 
@@ -241,7 +242,7 @@ def write(plan: Plan, run: Runner, dry: bool = False, python: str = sys.executab
             )
         target = install_wheel(root, built)
         lock = root / layout.ADOPTED_TOOLS
-        write_text_if_changed(lock, tools_lock_text((suite_root / layout.SUITE_TOOLS).read_text(), built))
+        write_text_if_changed(lock, tools_lock_text((suite_root / layout.ADOPTED_LOCK).read_text(), built))
     lines = [
         *notes,
         f"{root / ANSWERS}: suite {__version__} ({'updated' if plan.update else 'copied'} by Copier from "
