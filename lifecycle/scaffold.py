@@ -11,7 +11,8 @@
   its sha256, in .lifecycle-suite/tools.txt (requirements/adopted.txt, the part of the suite's hash-locked host
   tooling a project needs: invoke, nox, packaging, uv; plus that line), which the
   project's scripts/bootstrap installs into its .venv. No copy of lifecycle/ lands in the project's tree.
-- Lines the suite needs in .gitignore and .dockerignore are added where missing; every other line is kept.
+- Lines the suite needs in .gitignore, .gitattributes and .dockerignore are added where missing; every other line is
+  kept.
 
 Copier runs without a terminal (stdin closed), with --defaults and --trust given explicitly.
 """
@@ -50,6 +51,11 @@ GITIGNORE_LINES = (
     "*.private",
 )
 DOCKERIGNORE_HEADER = "# The container lifecycle suite (invoke adopt): kept out of the images' build context."
+GITATTRIBUTES_HEADER = (
+    "# The container lifecycle suite (invoke adopt): scripts run in Linux containers, where CRLF breaks them."
+)
+GITATTRIBUTES_LINES = ("*.sh text eol=lf", "bash_files/* text eol=lf", "scripts/* text eol=lf", ".ci/* text eol=lf",
+                       "docker/** text eol=lf")  # fmt: skip
 TOOLS_HEADER = (
     "# The container lifecycle suite's host tooling, hash-locked (invoke adopt writes this file; do not edit):\n"
     "# the suite's requirements/adopted.txt, then the suite's wheel (path, sha256); scripts/bootstrap installs it.\n"
@@ -153,13 +159,14 @@ def ignore_text(existing: str | None, wanted: Sequence[str], header: str) -> str
 
 
 def ignore_files(root: Path, suite_root: Path) -> dict[Path, str | None]:
-    """The new text of the project's .gitignore and .dockerignore (None: complete already). A project without a
+    """The new text of the project's .gitignore, .gitattributes and .dockerignore (None: complete). A project without a
     .dockerignore gets the suite's as it is: the offline images' build keys cover it, so an identical file lets
     them be shared with the suite's checkout instead of rebuilt."""
     suite_dockerignore = (suite_root / ".dockerignore").read_text(encoding="utf-8")
     found = {}
     for name, header, wanted in (
         (".gitignore", IGNORE_HEADER, GITIGNORE_LINES),
+        (".gitattributes", GITATTRIBUTES_HEADER, GITATTRIBUTES_LINES),
         (".dockerignore", DOCKERIGNORE_HEADER, [
             line.strip() for line in suite_dockerignore.splitlines() if line.strip() and not line.startswith("#")
         ]),
@@ -251,7 +258,7 @@ def write(plan: Plan, run: Runner, dry: bool = False, python: str = sys.executab
     ]
     for path, text in ignore_files(root, suite_root).items():
         if write_text_if_changed(path, text):
-            lines.append(f"{path}: added the lines the suite needs")
+            lines.append(f"{path}: added the lines the suite needs")  # .gitignore, .gitattributes, .dockerignore
     if plan.update:
         conflicted = run(conflicted_argv(root), capture=True).stdout.split()
         lines += keep_theirs(root, run, conflicted)

@@ -177,6 +177,9 @@ def test_a_project_without_a_dockerignore_gets_the_suites_as_it_is(tmp_path):
     found = scaffold.ignore_files(tmp_path, CHECKOUT)
     assert found[tmp_path / ".dockerignore"] == (CHECKOUT / ".dockerignore").read_text()
     assert found[tmp_path / ".gitignore"].startswith(scaffold.IGNORE_HEADER + "\n__pycache__/\n.venv/\n")
+    assert found[tmp_path / ".gitattributes"].splitlines()[1:] == list(scaffold.GITATTRIBUTES_LINES)
+    suite_rules = (CHECKOUT / ".gitattributes").read_text().splitlines()
+    assert set(scaffold.GITATTRIBUTES_LINES) <= set(suite_rules)  # the suite's own rules for its scripts
     (tmp_path / ".dockerignore").write_text("node_modules\n.git\n")
     text = scaffold.ignore_files(tmp_path, CHECKOUT)[tmp_path / ".dockerignore"]
     assert text.startswith("node_modules\n.git\n\n" + scaffold.DOCKERIGNORE_HEADER + "\n.gitattributes\n")
