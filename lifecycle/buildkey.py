@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import posixpath
 import re
 import shlex
 from collections.abc import Iterable, Mapping
@@ -142,7 +143,7 @@ def context_sources(dockerfile: str, args: Mapping[str, str]) -> list[str]:
             continue
         body = rest.split(None, len(flags))[-1] if flags else rest
         words = json.loads(body) if body.lstrip().startswith("[") else shlex.split(body)
-        sources += [substitute(path, args).rstrip("/") for path in words[:-1]]  # the last one is the target
+        sources += [posixpath.normpath(substitute(path, args)) for path in words[:-1]]  # the last one is the target
     return sorted(set(sources))
 
 

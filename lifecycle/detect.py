@@ -34,7 +34,7 @@ TEST_NAMES = ("test", "tests", "testing", "ci", "settings_test", "test_settings"
 # Requirement files by name: the ones for development and tests, not for running the site.
 DEV_REQUIREMENT_WORDS = (
     *("dev", "test", "local", "ci", "lint", "docs", "doc", "tox"),
-    *("tools", "debug", "build", "audit", "sbom"),  # what this repository's own locks are called
+    *("tools", "debug", "build", "audit", "sbom", "adopted"),  # what this repository's own locks are called
 )
 TEST_REQUIREMENT_WORDS = ("test", "ci")
 # Commands the suite runs itself, so a platform's release line needs no copy of them.

@@ -20,9 +20,10 @@ ROOT_VARIABLE = "LIFECYCLE_ROOT"  # names the project's root outright (tests, sc
 # that `invoke adopt` writes.
 ROOT_MARKERS = ("tasks.py", "noxfile.py", ".copier-answers.yml")
 SUITE_TOOLS = Path("requirements") / "tools.txt"  # the suite's own hash-locked host tooling
+ADOPTED_LOCK = Path("requirements") / "adopted.txt"  # the part of it an adopted project needs (invoke adopt)
 SUITE_DIR = Path(".lifecycle-suite")  # in an adopted project, committed: the wheelhouse and the tools lock
 WHEELHOUSE = SUITE_DIR / "wheels"  # the suite's wheel (invoke adopt builds it from the suite's checkout)
-ADOPTED_TOOLS = SUITE_DIR / "tools.txt"  # SUITE_TOOLS plus the suite's wheel, by path and sha256
+ADOPTED_TOOLS = SUITE_DIR / "tools.txt"  # ADOPTED_LOCK plus the suite's wheel, by path and sha256
 WHEEL_NAME = "lifecycle-suite"  # the distribution's name (pyproject.toml)
 # The suite's own locks the images build from, which template/ writes into an adopted project's requirements/: never
 # the project's dependencies (lifecycle.detect skips them where .copier-answers.yml says the suite was adopted).

@@ -8,9 +8,11 @@
   kept exactly as committed and Copier's three-way result, both sides between conflict markers, is written beside
   it as FILE.conflict; adopt lists each one. Nothing of the project's is overwritten silently.
 - The library is the wheel (`invoke wheel`) the project pins: copied into .lifecycle-suite/wheels/ and named, with
-  its sha256, in .lifecycle-suite/tools.txt (the suite's hash-locked host tooling plus that line), which the
+  its sha256, in .lifecycle-suite/tools.txt (requirements/adopted.txt, the part of the suite's hash-locked host
+  tooling a project needs: invoke, nox, packaging, uv; plus that line), which the
   project's scripts/bootstrap installs into its .venv. No copy of lifecycle/ lands in the project's tree.
-- Lines the suite needs in .gitignore and .dockerignore are added where missing; every other line is kept.
+- Lines the suite needs in .gitignore, .gitattributes and .dockerignore are added where missing; every other line is
+  kept.
 
 Copier runs without a terminal (stdin closed), with --defaults and --trust given explicitly.
 """
@@ -49,9 +51,14 @@ GITIGNORE_LINES = (
     "*.private",
 )
 DOCKERIGNORE_HEADER = "# The container lifecycle suite (invoke adopt): kept out of the images' build context."
+GITATTRIBUTES_HEADER = (
+    "# The container lifecycle suite (invoke adopt): scripts run in Linux containers, where CRLF breaks them."
+)
+GITATTRIBUTES_LINES = ("*.sh text eol=lf", "bash_files/* text eol=lf", "scripts/* text eol=lf", ".ci/* text eol=lf",
+                       "docker/** text eol=lf")  # fmt: skip
 TOOLS_HEADER = (
     "# The container lifecycle suite's host tooling, hash-locked (invoke adopt writes this file; do not edit):\n"
-    "# the suite's requirements/tools.txt, then the suite's wheel by path and sha256. scripts/bootstrap installs it.\n"
+    "# the suite's requirements/adopted.txt, then the suite's wheel (path, sha256); scripts/bootstrap installs it.\n"
 )
 
 
@@ -152,13 +159,14 @@ def ignore_text(existing: str | None, wanted: Sequence[str], header: str) -> str
 
 
 def ignore_files(root: Path, suite_root: Path) -> dict[Path, str | None]:
-    """The new text of the project's .gitignore and .dockerignore (None: complete already). A project without a
+    """The new text of the project's .gitignore, .gitattributes and .dockerignore (None: complete). A project without a
     .dockerignore gets the suite's as it is: the offline images' build keys cover it, so an identical file lets
     them be shared with the suite's checkout instead of rebuilt."""
     suite_dockerignore = (suite_root / ".dockerignore").read_text(encoding="utf-8")
     found = {}
     for name, header, wanted in (
         (".gitignore", IGNORE_HEADER, GITIGNORE_LINES),
+        (".gitattributes", GITATTRIBUTES_HEADER, GITATTRIBUTES_LINES),
         (".dockerignore", DOCKERIGNORE_HEADER, [
             line.strip() for line in suite_dockerignore.splitlines() if line.strip() and not line.startswith("#")
         ]),
@@ -192,13 +200,43 @@ def write_text_if_changed(path: Path, text: str | None) -> bool:
     return True
 
 
+# What the template is made of, in the suite's checkout: uncommitted changes there reach the project through a commit
+# that only Copier's scratch copy has, which a later `copier update` cannot find.
+TEMPLATE_SOURCES = (
+    "copier.yml",
+    "template",
+    "tasks.py",
+    "noxfile.py",
+    "scripts",
+    "docker",
+    "bash_files",
+    "requirements",
+)
+
+
+def suite_status_argv(suite_root: Path) -> list[str]:
+    return ["git", "-C", str(suite_root), "status", "--porcelain", "--", *TEMPLATE_SOURCES]
+
+
+def uncommitted_template_note(listing: str) -> list[str]:
+    changed = [line[3:] for line in listing.splitlines() if line.strip()]
+    if not changed:
+        return []
+    return [
+        f"note: the suite's checkout has {len(changed)} uncommitted change(s) to the template (first: {changed[0]}): "
+        "they are adopted, but the template commit recorded exists only in Copier's scratch copy, so the next "
+        "adopt cannot merge from it; commit them in the suite's checkout and adopt again"
+    ]
+
+
 def write(plan: Plan, run: Runner, dry: bool = False, python: str = sys.executable) -> list[str]:
     """Run Copier, then write the wheel, the tools lock and the ignore lines; the lines to print."""
     root, suite_root = plan.root, plan.suite_root
     argv = copier_argv(python, plan)
+    notes = uncommitted_template_note(run(suite_status_argv(suite_root), warn=True, capture=True).stdout)
     if dry:
         wrote = f"the suite's wheel into {layout.WHEELHOUSE}/, {layout.ADOPTED_TOOLS}, lines of the ignore files"
-        return [f"dry run: would run {' '.join(argv)}", f"dry run: would write {wrote}"]
+        return [*notes, f"dry run: would run {' '.join(argv)}", f"dry run: would write {wrote}"]
     with tempfile.TemporaryDirectory(prefix="lifecycle-adopt-") as scratch:
         built = wheel.build(suite_root, run, out_dir=Path(scratch))
         assert built is not None  # not a dry run
@@ -211,15 +249,16 @@ def write(plan: Plan, run: Runner, dry: bool = False, python: str = sys.executab
             )
         target = install_wheel(root, built)
         lock = root / layout.ADOPTED_TOOLS
-        write_text_if_changed(lock, tools_lock_text((suite_root / layout.SUITE_TOOLS).read_text(), built))
+        write_text_if_changed(lock, tools_lock_text((suite_root / layout.ADOPTED_LOCK).read_text(), built))
     lines = [
+        *notes,
         f"{root / ANSWERS}: suite {__version__} ({'updated' if plan.update else 'copied'} by Copier from "
         f"{suite_root / TEMPLATE}); commit it with the files listed above",
         f"{target}: the suite's wheel, sha256 {built.sha256}; pinned in {lock}",
     ]
     for path, text in ignore_files(root, suite_root).items():
         if write_text_if_changed(path, text):
-            lines.append(f"{path}: added the lines the suite needs")
+            lines.append(f"{path}: added the lines the suite needs")  # .gitignore, .gitattributes, .dockerignore
     if plan.update:
         conflicted = run(conflicted_argv(root), capture=True).stdout.split()
         lines += keep_theirs(root, run, conflicted)

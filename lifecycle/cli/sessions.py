@@ -43,6 +43,7 @@ SHELL_SCRIPTS = [
     "bash_files/qa.sh",
     "scripts/bootstrap",
     ".ci/run",
+    *(["template/.ci/run"] if (ROOT / "template" / ".ci" / "run").is_file() else []),  # what adopt writes
     *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("docker/**/*.sh")),
 ]
 WORKFLOWS = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob(".github/workflows/*.yml"))

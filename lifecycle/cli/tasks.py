@@ -113,7 +113,7 @@ def zip(c):  # noqa: A001 - the task is called zip on the command line
 )
 @user_errors
 def adopt(c, path, force=False, python=None):
-    """Detect a Django project at PATH and write what was found as [tool.lifecycle] into PATH/pyproject.toml."""
+    """Detect a Django project at PATH; write the suite's files, its wheel and [tool.lifecycle]; again: upgrade."""
     lines = adopting.adopt(Path(path), InvokeRunner(c), force=force, python=python, dry=c.config.run.dry)
     print("\n".join(lines))
 

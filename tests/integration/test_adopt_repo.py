@@ -120,7 +120,8 @@ def env_value(project: Path, name: str) -> str:
 def test_adopt_writes_the_suites_files_and_pins_its_wheel_not_a_copy_of_the_library(adopted, suite):
     project, output = adopted
     for name in ("tasks.py", "noxfile.py", ".ci/run", "docker/Dockerfile", "docker/compose.yaml", ".env.example",
-                 "bash_files/entrypoint.sh", "requirements/build.txt", ".gitignore", ".dockerignore"):  # fmt: skip
+                 "bash_files/entrypoint.sh", "requirements/build.txt", ".gitignore", ".gitattributes",
+                 ".dockerignore"):  # fmt: skip
         assert (project / name).is_file(), name
     assert os.access(project / "scripts" / "bootstrap", os.X_OK)
     assert not (project / "lifecycle").exists() and not (project / "lifecycle_site").exists()

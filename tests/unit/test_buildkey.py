@@ -64,6 +64,9 @@ def test_the_projects_dockerfile_copies_only_what_the_key_reads():
     assert {".lifecycle/build/locks/runtime.txt", ".lifecycle/build/tests", "docker/certs"} <= set(sources)
     assert {"docker/static_inputs.sh", "docker/check_libs.py"} <= set(sources)
     assert {"docker/normalise.sh", "docker/healthcheck.py", "bash_files/entrypoint.sh"} <= set(sources)  # mounted
+    assert {"lifecycle_site", "lifecycle/unpack_zip.py"} <= set(sources)  # the suite's code, at SUITE_CODE
+    adopted = context_sources((ROOT / DOCKERFILE).read_text(), {**ENV, "SUITE_CODE": ".lifecycle/build/suite"})
+    assert {".lifecycle/build/suite/lifecycle_site", ".lifecycle/build/suite/lifecycle/unpack_zip.py"} <= set(adopted)
     staged = (str(projectlock.BUILD_DIR), "updated_zip/")  # written by invoke build (stage_build_inputs, zip)
     missing = [s for s in sources if not (ROOT / s).exists() and not s.startswith(staged)]
     assert missing == []

@@ -107,14 +107,22 @@ def test_adopting_from_anything_but_a_suite_checkout_is_refused(tmp_path):
         scaffold.plan(tmp_path, tmp_path / "nowhere")
 
 
-def test_a_dry_run_says_what_it_would_run_and_runs_nothing(tmp_path, suite):
+def test_a_dry_run_says_what_it_would_run_and_runs_nothing_but_git_status(tmp_path, suite):
     run = RecordingRunner()
     lines = scaffold.write(scaffold.plan(tmp_path, suite), run, dry=True, python="/py")
     assert lines[0] == (
         f"dry run: would run /py -m copier copy --defaults --trust --vcs-ref HEAD --data suite_version={__version__} "
         f"{suite} {tmp_path}"
     )
-    assert run.calls == []
+    assert run.calls == [scaffold.suite_status_argv(suite)]
+
+
+def test_uncommitted_template_changes_in_the_suite_are_a_note():
+    assert scaffold.uncommitted_template_note("") == []
+    (note,) = scaffold.uncommitted_template_note(" M docker/compose.yaml\n?? template/new\n")
+    assert note.startswith("note: the suite's checkout has 2 uncommitted change(s) to the template (first: "
+                           "docker/compose.yaml): they are adopted, but")  # fmt: skip
+    assert scaffold.suite_status_argv(Path("/s"))[:6] == ["git", "-C", "/s", "status", "--porcelain", "--"]
 
 
 # --------------------------------------------------------------------------------------------- conflicts
@@ -169,6 +177,9 @@ def test_a_project_without_a_dockerignore_gets_the_suites_as_it_is(tmp_path):
     found = scaffold.ignore_files(tmp_path, CHECKOUT)
     assert found[tmp_path / ".dockerignore"] == (CHECKOUT / ".dockerignore").read_text()
     assert found[tmp_path / ".gitignore"].startswith(scaffold.IGNORE_HEADER + "\n__pycache__/\n.venv/\n")
+    assert found[tmp_path / ".gitattributes"].splitlines()[1:] == list(scaffold.GITATTRIBUTES_LINES)
+    suite_rules = (CHECKOUT / ".gitattributes").read_text().splitlines()
+    assert set(scaffold.GITATTRIBUTES_LINES) <= set(suite_rules)  # the suite's own rules for its scripts
     (tmp_path / ".dockerignore").write_text("node_modules\n.git\n")
     text = scaffold.ignore_files(tmp_path, CHECKOUT)[tmp_path / ".dockerignore"]
     assert text.startswith("node_modules\n.git\n\n" + scaffold.DOCKERIGNORE_HEADER + "\n.gitattributes\n")
