@@ -150,6 +150,10 @@ def adopted(request) -> Iterator[Adopted]:
                            env=clean_env(), capture_output=True, check=False, timeout=600)  # fmt: skip
             subprocess.run([str(path / ".venv/bin/invoke"), "registry.down", "--volumes", "--yes"], cwd=path,
                            env=clean_env(), capture_output=True, check=False, timeout=300)  # fmt: skip
+        # The swarm stack's volumes (STACK_db-data, STACK_media) outlive `deploy.rm`: this project's own, removed.
+        volumes = docker("volume", "ls", "--quiet", "--filter", f"name=^{project}", check=False).split()
+        if volumes:
+            docker("volume", "rm", "--force", *volumes, check=False)
         images = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", check=False).split()
         mine = [image for image in images if image.startswith(f"{project}:") or f"/{project}:" in image]
         if mine:
