@@ -151,7 +151,7 @@ def adopted(request) -> Iterator[Adopted]:
             subprocess.run([str(path / ".venv/bin/invoke"), "registry.down", "--volumes", "--yes"], cwd=path,
                            env=clean_env(), capture_output=True, check=False, timeout=300)  # fmt: skip
         # The swarm stack's volumes (STACK_db-data, STACK_media) outlive `deploy.rm`: this project's own, removed.
-        volumes = docker("volume", "ls", "--quiet", "--filter", f"name=^{project}", check=False).split()
+        volumes = [v for v in docker("volume", "ls", "--quiet", check=False).split() if v.startswith(f"{project}_")]
         if volumes:
             docker("volume", "rm", "--force", *volumes, check=False)
         images = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", check=False).split()
