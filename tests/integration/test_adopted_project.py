@@ -93,7 +93,6 @@ def adopted() -> Iterator[tuple[IsolatedCheckout, dict[str, str]]]:
     """The project, its checkout settings (own compose project, images, ports) and its [tool.lifecycle] rows."""
     name = unique_name("it-adopted")
     folder = Path(".lifecycle") / "it-adopted" / name
-    make_project(REPO_ROOT / folder)
     rows = {
         "PROJECT_DIR": str(folder),
         "CODE": "manage.py mysite polls",
@@ -111,6 +110,7 @@ def adopted() -> Iterator[tuple[IsolatedCheckout, dict[str, str]]]:
     }
     checkout = IsolatedCheckout.new()
     try:
+        make_project(REPO_ROOT / folder)
         yield checkout, rows
     finally:
         checkout.remove()
