@@ -11,13 +11,15 @@ import sys
 from gunicorn.glogging import Logger
 
 HEALTHCHECK_USER_AGENT = "lifecycle-healthcheck"  # what docker/healthcheck.py and the proxy's checks send
+# HEALTH_PATH ([tool.lifecycle] health-path), with or without its trailing slash, as the suite's wrapper answers it.
+HEALTH_PATHS = {(os.environ.get("HEALTH_PATH") or "/health").rstrip("/") + end for end in ("", "/")}
 
 
 class QuietHealthCheckLogger(Logger):
-    """The access log without the health checks of the container and the proxy; other /health calls stay."""
+    """The access log without the health checks of the container and the proxy; other HEALTH_PATH calls stay."""
 
     def access(self, resp, req, environ, request_time):
-        if req.path == "/health" and environ.get("HTTP_USER_AGENT") == HEALTHCHECK_USER_AGENT:
+        if req.path in HEALTH_PATHS and environ.get("HTTP_USER_AGENT") == HEALTHCHECK_USER_AGENT:
             return
         super().access(resp, req, environ, request_time)
 

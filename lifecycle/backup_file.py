@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from lifecycle import private
+from lifecycle import media, private
 from lifecycle.errors import UserError
 from lifecycle.runner import CHUNK
 
@@ -48,6 +48,7 @@ class Manifest:
     migrations: dict[str, str] = field(default_factory=dict)
     code_zip_sha256: str = "unknown"
     commit: str = "unknown"
+    media: dict[str, object] = field(default_factory=dict)  # lifecycle/media.py: the media tar and its files
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -83,6 +84,7 @@ _MANIFEST_TYPES = {
     "size": _is_count,
     "tables": _is_mapping(str, _is_count),
     "migrations": _is_mapping(str, lambda value: isinstance(value, str)),
+    "media": media.is_part,
 }
 
 
@@ -374,6 +376,8 @@ def verify(path: Path) -> Manifest:
         )
     if guard.objects:
         raise UserError(f"{path}: {OBJECTS_REFUSED}; nothing was restored")
+    if manifest.media:
+        media.verify(path, manifest.media)
     return manifest
 
 

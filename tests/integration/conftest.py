@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -335,6 +335,7 @@ class IsolatedCheckout:
     # Tests that send HTTPS_PROXY_HEADERS to APP_PORT stand in for the TLS proxy: the app must believe them
     # (GUNICORN_FORWARDED_ALLOW_IPS=*). Off: the default, only the proxy's network is believed (test_https.py).
     trust_forwarded_headers: bool = True
+    settings: dict[str, str] = field(default_factory=dict)  # more settings for every invoke (e.g. MEDIA=true)
 
     def __post_init__(self) -> None:
         self.https_port = self.https_port or free_port()
@@ -386,6 +387,7 @@ class IsolatedCheckout:
             "REGISTRY_PORT": str(self.registry_port),
             "BACKUP_DIR": str(self.backups),
             "GUNICORN_FORWARDED_ALLOW_IPS": "*" if self.trust_forwarded_headers else "",
+            **self.settings,
             **{name: value for name, value in passwords.items() if value is not None},
         }
 
@@ -422,7 +424,7 @@ class IsolatedCheckout:
         shutil.rmtree(self.backups, ignore_errors=True)
         for container in self.containers():  # only if down failed: still only this project's containers
             docker("rm", "--force", "--volumes", container, check=False)
-        docker("volume", "rm", "--force", self.volume, check=False)
+        docker("volume", "rm", "--force", self.volume, f"{self.project}_media", check=False)
         tags = self.images()
         if tags:
             docker("image", "rm", "--force", *tags, check=False)
