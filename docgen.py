@@ -106,6 +106,9 @@ class NoxSession:
     doc: str
 
 
+SESSIONS = Path("lifecycle") / "cli" / "sessions.py"  # the sessions; noxfile.py is a shim that imports them
+
+
 def nox_sessions(noxfile: Path) -> list[NoxSession]:
     """The sessions a noxfile declares, read without running it: name, whether `nox` runs it by default, docstring."""
     tree = ast.parse(noxfile.read_text(encoding="utf-8"))
@@ -155,7 +158,7 @@ def pages(collection, root: Path = ROOT) -> dict[Path, Callable[[], str]]:
     """Each generated page (relative to root) and what writes it."""
     return {
         Path("docs/settings.md"): settings_page,
-        Path("docs/tasks.md"): lambda: tasks_page(collection, root / "noxfile.py"),
+        Path("docs/tasks.md"): lambda: tasks_page(collection, root / SESSIONS),
     }
 
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Container entrypoint for the dev, stage and prod images.
-# Reads *_FILE secrets, waits (with a deadline) for the database, applies migrations when the
+# Reads *_FILE secrets, waits (with a deadline) for the database, applies migrations and RELEASE_COMMANDS when the
 # container runs a server (switch off with DJANGO_MIGRATE=false), then execs the command so that it
-# is the process that receives SIGTERM. Can be sourced (by qa.sh and tests) without running main.
+# is the process that receives SIGTERM. The command `release` does only the migrations and RELEASE_COMMANDS.
+# Can be sourced (by qa.sh and tests) without running main.
 set -Eeuo pipefail
 
 log() { printf '%s entrypoint: %s\n' "$(date -u +%FT%TZ)" "$*" >&2; }
@@ -78,6 +79,13 @@ run_release_commands() {
 	done
 }
 
+# Once per deploy: migrate, then the release commands. The server path runs it at start (compose); the swarm's
+# migrate job runs it alone as the command `release` (docker/stack.migrate.yaml), before the replicas update.
+migrate_and_release() {
+	python manage.py migrate --noinput
+	run_release_commands
+}
+
 runs_server() {
 	[[ "${1:-}" == gunicorn || " $* " == *" runserver "* ]]
 }
@@ -103,11 +111,16 @@ main() {
 	file_env DB_PASSWORD
 	check_settings
 	check_gunicorn_config "$@"
+	if [[ "$*" == release ]]; then
+		wait_for_db
+		migrate_and_release
+		log "release: migrated${RELEASE_COMMANDS:+, release commands run}"
+		exit 0
+	fi
 	if runs_server "$@"; then
 		wait_for_db
 		if [[ "${DJANGO_MIGRATE:-true}" == true ]]; then
-			python manage.py migrate --noinput
-			run_release_commands
+			migrate_and_release
 		else
 			log "DJANGO_MIGRATE=${DJANGO_MIGRATE}: skipping migrations"
 		fi

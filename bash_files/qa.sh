@@ -1,20 +1,43 @@
 #!/usr/bin/env bash
-# Entrypoint of the test-qa image: waits for the database, runs `manage.py check`, then pytest under
-# coverage with JUnit XML and coverage reports in REPORTS_DIR. Arguments go to pytest; the exit
-# status is pytest's.
+# Entrypoint of the test-qa image: waits for the database, runs `manage.py check`, then the project's own tests
+# under coverage (over CODE) with TEST_RUNNER: pytest (the project's pytest-django configuration; JUnit XML in
+# REPORTS_DIR) or django (`manage.py test`). The project runs under the settings layer over SETTINGS_TEST, else
+# SETTINGS_DEV (docs/adopt.md). Arguments go to the runner; the exit status is the runner's.
 set -Eeuo pipefail
 
 # shellcheck source=bash_files/entrypoint.sh
 source "$(dirname "$(readlink -f "$0")")/entrypoint.sh"
 
+# The packages of CODE (its manage.py and other files are not measured), comma-separated for coverage's --source.
+coverage_sources() {
+	local -a sources=() paths=()
+	local path
+	read -ra paths <<<"${CODE:-}"
+	for path in "${paths[@]}"; do
+		[[ -d "$path" ]] && sources+=("${path%/}")
+	done
+	((${#sources[@]})) || sources=(.)
+	local IFS=,
+	printf '%s' "${sources[*]}"
+}
+
 run_tests() {
-	local reports="${REPORTS_DIR:-/reports}" status=0
+	local reports="${REPORTS_DIR:-/reports}" status=0 sources
 	mkdir -p "$reports"
+	sources="$(coverage_sources)"
 	# Coverage's data file lives with the reports: the code folder may be read-only.
 	export COVERAGE_FILE="$reports/.coverage"
-	# The code folder is not writable for the host UID the tests run as: pytest's cache goes to /tmp.
-	coverage run --source=django_site -m pytest tests/site --junitxml="$reports/junit.xml" \
-		-o cache_dir="${TMPDIR:-/tmp}/pytest-cache" "$@" || status=$?
+	case "${TEST_RUNNER:-pytest}" in
+	pytest)
+		# The code folder is not writable for the host UID the tests run as: pytest's cache goes to /tmp.
+		coverage run --source="$sources" -m pytest --junitxml="$reports/junit.xml" \
+			-o cache_dir="${TMPDIR:-/tmp}/pytest-cache" "$@" || status=$?
+		;;
+	django)
+		coverage run --source="$sources" manage.py test --noinput "$@" || status=$?
+		;;
+	*) die "TEST_RUNNER='${TEST_RUNNER}' must be pytest or django; set test-runner in [tool.lifecycle]" ;;
+	esac
 	coverage xml -q -o "$reports/coverage.xml" || log "warning: no coverage report"
 	coverage report --skip-empty || true
 	return "$status"
@@ -41,6 +64,7 @@ run_changed() {
 }
 
 main_qa() {
+	export LIFECYCLE_PROJECT_SETTINGS="${LIFECYCLE_TEST_SETTINGS:-${LIFECYCLE_PROJECT_SETTINGS:-}}"
 	file_env DJANGO_SECRET_KEY
 	file_env DB_PASSWORD
 	check_settings

@@ -15,6 +15,8 @@ import time
 from gunicorn.glogging import Logger
 
 HEALTHCHECK_USER_AGENT = "lifecycle-healthcheck"  # what docker/healthcheck.py and the proxy's checks send
+# HEALTH_PATH ([tool.lifecycle] health-path), with or without its trailing slash, as the suite's wrapper answers it.
+HEALTH_PATHS = {(os.environ.get("HEALTH_PATH") or "/health").rstrip("/") + end for end in ("", "/")}
 
 
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "").strip().lower() or "json"  # or text (lifecycle_site/requestlog.py)
@@ -45,7 +47,7 @@ def access_record(status: str, method: str, path: str, environ: dict, sent: int,
 
 
 class QuietHealthCheckLogger(Logger):
-    """The access log without the health checks of the container and the proxy; other /health calls stay.
+    """The access log without the health checks of the container and the proxy; other HEALTH_PATH calls stay.
     With LOG_FORMAT=json (the default) every line is one JSON object carrying the request's id."""
 
     def setup(self, cfg):
@@ -55,7 +57,7 @@ class QuietHealthCheckLogger(Logger):
                 handler.setFormatter(JsonLines())
 
     def access(self, resp, req, environ, request_time):
-        if req.path == "/health" and environ.get("HTTP_USER_AGENT") == HEALTHCHECK_USER_AGENT:
+        if req.path in HEALTH_PATHS and environ.get("HTTP_USER_AGENT") == HEALTHCHECK_USER_AGENT:
             return
         if LOG_FORMAT != "json":
             super().access(resp, req, environ, request_time)

@@ -1,4 +1,4 @@
-"""Container health (liveness): GET /health on the local server. Needs nothing but Python.
+"""Container health (liveness): GET HEALTH_PATH (/health) on the local server. Needs nothing but Python.
 
 Healthy on 200, and on 503 "migrations pending": the server works, only the schema is behind the code, and a
 restart cannot fix that (Swarm would replace the replica over and over); the proxy, which checks /health itself
@@ -11,7 +11,8 @@ import sys
 import urllib.error
 import urllib.request
 
-URL = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}/health"
+# HEALTH_PATH ([tool.lifecycle] health-path): the image's ENV, compose's and the stack's environment.
+URL = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}{os.environ.get('HEALTH_PATH') or '/health'}"
 # gunicorn.conf.py leaves requests with this User-Agent out of the access log (one every 2 s would drown it).
 USER_AGENT = "lifecycle-healthcheck"
 MIGRATIONS_PENDING = "migrations pending"  # django_site/views.py

@@ -21,6 +21,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from lifecycle import scaffold
 from lifecycle.detect import Detected, describe, detect
 from lifecycle.errors import UserError
 from lifecycle.runner import Result, Runner
@@ -207,16 +208,24 @@ def project_name(root: Path) -> str:
     return name or DEFAULTS["PROJ_NAME"]
 
 
+def has_media(found: Detected) -> bool:
+    """MEDIA_ROOT or MEDIA_URL set to something (Django's defaults are empty): the project takes uploads."""
+    return any(value.strip().strip("'\"").strip() not in ("", "None") for value in found.media.values())
+
+
 def table_of(found: Detected) -> dict[str, Any]:
     """The [tool.lifecycle] table (nested dicts, TOML types) that describes what was detected."""
     table: dict[str, Any] = {"proj-name": project_name(found.root), "project-dir": found.manage_dir}
     table["code"] = ["manage.py", *found.packages]
+    table["tests"] = list(found.tests)
     if found.wsgi_app:
         table["wsgi-app"] = found.wsgi_app
     if found.requirements:
         table["requirements"] = list(found.requirements)
-    if found.test_requirements:
-        table["requirements-test"] = list(found.test_requirements)
+    # Without test requirements of its own the tests need the runtime's: never the default, django_site's own test
+    # lock, which the suite's copy in the project holds (nox -s adopt: its Django 5.2 pins against Wagtail's 6.1).
+    if found.test_requirements or found.requirements:
+        table["requirements-test"] = list(found.test_requirements or found.requirements)
     table["build-packages"] = [*DEFAULTS["BUILD_PACKAGES"].split(), *found.build_packages]
     table["runtime-packages"] = [*DEFAULTS["RUNTIME_PACKAGES"].split(), *found.runtime_packages]
     if found.build_steps:
@@ -225,6 +234,7 @@ def table_of(found: Detected) -> dict[str, Any]:
         table["release-commands"] = list(found.release_commands)
     table["health-path"] = DEFAULTS["HEALTH_PATH"]
     table["test-runner"] = found.test_runner
+    table["media"] = has_media(found)
     settings = {"dev": found.settings_dev, "test": found.settings_test, "prod": found.settings_prod}
     if settings["test"] == settings["dev"]:
         del settings["test"]
@@ -320,8 +330,10 @@ def adopt(
     dry: bool = False,
     suite_root: Path = ROOT,
     environ: Mapping[str, str] = os.environ,
+    files: bool = True,
 ) -> list[str]:
-    """Detect, refuse bad input, write [tool.lifecycle]; the lines to print."""
+    """Detect, refuse bad input, write the suite's files (Copier, the wheel; lifecycle/scaffold.py) unless `files` is
+    off, then [tool.lifecycle]; the lines to print. Every refusal comes before the first write."""
     root = refuse_path(path, suite_root)
     found = detect(root)
     settings = load_settings(root=root, environ=environ)  # the project's own table and .env, if it has them
@@ -331,8 +343,11 @@ def adopt(
     target = root / PYPROJECT
     existing = target.read_text(encoding="utf-8") if target.is_file() else None
     text, added, kept = merge(existing, table_of(found))
+    copying = scaffold.plan(root, suite_root) if files else None
     lines = [f"adopting {root}", *describe(found), *(f"note: {n}" for n in notes)]
     lines += [f"kept yours: {key} (detected differently)" for key in kept]
+    if copying:
+        lines += scaffold.write(copying, run, dry=dry)
     if text is None:
         return [*lines, f"{target}: [tool.lifecycle] already complete; nothing written"]
     if dry:

@@ -22,11 +22,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lifecycle import binlog, private
+from lifecycle import binlog, media, private
 from lifecycle.backup_file import (
     AUTOMATIC,
     MANUAL,
     OBJECTS_REFUSED,
+    SUFFIX,
     HashingFile,
     Manifest,
     RowCounter,
@@ -182,6 +183,7 @@ class Database:
         keeps_binlog = self.query("SELECT @@log_bin", warn=True) == [["1"]]
         origin = self._run(binlog_argv.identity(self.settings), capture=True).strip() if keeps_binlog else ""
         path, now = new_backup_path(self.folder, self.settings.project_name, datetime.now(UTC))
+        files = media.Media(self.ctx)
         draft = Manifest(
             file=path.name, sha256="", size=0, created=now.isoformat(), kind=kind, reason=reason,
             project=self.settings.project_name, database=tools.database, server_image=running.db_image,
@@ -191,14 +193,18 @@ class Database:
         partial = path.with_name(path.name + ".partial")
         try:
             private.private_folder(self.folder)
+            if files.on:  # the uploads with the rows: one backup, one manifest
+                draft = replace(draft, media=files.pack(path))
             manifest = self._stream_dump(path, partial, draft, tools, binlog_argv.dump_options(tools) if origin else [])
         except OSError as error:
             raise UserError(f"writing {partial} failed ({error.strerror or error}); no backup was written") from None
         finally:
             with contextlib.suppress(OSError):  # a folder that could not be made holds no partial file
                 partial.unlink(missing_ok=True)
-        self.say(f"backup: {path} ({format_size(manifest.size)}, {len(manifest.tables)} tables, {manifest.rows} rows, "
-                 f"{kind})")  # fmt: skip
+            media.Media.discard_partial(path)
+        carried = f", {len(manifest.media['files'])} media file(s)" if manifest.media else ""  # type: ignore[arg-type]
+        self.say(f"backup: {path} ({format_size(manifest.size)}, {len(manifest.tables)} tables, {manifest.rows} rows"
+                 f"{carried}, {kind})")  # fmt: skip
         if origin:  # and the binlogs closed so far, so a restore to a later time needs nothing from the volume
             from lifecycle.pitr import PointInTime  # pitr builds on this module
 
@@ -238,6 +244,8 @@ class Database:
             binlog_gtid=position.gtid,
         )
         private.write_private_bytes(manifest_path(path), manifest.to_json().encode("utf-8"))
+        if manifest.media:
+            media.Media.publish(path)
         partial.rename(path)
         private.fsync_folder(path.parent)
         return manifest
@@ -263,6 +271,7 @@ class Database:
         for path in doomed:
             self.say(f"prune automatic backup {path.name} (BACKUP_KEEP={keep})")
             manifest_path(path).unlink(missing_ok=True)
+            media.media_path(path).unlink(missing_ok=True)
             path.unlink(missing_ok=True)
         return doomed
 
@@ -298,21 +307,44 @@ class Database:
         confirm_project(self.settings.project_name, f"restoring replaces the database {tools.database}", yes, ask)
         safety = self.safety_backup(f"before db.restore of {path.name}", skip=no_backup)
         live, scratch, replaced = tools.database, f"{tools.database}__restore", f"{tools.database}__replaced"
+        files = self._restored_media(manifest)
         before = self.fingerprint(live)
         self._recreate(scratch, like=live)
         try:
             self.load_fenced(path, scratch)
             self._check_copy(scratch, manifest)
+            if files:  # a new set beside the live one, every file checked; swapped right after the tables
+                files.stage(path, manifest.media, path.name.removesuffix(SUFFIX))
             new_tables = self._base_tables(scratch)
             self.query(swap_sql(live, scratch, replaced, self._base_tables(live), new_tables))
         except UserError as error:
-            self.query(f"DROP DATABASE IF EXISTS {sql_identifier(scratch)}", warn=True)
+            self._drop_staged(scratch, files, path)
             raise UserError(f"{error}; {self.compare_with(live, before, safety)}") from None
         except BaseException:
-            self.query(f"DROP DATABASE IF EXISTS {sql_identifier(scratch)}", warn=True)
+            self._drop_staged(scratch, files, path)
             raise
         self.say(f"restored {path.name}: {len(manifest.tables)} tables, {manifest.rows} rows into {live}")
+        if files:
+            files.swap(path.name.removesuffix(SUFFIX), len(manifest.media["files"]))  # type: ignore[arg-type]
         return self.migrate_after_restore(no_migrate)
+
+    def _drop_staged(self, scratch: str, files: media.Media | None, path: Path) -> None:
+        """A failed restore's clean-up: the scratch database, and the media set staged beside the live one."""
+        self.query(f"DROP DATABASE IF EXISTS {sql_identifier(scratch)}", warn=True)
+        if files:
+            files.discard(path.name.removesuffix(SUFFIX))
+
+    def _restored_media(self, manifest: Manifest) -> media.Media | None:
+        """The media volume a restore swaps too: when MEDIA is on and the backup carries media (else say why not)."""
+        files = media.Media(self.ctx)
+        count = len(manifest.media.get("files") or {})  # type: ignore[arg-type]
+        if files.on and manifest.media:
+            return files
+        if manifest.media:
+            self.say(f"the backup carries {count} media file(s); MEDIA is off here: only the database is restored")
+        elif files.on:
+            self.say("the backup carries no media (made without MEDIA): the media volume is left as it is")
+        return None
 
     def load_fenced(self, path: Path, scratch: str) -> None:
         """Load the dump into `scratch` as a temporary account that can reach nothing else; drop it afterwards."""

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from lifecycle import private
+from lifecycle import media, private
 from lifecycle.errors import UserError
 from lifecycle.runner import CHUNK
 
@@ -54,6 +54,7 @@ class Manifest:
     binlog_position: int = 0
     binlog_gtid: str = ""
     binlog_origin: str = ""
+    media: dict[str, object] = field(default_factory=dict)  # lifecycle/media.py: the media tar and its files
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -90,6 +91,7 @@ _MANIFEST_TYPES = {
     "binlog_position": _is_count,
     "tables": _is_mapping(str, _is_count),
     "migrations": _is_mapping(str, lambda value: isinstance(value, str)),
+    "media": media.is_part,
 }
 
 
@@ -381,6 +383,8 @@ def verify(path: Path) -> Manifest:
         )
     if guard.objects:
         raise UserError(f"{path}: {OBJECTS_REFUSED}; nothing was restored")
+    if manifest.media:
+        media.verify(path, manifest.media)
     return manifest
 
 

@@ -30,7 +30,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import offline, private, secretfiles, tls
+from lifecycle import layout, offline, private, secretfiles, tls
 from lifecycle.context import wait_until
 from lifecycle.errors import UserError, exit_status
 from lifecycle.probes import compose_version, engine_answers, image_available
@@ -196,15 +196,21 @@ def ensure_engine(run: Runner) -> None:
 
 
 def ensure_tools_venv(run: Runner, root: Path = ROOT) -> Path:
-    """`.venv` with requirements/tools.txt; rebuilt only when that file changes."""
-    venv, requirements = root / ".venv", root / "requirements" / "tools.txt"
+    """`.venv` with the tools lock (layout.tools_lock: requirements/tools.txt here, .lifecycle-suite/tools.txt in an
+    adopted project, which pins the suite's wheel); rebuilt only when that file changes."""
+    venv, requirements = root / ".venv", layout.tools_lock(root)
     stamp, digest = venv / ".tools.sha256", hashlib.sha256(requirements.read_bytes()).hexdigest()
     if stamp.is_file() and stamp.read_text() == digest:
         print(f"{venv.name}: up to date", file=sys.stderr)
         return venv
     run([sys.executable, "-m", "venv", str(venv)])
+    python = str(venv / "bin" / "python")
+    if not layout.is_suite_checkout(root):  # a new wheel of the suite may keep its version: pip would skip it
+        run([python, "-m", "pip", "uninstall", "--quiet", "--yes", layout.WHEEL_NAME], warn=True)
     # Hash-checked: a tampered or substituted download fails the install, naming the package.
-    run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--require-hashes", "-r", str(requirements)])
+    run(
+        [python, "-m", "pip", "install", "--quiet", "--require-hashes", "-r", str(requirements)]
+    )  # cwd: the root (the wheel's path)
     stamp.write_text(digest)
     return venv
 
@@ -215,8 +221,10 @@ SUITE_SOURCES = ("tasks.py", "noxfile.py", "lifecycle")
 def compile_suite_argv(venv: Path, root: Path = ROOT) -> list[str]:
     """Byte-compile the task suite ahead of time, as pip does for what it installs: `invoke` then starts from
     bytecode even where PYTHONDONTWRITEBYTECODE keeps Python from caching it (files already compiled are
-    skipped; an edited one is compiled in memory until the next bootstrap)."""
-    return [str(venv / "bin" / "python"), "-m", "compileall", "-q", *(str(root / name) for name in SUITE_SOURCES)]
+    skipped; an edited one is compiled in memory until the next bootstrap). An adopted project has the shims only
+    (pip compiled the wheel)."""
+    sources = [str(root / name) for name in SUITE_SOURCES if (root / name).exists()]
+    return [str(venv / "bin" / "python"), "-m", "compileall", "-q", *sources]
 
 
 def first_env_text(secrets_by_name: dict[str, str], host_ca_certs: list[str]) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import posixpath
 import re
 import shlex
 from collections.abc import Iterable, Mapping
@@ -40,7 +41,7 @@ APP = BuildInputs(Path("."), DOCKERFILE, (DOCKERFILE, Path("docker") / "compose.
 CONTEXT_FILES = APP.files
 SKIPPED_NAMES = {"__pycache__", ".pytest_cache"}  # never sent (.dockerignore) and rewritten by any run
 
-_ARG = re.compile(r"^ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?\s*$", re.MULTILINE)
+_ARG = re.compile(r'^ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=("[^"\n]*"|\S*))?\s*$', re.MULTILINE)
 _FROM = re.compile(r"^FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?\s*$", re.IGNORECASE)
 _FROM_STAGE = re.compile(r"--(?:mount=\S*?)?from=([^\s,]+)")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -103,7 +104,7 @@ def arg_names_and_defaults(dockerfile: str) -> dict[str, str]:
     """Every ARG the Dockerfile declares, with its default ('' when it has none; the first one wins)."""
     found: dict[str, str] = {}
     for name, default in _ARG.findall(dockerfile):
-        found.setdefault(name, default)
+        found.setdefault(name, default[1:-1] if default.startswith('"') else default)
     return found
 
 
@@ -142,7 +143,7 @@ def context_sources(dockerfile: str, args: Mapping[str, str]) -> list[str]:
             continue
         body = rest.split(None, len(flags))[-1] if flags else rest
         words = json.loads(body) if body.lstrip().startswith("[") else shlex.split(body)
-        sources += [substitute(path, args).rstrip("/") for path in words[:-1]]  # the last one is the target
+        sources += [posixpath.normpath(substitute(path, args)) for path in words[:-1]]  # the last one is the target
     return sorted(set(sources))
 
 

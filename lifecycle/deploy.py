@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import deploylock, maintenance, offline, probes, provenance, signing, tls
+from lifecycle import deploylock, maintenance, media, offline, probes, provenance, signing, tls
 from lifecycle.commands import swarm
 from lifecycle.confirm import confirm_project
 from lifecycle.context import Context
@@ -68,6 +68,7 @@ def db_in_stack(settings: Settings) -> bool:
 
 def stack_files(settings: Settings) -> list[Path]:
     files = [swarm.STACK_FILE, *[swarm.DB_FILE] * db_in_stack(settings)]
+    files += [media.STACK_FILE] * media.enabled(settings)  # the media volume (MEDIA=true)
     return [settings.root / file for file in files]
 
 
@@ -323,14 +324,16 @@ class Deployer:
         self.wait(f"the update to {swarm.short(image)}", converged, timeout)
 
     def wait_served(self, timeout: float) -> None:
-        """Until this node's proxy answers /health over HTTPS (every node runs one: the proxy is global). With
+        """Until this node's proxy answers HEALTH_PATH over HTTPS (every node runs one: the proxy is global). With
         DOCKER_HOST at another engine its port is on that node, not here: Swarm's health-gated update said enough."""
         port = self.settings.typed("HTTPS_PORT")
         if not probes.engine_is_local(self.settings.env):
             engine = self.settings.env.get("DOCKER_HOST") or "the engine of DOCKER_CONTEXT"
             self.say(f"the proxy serves HTTPS on port {port} of every node of the swarm at {engine}")
             return
-        self.wait(f"HTTPS on port {port}", lambda: "ok" if probes.https_health_answers(port) else None, timeout)
+        path = self.settings["HEALTH_PATH"]
+        answers = lambda: "ok" if probes.https_health_answers(port, path=path) else None  # noqa: E731
+        self.wait(f"HTTPS on port {port}", answers, timeout)
 
     # --------------------------------------------------------------------------------------- actions
     def deploy(self, stage: Stage, replicas: int | None = None, wait: object = None) -> str:

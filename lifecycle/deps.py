@@ -57,6 +57,7 @@ LOCKS = (
     Lock("debug", IMAGE_PYTHON),  # debugpy: dev only
     Lock("sbom", IMAGE_PYTHON),  # cyclonedx-bom: the SBOM build stage only
     Lock("tools", HOST_PYTHON),  # the host's .venv and the nox sessions
+    Lock("adopted", HOST_PYTHON),  # an adopted project's .venv (invoke adopt adds the suite's wheel to it)
     Lock("audit", HOST_PYTHON),  # pip-audit: nox -s audit
 )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import configparser
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ class Detected:
     media: dict[str, str]
     release_commands: tuple[str, ...]  # manage.py commands run once per deploy after migrate
     build_steps: tuple[str, ...] = ()  # manage.py commands run at image build (compress)
+    tests: tuple[str, ...] = ()  # test folders and pytest configuration outside the code, for test-qa
     build_packages: tuple[str, ...] = ()  # Debian packages beyond the images' own (SYSTEM_PACKAGES)
     runtime_packages: tuple[str, ...] = ()
     django_requirement: str = ""
@@ -167,6 +169,14 @@ def settings_siblings(base: Path, module: str) -> list[str]:
     return [module_name(base, f) for f in sorted(package.glob("*.py")) if f.name != "__init__.py"]
 
 
+def settings_beside_wsgi(base: Path, wsgi_files: list[Path]) -> str | None:
+    """`pkg.settings` for the first `pkg/wsgi.py` with a `settings.py` or a `settings/` package beside it."""
+    for wsgi in wsgi_files:
+        if (wsgi.parent / "settings.py").is_file() or (wsgi.parent / "settings" / "__init__.py").is_file():
+            return module_name(base, wsgi.parent / "settings.py")
+    return None
+
+
 def stage_of(module: str) -> str | None:
     last = module.rsplit(".", 1)[-1]
     for stage, names in (("prod", PROD_NAMES), ("dev", DEV_NAMES), ("test", TEST_NAMES)):
@@ -230,10 +240,22 @@ def wsgi_reference(value: str) -> str:
     return f"{module}:{name}"
 
 
-# --------------------------------------------------------------------------------------------- dependencies
-
-
 # --------------------------------------------------------------------------------------------- tests
+TEST_FOLDERS = ("tests", "test")
+# Files that configure pytest, and the section that says they do (None: the file itself is pytest's).
+PYTEST_CONFIG = {"pytest.ini": None, "conftest.py": None, "pyproject.toml": "[tool.pytest.ini_options]",
+                 "setup.cfg": "[tool:pytest]", "tox.ini": "[pytest]"}  # fmt: skip
+
+
+def test_paths(base: Path, packages: Sequence[str]) -> list[str]:
+    """What test-qa needs beside the code: test folders that are not packages of the code, and the files that
+    configure pytest, in the folder of manage.py."""
+    found = [name for name in TEST_FOLDERS if (base / name).is_dir() and name not in packages]
+    for name, section in PYTEST_CONFIG.items():
+        path = base / name
+        if path.is_file() and (section is None or section in path.read_text(encoding="utf-8", errors="replace")):
+            found.append(name)
+    return found
 
 
 def pytest_django_settings(root: Path) -> str | None:
@@ -303,11 +325,16 @@ def detect(root: Path) -> Detected:
     base = manage.parent
     notes: list[str] = []
     manage_module = settings_default(manage)
-    if manage_module is None:
-        notes.append("manage.py sets no DJANGO_SETTINGS_MODULE default; name the settings in [tool.lifecycle.settings]")
     wsgi_files = [p for p in base.glob("*/wsgi.py") if p.is_file()] + [p for p in base.glob("*/*/wsgi.py")]
     wsgi_module_of_file = {module_name(base, p): settings_default(p) for p in sorted(wsgi_files)}
     wsgi_settings = next((m for m in wsgi_module_of_file.values() if m), None)
+    if manage_module is None and wsgi_settings is None:
+        # Computed, not written (Mezzanine: "%s.settings" % real_project_name("mysite")): the settings beside wsgi.py.
+        wsgi_settings = settings_beside_wsgi(base, sorted(wsgi_files))
+        if wsgi_settings:
+            notes.append(f"manage.py and wsgi.py compute DJANGO_SETTINGS_MODULE; taken: {wsgi_settings} (beside wsgi)")
+    if manage_module is None and wsgi_settings is None:
+        notes.append("manage.py sets no DJANGO_SETTINGS_MODULE default; name the settings in [tool.lifecycle.settings]")
     pytest_settings = pytest_django_settings(root)
     if pytest_settings is None and base != root:
         pytest_settings = pytest_django_settings(base)
@@ -364,6 +391,7 @@ def detect(root: Path) -> Detected:
         media={k: values[k] for k in ("MEDIA_URL", "MEDIA_ROOT") if k in values},
         release_commands=tuple(dict.fromkeys(release)),
         build_steps=tuple(build_steps),
+        tests=tuple(test_paths(base, packages)),
         build_packages=build_packages,
         runtime_packages=runtime_packages,
         django_requirement=names.get("django", ""),
@@ -390,6 +418,7 @@ def describe(found: Detected) -> list[str]:
         f"settings modules: {joined(found.settings_modules)}",
         f"WSGI app:         {found.wsgi_app or '(none)'}",
         f"code:             manage.py, {joined(found.packages)}",
+        f"tests:            {joined(found.tests, '(inside the code)')}",
         f"requirements:     {joined(found.requirements)}; tests: {joined(found.test_requirements)}",
         f"Django:           {found.django_requirement or 'not pinned in the runtime requirements'}",
         f"test runner:      {runner}",

@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle.errors import UserError
+from lifecycle.layout import IMAGE_LOCKS
 
 # Requirement files by name: the ones for development and tests, not for running the site.
 DEV_REQUIREMENT_WORDS = (
     *("dev", "test", "local", "ci", "lint", "docs", "doc", "tox"),
-    *("tools", "debug", "build", "audit", "sbom"),  # what this repository's own locks are called
+    *("tools", "debug", "build", "audit", "sbom", "adopted"),  # what this repository's own locks are called
 )
 TEST_REQUIREMENT_WORDS = ("test", "ci")
 
@@ -27,8 +28,10 @@ REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*
 
 
 def requirement_files(root: Path) -> list[Path]:
+    """The project's requirement files; in a project that adopted the suite, not the suite's own locks."""
     files = sorted(root.glob("requirements*.txt")) + sorted((root / "requirements").glob("*.txt"))
-    return [f for f in files if f.is_file()]
+    suite = {root / name for name in IMAGE_LOCKS} if (root / ".copier-answers.yml").is_file() else set()
+    return [f for f in files if f.is_file() and f not in suite]
 
 
 def includes(path: Path) -> list[Path]:

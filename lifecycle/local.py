@@ -7,20 +7,34 @@ is the Swarm stack: lifecycle/deploy.py.)
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from pathlib import Path
 
-from lifecycle import backup, buildkey, codezip, container_env, maintenance, offline, sbom, secretfiles, testmon, tls
+from lifecycle import (
+    backup,
+    buildkey,
+    codezip,
+    container_env,
+    layout,
+    maintenance,
+    offline,
+    projectlock,
+    sbom,
+    secretfiles,
+    testmon,
+    tls,
+)
 from lifecycle.buildinputs import CERTS_DIR, git_metadata, sync_certs
 from lifecycle.commands import compose, dbclient, docker
 from lifecycle.confirm import confirm_project
 from lifecycle.container_env import container_env_items
 from lifecycle.context import Context
 from lifecycle.dbserver import ServerGuard
-from lifecycle.errors import UserError
+from lifecycle.errors import CommandFailed, UserError
 from lifecycle.health import DB_DENIED, container_verdict, db_verdict
 from lifecycle.probes import (
     ids_and_label,
@@ -42,6 +56,20 @@ from lifecycle.tls import wait_for_https
 QA_REPORT_FILES = ("junit.xml", "coverage.xml", ".coverage", "compose-ps.txt", "compose-logs.txt")
 DB_POLL_SECONDS = 3  # between looks at the db's health while `up` waits for it
 HEALTH_POLL_SECONDS = 0.2  # between looks at the app's health once db is up: how late `up` may return
+
+
+# What docker/check_libs.py prints, at image build, for a compiled module whose library the image lacks.
+MISSING_LIBRARY = re.compile(r"missing shared library: (.+?)\s*$", re.MULTILINE)
+
+
+def build_failure(argv: Sequence[str], return_code: int, output: str) -> UserError | CommandFailed:
+    """A failed build as one line when it is one the suite knows (a missing shared library: the .so, the
+    distribution, the setting to add its package to), else the failed command (its output, above, says why)."""
+    missing = list(dict.fromkeys(MISSING_LIBRARY.findall(output)))
+    if missing:
+        more = f" (and {len(missing) - 1} more above)" if len(missing) > 1 else ""
+        return UserError(f"{missing[0]}{more}; nothing was started")
+    return CommandFailed(argv, return_code)
 
 
 def confirm_volume_deletion(project: str, yes: bool, ask: Callable[[str], str] | None) -> None:
@@ -157,9 +185,13 @@ class Local:
         """
         container_env.check(self.settings.env)
         if not self.dry:
+            staged = layout.stage_suite_code(self.settings.root)
+            if staged:
+                self.say(f"the suite's code for the images: {len(staged)} file(s) copied into {layout.SUITE_CODE_DIR}")
             certs = sync_certs(self.settings.extra_ca_certs(), self.settings.root / CERTS_DIR)
             if certs:
                 self.say(f"extra CA certificates: {', '.join(certs)}")
+        self.stage_build_inputs()
         tag = self.stage_image(stage)
         base_id, (built, built_sbom) = self.inspect_builds(tag, self.settings.sbom_image(stage))
         env = self.build_env(stage)
@@ -175,7 +207,9 @@ class Local:
             self.say(f"{tag} is up to date: built from these inputs (build key {key[:12]}); nothing to build")
             return
         argv = compose.build_argv(self.settings, stage, no_cache=no_cache, with_sbom=not sbom_current)
-        self.run(argv, env={**env, "BUILD_KEY": key, "SBOM_BUILD_KEY": sbom_key})
+        result = self.run(argv, env={**env, "BUILD_KEY": key, "SBOM_BUILD_KEY": sbom_key}, warn=True)
+        if not result.ok:
+            raise build_failure(argv, result.return_code, result.stdout + result.stderr)
         if sbom_current:
             return
         current = sbom.refresh(self.ctx, stage, env, recorded)
@@ -185,6 +219,14 @@ class Local:
                 compose.build_argv(self.settings, stage),
                 env={**env, "BUILD_KEY": self.build_key(stage.target, env, base_id), "SBOM_BUILD_KEY": sbom_key},
             )
+
+    def stage_build_inputs(self) -> None:
+        """What the Dockerfile reads from .lifecycle/build/: the project's hash-locked dependencies (REQUIREMENTS,
+        REQUIREMENTS_TEST: copied when already locked, else compiled, cached by their inputs' digest) and its tests
+        outside the code (TESTS). Before the build key, which covers both."""
+        if not self.dry:
+            projectlock.stage_tests(self.settings.root, self.settings.code_root, self.settings.typed("TESTS"))
+        projectlock.stage_locks(self.ctx)
 
     def build_key(self, target: str, env: dict[str, str], base_id: str) -> str:
         return buildkey.build_key(self.settings.root, target, env, base_id, extra=[self.settings.project_name])
@@ -331,7 +373,7 @@ class Local:
             raise UserError(f"{stage} did not come up healthy (deadline {deadline}s); see the logs above (invoke logs)")
         database.record_server()
         if stage.behind_https_proxy and not self.dry:
-            wait_for_https(settings.typed("HTTPS_PORT"))
+            wait_for_https(settings.typed("HTTPS_PORT"), path=settings["HEALTH_PATH"])
             maintenance.Maintenance(self.ctx).reapply("compose")  # a new proxy starts with it off
         if debug:
             waiting = "; the server starts once a client attaches" if paused else ""

@@ -236,11 +236,11 @@ def port_is_free(port: int) -> bool:
 HEALTHCHECK_USER_AGENT = "lifecycle-healthcheck"  # docker/gunicorn.conf.py keeps these out of the access log
 
 
-def https_health_answers(port: int, timeout: float = 3) -> bool:
-    """Does https://127.0.0.1:PORT/health answer 200? Availability only: the certificate is not checked here."""
+def https_health_answers(port: int, timeout: float = 3, path: str = "/health") -> bool:
+    """Does https://127.0.0.1:PORT/HEALTH_PATH answer 200? Availability only: the certificate is not checked here."""
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    probe = urllib.request.Request(f"https://127.0.0.1:{port}/health", headers={"User-Agent": HEALTHCHECK_USER_AGENT})
+    probe = urllib.request.Request(f"https://127.0.0.1:{port}{path}", headers={"User-Agent": HEALTHCHECK_USER_AGENT})
     try:
         with urllib.request.urlopen(probe, timeout=timeout, context=context) as answer:
             return answer.status == 200

@@ -21,10 +21,11 @@ from typing import Any
 from lifecycle import setting_kinds as kinds
 from lifecycle.envfile import parse_env_file
 from lifecycle.errors import UserError
+from lifecycle.layout import find_root, suite_code
 from lifecycle.setting_kinds import Kind
 from lifecycle.stages import Stage
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = find_root()
 IMAGES_ENV = Path(".lifecycle") / "images.env"
 ENGINE_CACHE = Path(".lifecycle") / "engine.json"  # the preflight's answers (probes.engine_fingerprint)
 USER_ENV = Path(".env")
@@ -312,6 +313,12 @@ TABLE = (
     ),
     project_setting("CODE", "manage.py django_site", "Paths (in PROJECT_DIR) the code zip carries.", " "),
     project_setting(
+        "TESTS",
+        "",
+        "Paths (in PROJECT_DIR) test-qa adds to the code: tests and pytest config outside CODE.",
+        " ",
+    ),
+    project_setting(
         "SETTINGS_DEV", "django_site.settings", "The project's settings module in dev.", kind=kinds.PYTHON_MODULE
     ),
     project_setting(
@@ -348,6 +355,12 @@ TABLE = (
         "pytest",
         "How test-qa runs the project's tests: pytest or django.",
         kind=kinds.enum(*TEST_RUNNERS),
+    ),
+    project_setting(
+        "MEDIA",
+        "false",
+        "true: user uploads on their own volume (MEDIA_ROOT), carried by db.backup/db.restore; adopt detects it.",
+        kind=kinds.BOOLEAN,
     ),
     *(
         project_setting(f"LAYER_{part}", "true", f"Settings layer: {meaning}", kind=kinds.BOOLEAN)
@@ -555,7 +568,8 @@ def load_settings(root: Path = ROOT, environ: Mapping[str, str] | None = None) -
     validate(values, origins)
     # HOST_UID/GID: dev and test-qa run as the host user, so files they write on the host are theirs.
     host = {"HOST_UID": str(os.getuid()), "HOST_GID": str(os.getgid())}
-    env = {**host, **project, **files, **environ, **values}
+    # SUITE_CODE: where the build context holds the suite's code the images carry (lifecycle/layout.py).
+    env = {**host, "SUITE_CODE": suite_code(root), **project, **files, **environ, **values}
     # COMPOSE_BAKE=false is deprecated (a warning on every build): unset, compose builds with bake where buildx is
     # installed and with its own BuildKit client otherwise (compose.build silences that fallback's warning).
     env.pop("COMPOSE_BAKE", None)

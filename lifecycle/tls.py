@@ -165,9 +165,9 @@ def trust_instructions(settings: Settings) -> list[str]:
     ]
 
 
-def wait_for_https(port: int, deadline_s: float = 60) -> None:
-    """Until the proxy answers /health over TLS (certificate not checked: this is readiness, not trust)."""
+def wait_for_https(port: int, deadline_s: float = 60, path: str = "/health") -> None:
+    """Until the proxy answers HEALTH_PATH over TLS (certificate not checked: this is readiness, not trust)."""
     message = (
         f"the HTTPS proxy did not answer on 127.0.0.1:{port} within {deadline_s:.0f}s; see invoke logs --service proxy"
     )
-    wait_until(lambda: https_health_answers(port), deadline_s, 0.5, message)
+    wait_until(lambda: https_health_answers(port, path=path), deadline_s, 0.5, message)

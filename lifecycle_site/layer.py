@@ -261,6 +261,9 @@ def apply(
     if on("MEDIA") and media_root:
         settings["MEDIA_ROOT"] = media_root
         settings["MEDIA_URL"] = project.get("MEDIA_URL") or "/media/"
+        # Uploads group-writable: the volume's folders are the app's group (10001), which dev's host user joins.
+        settings["FILE_UPLOAD_PERMISSIONS"] = project.get("FILE_UPLOAD_PERMISSIONS") or 0o664
+        settings["FILE_UPLOAD_DIRECTORY_PERMISSIONS"] = project.get("FILE_UPLOAD_DIRECTORY_PERMISSIONS") or 0o2775
         applied.append("MEDIA")
     if on("LOGGING"):
         settings["LOGGING"] = logging_config(environ)

@@ -41,16 +41,26 @@ def project_application():
     return app
 
 
+CATCH_ALL_PROBE = "/lifecycle-no-such-page-7f3c9d/"  # a path no project routes on purpose
+
+
 def project_routes(path: str) -> bool:
-    """Whether the project's own URLs route `path` or `path/`: then its own view answers the health check."""
+    """Whether the project's own URLs route `path` or `path/`: then its own view answers the health check. A
+    catch-all (Wagtail's page serving: every path resolves to `serve`, which answers 404) routes nothing of its own:
+    a path that resolves to the same view as a made-up one is not routed."""
     from django.urls import Resolver404, resolve
 
+    try:
+        catch_all = resolve(CATCH_ALL_PROBE).func
+    except Resolver404:
+        catch_all = None
     for candidate in (path, f"{path}/"):
         try:
-            resolve(candidate)
+            found = resolve(candidate)
         except Resolver404:
             continue
-        return True
+        if catch_all is None or found.func is not catch_all:
+            return True
     return False
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bench.context import Section
 from bench.sections import (
+    adopt,
     backup,
     builds,
     cluster,
@@ -34,5 +35,6 @@ SECTIONS: tuple[Section, ...] = (
     backup.SECTION,
     pipuv.SECTION,
     cluster.SECTION,
+    adopt.SECTION,  # last: it reads what the cold, rebuild, images and up sections measured
 )
 TARGETS = {name: limit for section in SECTIONS for name, limit in section.targets.items()}

@@ -1,5 +1,7 @@
 # Python base image from Debian packages only: stands in for python:<ver>-slim when no registry is reachable.
-# Runtime only, no compiler: dependencies must come as wheels.
+# Runtime only, no compiler: dependencies must come as wheels. A drop-in for the official image: its whole standard
+# library (Debian splits dbm.gnu/dbm.ndbm into python3-gdbm, venv into python3-venv), pip on PATH, and no
+# EXTERNALLY-MANAGED marker (the official image has none: `pip install` works as it does there).
 ARG ROOTFS_IMAGE
 FROM ${ROOTFS_IMAGE}
 
@@ -13,8 +15,10 @@ COPY hosts /etc/hosts
 RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
     apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        ca-certificates python3 python3-venv tzdata \
+        ca-certificates python3 python3-venv python3-gdbm python3-pip tzdata \
     && rm -rf /var/lib/apt/lists/* \
-    && ln -s /usr/bin/python3 /usr/local/bin/python
+    && rm -f /usr/lib/python3*/EXTERNALLY-MANAGED \
+    && ln -s /usr/bin/python3 /usr/local/bin/python \
+    && if [ ! -e /usr/bin/pip ]; then ln -s /usr/bin/pip3 /usr/local/bin/pip; fi
 
 CMD ["python3"]

@@ -16,6 +16,7 @@ DB_SERVICE = "db"
 DB_VOLUME = "db-data"  # COMPOSE_FILE's volume of the database: `<project>_db-data` on the engine
 MANAGE = ("python", "manage.py")  # how the app images run a Django management command
 DEBUG_FILE = "docker/compose.debug.yaml"  # the dev server under debugpy
+MEDIA_FILE = "docker/compose.media.yaml"  # the media volume, when MEDIA=true (lifecycle/media.py)
 ALL_PROFILES = "*"
 # Builds run with compose's warnings off: without buildx, compose warns on every build that it falls back from
 # bake to its own BuildKit client (and COMPOSE_BAKE=false, the other way out, is deprecated). Errors still show.
@@ -30,7 +31,9 @@ def compose_argv(
     file: str = COMPOSE_FILE,
     docker_options: Sequence[str] = (),
 ) -> list[str]:
-    """`docker compose` for this checkout's project; `stage` enables that profile (None: all of them)."""
+    """`docker compose` for this checkout's project; `stage` enables that profile (None: all of them). With
+    MEDIA=true the stack file comes with MEDIA_FILE, the media volume."""
+    media = ["--file", str(settings.root / MEDIA_FILE)] if file == COMPOSE_FILE and settings.typed("MEDIA") else []
     return [
         "docker",
         *docker_options,
@@ -39,6 +42,7 @@ def compose_argv(
         project or settings.project_name,
         "--file",
         str(settings.root / file),
+        *media,
         "--profile",
         stage.profile if stage else ALL_PROFILES,
         *args,

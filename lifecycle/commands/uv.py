@@ -75,3 +75,38 @@ def build_wheel(source: Path, out_dir: Path, build_constraints: Path) -> list[st
         str(out_dir),
         str(source),
     ]
+
+
+def compile_project_lock(
+    root: Path,
+    sources: list[str],
+    output: str,
+    python_version: str,
+    *,
+    extras: list[str] | tuple[str, ...] = (),
+    constraints: str | None = None,
+) -> list[str]:
+    """`uv pip compile` of an adopted project's dependency sources (requirements files, pyproject.toml) into the
+    hash-locked lock the images install (lifecycle/projectlock.py): universal for the images' Python, the existing
+    lock as preference, so an unchanged source set resolves to the same pins."""
+    return [
+        uv_binary(),
+        "--directory",
+        str(root),
+        "--system-certs",
+        "--no-python-downloads",
+        "pip",
+        "compile",
+        "--quiet",
+        "--universal",
+        "--python-version",
+        python_version,
+        "--generate-hashes",
+        "--custom-compile-command",
+        "invoke build",
+        *[flag for extra in extras for flag in ("--extra", extra)],
+        *(["--constraint", constraints] if constraints else []),
+        *sources,
+        "--output-file",
+        output,
+    ]

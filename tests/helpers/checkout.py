@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.helpers import CHECKOUT
@@ -67,6 +67,7 @@ class IsolatedCheckout:
     # Tests that send HTTPS_PROXY_HEADERS to APP_PORT stand in for the TLS proxy: the app must believe them
     # (GUNICORN_FORWARDED_ALLOW_IPS=*). Off: the default, only the proxy's network is believed (test_https.py).
     trust_forwarded_headers: bool = True
+    settings: dict[str, str] = field(default_factory=dict)  # more settings for every invoke (e.g. MEDIA=true)
 
     def __post_init__(self) -> None:
         self.https_port = self.https_port or free_port()
@@ -119,6 +120,7 @@ class IsolatedCheckout:
             "BACKUP_DIR": str(self.backups),
             "GUNICORN_FORWARDED_ALLOW_IPS": "*" if self.trust_forwarded_headers else "",
             "RELEASE_ALLOW": RELEASE_ALLOW,
+            **self.settings,
             **{name: value for name, value in passwords.items() if value is not None},
         }
 
@@ -155,7 +157,7 @@ class IsolatedCheckout:
         shutil.rmtree(self.backups, ignore_errors=True)
         for container in self.containers():  # only if down failed: still only this project's containers
             docker("rm", "--force", "--volumes", container, check=False)
-        docker("volume", "rm", "--force", self.volume, check=False)
+        docker("volume", "rm", "--force", self.volume, f"{self.project}_media", check=False)
         tags = self.images()
         if tags:
             docker("image", "rm", "--force", *tags, check=False)

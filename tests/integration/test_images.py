@@ -212,7 +212,9 @@ def test_prod_image_holds_no_secrets(built_images, isolated):
     ).stdout
     inspected = json.dumps(inspect_image(image))
     # The whole RUN lines are there (not truncated), so a secret in one would be found.
-    assert "--no-install-recommends libmariadb3" in history, "the history is not what the check expects to read"
+    # RUNTIME_PACKAGES=libmariadb3: the build argument's value is in the RUN line's recorded environment.
+    assert "RUNTIME_PACKAGES=libmariadb3" in history, "the history is not what the check expects to read"
+    assert "--no-install-recommends $RUNTIME_PACKAGES" in history
     for what, value in secrets.items():
         if len(value) < 8:  # nothing to look for (no .env key): an empty string is in every text
             continue

@@ -95,6 +95,38 @@ def test_python_base_defaults_match_official_image(engine, first_ensure, tags):
     assert "PYTHONUNBUFFERED=1" in config.stdout
 
 
+# What a project expects of the official python image's standard library: Debian splits some of it into packages.
+OFFICIAL_STDLIB = (
+    *("dbm.gnu", "dbm.ndbm", "curses", "readline", "sqlite3", "ssl"),
+    *("lzma", "bz2", "zlib", "ctypes", "venv"),
+)
+
+
+@pytest.fixture(scope="module")
+def python_image(engine, settings, tags) -> str:
+    """The offline python image alone, made when missing or stale (first_ensure makes the others too)."""
+    ensure_offline_images(settings, SubprocessRunner(), wanted=("python",))
+    return tags.python
+
+
+def test_python_base_is_a_drop_in_for_the_official_image(engine, python_image):
+    """The whole standard library each module imported, with its C part (dbm.gnu is _gdbm, curses _curses, ...),
+    and pip as the official image has it: on PATH, able to install (no EXTERNALLY-MANAGED marker)."""
+    imports = "; ".join(f"import {module}" for module in OFFICIAL_STDLIB)
+    check = (
+        f"{imports}; import sqlite3, sysconfig, pathlib, ctypes.util; sqlite3.connect(':memory:').execute('select 1'); "
+        "dbm.gnu.open('/tmp/g', 'c').close(); dbm.ndbm.open('/tmp/n', 'c').close(); "
+        "marker = pathlib.Path(sysconfig.get_path('stdlib'), 'EXTERNALLY-MANAGED'); "
+        "print('marker' if marker.exists() else 'no marker')"
+    )
+    done = engine.docker("run", "--rm", python_image, "python", "-c", check, check=False)
+    assert (done.returncode, done.stdout.strip()) == (0, "no marker"), done.stderr
+    both = "pip --version && python -m pip --version"
+    pip = engine.docker("run", "--rm", python_image, "sh", "-c", both, check=False)
+    assert pip.returncode == 0, pip.stderr
+    assert [line.split()[0] for line in pip.stdout.splitlines()] == ["pip", "pip"]
+
+
 # --- the DB image -------------------------------------------------------------------------------------------------
 
 

@@ -474,6 +474,17 @@ def test_a_failing_migration_stops_the_deploy_and_the_app_keeps_answering(site):
     assert site.sql("SELECT COUNT(*) FROM django_migrations WHERE name = '0003_fails'") == "0"
 
 
+def test_a_failing_release_command_stops_the_deploy_after_migrate_and_the_app_keeps_answering(site):
+    """The migrate job runs RELEASE_COMMANDS after migrate (the entrypoint's `release`), as compose does at start."""
+    current = site.app_images()
+    done = site.deploy("--replicas", "3", env={"RELEASE_COMMANDS": "check;nosuchcommand"})
+    assert done.returncode != 0
+    assert "release command: manage.py nosuchcommand" in done.stdout  # the job's last log lines
+    assert "Unknown command: 'nosuchcommand'" in done.stdout
+    assert_one_line(done.stdout, "migrate job", "the app runs as before")
+    assert site.app_images() == current and https(site.https_port, "/health")[0] == 200
+
+
 def test_scale_1_4_2(site):
     site.record("v2", site.releases["v2"])  # released again: the failed releases are not the last any more
     for replicas in (1, 4, 2):

@@ -58,7 +58,8 @@ def project(tmp_path) -> Path:
 
 
 def run_adopt(root: Path, **options) -> list[str]:
-    return adopt.adopt(root, RUN, python=options.pop("python", sys.executable), **options)
+    """adopt's detection, refusals and table; the suite's files (Copier, the wheel) are tests/integration's."""
+    return adopt.adopt(root, RUN, python=options.pop("python", sys.executable), files=False, **options)
 
 
 # --------------------------------------------------------------------------------------------- the happy path
@@ -66,7 +67,7 @@ def run_adopt(root: Path, **options) -> list[str]:
 
 def test_adopt_writes_the_detected_table_and_the_suite_reads_it(project):
     lines = run_adopt(project)
-    assert lines[-1] == f"{project / 'pyproject.toml'}: created [tool.lifecycle] (21 key(s)); commit it"
+    assert lines[-1] == f"{project / 'pyproject.toml'}: created [tool.lifecycle] (24 key(s)); commit it"
     assert "settings:         dev shopsite.settings.dev, test shopsite.settings.dev, stage/prod " \
         "shopsite.settings.production" in lines  # fmt: skip
     table = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["lifecycle"]
@@ -78,6 +79,9 @@ def test_adopt_writes_the_detected_table_and_the_suite_reads_it(project):
         "shopsite.settings.production", "shopsite.wsgi:application", "createcachetable",
     )  # fmt: skip
     assert settings["REQUIREMENTS"] == "requirements.txt"
+    # No test requirements found: the runtime's, never django_site's own test lock (nox -s adopt: Wagtail's 6.1).
+    assert (table["requirements-test"], settings["REQUIREMENTS_TEST"]) == (["requirements.txt"], "requirements.txt")
+    assert table["media"] is False
     assert git(project, "status", "--porcelain") == "?? pyproject.toml\n"  # nothing else touched
 
 
@@ -205,13 +209,13 @@ def test_the_environment_reaches_the_settings_check(project, monkeypatch):
 
 
 def test_without_a_python_the_check_is_a_note(project):
-    lines = adopt.adopt(project, RUN)
+    lines = adopt.adopt(project, RUN, files=False)
     assert "note: settings not import-checked: no .venv/bin/python in the project; pass --python with Django " \
         "installed" in lines  # fmt: skip
 
 
 def test_a_dry_run_writes_nothing(project):
-    assert run_adopt(project, dry=True)[-1].startswith("dry run: would write 21 key(s)")
+    assert run_adopt(project, dry=True)[-1].startswith("dry run: would write 24 key(s)")
     assert not (project / "pyproject.toml").exists()
 
 

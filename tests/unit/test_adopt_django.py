@@ -78,7 +78,7 @@ def probe(project: Path, *paths: str, **environ: str) -> dict:
 
 
 def test_adopt_a_startproject_tree(startproject):
-    lines = adopt.adopt(startproject, SubprocessRunner(echo=False), python=sys.executable)
+    lines = adopt.adopt(startproject, SubprocessRunner(echo=False), python=sys.executable, files=False)
     found = detect.detect(startproject)
     assert (found.settings_dev, found.settings_prod, found.wsgi_app, found.packages, found.test_runner) == (
         "mysite.settings", "mysite.settings", "mysite.wsgi:application", ("mysite", "shop"), "django",
@@ -150,7 +150,7 @@ def test_django_s_own_error_line_refuses_the_adoption(startproject):
     )
     try:
         with pytest.raises(UserError) as raised:
-            adopt.adopt(startproject, SubprocessRunner(echo=False), python=sys.executable, force=True)
+            adopt.adopt(startproject, SubprocessRunner(echo=False), python=sys.executable, force=True, files=False)
     finally:
         settings.write_text(original)
     assert str(raised.value) == (
@@ -189,3 +189,21 @@ def test_this_repositorys_site_runs_under_the_layer_with_its_own_health_view():
     assert (status, "migrations pending" in body) == ("503 Service Unavailable", True)
     assert got["APPLIED"] == ["DATABASE", "SECRET_KEY", "DEBUG", "HOSTS", "PROXY", "STATIC", "LOGGING"]
     assert got["MIDDLEWARE"].count("whitenoise.middleware.WhiteNoiseMiddleware") == 1  # its own, not a second
+
+
+CATCH_ALL_URLS = """from django.http import HttpResponseNotFound
+from django.urls import re_path
+
+def serve(request, path):
+    return HttpResponseNotFound("no page")
+
+urlpatterns = [re_path(r"^(?P<path>.*)$", serve)]
+"""
+
+
+def test_a_catch_all_url_pattern_does_not_hide_the_suites_health_check(startproject):
+    """Wagtail's page serving resolves every path (and answers 404): the suite still answers /health (nox -s adopt)."""
+    (startproject / "mysite" / "urls.py").write_text(CATCH_ALL_URLS)
+    got = probe(startproject, "/health/", "/about/")
+    assert got["WRAPPED"] is True
+    assert got["paths"]["/health/"][0] == "200 OK" and got["paths"]["/about/"][0] == "404 Not Found"

@@ -447,7 +447,7 @@ def test_every_section_has_one_name_an_option_and_its_targets_in_the_table():
     assert len(set(names)) == len(names)
     names_in_order = ["zip", "cold", "rebuild", "images", "qa", "up", "serve", "proxy", "release", "trust", "deploy"]
     names_in_order += ["backup", "pipuv"]
-    assert names == [*names_in_order, "cluster"]  # run order
+    assert names == [*names_in_order, "cluster", "adopt"]  # run order
     assert parse_options(["--skip", names[-1]]).skip == [names[-1]]
     assert TARGETS["noop_s"] == 0.3 and TARGETS["code_only_s"] == 1.0 and TARGETS["code_change_up_s"] == 4.0
 

@@ -229,8 +229,12 @@ TOOLS = "invoke==3.0.3\npytest==9.2.0\n"
 
 
 def tools_checkout(root, text=TOOLS):
+    """A checkout of the suite (its sources beside tasks.py) with requirements/tools.txt holding text."""
     (root / "requirements").mkdir()
     (root / "requirements" / "tools.txt").write_text(text)
+    (root / "lifecycle").mkdir(exist_ok=True)
+    (root / "lifecycle" / "__init__.py").write_text("")
+    (root / "tasks.py").write_text("")
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -258,6 +262,21 @@ def test_ensure_tools_venv_creates_and_stamps_a_new_venv(checkout):
     assert bootstrap.ensure_tools_venv(run, checkout) == checkout / ".venv"
     assert run.calls == install_argv(checkout)
     assert (checkout / ".venv" / ".tools.sha256").read_text() == digest
+
+
+def test_an_adopted_project_installs_its_tools_lock_with_a_fresh_suite_wheel(checkout):
+    # No lifecycle/ beside tasks.py: the suite is the wheel .lifecycle-suite/tools.txt pins, by path and sha256;
+    # a rebuilt wheel may keep its version, so the installed one goes first (pip would call it satisfied).
+    (checkout / ".lifecycle-suite").mkdir()
+    (checkout / ".lifecycle-suite" / "tools.txt").write_text(TOOLS)
+    run = VenvRunner()
+    bootstrap.ensure_tools_venv(run, checkout)
+    python, tools = str(checkout / ".venv" / "bin" / "python"), str(checkout / ".lifecycle-suite" / "tools.txt")
+    assert run.calls == [
+        [sys.executable, "-m", "venv", str(checkout / ".venv")],
+        [python, "-m", "pip", "uninstall", "--quiet", "--yes", "lifecycle-suite"],
+        [python, "-m", "pip", "install", "--quiet", "--require-hashes", "-r", tools],
+    ]
 
 
 def test_ensure_tools_venv_skips_when_the_stamp_matches(checkout):
@@ -310,6 +329,9 @@ def test_the_daemon_starts_detached_with_its_log(monkeypatch):
 
 def test_compile_suite_argv_byte_compiles_the_task_code_with_the_venvs_python(tmp_path):
     venv = tmp_path / ".venv"
+    (tmp_path / "lifecycle").mkdir()
+    (tmp_path / "tasks.py").write_text("")
+    (tmp_path / "noxfile.py").write_text("")
     assert bootstrap.compile_suite_argv(venv, tmp_path) == [
         str(venv / "bin" / "python"),
         "-m",
@@ -319,6 +341,9 @@ def test_compile_suite_argv_byte_compiles_the_task_code_with_the_venvs_python(tm
         str(tmp_path / "noxfile.py"),
         str(tmp_path / "lifecycle"),
     ]
+    (tmp_path / "lifecycle").rmdir()  # an adopted project: the shims only (pip compiled the wheel it installed)
+    shims = [str(tmp_path / "tasks.py"), str(tmp_path / "noxfile.py")]
+    assert bootstrap.compile_suite_argv(venv, tmp_path)[4:] == shims
 
 
 # --------------------------------------------------------------------------- the Compose plugin: pinned, checked

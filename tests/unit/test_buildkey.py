@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from lifecycle import projectlock
 from lifecycle.buildkey import CONTEXT_FILES, DOCKERFILE, build_key, context_sources, instructions, stage_closure
-from lifecycle.settings import ROOT
+from lifecycle.settings import ROOT, load_settings
 
-ENV = {"ZIP_DIR": "updated_zip", "ZIP_NAME": "Project_playground.zip"}
+ENV = {"ZIP_DIR": "updated_zip", "ZIP_NAME": "Project_playground.zip", "SUITE_CODE": "."}
 
 
 @pytest.mark.parametrize(
@@ -60,16 +61,34 @@ def test_the_projects_dockerfile_copies_only_what_the_key_reads():
     """Every COPY source of the real Dockerfile exists in the checkout (after invoke zip) or is the zip."""
     sources = context_sources((ROOT / DOCKERFILE).read_text(), ENV)
     assert "updated_zip/Project_playground.zip" in sources
-    assert {"requirements/runtime.txt", "docker/certs", "tests/site", "docker/static_inputs.sh"} <= set(sources)
+    assert {".lifecycle/build/locks/runtime.txt", ".lifecycle/build/tests", "docker/certs"} <= set(sources)
+    assert {"docker/static_inputs.sh", "docker/check_libs.py"} <= set(sources)
     assert {"docker/normalise.sh", "docker/healthcheck.py", "bash_files/entrypoint.sh"} <= set(sources)  # mounted
-    missing = [s for s in sources if not (ROOT / s).exists() and not s.startswith("updated_zip/")]
+    assert {"lifecycle_site", "lifecycle/unpack_zip.py"} <= set(sources)  # the suite's code, at SUITE_CODE
+    adopted = context_sources((ROOT / DOCKERFILE).read_text(), {**ENV, "SUITE_CODE": ".lifecycle/build/suite"})
+    assert {".lifecycle/build/suite/lifecycle_site", ".lifecycle/build/suite/lifecycle/unpack_zip.py"} <= set(adopted)
+    staged = (str(projectlock.BUILD_DIR), "updated_zip/")  # written by invoke build (stage_build_inputs, zip)
+    missing = [s for s in sources if not (ROOT / s).exists() and not s.startswith(staged)]
     assert missing == []
+
+
+def stage(root: Path) -> None:
+    """What `invoke build` stages before the key (Suite.stage_build_inputs): django_site's locks are copies."""
+    settings = load_settings(root=root, environ={})
+
+    def no_compile(argv, **kwargs):
+        raise AssertionError(f"django_site's locks are copied, never compiled: {argv}")
+
+    projectlock.stage_tests(root, root, settings["TESTS"].split())
+    projectlock.ensure_locks(no_compile, root, settings.values)
 
 
 @pytest.fixture
 def checkout(tmp_path) -> Path:
-    """A copy of the files the key reads: the Dockerfile's sources, compose.yaml, .dockerignore."""
-    for relative in [*CONTEXT_FILES, *context_sources((ROOT / DOCKERFILE).read_text(), ENV)]:
+    """A copy of the files the key reads: the Dockerfile's sources, compose.yaml, .dockerignore, and the sources of
+    what invoke build stages (the requirements, the site's tests, the [tool.lifecycle] table naming them)."""
+    staged_from = ["pyproject.toml", "requirements", "tests/site"]
+    for relative in [*CONTEXT_FILES, *staged_from, *context_sources((ROOT / DOCKERFILE).read_text(), ENV)]:
         source, target = ROOT / relative, tmp_path / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
@@ -79,6 +98,7 @@ def checkout(tmp_path) -> Path:
     zip_file = tmp_path / "updated_zip" / "Project_playground.zip"
     zip_file.parent.mkdir(parents=True, exist_ok=True)
     zip_file.write_bytes(b"zip v1")
+    stage(tmp_path)
     return tmp_path
 
 
@@ -92,14 +112,14 @@ def append(path: Path, data: bytes) -> None:
 
 CHANGES = {
     "code zip": lambda root: (root / "updated_zip/Project_playground.zip").write_bytes(b"zip v2"),
-    "requirements": lambda root: append(root / "requirements/runtime.txt", b"# new pin\n"),
+    "requirements": lambda root: append(root / "requirements/runtime.txt", b"# new pin\n") or stage(root),
     "Dockerfile": lambda root: append(root / DOCKERFILE, b"LABEL x=y\n"),
     "compose file": lambda root: append(root / "docker/compose.yaml", b"# changed\n"),
     "entrypoint": lambda root: append(root / "bash_files/entrypoint.sh", b"# changed\n"),
     "a CA certificate": lambda root: (root / "docker/certs/new.crt").write_bytes(b"cert"),
-    "a site test": lambda root: append(root / "tests/site/conftest.py", b"# changed\n"),
+    "a site test": lambda root: append(root / "tests/site/conftest.py", b"# changed\n") or stage(root),
     "a mode": lambda root: (root / "docker/healthcheck.py").chmod(0o700),
-    "the test requirements": lambda root: append(root / "requirements/test.txt", b"# new pin\n"),
+    "the test requirements": lambda root: append(root / "requirements/test.txt", b"# new pin\n") or stage(root),
     "the SBOM tool": lambda root: append(root / "docker/sbom.py", b"# changed\n"),
 }
 # What each change must rebuild: every target it is an input of (through FROM and --from), and no other.
@@ -161,7 +181,7 @@ def test_target_args_and_base_image_change_the_key(checkout, other):
 
 def test_the_key_is_stable_and_ignores_bytecode_caches(checkout):
     before = key(checkout)
-    cache = checkout / "tests/site/__pycache__"
+    cache = checkout / ".lifecycle/build/tests/tests/site/__pycache__"
     cache.mkdir(exist_ok=True)
     (cache / "x.cpython-313.pyc").write_bytes(b"bytecode")
     assert key(checkout) == before

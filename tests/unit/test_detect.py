@@ -373,3 +373,44 @@ def test_a_procfile_createcachetable_and_a_database_cache_give_one_release_comma
 def test_system_packages_a_dependency_needs(tmp_path, requirements, build, runtime):
     found = detect.detect(tree(tmp_path, {**startproject(), "requirements.txt": requirements}))
     assert (found.build_packages, tuple(sorted(found.runtime_packages))) == (build, runtime)
+
+
+MEZZANINE_MANAGE = """import os, sys
+if __name__ == "__main__":
+    from mezzanine.utils.conf import real_project_name
+    settings_module = "%s.settings" % real_project_name("mysite")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module)
+"""
+
+
+def test_computed_settings_are_the_settings_beside_wsgi_py(tmp_path):
+    """`mezzanine-project` computes DJANGO_SETTINGS_MODULE in manage.py and wsgi.py: the settings beside wsgi.py."""
+    files = {
+        **startproject(),
+        "manage.py": MEZZANINE_MANAGE,
+        "mysite/wsgi.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', '%s.settings' % 'mysite')\n",
+    }
+    found = detect.detect(tree(tmp_path, files))
+    assert (found.settings_dev, found.settings_prod) == ("mysite.settings", "mysite.settings")
+    assert any("compute DJANGO_SETTINGS_MODULE; taken: mysite.settings (beside wsgi)" in note for note in found.notes)
+    assert not any("sets no DJANGO_SETTINGS_MODULE" in note for note in found.notes)
+
+
+@pytest.mark.parametrize(
+    ("files", "tests"),
+    [
+        pytest.param({"polls/__init__.py": "", "polls/tests.py": ""}, [], id="app tests: inside the code"),
+        pytest.param({"tests/test_a.py": "", "pytest.ini": "[pytest]\n"}, ["tests", "pytest.ini"], id="tests folder"),
+        pytest.param({"tests/__init__.py": ""}, [], id="a tests package is code"),
+        pytest.param({"conftest.py": "", "setup.cfg": "[metadata]\n", "tox.ini": "[pytest]\nx = 1\n"},
+                     ["conftest.py", "tox.ini"], id="pytest's configuration only"),
+        pytest.param({"pyproject.toml": "[tool.pytest.ini_options]\naddopts = '-q'\n"}, ["pyproject.toml"],
+                     id="pyproject configuring pytest"),
+    ],
+)  # fmt: skip
+def test_tests_outside_the_code_are_what_test_qa_adds(tmp_path, files, tests):
+    for relative, text in {"manage.py": "", **files}.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+    packages = sorted(p.name for p in tmp_path.iterdir() if (p / "__init__.py").is_file())
+    assert detect.test_paths(tmp_path, packages) == tests

@@ -19,7 +19,8 @@ PAGES = [Path("docs/settings.md"), Path("docs/tasks.md")]
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
     """A tmp root with the noxfile the tasks page reads and fresh generated pages."""
-    shutil.copy(CHECKOUT / "noxfile.py", tmp_path / "noxfile.py")
+    (tmp_path / docgen.SESSIONS).parent.mkdir(parents=True)
+    shutil.copy(CHECKOUT / docgen.SESSIONS, tmp_path / docgen.SESSIONS)
     assert docgen.write(tasks.ns, tmp_path) == PAGES
     return tmp_path
 
@@ -60,13 +61,13 @@ def test_every_setting_is_a_row_with_its_default_and_who_may_set_it():
 
 
 def test_every_task_has_its_options_and_every_session_says_whether_it_is_opt_in():
-    page = docgen.tasks_page(tasks.ns, CHECKOUT / "noxfile.py")
+    page = docgen.tasks_page(tasks.ns, CHECKOUT / docgen.SESSIONS)
     for name in tasks.ns.task_names:
         assert f"### `invoke {name}`" in page
     assert "| `--stage=VALUE`, `-s` | One of dev, test-qa, stage, prod. Default: dev. |" in page
     assert "| `--[no-]build`, `-b` |" in page  # a flag that is on by default
-    opt_in = [s.name for s in docgen.nox_sessions(CHECKOUT / "noxfile.py") if not s.default]
-    assert opt_in == ["cluster", "bench", "audit"]
+    opt_in = [s.name for s in docgen.nox_sessions(CHECKOUT / docgen.SESSIONS) if not s.default]
+    assert opt_in == ["cluster", "adopt", "bench", "audit"]
     assert "### `nox -s bench` (opt-in)" in page and "### `nox -s unit`\n" in page
 
 

@@ -54,7 +54,7 @@ def test_the_swarm_modules_are_marked_and_nox_runs_them_alone_after_the_rest():
     for name in ("test_swarm_deploy.py", "test_swarm_leave.py"):
         text = (CONFTEST.parent / name).read_text(encoding="utf-8")
         assert "pytestmark = [pytest.mark.integration, pytest.mark.swarm]" in text, name
-    noxfile = (CONFTEST.parents[2] / "noxfile.py").read_text(encoding="utf-8")
+    noxfile = (CONFTEST.parents[2] / "lifecycle" / "cli" / "sessions.py").read_text(encoding="utf-8")
     assert 'E2E_PHASES = (\n    ("-m", "not swarm"),\n' in noxfile
     assert '    ("-m", "swarm"),\n)' in noxfile, "the swarm tests alone, one at a time"
 

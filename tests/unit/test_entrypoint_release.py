@@ -50,3 +50,40 @@ def test_a_failing_release_command_stops_the_rest():
     done = release("createcachetable;fails now;clearsessions")
     assert done.returncode != 0
     assert done.stdout.splitlines() == ["python manage.py createcachetable", "python manage.py fails now"]
+
+
+MAIN = """set -Eeuo pipefail
+source "$1"
+python() { printf 'python %s\\n' "$*"; [[ "$*" != *fails* ]]; }
+wait_for_db() { echo "waited for the database"; }
+main "${@:2}"
+echo "not reached: release exits"
+"""
+
+
+def main(*argv: str, commands: str = "") -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "RELEASE_COMMANDS": commands}
+    return subprocess.run(
+        ["bash", "-c", MAIN, "entrypoint", str(ENTRYPOINT), *argv], env=env, capture_output=True, text=True,
+        timeout=30, check=False,
+    )  # fmt: skip
+
+
+def test_the_release_command_migrates_then_runs_the_release_commands_and_exits():
+    """What the swarm's migrate job runs (docker/stack.migrate.yaml: command ["release"]), as compose's start does."""
+    done = main("release", commands="createcachetable;clearsessions")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "python -",  # check_settings
+        "waited for the database",
+        "python manage.py migrate --noinput",
+        "python manage.py createcachetable",
+        "python manage.py clearsessions",
+    ]
+    assert "release: migrated, release commands run" in done.stderr
+
+
+def test_a_failing_release_command_fails_the_release():
+    done = main("release", commands="fails now")
+    assert done.returncode != 0
+    assert done.stdout.splitlines()[-1] == "python manage.py fails now"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import ipaddress
 import json
@@ -13,24 +14,58 @@ import pytest
 from tests.helpers import CHECKOUT
 
 
-@pytest.fixture(scope="module")
-def conf():
-    """The config module, loaded with a stand-in for gunicorn's logger class (gunicorn is in the images only)."""
+def load_conf():
+    """The config module, loaded with a stand-in for gunicorn's logger class (gunicorn is in the images only), which
+    records the requests it logs."""
     glogging = types.ModuleType("gunicorn.glogging")
-    glogging.Logger = type("Logger", (), {"access": lambda *args: None})
+    glogging.Logger = type("Logger", (), {"access": lambda self, resp, req, *args: logged_paths.append(req.path)})
     saved = {name: sys.modules.get(name) for name in ("gunicorn", "gunicorn.glogging")}
     sys.modules["gunicorn"], sys.modules["gunicorn.glogging"] = types.ModuleType("gunicorn"), glogging
     try:
         spec = importlib.util.spec_from_file_location("gunicorn_conf", CHECKOUT / "docker" / "gunicorn.conf.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        yield module
+        return module
     finally:
         for name, previous in saved.items():
             if previous is None:
                 sys.modules.pop(name, None)
             else:
                 sys.modules[name] = previous
+
+
+logged_paths: list[str] = []
+
+
+@pytest.fixture(scope="module")
+def conf():
+    return load_conf()
+
+
+@pytest.mark.parametrize(
+    ("health_path", "quiet", "logged"),
+    [
+        pytest.param(None, ["/health", "/health/"], ["/healthz", "/"], id="default /health"),
+        pytest.param("/healthz", ["/healthz", "/healthz/"], ["/health", "/"], id="HEALTH_PATH"),
+        pytest.param("/up/", ["/up", "/up/"], ["/health"], id="with its slash"),
+    ],
+)
+def test_the_access_log_leaves_out_the_health_checks_of_health_path(monkeypatch, health_path, quiet, logged):
+    monkeypatch.setenv("LOG_FORMAT", "text")  # gunicorn's own access line (the stand-in records it); JSON: below
+    if health_path:
+        monkeypatch.setenv("HEALTH_PATH", health_path)
+    else:
+        monkeypatch.delenv("HEALTH_PATH", raising=False)
+    logger = load_conf().QuietHealthCheckLogger()
+    logged_paths.clear()
+    for path in [*quiet, *logged]:
+        request = types.SimpleNamespace(path=path)
+        logger.access(None, request, {"HTTP_USER_AGENT": "lifecycle-healthcheck"}, datetime.timedelta(0))
+    person = {"HTTP_USER_AGENT": "curl"}
+    logger.access(None, types.SimpleNamespace(path=quiet[0]), person, datetime.timedelta(0))  # a person's: logged
+        None, types.SimpleNamespace(path=quiet[0]), {"HTTP_USER_AGENT": "curl"}, datetime.timedelta(0)
+    )  # a person's: logged
+    assert logged_paths == [*logged, quiet[0]]
 
 
 HEADER = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"

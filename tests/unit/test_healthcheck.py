@@ -45,3 +45,33 @@ def test_liveness_passes_a_working_server_whose_schema_is_behind(status, body, h
     finally:
         server.shutdown()
     assert (done.returncode == 0) == healthy, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("health_path", "healthy"),
+    [
+        pytest.param("/healthz", True, id="HEALTH_PATH set: asks that path"),
+        pytest.param(None, False, id="unset: asks /health, which this project does not answer"),
+    ],
+)
+def test_liveness_asks_the_projects_health_path(health_path, healthy):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            status, data = (200, b'{"status": "ok"}') if self.path == "/healthz" else (404, b"not found")
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {"PORT": str(server.server_port), **({"HEALTH_PATH": health_path} if health_path else {})}
+    try:
+        done = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=30,
+                              check=False)  # fmt: skip
+    finally:
+        server.shutdown()
+    assert (done.returncode == 0) == healthy, done.stdout + done.stderr

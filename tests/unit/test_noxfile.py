@@ -22,8 +22,8 @@ def listed() -> dict[str, bool]:
 def test_nox_runs_the_readme_test_command_by_default_and_lists_the_opt_in_sessions():
     sessions = listed()
     assert [name for name, selected in sessions.items() if selected] == ["lint", "unit", "qa", "e2e"]
-    assert [name for name, selected in sessions.items() if not selected] == ["cluster", "bench", "audit"]
+    assert [name for name, selected in sessions.items() if not selected] == ["cluster", "adopt", "bench", "audit"]
 
 
-def test_no_list_of_session_names_decides_the_default_set():
-    assert "nox.options.sessions" not in (CHECKOUT / "noxfile.py").read_text()
+def test_only_an_adopted_project_names_its_default_set_qa():
+    assert 'nox.options.sessions = ["qa"]' in (CHECKOUT / "lifecycle" / "cli" / "sessions.py").read_text()

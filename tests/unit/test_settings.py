@@ -470,13 +470,14 @@ def test_compose_yaml_gives_every_table_setting_a_default():
     assert bare == []
 
 
-DOCKERFILE_ARG = re.compile(r"^ARG ([A-Za-z_][A-Za-z0-9_]*)=(\S*)$", re.MULTILINE)
+DOCKERFILE_ARG = re.compile(r'^ARG ([A-Za-z_][A-Za-z0-9_]*)=("[^"\n]*"|\S*)$', re.MULTILINE)
 COMPOSE_BUILD_ARG = re.compile(r"^    ([A-Z_][A-Z0-9_]*): \$\{\1:-([^}$]*)\}$", re.MULTILINE)
 
 
 def dockerfile_defaults() -> dict[str, str]:
     paths = [CHECKOUT / "docker" / "Dockerfile", *sorted((CHECKOUT / "docker" / "offline").glob("*.Dockerfile"))]
-    return dict(found for path in paths for found in DOCKERFILE_ARG.findall(path.read_text()))
+    found = (match for path in paths for match in DOCKERFILE_ARG.findall(path.read_text()))
+    return {name: value.strip('"') for name, value in found}  # a quoted default holds spaces (a list)
 
 
 def test_dockerfile_arg_defaults_match_the_settings_table():

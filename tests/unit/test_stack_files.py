@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lifecycle.settings import DEFAULTS, LAYER_PARTS
+
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 
 
@@ -48,6 +50,24 @@ def test_the_migrate_job_runs_like_the_app():
     for key in ("read_only", "tmpfs", "cap_drop", "init", "networks"):
         assert MIGRATE[key] == APP[key], key
     assert MIGRATE["deploy"]["mode"] == "replicated-job"
+    # The entrypoint's `release`: migrate, then RELEASE_COMMANDS (tests/unit/test_entrypoint_release.py).
+    assert MIGRATE["command"] == ["release"]
+    assert MIGRATE["environment"]["RELEASE_COMMANDS"] == "${RELEASE_COMMANDS:-}"
+
+
+def test_the_containers_get_the_health_path_and_the_layer_switches_in_compose_and_the_stack():
+    """[tool.lifecycle]'s health-path and [tool.lifecycle.layer] reach every container that runs the project."""
+    names = ["HEALTH_PATH", *(f"LAYER_{part}" for part in LAYER_PARTS)]
+    for where, environment in [
+        ("compose prod", COMPOSE["prod"]["environment"]),
+        ("compose dev", COMPOSE["dev"]["environment"]),
+        ("compose test-qa", COMPOSE["test-qa"]["environment"]),
+        ("stack app", APP["environment"]),
+    ]:
+        assert {name: environment.get(name) for name in names} == {
+            name: f"${{{name}:-{DEFAULTS[name]}}}" for name in names
+        }, where
+    assert COMPOSE["proxy"]["environment"]["HEALTH_PATH"] == STACK["services"]["proxy"]["environment"]["HEALTH_PATH"]
 
 
 @pytest.mark.parametrize("key", ["test", "timeout", "retries"])

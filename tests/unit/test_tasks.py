@@ -8,6 +8,7 @@ import inspect
 import io
 import re
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,9 +16,9 @@ import pytest
 from invoke import Config, MockContext, Result
 from invoke.exceptions import Exit
 
-import tasks
 from lifecycle import deps, local, registry
-from lifecycle.settings import Settings, load_settings
+from lifecycle.cli import tasks
+from lifecycle.settings import ROOT, Settings, load_settings
 from lifecycle.stages import DEV, PROD, STAGES, Stage
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -47,6 +48,10 @@ def make_checkout(tmp_path, monkeypatch):
         (root / "django_site").mkdir(parents=True, exist_ok=True)
         (root / "manage.py").write_text("import sys\n")
         (root / "django_site" / "__init__.py").write_text("")
+        # Hash-locked, as django_site's are: the build copies them (lifecycle/projectlock.py), never compiles.
+        (root / "requirements").mkdir(exist_ok=True)
+        for lock in ("runtime.txt", "test.txt"):
+            shutil.copyfile(ROOT / "requirements" / lock, root / "requirements" / lock)
         environ = {"PROJ_NAME": "shop", **environ}
         LAST_CHECKOUT["project"] = load_settings(root=root, environ=environ).project_name
         monkeypatch.setattr(tasks, "load_settings", lambda: load_settings(root=root, environ=environ))
@@ -307,7 +312,7 @@ def test_up_test_qa_points_to_invoke_qa_and_runs_nothing(make_checkout):
 def test_up_prod_builds_then_waits_for_health_and_https(make_checkout, monkeypatch):
     settings = make_checkout(**SECRETS, HTTPS_PORT="8444")
     waited = []
-    monkeypatch.setattr(local, "wait_for_https", waited.append)
+    monkeypatch.setattr(local, "wait_for_https", lambda port, path: waited.append((port, path)))
     c = context()
     tasks.up(c, stage="prod", wait_timeout="60")
     assert stack_calls(c) == [
@@ -315,7 +320,7 @@ def test_up_prod_builds_then_waits_for_health_and_https(make_checkout, monkeypat
         build_argv(settings, "prod", "build", "prod"),
         compose_argv(settings, "prod", "up", "--detach", "--no-build", "--wait", "--wait-timeout", "60"),
     ]
-    assert waited == [8444]
+    assert waited == [(8444, "/health")]
     (up_env,) = [call.kwargs["env"] for call in c.run.call_args_list if " up --detach" in call.args[0]]
     tls_dir = settings.root / ".lifecycle" / "tls"
     assert (up_env["TLS_CERT_FILE"], up_env["TLS_KEY_FILE"]) == (
@@ -331,7 +336,7 @@ def test_up_prod_builds_then_waits_for_health_and_https(make_checkout, monkeypat
 def test_up_grants_test_databases_only_where_tests_run(make_checkout, monkeypatch, stage, expected):
     """docker/db-init grants the app user `test_*` databases only when the stage's env says so (issue 23)."""
     make_checkout(**SECRETS)
-    monkeypatch.setattr(local, "wait_for_https", lambda port: None)
+    monkeypatch.setattr(local, "wait_for_https", lambda port, path: None)
     c = context()
     tasks.up(c, stage=stage, build=False)
     (up_env,) = [call.kwargs["env"] for call in c.run.call_args_list if " up --detach" in call.args[0]]
@@ -556,7 +561,7 @@ def test_up_beside_a_healthy_db_starts_the_stage_alone_then_the_proxy(make_check
     """The everyday restart: compose's own wait would poll db's health, then everyone's, on half-second ticks."""
     settings = make_checkout(**SECRETS, HTTPS_PORT="8444")
     waited = []
-    monkeypatch.setattr(local, "wait_for_https", waited.append)
+    monkeypatch.setattr(local, "wait_for_https", lambda port, path: waited.append((port, path)))
     c = context({**owned(settings), **VOLUME_EXISTS, **RUNNING})
     tasks.up(c, stage="prod", build=False)
     assert stack_calls(c) == [
@@ -565,7 +570,7 @@ def test_up_beside_a_healthy_db_starts_the_stage_alone_then_the_proxy(make_check
         compose_argv(settings, "prod", "up", "--detach", "--no-build", "--no-deps", "proxy"),
     ]
     assert ["docker", "inspect", "--format", "{{json .State}}", "appid"] in commands(c)
-    assert waited == [8444]
+    assert waited == [(8444, "/health")]
 
 
 def test_up_beside_a_healthy_db_fails_with_the_logs_when_the_app_exits(make_checkout):
@@ -952,7 +957,7 @@ def test_dry_deps_lock_prints_one_uv_compile_per_lock_and_writes_nothing(make_ch
     argvs = commands(c)
     assert [argv[argv.index("--output-file") + 1] for argv in argvs] == [lock.output for lock in deps.LOCKS]
     assert all(argv[1:3] == ["--directory", str(settings.root)] for argv in argvs)
-    assert not (settings.root / "requirements").exists()
+    assert sorted(path.name for path in (settings.root / "requirements").iterdir()) == ["runtime.txt", "test.txt"]
 
 
 def test_clean_removes_the_sbom_images_reports_and_records(make_checkout):

@@ -1,0 +1,221 @@
+"""Nox sessions: `nox` runs lint, unit, qa and e2e in the suite's own checkout (the README's test command), qa in an
+adopted project; `nox --list` shows all, and the opt-in sessions declare themselves with `@nox.session(default=False)`.
+The project's noxfile.py imports this module (a shim; template/).
+
+Thin by design: the sessions sequence the shared core in `lifecycle/`, which builds every docker
+command as a list and prints it before it runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import nox
+
+from lifecycle import deps, registry
+from lifecycle.browser import ensure_chromium
+from lifecycle.commands import compose
+from lifecycle.context import Context
+from lifecycle.doctor import preflight
+from lifecycle.errors import EXPECTED_FAILURES
+from lifecycle.layout import is_suite_checkout, tools_lock
+from lifecycle.local import Local
+from lifecycle.runner import SubprocessRunner, interrupt_on_sigterm
+from lifecycle.settings import ENGINE_CACHE, ROOT, load_settings
+from lifecycle.stages import STAGES
+
+nox.needs_version = ">=2026.10.20"
+if not is_suite_checkout(ROOT):  # an adopted project has no suite tests: its own run in qa
+    nox.options.sessions = ["qa"]
+nox.options.reuse_venv = "yes"
+nox.options.error_on_external_run = True
+
+# SIGTERM (timeout(1), a cancelled CI job) cleans up as Ctrl-C does: the sessions that run in this process (qa, bench)
+# take down what they made; a pytest session's run gets PYTEST_SHUTDOWN to do the same (see tests/*/conftest.py).
+interrupt_on_sigterm()
+# nox passes SIGTERM on to pytest after interrupt_timeout and kills it terminate_timeout later: time for its fixtures
+# to remove their stacks, volumes and swarm mode (nox's defaults, under a second, would leave them behind).
+PYTEST_SHUTDOWN = {"interrupt_timeout": 5, "terminate_timeout": 300}
+TOOLS = tools_lock(ROOT)
+# e2e runs the non-swarm tests, then the swarm tests: leaving swarm mode restarts every container on a
+# user-defined network of the engine (lifecycle/commands/swarm.py), other tests' too. One at a time by default:
+# several modules share this checkout (an `invoke clean` in one removes another's reports and images), so two
+# workers are opt-in until they are split apart (docs/test-clock.md): `nox -s e2e -- -n 2 --dist loadgroup`.
+E2E_PHASES = (
+    ("-m", "not swarm"),
+    ("-m", "swarm"),
+)
+SHELL_SCRIPTS = [
+    "bash_files/entrypoint.sh",
+    "bash_files/file_env.sh",
+    "bash_files/qa.sh",
+    "scripts/bootstrap",
+    ".ci/run",
+    *(["template/.ci/run"] if (ROOT / "template" / ".ci" / "run").is_file() else []),  # what adopt writes
+    *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("docker/**/*.sh")),
+]
+WORKFLOWS = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob(".github/workflows/*.yml"))
+DOCKERFILES = ["docker/Dockerfile", *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("docker/offline/*.Dockerfile"))]
+
+
+def install_locked(session: nox.Session, lock: Path = TOOLS) -> None:
+    """Install a hash-locked requirements file: a tampered or unexpected download fails, naming the package."""
+    session.install("--require-hashes", "-r", str(lock))
+
+
+@contextmanager
+def session_errors(session: nox.Session) -> Iterator[None]:
+    """An expected failure (bad input, a failed command) fails the session with its one line."""
+    try:
+        yield
+    except EXPECTED_FAILURES as error:
+        session.error(str(error))
+
+
+def engine_local(session: nox.Session) -> Local:
+    """The shared core with a runner that prints each command, once docker and compose v2 answer."""
+    with session_errors(session):
+        local = Local(Context(load_settings(), SubprocessRunner()))
+        preflight(local.run, cache=local.settings.root / ENGINE_CACHE)
+    return local
+
+
+def generated_pages_stale() -> list[str]:
+    """docgen's line for each generated page (docs/settings.md, docs/tasks.md) that disagrees with the code."""
+    import docgen  # the task list comes from tasks.py, which needs invoke: only lint reads it
+    import tasks
+
+    return docgen.stale(tasks.ns, ROOT)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff (check and format), ShellCheck, hadolint, lock and generated-page freshness, actionlint, `docker compose
+    config` (the stages and the registry)."""
+    install_locked(session)
+    stale = deps.stale_locks() + generated_pages_stale()
+    if stale:
+        session.error("\n".join(stale))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("shellcheck", "--external-sources", *SHELL_SCRIPTS)
+    session.run("hadolint", *DOCKERFILES)
+    session.run("actionlint", *WORKFLOWS)
+    local = engine_local(session)
+    for stage in STAGES:
+        local.run(compose.config_argv(local.settings, stage), env=local.settings.env)
+    local.run(registry.compose_argv(local.settings, "config", "--quiet"), env=local.settings.env)
+
+
+@nox.session
+def unit(session: nox.Session) -> None:
+    """Host-side unit tests: command builders, zip, settings, decisions. No engine, seconds."""
+    install_locked(session)
+    session.run("pytest", "tests/unit", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def qa(session: nox.Session) -> None:
+    """Build test-qa and run the site's tests in it against a real database (posargs go to pytest).
+
+    Needs the Docker engine. Copies JUnit XML and coverage to reports/, exits with pytest's status, and
+    always tears down its containers, network and test volume (dumping ps and logs on failure).
+    """
+    with session_errors(session):
+        status = engine_local(session).qa(session.posargs)
+    if status:
+        session.error()  # the suite's last line already says pytest's status and where the reports are
+
+
+@nox.session
+def e2e(session: nox.Session) -> None:
+    """The lifecycle as a user runs it, plus image contracts and faults, with the real engine (minutes).
+
+    Runs tests/integration: zip, build stage and prod, up, /health and a write-then-read, down;
+    offline base images; what each image must and must not contain; faults and bad input; releases
+    and the registry; prod over HTTPS, in headless Chromium too (installed from Debian when missing).
+    """
+    install_locked(session)
+    try:
+        ensure_chromium(SubprocessRunner())  # the HTTPS browser test; installed once, when missing
+    except EXPECTED_FAILURES as error:
+        session.error(str(error))
+    failed = []
+    for phase in E2E_PHASES:  # both run; the session fails when either did
+        try:
+            session.run("pytest", "tests/integration", *phase, *session.posargs,
+                        env={"PYTHON_FOR_TASKS": sys.executable}, success_codes=[0, 5], **PYTEST_SHUTDOWN)  # fmt: skip
+        except nox.command.CommandFailed:
+            failed.append(" ".join(phase[:2]))
+    if failed:
+        session.error(f"e2e failed: {', '.join(failed)}")
+
+
+@nox.session(default=False)
+def cluster(session: nox.Session) -> None:
+    """A 3-node swarm on this machine: nodes, registry pulls, overlay DNS, a node dying under load, a rollback (~5 min).
+
+    Runs tests/cluster as root: three engines in network namespaces that the tests create and always remove
+    (invoke cluster.up/down). Not in the default set; .ci/run runs it right after. Writes reports/cluster.json.
+    """
+    install_locked(session)
+    session.run(
+        "pytest", "tests/cluster", *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable}, **PYTEST_SHUTDOWN
+    )
+
+
+@nox.session(default=False)
+def adopt(session: nox.Session) -> None:
+    """The whole lifecycle on real projects made at test time from the package index (~10 min; not in the default set).
+
+    Runs tests/adopt: `django-admin startproject` + `startapp`, `wagtail start`, `mezzanine-project`, each in a
+    temporary folder outside the checkout: adopt, bootstrap, prod over HTTPS, the project's tests in qa, media across
+    down/up, backup/restore, release, deploy on a single-node swarm (under /tmp/lifecycle-swarm.lock). .ci/run runs it
+    after the cluster session. Writes reports/adopt.json (times: the bench's adopt rows). ADOPT_PROJECTS=a,b picks.
+    """
+    install_locked(session)
+    session.run("pytest", "tests/adopt", *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable}, **PYTEST_SHUTDOWN)
+
+
+@nox.session(venv_backend="none", default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmark builds, image sizes, qa, start-up and serving against targets (~10+ min; not in the default set).
+
+    Runs under isolated settings (its own images, compose project, port and zip folder) and removes what it made.
+    Prints a table and writes reports/bench.json and reports/bench.md. Options after `--`: --runs N (medians of
+    N samples, default 3), --duration S (seconds per load run), --skip SECTION, --strict (exit 1 on a MISS).
+    """
+    from bench.main import run_bench  # only this session needs them
+    from bench.options import parse_options
+
+    options = parse_options(session.posargs)
+    local = engine_local(session)
+    with session_errors(session):
+        rows = run_bench(
+            local.settings, local.run, options.runs, ROOT / "reports", duration=options.duration, skip=options.skip
+        )
+    missed = [row.metric for row in rows if row.status == "MISS"]
+    if options.strict and missed:
+        session.error(f"{len(missed)} target(s) missed: {', '.join(missed)}")
+
+
+@nox.session(default=False)
+def audit(session: nox.Session) -> None:
+    """pip-audit of every lock against PyPI's vulnerability data (not in the default set; needs pypi.org).
+
+    When the service cannot be reached it says so in one line and fails, rather than passing unchecked; so does
+    any package it could not check (--strict).
+    """
+    probe = deps.audit_probe_url()
+    reason = deps.unreachable(probe)
+    if reason:
+        session.error(
+            f"audit: cannot reach PyPI's vulnerability data at {probe} ({reason}); check the network or proxy"
+        )
+    install_locked(session, ROOT / "requirements" / "audit.txt")
+    for lock in deps.LOCKS:  # --strict: a package that could not be audited fails the session too
+        session.run("pip-audit", "--strict", "--progress-spinner", "off", "--disable-pip", "--require-hashes",
+                    "-r", lock.output)  # fmt: skip

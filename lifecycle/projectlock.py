@@ -1,0 +1,277 @@
+"""The adopted project's dependencies as the images install them: hash-locked, from REQUIREMENTS/REQUIREMENTS_TEST.
+
+Every image installs with `--require-hashes`. A project's sources are usually not locked, so before a build the
+suite writes the locks the Dockerfile reads, `.lifecycle/build/locks/runtime.txt` and `test.txt` (the build
+context's only window into `.lifecycle/`, see .dockerignore):
+
+- a source that is one file already hash-locked (every requirement pinned `==` with `--hash`, as
+  django_site's `requirements/*.txt` are) and holds a MySQL driver, gunicorn and WhiteNoise is copied as it is;
+- anything else (plain `requirements.txt`, `-r` includes, `pyproject.toml`, `pyproject.toml[test]`) is compiled by
+  `uv pip compile --generate-hashes` for the images' Python, with `mysqlclient` added when no MySQL driver is
+  listed (and gunicorn and WhiteNoise, which the images serve with, when missing), and the test lock
+  constrained to the runtime lock's pins. A compiled lock records the digest of its inputs (the sources, what
+  they include, the Python version, what the suite adds): an unchanged input set is never compiled again (no
+  index needed), and a changed one is compiled with the last lock as uv's preference, so only what changed moves.
+
+The build key follows the locks (the Dockerfile COPYs them), so it follows the sources.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lifecycle import detect_deps
+from lifecycle.commands import uv
+from lifecycle.context import Context
+from lifecycle.errors import UserError
+from lifecycle.runner import Runner
+
+BUILD_DIR = Path(".lifecycle") / "build"  # what the suite stages for the image build (the context sees it)
+LOCK_DIR = BUILD_DIR / "locks"
+MYSQL_DRIVERS = ("mysqlclient", "pymysql")
+ADDED_DRIVER = "mysqlclient"  # what the images add to a project that lists no MySQL driver
+# What stage and prod run every project with: gunicorn (docker/gunicorn.conf.py) and WhiteNoise (the settings
+# layer's static files, LAYER_STATIC); added when the project does not list them.
+SERVER_TOOLS = ("gunicorn", "whitenoise")
+# What test-qa's entrypoint (bash_files/qa.sh) runs, per TEST_RUNNER, beside the project's test requirements.
+TEST_TOOLS = {"pytest": ("coverage", "pytest", "pytest-django"), "django": ("coverage",)}
+STAMP = "# inputs-sha256: "
+_EXTRA = re.compile(r"^(?P<file>[^\[]+)\[(?P<extra>[A-Za-z0-9._-]+)\]$")
+_PINNED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[^\]]*\])?==\S+")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One REQUIREMENTS item: a requirements file, or pyproject.toml with an optional extra (`pyproject.toml[test]`)."""
+
+    path: str
+    extra: str = ""
+
+    @classmethod
+    def parse(cls, item: str) -> Source:
+        match = _EXTRA.match(item)
+        return cls(match["file"], match["extra"]) if match else cls(item)
+
+    @property
+    def is_pyproject(self) -> bool:
+        return Path(self.path).name == "pyproject.toml"
+
+    def __str__(self) -> str:
+        return f"{self.path}[{self.extra}]" if self.extra else self.path
+
+
+def requirement_entries(text: str) -> list[str]:
+    """The requirement entries of a requirements file, continuation lines joined, comments and blank lines dropped;
+    option lines (`-r`, `--hash` alone, `-e`) are entries too."""
+    entries, current = [], ""
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
+        if line.endswith("\\"):
+            current += line[:-1].strip() + " "
+            continue
+        current += line
+        if current.strip():
+            entries.append(current.strip())
+        current = ""
+    if current.strip():
+        entries.append(current.strip())
+    return entries
+
+
+def is_hash_locked(text: str) -> bool:
+    """Every entry is `name==version` with at least one `--hash`, and nothing else (no include, no editable)."""
+    entries = requirement_entries(text)
+    return bool(entries) and all(_PINNED.match(entry) and "--hash=" in entry for entry in entries)
+
+
+def requirement_names(root: Path, sources: Sequence[Source]) -> set[str]:
+    """The normalised names of every requirement the sources list (with their -r/-c includes)."""
+    lines: list[str] = []
+    for source in sources:
+        if source.is_pyproject:
+            project = detect_deps.read_pyproject((root / source.path).parent).get("project", {})
+            lines += project.get("dependencies", [])
+            lines += project.get("optional-dependencies", {}).get(source.extra, []) if source.extra else []
+        else:
+            lines += detect_deps.requirement_lines((root / source.path).resolve())
+    return {detect_deps.requirement_name(line) for line in lines}
+
+
+def input_files(root: Path, sources: Sequence[Source]) -> list[Path]:
+    """The files the sources read: each source and, recursively, what it includes; a missing one is refused."""
+    found: list[Path] = []
+
+    def add(path: Path, named: str) -> None:
+        if path in found:
+            return
+        if not path.is_file():
+            raise UserError(f"{named} is missing; create it or fix requirements/requirements-test in [tool.lifecycle]")
+        found.append(path)
+        for included in detect_deps.includes(path):
+            add(included, str(included.relative_to(root) if included.is_relative_to(root) else included))
+
+    for source in sources:
+        add((root / source.path).resolve(), source.path)
+    return found
+
+
+def inputs_digest(root: Path, sources: Sequence[Source], added: Sequence[str], python_version: str) -> str:
+    digest = hashlib.sha256()
+    digest.update(f"python {python_version}\nsources {' '.join(map(str, sources))}\nadded {' '.join(added)}\n".encode())
+    for path in input_files(root, sources):
+        name = path.relative_to(root) if path.is_relative_to(root) else path
+        digest.update(f"{name}\n".encode() + path.read_bytes() + b"\n")
+    return digest.hexdigest()
+
+
+def recorded_digest(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return next((line[len(STAMP) :].strip() for line in lines if line.startswith(STAMP)), None)
+
+
+@dataclass(frozen=True)
+class LockPlan:
+    """How one lock is made: copied from a source that is already a lock, or compiled (with what is added)."""
+
+    name: str  # runtime or test
+    sources: tuple[Source, ...]
+    copy_from: str | None  # a hash-locked source file, copied as it is
+    added: tuple[str, ...]  # requirements the suite adds (mysqlclient, the test runner's tools)
+    constraints: str | None = None  # the runtime lock (test only)
+
+    @property
+    def output(self) -> Path:
+        return LOCK_DIR / f"{self.name}.txt"
+
+
+def plan_locks(
+    root: Path, requirements: Sequence[str], requirements_test: Sequence[str], runner: str
+) -> list[LockPlan]:
+    """The runtime and test locks' plans from the settings' REQUIREMENTS, REQUIREMENTS_TEST and TEST_RUNNER."""
+    runtime = tuple(map(Source.parse, requirements))
+    test = tuple(map(Source.parse, requirements_test))
+    if not runtime:
+        raise UserError("REQUIREMENTS is empty; list the project's dependency files in [tool.lifecycle] requirements")
+    names = requirement_names(root, runtime)
+    added = () if names & set(MYSQL_DRIVERS) else (ADDED_DRIVER,)
+    added += tuple(tool for tool in SERVER_TOOLS if tool not in names)
+
+    def single_lock(sources: tuple[Source, ...]) -> str | None:
+        if len(sources) != 1 or sources[0].is_pyproject:
+            return None
+        path = root / sources[0].path
+        return sources[0].path if path.is_file() and is_hash_locked(path.read_text(encoding="utf-8")) else None
+
+    runtime_copy = single_lock(runtime) if not added else None
+    plans = [LockPlan("runtime", runtime, runtime_copy, () if runtime_copy else added)]
+    test_names = requirement_names(root, (*runtime, *test))
+    tools = tuple(tool for tool in TEST_TOOLS[runner] if tool not in test_names)
+    test_copy = single_lock(test) if not added and not tools else None
+    if test_copy:
+        plans.append(LockPlan("test", test, test_copy, ()))
+    else:
+        # The test lock holds the runtime sources too (test-qa installs it alone over the runtime virtualenv).
+        plans.append(LockPlan("test", (*runtime, *test), None, (*added, *tools), str(LOCK_DIR / "runtime.txt")))
+    return plans
+
+
+def write_lock(
+    run: Runner,
+    root: Path,
+    plan: LockPlan,
+    python_version: str,
+    *,
+    dry: bool = False,
+    say: Callable[[str], None] = print,
+) -> bool:
+    """Make one lock as planned; True when it was (re)written, False when the one there is current."""
+    output = root / plan.output
+    if plan.copy_from:
+        source = root / plan.copy_from
+        if output.is_file() and output.read_bytes() == source.read_bytes():
+            return False
+        if not dry:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, output)
+        return True
+    digest = inputs_digest(root, plan.sources, plan.added, python_version)
+    if recorded_digest(output) == digest:
+        return False
+    added = LOCK_DIR / f"{plan.name}.added.in"
+    if not dry:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        (root / added).write_text("".join(f"{name}\n" for name in plan.added), encoding="utf-8")
+    say(f"lock: compiling {plan.output} from {', '.join(map(str, plan.sources))}" +
+        (f" (+ {', '.join(plan.added)})" if plan.added else ""))  # fmt: skip
+    inputs = [source.path for source in plan.sources] + ([str(added)] if plan.added else [])
+    extras = sorted({source.extra for source in plan.sources if source.extra})
+    argv = uv.compile_project_lock(
+        root, inputs, str(plan.output), python_version, extras=extras, constraints=plan.constraints
+    )
+    result = run(argv, warn=True, capture=True)
+    if dry:
+        return True
+    if not result.ok:
+        last = (result.stderr.strip().splitlines() or ["uv pip compile failed"])[-1]
+        reason = last.strip().lstrip("\u2570\u2500\u25b6\u00d7 ").strip()  # the tree uv draws its reasons in
+        raise UserError(f"the {plan.name} requirements do not resolve: {reason}; fix {plan.sources[0]}")
+    text = output.read_text(encoding="utf-8")
+    output.write_text(stamped(text, digest), encoding="utf-8")
+    return True
+
+
+def stamped(text: str, digest: str) -> str:
+    lines = [line for line in text.splitlines() if not line.startswith(STAMP)]
+    header = 2 if lines and lines[0].startswith("# This file was autogenerated by uv") else 0
+    return "\n".join([*lines[:header], STAMP + digest, *lines[header:]]) + "\n"
+
+
+def ensure_locks(
+    run: Runner,
+    root: Path,
+    values: Mapping[str, str],
+    *,
+    dry: bool = False,
+    say: Callable[[str], None] = print,
+) -> list[Path]:
+    """Write the runtime and test locks the image build reads (see the module docstring); returns their paths."""
+    plans = plan_locks(root, values["REQUIREMENTS"].split(), values["REQUIREMENTS_TEST"].split(), values["TEST_RUNNER"])
+    for plan in plans:
+        write_lock(run, root, plan, values["PY_VERSION"], dry=dry, say=say)
+    return [root / plan.output for plan in plans]
+
+
+def stage_locks(ctx: Context) -> list[Path]:
+    """ensure_locks for a sequencer: the context's checkout, settings, runner, dry-run flag and voice."""
+    settings = ctx.settings
+    return ensure_locks(ctx.run, settings.root, settings.values, dry=ctx.dry, say=ctx.say)
+
+
+TESTS_DIR = BUILD_DIR / "tests"
+
+
+def stage_tests(root: Path, code_root: Path, paths: Sequence[str]) -> list[str]:
+    """Mirror TESTS (paths in PROJECT_DIR: test folders, pytest's configuration) into .lifecycle/build/tests/, which
+    test-qa copies over the code; returns what was staged. A path that is not there is refused, naming it."""
+    target = root / TESTS_DIR
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for relative in paths:
+        source = code_root / relative
+        if Path(relative).is_absolute() or ".." in Path(relative).parts or not source.exists():
+            raise UserError(f"TESTS path {relative!r} is not in {code_root}; fix tests in [tool.lifecycle]")
+        destination = target / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, destination, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache"))
+        else:
+            shutil.copy2(source, destination)
+    return list(paths)

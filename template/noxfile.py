@@ -1,0 +1,1 @@
+../noxfile.py
