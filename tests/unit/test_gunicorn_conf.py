@@ -63,8 +63,6 @@ def test_the_access_log_leaves_out_the_health_checks_of_health_path(monkeypatch,
         logger.access(None, request, {"HTTP_USER_AGENT": "lifecycle-healthcheck"}, datetime.timedelta(0))
     person = {"HTTP_USER_AGENT": "curl"}
     logger.access(None, types.SimpleNamespace(path=quiet[0]), person, datetime.timedelta(0))  # a person's: logged
-        None, types.SimpleNamespace(path=quiet[0]), {"HTTP_USER_AGENT": "curl"}, datetime.timedelta(0)
-    )  # a person's: logged
     assert logged_paths == [*logged, quiet[0]]
 
 
