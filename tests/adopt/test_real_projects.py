@@ -36,7 +36,10 @@ pytestmark = pytest.mark.integration
 
 REPORT = SUITE / "reports" / "adopt.json"
 SWARM_LOCK = Path("/tmp/lifecycle-swarm.lock")
-SELECTED = [n for n in os.environ.get("ADOPT_PROJECTS", ",".join(MAKERS)).split(",") if n]
+# Mezzanine 6.1.1 imports `imp`, which Python 3.12 removed: it builds but cannot start on the images' Python, so it
+# runs only when named (ADOPT_PROJECTS=mezzanine), to see that failure; docs/adopt.md says so.
+DEFAULT_PROJECTS = [name for name in MAKERS if name != "mezzanine"]
+SELECTED = [n for n in os.environ.get("ADOPT_PROJECTS", ",".join(DEFAULT_PROJECTS)).split(",") if n]
 
 
 def free_port() -> int:
