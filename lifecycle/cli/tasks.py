@@ -21,8 +21,22 @@ from invoke.runners import Local as InvokeLocal
 
 from lifecycle import adopt as adopting
 from lifecycle import cluster as cluster_core
+from lifecycle import (
+    cluster_layout,
+    deps,
+    drill,
+    maintenance,
+    offline,
+    pitr,
+    provenance,
+    retention,
+    sbom,
+    signing,
+    tls,
+    tracing,
+    wheel,
+)
 from lifecycle import deploy as swarm_deploy
-from lifecycle import deps, drill, maintenance, offline, pitr, provenance, retention, sbom, signing, tls, tracing, wheel
 from lifecycle import doctor as doctor_checks
 from lifecycle import jobs as scheduled
 from lifecycle import registry as local_registry
@@ -539,7 +553,7 @@ def deps_upgrade(c, package=None):
 
 def cluster_ops(c) -> cluster_core.ClusterOps:
     ctx = context(c)
-    return cluster_core.ClusterOps(cluster_core.plan(ctx.settings), ctx)
+    return cluster_core.ClusterOps(cluster_layout.plan(ctx.settings), ctx)
 
 
 @task(name="up")
