@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle import deps
-from lifecycle.commands.audit import pip_audit_argv, security_updates_argv
+from lifecycle.commands.audit import SCRIPT, pip_audit_argv, security_updates_argv
 from lifecycle.context import Context
 
 PIP_AUDIT = Path(".nox") / "audit" / "bin" / "pip-audit"  # in the checkout, once `nox -s audit` ran
@@ -64,7 +64,8 @@ def last_words(text: str) -> str:
 
 def debian_check(ctx: Context, image: str) -> Gate:
     mirror = ctx.settings.typed("DEBIAN_SECURITY_MIRROR")
-    done = ctx.run(security_updates_argv(image, mirror), warn=True, capture=True)
+    script = (ctx.settings.root / SCRIPT).read_text(encoding="utf-8")
+    done = ctx.run(security_updates_argv(image, mirror, script), warn=True, capture=True)
     if not done.ok:
         why = last_words(done.stderr or done.stdout)
         return Gate(unchecked=(f"Debian security updates (the mirror {mirror} could not be read: {why})",))

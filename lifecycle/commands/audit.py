@@ -7,15 +7,15 @@ from pathlib import Path
 
 from lifecycle.commands.docker import docker_argv
 
-SCRIPT = Path(__file__).resolve().parents[2] / "docker" / "security-updates.sh"
+SCRIPT = Path("docker") / "security-updates.sh"  # in the project (the suite's checkout, or an adopted one's docker/)
 
 
-def security_updates_argv(image: str, mirror: str) -> list[str]:
+def security_updates_argv(image: str, mirror: str, script: str) -> list[str]:
     """`docker run` of the security-updates script inside the image: root (apt reads its lists) but no capabilities,
-    the image's entrypoint skipped, removed afterwards."""
+    the image's entrypoint skipped, removed afterwards; `script` is SCRIPT's text."""
     return docker_argv(
         "run", "--rm", "--user", "0", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true",
-        "--entrypoint", "sh", image, "-c", SCRIPT.read_text(encoding="utf-8"), "security-updates", mirror,
+        "--entrypoint", "sh", image, "-c", script, "security-updates", mirror,
     )  # fmt: skip
 
 

@@ -11,14 +11,15 @@ from lifecycle.commands import audit
 from lifecycle.context import Context
 from lifecycle.runner import Result
 from lifecycle.vulns import Gate
+from tests.helpers import CHECKOUT
 from tests.helpers.recording import RecordingRunner
 
 APT_LINES = "libzstd1 1.5.7+dfsg-1 1.5.7+dfsg-1+deb13u1\npasswd 1:4.17.4-2 1:4.17.4-2+deb13u1\n"
 
 
 def test_the_debian_check_runs_the_script_in_the_image_as_root_without_capabilities():
-    argv = audit.security_updates_argv("shop:stage", "http://deb.debian.org/debian-security")
-    script = audit.SCRIPT.read_text(encoding="utf-8")
+    script = (CHECKOUT / audit.SCRIPT).read_text(encoding="utf-8")
+    argv = audit.security_updates_argv("shop:stage", "http://deb.debian.org/debian-security", script)
     assert argv == [
         "docker", "run", "--rm", "--user", "0", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true",
         "--entrypoint", "sh", "shop:stage", "-c", script, "security-updates", "http://deb.debian.org/debian-security",
@@ -45,8 +46,15 @@ def test_pending_debian_updates_are_read_from_the_scripts_lines(stdout, found):
     assert vulns.parse_debian(stdout) == found
 
 
+def with_script(settings):
+    """The project's copy of the security-updates script, which the check reads from the project (docker/)."""
+    (settings.root / audit.SCRIPT).parent.mkdir(parents=True, exist_ok=True)
+    (settings.root / audit.SCRIPT).write_text((CHECKOUT / audit.SCRIPT).read_text(encoding="utf-8"), encoding="utf-8")
+    return settings
+
+
 def test_an_unreadable_security_mirror_is_not_checked_rather_than_clean(make_settings):
-    settings = make_settings(DEBIAN_SECURITY_MIRROR="http://127.0.0.1:9/debian-security")
+    settings = with_script(make_settings(DEBIAN_SECURITY_MIRROR="http://127.0.0.1:9/debian-security"))
     run = RecordingRunner(default=Result(100, "", "E: Some index files failed to download.\n"))
     gate = vulns.debian_check(Context(settings, run), "sha256:abc")
     assert gate.findings == () and not gate.clean
@@ -58,7 +66,8 @@ def test_an_unreadable_security_mirror_is_not_checked_rather_than_clean(make_set
 
 
 def test_pending_debian_updates_are_findings(make_settings):
-    gate = vulns.debian_check(Context(make_settings(), RecordingRunner(default=Result(0, APT_LINES))), "sha256:abc")
+    settings = with_script(make_settings())
+    gate = vulns.debian_check(Context(settings, RecordingRunner(default=Result(0, APT_LINES))), "sha256:abc")
     assert len(gate.findings) == 2 and gate.unchecked == ()
 
 
