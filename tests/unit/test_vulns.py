@@ -160,3 +160,11 @@ def test_many_findings_name_the_first_few_and_count_the_rest():
         "8 known vulnerabilities (p0 1 -> 2 (Debian security), p1 1 -> 2 (Debian security), "
         "p2 1 -> 2 (Debian security), p3 1 -> 2 (Debian security), p4 1 -> 2 (Debian security), 3 more)"
     )
+
+
+def test_a_project_without_the_audit_lock_is_not_checked_rather_than_failing(make_settings):
+    """An adopted project has no requirements/audit.txt: the Python check says it did not run, in one line."""
+    gate = vulns.python_check(Context(make_settings(), RecordingRunner()))
+    assert gate.findings == () and gate.unchecked == (
+        "Python advisories (pip-audit is not installed; run nox -s audit once)",
+    )
