@@ -52,11 +52,10 @@ from lifecycle.commands.sql import (
     swap_sql,
 )
 from lifecycle.confirm import confirm_project
-from lifecycle.context import Context
+from lifecycle.context import Context, UsesContext
 from lifecycle.errors import UserError
 from lifecycle.probes import ServiceContainer, service_container, volume_exists
-from lifecycle.runner import CommandFailed, Runner, Streams
-from lifecycle.settings import Settings
+from lifecycle.runner import CommandFailed
 from lifecycle.stages import DEV, STAGES, Stage
 
 APP_SERVICES = tuple(stage.service for stage in STAGES if stage.serves_http)  # they run manage.py
@@ -108,30 +107,11 @@ def running_containers(ps_output: str) -> Running:
 
 # ----------------------------------------------------------------------------------------- the database
 @dataclass
-class Database:
+class Database(UsesContext):
     """The app database of this checkout's running `db` service."""
 
     ctx: Context
     _tools: DbTools | None = None
-
-    @property
-    def settings(self) -> Settings:
-        return self.ctx.settings
-
-    @property
-    def run(self) -> Runner:
-        return self.ctx.run
-
-    @property
-    def streams(self) -> Streams:
-        return self.ctx.streams
-
-    @property
-    def dry(self) -> bool:
-        return self.ctx.dry
-
-    def say(self, message: str) -> None:
-        self.ctx.say(message)
 
     @property
     def folder(self) -> Path:

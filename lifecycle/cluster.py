@@ -57,7 +57,7 @@ from lifecycle.commands.netns import (
     swarm_init,
     umount_lazy,
 )
-from lifecycle.context import Context
+from lifecycle.context import Context, UsesContext
 from lifecycle.errors import UserError
 from lifecycle.hostprocess import (
     alive,
@@ -72,7 +72,7 @@ from lifecycle.hostprocess import (
     read_pid,
     stop_process,
 )
-from lifecycle.runner import Runner, spawn
+from lifecycle.runner import spawn
 
 ENGINE_DEADLINE = 60  # seconds for an engine to answer on its socket
 READY_DEADLINE = 90  # seconds for every node to be Ready in the swarm
@@ -85,20 +85,9 @@ def timed_out(what: str, deadline: float) -> str:
 
 
 @dataclass
-class ClusterOps:
+class ClusterOps(UsesContext):
     cluster: Cluster
     ctx: Context
-
-    @property
-    def run(self) -> Runner:
-        return self.ctx.run
-
-    @property
-    def dry(self) -> bool:
-        return self.ctx.dry
-
-    def say(self, message: str) -> None:
-        self.ctx.say(message)
 
     def wait_until(self, probe: Callable[[], bool], deadline: float, what: str) -> float:
         """Seconds until probe() held; a UserError naming `what` after `deadline` seconds."""

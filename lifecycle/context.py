@@ -2,8 +2,9 @@
 
 `Local`, `Database`, `Deployer`, `ClusterOps` and the release functions each take one `Context`, built once per
 front end (tasks.py's `context()`, the noxfile, the bench); a new capability starts from it, not from a copy of
-how another one holds its settings and runner. `wait_until` is the one deadline loop: it asks the context's
-clock, so a unit test drives it without sleeping.
+how another one holds its settings and runner. `UsesContext` is how a sequencer class holds it: one
+`ctx` attribute, and `settings`, `run`, `dry`, `streams` and `say` read through it. `wait_until` is the one
+deadline loop: it asks the context's clock, so a unit test drives it without sleeping.
 """
 
 from __future__ import annotations
@@ -54,6 +55,31 @@ class Context:
         self, condition: Callable[[], T], deadline: float, interval: float, timeout_message: str | None
     ) -> T | None:
         return wait_until(condition, deadline, interval, timeout_message, self.clock)
+
+
+class UsesContext:
+    """A sequencer that holds one `ctx`: its settings, runner, dry-run flag, streams and output read through it."""
+
+    ctx: Context
+
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
+
+    @property
+    def run(self) -> Runner:
+        return self.ctx.run
+
+    @property
+    def dry(self) -> bool:
+        return self.ctx.dry
+
+    @property
+    def streams(self) -> Streams:
+        return self.ctx.streams
+
+    def say(self, message: str) -> None:
+        self.ctx.say(message)
 
 
 def wait_until(

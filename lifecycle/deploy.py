@@ -25,7 +25,7 @@ from pathlib import Path
 from lifecycle import deploylock, maintenance, media, offline, probes, provenance, signing, tls
 from lifecycle.commands import swarm
 from lifecycle.confirm import confirm_project
-from lifecycle.context import Context
+from lifecycle.context import Context, UsesContext
 from lifecycle.errors import UserError
 from lifecycle.release import ReleaseLog
 from lifecycle.runner import Runner
@@ -99,20 +99,8 @@ def progress_line(state: swarm.ServiceState, tasks: list[swarm.Task], image: str
 
 
 @dataclass
-class Deployer:
+class Deployer(UsesContext):
     ctx: Context
-
-    @property
-    def settings(self) -> Settings:
-        return self.ctx.settings
-
-    @property
-    def run(self) -> Runner:
-        return self.ctx.run
-
-    @property
-    def dry(self) -> bool:
-        return self.ctx.dry
 
     @property
     def stack(self) -> str:
@@ -121,9 +109,6 @@ class Deployer:
     @property
     def app(self) -> str:
         return swarm.service_name(self.stack, "app")
-
-    def say(self, message: str) -> None:
-        self.ctx.say(message)
 
     @property
     def lock(self) -> deploylock.DeployLock:

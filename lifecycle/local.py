@@ -32,7 +32,7 @@ from lifecycle.buildinputs import CERTS_DIR, git_metadata, sync_certs
 from lifecycle.commands import compose, dbclient, docker
 from lifecycle.confirm import confirm_project
 from lifecycle.container_env import container_env_items
-from lifecycle.context import Context
+from lifecycle.context import Context, UsesContext
 from lifecycle.dbserver import ServerGuard
 from lifecycle.errors import CommandFailed, UserError
 from lifecycle.health import DB_DENIED, container_verdict, db_verdict
@@ -48,7 +48,7 @@ from lifecycle.probes import (
     superseded_builds,
     volume_exists,
 )
-from lifecycle.runner import Runner, Streams, piped_input, stdin_is_open, stdin_is_terminal
+from lifecycle.runner import piped_input, stdin_is_open, stdin_is_terminal
 from lifecycle.settings import Settings
 from lifecycle.stages import STAGES, TEST_QA, Stage
 from lifecycle.tls import wait_for_https
@@ -102,31 +102,12 @@ class Debugger(Enum):
         return (cls.WAIT if wait else cls.LISTEN) if debug else None
 
 
-class Local:
+class Local(UsesContext):
     """The compose lifecycle of one checkout, sequenced over a `Context`."""
 
     def __init__(self, ctx: Context) -> None:
         # Every compose call of the stack needs SECRETS_DIR, and the files in it (lifecycle/secretfiles.py).
         self.ctx = ctx.override(**secretfiles.prepare(ctx.settings, write=not ctx.dry))
-
-    @property
-    def settings(self) -> Settings:
-        return self.ctx.settings
-
-    @property
-    def run(self) -> Runner:
-        return self.ctx.run
-
-    @property
-    def dry(self) -> bool:
-        return self.ctx.dry
-
-    @property
-    def streams(self) -> Streams:
-        return self.ctx.streams
-
-    def say(self, message: str) -> None:
-        self.ctx.say(message)
 
     # ------------------------------------------------------------------------------------------ zip
     def zip(self) -> codezip.ZipResult | None:

@@ -22,9 +22,8 @@ from pathlib import Path
 
 from lifecycle import private
 from lifecycle.commands import haproxy
-from lifecycle.context import Context
+from lifecycle.context import Context, UsesContext
 from lifecycle.errors import UserError
-from lifecycle.runner import Runner
 from lifecycle.settings import Settings
 
 MAINTENANCE_ACL = "virt@maintenance.acl"
@@ -124,20 +123,8 @@ class State:
 
 # ------------------------------------------------------------------------------------------ sequencing
 @dataclass
-class Maintenance:
+class Maintenance(UsesContext):
     ctx: Context
-
-    @property
-    def settings(self) -> Settings:
-        return self.ctx.settings
-
-    @property
-    def run(self) -> Runner:
-        return self.ctx.run
-
-    @property
-    def dry(self) -> bool:
-        return self.ctx.dry
 
     def proxies(self, target: str | None = None) -> dict[str, list[str]]:
         """Running proxy containers per target (compose prod, the swarm stack's on this node)."""
@@ -195,7 +182,7 @@ class Maintenance:
         state = State.read(self.settings.root, target)
         if state.on and not self.dry:
             self.apply(self.proxies(target).get(target, []), True, state.allow)
-            self.ctx.say(f"maintenance is still on (since {state.since}): invoke maintenance.off ends it")
+            self.say(f"maintenance is still on (since {state.since}): invoke maintenance.off ends it")
 
     def status(self) -> dict[str, bool]:
         """Per target with a running proxy: whether maintenance is on in every one of its containers."""

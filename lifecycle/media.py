@@ -26,9 +26,9 @@ from pathlib import Path
 from lifecycle import private
 from lifecycle.commands import docker
 from lifecycle.commands.media import MOUNT, helper_argv
-from lifecycle.context import Context
+from lifecycle.context import Context, UsesContext
 from lifecycle.errors import UserError
-from lifecycle.runner import CHUNK, Runner, Streams
+from lifecycle.runner import CHUNK
 from lifecycle.settings import Settings
 
 MEDIA_ROOT = f"{MOUNT}/current"
@@ -131,25 +131,10 @@ def empty_archive() -> bytes:
 
 # ------------------------------------------------------------------------------------------- the sequencer
 @dataclass
-class Media:
+class Media(UsesContext):
     """The media volume of this checkout's compose project, for db.backup and db.restore."""
 
     ctx: Context
-
-    @property
-    def settings(self) -> Settings:
-        return self.ctx.settings
-
-    @property
-    def run(self) -> Runner:
-        return self.ctx.run
-
-    @property
-    def streams(self) -> Streams:
-        return self.ctx.streams
-
-    def say(self, message: str) -> None:
-        self.ctx.say(message)
 
     @property
     def on(self) -> bool:

@@ -18,10 +18,9 @@ from dataclasses import asdict, dataclass, field
 
 from lifecycle import backup_file, deploylock, maintenance, tls
 from lifecycle.commands import docker, haproxy, openssl, swarm
-from lifecycle.context import Context
+from lifecycle.context import Context, UsesContext
 from lifecycle.release import ReleaseLog
-from lifecycle.runner import Result, Runner
-from lifecycle.settings import Settings
+from lifecycle.runner import Result
 
 PROBE_SECONDS = 1.5  # each probe's deadline: the whole report stays under 2 s
 CERT_WARN_DAYS = 14
@@ -216,17 +215,9 @@ def report(facts: Facts, now: dt.datetime) -> list[Line]:
 
 # ------------------------------------------------------------------------------------------ probing
 @dataclass
-class Status:
+class Status(UsesContext):
     ctx: Context
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
-
-    @property
-    def settings(self) -> Settings:
-        return self.ctx.settings
-
-    @property
-    def run(self) -> Runner:
-        return self.ctx.run
 
     def probe(self, argv: list[str]) -> Result:
         return self.run(argv, warn=True, capture=True, timeout=PROBE_SECONDS)
