@@ -150,7 +150,7 @@ def lock_all(
         raise UserError(f"{upgrade_package} is in no lock; add it to a requirements/*.in, then run invoke deps.lock")
     changes = {}
     for lock in LOCKS:
-        run(uv.compile_lock(root, lock.source, lock.output, lock.python_version, upgrade_all=upgrade_all,
+        run(uv.compile_lock(root, [lock.source], lock.output, lock.python_version, upgrade_all=upgrade_all,
                             upgrade_package=upgrade_package))  # fmt: skip
         if dry:
             continue

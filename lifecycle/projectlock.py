@@ -41,6 +41,7 @@ SERVER_TOOLS = ("gunicorn", "whitenoise")
 # What test-qa's entrypoint (bash_files/qa.sh) runs, per TEST_RUNNER, beside the project's test requirements.
 TEST_TOOLS = {"pytest": ("coverage", "pytest", "pytest-django"), "django": ("coverage",)}
 STAMP = "# inputs-sha256: "
+BUILD_COMMAND = "invoke build"  # what an adopted project's lock header tells the reader to run: the build compiles it
 _EXTRA = re.compile(r"^(?P<file>[^\[]+)\[(?P<extra>[A-Za-z0-9._-]+)\]$")
 _PINNED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[^\]]*\])?==\S+")
 
@@ -212,8 +213,14 @@ def write_lock(
         (f" (+ {', '.join(plan.added)})" if plan.added else ""))  # fmt: skip
     inputs = [source.path for source in plan.sources] + ([str(added)] if plan.added else [])
     extras = sorted({source.extra for source in plan.sources if source.extra})
-    argv = uv.compile_project_lock(
-        root, inputs, str(plan.output), python_version, extras=extras, constraints=plan.constraints
+    argv = uv.compile_lock(
+        root,
+        inputs,
+        str(plan.output),
+        python_version,
+        compile_command=BUILD_COMMAND,
+        extras=extras,
+        constraints=plan.constraints,
     )
     result = run(argv, warn=True, capture=True)
     if dry:

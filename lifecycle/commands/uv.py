@@ -9,6 +9,7 @@ into a lock's annotations are the same in every checkout.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 LOCK_COMMAND = "invoke deps.lock"  # what a lock's header tells the reader to run
@@ -22,20 +23,24 @@ def uv_binary() -> str:
 
 def compile_lock(
     root: Path,
-    source: str,
+    sources: Sequence[str],
     output: str,
     python_version: str,
     *,
+    compile_command: str = LOCK_COMMAND,
     upgrade_all: bool = False,
     upgrade_package: str | None = None,
+    extras: Sequence[str] = (),
+    constraints: str | None = None,
 ) -> list[str]:
-    """`uv pip compile` of one `.in` into its hash-locked `.txt`.
+    """`uv pip compile` of dependency sources (`.in` files, requirements files, pyproject.toml) into one
+    hash-locked `.txt`: the suite's own locks (lifecycle/deps.py) and an adopted project's (lifecycle/projectlock.py).
 
     Universal (markers instead of this host's platform) for a fixed Python version, so the host's own
     Python never changes the result; the existing lock is uv's preference, so only `--upgrade*` moves a pin.
     System certificates (`--system-certs`) so a TLS-intercepting proxy the host trusts works as for pip.
+    `compile_command` is what the lock's header tells the reader to run.
     """
-    upgrade = ["--upgrade"] * upgrade_all + (["--upgrade-package", upgrade_package] if upgrade_package else [])
     return [
         uv_binary(),
         "--directory",
@@ -50,9 +55,12 @@ def compile_lock(
         python_version,
         "--generate-hashes",
         "--custom-compile-command",
-        LOCK_COMMAND,
-        *upgrade,
-        source,
+        compile_command,
+        *["--upgrade"] * upgrade_all,
+        *(["--upgrade-package", upgrade_package] if upgrade_package else []),
+        *[flag for extra in extras for flag in ("--extra", extra)],
+        *(["--constraint", constraints] if constraints else []),
+        *sources,
         "--output-file",
         output,
     ]
@@ -74,39 +82,4 @@ def build_wheel(source: Path, out_dir: Path, build_constraints: Path) -> list[st
         "--out-dir",
         str(out_dir),
         str(source),
-    ]
-
-
-def compile_project_lock(
-    root: Path,
-    sources: list[str],
-    output: str,
-    python_version: str,
-    *,
-    extras: list[str] | tuple[str, ...] = (),
-    constraints: str | None = None,
-) -> list[str]:
-    """`uv pip compile` of an adopted project's dependency sources (requirements files, pyproject.toml) into the
-    hash-locked lock the images install (lifecycle/projectlock.py): universal for the images' Python, the existing
-    lock as preference, so an unchanged source set resolves to the same pins."""
-    return [
-        uv_binary(),
-        "--directory",
-        str(root),
-        "--system-certs",
-        "--no-python-downloads",
-        "pip",
-        "compile",
-        "--quiet",
-        "--universal",
-        "--python-version",
-        python_version,
-        "--generate-hashes",
-        "--custom-compile-command",
-        "invoke build",
-        *[flag for extra in extras for flag in ("--extra", extra)],
-        *(["--constraint", constraints] if constraints else []),
-        *sources,
-        "--output-file",
-        output,
     ]

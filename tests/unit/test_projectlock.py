@@ -102,8 +102,10 @@ def test_bad_sources_are_one_line(tmp_path, requirements, message):
 
 
 def test_compile_argv_is_universal_hash_locked_for_the_images_python():
-    argv = uv.compile_project_lock(Path("/co"), ["pyproject.toml", "x.in"], "out.txt", "3.13", extras=["test"],
-                                   constraints="runtime.txt")  # fmt: skip
+    argv = uv.compile_lock(
+        Path("/co"), ["pyproject.toml", "x.in"], "out.txt", "3.13",
+        compile_command=projectlock.BUILD_COMMAND, extras=["test"], constraints="runtime.txt",
+    )  # fmt: skip
     assert argv[1:] == [
         "--directory", "/co", "--system-certs", "--no-python-downloads", "pip", "compile", "--quiet", "--universal",
         "--python-version", "3.13", "--generate-hashes", "--custom-compile-command", "invoke build",
