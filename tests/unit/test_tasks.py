@@ -18,6 +18,11 @@ from invoke.exceptions import Exit
 
 from lifecycle import deps, local, registry
 from lifecycle.cli import tasks
+from lifecycle.cli.tasks import checkout as checkout_tasks
+from lifecycle.cli.tasks import common
+from lifecycle.cli.tasks import operate as operate_tasks
+from lifecycle.cli.tasks import release as release_tasks
+from lifecycle.cli.tasks import suite as suite_tasks
 from lifecycle.settings import ROOT, Settings, load_settings
 from lifecycle.stages import DEV, PROD, STAGES, Stage
 
@@ -37,7 +42,7 @@ SECRETS = {"DJANGO_SECRET_KEY": "k", "DB_PASSWORD": "p", "DB_ROOT_PASSWORD": "r"
 
 @pytest.fixture
 def make_checkout(tmp_path, monkeypatch):
-    """`make_checkout(**environ)`: a minimal tmp checkout that `tasks.load_settings` resolves to.
+    """`make_checkout(**environ)`: a minimal tmp checkout that `common.load_settings` resolves to.
 
     APP_PORT counts as free, whatever listens on this machine (tests that need it taken patch it again).
     """
@@ -54,7 +59,7 @@ def make_checkout(tmp_path, monkeypatch):
             shutil.copyfile(ROOT / "requirements" / lock, root / "requirements" / lock)
         environ = {"PROJ_NAME": "shop", **environ}
         LAST_CHECKOUT["project"] = load_settings(root=root, environ=environ).project_name
-        monkeypatch.setattr(tasks, "load_settings", lambda: load_settings(root=root, environ=environ))
+        monkeypatch.setattr(common, "load_settings", lambda: load_settings(root=root, environ=environ))
         return load_settings(root=root, environ=environ)
 
     return make
@@ -144,7 +149,7 @@ def stack_calls(c: MockContext) -> list[list[str]]:
 def test_build_prod_without_cache_runs_the_exact_compose_build(make_checkout):
     settings = make_checkout()
     c = context()
-    tasks.build(c, stage="prod", no_cache=True)
+    checkout_tasks.build(c, stage="prod", no_cache=True)
     expected = build_with_sbom(settings, "prod", "--no-cache")
     # The first build knows no SBOM yet: once it is copied out, prod is built again (from cache) with its label.
     assert compose_calls(c) == [expected, build_argv(settings, "prod", "build", "prod")]
@@ -168,7 +173,7 @@ def sbom_context(image_id: str) -> MockContext:
 def test_build_copies_the_sbom_to_reports_and_labels_the_image_with_its_sha256(make_checkout):
     settings = make_checkout()
     c = sbom_context("sha256:one")
-    tasks.build(c, stage="prod")
+    checkout_tasks.build(c, stage="prod")
     assert (settings.root / "reports" / "sbom-prod.json").read_text() == SBOM_DOCUMENT
     labelled = c.run.call_args_list[commands(c).index(build_argv(settings, "prod", "build", "prod"))]
     assert labelled.kwargs["env"]["SBOM_SHA256"] == hashlib.sha256(SBOM_DOCUMENT.encode()).hexdigest()
@@ -176,9 +181,9 @@ def test_build_copies_the_sbom_to_reports_and_labels_the_image_with_its_sha256(m
 
 def test_a_rebuild_with_the_same_sbom_image_is_one_build_and_copies_nothing(make_checkout):
     settings = make_checkout()
-    tasks.build(sbom_context("sha256:one"), stage="prod")
+    checkout_tasks.build(sbom_context("sha256:one"), stage="prod")
     c = sbom_context("sha256:one")
-    tasks.build(c, stage="prod")
+    checkout_tasks.build(c, stage="prod")
     assert compose_calls(c) == [build_with_sbom(settings, "prod")]
     assert c.run.call_args_list[commands(c).index(build_with_sbom(settings, "prod"))].kwargs["env"][
         "SBOM_SHA256"] == hashlib.sha256(SBOM_DOCUMENT.encode()).hexdigest()  # fmt: skip
@@ -187,10 +192,10 @@ def test_a_rebuild_with_the_same_sbom_image_is_one_build_and_copies_nothing(make
 
 def test_a_new_sbom_image_is_copied_out_again(make_checkout):
     settings = make_checkout()
-    tasks.build(sbom_context("sha256:one"), stage="prod")
+    checkout_tasks.build(sbom_context("sha256:one"), stage="prod")
     (settings.root / "reports" / "sbom-prod.json").write_text("old")
     c = sbom_context("sha256:two")
-    tasks.build(c, stage="prod")
+    checkout_tasks.build(c, stage="prod")
     assert (settings.root / "reports" / "sbom-prod.json").read_text() == SBOM_DOCUMENT
     assert compose_calls(c) == [build_with_sbom(settings, "prod")]  # same document, same label: no relabel
 
@@ -198,7 +203,7 @@ def test_a_new_sbom_image_is_copied_out_again(make_checkout):
 def test_build_runs_preflight_first_and_checks_the_base_image(make_checkout):
     make_checkout()
     c = context()
-    tasks.build(c, stage="dev")
+    checkout_tasks.build(c, stage="dev")
     argvs = commands(c)
     assert argvs[:2] == list(PREFLIGHT)
     assert ["docker", "image", "inspect", "--format", "{{.Id}}", "python:3.12-slim"] in argvs
@@ -207,7 +212,7 @@ def test_build_runs_preflight_first_and_checks_the_base_image(make_checkout):
 def test_build_dev_does_not_zip(make_checkout):
     settings = make_checkout()
     c = context()
-    tasks.build(c)
+    checkout_tasks.build(c)
     assert compose_calls(c) == [build_with_sbom(settings, "dev")]
     assert not settings.zip_path.exists()
 
@@ -216,7 +221,7 @@ def test_build_unknown_stage_exits_with_one_line_and_builds_nothing(make_checkou
     settings = make_checkout()
     c = context()
     with pytest.raises(Exit) as error:
-        tasks.build(c, stage="qa")
+        checkout_tasks.build(c, stage="qa")
     assert (error.value.message, error.value.code) == (UNKNOWN_STAGE, 1)
     assert compose_calls(c) == []
     assert "build" not in [word for argv in commands(c) for word in argv]
@@ -228,7 +233,7 @@ def test_build_refuses_when_the_engine_is_down(make_checkout):
     settings = make_checkout()
     c = context({r"docker version ": Result(exited=1)})
     with pytest.raises(Exit) as error:
-        tasks.build(c, stage="prod")
+        checkout_tasks.build(c, stage="prod")
     assert error.value.message.startswith("error: the Docker engine is not reachable (docker version failed); ")
     assert "\n" not in error.value.message
     assert commands(c) == list(PREFLIGHT)
@@ -239,7 +244,7 @@ def test_build_with_a_missing_base_image_that_cannot_be_pulled_exits(make_checko
     make_checkout()
     c = context({r"docker image inspect ": Result(exited=1), r"docker pull ": Result(exited=1)})
     with pytest.raises(Exit) as error:
-        tasks.build(c, stage="dev")
+        checkout_tasks.build(c, stage="dev")
     assert error.value.message.startswith("error: base image python:3.12-slim is neither present nor pullable")
     assert compose_calls(c) == []
 
@@ -250,7 +255,7 @@ def test_build_with_a_missing_base_image_that_cannot_be_pulled_exits(make_checko
 def test_down_runs_compose_down_keeping_volumes(make_checkout):
     settings = make_checkout()
     c = context()
-    tasks.down(c)
+    checkout_tasks.down(c)
     assert compose_calls(c) == [compose_argv(settings, "*", "down", "--remove-orphans")]
 
 
@@ -259,7 +264,7 @@ def test_down_volumes_without_yes_and_no_terminal_exits_and_removes_nothing(make
     monkeypatch.setattr("sys.stdin", io.StringIO())  # not a terminal
     c = context()
     with pytest.raises(Exit) as error:
-        tasks.down(c, volumes=True)
+        checkout_tasks.down(c, volumes=True)
     assert error.value.message == (
         f"error: --volumes deletes the database of {settings.project_name}; add --yes to confirm (nothing was changed)"
     )
@@ -270,7 +275,7 @@ def test_down_volumes_without_yes_and_no_terminal_exits_and_removes_nothing(make
 def test_down_volumes_with_yes_and_no_backup_deletes_the_volume_and_says_so(make_checkout, capsys):
     settings = make_checkout()
     c = context(VOLUME_EXISTS)
-    tasks.down(c, volumes=True, yes=True, no_backup=True)
+    checkout_tasks.down(c, volumes=True, yes=True, no_backup=True)
     assert compose_calls(c) == [compose_argv(settings, "*", "down", "--remove-orphans", "--volumes")]
     assert "safety backup skipped (--no-backup)" in capsys.readouterr().err
 
@@ -279,7 +284,7 @@ def test_down_volumes_backs_up_first_and_a_failed_backup_deletes_nothing(make_ch
     settings = make_checkout()
     c = context({r"docker compose .* up --detach --wait db": Result(exited=1), **VOLUME_EXISTS})
     with pytest.raises(Exit):
-        tasks.down(c, volumes=True, yes=True)
+        checkout_tasks.down(c, volumes=True, yes=True)
     assert compose_argv(settings, "*", "up", "--detach", "--wait", "db") in compose_calls(c)
     assert not [argv for argv in compose_calls(c) if "down" in argv]
 
@@ -291,7 +296,7 @@ def test_up_prod_without_secret_key_exits_and_runs_nothing(make_checkout):
     settings = make_checkout()
     c = context()
     with pytest.raises(Exit) as error:
-        tasks.up(c, stage="prod")
+        checkout_tasks.up(c, stage="prod")
     assert "DJANGO_SECRET_KEY" in error.value.message
     assert error.value.message.startswith("error: prod needs DJANGO_SECRET_KEY, DB_PASSWORD, DB_ROOT_PASSWORD; ")
     assert commands(c) == list(PREFLIGHT)  # only the read-only probes
@@ -302,7 +307,7 @@ def test_up_test_qa_points_to_invoke_qa_and_runs_nothing(make_checkout):
     make_checkout()
     c = context()
     with pytest.raises(Exit) as error:
-        tasks.up(c, stage="test-qa")
+        checkout_tasks.up(c, stage="test-qa")
     assert error.value.message == (
         "error: test-qa runs the tests and exits, it is not a service to keep up; use invoke qa"
     )
@@ -314,7 +319,7 @@ def test_up_prod_builds_then_waits_for_health_and_https(make_checkout, monkeypat
     waited = []
     monkeypatch.setattr(local, "wait_for_https", lambda port, path: waited.append((port, path)))
     c = context()
-    tasks.up(c, stage="prod", wait_timeout="60")
+    checkout_tasks.up(c, stage="prod", wait_timeout="60")
     assert stack_calls(c) == [
         build_with_sbom(settings, "prod"),
         build_argv(settings, "prod", "build", "prod"),
@@ -338,7 +343,7 @@ def test_up_grants_test_databases_only_where_tests_run(make_checkout, monkeypatc
     make_checkout(**SECRETS)
     monkeypatch.setattr(local, "wait_for_https", lambda port, path: None)
     c = context()
-    tasks.up(c, stage=stage, build=False)
+    checkout_tasks.up(c, stage=stage, build=False)
     (up_env,) = [call.kwargs["env"] for call in c.run.call_args_list if " up --detach" in call.args[0]]
     assert up_env["DB_TEST_DATABASES"] == expected
 
@@ -347,7 +352,7 @@ def test_qa_grants_test_databases_in_its_throwaway_database(make_checkout):
     make_checkout()
     c = context()
     with contextlib.suppress(Exit):
-        tasks.qa(c)
+        checkout_tasks.qa(c)
     (db_env,) = [call.kwargs["env"] for call in c.run.call_args_list if " up --detach --wait db" in call.args[0]]
     assert db_env["DB_TEST_DATABASES"] == "yes"
 
@@ -355,7 +360,7 @@ def test_qa_grants_test_databases_in_its_throwaway_database(make_checkout):
 def test_up_no_build_skips_the_build(make_checkout):
     settings = make_checkout()
     c = context()
-    tasks.up(c, stage="dev", build=False)
+    checkout_tasks.up(c, stage="dev", build=False)
     assert stack_calls(c) == [
         compose_argv(settings, "dev", "up", "--detach", "--no-build", "--wait", "--wait-timeout", "180")
     ]
@@ -366,7 +371,7 @@ def test_up_with_app_port_taken_by_something_else_exits_before_building(make_che
     monkeypatch.setattr(local, "port_is_free", lambda port: port != 8123)
     c = context()
     with pytest.raises(Exit) as error:
-        tasks.up(c, stage="dev")
+        checkout_tasks.up(c, stage="dev")
     assert error.value.message.startswith("error: 127.0.0.1:8123 (APP_PORT) is already in use; ")
     assert docker_ps_calls(c) == [service_ps_argv(settings, "dev")]
     assert compose_calls(c) == []
@@ -377,7 +382,7 @@ def test_up_with_app_port_taken_by_this_stage_goes_ahead(make_checkout, monkeypa
     settings = make_checkout()
     monkeypatch.setattr(local, "port_is_free", lambda port: False)
     c = context({r"docker ps .*service=dev": Result("0123abcd shop:dev running\n")})
-    tasks.up(c, stage="dev", build=False)
+    checkout_tasks.up(c, stage="dev", build=False)
     assert stack_calls(c)[-1] == compose_argv(
         settings, "dev", "up", "--detach", "--no-build", "--wait", "--wait-timeout", "180"
     )
@@ -387,7 +392,7 @@ def test_up_that_never_gets_healthy_shows_logs_and_exits(make_checkout):
     settings = make_checkout()
     c = context({r"docker compose .* up ": Result(exited=1)})
     with pytest.raises(Exit) as error:
-        tasks.up(c, stage="dev", build=False)
+        checkout_tasks.up(c, stage="dev", build=False)
     assert error.value.message == (
         "error: dev did not come up healthy (deadline 180s); see the logs above (invoke logs)"
     )
@@ -400,7 +405,7 @@ def test_up_that_never_gets_healthy_shows_logs_and_exits(make_checkout):
 def test_manage_runs_a_one_off_container_with_the_split_command(make_checkout):
     settings = make_checkout(**SECRETS)
     c = context()
-    tasks.manage(c, "migrate --plan", stage="prod")
+    checkout_tasks.manage(c, "migrate --plan", stage="prod")
     expected = compose_argv(
         settings, "prod", "run", "--rm", "--no-TTY", "prod", "python", "manage.py", "migrate", "--plan"
     )
@@ -412,7 +417,7 @@ def test_manage_unknown_stage_exits(make_checkout):
     make_checkout()
     c = context()
     with pytest.raises(Exit) as error:
-        tasks.manage(c, "migrate", stage="qa")
+        checkout_tasks.manage(c, "migrate", stage="qa")
     assert error.value.message == UNKNOWN_STAGE
     assert compose_calls(c) == []
 
@@ -420,14 +425,14 @@ def test_manage_unknown_stage_exits(make_checkout):
 def test_compose_passthrough_keeps_project_file_and_profile(make_checkout):
     settings = make_checkout()
     c = context()
-    tasks.compose_passthrough(c, "config --services", stage="stage")
+    checkout_tasks.compose_passthrough(c, "config --services", stage="stage")
     assert compose_calls(c) == [compose_argv(settings, "stage", "config", "--services")]
 
 
 def test_logs_of_one_service_followed(make_checkout):
     settings = make_checkout()
     c = context()
-    tasks.logs(c, service="db", follow=True)
+    checkout_tasks.logs(c, service="db", follow=True)
     assert compose_calls(c) == [compose_argv(settings, "*", "logs", "--no-color", "--tail", "200", "--follow", "db")]
 
 
@@ -438,7 +443,7 @@ def test_qa_failure_keeps_reports_tears_down_and_exits_with_pytests_status(make_
     settings = make_checkout()
     c = context({r"docker compose .* run ": Result(exited=3)})
     with pytest.raises(Exit) as error:
-        tasks.qa(c, pytest_args="-k health")
+        checkout_tasks.qa(c, pytest_args="-k health")
     assert error.value.code == 3
     project = f"{settings.project_name}-qa"
     argvs = commands(c)
@@ -463,7 +468,7 @@ def test_qa_failure_keeps_reports_tears_down_and_exits_with_pytests_status(make_
 def test_dry_build_writes_no_files(make_checkout):
     settings = make_checkout()
     c = context(dry=True)
-    tasks.build(c, stage="prod")
+    checkout_tasks.build(c, stage="prod")
     assert build_with_sbom(settings, "prod") in commands(c)
     assert not settings.zip_path.exists()
     assert not settings.zip_path.parent.exists()
@@ -475,29 +480,29 @@ def test_dry_build_writes_no_files(make_checkout):
 def test_dry_build_skips_preflight(make_checkout):
     make_checkout()
     c = context({r"docker version ": Result(exited=1)}, dry=True)
-    tasks.build(c, stage="dev")
+    checkout_tasks.build(c, stage="dev")
     assert [argv for argv in commands(c) if argv[:2] == ["docker", "version"]] == []
 
 
 def test_dry_zip_writes_nothing(make_checkout):
     settings = make_checkout()
-    tasks.zip(context(dry=True))
+    checkout_tasks.zip(context(dry=True))
     assert not settings.zip_path.parent.exists()
 
 
 def test_zip_writes_the_zip(make_checkout):
     settings = make_checkout()
     c = context()
-    tasks.zip(c)
+    checkout_tasks.zip(c)
     assert settings.zip_path.is_file()
     assert commands(c) == []  # no engine needed
 
 
 def test_dry_clean_removes_no_files(make_checkout):
     settings = make_checkout()
-    tasks.zip(context())
+    checkout_tasks.zip(context())
     c = context(dry=True)
-    tasks.clean(c)
+    checkout_tasks.clean(c)
     assert settings.zip_path.is_file()
     assert settings.zip_path.with_name("Project_playground.manifest.json").is_file()
     removals = [argv[3:] for argv in commands(c) if argv[:3] == ["docker", "image", "rm"]]
@@ -509,7 +514,7 @@ def test_up_no_build_refuses_an_image_this_checkout_has_not_built(make_checkout)
     settings = make_checkout()
     c = context({r"docker image inspect --format '\{\{.Id\}\}'": Result(exited=1)})
     with pytest.raises(Exit) as error:
-        tasks.up(c, stage="dev", build=False)
+        checkout_tasks.up(c, stage="dev", build=False)
     assert error.value.message == (
         f"error: {settings.project_name}:dev is not built yet; run invoke up --stage dev without --no-build"
     )
@@ -523,7 +528,7 @@ def test_two_checkouts_of_one_proj_name_build_and_run_images_of_their_own_names(
     other = load_settings(root=tmp_path / "other", environ={"PROJ_NAME": "shop"})
     assert one.image(DEV) != other.image(DEV) and one.release_repository == other.release_repository
     c = context({r"docker image inspect --format '\{\{.Id\}\}'": Result(exited=1)})
-    tasks.clean(c)
+    checkout_tasks.clean(c)
     inspected = {argv[-1] for argv in commands(c) if argv[:3] == ["docker", "image", "inspect"]}
     assert not any(image.startswith(other.project_name) for image in inspected)
     assert {one.image(stage) for stage in STAGES} <= inspected
@@ -533,7 +538,7 @@ def test_up_with_a_new_db_volume_starts_everything_in_one_wait(make_checkout):
     """A new volume is initialised with the current credentials: nothing to watch for."""
     settings = make_checkout()
     c = context({**owned(settings), r"docker volume inspect ": Result(exited=1)})
-    tasks.up(c, stage="dev", build=False)
+    checkout_tasks.up(c, stage="dev", build=False)
     assert stack_calls(c) == up_argvs(settings, "dev")[-1:]
     assert ["docker", "volume", "inspect", "--format", "{{.Name}}", f"{settings.project_name}_db-data"] in commands(c)
 
@@ -542,7 +547,7 @@ def test_up_says_at_once_when_the_database_refuses_the_password(make_checkout):
     settings = make_checkout()
     c = context({**VOLUME_EXISTS, r"docker inspect --format '\{\{json .State\}\}'": Result(DENIED_DB)})
     with pytest.raises(Exit) as error:
-        tasks.up(c, stage="dev", build=False, wait_timeout="600")
+        checkout_tasks.up(c, stage="dev", build=False, wait_timeout="600")
     assert error.value.message == (
         "error: the database refuses the app's login (Access denied): its volume was initialised with another "
         "DB_PASSWORD (or DB_USER); put the old value back in .env, or start over with invoke down --volumes (it "
@@ -563,7 +568,7 @@ def test_up_beside_a_healthy_db_starts_the_stage_alone_then_the_proxy(make_check
     waited = []
     monkeypatch.setattr(local, "wait_for_https", lambda port, path: waited.append((port, path)))
     c = context({**owned(settings), **VOLUME_EXISTS, **RUNNING})
-    tasks.up(c, stage="prod", build=False)
+    checkout_tasks.up(c, stage="prod", build=False)
     assert stack_calls(c) == [
         compose_argv(settings, "prod", "up", "--detach", "--no-build", "db"),
         compose_argv(settings, "prod", "up", "--detach", "--no-build", "--no-deps", "prod"),
@@ -579,7 +584,7 @@ def test_up_beside_a_healthy_db_fails_with_the_logs_when_the_app_exits(make_chec
     c = context({**owned(settings), **VOLUME_EXISTS, **RUNNING,
                  r"docker inspect --format '\{\{json .State\}\}' appid": Result(exited)})  # fmt: skip
     with pytest.raises(Exit) as error:
-        tasks.up(c, stage="dev", build=False)
+        checkout_tasks.up(c, stage="dev", build=False)
     assert error.value.message.startswith("error: dev did not come up healthy")
     assert compose_argv(settings, "*", "logs", "--no-color", "--tail", "40") in compose_calls(c)
 
@@ -597,7 +602,7 @@ def test_up_records_the_db_server_only_when_the_record_would_change(make_checkou
         r"docker compose .* exec .*VERSION": Result("8.4.3\n"),
     }
     c = context({**owned(settings), **VOLUME_EXISTS, **RUNNING, **db_answers})
-    tasks.up(c, stage="dev", build=False)
+    checkout_tasks.up(c, stage="dev", build=False)
     assert any("LIFECYCLE_DB_SERVER=" in " ".join(argv) for argv in commands(c)) is written
 
 
@@ -605,7 +610,7 @@ def test_up_refuses_a_malformed_container_setting_before_building(make_checkout)
     settings = make_checkout(DJANGO_LOG_LEVEL="LOUD")
     c = context()
     with pytest.raises(Exit) as error:
-        tasks.up(c, stage="dev")
+        checkout_tasks.up(c, stage="dev")
     assert error.value.message.startswith("error: DJANGO_LOG_LEVEL='LOUD' is not one of: DEBUG, INFO, WARNING")
     assert compose_calls(c) == []
     assert not settings.zip_path.exists()
@@ -614,7 +619,7 @@ def test_up_refuses_a_malformed_container_setting_before_building(make_checkout)
 def test_manage_passes_env_and_never_shows_a_secret_value(make_checkout):
     settings = make_checkout()
     c = context(owned(settings))
-    tasks.manage(
+    checkout_tasks.manage(
         c,
         "createsuperuser --noinput",
         env=["DJANGO_SUPERUSER_USERNAME=admin", "DJANGO_SUPERUSER_PASSWORD=s3cr3t-pw", "PROJ_NAME"],
@@ -642,7 +647,7 @@ def test_manage_refuses_a_bad_env_and_runs_nothing(make_checkout, env, message):
     make_checkout()
     c = context()
     with pytest.raises(Exit) as error:
-        tasks.manage(c, "check", env=env)
+        checkout_tasks.manage(c, "check", env=env)
     assert error.value.message == message
     assert compose_calls(c) == []
 
@@ -651,7 +656,7 @@ def test_manage_dbshell_points_to_the_task_that_has_a_client(make_checkout):
     make_checkout()
     c = context()
     with pytest.raises(Exit) as error:
-        tasks.manage(c, "dbshell")
+        checkout_tasks.manage(c, "dbshell")
     assert error.value.message == (
         "error: the app images have no database client, so dbshell cannot run there; use invoke db.shell"
     )
@@ -661,7 +666,7 @@ def test_manage_dbshell_points_to_the_task_that_has_a_client(make_checkout):
 def test_manage_builds_a_missing_image_with_its_zip_first(make_checkout):
     settings = make_checkout(**SECRETS)
     c = context({r"docker image inspect --format '\{\{.Id\}\}' " + re.escape(settings.image(PROD)): Result(exited=1)})
-    tasks.manage(c, "check", stage="prod")
+    checkout_tasks.manage(c, "check", stage="prod")
     calls = compose_calls(c)
     assert calls[0] == build_with_sbom(settings, "prod")
     assert calls[-1] == compose_argv(
@@ -674,7 +679,7 @@ def test_manage_passes_the_commands_exit_status(make_checkout):
     settings = make_checkout()
     c = context({**owned(settings), r"docker compose .* run ": Result(exited=3)})
     with pytest.raises(Exit) as error:
-        tasks.manage(c, "check")
+        checkout_tasks.manage(c, "check")
     assert error.value.code == 3
 
 
@@ -683,7 +688,7 @@ def test_shell_without_a_terminal_refuses_in_one_line(make_checkout, monkeypatch
     monkeypatch.setattr("sys.stdin", io.StringIO())
     c = context()
     with pytest.raises(Exit) as error:
-        tasks.shell(c)
+        checkout_tasks.shell(c)
     assert error.value.message == (
         "error: invoke shell needs a terminal; without one, run a command: invoke shell --command 'CMD'"
     )
@@ -694,12 +699,12 @@ def test_shell_without_a_terminal_refuses_in_one_line(make_checkout, monkeypatch
 def test_down_and_clean_work_with_stdin_closed_or_redirected(make_checkout, monkeypatch, stdin):
     settings = make_checkout()
     monkeypatch.setattr("sys.stdin", stdin)
-    tasks.down(context())
+    checkout_tasks.down(context())
     c = context()
-    tasks.clean(c)
+    checkout_tasks.clean(c)
     assert compose_calls(c) == [compose_argv(settings, "*", "down", "--remove-orphans")]
     with pytest.raises(Exit) as error:  # nobody can type the project name: --volumes needs --yes
-        tasks.down(context(), volumes=True)
+        checkout_tasks.down(context(), volumes=True)
     assert "add --yes to confirm (nothing was changed)" in error.value.message
 
 
@@ -708,7 +713,7 @@ def test_shell_command_without_a_terminal_runs_without_tty(make_checkout, monkey
     settings = make_checkout()
     monkeypatch.setattr("sys.stdin", stdin)
     c = context()
-    tasks.shell(c, stage="prod", command="ls -l /app", env=["A=1"])
+    checkout_tasks.shell(c, stage="prod", command="ls -l /app", env=["A=1"])
     assert compose_calls(c) == [
         compose_argv(settings, "prod", "exec", "--no-TTY", "--env", "A=1", "prod", "bash", "-c", "ls -l /app")
     ]
@@ -723,7 +728,7 @@ def test_clean_removes_the_images_of_this_checkouts_names_that_are_present(make_
         r"docker image inspect ": Result(exited=1),  # the rest: not built
     }
     c = context(answers)
-    tasks.clean(c)
+    checkout_tasks.clean(c)
     assert [argv for argv in commands(c) if argv[:3] == ["docker", "image", "rm"]] == [
         ["docker", "image", "rm", settings.image(DEV)]
     ]
@@ -731,8 +736,8 @@ def test_clean_removes_the_images_of_this_checkouts_names_that_are_present(make_
 
 def test_dry_up_and_qa_say_what_they_would_do_never_what_happened(make_checkout, capsys):
     make_checkout(**SECRETS)
-    tasks.up(context(dry=True), stage="prod")
-    tasks.qa(context(dry=True))
+    checkout_tasks.up(context(dry=True), stage="prod")
+    checkout_tasks.qa(context(dry=True))
     err = capsys.readouterr().err
     assert "dry run: would wait until db and prod are healthy, then serve https://127.0.0.1:8443/" in err
     assert "dry run: would run pytest in test-qa and copy its reports to " in err
@@ -751,7 +756,7 @@ def test_dry_up_refuses_prod_on_a_missing_or_default_secret_and_writes_nothing(m
     settings = make_checkout(**environ)
     c = context(dry=True)
     with pytest.raises(Exit) as error:
-        tasks.up(c, stage="prod")
+        checkout_tasks.up(c, stage="prod")
     assert error.value.message.startswith(f"error: {named}")
     assert "\n" not in error.value.message
     assert not commands(c)
@@ -761,7 +766,7 @@ def test_dry_up_refuses_prod_on_a_missing_or_default_secret_and_writes_nothing(m
 def test_failing_qa_says_pytests_status_once(make_checkout, capsys):
     make_checkout()
     with pytest.raises(Exit) as error:
-        tasks.qa(context({r"docker compose .* run ": Result(exited=2)}))
+        checkout_tasks.qa(context({r"docker compose .* run ": Result(exited=2)}))
     assert (error.value.code, error.value.message) == (2, None)
     assert capsys.readouterr().err.count("pytest exited 2") == 1
 
@@ -818,10 +823,10 @@ def test_every_task_has_a_summary_and_states_each_default(name):
 
 def test_registry_down_volumes_without_yes_and_no_terminal_deletes_nothing(make_checkout, monkeypatch):
     make_checkout()
-    monkeypatch.setattr(tasks, "terminal_prompt", lambda: None)
+    monkeypatch.setattr(release_tasks, "terminal_prompt", lambda: None)
     c = context()
     with pytest.raises(Exit) as error:
-        tasks.registry_down(c, volumes=True)
+        release_tasks.registry_down(c, volumes=True)
     assert "--volumes deletes every pushed image of" in error.value.message
     assert compose_calls(c) == []
 
@@ -829,7 +834,7 @@ def test_registry_down_volumes_without_yes_and_no_terminal_deletes_nothing(make_
 def test_registry_down_keeps_the_volume(make_checkout):
     settings = make_checkout()
     c = context()
-    tasks.registry_down(c)
+    release_tasks.registry_down(c)
     assert compose_calls(c) == [registry.down_argv(settings)]
 
 
@@ -838,20 +843,20 @@ def test_release_of_a_stage_that_is_not_shipped_exits_before_anything_runs(make_
     make_checkout()
     c = context()
     with pytest.raises(Exit) as error:
-        tasks.release(c, stage=stage)
+        release_tasks.release(c, stage=stage)
     assert error.value.message.startswith("error: only stage and prod are released")
     assert commands(c) == list(PREFLIGHT)
 
 
 def test_releases_with_none_recorded_says_how_to_make_one(make_checkout, capsys):
     make_checkout()
-    tasks.releases(context())
+    release_tasks.releases(context())
     assert "invoke release --stage stage" in capsys.readouterr().out
 
 
 def test_tls_trust_prints_the_curl_line_with_the_generated_ca(make_checkout, capsys):
     settings = make_checkout(HTTPS_PORT="8444")
-    tasks.tls_trust(context())
+    operate_tasks.tls_trust(context())
     ca = settings.root / ".lifecycle" / "tls" / "ca.crt"
     assert f"curl --cacert {ca} https://127.0.0.1:8444/" in capsys.readouterr().out
 
@@ -865,7 +870,7 @@ def test_clean_removes_the_local_release_tags_too(make_checkout):
         owned_release_tags: Result(settings.project_name + "\n"),
         r"docker image inspect ": Result(exited=1),
     })  # fmt: skip
-    tasks.clean(c)
+    checkout_tasks.clean(c)
     removed = ["127.0.0.1:5401/shop:prod", "127.0.0.1:5401/shop:prod-0123456789ab"]
     removals = [argv[3:] for argv in commands(c) if argv[:3] == ["docker", "image", "rm"]]
     assert removals == [removed]
@@ -880,7 +885,7 @@ def test_clean_removes_the_proj_name_images_this_checkout_built_before_images_we
         r"docker image inspect .* shop:dev$": Result("shop-0therc0d\n"),  # another checkout's
         r"docker image inspect ": Result(exited=1),
     })  # fmt: skip
-    tasks.clean(c)
+    checkout_tasks.clean(c)
     assert [argv[3:] for argv in commands(c) if argv[:3] == ["docker", "image", "rm"]] == [["shop:prod"]]
 
 
@@ -903,7 +908,7 @@ def debug_up_argv(settings: Settings, *wait: str) -> list[str]:
 def test_up_debug_adds_the_debug_file_and_passes_the_mode(make_checkout, flags, mode, wait):
     settings = make_checkout()
     c = context()
-    tasks.up(c, stage="dev", build=False, debug=True, **flags)
+    checkout_tasks.up(c, stage="dev", build=False, debug=True, **flags)
     expected = debug_up_argv(settings, *wait)
     assert stack_calls(c) == [expected]
     assert c.run.call_args_list[commands(c).index(expected)].kwargs["env"]["DEBUGPY"] == mode
@@ -920,7 +925,7 @@ def test_up_debug_refuses_what_it_cannot_do_before_building(make_checkout, stage
     make_checkout(**SECRETS)
     c = context()
     with pytest.raises(Exit) as error:
-        tasks.up(c, stage=stage, **flags)
+        checkout_tasks.up(c, stage=stage, **flags)
     assert (error.value.message, error.value.code) == (message, 1)
     assert compose_calls(c) == []
 
@@ -930,7 +935,7 @@ def test_up_debug_with_debug_port_taken_exits_before_building(make_checkout, mon
     monkeypatch.setattr(local, "port_is_free", lambda port: port != 8124)
     c = context()
     with pytest.raises(Exit) as error:
-        tasks.up(c, stage="dev", debug=True)
+        checkout_tasks.up(c, stage="dev", debug=True)
     assert error.value.message.startswith("error: 127.0.0.1:8124 (DEBUG_PORT) is already in use; ")
     assert docker_ps_calls(c) == [service_ps_argv(settings, "dev")]
 
@@ -942,7 +947,7 @@ def test_deps_upgrade_of_a_package_no_lock_holds_runs_nothing(make_checkout):
     make_checkout()
     c = context()
     with pytest.raises(Exit) as error:
-        tasks.deps_upgrade(c, package="nosuchpkg")
+        suite_tasks.deps_upgrade(c, package="nosuchpkg")
     assert (error.value.message, error.value.code) == (
         "error: nosuchpkg is in no lock; add it to a requirements/*.in, then run invoke deps.lock",
         1,
@@ -953,7 +958,7 @@ def test_deps_upgrade_of_a_package_no_lock_holds_runs_nothing(make_checkout):
 def test_dry_deps_lock_prints_one_uv_compile_per_lock_and_writes_nothing(make_checkout):
     settings = make_checkout()
     c = context(dry=True)
-    tasks.deps_lock(c)
+    suite_tasks.deps_lock(c)
     argvs = commands(c)
     assert [argv[argv.index("--output-file") + 1] for argv in argvs] == [lock.output for lock in deps.LOCKS]
     assert all(argv[1:3] == ["--directory", str(settings.root)] for argv in argvs)
@@ -962,10 +967,10 @@ def test_dry_deps_lock_prints_one_uv_compile_per_lock_and_writes_nothing(make_ch
 
 def test_clean_removes_the_sbom_images_reports_and_records(make_checkout):
     settings = make_checkout()
-    tasks.build(sbom_context("sha256:one"), stage="prod")
+    checkout_tasks.build(sbom_context("sha256:one"), stage="prod")
     assert (settings.root / ".lifecycle" / "sbom-prod.id").is_file()
     c = context()
-    tasks.clean(c)
+    checkout_tasks.clean(c)
     removals = [argv[3:] for argv in commands(c) if argv[:3] == ["docker", "image", "rm"]]
     assert {settings.sbom_image(stage) for stage in STAGES} <= set(removals[0])
     assert not (settings.root / "reports").exists()
@@ -976,7 +981,7 @@ def test_clean_removes_the_earlier_builds_of_this_checkout_too(make_checkout, ca
     """Each rebuild leaves the image it replaced untagged; clean finds them by this project's label."""
     settings = make_checkout()
     c = context({r"docker image ls --quiet --no-trunc --filter dangling=true": Result("sha256:b\nsha256:a\n")})
-    tasks.clean(c)
+    checkout_tasks.clean(c)
     label = f"label=io.lifecycle.compose-project={settings.project_name}"
     assert [
         "docker",
@@ -1000,7 +1005,7 @@ def test_sigterm_is_passed_on_to_the_running_command_ctrl_c_is_not():
 
     for interrupt, ends in ((Terminated(), -15), (KeyboardInterrupt(), None)):
         command = subprocess.Popen(["sleep", "30"], stdin=subprocess.PIPE)
-        local = tasks.InterruptibleLocal(MockContext())
+        local = common.InterruptibleLocal(MockContext())
         local.process, local.using_pty, local.encoding = command, False, "utf-8"
         try:
             local.send_interrupt(interrupt)

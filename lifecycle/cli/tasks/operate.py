@@ -1,0 +1,71 @@
+"""Running the site: status, maintenance mode (maintenance.*), scheduled jobs (jobs.*), trusting its TLS
+certificate (tls.*)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from invoke import Collection, Exit, task
+
+from lifecycle import jobs as scheduled
+from lifecycle import maintenance, tls
+from lifecycle import status as site_status
+from lifecycle.cli.tasks.common import context, local, user_errors
+from lifecycle.context import Context
+from lifecycle.runner import SubprocessRunner
+
+
+@task(name="status", help={"json": "Print the report as JSON (for scripts). Default: off."})
+@user_errors
+def status_report(c, json=False):
+    """One screen about the running site (compose and swarm): what runs, health, migrations, backup, certificate."""
+    started = time.monotonic()
+    lines = site_status.Status(Context(context(c).settings, SubprocessRunner(echo=False))).lines()
+    seconds = time.monotonic() - started
+    print(site_status.as_json(lines, seconds) if json else site_status.as_text(lines, seconds))
+    if not all(line.ok for line in lines):
+        raise Exit(code=1)
+
+
+@task(name="list")
+@user_errors
+def jobs_list(c):
+    """The jobs of [[tool.lifecycle.jobs]]: schedule, manage.py command, timeout, missed-run policy, next run (UTC)."""
+    print("\n".join(scheduled.listing(scheduled.read_jobs(context(c).settings.root), datetime.now(UTC))))
+
+
+MAINTENANCE_TARGET_HELP = "compose (prod) or swarm (the stack's proxies on this node). Default: every running one."
+
+
+def maintenance_mode(c) -> maintenance.Maintenance:
+    return maintenance.Maintenance(local(c).ctx)
+
+
+@task(name="on", help={"target": MAINTENANCE_TARGET_HELP})
+@user_errors
+def maintenance_on(c, target=None):
+    """Answer every request with the maintenance page (503, Retry-After) but /health and MAINTENANCE_ALLOW."""
+    print("\n".join(maintenance_mode(c).switch(True, target)))
+
+
+@task(name="off", help={"target": MAINTENANCE_TARGET_HELP})
+@user_errors
+def maintenance_off(c, target=None):
+    """Serve the site again (the proxy's runtime API: no reload, no restart)."""
+    print("\n".join(maintenance_mode(c).switch(False, target)))
+
+
+@task(name="trust")
+@user_errors
+def tls_trust(c):
+    """Print how to trust the proxy's certificate (curl --cacert, Python, browsers, the system store)."""
+    ctx = context(c)
+    if tls.cert_files(ctx.settings).local and not ctx.dry:
+        tls.ensure_local_certificate(ctx.settings.root, ctx.run)
+    print("\n".join(tls.trust_instructions(ctx.settings)))
+
+
+maintenance_tasks = Collection("maintenance", maintenance_on, maintenance_off)
+jobs_tasks = Collection("jobs", jobs_list)
+tls_tasks = Collection("tls", tls_trust)
