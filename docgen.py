@@ -1,6 +1,7 @@
-"""The generated reference pages: docs/settings.md from the settings table (lifecycle/settings.py) and docs/tasks.md
-from the Invoke tasks' help and the nox sessions' docstrings. `invoke docs` writes them; `nox -s lint` fails when one
-is stale, naming the page and the command that fixes it (so does `python -m docgen`, the pre-commit hook).
+"""The generated reference pages: docs/settings.md from the settings table (lifecycle/settings_table.py) and
+docs/tasks.md from the Invoke tasks' help and the nox sessions' docstrings. `invoke docs` writes them; `nox -s lint`
+fails when one is stale, naming the page and the command that fixes it (so does `python -m docgen`, the pre-commit
+hook).
 
 A front end's helper beside tasks.py and noxfile.py, not part of the library: it reads the code's own table and help,
 so a page can only disagree with the code until the next `invoke docs`.
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle import settings as settings_module
-from lifecycle.settings import TABLE, Setting, table_key
+from lifecycle.settings import table_key
+from lifecycle.settings_table import TABLE, Setting
 
 ROOT = Path(__file__).resolve().parent
 COMMAND = "invoke docs"

@@ -25,16 +25,8 @@ from lifecycle import scaffold
 from lifecycle.detect import Detected, describe, detect
 from lifecycle.errors import UserError
 from lifecycle.runner import Result, Runner
-from lifecycle.settings import (
-    DEFAULTS,
-    LAYER_PARTS,
-    PYPROJECT,
-    ROOT,
-    flatten,
-    load_settings,
-    project_table_values,
-    validate,
-)
+from lifecycle.settings import PYPROJECT, ROOT, flatten, load_settings, project_table_values, validate
+from lifecycle.settings_table import DEFAULTS, LAYER_PARTS
 
 HEADER = (
     "# The lifecycle suite's settings for this project, written by `invoke adopt` and yours to edit: read below\n"

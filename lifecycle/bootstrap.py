@@ -35,7 +35,8 @@ from lifecycle.context import wait_until
 from lifecycle.errors import UserError, exit_status
 from lifecycle.probes import compose_version, engine_answers, image_available
 from lifecycle.runner import Runner, SubprocessRunner
-from lifecycle.settings import DEFAULTS, IMAGES_ENV, ROOT, USER_ENV, load_settings, parse_env_file
+from lifecycle.settings import IMAGES_ENV, ROOT, USER_ENV, load_settings, parse_env_file
+from lifecycle.settings_table import DEFAULTS
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,8 @@ from lifecycle.commands.docker import docker_argv
 from lifecycle.errors import UserError, exit_status
 from lifecycle.probes import image_available, image_id, image_label, image_present
 from lifecycle.runner import Runner, SubprocessRunner
-from lifecycle.settings import DEFAULTS, IMAGES_ENV, Settings, load_settings
+from lifecycle.settings import IMAGES_ENV, Settings, load_settings
+from lifecycle.settings_table import DEFAULTS
 
 
 class SuiteVersions(NamedTuple):

@@ -1,4 +1,4 @@
-"""What a setting's value may be: one `Kind` per row of the settings table (lifecycle/settings.py).
+"""What a setting's value may be: one `Kind` per row of the settings table (lifecycle/settings_table.py).
 
 A kind turns the text of a value (what `.env`, the environment or a flag gave, and what compose interpolates) into
 the typed value the code uses (`Settings.typed`), or refuses it with why and what to do. The settings module adds

@@ -17,7 +17,8 @@ from lifecycle import codezip, unpack_zip
 from lifecycle.context import Context
 from lifecycle.errors import UserError
 from lifecycle.local import Local
-from lifecycle.settings import DEFAULTS, load_settings
+from lifecycle.settings import load_settings
+from lifecycle.settings_table import DEFAULTS
 
 SOURCES = {
     "manage.py": "#!/usr/bin/env python\nimport sys\n",

@@ -10,7 +10,7 @@ import pytest
 
 import docgen
 import tasks
-from lifecycle.settings import TABLE
+from lifecycle.settings_table import TABLE
 from tests.helpers import CHECKOUT
 
 PAGES = [Path("docs/settings.md"), Path("docs/tasks.md")]

@@ -10,17 +10,8 @@ import pytest
 from lifecycle.context import Context
 from lifecycle.errors import UserError
 from lifecycle.local import Local
-from lifecycle.settings import (
-    DEFAULTS,
-    IMAGES_ENV,
-    LAYER_PARTS,
-    TABLE,
-    USER_ENV,
-    load_settings,
-    project_rows_markdown,
-    read_project_table,
-    table_key,
-)
+from lifecycle.settings import IMAGES_ENV, USER_ENV, load_settings, project_rows_markdown, read_project_table, table_key
+from lifecycle.settings_table import DEFAULTS, LAYER_PARTS, TABLE
 from lifecycle_site import layer
 from tests.helpers.recording import RecordingRunner
 

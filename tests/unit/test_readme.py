@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.settings import TABLE
+from lifecycle.settings_table import TABLE
 from tests.helpers import CHECKOUT
 
 README = CHECKOUT / "README.md"

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from lifecycle.errors import UserError
-from lifecycle.settings import BY_NAME, TABLE, load_settings
+from lifecycle.settings import load_settings
+from lifecycle.settings_table import BY_NAME, TABLE
 
 
 @pytest.mark.parametrize(

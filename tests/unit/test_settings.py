@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from lifecycle.errors import UserError
-from lifecycle.settings import DEFAULTS, IMAGES_ENV, TABLE, USER_ENV, load_settings, parse_env_file
+from lifecycle.settings import IMAGES_ENV, USER_ENV, load_settings, parse_env_file
+from lifecycle.settings_table import DEFAULTS, TABLE
 from lifecycle.stages import PROD
 
 CHECKOUT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lifecycle.settings import DEFAULTS, LAYER_PARTS
+from lifecycle.settings_table import DEFAULTS, LAYER_PARTS
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 

@@ -13,7 +13,7 @@ from lifecycle.cli.tasks.common import NO_BACKUP_HELP, STAGE_HELP, local, user_e
 from lifecycle.commands import compose
 from lifecycle.confirm import terminal_prompt
 from lifecycle.local import Debugger
-from lifecycle.settings import DEFAULTS
+from lifecycle.settings_table import DEFAULTS
 from lifecycle.stages import Stage
 
 ENV_HELP = (

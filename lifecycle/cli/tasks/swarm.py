@@ -9,7 +9,7 @@ from lifecycle import cluster_layout
 from lifecycle import deploy as swarm_deploy
 from lifecycle.cli.tasks.common import context, local, user_errors
 from lifecycle.confirm import terminal_prompt
-from lifecycle.settings import DEFAULTS
+from lifecycle.settings_table import DEFAULTS
 from lifecycle.stages import Stage
 
 LOCK_WAIT_HELP = (
