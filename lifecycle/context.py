@@ -62,6 +62,9 @@ class UsesContext:
 
     ctx: Context
 
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
     @property
     def settings(self) -> Settings:
         return self.ctx.settings

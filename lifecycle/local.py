@@ -2,44 +2,38 @@
 
 `Local` sequences over a `Context` (settings, runner, say, dry run, clock): decisions are plain functions,
 commands come from `lifecycle.commands` (compose, docker, dbclient); this module only sequences them. ("Stack"
-is the Swarm stack: lifecycle/deploy.py.)
+is the Swarm stack: lifecycle/deploy.py.) Zip and build are `Builder`'s (lifecycle/build.py), qa is `QaRun`'s
+(lifecycle/qa.py): `Local` inherits both.
 """
 
 from __future__ import annotations
 
-import re
 import shlex
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
-from pathlib import Path
 
 from lifecycle import (
     backup,
-    buildkey,
     codezip,
     container_env,
-    layout,
     maintenance,
     offline,
-    projectlock,
     sbom,
     secretfiles,
     testmon,
     tls,
 )
-from lifecycle.buildinputs import CERTS_DIR, git_metadata, sync_certs
+from lifecycle.build import Builder
+from lifecycle.buildinputs import CERTS_DIR
 from lifecycle.commands import compose, dbclient, docker
 from lifecycle.confirm import confirm_project
 from lifecycle.container_env import container_env_items
-from lifecycle.context import Context, UsesContext
+from lifecycle.context import Context
 from lifecycle.dbserver import ServerGuard
-from lifecycle.errors import CommandFailed, UserError
+from lifecycle.errors import UserError
 from lifecycle.health import DB_DENIED, container_verdict, db_verdict
 from lifecycle.probes import (
-    ids_and_label,
-    image_available,
-    image_id,
     image_owner,
     image_present,
     local_tags,
@@ -48,28 +42,14 @@ from lifecycle.probes import (
     superseded_builds,
     volume_exists,
 )
+from lifecycle.qa import QaRun
 from lifecycle.runner import piped_input, stdin_is_open, stdin_is_terminal
 from lifecycle.settings import Settings
-from lifecycle.stages import STAGES, TEST_QA, Stage
+from lifecycle.stages import STAGES, Stage
 from lifecycle.tls import wait_for_https
 
-QA_REPORT_FILES = ("junit.xml", "coverage.xml", ".coverage", "compose-ps.txt", "compose-logs.txt")
 DB_POLL_SECONDS = 3  # between looks at the db's health while `up` waits for it
 HEALTH_POLL_SECONDS = 0.2  # between looks at the app's health once db is up: how late `up` may return
-
-
-# What docker/check_libs.py prints, at image build, for a compiled module whose library the image lacks.
-MISSING_LIBRARY = re.compile(r"missing shared library: (.+?)\s*$", re.MULTILINE)
-
-
-def build_failure(argv: Sequence[str], return_code: int, output: str) -> UserError | CommandFailed:
-    """A failed build as one line when it is one the suite knows (a missing shared library: the .so, the
-    distribution, the setting to add its package to), else the failed command (its output, above, says why)."""
-    missing = list(dict.fromkeys(MISSING_LIBRARY.findall(output)))
-    if missing:
-        more = f" (and {len(missing) - 1} more above)" if len(missing) > 1 else ""
-        return UserError(f"{missing[0]}{more}; nothing was started")
-    return CommandFailed(argv, return_code)
 
 
 def confirm_volume_deletion(project: str, yes: bool, ask: Callable[[str], str] | None) -> None:
@@ -102,115 +82,12 @@ class Debugger(Enum):
         return (cls.WAIT if wait else cls.LISTEN) if debug else None
 
 
-class Local(UsesContext):
+class Local(Builder, QaRun):
     """The compose lifecycle of one checkout, sequenced over a `Context`."""
 
     def __init__(self, ctx: Context) -> None:
         # Every compose call of the stack needs SECRETS_DIR, and the files in it (lifecycle/secretfiles.py).
         self.ctx = ctx.override(**secretfiles.prepare(ctx.settings, write=not ctx.dry))
-
-    # ------------------------------------------------------------------------------------------ zip
-    def zip(self) -> codezip.ZipResult | None:
-        root, path = self.settings.root, self.settings.zip_path
-        code, include = self.settings.code_root, self.settings.code_include
-        data = [root / self.settings.typed("BACKUP_DIR")]  # the suite's data: never in the zip, even through a link
-        if self.dry:
-            stale = codezip.is_stale(code, path, include, skip=data)
-            self.say(f"dry run: {path.relative_to(root)} {'would be rewritten' if stale else 'is current'}")
-            return None
-        result = codezip.pack_zip(code, path, include, skip=data)
-        self.say(codezip.summary(result, root))
-        return result
-
-    # ---------------------------------------------------------------------------------------- build
-    def ensure_base_image(self) -> str:
-        """The base image's id, pulling it when it is not present; one line when it cannot be had."""
-        image = self.settings.base_image
-        found = image_id(self.run, image)
-        if found is None and image_available(self.run, image):
-            found = image_id(self.run, image)
-        if found is None:
-            fix = offline.base_image_fix(self.settings)
-            raise UserError(f"base image {image} is neither present nor pullable; {fix}")
-        return found
-
-    def inspect_builds(self, *tags: str) -> tuple[str, list[tuple[str, str | None] | None]]:
-        """The base image's id (pulled when missing) and, for each tag, its (image id, build key), or None when
-        it is not there: one docker call when all are present, as on every rebuild."""
-        found = ids_and_label(self.run, [self.settings.base_image, *tags], buildkey.LABEL)
-        if found:
-            return found[0][0], found[1:]
-        built = [(ids_and_label(self.run, [tag], buildkey.LABEL) or [None])[0] for tag in tags]
-        return self.ensure_base_image(), built
-
-    def build_env(self, stage: Stage) -> dict[str, str]:
-        env = {**self.settings.env, **git_metadata(self.run, self.settings.root)}
-        if stage.zipped:
-            result = self.zip()
-            env["ZIP_SHA256"] = result.sha256 if result else "dry-run"
-        return env
-
-    def stage_image(self, stage: Stage) -> str:
-        """The image reference compose gives the stage's build (`invoke qa` names its own test-qa image)."""
-        return (stage is TEST_QA and self.settings.env.get("TEST_QA_IMAGE")) or self.settings.image(stage)
-
-    def build(self, stage: Stage, *, no_cache: bool = False) -> None:
-        """Build the stage together with its SBOM image, and copy the SBOM to reports/sbom-STAGE.json; or
-        nothing when the image's build key says it is built from these inputs and its SBOM is in reports/.
-
-        The SBOM image is built only when its own key changed (dependencies, not code) or its SBOM is not the one
-        in reports/. stage and prod carry the SBOM's sha256 as a label, which must be known before their build:
-        the build takes the last one recorded, and only when the SBOM image changed is the stage built again
-        with the new value (a label-only rebuild from cache). A code-only rebuild stays one docker call before
-        one cached build of the stage alone.
-        """
-        container_env.check(self.settings.env)
-        if not self.dry:
-            staged = layout.stage_suite_code(self.settings.root)
-            if staged:
-                self.say(f"the suite's code for the images: {len(staged)} file(s) copied into {layout.SUITE_CODE_DIR}")
-            certs = sync_certs(self.settings.extra_ca_certs(), self.settings.root / CERTS_DIR)
-            if certs:
-                self.say(f"extra CA certificates: {', '.join(certs)}")
-        self.stage_build_inputs()
-        tag = self.stage_image(stage)
-        base_id, (built, built_sbom) = self.inspect_builds(tag, self.settings.sbom_image(stage))
-        env = self.build_env(stage)
-        recorded = sbom.Record.read(self.settings.root, stage)
-        env["SBOM_SHA256"] = recorded.sha256
-        key, sbom_key = self.build_key(stage.target, env, base_id), self.build_key(stage.sbom, env, base_id)
-        sbom_current = (
-            not no_cache
-            and sbom.report_path(self.settings.root, stage).is_file()
-            and built_sbom == (recorded.image_id, sbom_key)
-        )
-        if sbom_current and not self.dry and built is not None and built[1] == key:
-            self.say(f"{tag} is up to date: built from these inputs (build key {key[:12]}); nothing to build")
-            return
-        argv = compose.build_argv(self.settings, stage, no_cache=no_cache, with_sbom=not sbom_current)
-        result = self.run(argv, env={**env, "BUILD_KEY": key, "SBOM_BUILD_KEY": sbom_key}, warn=True)
-        if not result.ok:
-            raise build_failure(argv, result.return_code, result.stdout + result.stderr)
-        if sbom_current:
-            return
-        current = sbom.refresh(self.ctx, stage, env, recorded)
-        if current.sha256 != recorded.sha256 and stage.carries_sbom and not self.dry:
-            env["SBOM_SHA256"] = current.sha256
-            self.run(
-                compose.build_argv(self.settings, stage),
-                env={**env, "BUILD_KEY": self.build_key(stage.target, env, base_id), "SBOM_BUILD_KEY": sbom_key},
-            )
-
-    def stage_build_inputs(self) -> None:
-        """What the Dockerfile reads from .lifecycle/build/: the project's hash-locked dependencies (REQUIREMENTS,
-        REQUIREMENTS_TEST: copied when already locked, else compiled, cached by their inputs' digest) and its tests
-        outside the code (TESTS). Before the build key, which covers both."""
-        if not self.dry:
-            projectlock.stage_tests(self.settings.root, self.settings.code_root, self.settings.typed("TESTS"))
-        projectlock.stage_locks(self.ctx)
-
-    def build_key(self, target: str, env: dict[str, str], base_id: str) -> str:
-        return buildkey.build_key(self.settings.root, target, env, base_id, extra=[self.settings.project_name])
 
     def database(self) -> backup.Database:
         return backup.Database(self.ctx)
@@ -425,70 +302,6 @@ class Local(UsesContext):
         self.run(compose.down_argv(self.settings, volumes=volumes, project=project), env=self.settings.env)
         if volumes and project is None and not self.dry:  # the next run writes them again, from .env
             secretfiles.remove(self.settings)
-
-    # ------------------------------------------------------------------------------------------- qa
-    def qa(self, pytest_args: Sequence[str] = (), reports: Path | None = None, *, changed: bool = False) -> int:
-        """Build test-qa, run pytest in it against a throwaway database, copy the reports out, tear down.
-
-        changed: only the tests affected by what changed since the last --changed run (lifecycle/testmon.py).
-
-        Runs under its own compose project (`<project>-qa`), so its database volume is never the one
-        `invoke up` uses, and deleting it at the end loses nothing; with this checkout's image (`<project>:test-qa`,
-        built under the checkout's project), so two checkouts' runs never swap images between build and run.
-        """
-        settings = self.settings.override(TEST_QA_IMAGE=self.qa_image(), DB_TEST_DATABASES="yes")
-        env = settings.env
-        reports = reports or settings.root / "reports"
-        project = f"{settings.project_name}-qa"
-        container = f"{project}-pytest"
-        Local(self.ctx.with_settings(settings)).build(TEST_QA)
-        if not self.dry:  # a report left from an earlier run must not pass for this run's
-            for name in QA_REPORT_FILES:
-                (reports / name).unlink(missing_ok=True)
-        status = 1
-        try:
-            self.run(compose.start_db_argv(settings, stage=TEST_QA, project=project), env=env)
-            changes, volumes = testmon.run_options(settings) if changed else ([], [])
-            status = self.run(
-                compose.run_argv(
-                    settings,
-                    TEST_QA,
-                    pytest_args,
-                    name=container,
-                    remove=False,
-                    project=project,
-                    env=changes,
-                    volumes=volumes,
-                ),
-                env=env,
-                warn=True,
-            ).return_code
-            if not self.dry:
-                reports.mkdir(parents=True, exist_ok=True)
-            self.run(docker.copy_out_argv(container, "/reports/.", str(reports)), env=env, warn=True)
-            if status:
-                self.dump_state(project, reports)
-        finally:
-            self.run(docker.container_rm_argv(container, volumes=True), env=env, warn=True, capture=True)
-            self.run(compose.down_argv(settings, volumes=True, project=project), env=env, warn=True)
-        if self.dry:
-            self.say(f"dry run: would run pytest in test-qa and copy its reports to {reports}")
-            return 0
-        self.say(f"qa: pytest exited {status}; reports in {reports}")
-        return status
-
-    def qa_image(self) -> str:
-        return self.settings.image(TEST_QA)
-
-    def dump_state(self, project: str, reports: Path) -> None:
-        """After a failure, keep what explains it: compose ps and the logs, next to the test reports."""
-        for name, argv in (
-            ("compose-ps.txt", compose.ps_argv(self.settings, project=project)),
-            ("compose-logs.txt", compose.logs_argv(self.settings, tail="all", project=project)),
-        ):
-            output = self.run(argv, env=self.settings.env, warn=True, capture=True).stdout
-            if not self.dry:
-                (reports / name).write_text(output, encoding="utf-8")
 
     # ---------------------------------------------------------------------------------------- clean
     def clean(

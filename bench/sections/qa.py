@@ -12,7 +12,7 @@ from bench.context import Bench, Section, append_line, restored
 from bench.evaluate import Results, Row, judged, load_hint, median
 from lifecycle import testmon
 from lifecycle.commands import docker
-from lifecycle.local import QA_REPORT_FILES
+from lifecycle.qa import QA_REPORT_FILES
 
 QA_TARGETS = {"qa_s": 30.0, "qa_changed_s": 5.0}
 VIEW_FILE = Path("django_site") / "notes" / "views.py"  # a one-line change here: what `qa --changed` is for

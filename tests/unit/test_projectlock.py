@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from lifecycle import projectlock
+from lifecycle.build import build_failure
 from lifecycle.commands import uv
 from lifecycle.errors import CommandFailed, UserError
-from lifecycle.local import build_failure
 from lifecycle.runner import Result
 from lifecycle.settings import ROOT
 
