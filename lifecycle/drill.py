@@ -18,6 +18,7 @@ from lifecycle.backup import Database
 from lifecycle.backup_file import Manifest, read_manifests, verify
 from lifecycle.commands import compose, dbclient, docker
 from lifecycle.errors import UserError
+from lifecycle.restore import Restore
 from lifecycle.stages import PROD
 
 SUFFIX = "-drill"
@@ -60,8 +61,8 @@ class Drill:
             run(compose.compose_argv(settings, "up", "--detach", "--wait", dbclient.SERVICE), env=env)
             started = time.monotonic()
             try:
-                throwaway.load_fenced(path, throwaway.tools().database)
-                throwaway._check_copy(throwaway.tools().database, manifest)
+                Restore(throwaway).load_fenced(path, throwaway.tools().database)
+                Restore(throwaway).check_copy(throwaway.tools().database, manifest)
             except UserError as error:
                 raise UserError(verdict(False, path.name, time.monotonic() - started, [str(error)])) from None
             seconds = time.monotonic() - started

@@ -1,6 +1,6 @@
 """Point-in-time restore, sequenced: copy the closed binlogs beside the backups; restore the database to a time.
 
-`restore_to` keeps every guarantee of `db.restore` (backup.Database.restore): the base backup is verified end to end
+`restore_to` keeps every guarantee of `db.restore` (restore.Restore.restore): the base backup is verified end to end
 first, loaded into the scratch database as the fenced account and checked against its manifest; the binlog copies
 are checked against their sidecars (sha256, one server, no gap, reaching past the time) before anything changes;
 the events up to the time are replayed into the scratch database only; then the same one RENAME TABLE swaps it in,
@@ -24,6 +24,7 @@ from lifecycle.commands import binlog as binlog_argv
 from lifecycle.commands.sql import sql_identifier, swap_sql
 from lifecycle.confirm import confirm_project
 from lifecycle.errors import UserError
+from lifecycle.restore import Restore
 from lifecycle.runner import CHUNK
 
 WORK = "/tmp/lifecycle-replay"  # in the db container: the copies the decoder reads, removed afterwards
@@ -160,16 +161,17 @@ class PointInTime:
                         f"{tools.database}", yes, ask)  # fmt: skip
         safety = db.safety_backup(f"before db.restore --to {target:%Y-%m-%dT%H:%M:%SZ}", skip=no_backup)
         live, scratch, replaced = tools.database, f"{tools.database}__restore", f"{tools.database}__replaced"
-        before = db.fingerprint(live)
-        db._recreate(scratch, like=live)
+        restoring = Restore(db)
+        before = restoring.fingerprint(live)
+        db.recreate(scratch, like=live)
         try:
-            db.load_fenced(path, scratch)
-            db._check_copy(scratch, manifest)
+            restoring.load_fenced(path, scratch)
+            restoring.check_copy(scratch, manifest)
             counter = self._replay(files, folder, base, scratch, target)
-            db.query(swap_sql(live, scratch, replaced, db._base_tables(live), db._base_tables(scratch)))
+            db.query(swap_sql(live, scratch, replaced, restoring.base_tables(live), restoring.base_tables(scratch)))
         except UserError as error:
             db.query(f"DROP DATABASE IF EXISTS {sql_identifier(scratch)}", warn=True)
-            raise UserError(f"{error}; {db.compare_with(live, before, safety)}") from None
+            raise UserError(f"{error}; {restoring.compare_with(live, before, safety)}") from None
         except BaseException:
             db.query(f"DROP DATABASE IF EXISTS {sql_identifier(scratch)}", warn=True)
             raise
@@ -178,7 +180,7 @@ class PointInTime:
                  f"transaction(s) replayed from {len(files)} binlog(s){last}")  # fmt: skip
         # The replay was not binlogged: the next restore to a later time starts from this backup.
         db.backup(AUTOMATIC, f"after db.restore --to {target:%Y-%m-%dT%H:%M:%SZ}")
-        return db.migrate_after_restore(no_migrate)
+        return restoring.migrate_after_restore(no_migrate)
 
     def _replay(self, files: list[str], folder: Path, base: Base, scratch: str, target: datetime):
         """Decode the binlogs in the db container (up to target, renamed into scratch), then replay them as root."""

@@ -269,13 +269,14 @@ def test_the_restore_account_cannot_reach_beyond_the_scratch_database(stack, liv
     from lifecycle import backup, backup_file
     from lifecycle.context import Context
     from lifecycle.errors import UserError
+    from lifecycle.restore import Restore
     from lifecycle.runner import SubprocessRunner
     from lifecycle.settings import load_settings
 
     monkeypatch.setattr(backup_file.StatementGuard, "_check", lambda self, statement: None)
     database = backup.Database(Context(load_settings(REPO_ROOT, environ=stack.env), SubprocessRunner(), say=print))
     with pytest.raises(UserError) as error:
-        database.restore(hand_written_backup(stack, tmp_path, attack), yes=True, ask=None, no_backup=True)
+        Restore(database).restore(hand_written_backup(stack, tmp_path, attack), yes=True, ask=None, no_backup=True)
     message = str(error.value)
     assert "failed" in message and "the database app is unchanged (checked: the same tables, checksums and " \
         "accounts as before)" in message, message  # fmt: skip

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle import backup, backup_file, dbserver
+from lifecycle import backup, backup_file, dbserver, restore
 from lifecycle.backup import Database
 from lifecycle.backup_file import AUTOMATIC, MANUAL, Manifest, RowCounter
 from lifecycle.commands import dbclient
@@ -307,8 +307,8 @@ def test_server_change_decides_when_up_backs_up_first(recorded, new_image, expec
 
 def test_planned_migrations_reads_migrate_plan():
     plan = "Planned operations:\nnotes.0002_note_tags\n    Add field tags to note\nauth.0013_x\n    Raw SQL\n"
-    assert backup.planned_migrations(plan) == ["notes.0002_note_tags", "auth.0013_x"]
-    assert backup.planned_migrations("Planned operations:\n  No planned migration operations.\n") == []
+    assert restore.planned_migrations(plan) == ["notes.0002_note_tags", "auth.0013_x"]
+    assert restore.planned_migrations("Planned operations:\n  No planned migration operations.\n") == []
 
 
 def test_swap_moves_every_table_in_one_rename_statement():
@@ -325,8 +325,8 @@ def test_count_rows_and_mismatches():
     assert sql_text.count_rows_sql("app", ["a", "it's"]) == (
         "SELECT 'a', COUNT(*) FROM `app`.`a` UNION ALL SELECT 'it''s', COUNT(*) FROM `app`.`it's`"
     )
-    assert backup.count_mismatches({"a": 1, "b": 2}, {"a": 1, "b": 2}) == []
-    assert backup.count_mismatches({"a": 1, "b": 2}, {"a": 0, "c": 5}) == [
+    assert restore.count_mismatches({"a": 1, "b": 2}, {"a": 1, "b": 2}) == []
+    assert restore.count_mismatches({"a": 1, "b": 2}, {"a": 0, "c": 5}) == [
         "a: 0 rows, manifest 1", "b: missing rows, manifest 2", "c: 5 rows, manifest none"
     ]  # fmt: skip
 
@@ -705,7 +705,8 @@ def test_a_failed_restore_says_unchanged_only_after_checking(tmp_path, monkeypat
             raise after
         return after
 
-    monkeypatch.setattr(db, "fingerprint", fingerprint)
-    message = db.compare_with("app", before, safety)
+    restoring = restore.Restore(db)
+    monkeypatch.setattr(restoring, "fingerprint", fingerprint)
+    message = restoring.compare_with("app", before, safety)
     assert words in message
     assert ("unchanged" in message) == (after == before)

@@ -10,6 +10,7 @@ from lifecycle import drill, pitr, retention
 from lifecycle import remote as offsite
 from lifecycle.cli.tasks.common import NO_BACKUP_HELP, local, user_errors
 from lifecycle.confirm import terminal_prompt
+from lifecycle.restore import Restore
 from lifecycle.stages import Stage
 
 
@@ -62,7 +63,7 @@ def db_restore(c, file, to=False, yes=False, other_database=False, no_backup=Fal
     path = Path(file)
     if not path.exists() and database.settings["BACKUP_REMOTE"] and not database.dry:
         path = offsite.Remote(database).fetch(path.name)  # decrypted and verified before anything changes
-    database.restore(
+    Restore(database).restore(
         path, yes=yes, ask=terminal_prompt(), other_database=other_database, no_backup=no_backup,
         no_migrate=no_migrate,
     )  # fmt: skip
