@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle import detect
+from lifecycle import detect, detect_settings
 from lifecycle.errors import UserError
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -197,7 +197,7 @@ def test_a_virtualenv_is_never_searched(tmp_path):
     ],
 )
 def test_settings_default(tmp_path, source, expected):
-    assert detect.settings_default(tree(tmp_path, {"manage.py": source}) / "manage.py") == expected
+    assert detect_settings.settings_default(tree(tmp_path, {"manage.py": source}) / "manage.py") == expected
 
 
 # --------------------------------------------------------------------------------------------- settings per stage
@@ -227,7 +227,7 @@ def test_settings_default(tmp_path, source, expected):
     ],
 )  # fmt: skip
 def test_choose_settings(manage, wsgi, candidates, expected):
-    chosen = detect.choose_settings(manage, wsgi, candidates)
+    chosen = detect_settings.choose_settings(manage, wsgi, candidates)
     assert (chosen["dev"], chosen["prod"], chosen["test"]) == expected
 
 
