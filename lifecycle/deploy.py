@@ -25,19 +25,19 @@ from pathlib import Path
 from lifecycle import deploylock, maintenance, media, offline, probes, provenance, signing, tls
 from lifecycle.commands import swarm
 from lifecycle.confirm import confirm_project
-from lifecycle.context import Context, UsesContext
+from lifecycle.context import Context
 from lifecycle.errors import UserError
 from lifecycle.release import ReleaseLog
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
 from lifecycle.stages import PROD, Stage
+from lifecycle.swarm_mode import SwarmMode
 
 DEPLOYABLE_STAGES = (PROD,)
 POLL_SECONDS = 2.0
 FAILED_TASK_STATES = ("failed", "rejected", "orphaned", "remove")
 ROLLED_BACK = ("rollback_completed", "rollback_paused")
 RM_CONSEQUENCE = "deploy.rm stops the site: it removes the services and network of the stack"
-LEAVE_CONSEQUENCE = "leaving swarm mode removes every stack, service and secret of this swarm, the stack"
 
 
 def check_stage(stage: Stage) -> Stage:
@@ -99,7 +99,7 @@ def progress_line(state: swarm.ServiceState, tasks: list[swarm.Task], image: str
 
 
 @dataclass
-class Deployer(UsesContext):
+class Deployer(SwarmMode):
     ctx: Context
 
     @property
@@ -147,42 +147,6 @@ class Deployer(UsesContext):
             "PROXY_PAGE_CONFIG": swarm.content_name(self.stack, "maintenance", page.read_bytes()),
             **names,
         }
-
-    # --------------------------------------------------------------------------------------- the swarm
-    def swarm_state(self) -> str:
-        answer = self.run(swarm.swarm_state(), warn=True, capture=True)
-        return answer.stdout if answer.ok else ""
-
-    def require_swarm(self) -> str:
-        """This node's id; one line and nothing done when the engine is not a swarm manager."""
-        return "" if self.dry else swarm.require_manager(self.swarm_state())
-
-    def init_swarm(self) -> None:
-        if self.swarm_state().startswith("active"):
-            self.say("already in swarm mode")
-        else:
-            self.run(swarm.init())
-        node = self.require_swarm() or "NODE"
-        self.run(swarm.label_node(self.settings["DB_NODE_LABEL"], node), capture=True)
-        self.say(f"swarm mode on; node {node} holds the database ({self.settings['DB_NODE_LABEL']}=true)")
-
-    def leave_swarm(self, yes: bool = False, ask: Callable[[str], str] | None = None) -> None:
-        """Leave swarm mode; then restart the running containers on user-defined networks (compose stacks),
-        whose names the engine's DNS forgets on leaving (they keep their data: a restart, not a new container).
-        Refused on a manager of a swarm of several nodes; asks for the project name unless `yes`."""
-        state = self.swarm_state()
-        if not state.startswith("active"):
-            self.say("not in swarm mode; nothing to do")
-            return
-        refusal = swarm.leave_refusal(state)
-        if refusal:
-            raise UserError(f"{refusal}; nothing was changed")
-        confirm_project(self.stack, LEAVE_CONSEQUENCE, yes, ask)
-        affected = swarm.on_user_networks(self.run(swarm.standalone_containers(), warn=True, capture=True).stdout)
-        self.run(swarm.leave())
-        if affected and not self.dry:
-            self.say(f"restarting {len(affected)} containers: leaving swarm mode drops their DNS names (moby#45144)")
-            self.run(swarm.restart(affected))
 
     def service(self, name: str) -> swarm.ServiceState | None:
         answer = self.run(swarm.service_inspect(name), warn=True, capture=True)
