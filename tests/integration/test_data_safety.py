@@ -266,14 +266,14 @@ def test_the_restore_account_cannot_reach_beyond_the_scratch_database(stack, liv
                                                                       monkeypatch, capfd):  # fmt: skip
     """With the scan switched off (a statement it might miss), the load itself fails: the dump runs as an account
     whose rights cover the scratch database only; and the message says 'unchanged' because it checked."""
-    from lifecycle import backup, backup_file
+    from lifecycle import backup, dump_guard
     from lifecycle.context import Context
     from lifecycle.errors import UserError
     from lifecycle.restore import Restore
     from lifecycle.runner import SubprocessRunner
     from lifecycle.settings import load_settings
 
-    monkeypatch.setattr(backup_file.StatementGuard, "_check", lambda self, statement: None)
+    monkeypatch.setattr(dump_guard.StatementGuard, "_check", lambda self, statement: None)
     database = backup.Database(Context(load_settings(REPO_ROOT, environ=stack.env), SubprocessRunner(), say=print))
     with pytest.raises(UserError) as error:
         Restore(database).restore(hand_written_backup(stack, tmp_path, attack), yes=True, ask=None, no_backup=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle import backup, backup_file, dbserver, restore
+from lifecycle import backup, backup_file, dbserver, dump_guard, restore
 from lifecycle.backup import Database
 from lifecycle.backup_file import AUTOMATIC, MANUAL, Manifest, RowCounter
 from lifecycle.commands import dbclient
@@ -587,8 +587,8 @@ MARIADB_HEADER = (
 )
 
 
-def guard_over(dump: bytes, chunk_size: int) -> backup_file.StatementGuard:
-    guard = backup_file.StatementGuard()
+def guard_over(dump: bytes, chunk_size: int) -> dump_guard.StatementGuard:
+    guard = dump_guard.StatementGuard()
     for start in range(0, len(dump), chunk_size):
         guard.feed(dump[start : start + chunk_size])
     guard.finish()
