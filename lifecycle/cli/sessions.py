@@ -132,9 +132,10 @@ def qa(session: nox.Session) -> None:
 def e2e(session: nox.Session) -> None:
     """The lifecycle as a user runs it, plus image contracts and faults, with the real engine (minutes).
 
-    Runs tests/integration: zip, build stage and prod, up, /health and a write-then-read, down;
-    offline base images; what each image must and must not contain; faults and bad input; releases
-    and the registry; prod over HTTPS, in headless Chromium too (installed from Debian when missing).
+    Runs tests/integration but its swarm tests (those are `nox -s swarm`'s): zip, build stage and prod, up,
+    /health and a write-then-read, down; offline base images; what each image must and must not contain; faults
+    and bad input; releases and the registry; prod over HTTPS, in headless Chromium too (installed from Debian
+    when missing).
     """
     install_locked(session)
     try:
