@@ -13,9 +13,9 @@ import pytest
 # Two at a time (opt-in, docs/test-clock.md): `nox -s e2e -- -n 2 --dist loadgroup --no-loadscope-reorder` runs
 # tests/integration with pytest-xdist, so one test's waits (health checks, timeouts, builds) overlap another's work.
 # A module is one unit: its tests run in file order on one worker and share its module fixtures. The swarm tests
-# (mark `swarm`) run after, alone (`-m swarm`): leaving swarm mode restarts every container on a user-defined network
-# of the engine; run with -n anyway, they share one group (SWARM_GROUP), so two never overlap. Each worker has its
-# own session fixtures; the second worker's builds of the same stages are build-cache hits.
+# (mark `swarm`) are `nox -s swarm`'s, never beside the others: leaving swarm mode restarts every container on a
+# user-defined network of the engine; run with -n anyway, they share one group (SWARM_GROUP), so two never overlap.
+# Each worker has its own session fixtures; the second worker's builds of the same stages are build-cache hits.
 
 SWARM_GROUP = "swarm"
 # The groups that take longest (README "How long the tests take"), handed out first so that both workers end

@@ -2,7 +2,8 @@
 
 `django-admin startproject` + `startapp` made at test time (SQLite hard-coded, a model, its migration, a view and
 Django-runner tests), with a plain, unlocked requirements.txt that pulls a C extension (PyYAML's `_yaml`) and no
-MySQL driver. It lives in the checkout (`.lifecycle/it-adopted/NAME`, never committed) and is pointed at with
+MySQL driver. It lives in a copy of the checkout (`.lifecycle/it-adopted/NAME`: its lock, zip and reports stay out of
+the checkout the other modules build from) and is pointed at with
 PROJECT_DIR, CODE, SETTINGS_*, WSGI_APP, REQUIREMENTS(_TEST), TEST_RUNNER, HEALTH_PATH, BUILD_STEPS and
 RELEASE_COMMANDS, as its committed table would. Proves: the lock step (compiled, mysqlclient added,
 --require-hashes), test-qa running the project's own tests with `manage.py test` under the settings layer against
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.checkout import REPO_ROOT, IsolatedCheckout
+from tests.helpers.checkout import IsolatedCheckout, copy_checkout
 from tests.helpers.engine import unique_name
 from tests.helpers.tools import BUILD_TIMEOUT, describe, last_line
 
@@ -92,7 +93,7 @@ def make_project(root: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def adopted() -> Iterator[tuple[IsolatedCheckout, dict[str, str]]]:
+def adopted(tmp_path_factory) -> Iterator[tuple[IsolatedCheckout, dict[str, str]]]:
     """The project, its checkout settings (own compose project, images, ports) and its [tool.lifecycle] rows."""
     name = unique_name("it-adopted")
     folder = Path(".lifecycle") / "it-adopted" / name
@@ -111,14 +112,14 @@ def adopted() -> Iterator[tuple[IsolatedCheckout, dict[str, str]]]:
         "RELEASE_COMMANDS": "createcachetable",
         "ZIP_NAME": f"{name}.zip",  # the checkout's own zip stays django_site's
     }
-    checkout = IsolatedCheckout.new()
+    root = copy_checkout(tmp_path_factory.mktemp("adopted") / "checkout")
+    checkout = IsolatedCheckout.new(root=root)
     try:
-        make_project(REPO_ROOT / folder)
+        make_project(root / folder)
         yield checkout, rows
     finally:
         checkout.remove()
-        shutil.rmtree(REPO_ROOT / folder, ignore_errors=True)
-        (REPO_ROOT / "updated_zip" / rows["ZIP_NAME"]).unlink(missing_ok=True)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def run(adopted: tuple[IsolatedCheckout, dict[str, str]], *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -133,7 +134,7 @@ def test_qa_runs_the_projects_own_django_tests_under_the_layer_against_mysql(ado
     assert "lock: compiling .lifecycle/build/locks/runtime.txt from" in output  # not locked: compiled
     assert "(+ mysqlclient, gunicorn, whitenoise)" in output  # no MySQL driver, no server listed: added
     assert "Ran 3 tests" in output
-    coverage = (REPO_ROOT / "reports" / "coverage.xml").read_text()
+    coverage = (adopted[0].root / "reports" / "coverage.xml").read_text()
     assert 'filename="polls/models.py"' in coverage or "polls" in coverage
 
 

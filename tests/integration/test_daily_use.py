@@ -162,8 +162,9 @@ def test_doctor_accepts_the_port_this_checkouts_stack_holds(stack):
 
 
 @pytest.mark.parametrize("stdin", ["closed", "/dev/null"])
-def test_down_and_clean_work_with_stdin_closed_or_redirected(engine, stdin):
-    checkout = IsolatedCheckout.new()
+def test_down_and_clean_work_with_stdin_closed_or_redirected(engine, stdin, tmp_path):
+    # In a copy: `clean` removes the checkout's zip, reports and staged certificates, which other modules build from.
+    checkout = IsolatedCheckout.new(root=copy_checkout(tmp_path / "checkout"))
     redirect = "<&-" if stdin == "closed" else "</dev/null"
     try:
         for task in ("down", "clean"):

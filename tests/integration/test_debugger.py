@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -68,9 +69,19 @@ class DapClient:
         self.sock.close()
 
 
+@pytest.fixture(scope="module")
+def project(engine) -> Iterator[IsolatedCheckout]:
+    """One isolated project for the module: its dev image and database volume are made once; each test runs its own
+    `up --debug` (and `down`) on them."""
+    checkout = IsolatedCheckout.new()
+    try:
+        yield checkout
+    finally:
+        checkout.remove()
+
+
 @contextmanager
-def dev_under_debugger(*flags: str):
-    project = IsolatedCheckout.new()
+def dev_under_debugger(project: IsolatedCheckout, *flags: str):
     debug_port = free_port()
     try:
         done = project.invoke_combined("up", "--stage", "dev", "--debug", *flags, env={"DEBUG_PORT": str(debug_port)})
@@ -78,7 +89,7 @@ def dev_under_debugger(*flags: str):
         assert f"debugpy listens on 127.0.0.1:{debug_port}" in done.stdout
         yield project, debug_port
     finally:
-        project.remove()
+        project.invoke("down")
 
 
 def initialized_client(port: int) -> DapClient | None:
@@ -121,9 +132,9 @@ def get_in_background(url: str) -> tuple[threading.Thread, dict]:
 
 
 @pytest.mark.parametrize("flags", [(), ("--wait",)], ids=["--debug", "--debug --wait"])
-def test_a_breakpoint_in_a_view_stops_an_http_request(engine, flags):
+def test_a_breakpoint_in_a_view_stops_an_http_request(project, flags):
     line = VIEW.read_text().splitlines().index(f"    {BREAK_AT}") + 1
-    with dev_under_debugger(*flags) as (project, debug_port):
+    with dev_under_debugger(project, *flags) as (project, debug_port):
         client = wait_for(lambda: initialized_client(debug_port), timeout=120, what="debugpy to answer")
         try:
             attach_with_breakpoint(client, line)

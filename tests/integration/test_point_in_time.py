@@ -1,5 +1,6 @@
-"""Point-in-time restore with the real engine: a row every 100 ms for a minute, the table dropped, the database
-restored to a second in the middle holds exactly the rows committed before it; after the volume is gone too. Bad
+"""Point-in-time restore with the real engine: a row every 100 ms before, during and after a backup, the table
+dropped, the database restored to a second after the backup holds exactly the rows committed before it (the rows
+the backup holds and the binlog's replayed ones); after the volume is gone too. Bad
 `--to` input is refused in one line, the rows unchanged.
 
 Only the db service runs (no app image is built): `db.backup` and `db.restore --to` need nothing else.
@@ -17,14 +18,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.helpers.checkout import IsolatedCheckout
-from tests.helpers.engine import docker
+from tests.helpers.engine import docker, wait_for
 from tests.helpers.tools import assert_one_line
 
 pytestmark = pytest.mark.integration
 
 AS_ROOT = 'MYSQL_PWD="$(cat "$MYSQL_ROOT_PASSWORD_FILE")"'
-WRITE_SECONDS = 60
 EVERY = 0.1
+ROWS_BEFORE_BACKUP = 20
+AFTER_BACKUP_S = 6  # rows keep coming this long after the backup: the restore to a second in between replays some
 
 
 def sql(checkout: IsolatedCheckout, statement: str) -> str:
@@ -61,8 +63,8 @@ ROWS = "SELECT id, at FROM pitr_rows ORDER BY id"
 
 
 class Writer(threading.Thread):
-    """One client session inserting a row every 100 ms, each stamped with the server's own NOW(6) (its binlog
-    event's time, to the second)."""
+    """One client session inserting a row every 100 ms until stopped (10 minutes at most), each stamped with the
+    server's own NOW(6) (its binlog event's time, to the second)."""
 
     def __init__(self, checkout: IsolatedCheckout) -> None:
         super().__init__(daemon=True)
@@ -74,7 +76,7 @@ class Writer(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        deadline = time.monotonic() + WRITE_SECONDS
+        deadline = time.monotonic() + 600
         while time.monotonic() < deadline and not self.stop.is_set():
             self.client.stdin.write("INSERT INTO pitr_rows (at) VALUES (UNIX_TIMESTAMP(NOW(6)));\n")
             self.client.stdin.flush()
@@ -83,26 +85,34 @@ class Writer(threading.Thread):
         self.client.wait(timeout=30)
 
 
+def newest_row_at(checkout: IsolatedCheckout) -> float:
+    return float(sql(checkout, "SELECT COALESCE(MAX(at), 0) FROM pitr_rows").strip())
+
+
 def test_restore_to_a_second_keeps_exactly_the_rows_committed_before_it(db_only):
     sql(db_only, "CREATE TABLE pitr_rows (id INT AUTO_INCREMENT PRIMARY KEY, at DECIMAL(17,6) NOT NULL)")
     writer = Writer(db_only)
     writer.start()
     try:
-        time.sleep(5)
+        count = "SELECT COUNT(*) FROM pitr_rows"
+        wait_for(lambda: int(sql(db_only, count)) >= ROWS_BEFORE_BACKUP, timeout=60, what="rows before the backup")
         backup = invoke_ok(db_only, "db.backup")  # a full backup while the rows keep coming
         assert "binlogs: copied" in backup, backup[-3000:]
-        writer.join(timeout=WRITE_SECONDS + 30)
+        backed_up = time.time()  # the engine's clock is this machine's: the backup's snapshot is before this
+        wait_for(lambda: newest_row_at(db_only) >= backed_up + AFTER_BACKUP_S, timeout=120,
+                 what=f"rows {AFTER_BACKUP_S} s after the backup")  # fmt: skip
     finally:
         writer.stop.set()
+        writer.join(timeout=60)
     assert writer.client.returncode == 0
     written = rows(db_only)
-    assert len(written) > 0.8 * WRITE_SECONDS / EVERY, len(written)
+    after_backup = [at for at in written.values() if at > backed_up]
+    assert len(after_backup) > 0.5 * AFTER_BACKUP_S / EVERY, len(after_backup)  # the writes kept coming
     sql(db_only, "DROP TABLE pitr_rows")
 
-    first, last = min(written.values()), max(written.values())
-    target = datetime.fromtimestamp(int((first + last) / 2), UTC)  # a whole second in the middle
+    target = datetime.fromtimestamp(int((backed_up + max(written.values())) / 2), UTC)  # a whole second after it
     expected = sorted(i for i, at in written.items() if at < target.timestamp())
-    assert 0 < len(expected) < len(written)
+    assert len(written) - len(after_backup) < len(expected) < len(written)
     when = f"{target:%Y-%m-%dT%H:%M:%SZ}"
     started = time.monotonic()
     output = invoke_ok(db_only, "db.restore", "--to", when, "--yes")

@@ -67,7 +67,7 @@ def test_every_task_has_its_options_and_every_session_says_whether_it_is_opt_in(
     assert "| `--stage=VALUE`, `-s` | One of dev, test-qa, stage, prod. Default: dev. |" in page
     assert "| `--[no-]build`, `-b` |" in page  # a flag that is on by default
     opt_in = [s.name for s in docgen.nox_sessions(CHECKOUT / docgen.SESSIONS) if not s.default]
-    assert opt_in == ["cluster", "adopt", "bench", "audit"]
+    assert opt_in == ["swarm", "cluster", "adopt", "bench", "audit"]
     assert "### `nox -s bench` (opt-in)" in page and "### `nox -s unit`\n" in page
 
 
