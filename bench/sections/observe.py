@@ -10,7 +10,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bench.context import Bench, Section, say
+from bench.context import Bench, Section, say, timed
 from bench.evaluate import Results, Row, fmt, judged, load_hint, median
 from bench.load import HTTPS_HEADER, http_status
 from bench.sections.serve import ENDPOINTS, REFERENCE_CONCURRENCY, SEED_NOTES, WARM_UP_S, serving_summary
@@ -56,7 +56,9 @@ def metrics_page(base_url: str) -> bytes:
 
 def time_status(bench: Bench, measured: dict[str, Any]) -> None:
     """`invoke status --json`, the whole process (interpreter and invoke's start included) and its probes alone."""
-    seconds, result = bench.time_process(bench.invoke_argv("status", "--json"), warn=True)
+    argv = bench.invoke_argv("status", "--json")
+    seconds, result = timed(lambda: bench.run(argv, env=bench.process_env(), warn=True, capture=True))
+    say(f"invoke status --json: {seconds:.2f} s, exit {result.return_code}")
     measured["status"].append(seconds)
     measured["status_exit"].append(result.return_code)  # 1 when a line needs fixing (no backup yet): still timed
     try:
