@@ -63,13 +63,14 @@ def relayed(environ: Mapping[str, str]) -> bool:
 
 def exposition(accept: str) -> tuple[bytes, str]:
     """Every metric in the format the scraper asks for: summed over gunicorn's workers in multiprocess mode."""
-    from prometheus_client import REGISTRY, CollectorRegistry, exposition, multiprocess
+    from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
+    from prometheus_client.exposition import choose_encoder
 
     registry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-    encoder, content_type = exposition.choose_encoder(accept)
+    encoder, content_type = choose_encoder(accept)
     return encoder(registry), content_type
 
 
