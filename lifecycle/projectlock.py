@@ -39,8 +39,9 @@ ADDED_DRIVER = "mysqlclient"  # what the images add to a project that lists no M
 # What stage and prod run every project with: gunicorn (docker/gunicorn.conf.py) and WhiteNoise (the settings
 # layer's static files, LAYER_STATIC); added when the project does not list them.
 SERVER_TOOLS = ("gunicorn", "whitenoise")
-# The settings layer's /metrics (LAYER_METRICS, lifecycle_site/metrics.py): added unless switched off; left out, with a
-# note, when the project's own pins exclude every version of it (its Django too new), rather than failing the build.
+# The settings layer's /metrics (LAYER_METRICS, lifecycle_site/metrics.py): added unless switched off, within the pins
+# the project's own sources resolve to; left out, with a note, when no version of it fits them (a Django newer than it
+# supports), rather than moving the project's pins or failing the build.
 METRICS_TOOL = "django-prometheus"
 # What test-qa's entrypoint (bash_files/qa.sh) runs, per TEST_RUNNER, beside the project's test requirements.
 TEST_TOOLS = {"pytest": ("coverage", "pytest", "pytest-django"), "django": ("coverage",)}
@@ -213,28 +214,50 @@ def write_lock(
         return False
     say(f"lock: compiling {plan.output} from {', '.join(map(str, plan.sources))}" +
         (f" (+ {', '.join(plan.added)})" if plan.added else ""))  # fmt: skip
-    result = compile_lock(run, root, plan, plan.added, python_version, dry=dry)
+    # The project's own resolution first: what the suite adds for metrics may never move one of its pins (a Django
+    # newer than django-prometheus supports stays as it is, and the metrics are left out instead).
+    result = compile_lock(run, root, plan, without_metrics(plan.added), python_version, dry=dry)
     if dry:
         return True
-    if not result.ok and METRICS_TOOL in plan.added:
-        say(
-            f"lock: note: {METRICS_TOOL} does not resolve with {plan.sources[0]} ({uv_reason(result)}): the images "
-            "serve no /metrics; compiling without it (layer.metrics = false in [tool.lifecycle] skips this try)"
-        )
-        result = compile_lock(
-            run, root, plan, tuple(name for name in plan.added if name != METRICS_TOOL), python_version
-        )
     if not result.ok:
         raise UserError(f"the {plan.name} requirements do not resolve: {uv_reason(result)}; fix {plan.sources[0]}")
+    if METRICS_TOOL in plan.added:
+        pins = write_pins(root, plan)
+        tried = compile_lock(run, root, plan, plan.added, python_version, constraints=str(pins))
+        if not tried.ok:  # uv writes no output when it finds no solution: the project's own lock stays
+            say(f"lock: note: {METRICS_TOOL} does not fit {plan.sources[0]}'s pins ({uv_reason(tried)}): the images "
+                "serve no /metrics (layer.metrics = false in [tool.lifecycle] skips this try)")  # fmt: skip
     text = output.read_text(encoding="utf-8")
     output.write_text(stamped(text, digest), encoding="utf-8")
     return True
 
 
+def without_metrics(added: Sequence[str]) -> tuple[str, ...]:
+    return tuple(name for name in added if name != METRICS_TOOL)
+
+
+def write_pins(root: Path, plan: LockPlan) -> Path:
+    """LOCK_DIR/NAME.pins.txt: `name==version` of every package the plan's lock (and its constraints) pinned."""
+    texts = [(root / plan.output).read_text(encoding="utf-8")]
+    texts += [(root / plan.constraints).read_text(encoding="utf-8")] if plan.constraints else []
+    pins = {entry.split()[0] for text in texts for entry in requirement_entries(text) if _PINNED.match(entry)}
+    path = LOCK_DIR / f"{plan.name}.pins.txt"
+    (root / path).write_text("".join(f"{pin}\n" for pin in sorted(pins)), encoding="utf-8")
+    return path
+
+
 def compile_lock(
-    run: Runner, root: Path, plan: LockPlan, added: Sequence[str], python_version: str, *, dry: bool = False
+    run: Runner,
+    root: Path,
+    plan: LockPlan,
+    added: Sequence[str],
+    python_version: str,
+    *,
+    constraints: str | None = None,
+    dry: bool = False,
 ) -> Result:
-    """`uv pip compile` of the plan's sources plus `added` (written to LOCK_DIR/NAME.added.in) into its output."""
+    """`uv pip compile` of the plan's sources plus `added` (written to LOCK_DIR/NAME.added.in) into its output,
+    within the plan's constraints or the ones given."""
     added_in = LOCK_DIR / f"{plan.name}.added.in"
     if not dry:
         (root / plan.output).parent.mkdir(parents=True, exist_ok=True)
@@ -248,7 +271,7 @@ def compile_lock(
         python_version,
         compile_command=BUILD_COMMAND,
         extras=extras,
-        constraints=plan.constraints,
+        constraints=constraints or plan.constraints,
     )
     return run(argv, warn=True, capture=True)
 

@@ -146,23 +146,26 @@ def test_a_compiled_lock_is_cached_by_its_inputs_and_recompiled_when_one_changes
     paths = projectlock.ensure_locks(uv_run, tmp_path, values, say=said.append)
     assert [path.relative_to(tmp_path) for path in paths] == [projectlock.LOCK_DIR / "runtime.txt",
                                                                projectlock.LOCK_DIR / "test.txt"]  # fmt: skip
-    assert len(uv_run.calls) == 2
+    assert len(uv_run.calls) == 4  # each lock: the project's own resolution, then with django-prometheus in its pins
     assert said[0] == (
         "lock: compiling .lifecycle/build/locks/runtime.txt from requirements.txt "
         "(+ mysqlclient, gunicorn, whitenoise, django-prometheus)"
     )
+    second = uv_run.calls[1]
+    assert second[second.index("--constraint") + 1] == ".lifecycle/build/locks/runtime.pins.txt"
+    assert (tmp_path / projectlock.LOCK_DIR / "runtime.pins.txt").read_text() == "x==1\n"  # the first one's pins
     lock = paths[0].read_text().splitlines()
     assert lock[2].startswith(projectlock.STAMP) and lock[3] == "x==1"  # the digest after uv's header
-    assert (
-        tmp_path / projectlock.LOCK_DIR / "runtime.added.in"
-    ).read_text() == "mysqlclient\ngunicorn\nwhitenoise\ndjango-prometheus\n"
+    assert (tmp_path / projectlock.LOCK_DIR / "runtime.added.in").read_text() == (
+        "mysqlclient\ngunicorn\nwhitenoise\ndjango-prometheus\n"
+    )
     projectlock.ensure_locks(uv_run, tmp_path, values, say=said.append)
-    assert len(uv_run.calls) == 2  # unchanged inputs: nothing compiled, no index asked
+    assert len(uv_run.calls) == 4  # unchanged inputs: nothing compiled, no index asked
     projectlock.ensure_locks(uv_run, tmp_path, {**values, "PY_VERSION": "3.13"}, say=said.append)
-    assert len(uv_run.calls) == 4  # the images' Python is an input
+    assert len(uv_run.calls) == 8  # the images' Python is an input
     write(tmp_path, "requirements.txt", "django\nPyYAML\n")
     projectlock.ensure_locks(uv_run, tmp_path, {**values, "PY_VERSION": "3.13"}, say=said.append)
-    assert len(uv_run.calls) == 6
+    assert len(uv_run.calls) == 12
 
 
 def test_a_lock_that_does_not_resolve_is_one_line_with_uvs_reason(tmp_path):

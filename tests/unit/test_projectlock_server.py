@@ -36,31 +36,35 @@ def test_runtime_lock_adds_what_the_images_run(tmp_path: Path, requirements, met
     assert (runtime.copy_from == "requirements.txt") is copied
 
 
-class NoMetricsUv:
-    """`uv pip compile` for a project whose pins exclude django-prometheus: fails while it is added."""
+class NewDjangoUv:
+    """`uv pip compile` for a project on a Django newer than django-prometheus supports: with it, only an older Django
+    would resolve, which the project's own pins (the first compile's, as constraints) rule out."""
 
     def __init__(self, root: Path):
         self.root, self.added = root, []
 
     def __call__(self, argv, **kwargs):
-        added = (self.root / argv[argv.index("--output-file") + 1]).with_suffix(".added.in")
-        self.added.append(added.read_text().split())
+        output = self.root / argv[argv.index("--output-file") + 1]
+        self.added.append((self.root / projectlock.LOCK_DIR / f"{output.stem}.added.in").read_text().split())
         if "django-prometheus" in self.added[-1]:
-            why = "  ╰─▶ Because django-prometheus==2.5.0 depends on django<6.1 and you require django==6.1.0, ..."
+            assert "--constraint" in argv  # never free to move the project's Django
+            why = "  ╰─▶ Because django-prometheus==2.5.0 depends on django<6.1 and you require django==6.1.3, ..."
             return Result(1, "", f"  \u00d7 No solution found when resolving dependencies:\n{why}\n")
-        (self.root / argv[argv.index("--output-file") + 1]).write_text("django==6.1.0\n")
+        output.write_text("django==6.1.3 \\\n    --hash=sha256:61\n")
         return Result(0)
 
 
-def test_a_project_whose_pins_exclude_django_prometheus_is_locked_without_it_with_a_note(tmp_path: Path):
-    (tmp_path / "requirements.txt").write_text("Django==6.1.0\nmysqlclient\ngunicorn\nwhitenoise\n")
+def test_django_prometheus_never_moves_the_projects_pins_it_is_left_out_with_a_note(tmp_path: Path):
+    (tmp_path / "requirements.txt").write_text("Django>=6.1\nmysqlclient\ngunicorn\nwhitenoise\n")
     values = {"REQUIREMENTS": "requirements.txt", "REQUIREMENTS_TEST": "", "TEST_RUNNER": "django",
               "PY_VERSION": "3.12"}  # fmt: skip
     said: list[str] = []
-    uv_run = NoMetricsUv(tmp_path)
-    projectlock.ensure_locks(uv_run, tmp_path, values, say=said.append)
-    assert uv_run.added == [["django-prometheus"], [], ["django-prometheus", "coverage"], ["coverage"]]
-    assert said[1].startswith("lock: note: django-prometheus does not resolve with requirements.txt (Because ")
+    uv_run = NewDjangoUv(tmp_path)
+    runtime, _ = projectlock.ensure_locks(uv_run, tmp_path, values, say=said.append)
+    assert uv_run.added == [[], ["django-prometheus"], ["coverage"], ["django-prometheus", "coverage"]]
+    assert "django==6.1.3" in runtime.read_text()  # the project's own resolution, kept
+    assert (tmp_path / projectlock.LOCK_DIR / "runtime.pins.txt").read_text() == "django==6.1.3\n"
+    assert said[1].startswith("lock: note: django-prometheus does not fit requirements.txt's pins (Because ")
     assert "the images serve no /metrics" in said[1]
     projectlock.ensure_locks(uv_run, tmp_path, values, say=said.append)
     assert len(uv_run.added) == 4  # the inputs did not change: not tried again
