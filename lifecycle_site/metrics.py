@@ -11,7 +11,7 @@ this endpoint answers 404 to any request a proxy relayed (it carries X-Forwarded
 proxy always adds), so a path the proxy's rule missed (`/%6Detrics`) is refused too. Scrapers talk to the app's port
 directly, with no such header.
 
-gunicorn runs several worker processes: docker/gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR (on the /tmp tmpfs,
+gunicorn runs several worker processes: docker/gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR (in /dev/shm,
 emptied when gunicorn starts), each worker writes its values there, and the endpoint sums them
 (prometheus_client's multiprocess mode). Without that variable (runserver, tests) the process's own registry.
 """

@@ -159,6 +159,17 @@ def test_workers_counts_are_summed_by_one_scrape_and_gunicorns_start_empties_the
 def test_gunicorn_sets_the_folder_for_its_workers_only_when_metrics_are_on(monkeypatch):
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     monkeypatch.delenv("LAYER_METRICS", raising=False)
-    assert load_conf().raw_env == ["PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus-metrics"]  # the containers' tmpfs
+    assert load_conf().raw_env == ["PROMETHEUS_MULTIPROC_DIR=/dev/shm/prometheus-metrics"]  # memory, in any container
     monkeypatch.setenv("LAYER_METRICS", "false")
     assert load_conf().raw_env == []
+
+
+def test_a_folder_that_cannot_be_made_warns_and_the_site_still_starts(tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "a-file" / "metrics"))
+    monkeypatch.delenv("LAYER_METRICS", raising=False)
+    conf, warnings = load_conf(), []
+    server = type("Server", (), {"log": type("Log", (), {"warning": lambda self, *args: warnings.append(args)})()})()
+    conf.on_starting(server)  # gunicorn applied raw_env already: the variable is set
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ  # the workers count in their own process
+    assert warnings and "cannot be made" in warnings[0][0]
