@@ -181,6 +181,6 @@ def test_the_owners_are_the_images_users():
 
 
 def test_every_stack_file_declares_the_same_attachable_network():
-    """Whichever file is deployed first creates `backend`: a scraper joins it (the app's /metrics, docs/operating.md)."""
+    """Whichever file is deployed first creates `backend`: a scraper joins it (the app's /metrics: operating.md)."""
     networks = [load(name)["networks"]["backend"] for name in ("stack.yaml", "stack.db.yaml", "stack.migrate.yaml")]
     assert networks == [{"driver": "overlay", "attachable": True}] * 3
