@@ -237,10 +237,12 @@ def without_metrics(added: Sequence[str]) -> tuple[str, ...]:
 
 
 def write_pins(root: Path, plan: LockPlan) -> Path:
-    """LOCK_DIR/NAME.pins.txt: `name==version` of every package the plan's lock (and its constraints) pinned."""
+    """LOCK_DIR/NAME.pins.txt: `name==version[ ; marker]` of every package the plan's lock (and its constraints)
+    pinned, without the hashes."""
     texts = [(root / plan.output).read_text(encoding="utf-8")]
     texts += [(root / plan.constraints).read_text(encoding="utf-8")] if plan.constraints else []
-    pins = {entry.split()[0] for text in texts for entry in requirement_entries(text) if _PINNED.match(entry)}
+    entries = [entry for text in texts for entry in requirement_entries(text) if _PINNED.match(entry)]
+    pins = {entry.split(" --hash", 1)[0].strip() for entry in entries}
     path = LOCK_DIR / f"{plan.name}.pins.txt"
     (root / path).write_text("".join(f"{pin}\n" for pin in sorted(pins)), encoding="utf-8")
     return path

@@ -50,7 +50,10 @@ class NewDjangoUv:
             assert "--constraint" in argv  # never free to move the project's Django
             why = "  ╰─▶ Because django-prometheus==2.5.0 depends on django<6.1 and you require django==6.1.3, ..."
             return Result(1, "", f"  \u00d7 No solution found when resolving dependencies:\n{why}\n")
-        output.write_text("django==6.1.3 \\\n    --hash=sha256:61\n")
+        output.write_text(
+            'django==6.1.3 \\\n    --hash=sha256:61\ntzdata==2026.1 ; sys_platform == "win32" \\\n'
+            "    --hash=sha256:77\n"
+        )
         return Result(0)
 
 
@@ -63,7 +66,8 @@ def test_django_prometheus_never_moves_the_projects_pins_it_is_left_out_with_a_n
     runtime, _ = projectlock.ensure_locks(uv_run, tmp_path, values, say=said.append)
     assert uv_run.added == [[], ["django-prometheus"], ["coverage"], ["django-prometheus", "coverage"]]
     assert "django==6.1.3" in runtime.read_text()  # the project's own resolution, kept
-    assert (tmp_path / projectlock.LOCK_DIR / "runtime.pins.txt").read_text() == "django==6.1.3\n"
+    pins = (tmp_path / projectlock.LOCK_DIR / "runtime.pins.txt").read_text()
+    assert pins == 'django==6.1.3\ntzdata==2026.1 ; sys_platform == "win32"\n'  # markers kept, hashes not
     assert said[1].startswith("lock: note: django-prometheus does not fit requirements.txt's pins (Because ")
     assert "the images serve no /metrics" in said[1]
     projectlock.ensure_locks(uv_run, tmp_path, values, say=said.append)
