@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import sys
 import time
 
@@ -135,3 +136,38 @@ def _route_table() -> str:
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS") or trusted_peers(_route_table())
 # Gunicorn's control socket defaults to $HOME/.gunicorn, which is read-only here.
 control_socket = "/tmp/gunicorn.ctl"
+
+# The app's /metrics (the settings layer's METRICS part, lifecycle_site/metrics.py) with several workers: each worker
+# writes its values into PROMETHEUS_MULTIPROC_DIR and /metrics sums them (prometheus_client's multiprocess mode). The
+# folder is in /dev/shm (memory in every container; the swarm stack has no /tmp tmpfs), emptied when gunicorn starts
+# (no count of an earlier run is summed in); a worker's files stay after it exits, so counters never go back, and its
+# live gauges are dropped (child_exit).
+METRICS = (os.environ.get("LAYER_METRICS") or "true").strip().lower() not in ("0", "false", "no", "off")
+MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or "/dev/shm/prometheus-metrics"
+raw_env = [f"PROMETHEUS_MULTIPROC_DIR={MULTIPROC_DIR}"] if METRICS else []  # the master's and workers' environment
+
+
+def fresh_directory(path: str) -> None:
+    """`path` as an empty folder only this user reads (a mount point there keeps itself, emptied)."""
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path, mode=0o700, exist_ok=True)
+
+
+def on_starting(server) -> None:
+    if not METRICS:
+        return
+    try:
+        fresh_directory(MULTIPROC_DIR)
+    except OSError as error:  # the site still serves; /metrics then shows one worker's counts, and says nothing sums
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        server.log.warning("PROMETHEUS_MULTIPROC_DIR=%s cannot be made (%s): /metrics counts per worker", MULTIPROC_DIR,
+                           error.strerror)  # fmt: skip
+
+
+def child_exit(server, worker) -> None:
+    if METRICS and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        try:
+            from prometheus_client import multiprocess
+        except ImportError:  # an image without the metrics library (LAYER_METRICS was off when its lock was made)
+            return
+        multiprocess.mark_process_dead(worker.pid, MULTIPROC_DIR)

@@ -8,7 +8,8 @@ context's only window into `.lifecycle/`, see .dockerignore):
   django_site's `requirements/*.txt` are) and holds a MySQL driver, gunicorn and WhiteNoise is copied as it is;
 - anything else (plain `requirements.txt`, `-r` includes, `pyproject.toml`, `pyproject.toml[test]`) is compiled by
   `uv pip compile --generate-hashes` for the images' Python, with `mysqlclient` added when no MySQL driver is
-  listed (and gunicorn and WhiteNoise, which the images serve with, when missing), and the test lock
+  listed (and gunicorn and WhiteNoise, which the images serve with, and django-prometheus, the settings layer's
+  metrics, unless LAYER_METRICS is off, when missing), and the test lock
   constrained to the runtime lock's pins. A compiled lock records the digest of its inputs (the sources, what
   they include, the Python version, what the suite adds): an unchanged input set is never compiled again (no
   index needed), and a changed one is compiled with the last lock as uv's preference, so only what changed moves.
@@ -29,7 +30,7 @@ from lifecycle import detect_deps
 from lifecycle.commands import uv
 from lifecycle.context import Context
 from lifecycle.errors import UserError
-from lifecycle.runner import Runner
+from lifecycle.runner import Result, Runner
 
 BUILD_DIR = Path(".lifecycle") / "build"  # what the suite stages for the image build (the context sees it)
 LOCK_DIR = BUILD_DIR / "locks"
@@ -38,6 +39,10 @@ ADDED_DRIVER = "mysqlclient"  # what the images add to a project that lists no M
 # What stage and prod run every project with: gunicorn (docker/gunicorn.conf.py) and WhiteNoise (the settings
 # layer's static files, LAYER_STATIC); added when the project does not list them.
 SERVER_TOOLS = ("gunicorn", "whitenoise")
+# The settings layer's /metrics (LAYER_METRICS, lifecycle_site/metrics.py): added unless switched off, within the pins
+# the project's own sources resolve to; left out, with a note, when no version of it fits them (a Django newer than it
+# supports), rather than moving the project's pins or failing the build.
+METRICS_TOOL = "django-prometheus"
 # What test-qa's entrypoint (bash_files/qa.sh) runs, per TEST_RUNNER, beside the project's test requirements.
 TEST_TOOLS = {"pytest": ("coverage", "pytest", "pytest-django"), "django": ("coverage",)}
 STAMP = "# inputs-sha256: "
@@ -153,9 +158,10 @@ class LockPlan:
 
 
 def plan_locks(
-    root: Path, requirements: Sequence[str], requirements_test: Sequence[str], runner: str
+    root: Path, requirements: Sequence[str], requirements_test: Sequence[str], runner: str, *, metrics: bool = True
 ) -> list[LockPlan]:
-    """The runtime and test locks' plans from the settings' REQUIREMENTS, REQUIREMENTS_TEST and TEST_RUNNER."""
+    """The runtime and test locks' plans from the settings' REQUIREMENTS, REQUIREMENTS_TEST, TEST_RUNNER and
+    LAYER_METRICS."""
     runtime = tuple(map(Source.parse, requirements))
     test = tuple(map(Source.parse, requirements_test))
     if not runtime:
@@ -163,6 +169,7 @@ def plan_locks(
     names = requirement_names(root, runtime)
     added = () if names & set(MYSQL_DRIVERS) else (ADDED_DRIVER,)
     added += tuple(tool for tool in SERVER_TOOLS if tool not in names)
+    added += (METRICS_TOOL,) if metrics and METRICS_TOOL not in names else ()
 
     def single_lock(sources: tuple[Source, ...]) -> str | None:
         if len(sources) != 1 or sources[0].is_pyproject:
@@ -205,13 +212,59 @@ def write_lock(
     digest = inputs_digest(root, plan.sources, plan.added, python_version)
     if recorded_digest(output) == digest:
         return False
-    added = LOCK_DIR / f"{plan.name}.added.in"
-    if not dry:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        (root / added).write_text("".join(f"{name}\n" for name in plan.added), encoding="utf-8")
     say(f"lock: compiling {plan.output} from {', '.join(map(str, plan.sources))}" +
         (f" (+ {', '.join(plan.added)})" if plan.added else ""))  # fmt: skip
-    inputs = [source.path for source in plan.sources] + ([str(added)] if plan.added else [])
+    # The project's own resolution first: what the suite adds for metrics may never move one of its pins (a Django
+    # newer than django-prometheus supports stays as it is, and the metrics are left out instead).
+    result = compile_lock(run, root, plan, without_metrics(plan.added), python_version, dry=dry)
+    if dry:
+        return True
+    if not result.ok:
+        raise UserError(f"the {plan.name} requirements do not resolve: {uv_reason(result)}; fix {plan.sources[0]}")
+    if METRICS_TOOL in plan.added:
+        pins = write_pins(root, plan)
+        tried = compile_lock(run, root, plan, plan.added, python_version, constraints=str(pins))
+        if not tried.ok:  # uv writes no output when it finds no solution: the project's own lock stays
+            say(f"lock: note: {METRICS_TOOL} does not fit {plan.sources[0]}'s pins ({uv_reason(tried)}): the images "
+                "serve no /metrics (layer.metrics = false in [tool.lifecycle] skips this try)")  # fmt: skip
+    text = output.read_text(encoding="utf-8")
+    output.write_text(stamped(text, digest), encoding="utf-8")
+    return True
+
+
+def without_metrics(added: Sequence[str]) -> tuple[str, ...]:
+    return tuple(name for name in added if name != METRICS_TOOL)
+
+
+def write_pins(root: Path, plan: LockPlan) -> Path:
+    """LOCK_DIR/NAME.pins.txt: `name==version[ ; marker]` of every package the plan's lock (and its constraints)
+    pinned, without the hashes."""
+    texts = [(root / plan.output).read_text(encoding="utf-8")]
+    texts += [(root / plan.constraints).read_text(encoding="utf-8")] if plan.constraints else []
+    entries = [entry for text in texts for entry in requirement_entries(text) if _PINNED.match(entry)]
+    pins = {entry.split(" --hash", 1)[0].strip() for entry in entries}
+    path = LOCK_DIR / f"{plan.name}.pins.txt"
+    (root / path).write_text("".join(f"{pin}\n" for pin in sorted(pins)), encoding="utf-8")
+    return path
+
+
+def compile_lock(
+    run: Runner,
+    root: Path,
+    plan: LockPlan,
+    added: Sequence[str],
+    python_version: str,
+    *,
+    constraints: str | None = None,
+    dry: bool = False,
+) -> Result:
+    """`uv pip compile` of the plan's sources plus `added` (written to LOCK_DIR/NAME.added.in) into its output,
+    within the plan's constraints or the ones given."""
+    added_in = LOCK_DIR / f"{plan.name}.added.in"
+    if not dry:
+        (root / plan.output).parent.mkdir(parents=True, exist_ok=True)
+        (root / added_in).write_text("".join(f"{name}\n" for name in added), encoding="utf-8")
+    inputs = [source.path for source in plan.sources] + ([str(added_in)] if added else [])
     extras = sorted({source.extra for source in plan.sources if source.extra})
     argv = uv.compile_lock(
         root,
@@ -220,18 +273,15 @@ def write_lock(
         python_version,
         compile_command=BUILD_COMMAND,
         extras=extras,
-        constraints=plan.constraints,
+        constraints=constraints or plan.constraints,
     )
-    result = run(argv, warn=True, capture=True)
-    if dry:
-        return True
-    if not result.ok:
-        last = (result.stderr.strip().splitlines() or ["uv pip compile failed"])[-1]
-        reason = last.strip().lstrip("\u2570\u2500\u25b6\u00d7 ").strip()  # the tree uv draws its reasons in
-        raise UserError(f"the {plan.name} requirements do not resolve: {reason}; fix {plan.sources[0]}")
-    text = output.read_text(encoding="utf-8")
-    output.write_text(stamped(text, digest), encoding="utf-8")
-    return True
+    return run(argv, warn=True, capture=True)
+
+
+def uv_reason(result: Result) -> str:
+    """uv's last line of a failed resolution, without the tree it draws its reasons in."""
+    last = (result.stderr.strip().splitlines() or ["uv pip compile failed"])[-1]
+    return last.strip().lstrip("\u2570\u2500\u25b6\u00d7 ").strip()
 
 
 def stamped(text: str, digest: str) -> str:
@@ -249,7 +299,14 @@ def ensure_locks(
     say: Callable[[str], None] = print,
 ) -> list[Path]:
     """Write the runtime and test locks the image build reads (see the module docstring); returns their paths."""
-    plans = plan_locks(root, values["REQUIREMENTS"].split(), values["REQUIREMENTS_TEST"].split(), values["TEST_RUNNER"])
+    metrics = str(values.get("LAYER_METRICS", "true")).strip().lower() not in ("0", "false", "no", "off")
+    plans = plan_locks(
+        root,
+        values["REQUIREMENTS"].split(),
+        values["REQUIREMENTS_TEST"].split(),
+        values["TEST_RUNNER"],
+        metrics=metrics,
+    )
     for plan in plans:
         write_lock(run, root, plan, values["PY_VERSION"], dry=dry, say=say)
     return [root / plan.output for plan in plans]

@@ -52,6 +52,8 @@ LAYER_HELP = {
     "MEDIA": "MEDIA_ROOT on the media volume (DJANGO_MEDIA_ROOT) when one is mounted.",
     "LOGGING": "LOGGING to stdout at DJANGO_LOG_LEVEL.",
     "HEALTH": "The suite answers HEALTH_PATH (a database check) when the project's own URLs do not route it.",
+    "METRICS": "Prometheus /metrics for the stack's network and loopback (django-prometheus: requests, latencies, "
+    "query time).",
 }
 LAYER_PARTS = tuple(LAYER_HELP)  # lifecycle_site.layer.PARTS (a unit test checks they agree)
 

@@ -1,10 +1,11 @@
 """The container's environment applied over a project's own settings: pure functions, no Django needed.
 
 `apply(project, environ)` takes the project's settings (upper-case names, as Django reads them) and returns them
-with the stack's database, secret key, debug rule, hosts, proxy header, static and media roots and stdout
-logging laid on top. Each part has a switch, `LAYER_<PART>=false`, for a project that does it itself
-(`[tool.lifecycle.layer]` in its pyproject.toml sets them). A malformed value raises LayerError with one line
-that names the variable; under Django it is an ImproperlyConfigured, so the entrypoint prints it as such.
+with the stack's database, secret key, debug rule, hosts, proxy header, static and media roots, stdout
+logging and Prometheus metrics (lifecycle_site/metrics.py) laid on top. Each part has a switch,
+`LAYER_<PART>=false`, for a project that does it itself (`[tool.lifecycle.layer]` in its pyproject.toml sets them).
+A malformed value raises LayerError with one line that names the variable; under Django it is an
+ImproperlyConfigured, so the entrypoint prints it as such.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from lifecycle_site import metrics
 
 try:
     from django.core.exceptions import ImproperlyConfigured as _ConfigurationError
@@ -27,7 +30,7 @@ TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 STAGES = ("dev", "test-qa", "stage", "prod")
 STAGES_WITHOUT_DEBUG = ("stage", "prod")
-PARTS = ("DATABASE", "SECRET_KEY", "DEBUG", "HOSTS", "PROXY", "STATIC", "MEDIA", "LOGGING", "HEALTH")
+PARTS = ("DATABASE", "SECRET_KEY", "DEBUG", "HOSTS", "PROXY", "STATIC", "MEDIA", "LOGGING", "HEALTH", "METRICS")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 WHITENOISE = "whitenoise.middleware.WhiteNoiseMiddleware"
@@ -214,7 +217,8 @@ def apply(
 ) -> dict[str, Any]:
     """The project's settings with every switched-on part of the container's environment applied.
 
-    `installed(module)` says whether a module can be imported (WhiteNoise is added only when it can).
+    `installed(module)` says whether a module can be imported (WhiteNoise and django-prometheus are added only when
+    it can).
     LIFECYCLE_APPLIED lists the parts that changed something, for the entrypoint's log and the tests.
     """
     settings = dict(project)
@@ -268,6 +272,9 @@ def apply(
     if on("LOGGING"):
         settings["LOGGING"] = logging_config(environ)
         applied.append("LOGGING")
+    if on("METRICS") and installed(metrics.APP):  # after DATABASE: its backend is the one instrumented
+        settings.update(metrics.instrumented(settings))
+        applied.append("METRICS")
     settings["LIFECYCLE_APPLIED"] = applied
     return settings
 

@@ -2,7 +2,8 @@
 
 The project's own WSGI application (LIFECYCLE_PROJECT_WSGI, `mysite.wsgi:application`; default: the settings'
 WSGI_APPLICATION), under the suite's settings layer, wrapped in the health check when the project's own URLs do
-not route HEALTH_PATH (a project with its own health view keeps it) and LAYER_HEALTH is not false.
+not route HEALTH_PATH (a project with its own health view keeps it) and LAYER_HEALTH is not false, and in the
+Prometheus endpoint (/metrics) when the layer's METRICS part is on.
 """
 
 import importlib
@@ -14,6 +15,7 @@ from django.conf import settings
 
 from lifecycle_site.health import HealthCheck
 from lifecycle_site.layer import LayerError, health_path, switched_on
+from lifecycle_site.metrics import MetricsEndpoint
 from lifecycle_site.requestlog import RequestId
 
 
@@ -65,5 +67,7 @@ def project_routes(path: str) -> bool:
 
 
 application = RequestId(project_application())  # the proxy's X-Request-ID in every log record of the request
+if "METRICS" in getattr(settings, "LIFECYCLE_APPLIED", ()):
+    application = MetricsEndpoint(application)  # /metrics for the stack's network and loopback (metrics.py)
 if switched_on(os.environ, "HEALTH") and not project_routes(health_path(os.environ)):
     application = HealthCheck(application, health_path(os.environ))

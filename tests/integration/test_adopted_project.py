@@ -132,7 +132,7 @@ def test_qa_runs_the_projects_own_django_tests_under_the_layer_against_mysql(ado
     output = done.stdout + done.stderr
     assert done.returncode == 0, describe(done)
     assert "lock: compiling .lifecycle/build/locks/runtime.txt from" in output  # not locked: compiled
-    assert "(+ mysqlclient, gunicorn, whitenoise)" in output  # no MySQL driver, no server listed: added
+    assert "(+ mysqlclient, gunicorn, whitenoise, django-prometheus)" in output  # none listed: added
     assert "Ran 3 tests" in output
     coverage = (adopted[0].root / "reports" / "coverage.xml").read_text()
     assert 'filename="polls/models.py"' in coverage or "polls" in coverage
@@ -148,6 +148,14 @@ def test_prod_answers_on_its_health_path_after_its_release_commands(adopted):
         assert json.loads(response.read())["database"] == "reachable"
     logs = subprocess.run(["docker", "logs", checkout.container("prod")], capture_output=True, text=True).stderr
     assert "release command: manage.py createcachetable" in logs
+    # The settings layer's /metrics, on loopback, with no edit of the project: its own pages and queries counted.
+    with urllib.request.urlopen(f"http://127.0.0.1:{checkout.port}/polls/", timeout=10) as response:
+        assert response.status == 200
+    with urllib.request.urlopen(f"http://127.0.0.1:{checkout.port}/metrics", timeout=10) as response:
+        exposition = response.read().decode()
+    polls_gets = 'django_http_requests_latency_seconds_by_view_method_count{method="GET",view="polls.views.index"}'
+    assert polls_gets in exposition
+    assert 'django_db_execute_total{alias="default",vendor="mysql"}' in exposition
 
 
 def test_a_compiled_module_without_its_library_is_refused_in_one_line(adopted):

@@ -389,14 +389,47 @@ def test_one_request_is_traced_through_proxy_gunicorn_and_django_by_its_id(check
     assert "client-chosen-id" not in done.stdout
 
 
+INSIDE_SCRAPE = 'exec 3<>"/dev/tcp/$0/$1" && printf "GET /metrics HTTP/1.0\\r\\n\\r\\n" >&3 && cat <&3'
+
+
+def scrape_inside(checkout, host: str, port: int) -> str:
+    """GET /metrics from inside the stack's network: from the proxy's container, as a scraper on the network does."""
+    return docker("exec", checkout.container("proxy"), "bash", "-c", INSIDE_SCRAPE, host, str(port)).stdout
+
+
+def sample(exposition: str, name: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in exposition.splitlines() if line.startswith(name + " "))
+
+
+NOTES_GETS = 'django_http_requests_latency_seconds_by_view_method_count{method="GET",view="notes:api"}'
+DB_STATEMENTS = 'django_db_execute_total{alias="default",vendor="mysql"}'
+
+
 def test_metrics_only_inside_the_network_never_over_https(checkout, base):
     context = ssl.create_default_context(cafile=str(local_files(checkout.root).ca))
     opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
-    for path in ("metrics", "metrics/", "metrics?x=1"):
+    for path in ("metrics", "metrics/", "metrics?x=1", "%6Detrics", "%2Fmetrics", "/metrics", "metrics/x"):
         assert fetch(opener, f"{base}{path}")[0] == 404, path
-    proxy = checkout.container("proxy")
-    script = 'exec 3<>/dev/tcp/127.0.0.1/8405 && printf "GET /metrics HTTP/1.0\\r\\n\\r\\n" >&3 && cat <&3'
-    exported = docker("exec", proxy, "bash", "-c", script).stdout
+    # HAProxy's exporter, on the proxy's own port 8405, published nowhere.
+    exported = scrape_inside(checkout, "127.0.0.1", 8405)
     assert exported.startswith("HTTP/1.1 200") and "haproxy_frontend_http_requests_total" in exported
-    published = docker("port", proxy).stdout
+    published = docker("port", checkout.container("proxy")).stdout
     assert "8405" not in published and "8443/tcp" in published
+    # The app's own, on its port inside the network: every gunicorn worker's counts summed (exactly the requests
+    # made), the database's statements counted and timed.
+    before = scrape_inside(checkout, "prod", 8000)
+    assert before.startswith("HTTP/1.0 200") and "django_db_query_duration_seconds_bucket{" in before, before[:500]
+    for _ in range(12):
+        assert fetch(opener, f"{base}api/notes")[0] == 200
+    after = scrape_inside(checkout, "prod", 8000)
+    assert sample(after, NOTES_GETS) - sample(before, NOTES_GETS) == 12
+    assert sample(after, DB_STATEMENTS) >= sample(before, DB_STATEMENTS) + 12
+    # On loopback (the app's published port): answered; relayed by a proxy (X-Forwarded-For): refused.
+    with urllib.request.urlopen(f"http://127.0.0.1:{checkout.port}/metrics", timeout=10) as response:
+        assert response.status == 200 and NOTES_GETS in response.read().decode()
+    relayed = urllib.request.Request(
+        f"http://127.0.0.1:{checkout.port}/metrics", headers={"X-Forwarded-For": "1.2.3.4"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(relayed, timeout=10)
+    assert refused.value.code == 404

@@ -368,6 +368,35 @@ def test_three_replicas_answer_over_https(site):
     assert status == 200 and NOTE_TEXT in [note["text"] for note in json.loads(body)["notes"]]
 
 
+# A scraper on the stack's network, as Prometheus would run there: every replica by DNS, each one's /metrics summed.
+SCRAPE_EVERY_REPLICA = """
+import socket, sys, urllib.request
+replicas = sorted({info[4][0] for info in socket.getaddrinfo("app", 8000, proto=socket.IPPROTO_TCP)})
+total = 0.0
+for address in replicas:
+    with urllib.request.urlopen(f"http://{address}:8000/metrics", timeout=10) as page:
+        lines = page.read().decode().splitlines()
+    total += sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(sys.argv[1] + " "))
+print(len(replicas), total)
+"""
+NOTES_GETS = 'django_http_requests_latency_seconds_by_view_method_count{method="GET",view="notes:api"}'
+
+
+def test_metrics_answer_every_replica_inside_the_stacks_network_and_never_over_https(site):
+    def scrape() -> tuple[int, float]:
+        done = docker("run", "--rm", "--network", f"{site.stack}_backend", "--entrypoint", "python3",
+                      site.releases["v1"], "-c", SCRAPE_EVERY_REPLICA, NOTES_GETS)  # fmt: skip
+        replicas, total = done.stdout.split()
+        return int(replicas), float(total)
+
+    for path in ("/metrics", "/metrics/", "/%6Detrics"):
+        assert https(site.https_port, path)[0] == 404, path
+    replicas, before = scrape()
+    for _ in range(9):
+        assert https(site.https_port, "/api/notes")[0] == 200
+    assert scrape() == (replicas, before + 9) and replicas == 3  # every replica's and every worker's counts
+
+
 def test_replicas_start_well_inside_their_health_check_grace(site):
     """The stack's health timing (docker/stack.yaml) is sized on this: measured, not assumed."""
     started = site.startup_seconds()

@@ -29,7 +29,7 @@ PROBE = textwrap.dedent("""
         environ = {"PATH_INFO": path, "REQUEST_METHOD": "GET", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000",
                    "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO()}
         body = b"".join(application(environ, lambda status, headers: seen.update(status=status)))
-        return seen["status"], body.decode()[:200]
+        return seen["status"], body.decode()[: None if path.startswith("/metrics") else 200]
 
     print(json.dumps({
         "paths": {path: call(path) for path in sys.argv[1:]},
@@ -101,9 +101,27 @@ def test_the_layer_runs_a_startproject_site_with_the_suites_health_check(startpr
     assert got["paths"]["/admin/login/"][0] == "200 OK"  # the project's own URLs, through its own WSGI app
     assert "Log in" in got["paths"]["/admin/login/"][1]
     assert (got["DEBUG"], got["SECRET_KEY"]) == (False, "suite-key")  # startproject says DEBUG = True
-    assert got["ENGINE"] == "django.db.backends.sqlite3"  # DB_ENGINE: MySQL in the images
-    assert got["MIDDLEWARE"][:2] == ["django.middleware.security.SecurityMiddleware", "whitenoise.middleware." \
-        "WhiteNoiseMiddleware"]  # fmt: skip
+    assert got["ENGINE"] == "django_prometheus.db.backends.sqlite3"  # DB_ENGINE (MySQL in the images), instrumented
+    assert got["MIDDLEWARE"][:3] == ["django_prometheus.middleware.PrometheusBeforeMiddleware",
+        "django.middleware.security.SecurityMiddleware", "whitenoise.middleware.WhiteNoiseMiddleware"]  # fmt: skip
+
+
+def test_the_layer_counts_a_startproject_sites_requests_and_queries_on_its_metrics_endpoint(startproject):
+    got = probe(startproject, "/health", "/admin/login/", "/admin/login/", "/no-such-page/", "/metrics")
+    status, exposition = got["paths"]["/metrics"]
+    assert status == "200 OK"
+    lines = set(exposition.splitlines())
+    assert 'django_http_responses_total_by_status_total{status="200"} 2.0' in lines  # the project's own pages
+    assert 'django_http_responses_total_by_status_total{status="404"} 1.0' in lines
+    assert 'django_http_requests_latency_seconds_by_view_method_count{method="GET",view="admin:login"} 2.0' in lines
+    assert 'django_db_execute_total{alias="default",vendor="sqlite"} 1.0' in lines  # the health check's SELECT 1
+    assert any(line.startswith("django_db_query_duration_seconds_count{") for line in lines)
+
+
+def test_with_the_metrics_switch_off_the_project_answers_metrics_and_its_database_is_as_configured(startproject):
+    got = probe(startproject, "/metrics", LAYER_METRICS="false")
+    assert got["paths"]["/metrics"][0] == "404 Not Found"
+    assert got["ENGINE"] == "django.db.backends.sqlite3" and "METRICS" not in got["APPLIED"]
 
 
 def test_the_health_check_says_503_when_the_database_does_not_answer(startproject):
@@ -187,7 +205,7 @@ def test_this_repositorys_site_runs_under_the_layer_with_its_own_health_view():
     assert got["WRAPPED"] is False
     status, body = got["paths"]["/health"]  # django_site's own view: its readiness answer (an unmigrated database)
     assert (status, "migrations pending" in body) == ("503 Service Unavailable", True)
-    assert got["APPLIED"] == ["DATABASE", "SECRET_KEY", "DEBUG", "HOSTS", "PROXY", "STATIC", "LOGGING"]
+    assert got["APPLIED"] == ["DATABASE", "SECRET_KEY", "DEBUG", "HOSTS", "PROXY", "STATIC", "LOGGING", "METRICS"]
     assert got["MIDDLEWARE"].count("whitenoise.middleware.WhiteNoiseMiddleware") == 1  # its own, not a second
 
 

@@ -445,7 +445,8 @@ def test_parse_options():
 def test_every_section_has_one_name_an_option_and_its_targets_in_the_table():
     names = [section.name for section in SECTIONS]
     assert len(set(names)) == len(names)
-    names_in_order = ["zip", "cold", "rebuild", "images", "qa", "up", "serve", "proxy", "release", "trust", "deploy"]
+    names_in_order = ["zip", "cold", "rebuild", "images", "qa", "up", "serve", "proxy", "observe", "release", "trust"]
+    names_in_order += ["deploy"]
     names_in_order += ["backup", "pipuv"]
     assert names == [*names_in_order, "cluster", "adopt"]  # run order
     assert parse_options(["--skip", names[-1]]).skip == [names[-1]]
@@ -643,6 +644,47 @@ def test_proxy_rows(proxied_rps, status):
     rows = by_key(rows_of(results(proxy=measured)))
     assert rows["proxy_share_/health"].status == status
     assert rows["proxy_/health"].value.startswith(f"{proxied_rps:.0f} vs 1000 req/s direct")
+
+
+def observed(on_rps, off_rps, status_s=(0.9, 1.1, 1.0)):
+    """The observe section's measurements: each variant's runs per endpoint, `invoke status`'s times."""
+    return {
+        "on": {"/health": [wrk(rps, 20.0) for rps in on_rps], "/api/notes": [wrk(300.0, 60.0)]},
+        "off": {"/health": [wrk(rps, 19.0) for rps in off_rps], "/api/notes": [wrk(310.0, 58.0)]},
+        "status": list(status_s),
+        "status_probes": [0.4, 0.5, 0.45],
+        "status_exit": [1, 1, 1],
+        "metrics_bytes": 15819,
+    }
+
+
+@pytest.mark.parametrize(
+    ("on_rps", "off_rps", "cost", "status"),
+    [
+        pytest.param((970.0, 990.0, 980.0), (1000.0, 1000.0, 1000.0), "2.0 %", "PASS", id="2 percent"),
+        pytest.param((1010.0,), (1000.0,), "-1.0 %", "PASS", id="on faster: noise"),
+        pytest.param((900.0, 910.0, 890.0), (1000.0, 1100.0, 950.0), "10.0 %", "MISS", id="10 percent"),
+    ],
+)
+def test_observe_rows_judge_the_cost_of_metrics_and_json_logs(on_rps, off_rps, cost, status):
+    rows = by_key(rows_of(results(observe=observed(on_rps, off_rps))))
+    assert (rows["observe_cost_/health"].value, rows["observe_cost_/health"].status) == (cost, status)
+    assert rows["observe_cost_/health"].target == "≤ 5 %"
+    assert rows["observe_/api/notes"].value.startswith("300 req/s vs 310 req/s")
+    assert rows["observe_cost_/api/notes"].value == "3.2 %"
+    if status == "MISS":
+        assert "disagree by up to 8 %" in rows["observe_cost_/health"].why  # off: 1000, 1100, 950
+
+
+@pytest.mark.parametrize(
+    ("status_s", "verdict"), [pytest.param((0.9, 1.1, 1.0), "PASS", id="1 s"), pytest.param((2.5,), "MISS", id="2.5")]
+)
+def test_observe_rows_time_invoke_status_whole_against_2_s(status_s, verdict):
+    rows = by_key(rows_of(results(observe=observed((1000.0,), (1000.0,), status_s))))
+    assert (rows["status_time"].status, rows["status_time"].target) == (verdict, "≤ 2 s")
+    assert rows["status_probes"].value == "0.45 s"
+    if verdict == "MISS":
+        assert rows["status_time"].why.startswith("probes 0.5 s of it; the rest is Python and invoke starting")
 
 
 def test_bench_settings_isolate_the_https_and_registry_ports_too(make_settings):

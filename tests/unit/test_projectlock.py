@@ -17,7 +17,7 @@ from lifecycle.runner import Result
 from lifecycle.settings import ROOT
 
 LOCKED = "django==5.2.1 \\\n    --hash=sha256:aa\nmysqlclient==2.2 --hash=sha256:bb\ngunicorn==23 --hash=sha256:cc\n"
-LOCKED += "whitenoise==6 \\\n    --hash=sha256:dd\n"
+LOCKED += "whitenoise==6 \\\n    --hash=sha256:dd\ndjango-prometheus==2.5 --hash=sha256:d0\n"
 
 
 def write(root: Path, relative: str, text: str) -> None:
@@ -50,21 +50,24 @@ def test_is_hash_locked(text, locked):
         ),
         pytest.param(
             {"requirements.txt": "Django>=5.2\nPyYAML\n"}, ("requirements.txt", ""),
-            ("compile", ("mysqlclient", "gunicorn", "whitenoise")),
-            ("compile", ("mysqlclient", "gunicorn", "whitenoise", "coverage", "pytest", "pytest-django")),
+            ("compile", ("mysqlclient", "gunicorn", "whitenoise", "django-prometheus")),
+            ("compile", ("mysqlclient", "gunicorn", "whitenoise", "django-prometheus", "coverage", "pytest",
+                         "pytest-django")),
             id="plain file, no driver, no server: added",
         ),
         pytest.param(
             {"requirements.txt": "-r requirements/base.txt\n", "requirements/base.txt": "Django\nPyMySQL\ngunicorn\n"
-             "whitenoise\n", "requirements-dev.txt": "-r requirements.txt\npytest-django\ncoverage\n"},
+             "whitenoise\ndjango-prometheus\n",
+             "requirements-dev.txt": "-r requirements.txt\npytest-django\ncoverage\n"},
             ("requirements.txt", "requirements-dev.txt"), ("compile", ()), ("compile", ("pytest",)),
             id="includes followed: PyMySQL is a driver",
         ),
         pytest.param(
             {"pyproject.toml": '[project]\nname = "x"\ndependencies = ["django", "mysqlclient"]\n'
              '[project.optional-dependencies]\ntest = ["pytest-django", "coverage", "pytest"]\n'},
-            ("pyproject.toml", "pyproject.toml[test]"), ("compile", ("gunicorn", "whitenoise")),
-            ("compile", ("gunicorn", "whitenoise")), id="pyproject dependencies and its test extra",
+            ("pyproject.toml", "pyproject.toml[test]"), ("compile", ("gunicorn", "whitenoise", "django-prometheus")),
+            ("compile", ("gunicorn", "whitenoise", "django-prometheus")),
+            id="pyproject dependencies and its test extra",
         ),
         pytest.param(
             {"req.txt": LOCKED.replace("mysqlclient==2.2 --hash=sha256:bb\n", ""), "t.txt": LOCKED},
@@ -83,7 +86,7 @@ def test_plan_locks(tmp_path, files, requirements, runtime, test):
 
 
 def test_the_django_runner_needs_only_coverage(tmp_path):
-    write(tmp_path, "requirements.txt", "django\nmysqlclient\ngunicorn\nwhitenoise\n")
+    write(tmp_path, "requirements.txt", "django\nmysqlclient\ngunicorn\nwhitenoise\ndjango-prometheus\n")
     plans = projectlock.plan_locks(tmp_path, ["requirements.txt"], [], "django")
     assert plans[1].added == ("coverage",)
 
@@ -143,20 +146,26 @@ def test_a_compiled_lock_is_cached_by_its_inputs_and_recompiled_when_one_changes
     paths = projectlock.ensure_locks(uv_run, tmp_path, values, say=said.append)
     assert [path.relative_to(tmp_path) for path in paths] == [projectlock.LOCK_DIR / "runtime.txt",
                                                                projectlock.LOCK_DIR / "test.txt"]  # fmt: skip
-    assert len(uv_run.calls) == 2
+    assert len(uv_run.calls) == 4  # each lock: the project's own resolution, then with django-prometheus in its pins
     assert said[0] == (
-        "lock: compiling .lifecycle/build/locks/runtime.txt from requirements.txt (+ mysqlclient, gunicorn, whitenoise)"
+        "lock: compiling .lifecycle/build/locks/runtime.txt from requirements.txt "
+        "(+ mysqlclient, gunicorn, whitenoise, django-prometheus)"
     )
+    second = uv_run.calls[1]
+    assert second[second.index("--constraint") + 1] == ".lifecycle/build/locks/runtime.pins.txt"
+    assert (tmp_path / projectlock.LOCK_DIR / "runtime.pins.txt").read_text() == "x==1\n"  # the first one's pins
     lock = paths[0].read_text().splitlines()
     assert lock[2].startswith(projectlock.STAMP) and lock[3] == "x==1"  # the digest after uv's header
-    assert (tmp_path / projectlock.LOCK_DIR / "runtime.added.in").read_text() == "mysqlclient\ngunicorn\nwhitenoise\n"
+    assert (tmp_path / projectlock.LOCK_DIR / "runtime.added.in").read_text() == (
+        "mysqlclient\ngunicorn\nwhitenoise\ndjango-prometheus\n"
+    )
     projectlock.ensure_locks(uv_run, tmp_path, values, say=said.append)
-    assert len(uv_run.calls) == 2  # unchanged inputs: nothing compiled, no index asked
+    assert len(uv_run.calls) == 4  # unchanged inputs: nothing compiled, no index asked
     projectlock.ensure_locks(uv_run, tmp_path, {**values, "PY_VERSION": "3.13"}, say=said.append)
-    assert len(uv_run.calls) == 4  # the images' Python is an input
+    assert len(uv_run.calls) == 8  # the images' Python is an input
     write(tmp_path, "requirements.txt", "django\nPyYAML\n")
     projectlock.ensure_locks(uv_run, tmp_path, {**values, "PY_VERSION": "3.13"}, say=said.append)
-    assert len(uv_run.calls) == 6
+    assert len(uv_run.calls) == 12
 
 
 def test_a_lock_that_does_not_resolve_is_one_line_with_uvs_reason(tmp_path):

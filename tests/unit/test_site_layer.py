@@ -27,7 +27,8 @@ SQLITE_PROJECT = {
     "STATIC_URL": "static/",
     "INSTALLED_APPS": ["mysite.app"],
 }
-PROD = {"APP_STAGE": "prod", "DJANGO_SECRET_KEY": "suite-key", "DB_PASSWORD": "pw"}
+# The METRICS part changes MIDDLEWARE, DATABASES and INSTALLED_APPS too: off here, tested in test_site_metrics.py.
+PROD = {"APP_STAGE": "prod", "DJANGO_SECRET_KEY": "suite-key", "DB_PASSWORD": "pw", "LAYER_METRICS": "false"}
 
 
 # --------------------------------------------------------------------------------------------- database
@@ -254,6 +255,7 @@ SWITCHED = {
     "STATIC": "MIDDLEWARE",
     "MEDIA": "MEDIA_ROOT",
     "LOGGING": "LOGGING",
+    "METRICS": "INSTALLED_APPS",
 }
 
 
@@ -306,7 +308,9 @@ def test_the_settings_module_wraps_the_project_module_it_is_pointed_at(import_la
         DJANGO_SECRET_KEY="suite-key",
     )
     assert (settings.SECRET_KEY, settings.DEBUG) == ("suite-key", False)
-    assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.mysql"
+    # The stack's MySQL, through django-prometheus's backend (installed here, so the METRICS part applies).
+    assert settings.DATABASES["default"]["ENGINE"] == "django_prometheus.db.backends.mysql"
+    assert settings.LIFECYCLE_APPLIED[-1] == "METRICS"
     assert not hasattr(settings, "lowercase")
 
 

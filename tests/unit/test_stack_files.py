@@ -178,3 +178,9 @@ def test_the_owners_are_the_images_users():
     assert "USER 10001:10001" in (DOCKER / "Dockerfile").read_text(encoding="utf-8")
     mariadb = (DOCKER / "offline" / "mariadb.Dockerfile").read_text(encoding="utf-8")
     assert "--uid 999 --gid 999" in mariadb and "USER mysql" in mariadb
+
+
+def test_every_stack_file_declares_the_same_attachable_network():
+    """Whichever file is deployed first creates `backend`: a scraper joins it (the app's /metrics: operating.md)."""
+    networks = [load(name)["networks"]["backend"] for name in ("stack.yaml", "stack.db.yaml", "stack.migrate.yaml")]
+    assert networks == [{"driver": "overlay", "attachable": True}] * 3
