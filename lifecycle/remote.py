@@ -36,7 +36,9 @@ _S3 = re.compile(
     r"s3:(?P<scheme>https?://)?(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::(?P<port>\d{1,5}))?"
     r"/(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(?P<prefix>[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*))?/?"
 )
-NOT_FOUND = 10  # restic's exit status when the repository does not exist (0.17 and later)
+# restic init's words when the repository is there already (SFTP: config file; S3: master key and config): no
+# exit status of its own. `cat config` cannot tell instead: on S3 restic retries a missing bucket for 15 minutes.
+_MADE_ALREADY = re.compile(r"config file already exists|already initialized")
 TIMED_OUT = 124  # coreutils timeout's, when the first contact outlasts BACKUP_REMOTE_TIMEOUT
 PASSWORD = "BACKUP_REMOTE_PASSWORD_FILE"
 
@@ -181,13 +183,9 @@ class Remote:
         if target is None:
             return
         kept = f"; the local backup {path.name} is kept"
-        found = self._restic(target, "cat", "config", first_contact=True)
-        if found.return_code == NOT_FOUND:
-            made = self._restic(target, "init", first_contact=True)
-            if not made.ok:
-                raise UserError(self._failure("creating the repository at", target, made) + kept)
-        elif not found.ok:
-            raise UserError(self._failure("reaching", target, found) + kept)
+        made = self._restic(target, "init", first_contact=True)  # the repository (and an S3 bucket) on first use
+        if not made.ok and not _MADE_ALREADY.search(made.stderr):
+            raise UserError(self._failure("reaching", target, made) + kept)
         tags = [flag for tag in snapshot_tags(self.settings.project_name, path.name) for flag in ("--tag", tag)]
         pushed = self._restic(target, "backup", "--host", "lifecycle", *tags, f"{MOUNT}/{path.name}",
                               f"{MOUNT}/{manifest_path(path).name}")  # fmt: skip

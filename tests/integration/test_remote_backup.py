@@ -231,10 +231,11 @@ def push_as_another_project(remote: Server, tmp_path: Path) -> str:
     """A snapshot of project `someone-else` in the same repository, pushed with restic as its checkout would."""
     name = "someone-else-20261203T140000000Z.sql.gz"
     (tmp_path / name).write_bytes(b"not ours")
-    settings = load_settings(root=tmp_path, environ=remote.env)
-    argv = restic(settings, parse_target(remote.env["BACKUP_REMOTE"]), tmp_path, "backup", "--tag",
-                  "project=someone-else", "--tag", f"backup={name}", f"/backups/{name}")  # fmt: skip
-    subprocess.run(argv, check=True, capture_output=True)
+    settings, target = load_settings(root=tmp_path, environ=remote.env), parse_target(remote.env["BACKUP_REMOTE"])
+    subprocess.run(restic(settings, target, tmp_path, "init"), capture_output=True, timeout=120)  # made, or there
+    argv = restic(settings, target, tmp_path, "backup", "--tag", "project=someone-else", "--tag", f"backup={name}",
+                  f"/backups/{name}")  # fmt: skip
+    subprocess.run(argv, check=True, capture_output=True, timeout=120)
     return name
 
 
