@@ -100,6 +100,11 @@ def build_image(settings: Settings) -> tuple[list[str], dict[str, str]]:
     return offline.build_images_argv(settings, ["restic"]), env
 
 
+def made_already(init_stderr: str) -> bool:
+    """Whether restic init failed only because the repository is there already."""
+    return bool(_MADE_ALREADY.search(init_stderr))
+
+
 def snapshot_tags(project: str, name: str) -> list[str]:
     return [f"project={project}", f"backup={name}"]
 
@@ -184,7 +189,7 @@ class Remote:
             return
         kept = f"; the local backup {path.name} is kept"
         made = self._restic(target, "init", first_contact=True)  # the repository (and an S3 bucket) on first use
-        if not made.ok and not _MADE_ALREADY.search(made.stderr):
+        if not made.ok and not made_already(made.stderr):
             raise UserError(self._failure("reaching", target, made) + kept)
         tags = [flag for tag in snapshot_tags(self.settings.project_name, path.name) for flag in ("--tag", tag)]
         pushed = self._restic(target, "backup", "--host", "lifecycle", *tags, f"{MOUNT}/{path.name}",

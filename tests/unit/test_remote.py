@@ -173,3 +173,19 @@ RETRYING = (
 def test_a_deadline_failure_names_restics_last_reason(stderr, status, expected):
     line = remote.failure("reaching", S3Target("http://h", "b01"), stderr, status, timeout=5)
     assert line == f"reaching s3:http://h/b01 failed: {expected}"
+
+
+@pytest.mark.parametrize(
+    ("stderr", "expected"),
+    [
+        pytest.param("Fatal: create repository at sftp:vault@h:/r failed: config file already exists\n", True,
+                     id="SFTP: there already"),
+        pytest.param("Fatal: create key in repository at s3:http://h/b failed: repository master key and config "
+                     "already initialized\n", True, id="S3: there already"),
+        pytest.param("Fatal: create repository at s3:http://h/b failed: client.BucketExists: Access Denied.\n", False,
+                     id="refused"),
+        pytest.param("", False, id="nothing said"),
+    ],
+)  # fmt: skip
+def test_init_failing_because_the_repository_is_there_lets_the_push_go_on(stderr, expected):
+    assert remote.made_already(stderr) is expected
