@@ -53,6 +53,9 @@ class Target:
     path: str
     secrets = ("BACKUP_REMOTE_SSH_KEY_FILE", "BACKUP_REMOTE_KNOWN_HOSTS_FILE")
 
+    def optional_files(self, settings: Settings) -> tuple[str, ...]:
+        return ()
+
     @property
     def repository(self) -> str:
         return f"sftp:{self.user}@{self.host}:{self.path}"
@@ -69,6 +72,10 @@ class S3Target:
     bucket: str
     prefix: str = ""
     secrets = ("BACKUP_REMOTE_S3_CREDENTIALS_FILE",)
+
+    def optional_files(self, settings: Settings) -> tuple[str, ...]:
+        """The CA that signed an https endpoint's certificate, when set (else Debian's CAs)."""
+        return ("BACKUP_REMOTE_CA_FILE",) if settings["BACKUP_REMOTE_CA_FILE"] else ()
 
     @property
     def repository(self) -> str:
@@ -160,7 +167,7 @@ class Remote:
         if not value:
             return None
         target = parse_target(value)
-        for name in (PASSWORD, *target.secrets):
+        for name in (PASSWORD, *target.secrets, *target.optional_files(self.settings)):
             path = self.settings[name]  # relative: to the checkout, as every PATH setting
             if not path or not (self.settings.root / self.settings.typed(name)).is_file():
                 raise UserError(f"BACKUP_REMOTE is set but {name}={path!r} is not a file; set it (docs/data.md)")

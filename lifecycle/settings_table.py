@@ -180,6 +180,12 @@ TABLE = (
         kind=kinds.PATH,
     ),
     Setting(
+        "BACKUP_REMOTE_CA_FILE",
+        "",
+        "CA certificate (PEM) that signed an https s3: BACKUP_REMOTE's certificate; empty: Debian's CAs.",
+        kind=kinds.PATH,
+    ),
+    Setting(
         "BACKUP_REMOTE_TIMEOUT",
         "60",
         "Seconds restic may retry its first contact with BACKUP_REMOTE before the command fails in one line.",

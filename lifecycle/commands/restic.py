@@ -22,6 +22,7 @@ SECRET_FILES = {
     "BACKUP_REMOTE_SSH_KEY_FILE": ("ssh_key", None),  # read by ssh_command's -i
     "BACKUP_REMOTE_KNOWN_HOSTS_FILE": ("known_hosts", None),
     "BACKUP_REMOTE_S3_CREDENTIALS_FILE": ("aws_credentials", "AWS_SHARED_CREDENTIALS_FILE"),  # [default] profile
+    "BACKUP_REMOTE_CA_FILE": ("ca.crt", None),  # read by --cacert
 }
 
 
@@ -45,7 +46,7 @@ def restic(
     """One restic command in a throwaway container: the host's network (the target as the host reaches it), the
     caller's uid (the 0600 key), the target's secret files read-only, the backups folder at /backups; `timeout`:
     ended by coreutils' timeout (exit 124) after that many seconds."""
-    names = ("BACKUP_REMOTE_PASSWORD_FILE", *target.secrets)
+    names = ("BACKUP_REMOTE_PASSWORD_FILE", *target.secrets, *target.optional_files(settings))
     # relative paths: to the checkout (docker would read a bare name as a volume)
     mounts = [
         flag
@@ -55,6 +56,7 @@ def restic(
     variables = [flag for name in names if (variable := SECRET_FILES[name][1])
                  for flag in ("--env", f"{variable}={SECRETS}/{SECRET_FILES[name][0]}")]  # fmt: skip
     options = ["--option", f"sftp.command={ssh_command(target)}"] if "BACKUP_REMOTE_SSH_KEY_FILE" in names else []
+    options += ["--cacert", f"{SECRETS}/ca.crt"] if "BACKUP_REMOTE_CA_FILE" in names else []
     deadline = ["--entrypoint", "timeout"] if timeout else []
     return docker.docker_argv(
         "run", "--rm", "--network", "host", "--user", f"{os.getuid()}:{os.getgid()}", *mounts,

@@ -1,6 +1,6 @@
 """Backups off the machine with the real engine and real servers, each started by this module on 127.0.0.1: Debian's
-openssh-server in a container (SFTP), moto's S3 server in a process (S3, with IAM authentication on); restic (the
-offline restic image) pushing to them.
+openssh-server in a container (SFTP), moto's S3 server in a process (S3 over https with a certificate of the test's
+own CA, IAM authentication on); restic (the offline restic image) pushing to them.
 
 For each target: pushed encrypted, listed, fetched back and restored after the local copy is gone; wrong
 credentials, an unreachable target, a backup of another project and a tampered remote file are each one line, the
@@ -120,6 +120,21 @@ def listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA of the test's own and a certificate it signed for 127.0.0.1: (CA, certificate, key)."""
+    ca, certificate, key = folder / "ca.crt", folder / "server.crt", folder / "server.key"
+    (folder / "san").write_text("subjectAltName=IP:127.0.0.1\n")
+    new_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for argv in (
+        ["req", "-x509", *new_key, "-keyout", str(folder / "ca.key"), "-out", str(ca), "-days", "1", "-subj", "/CN=it"],
+        ["req", *new_key, "-keyout", str(key), "-out", str(folder / "server.csr"), "-subj", "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", str(folder / "server.csr"), "-CA", str(ca), "-CAkey", str(folder / "ca.key"),
+         "-CAcreateserial", "-out", str(certificate), "-days", "1", "-extfile", str(folder / "san")],
+    ):  # fmt: skip
+        subprocess.run(["openssl", *argv], check=True, capture_output=True)
+    return ca, certificate, key
+
+
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory, password) -> Iterator[Server]:
     """moto's S3 server with IAM authentication: its first three requests (unauthenticated) make the user `backup`
@@ -127,15 +142,17 @@ def s3(tmp_path_factory, password) -> Iterator[Server]:
     import boto3  # the e2e session's tools (moto's dependency)
 
     folder, port = tmp_path_factory.mktemp("s3"), free_port()
-    endpoint = f"http://127.0.0.1:{port}"
+    ca, certificate, key_file = certificates(folder)
+    endpoint = f"https://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port), "-c",
+         str(certificate), "-k", str(key_file)],
         env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
         wait_for(lambda: listening(port), 60, "moto's S3 server")
         iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="setup",
-                           aws_secret_access_key="setup")  # fmt: skip
+                           aws_secret_access_key="setup", verify=str(ca))  # fmt: skip
         iam.create_user(UserName="backup")
         iam.put_user_policy(
             UserName="backup",
@@ -147,8 +164,8 @@ def s3(tmp_path_factory, password) -> Iterator[Server]:
         key = iam.create_access_key(UserName="backup")["AccessKey"]
         credentials = "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n"
         bucket = boto3.resource("s3", endpoint_url=endpoint, region_name="us-east-1",
-                                aws_access_key_id=key["AccessKeyId"],
-                                aws_secret_access_key=key["SecretAccessKey"]).Bucket("backups")  # fmt: skip
+                                aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
+                                verify=str(ca)).Bucket("backups")  # fmt: skip
 
         def tamper() -> None:
             for item in bucket.objects.filter(Prefix="shop/data/"):
@@ -158,11 +175,12 @@ def s3(tmp_path_factory, password) -> Iterator[Server]:
 
         yield Server(
             env={"BACKUP_REMOTE": f"s3:{endpoint}/backups/shop", "BACKUP_REMOTE_PASSWORD_FILE": password,
+                 "BACKUP_REMOTE_CA_FILE": str(ca),
                  "BACKUP_REMOTE_S3_CREDENTIALS_FILE": private_file(
                      folder / "credentials", credentials.format(key["AccessKeyId"], key["SecretAccessKey"]))},
             wrong_credentials={"BACKUP_REMOTE_S3_CREDENTIALS_FILE": private_file(
                 folder / "wrong", credentials.format(key["AccessKeyId"], "not-the-secret-access-key"))},
-            unreachable=f"s3:http://127.0.0.1:{free_port()}/backups/shop",
+            unreachable=f"s3:https://127.0.0.1:{free_port()}/backups/shop",
             holds=lambda text: any(text.encode() in item.get()["Body"].read() for item in bucket.objects.all()),
             tamper=tamper,
         )  # fmt: skip

@@ -104,6 +104,21 @@ def test_restic_reaches_s3_with_the_credentials_as_a_read_only_file_never_in_the
                          "RESTIC_REPOSITORY=s3:http://127.0.0.1:9000/b01/shop"]  # fmt: skip
     assert argv[argv.index(restic.IMAGE) :] == [restic.IMAGE, "snapshots"]
     assert not any("sftp.command" in arg or "from-the-environment" in arg for arg in argv)
+    with_ca = restic.restic(
+        load_settings(
+            root=Path("/checkout"),
+            environ={
+                **SECRET_FILES,
+                "BACKUP_REMOTE_S3_CREDENTIALS_FILE": "/k/aws",
+                "BACKUP_REMOTE_CA_FILE": "/k/ca.crt",
+            },
+        ),
+        S3Target("https://h", "b01"),
+        Path("/b"),
+        "init",
+    )
+    assert "/k/ca.crt:/run/lifecycle/ca.crt:ro" in with_ca
+    assert with_ca[with_ca.index(restic.IMAGE) :] == [restic.IMAGE, "--cacert", "/run/lifecycle/ca.crt", "init"]
 
 
 def test_the_first_contact_is_ended_by_a_deadline():
