@@ -35,6 +35,7 @@ from lifecycle.backup_file import (
 from lifecycle.commands import binlog as binlog_argv
 from lifecycle.commands import compose, dbclient, docker
 from lifecycle.commands.dbclient import DbTools
+from lifecycle.commands.sql import sql_identifier, sql_string
 from lifecycle.confirm import confirm_project
 from lifecycle.context import Context, UsesContext
 from lifecycle.errors import UserError
@@ -251,6 +252,16 @@ class Database(UsesContext):
         for command in (["migrate", "--noinput"], *([["loaddata", fixture]] if fixture else [])):
             self.run(self.manage_argv(stage, running, command), env=self.settings.env)
         self.say(f"reset {database}: migrated{f', loaded {fixture}' if fixture else ''}")
+
+    def recreate(self, database: str, *, like: str) -> None:
+        """Drop and create `database` with the character set and collation of `like`."""
+        found = self.query(
+            "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
+            f"WHERE SCHEMA_NAME = {sql_string(like)}"
+        )
+        charset, collation = found[0] if found else ("utf8mb4", "utf8mb4_unicode_ci")
+        self.query(f"DROP DATABASE IF EXISTS {sql_identifier(database)}; CREATE DATABASE {sql_identifier(database)} "
+                   f"CHARACTER SET {charset} COLLATE {collation}")  # fmt: skip
 
     def manage_argv(self, stage: Stage, running: str | None, command: Sequence[str]) -> list[str]:
         """manage.py in the stage's running container, else in a one-off one."""

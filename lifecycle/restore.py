@@ -159,16 +159,6 @@ class Restore(UsesContext):
         return (f"the {' and '.join(what)} of {live} differ from before the restore: the restore's account cannot "
                 f"write them, so another client did meanwhile; {kept}")  # fmt: skip
 
-    def _recreate(self, database: str, *, like: str) -> None:
-        """Drop and create `database` with the character set and collation of `like`."""
-        found = self.db.query(
-            "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
-            f"WHERE SCHEMA_NAME = {sql_string(like)}"
-        )
-        charset, collation = found[0] if found else ("utf8mb4", "utf8mb4_unicode_ci")
-        self.db.query(f"DROP DATABASE IF EXISTS {sql_identifier(database)}; CREATE DATABASE {sql_identifier(database)} "
-                   f"CHARACTER SET {charset} COLLATE {collation}")  # fmt: skip
-
     def base_tables(self, database: str) -> list[str]:
         rows = self.db.query(
             "SELECT TABLE_NAME FROM information_schema.TABLES "
