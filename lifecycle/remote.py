@@ -1,11 +1,14 @@
-"""Backups off the machine, encrypted: restic (Debian's, in the offline restic image) to BACKUP_REMOTE over SFTP.
+"""Backups off the machine, encrypted: restic (Debian's, in the offline restic image) to BACKUP_REMOTE, an SFTP
+server or an S3-compatible endpoint.
 
 restic encrypts and authenticates every byte with the repository password (BACKUP_REMOTE_PASSWORD_FILE) and
-deduplicates; the SSH key (BACKUP_REMOTE_SSH_KEY_FILE) and the server's host key (BACKUP_REMOTE_KNOWN_HOSTS_FILE:
-no first-use trust) are files mounted read-only into the container, never on a command line or printed. Each
-backup is one snapshot tagged with the project and the backup's name, so a backup of another project is refused by
-name. Builders (lifecycle.commands.restic) return argv; `Remote` sequences them; every failure is one line, and a
-local backup is never touched by one.
+deduplicates. The target's secrets are files mounted read-only into the container, never on a command line or
+printed: for SFTP the SSH key (BACKUP_REMOTE_SSH_KEY_FILE) and the server's host key (BACKUP_REMOTE_KNOWN_HOSTS_FILE:
+no first-use trust); for S3 an AWS shared-credentials file (BACKUP_REMOTE_S3_CREDENTIALS_FILE). Each backup is one
+snapshot tagged with the project and the backup's name, so a backup of another project is refused by name. restic
+retries a backend for up to 15 minutes; the first contact with the target (BACKUP_REMOTE_TIMEOUT) is bounded, so a
+wrong key or an unreachable endpoint is one line in seconds. Builders (lifecycle.commands.restic) return argv;
+`Remote` sequences them; every failure is one line, and a local backup is never touched by one.
 """
 
 from __future__ import annotations
@@ -29,15 +32,29 @@ _SFTP = re.compile(r"sftp:(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+|\[[0
 _SFTP_URL = re.compile(
     r"sftp://(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::(?P<port>\d{1,5}))?/(?P<path>/\S*)"
 )
-NOT_FOUND = 10  # restic's exit status when the repository does not exist (0.17 and later)
+_S3 = re.compile(
+    r"s3:(?P<scheme>https?://)?(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::(?P<port>\d{1,5}))?"
+    r"/(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(?P<prefix>[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*))?/?"
+)
+# restic init's words when the repository is there already (SFTP: config file; S3: master key and config): no
+# exit status of its own. `cat config` cannot tell instead: on S3 restic retries a missing bucket for 15 minutes.
+_MADE_ALREADY = re.compile(r"config file already exists|already initialized")
+TIMED_OUT = 124  # coreutils timeout's, when the first contact outlasts BACKUP_REMOTE_TIMEOUT
+PASSWORD = "BACKUP_REMOTE_PASSWORD_FILE"
 
 
 @dataclass(frozen=True)
 class Target:
+    """An SFTP target."""
+
     user: str
     host: str
     port: int
     path: str
+    secrets = ("BACKUP_REMOTE_SSH_KEY_FILE", "BACKUP_REMOTE_KNOWN_HOSTS_FILE")
+
+    def optional_files(self, settings: Settings) -> tuple[str, ...]:
+        return ()
 
     @property
     def repository(self) -> str:
@@ -47,15 +64,40 @@ class Target:
         return f"sftp:{self.user}@{self.host}{f':{self.port}' if self.port != 22 else ''}:{self.path}"
 
 
-def parse_target(value: str) -> Target:
-    """BACKUP_REMOTE: sftp:USER@HOST:/PATH or sftp://USER@HOST:PORT//PATH; one line naming the setting otherwise."""
+@dataclass(frozen=True)
+class S3Target:
+    """An S3-compatible endpoint (restic's s3 backend): a bucket, and a prefix in it."""
+
+    endpoint: str  # scheme://host[:port]
+    bucket: str
+    prefix: str = ""
+    secrets = ("BACKUP_REMOTE_S3_CREDENTIALS_FILE",)
+
+    def optional_files(self, settings: Settings) -> tuple[str, ...]:
+        """The CA that signed an https endpoint's certificate, when set (else Debian's CAs)."""
+        return ("BACKUP_REMOTE_CA_FILE",) if settings["BACKUP_REMOTE_CA_FILE"] else ()
+
+    @property
+    def repository(self) -> str:
+        return f"s3:{self.endpoint}/{self.bucket}{f'/{self.prefix}' if self.prefix else ''}"
+
+    def label(self) -> str:
+        return self.repository
+
+
+def parse_target(value: str) -> Target | S3Target:
+    """BACKUP_REMOTE: sftp:USER@HOST:/PATH, sftp://USER@HOST:PORT//PATH or s3:https://HOST[:PORT]/BUCKET[/PREFIX]
+    (no scheme: https); one line naming the setting otherwise."""
     if match := _SFTP.fullmatch(value):
         return Target(match["user"], match["host"], 22, match["path"])
     if (match := _SFTP_URL.fullmatch(value)) and 0 < int(match["port"] or 22) < 65536:
         return Target(match["user"], match["host"], int(match["port"] or 22), match["path"])
+    if (match := _S3.fullmatch(value)) and 0 < int(match["port"] or 443) < 65536:
+        port = f":{match['port']}" if match["port"] else ""
+        return S3Target(f"{match['scheme'] or 'https://'}{match['host']}{port}", match["bucket"], match["prefix"] or "")
     raise UserError(
-        f"BACKUP_REMOTE={value!r} is not an SFTP target; use sftp:USER@HOST:/PATH or sftp://USER@HOST:PORT//PATH "
-        "(S3 is not supported yet)"
+        f"BACKUP_REMOTE={value!r} is neither an SFTP nor an S3 target; use sftp:USER@HOST:/PATH, "
+        "sftp://USER@HOST:PORT//PATH or s3:https://HOST[:PORT]/BUCKET[/PREFIX]"
     )
 
 
@@ -63,6 +105,11 @@ def build_image(settings: Settings) -> tuple[list[str], dict[str, str]]:
     """docker/offline/compose.yaml's restic service, on the offline rootfs (argv and its environment)."""
     env = {**offline.build_images_env(settings), "OFFLINE_RESTIC_IMAGE": IMAGE}
     return offline.build_images_argv(settings, ["restic"]), env
+
+
+def made_already(init_stderr: str) -> bool:
+    """Whether restic init failed only because the repository is there already."""
+    return bool(_MADE_ALREADY.search(init_stderr))
 
 
 def snapshot_tags(project: str, name: str) -> list[str]:
@@ -91,11 +138,19 @@ def remote_names(snapshots: list[dict], project: str) -> list[str]:
     return sorted(set(names), reverse=True)
 
 
-def failure(what: str, target: Target, stderr: str, status: int) -> str:
-    """One line: what failed, where, and restic's (or ssh's) own last words."""
+_RETRYING = re.compile(r"returned error, retrying after [^:]+: (?P<reason>.+)")
+
+
+def failure(what: str, target: Target | S3Target, stderr: str, status: int, timeout: int | None = None) -> str:
+    """One line: what failed, where, and restic's (or ssh's) own last words; when restic was still retrying at the
+    deadline, the reason of its last retry."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    reason = next((line for line in reversed(lines) if "Fatal" in line or "denied" in line or "error" in line.lower()),
-                  lines[-1] if lines else f"exit {status}")  # fmt: skip
+    retries = [match["reason"] for line in lines if (match := _RETRYING.search(line))]
+    if status == TIMED_OUT and timeout is not None:
+        reason = f"no answer in {timeout} s (BACKUP_REMOTE_TIMEOUT)" + (f": {retries[-1]}" if retries else "")
+    else:
+        reason = next((line for line in reversed(lines) if "Fatal" in line or "denied" in line
+                       or "error" in line.lower()), lines[-1] if lines else f"exit {status}")  # fmt: skip
     return f"{what} {target.label()} failed: {reason[:300]}"
 
 
@@ -107,21 +162,27 @@ class Remote:
     def settings(self) -> Settings:
         return self.db.settings
 
-    def target(self) -> Target | None:
+    def target(self) -> Target | S3Target | None:
         value = self.settings["BACKUP_REMOTE"]
         if not value:
             return None
         target = parse_target(value)
-        for name in ("BACKUP_REMOTE_PASSWORD_FILE", "BACKUP_REMOTE_SSH_KEY_FILE", "BACKUP_REMOTE_KNOWN_HOSTS_FILE"):
+        for name in (PASSWORD, *target.secrets, *target.optional_files(self.settings)):
             path = self.settings[name]  # relative: to the checkout, as every PATH setting
             if not path or not (self.settings.root / self.settings.typed(name)).is_file():
                 raise UserError(f"BACKUP_REMOTE is set but {name}={path!r} is not a file; set it (docs/data.md)")
         return target
 
-    def _restic(self, target: Target, *args: str, writable: bool = False, folder: Path | None = None):
+    def _restic(self, target: Target | S3Target, *args: str, writable: bool = False, folder: Path | None = None,
+                first_contact: bool = False):  # fmt: skip
+        """One restic command; `first_contact`: bounded by BACKUP_REMOTE_TIMEOUT (restic would retry for 15 min)."""
         self._ensure_image()
-        argv = restic(self.settings, target, folder or self.db.folder, *args, writable=writable)
+        timeout = self.settings.typed("BACKUP_REMOTE_TIMEOUT") if first_contact else None
+        argv = restic(self.settings, target, folder or self.db.folder, *args, writable=writable, timeout=timeout)
         return self.db.run(argv, env=self.settings.env, capture=True, warn=True)
+
+    def _failure(self, what: str, target: Target | S3Target, done) -> str:
+        return failure(what, target, done.stderr, done.return_code, self.settings.typed("BACKUP_REMOTE_TIMEOUT"))
 
     def _ensure_image(self) -> None:
         if not self.db.run(docker.docker_argv("image", "inspect", IMAGE), warn=True, capture=True).ok:
@@ -134,24 +195,20 @@ class Remote:
         if target is None:
             return
         kept = f"; the local backup {path.name} is kept"
-        found = self._restic(target, "cat", "config")
-        if found.return_code == NOT_FOUND:
-            made = self._restic(target, "init")
-            if not made.ok:
-                raise UserError(failure("creating the repository at", target, made.stderr, made.return_code) + kept)
-        elif not found.ok:
-            raise UserError(failure("reaching", target, found.stderr, found.return_code) + kept)
+        made = self._restic(target, "init", first_contact=True)  # the repository (and an S3 bucket) on first use
+        if not made.ok and not made_already(made.stderr):
+            raise UserError(self._failure("reaching", target, made) + kept)
         tags = [flag for tag in snapshot_tags(self.settings.project_name, path.name) for flag in ("--tag", tag)]
         pushed = self._restic(target, "backup", "--host", "lifecycle", *tags, f"{MOUNT}/{path.name}",
                               f"{MOUNT}/{manifest_path(path).name}")  # fmt: skip
         if not pushed.ok:
-            raise UserError(failure("pushing to", target, pushed.stderr, pushed.return_code) + kept)
+            raise UserError(self._failure("pushing to", target, pushed) + kept)
         self.db.say(f"remote: {path.name} pushed to {target.label()} (encrypted by restic)")
 
-    def snapshots(self, target: Target) -> list[dict]:
-        listed = self._restic(target, "snapshots", "--json")
+    def snapshots(self, target: Target | S3Target) -> list[dict]:
+        listed = self._restic(target, "snapshots", "--json", first_contact=True)
         if not listed.ok:
-            raise UserError(failure("listing", target, listed.stderr, listed.return_code))
+            raise UserError(self._failure("listing", target, listed))
         return json.loads(listed.stdout or "[]")
 
     def list(self) -> list[str]:
@@ -186,8 +243,7 @@ class Remote:
             fetched = self._restic(target, "restore", snapshot, "--target", MOUNT, "--verify", writable=True,
                                    folder=staging)  # fmt: skip
             if not fetched.ok:
-                raise UserError(failure("fetching from", target, fetched.stderr, fetched.return_code)
-                                + "; nothing was restored")  # fmt: skip
+                raise UserError(self._failure("fetching from", target, fetched) + "; nothing was restored")
             dump = staging / MOUNT.strip("/") / name
             verify(dump)
             final = self.db.folder / name

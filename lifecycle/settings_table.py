@@ -157,7 +157,11 @@ TABLE = (
         "Scheduled backups kept: the newest of each of the last N ISO weeks that have one.",
         kind=kinds.COUNT_OR_NONE,
     ),
-    Setting("BACKUP_REMOTE", "", "Off-machine copies (restic, encrypted): sftp:USER@HOST:/PATH; empty: none."),
+    Setting(
+        "BACKUP_REMOTE",
+        "",
+        "Off-machine copies (restic, encrypted): sftp:USER@HOST:/PATH or s3:https://HOST/BUCKET[/PREFIX]; empty: none.",
+    ),
     Setting(
         "BACKUP_REMOTE_PASSWORD_FILE",
         "",
@@ -170,6 +174,24 @@ TABLE = (
         "",
         "known_hosts file with BACKUP_REMOTE's host key (no trust on first use).",
         kind=kinds.PATH,
+    ),
+    Setting(
+        "BACKUP_REMOTE_S3_CREDENTIALS_FILE",
+        "",
+        "AWS shared-credentials file ([default] aws_access_key_id, aws_secret_access_key) for an s3: BACKUP_REMOTE.",
+        kind=kinds.PATH,
+    ),
+    Setting(
+        "BACKUP_REMOTE_CA_FILE",
+        "",
+        "CA certificate (PEM) that signed an https s3: BACKUP_REMOTE's certificate; empty: Debian's CAs.",
+        kind=kinds.PATH,
+    ),
+    Setting(
+        "BACKUP_REMOTE_TIMEOUT",
+        "60",
+        "Seconds restic may retry its first contact with BACKUP_REMOTE before the command fails in one line.",
+        kind=kinds.SECONDS,
     ),
     Setting(
         "DB_SERVER_ID", "1", "Server id of the database's binary log (point-in-time restores).", kind=kinds.SERVER_ID

@@ -11,11 +11,19 @@ from lifecycle.commands import docker
 from lifecycle.settings import Settings
 
 if TYPE_CHECKING:
-    from lifecycle.remote import Target
+    from lifecycle.remote import S3Target, Target
 
 IMAGE = "lifecycle/restic:0.18"  # docker/offline/restic.Dockerfile on OFFLINE_ROOTFS_IMAGE
 SECRETS = "/run/lifecycle"
 MOUNT = "/backups"
+# Each secret file setting, the name it is mounted under, and the variable that tells restic where it is.
+SECRET_FILES = {
+    "BACKUP_REMOTE_PASSWORD_FILE": ("restic_password", "RESTIC_PASSWORD_FILE"),
+    "BACKUP_REMOTE_SSH_KEY_FILE": ("ssh_key", None),  # read by ssh_command's -i
+    "BACKUP_REMOTE_KNOWN_HOSTS_FILE": ("known_hosts", None),
+    "BACKUP_REMOTE_S3_CREDENTIALS_FILE": ("aws_credentials", "AWS_SHARED_CREDENTIALS_FILE"),  # [default] profile
+    "BACKUP_REMOTE_CA_FILE": ("ca.crt", None),  # read by --cacert
+}
 
 
 def ssh_command(target: Target) -> str:
@@ -27,18 +35,32 @@ def ssh_command(target: Target) -> str:
     )
 
 
-def restic(settings: Settings, target: Target, folder: Path, *args: str, writable: bool = False) -> list[str]:
+def restic(
+    settings: Settings,
+    target: Target | S3Target,
+    folder: Path,
+    *args: str,
+    writable: bool = False,
+    timeout: int | None = None,
+) -> list[str]:
     """One restic command in a throwaway container: the host's network (the target as the host reaches it), the
-    caller's uid (the 0600 key), the three files read-only, the backups folder at /backups."""
-    files = {
-        "restic_password": settings.root / settings.typed("BACKUP_REMOTE_PASSWORD_FILE"),
-        "ssh_key": settings.root / settings.typed("BACKUP_REMOTE_SSH_KEY_FILE"),
-        "known_hosts": settings.root / settings.typed("BACKUP_REMOTE_KNOWN_HOSTS_FILE"),
-    }  # relative paths: to the checkout (docker would read a bare name as a volume)
-    mounts = [flag for name, path in files.items() for flag in ("--volume", f"{path}:{SECRETS}/{name}:ro")]
+    caller's uid (the 0600 key), the target's secret files read-only, the backups folder at /backups; `timeout`:
+    ended by coreutils' timeout (exit 124) after that many seconds."""
+    names = ("BACKUP_REMOTE_PASSWORD_FILE", *target.secrets, *target.optional_files(settings))
+    # relative paths: to the checkout (docker would read a bare name as a volume)
+    mounts = [
+        flag
+        for name in names
+        for flag in ("--volume", f"{settings.root / settings.typed(name)}:{SECRETS}/{SECRET_FILES[name][0]}:ro")
+    ]
+    variables = [flag for name in names if (variable := SECRET_FILES[name][1])
+                 for flag in ("--env", f"{variable}={SECRETS}/{SECRET_FILES[name][0]}")]  # fmt: skip
+    options = ["--option", f"sftp.command={ssh_command(target)}"] if "BACKUP_REMOTE_SSH_KEY_FILE" in names else []
+    options += ["--cacert", f"{SECRETS}/ca.crt"] if "BACKUP_REMOTE_CA_FILE" in names else []
+    deadline = ["--entrypoint", "timeout"] if timeout else []
     return docker.docker_argv(
         "run", "--rm", "--network", "host", "--user", f"{os.getuid()}:{os.getgid()}", *mounts,
         "--volume", f"{folder}:{MOUNT}{'' if writable else ':ro'}",
-        "--env", f"RESTIC_PASSWORD_FILE={SECRETS}/restic_password", "--env", f"RESTIC_REPOSITORY={target.repository}",
-        IMAGE, "--option", f"sftp.command={ssh_command(target)}", *args,
+        *variables, "--env", f"RESTIC_REPOSITORY={target.repository}", *deadline,
+        IMAGE, *([str(timeout), "restic"] if timeout else []), *options, *args,
     )  # fmt: skip

@@ -146,10 +146,11 @@ def test_a_bad_time_is_refused_in_one_line_and_nothing_changes(db_only, to, word
     assert sql(db_only, "CHECKSUM TABLE pitr_rows") + sql(db_only, "SELECT COUNT(*) FROM pitr_rows") == before
 
 
-@pytest.mark.parametrize("damage", ["tampered", "gap"])
+@pytest.mark.parametrize("damage", ["tampered", "gap", "another-server"])
 def test_a_changed_or_missing_binlog_copy_is_refused_in_one_line_and_nothing_changes(db_only, damage):
-    """A byte changed in a copy (its size kept, so the restore does not copy it again), or a copy missing that the
-    server has purged too: refused before anything changes."""
+    """A byte changed in a copy (its size kept, so the restore does not copy it again), a copy missing that the
+    server has purged too, or a copy of another server's (its sidecar names that server) among this server's copies:
+    refused before anything changes."""
     sql(db_only, "CREATE TABLE IF NOT EXISTS pitr_rows (id INT AUTO_INCREMENT PRIMARY KEY, at DECIMAL(17,6) NOT NULL)")
     invoke_ok(db_only, "db.backup")
     for _ in range(3):
@@ -165,6 +166,10 @@ def test_a_changed_or_missing_binlog_copy_is_refused_in_one_line_and_nothing_cha
         data[len(data) // 2] ^= 0xFF
         victim.write_bytes(bytes(data))
         words = ["does not match its sidecar's sha256"]
+    elif damage == "another-server":
+        sidecar = victim.with_name(victim.name + ".json")
+        sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "origin": "another-server-uuid"}))
+        words = [f"binlog {victim.name} comes from another server (another-server-uuid"]
     else:
         current = sql(db_only, "SHOW MASTER STATUS").split()[0]
         sql(db_only, f"PURGE BINARY LOGS TO '{current}'")
@@ -178,3 +183,31 @@ def test_a_changed_or_missing_binlog_copy_is_refused_in_one_line_and_nothing_cha
     assert done.returncode != 0, done.stdout[-3000:]
     assert_one_line(done.stdout, *words, "nothing was changed")
     assert sql(db_only, "CHECKSUM TABLE pitr_rows") + sql(db_only, "SELECT COUNT(*) FROM pitr_rows") == before
+
+
+def test_scheduled_retention_prunes_only_the_binlog_copies_no_kept_backup_needs(db_only, tmp_path):
+    """Two scheduled backups in one hour, one kept (BACKUP_HOURLY=1): the copies older than its binlog position go,
+    and a restore to a time after it still finds every copy it needs."""
+    folder = tmp_path / "backups"
+    env = {"BACKUP_DIR": str(folder), "BACKUP_HOURLY": "1", "BACKUP_DAILY": "0", "BACKUP_WEEKLY": "0"}
+    sql(db_only, "CREATE TABLE IF NOT EXISTS pitr_rows (id INT AUTO_INCREMENT PRIMARY KEY, at DECIMAL(17,6) NOT NULL)")
+    outputs = []
+    for _ in range(2):
+        sql(db_only, "INSERT INTO pitr_rows (at) VALUES (UNIX_TIMESTAMP(NOW(6)))")
+        done = db_only.invoke_combined("db.backup", "--scheduled", env=env)
+        assert done.returncode == 0, done.stdout[-3000:]
+        outputs.append(done.stdout)
+    (manifest,) = folder.glob("*.json")  # the first backup pruned
+    kept = json.loads(manifest.read_text())
+    copies = folder / "binlogs" / kept["binlog_origin"]
+    left = sorted(path.name for path in copies.iterdir() if not path.name.endswith(".json"))
+    start = int(kept["binlog_file"].rsplit(".", 1)[1])
+    assert "binlog copies older than every kept backup" in outputs[1], outputs[1][-3000:]
+    assert kept["binlog_file"] in left and all(int(name.rsplit(".", 1)[1]) >= start for name in left), left
+
+    sql(db_only, "INSERT INTO pitr_rows (at) VALUES (UNIX_TIMESTAMP(NOW(6)))")
+    time.sleep(1.1)  # the time below is after the row's second
+    before = sql(db_only, "CHECKSUM TABLE pitr_rows")
+    done = db_only.invoke_combined("db.restore", "--to", f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}", "--yes", env=env)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert sql(db_only, "CHECKSUM TABLE pitr_rows") == before

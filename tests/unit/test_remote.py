@@ -10,7 +10,7 @@ import pytest
 from lifecycle import remote
 from lifecycle.commands import restic
 from lifecycle.errors import UserError
-from lifecycle.remote import Target
+from lifecycle.remote import S3Target, Target
 from lifecycle.settings import load_settings
 
 SECRET_FILES = {
@@ -29,22 +29,40 @@ SETTINGS = load_settings(root=Path("/checkout"), environ={"COMPOSE_PROJECT_NAME"
         pytest.param("sftp://vault@127.0.0.1:2222//home/vault/repo", Target("vault", "127.0.0.1", 2222,
                      "/home/vault/repo"), id="a URL with a port"),
         pytest.param("sftp://vault@host//r", Target("vault", "host", 22, "/r"), id="a URL without a port"),
+        pytest.param("s3:https://s3.example.com/shop-backups", S3Target("https://s3.example.com", "shop-backups"),
+                     id="an S3 bucket"),
+        pytest.param("s3:http://127.0.0.1:9000/b01/shop/prod/", S3Target("http://127.0.0.1:9000", "b01", "shop/prod"),
+                     id="an S3 endpoint with a port, a prefix in the bucket"),
+        pytest.param("s3:s3.eu-central-1.amazonaws.com/b01", S3Target("https://s3.eu-central-1.amazonaws.com", "b01"),
+                     id="restic's form without a scheme: https"),
     ],
 )  # fmt: skip
 def test_parse_target(value, expected):
     assert remote.parse_target(value) == expected
-    assert expected.repository == f"sftp:{expected.user}@{expected.host}:{expected.path}"
+
+
+@pytest.mark.parametrize(
+    ("target", "repository", "label"),
+    [
+        (Target("vault", "h", 2222, "/r"), "sftp:vault@h:/r", "sftp:vault@h:2222:/r"),
+        (S3Target("http://127.0.0.1:9000", "b01", "shop"), "s3:http://127.0.0.1:9000/b01/shop",
+         "s3:http://127.0.0.1:9000/b01/shop"),
+    ],
+)  # fmt: skip
+def test_a_target_names_restics_repository(target, repository, label):
+    assert (target.repository, target.label()) == (repository, label)
 
 
 @pytest.mark.parametrize(
     "value",
-    ["s3:https://s3.example.com/bucket", "sftp:host:/path", "sftp:vault@host:relative", "ftp://vault@host//r",
-     "sftp://vault@host:99999//r", "sftp:vault@host:/p; rm -rf /"],
+    ["sftp:host:/path", "sftp:vault@host:relative", "ftp://vault@host//r", "sftp://vault@host:99999//r",
+     "sftp:vault@host:/p; rm -rf /", "s3:https://host/", "s3:https://host/Upper_Bucket", "s3:ftp://host/bucket",
+     "s3:https://host:0/bucket", "s3:https://host/bucket/../x y", "s3:https://user:secret@host/bucket"],
 )  # fmt: skip
 def test_parse_target_refuses_what_it_cannot_use_in_one_line(value):
     with pytest.raises(UserError) as error:
         remote.parse_target(value)
-    assert "is not an SFTP target" in str(error.value) and "\n" not in str(error.value)
+    assert "is neither an SFTP nor an S3 target" in str(error.value) and "\n" not in str(error.value)
 
 
 def test_restic_runs_in_a_container_with_the_secrets_as_read_only_files():
@@ -70,6 +88,44 @@ def test_restic_runs_in_a_container_with_the_secrets_as_read_only_files():
     )
     writable = restic.restic(SETTINGS, target, Path("/b"), "restore", writable=True)
     assert "/b:/backups" in writable and "/b:/backups:ro" not in writable
+
+
+def test_restic_reaches_s3_with_the_credentials_as_a_read_only_file_never_in_the_argv():
+    settings = load_settings(root=Path("/checkout"), environ={
+        "BACKUP_REMOTE_PASSWORD_FILE": "keys/pw", "BACKUP_REMOTE_S3_CREDENTIALS_FILE": "/keys/aws",
+        "AWS_SECRET_ACCESS_KEY": "from-the-environment", "BACKUP_REMOTE_SSH_KEY_FILE": "/keys/id"})  # fmt: skip
+    argv = restic.restic(settings, S3Target("http://127.0.0.1:9000", "b01", "shop"), Path("/b"), "snapshots")
+    mounts = [argv[i + 1] for i, flag in enumerate(argv) if flag == "--volume"]
+    assert mounts == ["/checkout/keys/pw:/run/lifecycle/restic_password:ro",
+                      "/keys/aws:/run/lifecycle/aws_credentials:ro", "/b:/backups:ro"]  # fmt: skip
+    variables = [argv[i + 1] for i, flag in enumerate(argv) if flag == "--env"]
+    assert variables == ["RESTIC_PASSWORD_FILE=/run/lifecycle/restic_password",
+                         "AWS_SHARED_CREDENTIALS_FILE=/run/lifecycle/aws_credentials",
+                         "RESTIC_REPOSITORY=s3:http://127.0.0.1:9000/b01/shop"]  # fmt: skip
+    assert argv[argv.index(restic.IMAGE) :] == [restic.IMAGE, "snapshots"]
+    assert not any("sftp.command" in arg or "from-the-environment" in arg for arg in argv)
+    with_ca = restic.restic(
+        load_settings(
+            root=Path("/checkout"),
+            environ={
+                **SECRET_FILES,
+                "BACKUP_REMOTE_S3_CREDENTIALS_FILE": "/k/aws",
+                "BACKUP_REMOTE_CA_FILE": "/k/ca.crt",
+            },
+        ),
+        S3Target("https://h", "b01"),
+        Path("/b"),
+        "init",
+    )
+    assert "/k/ca.crt:/run/lifecycle/ca.crt:ro" in with_ca
+    assert with_ca[with_ca.index(restic.IMAGE) :] == [restic.IMAGE, "--cacert", "/run/lifecycle/ca.crt", "init"]
+
+
+def test_the_first_contact_is_ended_by_a_deadline():
+    argv = restic.restic(SETTINGS, Target("vault", "h", 22, "/r"), Path("/b"), "cat", "config", timeout=60)
+    image = argv.index(restic.IMAGE)
+    assert argv[image - 2 : image] == ["--entrypoint", "timeout"]
+    assert argv[image + 1 : image + 3] == ["60", "restic"] and argv[-2:] == ["cat", "config"]
 
 
 SNAPSHOTS = [
@@ -111,3 +167,40 @@ def test_find_snapshot(name, expected):
 def test_failure_is_one_line_with_restics_own_words(stderr, expected):
     line = remote.failure("reaching", Target("vault", "h", 22, "/r"), stderr, 1)
     assert line == f"reaching sftp:vault@h:/r failed: {expected}"
+
+
+RETRYING = (
+    "Stat(<config/>) returned error, retrying after 571ms: Stat: The request signature we calculated does not match\n"
+    "Stat(<config/>) returned error, retrying after 2.3s: Stat: dial tcp 127.0.0.1:9: connect: connection refused\n"
+    "signal terminated received, cleaning up\nFatal: unable to open config file: context canceled\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("stderr", "status", "expected"),
+    [
+        pytest.param(RETRYING, 124, "no answer in 5 s (BACKUP_REMOTE_TIMEOUT): Stat: dial tcp 127.0.0.1:9: connect: "
+                     "connection refused", id="the last retry's reason at the deadline"),
+        pytest.param("", 124, "no answer in 5 s (BACKUP_REMOTE_TIMEOUT)", id="no retry said"),
+        pytest.param(RETRYING, 1, "Fatal: unable to open config file: context canceled", id="not the deadline"),
+    ],
+)  # fmt: skip
+def test_a_deadline_failure_names_restics_last_reason(stderr, status, expected):
+    line = remote.failure("reaching", S3Target("http://h", "b01"), stderr, status, timeout=5)
+    assert line == f"reaching s3:http://h/b01 failed: {expected}"
+
+
+@pytest.mark.parametrize(
+    ("stderr", "expected"),
+    [
+        pytest.param("Fatal: create repository at sftp:vault@h:/r failed: config file already exists\n", True,
+                     id="SFTP: there already"),
+        pytest.param("Fatal: create key in repository at s3:http://h/b failed: repository master key and config "
+                     "already initialized\n", True, id="S3: there already"),
+        pytest.param("Fatal: create repository at s3:http://h/b failed: client.BucketExists: Access Denied.\n", False,
+                     id="refused"),
+        pytest.param("", False, id="nothing said"),
+    ],
+)  # fmt: skip
+def test_init_failing_because_the_repository_is_there_lets_the_push_go_on(stderr, expected):
+    assert remote.made_already(stderr) is expected

@@ -82,3 +82,26 @@ def test_the_drill_without_a_backup_says_what_to_do():
 )
 def test_the_drill_verdict_is_one_line(passed, expected):
     assert drill.verdict(passed, "b.sql.gz", 3.21, ["2 tables, 5 rows", "migrate ok"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("kept", "copies", "doomed"),
+    [
+        pytest.param([("U1", "binlog.000004")], {"U1": ["binlog.000002", "binlog.000003", "binlog.000004",
+                     "binlog.000005"]}, [("U1", "binlog.000002"), ("U1", "binlog.000003")],
+                     id="older than the oldest kept backup's file"),
+        pytest.param([("U1", "binlog.000006"), ("U1", "binlog.000004")], {"U1": ["binlog.000004", "binlog.000005"]},
+                     [], id="the oldest kept backup counts, whatever the order"),
+        pytest.param([("U1", "binlog.000004")], {"U1": ["binlog.000004"], "U0": ["binlog.000009"]},
+                     [("U0", "binlog.000009")], id="a server no kept backup comes from"),
+        pytest.param([("U1", "binlog.000004"), ("U0", "binlog.000010")], {"U0": ["binlog.000009", "binlog.000010"]},
+                     [("U0", "binlog.000009")], id="each server from its own oldest backup"),
+        pytest.param([("U1", "binlog.000004")], {"U1": ["other.000001", "binlog.000001", "notes", "binlog.x"]},
+                     [("U1", "binlog.000001"), ("U1", "other.000001")],
+                     id="by stem; a name without a number is kept"),
+        pytest.param([("", ""), ("U1", "")], {"U1": ["binlog.000001"]}, [("U1", "binlog.000001")],
+                     id="a backup without a position needs none"),
+    ],
+)  # fmt: skip
+def test_binlog_copies_go_when_no_kept_backup_needs_them(kept, copies, doomed):
+    assert retention.binlogs_to_prune(kept, copies) == doomed
