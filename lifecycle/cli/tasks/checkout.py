@@ -7,14 +7,18 @@ import shlex
 
 from invoke import Exit, task
 
-from lifecycle import doctor as doctor_checks
-from lifecycle import sbom, tracing
 from lifecycle.cli.tasks.common import NO_BACKUP_HELP, STAGE_HELP, local, user_errors
 from lifecycle.commands import compose
 from lifecycle.confirm import terminal_prompt
+from lifecycle.lazy import lazy_module
 from lifecycle.local import Debugger
 from lifecycle.settings_table import DEFAULTS
 from lifecycle.stages import Stage
+
+# Loaded on first use: a task imports only what it runs (`invoke build` none of these).
+doctor_checks = lazy_module("lifecycle.doctor")
+sbom = lazy_module("lifecycle.sbom")
+tracing = lazy_module("lifecycle.tracing")
 
 ENV_HELP = (
     "NAME=VALUE or NAME (value from your environment) for the container; repeat it. Values of names that look "
