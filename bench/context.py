@@ -127,10 +127,12 @@ class Bench:
         builds = {  # with its SBOM image, then (after a dependency change) the label-only rebuild
             tuple(compose.build_argv(self.settings, stage, no_cache=no_cache, with_sbom=sbom)) for sbom in (True, False)
         }
-        compose = self.run.seconds_since(mark, builds)
+        compose_seconds = self.run.seconds_since(mark, builds)  # not `compose`: that name is the module above
         self.remember_image(self.settings.image(stage))
-        say(f"build {stage}{' --no-cache' if no_cache else ''}: {seconds:.1f} s (compose build {compose:.1f} s)")
-        return BuildTime(seconds, compose)
+        say(
+            f"build {stage}{' --no-cache' if no_cache else ''}: {seconds:.1f} s (compose build {compose_seconds:.1f} s)"
+        )
+        return BuildTime(seconds, compose_seconds)
 
     def remember_image(self, image: str) -> None:
         """Note the image a build just tagged: a later build may untag it, and cleanup still removes it."""
