@@ -47,9 +47,11 @@ def rows(measured: Mapping[str, Any], results: Results) -> list[Row]:
     for endpoint, pair in measured.get("endpoints", {}).items():
         direct, proxied = serving_summary(pair["direct"]), serving_summary(pair["proxied"])
         share = proxied["rps"] / direct["rps"] * 100 if proxied["rps"] and direct["rps"] else None
+        failed = proxied["errors"] + direct["errors"]
+        share = None if failed else share  # a run with failed requests measured the machine's trouble: not judged
         out.append(Row(f"proxy_{endpoint}", f"GET {endpoint} through the HTTPS proxy @ c={REFERENCE_CONCURRENCY}",
                        f"{proxied['rps']:.0f} vs {direct['rps']:.0f} req/s direct; p99 {proxied['p99_ms']} vs "
-                       f"{direct['p99_ms']} ms; {proxied['errors']} errors"))  # fmt: skip
+                       f"{direct['p99_ms']} ms; {proxied['errors']} vs {direct['errors']} errors"))  # fmt: skip
         why = (f"TLS and a second hop share the cores with gunicorn and the database ({measured.get('pinning')}); "
                f"numbers taken while other work loads the machine are not final; {load_hint(results)}")  # fmt: skip
         out.append(judged(f"proxy_share_{endpoint}", f"GET {endpoint} throughput through the proxy / direct", share,

@@ -646,6 +646,12 @@ def test_proxy_rows(proxied_rps, status):
     assert rows["proxy_pinning"].value == "not pinned: 2 CPUs"
 
 
+def test_proxy_rows_with_failed_requests_are_not_judged():
+    endpoints = {"/health": {"direct": [wrk(1000.0, 20.0)], "proxied": [wrk(3000.0, 25.0, errors=600)]}}
+    rows = by_key(rows_of(results(proxy={"pinning": "not pinned: 2 CPUs", "endpoints": endpoints})))
+    assert rows["proxy_share_/health"].status == "n/a" and "600 vs 0 errors" in rows["proxy_/health"].value
+
+
 @pytest.mark.parametrize(
     ("cpus", "generator", "stack"),
     [(1, None, None), (2, None, None), (3, None, None), (4, "3", "0-2"), (8, "6-7", "0-5"), (16, "12-15", "0-11")],
