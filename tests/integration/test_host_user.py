@@ -88,7 +88,12 @@ def test_a_new_dependency_and_a_new_migration_reach_dev_under_up_watch(isolated,
     log = tmp_path / "watch.log"
 
     def said(text: str, times: int = 1):
-        return lambda: strip_ansi(log.read_text()).count(text) >= times
+        def probe() -> bool:
+            if watch.poll() is not None:
+                raise AssertionError(f"the watch ended ({watch.returncode}): {log.read_text()[-3000:]}")
+            return strip_ansi(log.read_text()).count(text) >= times
+
+        return probe
 
     try:
         with log.open("w") as out:
