@@ -14,7 +14,8 @@ from lifecycle.lazy import lazy_module
 ROOT = Path(__file__).resolve().parents[2]
 # Executed by the build path itself, or too small to matter; everything else waits for its first use.
 NOT_FOR_BUILD = ["lifecycle.adopt", "lifecycle.backup", "lifecycle.cluster", "lifecycle.deploy", "lifecycle.drill",
-                 "lifecycle.release", "lifecycle.remote", "lifecycle.status", "lifecycle.pitr"]  # fmt: skip
+                 "lifecycle.release", "lifecycle.remote", "lifecycle.status", "lifecycle.pitr", "lifecycle.maintenance",
+                 "lifecycle.offline", "lifecycle.tls"]  # fmt: skip
 HEAVY_LIBRARIES = ["packaging", "tarfile"]  # adopt's requirement parsing, the backups' archives
 
 PROBE = """
