@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from bench import facts
 from bench.evaluate import Results, Row
-from bench.load import free_port, generate_load
+from bench.load import Pinning, free_port, generate_load
 from lifecycle.commands import compose, docker
 from lifecycle.context import Context
 from lifecycle.errors import EXPECTED_FAILURES, UserError
@@ -161,8 +161,10 @@ class Bench:
         """Time `invoke ARGS` in this checkout, the whole process (what a user waits for)."""
         return self.time_process(self.invoke_argv(*args))[0]
 
-    def load(self, url: str, connections: int, duration: int | None = None) -> dict[str, Any]:
-        result = generate_load(self.run, self.tool, url, connections, duration or self.duration)
+    def load(
+        self, url: str, connections: int, duration: int | None = None, pin: Pinning | None = None
+    ) -> dict[str, Any]:
+        result = generate_load(self.run, self.tool, url, connections, duration or self.duration, pin)
         say(f"{url} c={connections}: {result['rps']:.0f} req/s, p99 {result['p99_ms']} ms, {result['errors']} errors")
         return result
 

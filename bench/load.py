@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,12 +72,41 @@ def parse_wrk(output: str) -> dict[str, Any]:
     return result
 
 
-def wrk_argv(url: str, connections: int, duration: int, headers: Sequence[tuple[str, str]] = ()) -> list[str]:
-    threads = max(1, min(connections, os.cpu_count() or 1))
+@dataclass(frozen=True)
+class Pinning:
+    """Which CPUs the load generator runs on, and which the measured containers get: apart, so wrk's own work
+    does not eat into what is measured."""
+
+    generator: str  # a taskset/cpuset list: "3" or "6-7"
+    stack: str
+    generator_cpus: int
+
+
+def pinning(cpus: int) -> Pinning | None:
+    """A quarter of the CPUs (at least one) for the load generator, the rest for the stack; None below 4 CPUs, where
+    the stack would lose half its cores or more and the numbers would measure a smaller machine."""
+    if cpus < 4:
+        return None
+    generator = max(1, cpus // 4)
+    first = cpus - generator
+    return Pinning(str(first) if generator == 1 else f"{first}-{cpus - 1}", f"0-{first - 1}", generator)
+
+
+def pinning_note(found: Pinning | None, cpus: int) -> str:
+    if found is None:
+        return f"not pinned: {cpus} CPUs (pinning needs 4: the stack would lose half its cores)"
+    return f"wrk on CPUs {found.generator}, the containers on {found.stack} (taskset, docker update --cpuset-cpus)"
+
+
+def wrk_argv(
+    url: str, connections: int, duration: int, headers: Sequence[tuple[str, str]] = (), pin: Pinning | None = None
+) -> list[str]:
+    cpus = pin.generator_cpus if pin else os.cpu_count() or 1
+    threads = max(1, min(connections, cpus))
     argv = ["wrk", "--latency", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s"]
     for name, value in headers:
         argv += ["-H", f"{name}: {value}"]
-    return [*argv, url]
+    return [*(["taskset", "-c", pin.generator] if pin else []), *argv, url]
 
 
 def ensure_load_generator(run: Runner) -> str:
@@ -93,12 +123,14 @@ def ensure_load_generator(run: Runner) -> str:
     return "python"
 
 
-def generate_load(run: Runner, tool: str, url: str, connections: int, duration: int) -> dict[str, Any]:
-    """One load run with wrk or the Python generator, in wrk's result shape."""
+def generate_load(
+    run: Runner, tool: str, url: str, connections: int, duration: int, pin: Pinning | None = None
+) -> dict[str, Any]:
+    """One load run with wrk (on `pin`'s CPUs when given) or the Python generator, in wrk's result shape."""
     if tool == "python":
         result = python_load(url, connections, duration, [HTTPS_HEADER])
     else:
-        result = parse_wrk(run(wrk_argv(url, connections, duration, [HTTPS_HEADER]), capture=True).stdout)
+        result = parse_wrk(run(wrk_argv(url, connections, duration, [HTTPS_HEADER], pin), capture=True).stdout)
     return result
 
 

@@ -222,10 +222,11 @@ SUITE_SOURCES = ("tasks.py", "noxfile.py", "lifecycle")
 def compile_suite_argv(venv: Path, root: Path = ROOT) -> list[str]:
     """Byte-compile the task suite ahead of time, as pip does for what it installs: `invoke` then starts from
     bytecode even where PYTHONDONTWRITEBYTECODE keeps Python from caching it (files already compiled are
-    skipped; an edited one is compiled in memory until the next bootstrap). An adopted project has the shims only
-    (pip compiled the wheel)."""
+    skipped; an edited one is compiled in memory until the next bootstrap). Checked against the source's hash, not
+    its time: a checkout, rebase or copy that rewrites unchanged files keeps them valid. An adopted project has the
+    shims only (pip compiled the wheel)."""
     sources = [str(root / name) for name in SUITE_SOURCES if (root / name).exists()]
-    return [str(venv / "bin" / "python"), "-m", "compileall", "-q", *sources]
+    return [str(venv / "bin" / "python"), "-m", "compileall", "-q", "--invalidation-mode", "checked-hash", *sources]
 
 
 def first_env_text(secrets_by_name: dict[str, str], host_ca_certs: list[str]) -> str:

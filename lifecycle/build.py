@@ -10,13 +10,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from lifecycle import buildkey, codezip, container_env, layout, offline, projectlock, sbom
+from lifecycle import buildkey, codezip, container_env, layout, projectlock, sbom
 from lifecycle.buildinputs import CERTS_DIR, git_metadata, sync_certs
 from lifecycle.commands import compose
 from lifecycle.context import UsesContext
 from lifecycle.errors import CommandFailed, UserError
+from lifecycle.lazy import lazy_module
 from lifecycle.probes import ids_and_label, image_available, image_id
 from lifecycle.stages import TEST_QA, Stage
+
+offline = lazy_module("lifecycle.offline")  # only when a base image is missing
 
 # What docker/check_libs.py prints, at image build, for a compiled module whose library the image lacks.
 MISSING_LIBRARY = re.compile(r"missing shared library: (.+?)\s*$", re.MULTILINE)

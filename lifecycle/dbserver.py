@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from lifecycle.backup import Database
 from lifecycle.commands import compose, dbclient
 from lifecycle.errors import UserError
 from lifecycle.runner import CommandFailed
+
+if TYPE_CHECKING:  # a type only: the backup code loads when a task uses it
+    from lifecycle.backup import Database
 
 
 def leading_number(text: str) -> int | None:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import deploylock, maintenance, media, offline, probes, provenance, signing, tls
+from lifecycle import deploylock, health, maintenance, media, offline, probes, provenance, signing, tls
 from lifecycle.commands import swarm
 from lifecycle.confirm import confirm_project
 from lifecycle.context import Context
@@ -292,6 +292,7 @@ class Deployer(SwarmMode):
         count = self.settings.typed("DEPLOY_REPLICAS") if replicas is None else replicas
         wait = self.settings.typed("DEPLOY_LOCK_WAIT") if wait is None else wait
         deploylock.check_wait(wait)
+        self.check_health_timing()
         self.require_swarm()
         image = last_release(self.settings, stage)
         require_trusted(self.settings, self.run, image, dry=self.dry)  # read only: before the lock
@@ -299,6 +300,16 @@ class Deployer(SwarmMode):
             self.deploy_locked(image, count)
         self.say(f"deployed {swarm.short(image)} with {count} replicas: {self.url}")  # the last line: the lock is free
         return self.url
+
+    def check_health_timing(self) -> None:
+        """One line when the swarm app's health timing cannot work; else the grace a new replica gets."""
+        typed = self.settings.typed
+        timing = [typed(name) for name in ("APP_HEALTH_START_PERIOD", "APP_HEALTH_INTERVAL", "APP_HEALTH_RETRIES")]
+        refusal = health.swarm_timing_refusal(*timing, typed("APP_UPDATE_MONITOR"), typed("DEPLOY_TIMEOUT"))
+        if refusal:
+            raise UserError(refusal)
+        self.say(f"a new replica has {health.swarm_grace(*timing)} s to answer {self.settings['HEALTH_PATH']} "
+                 "once (APP_HEALTH_START_PERIOD + APP_HEALTH_RETRIES x APP_HEALTH_INTERVAL)")  # fmt: skip
 
     def deploy_locked(self, image: str, count: int) -> None:
         timeout = self.settings.typed("DEPLOY_TIMEOUT")

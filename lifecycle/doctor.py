@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle.errors import UserError
-from lifecycle.offline import base_image_fix
+from lifecycle.lazy import lazy_module
 from lifecycle.probes import (
     buildkit_cache_mounts_work,
     compose_version,
@@ -23,9 +23,12 @@ from lifecycle.probes import (
     port_is_free,
     port_published_by,
 )
-from lifecycle.registry import project as registry_project
 from lifecycle.runner import Runner
 from lifecycle.settings import Settings
+
+# Only `invoke doctor`'s full check needs these; the preflight every task runs does not.
+offline = lazy_module("lifecycle.offline")
+registry = lazy_module("lifecycle.registry")
 
 MIN_FREE_GIB = 5
 BOOTSTRAP_FIX = "run scripts/bootstrap (Debian/Ubuntu as root) or start Docker Desktop"
@@ -138,7 +141,7 @@ def checks(settings: Settings, run: Runner) -> list[Check]:
         present = {image: image_present(run, image) for image in images}
         registry_ok = all(present.values()) or image_in_registry(run, images[0])
         buildkit = buildkit_cache_mounts_work(settings, run) if present[images[0]] else None
-        result += [images_check(present, registry_ok, base_image_fix(settings)), buildkit_check(buildkit)]
+        result += [images_check(present, registry_ok, offline.base_image_fix(settings)), buildkit_check(buildkit)]
         where, free = engine_disk_space(run)
         result.append(disk_check(free, where))
     ports = ports_in_use(settings)
@@ -147,7 +150,7 @@ def checks(settings: Settings, run: Runner) -> list[Check]:
         result.append(clash)
     for name, port in ports.items():
         free = port_is_free(port)
-        project = registry_project(settings) if name == "REGISTRY_PORT" else settings.project_name
+        project = registry.project(settings) if name == "REGISTRY_PORT" else settings.project_name
         ours = not free and engine.ok and port_published_by(run, project, port)
         result.append(port_check(port, free, ours, name))
     result.append(crlf_check(crlf_files(settings.root)))

@@ -38,3 +38,28 @@ DB_DENIED = (
     "(or DB_USER); put the old value back in .env, or start over with invoke down --volumes (it backs the data "
     "up, then deletes it)"
 )
+
+
+def swarm_grace(start_period: int, interval: int, retries: int) -> int:
+    """Seconds a new swarm replica has to pass its health check once: failures count after the start period,
+    and `retries` failures in a row, one per interval, make it unhealthy (then Swarm rolls the release back)."""
+    return start_period + retries * interval
+
+
+def swarm_timing_refusal(
+    start_period: int, interval: int, retries: int, update_monitor: int, timeout: int
+) -> str | None:
+    """Why the swarm app's health timing (APP_HEALTH_*, APP_UPDATE_MONITOR) cannot work, one line; None when it can."""
+    unhealthy_after = interval * retries
+    if update_monitor <= unhealthy_after:
+        return (
+            f"APP_UPDATE_MONITOR={update_monitor} must be above APP_HEALTH_INTERVAL x APP_HEALTH_RETRIES "
+            f"({unhealthy_after} s), or a replica that fails after passing once goes unnoticed; raise it"
+        )
+    needed = swarm_grace(start_period, interval, retries) + update_monitor
+    if timeout <= needed:
+        return (
+            f"DEPLOY_TIMEOUT={timeout} must be above the health grace plus APP_UPDATE_MONITOR ({needed} s), "
+            "or the deploy gives up before Swarm decides; raise it"
+        )
+    return None

@@ -14,15 +14,11 @@ from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 
 from lifecycle import (
-    backup,
     codezip,
     container_env,
-    maintenance,
-    offline,
     sbom,
     secretfiles,
     testmon,
-    tls,
 )
 from lifecycle.build import Builder
 from lifecycle.buildinputs import CERTS_DIR
@@ -33,6 +29,7 @@ from lifecycle.context import Context
 from lifecycle.dbserver import ServerGuard
 from lifecycle.errors import UserError
 from lifecycle.health import DB_DENIED, container_verdict, db_verdict
+from lifecycle.lazy import lazy_module
 from lifecycle.probes import (
     image_owner,
     image_present,
@@ -46,7 +43,12 @@ from lifecycle.qa import QaRun
 from lifecycle.runner import piped_input, stdin_is_open, stdin_is_terminal
 from lifecycle.settings import Settings
 from lifecycle.stages import STAGES, Stage
-from lifecycle.tls import wait_for_https
+
+# Only some steps need these: the db tasks the backup code (tar, binlog, media), prod's proxy the rest.
+backup = lazy_module("lifecycle.backup")
+maintenance = lazy_module("lifecycle.maintenance")
+offline = lazy_module("lifecycle.offline")
+tls = lazy_module("lifecycle.tls")
 
 DB_POLL_SECONDS = 3  # between looks at the db's health while `up` waits for it
 HEALTH_POLL_SECONDS = 0.2  # between looks at the app's health once db is up: how late `up` may return
@@ -231,7 +233,7 @@ class Local(Builder, QaRun):
             raise UserError(f"{stage} did not come up healthy (deadline {deadline}s); see the logs above (invoke logs)")
         database.record_server()
         if stage.behind_https_proxy and not self.dry:
-            wait_for_https(settings.typed("HTTPS_PORT"), path=settings["HEALTH_PATH"])
+            tls.wait_for_https(settings.typed("HTTPS_PORT"), path=settings["HEALTH_PATH"])
             maintenance.Maintenance(self.ctx).reapply("compose")  # a new proxy starts with it off
         if debug:
             waiting = "; the server starts once a client attaches" if paused else ""

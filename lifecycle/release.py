@@ -20,7 +20,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from lifecycle import codezip, private, probes, provenance, registry, signing, vulns
 from lifecycle.commands import docker
@@ -140,19 +140,27 @@ def release_tags(settings: Settings, stage: Stage, zip_sha256: str) -> tuple[str
     return f"{repository}:{stage.tag}-{zip_sha256[:12]}", f"{repository}:{stage.tag}"
 
 
-# What a released image is made of: the code zip's paths and the build's other inputs, the files docker/Dockerfile
-# copies from the context for stage and prod. Only a change there (modified, staged, deleted or untracked, not
-# ignored) makes a release dirty: an untracked note, a test or a doc elsewhere cannot reach the image.
-RELEASE_INPUTS = (*codezip.DEFAULT_INCLUDE, "docker", "requirements", "bash_files", "lifecycle/unpack_zip.py")
+# What a released image is made of besides the code zip's paths (PROJECT_DIR/CODE): the files docker/Dockerfile
+# copies from the context for stage and prod, the project table that configures the build, the dependency locks.
+# Only a change there (modified, staged, deleted or untracked, not ignored) makes a release dirty: an untracked
+# note, a test or a doc elsewhere cannot reach the image, and is only named as a note.
+BUILD_INPUTS = ("docker", "requirements", "bash_files", "pyproject.toml", "lifecycle_site", "lifecycle/unpack_zip.py")
 NAMED_AT_MOST = 5
 
 
-def changed_inputs(root: Path) -> list[str] | None:
-    """The release inputs with uncommitted changes (`git status` paths); None when git cannot tell."""
+def release_inputs(project_dir: str, code: Sequence[str], locks: Sequence[str]) -> tuple[str, ...]:
+    """The checkout's paths a stage or prod image is built from: the code zip's, then the build's."""
+    zipped = [PurePosixPath(project_dir, entry).as_posix() for entry in code]
+    return tuple(dict.fromkeys([*zipped, *locks, *BUILD_INPUTS]))
+
+
+def uncommitted(root: Path) -> list[str] | None:
+    """Every path under `root` with uncommitted changes, untracked ones one by one, relative to `root` (which may
+    be a folder of a larger repository); None when git cannot tell."""
     try:
         done = subprocess.run(
-            ["git", "--literal-pathspecs", "-C", str(root), "status", "--porcelain", "--untracked-files=all",
-             "--", *RELEASE_INPUTS],
+            ["git", "-c", "color.status=false", "-c", "status.relativePaths=true", "-C", str(root), "status",
+             "--short", "--untracked-files=all", "--", "."],
             capture_output=True, text=True, check=False, timeout=60,
             env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"},
         )  # fmt: skip
@@ -171,6 +179,34 @@ def changed_paths(porcelain: str) -> list[str]:
     return sorted(paths)
 
 
+def split_changes(changed: Sequence[str], inputs: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(the changed paths inside the release's inputs, the others)."""
+    inside = [path for path in changed if any(path == i or path.startswith(f"{i.rstrip('/')}/") for i in inputs)]
+    return inside, [path for path in changed if path not in inside]
+
+
+def named(paths: Sequence[str]) -> str:
+    """The first few paths, then how many more: one line whatever the count."""
+    more = len(paths) - NAMED_AT_MOST
+    return ", ".join(paths[:NAMED_AT_MOST]) + (f" and {more} more" if more > 0 else "")
+
+
+def outside_note(others: Sequence[str]) -> str | None:
+    """The note naming uncommitted files that do not make the release dirty; None when there are none."""
+    if not others:
+        return None
+    return f"note: not released, outside what the image is built from (uncommitted): {named(others)}"
+
+
+def changed_inputs(settings: Settings) -> tuple[list[str] | None, list[str]]:
+    """(the uncommitted paths the release is built from, None when git cannot tell; the other uncommitted paths)."""
+    changed = uncommitted(settings.root)
+    if changed is None:
+        return None, []
+    inputs = release_inputs(settings["PROJECT_DIR"], settings.code_include, settings.typed("REQUIREMENTS"))
+    return split_changes(changed, inputs)
+
+
 def dirty_refusal(commit: str | None, changed: list[str] | None) -> str | None:
     """Why a tree must not be released without --allow-dirty, naming the files; None when it may."""
     if commit is None:
@@ -178,8 +214,7 @@ def dirty_refusal(commit: str | None, changed: list[str] | None) -> str | None:
     if changed is None:
         return "git cannot tell whether the release's files changed; fix the checkout, or pass --allow-dirty"
     if changed:
-        more = len(changed) - NAMED_AT_MOST
-        names = ", ".join(changed[:NAMED_AT_MOST]) + (f" and {more} more" if more > 0 else "")
+        names = named(changed)
         return f"uncommitted changes in what the release is built from: {names}; commit or stash them, or --allow-dirty"
     return None
 
@@ -309,11 +344,14 @@ def release(ctx: Context, stage: Stage, *, allow_dirty: bool = False, allow: str
     settings, run = suite.settings, suite.run
     check_release_stage(stage)
     commit, _ = codezip.git_state(settings.root, include=())
-    changed = changed_inputs(settings.root)
+    changed, others = changed_inputs(settings)
     dirty = None if changed is None else bool(changed)
     refusal = dirty_refusal(commit, changed)
     if refusal and not allow_dirty:
         raise UserError(refusal)
+    note = outside_note(others)
+    if note:
+        say(note)
     if not suite.dry and not registry_reachable(settings.registry):
         raise UserError(unreachable_message(settings))
     suite.build(stage)

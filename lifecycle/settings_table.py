@@ -122,6 +122,35 @@ TABLE = (
     ),
     project_setting("APP_CPUS", "1", "CPU limit of each app replica in the swarm stack."),
     project_setting("APP_MEMORY", "512M", "Memory limit of each app replica in the swarm stack."),
+    # The swarm app's health timing (docker/stack.yaml; docs/deploy.md says how it was sized): a new replica has
+    # start period + retries x interval to answer the health path once, or Swarm rolls the release back.
+    project_setting(
+        "APP_HEALTH_START_PERIOD",
+        "24",
+        "Seconds a new swarm app replica starts before failed health checks count; widen it for a slow start.",
+        kind=kinds.SECONDS,
+    ),
+    project_setting(
+        "APP_HEALTH_INTERVAL", "2", "Seconds between two health checks of a swarm app replica.", kind=kinds.SECONDS
+    ),
+    project_setting(
+        "APP_HEALTH_RETRIES",
+        "3",
+        "Failed health checks in a row (after the start period) that make a swarm app replica unhealthy.",
+        kind=kinds.COUNT,
+    ),
+    project_setting(
+        "APP_UPDATE_MONITOR",
+        "10",
+        "Seconds Swarm watches an updated app replica for failure; above interval x retries.",
+        kind=kinds.SECONDS,
+    ),
+    project_setting(
+        "APP_ROLLBACK_MONITOR",
+        "2",
+        "Seconds Swarm watches a rolled-back app replica before it reports the rollback completed.",
+        kind=kinds.SECONDS,
+    ),
     Setting("DEBIAN_MIRROR", "http://deb.debian.org/debian", "Debian mirror for the offline base images."),
     Setting("DEBIAN_SUITE", "trixie", "Debian release of the offline base images."),
     Setting(

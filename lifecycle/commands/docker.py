@@ -154,3 +154,8 @@ def container_rows_argv(ids: Sequence[str]) -> list[str]:
 def image_tag_ids_argv(images: Sequence[str]) -> list[str]:
     """Each image's first tag and id, tab-separated."""
     return ["docker", "image", "inspect", "--format", "{{index .RepoTags 0}}\t{{.Id}}", *images]
+
+
+def cpuset_argv(containers: Sequence[str], cpus: str) -> list[str]:
+    """Confine running containers to a CPU list (`0-2`): the bench keeps its load generator apart from them."""
+    return ["docker", "update", "--cpuset-cpus", cpus, *containers]

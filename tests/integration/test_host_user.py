@@ -4,13 +4,17 @@ files written through a bind mount belong to the host user, and a new dependency
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
 import uuid
 
 import pytest
 
 from tests.helpers.checkout import REPO_ROOT, IsolatedCheckout, copy_checkout
-from tests.helpers.tools import BUILD_TIMEOUT, describe
+from tests.helpers.engine import wait_for
+from tests.helpers.tools import BUILD_TIMEOUT, describe, invoke_argv, strip_ansi
 
 pytestmark = pytest.mark.integration
 
@@ -65,20 +69,57 @@ def test_the_dev_container_cannot_read_the_ca_key_or_the_secret_files(isolated):
     assert seen.returncode != 0 and "PRIVATE KEY" not in seen.stdout, describe(seen)
 
 
-def test_a_new_dependency_is_importable_after_invoke_up_dev(isolated, tmp_path):
-    """No stale environment: `invoke up` rebuilds dev when requirements change, and the venv lives in the image.
+MIGRATION_0002 = """from django.db import migrations
 
-    The package is added as the README says: a line in `requirements/runtime.in`, then `invoke deps.lock`."""
+
+class Migration(migrations.Migration):
+    dependencies = [("notes", "0001_initial")]
+    operations = []
+"""
+
+
+def test_a_new_dependency_and_a_new_migration_reach_dev_under_up_watch(isolated, tmp_path):
+    """`invoke up --stage dev --watch`, with stdin closed and no terminal: a lock changed by `invoke deps.lock` (a
+    line in `requirements/runtime.in`, as the README says) rebuilds dev and recreates it by itself, and the new
+    package imports (no stale environment: the venv lives in the image); a new migration file is applied in the
+    running container; SIGTERM stops watching and leaves dev running, healthy."""
     copy = copy_checkout(tmp_path / "checkout")
-    wanted = copy / "requirements" / "runtime.in"
-    wanted.write_text(wanted.read_text() + "six==1.17.0\n")
     checkout = IsolatedCheckout(isolated.proj_name + "-deps", isolated.port, "pw-deps", "root-deps", root=copy)
+    log = tmp_path / "watch.log"
+
+    def said(text: str, times: int = 1):
+        def probe() -> bool:
+            if watch.poll() is not None:
+                raise AssertionError(f"the watch ended ({watch.returncode}): {log.read_text()[-3000:]}")
+            return strip_ansi(log.read_text()).count(text) >= times
+
+        return probe
+
     try:
-        lock = checkout.invoke("deps.lock", timeout=BUILD_TIMEOUT)
-        assert lock.returncode == 0, describe(lock)
-        assert "six==1.17.0" in (copy / "requirements" / "runtime.txt").read_text()
-        up = checkout.invoke("up", "--stage", "dev", timeout=BUILD_TIMEOUT)
-        assert up.returncode == 0, describe(up)
+        with log.open("w") as out:
+            watch = subprocess.Popen([*invoke_argv(), "up", "--stage", "dev", "--watch"], cwd=copy, env=checkout.env,
+                                     stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)  # fmt: skip
+        try:
+            wait_for(said("and new migrations (migrate)"), BUILD_TIMEOUT, "the watch to start")
+            wanted = copy / "requirements" / "runtime.in"
+            wanted.write_text(wanted.read_text() + "six==1.17.0\n")
+            lock = checkout.invoke("deps.lock", timeout=BUILD_TIMEOUT)
+            assert lock.returncode == 0, describe(lock)
+            assert "six==1.17.0" in (copy / "requirements" / "runtime.txt").read_text()
+            wait_for(said("dev is up and healthy", times=2), BUILD_TIMEOUT, "dev rebuilt by the watch")
+            (copy / "django_site" / "notes" / "migrations" / "0002_watch.py").write_text(MIGRATION_0002)
+            wait_for(said("Applying notes.0002_watch... OK"), 120, "the new migration applied by the watch")
+            os.killpg(watch.pid, signal.SIGTERM)
+            assert watch.wait(timeout=60) == 0, log.read_text()[-3000:]
+        finally:
+            if watch.poll() is None:
+                os.killpg(watch.pid, signal.SIGKILL)
+                watch.wait(timeout=30)
+        output = strip_ansi(log.read_text())
+        assert "requirements/runtime.txt changed: rebuilding dev" in output
+        assert "stopped watching; dev runs as up left it" in output
+        assert checkout.health("dev") == "healthy"
         imported = checkout.invoke("compose", "exec --no-TTY dev python -c 'import six; print(six.__version__)'")
         assert imported.returncode == 0, describe(imported)
         assert "1.17.0" in imported.stdout

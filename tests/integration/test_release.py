@@ -121,6 +121,7 @@ def test_release_stage_prints_the_pushed_digest_and_records_it(checkout, pushes)
     finally:
         notes.unlink()
     assert done.returncode == 0, describe(done)
+    assert "note: not released, outside what the image is built from (uncommitted): my-notes.txt" in done.stderr
     reference = done.stdout.strip().splitlines()[-1]
     name = checkout.proj_name
     assert re.fullmatch(rf"{re.escape(checkout.registry)}/{name}@sha256:[0-9a-f]{{64}}", reference), reference

@@ -239,13 +239,13 @@ class Load:
     def work(self) -> None:
         while time.monotonic() < self.stop_after and self.ok + len(self.failures) < LOAD_MAX_REQUESTS:
             try:
-                status, _ = https(self.port, "/health")
-                outcome = None if status == 200 else f"HTTP {status}"
+                status, body = https(self.port, "/health")
+                outcome = None if status == 200 else f"HTTP {status} {body[:60]!r}"
             except OSError as error:
                 outcome = repr(error)
             with self.lock:
-                if outcome:
-                    self.failures.append(outcome)
+                if outcome:  # when, so a failure can be laid beside the deploy's output
+                    self.failures.append(f"{outcome} at {time.monotonic() - self.started:.1f} s")
                 else:
                     self.ok += 1
 
@@ -357,6 +357,7 @@ def test_three_replicas_answer_over_https(site):
     done = site.first_deploy
     assert done.returncode == 0, done.stdout[-4000:]
     assert last_line(done.stdout).endswith(f"https://127.0.0.1:{site.https_port}/")
+    assert "a new replica has 30 s to answer /health once" in done.stdout  # the APP_HEALTH_* defaults
     assert site.app_images() == {site.releases["v1"]} and len(site.app_tasks()) == 3
     trusting_the_ca = ssl.create_default_context(cafile=site.root / ".lifecycle" / "tls" / "ca.crt")
     assert https(site.https_port, "/", context=trusting_the_ca)[0] == 200
@@ -484,7 +485,7 @@ def test_a_release_failing_its_health_check_is_rolled_back_by_swarm(site):
     done, ok, failures = deploy_under_load(site, "--replicas", "3")
     assert done.returncode != 0
     assert_one_line(done.stdout, bad.split("@")[1][:19], "rolled")
-    assert failures == [] and ok > 0
+    assert failures == [] and ok > 0, (ok, len(failures), failures[:3], failures[-3:], done.stdout[-3000:])
     assert site.app_images() == current
     state, seconds = site.update_seconds()
     print(f"bad release: update start -> {state}: {seconds} s")

@@ -9,7 +9,7 @@ import pytest
 from bench.context import BENCH_ZIP_DIR, Bench, Section, TimedRunner, append_line, restored
 from bench.evaluate import Row, carry_notes, evaluate, judged
 from bench.facts import MB, added_over_base, first_healthy, parse_docker_time, parse_history, timeline
-from bench.load import parse_wrk, to_ms, wrk_argv
+from bench.load import parse_wrk, pinning, pinning_note, to_ms, wrk_argv
 from bench.options import parse_options
 from bench.report import render_markdown, render_table
 from bench.sections import SECTIONS, TARGETS
@@ -640,10 +640,33 @@ def test_trust_rows_without_a_step_are_not_judged():
     ("proxied_rps", "status"), [pytest.param(900.0, "PASS", id="90-percent"), pytest.param(700.0, "MISS", id="70")]
 )
 def test_proxy_rows(proxied_rps, status):
-    measured = {"/health": {"direct": [wrk(1000.0, 20.0)], "proxied": [wrk(proxied_rps, 25.0)]}}
-    rows = by_key(rows_of(results(proxy=measured)))
+    endpoints = {"/health": {"direct": [wrk(1000.0, 20.0)], "proxied": [wrk(proxied_rps, 25.0)]}}
+    rows = by_key(rows_of(results(proxy={"pinning": "not pinned: 2 CPUs", "endpoints": endpoints})))
     assert rows["proxy_share_/health"].status == status
     assert rows["proxy_/health"].value.startswith(f"{proxied_rps:.0f} vs 1000 req/s direct")
+    assert rows["proxy_pinning"].value == "not pinned: 2 CPUs"
+
+
+def test_proxy_rows_with_failed_requests_are_not_judged():
+    endpoints = {"/health": {"direct": [wrk(1000.0, 20.0)], "proxied": [wrk(3000.0, 25.0, errors=600)]}}
+    rows = by_key(rows_of(results(proxy={"pinning": "not pinned: 2 CPUs", "endpoints": endpoints})))
+    assert rows["proxy_share_/health"].status == "n/a" and "600 vs 0 errors" in rows["proxy_/health"].value
+
+
+@pytest.mark.parametrize(
+    ("cpus", "generator", "stack"),
+    [(1, None, None), (2, None, None), (3, None, None), (4, "3", "0-2"), (8, "6-7", "0-5"), (16, "12-15", "0-11")],
+)
+def test_pinning_keeps_a_quarter_for_the_load_generator_from_4_cpus(cpus, generator, stack):
+    found = pinning(cpus)
+    assert (found and (found.generator, found.stack)) == ((generator, stack) if generator else None)
+    note = pinning_note(found, cpus)
+    assert note.startswith("not pinned") if generator is None else f"wrk on CPUs {generator}" in note
+
+
+def test_pinned_wrk_runs_under_taskset_with_a_thread_per_cpu():
+    argv = wrk_argv("http://127.0.0.1:9/health", 16, 10, [], pinning(8))
+    assert argv[:3] == ["taskset", "-c", "6-7"] and argv[argv.index("-t") + 1] == "2"
 
 
 def observed(on_rps, off_rps, status_s=(0.9, 1.1, 1.0)):

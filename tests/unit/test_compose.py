@@ -332,6 +332,7 @@ PROJECT_FILTER = ["--filter", "label=com.docker.compose.project=shop"]
         (docker.copy_out_argv("c1", "/reports/.", "out"), ["docker", "cp", "c1:/reports/.", "out"]),
         (docker.container_rm_argv("c1"), ["docker", "rm", "--force", "c1"]),
         (docker.container_rm_argv("c1", volumes=True), ["docker", "rm", "--force", "--volumes", "c1"]),
+        (docker.cpuset_argv(["c1", "c2"], "0-2"), ["docker", "update", "--cpuset-cpus", "0-2", "c1", "c2"]),
     ],
     ids=lambda value: " ".join(value[:4]) if isinstance(value, list) else None,
 )

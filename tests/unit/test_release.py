@@ -148,28 +148,79 @@ def test_changed_paths(porcelain, paths):
 
 
 def test_only_files_the_release_is_built_from_make_it_dirty(tmp_path):
-    """An untracked note at the root, a test or a doc never reaches the image; a new file under django_site/
-    (the code zip) or docker/ (the build) does, untracked or ignored-by-nothing, and is named."""
+    """An untracked note at the root, a test or a doc never reaches the image and is only noted; a new file under
+    django_site/ (the code zip) or docker/ (the build) does, untracked or ignored-by-nothing, and is named. Paths
+    are the checkout's own even when it is a folder of a larger repository."""
 
     def git(*args: str) -> None:
         subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
 
     git("init", "-q")
+    root = tmp_path / "site"
     for path in ("manage.py", "django_site/views.py", "docker/Dockerfile", "README.md"):
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text("x\n")
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text("x\n")
     git("add", ".")
     git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "initial")
-    (tmp_path / "my-notes.txt").write_text("mine\n")
-    (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "test_new.py").write_text("x\n")
-    (tmp_path / "README.md").write_text("changed\n")
-    assert release.changed_inputs(tmp_path) == []
-    (tmp_path / "django_site" / "new").mkdir()
-    (tmp_path / "django_site" / "new" / "module.py").write_text("x\n")
-    (tmp_path / "docker" / "Dockerfile").write_text("changed\n")
-    assert release.changed_inputs(tmp_path) == ["django_site/new/module.py", "docker/Dockerfile"]
-    assert release.changed_inputs(tmp_path / "not-a-checkout") is None
+    inputs = release.release_inputs(".", ["manage.py", "django_site"], ["requirements/runtime.txt"])
+    (tmp_path / "elsewhere.txt").write_text("outside the checkout\n")
+    (root / "my-notes.txt").write_text("mine\n")
+    (root / "tests").mkdir()
+    (root / "tests" / "test_new.py").write_text("x\n")
+    (root / "README.md").write_text("changed\n")
+    assert release.split_changes(release.uncommitted(root), inputs) == (
+        [],
+        ["README.md", "my-notes.txt", "tests/test_new.py"],
+    )
+    (root / "django_site" / "new").mkdir()
+    (root / "django_site" / "new" / "module.py").write_text("x\n")
+    (root / "docker" / "Dockerfile").write_text("changed\n")
+    inside, _ = release.split_changes(release.uncommitted(root), inputs)
+    assert inside == ["django_site/new/module.py", "docker/Dockerfile"]
+    assert release.uncommitted(tmp_path.parent / "not-a-checkout") is None
+
+
+@pytest.mark.parametrize(
+    ("project_dir", "code", "locks", "first"),
+    [
+        (".", ["manage.py", "django_site"], ["requirements/runtime.txt"], ("manage.py", "django_site")),
+        ("src", ["manage.py", "mysite"], ["requirements.txt"], ("src/manage.py", "src/mysite", "requirements.txt")),
+    ],
+    ids=["suite", "adopted-in-src"],
+)
+def test_release_inputs_are_the_zips_paths_the_locks_and_the_build(project_dir, code, locks, first):
+    inputs = release.release_inputs(project_dir, code, locks)
+    assert inputs[: len(first)] == first and set(release.BUILD_INPUTS) <= set(inputs)
+    assert len(inputs) == len(set(inputs))
+
+
+@pytest.mark.parametrize(
+    ("changed", "inside", "others"),
+    [
+        pytest.param([], [], [], id="clean"),
+        pytest.param(["django_site/a.py", "notes.txt"], ["django_site/a.py"], ["notes.txt"], id="split"),
+        pytest.param(["django_site_old/a.py", "manage.py"], ["manage.py"], ["django_site_old/a.py"], id="prefix"),
+        pytest.param(["pyproject.toml", "docs/x.md"], ["pyproject.toml"], ["docs/x.md"], id="project-table"),
+    ],
+)
+def test_split_changes(changed, inside, others):
+    inputs = release.release_inputs(".", ["manage.py", "django_site"], [])
+    assert release.split_changes(changed, inputs) == (inside, others)
+
+
+@pytest.mark.parametrize(
+    ("others", "expected"),
+    [
+        pytest.param([], None, id="nothing"),
+        pytest.param(
+            ["notes.txt"], "note: not released, outside what the image is built from (uncommitted): notes.txt", id="one"
+        ),
+        pytest.param([f"n{i}" for i in range(8)], "n0, n1, n2, n3, n4 and 3 more", id="many"),
+    ],
+)
+def test_outside_note_names_the_first_few_on_one_line(others, expected):
+    note = release.outside_note(others)
+    assert note is None if expected is None else (note.endswith(expected) and "\n" not in note)
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lifecycle import health
 from lifecycle.settings_table import DEFAULTS, LAYER_PARTS
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
@@ -70,13 +71,35 @@ def test_the_containers_get_the_health_path_and_the_layer_switches_in_compose_an
     assert COMPOSE["proxy"]["environment"]["HEALTH_PATH"] == STACK["services"]["proxy"]["environment"]["HEALTH_PATH"]
 
 
-@pytest.mark.parametrize("key", ["test", "timeout", "retries"])
+@pytest.mark.parametrize("key", ["test", "timeout"])
 def test_app_health_check_matches_compose(key):
     assert APP["healthcheck"][key] == COMPOSE["prod"]["healthcheck"][key]
 
 
 def seconds(value: str) -> int:
     return int(value.rstrip("s"))
+
+
+# The stack's health timing is the settings' (APP_HEALTH_*, APP_*_MONITOR), with their defaults as the fallback.
+TIMING = {
+    ("healthcheck", "start_period"): "APP_HEALTH_START_PERIOD",
+    ("healthcheck", "interval"): "APP_HEALTH_INTERVAL",
+    ("healthcheck", "retries"): "APP_HEALTH_RETRIES",
+    ("update_config", "monitor"): "APP_UPDATE_MONITOR",
+    ("rollback_config", "monitor"): "APP_ROLLBACK_MONITOR",
+}
+
+
+@pytest.mark.parametrize(("where", "name"), TIMING.items(), ids=TIMING.values())
+def test_app_health_timing_is_the_settings(where, name):
+    block, key = where
+    value = APP["healthcheck"][key] if block == "healthcheck" else APP["deploy"][block][key]
+    unit = "" if key == "retries" else "s"
+    assert value == f"${{{name}:-{DEFAULTS[name]}}}{unit}"
+
+
+def default(name: str) -> int:
+    return int(DEFAULTS[name])
 
 
 SLOW_START_S = 20  # a release that warms up this long before it answers must never be rolled back
@@ -89,23 +112,45 @@ def test_app_health_timing_rolls_a_bad_release_back_within_budget_and_waits_out_
     """A replica has start_period + retries x interval to answer /health once: more than a 20 s warm-up plus the
     app's own start-up, less than the rollback budget minus what Swarm itself takes (the rollback's monitor
     window included: Swarm reports completion only after it)."""
-    check, policy = APP["healthcheck"], APP["deploy"]
-    grace = seconds(check["start_period"]) + check["retries"] * seconds(check["interval"])
-    assert grace >= SLOW_START_S + STARTUP_S + seconds(check["interval"])
-    assert grace + TASK_START_S + seconds(policy["rollback_config"]["monitor"]) <= ROLLBACK_BUDGET_S - 5
+    interval = default("APP_HEALTH_INTERVAL")
+    grace = health.swarm_grace(default("APP_HEALTH_START_PERIOD"), interval, default("APP_HEALTH_RETRIES"))
+    assert grace >= SLOW_START_S + STARTUP_S + interval
+    assert grace + TASK_START_S + default("APP_ROLLBACK_MONITOR") <= ROLLBACK_BUDGET_S - 5
+    refusal = health.swarm_timing_refusal(
+        default("APP_HEALTH_START_PERIOD"), interval, default("APP_HEALTH_RETRIES"),
+        default("APP_UPDATE_MONITOR"), default("DEPLOY_TIMEOUT"),
+    )  # fmt: skip
+    assert refusal is None
+
+
+@pytest.mark.parametrize(
+    ("timing", "names"),
+    [
+        ((24, 2, 3, 10, 300), None),
+        ((24, 2, 3, 6, 300), "APP_UPDATE_MONITOR=6 must be above APP_HEALTH_INTERVAL x APP_HEALTH_RETRIES (6 s)"),
+        ((24, 5, 4, 21, 300), None),
+        ((120, 2, 3, 10, 136), "DEPLOY_TIMEOUT=136 must be above the health grace plus APP_UPDATE_MONITOR (136 s)"),
+        ((120, 2, 3, 10, 137), None),
+    ],
+    ids=["defaults", "monitor-too-short", "wide", "timeout-too-short", "timeout-just-enough"],
+)
+def test_swarm_timing_refusal(timing, names):
+    refusal = health.swarm_timing_refusal(*timing)
+    if names is None:
+        assert refusal is None
+    else:
+        assert refusal.startswith(names) and refusal.endswith("; raise it") and "\n" not in refusal
 
 
 def test_compose_gives_a_start_at_least_as_long_as_the_stack():
     """compose rolls nothing back (`invoke up` only waits), so it may wait longer for a slow first start."""
-    assert seconds(COMPOSE["prod"]["healthcheck"]["start_period"]) >= seconds(APP["healthcheck"]["start_period"])
+    assert seconds(COMPOSE["prod"]["healthcheck"]["start_period"]) >= default("APP_HEALTH_START_PERIOD")
 
 
 def test_app_health_check_interval_is_at_least_composes():
     """Swarm replaces an unhealthy replica (compose only reports it), so the stack may check less often: a
     slow check on a loaded host must not be taken for a dead replica. Never more often than compose."""
-    seconds = {name: int(check["healthcheck"]["interval"].rstrip("s")) for name, check in
-               (("stack", APP), ("compose", COMPOSE["prod"]))}  # fmt: skip
-    assert seconds["stack"] >= seconds["compose"]
+    assert default("APP_HEALTH_INTERVAL") >= seconds(COMPOSE["prod"]["healthcheck"]["interval"])
 
 
 @pytest.mark.parametrize("key", ["read_only", "tmpfs", "cap_drop", "init", "stop_grace_period"])
@@ -151,9 +196,7 @@ def test_the_app_update_is_safe():
     assert policy["update_config"]["order"] == "start-first"
     assert policy["update_config"]["failure_action"] == "rollback"
     assert policy["update_config"]["parallelism"] == 1
-    interval = int(APP["healthcheck"]["interval"].rstrip("s"))
-    monitor = int(policy["update_config"]["monitor"].rstrip("s"))
-    assert monitor > interval * APP["healthcheck"]["retries"]
+    assert default("APP_UPDATE_MONITOR") > default("APP_HEALTH_INTERVAL") * default("APP_HEALTH_RETRIES")
 
 
 def test_the_proxy_is_running_for_swarm_only_once_it_accepts_connections():

@@ -317,7 +317,7 @@ def test_up_test_qa_points_to_invoke_qa_and_runs_nothing(make_checkout):
 def test_up_prod_builds_then_waits_for_health_and_https(make_checkout, monkeypatch):
     settings = make_checkout(**SECRETS, HTTPS_PORT="8444")
     waited = []
-    monkeypatch.setattr(local, "wait_for_https", lambda port, path: waited.append((port, path)))
+    monkeypatch.setattr(local.tls, "wait_for_https", lambda port, path: waited.append((port, path)))
     c = context()
     checkout_tasks.up(c, stage="prod", wait_timeout="60")
     assert stack_calls(c) == [
@@ -341,7 +341,7 @@ def test_up_prod_builds_then_waits_for_health_and_https(make_checkout, monkeypat
 def test_up_grants_test_databases_only_where_tests_run(make_checkout, monkeypatch, stage, expected):
     """docker/db-init grants the app user `test_*` databases only when the stage's env says so (issue 23)."""
     make_checkout(**SECRETS)
-    monkeypatch.setattr(local, "wait_for_https", lambda port, path: None)
+    monkeypatch.setattr(local.tls, "wait_for_https", lambda port, path: None)
     c = context()
     checkout_tasks.up(c, stage=stage, build=False)
     (up_env,) = [call.kwargs["env"] for call in c.run.call_args_list if " up --detach" in call.args[0]]
@@ -566,7 +566,7 @@ def test_up_beside_a_healthy_db_starts_the_stage_alone_then_the_proxy(make_check
     """The everyday restart: compose's own wait would poll db's health, then everyone's, on half-second ticks."""
     settings = make_checkout(**SECRETS, HTTPS_PORT="8444")
     waited = []
-    monkeypatch.setattr(local, "wait_for_https", lambda port, path: waited.append((port, path)))
+    monkeypatch.setattr(local.tls, "wait_for_https", lambda port, path: waited.append((port, path)))
     c = context({**owned(settings), **VOLUME_EXISTS, **RUNNING})
     checkout_tasks.up(c, stage="prod", build=False)
     assert stack_calls(c) == [

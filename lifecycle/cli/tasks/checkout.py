@@ -3,18 +3,24 @@ clean, compose, doctor, sbom."""
 
 from __future__ import annotations
 
+import functools
 import shlex
 
 from invoke import Exit, task
 
-from lifecycle import doctor as doctor_checks
-from lifecycle import sbom, tracing
 from lifecycle.cli.tasks.common import NO_BACKUP_HELP, STAGE_HELP, local, user_errors
 from lifecycle.commands import compose
 from lifecycle.confirm import terminal_prompt
+from lifecycle.lazy import lazy_module
 from lifecycle.local import Debugger
 from lifecycle.settings_table import DEFAULTS
 from lifecycle.stages import Stage
+
+# Loaded on first use: a task imports only what it runs (`invoke build` none of these).
+devwatch = lazy_module("lifecycle.devwatch")
+doctor_checks = lazy_module("lifecycle.doctor")
+sbom = lazy_module("lifecycle.sbom")
+tracing = lazy_module("lifecycle.tracing")
 
 ENV_HELP = (
     "NAME=VALUE or NAME (value from your environment) for the container; repeat it. Values of names that look "
@@ -52,15 +58,22 @@ def build(c, stage="dev", no_cache=False):
         "debug": "dev only: run the server under debugpy on 127.0.0.1:DEBUG_PORT (5678). Default: off.",
         "wait": "With --debug: start the server only once a debugger attaches. Default: off.",
         "no_backup": "When DB_IMAGE's major version changed, " + NO_BACKUP_HELP,
+        "watch": "dev only: then keep watching; a changed dependency lock rebuilds and recreates dev, a new migration "
+        "is applied; Ctrl-C stops watching and leaves dev running. Default: off.",
     }
 )
 @user_errors
-def up(c, stage="dev", build=True, wait_timeout=None, debug=False, wait=False, no_backup=False):
+def up(c, stage="dev", build=True, wait_timeout=None, debug=False, wait=False, no_backup=False, watch=False):
     """Start the database and one stage (prod: and its HTTPS proxy), wait until all are healthy, print the URL."""
     if wait and not debug:
         raise Exit("error: --wait pauses the server for a debugger; use it with --debug", code=1)
     mode = Debugger.of(debug, wait)
-    local(c, WAIT_TIMEOUT=wait_timeout).up(Stage.parse(stage), build=build, debug=mode, no_backup=no_backup)
+    suite, chosen = local(c, WAIT_TIMEOUT=wait_timeout), Stage.parse(stage)
+    bring_up = functools.partial(suite.up, chosen, debug=mode, no_backup=no_backup)
+    watcher = devwatch.Watcher(suite, chosen, bring_up) if watch else None  # refuses another stage before it starts
+    bring_up(build=build)
+    if watcher:
+        watcher.run()
 
 
 @task(help=VOLUME_HELP)

@@ -6,12 +6,17 @@ from pathlib import Path
 
 from invoke import Collection, Exit, task
 
-from lifecycle import drill, pitr, retention
-from lifecycle import remote as offsite
 from lifecycle.cli.tasks.common import NO_BACKUP_HELP, local, user_errors
 from lifecycle.confirm import terminal_prompt
-from lifecycle.restore import Restore
+from lifecycle.lazy import lazy_module
 from lifecycle.stages import Stage
+
+# Loaded on first use: a task imports only what it runs (`invoke build` none of these).
+drill = lazy_module("lifecycle.drill")
+pitr = lazy_module("lifecycle.pitr")
+retention = lazy_module("lifecycle.retention")
+offsite = lazy_module("lifecycle.remote")
+restore = lazy_module("lifecycle.restore")
 
 
 @task(
@@ -63,7 +68,7 @@ def db_restore(c, file, to=False, yes=False, other_database=False, no_backup=Fal
     path = Path(file)
     if not path.exists() and database.settings["BACKUP_REMOTE"] and not database.dry:
         path = offsite.Remote(database).fetch(path.name)  # decrypted and verified before anything changes
-    Restore(database).restore(
+    restore.Restore(database).restore(
         path, yes=yes, ask=terminal_prompt(), other_database=other_database, no_backup=no_backup,
         no_migrate=no_migrate,
     )  # fmt: skip

@@ -8,12 +8,16 @@ from datetime import UTC, datetime
 
 from invoke import Collection, Exit, task
 
-from lifecycle import jobs as scheduled
-from lifecycle import maintenance, tls
-from lifecycle import status as site_status
 from lifecycle.cli.tasks.common import context, local, user_errors
 from lifecycle.context import Context
+from lifecycle.lazy import lazy_module
 from lifecycle.runner import SubprocessRunner
+
+# Loaded on first use: a task imports only what it runs (`invoke build` none of these).
+scheduled = lazy_module("lifecycle.jobs")
+maintenance = lazy_module("lifecycle.maintenance")
+tls = lazy_module("lifecycle.tls")
+site_status = lazy_module("lifecycle.status")
 
 
 @task(name="status", help={"json": "Print the report as JSON (for scripts). Default: off."})

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from invoke import Collection, Exit, task
 
-from lifecycle import provenance, signing
-from lifecycle import registry as local_registry
-from lifecycle import release as releasing
 from lifecycle.cli.tasks.common import context, local, user_errors
 from lifecycle.confirm import confirm_project, terminal_prompt
+from lifecycle.lazy import lazy_module
 from lifecycle.stages import Stage
+
+# Loaded on first use: a task imports only what it runs (`invoke build` none of these).
+provenance = lazy_module("lifecycle.provenance")
+signing = lazy_module("lifecycle.signing")
+local_registry = lazy_module("lifecycle.registry")
+releasing = lazy_module("lifecycle.release")
 
 
 @task(name="up")

@@ -7,10 +7,15 @@ from pathlib import Path
 
 from invoke import Collection, Exit, task
 
-from lifecycle import adopt as adopting
-from lifecycle import deps, offline, wheel
 from lifecycle.cli.tasks.common import context, local, user_errors
+from lifecycle.lazy import lazy_module
 from lifecycle.runner import InvokeRunner
+
+# Loaded on first use: a task imports only what it runs (`invoke build` none of these).
+adopting = lazy_module("lifecycle.adopt")
+deps = lazy_module("lifecycle.deps")
+offline = lazy_module("lifecycle.offline")
+wheel = lazy_module("lifecycle.wheel")
 
 
 @task(

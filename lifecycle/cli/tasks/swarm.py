@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from invoke import Collection, task
 
-from lifecycle import cluster as cluster_core
-from lifecycle import cluster_layout
-from lifecycle import deploy as swarm_deploy
 from lifecycle.cli.tasks.common import context, local, user_errors
 from lifecycle.confirm import terminal_prompt
+from lifecycle.lazy import lazy_module
 from lifecycle.settings_table import DEFAULTS
 from lifecycle.stages import Stage
+
+# Loaded on first use: a task imports only what it runs (`invoke build` none of these).
+cluster_core = lazy_module("lifecycle.cluster")
+cluster_layout = lazy_module("lifecycle.cluster_layout")
+swarm_deploy = lazy_module("lifecycle.deploy")
 
 LOCK_WAIT_HELP = (
     f"Seconds to wait while another deploy or rollback of the stack holds the deploy lock; 0 refuses at once. "
