@@ -24,7 +24,6 @@ from lifecycle.backup_file import (
     MANUAL,
     HashingFile,
     Manifest,
-    RowCounter,
     format_size,
     listing,
     manifest_path,
@@ -38,7 +37,9 @@ from lifecycle.commands.dbclient import DbTools
 from lifecycle.commands.sql import sql_identifier, sql_string
 from lifecycle.confirm import confirm_project
 from lifecycle.context import Context, UsesContext
+from lifecycle.dump_scan import RowCounter
 from lifecycle.errors import UserError
+from lifecycle.pipeline import BackgroundWriter
 from lifecycle.probes import ServiceContainer, service_container, volume_exists
 from lifecycle.stages import DEV, STAGES, Stage
 
@@ -109,9 +110,17 @@ class Database(UsesContext):
             raise UserError("the db service is not running; start it with invoke up (nothing was changed)")
 
     def tools(self) -> DbTools:
+        """The db container's programs and database, and its id while it runs (commands then `docker exec` it)."""
         if self._tools is None:
-            self._tools = dbclient.choose_tools(self._run(dbclient.probe(self.settings), capture=True))
+            found = self.container()
+            container = found.id if found is not None and found.running else ""
+            probe = self._run(dbclient.probe(self.settings, container), capture=True)
+            self._tools = dbclient.choose_tools(probe, container)
         return self._tools
+
+    def forget_container(self) -> None:
+        """After `up` may have made a new db container: look its id up again before the next command."""
+        self._tools = None
 
     def query(self, statement: str, database: str | None = None, warn: bool = False) -> list[list[str]]:
         output = self._run(dbclient.sql(self.settings, self.tools(), statement, database), capture=True, warn=warn)
@@ -134,7 +143,11 @@ class Database(UsesContext):
             "SELECT app, MAX(name) FROM django_migrations GROUP BY app", tools.database, warn=True)}  # fmt: skip
         running = self.containers()
         keeps_binlog = self.query("SELECT @@log_bin", warn=True) == [["1"]]
-        origin = self._run(binlog_argv.identity(self.settings), capture=True).strip() if keeps_binlog else ""
+        origin = (
+            self._run(binlog_argv.identity(self.settings, tools.container), capture=True).strip()
+            if keeps_binlog
+            else ""
+        )
         path, now = new_backup_path(self.folder, self.settings.project_name, datetime.now(UTC))
         files = media.Media(self.ctx)
         draft = Manifest(
@@ -173,12 +186,15 @@ class Database(UsesContext):
         with private.create_private(partial) as raw:  # 0600, exclusive, never through a planted link
             hashing = HashingFile(raw)
             # Level 1: a safety backup runs before every destructive step, so its speed matters more than its size.
-            with gzip.GzipFile(filename="", mode="wb", fileobj=hashing, compresslevel=1, mtime=0) as packed:
+            # gzip, sha256 and the write run in a thread of their own (zlib and hashlib leave Python's lock), beside
+            # the counting here.
+            with gzip.GzipFile(filename="", mode="wb", fileobj=hashing, compresslevel=1, mtime=0) as packed, \
+                    BackgroundWriter(packed.write) as packing:  # fmt: skip
 
                 def sink(chunk: bytes) -> None:
+                    packing.put(chunk)
                     counter.feed(chunk)
                     position.feed(chunk)
-                    packed.write(chunk)
 
                 dump = dbclient.dump(self.settings, tools, options)
                 status = self.streams.stream_out(dump, sink, env=self.settings.env)

@@ -1,17 +1,16 @@
 """A backup file and its manifest: names, the manifest's format, pruning, and the checks a dump stream passes.
 
 `BACKUP_DIR/<project>-<UTC time>.sql.gz` plus a `.json` manifest (sha256, server, row counts counted from the
-dump itself, last migration per app, the running code). `RowCounter` counts rows as the dump streams by;
-`verify` checks a file whole against its manifest, and passes the stream through `StatementGuard`
-(lifecycle/dump_guard.py), which refuses, before anything is loaded, what a restore must never run. Plain data and
-streams, no commands: `lifecycle.backup` sequences those.
+dump itself, last migration per app, the running code). `check_file` checks a file against its manifest;
+`checked_dump` hands out its dump checked as it goes, through `StatementGuard` (lifecycle/dump_guard.py), which
+refuses what a restore must never run before a client receives it. Plain data and streams, no commands:
+`lifecycle.backup` and `lifecycle.restore` sequence those.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,12 +19,13 @@ from pathlib import Path
 
 from lifecycle import media, private
 from lifecycle.dump_guard import StatementGuard
+from lifecycle.dump_scan import DUMP_COMPLETED
 from lifecycle.errors import UserError
+from lifecycle.pipeline import in_background
 from lifecycle.runner import CHUNK
 
 SUFFIX = ".sql.gz"
 MANUAL, AUTOMATIC = "manual", "automatic"
-DUMP_COMPLETED = b"-- Dump completed"  # the last comment line mysqldump and mariadb-dump write
 OBJECTS_REFUSED = (
     "the backup holds views, triggers, routines or events, which the atomic table swap cannot move "
     "(load it by hand: gunzip -c FILE | invoke db.shell --root)"
@@ -131,58 +131,6 @@ def to_prune(backups: Sequence[tuple[Path, Manifest | None]], project: str, keep
     return sorted(automatic, reverse=True)[keep:]
 
 
-# ---------------------------------------------------------------------------------------------- the stream
-_INSERT = re.compile(rb"INSERT INTO `((?:[^`]|``)+)` VALUES")
-_CREATE = re.compile(rb"CREATE TABLE `((?:[^`]|``)+)` \(")
-_STRING = re.compile(rb"'[^'\\]*(?:\\.[^'\\]*)*'", re.DOTALL)
-
-
-class RowCounter:
-    """Counts the rows of each table in a dump as it streams by, so the manifest describes the file itself.
-
-    Dumps hold literals only (numbers, NULL, quoted strings with newlines escaped), so once the strings are
-    removed every `(` inside an INSERT statement starts a row, whether the dump puts the rows on one line
-    (mysqldump) or one per line (mariadb-dump 11). Memory is bounded by the longest line, not the dump."""
-
-    def __init__(self) -> None:
-        self.tables: dict[str, int] = {}
-        self.completed = False
-        self._partial = b""
-        self._inserting: str | None = None  # the table of the INSERT statement being read
-
-    def feed(self, chunk: bytes) -> None:
-        lines = (self._partial + chunk).split(b"\n")
-        self._partial = lines.pop()
-        for line in lines:
-            self._line(line)
-
-    def finish(self) -> dict[str, int]:
-        if self._partial:
-            self._line(self._partial)
-            self._partial = b""
-        return dict(self.tables)
-
-    def _line(self, line: bytes) -> None:
-        if self._inserting is None:
-            if match := _INSERT.match(line):
-                self._inserting = _table(match.group(1))
-                line = line[match.end() :]
-            else:
-                if match := _CREATE.match(line):
-                    self.tables.setdefault(_table(match.group(1)), 0)
-                elif line.startswith(DUMP_COMPLETED):
-                    self.completed = True
-                return
-        values = _STRING.sub(b"''", line)
-        self.tables[self._inserting] = self.tables.get(self._inserting, 0) + values.count(b"(")
-        if values.rstrip().endswith(b";"):
-            self._inserting = None
-
-
-def _table(quoted: bytes) -> str:
-    return quoted.replace(b"``", b"`").decode("utf-8")
-
-
 class HashingFile:
     """A write-only file that also hashes and counts what passes through it."""
 
@@ -222,8 +170,10 @@ def decompressed(path: Path, digest: hashlib._Hash | None = None) -> Iterator[by
         raise EOFError("the gzip stream ends early")
 
 
-def verify(path: Path) -> Manifest:
-    """Check a backup end to end before anything is touched; the one line says what is wrong with it."""
+def check_file(path: Path) -> Manifest:
+    """The checks of a backup that need no decompression: its manifest, gzip header, size and sha256, and the media
+    it carries. Enough to refuse a damaged, truncated or changed file in one line before anything is touched;
+    what the file says is checked as it loads (`checked_dump`)."""
     if not path.is_file():
         raise UserError(f"{path} does not exist; invoke db.list shows the backups")
     if path.stat().st_size == 0:
@@ -243,18 +193,48 @@ def verify(path: Path) -> Manifest:
         raise UserError(
             f"{path} is {size} bytes, its manifest says {manifest.size} (truncated or changed); nothing was restored"
         )
-    digest, tail, guard = hashlib.sha256(), b"", StatementGuard()
+    digest = hashlib.sha256()
+    with path.open("rb") as raw:
+        while data := raw.read(CHUNK):
+            digest.update(data)
+    if digest.hexdigest() != manifest.sha256:
+        raise UserError(_CHANGED.format(path=path))
+    if manifest.media:
+        media.verify(path, manifest.media)
+    return manifest
+
+
+_CHANGED = "{path} does not match its manifest's sha256 (corrupted or changed); nothing was restored"
+
+
+def checked_dump(path: Path, manifest: Manifest) -> Iterator[bytes]:
+    """The dump in a backup, chunk by chunk, checked as it goes: each chunk is handed out only after the statement
+    scan has read the next one (so every statement is scanned before a client receives its end), and the last one
+    only after the file proved whole: the sha256 of the bytes read now, a complete gzip stream, the
+    '-- Dump completed' line. A statement reaching beyond the database, a view, trigger, routine or event, or a
+    damaged file raises UserError at once: a load fed from here stops before the rest of the dump reaches it."""
+    digest, tail, guard, held = hashlib.sha256(), b"", StatementGuard(), None
     try:
-        for chunk in decompressed(path, digest):
-            tail = (tail + chunk)[-256:]
+        for chunk in in_background(decompressed(path, digest)):  # reading, sha256 and zlib in a thread of their own
             guard.feed(chunk)
+            _refuse_reaching_out(path, guard)
+            tail = (tail + chunk)[-256:]
+            if held is not None:
+                yield held
+            held = chunk
         guard.finish()
     except (zlib.error, EOFError) as error:
         raise UserError(f"{path} is not a complete gzip stream ({error}); nothing was restored") from None
+    _refuse_reaching_out(path, guard)
     if digest.hexdigest() != manifest.sha256:
-        raise UserError(f"{path} does not match its manifest's sha256 (corrupted or changed); nothing was restored")
+        raise UserError(_CHANGED.format(path=path))
     if DUMP_COMPLETED not in tail:
         raise UserError(f"{path} holds an unfinished dump (no '-- Dump completed' line); nothing was restored")
+    if held is not None:
+        yield held
+
+
+def _refuse_reaching_out(path: Path, guard: StatementGuard) -> None:
     if guard.found:
         raise UserError(
             f"{path} holds a statement that reaches beyond the database it restores ({guard.found}); a backup made "
@@ -262,8 +242,14 @@ def verify(path: Path) -> Manifest:
         )
     if guard.objects:
         raise UserError(f"{path}: {OBJECTS_REFUSED}; nothing was restored")
-    if manifest.media:
-        media.verify(path, manifest.media)
+
+
+def verify(path: Path) -> Manifest:
+    """Check a backup end to end before anything is touched (a fetched remote copy); the one line says what is
+    wrong with it. A restore does the same checks while it loads into its scratch database."""
+    manifest = check_file(path)
+    for _ in checked_dump(path, manifest):
+        pass
     return manifest
 
 

@@ -30,6 +30,8 @@ _POSITION = re.compile(
     re.MULTILINE,
 )
 _GTID = re.compile(rb"^-- SET GLOBAL gtid_slave_pos='([^']*)';|^/\* SET @@GLOBAL\.GTID_PURGED=.*'([^']*)';", re.M)
+_MARKERS = (b"-- CHANGE", b"gtid_slave_pos", b"GTID_PURGED")  # the position and GTID comments
+_END_MARKERS = (b"gtid_slave_pos",)  # mariadb-dump writes its GTID comment after the data (the others come first)
 _LINE = 512  # the comment lines looked for are shorter: a longer line is never one of them
 
 
@@ -42,13 +44,18 @@ class DumpPosition:
     def __init__(self) -> None:
         self.file, self.position, self.gtid = "", 0, ""
         self._tail = b""
+        self._past_header = False  # a table was defined: only MariaDB's GTID comment can still come (at the end)
 
     def feed(self, chunk: bytes) -> None:
+        if self._past_header and self.gtid:
+            return
+        markers = _END_MARKERS if self._past_header else _MARKERS
+        self._past_header = self._past_header or b"\nCREATE TABLE " in chunk
         data = self._tail + chunk
         cut = data.rfind(b"\n") + 1
         complete, rest = data[:cut], data[cut:]
         self._tail = rest if len(rest) <= _LINE else b"x"  # `x`: what follows does not start a line
-        if b"-- CHANGE" in complete or b"gtid_slave_pos" in complete or b"GTID_PURGED" in complete:
+        if any(marker in complete for marker in markers):
             if not self.file and (match := _POSITION.search(complete)):
                 self.file, self.position = match.group(1).decode(), int(match.group(2))
             if match := _GTID.search(complete):

@@ -89,6 +89,7 @@ class ServerGuard:
             same_image = recorded.split(maxsplit=1)[:1] == [self.db.settings["DB_IMAGE"]]
             if now is not None and now.id == seen_id and same_image:
                 return
+        self.db.forget_container()
         try:
             version = self.db.query("SELECT VERSION()")[0][0]
             self.db._run(dbclient.write_marker(self.db.settings, f"{self.db.settings['DB_IMAGE']} {version}"))

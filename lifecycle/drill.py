@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle.backup import Database
-from lifecycle.backup_file import Manifest, read_manifests, verify
+from lifecycle.backup_file import Manifest, check_file, read_manifests
 from lifecycle.commands import compose, dbclient, docker
 from lifecycle.errors import UserError
 from lifecycle.restore import Restore
@@ -51,7 +51,7 @@ class Drill:
             self.db.say(f"dry run: would restore {path.name} into a throwaway server ({stack.project_name}{SUFFIX}), "
                         "check it, run migrate --check, remove it")  # fmt: skip
             return ""
-        manifest = verify(path)
+        manifest = check_file(path)
         settings = stack.override(COMPOSE_PROJECT_NAME=f"{stack.project_name}{SUFFIX}")
         throwaway = Database(self.db.ctx.with_settings(settings))
         env, run = settings.env, self.db.run
@@ -61,7 +61,7 @@ class Drill:
             run(compose.compose_argv(settings, "up", "--detach", "--wait", dbclient.SERVICE), env=env)
             started = time.monotonic()
             try:
-                Restore(throwaway).load_fenced(path, throwaway.tools().database)
+                Restore(throwaway).load_fenced(path, throwaway.tools().database, manifest)
                 Restore(throwaway).check_copy(throwaway.tools().database, manifest)
             except UserError as error:
                 raise UserError(verdict(False, path.name, time.monotonic() - started, [str(error)])) from None

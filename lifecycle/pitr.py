@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lifecycle import binlog, private
 from lifecycle.backup import Database
-from lifecycle.backup_file import AUTOMATIC, read_manifests, verify
+from lifecycle.backup_file import AUTOMATIC, check_file, read_manifests
 from lifecycle.binlog import Base, BinlogCopy
 from lifecycle.commands import binlog as binlog_argv
 from lifecycle.commands.sql import sql_identifier, swap_sql
@@ -66,7 +66,7 @@ class PointInTime:
         return bool(found) and found[0][0] == "1"
 
     def origin(self) -> str:
-        found = self.db._run(binlog_argv.identity(self.db.settings), capture=True).strip()
+        found = self.db._run(binlog_argv.identity(self.db.settings, self.db.tools().container), capture=True).strip()
         if not found or "/" in found or found.startswith("."):
             raise UserError(f"could not read the database server's identity from its volume ({found!r})")
         return found
@@ -108,8 +108,8 @@ class PointInTime:
                     written += len(chunk)
                     raw.write(chunk)
 
-                status = self.db.streams.stream_out(binlog_argv.read_file(self.db.settings, source), sink,
-                                                    env=self.db.settings.env)  # fmt: skip
+                reader = binlog_argv.read_file(self.db.settings, source, self.db.tools().container)
+                status = self.db.streams.stream_out(reader, sink, env=self.db.settings.env)
             if status or written != size:
                 raise UserError(f"copying binlog {target.name} failed (exit {status}, {written} of {size} bytes)")
             sidecar = BinlogCopy(target.name, digest.hexdigest(), size, origin, closed_by)
@@ -156,7 +156,7 @@ class PointInTime:
                 raise UserError(f"binlog copy {folder / name} does not match its sidecar's sha256 (changed or "
                                 "damaged); nothing was changed")  # fmt: skip
         path = db.folder / base.name
-        manifest = verify(path)
+        manifest = check_file(path)
         confirm_project(db.settings.project_name, f"restoring to {target:%Y-%m-%dT%H:%M:%SZ} replaces the database "
                         f"{tools.database}", yes, ask)  # fmt: skip
         safety = db.safety_backup(f"before db.restore --to {target:%Y-%m-%dT%H:%M:%SZ}", skip=no_backup)
@@ -165,7 +165,7 @@ class PointInTime:
         before = restoring.fingerprint(live)
         db.recreate(scratch, like=live)
         try:
-            restoring.load_fenced(path, scratch)
+            restoring.load_fenced(path, scratch, manifest)
             restoring.check_copy(scratch, manifest)
             counter = self._replay(files, folder, base, scratch, target)
             db.query(swap_sql(live, scratch, replaced, restoring.base_tables(live), restoring.base_tables(scratch)))

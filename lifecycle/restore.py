@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lifecycle import media
 from lifecycle.backup import Database
-from lifecycle.backup_file import OBJECTS_REFUSED, SUFFIX, Manifest, decompressed, verify
+from lifecycle.backup_file import OBJECTS_REFUSED, SUFFIX, Manifest, check_file, checked_dump
 from lifecycle.commands import compose, dbclient
 from lifecycle.commands.sql import (
     count_rows_sql,
@@ -31,6 +31,7 @@ from lifecycle.commands.sql import (
 from lifecycle.confirm import confirm_project
 from lifecycle.context import Context, UsesContext
 from lifecycle.errors import UserError
+from lifecycle.pipeline import in_background
 from lifecycle.runner import CommandFailed
 from lifecycle.stages import STAGES
 
@@ -68,7 +69,7 @@ class Restore(UsesContext):
         The dump loads as a temporary account whose rights cover the scratch database only, so a statement in it
         that names another database or a global right fails; a failed restore says whether the live database is
         unchanged only after comparing it with how it was before (tables, checksums, accounts)."""
-        manifest = verify(path)
+        manifest = check_file(path)  # the rest is checked as it loads into the scratch database (checked_dump)
         if self.dry:
             self.say(f"dry run: would take a safety backup, load {path.name} into a scratch database, swap it in"
                      f"{'' if no_migrate else ', apply the migrations it lacks'}")  # fmt: skip
@@ -87,7 +88,7 @@ class Restore(UsesContext):
         before = self.fingerprint(live)
         self.db.recreate(scratch, like=live)
         try:
-            self.load_fenced(path, scratch)
+            self.load_fenced(path, scratch, manifest)
             self.check_copy(scratch, manifest)
             if files:  # a new set beside the live one, every file checked; swapped right after the tables
                 files.stage(path, manifest.media, path.name.removesuffix(SUFFIX))
@@ -122,8 +123,13 @@ class Restore(UsesContext):
             self.say("the backup carries no media (made without MEDIA): the media volume is left as it is")
         return None
 
-    def load_fenced(self, path: Path, scratch: str) -> None:
-        """Load the dump into `scratch` as a temporary account that can reach nothing else; drop it afterwards."""
+    def load_fenced(self, path: Path, scratch: str, manifest: Manifest) -> None:
+        """Load the dump into `scratch` as a temporary account that can reach nothing else; drop it afterwards.
+
+        The dump is checked as it loads (`checked_dump`: statements scanned before the client receives them, the
+        file's sha256, a whole gzip stream and a finished dump before its last chunk): a failed check stops the load
+        and raises, and the scratch database is never swapped in. Decompressing, scanning and writing to the client
+        overlap, each in a thread of its own."""
         tools, password = self.db.tools(), secrets.token_urlsafe(24)
         account = [restore_account_sql(scratch, password).encode()]
         created = self.streams.stream_in(dbclient.script(self.settings, tools), account, env=self.settings.env)
@@ -131,7 +137,8 @@ class Restore(UsesContext):
             if created:
                 raise UserError(f"could not create the restore's temporary database account (exit {created})")
             env = {**self.settings.env, dbclient.LOAD_PASSWORD: password}
-            status = self.streams.stream_in(dbclient.load(self.settings, tools, scratch), decompressed(path), env=env)
+            dump = in_background(checked_dump(path, manifest))
+            status = self.streams.stream_in(dbclient.load(self.settings, tools, scratch), dump, env=env)
         finally:
             self.db.query(drop_restore_account_sql(), warn=True)
         if status:

@@ -41,14 +41,14 @@ def decoder(tools: DbTools) -> str:
     return DECODER.get(tools.dump, "mariadb-binlog")
 
 
-def identity(settings: Settings) -> list[str]:
-    """Print the server's identity (made on first use) from its data volume."""
-    return dbclient._exec(settings, IDENTITY, [IDENTITY_FILE])
+def identity(settings: Settings, container: str = "") -> list[str]:
+    """Print the server's identity (made on first use) from its data volume (`docker exec` on `container` if given)."""
+    return dbclient._exec(settings, IDENTITY, [IDENTITY_FILE], container=container)
 
 
-def read_file(settings: Settings, path: str) -> list[str]:
+def read_file(settings: Settings, path: str, container: str = "") -> list[str]:
     """One binlog file from the db container to stdout (streamed by the caller into a private copy)."""
-    return dbclient._exec(settings, 'exec cat -- "$1"', [path])
+    return dbclient._exec(settings, 'exec cat -- "$1"', [path], container=container)
 
 
 def decode(
