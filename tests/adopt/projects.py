@@ -2,8 +2,9 @@
 outside the suite's checkout, as a git repository with one commit (what `invoke adopt` expects to find).
 
 Each maker runs the project's own generator in a virtualenv of its own (`django-admin startproject`, `wagtail
-start`, `mezzanine-project`) and changes nothing the generator wrote, except what a user of that generator is told
-to do next (startproject: an app with a model, a view, a migration and tests).
+start`, `spirit startproject`, `mezzanine-project`) and changes nothing the generator wrote, except what a user of
+that generator is told to do next (startproject: an app with a model, a view, a migration and tests; Spirit: see
+make_spirit).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 SUITE = Path(__file__).resolve().parents[2]
 WAGTAIL = "wagtail==8.0.1"
 MEZZANINE = "mezzanine==6.1.1"
+SPIRIT = "django-spirit[files,huey]==0.14.3"
 
 
 def suite_django() -> str:
@@ -159,7 +161,7 @@ def make_wagtail(work: Path) -> Path:
     return dest
 
 
-# ---------------------------------------------------------------------------------------- (c) Mezzanine
+# ---------------------------------------------------------------------------------------- (d) Mezzanine
 def make_mezzanine(work: Path) -> Path:
     """Mezzanine 6.1.1's own project command (`mezzanine-project mysite .`, its bundled template): a CMS on Django 4.2
     (not the images' default Django), settings importing a local_settings.py, uploads (filebrowser), Pillow.
@@ -175,9 +177,47 @@ def make_mezzanine(work: Path) -> Path:
     return dest
 
 
+# ---------------------------------------------------------------------------------------------- (c) Spirit
+# Spirit's own test suite ships inside the package, so the project names it in its committed [tool.lifecycle]
+# test-args. Left out: tests_commands (4 tests of the maintainers' commands; spirittxpush needs the repository's .tx
+# folder, which no installed package has). The other 641 tests run, against MySQL.
+SPIRIT_CORE_TESTS = ("avatar", "markdown", "middleware", "storage", "tasks", "templates", "timezone", "utils",
+                     "utils_deprecations", "utils_models", "utils_paginator", "utils_ratelimit")  # fmt: skip
+SPIRIT_TEST_ARGS = [
+    *(f"spirit.{app}" for app in ("admin", "category", "comment", "search", "topic", "user")),
+    *(f"spirit.core.tests.tests_{name}" for name in SPIRIT_CORE_TESTS),
+]
+
+
+def make_spirit(work: Path) -> Path:
+    """`spirit startproject mysite` (Spirit 0.14.3, a forum: its bundled template): split settings (base, dev, prod
+    on PostgreSQL, test), a DatabaseCache, ManifestStaticFilesStorage, uploads, python-magic (libmagic), /admin/login/
+    behind the forum's own login, and its own test suite run from the installed package.
+
+    Two things a user does that the generator does not: a requirements.txt (the template has none), and the one
+    line of the template's test settings that names Spirit's own repository layout (ROOT_URLCONF
+    "test_project.test_project.urls") pointed at the project's urls; then the test labels in [tool.lifecycle]."""
+    bin_dir = venv(work / "venv-spirit", SPIRIT)
+    dest = work / "spirit"
+    dest.mkdir()
+    path = f"{bin_dir}{os.pathsep}{clean_env()['PATH']}"  # the command runs django-admin from its own venv
+    run([str(bin_dir / "spirit"), "startproject", "mysite", "--path", str(dest)], work, env={"PATH": path})
+    test_settings = dest / "mysite" / "settings" / "test.py"
+    text = test_settings.read_text()
+    assert '"test_project.test_project.urls"' in text, "Spirit's test settings have changed shape"
+    test_settings.write_text(text.replace('"test_project.test_project.urls"', '"mysite.urls"'))
+    (dest / "requirements.txt").write_text(SPIRIT + "\n")
+    (dest / ".gitignore").write_text("*.sqlite3\nmedia/\nstatic/\nst_search/\n__pycache__/\n.venv/\n")
+    args = ", ".join(f'"{label}"' for label in SPIRIT_TEST_ARGS)
+    (dest / "pyproject.toml").write_text(f"[tool.lifecycle]\ntest-args = [{args}]\n")
+    git_init(dest)
+    return dest
+
+
 MAKERS: dict[str, Callable[[Path], Path]] = {
     "startproject": make_startproject,
     "wagtail": make_wagtail,
+    "spirit": make_spirit,
     "mezzanine": make_mezzanine,
 }
 
