@@ -194,9 +194,9 @@ def make_spirit(work: Path) -> Path:
     on PostgreSQL, test), a DatabaseCache, ManifestStaticFilesStorage, uploads, python-magic (libmagic), /admin/login/
     behind the forum's own login, and its own test suite run from the installed package.
 
-    Two things a user does that the generator does not: a requirements.txt (the template has none), and the one
-    line of the template's test settings that names Spirit's own repository layout (ROOT_URLCONF
-    "test_project.test_project.urls") pointed at the project's urls; then the test labels in [tool.lifecycle]."""
+    What a user does that the generator does not: a requirements.txt (the template has none); the one line of the
+    template's test settings that names Spirit's own repository layout (ROOT_URLCONF "test_project.test_project.urls")
+    pointed at the project's urls; in [tool.lifecycle], the test labels and libmagic (the build asks for it)."""
     bin_dir = venv(work / "venv-spirit", SPIRIT)
     dest = work / "spirit"
     dest.mkdir()
@@ -209,7 +209,11 @@ def make_spirit(work: Path) -> Path:
     (dest / "requirements.txt").write_text(SPIRIT + "\n")
     (dest / ".gitignore").write_text("*.sqlite3\nmedia/\nstatic/\nst_search/\n__pycache__/\n.venv/\n")
     args = ", ".join(f'"{label}"' for label in SPIRIT_TEST_ARGS)
-    (dest / "pyproject.toml").write_text(f"[tool.lifecycle]\ntest-args = [{args}]\n")
+    # python-magic comes in through the `files` extra, which adopt cannot see: the build names libmagic1t64 and
+    # runtime-packages, and a user adds it as here
+    (dest / "pyproject.toml").write_text(
+        f'[tool.lifecycle]\ntest-args = [{args}]\nruntime-packages = ["libmariadb3", "libmagic1t64"]\n'
+    )
     git_init(dest)
     return dest
 
