@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from admin_upload import AdminUpload
+
 SUITE = Path(__file__).resolve().parents[2]
 WAGTAIL = "wagtail==8.0.1"
 MEZZANINE = "mezzanine==6.1.1"
@@ -217,6 +219,14 @@ def make_spirit(work: Path) -> Path:
     git_init(dest)
     return dest
 
+
+# Where a project's admin takes a file (the step "an upload through the app, served over HTTPS"): startproject's shop.
+UPLOADS = {
+    "startproject": AdminUpload(
+        "/admin/shop/product/add/", "photo", {"name": "uploaded lamp"},
+        "from shop.models import Product; print(Product.objects.get(name='uploaded lamp').photo.url)",
+    ),
+}  # fmt: skip
 
 MAKERS: dict[str, Callable[[Path], Path]] = {
     "startproject": make_startproject,
