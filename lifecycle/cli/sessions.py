@@ -8,7 +8,6 @@ command as a list and prints it before it runs.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -179,11 +178,7 @@ def adopt(session: nox.Session) -> None:
     rows). ADOPT_PROJECTS=a,b picks.
     """
     install_locked(session)
-    # one worker per project, so their steps overlap (tests/adopt/test_real_projects.py); default: the three projects
-    count = len([name for name in os.environ.get("ADOPT_PROJECTS", "").split(",") if name]) or 3
-    workers = ["-n", str(count), "--dist", "loadgroup"] if count > 1 else []
-    session.run("pytest", "tests/adopt", *workers, *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable},
-                **PYTEST_SHUTDOWN)  # fmt: skip
+    session.run("pytest", "tests/adopt", *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable}, **PYTEST_SHUTDOWN)
 
 
 @nox.session(venv_backend="none", default=False)

@@ -152,9 +152,7 @@ def record(adopted: Adopted) -> None:
         REPORT.write_text(json.dumps(found, indent=2, sort_keys=True) + "\n")
 
 
-# Each project on a worker of its own (`nox -s adopt` runs pytest-xdist with --dist loadgroup): the projects' steps
-# overlap (one builds while another migrates or waits on its health check); the swarm steps take turns on the lock.
-@pytest.fixture(scope="module", params=[pytest.param(name, marks=pytest.mark.xdist_group(name)) for name in SELECTED])
+@pytest.fixture(scope="module", params=SELECTED)
 def adopted(request) -> Iterator[Adopted]:
     work = Path(tempfile.mkdtemp(prefix="lifecycle-adopt-"))
     name = request.param
