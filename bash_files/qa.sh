@@ -2,7 +2,8 @@
 # Entrypoint of the test-qa image: waits for the database, runs `manage.py check`, then the project's own tests
 # under coverage (over CODE) with TEST_RUNNER: pytest (the project's pytest-django configuration; JUnit XML in
 # REPORTS_DIR) or django (`manage.py test`). The project runs under the settings layer over SETTINGS_TEST, else
-# SETTINGS_DEV (docs/adopt.md). Arguments go to the runner; the exit status is the runner's.
+# SETTINGS_DEV (docs/adopt.md). Arguments go to the runner (none: TEST_ARGS, [tool.lifecycle] test-args); the exit
+# status is the runner's.
 set -Eeuo pipefail
 
 # shellcheck source=bash_files/entrypoint.sh
@@ -70,6 +71,11 @@ main_qa() {
 	check_settings
 	wait_for_db
 	python manage.py check
+	if (($# == 0)) && [[ -n "${TEST_ARGS:-}" ]]; then
+		local -a defaults
+		read -ra defaults <<<"$TEST_ARGS"
+		set -- "${defaults[@]}"
+	fi
 	if [[ -n "${QA_CHANGED:-}" ]]; then
 		run_changed "$@"
 	else

@@ -26,11 +26,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import detect_deps
+from lifecycle import detect, detect_deps
 from lifecycle.commands import uv
 from lifecycle.context import Context
 from lifecycle.errors import UserError
 from lifecycle.runner import Result, Runner
+from lifecycle.settings import table_name
 
 BUILD_DIR = Path(".lifecycle") / "build"  # what the suite stages for the image build (the context sees it)
 LOCK_DIR = BUILD_DIR / "locks"
@@ -309,7 +310,25 @@ def ensure_locks(
     )
     for plan in plans:
         write_lock(run, root, plan, values["PY_VERSION"], dry=dry, say=say)
+        if not dry:
+            refuse_missing_system_packages(plan.output, (root / plan.output).read_text(encoding="utf-8"), values)
     return [root / plan.output for plan in plans]
+
+
+def refuse_missing_system_packages(lock: Path, text: str, values: Mapping[str, str]) -> None:
+    """A locked dependency that needs Debian packages the settings lack (detect.SYSTEM_PACKAGES), also one that came
+    in through another's extra (`django-spirit[files]` -> python-magic -> libmagic), which adopt cannot see: one line
+    naming the packages and the setting, before anything is built."""
+    names = sorted({detect_deps.requirement_name(e) for e in requirement_entries(text) if not e.startswith("-")})
+    for name in names:
+        build, runtime = detect.SYSTEM_PACKAGES.get(name, ((), ()))
+        for setting, needed in (("build-packages", build), ("runtime-packages", runtime)):
+            missing = [package for package in needed if package not in values[table_name((setting,))].split()]
+            if missing:
+                raise UserError(
+                    f"{name} (in {lock}) needs the Debian package(s) {' '.join(missing)}: add them to {setting} in "
+                    "[tool.lifecycle] (nothing was built)"
+                )
 
 
 def stage_locks(ctx: Context) -> list[Path]:

@@ -19,7 +19,9 @@ Copier runs without a terminal (stdin closed), with --defaults and --trust given
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -34,6 +36,11 @@ from lifecycle.runner import Runner
 TEMPLATE = Path("template")  # in the suite's checkout, beside copier.yml (its _subdirectory)
 COPIER_CONFIG = Path("copier.yml")
 ANSWERS = Path(".copier-answers.yml")
+# Copier reads and writes its answers here (ignored, machine state) with _src_path the checkout adopting now; the
+# committed ANSWERS names no machine's folder: _src_path is SOURCE_NAME, the version is suite_version and _commit.
+WORKING_ANSWERS = Path(".lifecycle/copier-answers.yml")
+SOURCE_NAME = "lifecycle-suite"
+SRC_PATH_LINE = re.compile(r"^_src_path: .*$", re.MULTILINE)
 ANSWERS_TEMPLATE = "{{ _copier_conf.answers_file }}.jinja"
 TEMPLATE_SUFFIX = ".jinja"
 IGNORE_HEADER = "# The container lifecycle suite (invoke adopt): machine state and local files, never committed."
@@ -105,10 +112,37 @@ def copier_argv(python: str, plan: Plan, version: str = __version__) -> list[str
     """`copier copy` or `copier update`, never asking (--defaults: the recorded answers; --trust: the suite's own
     template), from the suite's checkout as it is (HEAD, with its uncommitted changes); conflicts marked inline
     (and left unmerged in git's index), which `write` then moves aside."""
-    answers = ["--defaults", "--trust", "--vcs-ref", "HEAD", "--data", f"suite_version={version}"]
+    answers = ["--defaults", "--trust", "--vcs-ref", "HEAD", "--data", f"suite_version={version}",
+               "--answers-file", WORKING_ANSWERS.as_posix()]  # fmt: skip
     if plan.update:
         return [python, "-m", "copier", "update", *answers, "--conflict", "inline", str(plan.root)]
     return [python, "-m", "copier", "copy", *answers, str(plan.suite_root), str(plan.root)]
+
+
+def with_source(answers: str, source: str) -> str:
+    """The answers file's text with _src_path set to `source` (a JSON string is a YAML double-quoted scalar)."""
+    line = f"_src_path: {json.dumps(source)}"
+    if not SRC_PATH_LINE.search(answers):
+        return f"{line}\n{answers}"
+    return SRC_PATH_LINE.sub(lambda _: line, answers)
+
+
+def stage_answers(plan: Plan) -> None:
+    """Before Copier: an update reads the committed answers with _src_path this checkout, so any clone of the suite
+    that holds the adopted commit (_commit) upgrades the project, wherever the first adoption ran."""
+    working = plan.root / WORKING_ANSWERS
+    working.parent.mkdir(parents=True, exist_ok=True)
+    if plan.update:
+        working.write_text(with_source((plan.root / ANSWERS).read_text(encoding="utf-8"), str(plan.suite_root)))
+    else:
+        working.unlink(missing_ok=True)
+
+
+def commit_answers(plan: Plan) -> None:
+    """After Copier: its answers, with _src_path SOURCE_NAME (no machine's folder), are the committed file."""
+    working = plan.root / WORKING_ANSWERS
+    (plan.root / ANSWERS).write_text(with_source(working.read_text(encoding="utf-8"), SOURCE_NAME), encoding="utf-8")
+    working.unlink()
 
 
 CONFLICT_SUFFIX = ".conflict"
@@ -240,9 +274,12 @@ def write(plan: Plan, run: Runner, dry: bool = False, python: str = sys.executab
     with tempfile.TemporaryDirectory(prefix="lifecycle-adopt-") as scratch:
         built = wheel.build(suite_root, run, out_dir=Path(scratch))
         assert built is not None  # not a dry run
+        stage_answers(plan)
         # Copier asks nothing (--defaults) and gets no stdin, so nothing can wait for an answer.
         result = run(argv, warn=True, env={**os.environ, "COPIER_NO_TTY": "1"})
-        if not result.ok:
+        if result.ok:
+            commit_answers(plan)
+        else:
             raise UserError(
                 f"copier {'update' if plan.update else 'copy'} failed (exit {result.return_code}); see its output "
                 "above" + ("; it needs a clean git tree (commit or stash your changes)" if plan.update else "")

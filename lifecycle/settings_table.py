@@ -50,6 +50,7 @@ LAYER_HELP = {
     "PROXY": "SECURE_PROXY_SSL_HEADER only when DJANGO_TRUST_X_FORWARDED_PROTO; health never redirected.",
     "STATIC": "STATIC_ROOT set, WhiteNoise added when the project serves no static files of its own.",
     "MEDIA": "MEDIA_ROOT on the media volume (DJANGO_MEDIA_ROOT) when one is mounted.",
+    "MEDIA_SERVE": "The app serves MEDIA_URL from the media volume (no listing, nosniff, sandboxed); false: a CDN, S3.",
     "LOGGING": "LOGGING to stdout at DJANGO_LOG_LEVEL.",
     "HEALTH": "The suite answers HEALTH_PATH (a database check) when the project's own URLs do not route it.",
     "METRICS": "Prometheus /metrics for the stack's network and loopback (django-prometheus: requests, latencies, "
@@ -384,6 +385,12 @@ TABLE = (
         "pytest",
         "How test-qa runs the project's tests: pytest or django.",
         kind=kinds.enum(*TEST_RUNNERS),
+    ),
+    project_setting(
+        "TEST_ARGS",
+        "",
+        "Arguments test-qa gives the runner when qa is given none: test labels, options (e.g. an installed app's).",
+        " ",
     ),
     project_setting(
         "MEDIA",

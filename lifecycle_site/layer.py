@@ -30,7 +30,19 @@ TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 STAGES = ("dev", "test-qa", "stage", "prod")
 STAGES_WITHOUT_DEBUG = ("stage", "prod")
-PARTS = ("DATABASE", "SECRET_KEY", "DEBUG", "HOSTS", "PROXY", "STATIC", "MEDIA", "LOGGING", "HEALTH", "METRICS")
+PARTS = (
+    "DATABASE",
+    "SECRET_KEY",
+    "DEBUG",
+    "HOSTS",
+    "PROXY",
+    "STATIC",
+    "MEDIA",
+    "MEDIA_SERVE",
+    "LOGGING",
+    "HEALTH",
+    "METRICS",
+)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 WHITENOISE = "whitenoise.middleware.WhiteNoiseMiddleware"

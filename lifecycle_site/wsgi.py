@@ -3,7 +3,9 @@
 The project's own WSGI application (LIFECYCLE_PROJECT_WSGI, `mysite.wsgi:application`; default: the settings'
 WSGI_APPLICATION), under the suite's settings layer, wrapped in the health check when the project's own URLs do
 not route HEALTH_PATH (a project with its own health view keeps it) and LAYER_HEALTH is not false, and in the
-Prometheus endpoint (/metrics) when the layer's METRICS part is on.
+uploads' server (lifecycle_site/mediafiles.py) when the layer put MEDIA_ROOT on the media volume, MEDIA_URL is a path
+on this site and LAYER_MEDIA_SERVE is not false, and in the Prometheus endpoint (/metrics) when the layer's METRICS
+part is on.
 """
 
 import importlib
@@ -15,6 +17,7 @@ from django.conf import settings
 
 from lifecycle_site.health import HealthCheck
 from lifecycle_site.layer import LayerError, health_path, switched_on
+from lifecycle_site.mediafiles import MediaFiles
 from lifecycle_site.metrics import MetricsEndpoint
 from lifecycle_site.requestlog import RequestId
 
@@ -66,7 +69,17 @@ def project_routes(path: str) -> bool:
     return False
 
 
-application = RequestId(project_application())  # the proxy's X-Request-ID in every log record of the request
+def serves_media(environ) -> bool:
+    """The media volume is mounted (the layer applied MEDIA), MEDIA_URL is on this site (not a CDN's or a bucket's
+    URL) and LAYER_MEDIA_SERVE is not false."""
+    on_site = not str(settings.MEDIA_URL).startswith(("http://", "https://", "//"))
+    return switched_on(environ, "MEDIA_SERVE") and "MEDIA" in getattr(settings, "LIFECYCLE_APPLIED", ()) and on_site
+
+
+application = project_application()
+if serves_media(os.environ):
+    application = MediaFiles(application, str(settings.MEDIA_URL), str(settings.MEDIA_ROOT))
+application = RequestId(application)  # the proxy's X-Request-ID in every log record of the request
 if "METRICS" in getattr(settings, "LIFECYCLE_APPLIED", ()):
     application = MetricsEndpoint(application)  # /metrics for the stack's network and loopback (metrics.py)
 if switched_on(os.environ, "HEALTH") and not project_routes(health_path(os.environ)):

@@ -174,10 +174,11 @@ def cluster(session: nox.Session) -> None:
 def adopt(session: nox.Session) -> None:
     """The whole lifecycle on real projects made at test time from the package index (~10 min; not in the default set).
 
-    Runs tests/adopt: `django-admin startproject` + `startapp`, `wagtail start`, `mezzanine-project`, each in a
+    Runs tests/adopt: `django-admin startproject` + `startapp`, `wagtail start`, `spirit startproject`, each in a
     temporary folder outside the checkout: adopt, bootstrap, prod over HTTPS, the project's tests in qa, media across
-    down/up, backup/restore, release, deploy on a single-node swarm (under /tmp/lifecycle-swarm.lock). .ci/run runs it
-    after the cluster session. Writes reports/adopt.json (times: the bench's adopt rows). ADOPT_PROJECTS=a,b picks.
+    down/up (served over HTTPS), backup/restore, release, deploy on a single-node swarm (under /tmp/swarm.lock,
+    ADOPT_SWARM_LOCK). .ci/run runs it after the cluster session. Writes reports/adopt.json (times: the bench's adopt
+    rows). ADOPT_PROJECTS=a,b picks.
     """
     install_locked(session)
     session.run("pytest", "tests/adopt", *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable}, **PYTEST_SHUTDOWN)

@@ -2,8 +2,9 @@
 outside the suite's checkout, as a git repository with one commit (what `invoke adopt` expects to find).
 
 Each maker runs the project's own generator in a virtualenv of its own (`django-admin startproject`, `wagtail
-start`, `mezzanine-project`) and changes nothing the generator wrote, except what a user of that generator is told
-to do next (startproject: an app with a model, a view, a migration and tests).
+start`, `spirit startproject`, `mezzanine-project`) and changes nothing the generator wrote, except what a user of
+that generator is told to do next (startproject: an app with a model, a view, a migration and tests; Spirit: see
+make_spirit).
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from admin_upload import AdminUpload
+
 SUITE = Path(__file__).resolve().parents[2]
 WAGTAIL = "wagtail==8.0.1"
 MEZZANINE = "mezzanine==6.1.1"
+SPIRIT = "django-spirit[files,huey]==0.14.3"
 
 
 def suite_django() -> str:
@@ -159,7 +163,7 @@ def make_wagtail(work: Path) -> Path:
     return dest
 
 
-# ---------------------------------------------------------------------------------------- (c) Mezzanine
+# ---------------------------------------------------------------------------------------- (d) Mezzanine
 def make_mezzanine(work: Path) -> Path:
     """Mezzanine 6.1.1's own project command (`mezzanine-project mysite .`, its bundled template): a CMS on Django 4.2
     (not the images' default Django), settings importing a local_settings.py, uploads (filebrowser), Pillow.
@@ -175,9 +179,63 @@ def make_mezzanine(work: Path) -> Path:
     return dest
 
 
+# ---------------------------------------------------------------------------------------------- (c) Spirit
+# Spirit's own test suite ships inside the package, so the project names it in its committed [tool.lifecycle]
+# test-args. Left out, 4 + ~90 of 645: tests_commands (the maintainers' commands; spirittxpush needs the repository's
+# .tx folder) and the modules whose tests assume a case-sensitive database (users, user auth, private topics,
+# category admin, markdown mentions: on MySQL's default case-insensitive collation 16 of them fail, as they would on
+# any MySQL site; Spirit's CI runs SQLite and PostgreSQL).
+SPIRIT_CORE_TESTS = ("avatar", "middleware", "storage", "tasks", "templates", "timezone", "utils",
+                     "utils_deprecations", "utils_models", "utils_paginator", "utils_ratelimit")  # fmt: skip
+SPIRIT_TEST_ARGS = [
+    "spirit.admin", "spirit.category.tests", "spirit.comment", "spirit.search", "spirit.topic.tests",
+    "spirit.topic.admin", "spirit.topic.favorite", "spirit.topic.moderate", "spirit.topic.notification",
+    "spirit.topic.unread", "spirit.user.admin",
+    *(f"spirit.core.tests.tests_{name}" for name in SPIRIT_CORE_TESTS),
+]  # fmt: skip
+
+
+def make_spirit(work: Path) -> Path:
+    """`spirit startproject mysite` (Spirit 0.14.3, a forum: its bundled template): split settings (base, dev, prod
+    on PostgreSQL, test), a DatabaseCache, ManifestStaticFilesStorage, uploads, python-magic (libmagic), /admin/login/
+    behind the forum's own login, and its own test suite run from the installed package.
+
+    What a user does that the generator does not: a requirements.txt (the template has none); the one line of the
+    template's test settings that names Spirit's own repository layout (ROOT_URLCONF "test_project.test_project.urls")
+    pointed at the project's urls; in [tool.lifecycle], the test labels and libmagic (the build asks for it)."""
+    bin_dir = venv(work / "venv-spirit", SPIRIT)
+    dest = work / "spirit"
+    dest.mkdir()
+    path = f"{bin_dir}{os.pathsep}{clean_env()['PATH']}"  # the command runs django-admin from its own venv
+    run([str(bin_dir / "spirit"), "startproject", "mysite", "--path", str(dest)], work, env={"PATH": path})
+    test_settings = dest / "mysite" / "settings" / "test.py"
+    text = test_settings.read_text()
+    assert '"test_project.test_project.urls"' in text, "Spirit's test settings have changed shape"
+    test_settings.write_text(text.replace('"test_project.test_project.urls"', '"mysite.urls"'))
+    (dest / "requirements.txt").write_text(SPIRIT + "\n")
+    (dest / ".gitignore").write_text("*.sqlite3\nmedia/\nstatic/\nst_search/\n__pycache__/\n.venv/\n")
+    args = ", ".join(f'"{label}"' for label in SPIRIT_TEST_ARGS)
+    # python-magic comes in through the `files` extra, which adopt cannot see: the build names libmagic1t64 and
+    # runtime-packages, and a user adds it as here
+    (dest / "pyproject.toml").write_text(
+        f'[tool.lifecycle]\ntest-args = [{args}]\nruntime-packages = ["libmariadb3", "libmagic1t64"]\n'
+    )
+    git_init(dest)
+    return dest
+
+
+# Where a project's admin takes a file (the step "an upload through the app, served over HTTPS"): startproject's shop.
+UPLOADS = {
+    "startproject": AdminUpload(
+        "/admin/shop/product/add/", "photo", {"name": "uploaded lamp"},
+        "from shop.models import Product; print(Product.objects.get(name='uploaded lamp').photo.url)",
+    ),
+}  # fmt: skip
+
 MAKERS: dict[str, Callable[[Path], Path]] = {
     "startproject": make_startproject,
     "wagtail": make_wagtail,
+    "spirit": make_spirit,
     "mezzanine": make_mezzanine,
 }
 

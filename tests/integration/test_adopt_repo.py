@@ -122,6 +122,7 @@ def test_adopt_writes_the_suites_files_and_pins_its_wheel_not_a_copy_of_the_libr
     answers = (project / ".copier-answers.yml").read_text()
     assert f"_commit: {git(suite, 'rev-parse', '--short', 'HEAD').strip()}" in answers
     assert re.search(r"^suite_version: \S+$", answers, re.MULTILINE)
+    assert '_src_path: "lifecycle-suite"' in answers and str(suite) not in answers  # no machine's folder
     wheels = list((project / ".lifecycle-suite" / "wheels").glob("lifecycle_suite-*.whl"))
     assert len(wheels) == 1
     digest = hashlib.sha256(wheels[0].read_bytes()).hexdigest()
@@ -181,7 +182,9 @@ def test_a_first_adoption_over_a_projects_own_tasks_py_is_one_line_and_writes_no
     assert git(project, "status", "--porcelain", "--ignored") == ""
 
 
-def test_adopting_again_merges_the_templates_change_and_keeps_a_conflicting_file_of_the_projects(adopted, suite):
+def test_adopting_again_merges_the_templates_change_and_keeps_a_conflicting_file_of_the_projects(
+    adopted, suite, tmp_path
+):
     project, _ = adopted
     compose, qa, health = project / "docker" / "compose.yaml", project / "bash_files" / "qa.sh", "docker/healthcheck.py"
     ours = compose.read_text().replace("x-build: &build\n", "x-build: &build  # ours: tuned for our CI\n", 1)
@@ -192,7 +195,10 @@ def test_adopting_again_merges_the_templates_change_and_keeps_a_conflicting_file
     (suite / "docker" / "compose.yaml").write_text(template.replace("x-build: &build\n", "x-build: &build  # v2\n", 1))
     (suite / health).write_text((suite / health).read_text() + "# a template change nobody else made\n")
     git(suite, "commit", "--quiet", "-am", "a new template")
-    done = adopt(suite, project)
+    # from another clone of the suite (a CI job's, a colleague's): the answers name no machine's folder
+    elsewhere = tmp_path / "another-clone"
+    git(tmp_path, "clone", "--quiet", str(suite), elsewhere.name)
+    done = adopt(elsewhere, project)
     output = strip_ansi(done.stdout)
     assert done.returncode == 0, output
     assert compose.read_text() == ours  # theirs, exactly as committed
@@ -203,6 +209,7 @@ def test_adopting_again_merges_the_templates_change_and_keeps_a_conflicting_file
     assert qa.read_text().endswith("# our own note\n")  # untouched by the template: kept
     answers = (project / ".copier-answers.yml").read_text()
     assert f"_commit: {git(suite, 'rev-parse', '--short', 'HEAD').strip()}" in answers
+    assert '_src_path: "lifecycle-suite"' in answers and str(tmp_path) not in answers
     again = adopt(suite, project)  # the conflict file is an uncommitted change: refused, nothing written
     assert again.returncode == 1
     assert "uncommitted change(s)" in strip_ansi(again.stdout).strip().splitlines()[-1]

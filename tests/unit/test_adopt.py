@@ -67,7 +67,7 @@ def run_adopt(root: Path, **options) -> list[str]:
 
 def test_adopt_writes_the_detected_table_and_the_suite_reads_it(project):
     lines = run_adopt(project)
-    assert lines[-1] == f"{project / 'pyproject.toml'}: created [tool.lifecycle] (25 key(s)); commit it"
+    assert lines[-1] == f"{project / 'pyproject.toml'}: created [tool.lifecycle] (26 key(s)); commit it"
     assert "settings:         dev shopsite.settings.dev, test shopsite.settings.dev, stage/prod " \
         "shopsite.settings.production" in lines  # fmt: skip
     table = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["lifecycle"]
@@ -215,7 +215,7 @@ def test_without_a_python_the_check_is_a_note(project):
 
 
 def test_a_dry_run_writes_nothing(project):
-    assert run_adopt(project, dry=True)[-1].startswith("dry run: would write 25 key(s)")
+    assert run_adopt(project, dry=True)[-1].startswith("dry run: would write 26 key(s)")
     assert not (project / "pyproject.toml").exists()
 
 

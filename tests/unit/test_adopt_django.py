@@ -135,6 +135,18 @@ def test_with_the_health_switch_off_the_project_answers_the_path(startproject):
     assert got["paths"]["/health"][0] == "404 Not Found"
 
 
+def test_uploads_on_the_media_volume_are_served_in_prod_and_the_switch_hands_them_back(startproject, tmp_path):
+    (tmp_path / "products").mkdir()
+    (tmp_path / "products" / "lamp.txt").write_text("a lamp")
+    got = probe(startproject, "/media/products/lamp.txt", "/media/products/", "/media/../db.sqlite3",
+                DJANGO_MEDIA_ROOT=str(tmp_path))  # fmt: skip
+    assert got["paths"]["/media/products/lamp.txt"] == ["200 OK", "a lamp"]
+    assert got["paths"]["/media/products/"][0] == got["paths"]["/media/../db.sqlite3"][0] == "404 Not Found"
+    off = probe(startproject, "/media/products/lamp.txt", DJANGO_MEDIA_ROOT=str(tmp_path), LAYER_MEDIA_SERVE="false")
+    assert off["paths"]["/media/products/lamp.txt"][0] == "404 Not Found"  # the project's URLs: nothing there
+    assert probe(startproject, "/media/products/lamp.txt")["paths"]["/media/products/lamp.txt"][0] == "404 Not Found"
+
+
 def test_a_wsgi_module_that_forces_its_own_settings_is_refused(startproject, tmp_path):
     wsgi = startproject / "mysite" / "wsgi.py"
     original = wsgi.read_text()

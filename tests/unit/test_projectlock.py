@@ -273,3 +273,22 @@ def test_a_build_that_failed_on_a_missing_library_is_that_one_line():
         "[tool.lifecycle] (RUNTIME_PACKAGES); nothing was started"
     )
     assert isinstance(build_failure(["docker", "compose", "build"], 17, "other\n"), CommandFailed)
+
+
+def test_a_locked_dependency_that_needs_a_system_package_the_settings_lack_is_one_line(tmp_path):
+    """python-magic reached the lock through another's extra (django-spirit[files]): adopt saw only that name."""
+    write(tmp_path, "req.txt", LOCKED + "python-magic==0.4.27 --hash=sha256:9\n")
+    write(tmp_path, "test.txt", LOCKED + "python-magic==0.4.27 --hash=sha256:9\ncoverage==7 --hash=sha256:1\n")
+    values = {"REQUIREMENTS": "req.txt", "REQUIREMENTS_TEST": "test.txt", "TEST_RUNNER": "django", "PY_VERSION": "3.12",
+              "BUILD_PACKAGES": "build-essential", "RUNTIME_PACKAGES": "libmariadb3"}  # fmt: skip
+
+    def never(argv, **kwargs):
+        raise AssertionError(argv)
+
+    with pytest.raises(UserError) as error:
+        projectlock.ensure_locks(never, tmp_path, values)
+    assert str(error.value) == (
+        "python-magic (in .lifecycle/build/locks/runtime.txt) needs the Debian package(s) libmagic1t64: add them to "
+        "runtime-packages in [tool.lifecycle] (nothing was built)"
+    )
+    projectlock.ensure_locks(never, tmp_path, {**values, "RUNTIME_PACKAGES": "libmariadb3 libmagic1t64"})

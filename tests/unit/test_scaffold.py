@@ -72,16 +72,30 @@ def test_a_first_adoption_copies_and_a_later_one_updates(tmp_path, suite):
     assert not copying.update
     assert scaffold.copier_argv("/py", copying, "1.2.3") == [
         "/py", "-m", "copier", "copy", "--defaults", "--trust", "--vcs-ref", "HEAD", "--data", "suite_version=1.2.3",
-        str(suite), str(project),
+        "--answers-file", ".lifecycle/copier-answers.yml", str(suite), str(project),
     ]  # fmt: skip
     (project / ".copier-answers.yml").write_text("_commit: abc\n")
     updating = scaffold.plan(project, suite)
     assert updating.update
     assert scaffold.copier_argv("/py", updating, "1.2.3") == [
         "/py", "-m", "copier", "update", "--defaults", "--trust", "--vcs-ref", "HEAD", "--data", "suite_version=1.2.3",
-        "--conflict", "inline", str(project),
+        "--answers-file", ".lifecycle/copier-answers.yml", "--conflict", "inline", str(project),
     ]  # fmt: skip
     assert scaffold.copier_argv("/py", updating)[9] == f"suite_version={__version__}"
+
+
+@pytest.mark.parametrize(
+    ("answers", "source", "expected"),
+    [
+        ("_commit: abc\n_src_path: /home/me/suite\nsuite_version: 1.0.0\n", "lifecycle-suite",
+         "_commit: abc\n_src_path: \"lifecycle-suite\"\nsuite_version: 1.0.0\n"),
+        ("_commit: abc\n_src_path: lifecycle-suite\n", "/tmp/a b\\c", '_commit: abc\n_src_path: "/tmp/a b\\\\c"\n'),
+        ("_commit: abc\n", "/srv/suite", '_src_path: "/srv/suite"\n_commit: abc\n'),
+    ],
+    ids=["committed", "quoted", "missing"],
+)  # fmt: skip
+def test_the_answers_name_the_suite_and_copier_reads_the_checkout_adopting_now(answers, source, expected):
+    assert scaffold.with_source(answers, source) == expected
 
 
 @pytest.mark.parametrize(
@@ -112,7 +126,7 @@ def test_a_dry_run_says_what_it_would_run_and_runs_nothing_but_git_status(tmp_pa
     lines = scaffold.write(scaffold.plan(tmp_path, suite), run, dry=True, python="/py")
     assert lines[0] == (
         f"dry run: would run /py -m copier copy --defaults --trust --vcs-ref HEAD --data suite_version={__version__} "
-        f"{suite} {tmp_path}"
+        f"--answers-file .lifecycle/copier-answers.yml {suite} {tmp_path}"
     )
     assert run.calls == [scaffold.suite_status_argv(suite)]
 

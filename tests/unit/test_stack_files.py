@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -77,7 +78,8 @@ def test_app_health_check_matches_compose(key):
 
 
 def seconds(value: str) -> int:
-    return int(value.rstrip("s"))
+    """`60s`, or `${NAME:-180}s` as compose reads it without NAME."""
+    return int(re.sub(r"\$\{\w+:-(\d+)\}", r"\1", value).rstrip("s"))
 
 
 # The stack's health timing is the settings' (APP_HEALTH_*, APP_*_MONITOR), with their defaults as the fallback.
