@@ -126,6 +126,8 @@ class Scheduler:
         status = "none"
         try:
             for slot, action in actions:
+                if self.stopping.is_set() and not manual:
+                    break  # unclaimed: the next scheduler runs these slots, or records them as missed
                 status = self.claimed_run(job, slot, action, manual)
         finally:
             connection().close()
@@ -168,7 +170,7 @@ class Scheduler:
         self.children.discard(child)
         took = time.monotonic() - started
         if status == "ok" and child.returncode != 0:
-            status = "failed"
+            status = "interrupted" if self.stopping.is_set() and child.returncode < 0 else "failed"
         if status == "ok" and action == "late":
             status = "late-ok"
         finish(job, slot, manual, status, child.returncode, took, "".join(tail))

@@ -213,7 +213,11 @@ def test_a_rollback_and_a_third_deploy_take_the_scheduler_along(site):
     done = site.invoke("deploy", "--replicas", "3")
     assert done.returncode == 0, done.stdout[-4000:]
     v2 = {t["Image"] for t in site.tasks("app")}
-    wait_for(lambda: {t["Image"] for t in site.tasks("scheduler")} == v2, 120, "the scheduler on the app's release")
+    try:
+        wait_for(lambda: {t["Image"] for t in site.tasks("scheduler")} == v2, 120, "the scheduler on the app's release")
+    except AssertionError as error:
+        tasks = site.live.tasks(f"{site.stack}_scheduler")
+        raise AssertionError(f"{error}: app {v2}, scheduler tasks {tasks}") from None
 
 
 def db_sql(site: ClusterSite, query: str) -> list[list[str]]:

@@ -17,7 +17,8 @@ WRITE_ROW = (
 CLAIMS = "SELECT slot, status FROM lifecycle_job_runs WHERE job = '{job}' AND manual = 0"
 WRITTEN = "SELECT slot FROM job_ticks WHERE job = '{job}' AND how <> 'manual'"
 NOT_RUN = ("skipped",)
-UNKNOWN = ("running", "lost")  # a run in flight, or one whose scheduler died: it may or may not have written
+# a run in flight, one whose scheduler died, or one stopped with its scheduler: it may or may not have written
+UNKNOWN = ("running", "lost", "interrupted")
 
 
 def declaration(name: str, every: int, missed: str) -> str:
@@ -45,5 +46,6 @@ def exactly_once_problems(claimed: dict[dt.datetime, str], written: Iterable[str
     ran = {f"{slot:%Y-%m-%dT%H:%M:%SZ}" for slot, status in claimed.items() if status not in NOT_RUN + UNKNOWN}
     unknown = {f"{slot:%Y-%m-%dT%H:%M:%SZ}" for slot, status in claimed.items() if status in UNKNOWN}
     disagree = sorted((ran ^ set(counts)) - unknown)
+    disagree = [f"{slot} ({claimed.get(dt.datetime.fromisoformat(slot[:-1]), 'no claim')})" for slot in disagree]
     return [f"{what}: {items}" for what, items in (("lost", lost), ("ran twice", twice), ("rows disagree", disagree))
             if items]  # fmt: skip
