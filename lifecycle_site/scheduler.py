@@ -4,14 +4,13 @@ compose's `STAGE-scheduler` service and the stack's `scheduler` service (lifecyc
 Exactly once comes from the database, not from the scheduler being alone: a run is started only by the scheduler
 whose INSERT of the row (job, slot) succeeds (the table's primary key), so two schedulers (the old and the new
 task of a rolling update, a rollback, a restart) never both run a slot. Each run is its own process (`python
-manage.py COMMAND`, its own session, killed at the job's timeout) under GET_LOCK('lifecycle-job:NAME') on the
-claiming connection: a run waits for the job's previous one (up to the timeout) and never overlaps it, and a run
-whose scheduler died is seen as lost (its lock is free again). On start the scheduler reads the job's last slot:
-slots missed while no scheduler ran follow the job's policy (lifecycle_site/jobs.py `plan`): each is recorded
-("skipped") and logged, the newest run once late under "once"; none is silently lost.
+manage.py COMMAND`, its own session, killed at the job's timeout); a scheduler runs one job's runs one after the
+other, and a run whose scheduler died is recorded as lost by the next one to start. On start the scheduler reads
+the job's last slot: slots missed while no scheduler ran follow the job's policy (lifecycle_site/jobs.py `plan`):
+each is recorded ("skipped") and logged, the newest run once late under "once"; none is silently lost.
 
     python -m lifecycle_site.scheduler             the loop (SIGTERM: no new run; running ones get STOP_GRACE s)
-    python -m lifecycle_site.scheduler run NAME    one run now, through the same claim and lock
+    python -m lifecycle_site.scheduler run NAME    one run now, through the same claim (a row)
     python -m lifecycle_site.scheduler last        each job's last run, one JSON object a line
 """
 
@@ -108,16 +107,13 @@ def finish(job: Job, slot: dt.datetime, manual: bool, status: str, code: int | N
     )
 
 
-def lock_name(job: Job) -> str:
-    return f"lifecycle-job:{job.name}"
-
-
 class Scheduler:
     def __init__(self, jobs: list[Job]):
         self.jobs = jobs
         self.stopping = threading.Event()
         self.children: set[subprocess.Popen] = set()
         self.threads: list[threading.Thread] = []
+        self.busy = {job.name: threading.Lock() for job in jobs}
 
     # ----------------------------------------------------------------------------------- one run
     def run(self, job: Job, actions: list[tuple[dt.datetime, str]], manual: bool = False) -> str:
@@ -141,16 +137,11 @@ class Scheduler:
         if not claim(job, slot, "running", manual):
             log(job.name, slot, "claimed by another scheduler; not run here")
             return "taken"
-        # A run waits for the job's previous one (up to its timeout): runs of one job never overlap, and a slow
-        # run delays the next slots instead of dropping them.
-        if execute("SELECT GET_LOCK(%s, %s)", (lock_name(job), job.timeout))[0][0] != 1:
-            finish(job, slot, manual, "overlap", None, 0, f"the previous run still ran after {job.timeout}s")
-            log(job.name, slot, f"not run: the previous run still ran after {job.timeout}s (recorded as overlap)")
-            return "overlap"
-        try:
+        # A run waits for this scheduler's previous run of the job (each ends by its timeout): a slow run delays
+        # the next slots instead of dropping them. Not a database lock: a scheduler whose container or node
+        # vanished leaves its connection, and such a lock, open on the server for hours.
+        with self.busy[job.name]:
             return self.execute_run(job, slot, action, manual)
-        finally:
-            execute("SELECT RELEASE_LOCK(%s)", (lock_name(job),))
 
     def execute_run(self, job: Job, slot: dt.datetime, action: str, manual: bool) -> str:
         how = {"late": "late (missed while no scheduler ran; policy once)", "run": "on time"}.get(action, action)
@@ -199,11 +190,10 @@ class Scheduler:
         return last.replace(tzinfo=dt.UTC) if last else None
 
     def mark_lost(self) -> None:
-        """Rows left `running` by a scheduler that died: their job's lock is free and they are a minute old."""
-        before = sql_time(utcnow() - dt.timedelta(seconds=60))
+        """Rows left `running` by a scheduler that died: every run ends by its timeout, so one still running
+        after it (and the stop grace, and a minute) has nobody left to finish it."""
         for job in self.jobs:
-            if execute("SELECT IS_FREE_LOCK(%s)", (lock_name(job),))[0][0] != 1:
-                continue
+            before = sql_time(utcnow() - dt.timedelta(seconds=job.timeout + STOP_GRACE + KILL_AFTER + 60))
             lost = changed(
                 f"UPDATE {TABLE} SET status = 'lost' WHERE job = %s AND status = 'running' AND started_at < %s",
                 (job.name, before),
