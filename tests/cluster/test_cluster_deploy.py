@@ -217,7 +217,8 @@ def test_a_rollback_and_a_third_deploy_take_the_scheduler_along(site):
         wait_for(lambda: {t["Image"] for t in site.tasks("scheduler")} == v2, 120, "the scheduler on the app's release")
     except AssertionError as error:
         tasks = site.live.tasks(f"{site.stack}_scheduler")
-        raise AssertionError(f"{error}: app {v2}, scheduler tasks {tasks}") from None
+        logs = docker("service", "logs", "--tail", "40", f"{site.stack}_scheduler", env=site.env, check=False)
+        raise AssertionError(f"{error}: app {v2}, scheduler tasks {tasks}\n{logs.stdout}{logs.stderr}") from None
 
 
 def db_sql(site: ClusterSite, query: str) -> list[list[str]]:
