@@ -146,6 +146,17 @@ def plan(schedule: Schedule, policy: str, last: dt.datetime, now: dt.datetime, g
     return Plan([*actions, *due], len(missed) - len(recorded))
 
 
+def resume_after(schedule: Schedule, claimed: set[dt.datetime]) -> dt.datetime | None:
+    """Where a starting scheduler resumes: just before the oldest slot with no row between the first and the last
+    of `claimed` (the recent rows: a scheduler that stopped or vanished may leave a hole below the last claimed slot,
+    another one having claimed later slots), else at the last one. None without rows."""
+    if not claimed:
+        return None
+    first, last = min(claimed), max(claimed)
+    holes = [slot for slot in schedule.times_between(first, last) if slot not in claimed]
+    return holes[0] - dt.timedelta(seconds=1) if holes else last
+
+
 # ------------------------------------------------------------------------------------------ declarations
 @dataclass(frozen=True)
 class Job:

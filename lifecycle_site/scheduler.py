@@ -27,12 +27,13 @@ import threading
 import time
 from collections import deque
 
-from lifecycle_site.jobs import Job, JobError, from_json, plan
+from lifecycle_site.jobs import Job, JobError, from_json, plan, resume_after
 
 TABLE = "lifecycle_job_runs"
 STOP_GRACE = 10  # seconds the running runs get after SIGTERM (the services' stop_grace_period is longer)
 TAIL = 4000  # characters of a run's output kept in its row
 KILL_AFTER = 5  # seconds between SIGTERM and SIGKILL of a run past its timeout
+RESUME_WINDOW = 3600  # seconds of rows below the last claimed slot searched for a hole on start
 DB_WAIT = 120  # seconds to wait for the database at start
 ALIVE_FILE = "/tmp/scheduler.alive"  # touched by every turn of the loop: the services' health check reads its age
 CREATE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -185,9 +186,13 @@ class Scheduler:
 
     # ----------------------------------------------------------------------------------- the loop
     def last_slot(self, job: Job) -> dt.datetime | None:
-        rows = execute(f"SELECT MAX(slot) FROM {TABLE} WHERE job = %s AND manual = 0", (job.name,))
-        last = rows[0][0] if rows else None
-        return last.replace(tzinfo=dt.UTC) if last else None
+        """Where to resume (lifecycle_site/jobs.py `resume_after`), from the job's rows of the last RESUME_WINDOW."""
+        rows = execute(
+            f"SELECT slot FROM {TABLE} WHERE job = %s AND manual = 0 AND slot >= "
+            f"(SELECT MAX(slot) FROM {TABLE} WHERE job = %s AND manual = 0) - INTERVAL {RESUME_WINDOW} SECOND",
+            (job.name, job.name),
+        )
+        return resume_after(job.schedule, {slot.replace(tzinfo=dt.UTC) for (slot,) in rows})
 
     def mark_lost(self) -> None:
         """Rows left `running` by a scheduler that died: every run ends by its timeout, so one still running

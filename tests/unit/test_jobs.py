@@ -80,6 +80,14 @@ def test_which_slots_run_late_or_are_skipped(policy, last, now, actions, dropped
     assert decided.dropped == dropped
 
 
+def test_a_starting_scheduler_resumes_below_the_oldest_hole():
+    every_10s = pure.parse_schedule("*/10 * * * * *")
+    slots = {at(f"2026-12-04T08:00:{second:02d}") for second in (0, 10, 20, 40, 50)}  # :30 has no row
+    assert pure.resume_after(every_10s, slots) == at("2026-12-04T08:00:29")
+    assert pure.resume_after(every_10s, slots | {at("2026-12-04T08:00:30")}) == at("2026-12-04T08:00:50")
+    assert pure.resume_after(every_10s, set()) is None
+
+
 def test_the_declarations_reach_the_scheduler_as_json(tmp_path):
     (tmp_path / "pyproject.toml").write_text(
         '[[tool.lifecycle.jobs]]\nname = "rows"\nschedule = "*/10 * * * * *"\ncommand = "write_row"\nmissed = "once"\n',
