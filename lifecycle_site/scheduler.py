@@ -35,7 +35,9 @@ TAIL = 4000  # characters of a run's output kept in its row
 KILL_AFTER = 5  # seconds between SIGTERM and SIGKILL of a run past its timeout
 RESUME_WINDOW = 3600  # seconds of rows below the last claimed slot searched for a hole on start
 DB_WAIT = 120  # seconds to wait for the database at start
-ALIVE_FILE = "/tmp/scheduler.alive"  # touched by every turn of the loop: the services' health check reads its age
+# Touched by every turn of the loop (the health checks read its age); /dev/shm is writable in a read-only container
+# everywhere, while the stack's tmpfs /tmp belongs to root.
+ALIVE_FILE = "/dev/shm/scheduler.alive"
 CREATE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
   job VARCHAR(63) NOT NULL,
   slot DATETIME NOT NULL,
