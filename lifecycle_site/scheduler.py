@@ -120,30 +120,39 @@ class Scheduler:
 
     # ----------------------------------------------------------------------------------- one run
     def run(self, job: Job, actions: list[tuple[dt.datetime, str]], manual: bool = False) -> str:
-        """Claim each slot in order and run those this scheduler got, each in its own process, on one database
-        connection; the last row's final status."""
+        """Claim every slot of the plan at once, in order (so each has its row now), then run those this scheduler
+        got one after the other, each in its own process; the last row's final status."""
         status = "none"
         try:
-            for slot, action in actions:
-                if self.stopping.is_set() and not manual:
-                    break  # unclaimed: the next scheduler runs these slots, or records them as missed
-                status = self.claimed_run(job, slot, action, manual)
+            if self.stopping.is_set() and not manual:
+                return status  # nothing claimed: the next scheduler runs these slots, or records them as missed
+            mine = [(slot, action) for slot, action in actions if self.claim_slot(job, slot, action, manual)]
+            for slot, action in mine:
+                status = self.run_claimed(job, slot, action, manual)
         finally:
             connection().close()
         return status
 
-    def claimed_run(self, job: Job, slot: dt.datetime, action: str, manual: bool) -> str:
+    def claim_slot(self, job: Job, slot: dt.datetime, action: str, manual: bool) -> bool:
+        """Whether this scheduler got the slot to run (a skipped slot is recorded, never run)."""
         if action == "skip":
             if claim(job, slot, "skipped"):
                 log(job.name, slot, f"skipped: missed while no scheduler ran (policy {job.missed})")
-            return "skipped"
+            return False
         if not claim(job, slot, "running", manual):
             log(job.name, slot, "claimed by another scheduler; not run here")
-            return "taken"
+            return False
+        return True
+
+    def run_claimed(self, job: Job, slot: dt.datetime, action: str, manual: bool) -> str:
         # A run waits for this scheduler's previous run of the job (each ends by its timeout): a slow run delays
         # the next slots instead of dropping them. Not a database lock: a scheduler whose container or node
         # vanished leaves its connection, and such a lock, open on the server for hours.
         with self.busy[job.name]:
+            if self.stopping.is_set() and not manual:
+                finish(job, slot, manual, "interrupted", None, 0, "the scheduler stopped before the run started")
+                log(job.name, slot, "interrupted: the scheduler stopped before the run started")
+                return "interrupted"
             return self.execute_run(job, slot, action, manual)
 
     def execute_run(self, job: Job, slot: dt.datetime, action: str, manual: bool) -> str:
