@@ -69,7 +69,12 @@ def db_in_stack(settings: Settings) -> bool:
 def stack_files(settings: Settings) -> list[Path]:
     files = [swarm.STACK_FILE, *[swarm.DB_FILE] * db_in_stack(settings)]
     files += [media.STACK_FILE] * media.enabled(settings)  # the media volume (MEDIA=true)
+    files += [swarm.JOBS_FILE] * has_jobs(settings)  # the scheduler of [[tool.lifecycle.jobs]]
     return [settings.root / file for file in files]
+
+
+def has_jobs(settings: Settings) -> bool:
+    return bool(settings.env.get("JOBS"))
 
 
 def secret_values(settings: Settings, certificate: tls.CertFiles) -> dict[str, str]:
@@ -109,6 +114,10 @@ class Deployer(SwarmMode):
     @property
     def app(self) -> str:
         return swarm.service_name(self.stack, "app")
+
+    @property
+    def scheduler(self) -> str:
+        return swarm.service_name(self.stack, "scheduler")
 
     @property
     def lock(self) -> deploylock.DeployLock:
@@ -327,6 +336,8 @@ class Deployer(SwarmMode):
             self.wait_running("db", timeout)
         self.migrate(env, timeout)
         self.run(swarm.stack_deploy(self.stack, stack_files(self.settings)), env=env)
+        if not has_jobs(self.settings) and self.service(self.scheduler):  # jobs no longer declared
+            self.run(swarm.service_rm(self.scheduler))
         self.wait_app(image, count, before, timeout)
         self.wait_running("proxy", timeout)
         # A proxy the update replaced starts with maintenance off: on again when it was on.
@@ -354,6 +365,9 @@ class Deployer(SwarmMode):
             raise UserError(f"{self.app} has no previous version to roll back to")
         target = state.previous_image
         self.run(swarm.service_rollback(self.app))
+        scheduler = self.service(self.scheduler)
+        if scheduler and scheduler.previous_image:  # the jobs run the release the app runs
+            self.run(swarm.service_rollback(self.scheduler))
         self.wait(f"the rollback to {swarm.short(target)}", lambda: self.rolled_back(target, state.replicas),
                   self.settings.typed("DEPLOY_TIMEOUT"))  # fmt: skip
         self.wait_served(self.settings.typed("DEPLOY_TIMEOUT"))

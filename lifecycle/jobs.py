@@ -1,212 +1,81 @@
-"""Scheduled jobs: their declaration in `[[tool.lifecycle.jobs]]`, cron schedules, and the missed-run policy.
-
-    [[tool.lifecycle.jobs]]
-    name = "clearsessions"
-    schedule = "0 3 * * *"          # cron: minute hour day-of-month month day-of-week
-    command = "clearsessions"       # a manage.py command, with its arguments
-    timeout = 600                   # seconds (default 300)
-    missed = "once"                 # a run missed while the scheduler was down: "skip" (default) or "once" (late)
-
-A schedule of six fields starts with seconds (`*/10 * * * * *`: every 10 s). This module is pure (parsing, the next
-run, which missed runs to make up); `invoke jobs.list` shows the declared jobs with their next run. The scheduler
-that starts each run exactly once (a database claim per job and scheduled time) is not built yet:
-docs/operating.md, "Not done yet".
-"""
+"""Scheduled jobs on the host: the declarations of `[[tool.lifecycle.jobs]]` in pyproject.toml (checked by the
+pure part the image carries too, lifecycle_site/jobs.py), the JOBS variable the scheduler gets, and the listing
+of `invoke jobs.list` from the declarations and the runs the scheduler recorded (lifecycle_site/scheduler.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import re
+import json
 import shlex
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle.errors import UserError
+from lifecycle_site.jobs import Job, JobError, parse_jobs, to_json
 
 PYPROJECT = Path("pyproject.toml")
-POLICIES = ("skip", "once")
-DEFAULT_TIMEOUT = 300
-NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
-SEARCH_YEARS = 5  # a schedule that matches nothing within this long (Feb 30) is refused
-# field: (lowest, highest); day of week 0-7, both 0 and 7 being Sunday, as cron has it
-FIELDS = (("second", 0, 59), ("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
-          ("day of week", 0, 7))  # fmt: skip
 
 
-# ------------------------------------------------------------------------------------------ cron
-@dataclass(frozen=True)
-class Schedule:
-    text: str
-    seconds: frozenset[int]
-    minutes: frozenset[int]
-    hours: frozenset[int]
-    days: frozenset[int]
-    months: frozenset[int]
-    weekdays: frozenset[int]  # 0 = Monday ... 6 = Sunday (Python's)
-    any_day: bool  # day of month was *
-    any_weekday: bool  # day of week was *
-
-    def day_matches(self, day: dt.date) -> bool:
-        """cron's rule: with both day fields restricted, either one matching is enough."""
-        by_day, by_weekday = day.day in self.days, day.weekday() in self.weekdays
-        if self.any_day or self.any_weekday:
-            return by_day and by_weekday
-        return by_day or by_weekday
-
-    def next_after(self, moment: dt.datetime) -> dt.datetime:
-        """The first scheduled time strictly after moment (same time zone)."""
-        candidate = moment.replace(microsecond=0) + dt.timedelta(seconds=1)
-        limit = moment + dt.timedelta(days=366 * SEARCH_YEARS)
-        while candidate < limit:
-            if candidate.month not in self.months:
-                year, month = divmod(candidate.month, 12)
-                candidate = candidate.replace(year=candidate.year + year, month=month + 1, day=1, hour=0, minute=0,
-                                              second=0)  # fmt: skip
-            elif not self.day_matches(candidate.date()):
-                candidate = (candidate + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0)
-            elif candidate.hour not in self.hours:
-                candidate = (candidate + dt.timedelta(hours=1)).replace(minute=0, second=0)
-            elif candidate.minute not in self.minutes:
-                candidate = (candidate + dt.timedelta(minutes=1)).replace(second=0)
-            elif candidate.second not in self.seconds:
-                candidate += dt.timedelta(seconds=1)
-            else:
-                return candidate
-        raise UserError(f"schedule {self.text!r} never runs (nothing within {SEARCH_YEARS} years)")
-
-    def times_between(self, after: dt.datetime, until: dt.datetime, limit: int = 100_000) -> list[dt.datetime]:
-        """The scheduled times in (after, until], oldest first (at most limit)."""
-        found: list[dt.datetime] = []
-        moment = after
-        while len(found) < limit:
-            moment = self.next_after(moment)
-            if moment > until:
-                break
-            found.append(moment)
-        return found
-
-
-def parse_field(text: str, name: str, low: int, high: int) -> frozenset[int]:
-    values: set[int] = set()
-    for part in text.split(","):
-        body, _, step_text = part.partition("/")
-        if (step_text and not step_text.isdigit()) or step_text == "0":
-            raise UserError(f"cron {name} {text!r}: the step {step_text!r} is not a whole number above 0")
-        step = int(step_text) if step_text else 1
-        if body == "*":
-            start, end = low, high
-        elif re.fullmatch(r"\d+-\d+", body):
-            start, end = (int(value) for value in body.split("-"))
-        elif body.isdigit():
-            start = end = int(body)
-            if step_text:
-                end = high
-        else:
-            raise UserError(f"cron {name} {text!r}: {part!r} is not *, N, N-M or a step of one of them")
-        if not low <= start <= end <= high:
-            raise UserError(f"cron {name} {text!r}: {part!r} is outside {low}-{high}")
-        values.update(range(start, end + 1, step))
-    return frozenset(values)
-
-
-def parse_schedule(text: str) -> Schedule:
-    """Five cron fields (minute hour day month weekday), or six with seconds first."""
-    parts = text.split()
-    if len(parts) == 5:
-        parts = ["0", *parts]
-    if len(parts) != 6:
-        raise UserError(f"schedule {text!r} is not cron: five fields (minute hour day month weekday), or six")
-    sets = [parse_field(part, name, low, high) for part, (name, low, high) in zip(parts, FIELDS, strict=True)]
-    weekdays = frozenset((day - 1) % 7 for day in sets[5])  # cron 0/7 = Sunday -> 6; 1 = Monday -> 0
-    return Schedule(text, *sets[:5], weekdays, any_day=parts[3] == "*", any_weekday=parts[5] == "*")
-
-
-# ------------------------------------------------------------------------------------------ missed runs
-def runs_to_start(
-    schedule: Schedule, last: dt.datetime, now: dt.datetime, policy: str
-) -> tuple[list[dt.datetime], int]:
-    """After the scheduler was down since `last`: the runs to start now, and how many missed runs are dropped.
-
-    Runs due at `now` are never missed. "once" makes up the newest missed run, late, once; "skip" drops them all
-    (the caller logs the count either way)."""
-    missed = schedule.times_between(last, now)
-    if not missed:
-        return [], 0
-    if policy == "once":
-        return [missed[-1]], len(missed) - 1
-    return [], len(missed)
-
-
-# ------------------------------------------------------------------------------------------ declarations
-@dataclass(frozen=True)
-class Job:
-    name: str
-    schedule: Schedule
-    command: tuple[str, ...]  # manage.py's arguments
-    timeout: int = DEFAULT_TIMEOUT
-    missed: str = "skip"
-
-
-def parse_job(entry: Mapping[str, object], number: int) -> Job:
-    where = f"[[tool.lifecycle.jobs]] #{number}"
-    unknown = sorted(set(entry) - {"name", "schedule", "command", "timeout", "missed"})
-    if unknown:
-        raise UserError(f"{where} has {', '.join(unknown)}, not a job key (name, schedule, command, timeout, missed)")
-    name = entry.get("name")
-    if not isinstance(name, str) or not NAME.fullmatch(name):
-        raise UserError(f"{where}: name {name!r} must be lowercase letters, digits, - or _ (e.g. clearsessions)")
-    where = f"job {name!r}"
-    schedule = entry.get("schedule")
-    if not isinstance(schedule, str):
-        raise UserError(f'{where}: schedule must be a cron string, e.g. "0 3 * * *"')
-    command = entry.get("command")
-    argv = shlex.split(command) if isinstance(command, str) else []
-    if not argv or argv[0] in ("python", "python3", "manage.py"):
-        raise UserError(f'{where}: command must be a manage.py command with its arguments, e.g. "clearsessions"')
-    timeout = entry.get("timeout", DEFAULT_TIMEOUT)
-    if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 1:
-        raise UserError(f"{where}: timeout {timeout!r} is not a whole number of seconds above 0")
-    missed = entry.get("missed", "skip")
-    if missed not in POLICIES:
-        raise UserError(f"{where}: missed {missed!r} is not one of {', '.join(POLICIES)}")
-    try:
-        parsed = parse_schedule(schedule)
-    except UserError as error:
-        raise UserError(f"{where}: {error}") from None
-    return Job(name, parsed, tuple(argv), timeout, str(missed))
-
-
-def parse_jobs(entries: object) -> list[Job]:
-    if entries is None:
-        return []
-    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
-        raise UserError("tool.lifecycle.jobs must be an array of tables: [[tool.lifecycle.jobs]]")
-    jobs = [parse_job(entry, number) for number, entry in enumerate(entries, start=1)]
-    names = [job.name for job in jobs]
-    twice = sorted({name for name in names if names.count(name) > 1})
-    if twice:
-        raise UserError(f"job {twice[0]!r} is declared twice in [[tool.lifecycle.jobs]]; names must be unique")
-    return jobs
-
-
-def read_jobs(root: Path) -> list[Job]:
+def declared(root: Path) -> object:
+    """The raw `[[tool.lifecycle.jobs]]` entries (None when there are none)."""
     path = root / PYPROJECT
     if not path.is_file():
-        return []
+        return None
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("lifecycle", {})
     except tomllib.TOMLDecodeError as error:
         raise UserError(f"{PYPROJECT} is not valid TOML: {error}; fix it") from None
-    return parse_jobs(table.get("jobs"))
+    return table.get("jobs")
 
 
-def listing(jobs: Sequence[Job], now: dt.datetime) -> list[str]:
+def read_jobs(root: Path) -> list[Job]:
+    try:
+        return parse_jobs(declared(root))
+    except JobError as error:
+        raise UserError(str(error)) from None
+
+
+def jobs_variable(root: Path) -> str:
+    """JOBS for the scheduler (compose and the stack): the declarations as JSON; empty when none."""
+    try:
+        return to_json(declared(root)) if declared(root) else ""
+    except JobError as error:
+        raise UserError(str(error)) from None
+
+
+def parse_runs(text: str) -> dict[str, Mapping[str, object]]:
+    """The scheduler's `last` answer (one JSON object per job) by job name; lines that are not JSON are left out."""
+    runs: dict[str, Mapping[str, object]] = {}
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("job"), str):
+            runs[row["job"]] = row
+    return runs
+
+
+def last_run(row: Mapping[str, object] | None) -> str:
+    if row is None:
+        return "last: never"
+    duration = row.get("duration_ms")
+    took = f" in {int(duration) / 1000:.1f}s" if isinstance(duration, int) else ""
+    return f"last: {row.get('slot')} {row.get('status')}{took}"
+
+
+def listing(
+    jobs: Sequence[Job], now: dt.datetime, runs: Mapping[str, Mapping[str, object]] | None = None, note: str = ""
+) -> list[str]:
+    """One line per job; `runs` (the scheduler's rows) adds the last run, its result and duration, else `note`
+    says why there are none."""
     if not jobs:
         return ["no jobs declared; add [[tool.lifecycle.jobs]] to pyproject.toml (docs/operating.md)"]
-    return [
+    lines = [
         f"{job.name}  {job.schedule.text}  manage.py {shlex.join(job.command)}  timeout {job.timeout}s  "
-        f"missed: {job.missed}  next: {job.schedule.next_after(now):%Y-%m-%d %H:%M:%S %Z}"
+        f"missed: {job.missed}  next: {job.schedule.next_after(now):%Y-%m-%d %H:%M:%S %Z}  "
+        + (last_run(runs.get(job.name)) if runs is not None else "last: unknown")
         for job in jobs
     ]
+    return lines + ([note] if note and runs is None else [])

@@ -182,13 +182,16 @@ class Local(Builder, QaRun):
 
     def start_beside_healthy_db(self, settings: Settings, stage: Stage, env: Mapping[str, str], debug: bool) -> bool:
         """With db healthy already: (re)start the stage's service alone and wait for its health here, then start
-        the proxy when there is one. `compose up --wait` would poll db's health, then every container's, on a
-        half-second tick each; this answers as soon as the app's own health check passes."""
+        the proxy when there is one, and the scheduler when jobs are declared. `compose up --wait` would poll db's
+        health, then every container's, on a half-second tick each; this answers as soon as the app's own health
+        check passes."""
         self.run(compose.up_argv(settings, stage, debug=debug, only=stage.service), env=env)
         if not self.wait_healthy(stage.service, self.settings.typed("WAIT_TIMEOUT")):
             return False
         if stage.behind_https_proxy:
             self.run(compose.up_argv(settings, stage, only="proxy"), env=env)
+        if compose.scheduled(settings, stage):  # its release's jobs: the new image, once the app is healthy
+            self.run(compose.up_argv(settings, stage, only=compose.scheduler_service(stage)), env=env)
         return True
 
     def up(self, stage: Stage, *, build: bool = True, debug: Debugger | None = None, no_backup: bool = False) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 from lifecycle.envfile import parse_env_file
 from lifecycle.errors import UserError
+from lifecycle.jobs import jobs_variable
 from lifecycle.layout import find_root, suite_code
 from lifecycle.settings_table import BY_NAME, DEFAULTS, TABLE, Setting
 from lifecycle.stages import Stage
@@ -233,6 +234,7 @@ def load_settings(root: Path = ROOT, environ: Mapping[str, str] | None = None) -
     host = {"HOST_UID": str(os.getuid()), "HOST_GID": str(os.getgid())}
     # SUITE_CODE: where the build context holds the suite's code the images carry (lifecycle/layout.py).
     env = {**host, "SUITE_CODE": suite_code(root), **project, **files, **environ, **values}
+    env["JOBS"] = jobs_variable(root)  # [[tool.lifecycle.jobs]] for the scheduler services (docs/operating.md)
     # COMPOSE_BAKE=false is deprecated (a warning on every build): unset, compose builds with bake where buildx is
     # installed and with its own BuildKit client otherwise (compose.build silences that fallback's warning).
     env.pop("COMPOSE_BAKE", None)

@@ -18,6 +18,7 @@ MANAGE = ("python", "manage.py")  # how the app images run a Django management c
 DEBUG_FILE = "docker/compose.debug.yaml"  # the dev server under debugpy
 MEDIA_FILE = "docker/compose.media.yaml"  # the media volume, when MEDIA=true (lifecycle/media.py)
 ALL_PROFILES = "*"
+SCHEDULED_STAGES = ("dev", "stage", "prod")  # the stages with a scheduler service, STAGE-scheduler
 # Builds run with compose's warnings off: without buildx, compose warns on every build that it falls back from
 # bake to its own BuildKit client (and COMPOSE_BAKE=false, the other way out, is deprecated). Errors still show.
 BUILD_LOG_LEVEL = ["--log-level", "error"]
@@ -31,9 +32,11 @@ def compose_argv(
     file: str = COMPOSE_FILE,
     docker_options: Sequence[str] = (),
 ) -> list[str]:
-    """`docker compose` for this checkout's project; `stage` enables that profile (None: all of them). With
-    MEDIA=true the stack file comes with MEDIA_FILE, the media volume."""
+    """`docker compose` for this checkout's project; `stage` enables that profile (None: all of them), and its
+    scheduler's (STAGE-jobs) when jobs are declared (JOBS). With MEDIA=true the stack file comes with MEDIA_FILE,
+    the media volume."""
     media = ["--file", str(settings.root / MEDIA_FILE)] if file == COMPOSE_FILE and settings.typed("MEDIA") else []
+    jobs = ["--profile", f"{stage.profile}-jobs"] if stage and scheduled(settings, stage) else []
     return [
         "docker",
         *docker_options,
@@ -45,8 +48,28 @@ def compose_argv(
         *media,
         "--profile",
         stage.profile if stage else ALL_PROFILES,
+        *jobs,
         *args,
     ]
+
+
+def scheduled(settings: Settings, stage: Stage) -> bool:
+    """Whether the stage runs a scheduler: jobs are declared and the stage has one."""
+    return bool(settings.env.get("JOBS")) and stage.service in SCHEDULED_STAGES
+
+
+def scheduler_service(stage: Stage) -> str:
+    return f"{stage.service}-scheduler"
+
+
+SCHEDULER = ("python", "-m", "lifecycle_site.scheduler")  # the scheduler's entry point in the app images
+
+
+def scheduler_argv(settings: Settings, stage: Stage, command: Sequence[str], *, running: bool) -> list[str]:
+    """The scheduler's COMMAND (`run NAME`, `last`): in the running scheduler container, or (`running` off) in a
+    one-off container of it (db started first)."""
+    how = ["exec", "--no-TTY"] if running else ["run", "--rm", "--no-TTY"]
+    return compose_argv(settings, *how, scheduler_service(stage), *SCHEDULER, *command, stage=stage)
 
 
 def build_argv(

@@ -24,6 +24,7 @@ LOCAL_ADDRESS = "127.0.0.1"
 STACK_FILE = "docker/stack.yaml"
 DB_FILE = "docker/stack.db.yaml"
 MIGRATE_FILE = "docker/stack.migrate.yaml"
+JOBS_FILE = "docker/stack.jobs.yaml"  # the scheduler, when jobs are declared
 PROXY_CONFIG = "docker/proxy/haproxy.cfg"  # the one compose mounts too
 SECRETS = ("DJANGO_SECRET_KEY", "DB_PASSWORD", "DB_ROOT_PASSWORD")
 DIGEST_REFERENCE = re.compile(r"^[a-z0-9][a-z0-9._:/-]*@sha256:[0-9a-f]{64}$")

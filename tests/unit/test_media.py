@@ -236,3 +236,13 @@ def test_the_script_runs_standalone(tmp_path):
     done = subprocess.run([sys.executable, "-I", "-c", SCRIPT, "hashes", str(root)], capture_output=True, text=True,
                           check=True, cwd=tmp_path)  # fmt: skip
     assert json.loads(done.stdout) == {"x/y.txt": volume.file_sha256(root / "current" / "x" / "y.txt")}
+
+
+def test_the_stack_gets_the_scheduler_only_with_jobs(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[[tool.lifecycle.jobs]]\nname = "rows"\nschedule = "0 3 * * *"\ncommand = "clearsessions"\n', encoding="utf-8"
+    )
+    with_jobs = load_settings(root=tmp_path, environ={"COMPOSE_PROJECT_NAME": "shop-test"})
+    assert [str(p.relative_to(tmp_path)) for p in deploy.stack_files(with_jobs)] == [
+        swarm.STACK_FILE, swarm.DB_FILE, swarm.JOBS_FILE]  # fmt: skip
+    assert swarm.JOBS_FILE not in [str(p.relative_to(ROOT)) for p in deploy.stack_files(OFF)]

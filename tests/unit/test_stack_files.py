@@ -22,6 +22,7 @@ COMPOSE = load("compose.yaml")["services"]
 STACK = load("stack.yaml")
 APP = STACK["services"]["app"]
 MIGRATE = load("stack.migrate.yaml")["services"]["migrate"]
+SCHEDULER = load("stack.jobs.yaml")["services"]["scheduler"]
 DB = load("stack.db.yaml")["services"]["db"]
 # Read from files in the swarm, from the environment in compose: the one intended difference.
 AS_FILES = {"DB_PASSWORD": "DB_PASSWORD_FILE", "DJANGO_SECRET_KEY": "DJANGO_SECRET_KEY_FILE"}
@@ -55,6 +56,17 @@ def test_the_migrate_job_runs_like_the_app():
     # The entrypoint's `release`: migrate, then RELEASE_COMMANDS (tests/unit/test_entrypoint_release.py).
     assert MIGRATE["command"] == ["release"]
     assert MIGRATE["environment"]["RELEASE_COMMANDS"] == "${RELEASE_COMMANDS:-}"
+
+
+def test_the_scheduler_runs_like_the_app_one_replica_overlapping_on_updates():
+    assert SCHEDULER["environment"] == APP["environment"]
+    assert SCHEDULER["secrets"] == APP["secrets"]
+    assert SCHEDULER["image"] == APP["image"]
+    for key in ("read_only", "tmpfs", "cap_drop", "init", "networks"):
+        assert SCHEDULER[key] == APP[key], key
+    assert SCHEDULER["command"] == ["python", "-m", "lifecycle_site.scheduler"]
+    assert SCHEDULER["deploy"]["replicas"] == 1
+    assert SCHEDULER["deploy"]["update_config"]["order"] == "start-first"  # the database claim makes overlap safe
 
 
 def test_the_containers_get_the_health_path_and_the_layer_switches_in_compose_and_the_stack():

@@ -85,7 +85,7 @@ def down(c, volumes=False, yes=False, no_backup=False):
 
 @task(
     help={
-        "service": "Only this service (db, dev, test-qa, stage, prod, proxy). Default: all.",
+        "service": "Only this service (db, dev, test-qa, stage, prod, proxy, STAGE-scheduler). Default: all.",
         "follow": "Keep following the output. Default: off.",
         "tail": "Lines per service. Default: 200.",
         "request": "Only the lines of one request (its X-Request-ID) from the proxy, gunicorn and Django, compose's "

@@ -12,12 +12,13 @@ from lifecycle.cli.tasks.common import context, local, user_errors
 from lifecycle.context import Context
 from lifecycle.lazy import lazy_module
 from lifecycle.runner import SubprocessRunner
+from lifecycle.stages import Stage
 
 # Loaded on first use: a task imports only what it runs (`invoke build` none of these).
-scheduled = lazy_module("lifecycle.jobs")
 maintenance = lazy_module("lifecycle.maintenance")
 tls = lazy_module("lifecycle.tls")
 site_status = lazy_module("lifecycle.status")
+jobruns = lazy_module("lifecycle.jobruns")
 
 
 @task(name="status", help={"json": "Print the report as JSON (for scripts). Default: off."})
@@ -32,11 +33,26 @@ def status_report(c, json=False):
         raise Exit(code=1)
 
 
-@task(name="list")
+JOBS_STAGE_HELP = "The compose stage whose scheduler (and database) to use: dev, stage or prod. Default: prod."
+
+
+@task(name="list", help={"stage": JOBS_STAGE_HELP})
 @user_errors
-def jobs_list(c):
-    """The jobs of [[tool.lifecycle.jobs]]: schedule, manage.py command, timeout, missed-run policy, next run (UTC)."""
-    print("\n".join(scheduled.listing(scheduled.read_jobs(context(c).settings.root), datetime.now(UTC))))
+def jobs_list(c, stage="prod"):
+    """The jobs of [[tool.lifecycle.jobs]]: schedule, command, timeout, missed-run policy, next run (UTC), and the
+    last run with its result and duration, as the stage's scheduler recorded them."""
+    jobs = jobruns.Jobs(local(c).ctx)
+    print("\n".join(jobs.listing(Stage.parse(stage), datetime.now(UTC))))
+
+
+@task(name="run", help={"name": "The job's name (invoke jobs.list).", "stage": JOBS_STAGE_HELP})
+@user_errors
+def jobs_run(c, name, stage="prod"):
+    """Run a job now, once, through the scheduler's database claim (a one-off container of the stage's
+    scheduler); its output, and the exit status of the run."""
+    status = jobruns.Jobs(local(c).ctx).run(Stage.parse(stage), name)
+    if status:
+        raise Exit(code=status)
 
 
 MAINTENANCE_TARGET_HELP = "compose (prod) or swarm (the stack's proxies on this node). Default: every running one."
@@ -71,5 +87,5 @@ def tls_trust(c):
 
 
 maintenance_tasks = Collection("maintenance", maintenance_on, maintenance_off)
-jobs_tasks = Collection("jobs", jobs_list)
+jobs_tasks = Collection("jobs", jobs_list, jobs_run)
 tls_tasks = Collection("tls", tls_trust)
