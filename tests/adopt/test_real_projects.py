@@ -27,6 +27,7 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,10 +170,7 @@ def adopted(request) -> Iterator[Adopted]:
                            env=clean_env(), capture_output=True, check=False, timeout=600)  # fmt: skip
             subprocess.run([str(path / ".venv/bin/invoke"), "registry.down", "--volumes", "--yes"], cwd=path,
                            env=clean_env(), capture_output=True, check=False, timeout=300)  # fmt: skip
-        # The swarm stack's volumes (STACK_db-data, STACK_media) outlive `deploy.rm`: this project's own, removed.
-        volumes = [v for v in docker("volume", "ls", "--quiet", check=False).split() if v.startswith(f"{project}_")]
-        if volumes:
-            docker("volume", "rm", "--force", *volumes, check=False)
+        remove_volumes_of(project)
         images = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", check=False).split()
         mine = [image for image in images if image.startswith(f"{project}:") or f"/{project}:" in image]
         if mine:
@@ -180,6 +178,29 @@ def adopted(request) -> Iterator[Adopted]:
         record(result)
         if not os.environ.get("ADOPT_KEEP"):
             shutil.rmtree(work, ignore_errors=True)
+
+
+def remove_volumes_of(project: str, deadline: float = 60) -> None:
+    """Remove the project's volumes (the swarm stack's STACK_db-data and STACK_media outlive `deploy.rm`). A swarm
+    task's container can hold one for a while after its stack is gone (a cold CI run left two `_media` volumes
+    behind), so first wait, bounded, for the project's containers to go, removing what is left of them then."""
+
+    def volumes() -> list[str]:
+        return [v for v in docker("volume", "ls", "--quiet", check=False).split() if v.startswith(f"{project}_")]
+
+    def holders() -> set[str]:
+        labels = (f"com.docker.stack.namespace={project}", f"com.docker.compose.project={project}")
+        return {c for label in labels for c in docker("ps", "-aq", "--filter", f"label={label}", check=False).split()}
+
+    end = time.monotonic() + deadline
+    while holders() and time.monotonic() < end:
+        time.sleep(1)
+    if left := holders():
+        docker("rm", "--force", *left, check=False)
+    if found := volumes():
+        docker("volume", "rm", "--force", *found, check=False)
+    if found := volumes():
+        warnings.warn(f"volumes of {project} left behind: {found}", stacklevel=1)
 
 
 NEEDS = {  # a step runs once what it needs passed; otherwise it fails naming that step (no cascade of errors)
