@@ -234,8 +234,8 @@ def install_argv(installer: str, venv: Path, lock: Path) -> list[str]:
     if installer == "uv":
         return [UV, "pip", "install", "--offline", "--no-cache", "--require-hashes", "--python",
                 str(venv / "bin" / "python"), "-r", str(lock)]  # fmt: skip
-    return [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-index",
-            "--no-cache-dir", "--require-hashes", "-r", str(lock)]  # fmt: skip
+    return [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-index", "--no-cache-dir", "--require-hashes",
+            "-r", str(lock)]  # fmt: skip
 
 
 @pytest.mark.parametrize("installer", ["uv", "pip"])
@@ -247,7 +247,10 @@ def test_require_hashes_refuses_an_artifact_whose_hash_differs(tmp_path, install
         wheel.write_bytes(wheel.read_bytes() + b"\0")  # the artifact changed after it was locked
     lock = write(tmp_path, "lock.txt", f"lockprobe @ {wheel.as_uri()} \\\n    --hash=sha256:{digest}\n")
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    # pip from the venv's own ensurepip: the session's environment (made by uv) has none
+    subprocess.run(
+        [sys.executable, "-m", "venv", *(["--without-pip"] if installer == "uv" else []), str(venv)], check=True
+    )
     done = subprocess.run(install_argv(installer, venv, lock), capture_output=True, text=True, timeout=120, check=False)
     output = done.stdout + done.stderr
     if tampered:
