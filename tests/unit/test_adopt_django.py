@@ -102,7 +102,7 @@ def test_the_layer_runs_a_startproject_site_with_the_suites_health_check(startpr
     assert "Log in" in got["paths"]["/admin/login/"][1]
     assert (got["DEBUG"], got["SECRET_KEY"]) == (False, "suite-key")  # startproject says DEBUG = True
     assert got["ENGINE"] == "django_prometheus.db.backends.sqlite3"  # DB_ENGINE (MySQL in the images), instrumented
-    assert got["MIDDLEWARE"][:3] == ["django_prometheus.middleware.PrometheusBeforeMiddleware",
+    assert got["MIDDLEWARE"][:3] == ["lifecycle_site.metrics.RequestMetrics",
         "django.middleware.security.SecurityMiddleware", "whitenoise.middleware.WhiteNoiseMiddleware"]  # fmt: skip
 
 

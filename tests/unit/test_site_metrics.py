@@ -26,16 +26,15 @@ PROJECT = {
 # --------------------------------------------------------------------------------------------- the settings
 
 
-def test_the_layer_adds_django_prometheus_around_the_projects_middleware_and_databases():
+def test_the_layer_adds_its_middleware_first_and_django_prometheus_databases():
     done = apply(PROJECT, PROD)
     assert "METRICS" in done["LIFECYCLE_APPLIED"]
     assert done["INSTALLED_APPS"] == ["django.contrib.admin", "shop", "django_prometheus"]
     assert done["MIDDLEWARE"] == [
-        metrics.BEFORE,
+        metrics.MIDDLEWARE,
         "django.middleware.security.SecurityMiddleware",
         "whitenoise.middleware.WhiteNoiseMiddleware",
         "django.middleware.common.CommonMiddleware",
-        metrics.AFTER,
     ]
     engines = {alias: config["ENGINE"] for alias, config in done["DATABASES"].items()}
     assert engines == {
@@ -49,7 +48,7 @@ def test_the_layer_adds_django_prometheus_around_the_projects_middleware_and_dat
 def test_a_project_that_set_up_django_prometheus_itself_gets_nothing_twice():
     own = {
         "INSTALLED_APPS": ["django_prometheus", "shop"],
-        "MIDDLEWARE": [metrics.BEFORE, "x.Middleware", metrics.AFTER],
+        "MIDDLEWARE": [*metrics.THEIRS[:1], "x.Middleware", *metrics.THEIRS[1:]],
         "DATABASES": {"default": {"ENGINE": "django_prometheus.db.backends.sqlite3"}},
     }
     assert metrics.instrumented(own) == own
@@ -66,7 +65,7 @@ def test_without_the_switch_or_the_library_nothing_is_added(environ, installed):
     done = apply(PROJECT, {**PROD, **environ}, lambda module: installed or module != metrics.APP)
     assert "METRICS" not in done["LIFECYCLE_APPLIED"]
     assert done["INSTALLED_APPS"] == PROJECT["INSTALLED_APPS"]
-    assert metrics.BEFORE not in done["MIDDLEWARE"] and done["DATABASES"]["default"]["ENGINE"].startswith("django.db")
+    assert metrics.MIDDLEWARE not in done["MIDDLEWARE"] and done["DATABASES"]["default"]["ENGINE"].startswith("django.db")
 
 
 # --------------------------------------------------------------------------------------------- the endpoint
