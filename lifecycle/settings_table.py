@@ -53,8 +53,8 @@ LAYER_HELP = {
     "MEDIA_SERVE": "The app serves MEDIA_URL from the media volume (no listing, nosniff, sandboxed); false: a CDN, S3.",
     "LOGGING": "LOGGING to stdout at DJANGO_LOG_LEVEL.",
     "HEALTH": "The suite answers HEALTH_PATH (a database check) when the project's own URLs do not route it.",
-    "METRICS": "Prometheus /metrics for the stack's network and loopback (django-prometheus: requests, latencies, "
-    "query time).",
+    "METRICS": "Prometheus /metrics for the stack's network and loopback (request latency by view and method, "
+    "responses by status; django-prometheus's database backends: query time).",
 }
 LAYER_PARTS = tuple(LAYER_HELP)  # lifecycle_site.layer.PARTS (a unit test checks they agree)
 
