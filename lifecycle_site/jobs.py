@@ -7,7 +7,7 @@ lifecycle/jobs.py reads the declarations from pyproject.toml).
     schedule = "0 3 * * *"          # cron: minute hour day-of-month month day-of-week
     command = "clearsessions"       # a manage.py command, with its arguments
     timeout = 600                   # seconds (default 300)
-    missed = "once"                 # a run missed while no scheduler ran: "skip" (default) or "once" (late)
+    missed = "once"                 # a slot missed while no scheduler ran: "skip" (default) or "once" (run late)
 
 A schedule of six fields starts with seconds (`*/10 * * * * *`: every 10 s).
 """
@@ -27,6 +27,11 @@ NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 SEARCH_YEARS = 5  # a schedule that matches nothing within this long (Feb 30) is refused
 GRACE = 10  # seconds: a slot older than this that nobody claimed was missed (no scheduler ran)
 MAX_RECORDED = 1000  # missed slots recorded one row each; older ones are only counted in the log
+# Under "once", each missed slot runs once, late, oldest first: those of the last LATE_WINDOW seconds, at most the
+# newest MAX_LATE of them (a scheduler down for a week does not start a week of a minutely job's runs); older
+# missed slots are recorded "skipped" and logged.
+LATE_WINDOW = 24 * 3600
+MAX_LATE = 60
 # field: (lowest, highest); day of week 0-7, both 0 and 7 being Sunday, as cron has it
 FIELDS = (("second", 0, 59), ("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
           ("day of week", 0, 7))  # fmt: skip
@@ -133,16 +138,18 @@ class Plan:
 
 def plan(schedule: Schedule, policy: str, last: dt.datetime, now: dt.datetime, grace: float = GRACE) -> Plan:
     """The slots in (last, now] and what to do with each: "run" (due within `grace`), or for an older one, missed
-    while no scheduler ran: the newest "late" under policy "once", every other one "skip". Only the newest
-    MAX_RECORDED missed slots are returned; `dropped` counts the older ones (each is logged, not recorded)."""
+    while no scheduler ran: under policy "once" each runs "late" (those within LATE_WINDOW, the newest MAX_LATE),
+    any other one "skip". Only the newest MAX_RECORDED missed slots are returned; `dropped` counts the older ones
+    (each is logged, not recorded)."""
     slots = schedule.times_between(last, now)
     cutoff = now - dt.timedelta(seconds=grace)
     missed = [slot for slot in slots if slot < cutoff]
     due = [(slot, "run") for slot in slots if slot >= cutoff]
     recorded = missed[-MAX_RECORDED:]
-    actions = [(slot, "skip") for slot in recorded]
-    if recorded and policy == "once":
-        actions[-1] = (recorded[-1], "late")
+    late = set()
+    if policy == "once":
+        late = set([slot for slot in recorded if slot >= now - dt.timedelta(seconds=LATE_WINDOW)][-MAX_LATE:])
+    actions = [(slot, "late" if slot in late else "skip") for slot in recorded]
     return Plan([*actions, *due], len(missed) - len(recorded))
 
 

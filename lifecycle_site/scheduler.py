@@ -7,7 +7,8 @@ task of a rolling update, a rollback, a restart) never both run a slot. Each run
 manage.py COMMAND`, its own session, killed at the job's timeout); a scheduler runs one job's runs one after the
 other, and a run whose scheduler died is recorded as lost by the next one to start. On start the scheduler reads
 the job's last slot: slots missed while no scheduler ran follow the job's policy (lifecycle_site/jobs.py `plan`):
-each is recorded ("skipped") and logged, the newest run once late under "once"; none is silently lost.
+under "once" each runs once, late (those of the last day, the newest 60), any other is recorded ("skipped") and
+logged; none is silently lost.
 
     python -m lifecycle_site.scheduler             the loop (SIGTERM: no new run; running ones get STOP_GRACE s)
     python -m lifecycle_site.scheduler run NAME    one run now, through the same claim (a row)

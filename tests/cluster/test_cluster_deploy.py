@@ -245,4 +245,5 @@ def test_the_job_ran_every_slot_exactly_once(site):
     print(f"scheduled job every {JOB_EVERY}s on the cluster: {len(claimed)} slots, {dict(statuses)}")
     record(jobs_slots=len(claimed), jobs_runs=len(written), jobs_skipped=statuses["skipped"])
     assert jobs.exactly_once_problems(claimed, written, JOB_EVERY) == []
-    assert len(claimed) >= JOB_RUNS, statuses  # slots, each run or recorded as missed (policy once)
+    assert len(claimed) >= JOB_RUNS, statuses
+    assert statuses["skipped"] == 0, statuses  # policy once: a slot missed while the scheduler's node was down ran late

@@ -62,22 +62,35 @@ def test_a_bad_schedule_is_one_line(schedule, message):
 @pytest.mark.parametrize(
     ("policy", "last", "now", "actions", "dropped"),
     [
-        # down since 07:59:25: :30 and :40 older than the 10 s grace were missed; :50 is still due on time
-        ("once", "07:59:25", "07:59:59", [("07:59:30", "skip"), ("07:59:40", "late"), ("07:59:50", "run")], 0),
+        # down since 07:59:25: :30 and :40 older than the 10 s grace were missed (each runs late, oldest first);
+        # :50 is still due on time
+        ("once", "07:59:25", "07:59:59", [("07:59:30", "late"), ("07:59:40", "late"), ("07:59:50", "run")], 0),
         ("skip", "07:59:25", "07:59:59", [("07:59:30", "skip"), ("07:59:40", "skip"), ("07:59:50", "run")], 0),
         ("once", "07:59:55", "07:59:59", [], 0),  # nothing was due
         ("skip", "07:59:59", "08:00:00", [("08:00:00", "run")], 0),  # the steady state: each tick, the slot due
         ("once", "07:59:50", "08:00:00.5", [("08:00:00", "run")], 0),
-        # with MAX_RECORDED = 1: 07:00:10 ... 07:59:40 missed (358), the newest recorded, 357 only counted
-        ("once", "07:00:00", "07:59:59", [("07:59:40", "late"), ("07:59:50", "run")], 357),
+        # with MAX_RECORDED = 3: 07:00:10 ... 07:59:40 missed (358), the newest 3 recorded, 355 only counted; of
+        # those, with MAX_LATE = 2, the newest two run late
+        ("once", "07:00:00", "07:59:59",
+         [("07:59:20", "skip"), ("07:59:30", "late"), ("07:59:40", "late"), ("07:59:50", "run")], 355),
+        ("skip", "07:00:00", "07:59:59",
+         [("07:59:20", "skip"), ("07:59:30", "skip"), ("07:59:40", "skip"), ("07:59:50", "run")], 355),
     ],
-)
+)  # fmt: skip
 def test_which_slots_run_late_or_are_skipped(policy, last, now, actions, dropped, monkeypatch):
-    monkeypatch.setattr(pure, "MAX_RECORDED", 1 if dropped else pure.MAX_RECORDED)
+    monkeypatch.setattr(pure, "MAX_RECORDED", 3 if dropped else pure.MAX_RECORDED)
+    monkeypatch.setattr(pure, "MAX_LATE", 2 if dropped else pure.MAX_LATE)
     every_10s = pure.parse_schedule("*/10 * * * * *")
     decided = pure.plan(every_10s, policy, at(f"2026-12-04T{last}"), at(f"2026-12-04T{now}"))
     assert decided.actions == [(at(f"2026-12-04T{slot}"), action) for slot, action in actions]
     assert decided.dropped == dropped
+
+
+def test_only_missed_slots_of_the_last_day_run_late():
+    daily = pure.parse_schedule("0 3 * * *")
+    decided = pure.plan(daily, "once", at("2026-12-01T02:00:00"), at("2026-12-04T08:00:00"))
+    days = ["2026-12-01", "2026-12-02", "2026-12-03"]  # more than LATE_WINDOW (a day) before now
+    assert decided.actions == [*((at(f"{day}T03:00:00"), "skip") for day in days), (at("2026-12-04T03:00:00"), "late")]
 
 
 def test_a_starting_scheduler_resumes_below_the_oldest_hole():
