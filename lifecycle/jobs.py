@@ -9,10 +9,11 @@ import json
 import shlex
 import tomllib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle.errors import UserError
-from lifecycle_site.jobs import Job, JobError, parse_jobs, to_json
+from lifecycle_site.jobs import RUNS_TABLE, Job, JobError, parse_jobs, to_json
 
 PYPROJECT = Path("pyproject.toml")
 
@@ -79,3 +80,39 @@ def listing(
         for job in jobs
     ]
     return lines + ([note] if note and runs is None else [])
+
+
+# ------------------------------------------------------------------------------------------ invoke status
+SUCCEEDED = ("ok", "late-ok")
+TROUBLE = ("failed", "timeout", "lost", "interrupted", "skipped")  # a scheduled slot that did not run well
+# Each job's last finished scheduled run, and how many of its slots of the last day went wrong (read as the app's
+# user in the db container: lifecycle/commands/dbclient.py `app_query`).
+SUMMARY_SQL = (
+    "SELECT r.job, r.status, DATE_FORMAT(r.slot, '%Y-%m-%dT%H:%i:%sZ'), "
+    f"(SELECT COUNT(*) FROM {RUNS_TABLE} p WHERE p.job = r.job AND p.manual = 0 AND p.status IN "
+    f"({', '.join(repr(status) for status in TROUBLE)}) AND p.slot > UTC_TIMESTAMP() - INTERVAL 1 DAY) "
+    f"FROM {RUNS_TABLE} r WHERE r.manual = 0 AND r.slot = (SELECT MAX(m.slot) FROM {RUNS_TABLE} m "
+    "WHERE m.job = r.job AND m.manual = 0 AND m.status NOT IN ('running', 'skipped'))"
+)
+
+
+@dataclass(frozen=True)
+class LastRun:
+    status: str
+    slot: str  # ISO, UTC
+    troubles: int  # slots of the last day that failed, timed out, were lost, interrupted or skipped
+
+
+def parse_summary(text: str) -> dict[str, LastRun]:
+    """SUMMARY_SQL's tab-separated rows by job; other lines are left out."""
+    found = {}
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 4 and parts[3].isdigit():
+            found[parts[0]] = LastRun(parts[1], parts[2], int(parts[3]))
+    return found
+
+
+def no_runs_table(error_text: str) -> bool:
+    """The query failed because no scheduler has made the table yet (no run yet, not a fault)."""
+    return RUNS_TABLE in error_text and "doesn't exist" in error_text

@@ -17,8 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from lifecycle import backup_file, deploylock, maintenance, tls
-from lifecycle.commands import docker, haproxy, openssl, swarm
+from lifecycle.commands import compose, dbclient, docker, haproxy, openssl, swarm
 from lifecycle.context import Context, UsesContext
+from lifecycle.errors import UserError
+from lifecycle.jobs import SUCCEEDED, SUMMARY_SQL, LastRun, no_runs_table, parse_summary, read_jobs
 from lifecycle.release import ReleaseLog
 from lifecycle.runner import Result
 
@@ -124,7 +126,10 @@ class Facts:
     backup_created: dt.datetime | None = None
     maintenance: dict[str, bool] = field(default_factory=dict)
     lock: str = ""  # the deploy lock's holder line, "" when free
-    jobs: list[str] | None = None  # jobs' last results (none configured yet)
+    jobs: list[str] = field(default_factory=list)  # the declared jobs' names
+    job_runs: dict[str, LastRun] | None = None  # each job's last run; None: could not tell
+    jobs_unknown: str = ""  # why job_runs is None ("": no database runs here)
+    jobs_logs: str = ""  # what shows the scheduler's log
 
 
 @dataclass(frozen=True)
@@ -208,8 +213,31 @@ def report(facts: Facts, now: dt.datetime) -> list[Line]:
     for target, on in sorted(facts.maintenance.items()):
         text = "ON: every request but /health gets the 503 page" if on else "off"
         lines.append(Line(f"maintenance ({target})", not on, text, "invoke maintenance.off"))
-    if facts.jobs is None:
-        lines.append(Line("jobs", True, "none configured"))
+    return lines + job_lines(facts)
+
+
+def job_lines(facts: Facts) -> list[Line]:
+    """A line per declared job: its last scheduled run, and whether the last day's slots all ran well."""
+    if not facts.jobs and not facts.jobs_unknown:
+        return [Line("jobs", True, "none configured")]
+    if facts.job_runs is None:
+        if not facts.jobs_unknown:
+            return [Line("jobs", True, f"{len(facts.jobs)} declared; no database of this project runs here")]
+        return [Line("jobs", False, f"last runs unknown: {facts.jobs_unknown}", "invoke jobs.list")]
+    lines = []
+    for name in facts.jobs:
+        run = facts.job_runs.get(name)
+        if run is None:
+            lines.append(Line(f"job {name}", True, "no run yet"))
+            continue
+        text = f"last {run.slot} {run.status}"
+        if run.status not in SUCCEEDED:
+            lines.append(Line(f"job {name}", False, text, f"{facts.jobs_logs} (run it now: invoke jobs.run {name})"))
+        elif run.troubles:
+            text += f"; {run.troubles} of the last day's slots failed or did not run"
+            lines.append(Line(f"job {name}", False, text, facts.jobs_logs))
+        else:
+            lines.append(Line(f"job {name}", True, text))
     return lines
 
 
@@ -237,8 +265,8 @@ class Status(UsesContext):
             end = pool.submit(self.probe, openssl.end_date(cert))
             lock = pool.submit(self.probe, swarm.lock_inspect(swarm.deploy_lock_name(project)))
             swarm_proxies = pool.submit(self.probe, haproxy.swarm_proxies(project))
-            app_tasks = pool.submit(self.probe, ["docker", "container", "ls", "--quiet", "--filter",
-                                                 f"label=com.docker.swarm.service.name={project}_app"])  # fmt: skip
+            app_tasks = pool.submit(self.probe, swarm.task_containers(project, "app"))
+            db_tasks = pool.submit(self.probe, swarm.task_containers(project, compose.DB_SERVICE))
             ids = listed.result().stdout.split()
             inspected = pool.submit(self.probe, docker.container_rows_argv(ids)) if ids else None
             facts.containers = parse_containers(inspected.result().stdout) if inspected else []
@@ -271,7 +299,34 @@ class Status(UsesContext):
                 facts.pending, facts.migrations_where = [], "nothing running"
             facts.maintenance = {target: all(maintenance.is_on(f.result().stdout) for f in futures)
                                  for target, futures in shows.items()}  # fmt: skip
+            self.jobs_facts(facts, db_tasks.result().stdout.split())
         return facts
+
+    def jobs_facts(self, facts: Facts, db_tasks: list[str]) -> None:
+        """The declared jobs and, from the database running here (compose's, else the stack's task on this node),
+        each one's last run."""
+        try:
+            facts.jobs = [job.name for job in read_jobs(self.settings.root)]
+        except UserError as error:
+            facts.jobs_unknown = str(error)
+            return
+        compose_db = [c.id for c in facts.containers if c.service == compose.DB_SERVICE and c.state == "running"]
+        db = (compose_db or db_tasks or [""])[0]
+        if not facts.jobs or not db:
+            return
+        schedulers = [c.service for c in facts.containers if c.service.endswith("-scheduler")]
+        facts.jobs_logs = (
+            f"invoke logs --service {schedulers[0]}"
+            if compose_db and schedulers
+            else f"docker service logs {facts.project}_scheduler"
+        )
+        answer = self.probe(dbclient.app_query(db, SUMMARY_SQL))
+        if answer.ok:
+            facts.job_runs = parse_summary(answer.stdout)
+        elif no_runs_table(answer.stderr):
+            facts.job_runs = {}  # no scheduler has made its table yet
+        else:
+            facts.jobs_unknown = (answer.stderr.strip().splitlines() or ["the database did not answer"])[-1]
 
     def lines(self) -> list[Line]:
         return report(self.facts(), self.now())

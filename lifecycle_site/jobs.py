@@ -21,6 +21,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+RUNS_TABLE = "lifecycle_job_runs"  # the scheduler's rows: one per (job, slot, manual)
 POLICIES = ("skip", "once")
 DEFAULT_TIMEOUT = 300
 NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")

@@ -28,9 +28,9 @@ import threading
 import time
 from collections import deque
 
-from lifecycle_site.jobs import Job, JobError, from_json, plan, resume_after
+from lifecycle_site.jobs import RUNS_TABLE, Job, JobError, from_json, plan, resume_after
 
-TABLE = "lifecycle_job_runs"
+TABLE = RUNS_TABLE
 STOP_GRACE = 10  # seconds the running runs get after SIGTERM (the services' stop_grace_period is longer)
 TAIL = 4000  # characters of a run's output kept in its row
 KILL_AFTER = 5  # seconds between SIGTERM and SIGKILL of a run past its timeout

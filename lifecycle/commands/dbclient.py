@@ -31,6 +31,12 @@ APP_PASSWORD = _PASSWORD.format("MYSQL_PASSWORD")
 # The program comes first, then --user, then the caller's arguments (which may end in a database name).
 AS_ROOT = ROOT_PASSWORD + 'p="$1"; shift; exec "$p" --user=root "$@"'
 AS_APP = APP_PASSWORD + 'p="$1"; shift; exec "$p" --user="$MYSQL_USER" "$@" "$MYSQL_DATABASE"'
+# One statement as the app's user on its database, with whichever client the image has (no probe first: a report
+# that must stay fast, `invoke status`); tab-separated rows without a header.
+APP_QUERY = APP_PASSWORD + (
+    'c="$(command -v mariadb || command -v mysql)" || exit 1; '
+    'exec "$c" --user="$MYSQL_USER" --batch --skip-column-names "--execute=$1" "$MYSQL_DATABASE"'
+)
 # The program, then the user; its password travels in LIFECYCLE_LOAD_PASSWORD, which `compose exec --env NAME`
 # copies from the suite's environment (never a command line). The dump reaches the client through `cat`: docker exec
 # hands stdin over in the small pieces it receives them in, and the client reads a local pipe faster.
@@ -115,6 +121,11 @@ def sql(settings: Settings, tools: DbTools, statement: str, database: str | None
     """One batch of SQL as root; tab-separated rows without a header on stdout."""
     args = ["--batch", "--skip-column-names", "--default-character-set=utf8mb4", f"--execute={statement}"]
     return _exec(settings, AS_ROOT, [tools.client, *args, *([database] if database else [])], container=tools.container)
+
+
+def app_query(container: str, statement: str) -> list[str]:
+    """One statement as the app's user in the db container `container` (compose's or a swarm task's)."""
+    return docker.docker_argv("exec", container, "sh", "-c", APP_QUERY, "sh", statement)
 
 
 def load(settings: Settings, tools: DbTools, database: str, user: str = RESTORE_USER) -> list[str]:

@@ -4,6 +4,8 @@ that find this checkout's running proxies (compose's prod stage, the swarm stack
 
 from __future__ import annotations
 
+from lifecycle.commands import swarm
+
 RUNTIME_API = ("127.0.0.1", 9999)  # haproxy.cfg: `stats socket ipv4@127.0.0.1:9999 level admin`
 # bash's /dev/tcp (the proxy images have bash, no socat): one command in, the answer out until HAProxy closes.
 CLI_SCRIPT = 'exec 3<>"/dev/tcp/$1/$2" && printf "%s\\n" "$3" >&3 && cat <&3'
@@ -28,4 +30,4 @@ def compose_proxies(project: str) -> list[str]:
 
 def swarm_proxies(stack: str) -> list[str]:
     """Probe: this node's running proxy tasks of the stack (the proxy is global: one per node)."""
-    return ["docker", "container", "ls", "--quiet", "--filter", f"label=com.docker.swarm.service.name={stack}_proxy"]
+    return swarm.task_containers(stack, "proxy")

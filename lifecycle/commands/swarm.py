@@ -365,6 +365,12 @@ def service_logs(service: str) -> list[str]:
     return ["docker", "service", "logs", "--no-trunc", "--timestamps", service]
 
 
+def task_containers(stack: str, service: str) -> list[str]:
+    """Probe: the ids of this node's running containers of the stack's SERVICE (its tasks here)."""
+    label = f"label=com.docker.swarm.service.name={stack}_{service}"
+    return ["docker", "container", "ls", "--quiet", "--filter", label]
+
+
 def stack_service_rows(stack: str) -> list[str]:
     """Probe: NAME, REPLICAS (running/wanted) and IMAGE of each service of the stack, tab-separated (invoke status)."""
     filters = ["--filter", f"label=com.docker.stack.namespace={stack}"]

@@ -8,6 +8,7 @@ Two jobs every 2 s write a row per run (`job_ticks`: job, slot, how); the schedu
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections.abc import Iterator
 
@@ -120,3 +121,16 @@ def test_jobs_run_and_list_go_through_the_same_rows(site):
     assert listed.returncode == 0, listed.stderr
     lines = [line for line in listed.stdout.splitlines() if line.startswith(("tick ", "tock "))]
     assert len(lines) == 2 and all(" last: 20" in line and " next: 20" in line for line in lines), listed.stdout
+
+
+def test_status_shows_each_jobs_last_run_and_what_to_run(site):
+    """After the missed slots above: tock (policy skip) has skipped slots in the last day, which `invoke status`
+    flags with the command that shows the scheduler's log; tick's line is its last run."""
+    done = site.invoke("status", "--json")
+    data = json.loads(done.stdout)
+    lines = {line["name"]: line for line in data["lines"]}
+    assert lines["job tick"]["text"].startswith("last 20"), lines["job tick"]
+    tock = lines["job tock"]
+    assert not tock["ok"] and "of the last day's slots failed or did not run" in tock["text"], tock
+    assert tock["fix"] == "invoke logs --service prod-scheduler"
+    assert done.returncode == 1  # something to fix

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from lifecycle import status
-from lifecycle.commands import docker, openssl, swarm
+from lifecycle.commands import dbclient, docker, openssl, swarm
+from lifecycle.jobs import SUMMARY_SQL, LastRun, no_runs_table, parse_summary
 from lifecycle.status import Container, Facts, Line, Service
 
 NOW = dt.datetime(2026, 12, 4, 8, 0, 0, tzinfo=dt.UTC)
@@ -138,3 +139,61 @@ def test_pending_migrations_from_the_apps_health_answer(code, body, pending):
 def test_health_probe_of_a_closed_port_says_nothing_answered():
     code, why = status.get_health("http://127.0.0.1:9/health")
     assert code == 0 and why
+
+
+# ------------------------------------------------------------------------------------------ scheduled jobs
+LOGS = "invoke logs --service prod-scheduler"
+
+
+@pytest.mark.parametrize(
+    ("runs", "unknown", "shown"),
+    [
+        pytest.param({}, "", ["ok  job tick: no run yet", "ok  job tock: no run yet"], id="no run yet"),
+        pytest.param(
+            {"tick": LastRun("ok", "2026-12-04T07:59:50Z", 0), "tock": LastRun("late-ok", "2026-12-04T07:59:40Z", 0)},
+            "",
+            ["ok  job tick: last 2026-12-04T07:59:50Z ok", "ok  job tock: last 2026-12-04T07:59:40Z late-ok"],
+            id="all well",
+        ),
+        pytest.param(
+            {"tick": LastRun("failed", "2026-12-04T07:59:50Z", 1), "tock": LastRun("ok", "2026-12-04T07:59:40Z", 3)},
+            "",
+            [
+                f"FIX job tick: last 2026-12-04T07:59:50Z failed; run: {LOGS} (run it now: invoke jobs.run tick)",
+                "FIX job tock: last 2026-12-04T07:59:40Z ok; 3 of the last day's slots failed or did not run; "
+                f"run: {LOGS}",
+            ],
+            id="a failed run, a lost or skipped slot",
+        ),
+        pytest.param(None, "", ["ok  jobs: 2 declared; no database of this project runs here"], id="nothing runs"),
+        pytest.param(
+            None,
+            "ERROR 2002: can't connect",
+            ["FIX jobs: last runs unknown: ERROR 2002: can't connect; run: invoke jobs.list"],
+            id="the database did not answer",
+        ),
+    ],
+)
+def test_each_jobs_last_run_and_what_to_run_when_it_went_wrong(runs, unknown, shown):
+    facts = Facts("shop", jobs=["tick", "tock"], job_runs=runs, jobs_unknown=unknown, jobs_logs=LOGS)
+    assert [line.show() for line in status.job_lines(facts)] == shown
+
+
+def test_no_jobs_declared_is_one_ok_line():
+    assert [line.show() for line in status.job_lines(Facts("shop"))] == ["ok  jobs: none configured"]
+
+
+def test_the_jobs_summary_rows_and_a_missing_table():
+    text = "tick\tok\t2026-12-04T07:59:50Z\t0\ntock\tfailed\t2026-12-04T07:59:40Z\t2\nWarning: something\n"
+    assert parse_summary(text) == {"tick": LastRun("ok", "2026-12-04T07:59:50Z", 0),
+                                   "tock": LastRun("failed", "2026-12-04T07:59:40Z", 2)}  # fmt: skip
+    assert no_runs_table("ERROR 1146 (42S02) at line 1: Table 'app.lifecycle_job_runs' doesn't exist")
+    assert not no_runs_table("ERROR 2002 (HY000): Can't connect to server")
+
+
+def test_the_summary_query_runs_as_the_app_user_in_the_db_container():
+    argv = dbclient.app_query("c0ffee", SUMMARY_SQL)
+    assert argv[:6] == ["docker", "exec", "c0ffee", "sh", "-c", dbclient.APP_QUERY] and argv[6:] == ["sh", SUMMARY_SQL]
+    assert "MYSQL_PASSWORD_FILE" in dbclient.APP_QUERY and '--user="$MYSQL_USER"' in dbclient.APP_QUERY
+    assert swarm.task_containers("shop", "db") == [
+        "docker", "container", "ls", "--quiet", "--filter", "label=com.docker.swarm.service.name=shop_db"]  # fmt: skip
