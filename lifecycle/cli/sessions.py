@@ -165,7 +165,8 @@ def cluster(session: nox.Session) -> None:
     """A 3-node swarm on this machine: nodes, registry pulls, overlay DNS, a node dying under load, a rollback (~5 min).
 
     Runs tests/cluster as root: three engines in network namespaces that the tests create and always remove
-    (invoke cluster.up/down). Not in the default set; .ci/run runs it right after. Writes reports/cluster.json.
+    (invoke cluster.up/down). Not in the default set; .ci/run runs it beside the swarm session (its engines are
+    its own). Writes reports/cluster.json.
     """
     install_locked(session)
     session.run(
@@ -180,8 +181,8 @@ def adopt(session: nox.Session) -> None:
     Runs tests/adopt: `django-admin startproject` + `startapp`, `wagtail start`, `spirit startproject`, each in a
     temporary folder outside the checkout: adopt, bootstrap, prod over HTTPS, the project's tests in qa, media across
     down/up (served over HTTPS), backup/restore, release, deploy on a single-node swarm (under /tmp/swarm.lock,
-    ADOPT_SWARM_LOCK). .ci/run runs it after the cluster session. Writes reports/adopt.json (times: the bench's adopt
-    rows). ADOPT_PROJECTS=a,b picks.
+    ADOPT_SWARM_LOCK). .ci/run runs it after the swarm and cluster sessions. Writes reports/adopt.json (times: the
+    bench's adopt rows). ADOPT_PROJECTS=a,b picks.
     """
     install_locked(session)
     session.run("pytest", "tests/adopt", *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable}, **PYTEST_SHUTDOWN)
