@@ -1,6 +1,7 @@
 """Physical backups with the real engine: `db.backup --physical` of a database with rows, the rows changed,
-`db.restore` of it brings back exactly the rows of the backup; a truncated or changed physical backup is refused
-in one line with the live rows unchanged, and nothing of the restore's throwaway volumes or servers is left.
+`db.restore` of it brings back exactly the rows of the backup, and `db.drill` proves it; a truncated or changed
+physical backup is refused in one line with the live rows unchanged, and nothing of the throwaway volumes or
+servers is left.
 
 Only the db service runs (no app image is built): physical backups need nothing else.
 """
@@ -65,11 +66,13 @@ def backed_up() -> Iterator[tuple[IsolatedCheckout, Path]]:
         checkout.remove()
 
 
-def test_a_physical_backup_records_its_method_counts_and_position(backed_up) -> None:
+def test_a_physical_backup_records_its_method_and_counts_and_drills(backed_up) -> None:
     checkout, path = backed_up
     manifest = json.loads(manifest_of(path).read_text())
     assert (manifest["method"], manifest["tables"]["phys"]) == ("physical", 300)
     assert "physical" in invoke_ok(checkout, "db.list")
+    drill = assert_one_line(invoke_ok(checkout, "db.drill"), "drill PASSED", path.name, "300 rows")
+    assert "physical" in drill
     assert leftovers(checkout) == []
 
 
@@ -101,4 +104,5 @@ def test_a_physical_restore_brings_back_exactly_the_backed_up_rows(backed_up) ->
     assert rows(checkout) == "".join(f"{i}\trow {i}\n" for i in range(1, 301))
     assert leftovers(checkout) == []
     (safety,) = checkout.backups.glob("*.sql.gz")  # the safety backup, a logical one
-    assert json.loads(safety.with_name(safety.name.removesuffix(".sql.gz") + ".json").read_text())["kind"] == "automatic"
+    safety_manifest = safety.with_name(safety.name.removesuffix(".sql.gz") + ".json")
+    assert json.loads(safety_manifest.read_text())["kind"] == "automatic"
