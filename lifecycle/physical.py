@@ -226,7 +226,7 @@ class Physical(UsesContext):
             return self.run(argv.swap_argv(image, live, prepared, name), env=env, warn=True).ok
 
         def start() -> bool:
-            return self.run(compose.start_db_argv(self.settings, build=False), env=env, warn=True).ok
+            return self.run(compose.start_db_argv(self.settings, build=False, bounded=True), env=env, warn=True).ok
 
         kept = f"the safety backup is {safety}" if safety else "no safety backup was taken (--no-backup)"
         self.run(compose.compose_argv(self.settings, "stop", dbclient.SERVICE), env=env)

@@ -106,3 +106,23 @@ def test_a_physical_restore_brings_back_exactly_the_backed_up_rows(backed_up) ->
     (safety,) = checkout.backups.glob("*.sql.gz")  # the safety backup, a logical one
     safety_manifest = safety.with_name(safety.name.removesuffix(".sql.gz") + ".json")
     assert json.loads(safety_manifest.read_text())["kind"] == "automatic"
+
+
+def test_a_restored_server_that_never_turns_healthy_is_rolled_back(backed_up) -> None:
+    """The swap's failure path for real: a backup taken while the app's account was renamed restores fine, but the
+    db service's health check (a login as the app) fails on it: the previous data goes back and runs again."""
+    checkout, _ = backed_up
+    before = set(checkout.backups.glob("*.mbstream.gz"))
+    sql(checkout, "RENAME USER 'app'@'%' TO 'app_off'@'%'; FLUSH TABLES")
+    try:
+        invoke_ok(checkout, "db.backup", "--physical")
+    finally:
+        sql(checkout, "RENAME USER 'app_off'@'%' TO 'app'@'%'")
+    (no_app,) = set(checkout.backups.glob("*.mbstream.gz")) - before
+    sql(checkout, "DELETE FROM phys WHERE id > 250")
+    live = rows(checkout)
+    done = checkout.invoke_combined("db.restore", str(no_app), "--yes", "--no-backup", env={"WAIT_TIMEOUT": "12"})
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert_one_line(done.stdout, "did not become healthy", "previous data is back in place and running")
+    assert rows(checkout) == live
+    assert leftovers(checkout) == []
