@@ -106,8 +106,9 @@ def test_the_suffixes_differ():
 
 # ------------------------------------------------------------------------------------- the swap, for real
 def step(root: Path, name: str) -> int:
-    script = physical.SWAP_STEPS[name].replace(physical.LIVE, str(root / "live")).replace(physical.NEW,
-                                                                                         str(root / "new"))
+    script = (
+        physical.SWAP_STEPS[name].replace(physical.LIVE, str(root / "live")).replace(physical.NEW, str(root / "new"))
+    )
     return subprocess.run(["sh", "-c", script], check=False).returncode
 
 
