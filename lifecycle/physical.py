@@ -28,6 +28,7 @@ from lifecycle.backup_file import (
     PHYSICAL,
     PHYSICAL_SUFFIX,
     HashingFile,
+    Manifest,
     check_file,
     decompressed,
     format_size,
@@ -41,6 +42,7 @@ from lifecycle.context import Context, UsesContext
 from lifecycle.errors import UserError
 from lifecycle.pipeline import BackgroundWriter, in_background
 from lifecycle.restore import Restore, count_mismatches
+from lifecycle.runner import CommandFailed
 
 LABEL = "io.lifecycle.physical-scratch"  # on every throwaway volume and server, for a clean-up by label
 SERVER_START = 180.0  # seconds a throwaway server may take to open a prepared copy
@@ -50,11 +52,13 @@ class SwapFailed(UserError):
     """A failure once the db volume was touched: its message says where the previous data is."""
 
 
-def state(back: bool) -> str:
-    """Where the previous data is after a failed switch: `back` when the rollback and the restart worked."""
-    if back:
+def state(rolled_back: bool, running: bool) -> str:
+    """Where the previous data is after a failed switch, and whether the db service runs on it again."""
+    if not rolled_back:
+        return f"the previous data is in {argv.REPLACED} in the db volume (move it back by hand: docs/data.md)"
+    if running:
         return "the previous data is back in place and running"
-    return f"the previous data is in {argv.REPLACED} in the db volume (move it back by hand: docs/data.md)"
+    return "the previous data is back in place, but the db service did not start on it (see above; invoke up)"
 
 
 def binlog_fields(info: str) -> tuple[str, int, str]:
@@ -209,7 +213,7 @@ class Physical(UsesContext):
                     raise UserError(f"the prepared copy does not match the manifest ({'; '.join(wrong[:3])})")
                 copy.stop()
                 safety = self.db.safety_backup(f"before db.restore of {path.name}", skip=no_backup)
-                self._swap(image, copy.volume, safety)
+                self._swap(image, copy.volume, safety, manifest)
         except SwapFailed:
             raise
         except UserError as error:
@@ -218,28 +222,42 @@ class Physical(UsesContext):
         self.say(f"restored {path.name} (physical): {len(manifest.tables)} tables, {manifest.rows} rows")
         return Restore(self.db).migrate_after_restore(no_migrate)
 
-    def _swap(self, image: str, prepared: str, safety: Path | None) -> None:
-        """Stop db, copy the prepared data beside the live data, rename it into place, start db; unhealthy: back."""
+    def _swap(self, image: str, prepared: str, safety: Path | None, manifest: Manifest) -> None:
+        """Stop db, copy the prepared data beside the live data, rename it into place, start db; unhealthy or not
+        serving the manifest's rows: back."""
         env, live = self.settings.env, self.db.volume
 
         def step(name: str) -> bool:
             return self.run(argv.swap_argv(image, live, prepared, name), env=env, warn=True).ok
 
-        def start() -> bool:
-            return self.run(compose.start_db_argv(self.settings, build=False, bounded=True), env=env, warn=True).ok
+        def start(bounded: bool = False) -> bool:  # bounded: the restored server's chance; unbounded: the old one's
+            command = compose.start_db_argv(self.settings, build=False, bounded=bounded)
+            return self.run(command, env=env, warn=True).ok
 
         kept = f"the safety backup is {safety}" if safety else "no safety backup was taken (--no-backup)"
         self.run(compose.compose_argv(self.settings, "stop", dbclient.SERVICE), env=env)
         if not step("copy"):
             step("discard")
-            start()
-            raise UserError("copying the prepared data into the db volume failed (see above)")
+            raise SwapFailed(f"copying the prepared data into the db volume failed (see above); {state(True, start())}")
         if not step("switch"):
-            back = step("rollback") and start()
+            rolled_back = step("rollback")
             raise SwapFailed(f"renaming the restored data into the db volume failed; "
-                             f"{state(back)} ({kept})")  # fmt: skip
-        if not start():
+                             f"{state(rolled_back, rolled_back and start())} ({kept})")  # fmt: skip
+        if not (start(bounded=True) and self._serves(manifest)):
             self.run(compose.compose_argv(self.settings, "stop", dbclient.SERVICE), env=env, warn=True)
-            back = step("rollback") and start()
-            raise SwapFailed(f"the restored server did not become healthy (see above); {state(back)} ({kept})")
+            rolled_back = step("rollback")
+            where = state(rolled_back, rolled_back and start())
+            raise SwapFailed(f"the restored server did not turn healthy within WAIT_TIMEOUT, or not with the "
+                             f"manifest's rows (see above); {where} ({kept})")  # fmt: skip
         step("finish")  # the db service is healthy on the restored data: what it replaced goes
+
+    def _serves(self, manifest: Manifest) -> bool:
+        """The db service, restarted on the restored data, answers root's queries with the manifest's row counts."""
+        self.db.forget_container()
+        restore = Restore(self.db)
+        try:
+            tables = restore.base_tables(manifest.database)
+            counted = self.db.query(count_rows_sql(manifest.database, tables)) if tables else []
+        except (UserError, CommandFailed):
+            return False
+        return not count_mismatches(manifest.tables, {name: int(count) for name, count in counted})

@@ -121,8 +121,8 @@ def test_a_restored_server_that_never_turns_healthy_is_rolled_back(backed_up) ->
     (no_app,) = set(checkout.backups.glob("*.mbstream.gz")) - before
     sql(checkout, "DELETE FROM phys WHERE id > 250")
     live = rows(checkout)
-    done = checkout.invoke_combined("db.restore", str(no_app), "--yes", "--no-backup", env={"WAIT_TIMEOUT": "12"})
+    done = checkout.invoke_combined("db.restore", str(no_app), "--yes", "--no-backup", env={"WAIT_TIMEOUT": "8"})
     assert done.returncode == 1, done.stdout[-3000:]
-    assert_one_line(done.stdout, "did not become healthy", "previous data is back in place and running")
+    assert_one_line(done.stdout, "did not turn healthy", "previous data is back in place and running")
     assert rows(checkout) == live
     assert leftovers(checkout) == []

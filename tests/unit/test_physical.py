@@ -156,5 +156,6 @@ def test_discard_drops_a_copy_never_switched_in(volumes):
 
 
 def test_the_failure_states_say_where_the_data_is():
-    assert "back in place" in state(True)
-    assert physical.REPLACED in state(False)
+    assert state(True, True) == "the previous data is back in place and running"
+    assert "did not start" in state(True, False)
+    assert physical.REPLACED in state(False, False)
