@@ -135,7 +135,7 @@ class Physical(UsesContext):
             private.fsync_folder(path.parent)
         except OSError as error:
             raise UserError(f"writing {partial} failed ({error.strerror or error}); no backup was written") from None
-        except UserError as error:
+        except (UserError, CommandFailed) as error:
             raise UserError(f"{error}; no backup was written") from None
         finally:
             with contextlib.suppress(OSError):
@@ -216,7 +216,7 @@ class Physical(UsesContext):
                 self._swap(image, copy.volume, safety, manifest)
         except SwapFailed:
             raise
-        except UserError as error:
+        except (UserError, CommandFailed) as error:
             raise UserError(f"{error}; nothing was restored, the database is untouched") from None
         self.db.forget_container()
         self.say(f"restored {path.name} (physical): {len(manifest.tables)} tables, {manifest.rows} rows")
