@@ -111,6 +111,7 @@ class Bench:
         self.run = TimedRunner(run)
         self.runs = runs
         self.duration = duration
+        self.backup_mb = 200  # MB the backup section generates (nox -s bench -- --backup-mb)
         self.tool = tool
         self.ctx = Context(self.settings, self.run)
         self.suite = Local(self.ctx)

@@ -22,11 +22,13 @@ from lifecycle.stages import STAGES
 
 
 def run_bench(
-    settings: Settings, run: Runner, runs: int, reports: Path, *, duration: int = 10, skip: Sequence[str] = ()
-) -> list[Row]:
+    settings: Settings, run: Runner, runs: int, reports: Path, *, duration: int = 10, skip: Sequence[str] = (),
+    backup_mb: int = 200,
+) -> list[Row]:  # fmt: skip
     """Measure every section not skipped, print the table, write reports/bench.json and reports/bench.md;
     return the rows."""
     bench = Bench(settings, run, runs, duration)
+    bench.backup_mb = backup_mb
     say(f"isolated settings: PROJ_NAME={bench.name} APP_PORT={bench.settings['APP_PORT']} ZIP_DIR={BENCH_ZIP_DIR}")
     if "serve" not in skip:
         bench.tool = ensure_load_generator(run)

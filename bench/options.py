@@ -20,8 +20,15 @@ def parse_options(posargs: Sequence[str]) -> argparse.Namespace:
         choices=[section.name for section in SECTIONS],
         help=f"Skip a section (repeatable). Default: none. Sections: {sections}.",
     )
+    parser.add_argument(
+        "--backup-mb",
+        type=int,
+        default=200,
+        help="MB of generated data the backup section backs up and restores (2000: the large-database case the "
+        "physical method is for; needs ~4x that on disk). Default: 200.",
+    )
     parser.add_argument("--strict", action="store_true", help="Exit 1 when a target is missed. Default: off.")
     options = parser.parse_args(list(posargs))
-    if options.runs < 1 or options.duration < 1:
-        parser.error("--runs and --duration must be at least 1")
+    if options.runs < 1 or options.duration < 1 or options.backup_mb < 1:
+        parser.error("--runs, --duration and --backup-mb must be at least 1")
     return options

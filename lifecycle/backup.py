@@ -22,6 +22,7 @@ from lifecycle import binlog, media, private
 from lifecycle.backup_file import (
     AUTOMATIC,
     MANUAL,
+    SUFFIX,
     HashingFile,
     Manifest,
     format_size,
@@ -138,24 +139,9 @@ class Database(UsesContext):
             return None
         self.require_running()
         tools = self.tools()
-        version = self.query("SELECT VERSION()")[0][0]
-        migrations = {app: name for app, name in self.query(
-            "SELECT app, MAX(name) FROM django_migrations GROUP BY app", tools.database, warn=True)}  # fmt: skip
-        running = self.containers()
-        keeps_binlog = self.query("SELECT @@log_bin", warn=True) == [["1"]]
-        origin = (
-            self._run(binlog_argv.identity(self.settings, tools.container), capture=True).strip()
-            if keeps_binlog
-            else ""
-        )
-        path, now = new_backup_path(self.folder, self.settings.project_name, datetime.now(UTC))
+        path, draft = self.draft_manifest(kind, reason)
+        origin = draft.binlog_origin
         files = media.Media(self.ctx)
-        draft = Manifest(
-            file=path.name, sha256="", size=0, created=now.isoformat(), kind=kind, reason=reason,
-            project=self.settings.project_name, database=tools.database, server_image=running.db_image,
-            server_version=version, dump_tool=tools.dump, migrations=migrations,
-            code_zip_sha256=running.code_zip_sha256, commit=running.commit, binlog_origin=origin,
-        )  # fmt: skip
         partial = path.with_name(path.name + ".partial")
         try:
             private.private_folder(self.folder)
@@ -176,6 +162,28 @@ class Database(UsesContext):
 
             PointInTime(self).copy_binlogs(origin)
         return path
+
+    def draft_manifest(self, kind: str, reason: str, suffix: str = SUFFIX) -> tuple[Path, Manifest]:
+        """A new backup's free name and its manifest so far: what the running server and code say (no sha256,
+        size or row counts yet)."""
+        tools = self.tools()
+        version = self.query("SELECT VERSION()")[0][0]
+        migrations = {app: name for app, name in self.query(
+            "SELECT app, MAX(name) FROM django_migrations GROUP BY app", tools.database, warn=True)}  # fmt: skip
+        running = self.containers()
+        keeps_binlog = self.query("SELECT @@log_bin", warn=True) == [["1"]]
+        origin = (
+            self._run(binlog_argv.identity(self.settings, tools.container), capture=True).strip()
+            if keeps_binlog
+            else ""
+        )
+        path, now = new_backup_path(self.folder, self.settings.project_name, datetime.now(UTC), suffix)
+        return path, Manifest(
+            file=path.name, sha256="", size=0, created=now.isoformat(), kind=kind, reason=reason,
+            project=self.settings.project_name, database=tools.database, server_image=running.db_image,
+            server_version=version, dump_tool=tools.dump, migrations=migrations,
+            code_zip_sha256=running.code_zip_sha256, commit=running.commit, binlog_origin=origin,
+        )  # fmt: skip
 
     def _stream_dump(
         self, path: Path, partial: Path, draft: Manifest, tools: DbTools, options: Sequence[str] = ()

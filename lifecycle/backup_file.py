@@ -25,6 +25,9 @@ from lifecycle.pipeline import in_background
 from lifecycle.runner import CHUNK
 
 SUFFIX = ".sql.gz"
+PHYSICAL_SUFFIX = ".mbstream.gz"  # a physical backup (lifecycle/physical.py): mariadb-backup's stream, gzipped
+SUFFIXES = (SUFFIX, PHYSICAL_SUFFIX)
+LOGICAL, PHYSICAL = "logical", "physical"
 MANUAL, AUTOMATIC = "manual", "automatic"
 OBJECTS_REFUSED = (
     "the backup holds views, triggers, routines or events, which the atomic table swap cannot move "
@@ -57,6 +60,7 @@ class Manifest:
     binlog_gtid: str = ""
     binlog_origin: str = ""
     media: dict[str, object] = field(default_factory=dict)  # lifecycle/media.py: the media tar and its files
+    method: str = LOGICAL  # LOGICAL: a dump (.sql.gz); PHYSICAL: mariadb-backup's copy of the datadir
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -97,26 +101,32 @@ _MANIFEST_TYPES = {
 }
 
 
+def stem(backup: Path) -> str:
+    """The backup's name without its suffix (either method's)."""
+    return next((backup.name.removesuffix(end) for end in SUFFIXES if backup.name.endswith(end)), backup.name)
+
+
 def manifest_path(backup: Path) -> Path:
-    return backup.with_name(backup.name.removesuffix(SUFFIX) + ".json")
+    return backup.with_name(stem(backup) + ".json")
 
 
-def backup_name(project: str, now: datetime) -> str:
-    """`<project>-<UTC time to the millisecond>.sql.gz`: names sort by time (see new_backup_path)."""
-    return f"{project}-{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z{SUFFIX}"
+def backup_name(project: str, now: datetime, suffix: str = SUFFIX) -> str:
+    """`<project>-<UTC time to the millisecond>.sql.gz` (or PHYSICAL_SUFFIX): names sort by time (new_backup_path)."""
+    return f"{project}-{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z{suffix}"
 
 
-def new_backup_path(folder: Path, project: str, now: datetime) -> tuple[Path, datetime]:
-    """A name no backup in folder has: two backups within one millisecond take the next free millisecond."""
-    while (path := folder / backup_name(project, now)).exists():
+def new_backup_path(folder: Path, project: str, now: datetime, suffix: str = SUFFIX) -> tuple[Path, datetime]:
+    """A name no backup in folder has (of either method): two backups within one millisecond take the next free
+    millisecond."""
+    while any((folder / backup_name(project, now, end)).exists() for end in SUFFIXES):
         now += timedelta(milliseconds=1)
-    return path, now
+    return folder / backup_name(project, now, suffix), now
 
 
 def read_manifests(folder: Path) -> list[tuple[Path, Manifest | None]]:
     """Every backup file in folder, newest first, with its manifest (None when missing or unreadable)."""
     found = []
-    for path in sorted(folder.glob(f"*{SUFFIX}"), reverse=True):
+    for path in sorted((p for end in SUFFIXES for p in folder.glob(f"*{end}")), key=stem, reverse=True):
         try:
             found.append((path, Manifest.from_json(manifest_path(path).read_text(encoding="utf-8"))))
         except (OSError, ValueError, TypeError):
@@ -280,7 +290,8 @@ def listing(backups: Sequence[tuple[Path, Manifest | None]], now: float) -> list
             continue
         migrations = ", ".join(f"{app}.{name}" for app, name in sorted(manifest.migrations.items())) or "none"
         lines.append(
-            f"{head}  {manifest.kind} ({manifest.reason})  {manifest.database}: {len(manifest.tables)} tables, "
+            f"{head}  {manifest.method} {manifest.kind} ({manifest.reason})  {manifest.database}: "
+            f"{len(manifest.tables)} tables, "
             f"{manifest.rows} rows  server {manifest.server_version}  migrations: {migrations}"
         )
     if exposed:

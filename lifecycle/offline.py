@@ -6,7 +6,8 @@ new rootfs) counts as missing, so an update of the suite never keeps a stale one
 
 1. rootfs    `<OFFLINE_PREFIX>/debian:<suite>`: debootstrap minbase, tarred and `docker import`ed;
 2. python    `<OFFLINE_PREFIX>/python:<pyver>-<suite>`: Debian's python3 + venv, no compiler;
-3. db        `<OFFLINE_PREFIX>/mariadb:<version>`: Debian's MariaDB behind the official mysql image's interface;
+3. db        `<OFFLINE_PREFIX>/mariadb:<version>`: Debian's MariaDB behind the official mysql image's interface,
+              with mariadb-backup for physical backups;
 4. registry  `<OFFLINE_PREFIX>/registry:<version>`: Debian's docker-registry behind the official registry:2's;
 5. proxy     `<OFFLINE_PREFIX>/haproxy:<version>`: Debian's HAProxy behind the official haproxy image's.
 

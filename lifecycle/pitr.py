@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lifecycle import binlog, private
 from lifecycle.backup import Database
-from lifecycle.backup_file import AUTOMATIC, check_file, read_manifests
+from lifecycle.backup_file import AUTOMATIC, LOGICAL, check_file, read_manifests
 from lifecycle.binlog import Base, BinlogCopy
 from lifecycle.commands import binlog as binlog_argv
 from lifecycle.commands.sql import sql_identifier, swap_sql
@@ -142,7 +142,10 @@ class PointInTime:
         candidates = [
             Base(path.name, datetime.fromisoformat(m.created), m.binlog_file, m.binlog_position, m.binlog_origin)
             for path, m in read_manifests(db.folder)
-            if m and m.project == db.settings.project_name and m.database == tools.database
+            if m
+            and m.project == db.settings.project_name
+            and m.database == tools.database
+            and m.method == LOGICAL  # a physical backup is no base yet: its copy replaces the whole server
         ]
         base = binlog.choose_base(candidates, target)
         folder = self.folder / base.origin

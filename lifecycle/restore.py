@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lifecycle import media
 from lifecycle.backup import Database
-from lifecycle.backup_file import OBJECTS_REFUSED, SUFFIX, Manifest, check_file, checked_dump
+from lifecycle.backup_file import OBJECTS_REFUSED, PHYSICAL, SUFFIX, Manifest, check_file, checked_dump
 from lifecycle.commands import compose, dbclient
 from lifecycle.commands.sql import (
     count_rows_sql,
@@ -70,6 +70,10 @@ class Restore(UsesContext):
         that names another database or a global right fails; a failed restore says whether the live database is
         unchanged only after comparing it with how it was before (tables, checksums, accounts)."""
         manifest = check_file(path)  # the rest is checked as it loads into the scratch database (checked_dump)
+        if manifest.method == PHYSICAL:  # its own steps: a prepared copy swapped into the data volume
+            from lifecycle.physical import Physical  # physical builds on this module
+
+            return Physical(self.db).restore(path, yes=yes, ask=ask, no_backup=no_backup, no_migrate=no_migrate)
         if self.dry:
             self.say(f"dry run: would take a safety backup, load {path.name} into a scratch database, swap it in"
                      f"{'' if no_migrate else ', apply the migrations it lacks'}")  # fmt: skip

@@ -42,6 +42,16 @@ RESTORE_WHY = (
 )
 
 
+PHYSICAL_BACKUP_WHY = (
+    "mariadb-backup copies the data files (no SQL), then the file is proved: unpacked, prepared and served by a "
+    "throwaway server that counts the rows"
+)
+PHYSICAL_RESTORE_WHY = (
+    "the same proof again (sha256, prepare, counts) before the db service stops; then a copy into the data volume, "
+    "renames, and the server's start until healthy"
+)
+
+
 def generate_sql(megabytes: int) -> str:
     """About `megabytes` MB of table data in one statement: 1 kB rows of hex text."""
     rows = megabytes * 1000
@@ -53,10 +63,10 @@ def generate_sql(megabytes: int) -> str:
     )
 
 
-def measure(bench: Bench, megabytes: int = MEGABYTES) -> dict[str, Any]:
+def measure(bench: Bench, megabytes: int | None = None) -> dict[str, Any]:
     with bench.own_project("backup") as settings:  # its own database volume: never the up section's or a stack's
         bench.undo.append(lambda: bench.run(compose.down_argv(settings, volumes=True), env=settings.env, warn=True))
-        return measure_in(bench, megabytes)
+        return measure_in(bench, megabytes or bench.backup_mb)
 
 
 def measure_in(bench: Bench, megabytes: int) -> dict[str, Any]:
@@ -76,7 +86,9 @@ def measure_in(bench: Bench, megabytes: int) -> dict[str, Any]:
         return seconds, report["maxrss_kb"]
 
     measured: dict[str, Any] = {name: [] for name in ("plain_backup_s", "plain_restore_s", "backup_s", "restore_s",
-                                                      "backup_peak_kb", "restore_peak_kb")}  # fmt: skip
+                                                      "backup_peak_kb", "restore_peak_kb", "physical_backup_s",
+                                                      "physical_restore_s")}  # fmt: skip
+    physical = tools.dump == "mariadb-dump"  # mariadb-backup: MariaDB images only
     try:
         sql(generate_sql(megabytes))
         measured["data_bytes"] = int(sql(f"SELECT SUM(LENGTH(payload)) + 4 * COUNT(*) FROM {TABLE}").strip())
@@ -98,6 +110,11 @@ def measure_in(bench: Bench, megabytes: int) -> dict[str, Any]:
                 seconds, peak = invoke("db.restore", str(path), "--yes", "--no-backup", folder=folder)
                 measured["restore_s"].append(seconds)
                 measured["restore_peak_kb"].append(peak)
+                if physical:  # the same data, the other method, beside it
+                    measured["physical_backup_s"].append(invoke("db.backup", "--physical", folder=folder)[0])
+                    (path,) = Path(folder).glob("*.mbstream.gz")
+                    seconds, _ = invoke("db.restore", str(path), "--yes", "--no-backup", folder=folder)
+                    measured["physical_restore_s"].append(seconds)
             say(f"db backup/restore {megabytes} MB: plain {measured['plain_backup_s'][-1]:.1f}/"
                 f"{measured['plain_restore_s'][-1]:.1f} s, tasks {measured['backup_s'][-1]:.1f}/"
                 f"{measured['restore_s'][-1]:.1f} s")  # fmt: skip
@@ -121,7 +138,20 @@ def rows(measured: Mapping[str, Any], results: Results) -> list[Row]:
         peak = max(measured[f"{step}_peak_kb"]) / 1024
         out.append(judged(f"db_{step}_peak", f"peak memory of invoke db.{step}", peak, BACKUP_TARGETS["db_peak_mb"],
                           unit="MB"))  # fmt: skip
+    if measured.get("physical_backup_s"):
+        out.extend(physical_rows(measured, megabytes))
     return out
 
 
-SECTION = Section("backup", f"db.backup/db.restore of {MEGABYTES} MB vs plain tools", measure, rows, BACKUP_TARGETS)
+def physical_rows(measured: Mapping[str, Any], megabytes: float) -> list[Row]:
+    """The physical method's seconds beside the logical one's, at the same size (informational: no target)."""
+    out = []
+    for step, why in (("backup", PHYSICAL_BACKUP_WHY), ("restore", PHYSICAL_RESTORE_WHY)):
+        physical, logical = median(measured[f"physical_{step}_s"]), median(measured[f"{step}_s"])
+        out.append(Row(f"db_physical_{step}_s", f"invoke db.{step} (physical) of {megabytes:.0f} MB",
+                       f"{physical:.1f} s vs logical {logical:.1f} s", why=why))  # fmt: skip
+    return out
+
+
+SECTION = Section("backup", f"db.backup/db.restore (logical and physical) of {MEGABYTES} MB (--backup-mb) vs plain "
+                  "tools", measure, rows, BACKUP_TARGETS)  # fmt: skip

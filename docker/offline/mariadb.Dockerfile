@@ -1,5 +1,6 @@
 # MariaDB from Debian packages only, behind the official mysql image's interface
 # (MYSQL_* variables, /docker-entrypoint-initdb.d, data in the /var/lib/mysql volume, port 3306).
+# mariadb-backup (and mbstream) for physical backups (lifecycle/physical.py), as the official mariadb image has.
 ARG ROOTFS_IMAGE
 FROM ${ROOTFS_IMAGE}
 
@@ -16,7 +17,7 @@ RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
     && chmod 0755 /usr/sbin/policy-rc.d \
     && apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        mariadb-client mariadb-server tzdata \
+        mariadb-backup mariadb-client mariadb-server tzdata \
     && rm -rf /var/lib/apt/lists/* /usr/sbin/policy-rc.d \
     && { command -v mysql || ln -s /usr/bin/mariadb /usr/local/bin/mysql; } \
     && { command -v mysqladmin || ln -s /usr/bin/mariadb-admin /usr/local/bin/mysqladmin; } \

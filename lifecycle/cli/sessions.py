@@ -194,7 +194,8 @@ def bench(session: nox.Session) -> None:
 
     Runs under isolated settings (its own images, compose project, port and zip folder) and removes what it made.
     Prints a table and writes reports/bench.json and reports/bench.md. Options after `--`: --runs N (medians of
-    N samples, default 3), --duration S (seconds per load run), --skip SECTION, --strict (exit 1 on a MISS).
+    N samples, default 3), --duration S (seconds per load run), --skip SECTION, --strict (exit 1 on a MISS),
+    --backup-mb MB (the backup section's data, default 200).
     """
     from bench.main import run_bench  # only this session needs them
     from bench.options import parse_options
@@ -203,8 +204,9 @@ def bench(session: nox.Session) -> None:
     local = engine_local(session)
     with session_errors(session):
         rows = run_bench(
-            local.settings, local.run, options.runs, ROOT / "reports", duration=options.duration, skip=options.skip
-        )
+            local.settings, local.run, options.runs, ROOT / "reports", duration=options.duration, skip=options.skip,
+            backup_mb=options.backup_mb,
+        )  # fmt: skip
     missed = [row.metric for row in rows if row.status == "MISS"]
     if options.strict and missed:
         session.error(f"{len(missed)} target(s) missed: {', '.join(missed)}")

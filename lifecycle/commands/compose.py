@@ -111,11 +111,14 @@ def db_volume(settings: Settings, project: str | None = None) -> str:
 
 
 def start_db_argv(
-    settings: Settings, *, wait: bool = True, build: bool = True, stage: Stage | None = None, project: str | None = None
-) -> list[str]:
-    """Start the db service alone, detached; `wait`: return once it is healthy (else the caller watches it);
-    `build` off: never build (db has no build, but `up` must not build the stage's service on the side)."""
-    flags = ["--wait"] * wait + ["--no-build"] * (not build)
+    settings: Settings, *, wait: bool = True, build: bool = True, stage: Stage | None = None,
+    project: str | None = None, bounded: bool = False,
+) -> list[str]:  # fmt: skip
+    """Start the db service alone, detached; `wait`: return once it is healthy (else the caller watches it), failing
+    after WAIT_TIMEOUT when `bounded`; `build` off: never build (db has no build, but `up` must not build the stage's
+    service on the side)."""
+    flags = ["--wait"] * wait + ["--wait-timeout", settings["WAIT_TIMEOUT"]] * (wait and bounded)
+    flags += ["--no-build"] * (not build)
     return compose_argv(settings, "up", "--detach", *flags, DB_SERVICE, stage=stage, project=project)
 
 

@@ -509,7 +509,7 @@ def test_a_planted_symlink_in_a_shared_backup_folder_never_redirects_the_write(t
     victim = tmp_path / "victim"
     victim.write_text("precious\n")
     path = shared / "shop-20260101T000000000Z.sql.gz"
-    monkeypatch.setattr(backup, "new_backup_path", lambda folder, project, now: (path, now))
+    monkeypatch.setattr(backup, "new_backup_path", lambda folder, project, now, suffix: (path, now))
     link = path.with_name(path.name + ".partial") if planted == "partial" else backup_file.manifest_path(path)
     link.symlink_to(victim)
     with pytest.raises(UserError) as error:

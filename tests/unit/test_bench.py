@@ -944,3 +944,23 @@ def test_sigterm_raises_terminated_once_and_lets_the_cleanup_finish():
         time.sleep(0.05)
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_backup_rows_add_the_physical_method_beside_the_logical_one_when_measured():
+    from bench.sections import backup
+
+    measured = {"data_bytes": 200_000_000, "backup_s": [4.0], "plain_backup_s": [2.0], "restore_s": [8.0],
+                "plain_restore_s": [4.0], "backup_peak_kb": [1024], "restore_peak_kb": [1024]}  # fmt: skip
+    assert [row.key for row in backup.rows(measured, {})][-1] == "db_restore_peak"  # a MySQL image: none
+    rows = backup.rows({**measured, "physical_backup_s": [3.0], "physical_restore_s": [5.0]}, {})
+    assert [(row.key, row.value) for row in rows[-2:]] == [
+        ("db_physical_backup_s", "3.0 s vs logical 4.0 s"),
+        ("db_physical_restore_s", "5.0 s vs logical 8.0 s"),
+    ]
+
+
+def test_parse_options_backup_mb():
+    assert parse_options([]).backup_mb == 200
+    assert parse_options(["--backup-mb", "2000"]).backup_mb == 2000
+    with pytest.raises(SystemExit):
+        parse_options(["--backup-mb", "0"])

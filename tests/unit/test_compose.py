@@ -63,6 +63,11 @@ def build_head(profile: str) -> list[str]:
             [*head("test-qa", "shop-test-qa"), "up", "--detach", "--wait", "db"],
             id="start the qa project's own db",
         ),
+        pytest.param(
+            compose.start_db_argv(SETTINGS, build=False, bounded=True),
+            [*head(), "up", "--detach", "--wait", "--wait-timeout", SETTINGS["WAIT_TIMEOUT"], "--no-build", "db"],
+            id="start db after a physical restore's swap: healthy within WAIT_TIMEOUT, else it is rolled back",
+        ),
         # manage_exec_argv(), manage_run_argv(): manage.py in a running or a one-off container
         pytest.param(
             compose.manage_exec_argv(SETTINGS, "prod", ["migrate", "--plan"]),
