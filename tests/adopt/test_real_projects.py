@@ -36,6 +36,8 @@ import pytest
 from admin_upload import Browser, upload_through_the_admin
 from projects import MAKERS, SUITE, UPLOADS, clean_env, commit, run
 
+from tests.helpers.engine import gwbridge_exists, images_built_by, remove_gwbridge
+
 pytestmark = pytest.mark.integration
 
 REPORT = SUITE / "reports" / "adopt.json"
@@ -175,6 +177,9 @@ def adopted(request) -> Iterator[Adopted]:
         mine = [image for image in images if image.startswith(f"{project}:") or f"/{project}:" in image]
         if mine:
             docker("image", "rm", "--force", *mine, check=False)
+        earlier = images_built_by({project})  # the builds a later one took the tag from (a cold run left six)
+        if earlier:
+            docker("image", "rm", "--force", *earlier, check=False)
         record(result)
         if not os.environ.get("ADOPT_KEEP"):
             shutil.rmtree(work, ignore_errors=True)
@@ -352,6 +357,7 @@ def test_09_release_and_deploy_on_a_swarm(adopted):
         adopted.timed("release", "release", "--stage", "prod", env=env)
         with swarm_lock():
             was_active = docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip() == "active"
+            had_gwbridge = gwbridge_exists()  # swarm init makes it, swarm leave keeps it
             if not was_active:
                 adopted.invoke("swarm.init")
             try:
@@ -364,3 +370,5 @@ def test_09_release_and_deploy_on_a_swarm(adopted):
                 if not was_active:  # the engine as it was found
                     subprocess.run([str(adopted.path / ".venv/bin/invoke"), "swarm.leave", "--yes"], cwd=adopted.path,
                                    env=clean_env(), capture_output=True, check=False, timeout=600)  # fmt: skip
+                    if not had_gwbridge:
+                        remove_gwbridge()
