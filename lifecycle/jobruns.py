@@ -27,7 +27,7 @@ class Jobs:
         if not ids:
             raise UserError(
                 f"no task of {project}_scheduler runs on this node; run this on the node that has it "
-                f"(docker service ps {project}_scheduler), or deploy the stack: invoke swarm.deploy"
+                f"(docker service ps {project}_scheduler), or deploy the stack: invoke deploy"
             )
         return ids[0]
 
