@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from lifecycle.commands import compose
+from lifecycle.commands import compose, swarm
 from lifecycle.context import Context
 from lifecycle.errors import UserError
 from lifecycle.jobs import listing, parse_runs, read_jobs
@@ -19,9 +19,24 @@ class Jobs:
         self.ctx = ctx
         self.jobs = read_jobs(ctx.settings.root)
 
-    def listing(self, stage: Stage, now: dt.datetime) -> list[str]:
+    def stack_task(self) -> str:
+        """The id of the stack's scheduler task running on this node; one line saying what to do when none."""
+        project = self.ctx.settings.project_name
+        argv = swarm.task_containers(project, "scheduler")
+        ids = self.ctx.run(argv, warn=True, capture=True).stdout.split()
+        if not ids:
+            raise UserError(
+                f"no task of {project}_scheduler runs on this node; run this on the node that has it "
+                f"(docker service ps {project}_scheduler), or deploy the stack: invoke deploy"
+            )
+        return ids[0]
+
+    def listing(self, stage: Stage, now: dt.datetime, on_stack: bool = False) -> list[str]:
         if not self.jobs:
             return listing(self.jobs, now)
+        if on_stack:
+            answer = self.ctx.run(swarm.task_exec(self.stack_task(), [*compose.SCHEDULER, "last"]), capture=True)
+            return listing(self.jobs, now, parse_runs(answer.stdout))
         argv = compose.scheduler_argv(self.ctx.settings, stage, ["last"], running=True)
         answer = self.ctx.run(argv, env=self.ctx.settings.env, warn=True, capture=True)
         if not answer.ok:
@@ -30,11 +45,14 @@ class Jobs:
             return listing(self.jobs, now, None, note)
         return listing(self.jobs, now, parse_runs(answer.stdout))
 
-    def run(self, stage: Stage, name: str) -> int:
+    def run(self, stage: Stage, name: str, on_stack: bool = False) -> int:
         """One run of NAME now, through the scheduler's claim and lock; its exit status (0: the run succeeded)."""
         if name not in [job.name for job in self.jobs]:
             known = ", ".join(job.name for job in self.jobs) or "none"
             raise UserError(f"no job {name!r}; the declared jobs: {known} (invoke jobs.list)")
+        if on_stack:
+            argv = swarm.task_exec(self.stack_task(), [*compose.SCHEDULER, "run", name])
+            return self.ctx.run(argv, warn=True).return_code
         if not compose.scheduled(self.ctx.settings, stage):
             raise UserError(
                 f"{stage} has no scheduler; jobs run in dev, stage or prod: invoke jobs.run {name} --stage prod"

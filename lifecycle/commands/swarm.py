@@ -371,6 +371,11 @@ def task_containers(stack: str, service: str) -> list[str]:
     return ["docker", "container", "ls", "--quiet", "--filter", label]
 
 
+def task_exec(container: str, command: Sequence[str]) -> list[str]:
+    """COMMAND in a running task's container (its environment and secrets, none on the command line)."""
+    return ["docker", "exec", container, *command]
+
+
 def stack_service_rows(stack: str) -> list[str]:
     """Probe: NAME, REPLICAS (running/wanted) and IMAGE of each service of the stack, tab-separated (invoke status)."""
     filters = ["--filter", f"label=com.docker.stack.namespace={stack}"]

@@ -128,6 +128,11 @@ OLD = f"127.0.0.1:5000/shop@sha256:{'b' * 64}"
             id="every task with its image and error",
         ),
         pytest.param(
+            swarm.task_exec("c1", ["python", "-m", "lifecycle_site.scheduler", "last"]),
+            ["docker", "exec", "c1", "python", "-m", "lifecycle_site.scheduler", "last"],
+            id="the scheduler in the stack's task on this node",
+        ),
+        pytest.param(
             swarm.container_logs("c1"),
             ["docker", "container", "logs", "--tail", "20", "c1"],
             id="the job's last 20 log lines",

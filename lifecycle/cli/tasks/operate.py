@@ -34,23 +34,25 @@ def status_report(c, json=False):
 
 
 JOBS_STAGE_HELP = "The compose stage whose scheduler (and database) to use: dev, stage or prod. Default: prod."
+JOBS_SWARM_HELP = "Use the deployed swarm stack's scheduler task on this node, not a compose stage's. Default: off."
 
 
-@task(name="list", help={"stage": JOBS_STAGE_HELP})
+@task(name="list", help={"stage": JOBS_STAGE_HELP, "swarm": JOBS_SWARM_HELP})
 @user_errors
-def jobs_list(c, stage="prod"):
+def jobs_list(c, stage="prod", swarm=False):
     """The jobs of [[tool.lifecycle.jobs]]: schedule, command, timeout, missed-run policy, next run (UTC), and the
     last run with its result and duration, as the stage's scheduler recorded them."""
     jobs = jobruns.Jobs(local(c).ctx)
-    print("\n".join(jobs.listing(Stage.parse(stage), datetime.now(UTC))))
+    print("\n".join(jobs.listing(Stage.parse(stage), datetime.now(UTC), on_stack=swarm)))
 
 
-@task(name="run", help={"name": "The job's name (invoke jobs.list).", "stage": JOBS_STAGE_HELP})
+@task(name="run", help={"name": "The job's name (invoke jobs.list).", "stage": JOBS_STAGE_HELP,
+                        "swarm": JOBS_SWARM_HELP})  # fmt: skip
 @user_errors
-def jobs_run(c, name, stage="prod"):
+def jobs_run(c, name, stage="prod", swarm=False):
     """Run a job now, once, through the scheduler's database claim (a one-off container of the stage's
     scheduler); its output, and the exit status of the run."""
-    status = jobruns.Jobs(local(c).ctx).run(Stage.parse(stage), name)
+    status = jobruns.Jobs(local(c).ctx).run(Stage.parse(stage), name, on_stack=swarm)
     if status:
         raise Exit(code=status)
 
