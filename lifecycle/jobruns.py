@@ -34,14 +34,15 @@ class Jobs:
     def listing(self, stage: Stage, now: dt.datetime, on_stack: bool = False) -> list[str]:
         if not self.jobs:
             return listing(self.jobs, now)
-        if on_stack:
-            answer = self.ctx.run(swarm.task_exec(self.stack_task(), [*compose.SCHEDULER, "last"]), capture=True)
-            return listing(self.jobs, now, parse_runs(answer.stdout))
-        argv = compose.scheduler_argv(self.ctx.settings, stage, ["last"], running=True)
-        answer = self.ctx.run(argv, env=self.ctx.settings.env, warn=True, capture=True)
-        if not answer.ok:
+        if on_stack:  # a task that is stopping answers nothing: the same note as a compose stage's
+            argv = swarm.task_exec(self.stack_task(), [*compose.SCHEDULER, "last"])
+            note = "last runs: unknown, the stack's scheduler task did not answer; see invoke deploy.status"
+        else:
+            argv = compose.scheduler_argv(self.ctx.settings, stage, ["last"], running=True)
             service = compose.scheduler_service(stage)
             note = f"last runs: unknown, no {service} running; start it: invoke up --stage {stage}"
+        answer = self.ctx.run(argv, env=self.ctx.settings.env, warn=True, capture=True)
+        if not answer.ok:
             return listing(self.jobs, now, None, note)
         return listing(self.jobs, now, parse_runs(answer.stdout))
 
