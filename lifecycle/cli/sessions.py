@@ -46,7 +46,7 @@ TOOLS = tools_lock(ROOT)
 # e2e runs everything but the swarm tests; `nox -s swarm` runs those (opt-in, .ci/run runs it after `nox`): they put
 # the engine in swarm mode, and leaving it restarts every container on a user-defined network of the engine
 # (lifecycle/commands/swarm.py), a user's own and other tests' too. One at a time by default; two workers are
-# opt-in (docs/test-clock.md): `nox -s e2e -- -n 2 --dist loadgroup --no-loadscope-reorder`.
+# opt-in (docs/test-clock.md): `nox -s e2e -- -n 2`.
 E2E_TESTS = ("tests/integration", "-m", "not swarm")
 SWARM_TESTS = ("tests/integration", "-m", "swarm")
 SHELL_SCRIPTS = [

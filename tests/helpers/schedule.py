@@ -10,30 +10,43 @@ from pathlib import Path
 
 import pytest
 
-# Two at a time (opt-in, docs/test-clock.md): `nox -s e2e -- -n 2 --dist loadgroup --no-loadscope-reorder` runs
-# tests/integration with pytest-xdist, so one test's waits (health checks, timeouts, builds) overlap another's work.
-# A module is one unit: its tests run in file order on one worker and share its module fixtures. The swarm tests
-# (mark `swarm`) are `nox -s swarm`'s, never beside the others: leaving swarm mode restarts every container on a
-# user-defined network of the engine; run with -n anyway, they share one group (SWARM_GROUP), so two never overlap.
-# Each worker has its own session fixtures; the second worker's builds of the same stages are build-cache hits.
+# Two at a time (docs/test-clock.md): `nox -s e2e -- -n 2` runs tests/integration with pytest-xdist, so one test's
+# waits (health checks, timeouts, builds) overlap another's work. A module is one unit (ModuleScheduling): its tests
+# run in file order on one worker and share its module fixtures. The swarm tests (mark `swarm`) are `nox -s swarm`'s,
+# never beside the others: leaving swarm mode restarts every container on a user-defined network of the engine; run
+# with -n anyway, their modules are one unit (SWARM_GROUP), so two never overlap. Each worker has its own session
+# fixtures; the second worker's builds of the same stages are build-cache hits.
 
 SWARM_GROUP = "swarm"
+SWARM_MODULES = ("test_swarm_deploy", "test_swarm_leave")  # the modules marked `swarm` (a unit test checks)
 # The groups that take longest (README "How long the tests take"), handed out first so that both workers end
 # close together; every other group follows in file order.
 LONGEST_FIRST = (SWARM_GROUP, "test_release", "test_faults", "test_data_safety", "test_pull_path", "test_daily_use")
 
 
-def xdist_group_of(item: pytest.Item) -> str:
-    """The group of a test: its own xdist_group mark, else SWARM_GROUP for a swarm test, else its module."""
-    marks = [mark.args[0] if mark.args else mark.kwargs.get("name", "") for mark in item.iter_markers("xdist_group")]
-    if marks:
-        return marks[0]
-    return SWARM_GROUP if any(item.iter_markers("swarm")) else item.path.stem
+def group_of(path: str | Path) -> str:
+    """The unit of work a test file's tests are: SWARM_GROUP for a swarm module, else the module's name."""
+    stem = Path(path).stem
+    return SWARM_GROUP if stem in SWARM_MODULES else stem
 
 
 def schedule_rank(item: pytest.Item) -> int:
-    group = xdist_group_of(item)
+    group = group_of(item.path)
     return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
+def module_scheduling(config: pytest.Config, log):
+    """xdist's scheduler for e2e: each group (module_scheduling's units) whole on one worker, in collection order
+    (the longest first). xdist's own `--dist loadgroup` cannot do it here: it marks a test's group by rewriting the
+    test's node id, which pytest 9 no longer reads, so it spread one module's tests over both workers."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid.split("::", 1)[0])
+
+    config.option.loadscopereorder = False  # keep group_and_order's order: the longest groups first
+    return ModuleScheduling(config, log)
 
 
 def is_xdist_controller(config: pytest.Config) -> bool:
@@ -71,9 +84,6 @@ def forward_sigterm_to_workers() -> None:
     signal.signal(signal.SIGTERM, forward)
 
 
-def group_and_order(items: list) -> None:
-    """Every test gets its xdist group (module, or SWARM_GROUP); the longest groups first, file order kept."""
-    for item in items:
-        if not any(item.iter_markers("xdist_group")):
-            item.add_marker(pytest.mark.xdist_group(xdist_group_of(item)))
+def order_longest_first(items: list) -> None:
+    """The longest groups first (each worker takes the next group in this order), file order kept."""
     items.sort(key=schedule_rank)  # stable: file order within a module, module order otherwise

@@ -20,7 +20,12 @@ from tests.helpers.engine import (
     images_built_by,
     random_secret,
 )
-from tests.helpers.schedule import forward_sigterm_to_workers, group_and_order, is_xdist_controller
+from tests.helpers.schedule import (
+    forward_sigterm_to_workers,
+    is_xdist_controller,
+    module_scheduling,
+    order_longest_first,
+)
 from tests.helpers.tools import BUILD_TIMEOUT, describe
 
 
@@ -34,9 +39,13 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    group_and_order(items)
+    order_longest_first(items)
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # before xdist's own choice from --dist
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    return module_scheduling(config, log)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -18,42 +19,62 @@ CONFTEST = Path(__file__).resolve().parents[1] / "integration" / "conftest.py"
 
 @dataclass
 class Item:
-    """What the hook reads of a pytest item: its path and its marks."""
+    """What the hook reads of a pytest item: its path."""
 
     path: Path
     marks: list = field(default_factory=list)
-
-    def iter_markers(self, name: str):
-        return [mark for mark in self.marks if mark.name == name]
-
-    def add_marker(self, mark) -> None:
-        self.marks.append(mark.mark)
 
 
 def items(*names: str) -> list[Item]:
     return [Item(Path("tests/integration") / name) for name in names]
 
 
-def test_every_module_is_a_group_and_the_swarm_modules_share_one():
-    found = items("test_lifecycle.py", "test_lifecycle.py", "test_swarm_deploy.py", "test_swarm_leave.py")
-    for item in found[2:]:
-        item.add_marker(pytest.mark.swarm)
-    e2e.group_and_order(found)
-    assert [e2e.xdist_group_of(item) for item in found] == ["swarm", "swarm", "test_lifecycle", "test_lifecycle"]
+class Config:
+    """What xdist's scheduler reads of pytest's config, as `-n 2` sets it."""
+
+    def __init__(self) -> None:
+        self.option = SimpleNamespace(tx=["2*popen"], loadscopereorder=True)
+
+    def getvalue(self, name: str):
+        return getattr(self.option, name)
+
+
+@pytest.mark.parametrize(
+    ("nodeid", "unit"),
+    [
+        ("tests/integration/test_lifecycle.py::test_up", "test_lifecycle"),
+        ("tests/integration/test_remote_backup.py::test_fails[sftp-wrong-password]", "test_remote_backup"),
+        ("tests/integration/test_images.py::TestDev::test_user", "test_images"),
+        ("tests/integration/test_swarm_deploy.py::test_deploy", "swarm"),
+        ("tests/integration/test_swarm_leave.py::test_leave", "swarm"),
+    ],
+)
+def test_a_modules_tests_are_one_unit_of_work_and_the_swarm_modules_share_one(nodeid, unit):
+    scheduler = e2e.module_scheduling(Config(), log=None)
+    assert scheduler._split_scope(nodeid) == unit
+
+
+def test_the_units_are_handed_out_in_collection_order():
+    config = Config()
+    e2e.module_scheduling(config, log=None)
+    assert config.option.loadscopereorder is False, "xdist would otherwise put the units with most tests first"
 
 
 def test_the_longest_modules_come_first_and_a_modules_own_order_is_kept():
     found = items("test_adopt_image.py", "test_release.py", "test_bad_input.py", "test_release.py")
-    found[1].marks.append(pytest.mark.slow.mark)
-    e2e.group_and_order(found)
+    found[1].marks.append("first")
+    e2e.order_longest_first(found)
     assert [item.path.stem for item in found] == ["test_release", "test_release", "test_adopt_image", "test_bad_input"]
-    assert found[0].iter_markers("slow"), "file order within a module is kept (a stable sort)"
+    assert found[0].marks == ["first"], "file order within a module is kept (a stable sort)"
 
 
 def test_the_swarm_modules_are_marked_and_run_by_their_own_session_not_by_e2e():
-    for name in ("test_swarm_deploy.py", "test_swarm_leave.py"):
-        text = (CONFTEST.parent / name).read_text(encoding="utf-8")
-        assert "pytestmark = [pytest.mark.integration, pytest.mark.swarm]" in text, name
+    marked = {
+        path.stem
+        for path in CONFTEST.parent.glob("test_*.py")
+        if "pytest.mark.swarm" in path.read_text(encoding="utf-8")
+    }
+    assert marked == set(e2e.SWARM_MODULES), "SWARM_MODULES names every module marked swarm"
     noxfile = (CONFTEST.parents[2] / "lifecycle" / "cli" / "sessions.py").read_text(encoding="utf-8")
     assert 'E2E_TESTS = ("tests/integration", "-m", "not swarm")' in noxfile
     assert 'SWARM_TESTS = ("tests/integration", "-m", "swarm")' in noxfile
