@@ -45,9 +45,9 @@ PYTEST_SHUTDOWN = {"interrupt_timeout": 5, "terminate_timeout": 300}
 TOOLS = tools_lock(ROOT)
 # e2e runs everything but the swarm tests; `nox -s swarm` runs those (opt-in, .ci/run runs it after `nox`): they put
 # the engine in swarm mode, and leaving it restarts every container on a user-defined network of the engine
-# (lifecycle/commands/swarm.py), a user's own and other tests' too. One at a time by default; two workers are
-# opt-in (docs/test-clock.md): `nox -s e2e -- -n 2`.
-E2E_TESTS = ("tests/integration", "-m", "not swarm")
+# (lifecycle/commands/swarm.py), a user's own and other tests' too. Two workers, each module whole on one of them
+# (docs/test-clock.md): one test's waiting overlaps another's work; `nox -s e2e -- -n 0` runs one at a time.
+E2E_TESTS = ("tests/integration", "-m", "not swarm", "-n", "2")
 SWARM_TESTS = ("tests/integration", "-m", "swarm")
 SHELL_SCRIPTS = [
     "bash_files/entrypoint.sh",
@@ -135,10 +135,10 @@ def qa(session: nox.Session) -> None:
 def e2e(session: nox.Session) -> None:
     """The lifecycle as a user runs it, plus image contracts and faults, with the real engine (minutes).
 
-    Runs tests/integration but its swarm tests (those are `nox -s swarm`'s): zip, build stage and prod, up,
-    /health and a write-then-read, down; offline base images; what each image must and must not contain; faults
-    and bad input; releases and the registry; prod over HTTPS, in headless Chromium too (installed from Debian
-    when missing).
+    Runs tests/integration but its swarm tests (those are `nox -s swarm`'s), two modules at a time (`-- -n 0`: one
+    at a time): zip, build stage and prod, up, /health and a write-then-read, down; offline base images; what each
+    image must and must not contain; faults and bad input; releases and the registry; prod over HTTPS, in headless
+    Chromium too (installed from Debian when missing).
     """
     install_locked(session)
     try:

@@ -19,9 +19,17 @@ import pytest
 
 SWARM_GROUP = "swarm"
 SWARM_MODULES = ("test_swarm_deploy", "test_swarm_leave")  # the modules marked `swarm` (a unit test checks)
-# The groups that take longest (README "How long the tests take"), handed out first so that both workers end
-# close together; every other group follows in file order.
-LONGEST_FIRST = (SWARM_GROUP, "test_release", "test_faults", "test_data_safety", "test_pull_path", "test_daily_use")
+# The groups that take longest (their tests' seconds in a two-worker run's junit report, 2026-12-04), handed out
+# first so that both workers end close together; every other group follows in file order.
+LONGEST_FIRST = (
+    SWARM_GROUP,
+    "test_faults",
+    "test_data_safety",
+    "test_release",
+    "test_jobs",
+    "test_remote_backup",
+    "test_daily_use",
+)
 
 
 def group_of(path: str | Path) -> str:
