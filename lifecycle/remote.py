@@ -22,7 +22,7 @@ from pathlib import Path
 
 from lifecycle import offline, private
 from lifecycle.backup import Database
-from lifecycle.backup_file import SUFFIX, manifest_path, verify
+from lifecycle.backup_file import SUFFIXES, manifest_path, verify
 from lifecycle.commands import docker
 from lifecycle.commands.restic import IMAGE, MOUNT, restic
 from lifecycle.errors import UserError
@@ -234,7 +234,7 @@ class Remote:
         """Restore backup `name` from the repository into BACKUP_DIR (restic checks every byte it decrypts), then
         verify it as any backup; a failure leaves nothing behind."""
         target = self.target()
-        if target is None or not name.endswith(SUFFIX) or "/" in name:
+        if target is None or not name.endswith(SUFFIXES) or "/" in name:
             raise UserError(f"{name} is not a local backup, and there is no remote to fetch it from; nothing was "
                             "restored")  # fmt: skip
         snapshot = find_snapshot(self.snapshots(target), name, self.settings.project_name)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from lifecycle.backup_file import manifest_path
 from lifecycle.commands.restic import restic
 from lifecycle.remote import parse_target
 from lifecycle.settings import load_settings
@@ -243,6 +244,22 @@ def test_a_backup_goes_off_the_machine_encrypted_and_restores_from_there(db_only
     output = ok(db_only, "db.drill", "--remote", env=env)
     assert_one_line(output, "drill PASSED", path.name, "rows as its manifest says", "migrate --check skipped")
     assert db_only.containers("db") == [db_before] and sql(db_only, "SELECT v FROM kept").split() == [MARKER]
+
+
+def test_a_physical_backup_goes_off_the_machine_too_and_restores_from_there(db_only, sftp):
+    """Every new backup is pushed, a physical one (mariadb-backup) too: listed, fetched back by name, its hash
+    checked, then prepared and swapped in as a local one."""
+    output = ok(db_only, "db.backup", "--physical", env=sftp.env)
+    path = sorted(db_only.backups.glob("*.mbstream.gz"))[-1]
+    assert f"remote: {path.name} pushed to" in output, output[-3000:]
+    assert path.name in ok(db_only, "db.list", "--remote", env=sftp.env)
+    assert not sftp.holds(MARKER)
+    manifest_path(path).unlink()
+    path.unlink()
+    sql(db_only, "DELETE FROM kept")
+    output = ok(db_only, "db.restore", path.name, "--yes", "--no-backup", env=sftp.env)
+    assert f"remote: fetched {path.name}" in output and path.is_file(), output[-3000:]
+    assert sql(db_only, "SELECT v FROM kept").split() == [MARKER]
 
 
 def push_as_another_project(remote: Server, tmp_path: Path) -> str:

@@ -38,7 +38,9 @@ def db_backup(c, binlogs=False, scheduled=False, physical=False):
     if physical:
         if binlogs or scheduled:
             raise UserError("--physical takes no --binlogs or --scheduled; nothing was done")
-        physical_backups.Physical(database).backup()
+        path = physical_backups.Physical(database).backup()
+        if path is not None:
+            offsite.Remote(database).push(path)  # when BACKUP_REMOTE is set
     elif binlogs:
         if not database.dry:
             database.require_running()
