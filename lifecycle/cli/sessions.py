@@ -165,8 +165,8 @@ def cluster(session: nox.Session) -> None:
     """A 3-node swarm on this machine: nodes, registry pulls, overlay DNS, a node dying under load, a rollback (~5 min).
 
     Runs tests/cluster as root: three engines in network namespaces that the tests create and always remove
-    (invoke cluster.up/down). Not in the default set; .ci/run runs it beside the swarm session (its engines are
-    its own). Writes reports/cluster.json.
+    (invoke cluster.up/down). Not in the default set; `.ci/run` runs it beside the swarm and adopt sessions (its
+    engines are its own). Writes reports/cluster.json.
     """
     install_locked(session)
     session.run(
