@@ -181,8 +181,8 @@ def adopt(session: nox.Session) -> None:
     Runs tests/adopt: `django-admin startproject` + `startapp`, `wagtail start`, `spirit startproject`, each in a
     temporary folder outside the checkout: adopt, bootstrap, prod over HTTPS, the project's tests in qa, media across
     down/up (served over HTTPS), backup/restore, release, deploy on a single-node swarm (under /tmp/swarm.lock,
-    ADOPT_SWARM_LOCK). .ci/run runs it after the swarm and cluster sessions. Writes reports/adopt.json (times: the
-    bench's adopt rows). ADOPT_PROJECTS=a,b picks.
+    ADOPT_SWARM_LOCK). .ci/run runs it after the swarm session, the cluster session beside it. Writes
+    reports/adopt.json (times: the bench's adopt rows). ADOPT_PROJECTS=a,b picks.
     """
     install_locked(session)
     session.run("pytest", "tests/adopt", *session.posargs, env={"PYTHON_FOR_TASKS": sys.executable}, **PYTEST_SHUTDOWN)
