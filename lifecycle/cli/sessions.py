@@ -113,9 +113,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def unit(session: nox.Session) -> None:
-    """Host-side unit tests: command builders, zip, settings, decisions. No engine, seconds."""
+    """Host-side unit tests: command builders, zip, settings, decisions. No engine, seconds (two workers)."""
     install_locked(session)
-    session.run("pytest", "tests/unit", *session.posargs)
+    session.run("pytest", "tests/unit", "-n", "2", *session.posargs)
 
 
 @nox.session(venv_backend="none")
