@@ -243,6 +243,7 @@ def results(**changes):
             },
         },
         "qa": {"seconds": [25.0], "status": [0], "changed": [4.1, 4.6, 3.9], "changed_status": [0, 0, 0]},
+        "devloop": {"save_served_seconds": [0.8, 0.7, 0.9], "lock_rebuilt_seconds": [25.0, 12.0, 11.0]},
         "up": {
             "healthy_seconds": [6.0],
             "stop_seconds": [1.0],
@@ -280,6 +281,8 @@ def test_all_targets_met():
         "toolchain_prod",
         "qa",
         "qa_changed",
+        "save_served",
+        "lock_rebuilt",
         "healthy",
         "stop",
         "code_change_up",
@@ -292,6 +295,7 @@ def test_all_targets_met():
     assert rows["toolchain_dev"].status == "info"
     assert rows["size_prod"].value == "210.0 MB (+47.0 MB over lifecycle/python:3.13-trixie)"
     assert rows["uv"].value == "12.0 s (+ 3.0 s = 15.0 s)"
+    assert rows["save_served"].value == "0.80 s" and rows["lock_rebuilt"].value == "12.0 s"  # the medians
 
 
 @pytest.mark.parametrize(
@@ -445,7 +449,8 @@ def test_parse_options():
 def test_every_section_has_one_name_an_option_and_its_targets_in_the_table():
     names = [section.name for section in SECTIONS]
     assert len(set(names)) == len(names)
-    names_in_order = ["zip", "cold", "rebuild", "images", "qa", "up", "serve", "proxy", "observe", "release", "trust"]
+    names_in_order = ["zip", "cold", "rebuild", "images", "qa", "devloop", "up", "serve", "proxy", "observe", "release"]
+    names_in_order += ["trust"]
     names_in_order += ["deploy"]
     names_in_order += ["backup", "pipuv"]
     assert names == [*names_in_order, "cluster", "adopt"]  # run order
