@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
+import shlex
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -42,7 +43,7 @@ from lifecycle.dump_scan import RowCounter
 from lifecycle.errors import UserError
 from lifecycle.pipeline import BackgroundWriter
 from lifecycle.probes import ServiceContainer, service_container, volume_exists
-from lifecycle.stages import DEV, STAGES, Stage
+from lifecycle.stages import DEV, PROD, STAGES, Stage
 
 APP_SERVICES = tuple(stage.service for stage in STAGES if stage.serves_http)  # they run manage.py
 LABEL_ZIP, LABEL_COMMIT = "io.lifecycle.code-zip.sha256", "org.opencontainers.image.revision"
@@ -80,13 +81,32 @@ def running_containers(ps_output: str) -> Running:
     return Running(db_image, *app)
 
 
+@dataclass(frozen=True)
+class RunningApp:
+    """Where manage.py runs against the live database with the running code: a name for messages, the argv of
+    `python manage.py` there (the command follows), and how a user runs a command there by hand ({command}, or
+    {quoted} as one shell word)."""
+
+    name: str
+    manage: tuple[str, ...]
+    by_hand: str
+
+    def argv(self, command: Sequence[str]) -> list[str]:
+        return [*self.manage, *command]
+
+    def hint(self, command: str) -> str:
+        return self.by_hand.format(command=command, quoted=shlex.quote(command))
+
+
 # ----------------------------------------------------------------------------------------- the database
 @dataclass
 class Database(UsesContext):
-    """The app database of this checkout's running `db` service."""
+    """The app database of this checkout's running `db` service. lifecycle/stack_data.py's `StackDatabase` is the
+    swarm stack's: the same steps, another container and another answer to "what runs"."""
 
     ctx: Context
     _tools: DbTools | None = None
+    NO_APP = "no app container is running: the next invoke up applies the migrations the backup lacks"
 
     @property
     def folder(self) -> Path:
@@ -130,6 +150,22 @@ class Database(UsesContext):
     def containers(self) -> Running:
         ps = docker.running_containers_argv(self.settings.project_name, PS_FORMAT)
         return running_containers(self._run(ps, capture=True, warn=True))
+
+    def running_app(self) -> RunningApp | None:
+        """The running app service's container (its image: what `up` would run), None when none runs."""
+        service = self.containers().app_service
+        if service is None:
+            return None
+        stage = next(s for s in STAGES if s.service == service)
+        manage = compose.manage_exec_argv(self.settings, service, [])
+        return RunningApp(service, tuple(manage), f"invoke manage {{quoted}} --stage {stage}")
+
+    def app_image(self) -> str:
+        """The image whose code the database should fit (the drill's migrate --check): the checkout's prod image."""
+        return self.settings.image(PROD)
+
+    def require_physical(self) -> None:
+        """Physical backups copy the compose db volume: nothing to refuse here (the stack's database does)."""
 
     # ------------------------------------------------------------------------------------------ backup
     def backup(self, kind: str = MANUAL, reason: str = "by hand") -> Path | None:

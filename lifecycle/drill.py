@@ -97,8 +97,9 @@ class Drill:
         return verdict(True, path.name, seconds, checks)
 
     def _migrate_check(self, settings, checks: list[str]) -> bool:
-        """`migrate --check` in the stack's prod image (tagged for the drill's project while it runs)."""
-        image, run, env = self.db.settings.image(PROD), self.db.run, settings.env
+        """`migrate --check` in the image of the code the database serves (the checkout's prod image, or the release
+        the swarm stack runs), tagged for the drill's project while it runs."""
+        image, run, env = self.db.app_image(), self.db.run, settings.env
         if not run(docker.docker_argv("image", "inspect", image), warn=True, capture=True).ok:
             checks.append(f"migrate --check skipped: no {image} image (invoke build --stage prod)")
             return True

@@ -10,6 +10,7 @@ from lifecycle.context import Context
 from lifecycle.errors import UserError
 from lifecycle.jobs import listing, parse_runs, read_jobs
 from lifecycle.stages import Stage
+from lifecycle.swarm_mode import task_here
 
 
 class Jobs:
@@ -21,15 +22,7 @@ class Jobs:
 
     def stack_task(self) -> str:
         """The id of the stack's scheduler task running on this node; one line saying what to do when none."""
-        project = self.ctx.settings.project_name
-        argv = swarm.task_containers(project, "scheduler")
-        ids = self.ctx.run(argv, warn=True, capture=True).stdout.split()
-        if not ids:
-            raise UserError(
-                f"no task of {project}_scheduler runs on this node; run this on the node that has it "
-                f"(docker service ps {project}_scheduler), or deploy the stack: invoke deploy"
-            )
-        return ids[0]
+        return task_here(self.ctx, "scheduler")
 
     def listing(self, stage: Stage, now: dt.datetime, on_stack: bool = False) -> list[str]:
         if not self.jobs:

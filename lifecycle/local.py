@@ -48,6 +48,7 @@ from lifecycle.stages import STAGES, Stage
 backup = lazy_module("lifecycle.backup")
 maintenance = lazy_module("lifecycle.maintenance")
 offline = lazy_module("lifecycle.offline")
+stack_data = lazy_module("lifecycle.stack_data")
 tls = lazy_module("lifecycle.tls")
 
 DB_POLL_SECONDS = 3  # between looks at the db's health while `up` waits for it
@@ -91,8 +92,9 @@ class Local(Builder, QaRun):
         # Every compose call of the stack needs SECRETS_DIR, and the files in it (lifecycle/secretfiles.py).
         self.ctx = ctx.override(**secretfiles.prepare(ctx.settings, write=not ctx.dry))
 
-    def database(self) -> backup.Database:
-        return backup.Database(self.ctx)
+    def database(self, on_stack: bool = False) -> backup.Database:
+        """This checkout's compose database, or (on_stack) the swarm stack's, through its db task on this node."""
+        return stack_data.StackDatabase(self.ctx) if on_stack else backup.Database(self.ctx)
 
     # ------------------------------------------------------------------------------------ up / down
     def app_url(self) -> str:

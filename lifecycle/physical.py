@@ -117,6 +117,7 @@ class Physical(UsesContext):
         if self.dry:
             self.say(f"dry run: would copy the database server's data with mariadb-backup into {self.db.folder}/")
             return None
+        self.db.require_physical()
         self.db.require_running()
         tools = self.db.tools()
         if media.Media(self.ctx).on:
@@ -193,6 +194,7 @@ class Physical(UsesContext):
         manifest = check_file(path)
         if manifest.method != PHYSICAL:
             raise UserError(f"{path.name} is not a physical backup; nothing was restored")
+        self.db.require_physical()
         if self.dry:
             self.say(f"dry run: would prepare {path.name} in a throwaway volume, check it, take a safety backup, "
                      "swap it into the db volume")  # fmt: skip

@@ -194,7 +194,7 @@ class PointInTime:
         decoded.unlink(missing_ok=True)
         try:
             for name in files:
-                put = binlog_argv.put_file(settings, f"{WORK}/{name}")
+                put = binlog_argv.put_file(settings, f"{WORK}/{name}", tools.container)
                 status = db.streams.stream_in(put, chunks_of(folder / name), env=settings.env)
                 if status:
                     raise UserError(f"could not hand binlog {name} to the db container (exit {status})")
@@ -216,5 +216,6 @@ class PointInTime:
                 raise UserError(f"replaying the binlogs into {scratch} failed (exit {status}, see above)")
         finally:
             decoded.unlink(missing_ok=True)
-            db.run(binlog_argv.remove_folder(settings, WORK), env=settings.env, warn=True, capture=True)
+            remove = binlog_argv.remove_folder(settings, WORK, tools.container)
+            db.run(remove, env=settings.env, warn=True, capture=True)
         return counter

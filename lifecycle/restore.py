@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle import media
-from lifecycle.backup import Database
+from lifecycle.backup import Database, RunningApp
 from lifecycle.backup_file import OBJECTS_REFUSED, PHYSICAL, SUFFIX, Manifest, check_file, checked_dump
-from lifecycle.commands import compose, dbclient
+from lifecycle.commands import dbclient
 from lifecycle.commands.sql import (
     count_rows_sql,
     drop_restore_account_sql,
@@ -33,7 +33,6 @@ from lifecycle.context import Context, UsesContext
 from lifecycle.errors import UserError
 from lifecycle.pipeline import in_background
 from lifecycle.runner import CommandFailed
-from lifecycle.stages import STAGES
 
 
 # -------------------------------------------------------------------------------------- plain decisions
@@ -195,34 +194,32 @@ class Restore(UsesContext):
 
     def migrate_after_restore(self, no_migrate: bool) -> list[str]:
         """Apply the migrations the running code has and the restored schema lacks, in the running app container
-        (its image: what `up` would run); with no_migrate only say what is missing. Return what is still missing."""
-        service = self.db.containers().app_service
-        if service is None:
-            self.say("no app container is running: the next invoke up applies the migrations the backup lacks")
+        (its image: what `up`, or the stack's deploy, runs); with no_migrate only say what is missing. Return what is
+        still missing."""
+        app = self.db.running_app()
+        if app is None:
+            self.say(self.db.NO_APP)
             return []
-        missing = self.pending_migrations(service)
+        missing = self.pending_migrations(app)
         if missing is None or not missing:
             return missing or []
-        stage = next(s for s in STAGES if s.service == service)
         if no_migrate:
             self.say(f"the schema lacks {len(missing)} migration(s): {', '.join(missing)} (--no-migrate); /health "
-                     f"answers 503 (migrations pending) until invoke manage migrate --stage {stage} runs")  # fmt: skip
+                     f"answers 503 (migrations pending) until {app.hint('migrate')} runs")  # fmt: skip
             return missing
-        self.say(f"applying {len(missing)} migration(s) the backup lacks with the running {service} image: "
+        self.say(f"applying {len(missing)} migration(s) the backup lacks with the running {app.name} image: "
                  f"{', '.join(missing)}")  # fmt: skip
-        migrate = self.db.manage_argv(stage, service, ["migrate", "--noinput"])
-        if not self.run(migrate, env=self.settings.env, warn=True).ok:
-            raise UserError(f"the backup is restored, but migrate failed in {service} (see above); /health answers "
-                            f"503 until invoke manage migrate --stage {stage} succeeds")  # fmt: skip
-        still = self.pending_migrations(service)
+        if not self.run(app.argv(["migrate", "--noinput"]), env=self.settings.env, warn=True).ok:
+            raise UserError(f"the backup is restored, but migrate failed in {app.name} (see above); /health answers "
+                            f"503 until {app.hint('migrate')} succeeds")  # fmt: skip
+        still = self.pending_migrations(app)
         return still or []
 
-    def pending_migrations(self, service: str) -> list[str] | None:
+    def pending_migrations(self, app: RunningApp) -> list[str] | None:
         """`migrate --plan` in the running app container: the migrations the database lacks (None: unknown)."""
-        argv = compose.manage_exec_argv(self.settings, service, ["migrate", "--plan"])
-        plan = self.run(argv, env=self.settings.env, capture=True, warn=True)
+        plan = self.run(app.argv(["migrate", "--plan"]), env=self.settings.env, capture=True, warn=True)
         if not plan.ok:  # the data is in place; only the report is missing
-            self.say(f"warning: migrate --plan failed in {service}; run invoke manage 'migrate --plan' to see what "
+            self.say(f"warning: migrate --plan failed in {app.name}; run {app.hint('migrate --plan')} to see what "
                      "the schema lacks")  # fmt: skip
             return None
         missing = planned_migrations(plan.stdout)

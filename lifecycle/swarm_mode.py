@@ -1,6 +1,7 @@
 """This engine's swarm mode: whether it is a swarm manager, `invoke swarm.init` (a single-node swarm on 127.0.0.1,
-the node labelled to hold the database) and `invoke swarm.leave` (refused on a manager of several nodes; restarts
-the compose containers whose DNS names leaving drops). `Deployer` (lifecycle/deploy.py) inherits it.
+the node labelled to hold the database), `invoke swarm.leave` (refused on a manager of several nodes; restarts
+the compose containers whose DNS names leaving drops), and finding a stack's task on this node. `Deployer`
+(lifecycle/deploy.py) inherits it.
 """
 
 from __future__ import annotations
@@ -9,10 +10,21 @@ from collections.abc import Callable
 
 from lifecycle.commands import swarm
 from lifecycle.confirm import confirm_project
-from lifecycle.context import UsesContext
+from lifecycle.context import Context, UsesContext
 from lifecycle.errors import UserError
 
 LEAVE_CONSEQUENCE = "leaving swarm mode removes every stack, service and secret of this swarm, the stack"
+
+
+def task_here(ctx: Context, service: str) -> str:
+    """The id of this node's running container of the stack's SERVICE (`invoke jobs.list --swarm`, `db.* --swarm`);
+    one line naming the node it runs on, or saying the stack is not deployed, when this node has none."""
+    name = swarm.service_name(ctx.settings.project_name, service)
+    ids = ctx.run(swarm.task_containers(ctx.settings.project_name, service), warn=True, capture=True).stdout.split()
+    if ids:
+        return ids[0]
+    nodes = ctx.run(swarm.task_nodes(name), warn=True, capture=True)
+    raise UserError(swarm.not_here(name, nodes.stdout if nodes.ok else ""))
 
 
 class SwarmMode(UsesContext):

@@ -75,21 +75,24 @@ def decode(
         *([f"--start-position={start_position}"] if start_position else []),
         *(["--skip-gtids"] if tools.dump == "mysqldump" else []),
     ]
-    return dbclient._exec(settings, 'p="$1"; shift; exec "$p" "$@"', [decoder(tools), *options, *files], env=["TZ=UTC"])
+    argv = [decoder(tools), *options, *files]
+    return dbclient._exec(settings, 'p="$1"; shift; exec "$p" "$@"', argv, env=["TZ=UTC"], container=tools.container)
 
 
-def put_file(settings: Settings, path: str) -> list[str]:
+def put_file(settings: Settings, path: str, container: str = "") -> list[str]:
     """Write stdin to `path` in the db container (its folder made private first)."""
-    return dbclient._exec(settings, 'umask 077; mkdir -p "${1%/*}" && exec cat > "$1"', [path])
+    return dbclient._exec(settings, 'umask 077; mkdir -p "${1%/*}" && exec cat > "$1"', [path], container=container,
+                          stdin=True)  # fmt: skip
 
 
-def remove_folder(settings: Settings, path: str) -> list[str]:
-    return dbclient._exec(settings, 'rm -rf -- "$1"', [path])
+def remove_folder(settings: Settings, path: str, container: str = "") -> list[str]:
+    return dbclient._exec(settings, 'rm -rf -- "$1"', [path], container=container)
 
 
 def replay(settings: Settings, tools: DbTools) -> list[str]:
     """The client as root reading the decoded events on stdin (the decoder's DELIMITER lines need a client)."""
-    return dbclient._exec(settings, dbclient.AS_ROOT, [tools.client, "--default-character-set=utf8mb4"])
+    argv = [tools.client, "--default-character-set=utf8mb4"]
+    return dbclient._exec(settings, dbclient.AS_ROOT, argv, container=tools.container, stdin=True)
 
 
 # ---------------------------------------------------------------------------------------- the dump's position

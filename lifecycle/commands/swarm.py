@@ -380,3 +380,23 @@ def stack_service_rows(stack: str) -> list[str]:
     """Probe: NAME, REPLICAS (running/wanted) and IMAGE of each service of the stack, tab-separated (invoke status)."""
     filters = ["--filter", f"label=com.docker.stack.namespace={stack}"]
     return ["docker", "service", "ls", *filters, "--format", "{{.Name}}\t{{.Replicas}}\t{{.Image}}"]
+
+
+def task_nodes(name: str) -> list[str]:
+    """Probe: the node of each task of the service NAME that Swarm wants running."""
+    return ["docker", "service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}}", name]
+
+
+def not_here(name: str, nodes: str) -> str:
+    """The probe's answer, as a decision: the line for a command that needs a task of NAME on this node."""
+    found = sorted({node for node in nodes.split() if node})
+    if found:
+        return f"{name} runs on node {', '.join(found)}, not on this one; run this there (nothing was done)"
+    return f"no task of {name} runs: is the stack deployed? invoke deploy --stage prod (nothing was done)"
+
+
+def service_images(stack: str, services: Sequence[str]) -> list[str]:
+    """Probe: `NAME\\tIMAGE` of each of the stack's SERVICES that exists (the rest fail the command, not the lines)."""
+    names = [service_name(stack, service) for service in services]
+    return ["docker", "service", "inspect", "--format", "{{.Spec.Name}}\t{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+            *names]  # fmt: skip

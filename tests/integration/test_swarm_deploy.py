@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import ssl
@@ -26,6 +27,7 @@ import pytest
 
 from bench.facts import parse_docker_time
 from lifecycle import deploylock
+from lifecycle.backup import LABEL_ZIP
 from lifecycle.commands import swarm
 from lifecycle.release import RELEASES_FILE, Release, ReleaseLog
 from tests.helpers.checkout import IsolatedCheckout, copy_checkout
@@ -100,6 +102,7 @@ class Swarm:
     services_after_refusals: list[str] = field(default_factory=list)
     secrets_after_refusals: list[str] = field(default_factory=list)
     first_deploy: subprocess.CompletedProcess[str] | None = None
+    backup_without_stack: subprocess.CompletedProcess[str] | None = None
 
     @property
     def stack(self) -> str:
@@ -200,6 +203,12 @@ class Swarm:
         )
         return status.get("State", ""), round(completed - started, 1) if started and completed else None
 
+    def manage(self, *command: str) -> None:
+        """`python manage.py COMMAND` in an app task on this node (the running release)."""
+        label = f"label=com.docker.swarm.service.name={self.stack}_app"
+        container = docker("ps", "--quiet", "--filter", label).stdout.split()[0]
+        docker("exec", container, "python", "manage.py", *command)
+
     def sql(self, query: str) -> str:
         service = f"label=com.docker.swarm.service.name={self.stack}_db"
         (container,) = docker("ps", "--quiet", "--filter", service).stdout.split()
@@ -298,6 +307,7 @@ def site(engine, tmp_path_factory) -> Iterator[Swarm]:
         done = s.invoke("registry.up")
         assert done.returncode == 0, done.stdout[-3000:]
         s.refusals["no release"] = s.deploy().stdout
+        s.backup_without_stack = s.invoke("db.backup", "--swarm")
         s.refusals["unknown stage"] = s.invoke("deploy", "--stage", "qa").stdout
         s.refusals["stage"] = s.invoke("deploy", "--stage", "stage").stdout
         done = s.invoke("release", "--stage", "prod", "--allow-dirty", timeout=BUILD_TIMEOUT)
@@ -326,6 +336,7 @@ def site(engine, tmp_path_factory) -> Iterator[Swarm]:
             if not had_gwbridge:
                 remove_gwbridge()
         shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(s.checkout.backups, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------------------------ bad input
@@ -344,6 +355,13 @@ def test_bad_input_is_one_line_and_changes_nothing(site, case, words):
     output = site.refusals[case]
     assert_one_line(output, *words)
     assert site.services_after_refusals == [] and site.secrets_after_refusals == []
+
+
+def test_a_swarm_backup_without_a_deployed_stack_is_one_line_and_writes_nothing(site):
+    done = site.backup_without_stack
+    assert done.returncode != 0
+    assert_one_line(done.stdout, f"no task of {site.stack}_db runs", "invoke deploy --stage prod", "nothing was done")
+    assert not list(site.checkout.backups.glob("*.sql.gz*"))
 
 
 def test_outside_swarm_mode_deploy_says_how_to_fix_it(site):
@@ -624,6 +642,38 @@ def test_a_changed_secret_key_rotates_on_the_next_deploy(site):
     new = {s["SecretName"] for s in json.loads(after) if s["File"]["Name"] == "django_secret_key"}
     assert old != new and len(new) == 1
     assert https(site.https_port, "/health")[0] == 200
+
+
+def test_the_stacks_database_backs_up_and_restores_exactly_the_backed_up_rows(site):
+    """db.backup --swarm in the db task on this node (taken while sessions.0001_initial is unapplied), rows changed
+    and dropped, db.restore --swarm FILE --yes: the backed-up rows exactly, the migration the backup lacks applied
+    with the running release (in an app task on this node), the site healthy."""
+    assert https(site.https_port, "/api/notes", "POST", {"text": "kept by the stack's backup"})[0] == 201
+    rows = "SELECT id, text FROM notes_note ORDER BY id"
+    backed_up = site.sql(rows)
+    site.manage("migrate", "sessions", "zero")  # the backup lacks a migration the running release has
+    try:
+        done = site.invoke("db.backup", "--swarm")
+    finally:
+        site.manage("migrate", "sessions")
+    assert done.returncode == 0, done.stdout[-3000:]
+    (path,) = re.findall(r"^backup: (\S+\.sql\.gz) \(", strip_ansi(done.stdout), flags=re.MULTILINE)
+    manifest = json.loads(Path(path.removesuffix(".sql.gz") + ".json").read_text(encoding="utf-8"))
+    images = [docker("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+                     f"{site.stack}_{service}").stdout.strip() for service in ("db", "app")]  # fmt: skip
+    zip_sha = docker("image", "inspect", "--format", f'{{{{index .Config.Labels "{LABEL_ZIP}"}}}}', images[1])
+    assert (manifest["server_image"], manifest["code_zip_sha256"]) == (images[0], zip_sha.stdout.strip())
+    assert "sessions" not in manifest["migrations"]
+    wait_for(lambda: https(site.https_port, "/health")[0] == 200, 30, "/health 200 with sessions migrated again")
+    assert https(site.https_port, "/api/notes", "POST", {"text": "written after the backup"})[0] == 201
+    site.sql("DELETE FROM notes_note WHERE text = 'kept by the stack''s backup'")
+    assert site.sql(rows) != backed_up
+    done = site.invoke("db.restore", "--swarm", path, "--yes")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert f"the backup lacks with the running {site.stack}_app task" in done.stdout, done.stdout[-3000:]
+    assert "sessions.0001_initial" in done.stdout and "the schema has every migration" in done.stdout
+    assert site.sql(rows) == backed_up
+    wait_for(lambda: https(site.https_port, "/health")[0] == 200, 30, "/health 200 after the restore")
 
 
 def test_rm_then_deploy_keeps_every_row(site):

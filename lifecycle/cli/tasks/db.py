@@ -12,6 +12,9 @@ from lifecycle.errors import UserError
 from lifecycle.lazy import lazy_module
 from lifecycle.stages import Stage
 
+SWARM_HELP = ("The swarm stack's database (invoke deploy), through its db task on this node. Default: off (compose's "
+              "db service).")  # fmt: skip
+
 # Loaded on first use: a task imports only what it runs (`invoke build` none of these).
 drill = lazy_module("lifecycle.drill")
 physical_backups = lazy_module("lifecycle.physical")
@@ -29,12 +32,13 @@ restore = lazy_module("lifecycle.restore")
           "faster than a dump for a large database; proved by a prepare before it gets its name. MariaDB images "
           "only. Default: off (a logical dump).",
           "scheduled": "Mark the backup `scheduled` and prune the scheduled ones BACKUP_HOURLY/DAILY/WEEKLY do not "
-          "keep (for cron). Default: off (a backup by hand, never pruned)."},
+          "keep (for cron). Default: off (a backup by hand, never pruned).",
+          "swarm": SWARM_HELP},
 )  # fmt: skip
 @user_errors
-def db_backup(c, binlogs=False, scheduled=False, physical=False):
+def db_backup(c, binlogs=False, scheduled=False, physical=False, swarm=False):
     """Back up the running database into BACKUP_DIR: a streamed, consistent dump (.sql.gz) and its manifest."""
-    database = local(c).database()
+    database = local(c).database(on_stack=swarm)
     if physical:
         if binlogs or scheduled:
             raise UserError("--physical takes no --binlogs or --scheduled; nothing was done")
@@ -67,16 +71,17 @@ def db_backup(c, binlogs=False, scheduled=False, physical=False):
         "no_backup": NO_BACKUP_HELP,
         "no_migrate": "Leave the migrations the backup lacks unapplied (/health answers 503 until they are); the "
         "output says what to run. Default: off (applied with the running app's image).",
+        "swarm": SWARM_HELP,
     },
 )
 @user_errors
-def db_restore(c, file, to=False, yes=False, other_database=False, no_backup=False, no_migrate=False):
+def db_restore(c, file, to=False, yes=False, other_database=False, no_backup=False, no_migrate=False, swarm=False):
     """Verify a backup, load it into a scratch database, swap it in atomically, apply the migrations it lacks."""
+    database = local(c).database(on_stack=swarm)
     if to:  # a flag: invoke has no optional positional argument, so the time takes FILE's place
-        pitr.PointInTime(local(c).database()).restore_to(file, yes=yes, ask=terminal_prompt(), no_backup=no_backup,
-                                                        no_migrate=no_migrate)  # fmt: skip
+        pitr.PointInTime(database).restore_to(file, yes=yes, ask=terminal_prompt(), no_backup=no_backup,
+                                              no_migrate=no_migrate)  # fmt: skip
         return
-    database = local(c).database()
     path = Path(file)
     if not path.exists() and database.settings["BACKUP_REMOTE"] and not database.dry:
         path = offsite.Remote(database).fetch(path.name)  # decrypted and verified before anything changes
@@ -105,12 +110,13 @@ def db_reset(c, yes=False, load=None, stage=None, no_backup=False):
 @task(
     name="drill",
     help={"remote": "Drill the newest backup in BACKUP_REMOTE (fetched, decrypted and verified first). Default: off "
-          "(the newest local one)."},
+          "(the newest local one).",
+          "swarm": "migrate --check with the release the swarm stack runs. Default: off (the checkout's prod image)."},
 )  # fmt: skip
 @user_errors
-def db_drill(c, remote=False):
+def db_drill(c, remote=False, swarm=False):
     """Restore the newest backup into a throwaway database server, check its counts and migrate --check; time it."""
-    database = local(c).database()
+    database = local(c).database(on_stack=swarm)
     path = offsite.Remote(database).newest() if remote else None
     line = drill.Drill(database).run(path)
     if line:
