@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,7 @@ LOAD_SECONDS = 20  # at least this long under load
 LOAD_CONNECTIONS = 4
 LOAD_MAX_REQUESTS = 50_000  # per run: the load is bounded in count as well as time
 NOTE_TEXT = "written before the swarm redeploys"
+NOTE_ROWS = "SELECT id, text FROM notes_note ORDER BY id"
 MIGRATION_0002 = """from django.db import migrations
 
 
@@ -649,8 +651,7 @@ def test_the_stacks_database_backs_up_and_restores_exactly_the_backed_up_rows(si
     and dropped, db.restore --swarm FILE --yes: the backed-up rows exactly, the migration the backup lacks applied
     with the running release (in an app task on this node), the site healthy."""
     assert https(site.https_port, "/api/notes", "POST", {"text": "kept by the stack's backup"})[0] == 201
-    rows = "SELECT id, text FROM notes_note ORDER BY id"
-    backed_up = site.sql(rows)
+    backed_up = site.sql(NOTE_ROWS)
     site.manage("migrate", "sessions", "zero")  # the backup lacks a migration the running release has
     try:
         done = site.invoke("db.backup", "--swarm")
@@ -667,13 +668,45 @@ def test_the_stacks_database_backs_up_and_restores_exactly_the_backed_up_rows(si
     wait_for(lambda: https(site.https_port, "/health")[0] == 200, 30, "/health 200 with sessions migrated again")
     assert https(site.https_port, "/api/notes", "POST", {"text": "written after the backup"})[0] == 201
     site.sql("DELETE FROM notes_note WHERE text = 'kept by the stack''s backup'")
-    assert site.sql(rows) != backed_up
+    assert site.sql(NOTE_ROWS) != backed_up
     done = site.invoke("db.restore", "--swarm", path, "--yes")
     assert done.returncode == 0, done.stdout[-3000:]
     assert f"the backup lacks with the running {site.stack}_app task" in done.stdout, done.stdout[-3000:]
     assert "sessions.0001_initial" in done.stdout and "the schema has every migration" in done.stdout
-    assert site.sql(rows) == backed_up
+    assert site.sql(NOTE_ROWS) == backed_up
     wait_for(lambda: https(site.https_port, "/health")[0] == 200, 30, "/health 200 after the restore")
+
+
+def test_the_stacks_database_restores_to_a_point_in_time(site):
+    """db.backup --swarm, a note, the next whole second, another note, db.restore --swarm --to THAT SECOND --yes: the
+    first note and not the second (the binlogs copied, decoded and replayed through the db task on this node)."""
+    done = site.invoke("db.backup", "--swarm")
+    assert done.returncode == 0 and "binlogs: copied" in done.stdout, done.stdout[-3000:]
+    assert https(site.https_port, "/api/notes", "POST", {"text": "before the point in time"})[0] == 201
+    time.sleep(1.1)  # the time below is after that note's second
+    when, expected = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}", site.sql(NOTE_ROWS)
+    time.sleep(1.1)
+    assert https(site.https_port, "/api/notes", "POST", {"text": "after the point in time"})[0] == 201
+    done = site.invoke("db.restore", "--swarm", "--to", when, "--yes")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert f"to {when}" in done.stdout and "transaction(s) replayed" in done.stdout, done.stdout[-3000:]
+    assert site.sql(NOTE_ROWS) == expected and "before the point in time" in expected
+    wait_for(lambda: https(site.https_port, "/health")[0] == 200, 30, "/health 200 after the restore")
+
+
+def test_the_stacks_database_drills_with_the_release_it_runs(site):
+    """db.drill --swarm: the newest backup of the stack's database restored into a throwaway server, its counts
+    checked, migrate --check in the release the app service runs; the throwaway server removed."""
+    done = site.invoke("db.backup", "--swarm")
+    assert done.returncode == 0, done.stdout[-3000:]
+    done = site.invoke("db.drill", "--swarm")
+    assert done.returncode == 0, done.stdout[-3000:]
+    image = docker("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", f"{site.stack}_app")
+    assert "drill PASSED" in done.stdout and f"migrate --check with {image.stdout.strip()}: no migration missing" in (
+        done.stdout
+    ), done.stdout[-3000:]
+    label = f"label=com.docker.compose.project={site.stack}-drill"
+    assert docker("ps", "--all", "--quiet", "--filter", label).stdout.split() == []
 
 
 def test_rm_then_deploy_keeps_every_row(site):
