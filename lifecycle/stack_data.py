@@ -46,12 +46,14 @@ class StackDatabase(Database):
     )
 
     def container(self) -> ServiceContainer | None:
+        """The stack's db task container on this node; None when it runs elsewhere or not at all."""
         try:
             return ServiceContainer(task_here(self.ctx, DB), "", True)
         except UserError:
             return None
 
     def require_running(self) -> None:
+        """One line, before anything runs in a container, when the stack's db task is not on this node."""
         if not db_in_stack(self.settings):
             raise UserError(f"the stack's database is external (DB_HOST={self.settings['DB_HOST']}): back it up where "
                             "it runs; --swarm is for the stack's own db service (nothing was done)")  # fmt: skip
@@ -70,6 +72,7 @@ class StackDatabase(Database):
         return stack_running(stack, images, labels)
 
     def running_app(self) -> RunningApp | None:
+        """An app task on this node: it runs the release the stack serves (None: none runs here)."""
         try:
             task = task_here(self.ctx, APP)
         except UserError:
