@@ -9,7 +9,7 @@ import importlib
 import importlib.util
 import os
 
-from lifecycle_site.layer import LayerError, apply, project_settings
+from lifecycle_site.layer import LayerError, apply, project_settings, stage_of
 
 # Lower-case names here are not settings: Django reads only the upper-case ones.
 _project = os.environ.get("LIFECYCLE_PROJECT_SETTINGS", "").strip()
@@ -24,3 +24,8 @@ def _installed(module: str) -> bool:
 
 
 globals().update(apply(project_settings(importlib.import_module(_project)), os.environ, _installed))
+
+if stage_of(os.environ) == "dev":  # runserver's reloader: lifecycle_site/devreload.py
+    from lifecycle_site.devreload import look_sooner
+
+    look_sooner()

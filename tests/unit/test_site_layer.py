@@ -320,6 +320,18 @@ def test_the_settings_module_without_a_project_is_one_line(import_layer_settings
         import_layer_settings("X = 1\n")
 
 
+@pytest.mark.parametrize(("stage", "look_every_s"), [("dev", 0.25), ("prod", 1), ("stage", 1)])
+def test_only_devs_runserver_looks_for_saved_files_four_times_a_second(import_layer_settings, monkeypatch, stage,
+                                                                       look_every_s):  # fmt: skip
+    from django.utils import autoreload
+
+    monkeypatch.setattr(autoreload.StatReloader, "SLEEP_TIME", 1)  # Django's own
+    import_layer_settings("DEBUG = True\n", LIFECYCLE_PROJECT_SETTINGS="plainsite.settings", APP_STAGE=stage,
+                          DJANGO_SECRET_KEY="suite-key")  # fmt: skip
+    looks_every = autoreload.StatReloader.SLEEP_TIME
+    assert looks_every == look_every_s
+
+
 # --------------------------------------------------------------------------------------------- health
 
 
