@@ -327,7 +327,8 @@ def main(argv: list[str]) -> int:
             names = ", ".join(job.name for job in jobs) or "none"
             print(f"scheduler: no job {argv[1]!r}; the declared jobs: {names} (invoke jobs.list)", file=sys.stderr)
             return 2
-        status = Scheduler(jobs).run(chosen[0], [(utcnow(), "manual")], manual=True)
+        now = utcnow().replace(microsecond=0)  # a slot is a whole second (DATETIME): else the run's row never ends
+        status = Scheduler(jobs).run(chosen[0], [(now, "manual")], manual=True)
         return 0 if status == "ok" else 1
     if argv:
         print("usage: python -m lifecycle_site.scheduler [run NAME | last]", file=sys.stderr)

@@ -8,6 +8,7 @@ time and count and goes to 127.0.0.1 only.
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import json
 import os
@@ -31,6 +32,7 @@ from lifecycle import deploylock
 from lifecycle.backup import LABEL_ZIP
 from lifecycle.commands import swarm
 from lifecycle.release import RELEASES_FILE, Release, ReleaseLog
+from tests.helpers import jobs
 from tests.helpers.checkout import IsolatedCheckout, copy_checkout
 from tests.helpers.engine import (
     docker,
@@ -89,6 +91,9 @@ SLOW_START = (
 )
 ROLLBACK_BUDGET_S = 45  # Swarm's update start -> rollback completed, for a release whose /health answers 500
 STARTUP_BUDGET_S = 12  # task's container started -> first healthy /health (the stack allows 30 s in all)
+# A job declared in the checkout's pyproject.toml before the first deploy, so the stack has its scheduler from the
+# start (no deploy of its own): a row per run (tests/helpers/jobs.py), every JOB_EVERY seconds, missed slots run late.
+JOB, JOB_EVERY = "rows", 30
 
 
 @dataclass
@@ -298,6 +303,8 @@ def site(engine, tmp_path_factory) -> Iterator[Swarm]:
     """A copy of the checkout with its own names and ports, its local registry, the prod image built and
     released; the engine in swarm mode; the bad input that must change nothing tried before the first deploy."""
     root = copy_checkout(tmp_path_factory.mktemp("swarm") / "checkout")
+    with (root / "pyproject.toml").open("a", encoding="utf-8") as pyproject:
+        pyproject.write(jobs.declaration(JOB, JOB_EVERY, "once"))
     checkout = IsolatedCheckout(unique_name("it"), free_port(), random_secret(24), random_secret(24), root=root)
     s = Swarm(checkout, https_port=free_port(), registry_port=free_port())
     (root / RELEASES_FILE).unlink(missing_ok=True)
@@ -732,3 +739,59 @@ def test_a_slow_but_healthy_start_is_never_rolled_back(site):
     (started,) = site.startup_seconds()
     print(f"slow release: container start -> healthy {started} s; update {state} in {seconds} s")
     assert state == "completed" and started >= WARM_UP_S, (state, started)
+
+
+# ------------------------------------------------------------------------------------------- scheduled jobs
+def wait_for_the_scheduler(site) -> None:
+    """Until the stack's scheduler task runs on this node and has made its table of runs."""
+    label = f"label=com.docker.swarm.service.name={site.stack}_scheduler"
+    runs_table = "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'lifecycle_job_runs'"
+    wait_for(lambda: docker("container", "ls", "--quiet", "--filter", label).stdout.strip() and site.sql(runs_table)
+             == "1", timeout=120, what="the stack's scheduler task on this node and its table")  # fmt: skip
+
+
+def job_line(listed: subprocess.CompletedProcess[str]) -> str:
+    assert listed.returncode == 0, listed.stdout[-3000:]
+    (line,) = [line for line in listed.stdout.splitlines() if line.startswith(f"{JOB}  ")]
+    return line
+
+
+def test_jobs_list_and_run_reach_the_stacks_scheduler_and_its_rows(site):
+    """`jobs.list --swarm`: the job, its schedule and next slot; `jobs.run --swarm`: one run now through the
+    scheduler's claim (a row, manual), which the job's own row and the next listing's last run show."""
+    wait_for_the_scheduler(site)
+    line = job_line(site.invoke("jobs.list", "--swarm"))
+    assert line.startswith(f"{JOB}  */{JOB_EVERY} * * * * *  manage.py shell ") and "missed: once" in line, line
+    next_slot = dt.datetime.strptime(line.split("  next: ")[1][:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.UTC)
+    assert next_slot.second % JOB_EVERY == 0, line
+    assert next_slot - dt.datetime.now(dt.UTC) <= dt.timedelta(seconds=JOB_EVERY), line
+    runs = f"FROM lifecycle_job_runs WHERE job = '{JOB}'"
+    manual_ok = f"SELECT COUNT(*) {runs} AND manual = 1 AND status = 'ok'"
+    before = int(site.sql(manual_ok))
+    ran = site.invoke("jobs.run", JOB, "--swarm")
+    assert ran.returncode == 0, ran.stdout[-3000:]
+    assert int(site.sql(manual_ok)) == before + 1
+    assert site.sql(f"SELECT COUNT(*) FROM job_ticks WHERE job = '{JOB}' AND how = 'manual'") == str(before + 1)
+    slot = site.sql(f"SELECT DATE_FORMAT(MAX(slot), '%Y-%m-%d %H:%i:%s') {runs} AND manual = 1")
+    line = job_line(site.invoke("jobs.list", "--swarm"))
+    since = f"SELECT COUNT(*) {runs} AND manual = 0 AND started_at > (SELECT MAX(started_at) {runs} AND manual = 1)"
+    assert f"  last: {slot} ok in " in line or site.sql(since) != "0", line  # or a scheduled slot started since
+
+
+def test_jobs_run_of_an_unknown_job_on_the_stack_is_one_line(site):
+    done = site.invoke("jobs.run", "NO_SUCH_JOB", "--swarm")
+    assert done.returncode != 0
+    assert_one_line(done.stdout, "no job 'NO_SUCH_JOB'", f"the declared jobs: {JOB}", "invoke jobs.list")
+
+
+def test_status_on_the_stack_shows_the_jobs_last_scheduled_run(site):
+    last = (f"SELECT DATE_FORMAT(slot, '%Y-%m-%dT%H:%i:%sZ'), status FROM lifecycle_job_runs WHERE job = '{JOB}' "
+            "AND manual = 0 AND status NOT IN ('running', 'skipped') ORDER BY slot DESC LIMIT 1")  # fmt: skip
+    wait_for_the_scheduler(site)
+    before = wait_for(lambda: site.sql(last), timeout=2 * JOB_EVERY + 60, what=f"a scheduled run of {JOB}")
+    done = site.invoke("status", "--json")
+    report = json.loads(done.stdout[done.stdout.index("{") :])
+    line = {line["name"]: line for line in report["lines"]}[f"job {JOB}"]
+    shown = {f"last {' '.join(row.split())}" for row in (before, site.sql(last))}  # a slot may end meanwhile
+    assert any(line["text"].startswith(text) for text in shown), (line, shown)
+    assert line["ok"] or line["fix"].startswith(f"docker service logs {site.stack}_scheduler"), line
