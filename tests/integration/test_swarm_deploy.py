@@ -780,7 +780,7 @@ def test_jobs_list_and_run_reach_the_stacks_scheduler_and_its_rows(site):
 
 def test_jobs_run_of_an_unknown_job_on_the_stack_is_one_line(site):
     done = site.invoke("jobs.run", "NO_SUCH_JOB", "--swarm")
-    assert done.returncode != 0
+    assert done.returncode == 1
     assert_one_line(done.stdout, "no job 'NO_SUCH_JOB'", f"the declared jobs: {JOB}", "invoke jobs.list")
 
 
