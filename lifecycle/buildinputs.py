@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from lifecycle import staging
 from lifecycle.runner import Runner
 
 CERTS_DIR = Path("docker") / "certs"
@@ -60,11 +61,5 @@ def sync_certs(certificates: Sequence[Path], target: Path) -> list[str]:
     """Mirror the certificates (Settings.extra_ca_certs) into the build context's certs folder; return their names."""
     wanted = {path.name: path.read_bytes() for path in certificates}
     target.mkdir(parents=True, exist_ok=True)
-    for stale in target.glob("*.crt"):
-        if stale.name not in wanted:
-            stale.unlink()
-    for name, data in wanted.items():
-        path = target / name
-        if not path.is_file() or path.read_bytes() != data:
-            path.write_bytes(data)
+    staging.mirror(wanted, target, "*.crt")
     return sorted(wanted)

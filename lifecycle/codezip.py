@@ -18,7 +18,6 @@ import json
 import os
 import stat
 import subprocess
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 
 from lifecycle.errors import UserError
+from lifecycle.staging import write_if_changed
 from lifecycle.unpack_zip import printable, unsafe_reason
 
 DEFAULT_INCLUDE = ("manage.py", "django_site")
@@ -244,28 +244,6 @@ def pack_bytes(
     """Pack the tree in memory: the zip's bytes and the files it carries."""
     files = collect(root, include, skip=[*skip, *([zip_dir] if zip_dir is not None else [])])
     return zip_bytes(files), files
-
-
-def write_if_changed(path: Path, data: bytes) -> bool:
-    """Atomically write `data` to `path` (temp file in the same folder, then rename), unless it already holds it."""
-    try:
-        if path.read_bytes() == data:
-            return False
-    except OSError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return True
 
 
 def git_state(root: Path, include: Sequence[str] = DEFAULT_INCLUDE) -> tuple[str | None, bool | None]:

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
+from lifecycle import staging
+
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent  # a checkout of the suite, or site-packages (or a wheel)
 ROOT_VARIABLE = "LIFECYCLE_ROOT"  # names the project's root outright (tests, scripts run from elsewhere)
 # What marks a project's root, nearest first from the working directory up: the entry points and the answers file
@@ -77,15 +79,6 @@ def stage_suite_code(root: Path) -> list[str]:
     site = resources.files("lifecycle_site")
     wanted = {f"lifecycle_site/{f.name}": f for f in site.iterdir() if f.name.endswith(".py")}
     wanted["lifecycle/unpack_zip.py"] = resources.files("lifecycle").joinpath("unpack_zip.py")
-    written = []
-    for relative, source in sorted(wanted.items()):
-        target, data = root / SUITE_CODE_DIR / relative, source.read_bytes()
-        if not target.is_file() or target.read_bytes() != data:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-            target.chmod(0o644)
-            written.append(str(SUITE_CODE_DIR / relative))
-    for stale in sorted((root / SUITE_CODE_DIR).rglob("*.py")):
-        if str(stale.relative_to(root / SUITE_CODE_DIR)) not in wanted:
-            stale.unlink()
-    return written
+    written = staging.mirror({relative: source.read_bytes() for relative, source in wanted.items()},
+                             root / SUITE_CODE_DIR, "**/*.py")  # fmt: skip
+    return [str(SUITE_CODE_DIR / relative) for relative in written]

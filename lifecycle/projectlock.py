@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle import detect, detect_deps
+from lifecycle import detect, detect_deps, staging
 from lifecycle.commands import uv
 from lifecycle.context import Context
 from lifecycle.errors import UserError
@@ -207,8 +206,7 @@ def write_lock(
         if output.is_file() and output.read_bytes() == source.read_bytes():
             return False
         if not dry:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, output)
+            staging.write_if_changed(output, source.read_bytes())
         return True
     digest = inputs_digest(root, plan.sources, plan.added, python_version)
     if recorded_digest(output) == digest:
@@ -338,23 +336,24 @@ def stage_locks(ctx: Context) -> list[Path]:
 
 
 TESTS_DIR = BUILD_DIR / "tests"
+NOT_STAGED = {"__pycache__", ".pytest_cache"}  # what a test run leaves beside the tests
 
 
 def stage_tests(root: Path, code_root: Path, paths: Sequence[str]) -> list[str]:
     """Mirror TESTS (paths in PROJECT_DIR: test folders, pytest's configuration) into .lifecycle/build/tests/, which
-    test-qa copies over the code; returns what was staged. A path that is not there is refused, naming it."""
-    target = root / TESTS_DIR
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
+    test-qa copies over the code; returns what was staged. A path that is not there is refused, naming it. Two builds
+    of the checkout at once stage it side by side (lifecycle/staging.py)."""
+    wanted: dict[str, bytes] = {}
     for relative in paths:
         source = code_root / relative
         if Path(relative).is_absolute() or ".." in Path(relative).parts or not source.exists():
             raise UserError(f"TESTS path {relative!r} is not in {code_root}; fix tests in [tool.lifecycle]")
-        destination = target / relative
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, destination, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache"))
-        else:
-            shutil.copy2(source, destination)
+        files = sorted(f for f in source.rglob("*") if f.is_file()) if source.is_dir() else [source]
+        for file in files:
+            inside = file.relative_to(code_root)
+            if not (NOT_STAGED & set(inside.parts)) and file.suffix != ".pyc":
+                wanted[inside.as_posix()] = file.read_bytes()
+    target = root / TESTS_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    staging.mirror(wanted, target)
     return list(paths)
