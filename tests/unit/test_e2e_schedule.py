@@ -76,7 +76,7 @@ def test_the_swarm_modules_are_marked_and_run_by_their_own_session_not_by_e2e():
     }
     assert marked == set(e2e.SWARM_MODULES), "SWARM_MODULES names every module marked swarm"
     noxfile = (CONFTEST.parents[2] / "lifecycle" / "cli" / "sessions.py").read_text(encoding="utf-8")
-    assert 'E2E_TESTS = ("tests/integration", "-m", "not swarm", "-n", "2")' in noxfile
+    assert 'E2E_TESTS = ("tests/integration", "-m", "not swarm", "-n", "2", "--ignore", E2E_ALONE)' in noxfile
     assert 'SWARM_TESTS = ("tests/integration", "-m", "swarm")' in noxfile
     ci_run = (CONFTEST.parents[2] / ".ci" / "run").read_text(encoding="utf-8")
     assert ".venv/bin/nox -s swarm || status=$?" in ci_run, "CI still runs the swarm tests"
