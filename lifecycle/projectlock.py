@@ -202,12 +202,10 @@ def write_lock(
     """Make one lock as planned; True when it was (re)written, False when the one there is current."""
     output = root / plan.output
     if plan.copy_from:
-        source = root / plan.copy_from
-        if output.is_file() and output.read_bytes() == source.read_bytes():
-            return False
-        if not dry:
-            staging.write_if_changed(output, source.read_bytes())
-        return True
+        data = (root / plan.copy_from).read_bytes()
+        if dry:
+            return not (output.is_file() and output.read_bytes() == data)
+        return staging.write_if_changed(output, data)
     digest = inputs_digest(root, plan.sources, plan.added, python_version)
     if recorded_digest(output) == digest:
         return False
